@@ -1,0 +1,11 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// subcommands lists every top-level subcommand. Each lives in its own file
+// (cmd_<name>.go) owned by the package it fronts.
+func subcommands(a *app) []*cobra.Command {
+	return []*cobra.Command{
+		newInspectCmd(a),
+	}
+}

