@@ -1,0 +1,124 @@
+// Package student is distill's small deep-and-thin decoder: a Llama-style
+// transformer (token embedding; N blocks of RMSNorm → causal GQA attention with
+// RoPE → residual, RMSNorm → SwiGLU MLP → residual; final RMSNorm; LM head tied
+// to the embedding) built as a Gorgonia graph with custom fused ops.
+//
+// Weight names and layouts follow llama.cpp's GGUF tensor names so that export
+// is a straight mapping (see docs/ARCHITECTURE.md):
+//
+//	token_embd.weight        [vocab, d]
+//	blk.N.attn_norm.weight   [d]
+//	blk.N.attn_q.weight      [nHeads*headDim, d]   (out × in: y = x·Wᵀ)
+//	blk.N.attn_k.weight      [nKVHeads*headDim, d]
+//	blk.N.attn_v.weight      [nKVHeads*headDim, d]
+//	blk.N.attn_output.weight [d, nHeads*headDim]
+//	blk.N.ffn_norm.weight    [d]
+//	blk.N.ffn_gate.weight    [ffn, d]
+//	blk.N.ffn_up.weight      [ffn, d]
+//	blk.N.ffn_down.weight    [d, ffn]
+//	output_norm.weight       [d]
+//	output.weight            [vocab, d]  (only when untied)
+//
+// RoPE uses llama.cpp's "normal" pairing: within each head, elements (2i, 2i+1)
+// rotate together by angle pos·base^(-2i/headDim). Weights therefore export to
+// GGUF without the per-head permutation that Hugging Face checkpoints need.
+package student
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config is the student architecture. N blocks are stored; with ShareBlocks
+// (MobileLLM-LS immediate block-wise sharing) each block is applied twice in a
+// row, so the applied depth is 2·NLayers.
+type Config struct {
+	VocabSize     int     `yaml:"vocab_size" json:"vocab_size"`         // 0 in a preset: taken from the tokenizer
+	DModel        int     `yaml:"d_model" json:"d_model"`               // residual width
+	NLayers       int     `yaml:"n_layers" json:"n_layers"`             // stored blocks
+	NHeads        int     `yaml:"n_heads" json:"n_heads"`               // query heads
+	NKVHeads      int     `yaml:"n_kv_heads" json:"n_kv_heads"`         // key/value heads (GQA); divides NHeads
+	FFNDim        int     `yaml:"ffn_dim" json:"ffn_dim"`               // SwiGLU hidden width
+	ContextLength int     `yaml:"context_length" json:"context_length"` // max positions
+	RopeBase      float64 `yaml:"rope_base" json:"rope_base"`           // RoPE frequency base, e.g. 10000
+	NormEps       float64 `yaml:"norm_eps" json:"norm_eps"`             // RMSNorm epsilon, e.g. 1e-5
+	ShareBlocks   bool    `yaml:"share_blocks" json:"share_blocks"`     // MobileLLM-LS: apply each block twice
+	UntieEmbed    bool    `yaml:"untie_embeddings" json:"untie_embeddings"`
+}
+
+// HeadDim is DModel / NHeads.
+func (c Config) HeadDim() int { return c.DModel / c.NHeads }
+
+// AppliedLayers is the depth the forward pass runs (2·NLayers with sharing).
+func (c Config) AppliedLayers() int {
+	if c.ShareBlocks {
+		return 2 * c.NLayers
+	}
+	return c.NLayers
+}
+
+// Validate checks the architecture once, at the edge.
+func (c Config) Validate() error {
+	var errs []error
+	pos := func(name string, v int) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be > 0, got %d", name, v))
+		}
+	}
+	pos("vocab_size", c.VocabSize)
+	pos("d_model", c.DModel)
+	pos("n_layers", c.NLayers)
+	pos("n_heads", c.NHeads)
+	pos("n_kv_heads", c.NKVHeads)
+	pos("ffn_dim", c.FFNDim)
+	pos("context_length", c.ContextLength)
+	if c.NHeads > 0 && c.DModel%c.NHeads != 0 {
+		errs = append(errs, fmt.Errorf("d_model %d not divisible by n_heads %d", c.DModel, c.NHeads))
+	}
+	if c.NHeads > 0 && c.NKVHeads > 0 && c.NHeads%c.NKVHeads != 0 {
+		errs = append(errs, fmt.Errorf("n_heads %d not divisible by n_kv_heads %d", c.NHeads, c.NKVHeads))
+	}
+	if c.NHeads > 0 && c.DModel%c.NHeads == 0 && c.HeadDim()%2 != 0 {
+		errs = append(errs, fmt.Errorf("head size %d must be even for RoPE", c.HeadDim()))
+	}
+	if c.RopeBase <= 1 {
+		errs = append(errs, fmt.Errorf("rope_base must be > 1, got %g", c.RopeBase))
+	}
+	if c.NormEps <= 0 || c.NormEps > 1e-2 {
+		errs = append(errs, fmt.Errorf("norm_eps must be in (0, 1e-2], got %g", c.NormEps))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("student config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// ParamCount is the number of stored parameters.
+func (c Config) ParamCount() int64 {
+	d, hd := int64(c.DModel), int64(c.HeadDim())
+	q := int64(c.NHeads) * hd
+	kv := int64(c.NKVHeads) * hd
+	block := d + d*q + 2*d*kv + q*d + d + 3*d*int64(c.FFNDim)
+	n := int64(c.VocabSize)*d + int64(c.NLayers)*block + d
+	if c.UntieEmbed {
+		n += int64(c.VocabSize) * d
+	}
+	return n
+}
+
+// FLOPsPerToken is the forward multiply-add FLOPs (2 per MAC) per token at
+// sequence position seqLen (attention cost included), excluding norms.
+func (c Config) FLOPsPerToken(seqLen int) int64 {
+	d, hd := int64(c.DModel), int64(c.HeadDim())
+	q := int64(c.NHeads) * hd
+	kv := int64(c.NKVHeads) * hd
+	perLayer := 2 * (d*q + 2*d*kv + q*d + 3*d*int64(c.FFNDim))
+	perLayer += 2 * 2 * int64(c.NHeads) * hd * int64(seqLen) // QKᵀ and AV
+	return int64(c.AppliedLayers())*perLayer + 2*int64(c.VocabSize)*d
+}
+
+// KVBytesPerToken is the KV-cache size per token at the given element size
+// (4 for F32, 2 for F16).
+func (c Config) KVBytesPerToken(elemBytes int) int64 {
+	return int64(c.AppliedLayers()) * 2 * int64(c.NKVHeads) * int64(c.HeadDim()) * int64(elemBytes)
+}
