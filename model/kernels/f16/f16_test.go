@@ -145,15 +145,15 @@ func TestFloat16Specials(t *testing.T) {
 	}{
 		{0x7f800000, 0x7c00}, {0xff800000, 0xfc00}, // ±Inf
 		{0x7fc00000, 0x7e00}, {0xffc00000, 0xfe00}, // canonical quiet NaN
-		{0x7f800001, 0x7e00},                       // signalling NaN, payload below half's bits: quieted, still NaN
-		{0x7fa00000, 0x7f00},                       // signalling NaN with payload: quieted, payload kept
-		{0x477ff000, 0x7c00},                       // 65520: tie between 65504 and 2^16 → Inf
-		{0x477fefff, 0x7bff},                       // just below 65520
-		{0x33000000, 0x0000},                       // 2^-25: tie between 0 and the smallest subnormal → 0 (even)
-		{0x33000001, 0x0001},                       // just above 2^-25
-		{0x33c00000, 0x0002},                       // 1.5·2^-24: tie between 1 and 2 → 2 (even)
-		{0x80000001, 0x8000},                       // negative float subnormal → -0
-		{0x387fe000, 0x0400},                       // rounds up from the largest subnormal into the smallest normal
+		{0x7f800001, 0x7e00}, // signalling NaN, payload below half's bits: quieted, still NaN
+		{0x7fa00000, 0x7f00}, // signalling NaN with payload: quieted, payload kept
+		{0x477ff000, 0x7c00}, // 65520: tie between 65504 and 2^16 → Inf
+		{0x477fefff, 0x7bff}, // just below 65520
+		{0x33000000, 0x0000}, // 2^-25: tie between 0 and the smallest subnormal → 0 (even)
+		{0x33000001, 0x0001}, // just above 2^-25
+		{0x33c00000, 0x0002}, // 1.5·2^-24: tie between 1 and 2 → 2 (even)
+		{0x80000001, 0x8000}, // negative float subnormal → -0
+		{0x387fe000, 0x0400}, // rounds up from the largest subnormal into the smallest normal
 	}
 	for _, c := range cases {
 		if got := Float16(math.Float32frombits(c.in)); got != c.want {
