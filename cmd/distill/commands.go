@@ -7,5 +7,7 @@ import "github.com/spf13/cobra"
 func subcommands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		newInspectCmd(a),
+		newVerifyCmd(a),
+		newReleaseCmd(a),
 	}
 }
