@@ -252,21 +252,21 @@ func TestRejectsMalformed(t *testing.T) {
 		data []byte
 		want string
 	}{
-		"empty":             {nil, "not a GGUF file"},
-		"bad magic":         {[]byte("GGUFX"[1:] + "xxxxxxxxxxxxxxxxxxxxx"), "bad magic"},
-		"version 1":         {new(rawFile).WriteStringB("GGUF").u32(1).u64(0).u64(0).Bytes(), "unsupported version 1"},
-		"big-endian":        {new(rawFile).WriteStringB("GGUF").u32(3 << 24).u64(0).u64(0).Bytes(), "big-endian"},
-		"huge tensor count": {new(rawFile).header(1<<60, 0).Bytes(), "tensor count"},
-		"huge kv count":     {new(rawFile).header(0, 1<<40).Bytes(), "key-value count"},
-		"truncated kv":      {new(rawFile).header(0, 1).str("k").u32(uint32(TypeUint32)).u32(7).Bytes()[:39], "end of file"},
-		"huge string":       {new(rawFile).header(0, 1).str("k").u32(uint32(TypeString)).u64(1 << 40).Bytes(), "string length"},
-		"huge array":        {new(rawFile).header(0, 1).str("k").u32(uint32(TypeArray)).u32(uint32(TypeUint64)).u64(1 << 59).Bytes(), "array element count"},
+		"empty":              {nil, "not a GGUF file"},
+		"bad magic":          {[]byte("GGUFX"[1:] + "xxxxxxxxxxxxxxxxxxxxx"), "bad magic"},
+		"version 1":          {new(rawFile).WriteStringB("GGUF").u32(1).u64(0).u64(0).Bytes(), "unsupported version 1"},
+		"big-endian":         {new(rawFile).WriteStringB("GGUF").u32(3 << 24).u64(0).u64(0).Bytes(), "big-endian"},
+		"huge tensor count":  {new(rawFile).header(1<<60, 0).Bytes(), "tensor count"},
+		"huge kv count":      {new(rawFile).header(0, 1<<40).Bytes(), "key-value count"},
+		"truncated kv":       {new(rawFile).header(0, 1).str("k").u32(uint32(TypeUint32)).u32(7).Bytes()[:39], "end of file"},
+		"huge string":        {new(rawFile).header(0, 1).str("k").u32(uint32(TypeString)).u64(1 << 40).Bytes(), "string length"},
+		"huge array":         {new(rawFile).header(0, 1).str("k").u32(uint32(TypeArray)).u32(uint32(TypeUint64)).u64(1 << 59).Bytes(), "array element count"},
 		"unknown value type": {new(rawFile).header(0, 1).str("k").u32(13).u32(0).Bytes(), "unknown value type 13"},
-		"bad bool":          {new(rawFile).header(0, 1).str("k").u32(uint32(TypeBool)).WriteByteB(2).Bytes(), "neither 0 nor 1"},
-		"dup key":           {new(rawFile).header(0, 2).str("k").u32(uint32(TypeUint8)).WriteByteB(1).str("k").u32(uint32(TypeUint8)).WriteByteB(1).Bytes(), "duplicate key"},
-		"empty key":         {new(rawFile).header(0, 1).str("").u32(uint32(TypeUint8)).WriteByteB(1).Bytes(), "empty"},
-		"alignment type":    {new(rawFile).header(0, 1).str(KeyAlignment).u32(uint32(TypeUint64)).u64(32).Bytes(), "want u32"},
-		"alignment 48":      {new(rawFile).header(0, 1).str(KeyAlignment).u32(uint32(TypeUint32)).u32(48).Bytes(), "power of two"},
+		"bad bool":           {new(rawFile).header(0, 1).str("k").u32(uint32(TypeBool)).WriteByteB(2).Bytes(), "neither 0 nor 1"},
+		"dup key":            {new(rawFile).header(0, 2).str("k").u32(uint32(TypeUint8)).WriteByteB(1).str("k").u32(uint32(TypeUint8)).WriteByteB(1).Bytes(), "duplicate key"},
+		"empty key":          {new(rawFile).header(0, 1).str("").u32(uint32(TypeUint8)).WriteByteB(1).Bytes(), "empty"},
+		"alignment type":     {new(rawFile).header(0, 1).str(KeyAlignment).u32(uint32(TypeUint64)).u64(32).Bytes(), "want u32"},
+		"alignment 48":       {new(rawFile).header(0, 1).str(KeyAlignment).u32(uint32(TypeUint32)).u32(48).Bytes(), "power of two"},
 		"deep nesting": {func() []byte {
 			r := new(rawFile).header(0, 1).str("k").u32(uint32(TypeArray))
 			for i := 0; i < 20; i++ {
