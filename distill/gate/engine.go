@@ -1,0 +1,51 @@
+package gate
+
+import "time"
+
+// Engine loads artifacts for measurement. The production engine wraps
+// distill's runtime (model/runtime); tests use a scripted one.
+type Engine interface {
+	Load(path string) (Model, error)
+}
+
+// Model is a loaded artifact.
+type Model interface {
+	// Tokenize encodes text with the artifact's own tokenizer (no BOS added).
+	Tokenize(text string) []int32
+	// TokenizerHash identifies the tokenizer; teacher agreement needs equal hashes.
+	TokenizerHash() string
+	// Generate decodes greedily from prompt for at most maxNew tokens, stopping at
+	// end-of-sequence or when the text produced so far ends with a stop string.
+	// onToken is called as each token is produced (so the caller can time it);
+	// returning false stops generation. It returns the generated text.
+	Generate(prompt []int32, maxNew int, stop []string, onToken func(id int32) bool) (string, error)
+	// LogProbs returns, for each position p in [from, len(tokens)-1), the
+	// log-softmax over the vocabulary of the prediction of tokens[p+1]:
+	// [len(tokens)-1-from][vocab].
+	LogProbs(tokens []int32, from int) ([][]float32, error)
+	// KVCacheBytes is the KV-cache size at a context length.
+	KVCacheBytes(context int) int64
+	Close() error
+}
+
+// Clock abstracts time so that tests can script latencies.
+type Clock interface {
+	Now() time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// WallClock is the real clock.
+var WallClock Clock = wallClock{}
+
+// Item is one golden question, engine-agnostic.
+type Item struct {
+	ID         string
+	Prompt     string // already in the production prompt template
+	Completion string // the expected completion (for perplexity and teacher agreement)
+	// Score judges a generated answer: correct, and a short reason when not.
+	Score func(output string) (bool, string)
+	Stop  []string
+}

@@ -1,0 +1,295 @@
+package gate
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// RouteQuality is what the golden set of one route measured.
+type RouteQuality struct {
+	Items       int            `json:"items"`
+	Correct     int            `json:"correct"`
+	TaskScore   float64        `json:"task_score"` // Correct / Items
+	Perplexity  float64        `json:"perplexity"` // over expected completions
+	TeacherTop1 float64        `json:"teacher_top1,omitempty"`
+	TeacherKL   float64        `json:"teacher_kl,omitempty"`
+	HasTeacher  bool           `json:"has_teacher"`
+	Failures    map[string]int `json:"failures,omitempty"` // reason → count
+	Answers     []Answer       `json:"answers,omitempty"`
+}
+
+// Answer is one golden item's outcome.
+type Answer struct {
+	ID      string `json:"id"`
+	Output  string `json:"output"`
+	Correct bool   `json:"correct"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Percentiles of a latency distribution, milliseconds.
+type Percentiles struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Latency is the distribution of time to first token and per-token decode
+// latency over the golden prompts after warm-up.
+type Latency struct {
+	TTFTMs   Percentiles `json:"ttft_ms"`
+	TokenMs  Percentiles `json:"token_ms"`
+	tokenRaw []float64
+}
+
+// Sustained is the sustained decode run: tokens/s per interval.
+type Sustained struct {
+	Seconds  float64   `json:"seconds"`
+	Interval float64   `json:"interval_seconds"`
+	Samples  []float64 `json:"samples_tps"`
+	BurstTPS float64   `json:"burst_tps"` // first interval
+	FloorTPS float64   `json:"floor_tps"` // slowest interval
+	MeanTPS  float64   `json:"mean_tps"`
+	Tokens   int       `json:"tokens"`
+}
+
+// Footprint is the artifact's size and memory.
+type Footprint struct {
+	FileBytes    int64 `json:"file_bytes"`
+	PeakRSSBytes int64 `json:"peak_rss_bytes"` // -1 when not measurable on this OS
+	KVCacheBytes int64 `json:"kv_cache_bytes"`
+}
+
+// percentiles uses linear interpolation between closest ranks (numpy's default).
+func percentiles(xs []float64) Percentiles {
+	if len(xs) == 0 {
+		return Percentiles{}
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	at := func(q float64) float64 {
+		pos := q * float64(len(s)-1)
+		lo := int(math.Floor(pos))
+		hi := int(math.Ceil(pos))
+		return s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
+	}
+	return Percentiles{N: len(s), P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: s[len(s)-1]}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// generateTimed runs one greedy generation and records TTFT and inter-token gaps.
+func generateTimed(m Model, clock Clock, prompt []int32, maxNew int, stop []string) (out string, ttft float64, gaps []float64, err error) {
+	start := clock.Now()
+	last := start
+	n := 0
+	out, err = m.Generate(prompt, maxNew, stop, func(int32) bool {
+		now := clock.Now()
+		if n == 0 {
+			ttft = ms(now.Sub(start))
+		} else {
+			gaps = append(gaps, ms(now.Sub(last)))
+		}
+		last = now
+		n++
+		return true
+	})
+	if n == 0 {
+		ttft = math.NaN()
+	}
+	return out, ttft, gaps, err
+}
+
+// measureQualityAndLatency runs every golden item of every route through m,
+// scoring answers, timing generation, and computing perplexity and (with a
+// teacher) agreement on the expected completions.
+func measureQualityAndLatency(m, teacher Model, routes map[string][]Item, order []string, cfg *Config, clock Clock, progress func(string)) (map[string]*RouteQuality, Latency, error) {
+	var ttfts, gaps []float64
+	// Warm-up: generate on the first items, discard.
+	warm := 0
+	for _, r := range order {
+		for _, it := range routes[r] {
+			if warm >= cfg.WarmupPrompts {
+				break
+			}
+			if _, _, _, err := generateTimed(m, clock, m.Tokenize(it.Prompt), cfg.MaxNewTokens, it.Stop); err != nil {
+				return nil, Latency{}, fmt.Errorf("warm-up on %s: %w", it.ID, err)
+			}
+			warm++
+		}
+	}
+	out := map[string]*RouteQuality{}
+	for _, r := range order {
+		q := &RouteQuality{Failures: map[string]int{}, HasTeacher: teacher != nil}
+		var nll float64
+		var nTok, top1 int
+		var kl float64
+		for i, it := range routes[r] {
+			if progress != nil {
+				progress(fmt.Sprintf("route %s item %d/%d", r, i+1, len(routes[r])))
+			}
+			prompt := m.Tokenize(it.Prompt)
+			if len(prompt) == 0 {
+				return nil, Latency{}, fmt.Errorf("golden item %s: empty prompt", it.ID)
+			}
+			text, ttft, g, err := generateTimed(m, clock, prompt, cfg.MaxNewTokens, it.Stop)
+			if err != nil {
+				return nil, Latency{}, fmt.Errorf("golden item %s: %w", it.ID, err)
+			}
+			if !math.IsNaN(ttft) {
+				ttfts = append(ttfts, ttft)
+			}
+			gaps = append(gaps, g...)
+			ok, reason := it.Score(text)
+			q.Items++
+			if ok {
+				q.Correct++
+			} else {
+				q.Failures[reason]++
+			}
+			q.Answers = append(q.Answers, Answer{ID: it.ID, Output: text, Correct: ok, Reason: reason})
+
+			// Perplexity and teacher agreement over the expected completion.
+			full := m.Tokenize(it.Prompt + it.Completion)
+			from := len(prompt) - 1
+			if len(full) <= len(prompt) || !samePrefix(full, prompt) {
+				// The completion must extend the prompt's tokens; when the
+				// tokenizer merges across the boundary, score from the shared prefix.
+				from = commonPrefix(full, prompt) - 1
+			}
+			if from < 0 || from >= len(full)-1 {
+				return nil, Latency{}, fmt.Errorf("golden item %s: completion adds no tokens", it.ID)
+			}
+			lp, err := m.LogProbs(full, from)
+			if err != nil {
+				return nil, Latency{}, fmt.Errorf("golden item %s: log-probs: %w", it.ID, err)
+			}
+			var tlp [][]float32
+			if teacher != nil {
+				if tlp, err = teacher.LogProbs(full, from); err != nil {
+					return nil, Latency{}, fmt.Errorf("golden item %s: teacher log-probs: %w", it.ID, err)
+				}
+			}
+			for k, row := range lp {
+				next := full[from+k+1]
+				if int(next) >= len(row) {
+					return nil, Latency{}, fmt.Errorf("golden item %s: token %d outside vocab %d", it.ID, next, len(row))
+				}
+				nll -= float64(row[next])
+				nTok++
+				if tlp != nil {
+					trow := tlp[k]
+					if len(trow) != len(row) {
+						return nil, Latency{}, fmt.Errorf("golden item %s: teacher vocab %d != candidate vocab %d", it.ID, len(trow), len(row))
+					}
+					if argmax(trow) == argmax(row) {
+						top1++
+					}
+					kl += klDiv(trow, row)
+				}
+			}
+		}
+		if q.Items > 0 {
+			q.TaskScore = float64(q.Correct) / float64(q.Items)
+		}
+		if nTok > 0 {
+			q.Perplexity = math.Exp(nll / float64(nTok))
+			if teacher != nil {
+				q.TeacherTop1 = float64(top1) / float64(nTok)
+				q.TeacherKL = kl / float64(nTok)
+			}
+		}
+		out[r] = q
+	}
+	return out, Latency{TTFTMs: percentiles(ttfts), TokenMs: percentiles(gaps), tokenRaw: gaps}, nil
+}
+
+// measureSustained decodes continuously over the golden prompts for
+// cfg.Sustained.Seconds and samples tokens/s per interval.
+func measureSustained(m Model, prompts [][]int32, cfg *Config, clock Clock) (Sustained, error) {
+	s := Sustained{Seconds: cfg.Sustained.Seconds, Interval: cfg.Sustained.IntervalSeconds}
+	if s.Seconds <= 0 || len(prompts) == 0 {
+		return s, nil
+	}
+	interval := time.Duration(s.Interval * float64(time.Second))
+	start := clock.Now()
+	end := start.Add(time.Duration(s.Seconds * float64(time.Second)))
+	winStart, winTokens := start, 0
+	done := false
+	for i := 0; !done; i++ {
+		p := prompts[i%len(prompts)]
+		maxNew := cfg.Context - len(p)
+		if maxNew < 1 {
+			return s, fmt.Errorf("sustained run: a golden prompt of %d tokens fills the %d-token context", len(p), cfg.Context)
+		}
+		produced := 0
+		_, err := m.Generate(p, maxNew, nil, func(int32) bool {
+			produced++
+			winTokens++
+			s.Tokens++
+			now := clock.Now()
+			for now.Sub(winStart) >= interval {
+				s.Samples = append(s.Samples, float64(winTokens)/s.Interval)
+				winStart = winStart.Add(interval)
+				winTokens = 0
+			}
+			if !now.Before(end) {
+				done = true
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return s, fmt.Errorf("sustained run: %w", err)
+		}
+		if produced == 0 {
+			return s, fmt.Errorf("sustained run: the model produced no token for a prompt")
+		}
+	}
+	if len(s.Samples) > 0 {
+		s.BurstTPS = s.Samples[0]
+		s.FloorTPS = s.Samples[0]
+		sum := 0.0
+		for _, v := range s.Samples {
+			s.FloorTPS = math.Min(s.FloorTPS, v)
+			sum += v
+		}
+		s.MeanTPS = sum / float64(len(s.Samples))
+	}
+	return s, nil
+}
+
+func samePrefix(full, prefix []int32) bool { return commonPrefix(full, prefix) == len(prefix) }
+
+func commonPrefix(a, b []int32) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+func argmax(xs []float32) int {
+	best := 0
+	for i, v := range xs {
+		if v > xs[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// klDiv is KL(p‖q) for log-probability rows.
+func klDiv(logp, logq []float32) float64 {
+	var s float64
+	for i := range logp {
+		p := math.Exp(float64(logp[i]))
+		if p > 0 {
+			s += p * (float64(logp[i]) - float64(logq[i]))
+		}
+	}
+	return s
+}

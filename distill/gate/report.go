@@ -1,0 +1,216 @@
+package gate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"image/color"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/distill-ml/distill/internal/atomicfile"
+)
+
+// WriteReports writes gate.json, gate.md, report.html and its PNG plots into dir.
+func WriteReports(dir string, rep *Report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, "gate.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	var md bytes.Buffer
+	WriteTable(&md, rep)
+	if err := atomicfile.WriteFile(filepath.Join(dir, "gate.md"), md.Bytes(), 0o644); err != nil {
+		return err
+	}
+	plots := []struct {
+		file string
+		make func(*Report) (*plot.Plot, error)
+	}{
+		{"sustained.png", plotSustained},
+		{"token_latency.png", plotLatencyHist},
+		{"quality.png", plotQuality},
+	}
+	var imgs []string
+	for _, p := range plots {
+		pl, err := p.make(rep)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", p.file, err)
+		}
+		if pl == nil {
+			continue
+		}
+		wt, err := pl.WriterTo(7*vg.Inch, 3.5*vg.Inch, "png")
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", p.file, err)
+		}
+		if err := atomicfile.Write(filepath.Join(dir, p.file), 0o644, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
+			return err
+		}
+		imgs = append(imgs, p.file)
+	}
+	var html bytes.Buffer
+	if err := htmlTmpl.Execute(&html, map[string]any{"R": rep, "Table": md.String(), "Images": imgs}); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "report.html"), html.Bytes(), 0o644)
+}
+
+// WriteTable writes the summary table (Markdown): one row per artifact.
+func WriteTable(w io.Writer, rep *Report) {
+	routes := make([]string, 0, len(rep.Config.Routes))
+	for r := range rep.Config.Routes {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	fmt.Fprintf(w, "# Gate report\n\n%s\n\n", rep.Summary)
+	fmt.Fprintf(w, "| artifact | route | task score | drop | perplexity | teacher top-1 | teacher KL | TTFT p95 ms | token p95 ms | sustained floor tok/s | size MiB | KV MiB | verdict |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, a := range rep.Artifacts {
+		for _, r := range routes {
+			q := a.Quality[r]
+			verdict := "rejected"
+			switch {
+			case a.Baseline:
+				verdict = "baseline"
+			case a.Approved:
+				verdict = "approved"
+			}
+			top1, kl := "-", "-"
+			if q.HasTeacher {
+				top1, kl = fmt.Sprintf("%.3f", q.TeacherTop1), fmt.Sprintf("%.4f", q.TeacherKL)
+			}
+			fmt.Fprintf(w, "| %s | %s | %.3f (%d/%d) | %+.3f | %.3f | %s | %s | %.1f | %.2f | %.1f | %.1f | %.1f | %s |\n",
+				a.Name, r, q.TaskScore, q.Correct, q.Items, a.Drop[r], q.Perplexity, top1, kl,
+				a.Latency.TTFTMs.P95, a.Latency.TokenMs.P95, a.Sustained.FloorTPS,
+				float64(a.Footprint.FileBytes)/(1<<20), float64(a.Footprint.KVCacheBytes)/(1<<20), verdict)
+		}
+	}
+	fmt.Fprintf(w, "\n## Checks\n\n| artifact | route | check | value | limit | result |\n|---|---|---|---|---|---|\n")
+	for _, a := range rep.Artifacts {
+		for _, c := range a.Checks {
+			res := "pass"
+			if !c.Pass {
+				res = "**FAIL**"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %.4g %s | %s %.4g | %s |\n", a.Name, c.Route, c.Name, c.Value, c.Unit, c.Op, c.Limit, res)
+		}
+	}
+	fmt.Fprintf(w, "\nApproved: %s\n", strings.Join(append([]string{}, rep.Approved...), ", "))
+}
+
+var palette = []color.Color{
+	color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255},
+	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
+}
+
+func plotSustained(rep *Report) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Sustained decode"
+	p.X.Label.Text = "seconds"
+	p.Y.Label.Text = "tokens/s"
+	any := false
+	for i, a := range rep.Artifacts {
+		if len(a.Sustained.Samples) == 0 {
+			continue
+		}
+		pts := make(plotter.XYs, len(a.Sustained.Samples))
+		for k, v := range a.Sustained.Samples {
+			pts[k].X = float64(k+1) * a.Sustained.Interval
+			pts[k].Y = v
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, err
+		}
+		l.Color = palette[i%len(palette)]
+		p.Add(l)
+		p.Legend.Add(a.Name, l)
+		any = true
+	}
+	if !any {
+		return nil, nil
+	}
+	return p, nil
+}
+
+func plotLatencyHist(rep *Report) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Per-token decode latency"
+	p.X.Label.Text = "ms"
+	p.Y.Label.Text = "tokens"
+	any := false
+	for i, a := range rep.Artifacts {
+		if len(a.Latency.tokenRaw) < 2 {
+			continue
+		}
+		h, err := plotter.NewHist(plotter.Values(a.Latency.tokenRaw), 30)
+		if err != nil {
+			return nil, err
+		}
+		h.FillColor = nil
+		h.LineStyle.Color = palette[i%len(palette)]
+		p.Add(h)
+		p.Legend.Add(a.Name, h)
+		any = true
+	}
+	if !any {
+		return nil, nil
+	}
+	return p, nil
+}
+
+func plotQuality(rep *Report) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Golden-set task score"
+	p.Y.Label.Text = "fraction correct"
+	routes := make([]string, 0, len(rep.Config.Routes))
+	for r := range rep.Config.Routes {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	var names []string
+	w := vg.Points(12)
+	for ri, r := range routes {
+		vals := make(plotter.Values, len(rep.Artifacts))
+		for i, a := range rep.Artifacts {
+			vals[i] = a.Quality[r].TaskScore
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = palette[ri%len(palette)]
+		bars.Offset = vg.Length(ri) * w
+		p.Add(bars)
+		p.Legend.Add(r, bars)
+	}
+	for _, a := range rep.Artifacts {
+		names = append(names, a.Name)
+	}
+	p.NominalX(names...)
+	p.Y.Min, p.Y.Max = 0, 1
+	return p, nil
+}
+
+var htmlTmpl = template.Must(template.New("report").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>distill gate report</title>
+<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{background:#f6f6f6;padding:1em;overflow-x:auto}</style>
+</head><body>
+<h1>distill gate report</h1>
+<p><b>{{.R.Summary}}</b> — created {{.R.Created.Format "2006-01-02 15:04:05Z"}}</p>
+{{range .Images}}<p><img src="{{.}}" alt="{{.}}" width="700"></p>{{end}}
+<h2>Summary and checks</h2>
+<pre>{{.Table}}</pre>
+<p>Full measurements: <a href="gate.json">gate.json</a></p>
+</body></html>
+`))
