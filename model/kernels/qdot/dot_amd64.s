@@ -1,0 +1,456 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// AVX2 + FMA + F16C dot products. Go assembler operand order: sources first,
+// destination last (VPMADDUBSW signed, unsigned, dst).
+
+DATA ones16<>+0(SB)/8, $0x0001000100010001
+DATA ones16<>+8(SB)/8, $0x0001000100010001
+DATA ones16<>+16(SB)/8, $0x0001000100010001
+DATA ones16<>+24(SB)/8, $0x0001000100010001
+GLOBL ones16<>(SB), RODATA|NOPTR, $32
+
+DATA mask0F<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA mask0F<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA mask0F<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA mask0F<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL mask0F<>(SB), RODATA|NOPTR, $32
+
+DATA eight8<>+0(SB)/8, $0x0808080808080808
+DATA eight8<>+8(SB)/8, $0x0808080808080808
+DATA eight8<>+16(SB)/8, $0x0808080808080808
+DATA eight8<>+24(SB)/8, $0x0808080808080808
+GLOBL eight8<>(SB), RODATA|NOPTR, $32
+
+DATA sixteen8<>+0(SB)/8, $0x1010101010101010
+DATA sixteen8<>+8(SB)/8, $0x1010101010101010
+DATA sixteen8<>+16(SB)/8, $0x1010101010101010
+DATA sixteen8<>+24(SB)/8, $0x1010101010101010
+GLOBL sixteen8<>(SB), RODATA|NOPTR, $32
+
+DATA mask30<>+0(SB)/8, $0x3030303030303030
+DATA mask30<>+8(SB)/8, $0x3030303030303030
+DATA mask30<>+16(SB)/8, $0x3030303030303030
+DATA mask30<>+24(SB)/8, $0x3030303030303030
+GLOBL mask30<>(SB), RODATA|NOPTR, $32
+
+DATA q5shuf<>+0(SB)/8, $0x0000000000000000
+DATA q5shuf<>+8(SB)/8, $0x0101010101010101
+DATA q5shuf<>+16(SB)/8, $0x0202020202020202
+DATA q5shuf<>+24(SB)/8, $0x0303030303030303
+GLOBL q5shuf<>(SB), RODATA|NOPTR, $32
+
+DATA q5bits<>+0(SB)/8, $0x7fbfdfeff7fbfdfe
+DATA q5bits<>+8(SB)/8, $0x7fbfdfeff7fbfdfe
+DATA q5bits<>+16(SB)/8, $0x7fbfdfeff7fbfdfe
+DATA q5bits<>+24(SB)/8, $0x7fbfdfeff7fbfdfe
+GLOBL q5bits<>(SB), RODATA|NOPTR, $32
+
+DATA k4scale<>+0(SB)/8, $0x0100010001000100
+DATA k4scale<>+8(SB)/8, $0x0100010001000100
+DATA k4scale<>+16(SB)/8, $0x0100010001000100
+DATA k4scale<>+24(SB)/8, $0x0100010001000100
+DATA k4scale<>+32(SB)/8, $0x0302030203020302
+DATA k4scale<>+40(SB)/8, $0x0302030203020302
+DATA k4scale<>+48(SB)/8, $0x0302030203020302
+DATA k4scale<>+56(SB)/8, $0x0302030203020302
+DATA k4scale<>+64(SB)/8, $0x0504050405040504
+DATA k4scale<>+72(SB)/8, $0x0504050405040504
+DATA k4scale<>+80(SB)/8, $0x0504050405040504
+DATA k4scale<>+88(SB)/8, $0x0504050405040504
+DATA k4scale<>+96(SB)/8, $0x0706070607060706
+DATA k4scale<>+104(SB)/8, $0x0706070607060706
+DATA k4scale<>+112(SB)/8, $0x0706070607060706
+DATA k4scale<>+120(SB)/8, $0x0706070607060706
+DATA k4scale<>+128(SB)/8, $0x0908090809080908
+DATA k4scale<>+136(SB)/8, $0x0908090809080908
+DATA k4scale<>+144(SB)/8, $0x0908090809080908
+DATA k4scale<>+152(SB)/8, $0x0908090809080908
+DATA k4scale<>+160(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA k4scale<>+168(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA k4scale<>+176(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA k4scale<>+184(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA k4scale<>+192(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA k4scale<>+200(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA k4scale<>+208(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA k4scale<>+216(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA k4scale<>+224(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA k4scale<>+232(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA k4scale<>+240(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA k4scale<>+248(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL k4scale<>(SB), RODATA|NOPTR, $256
+
+DATA q6scale<>+0(SB)/8, $0x0100010001000100
+DATA q6scale<>+8(SB)/8, $0x0100010001000100
+DATA q6scale<>+16(SB)/8, $0x0302030203020302
+DATA q6scale<>+24(SB)/8, $0x0302030203020302
+DATA q6scale<>+32(SB)/8, $0x0504050405040504
+DATA q6scale<>+40(SB)/8, $0x0504050405040504
+DATA q6scale<>+48(SB)/8, $0x0706070607060706
+DATA q6scale<>+56(SB)/8, $0x0706070607060706
+DATA q6scale<>+64(SB)/8, $0x0908090809080908
+DATA q6scale<>+72(SB)/8, $0x0908090809080908
+DATA q6scale<>+80(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q6scale<>+88(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q6scale<>+96(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q6scale<>+104(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q6scale<>+112(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA q6scale<>+120(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL q6scale<>(SB), RODATA|NOPTR, $128
+
+// HSUM_Y8 leaves the sum of Y8's 8 floats in X8's lane 0 (clobbers X9).
+#define HSUM_Y8 \
+	VEXTRACTF128 $1, Y8, X9 \
+	VADDPS X9, X8, X8 \
+	VMOVHLPS X8, X8, X9 \
+	VADDPS X9, X8, X8 \
+	VMOVSHDUP X8, X9 \
+	VADDSS X9, X8, X8
+
+// SCALE2 broadcasts f16(SI+off)·f16(DI+0) into Y4 (clobbers AX, BX, X5).
+#define SCALE2 \
+	MOVWLZX (SI), AX \
+	MOVWLZX (DI), BX \
+	VMOVD AX, X4 \
+	VPINSRW $1, BX, X4, X4 \
+	VCVTPH2PS X4, X4 \
+	VMOVSHDUP X4, X5 \
+	VMULSS X5, X4, X4 \
+	VBROADCASTSS X4, Y4
+
+// SIGNED_DOT: Y8 += Y4 · float(Σ int8(Y0)·int8(Y1)) in 8 lanes (clobbers Y2, Y3).
+// Y0 may hold −128; Y1 (activations) must lie in [−127, 127].
+#define SIGNED_DOT \
+	VPSIGNB Y0, Y0, Y2 \
+	VPSIGNB Y0, Y1, Y3 \
+	VPMADDUBSW Y3, Y2, Y2 \
+	VPMADDWD Y15, Y2, Y2 \
+	VCVTDQ2PS Y2, Y2 \
+	VFMADD231PS Y4, Y2, Y8
+
+// func dotQ8_0AVX2(w, a *byte, nb int) float32
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	VMOVDQU ones16<>(SB), Y15
+	TESTQ CX, CX
+	JLE q80done
+q80loop:
+	SCALE2
+	VMOVDQU 2(SI), Y0
+	VMOVDQU 2(DI), Y1
+	SIGNED_DOT
+	ADDQ $34, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ q80loop
+q80done:
+	HSUM_Y8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET
+
+// func dotQ4_0AVX2(w, a *byte, nb int) float32
+TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	VMOVDQU ones16<>(SB), Y15
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU eight8<>(SB), Y13
+	TESTQ CX, CX
+	JLE q40done
+q40loop:
+	SCALE2
+	VMOVDQU 2(SI), X0
+	VPSRLW $4, X0, X1
+	VINSERTI128 $1, X1, Y0, Y0
+	VPAND Y14, Y0, Y0
+	VPSUBB Y13, Y0, Y0
+	VMOVDQU 2(DI), Y1
+	SIGNED_DOT
+	ADDQ $18, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ q40loop
+q40done:
+	HSUM_Y8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET
+
+// func dotQ5_0AVX2(w, a *byte, nb int) float32
+TEXT ·dotQ5_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	VMOVDQU ones16<>(SB), Y15
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU sixteen8<>(SB), Y13
+	VMOVDQU q5shuf<>(SB), Y12
+	VMOVDQU q5bits<>(SB), Y11
+	VPCMPEQB Y10, Y10, Y10
+	TESTQ CX, CX
+	JLE q50done
+q50loop:
+	SCALE2
+	VMOVDQU 6(SI), X0
+	VPSRLW $4, X0, X1
+	VINSERTI128 $1, X1, Y0, Y0
+	VPAND Y14, Y0, Y0
+	VPBROADCASTD 2(SI), Y6
+	VPSHUFB Y12, Y6, Y6
+	VPOR Y11, Y6, Y6
+	VPCMPEQB Y10, Y6, Y6
+	VPAND Y13, Y6, Y6
+	VPOR Y6, Y0, Y0
+	VPSUBB Y13, Y0, Y0
+	VMOVDQU 2(DI), Y1
+	SIGNED_DOT
+	ADDQ $22, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ q50loop
+q50done:
+	HSUM_Y8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET
+
+// K4_SUB(j): Y10 += sc[2j]·Σ lo(qs)·a + sc[2j+1]·Σ hi(qs)·a for the 64
+// elements of chunk j (qs at SI+16+32j, activations at DI+4+64j).
+#define K4_SUB(qoff, aoff, moff) \
+	VMOVDQU qoff(SI), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y14, Y0, Y0 \
+	VPAND Y14, Y1, Y1 \
+	VPMADDUBSW aoff(DI), Y0, Y0 \
+	VPMADDUBSW aoff+32(DI), Y1, Y1 \
+	VPSHUFB k4scale<>+moff(SB), Y6, Y2 \
+	VPSHUFB k4scale<>+moff+32(SB), Y6, Y3 \
+	VPMADDWD Y2, Y0, Y0 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y0, Y10, Y10 \
+	VPADDD Y1, Y10, Y10
+
+// func dotQ4_KAVX2(w, a *byte, nb int) float32
+TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	VXORPS X11, X11, X11
+	VMOVDQU mask0F<>(SB), Y14
+	TESTQ CX, CX
+	JLE q4kdone
+q4kloop:
+	// Unpack the 6-bit scales (bytes 0..7 of X6) and mins (bytes 8..15).
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), DX
+	MOVL DX, R8
+	SHRL $4, R8
+	ANDL $0x0f0f0f0f, R8
+	MOVL BX, R9
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, R8
+	MOVL DX, R10
+	ANDL $0x0f0f0f0f, R10
+	MOVL AX, R9
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, R10
+	ANDL $0x3f3f3f3f, BX
+	ANDL $0x3f3f3f3f, AX
+	VMOVD AX, X6
+	VPINSRD $1, R10, X6, X6
+	VPINSRD $2, BX, X6, X6
+	VPINSRD $3, R8, X6, X6
+	// mins · (pairs of bsums)
+	VPSRLDQ $8, X6, X7
+	VPMOVZXBW X7, X7
+	VMOVDQU 260(DI), Y5
+	VEXTRACTI128 $1, Y5, X4
+	VPHADDW X4, X5, X5
+	VPMADDWD X5, X7, X7
+	VPSHUFD $0x4E, X7, X4
+	VPADDD X4, X7, X7
+	VPSHUFD $0xB1, X7, X4
+	VPADDD X4, X7, X7
+	VCVTDQ2PS X7, X7
+	// [d·da, dmin·da]
+	MOVL (SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	VBROADCASTSS (DI), X5
+	VMULPS X5, X4, X4
+	VMOVSHDUP X4, X5
+	VFMADD231SS X7, X5, X11
+	VBROADCASTSS X4, Y4
+	// scales as int16 in both lanes
+	VPMOVZXBW X6, X6
+	VINSERTI128 $1, X6, Y6, Y6
+	VPXOR Y10, Y10, Y10
+	K4_SUB(16, 4, 0)
+	K4_SUB(48, 68, 64)
+	K4_SUB(80, 132, 128)
+	K4_SUB(112, 196, 192)
+	VCVTDQ2PS Y10, Y10
+	VFMADD231PS Y4, Y10, Y8
+	ADDQ $144, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ q4kloop
+q4kdone:
+	HSUM_Y8
+	VSUBSS X11, X8, X8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET
+
+// Q6_CHUNK: Y10 += scales · Σ q·a for one 32-element chunk whose 6-bit
+// values are in Y3 (activations at aoff(DI), scale shuffle at moff).
+#define Q6_CHUNK(aoff, moff) \
+	VPMADDUBSW aoff(DI), Y3, Y3 \
+	VPSHUFB q6scale<>+moff(SB), Y6, Y4 \
+	VPMADDWD Y4, Y3, Y3 \
+	VPADDD Y3, Y10, Y10
+
+// Q6_HALF(h): the 128 elements of half h.
+#define Q6_HALF(qloff, qhoff, scoff, aoff) \
+	VPMOVSXBW scoff(SI), X6 \
+	VINSERTI128 $1, X6, Y6, Y6 \
+	VMOVDQU qloff(SI), Y0 \
+	VMOVDQU qloff+32(SI), Y1 \
+	VMOVDQU qhoff(SI), Y2 \
+	VPAND Y14, Y0, Y3 \
+	VPSLLW $4, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6_CHUNK(aoff, 0) \
+	VPAND Y14, Y1, Y3 \
+	VPSLLW $2, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6_CHUNK(aoff+32, 32) \
+	VPSRLW $4, Y0, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPAND Y13, Y2, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6_CHUNK(aoff+64, 64) \
+	VPSRLW $4, Y1, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPSRLW $2, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6_CHUNK(aoff+96, 96)
+
+// func dotQ6_KAVX2(w, a *byte, nb int) float32
+TEXT ·dotQ6_KAVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU mask30<>(SB), Y13
+	TESTQ CX, CX
+	JLE q6kdone
+q6kloop:
+	// sumi = −32 · Σ_g sc[g]·bsums[g]
+	VPMOVSXBW 192(SI), Y7
+	VPMADDWD 260(DI), Y7, Y5
+	VPSLLD $5, Y5, Y5
+	VPXOR Y10, Y10, Y10
+	VPSUBD Y5, Y10, Y10
+	Q6_HALF(0, 128, 192, 4)
+	Q6_HALF(64, 160, 200, 132)
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	VMULSS (DI), X4, X4
+	VBROADCASTSS X4, Y4
+	VCVTDQ2PS Y10, Y10
+	VFMADD231PS Y4, Y10, Y8
+	ADDQ $210, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ q6kloop
+q6kdone:
+	HSUM_Y8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET
+
+// func dotF32AVX2(w, x *float32, n int) float32   (n a multiple of 32)
+TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ CX, CX
+	JLE f32done
+f32loop:
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VFMADD231PS (DI), Y4, Y8
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JG f32loop
+f32done:
+	VADDPS Y1, Y8, Y8
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y8, Y8
+	HSUM_Y8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET
+
+// func dotF16AVX2(w *uint16, x *float32, n int) float32   (n a multiple of 32)
+TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ CX, CX
+	JLE f16done
+f16loop:
+	VCVTPH2PS (SI), Y4
+	VCVTPH2PS 16(SI), Y5
+	VCVTPH2PS 32(SI), Y6
+	VCVTPH2PS 48(SI), Y7
+	VFMADD231PS (DI), Y4, Y8
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $64, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JG f16loop
+f16done:
+	VADDPS Y1, Y8, Y8
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y8, Y8
+	HSUM_Y8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET

@@ -1,0 +1,217 @@
+package qdot
+
+import (
+	"encoding/binary"
+	"math"
+	"unsafe"
+
+	"github.com/distill-ml/distill/model/kernels/f16"
+)
+
+// dotKernels is one implementation of every dot product. The quantized
+// functions take nb blocks of weights w and nb blocks of activations a in
+// VecDotType format; the float functions take n elements.
+type dotKernels struct {
+	name string
+	q8_0 func(w, a []byte, nb int) float32
+	q4_0 func(w, a []byte, nb int) float32
+	q5_0 func(w, a []byte, nb int) float32
+	q4_K func(w, a []byte, nb int) float32
+	q5_K func(w, a []byte, nb int) float32
+	q6_K func(w, a []byte, nb int) float32
+	f16  func(w []byte, x []float32) float32
+	f32  func(w []byte, x []float32) float32
+}
+
+var genericKernels = dotKernels{
+	name: "go",
+	q8_0: dotQ8_0Go,
+	q4_0: dotQ4_0Go,
+	q5_0: dotQ5_0Go,
+	q4_K: dotQ4_KGo,
+	q5_K: dotQ5_KGo,
+	q6_K: dotQ6_KGo,
+	f16:  dotF16Go,
+	f32:  dotF32Go,
+}
+
+func dotQ8_0Go(w, a []byte, nb int) float32 {
+	var sum float32
+	for i := 0; i < nb; i++ {
+		wb := w[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
+		ab := a[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
+		var s int32
+		for j := 2; j < BytesQ8_0; j++ {
+			s += int32(int8(wb[j])) * int32(int8(ab[j]))
+		}
+		sum += float32(s) * (half(wb) * half(ab))
+	}
+	return sum
+}
+
+func dotQ4_0Go(w, a []byte, nb int) float32 {
+	var sum float32
+	for i := 0; i < nb; i++ {
+		wb := w[i*BytesQ4_0 : i*BytesQ4_0+BytesQ4_0]
+		ab := a[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
+		var s int32
+		for j := 0; j < 16; j++ {
+			s += (int32(wb[2+j]&15) - 8) * int32(int8(ab[2+j]))
+			s += (int32(wb[2+j]>>4) - 8) * int32(int8(ab[18+j]))
+		}
+		sum += float32(s) * (half(wb) * half(ab))
+	}
+	return sum
+}
+
+func dotQ5_0Go(w, a []byte, nb int) float32 {
+	var sum float32
+	for i := 0; i < nb; i++ {
+		wb := w[i*BytesQ5_0 : i*BytesQ5_0+BytesQ5_0]
+		ab := a[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
+		qh := binary.LittleEndian.Uint32(wb[2:])
+		var s int32
+		for j := 0; j < 16; j++ {
+			lo := int32(wb[6+j]&15) | int32((qh>>j)&1)<<4
+			hi := int32(wb[6+j]>>4) | int32((qh>>(j+16))&1)<<4
+			s += (lo - 16) * int32(int8(ab[2+j]))
+			s += (hi - 16) * int32(int8(ab[18+j]))
+		}
+		sum += float32(s) * (half(wb) * half(ab))
+	}
+	return sum
+}
+
+func q8KScale(ab []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(ab)) }
+
+func q8KBsum(ab []byte, g int) int32 {
+	return int32(int16(binary.LittleEndian.Uint16(ab[4+QKK+2*g:])))
+}
+
+func dotQ4_KGo(w, a []byte, nb int) float32 {
+	var sum float32
+	for i := 0; i < nb; i++ {
+		wb := w[i*BytesQ4_K : i*BytesQ4_K+BytesQ4_K]
+		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
+		sc, m := scaleMinK4(wb[4:16])
+		aq := ab[4:]
+		var sumi, summ int32
+		for j := 0; j < 4; j++ {
+			q := wb[16+32*j:]
+			var s1, s2 int32
+			for l := 0; l < 32; l++ {
+				s1 += int32(q[l]&15) * int32(int8(aq[64*j+l]))
+				s2 += int32(q[l]>>4) * int32(int8(aq[64*j+32+l]))
+			}
+			sumi += s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
+		}
+		for j := 0; j < 8; j++ {
+			summ += int32(m[j]) * (q8KBsum(ab, 2*j) + q8KBsum(ab, 2*j+1))
+		}
+		da := q8KScale(ab)
+		sum += half(wb)*da*float32(sumi) - half(wb[2:])*da*float32(summ)
+	}
+	return sum
+}
+
+func dotQ5_KGo(w, a []byte, nb int) float32 {
+	var sum float32
+	for i := 0; i < nb; i++ {
+		wb := w[i*BytesQ5_K : i*BytesQ5_K+BytesQ5_K]
+		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
+		sc, m := scaleMinK4(wb[4:16])
+		qh := wb[16:48]
+		aq := ab[4:]
+		var sumi, summ int32
+		for j := 0; j < 4; j++ {
+			q := wb[48+32*j:]
+			var s1, s2 int32
+			for l := 0; l < 32; l++ {
+				lo := int32(q[l]&15) | int32((qh[l]>>(2*j))&1)<<4
+				hi := int32(q[l]>>4) | int32((qh[l]>>(2*j+1))&1)<<4
+				s1 += lo * int32(int8(aq[64*j+l]))
+				s2 += hi * int32(int8(aq[64*j+32+l]))
+			}
+			sumi += s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
+		}
+		for j := 0; j < 8; j++ {
+			summ += int32(m[j]) * (q8KBsum(ab, 2*j) + q8KBsum(ab, 2*j+1))
+		}
+		da := q8KScale(ab)
+		sum += half(wb)*da*float32(sumi) - half(wb[2:])*da*float32(summ)
+	}
+	return sum
+}
+
+func dotQ6_KGo(w, a []byte, nb int) float32 {
+	var sum float32
+	for i := 0; i < nb; i++ {
+		wb := w[i*BytesQ6_K : i*BytesQ6_K+BytesQ6_K]
+		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
+		var sumi int32
+		for h := 0; h < 2; h++ {
+			ql, qh, sc := wb[64*h:], wb[128+32*h:], wb[192+8*h:]
+			aq := ab[4+128*h:]
+			var s [8]int32
+			for l := 0; l < 32; l++ {
+				is := l / 16
+				q1 := int32(ql[l]&15|(qh[l]&3)<<4) - 32
+				q2 := int32(ql[l+32]&15|((qh[l]>>2)&3)<<4) - 32
+				q3 := int32(ql[l]>>4|((qh[l]>>4)&3)<<4) - 32
+				q4 := int32(ql[l+32]>>4|((qh[l]>>6)&3)<<4) - 32
+				s[is] += q1 * int32(int8(aq[l]))
+				s[is+2] += q2 * int32(int8(aq[l+32]))
+				s[is+4] += q3 * int32(int8(aq[l+64]))
+				s[is+6] += q4 * int32(int8(aq[l+96]))
+			}
+			for k := 0; k < 8; k++ {
+				sumi += s[k] * int32(int8(sc[k]))
+			}
+		}
+		sum += half(wb[208:]) * q8KScale(ab) * float32(sumi)
+	}
+	return sum
+}
+
+func dotF16Go(w []byte, x []float32) float32 {
+	var s0, s1, s2, s3 float32
+	n := len(x)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		s0 += f16.Float32(binary.LittleEndian.Uint16(w[2*i:])) * x[i]
+		s1 += f16.Float32(binary.LittleEndian.Uint16(w[2*i+2:])) * x[i+1]
+		s2 += f16.Float32(binary.LittleEndian.Uint16(w[2*i+4:])) * x[i+2]
+		s3 += f16.Float32(binary.LittleEndian.Uint16(w[2*i+6:])) * x[i+3]
+	}
+	for ; i < n; i++ {
+		s0 += f16.Float32(binary.LittleEndian.Uint16(w[2*i:])) * x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func dotF32Go(w []byte, x []float32) float32 {
+	wf := bytesAsFloat32(w, len(x))
+	var s0, s1, s2, s3 float32
+	n := len(x)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		s0 += wf[i] * x[i]
+		s1 += wf[i+1] * x[i+1]
+		s2 += wf[i+2] * x[i+2]
+		s3 += wf[i+3] * x[i+3]
+	}
+	for ; i < n; i++ {
+		s0 += wf[i] * x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// bytesAsFloat32 views the first 4n bytes of b as n float32 (little-endian
+// host, as every platform Go's float path targets here).
+func bytesAsFloat32(b []byte, n int) []float32 {
+	if n == 0 {
+		return nil
+	}
+	_ = b[4*n-1]
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
+}

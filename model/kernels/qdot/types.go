@@ -1,0 +1,155 @@
+// Package qdot holds the runtime's quantized and half-precision dot products:
+// weights stored in ggml's block formats (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K,
+// F16, F32) against activations quantized per block to 8 bits the way
+// llama.cpp does for its vec_dot (Q8_0 for the 32-element block types, Q8_K
+// for the 256-element K-quants), plus matrix-vector and small matrix-matrix
+// (prompt batch) products multi-threaded by rows over the shared worker pool.
+//
+// Every dot product has a portable Go implementation and, on amd64 with
+// AVX2+FMA+F16C, an assembly implementation chosen once at start-up from the
+// CPU features (golang.org/x/sys/cpu). Tests run both.
+//
+// Block layouts (little-endian, as in ggml's ggml-common.h; "f16" is IEEE half):
+//
+//	Q8_0  34 B / 32 el:  d f16, qs [32]int8                  x = d·q
+//	Q4_0  18 B / 32 el:  d f16, qs [16]u8 (el j: low nibble, el 16+j: high) x = d·(q−8)
+//	Q5_0  22 B / 32 el:  d f16, qh u32 (bit e = 5th bit of el e), qs [16]u8  x = d·(q−16)
+//	Q4_K 144 B / 256 el: d f16, dmin f16, scales [12]u8 (8 six-bit scales and mins), qs [128]u8
+//	Q5_K 176 B / 256 el: d, dmin, scales [12], qh [32]u8, qs [128]u8
+//	Q6_K 210 B / 256 el: ql [128]u8, qh [64]u8, scales [16]int8, d f16   x = d·sc·(q−32)
+//	Q8_K 292 B / 256 el: d f32, qs [256]int8, bsums [16]int16 (activations only)
+package qdot
+
+import "fmt"
+
+// Type is a ggml tensor type id (the numbers GGUF files store).
+type Type uint32
+
+// The ggml type ids this package understands.
+const (
+	F32  Type = 0
+	F16  Type = 1
+	Q4_0 Type = 2
+	Q5_0 Type = 6
+	Q8_0 Type = 8
+	Q4_K Type = 12
+	Q5_K Type = 13
+	Q6_K Type = 14
+	Q8_K Type = 15
+)
+
+// Block sizes in elements.
+const (
+	QK  = 32  // elements per block of Q8_0, Q4_0, Q5_0
+	QKK = 256 // elements per super-block of the K-quants and Q8_K
+)
+
+// Block sizes in bytes.
+const (
+	BytesQ8_0 = 34
+	BytesQ4_0 = 18
+	BytesQ5_0 = 22
+	BytesQ4_K = 144
+	BytesQ5_K = 176
+	BytesQ6_K = 210
+	BytesQ8_K = 292
+)
+
+// String is ggml's type name.
+func (t Type) String() string {
+	switch t {
+	case F32:
+		return "F32"
+	case F16:
+		return "F16"
+	case Q4_0:
+		return "Q4_0"
+	case Q5_0:
+		return "Q5_0"
+	case Q8_0:
+		return "Q8_0"
+	case Q4_K:
+		return "Q4_K"
+	case Q5_K:
+		return "Q5_K"
+	case Q6_K:
+		return "Q6_K"
+	case Q8_K:
+		return "Q8_K"
+	}
+	return fmt.Sprintf("ggml_type(%d)", uint32(t))
+}
+
+// Supported reports whether t can be a weight type here.
+func (t Type) Supported() bool {
+	switch t {
+	case F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K:
+		return true
+	}
+	return false
+}
+
+// BlockElems is the number of elements per block of t (1 for F32/F16).
+func (t Type) BlockElems() int {
+	switch t {
+	case F32, F16:
+		return 1
+	case Q4_0, Q5_0, Q8_0:
+		return QK
+	case Q4_K, Q5_K, Q6_K, Q8_K:
+		return QKK
+	}
+	return 0
+}
+
+// BlockBytes is the number of bytes per block of t.
+func (t Type) BlockBytes() int {
+	switch t {
+	case F32:
+		return 4
+	case F16:
+		return 2
+	case Q4_0:
+		return BytesQ4_0
+	case Q5_0:
+		return BytesQ5_0
+	case Q8_0:
+		return BytesQ8_0
+	case Q4_K:
+		return BytesQ4_K
+	case Q5_K:
+		return BytesQ5_K
+	case Q6_K:
+		return BytesQ6_K
+	case Q8_K:
+		return BytesQ8_K
+	}
+	return 0
+}
+
+// RowBytes is the storage size of a row of n elements, or an error when n is
+// not a whole number of blocks or t is unknown.
+func RowBytes(t Type, n int) (int, error) {
+	be := t.BlockElems()
+	if be == 0 {
+		return 0, fmt.Errorf("unsupported tensor type %s", t)
+	}
+	if n < 0 || n%be != 0 {
+		return 0, fmt.Errorf("row length %d is not a multiple of the %s block size %d", n, t, be)
+	}
+	return n / be * t.BlockBytes(), nil
+}
+
+// VecDotType is the activation format the dot product of weight type t uses
+// (llama.cpp's vec_dot_type): Q8_0 for the 32-element block types, Q8_K for
+// the K-quants, F32 for F32 and F16 weights (F16 rows are dotted with F32
+// activations directly).
+func VecDotType(t Type) Type {
+	switch t {
+	case Q4_0, Q5_0, Q8_0:
+		return Q8_0
+	case Q4_K, Q5_K, Q6_K:
+		return Q8_K
+	}
+	return F32
+}
