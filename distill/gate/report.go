@@ -118,6 +118,9 @@ func plotSustained(rep *Report) (*plot.Plot, error) {
 	p.Title.Text = "Sustained decode"
 	p.X.Label.Text = "seconds"
 	p.Y.Label.Text = "tokens/s"
+	p.Y.Min = 0
+	p.Legend.Top = true
+	p.Legend.Left = true
 	any := false
 	for i, a := range rep.Artifacts {
 		if len(a.Sustained.Samples) == 0 {
@@ -148,6 +151,7 @@ func plotLatencyHist(rep *Report) (*plot.Plot, error) {
 	p.Title.Text = "Per-token decode latency"
 	p.X.Label.Text = "ms"
 	p.Y.Label.Text = "tokens"
+	p.Legend.Top = true
 	any := false
 	for i, a := range rep.Artifacts {
 		if len(a.Latency.tokenRaw) < 2 {
@@ -179,7 +183,7 @@ func plotQuality(rep *Report) (*plot.Plot, error) {
 	}
 	sort.Strings(routes)
 	var names []string
-	w := vg.Points(12)
+	w := vg.Points(36) / vg.Length(len(routes))
 	for ri, r := range routes {
 		vals := make(plotter.Values, len(rep.Artifacts))
 		for i, a := range rep.Artifacts {
@@ -198,7 +202,8 @@ func plotQuality(rep *Report) (*plot.Plot, error) {
 		names = append(names, a.Name)
 	}
 	p.NominalX(names...)
-	p.Y.Min, p.Y.Max = 0, 1
+	p.Y.Min, p.Y.Max = 0, 1.15
+	p.Legend.Top = true
 	return p, nil
 }
 
