@@ -12,18 +12,37 @@ package parallel
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Pool runs chunks of index ranges on a fixed set of worker goroutines.
 type Pool struct {
 	workers int
-	tasks   chan task
+	jobs    chan *job // wake-up tokens for idle workers, buffered
 }
 
-type task struct {
+// job is one For call: its chunks are claimed through an atomic counter by
+// the caller and by whichever workers pick up a token, so a worker that wakes
+// late finds nothing left and the caller never waits on work nobody started.
+type job struct {
 	fn     func(lo, hi int)
-	lo, hi int
-	wg     *sync.WaitGroup
+	n      int
+	size   int // indices per chunk
+	chunks int
+	next   atomic.Int64
+	wg     sync.WaitGroup // one count per chunk
+}
+
+func (j *job) run() {
+	for {
+		c := int(j.next.Add(1) - 1)
+		if c >= j.chunks {
+			return
+		}
+		lo := c * j.size
+		j.fn(lo, min(lo+j.size, j.n))
+		j.wg.Done()
+	}
 }
 
 // New starts a pool that uses n goroutines in total (n-1 workers plus the caller).
@@ -32,7 +51,7 @@ func New(n int) *Pool {
 	if n < 1 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{workers: n, tasks: make(chan task)}
+	p := &Pool{workers: n, jobs: make(chan *job, n)}
 	for i := 0; i < n-1; i++ {
 		go p.worker()
 	}
@@ -40,9 +59,8 @@ func New(n int) *Pool {
 }
 
 func (p *Pool) worker() {
-	for t := range p.tasks {
-		t.fn(t.lo, t.hi)
-		t.wg.Done()
+	for j := range p.jobs {
+		j.run()
 	}
 }
 
@@ -60,11 +78,12 @@ func Default() *Pool {
 	return defaultPool
 }
 
-// For splits [0, n) into contiguous chunks of at least grain indices and runs
-// fn on them in parallel, returning when all are done. fn must be safe to run
-// concurrently on disjoint ranges. Small n (n <= grain) runs inline.
-// Nested calls from inside fn run inline too (no deadlock, no oversubscription)
-// when the pool is busy.
+// For splits [0, n) into at most Threads() contiguous chunks of at least
+// grain indices and runs fn on them in parallel, returning when all are done.
+// fn must be safe to run concurrently on disjoint ranges. Small n (n <= grain)
+// runs inline. The caller computes too: it takes chunks until none are left,
+// so nested calls from inside fn never deadlock and never oversubscribe (when
+// every worker is busy the nested call simply runs on its caller).
 func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -80,30 +99,18 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	size := (n + chunks - 1) / chunks
-	// Hand chunks 1.. to idle workers; run any that no worker takes inline.
-	for c := 1; c < chunks; c++ {
-		lo, hi := c*size, (c+1)*size
-		if lo >= n {
-			break
-		}
-		if hi > n {
-			hi = n
-		}
-		wg.Add(1)
-		t := task{fn: fn, lo: lo, hi: hi, wg: &wg}
+	j := &job{fn: fn, n: n, size: size, chunks: (n + size - 1) / size}
+	j.wg.Add(j.chunks)
+	// Wake up to chunks-1 workers; a full queue means they are all busy.
+wake:
+	for c := 1; c < j.chunks; c++ {
 		select {
-		case p.tasks <- t:
+		case p.jobs <- j:
 		default:
-			fn(lo, hi)
-			wg.Done()
+			break wake
 		}
 	}
-	hi := size
-	if hi > n {
-		hi = n
-	}
-	fn(0, hi)
-	wg.Wait()
+	j.run()
+	j.wg.Wait()
 }

@@ -1,0 +1,28 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func kernAVX512x12x32(k int, a, b, c *float32, ldc int, alpha float32, accumulate int)
+
+//go:noescape
+func kernAVX2x6x16(k int, a, b, c *float32, ldc int, alpha float32, accumulate int)
+
+var (
+	avx512Kernel = &microKernel{name: "avx512 12x32", mr: 12, nr: 32, kc: 256, mc: 144, nc: 4096, fn: kernAVX512x12x32}
+	avx2Kernel   = &microKernel{name: "avx2 6x16", mr: 6, nr: 16, kc: 256, mc: 144, nc: 4096, fn: kernAVX2x6x16}
+)
+
+// kernels lists the micro-kernels this CPU can run, fastest first.
+func availableKernels() []*microKernel {
+	var ks []*microKernel
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
+		ks = append(ks, avx512Kernel)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, avx2Kernel)
+	}
+	return append(ks, genericKernel)
+}

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package kernels
+
+func availableKernels() []*microKernel { return []*microKernel{genericKernel} }

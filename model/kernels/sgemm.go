@@ -1,0 +1,413 @@
+package kernels
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/distill-ml/distill/model/kernels/parallel"
+)
+
+// microKernel is one register-tiled inner kernel with its block sizes.
+type microKernel struct {
+	name   string
+	mr, nr int // tile rows (broadcast A values) and columns (vector lanes)
+	kc     int // depth of a packed panel
+	mc     int // rows of op(A) packed per block (multiple of mr)
+	nc     int // columns of op(B) packed per panel (multiple of nr)
+	// fn computes C[0:mr, 0:nr] (row stride ldc) = alpha·a·b (+ C when
+	// accumulate != 0) from a: [k][mr] and b: [k][nr].
+	fn func(k int, a, b, c *float32, ldc int, alpha float32, accumulate int)
+}
+
+// Engine runs GEMMs with one micro-kernel on one worker pool.
+// It holds no per-call state and is safe for concurrent use.
+type Engine struct {
+	pool *parallel.Pool
+	kern *microKernel
+}
+
+// NewEngine returns an engine computing on pool (parallel.Default() if nil)
+// with the fastest micro-kernel this CPU supports.
+func NewEngine(pool *parallel.Pool) *Engine {
+	if pool == nil {
+		pool = parallel.Default()
+	}
+	return &Engine{pool: pool, kern: bestKernel()}
+}
+
+// Threads is the number of goroutines the engine's pool computes on.
+func (e *Engine) Threads() int { return e.pool.Threads() }
+
+// Kernel names the micro-kernel in use, e.g. "avx512 12x32".
+func (e *Engine) Kernel() string { return e.kern.name }
+
+var defaultEngine = sync.OnceValue(func() *Engine { return NewEngine(nil) })
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C on the default pool, where
+// op(A) is m×k and op(B) is k×n (see the package doc for layouts).
+//
+//	a: [m, lda] (transA false) or [k, lda] (transA true)
+//	b: [k, ldb] (transB false) or [n, ldb] (transB true)
+//	c: [m, ldc]
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	defaultEngine().Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Sgemm is the package-level Sgemm on this engine's pool and kernel.
+func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	checkNoOverlap(a, b, c, transA, transB, m, n, k, lda, ldb, ldc)
+	e.gemm(e.pool.Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k // stored shape of A
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if lda < max(1, ac) {
+		panic(fmt.Sprintf("kernels: lda=%d < %d columns of A", lda, ac))
+	}
+	if ldb < max(1, bc) {
+		panic(fmt.Sprintf("kernels: ldb=%d < %d columns of B", ldb, bc))
+	}
+	if ldc < max(1, n) {
+		panic(fmt.Sprintf("kernels: ldc=%d < n=%d", ldc, n))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k > 0 {
+		if need := (ar-1)*lda + ac; len(a) < need {
+			panic(fmt.Sprintf("kernels: len(a)=%d < %d needed for a %d×%d A with lda=%d", len(a), need, ar, ac, lda))
+		}
+		if need := (br-1)*ldb + bc; len(b) < need {
+			panic(fmt.Sprintf("kernels: len(b)=%d < %d needed for a %d×%d B with ldb=%d", len(b), need, br, bc, ldb))
+		}
+	}
+	if need := (m-1)*ldc + n; len(c) < need {
+		panic(fmt.Sprintf("kernels: len(c)=%d < %d needed for a %d×%d C with ldc=%d", len(c), need, m, n, ldc))
+	}
+}
+
+// regionsOverlap reports whether the xr×xc matrix x (row stride ldx) and
+// the yr×yc matrix y (row stride ldy) share an element. With equal strides
+// the test is exact, so interleaved matrices in one buffer (heads side by
+// side in a row) are allowed; otherwise it compares address ranges.
+func regionsOverlap(x []float32, xr, xc, ldx int, y []float32, yr, yc, ldy int) bool {
+	if xr == 0 || xc == 0 || yr == 0 || yc == 0 || len(x) == 0 || len(y) == 0 {
+		return false
+	}
+	px, py := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&y[0]))
+	xEnd := px + uintptr((xr-1)*ldx+xc)*4
+	yEnd := py + uintptr((yr-1)*ldy+yc)*4
+	if px >= yEnd || py >= xEnd {
+		return false
+	}
+	if ldx != ldy {
+		return true
+	}
+	if py < px {
+		px, py = py, px
+		xr, xc, yr, yc = yr, yc, xr, xc
+	}
+	d := int((py - px) / 4) // y starts d elements after x
+	return stridedHit(d, xr, xc, yr, yc, ldx)
+}
+
+// stridedHit reports whether d = (i1-i2)·ld + (j1-j2) for some i1 < r1,
+// i2 < r2, j1 < c1, j2 < c2 (c1, c2 ≤ ld, d ≥ 0).
+func stridedHit(d, r1, c1, r2, c2, ld int) bool {
+	q, r := d/ld, d%ld
+	for _, cand := range [2][2]int{{q, r}, {q + 1, r - ld}} {
+		di, dj := cand[0], cand[1]
+		if di >= -(r2-1) && di <= r1-1 && dj >= -(c2-1) && dj <= c1-1 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkNoOverlap panics if C shares memory with A or B (BLAS forbids it).
+func checkNoOverlap(a, b, c []float32, transA, transB bool, m, n, k, lda, ldb, ldc int) {
+	if k == 0 {
+		return
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if regionsOverlap(a, ar, ac, lda, c, m, n, ldc) {
+		panic("kernels: C overlaps A")
+	}
+	if regionsOverlap(b, br, bc, ldb, c, m, n, ldc) {
+		panic("kernels: C overlaps B")
+	}
+}
+
+// scaleC sets C = beta·C (C = 0 without reading it when beta is 0).
+func scaleC(c []float32, m, n, ldc int, beta float32) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// serialFlops is the size (m·n·k) under which a GEMM runs on one thread:
+// handing work to the pool costs a few microseconds.
+const serialFlops = 96 * 96 * 96
+
+// Scratch buffers for packed panels, reused across calls.
+var (
+	packPoolA sync.Pool
+	packPoolB sync.Pool
+)
+
+func getBuf(p *sync.Pool, n int) *[]float32 {
+	if v, ok := p.Get().(*[]float32); ok && cap(*v) >= n {
+		*v = (*v)[:n]
+		return v
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+// blockLen splits total into ceil(total/max) near-equal blocks, each a
+// multiple of unit, and returns the block length.
+func blockLen(total, maxLen, unit int) int {
+	if total <= maxLen {
+		return (total + unit - 1) / unit * unit
+	}
+	nb := (total + maxLen - 1) / maxLen
+	l := (total + nb - 1) / nb
+	return (l + unit - 1) / unit * unit
+}
+
+// gemm runs the blocked algorithm on up to threads goroutines of e.pool.
+// Arguments are already validated.
+func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if alpha == 0 || k == 0 {
+		scaleC(c, m, n, ldc, beta)
+		return
+	}
+	if beta != 0 && beta != 1 {
+		scaleC(c, m, n, ldc, beta)
+		beta = 1
+	}
+	mk := e.kern
+	mr, nr := mk.mr, mk.nr
+	if m*n*k < serialFlops {
+		threads = 1
+	}
+	kc := blockLen(k, mk.kc, 1)
+	nc := blockLen(n, mk.nc, nr)
+	mc := blockLen(m, mk.mc, mr)
+	if threads > 1 {
+		// Enough row blocks for the workers to balance dynamically.
+		if want := 3 * threads; (m+mc-1)/mc < want {
+			mc = max(mr, blockLen(m, (m+want-1)/want, mr))
+		}
+	}
+	bp := getBuf(&packPoolB, kc*nc)
+	defer packPoolB.Put(bp)
+	bpack := *bp
+
+	for jc := 0; jc < n; jc += nc {
+		ncur := min(nc, n-jc)
+		nSlivers := (ncur + nr - 1) / nr
+		for pc := 0; pc < k; pc += kc {
+			kcur := min(kc, k-pc)
+			accumulate := 1
+			if pc == 0 && beta == 0 {
+				accumulate = 0
+			}
+			packB := func(lo, hi int) {
+				for s := lo; s < hi; s++ {
+					packBSliver(bpack[s*kcur*nr:(s+1)*kcur*nr], transB, b, ldb, pc, kcur, jc+s*nr, min(nr, n-jc-s*nr), nr)
+				}
+			}
+			if threads == 1 {
+				packB(0, nSlivers)
+			} else {
+				e.pool.For(nSlivers, 1, packB)
+			}
+			nBlocks := (m + mc - 1) / mc
+			// Split columns too when there are too few row blocks to balance.
+			nSplit := 1
+			if threads > 1 && nBlocks < 2*threads {
+				nSplit = min(nSlivers, (2*threads+nBlocks-1)/nBlocks)
+			}
+			tasks := nBlocks * nSplit
+			perSplit := (nSlivers + nSplit - 1) / nSplit
+			var counter atomic.Int64
+			work := func(_, _ int) {
+				ap := getBuf(&packPoolA, mc*kcur)
+				apack := *ap
+				packed := -1 // row block currently in apack
+				for {
+					t := int(counter.Add(1) - 1)
+					if t >= tasks {
+						break
+					}
+					blk, split := t/nSplit, t%nSplit
+					i0 := blk * mc
+					mcur := min(mc, m-i0)
+					if packed != blk {
+						packABlock(apack, transA, a, lda, i0, mcur, pc, kcur, mr)
+						packed = blk
+					}
+					s0 := split * perSplit
+					s1 := min(nSlivers, s0+perSplit)
+					e.macro(apack, bpack, kcur, i0, mcur, jc, s0, s1, m, n, c, ldc, alpha, accumulate)
+				}
+				packPoolA.Put(ap)
+			}
+			if workers := min(threads, tasks); workers <= 1 {
+				work(0, 1)
+			} else {
+				e.pool.For(workers, 1, work)
+			}
+		}
+	}
+}
+
+// maxTile bounds mr·nr over all micro-kernels (scratch tile for edges).
+const maxTile = 16 * 64
+
+// macro sweeps the MR×NR tiles of rows [i0, i0+mcur) and B slivers [s0, s1)
+// of the current panel: apack holds the row block, bpack the column panel
+// starting at column jc.
+func (e *Engine) macro(apack, bpack []float32, kcur, i0, mcur, jc, s0, s1, m, n int, c []float32, ldc int, alpha float32, accumulate int) {
+	mk := e.kern
+	mr, nr := mk.mr, mk.nr
+	var tile [maxTile]float32
+	for s := s0; s < s1; s++ {
+		j := jc + s*nr
+		nw := min(nr, n-j)
+		bs := &bpack[s*kcur*nr]
+		for r := 0; r*mr < mcur; r++ {
+			i := i0 + r*mr
+			mh := min(mr, m-i)
+			as := &apack[r*kcur*mr]
+			if mh == mr && nw == nr {
+				mk.fn(kcur, as, bs, &c[i*ldc+j], ldc, alpha, accumulate)
+				continue
+			}
+			mk.fn(kcur, as, bs, &tile[0], nr, alpha, 0)
+			for ii := 0; ii < mh; ii++ {
+				dst := c[(i+ii)*ldc+j : (i+ii)*ldc+j+nw]
+				src := tile[ii*nr : ii*nr+nw]
+				if accumulate != 0 {
+					for jj, v := range src {
+						dst[jj] += v
+					}
+				} else {
+					copy(dst, src)
+				}
+			}
+		}
+	}
+}
+
+// packABlock packs rows [i0, i0+mcur) × depth [pc, pc+kcur) of op(A) into
+// slivers of mr rows: sliver r holds [kcur][mr], rows past mcur zeroed.
+func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur, mr int) {
+	for r := 0; r*mr < mcur; r++ {
+		d := dst[r*kcur*mr : (r+1)*kcur*mr]
+		rows := min(mr, mcur-r*mr)
+		ib := i0 + r*mr
+		if transA { // op(A)[i][p] = a[p*lda+i]: each depth step is a contiguous row segment
+			for p := 0; p < kcur; p++ {
+				dp := d[p*mr : p*mr+mr]
+				copy(dp, a[(pc+p)*lda+ib:(pc+p)*lda+ib+rows])
+				clear(dp[rows:])
+			}
+			continue
+		}
+		for ii := 0; ii < rows; ii++ {
+			src := a[(ib+ii)*lda+pc : (ib+ii)*lda+pc+kcur]
+			for p, v := range src {
+				d[p*mr+ii] = v
+			}
+		}
+		if rows < mr {
+			for p := 0; p < kcur; p++ {
+				clear(d[p*mr+rows : p*mr+mr])
+			}
+		}
+	}
+}
+
+// packBSliver packs depth [pc, pc+kcur) × columns [j, j+cols) of op(B) into
+// dst: [kcur][nr], columns past cols zeroed.
+func packBSliver(dst []float32, transB bool, b []float32, ldb, pc, kcur, j, cols, nr int) {
+	if !transB { // op(B)[p][j] = b[p*ldb+j]: contiguous
+		for p := 0; p < kcur; p++ {
+			dp := dst[p*nr : p*nr+nr]
+			copy(dp, b[(pc+p)*ldb+j:(pc+p)*ldb+j+cols])
+			clear(dp[cols:])
+		}
+		return
+	}
+	for jj := 0; jj < cols; jj++ { // op(B)[p][j] = b[j*ldb+p]
+		src := b[(j+jj)*ldb+pc : (j+jj)*ldb+pc+kcur]
+		for p, v := range src {
+			dst[p*nr+jj] = v
+		}
+	}
+	if cols < nr {
+		for p := 0; p < kcur; p++ {
+			clear(dst[p*nr+cols : p*nr+nr])
+		}
+	}
+}
+
+// checkDisjointC panics if two batch entries' C matrices share an element:
+// they are written concurrently. Pairs are checked exhaustively up to 512
+// entries, beyond that between neighbours in address order.
+func checkDisjointC(offC []int, m, n, ldc int) {
+	if len(offC) < 2 || m == 0 || n == 0 {
+		return
+	}
+	o := append([]int(nil), offC...)
+	sort.Ints(o)
+	for i := 1; i < len(o); i++ {
+		last := 0
+		if len(o) > 512 {
+			last = i - 1
+		}
+		for j := i - 1; j >= last; j-- {
+			if stridedHit(o[i]-o[j], m, n, m, n, ldc) {
+				panic(fmt.Sprintf("kernels: batched C matrices at offsets %d and %d overlap", o[j], o[i]))
+			}
+		}
+	}
+}
+
+func bestKernel() *microKernel { return availableKernels()[0] }
