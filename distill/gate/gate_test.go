@@ -17,13 +17,13 @@ func (c *fakeClock) Now() time.Time { return c.t }
 
 // scripted is a model whose answers, latencies and distributions are scripted.
 type scripted struct {
-	clock     *fakeClock
-	wrong     map[string]bool // item prompt → answer wrongly
-	ttft      time.Duration
-	perToken  func(n int) time.Duration // n: tokens produced so far by this model
-	produced  int
-	pCorrect  float64 // probability given to the expected next token
-	tokHash   string
+	clock    *fakeClock
+	wrong    map[string]bool // item prompt → answer wrongly
+	ttft     time.Duration
+	perToken func(n int) time.Duration // n: tokens produced so far by this model
+	produced int
+	pCorrect float64 // probability given to the expected next token
+	tokHash  string
 }
 
 func (s *scripted) Tokenize(text string) []int32 {

@@ -27,7 +27,9 @@ type Policy struct {
 }
 
 // Default is 6 attempts, 500 ms base, 30 s cap.
-func Default() Policy { return Policy{MaxAttempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second} }
+func Default() Policy {
+	return Policy{MaxAttempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second}
+}
 
 // Validate checks the policy.
 func (p Policy) Validate() error {
@@ -54,7 +56,9 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Transient wraps err as retryable.
-func Transient(reason string, err error) *Error { return &Error{Transient: true, Reason: reason, Err: err} }
+func Transient(reason string, err error) *Error {
+	return &Error{Transient: true, Reason: reason, Err: err}
+}
 
 // Permanent wraps err as not retryable.
 func Permanent(reason string, err error) *Error { return &Error{Reason: reason, Err: err} }
