@@ -1,0 +1,164 @@
+package kernels
+
+import "fmt"
+
+// Sgemv computes y = alpha·op(A)·x + beta·y on the default pool, where A is
+// m×n row-major with leading dimension lda ≥ n and op(A) is A (trans false:
+// x has n elements, y has m) or Aᵀ (trans true: x has m, y has n). incX and
+// incY are element strides (non-zero; negative strides walk backwards as in
+// BLAS). As with Sgemm, y is not read when beta is 0 and A, x are not read
+// when alpha is 0.
+func Sgemv(trans bool, m, n int, alpha float32, a []float32, lda int, x []float32, incX int, beta float32, y []float32, incY int) {
+	defaultEngine().Sgemv(trans, m, n, alpha, a, lda, x, incX, beta, y, incY)
+}
+
+// Sgemv is the package-level Sgemv on this engine's pool.
+func (e *Engine) Sgemv(trans bool, m, n int, alpha float32, a []float32, lda int, x []float32, incX int, beta float32, y []float32, incY int) {
+	if m < 0 || n < 0 {
+		panic(fmt.Sprintf("kernels: negative size m=%d n=%d", m, n))
+	}
+	if lda < max(1, n) {
+		panic(fmt.Sprintf("kernels: lda=%d < n=%d", lda, n))
+	}
+	if incX == 0 || incY == 0 {
+		panic("kernels: zero vector increment")
+	}
+	lenX, lenY := n, m
+	if trans {
+		lenX, lenY = m, n
+	}
+	if lenX > 0 && len(x) < 1+(lenX-1)*abs(incX) {
+		panic(fmt.Sprintf("kernels: len(x)=%d too short for %d elements at stride %d", len(x), lenX, incX))
+	}
+	if lenY > 0 && len(y) < 1+(lenY-1)*abs(incY) {
+		panic(fmt.Sprintf("kernels: len(y)=%d too short for %d elements at stride %d", len(y), lenY, incY))
+	}
+	if m > 0 && n > 0 && len(a) < (m-1)*lda+n {
+		panic(fmt.Sprintf("kernels: len(a)=%d < %d needed for a %d×%d A with lda=%d", len(a), (m-1)*lda+n, m, n, lda))
+	}
+	if lenY == 0 {
+		return
+	}
+	// Work on contiguous copies when strided (BLAS allows negative strides).
+	xs := gather(x, lenX, incX)
+	ys := y[:lenY]
+	if incY != 1 {
+		ys = gather(y, lenY, incY)
+	}
+	switch {
+	case alpha == 0 || lenX == 0:
+		scaleVec(ys, beta)
+	case !trans:
+		// y[i] = alpha·dot(A[i,:], x) + beta·y[i]: rows in parallel.
+		e.pool.For(m, max(64, 1<<16/max(1, n)), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				d := alpha * dot(a[i*lda:i*lda+n], xs)
+				if beta != 0 {
+					d += beta * ys[i]
+				}
+				ys[i] = d
+			}
+		})
+	default:
+		// y[j] = alpha·Σ_i A[i,j]·x[i] + beta·y[j]: column ranges in parallel,
+		// each streaming all rows.
+		e.pool.For(n, max(256, 1<<16/max(1, m)), func(lo, hi int) {
+			yj := ys[lo:hi]
+			scaleVec(yj, beta)
+			for i := 0; i < m; i++ {
+				axpy(alpha*xs[i], a[i*lda+lo:i*lda+hi], yj)
+			}
+		})
+	}
+	if incY != 1 {
+		scatter(y, ys, incY)
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// gather returns the n elements x[0], x[inc], ... in BLAS order (a negative
+// inc starts from the far end), contiguous.
+func gather(x []float32, n, inc int) []float32 {
+	if inc == 1 {
+		return x[:n]
+	}
+	out := make([]float32, n)
+	start := 0
+	if inc < 0 {
+		start = (1 - n) * inc
+	}
+	for i := range out {
+		out[i] = x[start+i*inc]
+	}
+	return out
+}
+
+func scatter(y, ys []float32, inc int) {
+	start := 0
+	if inc < 0 {
+		start = (1 - len(ys)) * inc
+	}
+	for i, v := range ys {
+		y[start+i*inc] = v
+	}
+}
+
+func scaleVec(y []float32, beta float32) {
+	switch beta {
+	case 1:
+	case 0:
+		clear(y)
+	default:
+		for i := range y {
+			y[i] *= beta
+		}
+	}
+}
+
+// dot returns Σ a[i]·b[i] (len(b) ≥ len(a)) with 8 partial sums.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		x, y := (*[8]float32)(a[i:]), (*[8]float32)(b[i:])
+		s0 += x[0] * y[0]
+		s1 += x[1] * y[1]
+		s2 += x[2] * y[2]
+		s3 += x[3] * y[3]
+		s4 += x[4] * y[4]
+		s5 += x[5] * y[5]
+		s6 += x[6] * y[6]
+		s7 += x[7] * y[7]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+}
+
+// axpy sets y += alpha·x (len(y) ≥ len(x)).
+func axpy(alpha float32, x, y []float32) {
+	y = y[:len(x)]
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		xv, yv := (*[8]float32)(x[i:]), (*[8]float32)(y[i:])
+		yv[0] += alpha * xv[0]
+		yv[1] += alpha * xv[1]
+		yv[2] += alpha * xv[2]
+		yv[3] += alpha * xv[3]
+		yv[4] += alpha * xv[4]
+		yv[5] += alpha * xv[5]
+		yv[6] += alpha * xv[6]
+		yv[7] += alpha * xv[7]
+	}
+	for ; i < len(x); i++ {
+		y[i] += alpha * x[i]
+	}
+}
