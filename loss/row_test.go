@@ -1,0 +1,129 @@
+package loss
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+func randTeacher(rng *rand.Rand, V, K int) *RowTeacher {
+	logits := make([]float64, V)
+	for j := range logits {
+		logits[j] = rng.NormFloat64() * 2
+	}
+	var sum float64
+	for _, v := range logits {
+		sum += math.Exp(v)
+	}
+	perm := rng.Perm(V)[:K]
+	// sort top-k by logit descending is not required by Row; keep random order.
+	t := &RowTeacher{}
+	var top float64
+	for _, id := range perm {
+		p := math.Exp(logits[id]) / sum
+		top += p
+		t.IDs = append(t.IDs, int32(id))
+		t.Logprobs = append(t.Logprobs, float32(math.Log(p)))
+	}
+	t.Tail = float32(1 - top)
+	return t
+}
+
+// TestRowGradientFiniteDifference checks Row's analytic gradient against
+// central differences of its own loss value, for every divergence, with and
+// without temperature, sparse (with a duplicate id) and dense teachers.
+func TestRowGradientFiniteDifference(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	const V, K = 37, 5
+	for _, kind := range []string{KLForward, KLReverse, KLJSD} {
+		for _, T := range []float64{1, 2.5} {
+			for _, dense := range []bool{false, true} {
+				c := Config{Alpha: 0.5, Temperature: T, KL: kind, JSDBeta: 0.3}
+				teacher := randTeacher(rng, V, K)
+				if dense {
+					teacher = &RowTeacher{Dense: make([]float32, V)}
+					for j := range teacher.Dense {
+						teacher.Dense[j] = float32(rng.NormFloat64() * 2)
+					}
+				} else {
+					teacher.IDs = append(teacher.IDs, teacher.IDs[1])
+					teacher.Logprobs = append(teacher.Logprobs, teacher.Logprobs[1]-3)
+				}
+				z := make([]float32, V)
+				for j := range z {
+					z[j] = float32(rng.NormFloat64() * 1.5)
+				}
+				target := int32(rng.Intn(V))
+				const ceW, klW = 0.7, 1.3
+				var sc Scratch
+				lossAt := func(zz []float32) float64 {
+					r := c.Row(zz, target, teacher, ceW, klW, false, &sc)
+					return ceW*r.CE + klW*r.KL
+				}
+				g := append([]float32(nil), z...)
+				c.Row(g, target, teacher, ceW, klW, true, &sc)
+				for j := 0; j < V; j++ {
+					const h = 1e-2
+					zp := append([]float32(nil), z...)
+					zm := append([]float32(nil), z...)
+					zp[j] += h
+					zm[j] -= h
+					fd := (lossAt(zp) - lossAt(zm)) / (2 * h)
+					if d := math.Abs(fd - float64(g[j])); d > 2e-3+1e-2*math.Abs(fd) {
+						t.Fatalf("kind %s T %g dense %v: dz[%d] = %g, finite difference %g", kind, T, dense, j, g[j], fd)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRowTeacherEqualsStudentGivesZeroKL: a student that reproduces the
+// teacher's top-k and tail mass has zero divergence of every kind.
+func TestRowTeacherEqualsStudentGivesZeroKL(t *testing.T) {
+	const V = 10
+	z := []float32{3, 1, 0.5, -1, 2, 0, -2, 1.5, 0.2, -0.7}
+	var sum float64
+	for _, v := range z {
+		sum += math.Exp(float64(v))
+	}
+	teacher := &RowTeacher{IDs: []int32{0, 4, 7}}
+	var top float64
+	for _, id := range teacher.IDs {
+		p := math.Exp(float64(z[id])) / sum
+		top += p
+		teacher.Logprobs = append(teacher.Logprobs, float32(math.Log(p)))
+	}
+	teacher.Tail = float32(1 - top)
+	for _, kind := range []string{KLForward, KLReverse, KLJSD} {
+		c := Config{Temperature: 1, KL: kind, JSDBeta: 0.5}
+		var sc Scratch
+		r := c.Row(append([]float32(nil), z...), -1, teacher, 0, 1, false, &sc)
+		if math.Abs(r.KL) > 1e-6 {
+			t.Fatalf("%s: KL = %g for a matching student", kind, r.KL)
+		}
+		if r.Argmax != 0 {
+			t.Fatalf("argmax %d", r.Argmax)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := Config{Alpha: 0.5, Temperature: 2, KL: "jsd", JSDBeta: 0.5, Gamma: 0.1,
+		HiddenMap: []LayerPair{{Student: 2, Teacher: 8}}, TeacherHiddenDim: 64}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]Config{
+		"alpha":    {Alpha: 1.5, Temperature: 1},
+		"temp":     {Temperature: 0},
+		"kind":     {Temperature: 1, KL: "sideways"},
+		"beta":     {Temperature: 1, KL: "jsd", JSDBeta: 1},
+		"gamma":    {Temperature: 1, Gamma: 1},
+		"dup pair": {Temperature: 1, HiddenMap: []LayerPair{{1, 2}, {1, 2}}},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: invalid config accepted", name)
+		}
+	}
+}

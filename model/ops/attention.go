@@ -1,0 +1,232 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/distill-ml/distill/model/kernels/parallel"
+	"github.com/distill-ml/distill/model/ops/fastmath"
+)
+
+// attnBlock is the query-row block of the causal GEMMs: a block of rows
+// [r0, r1) only touches key columns [0, r1), which skips most of the masked
+// upper triangle.
+const attnBlock = 32
+
+// Attention is causal grouped-query self-attention over projected, rotated
+// heads, read in place from token-major projections (no transposes, no
+// repeated K/V: query head h reads key/value head h/(heads/kvHeads)).
+//
+//	q: [B·T, heads·hd]   k, v: [B·T, kvHeads·hd]   out: [B·T, heads·hd]
+//	P[b,h] = softmax_causal(Q[b,h]·K[b,g]ᵀ/√hd)   (kept for the backward)
+//	out[b,h] = P[b,h]·V[b,g]
+//
+// Backward, per (b, g) so GQA accumulation into dK, dV never races:
+//
+//	dV += Pᵀ·dO    dP = dO·Vᵀ    dS = P⊙(dP − rowsum(P⊙dP))/√hd
+//	dQ = dS·K      dK += dSᵀ·Q
+func Attention(q, k, v *G.Node, B, T, heads, kvHeads, headDim int) (*G.Node, error) {
+	N := B * T
+	if q.Shape().Dims() != 2 || q.Shape()[0] != N || q.Shape()[1] != heads*headDim ||
+		!k.Shape().Eq(v.Shape()) || k.Shape().Dims() != 2 || k.Shape()[0] != N || k.Shape()[1] != kvHeads*headDim ||
+		kvHeads <= 0 || heads%kvHeads != 0 {
+		return nil, fmt.Errorf("attention: q %v k %v v %v for B %d T %d heads %d/%d hd %d", q.Shape(), k.Shape(), v.Shape(), B, T, heads, kvHeads, headDim)
+	}
+	op := &attentionOp{B: B, T: T, H: heads, KV: kvHeads, hd: headDim}
+	op.base = base{name: "Attention", self: op}
+	return G.ApplyOp(op, q, k, v)
+}
+
+type attentionOp struct {
+	base
+	B, T, H, KV, hd int
+	probs           []float32 // [B, H, T, T] causal softmax of the last forward
+	out             buf
+}
+
+func (op *attentionOp) Arity() int    { return 3 }
+func (op *attentionOp) Type() hm.Type { return fnType(2, 2, 2, 2) }
+func (op *attentionOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(in[0])
+	return s.Clone(), err
+}
+
+func (op *attentionOp) check(in []G.Value) (q, k, v []float32, err error) {
+	N := op.B * op.T
+	if err = checkShape("attention", "q", in[0], N, op.H*op.hd); err != nil {
+		return
+	}
+	if err = checkShape("attention", "k", in[1], N, op.KV*op.hd); err != nil {
+		return
+	}
+	if err = checkShape("attention", "v", in[2], N, op.KV*op.hd); err != nil {
+		return
+	}
+	if q, err = f32(in[0]); err != nil {
+		return
+	}
+	if k, err = f32(in[1]); err != nil {
+		return
+	}
+	v, err = f32(in[2])
+	return
+}
+
+func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
+	q, k, v, err := op.check(in)
+	if err != nil {
+		return nil, err
+	}
+	B, T, H, KV, hd := op.B, op.T, op.H, op.KV, op.hd
+	Wq, Wk := H*hd, KV*hd
+	if len(op.probs) != B*H*T*T {
+		op.probs = make([]float32, B*H*T*T)
+	}
+	t, o := op.out.get(B*T, Wq)
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	rep := H / KV
+	parallel.Default().For(B*H, 1, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/H, bh%H
+			g := h / rep
+			qo := b*T*Wq + h*hd // Q[b,h] is [T, hd] with row stride Wq
+			ko := b*T*Wk + g*hd // K[b,g], V[b,g] are [T, hd] with row stride Wk
+			P := op.probs[bh*T*T : (bh+1)*T*T]
+			for r0 := 0; r0 < T; r0 += attnBlock {
+				r1 := min(r0+attnBlock, T)
+				// S[r0:r1, 0:r1] = scale·Q[r0:r1]·K[0:r1]ᵀ
+				sgemm(false, true, r1-r0, r1, hd, scale, q[qo+r0*Wq:], Wq, k[ko:], Wk, 0, P[r0*T:], T)
+				for r := r0; r < r1; r++ {
+					row := P[r*T : (r+1)*T]
+					m := row[0]
+					for _, x := range row[1 : r+1] {
+						if x > m {
+							m = x
+						}
+					}
+					var sum float32
+					for s := 0; s <= r; s++ {
+						e := fastmath.Exp(row[s] - m)
+						row[s] = e
+						sum += e
+					}
+					inv := 1 / sum
+					for s := 0; s <= r; s++ {
+						row[s] *= inv
+					}
+					clear(row[r+1:])
+				}
+				// O[r0:r1] = P[r0:r1, 0:r1]·V[0:r1]
+				sgemm(false, false, r1-r0, hd, r1, 1, P[r0*T:], T, v[ko:], Wk, 0, o[qo+r0*Wq:], Wq)
+			}
+		}
+	})
+	return t, nil
+}
+
+func (op *attentionOp) DiffWRT(int) []bool { return []bool{true, true, true} }
+
+func (op *attentionOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	g := &attentionGradOp{fwd: op, bun: &bundle{outs: make([]buf, 2)}}
+	g.base = base{name: "AttentionGrad", self: g}
+	dq, err := G.ApplyOp(g, inputs[0], inputs[1], inputs[2], grad)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := fetch("AttentionGradK", g.bun, 0, inputs[1].Shape(), dq)
+	if err != nil {
+		return nil, err
+	}
+	dv, err := fetch("AttentionGradV", g.bun, 1, inputs[2].Shape(), dq)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dq, dk, dv}, nil
+}
+
+// attentionGradOp: (q, k, v, dO) → dQ; dK, dV in its bundle.
+type attentionGradOp struct {
+	base
+	fwd *attentionOp
+	bun *bundle
+	dS  []float32 // [B, H, T, T] scratch
+	out buf
+}
+
+func (op *attentionGradOp) Arity() int    { return 4 }
+func (op *attentionGradOp) Type() hm.Type { return fnType(2, 2, 2, 2, 2) }
+func (op *attentionGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(in[0])
+	return s.Clone(), err
+}
+
+func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
+	f := op.fwd
+	q, k, v, err := f.check(in[:3])
+	if err != nil {
+		return nil, err
+	}
+	B, T, H, KV, hd := f.B, f.T, f.H, f.KV, f.hd
+	Wq, Wk := H*hd, KV*hd
+	if err := checkShape("attention grad", "dO", in[3], B*T, Wq); err != nil {
+		return nil, err
+	}
+	dO, err := f32(in[3])
+	if err != nil {
+		return nil, err
+	}
+	if len(f.probs) != B*H*T*T {
+		return nil, fmt.Errorf("attention grad: forward has not run")
+	}
+	if len(op.dS) != B*H*T*T {
+		op.dS = make([]float32, B*H*T*T)
+	}
+	t, dq := op.out.get(B*T, Wq)
+	_, dk := op.bun.outs[0].get(B*T, Wk)
+	_, dv := op.bun.outs[1].get(B*T, Wk)
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	rep := H / KV
+	parallel.Default().For(B*KV, 1, func(lo, hi int) {
+		for bg := lo; bg < hi; bg++ {
+			b, g := bg/KV, bg%KV
+			ko := b*T*Wk + g*hd
+			for r := 0; r < T; r++ {
+				clear(dk[ko+r*Wk : ko+r*Wk+hd])
+				clear(dv[ko+r*Wk : ko+r*Wk+hd])
+			}
+			for h := g * rep; h < (g+1)*rep; h++ {
+				bh := b*H + h
+				qo := b*T*Wq + h*hd
+				P := f.probs[bh*T*T : (bh+1)*T*T]
+				dS := op.dS[bh*T*T : (bh+1)*T*T]
+				for r0 := 0; r0 < T; r0 += attnBlock {
+					r1 := min(r0+attnBlock, T)
+					// dV[0:r1] += P[r0:r1, 0:r1]ᵀ·dO[r0:r1]
+					sgemm(true, false, r1, hd, r1-r0, 1, P[r0*T:], T, dO[qo+r0*Wq:], Wq, 1, dv[ko:], Wk)
+					// dP[r0:r1, 0:r1] = dO[r0:r1]·V[0:r1]ᵀ
+					sgemm(false, true, r1-r0, r1, hd, 1, dO[qo+r0*Wq:], Wq, v[ko:], Wk, 0, dS[r0*T:], T)
+					for r := r0; r < r1; r++ {
+						pr, dr := P[r*T:r*T+r+1], dS[r*T:r*T+r+1]
+						var dot float32
+						for s := range pr {
+							dot += pr[s] * dr[s]
+						}
+						for s := range pr {
+							dr[s] = pr[s] * (dr[s] - dot) * scale
+						}
+						clear(dS[r*T+r+1 : r*T+r1])
+					}
+					// dQ[r0:r1] = dS[r0:r1, 0:r1]·K[0:r1]
+					sgemm(false, false, r1-r0, hd, r1, 1, dS[r0*T:], T, k[ko:], Wk, 0, dq[qo+r0*Wq:], Wq)
+					// dK[0:r1] += dS[r0:r1, 0:r1]ᵀ·Q[r0:r1]
+					sgemm(true, false, r1, hd, r1-r0, 1, dS[r0*T:], T, q[qo+r0*Wq:], Wq, 1, dk[ko:], Wk)
+				}
+			}
+		}
+	})
+	return t, nil
+}

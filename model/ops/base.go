@@ -1,0 +1,150 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// base carries the methods every op implements identically. Ops are stateful
+// (they own buffers), so each instance hashes uniquely by its address: two
+// distinct op instances must never be merged by Gorgonia's node deduplication.
+type base struct {
+	name string
+	self any // the op itself, for a unique hash
+}
+
+func (b *base) ReturnsPtr() bool     { return false }
+func (b *base) CallsExtern() bool    { return false }
+func (b *base) OverwritesInput() int { return -1 }
+func (b *base) String() string       { return b.name }
+func (b *base) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "distill.%s@%p", b.name, b.self)
+}
+func (b *base) Hashcode() uint32 {
+	h := fnv.New32a()
+	b.WriteHash(h)
+	return h.Sum32()
+}
+
+// tt is the Gorgonia type of a float32 tensor of the given rank (0 = scalar).
+func tt(dims int) hm.Type {
+	if dims == 0 {
+		return G.Float32
+	}
+	return G.TensorType{Dims: dims, Of: G.Float32}
+}
+
+// fnType builds the op type from input ranks and the output rank.
+func fnType(out int, in ...int) hm.Type {
+	ts := make([]hm.Type, 0, len(in)+1)
+	for _, d := range in {
+		ts = append(ts, tt(d))
+	}
+	ts = append(ts, tt(out))
+	return hm.NewFnType(ts...)
+}
+
+// f32 returns the backing slice of a float32 tensor value.
+func f32(v G.Value) ([]float32, error) {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		d, ok := x.Data().([]float32)
+		if !ok {
+			return nil, fmt.Errorf("want float32 tensor, got %v", x.Dtype())
+		}
+		return d, nil
+	case *G.F32:
+		return []float32{float32(*x)}, nil
+	}
+	return nil, fmt.Errorf("want float32 tensor, got %T", v)
+}
+
+// scalar reads a float32 scalar value (the upstream gradient of a loss).
+func scalar(v G.Value) (float32, error) {
+	switch x := v.(type) {
+	case *G.F32:
+		return float32(*x), nil
+	case *tensor.Dense:
+		if x.Size() == 1 {
+			if d, ok := x.Data().([]float32); ok {
+				return d[0], nil
+			}
+			if d, ok := x.Data().(float32); ok {
+				return d, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("want float32 scalar, got %T %v", v, v.Shape())
+}
+
+// buf is an op-owned output tensor reused across runs.
+type buf struct{ t *tensor.Dense }
+
+// get returns the tensor of the given shape, allocating it on first use.
+func (b *buf) get(shape ...int) (*tensor.Dense, []float32) {
+	if b.t == nil || !b.t.Shape().Eq(tensor.Shape(shape)) {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		b.t = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(make([]float32, n)))
+	}
+	return b.t, b.t.Data().([]float32)
+}
+
+// checkShape verifies an input shape at run time.
+func checkShape(op, what string, v G.Value, shape ...int) error {
+	if !v.Shape().Eq(tensor.Shape(shape)) {
+		return fmt.Errorf("%s: %s has shape %v, want %v", op, what, v.Shape(), shape)
+	}
+	return nil
+}
+
+func shapeOf(ds G.DimSizer) (tensor.Shape, error) {
+	s, ok := ds.(tensor.Shape)
+	if !ok {
+		return nil, fmt.Errorf("input shape is %T, not a tensor.Shape", ds)
+	}
+	return s, nil
+}
+
+// fetchOp exposes gradient number idx of a bundle op. Its single input is the
+// bundle's node, so it runs after the bundle has computed all gradients.
+type fetchOp struct {
+	base
+	src   *bundle
+	idx   int
+	shape tensor.Shape
+}
+
+// bundle holds the extra gradients a multi-gradient backward op computes.
+type bundle struct{ outs []buf }
+
+func newFetch(name string, src *bundle, idx int, shape tensor.Shape) *fetchOp {
+	op := &fetchOp{src: src, idx: idx, shape: shape.Clone()}
+	op.base = base{name: name, self: op}
+	return op
+}
+
+func (op *fetchOp) Arity() int { return 1 }
+func (op *fetchOp) Type() hm.Type {
+	return hm.NewFnType(hm.TypeVariable('a'), tt(len(op.shape)))
+}
+func (op *fetchOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
+func (op *fetchOp) Do(...G.Value) (G.Value, error) {
+	t := op.src.outs[op.idx].t
+	if t == nil {
+		return nil, fmt.Errorf("%s: bundle has not run", op.name)
+	}
+	return t, nil
+}
+
+// fetch applies a fetch op to the bundle node.
+func fetch(name string, src *bundle, idx int, shape tensor.Shape, bundleNode *G.Node) (*G.Node, error) {
+	return G.ApplyOp(newFetch(name, src, idx, shape), bundleNode)
+}

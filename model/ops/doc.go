@@ -1,0 +1,26 @@
+// Package ops holds distill's custom Gorgonia operations for training the
+// student: each op is a gorgonia.Op with explicit forward and backward kernels
+// over flat row-major float32 buffers (llm.c style), parallelised on the shared
+// worker pool (model/kernels/parallel), and differentiable through Gorgonia's
+// symbolic differentiation (SDOp) so gorgonia.Grad builds the backward graph.
+//
+// Conventions shared by every op:
+//   - Activations are matrices [N, width] with N = B·T positions, row-major,
+//     position p = b·T + t (the data/batch layout).
+//   - Linear weights are stored out × in (y = x·Wᵀ), as llama.cpp does.
+//   - Each op instance owns its output buffers and reuses them across steps, so
+//     a steady-state training step allocates little. An output tensor is only
+//     valid until the op runs again; the graph's liveness analysis guarantees
+//     this inside one TapeMachine run.
+//   - Values needed only by an op's own backward (RMSNorm's 1/rms, attention
+//     probabilities, LM-head logit gradients) live in op-private scratch that is
+//     never handed to Gorgonia as a value.
+//   - Per-step inputs that are not float tensors (token ids, targets, masks,
+//     teacher signals) are read from a *Batch the caller fills before running
+//     the machine (see Feed).
+//   - Gradients with several outputs (e.g. attention's dQ, dK, dV) are computed
+//     once by a bundle op whose first gradient is its value; the others are
+//     exposed by cheap fetch ops that depend on it.
+//
+// Gorgonia's InverseSqrt is never used (its gradient is wrong in v0.9.18).
+package ops

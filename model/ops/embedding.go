@@ -1,0 +1,126 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/distill-ml/distill/model/kernels/parallel"
+)
+
+// Embedding gathers rows of W by the batch's token ids.
+//
+//	W: [V, d]   ids: feed.Batch.Tokens [N]   y: [N, d]
+//
+// Backward scatter-adds dy rows into dW [V, d]; workers split the d columns,
+// so repeated ids never race.
+func Embedding(w *G.Node, feed *Feed, n int) (*G.Node, error) {
+	if w.Shape().Dims() != 2 {
+		return nil, fmt.Errorf("embedding: W %v is not a matrix", w.Shape())
+	}
+	op := &embeddingOp{feed: feed, n: n}
+	op.base = base{name: "Embedding", self: op}
+	return G.ApplyOp(op, w)
+}
+
+type embeddingOp struct {
+	base
+	feed *Feed
+	n    int
+	out  buf
+}
+
+func (op *embeddingOp) Arity() int    { return 1 }
+func (op *embeddingOp) Type() hm.Type { return fnType(2, 2) }
+func (op *embeddingOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(in[0])
+	if err != nil {
+		return nil, err
+	}
+	return tensor.Shape{op.n, s[1]}, nil
+}
+
+func (op *embeddingOp) ids() ([]int32, error) {
+	if op.feed.Batch == nil || len(op.feed.Batch.Tokens) != op.n {
+		return nil, fmt.Errorf("embedding: feed has no batch of %d tokens", op.n)
+	}
+	return op.feed.Batch.Tokens, nil
+}
+
+func (op *embeddingOp) Do(in ...G.Value) (G.Value, error) {
+	w, err := f32(in[0])
+	if err != nil {
+		return nil, err
+	}
+	ids, err := op.ids()
+	if err != nil {
+		return nil, err
+	}
+	V, d := in[0].Shape()[0], in[0].Shape()[1]
+	for p, id := range ids {
+		if id < 0 || int(id) >= V {
+			return nil, fmt.Errorf("embedding: token id %d at position %d outside vocab %d", id, p, V)
+		}
+	}
+	t, y := op.out.get(op.n, d)
+	parallel.Default().For(op.n, 64, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			id := int(ids[p])
+			copy(y[p*d:(p+1)*d], w[id*d:(id+1)*d])
+		}
+	})
+	return t, nil
+}
+
+func (op *embeddingOp) DiffWRT(int) []bool { return []bool{true} }
+func (op *embeddingOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	g := &embeddingGradOp{fwd: op, shape: inputs[0].Shape().Clone()}
+	g.base = base{name: "EmbeddingGrad", self: g}
+	dw, err := G.ApplyOp(g, grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dw}, nil
+}
+
+// embeddingGradOp: dy [N, d] → dW [V, d].
+type embeddingGradOp struct {
+	base
+	fwd   *embeddingOp
+	shape tensor.Shape
+	out   buf
+}
+
+func (op *embeddingGradOp) Arity() int    { return 1 }
+func (op *embeddingGradOp) Type() hm.Type { return fnType(2, 2) }
+func (op *embeddingGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return op.shape.Clone(), nil
+}
+
+func (op *embeddingGradOp) Do(in ...G.Value) (G.Value, error) {
+	dy, err := f32(in[0])
+	if err != nil {
+		return nil, err
+	}
+	ids, err := op.fwd.ids()
+	if err != nil {
+		return nil, err
+	}
+	d := op.shape[1]
+	t, dw := op.out.get(op.shape...)
+	parallel.Default().For(len(dw), 1<<15, func(lo, hi int) {
+		clear(dw[lo:hi])
+	})
+	parallel.Default().For(d, 16, func(lo, hi int) {
+		for p, id := range ids {
+			dst := dw[int(id)*d+lo : int(id)*d+hi]
+			src := dy[p*d+lo : p*d+hi]
+			for i := range dst {
+				dst[i] += src[i]
+			}
+		}
+	})
+	return t, nil
+}

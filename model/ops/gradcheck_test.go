@@ -1,0 +1,339 @@
+package ops
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/loss"
+)
+
+// input is a graph input with its live backing data.
+type input struct {
+	node *G.Node
+	data []float32
+}
+
+func newInput(g *G.ExprGraph, rng *rand.Rand, name string, scale float64, shape ...int) input {
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	data := make([]float32, n)
+	for i := range data {
+		data[i] = float32(rng.NormFloat64() * scale)
+	}
+	v := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+	return input{node: G.NewTensor(g, G.Float32, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(v)), data: data}
+}
+
+// gradCheck compares Gorgonia's symbolic gradients of cost = Σ y⊙R (or y
+// itself when y is a scalar) with central finite differences, the cost being
+// accumulated in float64 from the op's float32 output.
+func gradCheck(t *testing.T, g *G.ExprGraph, rng *rand.Rand, y *G.Node, ins ...input) {
+	t.Helper()
+	cost := y
+	var r []float32
+	if y.Shape().Dims() > 0 {
+		r = make([]float32, y.Shape().TotalSize())
+		for i := range r {
+			r[i] = float32(rng.NormFloat64())
+		}
+		rn := G.NewTensor(g, G.Float32, y.Shape().Dims(), G.WithShape(y.Shape()...), G.WithName("R"),
+			G.WithValue(tensor.New(tensor.WithShape(y.Shape()...), tensor.WithBacking(r))))
+		cost = G.Must(G.Sum(G.Must(G.HadamardProd(y, rn))))
+	}
+	wrt := make(G.Nodes, len(ins))
+	for i, in := range ins {
+		wrt[i] = in.node
+	}
+	grads, err := G.Grad(cost, wrt...)
+	if err != nil {
+		t.Fatalf("grad: %v", err)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	run := func() float64 {
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		out, err := f32(y.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r == nil {
+			return float64(out[0])
+		}
+		var s float64
+		for i, v := range out {
+			s += float64(v) * float64(r[i])
+		}
+		return s
+	}
+	run()
+	analytic := make([][]float32, len(ins))
+	for i := range ins {
+		d, err := f32(grads[i].Value())
+		if err != nil {
+			t.Fatalf("grad %d: %v", i, err)
+		}
+		analytic[i] = append([]float32(nil), d...)
+	}
+	for i, in := range ins {
+		idx := rng.Perm(len(in.data))
+		if len(idx) > 40 {
+			idx = idx[:40]
+		}
+		for _, j := range idx {
+			old := in.data[j]
+			h := float32(1e-2) * float32(math.Max(1, math.Abs(float64(old))))
+			in.data[j] = old + h
+			fp := run()
+			in.data[j] = old - h
+			fm := run()
+			in.data[j] = old
+			hh := float64((old + h) - (old - h))
+			fd := (fp - fm) / hh
+			a := float64(analytic[i][j])
+			if math.Abs(a-fd) > 2e-3+2e-2*math.Max(math.Abs(a), math.Abs(fd)) {
+				t.Errorf("%s[%d]: analytic %.6g, finite difference %.6g", in.node.Name(), j, a, fd)
+			}
+		}
+	}
+	run() // leave the unperturbed values in the graph
+}
+
+func TestLinearGrad(t *testing.T) {
+	g, rng := G.NewGraph(), rand.New(rand.NewSource(1))
+	x := newInput(g, rng, "x", 1, 5, 7)
+	w := newInput(g, rng, "W", 1, 4, 7)
+	y, err := Linear(x.node, w.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gradCheck(t, g, rng, y, x, w)
+}
+
+func TestAddGrad(t *testing.T) {
+	g, rng := G.NewGraph(), rand.New(rand.NewSource(2))
+	a := newInput(g, rng, "a", 1, 3, 4)
+	b := newInput(g, rng, "b", 1, 3, 4)
+	y, err := Add(a.node, b.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gradCheck(t, g, rng, y, a, b)
+}
+
+func TestRMSNormGrad(t *testing.T) {
+	g, rng := G.NewGraph(), rand.New(rand.NewSource(3))
+	x := newInput(g, rng, "x", 1, 6, 8)
+	w := newInput(g, rng, "w", 1, 8)
+	y, err := RMSNorm(x.node, w.node, 1e-5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gradCheck(t, g, rng, y, x, w)
+}
+
+func TestRoPEGradAndPairing(t *testing.T) {
+	g, rng := G.NewGraph(), rand.New(rand.NewSource(4))
+	const T, heads, hd = 3, 2, 4
+	x := newInput(g, rng, "x", 1, 2*T, heads*hd)
+	y, err := RoPE(x.node, T, heads, hd, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gradCheck(t, g, rng, y, x)
+	// Pairing: row 5 is position 2 of batch row 1; head 1, pair i=1 is
+	// elements (2, 3) of that head, angle 2·10000^(−2/4) = 0.02.
+	out, _ := f32(y.Value())
+	W := heads * hd
+	x0, x1 := float64(x.data[5*W+hd+2]), float64(x.data[5*W+hd+3])
+	th := 2 * math.Pow(10000, -0.5)
+	want0, want1 := x0*math.Cos(th)-x1*math.Sin(th), x0*math.Sin(th)+x1*math.Cos(th)
+	if math.Abs(float64(out[5*W+hd+2])-want0) > 1e-5 || math.Abs(float64(out[5*W+hd+3])-want1) > 1e-5 {
+		t.Fatalf("rope pair: got (%g, %g), want (%g, %g)", out[5*W+hd+2], out[5*W+hd+3], want0, want1)
+	}
+}
+
+func TestSwiGLUGrad(t *testing.T) {
+	g, rng := G.NewGraph(), rand.New(rand.NewSource(5))
+	a := newInput(g, rng, "gate", 2, 4, 6)
+	b := newInput(g, rng, "up", 1, 4, 6)
+	y, err := SwiGLU(a.node, b.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gradCheck(t, g, rng, y, a, b)
+}
+
+func TestEmbeddingGrad(t *testing.T) {
+	g, rng := G.NewGraph(), rand.New(rand.NewSource(6))
+	w := newInput(g, rng, "W", 1, 7, 3)
+	feed := &Feed{Batch: &batch.Batch{B: 1, T: 6, Tokens: []int32{3, 1, 3, 6, 0, 3}}}
+	y, err := Embedding(w.node, feed, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gradCheck(t, g, rng, y, w)
+}
+
+func TestEmbeddingRejectsBadID(t *testing.T) {
+	g, rng := G.NewGraph(), rand.New(rand.NewSource(6))
+	w := newInput(g, rng, "W", 1, 7, 3)
+	feed := &Feed{Batch: &batch.Batch{B: 1, T: 2, Tokens: []int32{3, 7}}}
+	if _, err := Embedding(w.node, feed, 2); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err == nil {
+		t.Fatal("token id 7 in vocab 7 accepted")
+	}
+}
+
+func TestAttentionGrad(t *testing.T) {
+	for _, c := range []struct{ B, T, H, KV, hd int }{{2, 5, 4, 2, 4}, {1, 37, 2, 1, 4}, {1, 3, 3, 3, 2}} {
+		g, rng := G.NewGraph(), rand.New(rand.NewSource(7))
+		N := c.B * c.T
+		q := newInput(g, rng, "q", 1, N, c.H*c.hd)
+		k := newInput(g, rng, "k", 1, N, c.KV*c.hd)
+		v := newInput(g, rng, "v", 1, N, c.KV*c.hd)
+		y, err := Attention(q.node, k.node, v.node, c.B, c.T, c.H, c.KV, c.hd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gradCheck(t, g, rng, y, q, k, v)
+		// Against a naive causal GQA reference in float64.
+		out, _ := f32(y.Value())
+		Wq, Wk := c.H*c.hd, c.KV*c.hd
+		for b := 0; b < c.B; b++ {
+			for h := 0; h < c.H; h++ {
+				gk := h / (c.H / c.KV)
+				for ti := 0; ti < c.T; ti++ {
+					sc := make([]float64, ti+1)
+					mx := math.Inf(-1)
+					for s := 0; s <= ti; s++ {
+						var dot float64
+						for i := 0; i < c.hd; i++ {
+							dot += float64(q.data[(b*c.T+ti)*Wq+h*c.hd+i]) * float64(k.data[(b*c.T+s)*Wk+gk*c.hd+i])
+						}
+						sc[s] = dot / math.Sqrt(float64(c.hd))
+						mx = math.Max(mx, sc[s])
+					}
+					var sum float64
+					for s := range sc {
+						sc[s] = math.Exp(sc[s] - mx)
+						sum += sc[s]
+					}
+					for i := 0; i < c.hd; i++ {
+						var o float64
+						for s := range sc {
+							o += sc[s] / sum * float64(v.data[(b*c.T+s)*Wk+gk*c.hd+i])
+						}
+						if got := float64(out[(b*c.T+ti)*Wq+h*c.hd+i]); math.Abs(got-o) > 1e-5 {
+							t.Fatalf("%+v: out[b%d h%d t%d i%d] = %g, naive %g", c, b, h, ti, i, got, o)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// lossBatch builds a batch with a loss mask, sparse teacher (one row without
+// a teacher) and hidden states.
+func lossBatch(rng *rand.Rand, B, T, V, K, Dt int) *batch.Batch {
+	N := B * T
+	b := &batch.Batch{B: B, T: T, K: K, Tokens: make([]int32, N), Targets: make([]int32, N), LossMask: make([]float32, N),
+		TopKIDs: make([]int32, N*K), TopKLogprobs: make([]float32, N*K), TailMass: make([]float32, N), TeacherValid: make([]float32, N)}
+	for p := 0; p < N; p++ {
+		b.Tokens[p] = int32(rng.Intn(V))
+		b.Targets[p] = int32(rng.Intn(V))
+		if p%T != 0 {
+			b.LossMask[p] = 1
+		}
+		if p%5 != 3 {
+			b.TeacherValid[p] = 1
+		}
+		perm := rng.Perm(V)[:K]
+		rest := 1.0
+		for k := 0; k < K; k++ {
+			pr := rest * (0.3 + 0.4*rng.Float64())
+			rest -= pr
+			b.TopKIDs[p*K+k] = int32(perm[k])
+			b.TopKLogprobs[p*K+k] = float32(math.Log(pr))
+		}
+		b.TailMass[p] = float32(rest)
+	}
+	if Dt > 0 {
+		b.HiddenLayers = []int{4}
+		b.HiddenDim = Dt
+		h := make([]float32, N*Dt)
+		for i := range h {
+			h[i] = float32(rng.NormFloat64())
+		}
+		b.Hidden = [][]float32{h}
+	}
+	return b
+}
+
+func TestLMLossGrad(t *testing.T) {
+	for _, c := range []struct {
+		kind   string
+		T      float64
+		alpha  float64
+		budget int
+	}{{"forward", 1, 0.5, DefaultLogitBudget}, {"forward", 2, 0.7, 4 * 11 * 3}, {"reverse", 1.5, 0.6, DefaultLogitBudget}, {"jsd", 2, 0.4, 4 * 11 * 2}, {"forward", 1, 0, DefaultLogitBudget}} {
+		g, rng := G.NewGraph(), rand.New(rand.NewSource(8))
+		const B, T, V, K, d = 2, 4, 11, 3, 5
+		h := newInput(g, rng, "h", 1, B*T, d)
+		w := newInput(g, rng, "W", 1, V, d)
+		feed := &Feed{Batch: lossBatch(rng, B, T, V, K, 0)}
+		cfg := loss.Config{Alpha: c.alpha, Temperature: c.T, KL: c.kind, JSDBeta: 0.3}
+		y, op, err := NewLMLoss(h.node, w.node, cfg, feed, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op.SetLogitBudget(c.budget)
+		gradCheck(t, g, rng, y, h, w)
+		tm := op.Terms()
+		if tm.Tokens != 6 || tm.CE <= 0 || (c.alpha > 0 && tm.KL <= 0) {
+			t.Fatalf("%+v: terms %+v", c, tm)
+		}
+	}
+}
+
+func TestHiddenMSEGrad(t *testing.T) {
+	g, rng := G.NewGraph(), rand.New(rand.NewSource(9))
+	const B, T, Dt = 2, 3, 4
+	y := newInput(g, rng, "y", 1, B*T, Dt)
+	feed := &Feed{Batch: lossBatch(rng, B, T, 5, 2, Dt)}
+	out, op, err := NewHiddenMSE(y.node, feed, 4, 0.7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gradCheck(t, g, rng, out, y)
+	// Independent value: masked rows are p%T != 0.
+	var s float64
+	var n int
+	for p := 0; p < B*T; p++ {
+		if p%T == 0 {
+			continue
+		}
+		n++
+		for j := 0; j < Dt; j++ {
+			e := float64(y.data[p*Dt+j]) - float64(feed.Batch.Hidden[0][p*Dt+j])
+			s += e * e
+		}
+	}
+	if want := s / float64(n*Dt); math.Abs(op.MSE()-want) > 1e-6*want {
+		t.Fatalf("mse %g, want %g", op.MSE(), want)
+	}
+}

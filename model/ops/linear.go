@@ -1,0 +1,117 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Linear returns y = x·Wᵀ.
+//
+//	x: [N, in]   W: [out, in]   y: [N, out]
+//
+// Backward: dx = dy·W (one GEMM), dW = dyᵀ·x (one GEMM); no transposes are
+// materialised.
+func Linear(x, w *G.Node) (*G.Node, error) {
+	if x.Shape().Dims() != 2 || w.Shape().Dims() != 2 || x.Shape()[1] != w.Shape()[1] {
+		return nil, fmt.Errorf("linear: x %v and W %v do not fit y = x·Wᵀ", x.Shape(), w.Shape())
+	}
+	op := &linearOp{mode: linFwd}
+	op.base = base{name: "Linear", self: op}
+	return G.ApplyOp(op, x, w)
+}
+
+const (
+	linFwd   = iota // (x, W) → x·Wᵀ
+	linGradX        // (dy, W) → dy·W
+	linGradW        // (dy, x) → dyᵀ·x
+)
+
+type linearOp struct {
+	base
+	mode int
+	out  buf
+}
+
+func (op *linearOp) Arity() int    { return 2 }
+func (op *linearOp) Type() hm.Type { return fnType(2, 2, 2) }
+
+func (op *linearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	a, err := shapeOf(in[0])
+	if err != nil {
+		return nil, err
+	}
+	b, err := shapeOf(in[1])
+	if err != nil {
+		return nil, err
+	}
+	switch op.mode {
+	case linFwd: // [N,in]·[out,in]ᵀ
+		return tensor.Shape{a[0], b[0]}, nil
+	case linGradX: // [N,out]·[out,in]
+		return tensor.Shape{a[0], b[1]}, nil
+	default: // [N,out]ᵀ·[N,in]
+		return tensor.Shape{a[1], b[1]}, nil
+	}
+}
+
+func (op *linearOp) Do(in ...G.Value) (G.Value, error) {
+	a, err := f32(in[0])
+	if err != nil {
+		return nil, err
+	}
+	b, err := f32(in[1])
+	if err != nil {
+		return nil, err
+	}
+	as, bs := in[0].Shape(), in[1].Shape()
+	switch op.mode {
+	case linFwd:
+		N, k, out := as[0], as[1], bs[0]
+		if bs[1] != k {
+			return nil, fmt.Errorf("linear: x %v, W %v", as, bs)
+		}
+		t, y := op.out.get(N, out)
+		sgemm(false, true, N, out, k, 1, a, k, b, k, 0, y, out)
+		return t, nil
+	case linGradX:
+		N, out, k := as[0], as[1], bs[1]
+		if bs[0] != out {
+			return nil, fmt.Errorf("linear grad x: dy %v, W %v", as, bs)
+		}
+		t, dx := op.out.get(N, k)
+		sgemm(false, false, N, k, out, 1, a, out, b, k, 0, dx, k)
+		return t, nil
+	default:
+		N, out, k := as[0], as[1], bs[1]
+		if bs[0] != N {
+			return nil, fmt.Errorf("linear grad W: dy %v, x %v", as, bs)
+		}
+		t, dw := op.out.get(out, k)
+		sgemm(true, false, out, k, N, 1, a, out, b, k, 0, dw, k)
+		return t, nil
+	}
+}
+
+func (op *linearOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if op.mode != linFwd {
+		return nil, fmt.Errorf("linear: second derivatives are not supported")
+	}
+	gx := &linearOp{mode: linGradX}
+	gx.base = base{name: "LinearGradX", self: gx}
+	gw := &linearOp{mode: linGradW}
+	gw.base = base{name: "LinearGradW", self: gw}
+	dx, err := G.ApplyOp(gx, grad, inputs[1])
+	if err != nil {
+		return nil, err
+	}
+	dw, err := G.ApplyOp(gw, grad, inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx, dw}, nil
+}

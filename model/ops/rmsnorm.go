@@ -1,0 +1,191 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/distill-ml/distill/model/kernels/parallel"
+)
+
+// RMSNorm returns y = x / sqrt(mean(x²) + eps) ⊙ w, row by row.
+//
+//	x: [N, d]   w: [d]   y: [N, d]
+//
+// The forward keeps r = 1/rms per row for the backward:
+//
+//	dx = r·(w⊙dy) − x·r³/d·Σ_k w_k·dy_k·x_k      dw = Σ_rows dy⊙x·r
+func RMSNorm(x, w *G.Node, eps float64) (*G.Node, error) {
+	if x.Shape().Dims() != 2 || w.Shape().Dims() != 1 || x.Shape()[1] != w.Shape()[0] {
+		return nil, fmt.Errorf("rmsnorm: x %v, w %v", x.Shape(), w.Shape())
+	}
+	op := &rmsNormOp{eps: float32(eps)}
+	op.base = base{name: "RMSNorm", self: op}
+	return G.ApplyOp(op, x, w)
+}
+
+type rmsNormOp struct {
+	base
+	eps  float32
+	rstd []float32 // [N] 1/rms of the last forward
+	out  buf
+}
+
+func (op *rmsNormOp) Arity() int    { return 2 }
+func (op *rmsNormOp) Type() hm.Type { return fnType(2, 2, 1) }
+func (op *rmsNormOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(in[0])
+	return s.Clone(), err
+}
+
+func (op *rmsNormOp) Do(in ...G.Value) (G.Value, error) {
+	x, err := f32(in[0])
+	if err != nil {
+		return nil, err
+	}
+	w, err := f32(in[1])
+	if err != nil {
+		return nil, err
+	}
+	N, d := in[0].Shape()[0], in[0].Shape()[1]
+	if len(w) != d {
+		return nil, fmt.Errorf("rmsnorm: w has %d values, want %d", len(w), d)
+	}
+	if len(op.rstd) != N {
+		op.rstd = make([]float32, N)
+	}
+	t, y := op.out.get(N, d)
+	parallel.Default().For(N, 16, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			xr, yr := x[n*d:(n+1)*d], y[n*d:(n+1)*d]
+			var ss float32
+			for _, v := range xr {
+				ss += v * v
+			}
+			r := float32(1 / math.Sqrt(float64(ss/float32(d)+op.eps)))
+			op.rstd[n] = r
+			for i, v := range xr {
+				yr[i] = v * r * w[i]
+			}
+		}
+	})
+	return t, nil
+}
+
+func (op *rmsNormOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *rmsNormOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	gx := &rmsNormGradXOp{fwd: op}
+	gx.base = base{name: "RMSNormGradX", self: gx}
+	dx, err := G.ApplyOp(gx, inputs[0], inputs[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	gw := &rmsNormGradWOp{fwd: op}
+	gw.base = base{name: "RMSNormGradW", self: gw}
+	dw, err := G.ApplyOp(gw, inputs[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx, dw}, nil
+}
+
+// rmsNormGradXOp: (x [N,d], w [d], dy [N,d]) → dx [N,d].
+type rmsNormGradXOp struct {
+	base
+	fwd *rmsNormOp
+	out buf
+}
+
+func (op *rmsNormGradXOp) Arity() int    { return 3 }
+func (op *rmsNormGradXOp) Type() hm.Type { return fnType(2, 2, 1, 2) }
+func (op *rmsNormGradXOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(in[0])
+	return s.Clone(), err
+}
+
+func (op *rmsNormGradXOp) Do(in ...G.Value) (G.Value, error) {
+	x, err := f32(in[0])
+	if err != nil {
+		return nil, err
+	}
+	w, err := f32(in[1])
+	if err != nil {
+		return nil, err
+	}
+	dy, err := f32(in[2])
+	if err != nil {
+		return nil, err
+	}
+	N, d := in[0].Shape()[0], in[0].Shape()[1]
+	if len(op.fwd.rstd) != N || len(dy) != N*d {
+		return nil, fmt.Errorf("rmsnorm grad: forward has not run for %d rows", N)
+	}
+	t, dx := op.out.get(N, d)
+	invD := 1 / float32(d)
+	parallel.Default().For(N, 16, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			xr, gr, dr := x[n*d:(n+1)*d], dy[n*d:(n+1)*d], dx[n*d:(n+1)*d]
+			r := op.fwd.rstd[n]
+			var dot float32
+			for i, v := range xr {
+				dot += w[i] * gr[i] * v
+			}
+			c := r * r * r * dot * invD
+			for i, v := range xr {
+				dr[i] = r*w[i]*gr[i] - v*c
+			}
+		}
+	})
+	return t, nil
+}
+
+// rmsNormGradWOp: (x [N,d], dy [N,d]) → dw [d], columns split across workers.
+type rmsNormGradWOp struct {
+	base
+	fwd *rmsNormOp
+	out buf
+}
+
+func (op *rmsNormGradWOp) Arity() int    { return 2 }
+func (op *rmsNormGradWOp) Type() hm.Type { return fnType(1, 2, 2) }
+func (op *rmsNormGradWOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(in[0])
+	if err != nil {
+		return nil, err
+	}
+	return tensor.Shape{s[1]}, nil
+}
+
+func (op *rmsNormGradWOp) Do(in ...G.Value) (G.Value, error) {
+	x, err := f32(in[0])
+	if err != nil {
+		return nil, err
+	}
+	dy, err := f32(in[1])
+	if err != nil {
+		return nil, err
+	}
+	N, d := in[0].Shape()[0], in[0].Shape()[1]
+	if len(op.fwd.rstd) != N {
+		return nil, fmt.Errorf("rmsnorm grad w: forward has not run for %d rows", N)
+	}
+	t, dw := op.out.get(d)
+	parallel.Default().For(d, 32, func(lo, hi int) {
+		acc := dw[lo:hi]
+		for i := range acc {
+			acc[i] = 0
+		}
+		for n := 0; n < N; n++ {
+			r := op.fwd.rstd[n]
+			xr, gr := x[n*d+lo:n*d+hi], dy[n*d+lo:n*d+hi]
+			for i := range acc {
+				acc[i] += gr[i] * xr[i] * r
+			}
+		}
+	})
+	return t, nil
+}

@@ -1,0 +1,99 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/distill-ml/distill/model/kernels/parallel"
+)
+
+// RoPE rotates each head of x by its position, llama.cpp "normal" pairing:
+// within a head, elements (2i, 2i+1) rotate together by angle
+// t·base^(−2i/headDim), t = n mod T the position inside the row of the batch.
+//
+//	x: [N, heads·headDim]   y: same
+//
+// The map is orthogonal, so the backward is the rotation by −angle.
+func RoPE(x *G.Node, T, heads, headDim int, base float64) (*G.Node, error) {
+	if x.Shape().Dims() != 2 || x.Shape()[1] != heads*headDim || headDim%2 != 0 || x.Shape()[0]%T != 0 {
+		return nil, fmt.Errorf("rope: x %v, T %d, heads %d, head dim %d", x.Shape(), T, heads, headDim)
+	}
+	half := headDim / 2
+	cos := make([]float32, T*half) // [T, headDim/2]
+	sin := make([]float32, T*half)
+	for t := 0; t < T; t++ {
+		for i := 0; i < half; i++ {
+			theta := float64(t) * math.Pow(base, -2*float64(i)/float64(headDim))
+			cos[t*half+i] = float32(math.Cos(theta))
+			sin[t*half+i] = float32(math.Sin(theta))
+		}
+	}
+	op := &ropeOp{T: T, heads: heads, hd: headDim, cos: cos, sin: sin}
+	op.base.name, op.base.self = "RoPE", op
+	return G.ApplyOp(op, x)
+}
+
+type ropeOp struct {
+	base
+	T, heads, hd int
+	cos, sin     []float32
+	inverse      bool
+	out          buf
+}
+
+func (op *ropeOp) Arity() int    { return 1 }
+func (op *ropeOp) Type() hm.Type { return fnType(2, 2) }
+func (op *ropeOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(in[0])
+	return s.Clone(), err
+}
+
+func (op *ropeOp) Do(in ...G.Value) (G.Value, error) {
+	x, err := f32(in[0])
+	if err != nil {
+		return nil, err
+	}
+	s := in[0].Shape()
+	N, W := s[0], s[1]
+	if W != op.heads*op.hd || N%op.T != 0 {
+		return nil, fmt.Errorf("rope: input %v", s)
+	}
+	t, y := op.out.get(N, W)
+	half := op.hd / 2
+	sign := float32(1)
+	if op.inverse {
+		sign = -1
+	}
+	parallel.Default().For(N, 16, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			pos := n % op.T
+			c, sn := op.cos[pos*half:(pos+1)*half], op.sin[pos*half:(pos+1)*half]
+			for h := 0; h < op.heads; h++ {
+				xr := x[n*W+h*op.hd : n*W+(h+1)*op.hd]
+				yr := y[n*W+h*op.hd : n*W+(h+1)*op.hd]
+				for i := 0; i < half; i++ {
+					x0, x1 := xr[2*i], xr[2*i+1]
+					ci, si := c[i], sign*sn[i]
+					yr[2*i] = x0*ci - x1*si
+					yr[2*i+1] = x0*si + x1*ci
+				}
+			}
+		}
+	})
+	return t, nil
+}
+
+func (op *ropeOp) DiffWRT(int) []bool { return []bool{true} }
+func (op *ropeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	inv := &ropeOp{T: op.T, heads: op.heads, hd: op.hd, cos: op.cos, sin: op.sin, inverse: !op.inverse}
+	inv.base.name, inv.base.self = "RoPEGrad", inv
+	dx, err := G.ApplyOp(inv, grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx}, nil
+}
