@@ -1,0 +1,61 @@
+package tokenizer
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// byteLevel is GPT-2's reversible byte-to-character table: printable
+// Latin-1 bytes map to themselves, the other 68 bytes to U+0100 onwards, so
+// that every byte string becomes a string of visible characters without spaces.
+type byteLevel struct {
+	toRune   [256]rune
+	fromRune map[rune]byte
+}
+
+func newByteLevel() *byteLevel {
+	bl := &byteLevel{fromRune: make(map[rune]byte, 256)}
+	n := 0
+	for b := 0; b < 256; b++ {
+		printable := (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)
+		r := rune(b)
+		if !printable {
+			r = rune(256 + n)
+			n++
+		}
+		bl.toRune[b] = r
+		bl.fromRune[r] = byte(b)
+	}
+	return bl
+}
+
+// encode maps raw bytes to their byte-level string.
+func (bl *byteLevel) encode(b []byte) string {
+	out := make([]byte, 0, len(b)*2)
+	for _, c := range b {
+		out = utf8.AppendRune(out, bl.toRune[c])
+	}
+	return string(out)
+}
+
+// decode maps a byte-level string back to raw bytes; ok is false if s holds a
+// character outside the 256-character alphabet.
+func (bl *byteLevel) decode(s string) ([]byte, bool) {
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		b, ok := bl.fromRune[r]
+		if !ok {
+			return nil, false
+		}
+		out = append(out, b)
+	}
+	return out, true
+}
+
+func (bl *byteLevel) mustDecode(s string) ([]byte, error) {
+	b, ok := bl.decode(s)
+	if !ok {
+		return nil, fmt.Errorf("token %q is not a byte-level string", s)
+	}
+	return b, nil
+}
