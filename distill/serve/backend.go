@@ -1,0 +1,44 @@
+// Package serve exposes a language model as an OpenAI-compatible HTTP server:
+// GET /v1/models, POST /v1/completions and POST /v1/chat/completions, with
+// streaming (server-sent events) and per-token logprobs/top_logprobs. It is
+// how `distill serve` serves an exported student, and the loopback teacher
+// that the collection tests talk to through go-openai.
+//
+// The server works on a Backend (distill's runtime in production, a scripted
+// model in unit tests). Each request gets its own session (KV cache); at most
+// Options.Parallel requests decode at once, the rest wait their turn or give
+// up when the client goes away.
+package serve
+
+// Backend is a loaded model.
+type Backend interface {
+	ModelID() string
+	Encode(text string) []int32
+	TokenBytes(id int32) []byte
+	EOS() int32 // -1 when the model has none
+	VocabSize() int
+	ContextLength() int
+	// FormatChat renders chat messages into the model's prompt text.
+	FormatChat(msgs []Message) (string, error)
+	NewSession(ctxLen int) Session
+}
+
+// Session is one KV cache: Eval appends tokens and returns the logits of the
+// last position, [VocabSize].
+type Session interface {
+	Eval(tokens []int32) ([]float32, error)
+}
+
+// Message is one chat message.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Sampler picks a token from logits; the server builds one per request.
+type Sampler interface {
+	Sample(logits []float32) int32
+}
+
+// SamplerFactory builds a sampler from request settings.
+type SamplerFactory func(temperature, topP float64, topK int, seed int64) (Sampler, error)

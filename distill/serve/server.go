@@ -1,0 +1,405 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// Options configure the server.
+type Options struct {
+	Parallel       int // concurrent decodes; default 1
+	MaxTokens      int // cap on max_tokens; default the context length
+	MaxTopLogprobs int // cap on top_logprobs / logprobs; default 20
+	MaxBodyBytes   int64
+	NewSampler     SamplerFactory
+}
+
+// Server is the HTTP handler.
+type Server struct {
+	b     Backend
+	opt   Options
+	slots chan struct{}
+	seq   atomic.Int64
+	mux   *http.ServeMux
+}
+
+// New builds a server for b.
+func New(b Backend, opt Options) (*Server, error) {
+	if opt.Parallel <= 0 {
+		opt.Parallel = 1
+	}
+	if opt.MaxTokens <= 0 {
+		opt.MaxTokens = b.ContextLength()
+	}
+	if opt.MaxTopLogprobs <= 0 {
+		opt.MaxTopLogprobs = 20
+	}
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = 8 << 20
+	}
+	if opt.NewSampler == nil {
+		return nil, errors.New("serve: Options.NewSampler is required")
+	}
+	s := &Server{b: b, opt: opt, slots: make(chan struct{}, opt.Parallel), mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/models", s.models)
+	s.mux.HandleFunc("POST /v1/completions", s.completions)
+	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type apiError struct {
+	status  int
+	message string
+	typ     string
+	param   string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badRequest(param, format string, args ...any) *apiError {
+	return &apiError{status: 400, message: fmt.Sprintf(format, args...), typ: "invalid_request_error", param: param}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = &apiError{status: 500, message: err.Error(), typ: "server_error"}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ae.status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": ae.message, "type": ae.typ, "param": ae.param, "code": nil}})
+}
+
+func (s *Server) models(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []any{
+		map[string]any{"id": s.b.ModelID(), "object": "model", "created": 0, "owned_by": "distill"},
+	}})
+}
+
+// stopList accepts a string or an array of strings.
+type stopList []string
+
+func (l *stopList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		if one != "" {
+			*l = []string{one}
+		}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("stop must be a string or an array of strings")
+	}
+	for _, s := range many {
+		if s == "" {
+			return errors.New("stop strings must not be empty")
+		}
+	}
+	*l = many
+	return nil
+}
+
+// common request fields.
+type genRequest struct {
+	Model       string   `json:"model"`
+	MaxTokens   *int     `json:"max_tokens"`
+	MaxCompl    *int     `json:"max_completion_tokens"`
+	Temperature *float64 `json:"temperature"`
+	TopP        *float64 `json:"top_p"`
+	TopK        int      `json:"top_k"`
+	Seed        *int64   `json:"seed"`
+	Stop        stopList `json:"stop"`
+	Stream      bool     `json:"stream"`
+	N           *int     `json:"n"`
+}
+
+type genParams struct {
+	maxTokens   int
+	temperature float64
+	topP        float64
+	topK        int
+	seed        int64
+	stop        []string
+	topN        int // alternatives per position; -1: no logprobs at all
+}
+
+func (s *Server) params(g *genRequest, defMax int, topN int) (genParams, error) {
+	p := genParams{maxTokens: defMax, temperature: 1, topP: 1, topK: g.TopK, stop: g.Stop, topN: topN}
+	if g.Model != "" && g.Model != s.b.ModelID() {
+		return p, &apiError{status: 404, message: fmt.Sprintf("model %q not found; this server has %q", g.Model, s.b.ModelID()), typ: "invalid_request_error", param: "model"}
+	}
+	if g.N != nil && *g.N != 1 {
+		return p, badRequest("n", "only n=1 is supported")
+	}
+	if g.MaxCompl != nil {
+		p.maxTokens = *g.MaxCompl
+	} else if g.MaxTokens != nil {
+		p.maxTokens = *g.MaxTokens
+	}
+	if p.maxTokens < 1 || p.maxTokens > s.opt.MaxTokens {
+		return p, badRequest("max_tokens", "max_tokens %d must be in [1, %d]", p.maxTokens, s.opt.MaxTokens)
+	}
+	if g.Temperature != nil {
+		p.temperature = *g.Temperature
+	}
+	if math.IsNaN(p.temperature) || p.temperature < 0 || p.temperature > 2 {
+		return p, badRequest("temperature", "temperature must be in [0, 2]")
+	}
+	if p.temperature < 1e-6 { // go-openai sends the smallest float for 0
+		p.temperature = 0
+	}
+	if g.TopP != nil {
+		p.topP = *g.TopP
+	}
+	if math.IsNaN(p.topP) || p.topP <= 0 || p.topP > 1 {
+		return p, badRequest("top_p", "top_p must be in (0, 1]")
+	}
+	if p.topK < 0 {
+		return p, badRequest("top_k", "top_k must be >= 0")
+	}
+	if g.Seed != nil {
+		p.seed = *g.Seed
+	}
+	if p.topN > s.opt.MaxTopLogprobs {
+		return p, badRequest("top_logprobs", "at most %d alternatives per token", s.opt.MaxTopLogprobs)
+	}
+	return p, nil
+}
+
+// token is one generated token with its logprob and alternatives.
+type token struct {
+	id      int32
+	bytes   []byte
+	logprob float32
+	top     []alt
+}
+
+type alt struct {
+	id      int32
+	bytes   []byte
+	logprob float32
+}
+
+// generate runs one decode; emit receives text deltas (held back while they
+// might start a stop string) with the tokens that completed them.
+func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit func(text string, toks []token) error) (finish string, completion int, err error) {
+	if len(prompt) == 0 {
+		return "", 0, badRequest("prompt", "the prompt encodes to no tokens")
+	}
+	if len(prompt) >= s.b.ContextLength() {
+		return "", 0, badRequest("prompt", "prompt of %d tokens does not fit the %d-token context", len(prompt), s.b.ContextLength())
+	}
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return "", 0, ctx.Err()
+	}
+	defer func() { <-s.slots }()
+	smp, err := s.opt.NewSampler(p.temperature, p.topP, p.topK, p.seed)
+	if err != nil {
+		return "", 0, badRequest("temperature", "%v", err)
+	}
+	sess := s.b.NewSession(s.b.ContextLength())
+	logits, err := sess.Eval(prompt)
+	if err != nil {
+		return "", 0, err
+	}
+	eos := s.b.EOS()
+	var text []byte
+	emitted := 0
+	var pending []token
+	maxNew := min(p.maxTokens, s.b.ContextLength()-len(prompt))
+	finish = "length"
+	for n := 0; n < maxNew; n++ {
+		if err := ctx.Err(); err != nil {
+			return "", completion, err
+		}
+		id := smp.Sample(logits)
+		if id == eos {
+			finish = "stop"
+			break
+		}
+		tok := token{id: id, bytes: s.b.TokenBytes(id)}
+		if p.topN >= 0 {
+			tok.logprob, tok.top = logSoftmaxTop(logits, id, p.topN, s.b.TokenBytes)
+		}
+		completion++
+		text = append(text, tok.bytes...)
+		pending = append(pending, tok)
+		if cut, ok := findStop(text, p.stop); ok {
+			text = text[:cut]
+			finish = "stop"
+			break
+		}
+		hold := heldBack(text, p.stop)
+		// Also hold back an incomplete UTF-8 sequence at the end.
+		upto := len(text) - hold
+		for upto > emitted && !utf8.Valid(text[emitted:upto]) && len(text)-upto < 4 {
+			upto--
+		}
+		if upto > emitted {
+			if err := emit(string(text[emitted:upto]), pending); err != nil {
+				return "", completion, err
+			}
+			emitted, pending = upto, nil
+		}
+		if n+1 < maxNew {
+			if logits, err = sess.Eval([]int32{id}); err != nil {
+				return "", completion, err
+			}
+		}
+	}
+	if len(text) > emitted || len(pending) > 0 {
+		if err := emit(string(text[emitted:]), pending); err != nil {
+			return "", completion, err
+		}
+	}
+	return finish, completion, nil
+}
+
+func findStop(text []byte, stops []string) (int, bool) {
+	best := -1
+	for _, st := range stops {
+		if i := strings.Index(string(text), st); i >= 0 && (best < 0 || i < best) {
+			best = i
+		}
+	}
+	return best, best >= 0
+}
+
+// heldBack is how many trailing bytes might begin a stop string.
+func heldBack(text []byte, stops []string) int {
+	hold := 0
+	for _, st := range stops {
+		for k := min(len(st)-1, len(text)); k > hold; k-- {
+			if strings.HasSuffix(string(text), st[:k]) {
+				hold = k
+				break
+			}
+		}
+	}
+	return hold
+}
+
+// logSoftmaxTop returns the chosen token's logprob and the topN alternatives
+// of the model's distribution (temperature 1), sorted descending.
+func logSoftmaxTop(logits []float32, chosen int32, topN int, tb func(int32) []byte) (float32, []alt) {
+	mx := float32(math.Inf(-1))
+	for _, v := range logits {
+		mx = max(mx, v)
+	}
+	var sum float64
+	for _, v := range logits {
+		sum += math.Exp(float64(v - mx))
+	}
+	lse := float64(mx) + math.Log(sum)
+	lp := func(i int) float32 { return float32(float64(logits[i]) - lse) }
+	var top []alt
+	if topN > 0 {
+		// Partial selection: keep the topN best ids (ties: lower id first).
+		idx := make([]int32, 0, topN+1)
+		for i := range logits {
+			pos := len(idx)
+			for pos > 0 && logits[idx[pos-1]] < logits[i] {
+				pos--
+			}
+			if pos >= topN {
+				continue
+			}
+			idx = append(idx, 0)
+			copy(idx[pos+1:], idx[pos:])
+			idx[pos] = int32(i)
+			if len(idx) > topN {
+				idx = idx[:topN]
+			}
+		}
+		for _, id := range idx {
+			top = append(top, alt{id: id, bytes: tb(id), logprob: lp(int(id))})
+		}
+	}
+	return lp(int(chosen)), top
+}
+
+func (s *Server) newID(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().Unix(), s.seq.Add(1))
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, s *Server, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		return badRequest("", "invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// tokenString is the token's text, or OpenAI's "bytes:\xNN" form when it is
+// not valid UTF-8 on its own.
+func tokenString(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	var sb strings.Builder
+	sb.WriteString("bytes:")
+	for _, c := range b {
+		fmt.Fprintf(&sb, "\\x%02x", c)
+	}
+	return sb.String()
+}
+
+func byteInts(b []byte) []int {
+	out := make([]int, len(b))
+	for i, c := range b {
+		out[i] = int(c)
+	}
+	return out
+}
+
+// sse starts a server-sent-events response.
+type sse struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+func newSSE(w http.ResponseWriter) *sse {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	f, _ := w.(http.Flusher)
+	return &sse{w: w, f: f}
+}
+
+func (e *sse) send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", b); err != nil {
+		return err
+	}
+	if e.f != nil {
+		e.f.Flush()
+	}
+	return nil
+}
+
+func (e *sse) done() {
+	io.WriteString(e.w, "data: [DONE]\n\n")
+	if e.f != nil {
+		e.f.Flush()
+	}
+}

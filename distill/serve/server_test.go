@@ -1,0 +1,216 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// byteModel is a scripted model over bytes: ids 0..255 are bytes, 256 is EOS.
+// Whatever the prompt, it continues with script and then EOS; logits put 5.0
+// on the scripted byte, 2.0 on the byte after it, 0 elsewhere.
+type byteModel struct{ script []byte }
+
+const eos = 256
+
+func (m byteModel) ModelID() string { return "byte-model" }
+func (m byteModel) Encode(s string) []int32 {
+	ids := make([]int32, len(s))
+	for i := 0; i < len(s); i++ {
+		ids[i] = int32(s[i])
+	}
+	return ids
+}
+func (m byteModel) TokenBytes(id int32) []byte {
+	if id == eos {
+		return nil
+	}
+	return []byte{byte(id)}
+}
+func (m byteModel) EOS() int32         { return eos }
+func (m byteModel) VocabSize() int     { return 257 }
+func (m byteModel) ContextLength() int { return 256 }
+func (m byteModel) FormatChat(msgs []Message) (string, error) {
+	var b strings.Builder
+	for _, x := range msgs {
+		if x.Role != "user" && x.Role != "system" && x.Role != "assistant" {
+			return "", fmt.Errorf("unknown role %q", x.Role)
+		}
+		fmt.Fprintf(&b, "%s: %s\n", x.Role, x.Content)
+	}
+	return b.String() + "assistant:", nil
+}
+func (m byteModel) NewSession(int) Session { return &byteSession{m: m} }
+
+type byteSession struct {
+	m byteModel
+	n int // tokens generated so far (evals after the prompt)
+}
+
+func (s *byteSession) Eval(tokens []int32) ([]float32, error) {
+	logits := make([]float32, 257)
+	if s.n < len(s.m.script) {
+		logits[s.m.script[s.n]] = 5
+		logits[(int(s.m.script[s.n])+1)%256] = 2
+	} else {
+		logits[eos] = 5
+	}
+	s.n++
+	return logits, nil
+}
+
+type greedy struct{}
+
+func (greedy) Sample(l []float32) int32 {
+	best := 0
+	for i, v := range l {
+		if v > l[best] {
+			best = i
+		}
+	}
+	return int32(best)
+}
+
+func newTestServer(t *testing.T, script string) (*httptest.Server, *openai.Client) {
+	t.Helper()
+	s, err := New(byteModel{script: []byte(script)}, Options{NewSampler: func(float64, float64, int, int64) (Sampler, error) { return greedy{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	cfg := openai.DefaultConfig("unused")
+	cfg.BaseURL = srv.URL + "/v1"
+	return srv, openai.NewClientWithConfig(cfg)
+}
+
+// The logprob of the scripted byte: logits 5 and 2 and 255 zeros.
+var wantLP = float32(5 - math.Log(math.Exp(5)+math.Exp(2)+255))
+
+func TestChatThroughGoOpenAI(t *testing.T) {
+	_, c := newTestServer(t, "Hi é!")
+	resp, err := c.CreateChatCompletion(context.Background(), openai.ChatCompletionRequest{
+		Model: "byte-model", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "hello"}},
+		MaxTokens: 32, LogProbs: true, TopLogProbs: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := resp.Choices[0]
+	if ch.Message.Content != "Hi é!" || ch.FinishReason != "stop" {
+		t.Fatalf("content %q finish %q", ch.Message.Content, ch.FinishReason)
+	}
+	if resp.Usage.CompletionTokens != 6 || resp.Usage.PromptTokens != len("user: hello\nassistant:") {
+		t.Fatalf("usage %+v", resp.Usage)
+	}
+	lps := ch.LogProbs.Content
+	if len(lps) != 6 {
+		t.Fatalf("%d logprob positions", len(lps))
+	}
+	var joined []byte
+	for _, p := range lps {
+		joined = append(joined, p.Bytes...)
+		if math.Abs(p.LogProb-float64(wantLP)) > 1e-5 || len(p.TopLogProbs) != 2 || p.TopLogProbs[0].LogProb < p.TopLogProbs[1].LogProb {
+			t.Fatalf("position %+v", p)
+		}
+	}
+	if string(joined) != "Hi é!" {
+		t.Fatalf("bytes %q", joined)
+	}
+	if !strings.HasPrefix(lps[3].Token, "bytes:\\x") {
+		t.Fatalf("half of é should be reported as bytes: %q", lps[3].Token)
+	}
+}
+
+func TestCompletionLogprobsAndStop(t *testing.T) {
+	_, c := newTestServer(t, "Answer [§4.2].\nMore text")
+	resp, err := c.CreateCompletion(context.Background(), openai.CompletionRequest{
+		Model: "byte-model", Prompt: "Q?", MaxTokens: 64, LogProbs: 3, Stop: []string{"\n"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := resp.Choices[0]
+	if ch.Text != "Answer [§4.2]." || ch.FinishReason != "stop" {
+		t.Fatalf("text %q finish %q", ch.Text, ch.FinishReason)
+	}
+	if len(ch.LogProbs.Tokens) != len(ch.LogProbs.TopLogprobs) || len(ch.LogProbs.TopLogprobs[0]) != 3 {
+		t.Fatalf("logprobs %+v", ch.LogProbs)
+	}
+	resp, err = c.CreateCompletion(context.Background(), openai.CompletionRequest{Model: "byte-model", Prompt: "Q?", MaxTokens: 3})
+	if err != nil || resp.Choices[0].Text != "Ans" || resp.Choices[0].FinishReason != "length" {
+		t.Fatalf("%+v %v", resp, err)
+	}
+}
+
+func TestStreamingDeltasAreValidUTF8AndComplete(t *testing.T) {
+	_, c := newTestServer(t, "né€!")
+	st, err := c.CreateChatCompletionStream(context.Background(), openai.ChatCompletionRequest{
+		Model: "byte-model", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "x"}}, MaxTokens: 20, Stream: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var got strings.Builder
+	finish := ""
+	for {
+		chunk, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chunk.Choices) == 0 {
+			continue
+		}
+		d := chunk.Choices[0].Delta.Content
+		if strings.ContainsRune(d, '\uFFFD') {
+			t.Fatalf("delta %q splits a UTF-8 sequence", d)
+		}
+		got.WriteString(d)
+		if chunk.Choices[0].FinishReason != "" {
+			finish = string(chunk.Choices[0].FinishReason)
+		}
+	}
+	if got.String() != "né€!" || finish != "stop" {
+		t.Fatalf("streamed %q finish %q", got.String(), finish)
+	}
+}
+
+func TestRequestErrors(t *testing.T) {
+	srv, c := newTestServer(t, "x")
+	_, err := c.CreateChatCompletion(context.Background(), openai.ChatCompletionRequest{Model: "other", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "x"}}, MaxTokens: 2})
+	var ae *openai.APIError
+	if !errors.As(err, &ae) || ae.HTTPStatusCode != 404 {
+		t.Fatalf("unknown model: %v", err)
+	}
+	_, err = c.CreateCompletion(context.Background(), openai.CompletionRequest{Model: "byte-model", Prompt: "x", MaxTokens: 100000})
+	if !errors.As(err, &ae) || ae.HTTPStatusCode != 400 {
+		t.Fatalf("max_tokens: %v", err)
+	}
+	for _, body := range []string{`{"prompt":`, `{"prompt":"x","n":2}`, `{"prompt":["a","b"]}`, `{"prompt":"x","stop":[""]}`} {
+		resp, err := http.Post(srv.URL+"/v1/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), `"error"`) {
+			t.Errorf("%s: %d %s", body, resp.StatusCode, b)
+		}
+	}
+	ms, err := c.ListModels(context.Background())
+	if err != nil || len(ms.Models) != 1 || ms.Models[0].ID != "byte-model" {
+		t.Fatalf("models %+v %v", ms, err)
+	}
+}
