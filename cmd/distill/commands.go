@@ -9,5 +9,6 @@ func subcommands(a *app) []*cobra.Command {
 		newInspectCmd(a),
 		newVerifyCmd(a),
 		newReleaseCmd(a),
+		newModelCmd(a),
 	}
 }

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/distill/train"
+	"github.com/distill-ml/distill/model/student"
+)
+
+func newModelCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "Inspect student architectures",
+	}
+	cmd.AddCommand(newModelInfoCmd(a))
+	return cmd
+}
+
+func newModelInfoCmd(a *app) *cobra.Command {
+	var (
+		config    string
+		sets      []string
+		vocab     int
+		tokenizer string
+		seqLen    int
+	)
+	cmd := &cobra.Command{
+		Use:   "info [--config FILE|PRESET]",
+		Short: "Print a student's parameters, FLOPs/token and KV-cache bytes/token",
+		Long: "Print a student's parameter count, forward FLOPs per token and KV-cache bytes per token.\n" +
+			"--config takes a student architecture (preset: tiny, mobilellm-125m, mobilellm-350m, or a YAML\n" +
+			"file) or a training config (its model is used). Presets leave vocab_size to the tokenizer: give\n" +
+			"--tokenizer or --vocab, otherwise 32000 is assumed and said so.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if config != "" {
+					return usagef("give the config either as --config or as an argument, not both")
+				}
+				config = args[0]
+			}
+			if config == "" {
+				return usagef("model info needs --config FILE|PRESET")
+			}
+			if vocab < 0 || seqLen < 0 {
+				return usagef("--vocab and --seq-len must be >= 0")
+			}
+			s, trainSeq, err := resolveStudentForInfo(config, sets)
+			if err != nil {
+				return err
+			}
+			vocabNote := "from the config"
+			switch {
+			case tokenizer != "":
+				v, err := tokenizerVocab(tokenizer)
+				if err != nil {
+					return err
+				}
+				if s.VocabSize != 0 && s.VocabSize != v {
+					return fmt.Errorf("config vocab_size %d differs from tokenizer %s (%d)", s.VocabSize, tokenizer, v)
+				}
+				s.VocabSize, vocabNote = v, "from "+tokenizer
+			case vocab > 0:
+				s.VocabSize, vocabNote = vocab, "from --vocab"
+			case s.VocabSize == 0:
+				s.VocabSize, vocabNote = 32000, "assumed; pass --tokenizer or --vocab"
+			}
+			if err := s.Validate(); err != nil {
+				return fmt.Errorf("%s: %w", config, err)
+			}
+			if seqLen == 0 {
+				seqLen = trainSeq
+			}
+			if seqLen == 0 {
+				seqLen = s.ContextLength
+			}
+			printModelInfo(a, config, s, vocabNote, seqLen)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "", "student preset or file, or a training config")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key.path=value), repeatable")
+	cmd.Flags().IntVar(&vocab, "vocab", 0, "vocabulary size when the config leaves it to the tokenizer")
+	cmd.Flags().StringVar(&tokenizer, "tokenizer", "", "tokenizer.json whose vocabulary size to use")
+	cmd.Flags().IntVar(&seqLen, "seq-len", 0, "sequence position for the attention FLOPs (default: train.seq_len or context_length)")
+	return cmd
+}
+
+// resolveStudentForInfo returns the architecture (vocab may be 0) and, for a
+// training config, its seq_len.
+func resolveStudentForInfo(config string, sets []string) (student.Config, int, error) {
+	isTrain, err := train.IsTrainingConfig(config)
+	if err != nil {
+		return student.Config{}, 0, err
+	}
+	if !isTrain {
+		s, err := train.LoadStudent(config, sets...)
+		return s, 0, err
+	}
+	tc, err := train.Load(config, sets...)
+	if err != nil {
+		return student.Config{}, 0, err
+	}
+	if tc.Student != nil {
+		return *tc.Student, tc.Train.SeqLen, nil
+	}
+	if tc.Model == "" {
+		return student.Config{}, 0, fmt.Errorf("%s: no model or student", config)
+	}
+	s, err := train.LoadStudent(tc.Model)
+	return s, tc.Train.SeqLen, err
+}
+
+func printModelInfo(a *app, name string, s student.Config, vocabNote string, seqLen int) {
+	w := a.stdout
+	d := int64(s.DModel)
+	emb := int64(s.VocabSize) * d
+	total := s.ParamCount()
+	blocks := total - emb - d
+	if s.UntieEmbed {
+		blocks -= emb
+	}
+	tie := "tied embeddings"
+	if s.UntieEmbed {
+		tie = "untied embeddings"
+	}
+	share := ""
+	if s.ShareBlocks {
+		share = ", blocks shared (MobileLLM-LS)"
+	}
+	fmt.Fprintf(w, "model        %s\n", name)
+	fmt.Fprintf(w, "architecture %d blocks (%d applied%s), d_model %d, %d heads / %d kv heads (head %d), ffn %d, context %d, %s\n",
+		s.NLayers, s.AppliedLayers(), share, s.DModel, s.NHeads, s.NKVHeads, s.HeadDim(), s.FFNDim, s.ContextLength, tie)
+	fmt.Fprintf(w, "vocab        %d (%s)\n", s.VocabSize, vocabNote)
+	fmt.Fprintf(w, "parameters   %s (%s): embedding %s (%.1f%%), blocks %s (%.1f%%)\n",
+		commas(total), humanCount(total), commas(emb), 100*float64(emb)/float64(total), commas(blocks), 100*float64(blocks)/float64(total))
+	fmt.Fprintf(w, "weights      %s F32, %s F16\n", humanBytes(4*total), humanBytes(2*total))
+	fl := s.FLOPsPerToken(seqLen)
+	fmt.Fprintf(w, "FLOPs/token  %s forward at position %d (training step ≈ 3×: %s)\n", humanCount(fl), seqLen, humanCount(3*fl))
+	kv32, kv16 := s.KVBytesPerToken(4), s.KVBytesPerToken(2)
+	fmt.Fprintf(w, "KV cache     %s bytes/token F32, %s bytes/token F16 (full context %d: %s F16)\n",
+		commas(kv32), commas(kv16), s.ContextLength, humanBytes(kv16*int64(s.ContextLength)))
+}
+
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	var out []byte
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+func humanCount(n int64) string {
+	f := float64(n)
+	switch {
+	case f >= 1e9:
+		return fmt.Sprintf("%.2f G", f/1e9)
+	case f >= 1e6:
+		return fmt.Sprintf("%.2f M", f/1e6)
+	case f >= 1e3:
+		return fmt.Sprintf("%.1f k", f/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+func humanBytes(n int64) string {
+	f := float64(n)
+	switch {
+	case f >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", f/(1<<30))
+	case f >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", f/(1<<20))
+	case f >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", f/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// tokenizerVocab loads a tokenizer.json and returns its vocabulary size.
+func tokenizerVocab(path string) (int, error) {
+	tok, err := tokenizer.Load(path)
+	if err != nil {
+		return 0, err
+	}
+	return tok.VocabSize(), nil
+}

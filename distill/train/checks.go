@@ -1,0 +1,68 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/distill-ml/distill/loss"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// DatasetInfo is what the trainer must know about a dataset before it trains
+// on it (from the dataset's manifest metadata).
+type DatasetInfo struct {
+	Dir           string
+	TokenizerHash string
+	VocabSize     int
+	TopK          int   // teacher top-k stored per position; 0 = no logprobs
+	HiddenLayers  []int // teacher layers with stored hidden states
+	HiddenDim     int
+}
+
+// CheckDataset refuses, before any training, a dataset the run cannot use:
+// another tokenizer than the student's, another vocabulary size, or a
+// missing teacher signal that the loss config needs.
+func CheckDataset(d DatasetInfo, tokenizerHash string, s student.Config, lc loss.Config) error {
+	var errs []error
+	if d.TokenizerHash != tokenizerHash {
+		errs = append(errs, fmt.Errorf("it was tokenized with tokenizer %s, the student uses %s; re-import it with the student's tokenizer", orNone(d.TokenizerHash), orNone(tokenizerHash)))
+	}
+	if d.VocabSize != s.VocabSize {
+		errs = append(errs, fmt.Errorf("its vocab_size is %d, the student's %d", d.VocabSize, s.VocabSize))
+	}
+	if lc.NeedsTeacherLogprobs() && d.TopK == 0 {
+		errs = append(errs, fmt.Errorf("loss.alpha = %g needs teacher logprobs, and it stores none (topk 0); collect teacher signals or train CE-only with loss.alpha=0", lc.Alpha))
+	}
+	if lc.NeedsHidden() {
+		if len(d.HiddenLayers) == 0 {
+			errs = append(errs, fmt.Errorf("loss.gamma = %g needs teacher hidden states, and it stores none; collect them or set loss.gamma=0", lc.Gamma))
+		} else {
+			stored := map[int]bool{}
+			for _, l := range d.HiddenLayers {
+				stored[l] = true
+			}
+			for i, p := range lc.HiddenMap {
+				if !stored[p.Teacher] {
+					errs = append(errs, fmt.Errorf("loss.hidden_map[%d] uses teacher layer %d, it stores layers %v", i, p.Teacher, d.HiddenLayers))
+				}
+				if p.Student > s.AppliedLayers() {
+					errs = append(errs, fmt.Errorf("loss.hidden_map[%d] uses student layer %d, the student applies %d", i, p.Student, s.AppliedLayers()))
+				}
+			}
+			if lc.TeacherHiddenDim != d.HiddenDim {
+				errs = append(errs, fmt.Errorf("loss.teacher_hidden_dim %d differs from its hidden_dim %d", lc.TeacherHiddenDim, d.HiddenDim))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("dataset %s cannot be used: %w", d.Dir, errors.Join(errs...))
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none recorded)"
+	}
+	return s
+}

@@ -1,0 +1,226 @@
+package train
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/distill-ml/distill/configs"
+	"github.com/distill-ml/distill/distill/optim"
+	"github.com/distill-ml/distill/loss"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// Config is a training run, as written in a YAML file (configs/train-*.yaml)
+// and decoded strictly by configs.Load. See docs in configs/train-kd.yaml.
+type Config struct {
+	// Model names the student architecture: an embedded preset ("tiny",
+	// "mobilellm-125m", ...) or a YAML file holding a student.Config.
+	Model string `yaml:"model" json:"model"`
+	// Student is an inline architecture; when set, Model must be empty.
+	Student *student.Config `yaml:"student" json:"student,omitempty"`
+	// Tokenizer is the student's tokenizer.json. Empty: the tokenizer.json
+	// inside the training dataset directory.
+	Tokenizer string      `yaml:"tokenizer" json:"tokenizer"`
+	Loss      loss.Config `yaml:"loss" json:"loss"`
+	Data      DataConfig  `yaml:"data" json:"data"`
+	Train     Params      `yaml:"train" json:"train"`
+	// OutDir receives metrics.jsonl, loss.png, config.json and checkpoints/.
+	OutDir string `yaml:"out_dir" json:"out_dir"`
+}
+
+// DataConfig names the dataset directories (written by `distill data import`).
+type DataConfig struct {
+	Train       string `yaml:"train" json:"train"`
+	Validation  string `yaml:"validation" json:"validation"`
+	EvalBatches int    `yaml:"eval_batches" json:"eval_batches"` // held-out batches per evaluation
+}
+
+// NaN policies.
+const (
+	NaNStop = "stop" // stop the run, naming the step (default)
+	NaNSkip = "skip" // drop the update and go on (stops after MaxSkips in a row)
+)
+
+// Params are the optimisation settings.
+type Params struct {
+	BatchSize       int     `yaml:"batch_size" json:"batch_size"`             // sequences per micro-batch
+	SeqLen          int     `yaml:"seq_len" json:"seq_len"`                   // tokens per sequence (≤ context_length)
+	Steps           int     `yaml:"steps" json:"steps"`                       // optimizer updates
+	Accumulation    int     `yaml:"accumulation" json:"accumulation"`         // micro-batches per update
+	LR              float64 `yaml:"lr" json:"lr"`                             // peak learning rate
+	MinLR           float64 `yaml:"min_lr" json:"min_lr"`                     // cosine floor
+	Warmup          int     `yaml:"warmup" json:"warmup"`                     // linear warmup updates
+	WeightDecay     float64 `yaml:"weight_decay" json:"weight_decay"`         // AdamW decoupled decay (params with Decay only)
+	Beta1           float64 `yaml:"beta1" json:"beta1"`                       //
+	Beta2           float64 `yaml:"beta2" json:"beta2"`                       //
+	Eps             float64 `yaml:"eps" json:"eps"`                           //
+	Clip            float64 `yaml:"clip" json:"clip"`                         // global gradient-norm clip, 0 = off
+	EvalEvery       int     `yaml:"eval_every" json:"eval_every"`             // updates between evaluations
+	CheckpointEvery int     `yaml:"checkpoint_every" json:"checkpoint_every"` // updates between checkpoints
+	Keep            int     `yaml:"keep" json:"keep"`                         // checkpoints kept (newest), 0 = all
+	LogEvery        int     `yaml:"log_every" json:"log_every"`               // updates between plain progress lines
+	NaNPolicy       string  `yaml:"nan_policy" json:"nan_policy"`             // stop | skip
+	MaxSkips        int     `yaml:"max_skips" json:"max_skips"`               // consecutive skipped updates before stopping
+	Seed            int64   `yaml:"seed" json:"seed"`                         // weights init, data order, RNG
+	Threads         int     `yaml:"threads" json:"threads"`                   // compute threads, 0 = all cores
+}
+
+// Defaults are applied before decoding, so a file sets only what it changes.
+func Defaults() Config {
+	a := optim.DefaultAdamW()
+	return Config{
+		Loss: loss.Config{Alpha: 0.5, Temperature: 2, KL: loss.KLForward},
+		Data: DataConfig{EvalBatches: 8},
+		Train: Params{
+			BatchSize: 8, SeqLen: 256, Steps: 1000, Accumulation: 1,
+			LR: 1e-3, MinLR: 1e-4, Warmup: 50,
+			WeightDecay: a.WeightDecay, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps,
+			Clip: 1, EvalEvery: 100, CheckpointEvery: 250, Keep: 3, LogEvery: 10,
+			NaNPolicy: NaNStop, MaxSkips: 10, Seed: 1,
+		},
+		OutDir: "runs/train",
+	}
+}
+
+// Load decodes a training config file or embedded preset (strict; overrides
+// are dotted key=value pairs such as train.lr=3e-4) on top of Defaults.
+func Load(path string, overrides ...string) (Config, error) {
+	c := Defaults()
+	if err := configs.Load(path, &c, overrides...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks everything that does not need the disk.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Model == "" && c.Student == nil {
+		errs = append(errs, errors.New("model: name a preset (tiny, mobilellm-125m, ...) or a file, or give student: inline"))
+	}
+	if c.Model != "" && c.Student != nil {
+		errs = append(errs, errors.New("model and student are exclusive"))
+	}
+	if err := c.Loss.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Data.Train == "" {
+		errs = append(errs, errors.New("data.train: a dataset directory is required"))
+	}
+	if c.Data.Validation == "" {
+		errs = append(errs, errors.New("data.validation: a dataset directory is required"))
+	}
+	if c.Data.EvalBatches <= 0 || c.Data.EvalBatches > 100000 {
+		errs = append(errs, fmt.Errorf("data.eval_batches must be in [1, 100000], got %d", c.Data.EvalBatches))
+	}
+	if c.OutDir == "" {
+		errs = append(errs, errors.New("out_dir is required"))
+	}
+	p := c.Train
+	rng := func(name string, v, lo, hi int) {
+		if v < lo || v > hi {
+			errs = append(errs, fmt.Errorf("train.%s must be in [%d, %d], got %d", name, lo, hi, v))
+		}
+	}
+	rng("batch_size", p.BatchSize, 1, 1<<16)
+	rng("seq_len", p.SeqLen, 2, 1<<20)
+	rng("steps", p.Steps, 1, 1<<31-1)
+	rng("accumulation", p.Accumulation, 1, 1<<16)
+	rng("eval_every", p.EvalEvery, 1, 1<<31-1)
+	rng("checkpoint_every", p.CheckpointEvery, 1, 1<<31-1)
+	rng("keep", p.Keep, 0, 1<<20)
+	rng("log_every", p.LogEvery, 1, 1<<31-1)
+	rng("max_skips", p.MaxSkips, 1, 1<<20)
+	rng("threads", p.Threads, 0, 1024)
+	if err := p.schedule().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("train: %w", err))
+	}
+	if err := p.adamW().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("train: %w", err))
+	}
+	if !(p.Clip >= 0) {
+		errs = append(errs, fmt.Errorf("train.clip must be >= 0, got %g", p.Clip))
+	}
+	if p.NaNPolicy != NaNStop && p.NaNPolicy != NaNSkip {
+		errs = append(errs, fmt.Errorf("train.nan_policy must be %q or %q, got %q", NaNStop, NaNSkip, p.NaNPolicy))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("training config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (p Params) schedule() optim.Schedule {
+	return optim.Schedule{PeakLR: p.LR, MinLR: p.MinLR, WarmupSteps: p.Warmup, TotalSteps: p.Steps}
+}
+
+func (p Params) adamW() optim.AdamWConfig {
+	return optim.AdamWConfig{Beta1: p.Beta1, Beta2: p.Beta2, Eps: p.Eps, WeightDecay: p.WeightDecay}
+}
+
+// ResolveStudent returns the student architecture: the inline one, or the
+// preset/file named by Model. vocab fills a vocab_size of 0 (presets take the
+// vocabulary from the tokenizer); a preset that fixes vocab_size must agree.
+func (c Config) ResolveStudent(vocab int) (student.Config, error) {
+	var s student.Config
+	if c.Student != nil {
+		s = *c.Student
+	} else {
+		var err error
+		if s, err = LoadStudent(c.Model); err != nil {
+			return student.Config{}, err
+		}
+	}
+	if s.VocabSize == 0 {
+		s.VocabSize = vocab
+	} else if vocab > 0 && s.VocabSize != vocab {
+		return student.Config{}, fmt.Errorf("student vocab_size %d differs from the tokenizer's %d", s.VocabSize, vocab)
+	}
+	if err := s.Validate(); err != nil {
+		return student.Config{}, err
+	}
+	if c.Train.SeqLen > s.ContextLength {
+		return student.Config{}, fmt.Errorf("train.seq_len %d exceeds the student's context_length %d", c.Train.SeqLen, s.ContextLength)
+	}
+	return s, nil
+}
+
+// LoadStudent decodes a student architecture from an embedded preset or a
+// YAML file (strict). vocab_size may be 0 (filled from the tokenizer later).
+func LoadStudent(nameOrPath string, overrides ...string) (student.Config, error) {
+	var s student.Config
+	if err := configs.Load(nameOrPath, &s, overrides...); err != nil {
+		return student.Config{}, err
+	}
+	return s, nil
+}
+
+// IsTrainingConfig reports whether a config file or preset is a training
+// config (has a top-level model/student/train key) rather than a bare
+// student architecture.
+func IsTrainingConfig(nameOrPath string) (bool, error) {
+	b, err := os.ReadFile(nameOrPath)
+	if err != nil {
+		if strings.ContainsAny(nameOrPath, `/\`) {
+			return false, fmt.Errorf("config: %w", err)
+		}
+		if b, err = configs.Preset(nameOrPath); err != nil {
+			return false, fmt.Errorf("config %s: no such file, and %w", nameOrPath, err)
+		}
+	}
+	var top map[string]yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&top); err != nil {
+		return false, nil // let the strict decoder report it
+	}
+	for _, k := range []string{"model", "student", "train", "loss", "data"} {
+		if _, ok := top[k]; ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,180 @@
+package train
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/configs"
+	"github.com/distill-ml/distill/loss"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// Every config shipped in configs/ must load strictly and validate.
+func TestEveryShippedConfigLoads(t *testing.T) {
+	names := configs.Presets()
+	var sawTrain, sawStudent int
+	for _, name := range names {
+		isTrain, err := IsTrainingConfig(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if isTrain {
+			sawTrain++
+			c, err := Load(name)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if err := c.Validate(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if _, err := c.ResolveStudent(4096); err != nil {
+				t.Fatalf("%s: model %q: %v", name, c.Model, err)
+			}
+			continue
+		}
+		sawStudent++
+		s, err := LoadStudent(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s.VocabSize != 0 {
+			t.Errorf("%s: preset fixes vocab_size %d; presets take it from the tokenizer", name, s.VocabSize)
+		}
+		s.VocabSize = 4096
+		if err := s.Validate(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if sawTrain < 2 || sawStudent < 3 {
+		t.Fatalf("presets %v: %d training configs, %d architectures", names, sawTrain, sawStudent)
+	}
+}
+
+// The architectures the issue fixes, and the CE baseline being CE-only.
+func TestPresetValues(t *testing.T) {
+	want := map[string][5]int{ // layers, d, heads, kv heads, ffn
+		"mobilellm-125m": {30, 576, 9, 3, 1536},
+		"mobilellm-350m": {32, 960, 15, 5, 2560},
+		"tiny":           {8, 256, 4, 2, 688},
+	}
+	for name, w := range want {
+		s, err := LoadStudent(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [5]int{s.NLayers, s.DModel, s.NHeads, s.NKVHeads, s.FFNDim}; got != w {
+			t.Errorf("%s: %v, want %v", name, got, w)
+		}
+	}
+	ce, err := Load("train-ce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ce.Loss.Alpha != 0 || ce.Loss.Gamma != 0 || ce.Model != "tiny" {
+		t.Fatalf("train-ce: %+v", ce.Loss)
+	}
+	kd, _ := Load("train-kd")
+	if kd.Loss.Alpha <= 0 || kd.Model != "tiny" {
+		t.Fatalf("train-kd: %+v", kd.Loss)
+	}
+	// Apart from alpha and out_dir, the two are the same run.
+	kd.Loss.Alpha, kd.OutDir = 0, ce.OutDir
+	if kd.Train != ce.Train || kd.Data != ce.Data || kd.Loss.Temperature != ce.Loss.Temperature {
+		t.Fatalf("train-kd and train-ce differ beyond alpha/out_dir")
+	}
+}
+
+func TestConfigStrictAndValidated(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "run.yaml")
+	os.WriteFile(p, []byte("model: tiny\ndata:\n  train: a\n  validation: b\ntrain:\n  stepz: 3\n"), 0o644)
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), p+":6") || !strings.Contains(err.Error(), "stepz") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	os.WriteFile(p, []byte("model: tiny\ndata:\n  train: a\n  validation: b\n"), 0o644)
+	c, err := Load(p, "train.lr=3e-4", "loss.alpha=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Train.LR != 3e-4 || c.Loss.Alpha != 0 || c.Train.Steps != Defaults().Train.Steps {
+		t.Fatalf("overrides/defaults: %+v", c.Train)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := []struct {
+		set  string
+		want string
+	}{
+		{"train.nan_policy=maybe", "nan_policy"},
+		{"train.batch_size=0", "batch_size"},
+		{"train.warmup=5000", "warmup"},
+		{"train.lr=0", "lr"},
+		{"loss.alpha=2", "alpha"},
+		{"train.beta2=1", "beta2"},
+		{"train.accumulation=0", "accumulation"},
+		{"data.eval_batches=0", "eval_batches"},
+	}
+	for _, b := range bad {
+		c, err := Load(p, b.set)
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%s: %v", b.set, err)
+		}
+	}
+	c, _ = Load(p)
+	c.Train.SeqLen = 4096
+	if _, err := c.ResolveStudent(100); err == nil || !strings.Contains(err.Error(), "context_length") {
+		t.Fatalf("seq_len beyond context: %v", err)
+	}
+	c.Train.SeqLen = 64
+	c.Student = &student.Config{VocabSize: 50}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "exclusive") {
+		t.Fatalf("model + student: %v", err)
+	}
+}
+
+func TestCheckDatasetRefusals(t *testing.T) {
+	s := fakeStudent()
+	ok := DatasetInfo{Dir: "ds", TokenizerHash: "sha256:a", VocabSize: 16, TopK: 32, HiddenLayers: []int{6, 12}, HiddenDim: 64}
+	kd := loss.Config{Alpha: 0.5, Temperature: 2}
+	if err := CheckDataset(ok, "sha256:a", s, kd); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		d    DatasetInfo
+		lc   loss.Config
+		want []string
+	}{
+		{"tokenizer", func() DatasetInfo { d := ok; d.TokenizerHash = "sha256:b"; return d }(), kd, []string{"ds", "sha256:b", "sha256:a"}},
+		{"vocab", func() DatasetInfo { d := ok; d.VocabSize = 17; return d }(), kd, []string{"vocab_size is 17"}},
+		{"no logprobs", func() DatasetInfo { d := ok; d.TopK = 0; return d }(), kd, []string{"logprobs", "alpha"}},
+		{"no hidden", func() DatasetInfo { d := ok; d.HiddenLayers = nil; return d }(),
+			loss.Config{Gamma: 1, Temperature: 1, HiddenMap: []loss.LayerPair{{Student: 1, Teacher: 6}}, TeacherHiddenDim: 64}, []string{"hidden states", "gamma"}},
+		{"wrong layer", ok, loss.Config{Gamma: 1, Temperature: 1, HiddenMap: []loss.LayerPair{{Student: 1, Teacher: 7}}, TeacherHiddenDim: 64}, []string{"teacher layer 7"}},
+		{"wrong dim", ok, loss.Config{Gamma: 1, Temperature: 1, HiddenMap: []loss.LayerPair{{Student: 1, Teacher: 6}}, TeacherHiddenDim: 32}, []string{"teacher_hidden_dim 32"}},
+	}
+	for _, c := range cases {
+		err := CheckDataset(c.d, "sha256:a", s, c.lc)
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q lacks %q", c.name, err, w)
+			}
+		}
+	}
+	// CE-only does not need logprobs.
+	ce := ok
+	ce.TopK = 0
+	if err := CheckDataset(ce, "sha256:a", s, loss.Config{Alpha: 0, Temperature: 1}); err != nil {
+		t.Fatalf("CE-only on a text dataset: %v", err)
+	}
+}

@@ -1,0 +1,30 @@
+// Package train runs distillation training: it drives a student model
+// (forward + backward through the loss) over batches from the data loader,
+// updates the weights with AdamW under a warmup + cosine schedule with
+// global-norm clipping and gradient accumulation, evaluates held-out loss,
+// perplexity and teacher top-1 agreement every N updates, writes metrics as
+// JSONL and a loss-curve PNG, and checkpoints (model/checkpoint) every N
+// updates, on SIGINT/SIGTERM and at the end.
+//
+// The trainer talks to the model and the data through two small interfaces
+// (Model, Loader) so that it can be tested with fakes and fault injection;
+// adapters for model/student and data/loader live beside them.
+//
+// Determinism: with the same config and seed a run is bit-reproducible on one
+// machine, and resuming from a checkpoint continues bit-identically — the
+// weights, the AdamW moments and step, the loader position and the trainer
+// RNG are all restored exactly, and every reduction runs in a fixed order.
+//
+// Numerical guard: a non-finite loss term or gradient norm stops the run with
+// an error naming the update (nan_policy: stop) or drops that update
+// (nan_policy: skip, at most max_skips in a row). The update is never
+// applied, and checkpoint.Save refuses non-finite tensors, so a poisoned
+// checkpoint is never written.
+//
+// Output directory layout:
+//
+//	<out_dir>/config.json        the resolved run config (student, loss, training)
+//	<out_dir>/metrics.jsonl      one JSON object per update ("train"), evaluation ("eval") or skip
+//	<out_dir>/loss.png           training and held-out loss against updates
+//	<out_dir>/checkpoints/step-NNNNNNNN/  see model/checkpoint
+package train
