@@ -1,0 +1,340 @@
+// Package export writes distill students as llama-architecture GGUF files that
+// llama.cpp loads: llama.* hyperparameters, llama.cpp tensor names, the
+// byte-level BPE tokenizer embedded as tokenizer.ggml.* (model "gpt2"),
+// general.* provenance, and weights encoded as F32, F16, Q8_0, Q4_0, Q4_K,
+// Q5_K, Q6_K or llama.cpp's Q4_K_M mix (see TensorType). It also re-quantizes
+// an F32/F16 GGUF into another file type (Requantize).
+//
+// Layout: a student weight [out, in] (row-major, y = x·Wᵀ) is a GGUF tensor
+// with ggml dims {in, out}; the bytes are the same. Q and K are written as
+// they are: the student's RoPE already pairs elements (2i, 2i+1) the way
+// llama.cpp's "normal" RoPE does. A tied output is not written (llama.cpp then
+// uses token_embd). A block-shared student (MobileLLM-LS: each stored block
+// applied twice) is written with block_count = 2·NLayers and every stored
+// block repeated as blk.2i and blk.2i+1, so standard runtimes load it.
+package export
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// Vocab is the tokenizer as GGUF stores it for llama.cpp's "gpt2" (byte-level
+// BPE) tokenizer model. Token texts are in the byte-level alphabet (Ġ for a
+// space); merges are "left right" pairs of token texts in rank order.
+type Vocab struct {
+	Model      string   // tokenizer.ggml.model; "" means "gpt2"
+	Pre        string   // tokenizer.ggml.pre, a pre-tokenizer llama.cpp implements (e.g. "qwen2", "llama-bpe", "gpt-2")
+	Tokens     []string // id → token text
+	TokenTypes []int32  // id → 1 normal, 3 control, 4 user-defined, 5 unused
+	Merges     []string
+	// Special token ids; -1 means none.
+	BOS, EOS, PAD, EOT int32
+	AddBOS, AddEOS     bool   // whether llama.cpp adds BOS/EOS when tokenizing
+	ChatTemplate       string // Jinja chat template, "" if none
+}
+
+// Validate checks the vocabulary against a model's vocab size.
+func (v *Vocab) Validate(vocabSize int) error {
+	if v.Model != "" && v.Model != "gpt2" {
+		return fmt.Errorf("vocab: tokenizer model %q is not supported (want gpt2)", v.Model)
+	}
+	if v.Pre == "" {
+		return fmt.Errorf("vocab: tokenizer.ggml.pre is empty (llama.cpp would fall back to 'default' splitting)")
+	}
+	if len(v.Tokens) != vocabSize {
+		return fmt.Errorf("vocab: %d tokens, model vocab_size %d", len(v.Tokens), vocabSize)
+	}
+	if len(v.TokenTypes) != len(v.Tokens) {
+		return fmt.Errorf("vocab: %d token types for %d tokens", len(v.TokenTypes), len(v.Tokens))
+	}
+	for i, tt := range v.TokenTypes {
+		if tt < 1 || tt > 6 {
+			return fmt.Errorf("vocab: token %d (%q) has type %d, want 1..6", i, v.Tokens[i], tt)
+		}
+	}
+	for i, m := range v.Merges {
+		if l, r, ok := strings.Cut(m, " "); !ok || l == "" || r == "" || strings.Contains(r, " ") {
+			return fmt.Errorf("vocab: merge %d %q is not two space-separated token texts", i, m)
+		}
+	}
+	for _, s := range []struct {
+		name string
+		id   int32
+	}{{"bos", v.BOS}, {"eos", v.EOS}, {"pad", v.PAD}, {"eot", v.EOT}} {
+		if s.id < -1 || int(s.id) >= vocabSize {
+			return fmt.Errorf("vocab: %s id %d outside [-1, %d)", s.name, s.id, vocabSize)
+		}
+	}
+	if v.AddBOS && v.BOS < 0 {
+		return fmt.Errorf("vocab: add_bos is set but there is no BOS token")
+	}
+	if v.AddEOS && v.EOS < 0 {
+		return fmt.Errorf("vocab: add_eos is set but there is no EOS token")
+	}
+	return nil
+}
+
+// Model is a student to export.
+type Model struct {
+	Config student.Config
+	// Tensors holds the weights by llama.cpp name with the layouts of
+	// model/student (e.g. blk.N.attn_q.weight [nHeads·headDim, d], row-major).
+	// Names outside that set (trainer-only tensors) are ignored and reported.
+	Tensors map[string][]float32
+	Vocab   Vocab
+	// Provenance: general.name, general.version (both required),
+	// general.description / general.author / general.license when non-empty.
+	Name, Version, Description, Author, License string
+	// Extra metadata appended after the standard keys, e.g.
+	// {"distill.tokenizer_hash", gguf.Of("…")}; keys must be namespaced.
+	Extra []gguf.KV
+}
+
+// Options control Write.
+type Options struct {
+	Type FileType
+	// Progress, when set, is called after each tensor with the bytes of tensor
+	// data written so far and the total.
+	Progress func(done, total int64, tensor string)
+	// Warn, when set, receives notes (ignored trainer-only tensors, fallbacks).
+	Warn func(msg string)
+}
+
+// Plan is what Write will write for each tensor.
+type PlannedTensor struct {
+	Name   string     // GGUF name
+	Source string     // name in Model.Tensors (differs for repeated shared blocks)
+	Type   quant.Type // chosen ggml type
+	Dims   []uint64   // ggml dims (row length first)
+}
+
+// blockNames are the per-block tensors in the order llama.cpp's converter writes them.
+var blockNames = []string{"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"}
+
+// shapes is the student's row-major shape for each stored weight.
+func shapes(c student.Config) map[string][]int {
+	d, hd := c.DModel, c.HeadDim()
+	q, kv := c.NHeads*hd, c.NKVHeads*hd
+	m := map[string][]int{"token_embd.weight": {c.VocabSize, d}, "output_norm.weight": {d}}
+	if c.UntieEmbed {
+		m["output.weight"] = []int{c.VocabSize, d}
+	}
+	per := map[string][]int{
+		"attn_norm": {d}, "attn_q": {q, d}, "attn_k": {kv, d}, "attn_v": {kv, d}, "attn_output": {d, q},
+		"ffn_norm": {d}, "ffn_gate": {c.FFNDim, d}, "ffn_up": {c.FFNDim, d}, "ffn_down": {d, c.FFNDim},
+	}
+	for i := 0; i < c.NLayers; i++ {
+		for _, n := range blockNames {
+			m[fmt.Sprintf("blk.%d.%s.weight", i, n)] = per[n]
+		}
+	}
+	return m
+}
+
+// Plan validates the model and lists the tensors Write writes, in file order.
+func (m *Model) Plan(ft FileType) ([]PlannedTensor, []string, error) {
+	c := m.Config
+	if err := c.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("export: %w", err)
+	}
+	if int(ft) < 0 || int(ft) >= len(fileTypes) {
+		return nil, nil, fmt.Errorf("export: unknown file type %d", ft)
+	}
+	want := shapes(c)
+	var notes []string
+	var extra []string
+	for name := range m.Tensors {
+		if _, ok := want[name]; !ok {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(extra)
+	for _, name := range extra {
+		notes = append(notes, fmt.Sprintf("ignoring tensor %q: not part of the llama model", name))
+	}
+	names := make([]string, 0, len(want))
+	for name, shape := range want {
+		data, ok := m.Tensors[name]
+		if !ok {
+			return nil, nil, fmt.Errorf("export: missing tensor %q", name)
+		}
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		if len(data) != n {
+			return nil, nil, fmt.Errorf("export: tensor %q has %d values, want %d for shape %v", name, len(data), n, shape)
+		}
+		for i, v := range data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, nil, fmt.Errorf("export: tensor %q holds %v at index %d", name, v, i)
+			}
+		}
+		names = append(names, name)
+	}
+	applied := c.AppliedLayers()
+	tied := !c.UntieEmbed
+	var plan []PlannedTensor
+	add := func(gname, src string) {
+		shape := want[src]
+		dims := make([]uint64, len(shape))
+		for i := range shape {
+			dims[i] = uint64(shape[len(shape)-1-i]) // row-major [out, in] → ggml {in, out}
+		}
+		t := TensorType(ft, gname, dims, applied, tied)
+		if quantizable(gname, dims) && t != fileTypes[ft].base && ft != Q4_K_M {
+			notes = append(notes, fmt.Sprintf("%s: row length %d is not a multiple of %d, using %s", gname, dims[0], fileTypes[ft].base.BlockSize(), t))
+		}
+		plan = append(plan, PlannedTensor{Name: gname, Source: src, Type: t, Dims: dims})
+	}
+	add("token_embd.weight", "token_embd.weight")
+	for l := 0; l < applied; l++ {
+		stored := l
+		if c.ShareBlocks {
+			stored = l / 2
+		}
+		for _, n := range blockNames {
+			add(fmt.Sprintf("blk.%d.%s.weight", l, n), fmt.Sprintf("blk.%d.%s.weight", stored, n))
+		}
+	}
+	add("output_norm.weight", "output_norm.weight")
+	if c.UntieEmbed {
+		add("output.weight", "output.weight")
+	}
+	return plan, notes, nil
+}
+
+// metadata returns the file's key-value pairs in order.
+func (m *Model) metadata(ft FileType) ([]gguf.KV, error) {
+	c := m.Config
+	if m.Name == "" || m.Version == "" {
+		return nil, fmt.Errorf("export: model name and version are required (general.name, general.version)")
+	}
+	if err := m.Vocab.Validate(c.VocabSize); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	u32 := func(v int) gguf.Value { return gguf.Of(uint32(v)) }
+	kvs := []gguf.KV{
+		{Key: "general.architecture", Value: gguf.Of("llama")},
+		{Key: "general.name", Value: gguf.Of(m.Name)},
+		{Key: "general.version", Value: gguf.Of(m.Version)},
+	}
+	for _, o := range []struct{ k, v string }{{"general.description", m.Description}, {"general.author", m.Author}, {"general.license", m.License}} {
+		if o.v != "" {
+			kvs = append(kvs, gguf.KV{Key: o.k, Value: gguf.Of(o.v)})
+		}
+	}
+	kvs = append(kvs, gguf.KV{Key: "general.file_type", Value: gguf.Of(ft.GGUFFileType())})
+	if ft.Quantized() {
+		kvs = append(kvs, gguf.KV{Key: "general.quantization_version", Value: gguf.Of(uint32(2))}) // GGML_QNT_VERSION
+	}
+	kvs = append(kvs,
+		gguf.KV{Key: "llama.vocab_size", Value: u32(c.VocabSize)},
+		gguf.KV{Key: "llama.context_length", Value: u32(c.ContextLength)},
+		gguf.KV{Key: "llama.embedding_length", Value: u32(c.DModel)},
+		gguf.KV{Key: "llama.block_count", Value: u32(c.AppliedLayers())},
+		gguf.KV{Key: "llama.feed_forward_length", Value: u32(c.FFNDim)},
+		gguf.KV{Key: "llama.attention.head_count", Value: u32(c.NHeads)},
+		gguf.KV{Key: "llama.attention.head_count_kv", Value: u32(c.NKVHeads)},
+		gguf.KV{Key: "llama.rope.dimension_count", Value: u32(c.HeadDim())},
+		gguf.KV{Key: "llama.rope.freq_base", Value: gguf.Of(float32(c.RopeBase))},
+		gguf.KV{Key: "llama.attention.layer_norm_rms_epsilon", Value: gguf.Of(float32(c.NormEps))},
+	)
+	v := &m.Vocab
+	model := v.Model
+	if model == "" {
+		model = "gpt2"
+	}
+	kvs = append(kvs,
+		gguf.KV{Key: "tokenizer.ggml.model", Value: gguf.Of(model)},
+		gguf.KV{Key: "tokenizer.ggml.pre", Value: gguf.Of(v.Pre)},
+		gguf.KV{Key: "tokenizer.ggml.tokens", Value: gguf.ArrayOf(v.Tokens)},
+		gguf.KV{Key: "tokenizer.ggml.token_type", Value: gguf.ArrayOf(v.TokenTypes)},
+		gguf.KV{Key: "tokenizer.ggml.merges", Value: gguf.ArrayOf(v.Merges)},
+	)
+	for _, s := range []struct {
+		key string
+		id  int32
+	}{{"bos_token_id", v.BOS}, {"eos_token_id", v.EOS}, {"eot_token_id", v.EOT}, {"padding_token_id", v.PAD}} {
+		if s.id >= 0 {
+			kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml." + s.key, Value: gguf.Of(uint32(s.id))})
+		}
+	}
+	kvs = append(kvs,
+		gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: gguf.Of(v.AddBOS)},
+		gguf.KV{Key: "tokenizer.ggml.add_eos_token", Value: gguf.Of(v.AddEOS)},
+	)
+	if v.ChatTemplate != "" {
+		kvs = append(kvs, gguf.KV{Key: "tokenizer.chat_template", Value: gguf.Of(v.ChatTemplate)})
+	}
+	for _, kv := range m.Extra {
+		if !strings.Contains(kv.Key, ".") {
+			return nil, fmt.Errorf("export: extra key %q must be namespaced (e.g. distill.%s)", kv.Key, kv.Key)
+		}
+		kvs = append(kvs, kv)
+	}
+	return kvs, nil
+}
+
+// Write exports m to path (atomically) as file type opt.Type.
+func Write(path string, m *Model, opt Options) error {
+	plan, notes, err := m.Plan(opt.Type)
+	if err != nil {
+		return err
+	}
+	if opt.Warn != nil {
+		for _, n := range notes {
+			opt.Warn(n)
+		}
+	}
+	kvs, err := m.metadata(opt.Type)
+	if err != nil {
+		return err
+	}
+	w := gguf.NewWriter()
+	for _, kv := range kvs {
+		if err := w.Set(kv.Key, kv.Value); err != nil {
+			return fmt.Errorf("export %s: %w", path, err)
+		}
+	}
+	var total int64
+	for _, p := range plan {
+		ti, err := w.AddTensor(p.Name, p.Type, p.Dims...)
+		if err != nil {
+			return fmt.Errorf("export %s: %w", path, err)
+		}
+		total += int64(ti.Size)
+	}
+	var done int64
+	var buf []byte
+	err = w.WriteFile(path, func(i int, info gguf.TensorInfo, out io.Writer) error {
+		p := plan[i]
+		if cap(buf) < int(info.Size) {
+			buf = make([]byte, info.Size)
+		}
+		b := buf[:info.Size]
+		if err := quant.QuantizeParallel(p.Type, b, m.Tensors[p.Source]); err != nil {
+			return fmt.Errorf("quantize %s as %s: %w", p.Source, p.Type, err)
+		}
+		if _, err := out.Write(b); err != nil {
+			return err
+		}
+		done += int64(info.Size)
+		if opt.Progress != nil {
+			opt.Progress(done, total, p.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}

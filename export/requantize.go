@@ -1,0 +1,162 @@
+package export
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/export/quant"
+)
+
+// Requantize reads an F32/F16 GGUF at in and writes out (atomically) with the
+// tensor types file type ft implies (TensorType, with the input's
+// <arch>.block_count and tied-output state). Metadata is copied in order,
+// with general.file_type and general.quantization_version set for ft.
+// Tensors already quantized are only accepted when they keep their type
+// (re-quantizing quantized data compounds error, so it is refused).
+func Requantize(in, out string, ft FileType, opt Options) error {
+	if int(ft) < 0 || int(ft) >= len(fileTypes) {
+		return fmt.Errorf("quantize: unknown file type %d", ft)
+	}
+	f, err := gguf.Open(in)
+	if err != nil {
+		return fmt.Errorf("quantize: %w", err)
+	}
+	defer f.Close()
+	arch, err := f.String("general.architecture")
+	if err != nil {
+		return fmt.Errorf("quantize: %w", err)
+	}
+	nLayers, err := f.Uint(arch + ".block_count")
+	if err != nil {
+		return fmt.Errorf("quantize: %w", err)
+	}
+	_, hasOutput := f.Tensor("output.weight")
+
+	w := gguf.NewWriter()
+	_, hasQV := f.KV("general.quantization_version")
+	setFT := false
+	for _, kv := range f.KVs {
+		v := kv.Value
+		switch kv.Key {
+		case "general.file_type":
+			v, setFT = gguf.Of(ft.GGUFFileType()), true
+		case "general.quantization_version":
+			if !ft.Quantized() {
+				continue
+			}
+			v = gguf.Of(uint32(2))
+		}
+		if err := w.Set(kv.Key, v); err != nil {
+			return fmt.Errorf("quantize %s: %w", in, err)
+		}
+		// A newly quantized file gets quantization_version right after file_type.
+		if kv.Key == "general.file_type" && ft.Quantized() && !hasQV {
+			if err := w.Set("general.quantization_version", gguf.Of(uint32(2))); err != nil {
+				return err
+			}
+		}
+	}
+	if !setFT {
+		if err := w.Set("general.file_type", gguf.Of(ft.GGUFFileType())); err != nil {
+			return err
+		}
+		if ft.Quantized() && !hasQV {
+			if err := w.Set("general.quantization_version", gguf.Of(uint32(2))); err != nil {
+				return err
+			}
+		}
+	}
+
+	types := make([]quant.Type, len(f.Tensors))
+	var total int64
+	for i, t := range f.Tensors {
+		nt := TensorType(ft, t.Name, t.Dims, int(nLayers), !hasOutput)
+		if !quantizable(t.Name, t.Dims) {
+			nt = t.Type // norms and 1-D tensors are copied as they are
+		}
+		if nt != t.Type && t.Type != quant.F32 && t.Type != quant.F16 {
+			return fmt.Errorf("quantize %s: tensor %q is already %s; re-quantizing to %s needs an F32 or F16 source", in, t.Name, t.Type, nt)
+		}
+		if nt != t.Type && !quant.Quantizable(nt) {
+			return fmt.Errorf("quantize %s: tensor %q: type %s is not supported", in, t.Name, nt)
+		}
+		types[i] = nt
+		ti, err := w.AddTensor(t.Name, nt, t.Dims...)
+		if err != nil {
+			return fmt.Errorf("quantize %s: %w", in, err)
+		}
+		total += int64(ti.Size)
+	}
+	var done int64
+	var src []byte
+	var fl []float32
+	err = w.WriteFile(out, func(i int, info gguf.TensorInfo, o io.Writer) error {
+		t := f.Tensors[i]
+		r, err := f.TensorReader(t.Name)
+		if err != nil {
+			return err
+		}
+		if types[i] == t.Type {
+			if _, err := io.Copy(o, r); err != nil {
+				return fmt.Errorf("copy: %w", err)
+			}
+		} else {
+			if cap(src) < int(t.Size) {
+				src = make([]byte, t.Size)
+			}
+			s := src[:t.Size]
+			if _, err := io.ReadFull(r, s); err != nil {
+				return fmt.Errorf("read %s: %w", in, err)
+			}
+			n := int(t.Elements())
+			if cap(fl) < n {
+				fl = make([]float32, n)
+			}
+			x := fl[:n]
+			if err := quant.Dequantize(t.Type, x, s); err != nil {
+				return err
+			}
+			for j, v := range x {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("value %v at index %d is not finite", v, j)
+				}
+			}
+			b := make([]byte, info.Size)
+			if err := quant.QuantizeParallel(types[i], b, x); err != nil {
+				return err
+			}
+			if _, err := o.Write(b); err != nil {
+				return err
+			}
+		}
+		done += int64(info.Size)
+		if opt.Progress != nil {
+			opt.Progress(done, total, t.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("quantize %s → %s: %w", in, out, err)
+	}
+	return nil
+}
+
+// TypeSummary counts tensors per ggml type, e.g. "F32×9 Q4_K×12 Q6_K×5".
+func TypeSummary(types []quant.Type) string {
+	counts := map[quant.Type]int{}
+	var order []quant.Type
+	for _, t := range types {
+		if counts[t] == 0 {
+			order = append(order, t)
+		}
+		counts[t]++
+	}
+	parts := make([]string, len(order))
+	for i, t := range order {
+		parts[i] = fmt.Sprintf("%s×%d", t, counts[t])
+	}
+	return strings.Join(parts, " ")
+}
