@@ -1,0 +1,228 @@
+package teacher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/distill-ml/distill/model/runtime"
+)
+
+// LocalConfig configures a local GGUF teacher run by distill's runtime.
+type LocalConfig struct {
+	Name  string `yaml:"name" json:"name"`   // the teacher's name in the policy
+	Model string `yaml:"model" json:"model"` // GGUF path
+	// Completion chooses what the student learns to continue with:
+	// "reference" scores the prompt file's reference completion (word-level KD on
+	// gold text), "generate" lets the teacher write the completion (sequence-level KD).
+	Completion   string `yaml:"completion" json:"completion"`
+	HiddenLayers []int  `yaml:"hidden_layers" json:"hidden_layers"` // teacher layers whose hidden states are stored (runtime convention: 0 embeddings, L block L)
+	Context      int    `yaml:"context" json:"context"`             // session length; default the model's
+}
+
+// Validate checks the config.
+func (c *LocalConfig) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name is empty"))
+	}
+	if c.Model == "" {
+		errs = append(errs, errors.New("model is empty"))
+	}
+	if c.Completion != "reference" && c.Completion != "generate" {
+		errs = append(errs, fmt.Errorf("completion %q: want reference or generate", c.Completion))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("local teacher: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Encoder is the student tokenizer the local teacher shares.
+type Encoder interface {
+	Encode(text string) []int32
+}
+
+// Local is a GGUF teacher evaluated in-process. It shares the student's
+// tokenizer, so it reports exact token ids, the full distribution reduced to
+// top-k + tail mass at the requested temperature, and hidden states.
+type Local struct {
+	cfg LocalConfig
+	m   *runtime.Model
+	enc Encoder
+	eos int32
+	ctx int
+}
+
+// NewLocal wraps a loaded runtime model. eos is the student tokenizer's end
+// token appended to every completion (-1: none).
+func NewLocal(cfg LocalConfig, m *runtime.Model, enc Encoder, eos int32) (*Local, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx := cfg.Context
+	if ctx <= 0 {
+		ctx = m.Hyper.ContextLength
+	}
+	for _, l := range cfg.HiddenLayers {
+		if l < 0 || l > m.Hyper.NLayers+1 {
+			return nil, fmt.Errorf("local teacher: hidden layer %d outside [0, %d]", l, m.Hyper.NLayers+1)
+		}
+	}
+	return &Local{cfg: cfg, m: m, enc: enc, eos: eos, ctx: ctx}, nil
+}
+
+// Name implements Teacher.
+func (t *Local) Name() string { return t.cfg.Name }
+
+// Remote implements Teacher: a local teacher never leaves the process.
+func (t *Local) Remote() bool { return false }
+
+// HiddenDim is the teacher's width.
+func (t *Local) HiddenDim() int { return t.m.Hyper.DModel }
+
+// Complete implements Teacher. Request.Prompt is the prompt; for completion
+// "reference", Request.Reference holds the text to score.
+func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
+	prompt := t.enc.Encode(req.Prompt)
+	if len(prompt) == 0 {
+		return nil, Permanent("empty_prompt", errors.New("prompt encodes to no tokens"))
+	}
+	var comp []int32
+	var err error
+	if t.cfg.Completion == "reference" {
+		if req.Reference == "" {
+			return nil, Permanent("no_reference", errors.New("completion: reference, but the prompt has no reference completion"))
+		}
+		comp = t.enc.Encode(req.Reference)
+	} else {
+		if comp, err = t.generate(ctx, prompt, req); err != nil {
+			return nil, err
+		}
+	}
+	if t.eos >= 0 && (len(comp) == 0 || comp[len(comp)-1] != t.eos) {
+		comp = append(comp, t.eos)
+	}
+	full := append(append([]int32{}, prompt...), comp...)
+	if len(full) > t.ctx {
+		return nil, Permanent("too_long", fmt.Errorf("prompt+completion is %d tokens, the teacher's context is %d", len(full), t.ctx))
+	}
+	// Inputs are full[:n-1]; position P-1+j predicts comp[j].
+	inputs := full[:len(full)-1]
+	logits, err := t.m.NewSession(t.ctx).EvalAll(inputs)
+	if err != nil {
+		return nil, fmt.Errorf("local teacher forward: %w", err)
+	}
+	v := t.m.Hyper.VocabSize
+	P := len(prompt)
+	k := req.TopLogprobs
+	if k > v {
+		k = v
+	}
+	temp := req.Temperature
+	if temp <= 0 {
+		temp = 1 // greedy generation still stores the model's distribution at T=1
+	}
+	resp := &Response{IDs: true, PromptIDs: prompt, PromptTokens: P, CompletionTokens: len(comp), FinishReason: "stop"}
+	resp.Positions = make([]Position, len(comp))
+	resp.TailMass = make([]float64, len(comp))
+	scratch := make([]float64, v)
+	order := make([]int32, v)
+	for j := range comp {
+		row := logits[(P-1+j)*v : (P+j)*v]
+		lse := logSumExpScaled(row, temp, scratch)
+		chosen := comp[j]
+		pos := Position{Alt: Alt{ID: chosen, Logprob: scratch[chosen] - lse}}
+		if k > 0 {
+			top := topK(scratch[:v], k, order[:0])
+			mass := 0.0
+			pos.Top = make([]Alt, k)
+			for r, id := range top {
+				lp := scratch[id] - lse
+				pos.Top[r] = Alt{ID: id, Logprob: lp}
+				mass += math.Exp(lp)
+			}
+			resp.TailMass[j] = math.Min(1, math.Max(0, 1-mass))
+		}
+		resp.Positions[j] = pos
+	}
+	var text strings.Builder
+	for _, id := range comp {
+		if b, ok := t.m.TokenBytes(id); ok {
+			text.Write(b)
+		}
+	}
+	resp.Text = text.String()
+	if len(t.cfg.HiddenLayers) > 0 {
+		hs, err := t.m.NewSession(t.ctx).HiddenStates(inputs, t.cfg.HiddenLayers)
+		if err != nil {
+			return nil, fmt.Errorf("local teacher hidden states: %w", err)
+		}
+		d := t.m.Hyper.DModel
+		resp.HiddenDim = d
+		resp.Hidden = make([][]float32, len(hs))
+		for i, h := range hs {
+			resp.Hidden[i] = append([]float32(nil), h[(P-1)*d:]...)
+		}
+	}
+	return resp, nil
+}
+
+// topK returns the ids of the k largest scores, descending, ties by lower id,
+// using dst as storage: one pass with insertion into a k-long sorted list.
+func topK(scores []float64, k int, dst []int32) []int32 {
+	top := dst[:0]
+	for i, s := range scores {
+		if len(top) == k && s <= scores[top[k-1]] {
+			continue
+		}
+		pos := len(top)
+		for pos > 0 && scores[top[pos-1]] < s {
+			pos--
+		}
+		if len(top) < k {
+			top = append(top, 0)
+		}
+		copy(top[pos+1:], top[pos:len(top)-1])
+		top[pos] = int32(i)
+	}
+	return top
+}
+
+// logSumExpScaled writes row/temp into scratch (float64) and returns its log-sum-exp.
+func logSumExpScaled(row []float32, temp float64, scratch []float64) float64 {
+	mx := math.Inf(-1)
+	for i, x := range row {
+		s := float64(x) / temp
+		scratch[i] = s
+		mx = math.Max(mx, s)
+	}
+	var sum float64
+	for _, s := range scratch[:len(row)] {
+		sum += math.Exp(s - mx)
+	}
+	return mx + math.Log(sum)
+}
+
+// generate samples a completion with the runtime (greedy at temperature 0).
+func (t *Local) generate(ctx context.Context, prompt []int32, req Request) ([]int32, error) {
+	if req.MaxTokens <= 0 {
+		return nil, Permanent("bad_request", fmt.Errorf("max tokens %d must be > 0", req.MaxTokens))
+	}
+	seed := int64(0)
+	if req.Seed != nil {
+		seed = int64(*req.Seed)
+	}
+	sess := t.m.NewSession(t.ctx)
+	res, err := sess.Generate(prompt, runtime.GenerateOptions{
+		MaxTokens: min(req.MaxTokens, t.ctx-len(prompt)-1),
+		Sampler:   runtime.SamplerConfig{Temperature: req.Temperature, TopP: req.TopP, Seed: seed},
+		Stop:      req.Stop,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("local teacher generate: %w", err)
+	}
+	return res.Tokens, ctx.Err()
+}
