@@ -411,3 +411,24 @@ func checkDisjointC(offC []int, m, n, ldc int) {
 }
 
 func bestKernel() *microKernel { return availableKernels()[0] }
+
+// Kernels names the micro-kernels this CPU can run, fastest first; the last
+// is always the portable pure-Go one.
+func Kernels() []string {
+	var names []string
+	for _, k := range availableKernels() {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+// WithKernel returns a copy of e that uses the named micro-kernel (one of
+// Kernels()), for benchmarks and diagnostics.
+func (e *Engine) WithKernel(name string) (*Engine, error) {
+	for _, k := range availableKernels() {
+		if k.name == name {
+			return &Engine{pool: e.pool, kern: k}, nil
+		}
+	}
+	return nil, fmt.Errorf("kernels: no micro-kernel %q on this CPU (have %v)", name, Kernels())
+}

@@ -1,0 +1,315 @@
+// Command gemm benchmarks model/kernels.Sgemm against OpenBLAS (numpy under
+// /usr/bin/python3, Debian's libopenblas0-pthread) in the same run, on the
+// GEMM shapes of distill's presets, with 1 and 2 threads, and prints a
+// Markdown table with GFLOP/s and the ratio to OpenBLAS.
+//
+//	go run ./bench/gemm                   # all shapes, 1 and 2 threads
+//	go run ./bench/gemm -threads 1 -kernels all -min-time 1s
+//
+// Each figure is the best time over several rounds that alternate numpy and
+// distill on the same shape (so both see the same machine load), each round
+// timing repeated calls (at least 3, and -min-time/rounds in total) after a
+// warm-up call: the same rule on both sides.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distill-ml/distill/model/kernels"
+	"github.com/distill-ml/distill/model/kernels/parallel"
+)
+
+// shape is one GEMM: C[m,n] = op(A)·op(B), op(A) m×k, op(B) k×n.
+type shape struct {
+	Name           string
+	TransA, TransB bool
+	M, N, K        int
+}
+
+func (s shape) op() string {
+	t := func(b bool) string {
+		if b {
+			return "T"
+		}
+		return "N"
+	}
+	return t(s.TransA) + t(s.TransB)
+}
+
+func (s shape) flops() float64 { return 2 * float64(s.M) * float64(s.N) * float64(s.K) }
+
+// shapes are the training GEMMs of the presets (tokens = batch·seq rows):
+// forward x·W (NN), input gradient dy·Wᵀ (NT), weight gradient xᵀ·dy (TN),
+// the tied LM head x·Eᵀ over a 32000 vocabulary (scaled to 512 tokens), 512³.
+var shapes = []shape{
+	{"512³", false, false, 512, 512, 512},
+	{"tiny d256 qkv/out", false, false, 1024, 256, 256},
+	{"tiny d256 ffn up", false, false, 1024, 688, 256},
+	{"tiny d256 ffn down", false, false, 1024, 256, 688},
+	{"125m d576 ffn up", false, false, 2048, 1536, 576},
+	{"125m d576 ffn down", false, false, 2048, 576, 1536},
+	{"125m d576 ffn dX", false, true, 2048, 576, 1536},
+	{"125m d576 ffn dW", true, false, 576, 1536, 2048},
+	{"350m d960 ffn up", false, false, 2048, 2560, 960},
+	{"350m d960 ffn down", false, false, 2048, 960, 2560},
+	{"125m vocab head", false, true, 512, 32000, 576},
+}
+
+// pyScript serves timing requests, one JSON line per shape on stdin, one
+// JSON line back: the best time of np.matmul over at least 3 calls and
+// min_time seconds, after a warm-up call. Operands are built once per shape.
+const pyScript = `
+import ctypes, json, sys, time
+import numpy as np
+libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.lower() and '.so' in l})
+info = {"numpy": np.__version__, "libs": libs}
+for lib in libs:
+    try:
+        h = ctypes.CDLL(lib)
+        h.openblas_get_config.restype = ctypes.c_char_p
+        info["openblas_config"] = h.openblas_get_config().decode()
+        info["openblas_threads"] = h.openblas_get_num_threads()
+        break
+    except (OSError, AttributeError):
+        pass
+print(json.dumps(info), flush=True)
+rng = np.random.default_rng(1)
+key, ops = None, None
+for line in sys.stdin:
+    req = json.loads(line)
+    s = req["shape"]
+    m, n, k = s["M"], s["N"], s["K"]
+    if key != line:
+        A = rng.standard_normal((k, m) if s["TransA"] else (m, k), dtype=np.float32)
+        B = rng.standard_normal((n, k) if s["TransB"] else (k, n), dtype=np.float32)
+        a = A.T if s["TransA"] else A
+        b = B.T if s["TransB"] else B
+        C = np.empty((m, n), dtype=np.float32)
+        np.matmul(a, b, out=C)
+        key = line
+    reps, total, best = 0, 0.0, float("inf")
+    while reps < 3 or total < req["min_time"]:
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=C)
+        dt = time.perf_counter() - t0
+        best = min(best, dt); total += dt; reps += 1
+    print(json.dumps({"seconds": best}), flush=True)
+`
+
+// peer is a running numpy timing server.
+type peer struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *json.Decoder
+	info peerInfo
+}
+
+type peerInfo struct {
+	Numpy           string   `json:"numpy"`
+	Libs            []string `json:"libs"`
+	OpenBLASConfig  string   `json:"openblas_config"`
+	OpenBLASThreads int      `json:"openblas_threads"`
+}
+
+func startPeer(python string, threads int) (*peer, error) {
+	cmd := exec.Command(python, "-c", pyScript)
+	t := strconv.Itoa(threads)
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+t, "OMP_NUM_THREADS="+t)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start numpy peer %s: %w", python, err)
+	}
+	p := &peer{cmd: cmd, in: in, out: json.NewDecoder(out)}
+	if err := p.out.Decode(&p.info); err != nil {
+		p.close()
+		return nil, fmt.Errorf("numpy peer %s: read startup line: %w", python, err)
+	}
+	if p.info.OpenBLASConfig == "" {
+		p.close()
+		return nil, fmt.Errorf("numpy under %s does not run on OpenBLAS (loaded BLAS libraries: %v)", python, p.info.Libs)
+	}
+	if p.info.OpenBLASThreads != threads {
+		p.close()
+		return nil, fmt.Errorf("OpenBLAS runs %d threads, want %d", p.info.OpenBLASThreads, threads)
+	}
+	return p, nil
+}
+
+// time returns numpy's best time for s over at least minTime.
+func (p *peer) time(s shape, minTime time.Duration) (time.Duration, error) {
+	req, err := json.Marshal(map[string]any{"shape": s, "min_time": minTime.Seconds()})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := p.in.Write(append(req, '\n')); err != nil {
+		return 0, fmt.Errorf("numpy peer: send %s: %w", s.Name, err)
+	}
+	var resp struct{ Seconds float64 }
+	if err := p.out.Decode(&resp); err != nil {
+		return 0, fmt.Errorf("numpy peer: result for %s: %w", s.Name, err)
+	}
+	return time.Duration(resp.Seconds * float64(time.Second)), nil
+}
+
+func (p *peer) close() {
+	p.in.Close()
+	p.cmd.Wait()
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+// goCase holds one shape's operands for repeated timing.
+type goCase struct {
+	s        shape
+	a, b, c  []float32
+	lda, ldb int
+}
+
+func newGoCase(s shape) *goCase {
+	r := rand.New(rand.NewSource(1))
+	g := &goCase{s: s, a: randSlice(r, s.M*s.K), b: randSlice(r, s.K*s.N), c: make([]float32, s.M*s.N), lda: s.K, ldb: s.N}
+	if s.TransA {
+		g.lda = s.M
+	}
+	if s.TransB {
+		g.ldb = s.K
+	}
+	return g
+}
+
+// time returns the best time of e.Sgemm under the same rule as numpy.
+func (g *goCase) time(e *kernels.Engine, minTime time.Duration) time.Duration {
+	s := g.s
+	run := func() { e.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1, g.a, g.lda, g.b, g.ldb, 0, g.c, s.N) }
+	run()
+	best, total := time.Duration(1<<62), time.Duration(0)
+	for reps := 0; reps < 3 || total < minTime; reps++ {
+		t0 := time.Now()
+		run()
+		d := time.Since(t0)
+		best, total = min(best, d), total+d
+	}
+	return best
+}
+
+// rounds is how many alternations of peer and ours each shape gets.
+const rounds = 3
+
+func main() {
+	threadsFlag := flag.String("threads", "1,2", "comma-separated thread counts")
+	kernelsFlag := flag.String("kernels", "best", `micro-kernels to time: "best", "all", or comma-separated names from kernels.Kernels()`)
+	python := flag.String("python", "/usr/bin/python3", "Python with numpy on OpenBLAS")
+	minTime := flag.Duration("min-time", 500*time.Millisecond, "minimum total time per measurement")
+	only := flag.String("shapes", "", "comma-separated substrings selecting shapes by name (default all)")
+	flag.Parse()
+	if err := run(os.Stdout, *threadsFlag, *kernelsFlag, *python, *minTime, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "gemm bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(w io.Writer, threadsFlag, kernelsFlag, python string, minTime time.Duration, only string) error {
+	var threads []int
+	for _, f := range strings.Split(threadsFlag, ",") {
+		t, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || t < 1 {
+			return fmt.Errorf("-threads: bad thread count %q", f)
+		}
+		threads = append(threads, t)
+	}
+	var kernNames []string
+	switch kernelsFlag {
+	case "best":
+		kernNames = kernels.Kernels()[:1]
+	case "all":
+		kernNames = kernels.Kernels()
+	default:
+		kernNames = strings.Split(kernelsFlag, ",")
+	}
+	ss := shapes
+	if only != "" {
+		ss = nil
+		for _, s := range shapes {
+			for _, o := range strings.Split(only, ",") {
+				if strings.Contains(s.Name, o) {
+					ss = append(ss, s)
+					break
+				}
+			}
+		}
+		if len(ss) == 0 {
+			return fmt.Errorf("-shapes %q selects no shape", only)
+		}
+	}
+	fmt.Fprintf(w, "| shape | op | m×n×k | threads | kernel | distill GFLOP/s | OpenBLAS GFLOP/s | ratio |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
+	var info peerInfo
+	for _, t := range threads {
+		py, err := startPeer(python, t)
+		if err != nil {
+			return err
+		}
+		info = py.info
+		pool := parallel.New(t)
+		engines := make([]*kernels.Engine, len(kernNames))
+		for i, kn := range kernNames {
+			if engines[i], err = kernels.NewEngine(pool).WithKernel(kn); err != nil {
+				py.close()
+				return err
+			}
+		}
+		for _, s := range ss {
+			// Alternate peer and ours in rounds so both see the same machine
+			// load; keep the best of each.
+			g := newGoCase(s)
+			peerBest := time.Duration(1 << 62)
+			ours := make([]time.Duration, len(engines))
+			for i := range ours {
+				ours[i] = 1 << 62
+			}
+			for r := 0; r < rounds; r++ {
+				d, err := py.time(s, minTime/rounds)
+				if err != nil {
+					py.close()
+					return err
+				}
+				peerBest = min(peerBest, d)
+				for i, e := range engines {
+					ours[i] = min(ours[i], g.time(e, minTime/rounds))
+				}
+			}
+			peerRate := s.flops() / peerBest.Seconds() / 1e9
+			for i, kn := range kernNames {
+				rate := s.flops() / ours[i].Seconds() / 1e9
+				fmt.Fprintf(w, "| %s | %s | %d×%d×%d | %d | %s | %.1f | %.1f | %.2f |\n",
+					s.Name, s.op(), s.M, s.N, s.K, t, kn, rate, peerRate, rate/peerRate)
+			}
+		}
+		py.close()
+	}
+	fmt.Fprintf(w, "\npeer: numpy %s, %s (%v)\n", info.Numpy, info.OpenBLASConfig, info.Libs)
+	return nil
+}
