@@ -1,0 +1,403 @@
+package student
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand"
+	"strings"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/loss"
+	"github.com/distill-ml/distill/model/ops"
+)
+
+// Param is one stored weight tensor. Data is the live buffer the graphs read
+// (the optimizer updates it in place); Grad is overwritten by ForwardBackward.
+type Param struct {
+	Name  string
+	Shape []int
+	Data  []float32 // live weight buffer, updated in place by the optimizer
+	Grad  []float32
+	Decay bool // false for norms and embeddings
+}
+
+// HiddenProjName is the name of the learned projection of hidden_map pair i
+// (only present when the teacher width differs from d_model). It is a
+// training-only parameter: export skips names with the "distill." prefix.
+func HiddenProjName(i int) string { return fmt.Sprintf("distill.hidden_proj.%d.weight", i) }
+
+// maxGraphs bounds the per-shape graph cache of each mode.
+const maxGraphs = 4
+
+// Model is the student with its weights and one compiled Gorgonia graph and
+// TapeMachine per (mode, B, T), reused across steps.
+type Model struct {
+	cfg    Config
+	lc     loss.Config
+	params []*Param
+	byName map[string]*Param
+	graphs map[graphKey]*graph
+	order  []graphKey // insertion order, for eviction
+}
+
+type graphKey struct {
+	mode int
+	B, T int
+}
+
+const (
+	modeTrain = iota
+	modeEval
+	modeLogits
+)
+
+// New builds a student with freshly initialised weights: N(0, 0.02) for the
+// embedding and every linear weight, N(0, 0.02/√(2·AppliedLayers)) for the
+// residual output projections (attn_output, ffn_down), ones for the norms and
+// N(0, 1/√d_model) for hidden-state projections. The same seed gives the same
+// weights.
+func New(cfg Config, lc loss.Config, seed int64) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := lc.Validate(); err != nil {
+		return nil, err
+	}
+	for i, p := range lc.HiddenMap {
+		if p.Student > cfg.AppliedLayers() {
+			return nil, fmt.Errorf("loss config: hidden_map[%d]: student layer %d beyond the %d applied layers", i, p.Student, cfg.AppliedLayers())
+		}
+	}
+	if len(lc.HiddenMap) > 0 && lc.TeacherHiddenDim <= 0 {
+		return nil, fmt.Errorf("loss config: hidden_map needs teacher_hidden_dim > 0")
+	}
+	m := &Model{cfg: cfg, lc: lc, byName: map[string]*Param{}, graphs: map[graphKey]*graph{}}
+	rng := rand.New(rand.NewSource(seed))
+	d, hd := cfg.DModel, cfg.HeadDim()
+	std := 0.02
+	resid := 0.02 / math.Sqrt(2*float64(cfg.AppliedLayers()))
+	add := func(name string, decay bool, init float64, shape ...int) {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		p := &Param{Name: name, Shape: shape, Data: make([]float32, n), Grad: make([]float32, n), Decay: decay}
+		for i := range p.Data {
+			if init < 0 {
+				p.Data[i] = 1
+			} else {
+				p.Data[i] = float32(rng.NormFloat64() * init)
+			}
+		}
+		m.params = append(m.params, p)
+		m.byName[name] = p
+	}
+	const ones = -1
+	add("token_embd.weight", false, std, cfg.VocabSize, d)
+	for l := 0; l < cfg.NLayers; l++ {
+		b := fmt.Sprintf("blk.%d.", l)
+		add(b+"attn_norm.weight", false, ones, d)
+		add(b+"attn_q.weight", true, std, cfg.NHeads*hd, d)
+		add(b+"attn_k.weight", true, std, cfg.NKVHeads*hd, d)
+		add(b+"attn_v.weight", true, std, cfg.NKVHeads*hd, d)
+		add(b+"attn_output.weight", true, resid, d, cfg.NHeads*hd)
+		add(b+"ffn_norm.weight", false, ones, d)
+		add(b+"ffn_gate.weight", true, std, cfg.FFNDim, d)
+		add(b+"ffn_up.weight", true, std, cfg.FFNDim, d)
+		add(b+"ffn_down.weight", true, resid, d, cfg.FFNDim)
+	}
+	add("output_norm.weight", false, ones, d)
+	if cfg.UntieEmbed {
+		add("output.weight", true, std, cfg.VocabSize, d)
+	}
+	if lc.TeacherHiddenDim > 0 && lc.TeacherHiddenDim != d {
+		for i := range lc.HiddenMap {
+			add(HiddenProjName(i), true, 1/math.Sqrt(float64(d)), lc.TeacherHiddenDim, d)
+		}
+	}
+	return m, nil
+}
+
+// Config is the student architecture.
+func (m *Model) Config() Config { return m.cfg }
+
+// LossConfig is the distillation objective the model was built with.
+func (m *Model) LossConfig() loss.Config { return m.lc }
+
+// Params lists every stored parameter in a fixed order (GGUF names).
+func (m *Model) Params() []*Param { return m.params }
+
+// Param returns the parameter with the given name, or nil.
+func (m *Model) Param(name string) *Param { return m.byName[name] }
+
+// graph is one compiled computation for a (mode, B, T).
+type graph struct {
+	g      *G.ExprGraph
+	vm     G.VM
+	feed   *ops.Feed
+	grads  G.Nodes // aligned with Model.params (nil entries for unused params)
+	cost   *G.Node
+	logits *G.Node
+	lm     *ops.LMLoss
+	mses   []*ops.HiddenMSE
+}
+
+func (m *Model) graphFor(mode, B, T int) (*graph, error) {
+	key := graphKey{mode, B, T}
+	if gr, ok := m.graphs[key]; ok {
+		return gr, nil
+	}
+	gr, err := m.build(mode, B, T)
+	if err != nil {
+		return nil, fmt.Errorf("build student graph B=%d T=%d: %w", B, T, err)
+	}
+	// Evict the oldest graph of this mode beyond the cache bound.
+	n := 0
+	for _, k := range m.order {
+		if k.mode == mode {
+			n++
+		}
+	}
+	if n >= maxGraphs {
+		for i, k := range m.order {
+			if k.mode == mode {
+				m.graphs[k].vm.Close()
+				delete(m.graphs, k)
+				m.order = append(m.order[:i], m.order[i+1:]...)
+				break
+			}
+		}
+	}
+	m.graphs[key] = gr
+	m.order = append(m.order, key)
+	return gr, nil
+}
+
+// build constructs the graph for one mode and batch shape.
+func (m *Model) build(mode, B, T int) (*graph, error) {
+	c := m.cfg
+	N, hd := B*T, c.HeadDim()
+	g := G.NewGraph()
+	gr := &graph{g: g, feed: &ops.Feed{}}
+	nodes := make([]*G.Node, len(m.params))
+	node := map[string]*G.Node{}
+	for i, p := range m.params {
+		v := tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(p.Data))
+		nodes[i] = G.NewTensor(g, G.Float32, len(p.Shape), G.WithShape(p.Shape...), G.WithName(p.Name), G.WithValue(v))
+		node[p.Name] = nodes[i]
+	}
+	var err error
+	must := func(n *G.Node, e error) *G.Node {
+		if e != nil && err == nil {
+			err = e
+		}
+		return n
+	}
+	// x: [N, d] residual stream; hiddens[s] is x after s applied blocks.
+	x := must(ops.Embedding(node["token_embd.weight"], gr.feed, N))
+	hiddens := []*G.Node{x}
+	for l := 0; l < c.AppliedLayers() && err == nil; l++ {
+		blk := l
+		if c.ShareBlocks {
+			blk = l / 2
+		}
+		w := func(s string) *G.Node { return node[fmt.Sprintf("blk.%d.%s.weight", blk, s)] }
+		h := must(ops.RMSNorm(x, w("attn_norm"), c.NormEps))
+		q := must(ops.Linear(h, w("attn_q"))) // [N, H·hd]
+		k := must(ops.Linear(h, w("attn_k"))) // [N, KV·hd]
+		v := must(ops.Linear(h, w("attn_v"))) // [N, KV·hd]
+		if err != nil {
+			break
+		}
+		q = must(ops.RoPE(q, T, c.NHeads, hd, c.RopeBase))
+		k = must(ops.RoPE(k, T, c.NKVHeads, hd, c.RopeBase))
+		if err != nil {
+			break
+		}
+		a := must(ops.Attention(q, k, v, B, T, c.NHeads, c.NKVHeads, hd)) // [N, H·hd]
+		if err != nil {
+			break
+		}
+		x = must(ops.Add(x, must(ops.Linear(a, w("attn_output")))))
+		if err != nil {
+			break
+		}
+		h = must(ops.RMSNorm(x, w("ffn_norm"), c.NormEps))
+		if err != nil {
+			break
+		}
+		gate := must(ops.Linear(h, w("ffn_gate"))) // [N, ffn]
+		up := must(ops.Linear(h, w("ffn_up")))     // [N, ffn]
+		if err != nil {
+			break
+		}
+		f := must(ops.SwiGLU(gate, up))
+		if err != nil {
+			break
+		}
+		x = must(ops.Add(x, must(ops.Linear(f, w("ffn_down")))))
+		hiddens = append(hiddens, x)
+	}
+	if err != nil {
+		return nil, err
+	}
+	hf, err := ops.RMSNorm(x, node["output_norm.weight"], c.NormEps) // [N, d]
+	if err != nil {
+		return nil, err
+	}
+	head := node["token_embd.weight"]
+	if c.UntieEmbed {
+		head = node["output.weight"]
+	}
+	if mode == modeLogits {
+		gr.logits, err = ops.Linear(hf, head) // [N, V]
+		if err != nil {
+			return nil, err
+		}
+		gr.vm = G.NewTapeMachine(g)
+		return gr, nil
+	}
+	cost, lm, err := ops.NewLMLoss(hf, head, m.lc, gr.feed, mode == modeTrain)
+	if err != nil {
+		return nil, err
+	}
+	gr.lm = lm
+	for i, pair := range m.lc.HiddenMap {
+		y := hiddens[pair.Student]
+		if p := node[HiddenProjName(i)]; p != nil {
+			if y, err = ops.Linear(y, p); err != nil {
+				return nil, err
+			}
+		}
+		weight := m.lc.Gamma / float64(len(m.lc.HiddenMap))
+		mn, mop, err := ops.NewHiddenMSE(y, gr.feed, pair.Teacher, weight)
+		if err != nil {
+			return nil, err
+		}
+		gr.mses = append(gr.mses, mop)
+		if m.lc.Gamma > 0 {
+			if cost, err = G.Add(cost, mn); err != nil {
+				return nil, err
+			}
+		}
+	}
+	gr.cost = cost
+	if mode == modeTrain {
+		// Differentiate w.r.t. every parameter the cost depends on.
+		var wrt G.Nodes
+		var idx []int
+		for i, n := range nodes {
+			if strings.HasPrefix(m.params[i].Name, "distill.") && m.lc.Gamma == 0 { // projections unused without MSE
+				continue
+			}
+			wrt = append(wrt, n)
+			idx = append(idx, i)
+		}
+		gs, err := G.Grad(cost, wrt...)
+		if err != nil {
+			return nil, fmt.Errorf("differentiate: %w", err)
+		}
+		gr.grads = make(G.Nodes, len(nodes))
+		for j, i := range idx {
+			gr.grads[i] = gs[j]
+		}
+	}
+	gr.vm = G.NewTapeMachine(g)
+	return gr, nil
+}
+
+func (m *Model) run(mode int, b *batch.Batch) (*graph, error) {
+	if b == nil {
+		return nil, errors.New("nil batch")
+	}
+	if err := b.Validate(m.cfg.VocabSize); err != nil {
+		return nil, err
+	}
+	if b.T > m.cfg.ContextLength {
+		return nil, fmt.Errorf("batch: sequence length %d exceeds context length %d", b.T, m.cfg.ContextLength)
+	}
+	gr, err := m.graphFor(mode, b.B, b.T)
+	if err != nil {
+		return nil, err
+	}
+	gr.feed.Batch = b
+	defer func() { gr.feed.Batch = nil }()
+	gr.vm.Reset()
+	if err := gr.vm.RunAll(); err != nil {
+		return nil, fmt.Errorf("student step B=%d T=%d: %w", b.B, b.T, err)
+	}
+	return gr, nil
+}
+
+func (m *Model) terms(gr *graph) loss.Terms {
+	t := gr.lm.Terms()
+	if len(gr.mses) > 0 {
+		var s float64
+		for _, op := range gr.mses {
+			s += op.MSE()
+		}
+		t.MSE = s / float64(len(gr.mses))
+	}
+	t.Total += m.lc.Gamma * t.MSE
+	return t
+}
+
+// ForwardBackward runs one training step's forward and backward pass on b and
+// overwrites every Param.Grad with ∂Total/∂param. A NaN or Inf loss is
+// reported through the returned terms, not as an error.
+func (m *Model) ForwardBackward(b *batch.Batch) (loss.Terms, error) {
+	gr, err := m.run(modeTrain, b)
+	if err != nil {
+		return loss.Terms{}, err
+	}
+	for i, p := range m.params {
+		n := gr.grads[i]
+		if n == nil {
+			clear(p.Grad)
+			continue
+		}
+		v := n.Value()
+		if v == nil {
+			return loss.Terms{}, fmt.Errorf("gradient of %s was not computed", p.Name)
+		}
+		d, ok := v.Data().([]float32)
+		if !ok || len(d) != len(p.Grad) {
+			return loss.Terms{}, fmt.Errorf("gradient of %s has %d values, want %d", p.Name, len(d), len(p.Grad))
+		}
+		copy(p.Grad, d)
+	}
+	return m.terms(gr), nil
+}
+
+// Evaluate computes the loss terms and metrics on b without gradients.
+func (m *Model) Evaluate(b *batch.Batch) (loss.Terms, loss.Metrics, error) {
+	gr, err := m.run(modeEval, b)
+	if err != nil {
+		return loss.Terms{}, loss.Metrics{}, err
+	}
+	t := m.terms(gr)
+	mt := gr.lm.Metrics()
+	mt.Perplexity = math.Exp(t.CE)
+	return t, mt, nil
+}
+
+// Logits returns the student's logits [B*T*V] for token rows tokens [B*T].
+func (m *Model) Logits(tokens []int32, B, T int) ([]float32, error) {
+	if B <= 0 || T <= 0 || len(tokens) != B*T {
+		return nil, fmt.Errorf("logits: %d tokens for B=%d T=%d", len(tokens), B, T)
+	}
+	b := &batch.Batch{B: B, T: T, Tokens: tokens, Targets: make([]int32, B*T), LossMask: make([]float32, B*T)}
+	gr, err := m.run(modeLogits, b)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := gr.logits.Value().Data().([]float32)
+	if !ok {
+		return nil, errors.New("logits: not float32")
+	}
+	return append([]float32(nil), d...), nil
+}

@@ -1,0 +1,246 @@
+package student
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/loss"
+)
+
+func smallConfig() Config {
+	return Config{VocabSize: 53, DModel: 16, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 24,
+		ContextLength: 16, RopeBase: 10000, NormEps: 1e-5}
+}
+
+// randomBatch builds a batch with prompt/padding masked out, a sparse teacher
+// on most rows and teacher hidden states for the given layers.
+func randomBatch(rng *rand.Rand, B, T, V, K, Dt int, layers []int) *batch.Batch {
+	N := B * T
+	b := &batch.Batch{B: B, T: T, K: K, Tokens: make([]int32, N), Targets: make([]int32, N), LossMask: make([]float32, N)}
+	for p := 0; p < N; p++ {
+		b.Tokens[p] = int32(rng.Intn(V))
+		b.Targets[p] = int32(rng.Intn(V))
+		if t := p % T; t >= 2 && !(p/T == 1 && t == T-1) { // prompt and a padded tail masked
+			b.LossMask[p] = 1
+		}
+	}
+	if K > 0 {
+		b.TopKIDs, b.TopKLogprobs = make([]int32, N*K), make([]float32, N*K)
+		b.TailMass, b.TeacherValid = make([]float32, N), make([]float32, N)
+		for p := 0; p < N; p++ {
+			if p%7 != 4 {
+				b.TeacherValid[p] = 1
+			}
+			perm := rng.Perm(V)[:K]
+			rest := 1.0
+			for k := 0; k < K; k++ {
+				pr := rest * (0.25 + 0.5*rng.Float64())
+				rest -= pr
+				b.TopKIDs[p*K+k] = int32(perm[k])
+				b.TopKLogprobs[p*K+k] = float32(math.Log(pr))
+			}
+			b.TailMass[p] = float32(rest)
+		}
+	}
+	for _, l := range layers {
+		h := make([]float32, N*Dt)
+		for i := range h {
+			h[i] = float32(rng.NormFloat64())
+		}
+		b.HiddenLayers = append(b.HiddenLayers, l)
+		b.Hidden = append(b.Hidden, h)
+		b.HiddenDim = Dt
+	}
+	return b
+}
+
+// scramble replaces the small initial weights by larger random ones so that
+// attention patterns, RoPE pairing and norms all matter numerically.
+func scramble(m *Model, rng *rand.Rand) {
+	for _, p := range m.Params() {
+		for i := range p.Data {
+			if len(p.Shape) == 1 {
+				p.Data[i] = float32(1 + 0.2*rng.NormFloat64())
+			} else {
+				p.Data[i] = float32(0.35 * rng.NormFloat64())
+			}
+		}
+	}
+}
+
+func TestNewIsDeterministicAndInitScaled(t *testing.T) {
+	cfg := smallConfig()
+	cfg.ShareBlocks = true
+	a, err := New(cfg, loss.Config{Temperature: 1}, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := New(cfg, loss.Config{Temperature: 1}, 42)
+	c, _ := New(cfg, loss.Config{Temperature: 1}, 43)
+	same, differ := true, false
+	for i, p := range a.Params() {
+		for j := range p.Data {
+			same = same && p.Data[j] == b.Params()[i].Data[j]
+			differ = differ || p.Data[j] != c.Params()[i].Data[j]
+		}
+	}
+	if !same || !differ {
+		t.Fatalf("seeded init: same seed equal %v, other seed differs %v", same, differ)
+	}
+	var n int64
+	for _, p := range a.Params() {
+		n += int64(len(p.Data))
+	}
+	if n != cfg.ParamCount() {
+		t.Fatalf("%d parameters, Config.ParamCount says %d", n, cfg.ParamCount())
+	}
+	std := func(x []float32) float64 {
+		var s float64
+		for _, v := range x {
+			s += float64(v) * float64(v)
+		}
+		return math.Sqrt(s / float64(len(x)))
+	}
+	if s := std(a.Param("token_embd.weight").Data); math.Abs(s-0.02) > 0.003 {
+		t.Fatalf("embedding std %g, want 0.02", s)
+	}
+	want := 0.02 / math.Sqrt(2*4) // 4 applied layers with sharing
+	if s := std(a.Param("blk.0.ffn_down.weight").Data); math.Abs(s-want) > 0.15*want {
+		t.Fatalf("ffn_down std %g, want %g", s, want)
+	}
+	if a.Param("blk.1.attn_norm.weight").Data[3] != 1 || a.Param("blk.0.attn_norm.weight").Decay || !a.Param("blk.0.attn_q.weight").Decay {
+		t.Fatal("norm init/decay flags wrong")
+	}
+}
+
+func TestNewRejectsBadConfigs(t *testing.T) {
+	cfg := smallConfig()
+	if _, err := New(cfg, loss.Config{Temperature: 1, HiddenMap: []loss.LayerPair{{Student: 3, Teacher: 1}}, TeacherHiddenDim: 8}, 1); err == nil {
+		t.Fatal("student layer beyond depth accepted")
+	}
+	cfg.NKVHeads = 3
+	if _, err := New(cfg, loss.Config{Temperature: 1}, 1); err == nil {
+		t.Fatal("bad GQA config accepted")
+	}
+	m, _ := New(smallConfig(), loss.Config{Temperature: 1}, 1)
+	b := randomBatch(rand.New(rand.NewSource(1)), 1, 4, 53, 0, 0, nil)
+	b.Tokens[2] = 53
+	if _, err := m.ForwardBackward(b); err == nil {
+		t.Fatal("token outside vocab accepted")
+	}
+}
+
+// TestModelGradientFiniteDifference checks the composed model's gradients
+// (sharing, tied head, GQA, KL, MSE with projection) by central differences
+// on sampled weights.
+func TestModelGradientFiniteDifference(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	cfg := smallConfig()
+	cfg.ShareBlocks = true
+	lc := loss.Config{Alpha: 0.6, Gamma: 0.5, Temperature: 2, KL: "jsd", JSDBeta: 0.4,
+		HiddenMap: []loss.LayerPair{{Student: 3, Teacher: 7}}, TeacherHiddenDim: 10}
+	m, err := New(cfg, lc, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scramble(m, rng)
+	b := randomBatch(rng, 2, 5, cfg.VocabSize, 4, 10, []int{7})
+	if _, err := m.ForwardBackward(b); err != nil {
+		t.Fatal(err)
+	}
+	total := func() float64 {
+		tm, _, err := m.Evaluate(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm.Total
+	}
+	for _, p := range m.Params() {
+		grad := append([]float32(nil), p.Grad...)
+		for _, i := range rng.Perm(len(p.Data))[:3] {
+			old := p.Data[i]
+			const h = 5e-3
+			p.Data[i] = old + h
+			fp := total()
+			p.Data[i] = old - h
+			fm := total()
+			p.Data[i] = old
+			fd := (fp - fm) / float64((old+h)-(old-h))
+			if d := math.Abs(fd - float64(grad[i])); d > 2e-3+3e-2*math.Abs(fd) {
+				t.Errorf("%s[%d]: analytic %g, finite difference %g", p.Name, i, grad[i], fd)
+			}
+		}
+	}
+}
+
+func TestMemoryFlatAcrossSteps(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	cfg := smallConfig()
+	m, _ := New(cfg, loss.Config{Alpha: 0.5, Temperature: 1}, 1)
+	b := randomBatch(rng, 2, 8, cfg.VocabSize, 3, 0, nil)
+	heap := func() uint64 {
+		runtime.GC()
+		var s runtime.MemStats
+		runtime.ReadMemStats(&s)
+		return s.HeapAlloc
+	}
+	var before uint64
+	for step := 0; step < 60; step++ {
+		if step == 10 {
+			before = heap()
+		}
+		if _, err := m.ForwardBackward(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := heap(); after > before+2<<20 {
+		t.Fatalf("heap grew from %d to %d bytes over 50 steps", before, after)
+	}
+}
+
+func TestNaNLossIsReported(t *testing.T) {
+	m, _ := New(smallConfig(), loss.Config{Temperature: 1}, 1)
+	m.Param("blk.0.attn_q.weight").Data[0] = float32(math.NaN())
+	tm, err := m.ForwardBackward(randomBatch(rand.New(rand.NewSource(1)), 1, 6, 53, 0, 0, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(tm.Total) {
+		t.Fatalf("total %g with a NaN weight", tm.Total)
+	}
+}
+
+func writeRaw(t *testing.T, path string, data any) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := binary.Write(f, binary.LittleEndian, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readRaw(t *testing.T, path string, n int) []float32 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 4*n {
+		t.Fatalf("%s: %d bytes, want %d", path, len(raw), 4*n)
+	}
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return out
+}
