@@ -216,6 +216,26 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 		scaleC(c, m, n, ldc, beta)
 		return
 	}
+	// A single row or column of C is a matrix-vector product: no packing,
+	// no zero-padded tiles.
+	if m == 1 {
+		incX := 1 // row 0 of op(A)
+		if transA {
+			incX = lda
+		}
+		// C[0,:] = op(B)ᵀ·x: op(B) = B (k×n, transposed product) or Bᵀ (B is n×k).
+		e.gemv(threads, !transB, cond(transB, n, k), cond(transB, k, n), alpha, b, ldb, a, incX, beta, c, 1)
+		return
+	}
+	if n == 1 {
+		incX := ldb // column 0 of op(B)
+		if transB {
+			incX = 1
+		}
+		// C[:,0] = op(A)·x: op(A) = A (m×k) or Aᵀ (A is k×m).
+		e.gemv(threads, transA, cond(transA, k, m), cond(transA, m, k), alpha, a, lda, b, incX, beta, c, ldc)
+		return
+	}
 	if beta != 0 && beta != 1 {
 		scaleC(c, m, n, ldc, beta)
 		beta = 1
@@ -431,4 +451,11 @@ func (e *Engine) WithKernel(name string) (*Engine, error) {
 		}
 	}
 	return nil, fmt.Errorf("kernels: no micro-kernel %q on this CPU (have %v)", name, Kernels())
+}
+
+func cond(c bool, a, b int) int {
+	if c {
+		return a
+	}
+	return b
 }

@@ -36,8 +36,21 @@ func (e *Engine) Sgemv(trans bool, m, n int, alpha float32, a []float32, lda int
 	if m > 0 && n > 0 && len(a) < (m-1)*lda+n {
 		panic(fmt.Sprintf("kernels: len(a)=%d < %d needed for a %d×%d A with lda=%d", len(a), (m-1)*lda+n, m, n, lda))
 	}
+	e.gemv(e.pool.Threads(), trans, m, n, alpha, a, lda, x, incX, beta, y, incY)
+}
+
+// gemv is Sgemv on up to threads goroutines, arguments already validated.
+func (e *Engine) gemv(threads int, trans bool, m, n int, alpha float32, a []float32, lda int, x []float32, incX int, beta float32, y []float32, incY int) {
+	lenX, lenY := n, m
+	if trans {
+		lenX, lenY = m, n
+	}
 	if lenY == 0 {
 		return
+	}
+	pfor := e.pool.For
+	if threads == 1 {
+		pfor = func(n, _ int, fn func(lo, hi int)) { fn(0, n) }
 	}
 	// Work on contiguous copies when strided (BLAS allows negative strides).
 	xs := gather(x, lenX, incX)
@@ -50,7 +63,7 @@ func (e *Engine) Sgemv(trans bool, m, n int, alpha float32, a []float32, lda int
 		scaleVec(ys, beta)
 	case !trans:
 		// y[i] = alpha·dot(A[i,:], x) + beta·y[i]: rows in parallel.
-		e.pool.For(m, max(64, 1<<16/max(1, n)), func(lo, hi int) {
+		pfor(m, max(64, 1<<16/max(1, n)), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				d := alpha * dot(a[i*lda:i*lda+n], xs)
 				if beta != 0 {
@@ -62,7 +75,7 @@ func (e *Engine) Sgemv(trans bool, m, n int, alpha float32, a []float32, lda int
 	default:
 		// y[j] = alpha·Σ_i A[i,j]·x[i] + beta·y[j]: column ranges in parallel,
 		// each streaming all rows.
-		e.pool.For(n, max(256, 1<<16/max(1, m)), func(lo, hi int) {
+		pfor(n, max(256, 1<<16/max(1, m)), func(lo, hi int) {
 			yj := ys[lo:hi]
 			scaleVec(yj, beta)
 			for i := 0; i < m; i++ {
