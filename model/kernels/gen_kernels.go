@@ -2,7 +2,7 @@
 
 // gen_kernels writes kernel_amd64.s, the register-tiled GEMM micro-kernels:
 //
-//	go run gen_kernels.go
+//	go generate ./model/kernels   (runs: go run gen_kernels.go)
 //
 // Each kernel computes one MR×NR tile of C from packed panels:
 //
@@ -16,6 +16,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -212,10 +213,12 @@ func avx2(mr, nv, unroll int) {
 }
 
 func main() {
+	dst := flag.String("o", "kernel_amd64.s", "output file")
+	flag.Parse()
 	out.WriteString(header)
 	avx512(12, 2, 4)
 	avx2(6, 2, 4)
-	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(*dst, out.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -2,6 +2,8 @@
 
 package kernels
 
+//go:generate go run gen_kernels.go
+
 import "golang.org/x/sys/cpu"
 
 //go:noescape
