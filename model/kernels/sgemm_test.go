@@ -160,7 +160,7 @@ func TestSgemmAgainstReference(t *testing.T) {
 		{12, 32, 16}, {13, 33, 17}, {11, 31, 9}, {24, 64, 255}, {25, 47, 257},
 		{6, 16, 1}, {5, 15, 2}, {37, 3, 513},
 		{255, 257, 7}, {257, 255, 33}, {100, 130, 300},
-		{3, 4100, 5}, // more than one column panel
+		{3, 4100, 5},                                       // more than one column panel
 		{1, 3000, 40}, {3000, 1, 40}, {2, 1, 9}, {1, 2, 9}, // single row / column: matrix-vector path
 	}
 	es := engines(t)
