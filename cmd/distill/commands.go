@@ -10,5 +10,8 @@ func subcommands(a *app) []*cobra.Command {
 		newVerifyCmd(a),
 		newReleaseCmd(a),
 		newModelCmd(a),
+		newTrainCmd(a),
+		newExportCmd(a),
+		newQuantizeCmd(a),
 	}
 }

@@ -12,7 +12,3 @@ func inspectDatasetDir(a *app, path string) error {
 func inspectParquet(a *app, path string) error {
 	return fmt.Errorf("inspect %s: Parquet shards are not readable by this build yet", path)
 }
-
-func inspectGGUF(a *app, path string) error {
-	return fmt.Errorf("inspect %s: GGUF files are not readable by this build yet", path)
-}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/model/checkpoint"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// newExportCmd is `distill export`: a training checkpoint → llama GGUF.
+func newExportCmd(a *app) *cobra.Command {
+	var ckpt, typ, out, tokPath, name, modelVersion, description string
+	c := &cobra.Command{
+		Use:   "export --checkpoint DIR --type TYPE --out FILE.gguf",
+		Short: "Export a trained student as a llama-architecture GGUF that llama.cpp loads",
+		Long: "Reads a checkpoint (model.safetensors, config.json, tokenizer.json; DIR may be a run\n" +
+			"directory, its newest step is used) and writes a GGUF with llama.* hyperparameters,\n" +
+			"llama.cpp tensor names, the embedded tokenizer and provenance. TYPE is one of\n" +
+			strings.Join(export.FileTypeNames(), ", ") + " (q4_k_m is llama.cpp's mix; the others are pure,\n" +
+			"with llama.cpp's fallbacks for rows that are not a multiple of the block size).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if ckpt == "" || out == "" {
+				return usagef("export: --checkpoint and --out are required")
+			}
+			ft, err := export.ParseFileType(typ)
+			if err != nil {
+				return usagef("export: --type: %v", err)
+			}
+			dir, err := checkpoint.Resolve(ckpt)
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			cfg, weights, ckTok, err := checkpoint.LoadWeights(dir)
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			if tokPath == "" {
+				tokPath = ckTok
+			}
+			if tokPath == "" {
+				return fmt.Errorf("export: checkpoint %s has no %s; pass --tokenizer", dir, checkpoint.TokenizerFile)
+			}
+			tok, err := tokenizer.Load(tokPath)
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			vocab, err := vocabFromTokenizer(tok)
+			if err != nil {
+				return fmt.Errorf("export: tokenizer %s: %w", tokPath, err)
+			}
+			if modelVersion == "" {
+				modelVersion = filepath.Base(dir)
+			}
+			m := &export.Model{
+				Config: cfg, Tensors: weights, Vocab: vocab,
+				Name: name, Version: modelVersion, Description: description,
+				Extra: []gguf.KV{
+					{Key: "distill.version", Value: gguf.Of(version)},
+					{Key: "distill.checkpoint", Value: gguf.Of(filepath.Base(dir))},
+					{Key: "distill.tokenizer_hash", Value: gguf.Of(tok.Hash())},
+					{Key: "distill.share_blocks", Value: gguf.Of(cfg.ShareBlocks)},
+				},
+			}
+			opt := export.Options{Type: ft, Progress: a.byteProgress("export"), Warn: func(s string) { fmt.Fprintf(a.stderr, "export: %s\n", s) }}
+			if err := export.Write(out, m, opt); err != nil {
+				return err
+			}
+			return a.summarizeGGUF("export", out)
+		},
+	}
+	c.Flags().StringVar(&ckpt, "checkpoint", "", "checkpoint directory (a step directory or a run directory)")
+	c.Flags().StringVar(&typ, "type", "q8_0", "tensor encoding: "+strings.Join(export.FileTypeNames(), "|"))
+	c.Flags().StringVar(&out, "out", "", "output GGUF file (written atomically)")
+	c.Flags().StringVar(&tokPath, "tokenizer", "", "tokenizer.json to embed (default: the checkpoint's copy)")
+	c.Flags().StringVar(&name, "name", "distill-student", "general.name")
+	c.Flags().StringVar(&modelVersion, "model-version", "", "general.version (default: the checkpoint step directory name)")
+	c.Flags().StringVar(&description, "description", "", "general.description")
+	return c
+}
+
+// newQuantizeCmd is `distill quantize`: re-encode an F32/F16 GGUF.
+func newQuantizeCmd(a *app) *cobra.Command {
+	var typ string
+	c := &cobra.Command{
+		Use:   "quantize --type TYPE IN.gguf OUT.gguf",
+		Short: "Re-quantize an F32/F16 GGUF (e.g. to llama.cpp's q4_k_m mix)",
+		Long: "Reads IN (F32/F16 weights), chooses each tensor's type as llama-quantize does for TYPE\n" +
+			"(" + strings.Join(export.FileTypeNames(), ", ") + "), quantizes with ggml's reference quantizers and\n" +
+			"writes OUT atomically. Norms and 1-D tensors are copied unchanged; metadata is copied with\n" +
+			"general.file_type updated.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if typ == "" {
+				return usagef("quantize: --type is required")
+			}
+			ft, err := export.ParseFileType(typ)
+			if err != nil {
+				return usagef("quantize: --type: %v", err)
+			}
+			if err := export.Requantize(args[0], args[1], ft, export.Options{Progress: a.byteProgress("quantize")}); err != nil {
+				return err
+			}
+			return a.summarizeGGUF("quantize", args[1])
+		},
+	}
+	c.Flags().StringVar(&typ, "type", "", "target encoding: "+strings.Join(export.FileTypeNames(), "|"))
+	return c
+}
+
+// byteProgress shows tensor bytes written: a bar on a terminal, plain lines
+// at every quarter otherwise.
+func (a *app) byteProgress(what string) func(done, total int64, tensor string) {
+	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var bar *progressbar.ProgressBar
+		return func(done, total int64, tensor string) {
+			if bar == nil {
+				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(what),
+					progressbar.OptionShowBytes(true), progressbar.OptionClearOnFinish())
+			}
+			bar.Set64(done)
+		}
+	}
+	last := int64(-1)
+	return func(done, total int64, tensor string) {
+		q := 4 * done / max(total, 1)
+		if q != last {
+			last = q
+			fmt.Fprintf(a.stderr, "%s: %d%% (%s of %s, %s)\n", what, 100*done/max(total, 1), mib(done), mib(total), tensor)
+		}
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// summarizeGGUF prints one line about a written file.
+func (a *app) summarizeGGUF(what, path string) error {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: re-reading %s: %w", what, path, err)
+	}
+	defer f.Close()
+	types := make([]quant.Type, len(f.Tensors))
+	for i, t := range f.Tensors {
+		types[i] = t.Type
+	}
+	fmt.Fprintf(a.stdout, "%s: wrote %s (%s, %d tensors: %s)\n", what, path, mib(f.Size), len(f.Tensors), export.TypeSummary(types))
+	return nil
+}
+
+// inspectGGUF prints a GGUF file's metadata and tensor table.
+func inspectGGUF(a *app, path string) error {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	defer f.Close()
+	w := a.stdout
+	fmt.Fprintf(w, "GGUF v%d  %s  %d bytes\n", f.Version, path, f.Size)
+	fmt.Fprintf(w, "alignment %d, data offset %d, %d metadata keys, %d tensors\n\n", f.Alignment, f.DataOffset, len(f.KVs), len(f.Tensors))
+	fmt.Fprintln(w, "metadata:")
+	for _, kv := range f.KVs {
+		typ := kv.Value.Type().String()
+		if kv.Value.Type() == gguf.TypeArray {
+			typ = "arr[" + kv.Value.ElemType().String() + "]"
+		}
+		fmt.Fprintf(w, "  %-44s %-9s %s\n", kv.Key, typ, kv.Value)
+	}
+	fmt.Fprintln(w, "\ntensors:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  name\ttype\tdims\toffset\tbytes")
+	var params uint64
+	types := make([]quant.Type, len(f.Tensors))
+	for i, t := range f.Tensors {
+		dims := make([]string, len(t.Dims))
+		for j, d := range t.Dims {
+			dims[j] = fmt.Sprint(d)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\n", t.Name, t.Type, strings.Join(dims, "×"), t.Offset, t.Size)
+		params += t.Elements()
+		types[i] = t.Type
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d parameters; %s\n", params, export.TypeSummary(types))
+	return nil
+}
+
+// vocabFromTokenizer converts a tokenizer to the GGUF vocabulary arrays.
+// Normal tokens are written in the byte-level alphabet, added tokens as
+// their content; merges come from the tokenizer's own tokenizer.json form.
+func vocabFromTokenizer(tok *tokenizer.Tokenizer) (export.Vocab, error) {
+	alpha := export.ByteLevelAlphabet()
+	n := tok.VocabSize()
+	v := export.Vocab{Model: "gpt2", Pre: tok.Pre(), Tokens: make([]string, n), TokenTypes: make([]int32, n)}
+	for id := 0; id < n; id++ {
+		typ := tok.TokenType(int32(id))
+		b, ok := tok.TokenBytes(int32(id))
+		switch {
+		case !ok:
+			v.Tokens[id] = fmt.Sprintf("[UNUSED_%d]", id)
+			typ = tokenizer.TypeUnused
+		case typ == tokenizer.TypeNormal:
+			var sb strings.Builder
+			for _, c := range b {
+				sb.WriteRune(alpha[c])
+			}
+			v.Tokens[id] = sb.String()
+		default:
+			v.Tokens[id] = string(b)
+		}
+		v.TokenTypes[id] = typ
+	}
+	raw, err := tok.MarshalJSON()
+	if err != nil {
+		return v, err
+	}
+	var hf struct {
+		Model struct {
+			Merges [][2]string `json:"merges"`
+		} `json:"model"`
+	}
+	if err := json.Unmarshal(raw, &hf); err != nil {
+		return v, fmt.Errorf("reading merges: %w", err)
+	}
+	v.Merges = make([]string, len(hf.Model.Merges))
+	for i, m := range hf.Model.Merges {
+		v.Merges[i] = m[0] + " " + m[1]
+	}
+	sp := tok.Special()
+	v.BOS, v.EOS, v.PAD, v.EOT, v.ChatTemplate = sp.BOS, sp.EOS, sp.PAD, sp.EOT, sp.ChatTemplate
+	return v, nil
+}
+

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/model/checkpoint"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// writeTokenizerJSON writes a Hugging Face tokenizer.json for a synthetic vocab.
+func writeTokenizerJSON(t *testing.T, v export.Vocab, path string) {
+	t.Helper()
+	vocab := map[string]int{}
+	var added []map[string]any
+	for i, s := range v.Tokens {
+		if v.TokenTypes[i] == 1 {
+			vocab[s] = i
+		} else {
+			added = append(added, map[string]any{"id": i, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
+		}
+	}
+	j := map[string]any{"version": "1.0", "added_tokens": added, "normalizer": nil,
+		"pre_tokenizer":  map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+		"post_processor": nil, "decoder": map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+		"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": v.Merges}}
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeRun saves a checkpoint of a random-weight student with a tokenizer.
+func fakeRun(t *testing.T) (string, *export.Model) {
+	t.Helper()
+	cfg := student.Config{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 96,
+		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5, ShareBlocks: true}
+	m, err := export.RandomModel(cfg, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := filepath.Join(t.TempDir(), "tokenizer.json")
+	writeTokenizerJSON(t, m.Vocab, tok)
+	c := &checkpoint.Checkpoint{Meta: checkpoint.Meta{Student: cfg, TokenizerHash: "x"}, State: checkpoint.State{Step: 7}, TokenizerPath: tok}
+	for name, shape := range checkpoint.ExpectedShapes(cfg) {
+		c.Weights = append(c.Weights, checkpoint.Tensor{Name: name, Shape: shape, Data: m.Tensors[name]})
+		z := make([]float32, len(m.Tensors[name]))
+		c.Optimizer = append(c.Optimizer,
+			checkpoint.Tensor{Name: checkpoint.MomentName(name, "exp_avg"), Shape: shape, Data: z},
+			checkpoint.Tensor{Name: checkpoint.MomentName(name, "exp_avg_sq"), Shape: shape, Data: z})
+	}
+	root := filepath.Join(t.TempDir(), "run")
+	if _, err := checkpoint.Save(root, c, 0); err != nil {
+		t.Fatal(err)
+	}
+	return root, m
+}
+
+func TestExportQuantizeInspect(t *testing.T) {
+	root, m := fakeRun(t)
+	dir := t.TempDir()
+	f32 := filepath.Join(dir, "s-f32.gguf")
+	code, stdout, stderr := runCLI(t, "export", "--checkpoint", root, "--type", "f32", "--out", f32, "--name", "tiny")
+	if code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "wrote "+f32) || !strings.Contains(stderr, "export: 100%") {
+		t.Errorf("export output: %q / %q", stdout, stderr)
+	}
+	f, err := gguf.Open(f32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, _ := f.Strings("tokenizer.ggml.tokens")
+	merges, _ := f.Strings("tokenizer.ggml.merges")
+	if strings.Join(toks, "\x00") != strings.Join(m.Vocab.Tokens, "\x00") || strings.Join(merges, "\x00") != strings.Join(m.Vocab.Merges, "\x00") {
+		t.Errorf("embedded vocabulary differs from the tokenizer's")
+	}
+	if eos, _ := f.Uint32("tokenizer.ggml.eos_token_id"); eos != uint32(m.Vocab.EOS) {
+		t.Errorf("eos %d, want %d", eos, m.Vocab.EOS)
+	}
+	if v, _ := f.String("general.version"); v != "step-00000007" {
+		t.Errorf("general.version %q", v)
+	}
+	if n, _ := f.Uint32("llama.block_count"); n != 4 {
+		t.Errorf("block_count %d, want 4 (2 shared blocks applied twice)", n)
+	}
+	data, _ := f.TensorData("blk.3.ffn_down.weight")
+	got := make([]float32, len(m.Tensors["blk.1.ffn_down.weight"]))
+	quant.Dequantize(quant.F32, got, data)
+	for i := range got {
+		if got[i] != m.Tensors["blk.1.ffn_down.weight"][i] {
+			t.Fatalf("blk.3.ffn_down differs from stored block 1 at %d", i)
+		}
+	}
+	f.Close()
+
+	// quantize (F32 → q4_k_m) gives the bytes of exporting q4_k_m directly.
+	direct := filepath.Join(dir, "s-direct.gguf")
+	if code, _, stderr := runCLI(t, "export", "--checkpoint", root, "--type", "q4_k_m", "--out", direct, "--name", "tiny"); code != 0 {
+		t.Fatalf("export q4_k_m: %s", stderr)
+	}
+	re := filepath.Join(dir, "s-re.gguf")
+	code, stdout, stderr = runCLI(t, "quantize", "--type", "q4_k_m", f32, re)
+	if code != 0 {
+		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+	a, _ := os.ReadFile(direct)
+	b, _ := os.ReadFile(re)
+	if !bytes.Equal(a, b) {
+		t.Errorf("quantize output differs from a direct q4_k_m export")
+	}
+	if !strings.Contains(stdout, "Q8_0") || !strings.Contains(stdout, "Q5_0") {
+		t.Errorf("width 64 should fall back to Q5_0/Q8_0: %s", stdout)
+	}
+
+	code, stdout, stderr = runCLI(t, "inspect", re)
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"GGUF v3", "general.architecture", `"llama"`, "tokenizer.ggml.tokens", "arr[str]", "blk.3.attn_v.weight", "Q8_0", "64×32", "parameters"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestExportCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.gguf")
+	os.WriteFile(bad, []byte("GGUF\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"), 0o644)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"export", "--type", "q4_k"}, 2, "required"},
+		{[]string{"export", "--checkpoint", dir, "--out", "x.gguf", "--type", "q3_k"}, 2, "unknown type"},
+		{[]string{"export", "--checkpoint", filepath.Join(dir, "none"), "--out", "x.gguf"}, 1, "none"},
+		{[]string{"quantize", "--type", "q4_k_m", "in.gguf"}, 2, "accepts 2"},
+		{[]string{"quantize", "in.gguf", "out.gguf"}, 2, "--type"},
+		{[]string{"quantize", "--type", "q4_k_m", bad, filepath.Join(dir, "o.gguf")}, 1, "bad.gguf"},
+		{[]string{"inspect", bad}, 1, "tensor count"},
+	} {
+		code, _, stderr := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}
