@@ -241,4 +241,3 @@ func vocabFromTokenizer(tok *tokenizer.Tokenizer) (export.Vocab, error) {
 	v.BOS, v.EOS, v.PAD, v.EOT, v.ChatTemplate = sp.BOS, sp.EOS, sp.PAD, sp.EOT, sp.ChatTemplate
 	return v, nil
 }
-
