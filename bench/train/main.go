@@ -1,0 +1,325 @@
+// Command train benchmarks one training step — forward + backward + AdamW
+// (with global-norm clipping) — of distill's student against the same model
+// in PyTorch (Debian python3-torch on OpenBLAS, /usr/bin/python3), side by
+// side in one run, on the same configs, batch, sequence length and thread
+// count. Each side runs in its own child process so that peak RSS is its own.
+//
+//	go run ./bench/train                       # tiny and mobilellm-125m cut to 4 layers
+//	go run ./bench/train -steps 1000 -configs tiny -torch=false   # RSS flatness
+//
+// PyTorch is run under several thread settings (OMP/OpenBLAS pools fight on 2
+// cores) and its best is reported. The loss is cross-entropy over every
+// position (alpha = 0) on both sides.
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/distill-ml/distill/configs"
+	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/distill/optim"
+	"github.com/distill-ml/distill/loss"
+	"github.com/distill-ml/distill/model/student"
+)
+
+//go:embed torch_step.py
+var torchScript string
+
+// job is one side's run, passed to the child as JSON.
+type job struct {
+	Name         string `json:"name"`
+	Vocab        int    `json:"vocab"`
+	DModel       int    `json:"d_model"`
+	NLayers      int    `json:"n_layers"`
+	NHeads       int    `json:"n_heads"`
+	NKVHeads     int    `json:"n_kv_heads"`
+	FFNDim       int    `json:"ffn_dim"`
+	Batch        int    `json:"batch"`
+	SeqLen       int    `json:"seq_len"`
+	Warmup       int    `json:"warmup"`
+	Steps        int    `json:"steps"`
+	TorchThreads int    `json:"torch_threads"`
+	Seed         int    `json:"seed"`
+	CPUProfile   string `json:"cpuprofile,omitempty"`
+}
+
+type result struct {
+	TokensPerS  float64 `json:"tokens_per_s"`
+	StepS       float64 `json:"step_s"`
+	PeakRSSKiB  int64   `json:"peak_rss_kib"`
+	RSSStartKiB int64   `json:"rss_start_kib"`
+	RSSEndKiB   int64   `json:"rss_end_kib"`
+	Loss        float64 `json:"loss"`
+	setting     string
+}
+
+func main() {
+	var (
+		worker   = flag.String("worker", "", "internal: run one distill job given as JSON")
+		cfgList  = flag.String("configs", "tiny,mobilellm-125m:4", "student presets, optionally cut to N layers (preset:N)")
+		vocab    = flag.Int("vocab", 4096, "vocabulary size")
+		bsz      = flag.Int("batch", 8, "sequences per step")
+		seq      = flag.Int("seq", 128, "tokens per sequence")
+		threads  = flag.Int("threads", 2, "compute threads for both sides")
+		steps    = flag.Int("steps", 10, "timed steps")
+		warmup   = flag.Int("warmup", 2, "untimed steps first")
+		useTorch = flag.Bool("torch", true, "run the PyTorch side")
+		profile  = flag.String("cpuprofile", "", "write the distill side's CPU profile to this file (prefix; one per config)")
+	)
+	flag.Parse()
+	if *worker != "" {
+		if err := runWorker(*worker); err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := runBench(*cfgList, *vocab, *bsz, *seq, *threads, *steps, *warmup, *useTorch, *profile); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/train:", err)
+		os.Exit(1)
+	}
+}
+
+func runBench(cfgList string, vocab, bsz, seq, threads, steps, warmup int, useTorch bool, profile string) error {
+	fmt.Printf("bench/train: B=%d T=%d vocab=%d threads=%d, %d timed steps after %d warm-up; %s, GOMAXPROCS child=%d, %s\n",
+		bsz, seq, vocab, threads, steps, warmup, runtime.Version(), threads, cpuName())
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "config\tparams\tdistill tok/s\tdistill peak RSS\tRSS start→end\tPyTorch tok/s\tPyTorch peak RSS\tPyTorch setting\tspeed ratio\tRSS ratio\t")
+	for _, spec := range strings.Split(cfgList, ",") {
+		name, layers := spec, 0
+		if i := strings.IndexByte(spec, ':'); i >= 0 {
+			name = spec[:i]
+			n, err := strconv.Atoi(spec[i+1:])
+			if err != nil || n <= 0 {
+				return fmt.Errorf("config %q: want preset or preset:layers", spec)
+			}
+			layers = n
+		}
+		var s student.Config
+		if err := configs.Load(name, &s); err != nil {
+			return err
+		}
+		s.VocabSize = vocab
+		if layers > 0 {
+			s.NLayers = layers
+		}
+		label := name
+		if layers > 0 {
+			label = fmt.Sprintf("%s (%d layers)", name, layers)
+		}
+		j := job{Name: label, Vocab: vocab, DModel: s.DModel, NLayers: s.NLayers, NHeads: s.NHeads, NKVHeads: s.NKVHeads,
+			FFNDim: s.FFNDim, Batch: bsz, SeqLen: seq, Warmup: warmup, Steps: steps, Seed: 1}
+		if profile != "" {
+			j.CPUProfile = profile + "." + strings.ReplaceAll(spec, ":", "-") + ".pprof"
+		}
+		d, err := runDistill(j, threads)
+		if err != nil {
+			return fmt.Errorf("%s: distill: %w", label, err)
+		}
+		row := fmt.Sprintf("%s\t%.2fM\t%.0f\t%s\t%s→%s\t", label, float64(s.ParamCount())/1e6, d.TokensPerS, mib(d.PeakRSSKiB), mib(d.RSSStartKiB), mib(d.RSSEndKiB))
+		if useTorch {
+			p, err := runTorchBest(j, threads)
+			if err != nil {
+				return fmt.Errorf("%s: torch: %w", label, err)
+			}
+			row += fmt.Sprintf("%.0f\t%s\t%s\t%.2f×\t%.2f×\t", p.TokensPerS, mib(p.PeakRSSKiB), p.setting, d.TokensPerS/p.TokensPerS, float64(d.PeakRSSKiB)/float64(p.PeakRSSKiB))
+		} else {
+			row += "-\t-\t-\t-\t-\t"
+		}
+		fmt.Fprintln(tw, row)
+		tw.Flush()
+	}
+	return tw.Flush()
+}
+
+func mib(kib int64) string { return fmt.Sprintf("%.0f MiB", float64(kib)/1024) }
+
+func cpuName() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if i := strings.IndexByte(line, ':'); i >= 0 {
+				return strings.TrimSpace(line[i+1:])
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+// runDistill re-executes this binary as a worker with GOMAXPROCS=threads.
+func runDistill(j job, threads int) (result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	js, _ := json.Marshal(j)
+	cmd := exec.Command(exe, "-worker", string(js))
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(threads))
+	return runChild(cmd)
+}
+
+// runTorchBest runs the PyTorch peer under the usual thread settings and
+// returns the fastest.
+func runTorchBest(j job, threads int) (result, error) {
+	dir, err := os.MkdirTemp("", "bench-train-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	script := dir + "/torch_step.py"
+	if err := os.WriteFile(script, []byte(torchScript), 0o644); err != nil {
+		return result{}, err
+	}
+	settings := []struct{ intra, omp, blas int }{
+		{1, 1, threads},       // one torch thread, OpenBLAS threads inside GEMM (best in the notes)
+		{threads, threads, 1}, // torch's intra-op pool, single-threaded BLAS
+		{threads, threads, threads},
+	}
+	var best result
+	for _, s := range settings {
+		jj := j
+		jj.TorchThreads = s.intra
+		js, _ := json.Marshal(jj)
+		cmd := exec.Command("/usr/bin/python3", script, string(js))
+		cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", s.omp), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", s.blas))
+		r, err := runChild(cmd)
+		if err != nil {
+			return result{}, err
+		}
+		r.setting = fmt.Sprintf("torch=%d OMP=%d BLAS=%d", s.intra, s.omp, s.blas)
+		fmt.Fprintf(os.Stderr, "  %s: PyTorch %s: %.0f tok/s, peak RSS %s\n", j.Name, r.setting, r.TokensPerS, mib(r.PeakRSSKiB))
+		if r.TokensPerS > best.TokensPerS {
+			best = r
+		}
+	}
+	return best, nil
+}
+
+func runChild(cmd *exec.Cmd) (result, error) {
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return result{}, fmt.Errorf("%v: %s", err, lastLines(errb.String(), 20))
+	}
+	var r result
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &r); err != nil {
+		return result{}, fmt.Errorf("child output %q: %w", out.String(), err)
+	}
+	// The kernel's view of the child's peak RSS (KiB on Linux), the same
+	// measure for both sides.
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > 0 {
+		r.PeakRSSKiB = ru.Maxrss
+	}
+	return r, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// runWorker is the distill side: build the student, then time
+// ForwardBackward + clip + AdamW steps on one fixed random batch.
+func runWorker(js string) error {
+	var j job
+	if err := json.Unmarshal([]byte(js), &j); err != nil {
+		return err
+	}
+	s := student.Config{VocabSize: j.Vocab, DModel: j.DModel, NLayers: j.NLayers, NHeads: j.NHeads, NKVHeads: j.NKVHeads,
+		FFNDim: j.FFNDim, ContextLength: max(j.SeqLen, 16), RopeBase: 10000, NormEps: 1e-5}
+	m, err := student.New(s, loss.Config{Alpha: 0, Temperature: 1}, int64(j.Seed))
+	if err != nil {
+		return err
+	}
+	var ps []optim.Param
+	for _, p := range m.Params() {
+		ps = append(ps, optim.Param{Name: p.Name, Data: p.Data, Grad: p.Grad, Decay: p.Decay})
+	}
+	opt, err := optim.NewAdamW(optim.AdamWConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, ps, nil)
+	if err != nil {
+		return err
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	n := j.Batch * j.SeqLen
+	b := &batch.Batch{B: j.Batch, T: j.SeqLen, Tokens: make([]int32, n), Targets: make([]int32, n), LossMask: make([]float32, n)}
+	for i := range b.Tokens {
+		b.Tokens[i] = int32(r.IntN(j.Vocab))
+		b.Targets[i] = int32(r.IntN(j.Vocab))
+		b.LossMask[i] = 1
+	}
+	var last float64
+	step := func() error {
+		t, err := m.ForwardBackward(b)
+		if err != nil {
+			return err
+		}
+		norm := opt.GradNorm(1)
+		opt.Step(1e-3, optim.ClipScale(norm, 1))
+		last = t.Total
+		return nil
+	}
+	for i := 0; i < j.Warmup; i++ {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	if j.CPUProfile != "" {
+		f, err := os.Create(j.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	rssStart := vmRSS()
+	t0 := time.Now()
+	for i := 0; i < j.Steps; i++ {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	dt := time.Since(t0).Seconds()
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return json.NewEncoder(os.Stdout).Encode(result{TokensPerS: float64(n*j.Steps) / dt, StepS: dt / float64(j.Steps),
+		PeakRSSKiB: ru.Maxrss, RSSStartKiB: rssStart, RSSEndKiB: vmRSS(), Loss: last})
+}
+
+// vmRSS is the current resident set size in KiB.
+func vmRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				v, _ := strconv.ParseInt(f[1], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,87 @@
+package train
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/data/tokenizer"
+)
+
+// Data opens datasets for a run. The default implementation (DatasetData)
+// reads data/dataset directories through data/loader; tests inject fakes.
+type Data interface {
+	// Info describes the dataset in dir (from its manifest).
+	Info(dir string) (DatasetInfo, error)
+	// TokenizerPath is the tokenizer.json recorded with the dataset in dir,
+	// "" if it has none.
+	TokenizerPath(dir string) (string, error)
+	// TrainLoader yields shuffled, packed training batches [batchSize, seqLen]
+	// forever, deterministically for seed.
+	TrainLoader(dir string, batchSize, seqLen int, seed int64) (Loader, error)
+	// Validation returns up to maxBatches held-out batches, always the same ones.
+	Validation(dir string, batchSize, seqLen, maxBatches int) ([]*batch.Batch, error)
+}
+
+// ModelBuilder constructs the student with fresh weights.
+type ModelBuilder func(s Setup, seed int64) (Model, error)
+
+// Prepare loads and checks everything a run needs before the first update:
+// the tokenizer (hash and vocabulary), the student architecture, both
+// datasets (tokenizer hash, vocabulary and the teacher signals the loss
+// needs), the model and the data. It refuses unusable data before training.
+func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, error) {
+	if err := cfg.Validate(); err != nil {
+		return Setup{}, err
+	}
+	trainInfo, err := data.Info(cfg.Data.Train)
+	if err != nil {
+		return Setup{}, fmt.Errorf("data.train: %w", err)
+	}
+	valInfo, err := data.Info(cfg.Data.Validation)
+	if err != nil {
+		return Setup{}, fmt.Errorf("data.validation: %w", err)
+	}
+	tokPath := cfg.Tokenizer
+	if tokPath == "" {
+		if tokPath, err = data.TokenizerPath(cfg.Data.Train); err != nil {
+			return Setup{}, err
+		}
+		if tokPath == "" {
+			return Setup{}, fmt.Errorf("no tokenizer: set tokenizer: to the student's tokenizer.json (dataset %s records none)", cfg.Data.Train)
+		}
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return Setup{}, fmt.Errorf("tokenizer: %w", err)
+	}
+	s, err := cfg.ResolveStudent(tok.VocabSize())
+	if err != nil {
+		return Setup{}, err
+	}
+	hash := tok.Hash()
+	for _, d := range []DatasetInfo{trainInfo, valInfo} {
+		if err := CheckDataset(d, hash, s, cfg.Loss); err != nil {
+			return Setup{}, err
+		}
+	}
+	setup := Setup{Config: cfg, Student: s, TokenizerHash: hash, TokenizerPath: tokPath, Log: log}
+	if setup.Train, err = data.TrainLoader(cfg.Data.Train, cfg.Train.BatchSize, cfg.Train.SeqLen, cfg.Train.Seed); err != nil {
+		return Setup{}, fmt.Errorf("data.train: %w", err)
+	}
+	if setup.Validation, err = data.Validation(cfg.Data.Validation, cfg.Train.BatchSize, cfg.Train.SeqLen, cfg.Data.EvalBatches); err != nil {
+		return Setup{}, fmt.Errorf("data.validation: %w", err)
+	}
+	if len(setup.Validation) == 0 {
+		return Setup{}, fmt.Errorf("data.validation: %s yields no batches of %d×%d", cfg.Data.Validation, cfg.Train.BatchSize, cfg.Train.SeqLen)
+	}
+	if setup.Model, err = build(setup, cfg.Train.Seed); err != nil {
+		return Setup{}, fmt.Errorf("build student: %w", err)
+	}
+	return setup, nil
+}
+
+// BuildStudent is the ModelBuilder for model/student.
+func BuildStudent(s Setup, seed int64) (Model, error) {
+	return NewStudentModel(s.Student, s.Config.Loss, seed)
+}

@@ -1,0 +1,75 @@
+package train
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/distill-ml/distill/model/checkpoint"
+	"github.com/distill-ml/distill/model/student"
+)
+
+func smallStudent() student.Config {
+	return student.Config{VocabSize: 16, DModel: 16, NLayers: 2, NHeads: 2, NKVHeads: 1, FFNDim: 32,
+		ContextLength: 16, RopeBase: 10000, NormEps: 1e-5}
+}
+
+// The real Gorgonia student through the trainer: the held-out loss falls, and
+// N + resume + N equals 2N straight, bit for bit.
+func TestRealStudentTrainsAndResumesBitIdentically(t *testing.T) {
+	const n = 8
+	cfg := testConfig(t.TempDir(), 2*n)
+	cfg.Train.LR, cfg.Train.MinLR = 0.01, 0.001
+	cfg.Train.EvalEvery, cfg.Train.CheckpointEvery = 4, 4
+	setup := func(seed int64, out string) (Setup, *StudentModel) {
+		m, err := NewStudentModel(smallStudent(), cfg.Loss, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg
+		c.OutDir = out
+		return Setup{Config: c, Student: smallStudent(), TokenizerHash: "sha256:test", Model: m, Train: newFakeLoader(1),
+			Validation: validationSet(cfg.Data.EvalBatches)}, m
+	}
+	sA, mA := setup(1, t.TempDir())
+	resA, err := Run(context.Background(), sA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(resA.EvalLoss < resA.FirstEval) {
+		t.Fatalf("held-out loss did not fall: %v → %v", resA.FirstEval, resA.EvalLoss)
+	}
+	out := t.TempDir()
+	sB, _ := setup(1, out)
+	sB.StopAfter = n
+	resB1, err := Run(context.Background(), sB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sC, mC := setup(2, out)
+	sC.Resume = filepath.Join(out, "checkpoints")
+	resB2, err := Run(context.Background(), sC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := append(append([]float64{}, resB1.TrainHistory...), resB2.TrainHistory...)
+	for i := range resA.TrainHistory {
+		if math.Float64bits(joined[i]) != math.Float64bits(resA.TrainHistory[i]) {
+			t.Fatalf("update %d: straight %v, resumed %v", i+1, resA.TrainHistory[i], joined[i])
+		}
+	}
+	for i, p := range mA.Params() {
+		q := mC.Params()[i]
+		for j := range p.Data {
+			if math.Float32bits(p.Data[j]) != math.Float32bits(q.Data[j]) {
+				t.Fatalf("weight %s[%d]: %v vs %v", p.Name, j, p.Data[j], q.Data[j])
+			}
+		}
+	}
+	// The exporter's reader sees the llama.cpp names and the config.
+	s, w, _, err := checkpoint.LoadWeights(resB2.Checkpoint)
+	if err != nil || s != smallStudent() || len(w["blk.1.attn_k.weight"]) != 8*16 {
+		t.Fatalf("LoadWeights: %v %+v %d", err, s, len(w))
+	}
+}
