@@ -213,9 +213,9 @@ func factVals(r *rng, m *manual, t *topicDef, ctx vals, subject string) vals {
 	if t.subjectKey == "part" {
 		// Agreement for plural parts ("the bearings are", "the keypad is").
 		if strings.HasSuffix(subject, "s") && !strings.HasSuffix(subject, "lens") {
-			v["is"], v["has"], v["it"], v["shows"] = "are", "have", "them", "show"
+			v["is"], v["has"], v["pron"], v["obj"], v["shows"] = "are", "have", "they", "them", "show"
 		} else {
-			v["is"], v["has"], v["it"], v["shows"] = "is", "has", "it", "shows"
+			v["is"], v["has"], v["pron"], v["obj"], v["shows"] = "is", "has", "it", "it", "shows"
 		}
 	}
 	t.sample(r, m, v)

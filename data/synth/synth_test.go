@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -228,6 +229,9 @@ func TestGoldenManualsHeldOut(t *testing.T) {
 	}
 }
 
+// badGrammar catches number and pronoun agreement slips in templates.
+var badGrammar = regexp.MustCompile(`\b1 (hours|days|weeks|months|years|restarts|minutes|spare)\b|\bthey (is|has|shows)\b|\bthem are\b|\bit (are|have|show)\b|\b(contacts|seals|covers|bumpers|vents|bays|latches|fins|bearings|bolts|hoses|wheels|forks) (is|has) (cleaned|due|reached|checked|replaced)\b`)
+
 // paragraphsOf parses the excerpt of a prompt into paragraph id → text.
 func paragraphsOf(t *testing.T, prompt string) (header string, paras map[string]string, order []string) {
 	t.Helper()
@@ -284,6 +288,9 @@ func TestExamplesWellFormed(t *testing.T) {
 		if !strings.HasPrefix(ex.Completion, CompletionPrefix) || !strings.HasSuffix(ex.Completion, StopSequence) ||
 			strings.Count(ex.Completion, StopSequence) != 1 {
 			t.Fatalf("%s: completion %q does not start with %q and end with one %q", ex.ID, ex.Completion, CompletionPrefix, StopSequence)
+		}
+		if m := badGrammar.FindString(ex.Prompt + ex.Completion); m != "" {
+			t.Fatalf("%s: %q in\n%s%s", ex.ID, m, ex.Prompt, ex.Completion)
 		}
 		_, paras, _ := paragraphsOf(t, ex.Prompt)
 		if len(paras) < 1 || len(paras) > cfg.ExcerptMax {

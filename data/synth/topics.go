@@ -108,7 +108,7 @@ func topics() []*topicDef {
 			texts: []string{
 				"Clean the {part} every {N} {per} using {agent}.",
 				"The {part} {is} cleaned at least every {N} {per}; use {agent} only.",
-				"Every {N} {per}, technicians clean the {part} with {agent} and check {it} for residue.",
+				"Every {N} {per}, technicians clean the {part} with {agent} and check {obj} for residue.",
 			},
 			asks: []ask{
 				{name: "interval", answer: "Clean the {part} every {N} {per}.", keys: []string{"{N} {per}"}, questions: []string{
@@ -131,7 +131,7 @@ func topics() []*topicDef {
 				if r.chance(0.6) {
 					v["N"], v["per"] = itoa(pick(r, []int{7, 14, 30, 45, 60, 90})), "days"
 				} else {
-					v["N"], v["per"] = itoa(r.rangeStep(1, 12, 1)), "months"
+					v["N"], v["per"] = itoa(r.rangeStep(2, 12, 1)), "months"
 				}
 				v["defect"] = pick(r, defects)
 			},
@@ -161,15 +161,15 @@ func topics() []*topicDef {
 				v["N"], v["life"] = itoa(r.rangeStep(lr[0], lr[1], lr[2])), m.cat.lifeUnit
 			},
 			texts: []string{
-				"Replace the {part} after {N} {life}, even if {it} {shows} no wear.",
-				"The service life of the {part} is {N} {life}; replace {it} when that limit is reached.",
-				"Once the {part} {has} reached {N} {life}, {it} {is} replaced at the next scheduled service.",
+				"Replace the {part} after {N} {life}, even if {pron} {shows} no wear.",
+				"The service life of the {part} is {N} {life}; replace {obj} when that limit is reached.",
+				"Once the {part} {has} reached {N} {life}, {pron} {is} replaced at the next scheduled service.",
 			},
 			asks: []ask{
 				{name: "life", answer: "Replace the {part} after {N} {life}.", keys: []string{"{N} {life}"}, questions: []string{
 					"What is the service life of the {part}?",
 					"After how long must the {part} be replaced?",
-					"How long can the {part} stay in use before {it} {is} replaced?",
+					"How long can the {part} stay in use before {pron} {is} replaced?",
 					"When {is} the {part} of the {model} due for replacement?",
 				}},
 			},
@@ -232,7 +232,7 @@ func topics() []*topicDef {
 		{
 			name: "swollen_battery", group: groupPower, applies: hasBattery,
 			sample: func(r *rng, m *manual, v vals) {
-				v["container"], v["contractor"], v["N"] = pick(r, containers), pick(r, contractors), itoa(r.rangeStep(1, 14, 1))
+				v["container"], v["contractor"], v["N"] = pick(r, containers), pick(r, contractors), itoa(r.rangeStep(2, 14, 1))
 			},
 			texts: []string{
 				"A swollen or leaking {battery} is moved to the {container} immediately and collected by the {contractor} within {N} days.",
@@ -454,7 +454,7 @@ func topics() []*topicDef {
 			name: "escalation", group: groupEscalate, subjectKey: "symptom", maxInst: 2, applies: always,
 			subjects: func(m *manual) []string { return m.cat.symptoms },
 			sample: func(r *rng, m *manual, v vals) {
-				v["K"], v["tier"], v["H"] = itoa(r.rangeStep(1, 3, 1)), pick(r, tiers), itoa(pick(r, []int{1, 2, 4, 8, 12, 24, 48}))
+				v["K"], v["tier"], v["H"] = itoa(r.rangeStep(1, 3, 1)), pick(r, tiers), itoa(pick(r, []int{2, 4, 8, 12, 24, 48}))
 				if v["K"] == "1" {
 					v["restarts"] = "1 restart"
 				} else {
@@ -624,7 +624,7 @@ func topics() []*topicDef {
 			name: "spares", group: groupRepair, subjectKey: "spare", maxInst: 1, applies: always,
 			subjects: func(m *manual) []string { return m.cat.spares },
 			sample: func(r *rng, m *manual, v vals) {
-				v["N"], v["M"] = itoa(r.rangeStep(1, 6, 1)), itoa(r.rangeStep(5, 50, 5))
+				v["N"], v["M"] = itoa(r.rangeStep(2, 6, 1)), itoa(r.rangeStep(5, 50, 5))
 			},
 			texts: []string{
 				"Each site keeps at least {N} spare {spare} for every {M} {units} in service.",
