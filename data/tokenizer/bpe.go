@@ -1,16 +1,22 @@
 package tokenizer
 
-import "container/heap"
 
 // mergeKey packs a pair of token ids into one map key.
 func mergeKey(left, right int32) uint64 { return uint64(uint32(left))<<32 | uint64(uint32(right)) }
 
 // mergeVal packs a merge's rank (priority, lower first) and resulting id.
-func mergeVal(rank int32, result int32) uint64 { return uint64(uint32(rank))<<32 | uint64(uint32(result)) }
+func mergeVal(rank int32, result int32) uint64 {
+	return uint64(uint32(rank))<<32 | uint64(uint32(result))
+}
 
-// smallWord is the longest piece merged with the quadratic scan; longer
-// pieces use a heap so that pathological inputs stay O(n log n).
-const smallWord = 128
+// scanWord is the longest piece merged with the quadratic scan (fastest in
+// practice: a linear pass over cached pair ranks per merge); longer pieces use
+// a heap so that pathological inputs stay O(n log n). stackWord pieces need
+// no allocation.
+const (
+	scanWord  = 256
+	stackWord = 128
+)
 
 // bpeWord appends the BPE tokens of one pre-token (raw bytes) to out.
 func (t *Tokenizer) bpeWord(w string, out []int32) []int32 {
@@ -22,18 +28,27 @@ func (t *Tokenizer) bpeWord(w string, out []int32) []int32 {
 			return append(out, id)
 		}
 	}
-	if len(w) > smallWord {
+	if len(w) > scanWord {
 		return t.bpeHeap(w, out)
 	}
-	var symBuf [smallWord]int32
-	var rankBuf [smallWord]uint32
+	return t.bpeScan(w, out)
+}
+
+// bpeScan is BPE by repeatedly merging the leftmost lowest-rank pair.
+func (t *Tokenizer) bpeScan(w string, out []int32) []int32 {
+	var symBuf [stackWord]int32
+	var rankBuf [stackWord]uint32
 	n := len(w)
-	sym := symBuf[:n]
+	sym, rank := symBuf[:], rankBuf[:]
+	if n > stackWord {
+		sym, rank = make([]int32, n), make([]uint32, n)
+	}
+	sym = sym[:n]
 	for i := 0; i < n; i++ {
 		sym[i] = t.byteID[w[i]]
 	}
 	// rank[i] is the rank of merging sym[i] and sym[i+1] (MaxUint32: none).
-	rank := rankBuf[:n-1]
+	rank = rank[:n-1]
 	for i := 0; i < n-1; i++ {
 		rank[i] = t.pairRank(sym[i], sym[i+1])
 	}
@@ -83,27 +98,27 @@ func (t *Tokenizer) bpeHeap(w string, out []int32) []int32 {
 		next[i] = int32(i + 1)
 	}
 	next[n-1] = -1
-	q := &mergeQueue{}
+	q := make(mergeQueue, 0, n)
 	push := func(i int32) {
 		j := next[i]
 		if j < 0 {
 			return
 		}
 		if v, ok := t.merges[mergeKey(sym[i], sym[j])]; ok {
-			heap.Push(q, mergeCand{rank: uint32(v >> 32), pos: i, left: sym[i], right: sym[j]})
+			q.push(mergeCand{rank: uint32(v >> 32), pos: i, left: sym[i], right: sym[j], result: int32(uint32(v))})
 		}
 	}
 	for i := int32(0); i < int32(n)-1; i++ {
 		push(i)
 	}
-	for q.Len() > 0 {
-		c := heap.Pop(q).(mergeCand)
+	for len(q) > 0 {
+		c := q.pop()
 		j := next[c.pos]
 		// Skip stale candidates: a side was merged away or changed.
 		if sym[c.pos] != c.left || j < 0 || sym[j] != c.right {
 			continue
 		}
-		sym[c.pos] = int32(uint32(t.merges[mergeKey(c.left, c.right)]))
+		sym[c.pos] = c.result
 		sym[j] = -1
 		next[c.pos] = next[j]
 		if next[j] >= 0 {
@@ -121,25 +136,54 @@ func (t *Tokenizer) bpeHeap(w string, out []int32) []int32 {
 }
 
 type mergeCand struct {
-	rank        uint32
-	pos         int32
-	left, right int32
+	rank                uint32
+	pos                 int32
+	left, right, result int32
 }
 
+func (a mergeCand) less(b mergeCand) bool {
+	return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos)
+}
+
+// mergeQueue is a binary min-heap of merge candidates.
 type mergeQueue []mergeCand
 
-func (q mergeQueue) Len() int { return len(q) }
-func (q mergeQueue) Less(i, j int) bool {
-	if q[i].rank != q[j].rank {
-		return q[i].rank < q[j].rank
+func (q *mergeQueue) push(c mergeCand) {
+	h := append(*q, c)
+	i := len(h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h[i].less(h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
 	}
-	return q[i].pos < q[j].pos
+	*q = h
 }
-func (q mergeQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *mergeQueue) Push(x any)   { *q = append(*q, x.(mergeCand)) }
-func (q *mergeQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+
+func (q *mergeQueue) pop() mergeCand {
+	h := *q
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[r].less(h[l]) {
+			m = r
+		}
+		if !h[m].less(h[i]) {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*q = h
+	return top
 }

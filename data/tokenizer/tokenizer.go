@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -64,6 +65,8 @@ type Tokenizer struct {
 	special Special
 	split   splitter
 
+	states sync.Pool // *encState, per-goroutine scratch and piece cache
+
 	// Raw JSON sections kept for Save (nil: write our defaults).
 	postProcessor []byte
 	decoder       []byte
@@ -112,9 +115,13 @@ func (t *Tokenizer) IDForBytes(b []byte) (int32, bool) {
 // text (e.g. "<|im_start|>") become their ids.
 func (t *Tokenizer) Encode(text string) []int32 {
 	out := make([]int32, 0, len(text)/3+4)
-	ends := make([]int, 0, 64)
+	st, _ := t.states.Get().(*encState)
+	if st == nil {
+		st = newEncState()
+	}
+	defer t.states.Put(st)
 	if len(t.added) == 0 {
-		return t.encodeSection(text, out, &ends)
+		return t.encodeSection(text, out, st)
 	}
 	start := 0 // start of the pending ordinary text
 	for i := 0; i < len(text); {
@@ -132,7 +139,7 @@ func (t *Tokenizer) Encode(text string) []int32 {
 		if a.lstrip {
 			seg = strings.TrimRightFunc(seg, unicode.IsSpace)
 		}
-		out = t.encodeSection(seg, out, &ends)
+		out = t.encodeSection(seg, out, st)
 		out = append(out, a.id)
 		i += n
 		if a.rstrip {
@@ -146,7 +153,7 @@ func (t *Tokenizer) Encode(text string) []int32 {
 		}
 		start = i
 	}
-	return t.encodeSection(text[start:], out, &ends)
+	return t.encodeSection(text[start:], out, st)
 }
 
 // matchAdded returns the index and length of the longest added token
@@ -185,19 +192,19 @@ func (t *Tokenizer) atWordBoundary(text string, lo, hi int) bool {
 }
 
 // encodeSection encodes text holding no added token.
-func (t *Tokenizer) encodeSection(s string, out []int32, ends *[]int) []int32 {
+func (t *Tokenizer) encodeSection(s string, out []int32, st *encState) []int32 {
 	if len(s) == 0 {
 		return out
 	}
 	if utf8.ValidString(s) {
-		return t.encodeValid(s, out, ends)
+		return t.encodeValid(s, out, st)
 	}
 	// Each invalid byte is a boundary and its own byte token.
 	start := 0
 	for i := 0; i < len(s); {
 		r, w := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && w == 1 {
-			out = t.encodeValid(s[start:i], out, ends)
+			out = t.encodeValid(s[start:i], out, st)
 			out = append(out, t.byteID[s[i]])
 			i++
 			start = i
@@ -205,11 +212,11 @@ func (t *Tokenizer) encodeSection(s string, out []int32, ends *[]int) []int32 {
 		}
 		i += w
 	}
-	return t.encodeValid(s[start:], out, ends)
+	return t.encodeValid(s[start:], out, st)
 }
 
 // encodeValid normalizes, pre-tokenizes and BPE-encodes valid UTF-8 text.
-func (t *Tokenizer) encodeValid(s string, out []int32, ends *[]int) []int32 {
+func (t *Tokenizer) encodeValid(s string, out []int32, st *encState) []int32 {
 	if len(s) == 0 {
 		return out
 	}
@@ -217,13 +224,12 @@ func (t *Tokenizer) encodeValid(s string, out []int32, ends *[]int) []int32 {
 	if t.prefixSpace && s[0] != ' ' {
 		s = " " + s
 	}
-	e := t.split.split(s, (*ends)[:0])
+	st.ends = t.split.split(s, st.ends[:0])
 	start := 0
-	for _, end := range e {
-		out = t.bpeWord(s[start:end], out)
+	for _, end := range st.ends {
+		out = t.cachedWord(s[start:end], out, st)
 		start = end
 	}
-	*ends = e
 	return out
 }
 
@@ -266,4 +272,47 @@ func (t *Tokenizer) DecodeChecked(ids []int32) ([]byte, error) {
 		out = append(out, t.tokens[id]...)
 	}
 	return out, nil
+}
+
+// encState is per-goroutine scratch space: pre-token ends and a bounded
+// cache of BPE results for short pieces.
+type encState struct {
+	ends  []int
+	cache map[string][]int32
+	arena []int32
+}
+
+const (
+	cacheMaxPiece   = 48      // longest piece (bytes) worth caching
+	cacheMaxEntries = 1 << 15 // the cache is cleared when it reaches this size
+)
+
+func newEncState() *encState {
+	return &encState{ends: make([]int, 0, 256), cache: make(map[string][]int32, 1024)}
+}
+
+// cachedWord is bpeWord through the state's cache.
+func (t *Tokenizer) cachedWord(w string, out []int32, st *encState) []int32 {
+	if len(w) == 1 {
+		return append(out, t.byteID[w[0]])
+	}
+	if len(w) > cacheMaxPiece {
+		return t.bpeWord(w, out)
+	}
+	if ids, ok := st.cache[w]; ok {
+		return append(out, ids...)
+	}
+	n := len(out)
+	out = t.bpeWord(w, out)
+	if len(st.cache) >= cacheMaxEntries {
+		clear(st.cache)
+		st.arena = nil
+	}
+	if cap(st.arena)-len(st.arena) < len(out)-n {
+		st.arena = make([]int32, 0, 1<<14)
+	}
+	start := len(st.arena)
+	st.arena = append(st.arena, out[n:]...)
+	st.cache[w] = st.arena[start:len(st.arena):len(st.arena)]
+	return out
 }
