@@ -370,17 +370,7 @@ func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur
 			}
 			continue
 		}
-		for ii := 0; ii < rows; ii++ {
-			src := a[(ib+ii)*lda+pc : (ib+ii)*lda+pc+kcur]
-			for p, v := range src {
-				d[p*mr+ii] = v
-			}
-		}
-		if rows < mr {
-			for p := 0; p < kcur; p++ {
-				clear(d[p*mr+rows : p*mr+mr])
-			}
-		}
+		packTransposed(d, mr, a[ib*lda+pc:], lda, rows, kcur)
 	}
 }
 
@@ -395,15 +385,49 @@ func packBSliver(dst []float32, transB bool, b []float32, ldb, pc, kcur, j, cols
 		}
 		return
 	}
-	for jj := 0; jj < cols; jj++ { // op(B)[p][j] = b[j*ldb+p]
-		src := b[(j+jj)*ldb+pc : (j+jj)*ldb+pc+kcur]
-		for p, v := range src {
-			dst[p*nr+jj] = v
+	packTransposed(dst, nr, b[j*ldb+pc:], ldb, cols, kcur) // op(B)[p][j] = b[j*ldb+p]
+}
+
+// packTransposed writes dst[p*width+r] = src[r*ld+p] for r < rows, p < depth,
+// and zeroes columns rows..width-1 of every dst row: it packs rows of src
+// (rows of a non-transposed A, or of a transposed B) into depth-major slivers.
+// Eight (then four) source rows go at a time, so destination writes are
+// 32 (16) contiguous bytes.
+func packTransposed(dst []float32, width int, src []float32, ld, rows, depth int) {
+	dst = dst[:depth*width]
+	r := 0
+	for ; r+8 <= rows; r += 8 {
+		s0 := src[r*ld : r*ld+depth]
+		s1 := src[(r+1)*ld:][:len(s0)]
+		s2 := src[(r+2)*ld:][:len(s0)]
+		s3 := src[(r+3)*ld:][:len(s0)]
+		s4 := src[(r+4)*ld:][:len(s0)]
+		s5 := src[(r+5)*ld:][:len(s0)]
+		s6 := src[(r+6)*ld:][:len(s0)]
+		s7 := src[(r+7)*ld:][:len(s0)]
+		for p := range s0 {
+			d := (*[8]float32)(dst[p*width+r:])
+			d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = s0[p], s1[p], s2[p], s3[p], s4[p], s5[p], s6[p], s7[p]
 		}
 	}
-	if cols < nr {
-		for p := 0; p < kcur; p++ {
-			clear(dst[p*nr+cols : p*nr+nr])
+	for ; r+4 <= rows; r += 4 {
+		s0 := src[r*ld : r*ld+depth]
+		s1 := src[(r+1)*ld:][:len(s0)]
+		s2 := src[(r+2)*ld:][:len(s0)]
+		s3 := src[(r+3)*ld:][:len(s0)]
+		for p := range s0 {
+			d := (*[4]float32)(dst[p*width+r:])
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+		}
+	}
+	for ; r < rows; r++ {
+		for p, v := range src[r*ld : r*ld+depth] {
+			dst[p*width+r] = v
+		}
+	}
+	if rows < width {
+		for p := 0; p < depth; p++ {
+			clear(dst[p*width+rows : p*width+width])
 		}
 	}
 }
