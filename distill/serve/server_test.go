@@ -1,9 +1,8 @@
-package serve
+package serve_test
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -12,76 +11,14 @@ import (
 	"testing"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/distill-ml/distill/distill/serve"
+	"github.com/distill-ml/distill/distill/serve/servetest"
 )
-
-// byteModel is a scripted model over bytes: ids 0..255 are bytes, 256 is EOS.
-// Whatever the prompt, it continues with script and then EOS; logits put 5.0
-// on the scripted byte, 2.0 on the byte after it, 0 elsewhere.
-type byteModel struct{ script []byte }
-
-const eos = 256
-
-func (m byteModel) ModelID() string { return "byte-model" }
-func (m byteModel) Encode(s string) []int32 {
-	ids := make([]int32, len(s))
-	for i := 0; i < len(s); i++ {
-		ids[i] = int32(s[i])
-	}
-	return ids
-}
-func (m byteModel) TokenBytes(id int32) []byte {
-	if id == eos {
-		return nil
-	}
-	return []byte{byte(id)}
-}
-func (m byteModel) EOS() int32         { return eos }
-func (m byteModel) VocabSize() int     { return 257 }
-func (m byteModel) ContextLength() int { return 256 }
-func (m byteModel) FormatChat(msgs []Message) (string, error) {
-	var b strings.Builder
-	for _, x := range msgs {
-		if x.Role != "user" && x.Role != "system" && x.Role != "assistant" {
-			return "", fmt.Errorf("unknown role %q", x.Role)
-		}
-		fmt.Fprintf(&b, "%s: %s\n", x.Role, x.Content)
-	}
-	return b.String() + "assistant:", nil
-}
-func (m byteModel) NewSession(int) Session { return &byteSession{m: m} }
-
-type byteSession struct {
-	m byteModel
-	n int // tokens generated so far (evals after the prompt)
-}
-
-func (s *byteSession) Eval(tokens []int32) ([]float32, error) {
-	logits := make([]float32, 257)
-	if s.n < len(s.m.script) {
-		logits[s.m.script[s.n]] = 5
-		logits[(int(s.m.script[s.n])+1)%256] = 2
-	} else {
-		logits[eos] = 5
-	}
-	s.n++
-	return logits, nil
-}
-
-type greedy struct{}
-
-func (greedy) Sample(l []float32) int32 {
-	best := 0
-	for i, v := range l {
-		if v > l[best] {
-			best = i
-		}
-	}
-	return int32(best)
-}
 
 func newTestServer(t *testing.T, script string) (*httptest.Server, *openai.Client) {
 	t.Helper()
-	s, err := New(byteModel{script: []byte(script)}, Options{NewSampler: func(float64, float64, int, int64) (Sampler, error) { return greedy{}, nil }})
+	s, err := serve.New(servetest.Model{Default: script}, serve.Options{NewSampler: servetest.GreedyFactory})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +30,7 @@ func newTestServer(t *testing.T, script string) (*httptest.Server, *openai.Clien
 }
 
 // The logprob of the scripted byte: logits 5 and 2 and 255 zeros.
-var wantLP = float32(5 - math.Log(math.Exp(5)+math.Exp(2)+255))
+var wantLP = float32(servetest.ScriptedLogprob)
 
 func TestChatThroughGoOpenAI(t *testing.T) {
 	_, c := newTestServer(t, "Hi é!")
