@@ -247,12 +247,19 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 	}
 	kc := blockLen(k, mk.kc, 1)
 	nc := blockLen(n, mk.nc, nr)
-	mc := blockLen(m, mk.mc, mr)
+	// Row blocks: whole mr-row units shared out evenly, at most mk.mc rows
+	// each; with several threads at least 3 per thread and a multiple of the
+	// thread count, so that equal tasks balance.
+	units := (m + mr - 1) / mr
+	nBlocks := (units + mk.mc/mr - 1) / (mk.mc / mr)
 	if threads > 1 {
-		// Enough row blocks for the workers to balance dynamically.
-		if want := 3 * threads; (m+mc-1)/mc < want {
-			mc = max(mr, blockLen(m, (m+want-1)/want, mr))
-		}
+		nBlocks = max(nBlocks, 3*threads)
+		nBlocks = min(units, (nBlocks+threads-1)/threads*threads)
+	}
+	mc := (units + nBlocks - 1) / nBlocks * mr // largest block
+	blockRows := func(b int) (i0, rows int) {
+		u0, u1 := b*units/nBlocks, (b+1)*units/nBlocks
+		return u0 * mr, min(u1*mr, m) - u0*mr
 	}
 	bp := getBuf(&packPoolB, kc*nc)
 	defer packPoolB.Put(bp)
@@ -277,14 +284,12 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 			} else {
 				e.pool.For(nSlivers, 1, packB)
 			}
-			nBlocks := (m + mc - 1) / mc
 			// Split columns too when there are too few row blocks to balance.
 			nSplit := 1
 			if threads > 1 && nBlocks < 2*threads {
 				nSplit = min(nSlivers, (2*threads+nBlocks-1)/nBlocks)
 			}
 			tasks := nBlocks * nSplit
-			perSplit := (nSlivers + nSplit - 1) / nSplit
 			var counter atomic.Int64
 			work := func(_, _ int) {
 				ap := getBuf(&packPoolA, mc*kcur)
@@ -296,14 +301,12 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 						break
 					}
 					blk, split := t/nSplit, t%nSplit
-					i0 := blk * mc
-					mcur := min(mc, m-i0)
+					i0, mcur := blockRows(blk)
 					if packed != blk {
 						packABlock(apack, transA, a, lda, i0, mcur, pc, kcur, mr)
 						packed = blk
 					}
-					s0 := split * perSplit
-					s1 := min(nSlivers, s0+perSplit)
+					s0, s1 := split*nSlivers/nSplit, (split+1)*nSlivers/nSplit
 					e.macro(apack, bpack, kcur, i0, mcur, jc, s0, s1, m, n, c, ldc, alpha, accumulate)
 				}
 				packPoolA.Put(ap)
