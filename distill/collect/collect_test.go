@@ -1,0 +1,348 @@
+package collect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/distill-ml/distill/configs"
+	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/distill/collect/teacher"
+	"github.com/distill-ml/distill/distill/policy"
+	"github.com/distill-ml/distill/distill/serve"
+	"github.com/distill-ml/distill/distill/serve/servetest"
+)
+
+const testKey = "sk-collect-test-KEY-9876543210"
+
+const testPolicy = `
+version: 1
+teachers:
+  remote-teacher: {remote: true}
+classes:
+  public:
+    teachers: [remote-teacher]
+    store: [text, logprobs]
+  internal:
+    teachers: [remote-teacher]
+    store: [text]
+  sensitive:
+    teachers: [remote-teacher]
+    local_only: true
+    store: [text, logprobs]
+redactions:
+  - {name: email, pattern: '[a-z0-9.]+@[a-z0-9.]+\.[a-z]{2,}', replace: '[EMAIL]'}
+`
+
+// faultProxy sits between go-openai and the scripted server. It records every
+// prompt it forwards and injects faults by prompt: the first attempt of most
+// prompts fails in one of five transient ways; "FAULT-400" prompts always get
+// a permanent 400; "ALWAYS-BAD" prompts always get malformed logprobs.
+type faultProxy struct {
+	t        *testing.T
+	backend  http.Handler
+	mu       sync.Mutex
+	attempts map[string]int
+	received []string
+}
+
+func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if r.Header.Get("Authorization") != "Bearer "+testKey {
+		w.WriteHeader(401)
+		return
+	}
+	var req struct {
+		Messages []struct{ Content string } `json:"messages"`
+	}
+	json.Unmarshal(body, &req)
+	prompt := ""
+	if len(req.Messages) > 0 {
+		prompt = req.Messages[len(req.Messages)-1].Content
+	}
+	f.mu.Lock()
+	f.attempts[prompt]++
+	attempt := f.attempts[prompt]
+	f.received = append(f.received, prompt)
+	f.mu.Unlock()
+	h := fnv.New32a()
+	h.Write([]byte(prompt))
+	fault := -1
+	switch {
+	case strings.Contains(prompt, "FAULT-400"):
+		w.WriteHeader(400)
+		fmt.Fprint(w, `{"error":{"message":"unsupported prompt","type":"invalid_request_error"}}`)
+		return
+	case strings.Contains(prompt, "ALWAYS-BAD"):
+		fault = 4
+	case attempt == 1:
+		fault = int(h.Sum32() % 6) // 5: no fault
+	}
+	switch fault {
+	case 0:
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(429)
+		fmt.Fprint(w, `{"error":{"message":"rate limited","type":"rate_limit"}}`)
+		return
+	case 1:
+		w.WriteHeader(500)
+		fmt.Fprint(w, `{"error":{"message":"internal","type":"server_error"}}`)
+		return
+	case 2:
+		time.Sleep(250 * time.Millisecond) // past the client timeout
+	case 3, 4:
+		rec := httptest.NewRecorder()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		f.backend.ServeHTTP(rec, r)
+		out := rec.Body.Bytes()
+		if fault == 3 {
+			out = out[:len(out)/2] // truncated JSON
+		} else {
+			out = bytes.Replace(out, []byte(`"logprob":-`), []byte(`"logprob":`), 1) // a positive logprob
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(out)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	f.backend.ServeHTTP(w, r)
+}
+
+func writePrompts(t *testing.T, path string, n int) []Prompt {
+	var ps []Prompt
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		p := Prompt{Prompt: fmt.Sprintf("Question %d about policy §%d.%d?", i, i%7, i%3), Class: "public"}
+		switch {
+		case i%17 == 3:
+			p.Class = "sensitive"
+		case i%13 == 5:
+			p.Class = "internal"
+		case i%19 == 7:
+			p.Prompt = fmt.Sprintf("FAULT-400 question %d", i)
+		case i%23 == 11:
+			p.Prompt = fmt.Sprintf("ALWAYS-BAD question %d", i)
+		case i%11 == 2:
+			p.Prompt = fmt.Sprintf("Mail tech%d@fleet.example.com about scanner %d", i, i)
+		}
+		ps = append(ps, p)
+		line, _ := json.Marshal(p)
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+type env struct {
+	cfg   Config
+	proxy *faultProxy
+	pol   *policy.Policy
+	url   string
+}
+
+func newEnv(t *testing.T, n int) *env {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := serve.New(servetest.Model{Script: func(p []byte) string {
+		return fmt.Sprintf(" Answer for %d bytes [§1.%d].", len(p), len(p)%9)
+	}}, serve.Options{NewSampler: servetest.GreedyFactory, MaxTopLogprobs: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := &faultProxy{t: t, backend: srv, attempts: map[string]int{}}
+	hs := httptest.NewServer(fp)
+	t.Cleanup(hs.Close)
+	pp := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pp, []byte(testPolicy), 0o644)
+	var pol policy.Policy
+	if err := configs.Decode(pp, []byte(testPolicy), &pol); err != nil {
+		t.Fatal(err)
+	}
+	if err := pol.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	writePrompts(t, filepath.Join(dir, "prompts.jsonl"), n)
+	remote := true
+	t.Setenv("DISTILL_COLLECT_TEST_KEY", testKey)
+	cfg := Config{
+		Prompts: filepath.Join(dir, "prompts.jsonl"), Out: filepath.Join(dir, "out"), Policy: pp, Tokenizer: "bytes",
+		Teacher: TeacherConfig{Kind: "openai", TokenizerHash: servetest.Tokenizer{}.Hash(), OpenAI: &teacher.OpenAIConfig{
+			Name: "remote-teacher", BaseURL: hs.URL + "/v1", Model: "byte-model", APIKeyEnv: "DISTILL_COLLECT_TEST_KEY",
+			Mode: "chat", Timeout: 100 * time.Millisecond, Remote: &remote}},
+		Sampling:    Sampling{MaxTokens: 64},
+		TopK:        4,
+		Concurrency: 4,
+		SegmentRows: 10,
+		Retry:       RetryConfig{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond},
+	}
+	return &env{cfg: cfg, proxy: fp, pol: &pol, url: hs.URL}
+}
+
+func (e *env) run(t *testing.T, ctx context.Context, logs io.Writer) (*Summary, error) {
+	cfg := e.cfg
+	cfg.Defaults()
+	tt, err := teacher.NewOpenAI(*cfg.Teacher.OpenAI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Run(ctx, Options{Config: cfg, Teacher: tt, Tokenizer: servetest.Tokenizer{}, EOS: servetest.EOS, Policy: e.pol, Progress: logs, Seed: 1})
+}
+
+func readDataset(t *testing.T, dir string) map[string]*dataset.Record {
+	t.Helper()
+	d, err := dataset.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dataset.Record{}
+	err = d.Each(func(_ int, _ int64, r *dataset.Record) error {
+		var prov map[string]any
+		json.Unmarshal([]byte(r.Provenance), &prov)
+		id := prov["prompt_id"].(string)
+		if _, dup := out[id]; dup {
+			t.Errorf("prompt %s stored twice", id)
+		}
+		out[id] = r
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func readErrors(t *testing.T, path string) map[string]string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		var e map[string]string
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := out[e["id"]]; dup {
+			t.Errorf("prompt %s failed twice", e["id"])
+		}
+		out[e["id"]] = e["reason"]
+	}
+	return out
+}
+
+func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
+	e := newEnv(t, 120)
+	var logs bytes.Buffer
+	sum, err := e.run(t, context.Background(), &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts, _ := ReadPrompts(e.cfg.Prompts, "prompts")
+	rows := readDataset(t, filepath.Join(e.cfg.Out, DatasetDir))
+	fails := readErrors(t, filepath.Join(e.cfg.Out, ErrorsFile))
+	for _, p := range prompts {
+		_, stored := rows[p.ID]
+		reason, failed := fails[p.ID]
+		if stored == failed {
+			t.Errorf("prompt %q: stored %v, failed %v (%s)", p.Prompt, stored, failed, reason)
+		}
+		class := p.Class
+		switch {
+		case class == "sensitive" && reason != "policy_refused":
+			t.Errorf("sensitive prompt %q: %q", p.Prompt, reason)
+		case strings.Contains(p.Prompt, "FAULT-400") && reason != "http_400":
+			t.Errorf("400 prompt: %q", reason)
+		case strings.Contains(p.Prompt, "ALWAYS-BAD") && class == "public" && reason != "bad_logprobs":
+			t.Errorf("always-bad prompt: %q", reason)
+		}
+		if r, ok := rows[p.ID]; ok {
+			if class == "internal" && r.TopKIDs != nil {
+				t.Errorf("internal prompt stored logprobs against the policy")
+			}
+			if class == "public" && r.TopKIDs == nil {
+				t.Errorf("public prompt %q stored without top-k", p.Prompt)
+			}
+			if strings.Contains(r.Prompt, "@") {
+				t.Errorf("unredacted prompt stored: %q", r.Prompt)
+			}
+		}
+	}
+	// The server never saw a sensitive row nor an unredacted email.
+	for _, got := range e.proxy.received {
+		if strings.Contains(got, "@fleet") {
+			t.Errorf("server received an unredacted email: %q", got)
+		}
+		for _, p := range prompts {
+			if p.Class == "sensitive" && got == p.Prompt {
+				t.Errorf("server received a sensitive prompt: %q", got)
+			}
+		}
+	}
+	if sum.Retries["http_429"] == 0 || sum.Retries["http_500"] == 0 || sum.Retries["timeout"] == 0 || sum.Retries["bad_json"] == 0 || sum.Retries["bad_logprobs"] == 0 {
+		t.Errorf("not every fault was exercised: %v", sum.Retries)
+	}
+	if !sum.Complete || int(sum.Rows)+sum.Failed != len(prompts) {
+		t.Errorf("summary %+v", sum)
+	}
+	// Stored top-k equals the scripted model's distribution (quantized storage aside).
+	for _, r := range rows {
+		if r.TopKIDs == nil {
+			continue
+		}
+		if math.Abs(float64(r.TopKLogprobs[0])-servetest.ScriptedLogprob) > 1.0/256 {
+			t.Fatalf("stored logprob %v, scripted %v", r.TopKLogprobs[0], servetest.ScriptedLogprob)
+		}
+		break
+	}
+	for _, f := range []string{SummaryFile, ErrorsFile, JournalFile} {
+		b, _ := os.ReadFile(filepath.Join(e.cfg.Out, f))
+		if bytes.Contains(b, []byte(testKey)) {
+			t.Errorf("%s contains the API key", f)
+		}
+	}
+	if strings.Contains(logs.String(), testKey) {
+		t.Error("progress output contains the API key")
+	}
+
+	// A second run has nothing to do and changes nothing.
+	before := len(e.proxy.received)
+	sum2, err := e.run(t, context.Background(), nil)
+	if err != nil || sum2.AlreadySettled != len(prompts) || len(e.proxy.received) != before || sum2.Rows != sum.Rows {
+		t.Fatalf("rerun: %+v %v (requests %d → %d)", sum2, err, before, len(e.proxy.received))
+	}
+}
+
+func TestCollectRefusesUnacknowledgedTerms(t *testing.T) {
+	e := newEnv(t, 3)
+	pol := strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: {remote: true, restricts_training: true}", 1)
+	var p policy.Policy
+	if err := configs.Decode("p.yaml", []byte(pol), &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Validate()
+	e.pol = &p
+	if _, err := e.run(t, context.Background(), nil); err == nil || !strings.Contains(err.Error(), "acknowledge_terms") {
+		t.Fatalf("got %v", err)
+	}
+	if len(e.proxy.received) != 0 {
+		t.Fatal("requests were sent before the terms check")
+	}
+}
