@@ -212,12 +212,79 @@ func avx2(mr, nv, unroll int) {
 	out.WriteString("\n")
 }
 
+// transpose8 writes the AVX 8×8 transpose used to pack row-major panels:
+//
+//	dst[(8b+i)*dstStride + j] = src[j*srcStride + 8b + i],  b < blocks, i, j < 8
+func transpose8() {
+	fmt.Fprintf(&out, "// func transpose8(dst *float32, dstStride int, src *float32, srcStride int, blocks int)\n")
+	fmt.Fprintf(&out, "TEXT ·transpose8(SB), NOSPLIT, $0-40\n")
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ dstStride+8(FP), R8")
+	p("SHLQ $2, R8")
+	p("MOVQ src+16(FP), SI")
+	p("MOVQ srcStride+24(FP), R9")
+	p("SHLQ $2, R9")
+	p("MOVQ blocks+32(FP), CX")
+	p("LEAQ (R9)(R9*2), R10") // 3·srcStride bytes
+	p("LEAQ (R8)(R8*2), R11") // 3·dstStride bytes
+	p("TESTQ CX, CX")
+	p("JEQ transpose8_done")
+	label("transpose8_loop")
+	p("MOVQ SI, AX")
+	p("VMOVUPS (AX), Y0")
+	p("VMOVUPS (AX)(R9*1), Y1")
+	p("VMOVUPS (AX)(R9*2), Y2")
+	p("VMOVUPS (AX)(R10*1), Y3")
+	p("LEAQ (AX)(R9*4), AX")
+	p("VMOVUPS (AX), Y4")
+	p("VMOVUPS (AX)(R9*1), Y5")
+	p("VMOVUPS (AX)(R9*2), Y6")
+	p("VMOVUPS (AX)(R10*1), Y7")
+	// Interleave pairs of rows, then pairs of pairs, then 128-bit halves.
+	for i := 0; i < 4; i++ {
+		p("VUNPCKLPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 8+2*i)
+		p("VUNPCKHPS Y%d, Y%d, Y%d", 2*i+1, 2*i, 9+2*i)
+	}
+	// s0..s7 into Y0..Y7: s0 = shuf(t0,t2,0x44), s1 = shuf(t0,t2,0xEE),
+	// s2 = shuf(t1,t3,0x44), s3 = shuf(t1,t3,0xEE), s4..s7 likewise from t4..t7.
+	for h := 0; h < 2; h++ {
+		t := 8 + 4*h
+		p("VSHUFPS $0x44, Y%d, Y%d, Y%d", t+2, t, 4*h+0)
+		p("VSHUFPS $0xEE, Y%d, Y%d, Y%d", t+2, t, 4*h+1)
+		p("VSHUFPS $0x44, Y%d, Y%d, Y%d", t+3, t+1, 4*h+2)
+		p("VSHUFPS $0xEE, Y%d, Y%d, Y%d", t+3, t+1, 4*h+3)
+	}
+	for i := 0; i < 4; i++ {
+		p("VPERM2F128 $0x20, Y%d, Y%d, Y%d", 4+i, i, 8+i)
+		p("VPERM2F128 $0x31, Y%d, Y%d, Y%d", 4+i, i, 12+i)
+	}
+	p("MOVQ DI, BX")
+	p("VMOVUPS Y8, (BX)")
+	p("VMOVUPS Y9, (BX)(R8*1)")
+	p("VMOVUPS Y10, (BX)(R8*2)")
+	p("VMOVUPS Y11, (BX)(R11*1)")
+	p("LEAQ (BX)(R8*4), BX")
+	p("VMOVUPS Y12, (BX)")
+	p("VMOVUPS Y13, (BX)(R8*1)")
+	p("VMOVUPS Y14, (BX)(R8*2)")
+	p("VMOVUPS Y15, (BX)(R11*1)")
+	p("ADDQ $32, SI")
+	p("LEAQ (DI)(R8*8), DI")
+	p("DECQ CX")
+	p("JNZ transpose8_loop")
+	label("transpose8_done")
+	p("VZEROUPPER")
+	p("RET")
+	out.WriteString("\n")
+}
+
 func main() {
 	dst := flag.String("o", "kernel_amd64.s", "output file")
 	flag.Parse()
 	out.WriteString(header)
 	avx512(12, 2, 4)
 	avx2(6, 2, 4)
+	transpose8()
 	if err := os.WriteFile(*dst, out.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -10,11 +10,14 @@ import "golang.org/x/sys/cpu"
 func kernAVX512x12x32(k int, a, b, c *float32, ldc int, alpha float32, accumulate int)
 
 //go:noescape
+func transpose8(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
+
+//go:noescape
 func kernAVX2x6x16(k int, a, b, c *float32, ldc int, alpha float32, accumulate int)
 
 var (
-	avx512Kernel = &microKernel{name: "avx512 12x32", mr: 12, nr: 32, kc: 256, mc: 144, nc: 4096, fn: kernAVX512x12x32}
-	avx2Kernel   = &microKernel{name: "avx2 6x16", mr: 6, nr: 16, kc: 256, mc: 144, nc: 4096, fn: kernAVX2x6x16}
+	avx512Kernel = &microKernel{name: "avx512 12x32", mr: 12, nr: 32, kc: 256, mc: 144, nc: 4096, fn: kernAVX512x12x32, tr8: transpose8}
+	avx2Kernel   = &microKernel{name: "avx2 6x16", mr: 6, nr: 16, kc: 256, mc: 144, nc: 4096, fn: kernAVX2x6x16, tr8: transpose8}
 )
 
 // kernels lists the micro-kernels this CPU can run, fastest first.
