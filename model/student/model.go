@@ -310,12 +310,20 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 	return gr, nil
 }
 
-func (m *Model) run(mode int, b *batch.Batch) (*graph, error) {
+func (m *Model) run(mode int, b *batch.Batch, dense []float32) (*graph, error) {
 	if b == nil {
 		return nil, errors.New("nil batch")
 	}
 	if err := b.Validate(m.cfg.VocabSize); err != nil {
 		return nil, err
+	}
+	if dense != nil {
+		if n := b.B * b.T * m.cfg.VocabSize; len(dense) != n {
+			return nil, fmt.Errorf("dense teacher logits: %d values, want B*T*V = %d", len(dense), n)
+		}
+		if len(b.TeacherValid) != b.B*b.T {
+			return nil, fmt.Errorf("dense teacher logits need TeacherValid [%d]", b.B*b.T)
+		}
 	}
 	if b.T > m.cfg.ContextLength {
 		return nil, fmt.Errorf("batch: sequence length %d exceeds context length %d", b.T, m.cfg.ContextLength)
@@ -324,8 +332,8 @@ func (m *Model) run(mode int, b *batch.Batch) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	gr.feed.Batch = b
-	defer func() { gr.feed.Batch = nil }()
+	gr.feed.Batch, gr.feed.DenseTeacher = b, dense
+	defer func() { gr.feed.Batch, gr.feed.DenseTeacher = nil, nil }()
 	gr.vm.Reset()
 	if err := gr.vm.RunAll(); err != nil {
 		return nil, fmt.Errorf("student step B=%d T=%d: %w", b.B, b.T, err)
@@ -350,7 +358,14 @@ func (m *Model) terms(gr *graph) loss.Terms {
 // overwrites every Param.Grad with ∂Total/∂param. A NaN or Inf loss is
 // reported through the returned terms, not as an error.
 func (m *Model) ForwardBackward(b *batch.Batch) (loss.Terms, error) {
-	gr, err := m.run(modeTrain, b)
+	return m.ForwardBackwardDense(b, nil)
+}
+
+// ForwardBackwardDense is ForwardBackward with dense teacher logits
+// teacherLogits [B*T*V] (temperature 1) replacing the sparse top-k in the KL
+// term on rows with TeacherValid ≠ 0. nil means the sparse teacher.
+func (m *Model) ForwardBackwardDense(b *batch.Batch, teacherLogits []float32) (loss.Terms, error) {
+	gr, err := m.run(modeTrain, b, teacherLogits)
 	if err != nil {
 		return loss.Terms{}, err
 	}
@@ -375,7 +390,7 @@ func (m *Model) ForwardBackward(b *batch.Batch) (loss.Terms, error) {
 
 // Evaluate computes the loss terms and metrics on b without gradients.
 func (m *Model) Evaluate(b *batch.Batch) (loss.Terms, loss.Metrics, error) {
-	gr, err := m.run(modeEval, b)
+	gr, err := m.run(modeEval, b, nil)
 	if err != nil {
 		return loss.Terms{}, loss.Metrics{}, err
 	}
@@ -391,7 +406,7 @@ func (m *Model) Logits(tokens []int32, B, T int) ([]float32, error) {
 		return nil, fmt.Errorf("logits: %d tokens for B=%d T=%d", len(tokens), B, T)
 	}
 	b := &batch.Batch{B: B, T: T, Tokens: tokens, Targets: make([]int32, B*T), LossMask: make([]float32, B*T)}
-	gr, err := m.run(modeLogits, b)
+	gr, err := m.run(modeLogits, b, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ type torchCase struct {
 	lc    loss.Config
 	B, T  int
 	K, Dt int
+	dense bool // dense teacher logits instead of the sparse top-k
 }
 
 // TestAgreesWithPyTorch runs an independent float64 PyTorch implementation of
@@ -37,11 +38,14 @@ func TestAgreesWithPyTorch(t *testing.T) {
 	mha.NKVHeads, mha.NLayers = 4, 1
 	hidden := []loss.LayerPair{{Student: 1, Teacher: 3}, {Student: 2, Teacher: 6}}
 	cases := []torchCase{
-		{"gqa-forward-kl-mse-proj", base, loss.Config{Alpha: 0.5, Gamma: 0.3, Temperature: 2, KL: "forward", HiddenMap: hidden, TeacherHiddenDim: 12}, 2, 7, 4, 12},
-		{"shared-untied-reverse-kl", shared, loss.Config{Alpha: 0.7, Temperature: 1.5, KL: "reverse"}, 2, 6, 3, 0},
-		{"gqa-jsd-mse-same-width", base, loss.Config{Alpha: 0.4, Gamma: 1, Temperature: 1, KL: "jsd", JSDBeta: 0.3, HiddenMap: []loss.LayerPair{{Student: 0, Teacher: 2}}, TeacherHiddenDim: 16}, 1, 9, 5, 16},
-		{"mha-ce-only", mha, loss.Config{Alpha: 0, Temperature: 1}, 3, 4, 0, 0},
-		{"gqa-kl-only", base, loss.Config{Alpha: 1, Temperature: 3, KL: "forward"}, 2, 5, 6, 0},
+		{"gqa-forward-kl-mse-proj", base, loss.Config{Alpha: 0.5, Gamma: 0.3, Temperature: 2, KL: "forward", HiddenMap: hidden, TeacherHiddenDim: 12}, 2, 7, 4, 12, false},
+		{"shared-untied-reverse-kl", shared, loss.Config{Alpha: 0.7, Temperature: 1.5, KL: "reverse"}, 2, 6, 3, 0, false},
+		{"gqa-jsd-mse-same-width", base, loss.Config{Alpha: 0.4, Gamma: 1, Temperature: 1, KL: "jsd", JSDBeta: 0.3, HiddenMap: []loss.LayerPair{{Student: 0, Teacher: 2}}, TeacherHiddenDim: 16}, 1, 9, 5, 16, false},
+		{"mha-ce-only", mha, loss.Config{Alpha: 0, Temperature: 1}, 3, 4, 0, 0, false},
+		{"gqa-kl-only", base, loss.Config{Alpha: 1, Temperature: 3, KL: "forward"}, 2, 5, 6, 0, false},
+		{"dense-forward", base, loss.Config{Alpha: 0.6, Temperature: 2, KL: "forward"}, 2, 5, 2, 0, true},
+		{"dense-reverse", shared, loss.Config{Alpha: 0.6, Temperature: 1, KL: "reverse"}, 1, 6, 2, 0, true},
+		{"dense-jsd", base, loss.Config{Alpha: 0.5, Temperature: 1.5, KL: "jsd", JSDBeta: 0.6}, 1, 6, 2, 0, true},
 	}
 	root := t.TempDir()
 	type prepared struct {
@@ -66,7 +70,14 @@ func TestAgreesWithPyTorch(t *testing.T) {
 			layers = append(layers, p.Teacher)
 		}
 		b := randomBatch(rng, c.B, c.T, c.cfg.VocabSize, c.K, c.Dt, layers)
-		terms, err := m.ForwardBackward(b)
+		var dense []float32
+		if c.dense {
+			dense = make([]float32, c.B*c.T*c.cfg.VocabSize)
+			for j := range dense {
+				dense[j] = float32(2 * rng.NormFloat64())
+			}
+		}
+		terms, err := m.ForwardBackwardDense(b, dense)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -92,7 +103,10 @@ func TestAgreesWithPyTorch(t *testing.T) {
 		writeRaw(t, filepath.Join(dir, "tokens.bin"), b.Tokens)
 		writeRaw(t, filepath.Join(dir, "targets.bin"), b.Targets)
 		writeRaw(t, filepath.Join(dir, "mask.bin"), b.LossMask)
-		if c.K > 0 {
+		if c.dense {
+			writeRaw(t, filepath.Join(dir, "dense.bin"), dense)
+			writeRaw(t, filepath.Join(dir, "valid.bin"), b.TeacherValid)
+		} else if c.K > 0 {
 			writeRaw(t, filepath.Join(dir, "topk_ids.bin"), b.TopKIDs)
 			writeRaw(t, filepath.Join(dir, "topk_logprobs.bin"), b.TopKLogprobs)
 			writeRaw(t, filepath.Join(dir, "tail.bin"), b.TailMass)
@@ -101,7 +115,7 @@ func TestAgreesWithPyTorch(t *testing.T) {
 		for j, l := range b.HiddenLayers {
 			writeRaw(t, filepath.Join(dir, fmt.Sprintf("hidden_%d.bin", l)), b.Hidden[j])
 		}
-		js, _ := json.Marshal(map[string]any{"config": c.cfg, "loss": c.lc, "B": c.B, "T": c.T, "K": c.K, "hidden_dim": c.Dt, "params": ps})
+		js, _ := json.Marshal(map[string]any{"config": c.cfg, "loss": c.lc, "B": c.B, "T": c.T, "K": map[bool]int{true: 0, false: c.K}[c.dense], "hidden_dim": c.Dt, "params": ps})
 		if err := os.WriteFile(filepath.Join(dir, "case.json"), js, 0o644); err != nil {
 			t.Fatal(err)
 		}

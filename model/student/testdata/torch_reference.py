@@ -104,7 +104,25 @@ def run_case(d):
     ce_rows = -torch.log_softmax(logits, -1).gather(1, targets[:, None].clamp(0, V - 1))[:, 0]
     CE = (mask * ce_rows).sum() / mask.sum()
     KL = torch.zeros((), dtype=DT)
-    if K > 0:
+    if os.path.exists(os.path.join(d, "dense.bin")):
+        tz = load(d, "dense.bin", np.float32, [N, V]).to(DT)
+        valid = load(d, "valid.bin", np.float32, [N]).to(DT)
+        Tm = lc["temperature"]
+        lt = torch.log_softmax(tz / Tm, -1)
+        ls = torch.log_softmax(logits / Tm, -1)
+        t, s = lt.exp(), ls.exp()
+        kind = lc.get("kl") or "forward"
+        if kind == "forward":
+            D = (t * (lt - ls)).sum(1)
+        elif kind == "reverse":
+            D = (s * (ls - torch.log(t.clamp(min=1e-12)))).sum(1)
+        else:
+            b = lc["jsd_beta"]
+            lm = torch.log(b * t + (1 - b) * s)
+            D = (b * t * (lt - lm) + (1 - b) * s * (ls - lm)).sum(1)
+        w = mask * valid
+        KL = (w * Tm * Tm * D).sum() / w.sum()
+    elif K > 0:
         ids = load(d, "topk_ids.bin", np.int32, [N, K])
         lps = load(d, "topk_logprobs.bin", np.float32, [N, K]).to(DT)
         tail = load(d, "tail.bin", np.float32, [N, 1]).to(DT)
