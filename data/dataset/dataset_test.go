@@ -1,0 +1,136 @@
+package dataset_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
+	"github.com/distill-ml/distill/model/kernels/f16"
+)
+
+func TestRoundTrip(t *testing.T) {
+	cfg := datasettest.Config{Vocab: 5000, K: 8, Rows: 120, PromptLen: 10, CompletionLen: 30, Seed: 7,
+		HiddenLayers: []int{2, 5}, HiddenDim: 16, Splits: []string{"train", "validation"}}
+	recs, _ := datasettest.Generate(cfg)
+	// A text-only row (no teacher signals) and an extreme logprob are allowed too.
+	recs = append(recs, &dataset.Record{Split: "train", Source: "text", Prompt: "", Completion: "plain",
+		Tokens: []int32{1, 2, 3}, PromptLen: 0})
+	recs[0].TopKLogprobs[cfg.K-1] = -1e6 // clamps to the largest code
+	dir := t.TempDir()
+	opts := dataset.WriterOptions{MaxShardBytes: 64 << 10, RowGroupBytes: 16 << 10}
+	m := writeDataset(t, dir, cfg.Meta(), recs, opts)
+	if len(m.Shards) < 3 {
+		t.Fatalf("want several bounded shards, got %d", len(m.Shards))
+	}
+	var rows, tokens int64
+	for _, s := range m.Shards {
+		st, err := os.Stat(filepath.Join(dir, s.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() != s.Bytes || st.Size() > opts.MaxShardBytes+2*opts.RowGroupBytes {
+			t.Errorf("shard %s: %d bytes (manifest %d), bound %d", s.File, st.Size(), s.Bytes, opts.MaxShardBytes+2*opts.RowGroupBytes)
+		}
+		rows += s.Rows
+		tokens += s.Tokens
+	}
+	if rows != int64(len(recs)) || m.Rows != rows || m.Tokens != tokens {
+		t.Fatalf("manifest rows %d tokens %d, shards %d/%d, records %d", m.Rows, m.Tokens, rows, tokens, len(recs))
+	}
+	if m.Meta.TokenizerHash != cfg.Meta().TokenizerHash || m.Meta.Temperature != 1 || m.Meta.TeacherSettings["top_p"] != "1" {
+		t.Fatalf("meta not preserved: %+v", m.Meta)
+	}
+	if probs := dataset.Validate(dir, dataset.ValidateOptions{TokenizerHash: cfg.Meta().TokenizerHash, VocabSize: cfg.Vocab}); len(probs) != 0 {
+		t.Fatalf("valid dataset has problems: %v", probs)
+	}
+	ds, err := dataset.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	err = ds.Each(func(shard int, row int64, got *dataset.Record) error {
+		want := recs[i]
+		i++
+		if got.ID != dataset.RowID(want.Source, want.Prompt) || got.Split != want.Split || got.Source != want.Source ||
+			got.Teacher != want.Teacher || got.Prompt != want.Prompt || got.Completion != want.Completion ||
+			got.PromptLen != want.PromptLen || got.Provenance != want.Provenance || !reflect.DeepEqual(got.Tokens, want.Tokens) {
+			t.Fatalf("record %d: text fields differ:\n got %+v\nwant %+v", i-1, got, want)
+		}
+		if !reflect.DeepEqual(got.TopKIDs, want.TopKIDs) {
+			t.Fatalf("record %d: top-k ids differ", i-1)
+		}
+		for j, lp := range want.TopKLogprobs {
+			// Documented decoding: -round(-lp·64)/64, with codes clamped to 2^20.
+			exp := -math.Min(math.Round(-float64(lp)*64), 1<<20) / 64
+			if float64(got.TopKLogprobs[j]) != exp {
+				t.Fatalf("record %d logprob %d: got %g want %g (from %g)", i-1, j, got.TopKLogprobs[j], exp, lp)
+			}
+		}
+		for j, tm := range want.TailMass {
+			if d := math.Abs(float64(got.TailMass[j] - tm)); d > float64(tm)/2048+6e-8 {
+				t.Fatalf("record %d tail %d: got %g want %g", i-1, j, got.TailMass[j], tm)
+			}
+		}
+		if len(got.Hidden) != len(want.Hidden) {
+			t.Fatalf("record %d: %d hidden layers, want %d", i-1, len(got.Hidden), len(want.Hidden))
+		}
+		for l := range want.Hidden {
+			for j, h := range want.Hidden[l] {
+				if got.Hidden[l][j] != f16.Float32(f16.Float16(h)) {
+					t.Fatalf("record %d hidden %d/%d: got %g want %g", i-1, l, j, got.Hidden[l][j], h)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != len(recs) {
+		t.Fatalf("read %d records, wrote %d", i, len(recs))
+	}
+}
+
+func TestWriterRejectsBadRecords(t *testing.T) {
+	cfg := datasettest.Config{Vocab: 100, K: 2, Rows: 1, PromptLen: 2, CompletionLen: 2, Seed: 1}
+	good := func() *dataset.Record {
+		return &dataset.Record{Split: "train", Source: "s", Prompt: "p", Tokens: []int32{1, 2, 3}, PromptLen: 1,
+			TopKIDs: []int32{3, 4, 5, 6}, TopKLogprobs: []float32{-0.1, -3, -0.2, -2.5}, TailMass: []float32{0.05, 0.03}}
+	}
+	cases := map[string]func(r *dataset.Record){
+		"field tokens position 1: id 100 outside vocab":      func(r *dataset.Record) { r.Tokens[1] = 100 },
+		"field topk_ids position 1 rank 0: id -1":            func(r *dataset.Record) { r.TopKIDs[2] = -1 },
+		"field topk_logprobs position 0 rank 1: NaN":         func(r *dataset.Record) { r.TopKLogprobs[1] = float32(math.NaN()) },
+		"field topk_logprobs position 1 rank 1: -0.1 > -0.2": func(r *dataset.Record) { r.TopKLogprobs[3] = -0.1 },
+		"field topk_logprobs position 0 rank 0: 0.5":         func(r *dataset.Record) { r.TopKLogprobs[0] = 0.5 },
+		"field topk_tail position 1: 1.5 outside":            func(r *dataset.Record) { r.TailMass[1] = 1.5 },
+		"field topk_ids: 3 values":                           func(r *dataset.Record) { r.TopKIDs = r.TopKIDs[:3] },
+		"field prompt_len: 4 outside":                        func(r *dataset.Record) { r.PromptLen = 4 },
+		"field prompt_len: a row with teacher signals":       func(r *dataset.Record) { r.PromptLen = 0 },
+		"field id":           func(r *dataset.Record) { r.ID = "abc" },
+		"field split: empty": func(r *dataset.Record) { r.Split = "" },
+	}
+	w, err := dataset.Create(t.TempDir(), cfg.Meta(), dataset.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Write(good()); err != nil {
+		t.Fatal(err)
+	}
+	for want, mutate := range cases {
+		r := good()
+		mutate(r)
+		err := w.Write(r)
+		if err == nil || !contains(err.Error(), want) {
+			t.Errorf("%s: got %v", want, err)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
