@@ -25,10 +25,7 @@ func TestParityWithReference(t *testing.T) {
 	for _, model := range []string{"qwen3", "llama3"} {
 		t.Run(model, func(t *testing.T) {
 			jsonPath, configPath := lenmlModel(t, model)
-			tok, err := Load(jsonPath)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := loadLenml(t, model)
 			want := referenceIDs(t, jsonPath, configPath, chunks)
 			compareIDs(t, tok, chunks, want)
 		})

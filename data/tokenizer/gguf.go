@@ -1,0 +1,140 @@
+package tokenizer
+
+import (
+	"fmt"
+	"strings"
+)
+
+// GGUFVocab is a tokenizer as the tokenizer.ggml.* keys of a GGUF file hold
+// it for llama.cpp's "gpt2" (byte-level BPE) model.
+type GGUFVocab struct {
+	Model string // tokenizer.ggml.model: "gpt2"
+	Pre   string // tokenizer.ggml.pre: "llama-bpe", "qwen2" or "gpt-2"
+	// Tokens are byte-level strings for normal tokens and the verbatim
+	// content for control and user-defined tokens.
+	Tokens []string
+	Types  []int32  // TypeNormal, TypeControl, TypeUserDefined (TypeUnused for holes)
+	Merges []string // "left right" byte-level strings, in rank order
+	// Special ids, -1 if none.
+	BOS, EOS, PAD int32
+	ChatTemplate  string
+}
+
+// ggufModel is the only tokenizer.ggml.model this package writes and reads.
+const ggufModel = "gpt2"
+
+// GGUFVocab returns the vocabulary in GGUF form. A normalizer (Qwen's NFC)
+// has no GGUF representation and is dropped, as llama.cpp does not normalize.
+func (t *Tokenizer) GGUFVocab() GGUFVocab {
+	bl := newByteLevel()
+	v := GGUFVocab{
+		Model:        ggufModel,
+		Pre:          t.pre.String(),
+		Tokens:       make([]string, len(t.tokens)),
+		Types:        append([]int32(nil), t.types...),
+		Merges:       make([]string, len(t.mergeList)),
+		BOS:          t.special.BOS,
+		EOS:          t.special.EOS,
+		PAD:          t.special.PAD,
+		ChatTemplate: t.special.ChatTemplate,
+	}
+	for id, b := range t.tokens {
+		switch t.types[id] {
+		case TypeNormal:
+			v.Tokens[id] = bl.encode(b)
+		case TypeUnused:
+			v.Tokens[id] = fmt.Sprintf("[PAD%d]", id)
+		default:
+			v.Tokens[id] = string(b)
+		}
+	}
+	for i, m := range t.mergeList {
+		v.Merges[i] = bl.encode(t.tokens[m[0]]) + " " + bl.encode(t.tokens[m[1]])
+	}
+	return v
+}
+
+// FromGGUFVocab builds a tokenizer from GGUF vocabulary arrays. As in
+// llama.cpp, the llama-bpe pre-tokenizer implies ignore_merges.
+func FromGGUFVocab(v GGUFVocab) (*Tokenizer, error) {
+	t, err := fromGGUF(v)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer from GGUF: %w", err)
+	}
+	return t, nil
+}
+
+func fromGGUF(v GGUFVocab) (*Tokenizer, error) {
+	if v.Model != ggufModel {
+		return nil, fmt.Errorf("tokenizer.ggml.model %q: only %q (byte-level BPE) is supported", v.Model, ggufModel)
+	}
+	kind, err := preKindByName(v.Pre)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer.ggml.pre: %w", err)
+	}
+	if len(v.Tokens) > maxVocab {
+		return nil, fmt.Errorf("tokenizer.ggml.tokens: %d tokens exceed the limit %d", len(v.Tokens), maxVocab)
+	}
+	if len(v.Types) != len(v.Tokens) {
+		return nil, fmt.Errorf("tokenizer.ggml.token_type has %d entries for %d tokens", len(v.Types), len(v.Tokens))
+	}
+	if len(v.Merges) > maxMerges {
+		return nil, fmt.Errorf("tokenizer.ggml.merges: %d merges exceed the limit %d", len(v.Merges), maxMerges)
+	}
+	bl := newByteLevel()
+	s := &spec{name: "gguf", pre: kind, ignoreMerges: kind == preLlama3, chatTemplate: v.ChatTemplate}
+	for id, tok := range v.Tokens {
+		switch v.Types[id] {
+		case TypeNormal:
+			b, ok := bl.decode(tok)
+			if !ok {
+				return nil, fmt.Errorf("tokenizer.ggml.tokens[%d] %q: not a byte-level token", id, tok)
+			}
+			s.vocab = append(s.vocab, vocabEntry{bytes: string(b), id: int32(id)})
+		case TypeControl, TypeUserDefined:
+			s.added = append(s.added, addedToken{id: int32(id), content: tok, special: v.Types[id] == TypeControl})
+		case TypeUnused:
+		default:
+			return nil, fmt.Errorf("tokenizer.ggml.token_type[%d] = %d: unsupported (want 1, 3, 4 or 5)", id, v.Types[id])
+		}
+	}
+	s.merges = make([][2]string, len(v.Merges))
+	for i, m := range v.Merges {
+		a, b, ok := strings.Cut(m, " ")
+		if !ok || strings.Contains(b, " ") {
+			return nil, fmt.Errorf("tokenizer.ggml.merges[%d] %q: want two tokens separated by one space", i, m)
+		}
+		ab, okA := bl.decode(a)
+		bb, okB := bl.decode(b)
+		if !okA || !okB {
+			return nil, fmt.Errorf("tokenizer.ggml.merges[%d] %q: not byte-level tokens", i, m)
+		}
+		s.merges[i] = [2]string{string(ab), string(bb)}
+	}
+	content := func(field string, id int32) (*string, error) {
+		c := ""
+		if id < 0 {
+			return &c, nil
+		}
+		if int(id) >= len(v.Tokens) {
+			return nil, fmt.Errorf("%s %d is outside the %d tokens", field, id, len(v.Tokens))
+		}
+		if v.Types[id] == TypeNormal {
+			b, _ := bl.decode(v.Tokens[id])
+			c = string(b)
+		} else {
+			c = v.Tokens[id]
+		}
+		return &c, nil
+	}
+	if s.bos, err = content("tokenizer.ggml.bos_token_id", v.BOS); err != nil {
+		return nil, err
+	}
+	if s.eos, err = content("tokenizer.ggml.eos_token_id", v.EOS); err != nil {
+		return nil, err
+	}
+	if s.pad, err = content("tokenizer.ggml.padding_token_id", v.PAD); err != nil {
+		return nil, err
+	}
+	return build(s)
+}

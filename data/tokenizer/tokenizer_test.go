@@ -1,0 +1,237 @@
+package tokenizer
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// loadedLenml caches the real tokenizers across tests (they are immutable);
+// loading one takes about a second.
+var loadedLenml sync.Map
+
+func loadLenml(t testing.TB, model string) *Tokenizer {
+	t.Helper()
+	if tok, ok := loadedLenml.Load(model); ok {
+		return tok.(*Tokenizer)
+	}
+	jsonPath, _ := lenmlModel(t, model)
+	tok, err := Load(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadedLenml.Store(model, tok)
+	return tok
+}
+
+// splitPieces returns the pre-tokens of s under pattern kind.
+func splitPieces(kind preKind, s string) []string {
+	sp := newSplitter(kind)
+	var out []string
+	start := 0
+	for _, e := range sp.split(s, nil) {
+		out = append(out, s[start:e])
+		start = e
+	}
+	return out
+}
+
+// TestSplitPatterns pins hand-derived splits of the regexes' tricky cases.
+func TestSplitPatterns(t *testing.T) {
+	cases := []struct {
+		kind preKind
+		in   string
+		want []string
+	}{
+		{preLlama3, "Hello world", []string{"Hello", " world"}},
+		{preLlama3, "I'LL don't 'Re", []string{"I", "'LL", " don", "'t", " '", "Re"}},
+		{preLlama3, "12345 x", []string{"123", "45", " x"}},
+		{preQwen2, "12345", []string{"1", "2", "3", "4", "5"}},
+		{preLlama3, "a  b", []string{"a", " ", " b"}},
+		{preLlama3, "a   \n\n  b", []string{"a", "   \n\n", " ", " b"}},
+		{preLlama3, "x\t\t1", []string{"x", "\t", "\t", "1"}},
+		{preLlama3, "end  ", []string{"end", "  "}},
+		{preLlama3, "(word ...\n\nnext", []string{"(word", " ...\n\n", "next"}},
+		{preLlama3, "\u3000中文", []string{"\u3000中文"}},
+		{preLlama3, "\n word", []string{"\n", " word"}},
+		{preGPT2, "I'LL don't  go 42x", []string{"I", "'", "LL", " don", "'t", " ", " go", " 42", "x"}},
+		{preGPT2, "a \n b", []string{"a", " \n", " b"}},
+		{preGPT2, "!!! ??", []string{"!!!", " ??"}},
+	}
+	for _, c := range cases {
+		if got := splitPieces(c.kind, c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s %q: got %q, want %q", c.kind, c.in, got, c.want)
+		}
+	}
+	// \s is Unicode White_Space (HF tokenizers, llama.cpp), not JavaScript's.
+	if classifyRune(0x85) != clsSpace || classifyRune(0xFEFF) != clsOther {
+		t.Error("U+0085 must be whitespace and U+FEFF not")
+	}
+}
+
+// TestBPEScanEqualsHeap checks the two BPE implementations agree.
+func TestBPEScanEqualsHeap(t *testing.T) {
+	tok := loadLenml(t, "llama3")
+	for _, w := range []string{"hello", "aaaaaaaaaaaaaaaaaaaaa", strings.Repeat("ab", 40), "中文中文中文", strings.Repeat("=-", 33), "xyzzyplughfoobarbaz"} {
+		a := tok.bpeScan(w, nil)
+		b := tok.bpeHeap(w, nil)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%q: scan %v heap %v", w, a, b)
+		}
+	}
+}
+
+func TestSpecialsFromConfig(t *testing.T) {
+	llama := loadLenml(t, "llama3")
+	sp := llama.Special()
+	if sp.BOS != 128000 || sp.EOS != 128001 || sp.EOT != 128009 || sp.ChatTemplate == "" {
+		t.Errorf("llama3 specials %+v", sp)
+	}
+	qwen := loadLenml(t, "qwen3")
+	sp = qwen.Special()
+	if sp.BOS != -1 || sp.EOS != 151645 || sp.PAD != 151643 || sp.ImStart != 151644 || sp.ImEnd != 151645 || sp.ChatTemplate == "" {
+		t.Errorf("qwen3 specials %+v", sp)
+	}
+	if qwen.VocabSize() != 151669 || llama.VocabSize() != 128256 {
+		t.Errorf("vocab sizes %d %d", qwen.VocabSize(), llama.VocabSize())
+	}
+	if id, ok := llama.IDForBytes([]byte("<|eot_id|>")); !ok || id != 128009 {
+		t.Errorf("IDForBytes(<|eot_id|>) = %d %v", id, ok)
+	}
+	if b, ok := llama.TokenBytes(128009); !ok || string(b) != "<|eot_id|>" {
+		t.Errorf("TokenBytes(128009) = %q", b)
+	}
+	if _, ok := llama.TokenBytes(-1); ok {
+		t.Error("TokenBytes(-1) ok")
+	}
+	if _, err := llama.DecodeChecked([]int32{1, 999999}); err == nil {
+		t.Error("DecodeChecked accepted an id outside the vocabulary")
+	}
+}
+
+// TestSaveLoadRealTokenizers saves the real Qwen3 and Llama 3 tokenizers,
+// reloads them, and checks hash, specials and ids are unchanged.
+func TestSaveLoadRealTokenizers(t *testing.T) {
+	chunks := ParityCorpus(5, 64<<10)
+	for _, model := range []string{"qwen3", "llama3"} {
+		t.Run(model, func(t *testing.T) {
+			a := loadLenml(t, model)
+			path := filepath.Join(t.TempDir(), "tokenizer.json")
+			if err := a.Save(path); err != nil {
+				t.Fatal(err)
+			}
+			b, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Hash() != b.Hash() || a.Special() != b.Special() {
+				t.Fatalf("Save→Load changed the tokenizer")
+			}
+			for _, c := range chunks {
+				if !reflect.DeepEqual(a.Encode(string(c)), b.Encode(string(c))) {
+					t.Fatalf("ids differ after Save→Load on %q", head(string(c), 80))
+				}
+			}
+		})
+	}
+}
+
+func TestGGUFVocabRoundTrip(t *testing.T) {
+	for _, model := range []string{"llama3", "qwen3", "trained"} {
+		t.Run(model, func(t *testing.T) {
+			var a *Tokenizer
+			if model == "trained" {
+				a = trainSmall(t, "", 800)
+			} else {
+				a = loadLenml(t, model)
+			}
+			v := a.GGUFVocab()
+			wantPre := map[string]string{"llama3": "llama-bpe", "qwen3": "qwen2", "trained": "llama-bpe"}[model]
+			if v.Model != "gpt2" || v.Pre != wantPre || len(v.Tokens) != a.VocabSize() || len(v.Types) != len(v.Tokens) {
+				t.Fatalf("vocab %s/%s with %d tokens", v.Model, v.Pre, len(v.Tokens))
+			}
+			if sp := a.Special(); sp.BOS >= 0 && v.Types[sp.BOS] != TypeControl {
+				t.Errorf("BOS type %d", v.Types[sp.BOS])
+			}
+			b, err := FromGGUFVocab(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.normalizer == "" && a.Hash() != b.Hash() {
+				t.Fatal("GGUF round trip changed the hash")
+			}
+			for _, c := range ParityCorpus(9, 32<<10) {
+				s := string(c)
+				if a.normalizer == "NFC" {
+					s = norm.NFC.String(strings.ToValidUTF8(s, ""))
+				}
+				if !reflect.DeepEqual(a.Encode(s), b.Encode(s)) {
+					t.Fatalf("ids differ after the GGUF round trip on %q", head(s, 80))
+				}
+			}
+		})
+	}
+	if _, err := FromGGUFVocab(GGUFVocab{Model: "llama", Pre: "llama-bpe"}); err == nil {
+		t.Error("accepted tokenizer.ggml.model llama")
+	}
+	if _, err := FromGGUFVocab(GGUFVocab{Model: "gpt2", Pre: "nope"}); err == nil {
+		t.Error("accepted an unknown pre")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	good, err := trainSmall(t, "", 300).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(good, "good"); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct{ from, to, want string }{
+		"truncated":   {"", "", "parse JSON"},
+		"model type":  {`"type": "BPE"`, `"type": "WordPiece"`, "only BPE"},
+		"pattern":     {`"Regex": "(?i:'s`, `"Regex": "(?x:'s`, "unsupported Split pattern"},
+		"merge":       {`"merges": [`, `"merges": [["zz", "qq"],`, "not in vocabulary"},
+		"dropout":     {`"dropout": null`, `"dropout": 0.1`, "dropout"},
+		"bos":         {`"bos_token": "<|begin_of_text|>"`, `"bos_token": "<|nope|>"`, "bos_token"},
+		"huge id":     {`"<|pad|>", "single_word"`, `"<|pad|>", "id": 2000000000, "single_word"`, "id"},
+		"no pre":      {`"pre_tokenizer": {`, `"pre_tokenizer": null, "x": {`, "pre_tokenizer"},
+		"normalizer":  {`"normalizer": null`, `"normalizer": {"type": "Lowercase"}`, "normalizer"},
+		"vocab dup id": {`"!": 33`, `"!": 34`, "used twice"},
+	}
+	for name, c := range cases {
+		data := good[:len(good)/2]
+		if c.from != "" {
+			if !bytes.Contains(good, []byte(c.from)) {
+				t.Fatalf("%s: fixture lacks %q", name, c.from)
+			}
+			data = bytes.Replace(good, []byte(c.from), []byte(c.to), 1)
+		}
+		_, err := Parse(data, "bad.json")
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "bad.json") {
+			t.Errorf("%s: error %v, want one naming bad.json and %q", name, err, c.want)
+		}
+	}
+}
+
+func TestSaveIsAtomic(t *testing.T) {
+	tok := trainSmall(t, "", 300)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokenizer.json")
+	if err := tok.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("Save left %d files", len(entries))
+	}
+	if err := tok.Save(filepath.Join(dir, "missing", "tokenizer.json")); err == nil {
+		t.Fatal("Save into a missing directory succeeded")
+	}
+}
