@@ -9,6 +9,7 @@ func subcommands(a *app) []*cobra.Command {
 		newInspectCmd(a),
 		newVerifyCmd(a),
 		newReleaseCmd(a),
+		newCollectCmd(a),
 		newModelCmd(a),
 		newTrainCmd(a),
 		newExportCmd(a),
