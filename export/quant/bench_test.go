@@ -1,12 +1,18 @@
 package quant
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math/rand/v2"
+	"os/exec"
 	"testing"
 )
 
 // BenchmarkQuantize reports quantization throughput in MB/s of float32 input
-// (a 4096×256 matrix of Gaussian weights), single-threaded and on the shared pool.
+// (a 4096×256 matrix of Gaussian weights): ours single-threaded ("go"), ours
+// on the shared pool ("go-parallel"), and, in the same run, ggml's reference
+// C quantizer single-threaded (metric ggml-MB/s, from the harness's own clock)
+// with the ratio go/ggml.
 func BenchmarkQuantize(b *testing.B) {
 	const n = 4096 * 256
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -17,17 +23,50 @@ func BenchmarkQuantize(b *testing.B) {
 	for _, typ := range []Type{F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K} {
 		rs, _ := typ.RowSize(n)
 		dst := make([]byte, rs)
-		b.Run(typ.String(), func(b *testing.B) {
+		var ggmlMBps float64
+		b.Run(typ.String()+"/go", func(b *testing.B) {
+			if ggmlMBps == 0 {
+				ggmlMBps = ggmlThroughput(b, typ, x)
+			}
 			b.SetBytes(4 * n)
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				Quantize(typ, dst, x)
 			}
+			b.StopTimer()
+			ours := float64(4*n) * float64(b.N) / b.Elapsed().Seconds() / 1e6
+			b.ReportMetric(ggmlMBps, "ggml-MB/s")
+			b.ReportMetric(ours/ggmlMBps, "go/ggml")
 		})
-		b.Run(typ.String()+"/parallel", func(b *testing.B) {
+		b.Run(typ.String()+"/go-parallel", func(b *testing.B) {
 			b.SetBytes(4 * n)
 			for i := 0; i < b.N; i++ {
 				QuantizeParallel(typ, dst, x)
 			}
 		})
+	}
+}
+
+// ggmlThroughput times ggml's reference quantizer (compiled -O2, one thread)
+// on x: it repeats until at least ~0.5 s of work and returns MB/s of input.
+func ggmlThroughput(b *testing.B, typ Type, x []float32) float64 {
+	bin := refBinary(b)
+	iters := uint32(4)
+	for {
+		var in bytes.Buffer
+		binary.Write(&in, binary.LittleEndian, [3]uint32{uint32(typ) | 0x80000000, uint32(len(x)), iters})
+		binary.Write(&in, binary.LittleEndian, x)
+		cmd := exec.Command(bin)
+		cmd.Stdin = &in
+		out, err := cmd.Output()
+		if err != nil || len(out) != 8 {
+			b.Fatalf("ggml bench: %v (%d bytes)", err, len(out))
+		}
+		var secs float64
+		binary.Read(bytes.NewReader(out), binary.LittleEndian, &secs)
+		if secs >= 0.5 || iters >= 1<<12 {
+			return float64(4*len(x)) * float64(iters) / secs / 1e6
+		}
+		iters *= 2
 	}
 }

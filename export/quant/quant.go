@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/distill-ml/distill/model/kernels/f16"
 	"github.com/distill-ml/distill/model/kernels/parallel"
@@ -14,6 +15,10 @@ import (
 // float32(...) so that no platform fuses them into an FMA (the Go spec lets a
 // compiler fuse a*b+c unless an explicit conversion rounds a*b), which would
 // change the bits relative to ggml built without FMA contraction.
+
+// littleEndian is true on hosts whose memory order is GGUF's (little-endian),
+// where F32/F16 data can be copied without per-element encoding.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // Quantizable reports whether Quantize/Dequantize support t.
 func Quantizable(t Type) bool {
@@ -73,24 +78,32 @@ func QuantizeParallel(t Type, dst []byte, src []float32) error {
 func quantizeBlocks(t Type, dst []byte, src []float32) {
 	switch t {
 	case F32:
+		if littleEndian && len(src) > 0 {
+			copy(dst, unsafe.Slice((*byte)(unsafe.Pointer(&src[0])), 4*len(src)))
+			return
+		}
 		for i, v := range src {
 			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
 		}
 	case F16:
+		if littleEndian && len(src) > 0 {
+			f16.FromFloat32(unsafe.Slice((*uint16)(unsafe.Pointer(&dst[0])), len(src)), src)
+			return
+		}
 		for i, v := range src {
 			binary.LittleEndian.PutUint16(dst[2*i:], f16.Float16(v))
 		}
 	case Q8_0:
 		for i := 0; i < len(src)/32; i++ {
-			quantizeQ8_0(dst[i*34:(i+1)*34], src[i*32:(i+1)*32])
+			quantizeQ8_0((*[34]byte)(dst[i*34:]), (*[32]float32)(src[i*32:]))
 		}
 	case Q4_0:
 		for i := 0; i < len(src)/32; i++ {
-			quantizeQ4_0(dst[i*18:(i+1)*18], src[i*32:(i+1)*32])
+			quantizeQ4_0((*[18]byte)(dst[i*18:]), (*[32]float32)(src[i*32:]))
 		}
 	case Q5_0:
 		for i := 0; i < len(src)/32; i++ {
-			quantizeQ5_0(dst[i*22:(i+1)*22], src[i*32:(i+1)*32])
+			quantizeQ5_0((*[22]byte)(dst[i*22:]), (*[32]float32)(src[i*32:]))
 		}
 	case Q4_K:
 		for i := 0; i < len(src)/QK_K; i++ {
@@ -177,7 +190,7 @@ func truncInt8(f float32) int8 {
 
 // ---- Q8_0: d (f16), 32 × int8 ----
 
-func quantizeQ8_0(y []byte, x []float32) {
+func quantizeQ8_0(y *[34]byte, x *[32]float32) {
 	var amax float32
 	for _, v := range x {
 		if a := abs32(v); amax <= a { // C: MAX(amax, fabsf(v)) = amax > a ? amax : a
@@ -209,7 +222,7 @@ func dequantizeQ8_0(y []float32, x []byte) {
 
 // ---- Q4_0: d (f16), 16 bytes of nibbles (low: j, high: j+16) ----
 
-func quantizeQ4_0(y []byte, x []float32) {
+func quantizeQ4_0(y *[18]byte, x *[32]float32) {
 	var amax, maxv float32
 	for _, v := range x {
 		if amax < abs32(v) {
@@ -243,7 +256,7 @@ func dequantizeQ4_0(y []float32, x []byte) {
 
 // ---- Q5_0: d (f16), qh (4 bytes: 5th bits), 16 bytes of nibbles ----
 
-func quantizeQ5_0(y []byte, x []float32) {
+func quantizeQ5_0(y *[22]byte, x *[32]float32) {
 	var amax, maxv float32
 	for _, v := range x {
 		if amax < abs32(v) {

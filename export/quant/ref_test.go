@@ -40,9 +40,48 @@ const char * ggml_type_name(enum ggml_type type) { (void)type; return "stub"; }
 
 static void rd(void * p, size_t sz, size_t n) { if (fread(p, sz, n, stdin) != n) { fprintf(stderr, "short read\n"); exit(4); } }
 
+#include <time.h>
+
+typedef void (*quantize_fn)(const float *, void *, int64_t);
+
+// bench quantizes x iters times with the reference quantizer and returns seconds.
+static double bench(uint32_t typ, const float * x, uint8_t * q, uint32_t n, uint32_t iters) {
+	quantize_fn f = NULL;
+	switch (typ) {
+	case GGML_TYPE_Q8_0: f = (quantize_fn)quantize_row_q8_0_ref; break;
+	case GGML_TYPE_Q4_0: f = (quantize_fn)quantize_row_q4_0_ref; break;
+	case GGML_TYPE_Q5_0: f = (quantize_fn)quantize_row_q5_0_ref; break;
+	case GGML_TYPE_Q4_K: f = (quantize_fn)quantize_row_q4_K_ref; break;
+	case GGML_TYPE_Q5_K: f = (quantize_fn)quantize_row_q5_K_ref; break;
+	case GGML_TYPE_Q6_K: f = (quantize_fn)quantize_row_q6_K_ref; break;
+	}
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (uint32_t it = 0; it < iters; it++) {
+		if (typ == GGML_TYPE_F16) {
+			for (uint32_t i = 0; i < n; i++) ((ggml_fp16_t *)q)[i] = GGML_FP32_TO_FP16(x[i]);
+		} else {
+			f(x, q, n);
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+}
+
 int main(void) {
 	uint32_t hdr[2];
 	while (fread(hdr, 4, 2, stdin) == 2) {
+		if (hdr[0] & 0x80000000u) { // bench record: type|flag, n, iters, floats → seconds (f64)
+			uint32_t typ = hdr[0] & 0x7fffffffu, n = hdr[1], iters;
+			rd(&iters, 4, 1);
+			float * x = malloc(4 * (size_t)n);
+			uint8_t * q = malloc(8 * (size_t)n + 64);
+			rd(x, 4, n);
+			double s = bench(typ, x, q, n, iters);
+			fwrite(&s, 8, 1, stdout);
+			free(x); free(q);
+			continue;
+		}
 		uint32_t typ = hdr[0], n = hdr[1];
 		float * x = malloc(4 * (size_t)n), * y = malloc(4 * (size_t)n);
 		uint8_t * q = malloc(8 * (size_t)n + 64);
@@ -88,7 +127,7 @@ func TestMain(m *testing.M) {
 
 // refBinary extracts ggml's sources from the llama.cpp bundle and compiles
 // the harness, once per test binary run.
-func refBinary(t *testing.T) string {
+func refBinary(t testing.TB) string {
 	t.Helper()
 	bundle := testpeers.LlamaCppBundle(t)
 	if _, err := exec.LookPath("gcc"); err != nil {
