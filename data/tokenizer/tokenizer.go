@@ -78,6 +78,16 @@ func (t *Tokenizer) Name() string { return t.name }
 // Pre is the llama.cpp name of the pre-tokenizer pattern.
 func (t *Tokenizer) Pre() string { return t.pre.String() }
 
+// Normalizer is the Unicode normalization applied before pre-tokenization
+// ("" for none, "NFC" for Qwen).
+func (t *Tokenizer) Normalizer() string { return t.normalizer }
+
+// NumMerges is the number of BPE merges.
+func (t *Tokenizer) NumMerges() int { return len(t.mergeList) }
+
+// NumAdded is the number of added (special and user-defined) tokens.
+func (t *Tokenizer) NumAdded() int { return len(t.added) }
+
 // VocabSize is the number of ids (the highest id + 1).
 func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
 
