@@ -278,6 +278,89 @@ func transpose8() {
 	out.WriteString("\n")
 }
 
+// dotAXPY writes the AVX2+FMA vector kernels used by Sgemv: both handle
+// n rounded down to a multiple of 8 and leave the rest to Go.
+//
+//	dotAVX2(a, b, n) = Σ a[i]·b[i]
+//	axpyAVX2(alpha, x, y, n): y[i] += alpha·x[i]
+func dotAXPY() {
+	fmt.Fprintf(&out, "// func dotAVX2(a, b *float32, n int) float32\n")
+	fmt.Fprintf(&out, "TEXT ·dotAVX2(SB), NOSPLIT, $0-28\n")
+	p("MOVQ a+0(FP), SI")
+	p("MOVQ b+8(FP), DI")
+	p("MOVQ n+16(FP), CX")
+	for i := 0; i < 4; i++ {
+		p("VXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("CMPQ CX, $32")
+	p("JLT dot_tail")
+	label("dot_loop32")
+	for i := 0; i < 4; i++ {
+		p("VMOVUPS %d(SI), Y%d", 32*i, 4+i)
+		p("VFMADD231PS %d(DI), Y%d, Y%d", 32*i, 4+i, i)
+	}
+	p("ADDQ $128, SI")
+	p("ADDQ $128, DI")
+	p("SUBQ $32, CX")
+	p("CMPQ CX, $32")
+	p("JGE dot_loop32")
+	label("dot_tail")
+	p("CMPQ CX, $8")
+	p("JLT dot_reduce")
+	p("VMOVUPS (SI), Y4")
+	p("VFMADD231PS (DI), Y4, Y0")
+	p("ADDQ $32, SI")
+	p("ADDQ $32, DI")
+	p("SUBQ $8, CX")
+	p("JMP dot_tail")
+	label("dot_reduce")
+	p("VADDPS Y1, Y0, Y0")
+	p("VADDPS Y3, Y2, Y2")
+	p("VADDPS Y2, Y0, Y0")
+	p("VEXTRACTF128 $1, Y0, X1")
+	p("VADDPS X1, X0, X0")
+	p("VHADDPS X0, X0, X0")
+	p("VHADDPS X0, X0, X0")
+	p("VMOVSS X0, ret+24(FP)")
+	p("VZEROUPPER")
+	p("RET")
+	out.WriteString("\n")
+
+	fmt.Fprintf(&out, "// func axpyAVX2(alpha float32, x, y *float32, n int)\n")
+	fmt.Fprintf(&out, "TEXT ·axpyAVX2(SB), NOSPLIT, $0-32\n")
+	p("VBROADCASTSS alpha+0(FP), Y0")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ y+16(FP), DI")
+	p("MOVQ n+24(FP), CX")
+	p("CMPQ CX, $32")
+	p("JLT axpy_tail")
+	label("axpy_loop32")
+	for i := 0; i < 4; i++ {
+		p("VMOVUPS %d(DI), Y%d", 32*i, 1+i)
+		p("VFMADD231PS %d(SI), Y0, Y%d", 32*i, 1+i)
+		p("VMOVUPS Y%d, %d(DI)", 1+i, 32*i)
+	}
+	p("ADDQ $128, SI")
+	p("ADDQ $128, DI")
+	p("SUBQ $32, CX")
+	p("CMPQ CX, $32")
+	p("JGE axpy_loop32")
+	label("axpy_tail")
+	p("CMPQ CX, $8")
+	p("JLT axpy_done")
+	p("VMOVUPS (DI), Y1")
+	p("VFMADD231PS (SI), Y0, Y1")
+	p("VMOVUPS Y1, (DI)")
+	p("ADDQ $32, SI")
+	p("ADDQ $32, DI")
+	p("SUBQ $8, CX")
+	p("JMP axpy_tail")
+	label("axpy_done")
+	p("VZEROUPPER")
+	p("RET")
+	out.WriteString("\n")
+}
+
 func main() {
 	dst := flag.String("o", "kernel_amd64.s", "output file")
 	flag.Parse()
@@ -285,6 +368,7 @@ func main() {
 	avx512(12, 2, 4)
 	avx2(6, 2, 4)
 	transpose8()
+	dotAXPY()
 	if err := os.WriteFile(*dst, out.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

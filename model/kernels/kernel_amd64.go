@@ -13,11 +13,17 @@ func kernAVX512x12x32(k int, a, b, c *float32, ldc int, alpha float32, accumulat
 func transpose8(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
 
 //go:noescape
+func dotAVX2(a, b *float32, n int) float32
+
+//go:noescape
+func axpyAVX2(alpha float32, x, y *float32, n int)
+
+//go:noescape
 func kernAVX2x6x16(k int, a, b, c *float32, ldc int, alpha float32, accumulate int)
 
 var (
-	avx512Kernel = &microKernel{name: "avx512 12x32", mr: 12, nr: 32, kc: 256, mc: 144, nc: 4096, fn: kernAVX512x12x32, tr8: transpose8}
-	avx2Kernel   = &microKernel{name: "avx2 6x16", mr: 6, nr: 16, kc: 256, mc: 144, nc: 4096, fn: kernAVX2x6x16, tr8: transpose8}
+	avx512Kernel = &microKernel{name: "avx512 12x32", mr: 12, nr: 32, kc: 256, mc: 144, nc: 4096, fn: kernAVX512x12x32, tr8: transpose8, dot: dotAVX2, axpy: axpyAVX2}
+	avx2Kernel   = &microKernel{name: "avx2 6x16", mr: 6, nr: 16, kc: 256, mc: 144, nc: 4096, fn: kernAVX2x6x16, tr8: transpose8, dot: dotAVX2, axpy: axpyAVX2}
 )
 
 // kernels lists the micro-kernels this CPU can run, fastest first.

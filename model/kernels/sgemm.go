@@ -22,6 +22,10 @@ type microKernel struct {
 	fn func(k int, a, b, c *float32, ldc int, alpha float32, accumulate int)
 	// tr8, if set, transposes 8×8 blocks for packing (see packTransposed).
 	tr8 transposeFunc
+	// dot and axpy, if set, handle the multiple-of-8 prefix of a vector
+	// for Sgemv (see dot and axpy in sgemv.go).
+	dot  func(a, b *float32, n int) float32
+	axpy func(alpha float32, x, y *float32, n int)
 }
 
 // transposeFunc writes dst[(8b+i)*dstStride+j] = src[j*srcStride+8b+i] for

@@ -65,7 +65,7 @@ func (e *Engine) gemv(threads int, trans bool, m, n int, alpha float32, a []floa
 		// y[i] = alpha·dot(A[i,:], x) + beta·y[i]: rows in parallel.
 		pfor(m, max(64, 1<<16/max(1, n)), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				d := alpha * dot(a[i*lda:i*lda+n], xs)
+				d := alpha * e.dot(a[i*lda:i*lda+n], xs)
 				if beta != 0 {
 					d += beta * ys[i]
 				}
@@ -79,7 +79,7 @@ func (e *Engine) gemv(threads int, trans bool, m, n int, alpha float32, a []floa
 			yj := ys[lo:hi]
 			scaleVec(yj, beta)
 			for i := 0; i < m; i++ {
-				axpy(alpha*xs[i], a[i*lda+lo:i*lda+hi], yj)
+				e.axpy(alpha*xs[i], a[i*lda+lo:i*lda+hi], yj)
 			}
 		})
 	}
@@ -132,6 +132,27 @@ func scaleVec(y []float32, beta float32) {
 			y[i] *= beta
 		}
 	}
+}
+
+// dot returns Σ a[i]·b[i] (len(b) ≥ len(a)) with the engine's vector
+// kernel when it has one.
+func (e *Engine) dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	if n := len(a) &^ 7; e.kern.dot != nil && n > 0 {
+		return e.kern.dot(&a[0], &b[0], n) + dot(a[n:], b[n:])
+	}
+	return dot(a, b)
+}
+
+// axpy sets y += alpha·x (len(y) ≥ len(x)) with the engine's vector kernel
+// when it has one.
+func (e *Engine) axpy(alpha float32, x, y []float32) {
+	y = y[:len(x)]
+	if n := len(x) &^ 7; e.kern.axpy != nil && n > 0 {
+		e.kern.axpy(alpha, &x[0], &y[0], n)
+		x, y = x[n:], y[n:]
+	}
+	axpy(alpha, x, y)
 }
 
 // dot returns Σ a[i]·b[i] (len(b) ≥ len(a)) with 8 partial sums.
