@@ -21,24 +21,26 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/export/gguf"
 	"github.com/distill-ml/distill/export/quant"
 	"github.com/distill-ml/distill/model/student"
 )
 
 // Vocab is the tokenizer as GGUF stores it for llama.cpp's "gpt2" (byte-level
-// BPE) tokenizer model. Token texts are in the byte-level alphabet (Ġ for a
-// space); merges are "left right" pairs of token texts in rank order.
+// BPE) tokenizer model: the tokenizer package's GGUF form plus the keys it
+// does not carry. Build it with TokenizerVocab (or set EOT to -1 explicitly:
+// its zero value would name token 0).
 type Vocab struct {
-	Model      string   // tokenizer.ggml.model; "" means "gpt2"
-	Pre        string   // tokenizer.ggml.pre, a pre-tokenizer llama.cpp implements (e.g. "qwen2", "llama-bpe", "gpt-2")
-	Tokens     []string // id → token text
-	TokenTypes []int32  // id → 1 normal, 3 control, 4 user-defined, 5 unused
-	Merges     []string
-	// Special token ids; -1 means none.
-	BOS, EOS, PAD, EOT int32
-	AddBOS, AddEOS     bool   // whether llama.cpp adds BOS/EOS when tokenizing
-	ChatTemplate       string // Jinja chat template, "" if none
+	tokenizer.GGUFVocab
+	EOT            int32 // tokenizer.ggml.eot_token_id (end of an assistant turn); -1 none
+	AddBOS, AddEOS bool  // whether llama.cpp adds BOS/EOS when tokenizing
+}
+
+// TokenizerVocab is the GGUF vocabulary of tok. distill's tokenizers add no
+// BOS/EOS when encoding, so AddBOS and AddEOS are false.
+func TokenizerVocab(tok *tokenizer.Tokenizer) Vocab {
+	return Vocab{GGUFVocab: tok.GGUFVocab(), EOT: tok.Special().EOT}
 }
 
 // Validate checks the vocabulary against a model's vocab size.
@@ -52,10 +54,10 @@ func (v *Vocab) Validate(vocabSize int) error {
 	if len(v.Tokens) != vocabSize {
 		return fmt.Errorf("vocab: %d tokens, model vocab_size %d", len(v.Tokens), vocabSize)
 	}
-	if len(v.TokenTypes) != len(v.Tokens) {
-		return fmt.Errorf("vocab: %d token types for %d tokens", len(v.TokenTypes), len(v.Tokens))
+	if len(v.Types) != len(v.Tokens) {
+		return fmt.Errorf("vocab: %d token types for %d tokens", len(v.Types), len(v.Tokens))
 	}
-	for i, tt := range v.TokenTypes {
+	for i, tt := range v.Types {
 		if tt < 1 || tt > 6 {
 			return fmt.Errorf("vocab: token %d (%q) has type %d, want 1..6", i, v.Tokens[i], tt)
 		}
@@ -257,7 +259,7 @@ func (m *Model) metadata(ft FileType) ([]gguf.KV, error) {
 		gguf.KV{Key: "tokenizer.ggml.model", Value: gguf.Of(model)},
 		gguf.KV{Key: "tokenizer.ggml.pre", Value: gguf.Of(v.Pre)},
 		gguf.KV{Key: "tokenizer.ggml.tokens", Value: gguf.ArrayOf(v.Tokens)},
-		gguf.KV{Key: "tokenizer.ggml.token_type", Value: gguf.ArrayOf(v.TokenTypes)},
+		gguf.KV{Key: "tokenizer.ggml.token_type", Value: gguf.ArrayOf(v.Types)},
 		gguf.KV{Key: "tokenizer.ggml.merges", Value: gguf.ArrayOf(v.Merges)},
 	)
 	for _, s := range []struct {

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sort"
 
+	"github.com/distill-ml/distill/data/tokenizer"
+
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -34,12 +36,12 @@ func SyntheticVocab(size int) (Vocab, error) {
 		return Vocab{}, fmt.Errorf("synthetic vocab: size %d < %d", size, 256+nSpecial)
 	}
 	alpha := ByteLevelAlphabet()
-	v := Vocab{Model: "gpt2", Pre: "gpt-2", BOS: -1, EOS: -1, PAD: -1, EOT: -1}
+	v := Vocab{GGUFVocab: tokenizer.GGUFVocab{Model: "gpt2", Pre: "gpt-2", BOS: -1, EOS: -1, PAD: -1}, EOT: -1}
 	seen := map[string]bool{}
 	for b := 0; b < 256; b++ {
 		s := string(alpha[b])
 		v.Tokens = append(v.Tokens, s)
-		v.TokenTypes = append(v.TokenTypes, 1)
+		v.Types = append(v.Types, tokenizer.TypeNormal)
 		seen[s] = true
 	}
 	letters := "etaoinshrdlucmfwypvbgkjqxz"
@@ -63,7 +65,7 @@ func SyntheticVocab(size int) (Vocab, error) {
 				}
 				seen[tok] = true
 				v.Tokens = append(v.Tokens, tok)
-				v.TokenTypes = append(v.TokenTypes, 1)
+				v.Types = append(v.Types, tokenizer.TypeNormal)
 				v.Merges = append(v.Merges, left+" "+string(l))
 				next = append(next, tok)
 			}
@@ -72,7 +74,7 @@ func SyntheticVocab(size int) (Vocab, error) {
 	}
 	for _, s := range []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"} {
 		v.Tokens = append(v.Tokens, s)
-		v.TokenTypes = append(v.TokenTypes, 3)
+		v.Types = append(v.Types, tokenizer.TypeControl)
 	}
 	v.BOS = int32(size - 3)
 	v.EOS = int32(size - 3)

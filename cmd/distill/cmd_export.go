@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,10 +55,7 @@ func newExportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("export: %w", err)
 			}
-			vocab, err := vocabFromTokenizer(tok)
-			if err != nil {
-				return fmt.Errorf("export: tokenizer %s: %w", tokPath, err)
-			}
+			vocab := export.TokenizerVocab(tok)
 			if modelVersion == "" {
 				modelVersion = filepath.Base(dir)
 			}
@@ -194,50 +190,4 @@ func inspectGGUF(a *app, path string) error {
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d parameters; %s\n", params, export.TypeSummary(types))
 	return nil
-}
-
-// vocabFromTokenizer converts a tokenizer to the GGUF vocabulary arrays.
-// Normal tokens are written in the byte-level alphabet, added tokens as
-// their content; merges come from the tokenizer's own tokenizer.json form.
-func vocabFromTokenizer(tok *tokenizer.Tokenizer) (export.Vocab, error) {
-	alpha := export.ByteLevelAlphabet()
-	n := tok.VocabSize()
-	v := export.Vocab{Model: "gpt2", Pre: tok.Pre(), Tokens: make([]string, n), TokenTypes: make([]int32, n)}
-	for id := 0; id < n; id++ {
-		typ := tok.TokenType(int32(id))
-		b, ok := tok.TokenBytes(int32(id))
-		switch {
-		case !ok:
-			v.Tokens[id] = fmt.Sprintf("[UNUSED_%d]", id)
-			typ = tokenizer.TypeUnused
-		case typ == tokenizer.TypeNormal:
-			var sb strings.Builder
-			for _, c := range b {
-				sb.WriteRune(alpha[c])
-			}
-			v.Tokens[id] = sb.String()
-		default:
-			v.Tokens[id] = string(b)
-		}
-		v.TokenTypes[id] = typ
-	}
-	raw, err := tok.MarshalJSON()
-	if err != nil {
-		return v, err
-	}
-	var hf struct {
-		Model struct {
-			Merges [][2]string `json:"merges"`
-		} `json:"model"`
-	}
-	if err := json.Unmarshal(raw, &hf); err != nil {
-		return v, fmt.Errorf("reading merges: %w", err)
-	}
-	v.Merges = make([]string, len(hf.Model.Merges))
-	for i, m := range hf.Model.Merges {
-		v.Merges[i] = m[0] + " " + m[1]
-	}
-	sp := tok.Special()
-	v.BOS, v.EOS, v.PAD, v.EOT, v.ChatTemplate = sp.BOS, sp.EOS, sp.PAD, sp.EOT, sp.ChatTemplate
-	return v, nil
 }

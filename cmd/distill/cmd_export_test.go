@@ -24,7 +24,7 @@ func writeTokenizerJSON(t *testing.T, v export.Vocab, path string) {
 	vocab := map[string]int{}
 	var added []map[string]any
 	for i, s := range v.Tokens {
-		if v.TokenTypes[i] == 1 {
+		if v.Types[i] == 1 {
 			vocab[s] = i
 		} else {
 			added = append(added, map[string]any{"id": i, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
@@ -202,10 +202,7 @@ func TestExportedTokenizerMatchesLlamaCpp(t *testing.T) {
 			if tok.Pre() != c.pre {
 				t.Fatalf("pre %q, want %q", tok.Pre(), c.pre)
 			}
-			voc, err := vocabFromTokenizer(tok)
-			if err != nil {
-				t.Fatal(err)
-			}
+			voc := export.TokenizerVocab(tok)
 			cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 32, NLayers: 1, NHeads: 2, NKVHeads: 1, FFNDim: 32,
 				ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
 			m, err := export.RandomModel(cfg, 3)
