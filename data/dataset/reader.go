@@ -289,3 +289,48 @@ func (d *Dataset) Each(fn func(shard int, row int64, rec *Record) error) error {
 	}
 	return nil
 }
+
+// ReadAll reads the remaining rows for which keep returns true (nil keeps all)
+// into freshly allocated Rows that stay valid after Close.
+func (s *ShardReader) ReadAll(keep func(*Row) bool) (rows []Row, err error) {
+	defer recoverAs(&err, fmt.Sprintf("read shard %s row %d", s.Path, s.next))
+	for s.pos < s.n { // rows already buffered by Next
+		r := s.buf[s.pos]
+		s.pos++
+		s.next++
+		if keep == nil || keep(&r) {
+			rows = append(rows, cloneRow(&r))
+		}
+	}
+	for s.next < s.rows {
+		chunk := make([]Row, min(int64(256), s.rows-s.next))
+		n, rerr := s.r.Read(chunk)
+		if n == 0 {
+			if rerr == nil || errors.Is(rerr, io.EOF) {
+				return nil, fmt.Errorf("read shard %s row %d: file ends before its %d rows (truncated?)", s.Path, s.next, s.rows)
+			}
+			return nil, fmt.Errorf("read shard %s row %d: %w", s.Path, s.next, rerr)
+		}
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			return nil, fmt.Errorf("read shard %s row %d: %w", s.Path, s.next+int64(n), rerr)
+		}
+		for i := range chunk[:n] {
+			if keep == nil || keep(&chunk[i]) {
+				rows = append(rows, chunk[i])
+			}
+		}
+		s.next += int64(n)
+	}
+	return rows, nil
+}
+
+func cloneRow(r *Row) Row {
+	c := *r
+	c.Tokens = append([]int32(nil), r.Tokens...)
+	c.TopKTail = append([]byte(nil), r.TopKTail...)
+	c.TopKIDsLo = append([]byte(nil), r.TopKIDsLo...)
+	c.TopKIDsHi = append([]byte(nil), r.TopKIDsHi...)
+	c.TopKLogprobs = append([]byte(nil), r.TopKLogprobs...)
+	c.Hidden = append([]byte(nil), r.Hidden...)
+	return c
+}

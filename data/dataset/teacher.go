@@ -269,12 +269,13 @@ func DecodeHidden(dst [][]float32, at int, blob []byte, layers, n, d, from, to i
 	if len(blob) != 2*layers*n*d {
 		return fieldErr("hidden", "%d bytes, want %d layers × %d positions × dim %d × 2", len(blob), layers, n, d)
 	}
+	u := make([]uint16, (to-from)*d)
 	for l := 0; l < layers; l++ {
 		src := blob[2*(l*n+from)*d : 2*(l*n+to)*d]
-		out := dst[l][at*d : (at+to-from)*d]
-		for i := range out {
-			out[i] = f16.Float32(binary.LittleEndian.Uint16(src[2*i:]))
+		for i := range u {
+			u[i] = binary.LittleEndian.Uint16(src[2*i:])
 		}
+		f16.ToFloat32(dst[l][at*d:(at+to-from)*d], u)
 	}
 	return nil
 }

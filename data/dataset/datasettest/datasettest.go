@@ -10,10 +10,11 @@
 package datasettest
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/distill-ml/distill/data/dataset"
@@ -143,15 +144,19 @@ func distribution(r *rand.Rand, sample func() int32, truth int32, k int) ([]int3
 	}
 	// Per-position sharpness: the top-1 to top-K span ranges over ~5-12 nats.
 	sigma := 1.5 + 2*r.Float64()
-	seen := map[int32]bool{truth: true}
 	cands := []cand{{truth, 2*sigma + 2*r.NormFloat64()}}
 	for len(cands) < 4*k+8 {
 		id := sample()
-		if seen[id] {
-			continue
+		dup := false
+		for _, c := range cands {
+			if c.id == id {
+				dup = true
+				break
+			}
 		}
-		seen[id] = true
-		cands = append(cands, cand{id, sigma * r.NormFloat64()})
+		if !dup {
+			cands = append(cands, cand{id, sigma * r.NormFloat64()})
+		}
 	}
 	// The rest of the vocabulary holds some probability too.
 	restLogit := math.Log(float64(20 + r.Intn(200)))
@@ -164,7 +169,7 @@ func distribution(r *rand.Rand, sample func() int32, truth int32, k int) ([]int3
 		z += math.Exp(c.logit - m)
 	}
 	logZ := m + math.Log(z)
-	sort.Slice(cands, func(i, j int) bool { return cands[i].logit > cands[j].logit })
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(b.logit, a.logit) })
 	ids := make([]int32, k)
 	lps := make([]float64, k)
 	mass := 0.0

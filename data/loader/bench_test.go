@@ -1,0 +1,90 @@
+package loader_test
+
+import (
+	"os"
+	"syscall"
+	"path/filepath"
+	"testing"
+
+	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
+	"github.com/distill-ml/distill/data/loader"
+)
+
+// benchDataset writes a synthetic k=32 dataset (~80k tokens) once per benchmark.
+func benchDataset(b *testing.B, hidden bool) *dataset.Dataset {
+	b.Helper()
+	cfg := datasettest.Config{Vocab: 32000, K: 32, Rows: 300, PromptLen: 60, CompletionLen: 200, Seed: 1}
+	if hidden {
+		cfg.Rows = 100
+		cfg.HiddenLayers, cfg.HiddenDim = []int{6, 12}, 256
+	}
+	recs, _ := datasettest.Generate(cfg)
+	dir := filepath.Join(b.TempDir(), "ds")
+	w, err := dataset.Create(dir, cfg.Meta(), dataset.WriterOptions{MaxShardBytes: 4 << 20, RowGroupBytes: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	ds, err := dataset.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var bytes int64
+	for _, s := range ds.Manifest.Shards {
+		st, _ := os.Stat(filepath.Join(dir, s.File))
+		bytes += st.Size()
+	}
+	b.Logf("dataset: %d rows, %d tokens, %d shards, %.1f bytes/token", ds.Manifest.Rows, ds.Manifest.Tokens, len(ds.Manifest.Shards), float64(bytes)/float64(ds.Manifest.Tokens))
+	return ds
+}
+
+// BenchmarkLoader measures end-to-end loader throughput (Parquet read, zstd,
+// top-k decode, shuffle, packing) in batch positions per second. Each
+// iteration is one batch of 8×512 positions; shards are re-read every epoch.
+// Run on one core: go test ./data/loader -run '^$' -bench Loader -cpu 1
+func BenchmarkLoader(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		hidden bool
+	}{{"k32", false}, {"k32_hidden2x256", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ds := benchDataset(b, tc.hidden)
+			l, err := loader.New(ds, loader.Config{BatchSize: 8, Context: 512, Seed: 1, Hidden: tc.hidden})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var bt batch.Batch
+			cpu0 := cpuSeconds()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := l.Next(&bt); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu := cpuSeconds() - cpu0
+			// Wall-clock rate, and the rate per CPU-second of this process
+			// (with -cpu 1 that is one core's work, GC included), which stays
+			// meaningful when other jobs share the machine.
+			b.ReportMetric(float64(b.N*8*512)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64(b.N*8*512)/cpu, "tokens/cpu-s")
+		})
+	}
+}
+
+// cpuSeconds is this process's user+system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}

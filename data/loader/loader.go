@@ -1,0 +1,469 @@
+// Package loader turns a teacher-signal dataset (package dataset) into
+// training batches (package batch): a deterministic shuffle by seed, packing
+// of rows into a fixed context, and a resumable position.
+//
+// # Order
+//
+// Each epoch visits the shards in a seeded permutation and, inside a shard,
+// the rows of the chosen split in a seeded permutation (a two-level shuffle:
+// only one shard is held in memory). Both permutations are functions of
+// (seed, epoch, shard) computed with a fixed generator (splitmix64 with
+// Fisher-Yates), so they do not change with the Go version.
+//
+// # Packing and alignment
+//
+// Rows are laid end to end into windows of T input positions. Input position
+// t of a window holding token tokens[i] of a row has Targets = tokens[i+1] of
+// the same row; LossMask is 1 iff i+1 < len(tokens) and i+1 >= prompt_len (the
+// target is a completion token), so prompt tokens and the last token of a row
+// (whose successor belongs to another row) never count. The teacher top-k,
+// tail mass and hidden states at that position are the row's signal for target
+// i+1 (signal index i+1-prompt_len, see package dataset); TeacherValid is 1
+// where LossMask is 1 and the row carries teacher signals. Positions after the
+// end of the data are padding (token 0, masks 0).
+//
+// PackConcat (the default) fills every position: a row that does not fit in
+// the rest of a window continues at the start of the next, without its
+// earlier context. PackWhole starts a row that does not fit in a fresh window
+// (padding the rest) unless it is longer than T, trading padding for keeping
+// the student's context equal to the teacher's.
+//
+// # Resume
+//
+// State is the position after the last batch returned: epoch, shard and row
+// in the shuffled order, and how many tokens of that row were already used.
+// A Loader restored from a State produces exactly the batches a straight run
+// would have produced next.
+package loader
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/data/dataset"
+)
+
+// Packing selects how rows are laid into windows.
+type Packing string
+
+const (
+	PackConcat Packing = "concat" // rows end to end; a row may continue in the next window
+	PackWhole  Packing = "whole"  // a row that does not fit starts a new window (unless longer than T)
+)
+
+// Config shapes the batches.
+type Config struct {
+	BatchSize int     `yaml:"batch_size" json:"batch_size"` // B windows per batch
+	Context   int     `yaml:"context" json:"context"`       // T positions per window
+	Seed      uint64  `yaml:"seed" json:"seed"`
+	Split     string  `yaml:"split" json:"split"` // rows of this split only; "" for all
+	Packing   Packing `yaml:"packing" json:"packing"`
+	Hidden    bool    `yaml:"hidden" json:"hidden"`     // decode teacher hidden states into batches
+	OnePass   bool    `yaml:"one_pass" json:"one_pass"` // io.EOF after one epoch instead of cycling
+}
+
+// Validate checks the config once, at the edge.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.BatchSize <= 0 {
+		errs = append(errs, fmt.Errorf("batch_size must be > 0, got %d", c.BatchSize))
+	}
+	if c.Context <= 0 || c.Context > 1<<20 {
+		errs = append(errs, fmt.Errorf("context must be in [1, 2^20], got %d", c.Context))
+	}
+	switch c.Packing {
+	case "", PackConcat, PackWhole:
+	default:
+		errs = append(errs, fmt.Errorf("packing %q: want %q or %q", c.Packing, PackConcat, PackWhole))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("loader config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// State is a resumable position (serializable as JSON).
+type State struct {
+	Fingerprint string `json:"fingerprint"` // dataset shards + config that shape the order
+	Epoch       int    `json:"epoch"`
+	Shard       int    `json:"shard"`  // index into the epoch's shard order
+	Row         int    `json:"row"`    // index into the shard's row order
+	Offset      int    `json:"offset"` // tokens of that row already emitted
+	Batches     int64  `json:"batches"`
+}
+
+// Loader produces batches. It is not safe for concurrent use.
+type Loader struct {
+	ds   *dataset.Dataset
+	meta *dataset.Meta
+	cfg  Config
+	fp   string
+
+	st State
+
+	// Current shard: rows of the split in shuffled order.
+	shardOrder []int
+	loaded     int // shard index (in manifest) held in rows, -1 for none
+	rows       []dataset.Row
+
+	// Current row's decoded teacher signals.
+	curRow    int // index into rows whose signals are in the scratch, -1 for none
+	sigIDs    []int32
+	sigLPs    []float32
+	sigTail   []float32
+	sigHidden bool
+
+	done bool
+}
+
+// New returns a Loader at the start of epoch 0.
+func New(ds *dataset.Dataset, cfg Config) (*Loader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Packing == "" {
+		cfg.Packing = PackConcat
+	}
+	meta := ds.Meta()
+	if cfg.Hidden && len(meta.HiddenLayers) == 0 {
+		return nil, fmt.Errorf("loader: hidden states requested but dataset %s has none", ds.Dir)
+	}
+	if len(ds.Manifest.Shards) == 0 {
+		return nil, fmt.Errorf("loader: dataset %s has no shards", ds.Dir)
+	}
+	if cfg.Split != "" {
+		var n int64
+		for _, s := range ds.Manifest.Shards {
+			n += s.Splits[cfg.Split]
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("loader: dataset %s has no rows in split %q", ds.Dir, cfg.Split)
+		}
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%d|%s|%d|%s|%v|", cfg.Seed, cfg.Split, cfg.Context, cfg.Packing, cfg.BatchSize)
+	for _, s := range ds.Manifest.Shards {
+		fmt.Fprintf(h, "%s:%s|", s.File, s.SHA256)
+	}
+	l := &Loader{ds: ds, meta: meta, cfg: cfg, fp: hex.EncodeToString(h.Sum(nil))[:32], loaded: -1, curRow: -1}
+	l.st.Fingerprint = l.fp
+	l.shardOrder = permutation(len(ds.Manifest.Shards), mix(cfg.Seed, uint64(0), 0xa5a5))
+	return l, nil
+}
+
+// State returns the position after the last batch.
+func (l *Loader) State() State { return l.st }
+
+// Restore moves the loader to a saved position.
+func (l *Loader) Restore(s State) error {
+	if s.Fingerprint != l.fp {
+		return fmt.Errorf("loader: state was saved for another dataset or loader config (fingerprint %s, this loader %s)", s.Fingerprint, l.fp)
+	}
+	if s.Epoch < 0 || s.Shard < 0 || s.Shard > len(l.ds.Manifest.Shards) || s.Row < 0 || s.Offset < 0 || s.Batches < 0 {
+		return fmt.Errorf("loader: state %+v out of range", s)
+	}
+	l.st = s
+	l.done = false
+	l.shardOrder = permutation(len(l.ds.Manifest.Shards), mix(l.cfg.Seed, uint64(s.Epoch), 0xa5a5))
+	l.loaded, l.rows, l.curRow = -1, nil, -1
+	if err := l.seek(); err != nil {
+		return err
+	}
+	if s.Shard < len(l.shardOrder) && s.Row < len(l.rows) && s.Offset >= len(l.rows[s.Row].Tokens) && s.Offset > 0 {
+		return fmt.Errorf("loader: state offset %d beyond row of %d tokens", s.Offset, len(l.rows[s.Row].Tokens))
+	}
+	return nil
+}
+
+// Epoch is the current epoch (0-based).
+func (l *Loader) Epoch() int { return l.st.Epoch }
+
+// seek makes rows hold the shard at st.Shard, moving to later shards and
+// epochs past exhausted ones. It sets done when OnePass ends.
+func (l *Loader) seek() error {
+	for {
+		if l.st.Shard >= len(l.shardOrder) {
+			if l.cfg.OnePass {
+				l.done = true
+				return nil
+			}
+			l.st.Epoch++
+			l.st.Shard, l.st.Row, l.st.Offset = 0, 0, 0
+			l.shardOrder = permutation(len(l.ds.Manifest.Shards), mix(l.cfg.Seed, uint64(l.st.Epoch), 0xa5a5))
+			continue
+		}
+		idx := l.shardOrder[l.st.Shard]
+		if l.loaded != idx {
+			if err := l.load(idx); err != nil {
+				return err
+			}
+		}
+		if l.st.Row < len(l.rows) {
+			return nil
+		}
+		l.st.Shard++
+		l.st.Row, l.st.Offset = 0, 0
+	}
+}
+
+// load reads shard idx's rows of the split and shuffles them.
+func (l *Loader) load(idx int) error {
+	sr, err := l.ds.OpenShard(idx)
+	if err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	defer sr.Close()
+	rows, err := sr.ReadAll(func(r *dataset.Row) bool { return l.cfg.Split == "" || r.Split == l.cfg.Split })
+	if err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	perm := permutation(len(rows), mix(l.cfg.Seed, uint64(l.st.Epoch), uint64(idx)+1))
+	shuffled := make([]dataset.Row, len(rows))
+	for i, p := range perm {
+		shuffled[i] = rows[p]
+	}
+	l.rows, l.loaded, l.curRow = shuffled, idx, -1
+	if len(rows) == 0 && l.cfg.Split != "" && l.ds.Manifest.Shards[idx].Splits[l.cfg.Split] != 0 {
+		return fmt.Errorf("loader: shard %s has no rows of split %q but the manifest lists %d", sr.Path, l.cfg.Split, l.ds.Manifest.Shards[idx].Splits[l.cfg.Split])
+	}
+	return nil
+}
+
+// prepare decodes the teacher signals of row ri into the scratch buffers.
+func (l *Loader) prepare(ri int) error {
+	if l.curRow == ri {
+		return nil
+	}
+	row := &l.rows[ri]
+	n := len(row.Tokens) - int(row.PromptLen)
+	if row.PromptLen < 0 || n < 0 {
+		return fmt.Errorf("field prompt_len: %d outside [0, %d]", row.PromptLen, len(row.Tokens))
+	}
+	for _, t := range row.Tokens {
+		if t < 0 || int(t) >= l.meta.VocabSize {
+			return fmt.Errorf("field tokens: id %d outside vocab %d", t, l.meta.VocabSize)
+		}
+	}
+	k := l.meta.TopK
+	l.sigIDs, l.sigLPs, l.sigTail = l.sigIDs[:0], l.sigLPs[:0], l.sigTail[:0]
+	hasTopK := len(row.TopKTail) > 0 || len(row.TopKIDsLo) > 0 || len(row.TopKIDsHi) > 0 || len(row.TopKLogprobs) > 0
+	if hasTopK && k > 0 {
+		c, err := dataset.NewTopKCursor(row, n, k)
+		if err != nil {
+			return err
+		}
+		l.sigIDs = grow(l.sigIDs, n*k)
+		l.sigLPs = grow(l.sigLPs, n*k)
+		l.sigTail = grow(l.sigTail, n)
+		for p := 0; p < n; p++ {
+			t, err := c.Next(l.sigIDs[p*k:(p+1)*k], l.sigLPs[p*k:(p+1)*k])
+			if err != nil {
+				return fmt.Errorf("position %d: %w", p, err)
+			}
+			l.sigTail[p] = t
+		}
+		if err := c.Done(); err != nil {
+			return err
+		}
+		for _, id := range l.sigIDs {
+			if id < 0 || int(id) >= l.meta.VocabSize {
+				return fmt.Errorf("field topk_ids_lo: id %d outside vocab %d", id, l.meta.VocabSize)
+			}
+		}
+	} else if hasTopK {
+		return errors.New("field topk_ids_lo: present but the dataset's topk is 0")
+	}
+	l.sigHidden = false
+	if l.cfg.Hidden && len(row.Hidden) > 0 {
+		L, d := len(l.meta.HiddenLayers), l.meta.HiddenDim
+		if int64(len(row.Hidden)) != 2*int64(L)*int64(n)*int64(d) {
+			return fmt.Errorf("field hidden: %d bytes, want %d layers × %d positions × dim %d × 2", len(row.Hidden), L, n, d)
+		}
+		l.sigHidden = true
+	}
+	l.curRow = ri
+	return nil
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// shape sizes b for this loader and clears it.
+func (l *Loader) shape(b *batch.Batch) {
+	B, T, K := l.cfg.BatchSize, l.cfg.Context, l.meta.TopK
+	n := B * T
+	b.B, b.T, b.K = B, T, K
+	b.Tokens = grow(b.Tokens, n)
+	b.Targets = grow(b.Targets, n)
+	b.LossMask = grow(b.LossMask, n)
+	clear(b.Tokens)
+	clear(b.Targets)
+	clear(b.LossMask)
+	if K > 0 {
+		b.TopKIDs = grow(b.TopKIDs, n*K)
+		b.TopKLogprobs = grow(b.TopKLogprobs, n*K)
+		b.TailMass = grow(b.TailMass, n)
+		b.TeacherValid = grow(b.TeacherValid, n)
+		clear(b.TeacherValid)
+		// Other teacher fields are only meaningful where TeacherValid is 1,
+		// but are zeroed so that batches compare equal across runs.
+		clear(b.TopKIDs)
+		clear(b.TopKLogprobs)
+		clear(b.TailMass)
+	} else {
+		b.TopKIDs, b.TopKLogprobs, b.TailMass, b.TeacherValid = nil, nil, nil, nil
+	}
+	if l.cfg.Hidden {
+		L, d := len(l.meta.HiddenLayers), l.meta.HiddenDim
+		b.HiddenLayers = append(b.HiddenLayers[:0], l.meta.HiddenLayers...)
+		b.HiddenDim = d
+		if len(b.Hidden) != L {
+			b.Hidden = make([][]float32, L)
+		}
+		for i := range b.Hidden {
+			b.Hidden[i] = grow(b.Hidden[i], n*d)
+			clear(b.Hidden[i])
+		}
+	} else {
+		b.HiddenLayers, b.HiddenDim, b.Hidden = nil, 0, nil
+	}
+}
+
+// Next fills b with the next batch, reusing its slices. With OnePass it
+// returns io.EOF once the epoch is exhausted (a last partial batch is padded).
+// Errors name the shard and row at fault.
+func (l *Loader) Next(b *batch.Batch) error {
+	if l.done {
+		return io.EOF
+	}
+	l.shape(b)
+	T := l.cfg.Context
+	K := l.meta.TopK
+	filled := false
+	for w := 0; w < l.cfg.BatchSize; w++ {
+		pos := 0 // next free position in window w
+		for pos < T {
+			if err := l.seek(); err != nil {
+				return err
+			}
+			if l.done {
+				break
+			}
+			ri := l.st.Row
+			row := &l.rows[ri]
+			if err := l.prepare(ri); err != nil {
+				return fmt.Errorf("loader: shard %s row %s: %w", l.ds.Manifest.Shards[l.loaded].File, row.ID, err)
+			}
+			n := len(row.Tokens)
+			left := n - l.st.Offset
+			if l.cfg.Packing == PackWhole && pos > 0 && left > T-pos && left <= T {
+				break // pad the rest of this window; the row starts the next
+			}
+			take := min(left, T-pos)
+			l.emit(b, w*T+pos, row, l.st.Offset, take, K)
+			filled = true
+			pos += take
+			l.st.Offset += take
+			if l.st.Offset == n {
+				l.st.Row++
+				l.st.Offset = 0
+			}
+		}
+		if l.done {
+			break
+		}
+	}
+	if !filled {
+		return io.EOF
+	}
+	l.st.Batches++
+	return nil
+}
+
+// emit copies tokens [from, from+count) of row to batch positions starting at p.
+func (l *Loader) emit(b *batch.Batch, p int, row *dataset.Row, from, count, K int) {
+	n := len(row.Tokens)
+	pl := int(row.PromptLen)
+	copy(b.Tokens[p:p+count], row.Tokens[from:from+count])
+	teacher := len(l.sigTail) > 0
+	lo, hi := -1, -1 // signal range covered, for hidden states
+	for i := 0; i < count; i++ {
+		j := from + i + 1 // target index in the row
+		q := p + i
+		if j >= n || j < pl {
+			continue
+		}
+		b.Targets[q] = row.Tokens[j]
+		b.LossMask[q] = 1
+		if teacher {
+			s := j - pl
+			b.TeacherValid[q] = 1
+			copy(b.TopKIDs[q*K:(q+1)*K], l.sigIDs[s*K:(s+1)*K])
+			copy(b.TopKLogprobs[q*K:(q+1)*K], l.sigLPs[s*K:(s+1)*K])
+			b.TailMass[q] = l.sigTail[s]
+		}
+		if lo < 0 {
+			lo = i
+		}
+		hi = i + 1
+	}
+	if l.sigHidden && lo >= 0 {
+		L, d := len(l.meta.HiddenLayers), l.meta.HiddenDim
+		// Signal index of local position i is from+i+1-pl.
+		s0 := from + lo + 1 - pl
+		_ = dataset.DecodeHidden(b.Hidden, p+lo, row.Hidden, L, n-pl, d, s0, s0+hi-lo)
+	}
+	// Targets where the loss does not count (prompt targets) still carry the
+	// true next token when it belongs to the row: harmless and informative.
+	for i := 0; i < count; i++ {
+		if j := from + i + 1; j < n && j < pl {
+			b.Targets[p+i] = row.Tokens[j]
+		}
+	}
+}
+
+// mix derives a seed for one permutation.
+func mix(seed, epoch, salt uint64) uint64 {
+	x := seed ^ 0x9e3779b97f4a7c15*(epoch+1) ^ 0xbf58476d1ce4e5b9*(salt+1)
+	return splitmix(&x)
+}
+
+func splitmix(x *uint64) uint64 {
+	*x += 0x9e3779b97f4a7c15
+	z := *x
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// permutation is a Fisher-Yates shuffle of 0..n-1 driven by splitmix64.
+func permutation(n int, seed uint64) []int {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	x := seed
+	for i := n - 1; i > 0; i-- {
+		// Unbiased bound by rejection.
+		bound := uint64(i + 1)
+		limit := -bound % bound // (2^64 - bound) mod bound
+		var r uint64
+		for {
+			r = splitmix(&x)
+			if r >= limit {
+				break
+			}
+		}
+		j := int(r % bound)
+		p[i], p[j] = p[j], p[i]
+	}
+	return p
+}
