@@ -298,8 +298,8 @@ func dequantizeQ5_0(y []float32, x []byte) {
 
 // makeQKX2Quants is ggml's make_qkx2_quants: a weighted search for the scale
 // and min of a sub-block with levels 0..nmax. It fills L and returns (scale, -min).
-func makeQKX2Quants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int) (float32, float32) {
-	n := len(x)
+func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin, rdelta float32, nstep int) (float32, float32) {
+	const n = 32
 	minv, maxv := x[0], x[0]
 	sumW := weights[0]
 	sumX := float32(sumW * x[0])
@@ -318,9 +318,7 @@ func makeQKX2Quants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelt
 		minv = 0
 	}
 	if maxv == minv {
-		for i := range L[:n] {
-			L[i] = 0
-		}
+		*L = [32]uint8{}
 		return 0, -minv
 	}
 	fmax := float32(nmax)
@@ -366,7 +364,7 @@ func makeQKX2Quants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelt
 				curError += float32(weights[i] * diff)
 			}
 			if curError < bestError {
-				copy(L[:n], Laux[:n])
+				*L = *Laux
 				bestError = curError
 				scale = thisScale
 				minv = thisMin
@@ -392,7 +390,7 @@ func quantizeK45(y []byte, x []float32, L *[QK_K]uint8, nmax int, rmin float32, 
 	var Laux [32]uint8
 	var maxScale, maxMin float32
 	for j := 0; j < QK_K/32; j++ {
-		xs := x[32*j : 32*j+32]
+		xs := (*[32]float32)(x[32*j:])
 		var sumX2 float32
 		for _, v := range xs {
 			sumX2 += float32(v * v)
@@ -401,7 +399,7 @@ func quantizeK45(y []byte, x []float32, L *[QK_K]uint8, nmax int, rmin float32, 
 		for l, v := range xs {
 			weights[l] = avX + abs32(v)
 		}
-		scales[j], mins[j] = makeQKX2Quants(nmax, xs, weights[:], L[32*j:32*j+32], Laux[:], rmin, 0.1, nstep)
+		scales[j], mins[j] = makeQKX2Quants(nmax, xs, &weights, (*[32]uint8)(L[32*j:]), &Laux, rmin, 0.1, nstep)
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -557,7 +555,7 @@ const groupMaxEps = 1e-15
 // makeQXQuants is ggml's make_qx_quants with rmse_type 1 and no weights
 // (the only variant q6_K's reference uses): levels -nmax..nmax-1 stored
 // offset by nmax in L; returns the scale.
-func makeQXQuants(nmax int, x []float32, L []int8) float32 {
+func makeQXQuants(nmax int, x *[16]float32, L *[16]int8) float32 {
 	var maxv, amax float32
 	for _, v := range x {
 		if ax := abs32(v); ax > amax {
@@ -566,9 +564,7 @@ func makeQXQuants(nmax int, x []float32, L []int8) float32 {
 		}
 	}
 	if amax < groupMaxEps {
-		for i := range L[:len(x)] {
-			L[i] = 0
-		}
+		*L = [16]int8{}
 		return 0
 	}
 	fn := float32(nmax)
@@ -619,7 +615,7 @@ func quantizeQ6_K(y []byte, x []float32) {
 	var scales [QK_K / 16]float32
 	var maxScale, maxAbsScale float32
 	for ib := 0; ib < QK_K/16; ib++ {
-		s := makeQXQuants(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16])
+		s := makeQXQuants(32, (*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]))
 		scales[ib] = s
 		if as := abs32(s); as > maxAbsScale {
 			maxAbsScale = as
