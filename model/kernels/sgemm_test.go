@@ -162,6 +162,8 @@ func TestSgemmAgainstReference(t *testing.T) {
 		{255, 257, 7}, {257, 255, 33}, {100, 130, 300},
 		{3, 4100, 5},                                       // more than one column panel
 		{1, 3000, 40}, {3000, 1, 40}, {2, 1, 9}, {1, 2, 9}, // single row / column: matrix-vector path
+		{50, 70, 300}, {13, 300, 300}, {5, 999, 200}, // parallel with few row blocks: column splits
+		{40, 50, 1100}, // several depth blocks, accumulated
 	}
 	es := engines(t)
 	combo := 0
