@@ -5,9 +5,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/data/synth"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -15,7 +17,7 @@ import (
 // maintenance-policy corpus and golden set. Registered under `data` by cmd_data.go.
 func newDataSynthCmd(a *app) *cobra.Command {
 	cfg := synth.DefaultConfig()
-	var out string
+	var out, configPath string
 	var quiet bool
 	c := &cobra.Command{
 		Use:   "synth --out DIR [--seed N] [--scale X]",
@@ -31,6 +33,15 @@ func newDataSynthCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usagef("data synth: --out DIR is required")
+			}
+			if configPath != "" {
+				// The file gives the base; flags given on the command line override it.
+				fileCfg := synth.DefaultConfig()
+				if err := configs.Load(configPath, &fileCfg); err != nil {
+					return usageError{err}
+				}
+				cmd.Flags().Visit(func(f *pflag.Flag) { overrideFromFlag(f.Name, &fileCfg, cfg) })
+				cfg = fileCfg
 			}
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
@@ -70,7 +81,29 @@ func newDataSynthCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.MaxChars, "max-chars", cfg.MaxChars, "upper bound on prompt+completion bytes")
 	f.Float64Var(&cfg.AbstainRate, "abstain-rate", cfg.AbstainRate, "fraction of training questions the policy does not cover")
 	f.BoolVar(&quiet, "quiet", false, "no progress output")
+	f.StringVar(&configPath, "config", "", "YAML file with synth settings (seed, scale, golden_items, excerpt_min, ...); flags override it")
 	return c
+}
+
+// overrideFromFlag copies the value of the explicitly given flag name from
+// the flag-bound config src into dst (the config read from --config).
+func overrideFromFlag(name string, dst *synth.Config, src synth.Config) {
+	switch name {
+	case "seed":
+		dst.Seed = src.Seed
+	case "scale":
+		dst.Scale = src.Scale
+	case "golden":
+		dst.GoldenItems = src.GoldenItems
+	case "excerpt-min":
+		dst.ExcerptMin = src.ExcerptMin
+	case "excerpt-max":
+		dst.ExcerptMax = src.ExcerptMax
+	case "max-chars":
+		dst.MaxChars = src.MaxChars
+	case "abstain-rate":
+		dst.AbstainRate = src.AbstainRate
+	}
 }
 
 // synthProgress reports generation progress on stderr: a bar on a

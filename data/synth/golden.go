@@ -33,6 +33,11 @@ type GoldenItem struct {
 	Abstain  bool   `json:"abstain"`
 }
 
+// Completion is the reference completion as the model should generate it:
+// CompletionPrefix + Expected + StopSequence (for perplexity and teacher
+// agreement over golden completions).
+func (g GoldenItem) Completion() string { return FormatCompletion(g.Expected) }
+
 func goldenFromExample(ex Example, n int) GoldenItem {
 	return GoldenItem{
 		ID: fmt.Sprintf("%s-%04d", GoldenVersion, n), Version: GoldenVersion, ManualID: ex.ManualID,

@@ -342,7 +342,7 @@ func TestGoldenScoresItsOwnAnswer(t *testing.T) {
 		if err := g.Validate(); err != nil {
 			t.Fatalf("%s: %v", g.ID, err)
 		}
-		if r := Score(g, FormatCompletion(g.Expected)); !r.Correct {
+		if r := Score(g, g.Completion()); !r.Correct {
 			t.Fatalf("%s: reference answer %q graded %+v", g.ID, g.Expected, r)
 		}
 		if g.Abstain {
