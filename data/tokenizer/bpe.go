@@ -1,6 +1,5 @@
 package tokenizer
 
-
 // mergeKey packs a pair of token ids into one map key.
 func mergeKey(left, right int32) uint64 { return uint64(uint32(left))<<32 | uint64(uint32(right)) }
 

@@ -194,15 +194,15 @@ func TestParseErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]struct{ from, to, want string }{
-		"truncated":   {"", "", "parse JSON"},
-		"model type":  {`"type": "BPE"`, `"type": "WordPiece"`, "only BPE"},
-		"pattern":     {`"Regex": "(?i:'s`, `"Regex": "(?x:'s`, "unsupported Split pattern"},
-		"merge":       {`"merges": [`, `"merges": [["zz", "qq"],`, "not in vocabulary"},
-		"dropout":     {`"dropout": null`, `"dropout": 0.1`, "dropout"},
-		"bos":         {`"bos_token": "<|begin_of_text|>"`, `"bos_token": "<|nope|>"`, "bos_token"},
-		"huge id":     {`"<|pad|>", "single_word"`, `"<|pad|>", "id": 2000000000, "single_word"`, "id"},
-		"no pre":      {`"pre_tokenizer": {`, `"pre_tokenizer": null, "x": {`, "pre_tokenizer"},
-		"normalizer":  {`"normalizer": null`, `"normalizer": {"type": "Lowercase"}`, "normalizer"},
+		"truncated":    {"", "", "parse JSON"},
+		"model type":   {`"type": "BPE"`, `"type": "WordPiece"`, "only BPE"},
+		"pattern":      {`"Regex": "(?i:'s`, `"Regex": "(?x:'s`, "unsupported Split pattern"},
+		"merge":        {`"merges": [`, `"merges": [["zz", "qq"],`, "not in vocabulary"},
+		"dropout":      {`"dropout": null`, `"dropout": 0.1`, "dropout"},
+		"bos":          {`"bos_token": "<|begin_of_text|>"`, `"bos_token": "<|nope|>"`, "bos_token"},
+		"huge id":      {`"<|pad|>", "single_word"`, `"<|pad|>", "id": 2000000000, "single_word"`, "id"},
+		"no pre":       {`"pre_tokenizer": {`, `"pre_tokenizer": null, "x": {`, "pre_tokenizer"},
+		"normalizer":   {`"normalizer": null`, `"normalizer": {"type": "Lowercase"}`, "normalizer"},
 		"vocab dup id": {`"!": 33`, `"!": 34`, "used twice"},
 	}
 	for name, c := range cases {
