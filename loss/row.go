@@ -101,20 +101,67 @@ func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW flo
 		copy(zs, z)
 	}
 
-	// Pass 2: exponentials and their sums.
+	// Pass 2: exponentials and their sums (float64, four accumulators so the
+	// additions do not serialise the loop).
 	var sum1, sumT float64
-	for j, v := range z {
-		d := v - m
-		e := fastmath.Exp(d)
-		sum1 += float64(e)
-		if tempered {
-			et := fastmath.Exp(d * invT)
-			sc.expT[j] = et
-			sumT += float64(et)
+	switch {
+	case tempered:
+		var a0, a1, t0, t1 float64
+		j := 0
+		for ; j+1 < V; j += 2 {
+			d0, d1 := z[j]-m, z[j+1]-m
+			e0, e1 := fastmath.Exp(d0), fastmath.Exp(d1)
+			f0, f1 := fastmath.Exp(d0*invT), fastmath.Exp(d1*invT)
+			a0 += float64(e0)
+			a1 += float64(e1)
+			t0 += float64(f0)
+			t1 += float64(f1)
+			sc.expT[j], sc.expT[j+1] = f0, f1
+			if grad {
+				z[j], z[j+1] = e0, e1
+			}
 		}
-		if grad {
+		for ; j < V; j++ {
+			d := z[j] - m
+			e, f := fastmath.Exp(d), fastmath.Exp(d*invT)
+			a0 += float64(e)
+			t0 += float64(f)
+			sc.expT[j] = f
+			if grad {
+				z[j] = e
+			}
+		}
+		sum1, sumT = a0+a1, t0+t1
+	case grad:
+		var a [4]float64
+		j := 0
+		for ; j+3 < V; j += 4 {
+			e0, e1, e2, e3 := fastmath.Exp(z[j]-m), fastmath.Exp(z[j+1]-m), fastmath.Exp(z[j+2]-m), fastmath.Exp(z[j+3]-m)
+			z[j], z[j+1], z[j+2], z[j+3] = e0, e1, e2, e3
+			a[0] += float64(e0)
+			a[1] += float64(e1)
+			a[2] += float64(e2)
+			a[3] += float64(e3)
+		}
+		for ; j < V; j++ {
+			e := fastmath.Exp(z[j] - m)
 			z[j] = e
+			a[0] += float64(e)
 		}
+		sum1 = (a[0] + a[1]) + (a[2] + a[3])
+	default:
+		var a [4]float64
+		j := 0
+		for ; j+3 < V; j += 4 {
+			a[0] += float64(fastmath.Exp(z[j] - m))
+			a[1] += float64(fastmath.Exp(z[j+1] - m))
+			a[2] += float64(fastmath.Exp(z[j+2] - m))
+			a[3] += float64(fastmath.Exp(z[j+3] - m))
+		}
+		for ; j < V; j++ {
+			a[0] += float64(fastmath.Exp(z[j] - m))
+		}
+		sum1 = (a[0] + a[1]) + (a[2] + a[3])
 	}
 	if !tempered {
 		sumT = sum1

@@ -1,6 +1,7 @@
 # PyTorch peer for BenchmarkForwardBackward: the same student shape, float32,
 # forward + backward of the same loss (CE, or CE + sparse top-k forward KL),
-# timed over argv[2] steps after warm-up. Prints tokens/s.
+# timed over argv[2] steps after warm-up. Prints tokens/s and tokens per
+# CPU-second.
 import sys, time
 import torch
 import torch.nn.functional as F
@@ -65,8 +66,8 @@ def step():
 
 for _ in range(3):
     step()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 for _ in range(steps):
     step()
-dt = time.perf_counter() - t0
-print("%.1f" % (steps * B * T / dt))
+dt, dc = time.perf_counter() - t0, time.process_time() - c0
+print("%.1f %.1f" % (steps * B * T / dt, steps * B * T / dc))
