@@ -88,6 +88,9 @@ func TestTensorTypeQ4KM(t *testing.T) {
 	if got := TensorType(Q6_K, "blk.0.attn_q.weight", d(96, 96), 8, true); got != quant.Q8_0 {
 		t.Errorf("pure q6_k fallback: %s", got)
 	}
+	if got := TensorType(Q5_K, "blk.0.attn_q.weight", d(96, 96), 8, true); got != quant.Q5_1 {
+		t.Errorf("pure q5_k fallback: %s", got)
+	}
 	if got := TensorType(F16, "blk.0.ffn_norm.weight", d(96), 8, true); got != quant.F32 {
 		t.Errorf("f16 norm: %s", got)
 	}
@@ -108,7 +111,7 @@ func tolerance(t quant.Type, norm bool) float64 {
 		return scale / 100
 	case quant.Q6_K:
 		return scale / 20
-	case quant.Q5_0, quant.Q5_K:
+	case quant.Q5_0, quant.Q5_1, quant.Q5_K:
 		return scale / 10
 	}
 	return scale / 5

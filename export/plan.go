@@ -107,8 +107,8 @@ func useMoreBits(i, n int) bool {
 // token_embd) Q6_K — Q8_0 if its rows are not a multiple of 256 —, attn_v and
 // ffn_down on use_more_bits layers Q6_K, and the rest Q4_K. Finally a type
 // whose block does not divide the row length falls back as llama.cpp does:
-// Q4_K→Q5_0, Q6_K→Q8_0, and → F16 when a 32-element block does not fit
-// either (Q5_K→Q5_0 here; llama.cpp's Q5_1 is not implemented).
+// Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, and → F16 when a 32-element block does
+// not fit either.
 func TensorType(ft FileType, name string, dims []uint64, nLayers int, tied bool) quant.Type {
 	if !quantizable(name, dims) {
 		return quant.F32
@@ -144,10 +144,7 @@ func fallback(t quant.Type, ncols uint64) quant.Type {
 	case quant.Q4_K:
 		t = quant.Q5_0
 	case quant.Q5_K:
-		// llama.cpp falls back to Q5_1, which this package does not implement;
-		// Q5_K is never chosen by the Q4_K_M mix, only by the pure q5_k type,
-		// where we use Q5_0 (same bits per weight, symmetric).
-		t = quant.Q5_0
+		t = quant.Q5_1
 	case quant.Q6_K:
 		t = quant.Q8_0
 	}

@@ -20,7 +20,7 @@ func BenchmarkQuantize(b *testing.B) {
 	for i := range x {
 		x[i] = float32(rng.NormFloat64() * 0.02)
 	}
-	for _, typ := range []Type{F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K} {
+	for _, typ := range []Type{F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K} {
 		rs, _ := typ.RowSize(n)
 		dst := make([]byte, rs)
 		var ggmlMBps float64

@@ -23,7 +23,7 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // Quantizable reports whether Quantize/Dequantize support t.
 func Quantizable(t Type) bool {
 	switch t {
-	case F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
@@ -105,6 +105,10 @@ func quantizeBlocks(t Type, dst []byte, src []float32) {
 		for i := 0; i < len(src)/32; i++ {
 			quantizeQ5_0((*[22]byte)(dst[i*22:]), (*[32]float32)(src[i*32:]))
 		}
+	case Q5_1:
+		for i := 0; i < len(src)/32; i++ {
+			quantizeQ5_1((*[24]byte)(dst[i*24:]), (*[32]float32)(src[i*32:]))
+		}
 	case Q4_K:
 		for i := 0; i < len(src)/QK_K; i++ {
 			quantizeQ4_K(dst[i*144:(i+1)*144], src[i*QK_K:(i+1)*QK_K])
@@ -145,6 +149,10 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 	case Q5_0:
 		for i := 0; i < len(dst)/32; i++ {
 			dequantizeQ5_0(dst[i*32:(i+1)*32], src[i*22:(i+1)*22])
+		}
+	case Q5_1:
+		for i := 0; i < len(dst)/32; i++ {
+			dequantizeQ5_1(dst[i*32:(i+1)*32], src[i*24:(i+1)*24])
 		}
 	case Q4_K:
 		for i := 0; i < len(dst)/QK_K; i++ {
@@ -291,6 +299,52 @@ func dequantizeQ5_0(y []float32, x []byte) {
 		xh1 := uint8(qh>>(j+12)) & 0x10
 		y[j] = float32(int32(x[6+j]&0x0f|xh0)-16) * d
 		y[j+16] = float32(int32(x[6+j]>>4|xh1)-16) * d
+	}
+}
+
+// ---- Q5_1: d, m (f16), qh (4 bytes), 16 bytes of nibbles; x = q·d + m ----
+
+// truncUint8 is C's (uint8_t)(float) on x86-64 (via a 32-bit conversion).
+func truncUint8(f float32) uint8 { return uint8(truncInt8(f)) }
+
+func quantizeQ5_1(y *[24]byte, x *[32]float32) {
+	minv, maxv := float32(math.MaxFloat32), float32(-math.MaxFloat32)
+	for _, v := range x {
+		if v < minv {
+			minv = v
+		}
+		if v > maxv {
+			maxv = v
+		}
+	}
+	d := (maxv - minv) / 31
+	var id float32
+	if d != 0 {
+		id = 1 / d
+	}
+	putHalf(y[0:], d)
+	putHalf(y[2:], minv)
+	var qh uint32
+	for j := 0; j < 16; j++ {
+		x0 := (x[j] - minv) * id
+		x1 := (x[16+j] - minv) * id
+		xi0 := truncUint8(x0 + 0.5)
+		xi1 := truncUint8(x1 + 0.5)
+		y[8+j] = xi0&0x0f | (xi1&0x0f)<<4
+		qh |= uint32(xi0&0x10) >> 4 << j
+		qh |= uint32(xi1&0x10) >> 4 << (j + 16)
+	}
+	binary.LittleEndian.PutUint32(y[4:], qh)
+}
+
+func dequantizeQ5_1(y []float32, x []byte) {
+	d, m := half(x[0:]), half(x[2:])
+	qh := binary.LittleEndian.Uint32(x[4:])
+	for j := 0; j < 16; j++ {
+		xh0 := uint8(qh>>j<<4) & 0x10
+		xh1 := uint8(qh>>(j+12)) & 0x10
+		y[j] = float32(float32(x[8+j]&0x0f|xh0)*d) + m
+		y[j+16] = float32(float32(x[8+j]>>4|xh1)*d) + m
 	}
 }
 

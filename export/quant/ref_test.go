@@ -51,6 +51,7 @@ static double bench(uint32_t typ, const float * x, uint8_t * q, uint32_t n, uint
 	case GGML_TYPE_Q8_0: f = (quantize_fn)quantize_row_q8_0_ref; break;
 	case GGML_TYPE_Q4_0: f = (quantize_fn)quantize_row_q4_0_ref; break;
 	case GGML_TYPE_Q5_0: f = (quantize_fn)quantize_row_q5_0_ref; break;
+	case GGML_TYPE_Q5_1: f = (quantize_fn)quantize_row_q5_1_ref; break;
 	case GGML_TYPE_Q4_K: f = (quantize_fn)quantize_row_q4_K_ref; break;
 	case GGML_TYPE_Q5_K: f = (quantize_fn)quantize_row_q5_K_ref; break;
 	case GGML_TYPE_Q6_K: f = (quantize_fn)quantize_row_q6_K_ref; break;
@@ -95,6 +96,7 @@ int main(void) {
 		case GGML_TYPE_Q8_0: quantize_row_q8_0_ref(x, (block_q8_0 *)q, n); dequantize_row_q8_0((block_q8_0 *)q, y, n); nb = n / QK8_0 * sizeof(block_q8_0); break;
 		case GGML_TYPE_Q4_0: quantize_row_q4_0_ref(x, (block_q4_0 *)q, n); dequantize_row_q4_0((block_q4_0 *)q, y, n); nb = n / QK4_0 * sizeof(block_q4_0); break;
 		case GGML_TYPE_Q5_0: quantize_row_q5_0_ref(x, (block_q5_0 *)q, n); dequantize_row_q5_0((block_q5_0 *)q, y, n); nb = n / QK5_0 * sizeof(block_q5_0); break;
+		case GGML_TYPE_Q5_1: quantize_row_q5_1_ref(x, (block_q5_1 *)q, n); dequantize_row_q5_1((block_q5_1 *)q, y, n); nb = n / QK5_1 * sizeof(block_q5_1); break;
 		case GGML_TYPE_Q4_K: quantize_row_q4_K_ref(x, (block_q4_K *)q, n); dequantize_row_q4_K((block_q4_K *)q, y, n); nb = n / QK_K * sizeof(block_q4_K); break;
 		case GGML_TYPE_Q5_K: quantize_row_q5_K_ref(x, (block_q5_K *)q, n); dequantize_row_q5_K((block_q5_K *)q, y, n); nb = n / QK_K * sizeof(block_q5_K); break;
 		case GGML_TYPE_Q6_K: quantize_row_q6_K_ref(x, (block_q6_K *)q, n); dequantize_row_q6_K((block_q6_K *)q, y, n); nb = n / QK_K * sizeof(block_q6_K); break;
@@ -268,7 +270,7 @@ func inputs(n int) map[string][]float32 {
 	return m
 }
 
-var refTypes = []Type{F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K}
+var refTypes = []Type{F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K}
 
 func TestBitExactWithGGML(t *testing.T) {
 	var cases []refCase
@@ -341,9 +343,9 @@ func TestErrorStats(t *testing.T) {
 	}
 	bounds := map[Type][2]float64{ // max relative RMSE, max relative max-error
 		F32: {0, 0}, F16: {3e-4, 3e-3}, Q8_0: {0.006, 0.02}, Q6_K: {0.02, 0.08},
-		Q5_0: {0.05, 0.25}, Q5_K: {0.045, 0.25}, Q4_0: {0.11, 0.45}, Q4_K: {0.08, 0.35},
+		Q5_0: {0.05, 0.25}, Q5_1: {0.05, 0.25}, Q5_K: {0.045, 0.25}, Q4_0: {0.11, 0.45}, Q4_K: {0.08, 0.35},
 	}
-	for _, typ := range []Type{F32, F16, Q8_0, Q6_K, Q5_K, Q5_0, Q4_K, Q4_0} {
+	for _, typ := range []Type{F32, F16, Q8_0, Q6_K, Q5_K, Q5_1, Q5_0, Q4_K, Q4_0} {
 		rs, _ := typ.RowSize(n)
 		q := make([]byte, rs)
 		if err := Quantize(typ, q, x); err != nil {
