@@ -13,6 +13,7 @@ const (
 	VerdictCorrect         Verdict = "correct"
 	VerdictEmpty           Verdict = "empty"                 // nothing before the stop sequence
 	VerdictWrongFact       Verdict = "wrong_fact"            // answered without stating every key fact
+	VerdictUnsupported     Verdict = "unsupported_number"    // states a number the cited paragraph does not contain
 	VerdictMissingCitation Verdict = "missing_citation"      // facts right, no paragraph cited
 	VerdictWrongCitation   Verdict = "wrong_citation"        // facts right, another or an extra paragraph cited
 	VerdictFalseAbstain    Verdict = "false_abstain"         // abstained although the excerpt answers it
@@ -36,10 +37,14 @@ type Result struct {
 	WrongCitation bool `json:"wrong_citation"`
 	// Hallucinated: a substantive answer that is not supported — an answer
 	// where the policy is silent, or an answer missing the key facts.
-	Hallucinated bool     `json:"hallucinated"`
-	FactsFound   int      `json:"facts_found"`
-	FactsTotal   int      `json:"facts_total"`
-	MissingFacts []string `json:"missing_facts,omitempty"`
+	Hallucinated bool `json:"hallucinated"`
+	// UnsupportedNumbers are numbers in the answer that appear neither in the
+	// expected paragraph nor in the question or header (checked when the
+	// prompt contains the expected paragraph).
+	UnsupportedNumbers []string `json:"unsupported_numbers,omitempty"`
+	FactsFound         int      `json:"facts_found"`
+	FactsTotal         int      `json:"facts_total"`
+	MissingFacts       []string `json:"missing_facts,omitempty"`
 }
 
 // abstainPhrases are the (normalized) phrasings accepted as an abstention;
@@ -83,6 +88,19 @@ func Score(item GoldenItem, output string) Result {
 			res.WrongCitation = true
 		}
 	}
+	if !item.Abstain {
+		if support, ok := supportText(item); ok {
+			have := map[string]bool{}
+			for _, n := range numbersIn(normalizeText(support)) {
+				have[n] = true
+			}
+			for _, n := range numbersIn(normalizeText(stripCitations(ans))) {
+				if !have[n] {
+					res.UnsupportedNumbers = append(res.UnsupportedNumbers, n)
+				}
+			}
+		}
+	}
 	if item.Abstain {
 		res.CitationCorrect = len(res.Citations) == 0
 	} else {
@@ -102,6 +120,8 @@ func Score(item GoldenItem, output string) Result {
 		res.Verdict = VerdictFalseAbstain
 	case res.FactsFound < res.FactsTotal:
 		res.Verdict, res.Hallucinated = VerdictWrongFact, true
+	case len(res.UnsupportedNumbers) > 0:
+		res.Verdict, res.Hallucinated = VerdictUnsupported, true
 	case len(res.Citations) == 0:
 		res.Verdict = VerdictMissingCitation
 	case !res.CitationCorrect:
@@ -111,6 +131,63 @@ func Score(item GoldenItem, output string) Result {
 	}
 	res.Correct = res.Verdict == VerdictCorrect
 	return res
+}
+
+// supportText returns the text an answer to item may take numbers from: the
+// expected paragraph's line of the prompt, the question and the header.
+// ok is false when the prompt does not contain the expected paragraph.
+func supportText(item GoldenItem) (string, bool) {
+	lines := strings.Split(item.Prompt, "\n")
+	var para, question string
+	for _, l := range lines {
+		if strings.HasPrefix(l, item.Citation+" ") {
+			para = l[len(item.Citation):]
+		}
+		if q, ok := strings.CutPrefix(l, "Question: "); ok {
+			question = q
+		}
+	}
+	if para == "" {
+		return "", false
+	}
+	return lines[0] + "\n" + para + "\n" + question, true
+}
+
+// stripCitations removes every "§n.m" from s.
+func stripCitations(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "§")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		s = strings.TrimLeft(s[i+len("§"):], " \t")
+		j := 0
+		for j < len(s) && (isDigit(s[j]) || s[j] == '.' && j+1 < len(s) && isDigit(s[j+1])) {
+			j++
+		}
+		s = s[j:]
+	}
+}
+
+// numbersIn lists the numbers in normalized text s ("1.5", "500", "3.2.14").
+func numbersIn(s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && (isDigit(s[j]) || s[j] == '.' && j+1 < len(s) && isDigit(s[j+1])) {
+			j++
+		}
+		out = append(out, s[i:j])
+		i = j
+	}
+	return out
 }
 
 // parseCitations finds every "§<n>(.<n>)*" in s, returns them normalized
@@ -240,6 +317,8 @@ func (r Result) Reason() string {
 		return ""
 	case VerdictWrongFact:
 		return fmt.Sprintf("%s: missing %s", r.Verdict, strings.Join(r.MissingFacts, ", "))
+	case VerdictUnsupported:
+		return fmt.Sprintf("%s: %s", r.Verdict, strings.Join(r.UnsupportedNumbers, ", "))
 	case VerdictWrongCitation, VerdictAbstainCited:
 		return fmt.Sprintf("%s: cited %s", r.Verdict, strings.Join(r.Citations, ", "))
 	default:

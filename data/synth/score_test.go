@@ -23,6 +23,15 @@ var (
 		Expected: "A scanner dropped from more than 1.5 m needs inspection [§2.4].",
 		KeyFacts: []string{"1.5 m"}, Citation: "§2.4",
 	}
+	promptItem = GoldenItem{
+		ID: "t-5", Version: GoldenVersion, Kind: KindAnswer,
+		Prompt: "Policy MP-SCN-0417 rev C (Korvex XR-417 handheld scanner)\n" +
+			"§3.1 Retire a battery pack whose measured capacity falls below 70% of its rated capacity.\n" +
+			"§3.2 Replace the battery pack after 500 charge cycles or when it holds under 80%.\n" +
+			"Question: After how many charge cycles is the battery pack replaced?\nAnswer:",
+		Expected: "Replace the battery pack after 500 charge cycles [§3.2].",
+		KeyFacts: []string{"500 charge cycles"}, Citation: "§3.2",
+	}
 	abstainItem = GoldenItem{
 		ID: "t-4", Version: GoldenVersion, Kind: KindAbstainNearMiss, Prompt: "p",
 		Expected: AbstainAnswer, KeyFacts: []string{}, Abstain: true,
@@ -60,6 +69,9 @@ func TestScoreHandWritten(t *testing.T) {
 		{"0.5 m is not 1.5 m", GoldenItem{ID: "x", Version: GoldenVersion, Kind: KindAnswer, Prompt: "p", Expected: "e", KeyFacts: []string{"5 m"}, Citation: "§2.4"}, " More than 0.5 m [§2.4].", false, VerdictWrongFact, false, true},
 		{"11.5 m is not 1.5 m", dropItem, " More than 11.5 m [§2.4].", false, VerdictWrongFact, false, true},
 		{"1.55 m is not 1.5 m", dropItem, " More than 1.55 m [§2.4].", false, VerdictWrongFact, false, true},
+		{"extra number not in the paragraph", promptItem, " Replace the battery pack after 500 charge cycles, or 1000 in summer [§3.2].", false, VerdictUnsupported, false, true},
+		{"number from another paragraph", promptItem, " Replace it after 500 charge cycles, retire below 70% [§3.2].", false, VerdictUnsupported, false, true},
+		{"numbers from paragraph and header are supported", promptItem, " The XR-417 battery pack: 500 charge cycles, then retire at 80% [§3.2].", true, VerdictCorrect, false, false},
 		{"abstention", abstainItem, " Not covered by the policy.\n", true, VerdictCorrect, false, false},
 		{"abstention, other wording", abstainItem, "I'm sorry, the policy does not cover that.", true, VerdictCorrect, false, false},
 		{"abstention with citation", abstainItem, " Not covered by the policy [§2.1].", false, VerdictAbstainCited, true, false},

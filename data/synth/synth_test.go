@@ -355,6 +355,22 @@ func TestGoldenScoresItsOwnAnswer(t *testing.T) {
 	}
 }
 
+// TestEveryReferenceAnswerScoresCorrect: the training and validation
+// completions are graded correct by the scorer the gate uses.
+func TestEveryReferenceAnswerScoresCorrect(t *testing.T) {
+	c := fullCorpus(t)
+	for _, ex := range append(append([]Example(nil), c.Train...), c.Validation...) {
+		item := GoldenItem{ID: ex.ID, Version: GoldenVersion, Kind: ex.Kind, Prompt: ex.Prompt, Expected: ex.Answer,
+			KeyFacts: ex.KeyFacts, Citation: ex.Citation, Abstain: ex.Abstain}
+		if err := item.Validate(); err != nil {
+			t.Fatalf("%s: %v", ex.ID, err)
+		}
+		if r := Score(item, ex.Completion); !r.Correct {
+			t.Fatalf("%s: completion %q graded %s", ex.ID, ex.Completion, r.Reason())
+		}
+	}
+}
+
 // TestNoMemorizableShortcut: the citation and numbers are not predictable
 // from the question alone — the same topic/ask is cited at many different
 // paragraph numbers and carries many different values.
