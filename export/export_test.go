@@ -15,12 +15,13 @@ import (
 )
 
 // cfgK has widths that are multiples of 256 (k-quants apply everywhere);
-// cfgOdd has width 96 and FFN 160 (k-quants fall back) and shares blocks,
+// cfgOdd has width 96 and FFN 168 (k-quants fall back; ffn_down rows of 168
+// are not a multiple of 32 either, so they fall back to F16) and shares blocks,
 // with an untied output.
 var (
 	cfgK = student.Config{VocabSize: 320, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 512,
 		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5}
-	cfgOdd = student.Config{VocabSize: 300, DModel: 96, NLayers: 2, NHeads: 3, NKVHeads: 1, FFNDim: 160,
+	cfgOdd = student.Config{VocabSize: 300, DModel: 96, NLayers: 2, NHeads: 3, NKVHeads: 1, FFNDim: 168,
 		ContextLength: 64, RopeBase: 500000, NormEps: 1e-6, ShareBlocks: true, UntieEmbed: true}
 )
 
