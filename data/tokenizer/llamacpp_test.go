@@ -1,0 +1,105 @@
+package tokenizer_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/internal/testpeers"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// llamaTokenizeScript loads a GGUF with node-llama-cpp and prints, per
+// JSON-encoded text on stdin, llama.cpp's token ids (special tokens parsed,
+// no BOS added), plus its log lines.
+const llamaTokenizeScript = `
+import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+const logs = [];
+const llama = await getLlama({ gpu: false, build: "never", skipDownload: true,
+  logLevel: LlamaLogLevel.warn, logger: (level, message) => logs.push(level + ": " + message.trim()) });
+const model = await llama.loadModel({ modelPath: process.argv[2] });
+const parts = [];
+for await (const chunk of process.stdin) parts.push(chunk);
+const texts = JSON.parse(Buffer.concat(parts).toString("utf8"));
+const ids = texts.map(t => Array.from(model.tokenize(t, true)));
+console.log(JSON.stringify({ ids, logs }));
+`
+
+// TestTrainedTokenizerMatchesLlamaCpp trains a tokenizer with each
+// pre-tokenizer, embeds it in a GGUF (tokenizer.ggml.pre naming the
+// pattern) and checks llama.cpp's ids equal ours on the valid-UTF-8 part of
+// the parity corpus. JSON cannot carry invalid UTF-8, and llama.cpp replaces
+// it with U+FFFD anyway, so invalid bytes are removed from the texts.
+func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
+	testpeers.NodeModules(t, "node-llama-cpp")
+	var train []string
+	for _, c := range tokenizer.ParityCorpus(7, 400<<10) {
+		train = append(train, string(c))
+	}
+	var texts []string
+	for _, c := range tokenizer.ParityCorpus(2, 512<<10) {
+		texts = append(texts, strings.ToValidUTF8(string(c), ""))
+	}
+	in, _ := json.Marshal(texts)
+	for _, pre := range []string{tokenizer.PreLlama3, tokenizer.PreQwen2, tokenizer.PreGPT2} {
+		t.Run(pre, func(t *testing.T) {
+			tok, err := tokenizer.TrainStrings(train, tokenizer.TrainConfig{VocabSize: 3000, Pre: pre}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 32, NLayers: 1, NHeads: 2, NKVHeads: 1, FFNDim: 32,
+				ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
+			m, err := export.RandomModel(cfg, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Vocab = export.TokenizerVocab(tok)
+			path := filepath.Join(t.TempDir(), "tok.gguf")
+			if err := export.Write(path, m, export.Options{Type: export.F32}); err != nil {
+				t.Fatal(err)
+			}
+			out := testpeers.RunNode(t, "node-llama-cpp", llamaTokenizeScript, in, path)
+			var res struct {
+				IDs  [][]int32 `json:"ids"`
+				Logs []string  `json:"logs"`
+			}
+			if err := json.Unmarshal(out, &res); err != nil {
+				t.Fatalf("%v: %.300s", err, out)
+			}
+			for _, l := range res.Logs {
+				if strings.Contains(l, "tokenizer") || strings.HasPrefix(l, "error") {
+					t.Errorf("llama.cpp logged %q", l)
+				}
+			}
+			if len(res.IDs) != len(texts) {
+				t.Fatalf("llama.cpp returned %d results for %d texts", len(res.IDs), len(texts))
+			}
+			bad := 0
+			for i, text := range texts {
+				ours := tok.Encode(text)
+				theirs := res.IDs[i]
+				if fmt.Sprint(ours) == fmt.Sprint(theirs) {
+					continue
+				}
+				if bad++; bad > 3 {
+					continue
+				}
+				k := 0
+				for k < len(ours) && k < len(theirs) && ours[k] == theirs[k] {
+					k++
+				}
+				at := len(tok.Decode(ours[:k]))
+				t.Errorf("text %d: first difference at token %d (byte %d): ...%q⟨HERE⟩%q...\n ours      %v\n llama.cpp %v",
+					i, k, at, text[max(0, at-40):at], text[at:min(len(text), at+40)],
+					ours[k:min(len(ours), k+8)], theirs[k:min(len(theirs), k+8)])
+			}
+			if bad > 0 {
+				t.Errorf("%d of %d texts differ from llama.cpp", bad, len(texts))
+			}
+		})
+	}
+}
