@@ -181,6 +181,13 @@ func TestWriterRejects(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+	deep := ArrayOf([]uint8{1})
+	for i := 0; i < 8; i++ {
+		deep, _ = ArrayOfArrays([]Value{deep})
+	}
+	if err := w.Set("deep", deep); err == nil {
+		t.Error("9 levels of arrays accepted (the reader stops at 8)")
+	}
 	if _, err := w.AddTensor("t", quant.Q4_K, 100); err == nil {
 		t.Error("row not a multiple of 256 accepted for Q4_K")
 	}

@@ -43,6 +43,9 @@ func (w *Writer) Set(key string, v Value) error {
 	if !v.Valid() {
 		return fmt.Errorf("gguf writer: key %q: invalid (zero) value", key)
 	}
+	if d := arrayDepth(v); d > maxArrayDepth {
+		return fmt.Errorf("gguf writer: key %q: arrays nested %d deep, limit %d", key, d, maxArrayDepth)
+	}
 	if key == KeyAlignment {
 		a, ok := v.v.(uint32)
 		if !ok || a == 0 || a&(a-1) != 0 || a > maxAlignment {
@@ -56,6 +59,20 @@ func (w *Writer) Set(key string, v Value) error {
 	w.keys[key] = true
 	w.kvs = append(w.kvs, KV{Key: key, Value: v})
 	return nil
+}
+
+// arrayDepth is how many array levels v has (0 for a scalar).
+func arrayDepth(v Value) int {
+	if v.typ != TypeArray {
+		return 0
+	}
+	d := 0
+	if vs, ok := v.v.([]Value); ok {
+		for _, e := range vs {
+			d = max(d, arrayDepth(e))
+		}
+	}
+	return d + 1
 }
 
 // AddTensor appends a tensor of the given type and ggml dims (Dims[0] = row
