@@ -149,3 +149,57 @@ func TestCrossReadHuggingFaceGGUF(t *testing.T) {
 	}
 	t.Logf("@huggingface/gguf agreed on %d keys, %d tensors, data offset %d", checked, len(f.Tensors), f.DataOffset)
 }
+
+// hfWriteScript writes a metadata-only GGUF with @huggingface/gguf's own
+// serializer (serializeGgufMetadata), so our reader is checked on bytes a
+// third party produced.
+const hfWriteScript = `
+import { serializeGgufMetadata, GGUFValueType as T } from "@huggingface/gguf";
+import { writeFileSync } from "node:fs";
+const md = {
+  version: { value: 3 }, tensor_count: { value: 0n }, kv_count: { value: 0n },
+  "general.architecture": { type: T.STRING, value: "llama" },
+  "t.u8": { type: T.UINT8, value: 200 },
+  "t.i8": { type: T.INT8, value: -100 },
+  "t.u16": { type: T.UINT16, value: 60000 },
+  "t.i16": { type: T.INT16, value: -30000 },
+  "t.u32": { type: T.UINT32, value: 4000000000 },
+  "t.i32": { type: T.INT32, value: -2000000000 },
+  "t.f32": { type: T.FLOAT32, value: 1.5 },
+  "t.bool": { type: T.BOOL, value: true },
+  "t.str": { type: T.STRING, value: "héllo Ġ日本" },
+  "t.u64": { type: T.UINT64, value: 4611686018427387904n },
+  "t.i64": { type: T.INT64, value: -1152921504606846976n },
+  "t.f64": { type: T.FLOAT64, value: 3.141592653589793 },
+  "t.arr_i32": { type: T.ARRAY, subType: T.INT32, value: [1, -2, 3] },
+  "t.arr_str": { type: T.ARRAY, subType: T.STRING, value: ["a", "", "Ġb"] },
+  "t.arr_f32": { type: T.ARRAY, subType: T.FLOAT32, value: [0.25, -8] },
+};
+writeFileSync(process.argv[2], serializeGgufMetadata(md, { alignment: 32 }));
+`
+
+func TestReadHuggingFaceWrittenGGUF(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hf.gguf")
+	testpeers.RunNode(t, "@huggingface/gguf", hfWriteScript, nil, path)
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := []KV{
+		{"general.architecture", Of("llama")},
+		{"t.u8", Of(uint8(200))}, {"t.i8", Of(int8(-100))},
+		{"t.u16", Of(uint16(60000))}, {"t.i16", Of(int16(-30000))},
+		{"t.u32", Of(uint32(4000000000))}, {"t.i32", Of(int32(-2000000000))},
+		{"t.f32", Of(float32(1.5))}, {"t.bool", Of(true)}, {"t.str", Of("héllo Ġ日本")},
+		{"t.u64", Of(uint64(1) << 62)}, {"t.i64", Of(int64(-1) << 60)}, {"t.f64", Of(3.141592653589793)},
+		{"t.arr_i32", ArrayOf([]int32{1, -2, 3})}, {"t.arr_str", ArrayOf([]string{"a", "", "Ġb"})},
+		{"t.arr_f32", ArrayOf([]float32{0.25, -8})},
+	}
+	if got, exp := fmt.Sprintf("%#v", f.KVs), fmt.Sprintf("%#v", want); got != exp {
+		t.Errorf("read\n%s\nwant\n%s", got, exp)
+	}
+	if len(f.Tensors) != 0 || f.Version != 3 {
+		t.Errorf("version %d, %d tensors", f.Version, len(f.Tensors))
+	}
+}
