@@ -1,10 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
+	"github.com/distill-ml/distill/data/tokenizer"
 )
 
 func TestTrainUsageAndConfigErrors(t *testing.T) {
@@ -23,5 +29,209 @@ func TestTrainUsageAndConfigErrors(t *testing.T) {
 	code, _, stderr = runCLI(t, "train", "--config", "train-kd", "--set", "train.nan_policy=sometimes")
 	if code != 1 || !strings.Contains(stderr, "nan_policy") {
 		t.Fatalf("invalid value: exit %d %q", code, stderr)
+	}
+}
+
+// writeByteTokenizer writes a 256-token byte-level BPE tokenizer.json (GPT-2
+// byte↔unicode mapping, no merges) and returns its path and hash.
+func writeByteTokenizer(t *testing.T) (string, string) {
+	t.Helper()
+	vocab := map[string]int{}
+	n := 0
+	for b := 0; b < 256; b++ {
+		r := rune(b)
+		if !((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) {
+			r = rune(256 + n)
+			n++
+		}
+		vocab[string(r)] = b
+	}
+	js, _ := json.Marshal(map[string]any{"version": "1.0",
+		"model":         map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}},
+		"pre_tokenizer": map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}})
+	path := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := os.WriteFile(path, js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, tok.Hash()
+}
+
+// writeSyntheticDataset writes a dataset of synthetic teacher signals (K = k,
+// 0 for text-only) with train and validation splits, tokenized for hash.
+func writeSyntheticDataset(t *testing.T, hash string, k int) string {
+	t.Helper()
+	cfg := datasettest.Config{Vocab: 256, K: k, Rows: 240, PromptLen: 4, CompletionLen: 24, Seed: 5, Splits: []string{"train", "train", "validation"}}
+	meta := cfg.Meta()
+	meta.TokenizerHash = hash
+	dir := filepath.Join(t.TempDir(), "ds")
+	w, err := dataset.Create(dir, meta, dataset.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := datasettest.Generate(cfg)
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func writeRunConfig(t *testing.T, tok, data, out string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "run.yaml")
+	y := fmt.Sprintf(`student:
+  d_model: 32
+  n_layers: 2
+  n_heads: 2
+  n_kv_heads: 1
+  ffn_dim: 64
+  context_length: 64
+  rope_base: 10000
+  norm_eps: 1.0e-5
+tokenizer: %s
+loss:
+  alpha: 0.5
+  temperature: 2
+data:
+  train: %s
+  validation: %s
+  eval_batches: 2
+train:
+  batch_size: 4
+  seq_len: 32
+  steps: 24
+  lr: 3.0e-3
+  min_lr: 3.0e-4
+  warmup: 4
+  eval_every: 8
+  checkpoint_every: 8
+  keep: 2
+  log_every: 4
+out_dir: %s
+`, tok, data, data, out)
+	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type metricLine struct {
+	Kind string  `json:"kind"`
+	Step int     `json:"step"`
+	Loss float64 `json:"loss"`
+	KL   float64 `json:"kl"`
+}
+
+func readMetrics(t *testing.T, out string) []metricLine {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []metricLine
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m metricLine
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// End to end through the CLI on a real Parquet dataset with synthetic teacher
+// signals: KD trains (held-out loss falls, KL term logged), CE-only trains on
+// the same data, --stop-after + --resume equals a straight run, and unusable
+// datasets are refused before training.
+func TestTrainEndToEndOnDataset(t *testing.T) {
+	tok, hash := writeByteTokenizer(t)
+	data := writeSyntheticDataset(t, hash, 8)
+
+	straight := t.TempDir()
+	cfg := writeRunConfig(t, tok, data, straight)
+	code, stdout, stderr := runCLI(t, "train", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("KD run: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "trained 24 steps") || !strings.Contains(stderr, "eval step 24") {
+		t.Fatalf("KD output:\n%s\n%s", stdout, stderr)
+	}
+	ms := readMetrics(t, straight)
+	var evals []metricLine
+	var trainLines []metricLine
+	for _, m := range ms {
+		switch m.Kind {
+		case "eval":
+			evals = append(evals, m)
+		case "train":
+			trainLines = append(trainLines, m)
+			if !(m.KL > 0) {
+				t.Fatalf("KD step %d logged KL %v", m.Step, m.KL)
+			}
+		}
+	}
+	if len(evals) != 4 || evals[0].Step != 0 || !(evals[3].Loss < evals[0].Loss-0.5) {
+		t.Fatalf("held-out loss did not fall: %+v", evals)
+	}
+	if _, err := os.Stat(filepath.Join(straight, "loss.png")); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(straight, "checkpoints"))
+	if len(entries) != 2 || entries[1].Name() != "step-00000024" {
+		t.Fatalf("keep 2: %v", entries)
+	}
+
+	// N, resume, N: the same losses as straight.
+	resumed := t.TempDir()
+	cfg2 := writeRunConfig(t, tok, data, resumed)
+	if code, _, stderr := runCLI(t, "train", "--config", cfg2, "--stop-after", "8"); code != 0 {
+		t.Fatalf("stop-after: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "train", "--config", cfg2, "--resume", filepath.Join(resumed, "checkpoints")); code != 0 {
+		t.Fatalf("resume: exit %d\n%s", code, stderr)
+	}
+	var again []metricLine
+	for _, m := range readMetrics(t, resumed) {
+		if m.Kind == "train" {
+			again = append(again, m)
+		}
+	}
+	if len(again) != len(trainLines) {
+		t.Fatalf("%d train lines after resume, %d straight", len(again), len(trainLines))
+	}
+	for i := range again {
+		if again[i] != trainLines[i] {
+			t.Fatalf("update %d: straight %+v, resumed %+v", i+1, trainLines[i], again[i])
+		}
+	}
+
+	// CE-only baseline on the same data.
+	if code, _, stderr := runCLI(t, "train", "--config", cfg, "--set", "loss.alpha=0", "--set", "out_dir="+t.TempDir(), "--set", "train.steps=8"); code != 0 {
+		t.Fatalf("CE-only: exit %d\n%s", code, stderr)
+	}
+
+	// Refusals, before any training output appears.
+	otherHash := "sha256:not-the-student"
+	other := writeSyntheticDataset(t, otherHash, 8)
+	out := t.TempDir()
+	code, _, stderr = runCLI(t, "train", "--config", cfg, "--set", "data.train="+other, "--set", "out_dir="+out)
+	if code != 1 || !strings.Contains(stderr, otherHash) || !strings.Contains(stderr, other) {
+		t.Fatalf("tokenizer mismatch: exit %d %q", code, stderr)
+	}
+	textOnly := writeSyntheticDataset(t, hash, 0)
+	code, _, stderr = runCLI(t, "train", "--config", cfg, "--set", "data.train="+textOnly, "--set", "data.validation="+textOnly, "--set", "out_dir="+out)
+	if code != 1 || !strings.Contains(stderr, "logprobs") {
+		t.Fatalf("KD on text-only data: exit %d %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "metrics.jsonl")); err == nil {
+		t.Fatal("a refused run started training")
 	}
 }

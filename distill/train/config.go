@@ -35,9 +35,12 @@ type Config struct {
 
 // DataConfig names the dataset directories (written by `distill data import`).
 type DataConfig struct {
-	Train       string `yaml:"train" json:"train"`
-	Validation  string `yaml:"validation" json:"validation"`
-	EvalBatches int    `yaml:"eval_batches" json:"eval_batches"` // held-out batches per evaluation
+	Train           string `yaml:"train" json:"train"`                       // dataset directory
+	Validation      string `yaml:"validation" json:"validation"`             // dataset directory (may equal train)
+	TrainSplit      string `yaml:"train_split" json:"train_split"`           // rows of this split train ("" = all)
+	ValidationSplit string `yaml:"validation_split" json:"validation_split"` // rows of this split evaluate ("" = all)
+	Packing         string `yaml:"packing" json:"packing"`                   // concat | whole (see data/loader)
+	EvalBatches     int    `yaml:"eval_batches" json:"eval_batches"`         // held-out batches per evaluation
 }
 
 // NaN policies.
@@ -75,7 +78,7 @@ func Defaults() Config {
 	a := optim.DefaultAdamW()
 	return Config{
 		Loss: loss.Config{Alpha: 0.5, Temperature: 2, KL: loss.KLForward},
-		Data: DataConfig{EvalBatches: 8},
+		Data: DataConfig{TrainSplit: "train", ValidationSplit: "validation", Packing: "concat", EvalBatches: 8},
 		Train: Params{
 			BatchSize: 8, SeqLen: 256, Steps: 1000, Accumulation: 1,
 			LR: 1e-3, MinLR: 1e-4, Warmup: 50,
@@ -114,6 +117,12 @@ func (c Config) Validate() error {
 	}
 	if c.Data.Validation == "" {
 		errs = append(errs, errors.New("data.validation: a dataset directory is required"))
+	}
+	if c.Data.Packing != "concat" && c.Data.Packing != "whole" {
+		errs = append(errs, fmt.Errorf("data.packing must be concat or whole, got %q", c.Data.Packing))
+	}
+	if c.Data.Train == c.Data.Validation && c.Data.TrainSplit == c.Data.ValidationSplit {
+		errs = append(errs, fmt.Errorf("data: validation is the training data (same directory and split %q): the held-out loss would not be held out", c.Data.TrainSplit))
 	}
 	if c.Data.EvalBatches <= 0 || c.Data.EvalBatches > 100000 {
 		errs = append(errs, fmt.Errorf("data.eval_batches must be in [1, 100000], got %d", c.Data.EvalBatches))

@@ -16,11 +16,11 @@ type Data interface {
 	// TokenizerPath is the tokenizer.json recorded with the dataset in dir,
 	// "" if it has none.
 	TokenizerPath(dir string) (string, error)
-	// TrainLoader yields shuffled, packed training batches [batchSize, seqLen]
-	// forever, deterministically for seed.
-	TrainLoader(dir string, batchSize, seqLen int, seed int64) (Loader, error)
+	// TrainLoader yields shuffled, packed training batches [BatchSize, SeqLen]
+	// forever, deterministically for Seed.
+	TrainLoader(dir string, o LoaderOptions) (Loader, error)
 	// Validation returns up to maxBatches held-out batches, always the same ones.
-	Validation(dir string, batchSize, seqLen, maxBatches int) ([]*batch.Batch, error)
+	Validation(dir string, o LoaderOptions, maxBatches int) ([]*batch.Batch, error)
 }
 
 // ModelBuilder constructs the student with fresh weights.
@@ -66,10 +66,13 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 		}
 	}
 	setup := Setup{Config: cfg, Student: s, TokenizerHash: hash, TokenizerPath: tokPath, Log: log}
-	if setup.Train, err = data.TrainLoader(cfg.Data.Train, cfg.Train.BatchSize, cfg.Train.SeqLen, cfg.Train.Seed); err != nil {
+	opts := LoaderOptions{BatchSize: cfg.Train.BatchSize, SeqLen: cfg.Train.SeqLen, Seed: cfg.Train.Seed,
+		Split: cfg.Data.TrainSplit, Packing: cfg.Data.Packing, Hidden: cfg.Loss.NeedsHidden()}
+	if setup.Train, err = data.TrainLoader(cfg.Data.Train, opts); err != nil {
 		return Setup{}, fmt.Errorf("data.train: %w", err)
 	}
-	if setup.Validation, err = data.Validation(cfg.Data.Validation, cfg.Train.BatchSize, cfg.Train.SeqLen, cfg.Data.EvalBatches); err != nil {
+	opts.Split = cfg.Data.ValidationSplit
+	if setup.Validation, err = data.Validation(cfg.Data.Validation, opts, cfg.Data.EvalBatches); err != nil {
 		return Setup{}, fmt.Errorf("data.validation: %w", err)
 	}
 	if len(setup.Validation) == 0 {

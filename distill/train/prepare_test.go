@@ -53,11 +53,11 @@ func (f *fakeData) Info(dir string) (DatasetInfo, error) {
 	return d, nil
 }
 func (f *fakeData) TokenizerPath(string) (string, error) { return f.tokPath, nil }
-func (f *fakeData) TrainLoader(string, int, int, int64) (Loader, error) {
+func (f *fakeData) TrainLoader(string, LoaderOptions) (Loader, error) {
 	f.opened++
 	return newFakeLoader(1), nil
 }
-func (f *fakeData) Validation(string, int, int, int) ([]*batch.Batch, error) {
+func (f *fakeData) Validation(string, LoaderOptions, int) ([]*batch.Batch, error) {
 	return validationSet(2), nil
 }
 

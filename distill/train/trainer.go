@@ -241,6 +241,12 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	defer t.prog.finish()
 	consecutiveSkips := 0
 	start := int(t.state.Step)
+	if start == 0 {
+		// The untrained model's held-out loss: the baseline the curve falls from.
+		if err := t.evaluate(0, res); err != nil {
+			return res, err
+		}
+	}
 	for step := start; step < end; step++ {
 		if ctx.Err() != nil {
 			return t.stop(res, step, true)

@@ -17,7 +17,7 @@ import (
 func testConfig(out string, steps int) Config {
 	c := Defaults()
 	c.Model = "unused-in-fakes"
-	c.Data = DataConfig{Train: "train", Validation: "val", EvalBatches: 4}
+	c.Data.Train, c.Data.Validation, c.Data.EvalBatches = "train", "val", 4
 	c.Loss.Alpha = 0
 	c.OutDir = out
 	c.Train.BatchSize, c.Train.SeqLen = 2, 8
@@ -48,7 +48,7 @@ func TestTrainingLowersHeldOutLoss(t *testing.T) {
 	if res.Steps != 60 || filepath.Base(res.Checkpoint) != "step-00000060" {
 		t.Fatalf("result %+v", res)
 	}
-	// metrics.jsonl: 60 train lines and 12 eval lines, all parseable.
+	// metrics.jsonl: 60 train lines and 13 eval lines (step 0 and every 5), all parseable.
 	b, err := os.ReadFile(res.MetricsPath)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestTrainingLowersHeldOutLoss(t *testing.T) {
 		}
 		kinds[r["kind"].(string)]++
 	}
-	if kinds["train"] != 60 || kinds["eval"] != 12 {
+	if kinds["train"] != 60 || kinds["eval"] != 13 {
 		t.Fatalf("metrics kinds %v", kinds)
 	}
 	png, err := os.ReadFile(res.PlotPath)
