@@ -29,6 +29,7 @@ type RowResult struct {
 // Scratch is per-goroutine working memory for Row; the zero value is ready.
 type Scratch struct {
 	expT             []float32 // [V] exp((z−max)/T) when T ≠ 1
+	e1               []float32 // [V] exp(z−max) when z must stay intact
 	t, s, lt, ls, kb []float64 // per-bucket teacher/student probabilities, logs, gradient
 	ids              []int32
 	zb               []float32
@@ -101,67 +102,18 @@ func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW flo
 		copy(zs, z)
 	}
 
-	// Pass 2: exponentials and their sums (float64, four accumulators so the
-	// additions do not serialise the loop).
+	// Pass 2: exponentials and their sums (vectorised; float64 sums).
 	var sum1, sumT float64
-	switch {
-	case tempered:
-		var a0, a1, t0, t1 float64
-		j := 0
-		for ; j+1 < V; j += 2 {
-			d0, d1 := z[j]-m, z[j+1]-m
-			e0, e1 := fastmath.Exp(d0), fastmath.Exp(d1)
-			f0, f1 := fastmath.Exp(d0*invT), fastmath.Exp(d1*invT)
-			a0 += float64(e0)
-			a1 += float64(e1)
-			t0 += float64(f0)
-			t1 += float64(f1)
-			sc.expT[j], sc.expT[j+1] = f0, f1
-			if grad {
-				z[j], z[j+1] = e0, e1
-			}
+	if tempered {
+		sumT = fastmath.ExpSum(sc.expT, z, m, invT) // reads z before it is overwritten
+	}
+	if grad {
+		sum1 = fastmath.ExpSum(z, z, m, 1)
+	} else {
+		if cap(sc.e1) < V {
+			sc.e1 = make([]float32, V)
 		}
-		for ; j < V; j++ {
-			d := z[j] - m
-			e, f := fastmath.Exp(d), fastmath.Exp(d*invT)
-			a0 += float64(e)
-			t0 += float64(f)
-			sc.expT[j] = f
-			if grad {
-				z[j] = e
-			}
-		}
-		sum1, sumT = a0+a1, t0+t1
-	case grad:
-		var a [4]float64
-		j := 0
-		for ; j+3 < V; j += 4 {
-			e0, e1, e2, e3 := fastmath.Exp(z[j]-m), fastmath.Exp(z[j+1]-m), fastmath.Exp(z[j+2]-m), fastmath.Exp(z[j+3]-m)
-			z[j], z[j+1], z[j+2], z[j+3] = e0, e1, e2, e3
-			a[0] += float64(e0)
-			a[1] += float64(e1)
-			a[2] += float64(e2)
-			a[3] += float64(e3)
-		}
-		for ; j < V; j++ {
-			e := fastmath.Exp(z[j] - m)
-			z[j] = e
-			a[0] += float64(e)
-		}
-		sum1 = (a[0] + a[1]) + (a[2] + a[3])
-	default:
-		var a [4]float64
-		j := 0
-		for ; j+3 < V; j += 4 {
-			a[0] += float64(fastmath.Exp(z[j] - m))
-			a[1] += float64(fastmath.Exp(z[j+1] - m))
-			a[2] += float64(fastmath.Exp(z[j+2] - m))
-			a[3] += float64(fastmath.Exp(z[j+3] - m))
-		}
-		for ; j < V; j++ {
-			a[0] += float64(fastmath.Exp(z[j] - m))
-		}
-		sum1 = (a[0] + a[1]) + (a[2] + a[3])
+		sum1 = fastmath.ExpSum(sc.e1[:V], z, m, 1)
 	}
 	if !tempered {
 		sumT = sum1

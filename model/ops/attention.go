@@ -108,13 +108,7 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 							m = x
 						}
 					}
-					var sum float32
-					for s := 0; s <= r; s++ {
-						e := fastmath.Exp(row[s] - m)
-						row[s] = e
-						sum += e
-					}
-					inv := 1 / sum
+					inv := float32(1 / fastmath.ExpSum(row[:r+1], row[:r+1], m, 1))
 					for s := 0; s <= r; s++ {
 						row[s] *= inv
 					}

@@ -85,7 +85,7 @@ func BenchmarkOps(b *testing.B) {
 	gt, up, dyf := val(N, ffn), val(N, ffn), val(N, ffn)
 	sw, _ := SwiGLU(node(gt), node(up))
 	run("swiglu/fwd", sw.Op(), gt, up)
-	sg := &swigluGradOp{bun: &bundle{outs: make([]buf, 1)}}
+	sg := &swigluGradOp{fwd: sw.Op().(*swigluOp), bun: &bundle{outs: make([]buf, 1)}}
 	sg.base = base{name: "sg", self: sg}
 	run("swiglu/bwd", sg, gt, up, dyf)
 

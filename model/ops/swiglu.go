@@ -15,8 +15,8 @@ import (
 //
 //	g, u, y: [N, ffn]
 //
-// Backward (one pass, both gradients): du = dy⊙silu(g),
-// dg = dy⊙u⊙σ(g)·(1 + g·(1−σ(g))).
+// The forward keeps σ(g); the backward (one pass, both gradients) is
+// du = dy⊙g⊙σ(g), dg = dy⊙u⊙σ(g)·(1 + g·(1−σ(g))).
 func SwiGLU(g, u *G.Node) (*G.Node, error) {
 	if !g.Shape().Eq(u.Shape()) || g.Shape().Dims() != 2 {
 		return nil, fmt.Errorf("swiglu: gate %v and up %v", g.Shape(), u.Shape())
@@ -28,6 +28,7 @@ func SwiGLU(g, u *G.Node) (*G.Node, error) {
 
 type swigluOp struct {
 	base
+	sig []float32 // [N·ffn] σ(g) of the last forward, for the backward
 	out buf
 }
 
@@ -48,9 +49,12 @@ func (op *swigluOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	t, y := op.out.get(in[0].Shape()...)
+	op.sig = resize(op.sig, len(y))
+	sig := op.sig
 	parallel.Default().For(len(y), 1<<13, func(lo, hi int) {
+		fastmath.SigmoidSlice(sig[lo:hi], g[lo:hi])
 		for i := lo; i < hi; i++ {
-			y[i] = g[i] * fastmath.Sigmoid(g[i]) * u[i]
+			y[i] = g[i] * sig[i] * u[i]
 		}
 	})
 	return t, nil
@@ -58,7 +62,7 @@ func (op *swigluOp) Do(in ...G.Value) (G.Value, error) {
 
 func (op *swigluOp) DiffWRT(int) []bool { return []bool{true, true} }
 func (op *swigluOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	b := &swigluGradOp{bun: &bundle{outs: make([]buf, 1)}}
+	b := &swigluGradOp{fwd: op, bun: &bundle{outs: make([]buf, 1)}}
 	b.base = base{name: "SwiGLUGrad", self: b}
 	dg, err := G.ApplyOp(b, inputs[0], inputs[1], grad)
 	if err != nil {
@@ -74,6 +78,7 @@ func (op *swigluOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 // swigluGradOp: (g, u, dy) → dg; du in its bundle.
 type swigluGradOp struct {
 	base
+	fwd *swigluOp
 	bun *bundle
 	out buf
 }
@@ -100,9 +105,13 @@ func (op *swigluGradOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	t, dg := op.out.get(in[0].Shape()...)
 	_, du := op.bun.outs[0].get(in[0].Shape()...)
+	sig := op.fwd.sig
+	if len(sig) != len(dg) {
+		return nil, fmt.Errorf("swiglu grad: forward has not run")
+	}
 	parallel.Default().For(len(dg), 1<<13, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			s := fastmath.Sigmoid(g[i])
+			s := sig[i]
 			du[i] = dy[i] * g[i] * s
 			dg[i] = dy[i] * u[i] * s * (1 + g[i]*(1-s))
 		}

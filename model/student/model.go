@@ -12,6 +12,7 @@ import (
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/loss"
+	"github.com/distill-ml/distill/model/kernels/parallel"
 	"github.com/distill-ml/distill/model/ops"
 )
 
@@ -383,7 +384,7 @@ func (m *Model) ForwardBackwardDense(b *batch.Batch, teacherLogits []float32) (l
 		if !ok || len(d) != len(p.Grad) {
 			return loss.Terms{}, fmt.Errorf("gradient of %s has %d values, want %d", p.Name, len(d), len(p.Grad))
 		}
-		copy(p.Grad, d)
+		parallel.Default().For(len(d), 1<<16, func(lo, hi int) { copy(p.Grad[lo:hi], d[lo:hi]) })
 	}
 	return m.terms(gr), nil
 }
