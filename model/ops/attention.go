@@ -22,7 +22,8 @@ const attnBlock = 32
 // repeated K/V: query head h reads key/value head h/(heads/kvHeads)).
 //
 //	q: [B·T, heads·hd]   k, v: [B·T, kvHeads·hd]   out: [B·T, heads·hd]
-//	P[b,h] = softmax_causal(Q[b,h]·K[b,g]ᵀ/√hd)   (kept for the backward)
+//	P[b,h] = softmax_causal(Q[b,h]·K[b,g]ᵀ/√hd)   (kept for the backward when
+//	small, else recomputed there from the row log-sum-exp)
 //	out[b,h] = P[b,h]·V[b,g]
 //
 // Backward, per (b, g) so GQA accumulation into dK, dV never races:
@@ -36,7 +37,7 @@ func Attention(q, k, v *G.Node, B, T, heads, kvHeads, headDim int) (*G.Node, err
 		kvHeads <= 0 || heads%kvHeads != 0 {
 		return nil, fmt.Errorf("attention: q %v k %v v %v for B %d T %d heads %d/%d hd %d", q.Shape(), k.Shape(), v.Shape(), B, T, heads, kvHeads, headDim)
 	}
-	op := &attentionOp{B: B, T: T, H: heads, KV: kvHeads, hd: headDim}
+	op := &attentionOp{B: B, T: T, H: heads, KV: kvHeads, hd: headDim, storeLimit: attnStoreBytes}
 	op.base = base{name: "Attention", self: op}
 	return G.ApplyOp(op, q, k, v)
 }
@@ -44,8 +45,39 @@ func Attention(q, k, v *G.Node, B, T, heads, kvHeads, headDim int) (*G.Node, err
 type attentionOp struct {
 	base
 	B, T, H, KV, hd int
-	probs           []float32 // [B, H, T, T] causal softmax of the last forward
+	storeLimit      int       // bytes of probabilities kept at most (attnStoreBytes)
+	store           bool      // probs kept for the backward (small enough)
+	probs           []float32 // [B, H, T, T] causal softmax of the last forward, when stored
+	lse             []float32 // [B, H, T] row log-sum-exp of the scaled scores
+	work            [][]float32
 	out             buf
+}
+
+// attnStoreBytes bounds the attention probabilities one op keeps between
+// forward and backward; above it the backward recomputes them block by block
+// from Q, K and the stored row log-sum-exp (FlashAttention's trick), so memory
+// is O(B·H·T) instead of O(B·H·T²).
+const attnStoreBytes = 16 << 20
+
+// perWorker splits n items into one contiguous chunk per pool thread and
+// returns the grain and a scratch slot count: chunk lo/grain indexes the
+// scratch of the goroutine running it.
+func perWorker(n int) (grain, slots int) {
+	t := parallel.Default().Threads()
+	grain = max((n+t-1)/t, 1)
+	return grain, (n+grain-1)/grain + 1
+}
+
+func scratchSlots(s [][]float32, slots, size int) [][]float32 {
+	if len(s) < slots {
+		s = make([][]float32, slots)
+	}
+	for i := range s {
+		if len(s[i]) < size {
+			s[i] = make([]float32, size)
+		}
+	}
+	return s
 }
 
 func (op *attentionOp) Arity() int    { return 3 }
@@ -83,19 +115,31 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	B, T, H, KV, hd := op.B, op.T, op.H, op.KV, op.hd
 	Wq, Wk := H*hd, KV*hd
-	if len(op.probs) != B*H*T*T {
+	op.store = B*H*T*T*4 <= op.storeLimit
+	if op.store && len(op.probs) != B*H*T*T {
 		op.probs = make([]float32, B*H*T*T)
 	}
+	op.lse = resize(op.lse, B*H*T)
 	t, o := op.out.get(B*T, Wq)
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	rep := H / KV
-	parallel.Default().For(B*H, 1, func(lo, hi int) {
+	grain, slots := perWorker(B * H)
+	if !op.store {
+		op.work = scratchSlots(op.work, slots, T*T)
+	}
+	parallel.Default().For(B*H, grain, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/H, bh%H
 			g := h / rep
 			qo := b*T*Wq + h*hd // Q[b,h] is [T, hd] with row stride Wq
 			ko := b*T*Wk + g*hd // K[b,g], V[b,g] are [T, hd] with row stride Wk
-			P := op.probs[bh*T*T : (bh+1)*T*T]
+			var P []float32
+			if op.store {
+				P = op.probs[bh*T*T : (bh+1)*T*T]
+			} else {
+				P = op.work[lo/grain][:T*T]
+			}
+			lse := op.lse[bh*T : (bh+1)*T]
 			for r0 := 0; r0 < T; r0 += attnBlock {
 				r1 := min(r0+attnBlock, T)
 				// S[r0:r1, 0:r1] = scale·Q[r0:r1]·K[0:r1]ᵀ
@@ -108,7 +152,9 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 							m = x
 						}
 					}
-					inv := float32(1 / fastmath.ExpSum(row[:r+1], row[:r+1], m, 1))
+					sum := fastmath.ExpSum(row[:r+1], row[:r+1], m, 1)
+					lse[r] = m + float32(math.Log(sum))
+					inv := float32(1 / sum)
 					for s := 0; s <= r; s++ {
 						row[s] *= inv
 					}
@@ -145,10 +191,10 @@ func (op *attentionOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, e
 // attentionGradOp: (q, k, v, dO) → dQ; dK, dV in its bundle.
 type attentionGradOp struct {
 	base
-	fwd *attentionOp
-	bun *bundle
-	dS  []float32 // [B, H, T, T] scratch
-	out buf
+	fwd  *attentionOp
+	bun  *bundle
+	work [][]float32 // per worker: dS block [attnBlock, T] and, when recomputing, P block
+	out  buf
 }
 
 func (op *attentionGradOp) Arity() int    { return 4 }
@@ -173,18 +219,20 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(f.probs) != B*H*T*T {
+	if len(f.lse) != B*H*T || (f.store && len(f.probs) != B*H*T*T) {
 		return nil, fmt.Errorf("attention grad: forward has not run")
-	}
-	if len(op.dS) != B*H*T*T {
-		op.dS = make([]float32, B*H*T*T)
 	}
 	t, dq := op.out.get(B*T, Wq)
 	_, dk := op.bun.outs[0].get(B*T, Wk)
 	_, dv := op.bun.outs[1].get(B*T, Wk)
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	rep := H / KV
-	parallel.Default().For(B*KV, 1, func(lo, hi int) {
+	blk := min(attnBlock, T)
+	grain, slots := perWorker(B * KV)
+	op.work = scratchSlots(op.work, slots, 2*blk*T)
+	parallel.Default().For(B*KV, grain, func(lo, hi int) {
+		work := op.work[lo/grain]
+		dS, Pbuf := work[:blk*T], work[blk*T:2*blk*T]
 		for bg := lo; bg < hi; bg++ {
 			b, g := bg/KV, bg%KV
 			ko := b*T*Wk + g*hd
@@ -195,16 +243,30 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 			for h := g * rep; h < (g+1)*rep; h++ {
 				bh := b*H + h
 				qo := b*T*Wq + h*hd
-				P := f.probs[bh*T*T : (bh+1)*T*T]
-				dS := op.dS[bh*T*T : (bh+1)*T*T]
+				lse := f.lse[bh*T : (bh+1)*T]
 				for r0 := 0; r0 < T; r0 += attnBlock {
 					r1 := min(r0+attnBlock, T)
+					// P[r0:r1, 0:r1] (leading dimension T): stored, or
+					// recomputed as exp(scale·Q·Kᵀ − lse).
+					var P []float32
+					if f.store {
+						P = f.probs[bh*T*T+r0*T:]
+					} else {
+						P = Pbuf
+						sgemm(false, true, r1-r0, r1, hd, scale, q[qo+r0*Wq:], Wq, k[ko:], Wk, 0, P, T)
+						for r := r0; r < r1; r++ {
+							row := P[(r-r0)*T : (r-r0)*T+r1]
+							fastmath.ExpSum(row[:r+1], row[:r+1], lse[r], 1)
+							clear(row[r+1:])
+						}
+					}
 					// dV[0:r1] += P[r0:r1, 0:r1]ᵀ·dO[r0:r1]
-					sgemm(true, false, r1, hd, r1-r0, 1, P[r0*T:], T, dO[qo+r0*Wq:], Wq, 1, dv[ko:], Wk)
+					sgemm(true, false, r1, hd, r1-r0, 1, P, T, dO[qo+r0*Wq:], Wq, 1, dv[ko:], Wk)
 					// dP[r0:r1, 0:r1] = dO[r0:r1]·V[0:r1]ᵀ
-					sgemm(false, true, r1-r0, r1, hd, 1, dO[qo+r0*Wq:], Wq, v[ko:], Wk, 0, dS[r0*T:], T)
+					sgemm(false, true, r1-r0, r1, hd, 1, dO[qo+r0*Wq:], Wq, v[ko:], Wk, 0, dS, T)
 					for r := r0; r < r1; r++ {
-						pr, dr := P[r*T:r*T+r+1], dS[r*T:r*T+r+1]
+						i := (r - r0) * T
+						pr, dr := P[i:i+r+1], dS[i:i+r+1]
 						var dot float32
 						for s := range pr {
 							dot += pr[s] * dr[s]
@@ -212,12 +274,12 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 						for s := range pr {
 							dr[s] = pr[s] * (dr[s] - dot) * scale
 						}
-						clear(dS[r*T+r+1 : r*T+r1])
+						clear(dS[i+r+1 : i+r1])
 					}
 					// dQ[r0:r1] = dS[r0:r1, 0:r1]·K[0:r1]
-					sgemm(false, false, r1-r0, hd, r1, 1, dS[r0*T:], T, k[ko:], Wk, 0, dq[qo+r0*Wq:], Wq)
+					sgemm(false, false, r1-r0, hd, r1, 1, dS, T, k[ko:], Wk, 0, dq[qo+r0*Wq:], Wq)
 					// dK[0:r1] += dS[r0:r1, 0:r1]ᵀ·Q[r0:r1]
-					sgemm(true, false, r1, hd, r1-r0, 1, dS[r0*T:], T, q[qo+r0*Wq:], Wq, 1, dk[ko:], Wk)
+					sgemm(true, false, r1, hd, r1-r0, 1, dS, T, q[qo+r0*Wq:], Wq, 1, dk[ko:], Wk)
 				}
 			}
 		}
