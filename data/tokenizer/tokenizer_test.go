@@ -235,3 +235,68 @@ func TestSaveIsAtomic(t *testing.T) {
 		t.Fatal("Save into a missing directory succeeded")
 	}
 }
+
+// TestConcurrentEncode: Encode is safe for concurrent use (run with -race).
+func TestConcurrentEncode(t *testing.T) {
+	tok := trainSmall(t, "", 500)
+	chunks := ParityCorpus(8, 64<<10)
+	want := make([][]int32, len(chunks))
+	for i, c := range chunks {
+		want[i] = tok.Encode(string(c))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := range chunks {
+				i := (k + g*7) % len(chunks)
+				if !reflect.DeepEqual(tok.Encode(string(chunks[i])), want[i]) {
+					errs <- "concurrent Encode differs"
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+}
+
+// TestAddedTokenOptions checks lstrip, rstrip and single_word matching
+// (Hugging Face AddedToken semantics) on a hand-made tokenizer.json.
+func TestAddedTokenOptions(t *testing.T) {
+	base := trainSmall(t, "", 300)
+	data, _ := base.MarshalJSON()
+	extra := `{"id": 300, "content": "[L]", "single_word": false, "lstrip": true, "rstrip": false, "normalized": false, "special": true},
+    {"id": 301, "content": "[R]", "single_word": false, "lstrip": false, "rstrip": true, "normalized": false, "special": true},
+    {"id": 302, "content": "cat", "single_word": true, "lstrip": false, "rstrip": false, "normalized": false, "special": false},
+    {"id": 295,`
+	data = bytes.Replace(data, []byte(`{"id": 295,`), []byte(extra), 1)
+	tok, err := Parse(data, "options.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(s string) []int32 { return tok.Encode(s) }
+	plain := func(s string) []int32 { return base.Encode(s) }
+	cases := []struct {
+		in   string
+		want []int32
+	}{
+		{"a  [L]b", append(append(plain("a"), 300), plain("b")...)},
+		{"a[R]  \n b", append(append(plain("a"), 301), plain("b")...)},
+		{"a cat b", append(append(plain("a "), 302), plain(" b")...)},
+		{"concatenate", plain("concatenate")},
+	}
+	for _, c := range cases {
+		if got := enc(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%q: got %v want %v", c.in, got, c.want)
+		}
+	}
+	if tok.TokenType(302) != TypeUserDefined || tok.TokenType(300) != TypeControl {
+		t.Error("token types of added tokens")
+	}
+}
