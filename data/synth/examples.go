@@ -184,7 +184,9 @@ func abstainQuestion(r *rng, m *manual, tops []*topicDef, nearMiss bool) (questi
 	return q, true
 }
 
-// excerpt picks 2-5 paragraphs around a question and renders the prompt and
+// buildExample picks ExcerptMin..ExcerptMax paragraphs around a question (the
+// answering or near-miss paragraph, often others of the same topic or section,
+// then random ones) and renders the prompt and
 // completion, dropping distractors until prompt+completion fit maxChars.
 func buildExample(r *rng, m *manual, q question, cfg Config) (prompt, completion string) {
 	k := cfg.ExcerptMin + r.intn(cfg.ExcerptMax-cfg.ExcerptMin+1)
