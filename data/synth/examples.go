@@ -254,40 +254,55 @@ func manualExamples(r *rng, m *manual, tops []*topicDef, cfg Config, kinds []str
 	pairs := m.pairs()
 	shuffle(r, pairs)
 	var out []Example
+	prompts := map[string]bool{} // prompts are unique (the manual ID makes them unique corpus-wide)
 	for _, kind := range kinds {
-		if kind == "" {
-			kind = KindAnswer
-			if r.chance(cfg.AbstainRate) {
-				kind = KindAbstain
-				if r.chance(cfg.NearMissRate) {
-					kind = KindAbstainNearMiss
-				}
-			}
+		ex, ok := Example{}, false
+		for attempt := 0; attempt < 4 && !ok; attempt++ {
+			ex, ok = drawExample(r, m, tops, cfg, kind, &pairs)
+			ok = ok && !prompts[ex.Prompt]
 		}
-		var q question
-		if kind == KindAnswer {
-			if len(pairs) == 0 {
-				pairs = m.pairs()
-				shuffle(r, pairs)
-			}
-			q = answerQuestion(r, pairs[0])
-			pairs = pairs[1:]
-		} else {
-			var ok bool
-			if q, ok = abstainQuestion(r, m, tops, kind == KindAbstainNearMiss); !ok {
-				continue
-			}
+		if ok {
+			prompts[ex.Prompt] = true
+			out = append(out, ex)
 		}
-		prompt, completion := buildExample(r, m, q, cfg)
-		ex := Example{
-			Source: Source, Split: m.split, ManualID: m.id, Topic: q.topic.name + "/" + q.ask.name, Kind: q.kind,
-			Question: q.text, Prompt: prompt, Completion: completion, Answer: strings.TrimSpace(completion),
-			KeyFacts: q.keys, Citation: q.citation, Abstain: q.target == nil,
-		}
-		if ex.KeyFacts == nil {
-			ex.KeyFacts = []string{}
-		}
-		out = append(out, ex)
 	}
 	return out
+}
+
+// drawExample draws one example of kind ("" = by cfg.AbstainRate), taking
+// answerable (paragraph, ask) pairs from *pairs without replacement.
+func drawExample(r *rng, m *manual, tops []*topicDef, cfg Config, kind string, pairs *[]pair) (Example, bool) {
+	if kind == "" {
+		kind = KindAnswer
+		if r.chance(cfg.AbstainRate) {
+			kind = KindAbstain
+			if r.chance(cfg.NearMissRate) {
+				kind = KindAbstainNearMiss
+			}
+		}
+	}
+	var q question
+	if kind == KindAnswer {
+		if len(*pairs) == 0 {
+			*pairs = m.pairs()
+			shuffle(r, *pairs)
+		}
+		q = answerQuestion(r, (*pairs)[0])
+		*pairs = (*pairs)[1:]
+	} else {
+		var ok bool
+		if q, ok = abstainQuestion(r, m, tops, kind == KindAbstainNearMiss); !ok {
+			return Example{}, false
+		}
+	}
+	prompt, completion := buildExample(r, m, q, cfg)
+	ex := Example{
+		Source: Source, Split: m.split, ManualID: m.id, Topic: q.topic.name + "/" + q.ask.name, Kind: q.kind,
+		Question: q.text, Prompt: prompt, Completion: completion, Answer: strings.TrimSpace(completion),
+		KeyFacts: q.keys, Citation: q.citation, Abstain: q.target == nil,
+	}
+	if ex.KeyFacts == nil {
+		ex.KeyFacts = []string{}
+	}
+	return ex, true
 }

@@ -269,7 +269,7 @@ func allExamples(c *Corpus) []Example {
 func TestExamplesWellFormed(t *testing.T) {
 	c := fullCorpus(t)
 	cfg := c.Config
-	ids := map[string]bool{}
+	ids, prompts := map[string]bool{}, map[string]string{}
 	kinds := map[string]int{}
 	topicsSeen := map[string]bool{}
 	for _, ex := range allExamples(c) {
@@ -277,6 +277,10 @@ func TestExamplesWellFormed(t *testing.T) {
 			t.Fatalf("duplicate id %s", ex.ID)
 		}
 		ids[ex.ID] = true
+		if prev, dup := prompts[ex.Prompt]; dup {
+			t.Fatalf("%s repeats the prompt of %s", ex.ID, prev)
+		}
+		prompts[ex.Prompt] = ex.ID
 		kinds[ex.Kind]++
 		topicsSeen[ex.Topic] = true
 		if n := len(ex.Prompt) + len(ex.Completion); n > cfg.MaxChars {
