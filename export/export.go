@@ -110,7 +110,7 @@ type Options struct {
 	Warn func(msg string)
 }
 
-// Plan is what Write will write for each tensor.
+// PlannedTensor is one tensor as Write will write it.
 type PlannedTensor struct {
 	Name   string     // GGUF name
 	Source string     // name in Model.Tensors (differs for repeated shared blocks)

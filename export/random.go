@@ -10,9 +10,9 @@ import (
 	"github.com/distill-ml/distill/model/student"
 )
 
-// ByteLevelAlphabet is GPT-2's bytes_to_unicode: the printable character each
+// byteLevelAlphabet is GPT-2's bytes_to_unicode: the printable character each
 // byte is written as in byte-level BPE token texts (space → Ġ, newline → Ċ).
-func ByteLevelAlphabet() [256]rune {
+func byteLevelAlphabet() [256]rune {
 	var m [256]rune
 	n := 0
 	for b := 0; b < 256; b++ {
@@ -35,7 +35,7 @@ func SyntheticVocab(size int) (Vocab, error) {
 	if size < 256+nSpecial {
 		return Vocab{}, fmt.Errorf("synthetic vocab: size %d < %d", size, 256+nSpecial)
 	}
-	alpha := ByteLevelAlphabet()
+	alpha := byteLevelAlphabet()
 	v := Vocab{GGUFVocab: tokenizer.GGUFVocab{Model: "gpt2", Pre: "gpt-2", BOS: -1, EOS: -1, PAD: -1}, EOT: -1}
 	seen := map[string]bool{}
 	for b := 0; b < 256; b++ {
