@@ -32,6 +32,7 @@ import (
 	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/distill/optim"
+	"github.com/distill-ml/distill/distill/train"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -64,6 +65,7 @@ type result struct {
 	RSSStartKiB int64   `json:"rss_start_kib"`
 	RSSEndKiB   int64   `json:"rss_end_kib"`
 	Loss        float64 `json:"loss"`
+	RSSTraceKiB []int64 `json:"rss_trace_kib,omitempty"` // VmRSS sampled every steps/10 timed steps
 	setting     string
 }
 
@@ -129,6 +131,13 @@ func runBench(cfgList string, vocab, bsz, seq, threads, steps, warmup int, useTo
 		d, err := runDistill(j, threads)
 		if err != nil {
 			return fmt.Errorf("%s: distill: %w", label, err)
+		}
+		if steps >= 50 {
+			var tr []string
+			for _, k := range d.RSSTraceKiB {
+				tr = append(tr, mib(k))
+			}
+			fmt.Fprintf(os.Stderr, "  %s: distill RSS every %d steps: %s\n", label, max(steps/10, 1), strings.Join(tr, ", "))
 		}
 		row := fmt.Sprintf("%s\t%.2fM\t%.0f\t%s\t%s→%s\t", label, float64(s.ParamCount())/1e6, d.TokensPerS, mib(d.PeakRSSKiB), mib(d.RSSStartKiB), mib(d.RSSEndKiB))
 		if useTorch {
@@ -218,6 +227,9 @@ func runChild(cmd *exec.Cmd) (result, error) {
 	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("%v: %s", err, lastLines(errb.String(), 20))
 	}
+	if s := strings.TrimSpace(errb.String()); s != "" {
+		fmt.Fprintln(os.Stderr, "  "+strings.ReplaceAll(s, "\n", "\n  "))
+	}
 	var r result
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &r); err != nil {
 		return result{}, fmt.Errorf("child output %q: %w", out.String(), err)
@@ -245,6 +257,7 @@ func runWorker(js string) error {
 	if err := json.Unmarshal([]byte(js), &j); err != nil {
 		return err
 	}
+	train.TuneGC() // as `distill train` runs
 	s := student.Config{VocabSize: j.Vocab, DModel: j.DModel, NLayers: j.NLayers, NHeads: j.NHeads, NKVHeads: j.NKVHeads,
 		FFNDim: j.FFNDim, ContextLength: max(j.SeqLen, 16), RopeBase: 10000, NormEps: 1e-5}
 	m, err := student.New(s, loss.Config{Alpha: 0, Temperature: 1}, int64(j.Seed))
@@ -293,17 +306,29 @@ func runWorker(js string) error {
 		defer pprof.StopCPUProfile()
 	}
 	rssStart := vmRSS()
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	t0 := time.Now()
+	var trace []int64
+	every := max(j.Steps/10, 1)
 	for i := 0; i < j.Steps; i++ {
 		if err := step(); err != nil {
 			return err
 		}
+		if (i+1)%every == 0 {
+			trace = append(trace, vmRSS())
+		}
 	}
 	dt := time.Since(t0).Seconds()
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	fmt.Fprintf(os.Stderr, "distill worker %s: %.1f MiB allocated per step (%d objects), heap in use %.0f MiB, GC cycles %d\n",
+		j.Name, float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(j.Steps)/(1<<20), (ms1.Mallocs-ms0.Mallocs)/uint64(j.Steps),
+		float64(ms1.HeapInuse)/(1<<20), ms1.NumGC-ms0.NumGC)
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return json.NewEncoder(os.Stdout).Encode(result{TokensPerS: float64(n*j.Steps) / dt, StepS: dt / float64(j.Steps),
-		PeakRSSKiB: ru.Maxrss, RSSStartKiB: rssStart, RSSEndKiB: vmRSS(), Loss: last})
+		PeakRSSKiB: ru.Maxrss, RSSStartKiB: rssStart, RSSEndKiB: vmRSS(), Loss: last, RSSTraceKiB: trace})
 }
 
 // vmRSS is the current resident set size in KiB.

@@ -48,6 +48,7 @@ func newTrainCmd(a *app) *cobra.Command {
 			if cfg.Train.Threads > 0 {
 				runtime.GOMAXPROCS(cfg.Train.Threads)
 			}
+			train.TuneGC()
 			setup, err := train.Prepare(cfg, train.DatasetData{}, train.BuildStudent, a.stderr)
 			if err != nil {
 				return err
