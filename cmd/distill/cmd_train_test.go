@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/dataset/datasettest"
@@ -234,4 +237,68 @@ func TestTrainEndToEndOnDataset(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "metrics.jsonl")); err == nil {
 		t.Fatal("a refused run started training")
 	}
+}
+
+// SIGINT during training saves a checkpoint at a clean step boundary and exits
+// 1 naming it; --resume continues from there.
+func TestTrainSIGINTSavesCheckpoint(t *testing.T) {
+	tok, hash := writeByteTokenizer(t)
+	data := writeSyntheticDataset(t, hash, 8)
+	out := t.TempDir()
+	cfg := writeRunConfig(t, tok, data, out)
+	// Our own registration keeps the test process alive whatever the timing.
+	guard := make(chan os.Signal, 4)
+	signal.Notify(guard, os.Interrupt)
+	defer signal.Stop(guard)
+
+	type res struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan res, 1)
+	go func() {
+		c, o, e := runCLI(t, "train", "--config", cfg, "--set", "train.steps=100000", "--set", "train.checkpoint_every=100000")
+		done <- res{c, o, e}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+		if strings.Count(string(b), `"kind":"train"`) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("training did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var r res
+	select {
+	case r = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no exit after SIGINT")
+	}
+	if r.code != 1 || !strings.Contains(r.stderr, "interrupted at step") || !strings.Contains(r.stderr, "--resume") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(out, "checkpoints", "step-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("checkpoints after SIGINT: %v", dirs)
+	}
+	code, _, stderr := runCLI(t, "train", "--config", cfg, "--set", "train.steps=100000", "--set", "train.checkpoint_every=100000",
+		"--resume", dirs[0], "--stop-after", fmt.Sprint(stepOf(t, dirs[0])+2))
+	if code != 0 || !strings.Contains(stderr, "resumed from") {
+		t.Fatalf("resume after SIGINT: exit %d %q", code, stderr)
+	}
+}
+
+func stepOf(t *testing.T, dir string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscanf(filepath.Base(dir), "step-%d", &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -240,3 +240,20 @@ func TestResumeRejectsOtherStudentOrTokenizer(t *testing.T) {
 		t.Fatalf("other tokenizer: %v", err)
 	}
 }
+
+// On a terminal the run draws a progress bar (loss, tokens/s, ETA) instead of lines.
+func TestProgressBarOnTerminal(t *testing.T) {
+	s, _ := testSetup(testConfig(t.TempDir(), 10), 1)
+	var log bytes.Buffer
+	s.Log, s.Terminal = &log, true
+	if _, err := Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	if !strings.Contains(out, "tok/s") || !strings.Contains(out, "10/10") || strings.Contains(out, "step 10/10  loss") {
+		t.Fatalf("terminal progress output:\n%q", out)
+	}
+	if !strings.Contains(out, "eval step 10") {
+		t.Fatalf("eval line missing on terminal:\n%q", out)
+	}
+}
