@@ -124,12 +124,12 @@ func build(s *spec) (*Tokenizer, error) {
 	}
 
 	// Merges: a later duplicate of a pair overrides the earlier one, as in
-	// Hugging Face tokenizers; ranks are renumbered densely in effective order.
-	type mergeAt struct {
-		left, right, result int32
-		rank                int
-	}
-	last := make(map[uint64]mergeAt, len(s.merges))
+	// Hugging Face tokenizers; ranks are then renumbered densely in
+	// effective order.
+	type mergeAt struct{ left, right, result int32 }
+	all := make([]mergeAt, len(s.merges))
+	t.merges = make(map[uint64]uint64, len(s.merges))
+	dups := false
 	for i, m := range s.merges {
 		l, okL := t.vocab[m[0]]
 		r, okR := t.vocab[m[1]]
@@ -140,15 +140,28 @@ func build(s *spec) (*Tokenizer, error) {
 		if !ok {
 			return nil, fmt.Errorf("merge %d (%q %q): merged token %q not in vocabulary", i, m[0], m[1], m[0]+m[1])
 		}
-		last[mergeKey(l, r)] = mergeAt{l, r, res, i}
+		all[i] = mergeAt{l, r, res}
+		k := mergeKey(l, r)
+		if _, seen := t.merges[k]; seen {
+			dups = true
+		}
+		t.merges[k] = mergeVal(int32(i), res)
 	}
-	t.mergeList = make([][2]int32, 0, len(last))
-	t.merges = make(map[uint64]uint64, len(last))
-	for i, m := range s.merges {
-		l, r := t.vocab[m[0]], t.vocab[m[1]]
-		if e := last[mergeKey(l, r)]; e.rank == i {
-			t.merges[mergeKey(l, r)] = mergeVal(int32(len(t.mergeList)), e.result)
-			t.mergeList = append(t.mergeList, [2]int32{l, r})
+	t.mergeList = make([][2]int32, 0, len(all))
+	if !dups {
+		for _, m := range all {
+			t.mergeList = append(t.mergeList, [2]int32{m.left, m.right})
+		}
+	} else {
+		for i, m := range all {
+			k := mergeKey(m.left, m.right)
+			if int32(t.merges[k]>>32) == int32(i) {
+				t.mergeList = append(t.mergeList, [2]int32{m.left, m.right})
+			}
+		}
+		for rank, m := range t.mergeList {
+			k := mergeKey(m[0], m[1])
+			t.merges[k] = mergeVal(int32(rank), int32(uint32(t.merges[k])))
 		}
 	}
 

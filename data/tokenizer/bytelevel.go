@@ -10,11 +10,17 @@ import (
 // that every byte string becomes a string of visible characters without spaces.
 type byteLevel struct {
 	toRune   [256]rune
-	fromRune map[rune]byte
+	fromRune [byteLevelRunes]int16 // -1: not in the alphabet
 }
 
+// byteLevelRunes bounds the alphabet's code points (the highest is U+0143).
+const byteLevelRunes = 0x144
+
 func newByteLevel() *byteLevel {
-	bl := &byteLevel{fromRune: make(map[rune]byte, 256)}
+	bl := &byteLevel{}
+	for i := range bl.fromRune {
+		bl.fromRune[i] = -1
+	}
 	n := 0
 	for b := 0; b < 256; b++ {
 		printable := (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)
@@ -24,7 +30,7 @@ func newByteLevel() *byteLevel {
 			n++
 		}
 		bl.toRune[b] = r
-		bl.fromRune[r] = byte(b)
+		bl.fromRune[r] = int16(b)
 	}
 	return bl
 }
@@ -43,11 +49,10 @@ func (bl *byteLevel) encode(b []byte) string {
 func (bl *byteLevel) decode(s string) ([]byte, bool) {
 	out := make([]byte, 0, len(s))
 	for _, r := range s {
-		b, ok := bl.fromRune[r]
-		if !ok {
+		if r < 0 || r >= byteLevelRunes || bl.fromRune[r] < 0 {
 			return nil, false
 		}
-		out = append(out, b)
+		out = append(out, byte(bl.fromRune[r]))
 	}
 	return out, true
 }

@@ -300,3 +300,20 @@ func TestAddedTokenOptions(t *testing.T) {
 		t.Error("token types of added tokens")
 	}
 }
+
+// TestDuplicateMergeLastWins: a pair listed twice takes its later rank, as
+// Hugging Face tokenizers and transformers.js build their rank maps.
+func TestDuplicateMergeLastWins(t *testing.T) {
+	s := &spec{pre: preLlama3, vocab: byteVocab(), merges: [][2]string{{"a", "b"}, {"b", "c"}, {"a", "b"}}}
+	s.vocab = append(s.vocab, vocabEntry{"ab", 256}, vocabEntry{"bc", 257})
+	tok, err := build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tok.Encode("abc"), []int32{'a', 257}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Encode(abc) = %v, want %v", got, want)
+	}
+	if tok.NumMerges() != 2 {
+		t.Fatalf("%d merges after de-duplication, want 2", tok.NumMerges())
+	}
+}
