@@ -211,11 +211,20 @@ func quantizeQ8_0(y *[34]byte, x *[32]float32) {
 		id = 1 / d
 	}
 	putHalf(y[0:], d)
+	if finite(id) { // |v·id| ≤ 127(1+ε): a plain conversion is exact
+		for j, v := range x {
+			y[2+j] = byte(int8(int32(roundf(v * id))))
+		}
+		return
+	}
 	for j, v := range x {
 		x0 := v * id
 		y[2+j] = byte(truncInt8(roundf(x0)))
 	}
 }
+
+// finite reports whether f is neither ±Inf nor NaN.
+func finite(f float32) bool { return f-f == 0 }
 
 // roundf rounds half away from zero, as C's roundf; the result is then
 // converted as C converts float to int8_t on x86 (the value is in range).
@@ -244,6 +253,14 @@ func quantizeQ4_0(y *[18]byte, x *[32]float32) {
 		id = 1 / d
 	}
 	putHalf(y[0:], d)
+	if finite(id) { // |x·id| ≤ 8(1+ε): x·id+8.5 is in [0, 17), convert directly
+		for j := 0; j < 16; j++ {
+			xi0 := min(15, int32(float32(x[j]*id)+8.5))
+			xi1 := min(15, int32(float32(x[16+j]*id)+8.5))
+			y[2+j] = uint8(xi0) | uint8(xi1)<<4
+		}
+		return
+	}
 	for j := 0; j < 16; j++ {
 		x0 := x[j] * id
 		x1 := x[16+j] * id
@@ -278,12 +295,19 @@ func quantizeQ5_0(y *[22]byte, x *[32]float32) {
 		id = 1 / d
 	}
 	putHalf(y[0:], d)
+	fast := finite(id) // |x·id| ≤ 16(1+ε): x·id+16.5 is in [0, 33), convert directly
 	var qh uint32
 	for j := 0; j < 16; j++ {
 		x0 := x[j] * id
 		x1 := x[16+j] * id
-		xi0 := uint8(min(31, int(truncInt8(x0+16.5))))
-		xi1 := uint8(min(31, int(truncInt8(x1+16.5))))
+		var xi0, xi1 uint8
+		if fast {
+			xi0 = uint8(min(31, int32(x0+16.5)))
+			xi1 = uint8(min(31, int32(x1+16.5)))
+		} else {
+			xi0 = uint8(min(31, int(truncInt8(x0+16.5))))
+			xi1 = uint8(min(31, int(truncInt8(x1+16.5))))
+		}
 		y[6+j] = xi0&0x0f | (xi1&0x0f)<<4
 		qh |= uint32(xi0&0x10) >> 4 << j
 		qh |= uint32(xi1&0x10) >> 4 << (j + 16)

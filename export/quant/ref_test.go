@@ -57,7 +57,7 @@ static double bench(uint32_t typ, const float * x, uint8_t * q, uint32_t n, uint
 	case GGML_TYPE_Q6_K: f = (quantize_fn)quantize_row_q6_K_ref; break;
 	}
 	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0); // CPU time: robust to a loaded machine
 	for (uint32_t it = 0; it < iters; it++) {
 		if (typ == GGML_TYPE_F16) {
 			for (uint32_t i = 0; i < n; i++) ((ggml_fp16_t *)q)[i] = GGML_FP32_TO_FP16(x[i]);
@@ -65,7 +65,7 @@ static double bench(uint32_t typ, const float * x, uint8_t * q, uint32_t n, uint
 			f(x, q, n);
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	return (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
 }
 
