@@ -84,7 +84,7 @@ func (e *Engine) SgemmBatched(transA, transB bool, m, n, k int, alpha float32,
 	}
 	threads := e.pool.Threads()
 	whole := batch
-	if m*n*k >= serialFlops {
+	if float64(m)*float64(n)*float64(k) >= serialFlops {
 		whole = batch / threads * threads // the rest runs one parallel GEMM at a time
 	}
 	if whole > 0 {

@@ -252,7 +252,7 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 	}
 	mk := e.kern
 	mr, nr := mk.mr, mk.nr
-	if m*n*k < serialFlops {
+	if float64(m)*float64(n)*float64(k) < serialFlops {
 		threads = 1
 	}
 	kc := blockLen(k, mk.kc, 1)
