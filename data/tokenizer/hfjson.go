@@ -8,15 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
 // maxFileSize bounds a tokenizer.json read from disk.
 const maxFileSize = 1 << 30
 
-// Load reads a Hugging Face tokenizer.json. If the file carries no distill
-// section and a tokenizer_config.json sits beside it, BOS/EOS/PAD and the
-// chat template are taken from there.
+// Load reads a Hugging Face tokenizer.json. BOS/EOS/PAD and the chat
+// template come from the tokenizer_config.json beside it (ConfigPath), when
+// present; otherwise well-known token names decide them.
 func Load(path string) (*Tokenizer, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -30,7 +31,7 @@ func Load(path string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("load tokenizer: %w", err)
 	}
 	var cfg []byte
-	if c, err := os.ReadFile(filepath.Join(filepath.Dir(path), "tokenizer_config.json")); err == nil {
+	if c, err := os.ReadFile(ConfigPath(path)); err == nil {
 		cfg = c
 	}
 	return parse(data, path, cfg)
@@ -38,6 +39,23 @@ func Load(path string) (*Tokenizer, error) {
 
 // Parse reads a Hugging Face tokenizer.json from data; name is used in errors.
 func Parse(data []byte, name string) (*Tokenizer, error) { return parse(data, name, nil) }
+
+// ParseWithConfig is Parse with the contents of a tokenizer_config.json
+// (bos_token, eos_token, pad_token, chat_template); config may be nil.
+func ParseWithConfig(data, config []byte, name string) (*Tokenizer, error) {
+	return parse(data, name, config)
+}
+
+// ConfigPath is where Save writes, and Load reads, the tokenizer_config.json
+// of the tokenizer file at path: "tokenizer_config.json" beside a file named
+// tokenizer.json, else "<name>_config.json" beside "<name>.json".
+func ConfigPath(path string) string {
+	dir, base := filepath.Split(path)
+	if base == "tokenizer.json" {
+		return filepath.Join(dir, "tokenizer_config.json")
+	}
+	return filepath.Join(dir, strings.TrimSuffix(base, ".json")+"_config.json")
+}
 
 type hfFile struct {
 	Version       string          `json:"version"`
@@ -47,7 +65,6 @@ type hfFile struct {
 	PostProcessor json.RawMessage `json:"post_processor"`
 	Decoder       json.RawMessage `json:"decoder"`
 	Model         *hfModel        `json:"model"`
-	Distill       *hfSpecial      `json:"distill"`
 }
 
 type hfAdded struct {
@@ -72,8 +89,7 @@ type hfModel struct {
 	Merges                  json.RawMessage  `json:"merges"`
 }
 
-// hfSpecial is the special-token part of a tokenizer_config.json, and of
-// the "distill" section Save adds to tokenizer.json.
+// hfSpecial is the special-token part of a tokenizer_config.json.
 type hfSpecial struct {
 	BOS          json.RawMessage `json:"bos_token"`
 	EOS          json.RawMessage `json:"eos_token"`
@@ -167,16 +183,11 @@ func parseHF(data []byte, name string, config []byte) (*Tokenizer, error) {
 		return nil, fmt.Errorf("model.merges: %w", err)
 	}
 	s.bosFromPost = firstTemplateSpecial(f.PostProcessor)
-	// Special tokens: the distill section wins over tokenizer_config.json.
-	sp := f.Distill
-	if sp == nil && config != nil {
-		var c hfSpecial
-		if err := json.Unmarshal(config, &c); err != nil {
+	if config != nil {
+		sp := &hfSpecial{}
+		if err := json.Unmarshal(config, sp); err != nil {
 			return nil, fmt.Errorf("tokenizer_config.json: %w", err)
 		}
-		sp = &c
-	}
-	if sp != nil {
 		if s.bos, err = specialContent(sp.BOS); err != nil {
 			return nil, fmt.Errorf("bos_token: %w", err)
 		}

@@ -16,8 +16,9 @@ const (
 	defaultDecoder       = `{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":false,"use_regex":false}`
 )
 
-// MarshalJSON returns the tokenizer as a Hugging Face tokenizer.json, with
-// a "distill" section holding bos/eos/pad and the chat template.
+// MarshalJSON returns the tokenizer as a Hugging Face tokenizer.json.
+// Special-token roles and the chat template are not part of that format;
+// MarshalConfigJSON holds them.
 func (t *Tokenizer) MarshalJSON() ([]byte, error) {
 	bl := newByteLevel()
 	out := make([]byte, 0, 64*len(t.tokens))
@@ -80,22 +81,29 @@ func (t *Tokenizer) MarshalJSON() ([]byte, error) {
 		out = appendJSONString(out, bl.encode(t.tokens[m[1]]))
 		out = append(out, ']')
 	}
-	out = append(out, "\n    ]\n  },\n  \"distill\": {\"bos_token\": "...)
-	for i, id := range []int32{t.special.BOS, t.special.EOS, t.special.PAD} {
-		if i == 1 {
-			out = append(out, ", \"eos_token\": "...)
-		} else if i == 2 {
-			out = append(out, ", \"pad_token\": "...)
-		}
-		if id < 0 {
+	out = append(out, "\n    ]\n  }\n}\n"...)
+	return out, nil
+}
+
+// MarshalConfigJSON returns a Hugging Face tokenizer_config.json holding
+// bos_token, eos_token, pad_token (null when none) and chat_template.
+func (t *Tokenizer) MarshalConfigJSON() ([]byte, error) {
+	out := []byte("{\n")
+	for _, f := range []struct {
+		key string
+		id  int32
+	}{{"bos_token", t.special.BOS}, {"eos_token", t.special.EOS}, {"pad_token", t.special.PAD}} {
+		out = append(out, "  \""+f.key+"\": "...)
+		if f.id < 0 {
 			out = append(out, "null"...)
 		} else {
-			out = appendJSONString(out, string(t.tokens[id]))
+			out = appendJSONString(out, string(t.tokens[f.id]))
 		}
+		out = append(out, ",\n"...)
 	}
-	out = append(out, ", \"chat_template\": "...)
+	out = append(out, "  \"add_bos_token\": false,\n  \"add_eos_token\": false,\n  \"clean_up_tokenization_spaces\": false,\n  \"model_max_length\": 1000000000,\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\",\n  \"chat_template\": "...)
 	out = appendJSONString(out, t.special.ChatTemplate)
-	out = append(out, "}\n}\n"...)
+	out = append(out, "\n}\n"...)
 	return out, nil
 }
 
@@ -106,12 +114,20 @@ func appendRawOr(out, raw []byte, def string) []byte {
 	return append(out, raw...)
 }
 
-// Save writes the tokenizer as a Hugging Face tokenizer.json, atomically
-// (temporary file in the same directory, fsync, rename).
+// Save writes the tokenizer as a Hugging Face tokenizer.json at path and
+// its tokenizer_config.json at ConfigPath(path), each atomically (temporary
+// file in the same directory, fsync, rename).
 func (t *Tokenizer) Save(path string) error {
 	data, err := t.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("save tokenizer %s: %w", path, err)
+	}
+	cfg, err := t.MarshalConfigJSON()
+	if err != nil {
+		return fmt.Errorf("save tokenizer %s: %w", path, err)
+	}
+	if err := writeFileAtomic(ConfigPath(path), cfg); err != nil {
+		return fmt.Errorf("save tokenizer: %w", err)
 	}
 	if err := writeFileAtomic(path, data); err != nil {
 		return fmt.Errorf("save tokenizer: %w", err)

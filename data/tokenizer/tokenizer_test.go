@@ -199,7 +199,6 @@ func TestParseErrors(t *testing.T) {
 		"pattern":      {`"Regex": "(?i:'s`, `"Regex": "(?x:'s`, "unsupported Split pattern"},
 		"merge":        {`"merges": [`, `"merges": [["zz", "qq"],`, "not in vocabulary"},
 		"dropout":      {`"dropout": null`, `"dropout": 0.1`, "dropout"},
-		"bos":          {`"bos_token": "<|begin_of_text|>"`, `"bos_token": "<|nope|>"`, "bos_token"},
 		"huge id":      {`"<|pad|>", "single_word"`, `"<|pad|>", "id": 2000000000, "single_word"`, "id"},
 		"no pre":       {`"pre_tokenizer": {`, `"pre_tokenizer": null, "x": {`, "pre_tokenizer"},
 		"normalizer":   {`"normalizer": null`, `"normalizer": {"type": "Lowercase"}`, "normalizer"},
@@ -220,6 +219,27 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+func TestConfigErrors(t *testing.T) {
+	good, _ := trainSmall(t, "", 300).MarshalJSON()
+	for cfg, want := range map[string]string{
+		`{"bos_token": "<|nope|>"}`:            "bos_token",
+		`{"eos_token": 5}`:                     "eos_token",
+		`{"chat_template": 1}`:                 "chat_template",
+		`{"pad_token": {"content": "<|pad|>"}`: "tokenizer_config.json",
+	} {
+		if _, err := ParseWithConfig(good, []byte(cfg), "cfg.json"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %s: error %v, want one naming %q", cfg, err, want)
+		}
+	}
+	tok, err := ParseWithConfig(good, []byte(`{"bos_token": null, "eos_token": {"content": "<|im_end|>"}, "pad_token": "<|pad|>", "chat_template": [{"name": "tool", "template": "T"}, {"name": "default", "template": "D"}]}`), "cfg.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp := tok.Special(); sp.BOS != -1 || sp.EOS != 299 || sp.PAD != 297 || sp.ChatTemplate != "D" {
+		t.Errorf("specials from config: %+v", sp)
+	}
+}
+
 func TestSaveIsAtomic(t *testing.T) {
 	tok := trainSmall(t, "", 300)
 	dir := t.TempDir()
@@ -228,8 +248,14 @@ func TestSaveIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("Save left %d files", len(entries))
+	if len(entries) != 2 {
+		t.Fatalf("Save left %d files, want tokenizer.json and tokenizer_config.json", len(entries))
+	}
+	if _, err := os.Stat(ConfigPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ConfigPath(filepath.Join(dir, "x.json")); got != filepath.Join(dir, "x_config.json") {
+		t.Fatalf("ConfigPath(x.json) = %s", got)
 	}
 	if err := tok.Save(filepath.Join(dir, "missing", "tokenizer.json")); err == nil {
 		t.Fatal("Save into a missing directory succeeded")

@@ -80,7 +80,7 @@ func TestTrainedParityWithReference(t *testing.T) {
 			if err := tok.Save(path); err != nil {
 				t.Fatal(err)
 			}
-			want := referenceIDs(t, path, "", chunks)
+			want := referenceIDs(t, path, ConfigPath(path), chunks)
 			compareIDs(t, tok, chunks, want)
 		})
 	}
