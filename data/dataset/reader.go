@@ -12,8 +12,9 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// maxFooterBytes bounds the Parquet footer (file metadata) we accept.
-const maxFooterBytes = 64 << 20
+// maxFooterBytes bounds the Parquet footer (file metadata) we accept; distill
+// shards have footers of a few KiB.
+const maxFooterBytes = 1 << 20
 
 // ShardReader streams the rows of one shard.
 type ShardReader struct {
@@ -93,8 +94,20 @@ func openShardReaderAt(path string, ra io.ReaderAt, size int64) (sr *ShardReader
 	if footer > size-12 || footer > maxFooterBytes {
 		return nil, fmt.Errorf("open shard %s: footer of %d bytes does not fit a %d-byte file (truncated?)", path, footer, size)
 	}
+	footerBytes := make([]byte, footer)
+	if _, err := ra.ReadAt(footerBytes, size-8-footer); err != nil {
+		return nil, fmt.Errorf("open shard %s: read footer: %w", path, err)
+	}
+	if n, err := checkThrift(footerBytes); err != nil {
+		return nil, fmt.Errorf("open shard %s: corrupt footer: %w", path, err)
+	} else if int64(n) != footer {
+		return nil, fmt.Errorf("open shard %s: corrupt footer: %d trailing bytes", path, footer-int64(n))
+	}
 	pf, err := parquet.OpenFile(ra, size, parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
 	if err != nil {
+		return nil, fmt.Errorf("open shard %s: %w", path, err)
+	}
+	if err := checkPages(ra, size, pf); err != nil {
 		return nil, fmt.Errorf("open shard %s: %w", path, err)
 	}
 	meta, err := metaFromLookup(pf.Lookup)

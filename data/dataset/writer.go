@@ -232,6 +232,17 @@ func (w *Writer) Close() error {
 	return WriteManifest(w.dir, &m)
 }
 
+// Abort stops writing without a manifest and removes the shards written so
+// far, leaving no partial dataset behind.
+func (w *Writer) Abort() {
+	w.closed = true
+	w.abort()
+	for _, s := range w.shards {
+		os.Remove(filepath.Join(w.dir, s.File))
+	}
+	w.shards = nil
+}
+
 // abort removes a half-written temporary shard.
 func (w *Writer) abort() {
 	if w.cur != nil {
