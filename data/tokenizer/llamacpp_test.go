@@ -37,11 +37,11 @@ console.log(JSON.stringify({ ids, logs }));
 func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
 	testpeers.NodeModules(t, "node-llama-cpp")
 	var train []string
-	for _, c := range tokenizer.ParityCorpus(7, 400<<10) {
+	for _, c := range tokenizer.ParityCorpus(7, 200<<10) {
 		train = append(train, string(c))
 	}
 	var texts []string
-	for _, c := range tokenizer.ParityCorpus(2, 512<<10) {
+	for _, c := range tokenizer.ParityCorpus(2, 256<<10) {
 		texts = append(texts, strings.ToValidUTF8(string(c), ""))
 	}
 	in, _ := json.Marshal(texts)

@@ -24,6 +24,7 @@ func TestParityWithReference(t *testing.T) {
 	}
 	for _, model := range []string{"qwen3", "llama3"} {
 		t.Run(model, func(t *testing.T) {
+			t.Parallel() // two reference processes: one per core
 			jsonPath, configPath := lenmlModel(t, model)
 			tok := loadLenml(t, model)
 			want := referenceIDs(t, jsonPath, configPath, chunks)
