@@ -235,9 +235,8 @@ func (m *Model) metadata(ft FileType) ([]gguf.KV, error) {
 		}
 	}
 	kvs = append(kvs, gguf.KV{Key: "general.file_type", Value: gguf.Of(ft.GGUFFileType())})
-	if ft.Quantized() {
-		kvs = append(kvs, gguf.KV{Key: "general.quantization_version", Value: gguf.Of(uint32(2))}) // GGML_QNT_VERSION
-	}
+	// GGML_QNT_VERSION; written for every file type, as llama.cpp's converter and llama-quantize do.
+	kvs = append(kvs, gguf.KV{Key: "general.quantization_version", Value: gguf.Of(uint32(2))})
 	kvs = append(kvs,
 		gguf.KV{Key: "llama.vocab_size", Value: u32(c.VocabSize)},
 		gguf.KV{Key: "llama.context_length", Value: u32(c.ContextLength)},

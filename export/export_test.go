@@ -182,8 +182,8 @@ func checkExport(t *testing.T, path string, m *Model, ft FileType) {
 	if err != nil || len(toks) != c.VocabSize || toks[65] != "A" || toks[32] != "Ġ" || toks[256] != "Ġe" {
 		t.Errorf("tokens: %d %v", len(toks), err)
 	}
-	if _, ok := f.KV("general.quantization_version"); ok != ft.Quantized() {
-		t.Errorf("quantization_version present=%v for %s", ok, ft)
+	if qv, err := f.Uint32("general.quantization_version"); err != nil || qv != 2 {
+		t.Errorf("quantization_version %d %v", qv, err)
 	}
 	_, hasOut := f.Tensor("output.weight")
 	if hasOut != c.UntieEmbed {

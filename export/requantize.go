@@ -44,16 +44,13 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 		case "general.file_type":
 			v, setFT = gguf.Of(ft.GGUFFileType()), true
 		case "general.quantization_version":
-			if !ft.Quantized() {
-				continue
-			}
 			v = gguf.Of(uint32(2))
 		}
 		if err := w.Set(kv.Key, v); err != nil {
 			return fmt.Errorf("quantize %s: %w", in, err)
 		}
 		// A newly quantized file gets quantization_version right after file_type.
-		if kv.Key == "general.file_type" && ft.Quantized() && !hasQV {
+		if kv.Key == "general.file_type" && !hasQV {
 			if err := w.Set("general.quantization_version", gguf.Of(uint32(2))); err != nil {
 				return err
 			}
@@ -63,7 +60,7 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 		if err := w.Set("general.file_type", gguf.Of(ft.GGUFFileType())); err != nil {
 			return err
 		}
-		if ft.Quantized() && !hasQV {
+		if !hasQV {
 			if err := w.Set("general.quantization_version", gguf.Of(uint32(2))); err != nil {
 				return err
 			}

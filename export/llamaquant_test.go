@@ -1,0 +1,201 @@
+package export
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/internal/testpeers"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// llama-quantize itself is the peer here: a tiny C program calls
+// llama_model_quantize from the libllama shipped in @node-llama-cpp/linux-x64
+// (headers from the llama.cpp bundle of the same release), so the file
+// llama.cpp would produce from our F32 export can be compared with ours.
+const llamaQuantizeC = `
+#include <stdio.h>
+#include <stdlib.h>
+#include "llama.h"
+
+static void quiet(enum ggml_log_level level, const char * text, void * data) {
+	(void)data;
+	if (level >= GGML_LOG_LEVEL_WARN) fputs(text, stderr);
+}
+
+int main(int argc, char ** argv) {
+	if (argc != 5) { fprintf(stderr, "usage: llama-quantize-min IN OUT FTYPE PURE\n"); return 2; }
+	llama_log_set(quiet, NULL);
+	llama_backend_init();
+	struct llama_model_quantize_params p = llama_model_quantize_default_params();
+	p.ftype = (enum llama_ftype)atoi(argv[3]);
+	p.pure = atoi(argv[4]) != 0;
+	p.nthread = 1;
+	uint32_t rc = llama_model_quantize(argv[1], argv[2], &p);
+	llama_backend_free();
+	return rc == 0 ? 0 : 1;
+}
+`
+
+var llamaQuantize struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if llamaQuantize.dir != "" {
+		os.RemoveAll(llamaQuantize.dir)
+	}
+	os.Exit(code)
+}
+
+func llamaQuantizeBinary(t *testing.T) string {
+	t.Helper()
+	bundle := testpeers.LlamaCppBundle(t)
+	nm := testpeers.NodeModules(t, "@node-llama-cpp/linux-x64")
+	libDir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+	lib := filepath.Join(libDir, "libllama.v0.5.0.so")
+	if _, err := os.Stat(lib); err != nil {
+		t.Fatalf("libllama from @node-llama-cpp/linux-x64: %v", err)
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Fatal("gcc is needed to build the llama_model_quantize caller")
+	}
+	llamaQuantize.once.Do(func() {
+		run := func(name string, args ...string) error {
+			out, err := exec.Command(name, args...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%s %v: %v\n%s", name, args, err, out)
+			}
+			return nil
+		}
+		if llamaQuantize.dir, llamaQuantize.err = os.MkdirTemp("", "llama-quantize-*"); llamaQuantize.err != nil {
+			return
+		}
+		src := filepath.Join(llamaQuantize.dir, "llama.cpp")
+		if llamaQuantize.err = run("git", "clone", "-q", "--no-checkout", bundle, src); llamaQuantize.err != nil {
+			return
+		}
+		if llamaQuantize.err = run("git", "-C", src, "checkout", "-q", "HEAD", "--", "include/llama.h", "ggml/include"); llamaQuantize.err != nil {
+			return
+		}
+		c := filepath.Join(llamaQuantize.dir, "main.c")
+		if llamaQuantize.err = os.WriteFile(c, []byte(llamaQuantizeC), 0o644); llamaQuantize.err != nil {
+			return
+		}
+		bin := filepath.Join(llamaQuantize.dir, "llama-quantize-min")
+		llamaQuantize.err = run("gcc", "-O1", "-I", filepath.Join(src, "include"), "-I", filepath.Join(src, "ggml", "include"),
+			c, "-o", bin, "-L"+libDir, "-l:libllama.v0.5.0.so", "-Wl,-rpath,"+libDir)
+		llamaQuantize.bin = bin
+	})
+	if llamaQuantize.err != nil {
+		t.Fatalf("building the llama_model_quantize caller: %v", llamaQuantize.err)
+	}
+	return llamaQuantize.bin
+}
+
+// TestMatchesLlamaQuantize quantizes our F32 export with llama.cpp's own
+// llama_model_quantize (Q4_K_M mix; the pure types with --pure) and compares
+// every tensor's type and bytes, and every metadata value llama.cpp writes,
+// with our direct export of the same type.
+func TestMatchesLlamaQuantize(t *testing.T) {
+	bin := llamaQuantizeBinary(t)
+	dir := t.TempDir()
+	// d 320, like MobileLLM-125M's 576, is a multiple of 32 but not of 256
+	// (k-quant rows fall back) while FFN 512 rows are k-quant friendly; 8
+	// layers spread use_more_bits over the first/last eighth and every third.
+	cfg320 := student.Config{VocabSize: 400, DModel: 320, NLayers: 8, NHeads: 5, NKVHeads: 1, FFNDim: 512,
+		ContextLength: 256, RopeBase: 10000, NormEps: 1e-5}
+	cases := []struct {
+		ft    FileType
+		ftype int // llama_ftype
+		pure  bool
+		cfgs  []student.Config
+	}{
+		{Q4_K_M, 15, false, []student.Config{cfgK, cfgOdd, cfg320}},
+		{Q8_0, 7, true, []student.Config{cfgK, cfgOdd}},
+		{Q4_0, 2, true, []student.Config{cfgK, cfgOdd}},
+		{Q4_K, 14, true, []student.Config{cfgK, cfgOdd}},
+		{Q5_K, 16, true, []student.Config{cfgK, cfgOdd}},
+		{Q6_K, 18, true, []student.Config{cfgK, cfgOdd}},
+		{F16, 1, false, []student.Config{cfgOdd}},
+	}
+	for ci, cfg := range []student.Config{cfgK, cfgOdd, cfg320} {
+		m := randomModel(t, cfg)
+		src := filepath.Join(dir, fmt.Sprintf("src%d-f32.gguf", ci))
+		if err := Write(src, m, Options{Type: F32}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			use := false
+			for _, cc := range c.cfgs {
+				use = use || cc == cfg
+			}
+			if !use {
+				continue
+			}
+			name := fmt.Sprintf("d%d-%s", cfg.DModel, c.ft)
+			ours := filepath.Join(dir, name+"-ours.gguf")
+			theirs := filepath.Join(dir, name+"-llama.gguf")
+			if err := Write(ours, m, Options{Type: c.ft}); err != nil {
+				t.Fatal(err)
+			}
+			pure := "0"
+			if c.pure {
+				pure = "1"
+			}
+			cmd := exec.Command(bin, src, theirs, fmt.Sprint(c.ftype), pure)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: llama_model_quantize: %v\n%s", name, err, out)
+			}
+			compareGGUF(t, name, ours, theirs)
+		}
+	}
+}
+
+func compareGGUF(t *testing.T, name, oursPath, theirsPath string) {
+	t.Helper()
+	ours, err := gguf.Open(oursPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ours.Close()
+	theirs, err := gguf.Open(theirsPath)
+	if err != nil {
+		t.Fatalf("%s: reading llama.cpp's file: %v", name, err)
+	}
+	defer theirs.Close()
+	if len(ours.Tensors) != len(theirs.Tensors) {
+		t.Errorf("%s: %d tensors, llama.cpp wrote %d", name, len(ours.Tensors), len(theirs.Tensors))
+	}
+	for _, lt := range theirs.Tensors {
+		ot, ok := ours.Tensor(lt.Name)
+		if !ok {
+			t.Errorf("%s: llama.cpp has tensor %s, we do not", name, lt.Name)
+			continue
+		}
+		if ot.Type != lt.Type || fmt.Sprint(ot.Dims) != fmt.Sprint(lt.Dims) {
+			t.Errorf("%s: %s is %s %v here, %s %v in llama.cpp's file", name, lt.Name, ot.Type, ot.Dims, lt.Type, lt.Dims)
+			continue
+		}
+		a, _ := ours.TensorData(lt.Name)
+		b, _ := theirs.TensorData(lt.Name)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: %s (%s): bytes differ from llama.cpp's", name, lt.Name, lt.Type)
+		}
+	}
+	for _, kv := range theirs.KVs {
+		v, ok := ours.KV(kv.Key)
+		if !ok || v.Type() != kv.Value.Type() || v.String() != kv.Value.String() {
+			t.Errorf("%s: llama.cpp wrote %s = %s, ours %s", name, kv.Key, kv.Value, v)
+		}
+	}
+}
