@@ -7,6 +7,7 @@ import "github.com/spf13/cobra"
 func subcommands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		newInspectCmd(a),
+		newDataCmd(a),
 		newTokenizerCmd(a),
 		newVerifyCmd(a),
 		newReleaseCmd(a),

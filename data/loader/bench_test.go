@@ -2,8 +2,8 @@ package loader_test
 
 import (
 	"os"
-	"syscall"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/distill-ml/distill/data/batch"

@@ -1,0 +1,73 @@
+package dataset
+
+import (
+	"errors"
+	"fmt"
+)
+
+// MergeStats summarizes a merge.
+type MergeStats struct {
+	Rows       int64 // rows written
+	Tokens     int64
+	Duplicates int64 // rows skipped because an earlier input already had their id
+}
+
+// Merge combines the datasets in inputs into a new dataset at out, in input
+// order, keeping the first row of every id. Inputs must agree on everything
+// that gives rows their meaning (tokenizer, vocabulary, K, hidden layers,
+// teacher, temperature, policy). Rows are decoded and re-encoded, which is
+// lossless for stored values, and so re-validated on the way.
+func Merge(out string, inputs []string, opts WriterOptions) (MergeStats, error) {
+	var st MergeStats
+	if len(inputs) == 0 {
+		return st, errors.New("merge: no input datasets")
+	}
+	var dss []*Dataset
+	for _, in := range inputs {
+		ds, err := Open(in)
+		if err != nil {
+			return st, fmt.Errorf("merge: %w", err)
+		}
+		if len(dss) > 0 {
+			a, b := dss[0].Meta(), ds.Meta()
+			if err := a.Compatible(b); err != nil {
+				return st, fmt.Errorf("merge %s with %s: %w", inputs[0], in, err)
+			}
+			if a.Teacher != b.Teacher || a.Temperature != b.Temperature || a.PolicyHash != b.PolicyHash {
+				return st, fmt.Errorf("merge %s with %s: teacher %q/%q, temperature %g/%g, policy %q/%q differ",
+					inputs[0], in, a.Teacher, b.Teacher, a.Temperature, b.Temperature, a.PolicyHash, b.PolicyHash)
+			}
+		}
+		dss = append(dss, ds)
+	}
+	meta := *dss[0].Meta()
+	meta.WriterVersion = ""
+	w, err := Create(out, meta, opts)
+	if err != nil {
+		return st, fmt.Errorf("merge: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, ds := range dss {
+		err := ds.Each(func(_ int, _ int64, rec *Record) error {
+			if seen[rec.ID] {
+				st.Duplicates++
+				return nil
+			}
+			seen[rec.ID] = true
+			if err := w.Write(rec); err != nil {
+				return err
+			}
+			st.Rows++
+			st.Tokens += int64(len(rec.Tokens))
+			return nil
+		})
+		if err != nil {
+			w.Abort()
+			return st, fmt.Errorf("merge %s: %w", ds.Dir, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return st, fmt.Errorf("merge: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,374 @@
+// Package importer converts text datasets (JSONL or Parquet with
+// prompt/completion, chat "messages" or "text" columns) into distill datasets
+// (package dataset) of text-only rows, tokenized by any Encoder.
+//
+// Row shapes, per JSON object or Parquet row:
+//
+//	{"prompt": ..., "completion": ...}   prompt tokens are masked from the loss
+//	{"messages": [{"role", "content"}, ...]}  rendered as ChatML; the last message
+//	                                      must be the assistant's and is the completion
+//	{"text": ...}                         the whole text is the completion
+//
+// Optional "split" and "source" fields override the defaults. Other fields are
+// ignored (JSONL) or not read (Parquet); the input file and line/row go into
+// each row's provenance.
+//
+// Chat rendering (ChatML): prompt = Σ "<|im_start|>{role}\n{content}<|im_end|>\n"
+// over all but the last message, then "<|im_start|>assistant\n"; completion =
+// "{content}<|im_end|>". The markers become single tokens when the tokenizer
+// defines them as added tokens (distill's and Qwen's do).
+package importer
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distill-ml/distill/data/dataset"
+	"github.com/parquet-go/parquet-go"
+)
+
+// Encoder tokenizes text; *tokenizer.Tokenizer satisfies it.
+type Encoder interface {
+	Encode(text string) []int32
+	Hash() string
+	VocabSize() int
+}
+
+// Options controls an import.
+type Options struct {
+	Split  string // split of rows that name none (default "train")
+	Source string // source of rows that name none (default: the input file's base name)
+	BOS    int32  // prepended to every row; -1 for none
+	EOS    int32  // appended after prompt/completion and text rows (chat ends with <|im_end|>); -1 for none
+	Writer dataset.WriterOptions
+	// Progress, if set, is called every 1000 rows with the rows read so far.
+	Progress func(rows int64)
+}
+
+// Stats summarizes an import.
+type Stats struct {
+	Rows       int64 // rows written
+	Tokens     int64
+	Duplicates int64 // rows skipped because an earlier row had the same source and prompt (same id)
+}
+
+// maxLineBytes bounds one JSONL line.
+const maxLineBytes = 64 << 20
+
+// Message is one chat turn.
+type Message struct {
+	Role    string `json:"role" parquet:"role"`
+	Content string `json:"content" parquet:"content"`
+}
+
+// example is one input row before tokenization.
+type example struct {
+	prompt, completion string
+	chat               bool
+	split, source      string
+	where              string // "line N" or "row N"
+}
+
+// Import reads in (.jsonl/.json lines or .parquet) and writes a dataset to outDir.
+func Import(in string, enc Encoder, outDir string, opts Options) (Stats, error) {
+	if opts.Split == "" {
+		opts.Split = "train"
+	}
+	if opts.Source == "" {
+		opts.Source = filepath.Base(in)
+	}
+	meta := dataset.Meta{TokenizerHash: enc.Hash(), VocabSize: enc.VocabSize(), WriterVersion: "distill-import/1"}
+	w, err := dataset.Create(outDir, meta, opts.Writer)
+	if err != nil {
+		return Stats{}, err
+	}
+	var st Stats
+	seen := map[string]bool{}
+	var n int64
+	emit := func(ex example) error {
+		n++
+		if opts.Progress != nil && n%1000 == 0 {
+			opts.Progress(n)
+		}
+		rec, err := tokenize(ex, enc, opts, in)
+		if err != nil {
+			return fmt.Errorf("import %s %s: %w", in, ex.where, err)
+		}
+		id := dataset.RowID(rec.Source, rec.Prompt)
+		if seen[id] {
+			st.Duplicates++
+			return nil
+		}
+		seen[id] = true
+		if err := w.Write(rec); err != nil {
+			return fmt.Errorf("import %s %s: %w", in, ex.where, err)
+		}
+		st.Rows++
+		st.Tokens += int64(len(rec.Tokens))
+		return nil
+	}
+	switch strings.ToLower(filepath.Ext(in)) {
+	case ".parquet":
+		err = readParquet(in, emit)
+	case ".jsonl", ".json", ".ndjson":
+		err = readJSONL(in, emit)
+	default:
+		err = fmt.Errorf("import %s: unknown input type (want .jsonl or .parquet)", in)
+	}
+	if err == nil && st.Rows == 0 {
+		err = fmt.Errorf("import %s: no rows", in)
+	}
+	if err != nil {
+		w.Abort() // leave no half-imported dataset behind
+		return st, err
+	}
+	if err := w.Close(); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+func tokenize(ex example, enc Encoder, opts Options, in string) (*dataset.Record, error) {
+	split, source := ex.split, ex.source
+	if split == "" {
+		split = opts.Split
+	}
+	if source == "" {
+		source = opts.Source
+	}
+	var toks []int32
+	if opts.BOS >= 0 {
+		toks = append(toks, opts.BOS)
+	}
+	toks = append(toks, enc.Encode(ex.prompt)...)
+	pl := len(toks)
+	toks = append(toks, enc.Encode(ex.completion)...)
+	if opts.EOS >= 0 && !ex.chat {
+		toks = append(toks, opts.EOS)
+	}
+	if len(toks) == pl {
+		return nil, errors.New("empty completion")
+	}
+	prov, _ := json.Marshal(map[string]string{"imported_from": filepath.Base(in), "at": ex.where})
+	return &dataset.Record{
+		Split: split, Source: source, Prompt: ex.prompt, Completion: ex.completion,
+		Tokens: toks, PromptLen: pl, Provenance: string(prov),
+	}, nil
+}
+
+// renderChat renders messages as ChatML prompt and completion.
+func renderChat(msgs []Message) (string, string, error) {
+	if len(msgs) == 0 {
+		return "", "", errors.New("field messages: empty")
+	}
+	last := msgs[len(msgs)-1]
+	if last.Role != "assistant" {
+		return "", "", fmt.Errorf("field messages: last message has role %q, want \"assistant\" (it is the completion)", last.Role)
+	}
+	var b strings.Builder
+	for i, m := range msgs[:len(msgs)-1] {
+		if m.Role == "" {
+			return "", "", fmt.Errorf("field messages[%d].role: empty", i)
+		}
+		b.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
+	}
+	b.WriteString("<|im_start|>assistant\n")
+	return b.String(), last.Content + "<|im_end|>", nil
+}
+
+// jsonRow is the union of the accepted JSON shapes.
+type jsonRow struct {
+	Prompt     *string   `json:"prompt"`
+	Completion *string   `json:"completion"`
+	Messages   []Message `json:"messages"`
+	Text       *string   `json:"text"`
+	Split      string    `json:"split"`
+	Source     string    `json:"source"`
+}
+
+func (r *jsonRow) example(where string) (example, error) {
+	ex := example{split: r.Split, source: r.Source, where: where}
+	switch {
+	case r.Messages != nil:
+		if r.Prompt != nil || r.Completion != nil || r.Text != nil {
+			return ex, errors.New("row has both messages and prompt/completion/text fields")
+		}
+		p, c, err := renderChat(r.Messages)
+		if err != nil {
+			return ex, err
+		}
+		ex.prompt, ex.completion, ex.chat = p, c, true
+	case r.Prompt != nil || r.Completion != nil:
+		if r.Prompt == nil || r.Completion == nil {
+			return ex, errors.New("row has only one of prompt and completion")
+		}
+		if r.Text != nil {
+			return ex, errors.New("row has both prompt/completion and text")
+		}
+		ex.prompt, ex.completion = *r.Prompt, *r.Completion
+	case r.Text != nil:
+		ex.completion = *r.Text
+	default:
+		return ex, errors.New(`row has none of the fields "prompt"+"completion", "messages", "text"`)
+	}
+	return ex, nil
+}
+
+func readJSONL(path string, emit func(example) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	for line := 1; ; line++ {
+		b, err := readLine(br)
+		if err == io.EOF {
+			return nil
+		}
+		where := fmt.Sprintf("line %d", line)
+		if err != nil {
+			return fmt.Errorf("import %s %s: %w", path, where, err)
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		var r jsonRow
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("import %s %s: %w", path, where, err)
+		}
+		ex, err := r.example(where)
+		if err != nil {
+			return fmt.Errorf("import %s %s: %w", path, where, err)
+		}
+		if err := emit(ex); err != nil {
+			return err
+		}
+	}
+}
+
+// readLine reads one line (without the newline), bounded by maxLineBytes.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > maxLineBytes {
+			return nil, fmt.Errorf("line longer than %d bytes", maxLineBytes)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			if len(line) == 0 {
+				return nil, io.EOF
+			}
+			return line, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return bytes.TrimRight(line, "\r\n"), nil
+	}
+}
+
+// Parquet input row types, one per accepted shape; parquet-go reads the
+// named columns and ignores the rest.
+type pqPromptRow struct {
+	Prompt     string `parquet:"prompt"`
+	Completion string `parquet:"completion"`
+	Split      string `parquet:"split"`
+	Source     string `parquet:"source"`
+}
+
+type pqChatRow struct {
+	Messages []Message `parquet:"messages,list"`
+	Split    string    `parquet:"split"`
+	Source   string    `parquet:"source"`
+}
+
+type pqTextRow struct {
+	Text   string `parquet:"text"`
+	Split  string `parquet:"split"`
+	Source string `parquet:"source"`
+}
+
+func readParquet(path string, emit func(example) error) (err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("import %s: corrupt Parquet data (decoder panic: %v)", path, p)
+		}
+	}()
+	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	cols := map[string]bool{}
+	for _, fld := range pf.Schema().Fields() {
+		cols[fld.Name()] = true
+	}
+	switch {
+	case cols["messages"]:
+		return readParquetRows[pqChatRow](pf, path, func(r *pqChatRow, where string) (example, error) {
+			p, c, err := renderChat(r.Messages)
+			return example{prompt: p, completion: c, chat: true, split: r.Split, source: r.Source, where: where}, err
+		}, emit)
+	case cols["prompt"] && cols["completion"]:
+		return readParquetRows[pqPromptRow](pf, path, func(r *pqPromptRow, where string) (example, error) {
+			return example{prompt: r.Prompt, completion: r.Completion, split: r.Split, source: r.Source, where: where}, nil
+		}, emit)
+	case cols["text"]:
+		return readParquetRows[pqTextRow](pf, path, func(r *pqTextRow, where string) (example, error) {
+			return example{completion: r.Text, split: r.Split, source: r.Source, where: where}, nil
+		}, emit)
+	}
+	var names []string
+	for _, fld := range pf.Schema().Fields() {
+		names = append(names, fld.Name())
+	}
+	return fmt.Errorf("import %s: no prompt+completion, messages or text column (columns: %s)", path, strings.Join(names, ", "))
+}
+
+func readParquetRows[T any](pf *parquet.File, path string, conv func(*T, string) (example, error), emit func(example) error) error {
+	r := parquet.NewGenericReader[T](pf)
+	defer r.Close()
+	buf := make([]T, 64)
+	var row int64
+	for {
+		clear(buf)
+		n, err := r.Read(buf)
+		for i := 0; i < n; i++ {
+			where := fmt.Sprintf("row %d", row)
+			ex, cerr := conv(&buf[i], where)
+			if cerr != nil {
+				return fmt.Errorf("import %s %s: %w", path, where, cerr)
+			}
+			if err := emit(ex); err != nil {
+				return err
+			}
+			row++
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("import %s row %d: %w", path, row, err)
+		}
+	}
+}

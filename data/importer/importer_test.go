@@ -1,0 +1,162 @@
+package importer_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/importer"
+	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/internal/testpeers"
+)
+
+func trainTokenizer(t *testing.T) *tokenizer.Tokenizer {
+	t.Helper()
+	texts := []string{
+		"Scanners must be charged every night. Policy 4.2 covers battery replacement.",
+		"What does the policy say about dropped scanners? Report them within 24 hours.",
+		"The quick brown fox jumps over the lazy dog, twice: 1234567890.",
+	}
+	tok, err := tokenizer.TrainStrings(texts, tokenizer.TrainConfig{VocabSize: 400}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func readAll(t *testing.T, dir string) []*dataset.Record {
+	t.Helper()
+	ds, err := dataset.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*dataset.Record
+	if err := ds.Each(func(_ int, _ int64, r *dataset.Record) error { recs = append(recs, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if probs := dataset.Validate(dir, dataset.ValidateOptions{}); len(probs) > 0 {
+		t.Fatalf("imported dataset invalid: %v", probs)
+	}
+	return recs
+}
+
+func concat(parts ...[]int32) []int32 {
+	var out []int32
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func TestImportJSONL(t *testing.T) {
+	tok := trainTokenizer(t)
+	sp := tok.Special()
+	in := filepath.Join(t.TempDir(), "in.jsonl")
+	os.WriteFile(in, []byte(strings.Join([]string{
+		`{"prompt": "What does policy 4.2 say?", "completion": " Charge every night.", "extra": [1, 2]}`,
+		``,
+		`{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Dropped scanner?"}, {"role": "assistant", "content": "Report it."}], "split": "validation"}`,
+		`{"text": "The quick brown fox.", "source": "corpus"}`,
+		`{"prompt": "What does policy 4.2 say?", "completion": " A second answer."}`,
+	}, "\n")), 0o644)
+	out := filepath.Join(t.TempDir(), "ds")
+	st, err := importer.Import(in, tok, out, importer.Options{BOS: sp.BOS, EOS: sp.EOS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rows != 3 || st.Duplicates != 1 {
+		t.Fatalf("stats %+v, want 3 rows and 1 duplicate", st)
+	}
+	recs := readAll(t, out)
+	bos, eos := []int32{sp.BOS}, []int32{sp.EOS}
+
+	p0 := concat(bos, tok.Encode("What does policy 4.2 say?"))
+	if r := recs[0]; !reflect.DeepEqual(r.Tokens, concat(p0, tok.Encode(" Charge every night."), eos)) || r.PromptLen != len(p0) ||
+		r.Split != "train" || r.Source != "in.jsonl" || r.TopKIDs != nil {
+		t.Fatalf("prompt/completion row: %+v", r)
+	}
+	chatPrompt := "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nDropped scanner?<|im_end|>\n<|im_start|>assistant\n"
+	r := recs[1]
+	if r.Prompt != chatPrompt || r.Completion != "Report it.<|im_end|>" || r.Split != "validation" {
+		t.Fatalf("chat row rendered as %q / %q", r.Prompt, r.Completion)
+	}
+	if r.Tokens[1] != sp.ImStart || r.Tokens[len(r.Tokens)-1] != sp.ImEnd || r.PromptLen != 1+len(tok.Encode(chatPrompt)) {
+		t.Fatalf("chat markers are not single special tokens: %v", r.Tokens)
+	}
+	if r := recs[2]; r.Source != "corpus" || r.PromptLen != 1 || !reflect.DeepEqual(r.Tokens, concat(bos, tok.Encode("The quick brown fox."), eos)) {
+		t.Fatalf("text row: %+v", r)
+	}
+	m, _ := dataset.ReadManifest(out)
+	if m.Meta.TokenizerHash != tok.Hash() || m.Meta.VocabSize != tok.VocabSize() || m.Meta.TopK != 0 {
+		t.Fatalf("meta %+v", m.Meta)
+	}
+}
+
+func TestImportErrorsNameTheLine(t *testing.T) {
+	tok := trainTokenizer(t)
+	for want, content := range map[string]string{
+		"line 2: invalid character":                            "{\"text\": \"a\"}\n{bad json\n",
+		"line 1: row has only one of prompt and comp":          `{"prompt": "a"}`,
+		`line 1: field messages: last message has role "user"`: `{"messages": [{"role": "user", "content": "hi"}]}`,
+		"line 1: row has none of the fields":                   `{"question": "a"}`,
+		"no rows":                                              "\n\n",
+		"line 1: empty completion":                             `{"prompt": "a", "completion": ""}`,
+	} {
+		dir := t.TempDir()
+		in := filepath.Join(dir, "in.jsonl")
+		os.WriteFile(in, []byte(content), 0o644)
+		out := filepath.Join(dir, "out")
+		_, err := importer.Import(in, tok, out, importer.Options{BOS: -1, EOS: -1})
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), in) {
+			t.Errorf("%q: got %v", want, err)
+		}
+		left, _ := filepath.Glob(filepath.Join(out, "*"))
+		if len(left) != 0 {
+			t.Errorf("%q: failed import left %v", want, left)
+		}
+	}
+}
+
+// TestImportParquetWrittenByDuckDB imports Parquet files written by a
+// third-party writer, with extra columns and nullable (optional) strings.
+func TestImportParquetWrittenByDuckDB(t *testing.T) {
+	tok := trainTokenizer(t)
+	dir := t.TempDir()
+	script := `
+import { DuckDBConnection } from '@duckdb/node-api';
+const dir = process.argv[2];
+const c = await DuckDBConnection.create();
+await c.run("COPY (SELECT * FROM (VALUES (1, 'What does policy 4.2 say?', ' Charge it.', 'validation'), (2, 'Dropped scanner?', ' Report it.', 'train')) t(n, prompt, completion, split)) TO '" + dir + "/pc.parquet' (FORMAT parquet)");
+await c.run("COPY (SELECT [{'role': 'user', 'content': 'Dropped scanner?'}, {'role': 'assistant', 'content': 'Report it.'}] AS messages, 'x' AS other) TO '" + dir + "/chat.parquet' (FORMAT parquet)");
+await c.run("COPY (SELECT 'The quick brown fox.' AS text) TO '" + dir + "/text.parquet' (FORMAT parquet)");
+await c.run("COPY (SELECT 1 AS nothing_useful) TO '" + dir + "/bad.parquet' (FORMAT parquet)");
+`
+	testpeers.RunNode(t, "@duckdb/node-api", script, nil, dir)
+
+	recs := func(name string) []*dataset.Record {
+		out := filepath.Join(dir, name+".ds")
+		if _, err := importer.Import(filepath.Join(dir, name+".parquet"), tok, out, importer.Options{BOS: -1, EOS: -1}); err != nil {
+			t.Fatal(err)
+		}
+		return readAll(t, out)
+	}
+	pc := recs("pc")
+	if len(pc) != 2 || pc[0].Prompt != "What does policy 4.2 say?" || pc[0].Completion != " Charge it." || pc[0].Split != "validation" ||
+		pc[1].Split != "train" || !reflect.DeepEqual(pc[1].Tokens, concat(tok.Encode("Dropped scanner?"), tok.Encode(" Report it."))) {
+		t.Fatalf("prompt/completion import: %+v", pc)
+	}
+	chat := recs("chat")
+	if len(chat) != 1 || chat[0].Prompt != "<|im_start|>user\nDropped scanner?<|im_end|>\n<|im_start|>assistant\n" || chat[0].Completion != "Report it.<|im_end|>" {
+		t.Fatalf("chat import: %+v", chat)
+	}
+	if text := recs("text"); len(text) != 1 || text[0].Completion != "The quick brown fox." || text[0].PromptLen != 0 {
+		t.Fatalf("text import: %+v", text)
+	}
+	_, err := importer.Import(filepath.Join(dir, "bad.parquet"), tok, filepath.Join(dir, "bad.ds"), importer.Options{BOS: -1, EOS: -1})
+	if err == nil || !strings.Contains(err.Error(), "no prompt+completion, messages or text column (columns: nothing_useful)") {
+		t.Fatalf("got %v", err)
+	}
+}
