@@ -2,7 +2,9 @@ package export
 
 import (
 	"fmt"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/distill-ml/distill/model/student"
@@ -30,4 +32,55 @@ func BenchmarkExport(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRequantize re-quantizes the same F16 `tiny`-preset file to Q4_K_M
+// with Requantize (what `distill quantize` runs) and, in the same run, with
+// llama.cpp's llama_model_quantize (libllama from node-llama-cpp, one
+// thread). Both report CPU seconds per file (cpu-s/op: our process's
+// getrusage delta, the llama.cpp child's user+system time), which stays
+// comparable on a loaded machine; ns/op is wall time.
+func BenchmarkRequantize(b *testing.B) {
+	cfg := student.Config{VocabSize: 32000, DModel: 256, NLayers: 8, NHeads: 4, NKVHeads: 2, FFNDim: 688,
+		ContextLength: 2048, RopeBase: 10000, NormEps: 1e-5}
+	m, err := RandomModel(cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	src := filepath.Join(dir, "f16.gguf")
+	if err := Write(src, m, Options{Type: F16}); err != nil {
+		b.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.gguf")
+	b.Run("tiny-q4_k_m/distill", func(b *testing.B) {
+		b.SetBytes(4 * cfg.ParamCount())
+		c0 := cpuSeconds()
+		for i := 0; i < b.N; i++ {
+			if err := Requantize(src, out, Q4_K_M, Options{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric((cpuSeconds()-c0)/float64(b.N), "cpu-s/op")
+	})
+	b.Run("tiny-q4_k_m/llama.cpp", func(b *testing.B) {
+		bin := llamaQuantizeBinary(b)
+		b.SetBytes(4 * cfg.ParamCount())
+		var cpu float64
+		for i := 0; i < b.N; i++ {
+			cmd := exec.Command(bin, src, out, "15", "0")
+			if o, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("%v: %s", err, o)
+			}
+			cpu += (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+		}
+		b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
+	})
+}
+
+// cpuSeconds is this process's user+system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + 1e-6*float64(ru.Utime.Usec+ru.Stime.Usec)
 }

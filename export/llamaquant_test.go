@@ -57,7 +57,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func llamaQuantizeBinary(t *testing.T) string {
+func llamaQuantizeBinary(t testing.TB) string {
 	t.Helper()
 	bundle := testpeers.LlamaCppBundle(t)
 	nm := testpeers.NodeModules(t, "@node-llama-cpp/linux-x64")
