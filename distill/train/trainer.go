@@ -259,6 +259,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		if bad != "" {
 			if t.p.NaNPolicy == NaNStop {
 				t.prog.finish()
+				res.Steps = int(t.state.Step)
 				return res, &NonFiniteError{Step: step + 1, What: bad}
 			}
 			consecutiveSkips++

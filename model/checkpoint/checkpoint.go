@@ -166,6 +166,9 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 			return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 		}
 	}
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700
+		return "", fmt.Errorf("save checkpoint: %w", err)
+	}
 	syncDir(tmp)
 	if _, err := os.Stat(final); err == nil {
 		old := final + ".old"
