@@ -12,6 +12,8 @@ func subcommands(a *app) []*cobra.Command {
 		newVerifyCmd(a),
 		newReleaseCmd(a),
 		newCollectCmd(a),
+		newGateCmd(a),
+		newServeCmd(a),
 		newModelCmd(a),
 		newTrainCmd(a),
 		newExportCmd(a),

@@ -32,6 +32,7 @@ type Artifact struct {
 	Name      string                   `json:"name"`
 	Path      string                   `json:"path"`
 	Baseline  bool                     `json:"baseline"`
+	Reference bool                     `json:"reference"` // compared for quality only, never approved
 	Quality   map[string]*RouteQuality `json:"quality"`
 	Drop      map[string]float64       `json:"quality_drop"` // baseline task score − this one's, per route
 	Latency   Latency                  `json:"latency"`
@@ -57,6 +58,10 @@ type Report struct {
 type Options struct {
 	Baseline   string   // the unquantized student GGUF
 	Candidates []string // quantized exports
+	// References are extra artifacts measured on the same golden set for
+	// comparison (e.g. the CE-only student): quality and latency, no sustained
+	// run, never approved or required.
+	References []string
 	Routes     map[string][]Item
 	Engine     Engine
 	Clock      Clock     // nil: wall clock
@@ -90,7 +95,8 @@ func Run(cfg Config, opt Options) (*Report, error) {
 	}
 	sort.Strings(order)
 	names := map[string]bool{}
-	for _, c := range append([]string{opt.Baseline}, opt.Candidates...) {
+	all := append(append([]string{opt.Baseline}, opt.Candidates...), opt.References...)
+	for _, c := range all {
 		n := ArtifactName(c)
 		if names[n] {
 			return nil, fmt.Errorf("gate: two artifacts are named %q; give them distinct file names", n)
@@ -121,10 +127,10 @@ func Run(cfg Config, opt Options) (*Report, error) {
 	}
 
 	rep := &Report{SchemaVersion: SchemaVersion, Created: time.Now().UTC().Truncate(time.Second), Config: cfg}
-	for i, path := range append([]string{opt.Baseline}, opt.Candidates...) {
-		a := &Artifact{Name: ArtifactName(path), Path: path, Baseline: i == 0}
-		a.Required = !a.Baseline && (len(required) == 0 || required[a.Name])
-		logf("gate: measuring %s (%d/%d)", a.Name, i+1, 1+len(opt.Candidates))
+	for i, path := range all {
+		a := &Artifact{Name: ArtifactName(path), Path: path, Baseline: i == 0, Reference: i > len(opt.Candidates)}
+		a.Required = !a.Baseline && !a.Reference && (len(required) == 0 || required[a.Name])
+		logf("gate: measuring %s (%d/%d)", a.Name, i+1, len(all))
 		if err := measureArtifact(a, teacher, opt, &cfg, order, clock, logf); err != nil {
 			return nil, fmt.Errorf("gate: %s: %w", path, err)
 		}
@@ -135,6 +141,9 @@ func Run(cfg Config, opt Options) (*Report, error) {
 		a.Drop = map[string]float64{}
 		for _, r := range order {
 			a.Drop[r] = base.Quality[r].TaskScore - a.Quality[r].TaskScore
+		}
+		if a.Reference {
+			continue
 		}
 		a.Checks = checks(a, base, &cfg, order)
 		a.Approved = true
@@ -199,6 +208,10 @@ func measureArtifact(a *Artifact, teacher Model, opt Options, cfg *Config, order
 		logf("gate:   %s route %s: task score %.3f (%d/%d), perplexity %.3f", a.Name, r, q.TaskScore, q.Correct, q.Items, q.Perplexity)
 	}
 	logf("gate:   %s latency: TTFT p95 %.1f ms, token p95 %.2f ms", a.Name, a.Latency.TTFTMs.P95, a.Latency.TokenMs.P95)
+	a.Footprint.PeakRSSBytes = -1
+	if a.Reference {
+		return nil
+	}
 	if cfg.Sustained.Seconds > 0 {
 		logf("gate:   %s sustained decode for %gs", a.Name, cfg.Sustained.Seconds)
 	}
@@ -206,7 +219,6 @@ func measureArtifact(a *Artifact, teacher Model, opt Options, cfg *Config, order
 	if err != nil {
 		return err
 	}
-	a.Footprint.PeakRSSBytes = -1
 	if canRSS {
 		a.Footprint.PeakRSSBytes = peakRSS()
 	}

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"encoding/json"
+	"github.com/distill-ml/distill/configs"
 	"math"
 	"os"
 	"path/filepath"
@@ -272,5 +273,37 @@ func TestConfigValidation(t *testing.T) {
 	cfg.Required = []string{"student-q5"}
 	if _, err := Run(cfg, Options{Baseline: paths[0], Candidates: paths[1:], Routes: map[string][]Item{"policy": its}, Engine: eng, Clock: clock}); err == nil {
 		t.Fatal("unknown required candidate accepted")
+	}
+}
+
+func TestReferencesAreMeasuredButNeverApproved(t *testing.T) {
+	_, paths, clock, eng, its := setup(t)
+	rep, err := Run(baseConfig(), Options{Baseline: paths[0], Candidates: paths[1:2], References: paths[2:], Routes: map[string][]Item{"policy": its}, Engine: eng, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := rep.Artifacts[2]
+	if !ref.Reference || ref.Required || ref.Approved || len(ref.Checks) != 0 || len(ref.Sustained.Samples) != 0 {
+		t.Fatalf("reference %+v", ref)
+	}
+	if ref.Quality["policy"].TaskScore != 0.9 || math.Abs(ref.Drop["policy"]-0.1) > 1e-9 {
+		t.Fatalf("reference quality %+v drop %v", ref.Quality["policy"], ref.Drop)
+	}
+	if !rep.Pass || len(rep.Approved) != 1 {
+		t.Fatalf("a failing reference must not fail the gate: %s %v", rep.Summary, rep.Approved)
+	}
+}
+
+func TestEmbeddedGatePresetLoads(t *testing.T) {
+	var cfg Config
+	if err := configs.Load("gate", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Routes["policy"].Thresholds.MaxQualityDrop != 0.02 || cfg.Sustained.Seconds != 600 {
+		t.Fatalf("%+v", cfg)
 	}
 }

@@ -82,6 +82,8 @@ func WriteTable(w io.Writer, rep *Report) {
 			switch {
 			case a.Baseline:
 				verdict = "baseline"
+			case a.Reference:
+				verdict = "reference"
 			case a.Approved:
 				verdict = "approved"
 			}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distill-ml/distill/configs"
+	"github.com/distill-ml/distill/data/synth"
+	"github.com/distill-ml/distill/distill/engine"
+	"github.com/distill-ml/distill/distill/gate"
+	"github.com/distill-ml/distill/model/runtime"
+)
+
+func newGateCmd(a *app) *cobra.Command {
+	var (
+		config, baseline, out string
+		candidates, refs      []string
+		sets                  []string
+	)
+	cmd := &cobra.Command{
+		Use:   "gate --config FILE --baseline F32.gguf --candidates A.gguf,B.gguf [--reference C.gguf] [--out DIR]",
+		Short: "Measure exported artifacts against the launch bars; exit 1 unless every required candidate passes",
+		Long: "Runs the baseline (the unquantized student) and each candidate on the versioned golden set\n" +
+			"with the production prompt template: task score (answer + citation, abstention), perplexity,\n" +
+			"teacher agreement (with teacher: in the config), latency p50/p95/p99 after warm-up, a sustained\n" +
+			"decode run (burst, floor) and footprint (size, peak RSS, KV cache). Writes gate.json, gate.md,\n" +
+			"report.html and plots into --out. References (e.g. the CE-only student) are measured for\n" +
+			"comparison only.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if config == "" || baseline == "" || len(candidates) == 0 {
+				return usagef("gate needs --config, --baseline and --candidates")
+			}
+			var cfg gate.Config
+			if err := configs.Load(config, &cfg, sets...); err != nil {
+				return err
+			}
+			cfg.Defaults()
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("%s: %w", config, err)
+			}
+			routes := map[string][]gate.Item{}
+			for name, r := range cfg.Routes {
+				items, err := goldenItems(r.Golden)
+				if err != nil {
+					return err
+				}
+				routes[name] = items
+			}
+			rep, err := gate.Run(cfg, gate.Options{
+				Baseline: baseline, Candidates: splitList(candidates), References: splitList(refs),
+				Routes: routes, Engine: engine.GateEngine{Options: runtime.Options{}}, Progress: a.stderr,
+			})
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			if err := gate.WriteReports(out, rep); err != nil {
+				return err
+			}
+			gate.WriteTable(a.stdout, rep)
+			fmt.Fprintf(a.stdout, "\nreports: %s/gate.json, %s/gate.md, %s/report.html\n", out, out, out)
+			if !rep.Pass {
+				return errors.New("gate failed: " + strings.TrimPrefix(rep.Summary, "FAIL: "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "", "gate config (YAML or embedded preset, e.g. gate)")
+	cmd.Flags().StringVar(&baseline, "baseline", "", "the unquantized student GGUF")
+	cmd.Flags().StringSliceVar(&candidates, "candidates", nil, "candidate GGUF files (comma-separated or repeated)")
+	cmd.Flags().StringSliceVar(&refs, "reference", nil, "artifacts measured for comparison only (e.g. the CE-only student)")
+	cmd.Flags().StringVar(&out, "out", "gate-report", "directory for gate.json, gate.md, report.html")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key.path=value), repeatable")
+	return cmd
+}
+
+func splitList(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		for _, p := range strings.Split(x, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// goldenItems reads a synth golden set as gate items graded by synth.Score.
+func goldenItems(path string) ([]gate.Item, error) {
+	golden, err := synth.ReadGolden(path)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]gate.Item, len(golden))
+	for i, g := range golden {
+		g := g
+		items[i] = gate.Item{
+			ID: g.ID, Prompt: g.Prompt, Completion: g.Completion(), Stop: []string{synth.StopSequence},
+			Score: func(out string) (bool, string) {
+				r := synth.Score(g, out)
+				return r.Correct, string(r.Verdict)
+			},
+		}
+	}
+	return items, nil
+}

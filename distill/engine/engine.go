@@ -1,0 +1,265 @@
+// Package engine is distill's runtime as the gate, the server and the
+// pipeline see it: a GGUF loaded by model/runtime together with the
+// tokenizer embedded in the file (data/tokenizer rebuilt from the
+// tokenizer.ggml.* keys). A Model implements gate.Model and serve.Backend.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+
+	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/distill/gate"
+	"github.com/distill-ml/distill/distill/serve"
+	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/model/runtime"
+)
+
+// Model is a loaded GGUF with its tokenizer.
+type Model struct {
+	rt      *runtime.Model
+	tok     *tokenizer.Tokenizer
+	tokHash string
+	id      string
+}
+
+// Load opens path with the runtime and rebuilds its tokenizer.
+func Load(path string, opts runtime.Options) (*Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := TokenizerFromGGUF(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rt, err := runtime.Load(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if rt.Hyper.VocabSize != tok.VocabSize() {
+		rt.Close()
+		return nil, fmt.Errorf("%s: tokenizer has %d tokens, the model %d", path, tok.VocabSize(), rt.Hyper.VocabSize)
+	}
+	return &Model{rt: rt, tok: tok, tokHash: tok.Hash(), id: strings.TrimSuffix(filepath.Base(path), ".gguf")}, nil
+}
+
+// TokenizerFromGGUF rebuilds the byte-level BPE tokenizer stored in a GGUF file.
+func TokenizerFromGGUF(f *gguf.File) (*tokenizer.Tokenizer, error) {
+	v := tokenizer.GGUFVocab{BOS: -1, EOS: -1, PAD: -1}
+	var err error
+	if v.Model, err = f.String("tokenizer.ggml.model"); err != nil {
+		return nil, err
+	}
+	if _, ok := f.KV("tokenizer.ggml.pre"); ok {
+		if v.Pre, err = f.String("tokenizer.ggml.pre"); err != nil {
+			return nil, err
+		}
+	}
+	if v.Tokens, err = f.Strings("tokenizer.ggml.tokens"); err != nil {
+		return nil, err
+	}
+	if v.Types, err = f.Int32s("tokenizer.ggml.token_type"); err != nil {
+		return nil, err
+	}
+	if v.Merges, err = f.Strings("tokenizer.ggml.merges"); err != nil {
+		return nil, err
+	}
+	for key, dst := range map[string]*int32{"tokenizer.ggml.bos_token_id": &v.BOS, "tokenizer.ggml.eos_token_id": &v.EOS, "tokenizer.ggml.padding_token_id": &v.PAD} {
+		if _, ok := f.KV(key); !ok {
+			continue
+		}
+		u, err := f.Uint(key)
+		if err != nil {
+			return nil, err
+		}
+		if u >= uint64(len(v.Tokens)) {
+			return nil, fmt.Errorf("%s = %d outside the vocabulary of %d", key, u, len(v.Tokens))
+		}
+		*dst = int32(u)
+	}
+	if _, ok := f.KV("tokenizer.chat_template"); ok {
+		if v.ChatTemplate, err = f.String("tokenizer.chat_template"); err != nil {
+			return nil, err
+		}
+	}
+	return tokenizer.FromGGUFVocab(v)
+}
+
+// Runtime is the underlying runtime model.
+func (m *Model) Runtime() *runtime.Model { return m.rt }
+
+// Tokenizer is the embedded tokenizer.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// Close releases the model.
+func (m *Model) Close() error { return m.rt.Close() }
+
+// Tokenize implements gate.Model.
+func (m *Model) Tokenize(text string) []int32 { return m.tok.Encode(text) }
+
+// TokenizerHash implements gate.Model.
+func (m *Model) TokenizerHash() string { return m.tokHash }
+
+// KVCacheBytes implements gate.Model: the runtime's F16 cache at ctx positions.
+func (m *Model) KVCacheBytes(ctx int) int64 {
+	h := m.rt.Hyper
+	return int64(ctx) * int64(h.NLayers) * 2 * int64(h.NKVHeads) * int64(h.HeadDim) * 2
+}
+
+// Generate implements gate.Model: greedy decoding token by token.
+func (m *Model) Generate(prompt []int32, maxNew int, stop []string, onToken func(id int32) bool) (string, error) {
+	if len(prompt) == 0 {
+		return "", errors.New("generate: empty prompt")
+	}
+	ctx := min(m.rt.Hyper.ContextLength, len(prompt)+maxNew)
+	sess := m.rt.NewSession(ctx)
+	logits, err := sess.Eval(prompt)
+	if err != nil {
+		return "", err
+	}
+	eos := m.rt.EOS()
+	var text []byte
+	for n := 0; n < maxNew && len(prompt)+n < ctx; n++ {
+		id := runtime.Argmax(logits)
+		if id == eos {
+			break
+		}
+		b, _ := m.rt.TokenBytes(id)
+		text = append(text, b...)
+		if !onToken(id) {
+			break
+		}
+		if cut, ok := stopAt(text, stop); ok {
+			text = text[:cut]
+			break
+		}
+		if n+1 < maxNew && len(prompt)+n+1 < ctx {
+			if logits, err = sess.Eval([]int32{id}); err != nil {
+				return string(text), err
+			}
+		}
+	}
+	return string(text), nil
+}
+
+func stopAt(text []byte, stops []string) (int, bool) {
+	best := -1
+	for _, s := range stops {
+		if i := strings.Index(string(text), s); i >= 0 && (best < 0 || i < best) {
+			best = i
+		}
+	}
+	return best, best >= 0
+}
+
+// LogProbs implements gate.Model.
+func (m *Model) LogProbs(tokens []int32, from int) ([][]float32, error) {
+	if from < 0 || from >= len(tokens)-1 {
+		return nil, fmt.Errorf("logprobs: from %d outside [0, %d)", from, len(tokens)-1)
+	}
+	if len(tokens) > m.rt.Hyper.ContextLength {
+		return nil, fmt.Errorf("logprobs: %d tokens exceed the context length %d", len(tokens), m.rt.Hyper.ContextLength)
+	}
+	logits, err := m.rt.NewSession(len(tokens)).EvalAll(tokens[:len(tokens)-1])
+	if err != nil {
+		return nil, err
+	}
+	v := m.rt.Hyper.VocabSize
+	out := make([][]float32, 0, len(tokens)-1-from)
+	for p := from; p < len(tokens)-1; p++ {
+		out = append(out, logSoftmax(logits[p*v:(p+1)*v]))
+	}
+	return out, nil
+}
+
+func logSoftmax(x []float32) []float32 {
+	mx := float32(math.Inf(-1))
+	for _, v := range x {
+		mx = max(mx, v)
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v - mx))
+	}
+	lse := float32(float64(mx) + math.Log(s))
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = v - lse
+	}
+	return out
+}
+
+// ModelID implements serve.Backend.
+func (m *Model) ModelID() string { return m.id }
+
+// Encode implements serve.Backend.
+func (m *Model) Encode(text string) []int32 { return m.tok.Encode(text) }
+
+// TokenBytes implements serve.Backend.
+func (m *Model) TokenBytes(id int32) []byte {
+	b, _ := m.rt.TokenBytes(id)
+	return b
+}
+
+// EOS implements serve.Backend.
+func (m *Model) EOS() int32 { return m.rt.EOS() }
+
+// VocabSize implements serve.Backend.
+func (m *Model) VocabSize() int { return m.rt.Hyper.VocabSize }
+
+// ContextLength implements serve.Backend.
+func (m *Model) ContextLength() int { return m.rt.Hyper.ContextLength }
+
+// FormatChat implements serve.Backend: ChatML when the tokenizer has
+// <|im_start|>/<|im_end|>, else "User:/Assistant:" lines.
+func (m *Model) FormatChat(msgs []serve.Message) (string, error) {
+	sp := m.tok.Special()
+	var b strings.Builder
+	chatml := sp.ImStart >= 0 && sp.ImEnd >= 0
+	for _, x := range msgs {
+		switch x.Role {
+		case "system", "user", "assistant":
+		default:
+			return "", fmt.Errorf("unknown role %q", x.Role)
+		}
+		if chatml {
+			fmt.Fprintf(&b, "<|im_start|>%s\n%s<|im_end|>\n", x.Role, x.Content)
+		} else {
+			fmt.Fprintf(&b, "%s%s: %s\n", strings.ToUpper(x.Role[:1]), x.Role[1:], x.Content)
+		}
+	}
+	if chatml {
+		b.WriteString("<|im_start|>assistant\n")
+	} else {
+		b.WriteString("Assistant:")
+	}
+	return b.String(), nil
+}
+
+// NewSession implements serve.Backend.
+func (m *Model) NewSession(ctxLen int) serve.Session { return m.rt.NewSession(ctxLen) }
+
+// Sampler builds a runtime sampler for the server.
+func Sampler(temperature, topP float64, topK int, seed int64) (serve.Sampler, error) {
+	cfg := runtime.SamplerConfig{Temperature: temperature, TopP: topP, TopK: topK, Seed: seed}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return runtime.NewSampler(cfg), nil
+}
+
+// GateEngine loads artifacts for the gate.
+type GateEngine struct{ Options runtime.Options }
+
+// Load implements gate.Engine.
+func (e GateEngine) Load(path string) (gate.Model, error) { return Load(path, e.Options) }
+
+var (
+	_ gate.Model    = (*Model)(nil)
+	_ serve.Backend = (*Model)(nil)
+)
