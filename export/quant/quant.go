@@ -413,11 +413,15 @@ func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin,
 	if nstep < 1 {
 		return scale, -minv
 	}
+	var xm [32]float32 // x - min, rounded as the C expression rounds it
+	for i := range xm {
+		xm[i] = x[i] - minv
+	}
 	for is := 0; is <= nstep; is++ {
 		iscale = (float32(rmin+float32(rdelta*float32(is))) + fmax) / (maxv - minv)
 		var sumL, sumL2, sumXL float32
 		for i := 0; i < n; i++ {
-			l := nearestInt(float32(iscale * (x[i] - minv)))
+			l := nearestInt(float32(iscale * xm[i]))
 			l = max(0, min(nmax, l))
 			Laux[i] = uint8(l)
 			w := weights[i]
@@ -445,7 +449,10 @@ func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin,
 				*L = *Laux
 				bestError = curError
 				scale = thisScale
-				minv = thisMin
+				minv = thisMin // later steps search around the new min (as in C)
+				for i := range xm {
+					xm[i] = x[i] - minv
+				}
 			}
 		}
 	}
@@ -647,15 +654,19 @@ func makeQXQuants(nmax int, x *[16]float32, L *[16]int8) float32 {
 	}
 	fn := float32(nmax)
 	iscale := float32(-nmax) / maxv
+	// Weights w = x² and w·x, rounded as the C expressions round them; the
+	// search below reuses them instead of recomputing.
+	var w, wx [16]float32
 	var sumlx, suml2 float32
 	for i, v := range x {
 		l := nearestInt(float32(iscale * v))
 		l = max(-nmax, min(nmax-1, l))
 		L[i] = int8(l + nmax)
-		w := float32(v * v)
+		w[i] = float32(v * v)
+		wx[i] = float32(w[i] * v)
 		fl := float32(l)
-		sumlx += float32(float32(w*v) * fl)
-		suml2 += float32(float32(w*fl) * fl)
+		sumlx += float32(wx[i] * fl)
+		suml2 += float32(float32(w[i]*fl) * fl)
 	}
 	var scale float32
 	if suml2 != 0 {
@@ -668,13 +679,12 @@ func makeQXQuants(nmax int, x *[16]float32, L *[16]int8) float32 {
 		}
 		iscale = -(fn + float32(0.1*float32(is))) / maxv
 		sumlx, suml2 = 0, 0
-		for _, v := range x {
+		for i, v := range x {
 			l := nearestInt(float32(iscale * v))
 			l = max(-nmax, min(nmax-1, l))
-			w := float32(v * v)
 			fl := float32(l)
-			sumlx += float32(float32(w*v) * fl)
-			suml2 += float32(float32(w*fl) * fl)
+			sumlx += float32(wx[i] * fl)
+			suml2 += float32(float32(w[i]*fl) * fl)
 		}
 		if suml2 > 0 && float32(sumlx*sumlx) > float32(best*suml2) {
 			for i, v := range x {
