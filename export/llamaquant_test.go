@@ -62,10 +62,11 @@ func llamaQuantizeBinary(t testing.TB) string {
 	bundle := testpeers.LlamaCppBundle(t)
 	nm := testpeers.NodeModules(t, "@node-llama-cpp/linux-x64")
 	libDir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
-	lib := filepath.Join(libDir, "libllama.v0.5.0.so")
-	if _, err := os.Stat(lib); err != nil {
-		t.Fatalf("libllama from @node-llama-cpp/linux-x64: %v", err)
+	libs, _ := filepath.Glob(filepath.Join(libDir, "libllama.v*.so"))
+	if len(libs) != 1 {
+		t.Fatalf("want one libllama.v*.so in %s, found %v", libDir, libs)
 	}
+	lib := filepath.Base(libs[0])
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Fatal("gcc is needed to build the llama_model_quantize caller")
 	}
@@ -93,7 +94,7 @@ func llamaQuantizeBinary(t testing.TB) string {
 		}
 		bin := filepath.Join(llamaQuantize.dir, "llama-quantize-min")
 		llamaQuantize.err = run("gcc", "-O1", "-I", filepath.Join(src, "include"), "-I", filepath.Join(src, "ggml", "include"),
-			c, "-o", bin, "-L"+libDir, "-l:libllama.v0.5.0.so", "-Wl,-rpath,"+libDir)
+			c, "-o", bin, "-L"+libDir, "-l:"+lib, "-Wl,-rpath,"+libDir)
 		llamaQuantize.bin = bin
 	})
 	if llamaQuantize.err != nil {
