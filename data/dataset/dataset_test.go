@@ -177,3 +177,46 @@ func TestMergeDeduplicates(t *testing.T) {
 		t.Fatalf("merging incompatible datasets: %v", err)
 	}
 }
+
+// TestReadAllRowsStayValid: rows returned by ReadAll must not alias buffers
+// the Parquet reader reuses for later pages.
+func TestReadAllRowsStayValid(t *testing.T) {
+	cfg := datasettest.Config{Vocab: 32000, K: 16, Rows: 150, PromptLen: 20, CompletionLen: 80, Seed: 5, HiddenLayers: []int{1}, HiddenDim: 8}
+	recs, _ := datasettest.Generate(cfg)
+	dir := t.TempDir()
+	m := writeDataset(t, dir, cfg.Meta(), recs, dataset.WriterOptions{RowGroupBytes: 64 << 10})
+	if len(m.Shards) != 1 {
+		t.Fatalf("want one shard with many row groups, got %d shards", len(m.Shards))
+	}
+	ds, _ := dataset.Open(dir)
+	sr, err := ds.OpenShard(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := sr.Next() // one row through Next, the rest through ReadAll
+	firstRec, err := dataset.DecodeRecord(first, &sr.Meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := sr.ReadAll(nil)
+	sr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(recs)-1 {
+		t.Fatalf("ReadAll returned %d rows, want %d", len(rows), len(recs)-1)
+	}
+	got := []*dataset.Record{firstRec}
+	for i := range rows {
+		r, err := dataset.DecodeRecord(&rows[i], &sr.Meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	for i, r := range got {
+		if !reflect.DeepEqual(r.Tokens, recs[i].Tokens) || !reflect.DeepEqual(r.TopKIDs, recs[i].TopKIDs) || r.Prompt != recs[i].Prompt {
+			t.Fatalf("row %d changed after later reads", i)
+		}
+	}
+}

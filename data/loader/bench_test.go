@@ -1,6 +1,7 @@
 package loader_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/dataset/datasettest"
 	"github.com/distill-ml/distill/data/loader"
+	"github.com/distill-ml/distill/internal/testpeers"
 )
 
 // benchDataset writes a synthetic k=32 dataset (~80k tokens) once per benchmark.
@@ -87,4 +89,87 @@ func cpuSeconds() float64 {
 		return 0
 	}
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
+// duckdbScan times full scans of a dataset in DuckDB (one thread), touching
+// every column: the Parquet read a peer does for the same bytes.
+const duckdbScan = `
+import { DuckDBConnection } from '@duckdb/node-api';
+const [dir, reps] = [process.argv[2], Number(process.argv[3])];
+const c = await DuckDBConnection.create();
+await c.run("SET threads = 1");
+const q = "select sum(len(tokens))::BIGINT as t, sum(octet_length(topk_ids_lo) + octet_length(topk_ids_hi) + octet_length(topk_logprobs) + octet_length(topk_tail) + octet_length(hidden) + length(prompt) + length(completion))::BIGINT as b from read_parquet('" + dir + "/*.parquet')";
+await c.runAndReadAll(q); // warm up
+const t0 = performance.now();
+let r;
+for (let i = 0; i < reps; i++) r = (await c.runAndReadAll(q)).getRowObjectsJS()[0];
+console.log(JSON.stringify({ ms: (performance.now() - t0) / reps, tokens: Number(r.t) }));
+`
+
+// BenchmarkScanVsDuckDB compares reading a whole k=32 dataset with the
+// distill reader (Parquet + zstd + row reconstruction, then decoding every
+// top-k entry) against DuckDB scanning the same files on one thread.
+// Run: go test ./data/loader -run '^$' -bench ScanVsDuckDB -cpu 1 -benchtime 5x
+func BenchmarkScanVsDuckDB(b *testing.B) {
+	ds := benchDataset(b, false)
+	tokens := float64(ds.Manifest.Tokens)
+	b.Run("distill_read", func(b *testing.B) {
+		for b.Loop() {
+			scanDistill(b, ds, false)
+		}
+		b.ReportMetric(tokens*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	})
+	b.Run("distill_read_decode", func(b *testing.B) {
+		for b.Loop() {
+			scanDistill(b, ds, true)
+		}
+		b.ReportMetric(tokens*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	})
+	b.Run("duckdb", func(b *testing.B) {
+		var ms float64
+		for b.Loop() {
+			out := testpeers.RunNode(b, "@duckdb/node-api", duckdbScan, nil, ds.Dir, "5")
+			var r struct{ Ms, Tokens float64 }
+			if err := json.Unmarshal(out, &r); err != nil {
+				b.Fatal(err)
+			}
+			if r.Tokens != tokens {
+				b.Fatalf("DuckDB counted %g tokens, manifest %g", r.Tokens, tokens)
+			}
+			ms += r.Ms
+		}
+		b.ReportMetric(tokens*float64(b.N)/(ms/1000), "tokens/s")
+	})
+}
+
+func scanDistill(b *testing.B, ds *dataset.Dataset, decode bool) {
+	k := ds.Meta().TopK
+	ids := make([]int32, k)
+	lps := make([]float32, k)
+	for i := range ds.Manifest.Shards {
+		sr, err := ds.OpenShard(i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows, err := sr.ReadAll(nil)
+		sr.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !decode {
+			continue
+		}
+		for r := range rows {
+			n := len(rows[r].Tokens) - int(rows[r].PromptLen)
+			c, err := dataset.NewTopKCursor(&rows[r], n, k)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for p := 0; p < n; p++ {
+				if _, err := c.Next(ids, lps); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
 }

@@ -64,6 +64,10 @@ type Config struct {
 	Packing   Packing `yaml:"packing" json:"packing"`
 	Hidden    bool    `yaml:"hidden" json:"hidden"`     // decode teacher hidden states into batches
 	OnePass   bool    `yaml:"one_pass" json:"one_pass"` // io.EOF after one epoch instead of cycling
+	// NoPrefetch reads each shard only when it is needed instead of reading
+	// the next one in the background while the current one is consumed.
+	// Batches are identical either way.
+	NoPrefetch bool `yaml:"no_prefetch" json:"no_prefetch"`
 }
 
 // Validate checks the config once, at the edge.
@@ -118,6 +122,20 @@ type Loader struct {
 	sigHidden bool
 
 	done bool
+
+	// Background read of the next shard in the order.
+	pending *prefetch
+}
+
+// prefetch is a shard being read (and shuffled) in the background.
+type prefetch struct {
+	epoch, idx int
+	ch         chan shardRows
+}
+
+type shardRows struct {
+	rows []dataset.Row
+	err  error
 }
 
 // New returns a Loader at the start of epoch 0.
@@ -169,7 +187,7 @@ func (l *Loader) Restore(s State) error {
 	l.st = s
 	l.done = false
 	l.shardOrder = permutation(len(l.ds.Manifest.Shards), mix(l.cfg.Seed, uint64(s.Epoch), 0xa5a5))
-	l.loaded, l.rows, l.curRow = -1, nil, -1
+	l.loaded, l.rows, l.curRow, l.pending = -1, nil, -1, nil
 	if err := l.seek(); err != nil {
 		return err
 	}
@@ -210,27 +228,57 @@ func (l *Loader) seek() error {
 	}
 }
 
-// load reads shard idx's rows of the split and shuffles them.
+// load makes rows hold shard idx's rows of the split, shuffled for the
+// current epoch, and starts reading the shard that follows it.
 func (l *Loader) load(idx int) error {
+	var sr shardRows
+	if p := l.pending; p != nil && p.epoch == l.st.Epoch && p.idx == idx {
+		sr = <-p.ch
+	} else {
+		sr = l.readShard(l.st.Epoch, idx)
+	}
+	l.pending = nil
+	if sr.err != nil {
+		return sr.err
+	}
+	l.rows, l.loaded, l.curRow = sr.rows, idx, -1
+	if !l.cfg.NoPrefetch {
+		epoch, pos := l.st.Epoch, l.st.Shard+1
+		order := l.shardOrder
+		if pos >= len(order) && !l.cfg.OnePass {
+			epoch, pos = epoch+1, 0
+			order = permutation(len(l.ds.Manifest.Shards), mix(l.cfg.Seed, uint64(epoch), 0xa5a5))
+		}
+		if pos < len(order) {
+			p := &prefetch{epoch: epoch, idx: order[pos], ch: make(chan shardRows, 1)}
+			l.pending = p
+			go func() { p.ch <- l.readShard(p.epoch, p.idx) }()
+		}
+	}
+	return nil
+}
+
+// readShard reads shard idx's rows of the split and shuffles them for epoch.
+// It touches no Loader state but the read-only dataset and config.
+func (l *Loader) readShard(epoch, idx int) shardRows {
 	sr, err := l.ds.OpenShard(idx)
 	if err != nil {
-		return fmt.Errorf("loader: %w", err)
+		return shardRows{err: fmt.Errorf("loader: %w", err)}
 	}
 	defer sr.Close()
 	rows, err := sr.ReadAll(func(r *dataset.Row) bool { return l.cfg.Split == "" || r.Split == l.cfg.Split })
 	if err != nil {
-		return fmt.Errorf("loader: %w", err)
+		return shardRows{err: fmt.Errorf("loader: %w", err)}
 	}
-	perm := permutation(len(rows), mix(l.cfg.Seed, uint64(l.st.Epoch), uint64(idx)+1))
+	if want := l.ds.Manifest.Shards[idx].Splits[l.cfg.Split]; l.cfg.Split != "" && int64(len(rows)) != want {
+		return shardRows{err: fmt.Errorf("loader: shard %s has %d rows of split %q but the manifest lists %d", sr.Path, len(rows), l.cfg.Split, want)}
+	}
+	perm := permutation(len(rows), mix(l.cfg.Seed, uint64(epoch), uint64(idx)+1))
 	shuffled := make([]dataset.Row, len(rows))
 	for i, p := range perm {
 		shuffled[i] = rows[p]
 	}
-	l.rows, l.loaded, l.curRow = shuffled, idx, -1
-	if len(rows) == 0 && l.cfg.Split != "" && l.ds.Manifest.Shards[idx].Splits[l.cfg.Split] != 0 {
-		return fmt.Errorf("loader: shard %s has no rows of split %q but the manifest lists %d", sr.Path, l.cfg.Split, l.ds.Manifest.Shards[idx].Splits[l.cfg.Split])
-	}
-	return nil
+	return shardRows{rows: shuffled}
 }
 
 // prepare decodes the teacher signals of row ri into the scratch buffers.

@@ -202,6 +202,13 @@ func TestResumeIsExact(t *testing.T) {
 	for _, packing := range []loader.Packing{loader.PackConcat, loader.PackWhole} {
 		cfg := loader.Config{BatchSize: 2, Context: 48, Seed: 9, Packing: packing, Hidden: true}
 		straight, _ := loader.New(ds, cfg)
+		noPrefetch := cfg
+		noPrefetch.NoPrefetch = true
+		serial, _ := loader.New(ds, noPrefetch)
+		if !reflect.DeepEqual(collect(t, serial, 90), collect(t, straight, 90)) {
+			t.Fatalf("%s: prefetching changes the batches", packing)
+		}
+		straight, _ = loader.New(ds, cfg)
 		// ~2.5 epochs, so resume points fall in several epochs and shards.
 		want := collect(t, straight, 90)
 		if straight.Epoch() < 2 {
