@@ -12,6 +12,10 @@
 // uses token_embd). A block-shared student (MobileLLM-LS: each stored block
 // applied twice) is written with block_count = 2·NLayers and every stored
 // block repeated as blk.2i and blk.2i+1, so standard runtimes load it.
+//
+// The tensor types and bytes equal what llama.cpp's llama_model_quantize
+// writes from the F32 file (Q4_K_M; the pure types as with --pure), which a
+// test checks against the libllama shipped with node-llama-cpp.
 package export
 
 import (
