@@ -8,6 +8,7 @@ import (
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/dataset/datasettest"
+	"github.com/parquet-go/parquet-go"
 )
 
 // writeDataset writes recs into a fresh dataset directory.
@@ -135,4 +136,40 @@ func TestStorageReport(t *testing.T) {
 			}
 		})
 	}
+}
+
+// naiveRow is the obvious Parquet layout (float32 logprobs, int32 ids in
+// lists), written only to show what the packed schema buys.
+type naiveRow struct {
+	Tokens   []int32   `parquet:"tokens,list,zstd"`
+	TopKIDs  []int32   `parquet:"topk_ids,list,zstd"`
+	TopKLps  []float32 `parquet:"topk_logprobs,list,zstd"`
+	TailMass []float32 `parquet:"tail,list,zstd"`
+	Prompt   string    `parquet:"prompt,zstd"`
+	Compl    string    `parquet:"completion,zstd"`
+}
+
+func TestStorageNaiveBaseline(t *testing.T) {
+	if os.Getenv("DISTILL_STORAGE_REPORT") != "1" {
+		t.Skip("report only with DISTILL_STORAGE_REPORT=1")
+	}
+	cfg := datasettest.Config{Vocab: 32000, K: 32, Rows: 300, PromptLen: 60, CompletionLen: 200, Seed: 1}
+	recs, _ := datasettest.Generate(cfg)
+	path := filepath.Join(t.TempDir(), "naive.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := parquet.NewGenericWriter[naiveRow](f, parquet.Compression(&parquet.Zstd))
+	var tokens int64
+	for _, r := range recs {
+		tokens += int64(len(r.Tokens))
+		if _, err := w.Write([]naiveRow{{r.Tokens, r.TopKIDs, r.TopKLogprobs, r.TailMass, r.Prompt, r.Completion}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	f.Close()
+	st, _ := os.Stat(path)
+	t.Logf("naive LIST<INT32>/LIST<FLOAT> + zstd layout: %.1f bytes/token", float64(st.Size())/float64(tokens))
 }
