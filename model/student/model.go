@@ -267,10 +267,15 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 		return nil, err
 	}
 	gr.lm = lm
+	// The MSE term exists only with γ > 0, so a kept hidden_map with γ = 0
+	// needs no teacher hidden states.
 	for i, pair := range m.lc.HiddenMap {
-		y := hiddens[pair.Student]
+		if m.lc.Gamma == 0 {
+			break
+		}
+		y := hiddens[pair.Student] // [N, d]
 		if p := node[HiddenProjName(i)]; p != nil {
-			if y, err = ops.Linear(y, p); err != nil {
+			if y, err = ops.Linear(y, p); err != nil { // [N, teacher width]
 				return nil, err
 			}
 		}
@@ -280,10 +285,8 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 			return nil, err
 		}
 		gr.mses = append(gr.mses, mop)
-		if m.lc.Gamma > 0 {
-			if cost, err = G.Add(cost, mn); err != nil {
-				return nil, err
-			}
+		if cost, err = G.Add(cost, mn); err != nil {
+			return nil, err
 		}
 	}
 	gr.cost = cost
@@ -317,6 +320,20 @@ func (m *Model) run(mode int, b *batch.Batch, dense []float32) (*graph, error) {
 	}
 	if err := b.Validate(m.cfg.VocabSize); err != nil {
 		return nil, err
+	}
+	if m.lc.Gamma > 0 && mode != modeLogits {
+		for i, pair := range m.lc.HiddenMap {
+			found := false
+			for _, l := range b.HiddenLayers {
+				found = found || l == pair.Teacher
+			}
+			if !found {
+				return nil, fmt.Errorf("batch: loss hidden_map[%d] needs teacher layer %d, batch has hidden states for %v", i, pair.Teacher, b.HiddenLayers)
+			}
+		}
+		if b.HiddenDim != m.lc.TeacherHiddenDim {
+			return nil, fmt.Errorf("batch: teacher hidden width %d, loss teacher_hidden_dim %d", b.HiddenDim, m.lc.TeacherHiddenDim)
+		}
 	}
 	if dense != nil {
 		if n := b.B * b.T * m.cfg.VocabSize; len(dense) != n {

@@ -298,3 +298,32 @@ func TestStepsAreBitReproducible(t *testing.T) {
 		}
 	}
 }
+
+// TestHiddenMapWithoutGammaNeedsNoHiddenStates: γ = 0 keeps the MSE term out
+// of the graph, so batches without teacher hidden states are fine.
+func TestHiddenMapWithoutGammaNeedsNoHiddenStates(t *testing.T) {
+	lc := loss.Config{Alpha: 0.5, Temperature: 1, HiddenMap: []loss.LayerPair{{Student: 1, Teacher: 3}}, TeacherHiddenDim: 8}
+	m, err := New(smallConfig(), lc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := randomBatch(rand.New(rand.NewSource(2)), 2, 5, 53, 3, 0, nil)
+	tm, err := m.ForwardBackward(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm.MSE != 0 || m.Param(HiddenProjName(0)) == nil {
+		t.Fatalf("terms %+v", tm)
+	}
+	for _, v := range m.Param(HiddenProjName(0)).Grad {
+		if v != 0 {
+			t.Fatal("unused projection has a gradient")
+		}
+	}
+	// With γ > 0 the missing hidden states are a clear error.
+	lc.Gamma = 0.1
+	m, _ = New(smallConfig(), lc, 1)
+	if _, err := m.ForwardBackward(b); err == nil {
+		t.Fatal("missing teacher hidden states accepted")
+	}
+}
