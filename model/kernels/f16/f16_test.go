@@ -336,3 +336,29 @@ func BenchmarkToFloat32(b *testing.B) {
 		ToFloat32(dst, src)
 	}
 }
+
+// FuzzF16CMatchesGeneric compares the F16C and portable conversions on
+// fuzzed bit patterns (8 lanes each way).
+func FuzzF16CMatchesGeneric(f *testing.F) {
+	f.Add(uint32(0x7f800001), uint32(0x33000000), uint16(0x7c01), uint16(0x0001))
+	f.Fuzz(func(t *testing.T, x, y uint32, h1, h2 uint16) {
+		fs := []float32{math.Float32frombits(x), math.Float32frombits(y), math.Float32frombits(x ^ y),
+			math.Float32frombits(x + 1), math.Float32frombits(y - 1), math.Float32frombits(x | 0x7f800000),
+			math.Float32frombits(y &^ 0x7f800000), math.Float32frombits(x>>3 | 0x38000000)}
+		hs := []uint16{h1, h2, h1 ^ h2, h1 + 1, h2 - 1, h1 | 0x7c00, h2 &^ 0x7c00, h1 >> 1}
+		got := make([]uint16, 8)
+		FromFloat32(got, fs)
+		for i, v := range fs {
+			if got[i] != Float16(v) {
+				t.Fatalf("FromFloat32(%#08x) = %#04x, Float16 %#04x", math.Float32bits(v), got[i], Float16(v))
+			}
+		}
+		back := make([]float32, 8)
+		ToFloat32(back, hs)
+		for i, h := range hs {
+			if math.Float32bits(back[i]) != math.Float32bits(Float32(h)) {
+				t.Fatalf("ToFloat32(%#04x) = %#08x, Float32 %#08x", h, math.Float32bits(back[i]), math.Float32bits(Float32(h)))
+			}
+		}
+	})
+}
