@@ -88,7 +88,7 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 		total += int64(ti.Size)
 	}
 	var done int64
-	var src []byte
+	var src, dst []byte
 	var fl []float32
 	err = w.WriteFile(out, func(i int, info gguf.TensorInfo, o io.Writer) error {
 		t := f.Tensors[i]
@@ -121,7 +121,10 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 					return fmt.Errorf("value %v at index %d is not finite", v, j)
 				}
 			}
-			b := make([]byte, info.Size)
+			if cap(dst) < int(info.Size) {
+				dst = make([]byte, info.Size)
+			}
+			b := dst[:info.Size]
 			if err := quant.QuantizeParallel(types[i], b, x); err != nil {
 				return err
 			}
