@@ -8,17 +8,17 @@ func mergeVal(rank int32, result int32) uint64 {
 	return uint64(uint32(rank))<<32 | uint64(uint32(result))
 }
 
-// scanWord is the longest piece merged with the quadratic scan (fastest in
-// practice: a linear pass over cached pair ranks per merge); longer pieces use
-// a heap so that pathological inputs stay O(n log n). stackWord pieces need
-// no allocation.
+// scanWord is the longest piece merged with the quadratic scan (fastest for
+// short pieces: a linear pass over cached pair ranks per merge); longer
+// pieces use bpePasses, which falls back to a heap so that pathological
+// inputs stay O(n log n). stackWord pieces need no allocation.
 const (
-	scanWord  = 256
+	scanWord  = 64
 	stackWord = 128
 )
 
 // bpeWord appends the BPE tokens of one pre-token (raw bytes) to out.
-func (t *Tokenizer) bpeWord(w string, out []int32) []int32 {
+func (t *Tokenizer) bpeWord(w string, out []int32, pc *pairCache) []int32 {
 	if len(w) == 1 {
 		return append(out, t.byteID[w[0]])
 	}
@@ -28,13 +28,84 @@ func (t *Tokenizer) bpeWord(w string, out []int32) []int32 {
 		}
 	}
 	if len(w) > scanWord {
-		return t.bpeHeap(w, out)
+		return t.bpePasses(w, out, pc)
 	}
-	return t.bpeScan(w, out)
+	return t.bpeScan(w, out, pc)
+}
+
+// maxPasses bounds bpePasses before it hands the rest to the heap.
+const maxPasses = 48
+
+// bpePasses is BPE for long pieces by passes: each pass finds the lowest
+// rank r among adjacent pairs and merges its occurrences left to right,
+// stopping the pass as soon as a merge creates a pair ranked below r (the
+// standard order would merge that one next). This is exactly the standard
+// algorithm, in O(n) per distinct rank; long repetitive runs need few
+// passes. After maxPasses it continues with the heap.
+func (t *Tokenizer) bpePasses(w string, out []int32, pc *pairCache) []int32 {
+	n := len(w)
+	sym := make([]int32, n)
+	rank := make([]uint32, n)
+	for i := 0; i < n; i++ {
+		sym[i] = t.byteID[w[i]]
+	}
+	for i := 0; i+1 < n; i++ {
+		rank[i] = uint32(t.pair(sym[i], sym[i+1], pc) >> 32)
+	}
+	for pass := 0; n > 1; pass++ {
+		if pass == maxPasses {
+			return t.bpeHeapSyms(sym[:n], out, pc)
+		}
+		r := noMerge
+		for _, x := range rank[:n-1] {
+			r = min(r, x)
+		}
+		if r == noMerge {
+			break
+		}
+		j, i := 0, 0
+		stopped, prevMerged := false, false
+		var pending uint32 // rank of (sym[j-1], sym[i]) after a merge
+		for i < n {
+			if !stopped && i+1 < n && rank[i] == r {
+				c := int32(uint32(t.pair(sym[i], sym[i+1], pc)))
+				i += 2
+				if j > 0 {
+					rank[j-1] = uint32(t.pair(sym[j-1], c, pc) >> 32)
+					if rank[j-1] < r {
+						stopped = true
+					}
+				}
+				sym[j] = c
+				j++
+				if i < n {
+					pending = uint32(t.pair(c, sym[i], pc) >> 32)
+					if pending < r {
+						stopped = true
+					}
+				}
+				prevMerged = true
+				continue
+			}
+			if j > 0 {
+				if prevMerged {
+					rank[j-1] = pending
+				} else {
+					rank[j-1] = rank[i-1]
+				}
+			}
+			sym[j] = sym[i]
+			i++
+			j++
+			prevMerged = false
+		}
+		n = j
+	}
+	return append(out, sym[:n]...)
 }
 
 // bpeScan is BPE by repeatedly merging the leftmost lowest-rank pair.
-func (t *Tokenizer) bpeScan(w string, out []int32) []int32 {
+func (t *Tokenizer) bpeScan(w string, out []int32, pc *pairCache) []int32 {
 	var symBuf [stackWord]int32
 	var rankBuf [stackWord]uint32
 	n := len(w)
@@ -49,7 +120,7 @@ func (t *Tokenizer) bpeScan(w string, out []int32) []int32 {
 	// rank[i] is the rank of merging sym[i] and sym[i+1] (MaxUint32: none).
 	rank = rank[:n-1]
 	for i := 0; i < n-1; i++ {
-		rank[i] = t.pairRank(sym[i], sym[i+1])
+		rank[i] = uint32(t.pair(sym[i], sym[i+1], pc) >> 32)
 	}
 	for n > 1 {
 		best, bi := uint32(noMerge), -1
@@ -61,15 +132,15 @@ func (t *Tokenizer) bpeScan(w string, out []int32) []int32 {
 		if bi < 0 {
 			break
 		}
-		sym[bi] = int32(uint32(t.merges[mergeKey(sym[bi], sym[bi+1])]))
+		sym[bi] = int32(uint32(t.pair(sym[bi], sym[bi+1], pc)))
 		copy(sym[bi+1:n-1], sym[bi+2:n])
 		copy(rank[bi:n-2], rank[bi+1:n-1])
 		n--
 		if bi > 0 {
-			rank[bi-1] = t.pairRank(sym[bi-1], sym[bi])
+			rank[bi-1] = uint32(t.pair(sym[bi-1], sym[bi], pc) >> 32)
 		}
 		if bi < n-1 {
-			rank[bi] = t.pairRank(sym[bi], sym[bi+1])
+			rank[bi] = uint32(t.pair(sym[bi], sym[bi+1], pc) >> 32)
 		}
 	}
 	return append(out, sym[:n]...)
@@ -77,22 +148,44 @@ func (t *Tokenizer) bpeScan(w string, out []int32) []int32 {
 
 const noMerge = ^uint32(0)
 
-func (t *Tokenizer) pairRank(a, b int32) uint32 {
-	if v, ok := t.merges[mergeKey(a, b)]; ok {
-		return uint32(v >> 32)
+// noMergeVal is pair's answer for a pair that does not merge.
+const noMergeVal = uint64(noMerge) << 32
+
+// pairCache is a small direct-mapped cache in front of the merges map:
+// the same few pairs recur, and the map's lookups miss the CPU caches.
+type pairCache [1 << 12]struct{ key, val uint64 } // key+1; 0 marks empty
+
+// pair returns mergeVal(rank, result) for merging a and b, or noMergeVal.
+func (t *Tokenizer) pair(a, b int32, pc *pairCache) uint64 {
+	k := mergeKey(a, b)
+	e := &pc[(k*0x9E3779B97F4A7C15)>>52]
+	if e.key == k+1 {
+		return e.val
 	}
-	return noMerge
+	v, ok := t.merges[k]
+	if !ok {
+		v = noMergeVal
+	}
+	e.key, e.val = k+1, v
+	return v
 }
 
 // bpeHeap is BPE with a priority queue of candidate merges ordered by
 // (rank, position) and a linked list of symbols, as in Hugging Face tokenizers.
-func (t *Tokenizer) bpeHeap(w string, out []int32) []int32 {
-	n := len(w)
-	sym := make([]int32, n)
+func (t *Tokenizer) bpeHeap(w string, out []int32, pc *pairCache) []int32 {
+	sym := make([]int32, len(w))
+	for i := range sym {
+		sym[i] = t.byteID[w[i]]
+	}
+	return t.bpeHeapSyms(sym, out, pc)
+}
+
+// bpeHeapSyms runs the heap BPE on symbols (modified in place).
+func (t *Tokenizer) bpeHeapSyms(sym []int32, out []int32, pc *pairCache) []int32 {
+	n := len(sym)
 	prev := make([]int32, n)
 	next := make([]int32, n)
 	for i := 0; i < n; i++ {
-		sym[i] = t.byteID[w[i]]
 		prev[i] = int32(i - 1)
 		next[i] = int32(i + 1)
 	}
@@ -103,7 +196,7 @@ func (t *Tokenizer) bpeHeap(w string, out []int32) []int32 {
 		if j < 0 {
 			return
 		}
-		if v, ok := t.merges[mergeKey(sym[i], sym[j])]; ok {
+		if v := t.pair(sym[i], sym[j], pc); v != noMergeVal {
 			q.push(mergeCand{rank: uint32(v >> 32), pos: i, left: sym[i], right: sym[j], result: int32(uint32(v))})
 		}
 	}

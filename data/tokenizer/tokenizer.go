@@ -287,6 +287,7 @@ func (t *Tokenizer) DecodeChecked(ids []int32) ([]byte, error) {
 // encState is per-goroutine scratch space: pre-token ends and a bounded
 // cache of BPE results for short pieces.
 type encState struct {
+	pairs pairCache
 	ends  []int
 	cache map[string][]int32
 	arena []int32
@@ -307,13 +308,13 @@ func (t *Tokenizer) cachedWord(w string, out []int32, st *encState) []int32 {
 		return append(out, t.byteID[w[0]])
 	}
 	if len(w) > cacheMaxPiece {
-		return t.bpeWord(w, out)
+		return t.bpeWord(w, out, &st.pairs)
 	}
 	if ids, ok := st.cache[w]; ok {
 		return append(out, ids...)
 	}
 	n := len(out)
-	out = t.bpeWord(w, out)
+	out = t.bpeWord(w, out, &st.pairs)
 	if len(st.cache) >= cacheMaxEntries {
 		clear(st.cache)
 		st.arena = nil

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -75,14 +76,31 @@ func TestSplitPatterns(t *testing.T) {
 	}
 }
 
-// TestBPEScanEqualsHeap checks the two BPE implementations agree.
-func TestBPEScanEqualsHeap(t *testing.T) {
-	tok := loadLenml(t, "llama3")
-	for _, w := range []string{"hello", "aaaaaaaaaaaaaaaaaaaaa", strings.Repeat("ab", 40), "中文中文中文", strings.Repeat("=-", 33), "xyzzyplughfoobarbaz"} {
-		a := tok.bpeScan(w, nil)
-		b := tok.bpeHeap(w, nil)
-		if !reflect.DeepEqual(a, b) {
-			t.Errorf("%q: scan %v heap %v", w, a, b)
+// TestBPEImplementationsAgree checks the quadratic scan, the passes and
+// the heap give the same merges, on fixed and random words.
+func TestBPEImplementationsAgree(t *testing.T) {
+	llama := loadLenml(t, "llama3")
+	trained := trainSmall(t, PreGPT2, 1500)
+	words := []string{"hello", "aaaaaaaaaaaaaaaaaaaaa", strings.Repeat("ab", 40), "中文中文中文", strings.Repeat("=-", 33),
+		"xyzzyplughfoobarbaz", strings.Repeat("a", 1000), strings.Repeat(" ", 777)}
+	r := rand.New(rand.NewPCG(5, 6))
+	alphabets := []string{"ab", "abc", "aeinrst ", "=-_ ", "中文字", "0123456789", "etaoinshrdlucmfwyp"}
+	for k := 0; k < 400; k++ {
+		alpha := []rune(alphabets[k%len(alphabets)])
+		var b strings.Builder
+		for n := 1 + r.IntN(600); n > 0; n-- {
+			b.WriteRune(alpha[r.IntN(len(alpha))])
+		}
+		words = append(words, b.String())
+	}
+	for _, tok := range []*Tokenizer{llama, trained} {
+		for _, w := range words {
+			a := tok.bpeScan(w, nil, &pairCache{})
+			b := tok.bpeHeap(w, nil, &pairCache{})
+			c := tok.bpePasses(w, nil, &pairCache{})
+			if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(a, c) {
+				t.Fatalf("%q:\n scan   %v\n heap   %v\n passes %v", head(w, 80), a, b, c)
+			}
 		}
 	}
 }
@@ -341,5 +359,25 @@ func TestDuplicateMergeLastWins(t *testing.T) {
 	}
 	if tok.NumMerges() != 2 {
 		t.Fatalf("%d merges after de-duplication, want 2", tok.NumMerges())
+	}
+}
+
+// TestBPEPassesStopOnLowerRank: a merge that creates a pair ranked below
+// the current one must be followed by that pair, not by the next
+// occurrence of the current pair (merges here are not in training order).
+func TestBPEPassesStopOnLowerRank(t *testing.T) {
+	s := &spec{pre: preLlama3, vocab: byteVocab(), merges: [][2]string{{"ab", "a"}, {"a", "b"}}}
+	s.vocab = append(s.vocab, vocabEntry{"ab", 256}, vocabEntry{"aba", 257})
+	tok, err := build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"abab", strings.Repeat("ab", 200)} {
+		a := tok.bpeScan(w, nil, &pairCache{})
+		b := tok.bpeHeap(w, nil, &pairCache{})
+		c := tok.bpePasses(w, nil, &pairCache{})
+		if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(a, c) || (w == "abab" && !reflect.DeepEqual(a, []int32{257, 'b'})) {
+			t.Fatalf("%q: scan %v heap %v passes %v", head(w, 20), a, b, c)
+		}
 	}
 }
