@@ -100,10 +100,11 @@ const c = await DuckDBConnection.create();
 await c.run("SET threads = 1");
 const q = "select sum(len(tokens))::BIGINT as t, sum(octet_length(topk_ids_lo) + octet_length(topk_ids_hi) + octet_length(topk_logprobs) + octet_length(topk_tail) + octet_length(hidden) + length(prompt) + length(completion))::BIGINT as b from read_parquet('" + dir + "/*.parquet')";
 await c.runAndReadAll(q); // warm up
-const t0 = performance.now();
+const t0 = performance.now(), c0 = process.cpuUsage();
 let r;
 for (let i = 0; i < reps; i++) r = (await c.runAndReadAll(q)).getRowObjectsJS()[0];
-console.log(JSON.stringify({ ms: (performance.now() - t0) / reps, tokens: Number(r.t) }));
+const cu = process.cpuUsage(c0);
+console.log(JSON.stringify({ ms: (performance.now() - t0) / reps, cpu_ms: (cu.user + cu.system) / 1000 / reps, tokens: Number(r.t) }));
 `
 
 // BenchmarkScanVsDuckDB compares reading a whole k=32 dataset with the
@@ -113,23 +114,26 @@ console.log(JSON.stringify({ ms: (performance.now() - t0) / reps, tokens: Number
 func BenchmarkScanVsDuckDB(b *testing.B) {
 	ds := benchDataset(b, false)
 	tokens := float64(ds.Manifest.Tokens)
-	b.Run("distill_read", func(b *testing.B) {
-		for b.Loop() {
-			scanDistill(b, ds, false)
-		}
-		b.ReportMetric(tokens*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
-	})
-	b.Run("distill_read_decode", func(b *testing.B) {
-		for b.Loop() {
-			scanDistill(b, ds, true)
-		}
-		b.ReportMetric(tokens*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
-	})
+	for _, decode := range []bool{false, true} {
+		name := map[bool]string{false: "distill_read", true: "distill_read_decode"}[decode]
+		b.Run(name, func(b *testing.B) {
+			cpu0 := cpuSeconds()
+			for b.Loop() {
+				scanDistill(b, ds, decode)
+			}
+			b.ReportMetric(tokens*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(tokens*float64(b.N)/(cpuSeconds()-cpu0), "tokens/cpu-s")
+		})
+	}
 	b.Run("duckdb", func(b *testing.B) {
-		var ms float64
+		var ms, cpuMs float64
 		for b.Loop() {
 			out := testpeers.RunNode(b, "@duckdb/node-api", duckdbScan, nil, ds.Dir, "5")
-			var r struct{ Ms, Tokens float64 }
+			var r struct {
+				Ms     float64 `json:"ms"`
+				CPUMs  float64 `json:"cpu_ms"`
+				Tokens float64 `json:"tokens"`
+			}
 			if err := json.Unmarshal(out, &r); err != nil {
 				b.Fatal(err)
 			}
@@ -137,8 +141,10 @@ func BenchmarkScanVsDuckDB(b *testing.B) {
 				b.Fatalf("DuckDB counted %g tokens, manifest %g", r.Tokens, tokens)
 			}
 			ms += r.Ms
+			cpuMs += r.CPUMs
 		}
 		b.ReportMetric(tokens*float64(b.N)/(ms/1000), "tokens/s")
+		b.ReportMetric(tokens*float64(b.N)/(cpuMs/1000), "tokens/cpu-s")
 	})
 }
 
