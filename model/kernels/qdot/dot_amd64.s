@@ -239,6 +239,12 @@ q50done:
 	VPADDD Y1, Y10, Y10
 
 // func dotQ4_KAVX2(w, a *byte, nb int) float32
+//
+// Per super-block the integer sums are reduced exactly, then
+// acc += float(Σ sc·q·a)·(d·da) and accm += float(Σ m·bsums)·(dmin·da); the
+// result is acc − accm. This is the float order of ggml's repacked Q4_K
+// kernels (which llama.cpp uses for Q4_K weights on AVX2), so that outputs
+// agree bit for bit and later activation quantization rounds the same way.
 TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $0-28
 	MOVQ w+0(FP), SI
 	MOVQ a+8(FP), DI
@@ -274,7 +280,7 @@ q4kloop:
 	VPINSRD $1, R10, X6, X6
 	VPINSRD $2, BX, X6, X6
 	VPINSRD $3, R8, X6, X6
-	// mins · (pairs of bsums)
+	// Σ mins · (pairs of bsums), reduced to one int32
 	VPSRLDQ $8, X6, X7
 	VPMOVZXBW X7, X7
 	VMOVDQU 260(DI), Y5
@@ -286,7 +292,7 @@ q4kloop:
 	VPSHUFD $0xB1, X7, X4
 	VPADDD X4, X7, X7
 	VCVTDQ2PS X7, X7
-	// [d·da, dmin·da]
+	// X4 = [d·da, dmin·da]
 	MOVL (SI), AX
 	VMOVD AX, X4
 	VCVTPH2PS X4, X4
@@ -294,7 +300,6 @@ q4kloop:
 	VMULPS X5, X4, X4
 	VMOVSHDUP X4, X5
 	VFMADD231SS X7, X5, X11
-	VBROADCASTSS X4, Y4
 	// scales as int16 in both lanes
 	VPMOVZXBW X6, X6
 	VINSERTI128 $1, X6, Y6, Y6
@@ -303,14 +308,19 @@ q4kloop:
 	K4_SUB(48, 68, 64)
 	K4_SUB(80, 132, 128)
 	K4_SUB(112, 196, 192)
-	VCVTDQ2PS Y10, Y10
-	VFMADD231PS Y4, Y10, Y8
+	VEXTRACTI128 $1, Y10, X12
+	VPADDD X12, X10, X10
+	VPSHUFD $0x4E, X10, X12
+	VPADDD X12, X10, X10
+	VPSHUFD $0xB1, X10, X12
+	VPADDD X12, X10, X10
+	VCVTDQ2PS X10, X10
+	VFMADD231SS X4, X10, X8
 	ADDQ $144, SI
 	ADDQ $292, DI
 	DECQ CX
 	JNZ q4kloop
 q4kdone:
-	HSUM_Y8
 	VSUBSS X11, X8, X8
 	VZEROUPPER
 	MOVSS X8, ret+24(FP)

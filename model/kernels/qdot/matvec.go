@@ -3,6 +3,8 @@ package qdot
 import (
 	"fmt"
 
+	"github.com/distill-ml/distill/model/kernels/f16"
+
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
 
@@ -59,7 +61,10 @@ func (m *Matrix) Row(dst []float32, r int) error {
 
 // Workspace holds the quantized activations of a product; reuse one per
 // goroutine to avoid allocating in steady state.
-type Workspace struct{ buf []byte }
+type Workspace struct {
+	buf []byte
+	xh  []float32 // F16-rounded activations for F16 weights
+}
 
 // actRowBytes is the size of one activation row in the dot's input format.
 func (m *Matrix) actRowBytes() int {
@@ -104,7 +109,9 @@ func (m *Matrix) MulVec(pool *parallel.Pool, dst, x []float32, ws *Workspace) {
 }
 
 // MulBatch computes n products at once (a prompt batch): row t of dst is
-// W·(row t of x). Each weight row is loaded once and dotted with every
+// W·(row t of x). Activations are first converted to the weight type's
+// VecDotType as llama.cpp does: Q8_0 or Q8_K blocks for quantized weights,
+// values rounded to F16 for F16 weights, unchanged for F32. Each weight row is loaded once and dotted with every
 // activation row while it is in cache.
 // x: [n, Cols], dst: [n, Rows].
 func (m *Matrix) MulBatch(pool *parallel.Pool, dst, x []float32, n int, ws *Workspace) {
@@ -131,6 +138,16 @@ func (m *Matrix) mulBatch(k *dotKernels, pool *parallel.Pool, dst, x []float32, 
 			QuantizeActivations(m.Type, x[t*m.Cols:(t+1)*m.Cols], ws.buf[t*arb:(t+1)*arb])
 		}
 	}
+	if m.Type == F16 {
+		// llama.cpp converts activations to F16 before an F16 product
+		// (vec_dot_type F16); round them the same way so results agree.
+		if cap(ws.xh) < n*m.Cols {
+			ws.xh = make([]float32, n*m.Cols)
+		}
+		xh := ws.xh[:n*m.Cols]
+		roundToF16(xh, x[:n*m.Cols])
+		x = xh
+	}
 	qa := ws.buf
 	const tile = 16 // weight rows kept hot while the batch streams past
 	grain := 64
@@ -153,4 +170,14 @@ func (m *Matrix) mulBatch(k *dotKernels, pool *parallel.Pool, dst, x []float32, 
 			}
 		}
 	})
+}
+
+// roundToF16 sets dst[i] to src[i] rounded to the nearest IEEE half.
+func roundToF16(dst, src []float32) {
+	var h [256]uint16
+	for off := 0; off < len(src); off += len(h) {
+		end := min(off+len(h), len(src))
+		f16.FromFloat32(h[:end-off], src[off:end])
+		f16.ToFloat32(dst[off:end], h[:end-off])
+	}
 }

@@ -1,0 +1,22 @@
+// Package runtime is distill's pure-Go inference engine for llama-architecture
+// GGUF files (the format llama.cpp runs): it maps the file, keeps every weight
+// in its stored type (F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, in any
+// mix) and multiplies with the quantized dot products of model/kernels/qdot,
+// threaded by rows over the shared worker pool.
+//
+// The forward pass is llama.cpp's llama graph: token embedding; per block
+// RMSNorm → Q/K/V projections → RoPE with llama.cpp's normal pairing
+// (adjacent elements (2i, 2i+1) of a head rotate by pos·base^(−2i/n_rot)) →
+// causal grouped-query attention over a KV cache → output projection →
+// residual, RMSNorm → SwiGLU (silu(gate)·up → down) → residual; final RMSNorm
+// and the LM head (output.weight, or token_embd when tied).
+//
+// Like llama.cpp's default context, the KV cache holds F16 keys and values
+// and queries are rounded to F16 before the key dot products, so that logits
+// track llama.cpp closely; Options.KVF32 keeps it in F32 instead.
+//
+// A Session holds one sequence's KV cache: Eval/EvalAll process a batch of
+// tokens at once (prompt processing) or one at a time (decode); Generate
+// samples (greedy, temperature, top-k, top-p with a seed) with stop sequences
+// and a streaming callback.
+package runtime

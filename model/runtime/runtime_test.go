@@ -1,0 +1,93 @@
+package runtime
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func tinySpec(typ string) RandomSpec {
+	return RandomSpec{VocabSize: 384, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 512,
+		ContextLength: 256, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.08, EmbedSigma: 0.3, Seed: 7, Type: typ}
+}
+
+func writeTiny(t *testing.T, typ string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tiny-"+typ+".gguf")
+	if err := WriteRandomModel(path, tinySpec(typ)); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func maxAbsDiff(a, b []float32) (d, scale float64) {
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i]-b[i])))
+		scale = math.Max(scale, math.Abs(float64(b[i])))
+	}
+	return
+}
+
+// Processing a prompt in one batch or token by token gives the same logits.
+func TestBatchEqualsIncremental(t *testing.T) {
+	for _, typ := range []string{"F32", "Q8_0", "Q4_K_M"} {
+		m, err := Load(writeTiny(t, typ), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompt := []int32{5, 77, 300, 12, 9, 250, 31, 2}
+		all, err := m.NewSession(64).EvalAll(prompt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := m.NewSession(64)
+		V := m.Hyper.VocabSize
+		for i, tok := range prompt {
+			lg, err := s.Eval([]int32{tok})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, sc := maxAbsDiff(lg, all[i*V:(i+1)*V]); d > 1e-4*sc {
+				t.Fatalf("%s position %d: batch and incremental differ by %g (scale %g)", typ, i, d, sc)
+			}
+			for _, v := range lg {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("%s: non-finite logit", typ)
+				}
+			}
+		}
+		m.Close()
+	}
+}
+
+func TestLoadRejectsBadFiles(t *testing.T) {
+	path := writeTiny(t, "F32")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trunc := filepath.Join(t.TempDir(), "trunc.gguf")
+	os.WriteFile(trunc, raw[:len(raw)-1000], 0o644)
+	if _, err := Load(trunc, Options{}); err == nil {
+		t.Fatal("truncated file loaded")
+	}
+	bad := filepath.Join(t.TempDir(), "bad.gguf")
+	os.WriteFile(bad, []byte("GGUF\x03\x00\x00\x00garbage"), 0o644)
+	if _, err := Load(bad, Options{}); err == nil {
+		t.Fatal("garbage loaded")
+	}
+	// A model whose eval gets an out-of-vocabulary id reports it.
+	m, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.NewSession(16).Eval([]int32{1, 384}); err == nil || !strings.Contains(err.Error(), "outside the vocabulary") {
+		t.Fatalf("out-of-vocab token: err = %v", err)
+	}
+	if _, err := m.NewSession(4).Eval(make([]int32, 5)); err == nil {
+		t.Fatal("context overflow not reported")
+	}
+}

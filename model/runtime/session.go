@@ -1,0 +1,382 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/distill-ml/distill/model/kernels/f16"
+	"github.com/distill-ml/distill/model/kernels/qdot"
+)
+
+// maxBatch is the number of tokens one forward step processes; longer
+// inputs are split (the KV cache makes the split invisible).
+const maxBatch = 256
+
+// Session is one sequence being evaluated: its KV cache and scratch buffers.
+// A Session is not safe for concurrent use; use one per goroutine.
+type Session struct {
+	m      *Model
+	ctxLen int
+	pos    int // tokens in the cache
+
+	kvDim  int
+	kCache [][]byte // per layer [ctxLen, kvDim] as F16 (2 B) or F32 (4 B)
+	vCache [][]byte
+	elem   int // bytes per cache element
+
+	cos, sin []float32 // [ctxLen, ropeDim/2]
+
+	// scratch, sized for maxBatch tokens on first use
+	x, h, q, k, v, att, o, g, u []float32
+	ws                          qdot.Workspace
+}
+
+// NewSession starts an empty sequence with room for ctxLen tokens (≤ 0 or
+// more than the model's context length means the model's context length).
+func (m *Model) NewSession(ctxLen int) *Session {
+	h := m.Hyper
+	if ctxLen <= 0 || ctxLen > h.ContextLength {
+		ctxLen = h.ContextLength
+	}
+	s := &Session{m: m, ctxLen: ctxLen, kvDim: h.NKVHeads * h.HeadDim, elem: 2}
+	if m.kvF32 {
+		s.elem = 4
+	}
+	s.kCache = make([][]byte, h.NLayers)
+	s.vCache = make([][]byte, h.NLayers)
+	for l := range s.kCache {
+		s.kCache[l] = make([]byte, ctxLen*s.kvDim*s.elem)
+		s.vCache[l] = make([]byte, ctxLen*s.kvDim*s.elem)
+	}
+	half := h.RopeDim / 2
+	s.cos = make([]float32, ctxLen*half)
+	s.sin = make([]float32, ctxLen*half)
+	for p := 0; p < ctxLen; p++ {
+		for i := 0; i < half; i++ {
+			theta := float64(p) * math.Pow(h.RopeBase, -2*float64(i)/float64(h.RopeDim))
+			s.cos[p*half+i] = float32(math.Cos(theta))
+			s.sin[p*half+i] = float32(math.Sin(theta))
+		}
+	}
+	return s
+}
+
+// Pos is the number of tokens evaluated so far (the next token's position).
+func (s *Session) Pos() int { return s.pos }
+
+// ContextLength is the session's capacity in tokens.
+func (s *Session) ContextLength() int { return s.ctxLen }
+
+// KVCacheBytes is the memory the KV cache holds.
+func (s *Session) KVCacheBytes() int64 {
+	return int64(len(s.kCache)) * 2 * int64(s.ctxLen*s.kvDim*s.elem)
+}
+
+// Reset empties the cache so the session can start a new sequence.
+func (s *Session) Reset() { s.pos = 0 }
+
+// Truncate drops cached tokens from position n on (n ≤ Pos).
+func (s *Session) Truncate(n int) {
+	if n >= 0 && n < s.pos {
+		s.pos = n
+	}
+}
+
+func (s *Session) ensureScratch() {
+	if s.x != nil {
+		return
+	}
+	h := s.m.Hyper
+	n := maxBatch
+	s.x = make([]float32, n*h.DModel)
+	s.h = make([]float32, n*h.DModel)
+	s.o = make([]float32, n*h.DModel)
+	s.q = make([]float32, n*h.NHeads*h.HeadDim)
+	s.att = make([]float32, n*h.NHeads*h.HeadDim)
+	s.k = make([]float32, n*s.kvDim)
+	s.v = make([]float32, n*s.kvDim)
+	s.g = make([]float32, n*h.FFNDim)
+	s.u = make([]float32, n*h.FFNDim)
+}
+
+// Eval appends tokens to the sequence and returns the logits after the last
+// one ([vocab], a new slice).
+func (s *Session) Eval(tokens []int32) ([]float32, error) {
+	var last []float32
+	err := s.forward(tokens, nil, func(_ int, logits []float32) { last = append(last[:0], logits...) }, true)
+	return last, err
+}
+
+// EvalAll appends tokens and returns the logits after every one of them
+// ([len(tokens), vocab], row-major) — what perplexity needs.
+func (s *Session) EvalAll(tokens []int32) ([]float32, error) {
+	vocab := s.m.Hyper.VocabSize
+	out := make([]float32, 0, len(tokens)*vocab)
+	err := s.forward(tokens, nil, func(_ int, logits []float32) { out = append(out, logits...) }, false)
+	return out, err
+}
+
+// HiddenStates appends tokens and returns the residual stream at the
+// requested layers for every token: layer 0 is the token embeddings, layer L
+// (1..NLayers) the output of block L, and NLayers+1 the final normed state fed
+// to the LM head (the Hugging Face hidden_states convention, plus the norm).
+// Result: one [len(tokens), DModel] slice per requested layer, in order.
+func (s *Session) HiddenStates(tokens []int32, layers []int) ([][]float32, error) {
+	h := s.m.Hyper
+	for _, l := range layers {
+		if l < 0 || l > h.NLayers+1 {
+			return nil, fmt.Errorf("hidden state layer %d out of range [0, %d]", l, h.NLayers+1)
+		}
+	}
+	out := make([][]float32, len(layers))
+	for i := range out {
+		out[i] = make([]float32, 0, len(tokens)*h.DModel)
+	}
+	hook := func(layer int, x []float32) {
+		for i, l := range layers {
+			if l == layer {
+				out[i] = append(out[i], x...)
+			}
+		}
+	}
+	if len(layers) == 0 {
+		hook = nil
+	}
+	err := s.forward(tokens, hook, nil, true)
+	return out, err
+}
+
+// forward runs tokens through the model in batches of at most maxBatch.
+// hook (may be nil) sees the residual stream [n, d] after each layer;
+// emit (may be nil) gets the logits of each position (only the last position
+// of the whole call when lastOnly).
+func (s *Session) forward(tokens []int32, hook func(layer int, x []float32), emit func(i int, logits []float32), lastOnly bool) error {
+	h := s.m.Hyper
+	if len(tokens) == 0 {
+		return fmt.Errorf("eval: no tokens")
+	}
+	if s.pos+len(tokens) > s.ctxLen {
+		return fmt.Errorf("eval: %d tokens at position %d exceed the context length %d", len(tokens), s.pos, s.ctxLen)
+	}
+	for i, t := range tokens {
+		if t < 0 || int(t) >= h.VocabSize {
+			return fmt.Errorf("eval: token %d at index %d is outside the vocabulary [0, %d)", t, i, h.VocabSize)
+		}
+	}
+	s.ensureScratch()
+	logits := make([]float32, 0)
+	for off := 0; off < len(tokens); off += maxBatch {
+		batch := tokens[off:min(off+maxBatch, len(tokens))]
+		n := len(batch)
+		s.step(batch, hook)
+		if emit == nil {
+			continue
+		}
+		first := 0
+		if lastOnly {
+			if off+n < len(tokens) {
+				continue
+			}
+			first = n - 1
+		}
+		rows := n - first
+		if cap(logits) < rows*h.VocabSize {
+			logits = make([]float32, rows*h.VocabSize)
+		}
+		logits = logits[:rows*h.VocabSize]
+		// final norm of the wanted rows, then the LM head
+		hn := s.h[:rows*h.DModel]
+		for r := 0; r < rows; r++ {
+			rmsNorm(hn[r*h.DModel:(r+1)*h.DModel], s.x[(first+r)*h.DModel:(first+r+1)*h.DModel], s.m.outNorm, h.NormEps)
+		}
+		s.m.output.MulBatch(s.m.pool, logits, hn, rows, &s.ws)
+		for r := 0; r < rows; r++ {
+			emit(off+first+r, logits[r*h.VocabSize:(r+1)*h.VocabSize])
+		}
+	}
+	return nil
+}
+
+// step runs one batch through every block, leaving the residual stream in
+// s.x[:n·d] and advancing pos.
+func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
+	m := s.m
+	hp := m.Hyper
+	n, d := len(tokens), hp.DModel
+	qDim, kvDim := hp.NHeads*hp.HeadDim, s.kvDim
+	x := s.x[:n*d]
+	for i, t := range tokens {
+		_ = m.tokEmbd.Row(x[i*d:(i+1)*d], int(t)) // id range checked by the caller
+	}
+	if hook != nil {
+		hook(0, x)
+	}
+	hb, q, k, v := s.h[:n*d], s.q[:n*qDim], s.k[:n*kvDim], s.v[:n*kvDim]
+	att, o := s.att[:n*qDim], s.o[:n*d]
+	g, u := s.g[:n*hp.FFNDim], s.u[:n*hp.FFNDim]
+	for l := range m.blocks {
+		b := &m.blocks[l]
+		for i := 0; i < n; i++ {
+			rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.attnNorm, hp.NormEps)
+		}
+		b.wq.MulBatch(m.pool, q, hb, n, &s.ws)
+		b.wk.MulBatch(m.pool, k, hb, n, &s.ws)
+		b.wv.MulBatch(m.pool, v, hb, n, &s.ws)
+		for i := 0; i < n; i++ {
+			p := s.pos + i
+			s.rope(q[i*qDim:(i+1)*qDim], hp.NHeads, p)
+			s.rope(k[i*kvDim:(i+1)*kvDim], hp.NKVHeads, p)
+			s.storeKV(l, p, k[i*kvDim:(i+1)*kvDim], v[i*kvDim:(i+1)*kvDim])
+		}
+		s.attention(l, q, att, n)
+		b.wo.MulBatch(m.pool, o, att, n, &s.ws)
+		for i := range x {
+			x[i] += o[i]
+		}
+		for i := 0; i < n; i++ {
+			rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.ffnNorm, hp.NormEps)
+		}
+		b.wGate.MulBatch(m.pool, g, hb, n, &s.ws)
+		b.wUp.MulBatch(m.pool, u, hb, n, &s.ws)
+		for i := range g {
+			gi := g[i]
+			g[i] = gi / (1 + float32(math.Exp(float64(-gi)))) * u[i]
+		}
+		b.wDown.MulBatch(m.pool, o, g, n, &s.ws)
+		for i := range x {
+			x[i] += o[i]
+		}
+		if hook != nil {
+			hook(l+1, x)
+		}
+	}
+	if hook != nil {
+		hn := make([]float32, n*d)
+		for i := 0; i < n; i++ {
+			rmsNorm(hn[i*d:(i+1)*d], x[i*d:(i+1)*d], m.outNorm, hp.NormEps)
+		}
+		hook(hp.NLayers+1, hn)
+	}
+	s.pos += n
+}
+
+// rmsNorm: dst = x / sqrt(mean(x²) + eps) · w (sum of squares in float64, as ggml).
+func rmsNorm(dst, x, w []float32, eps float32) {
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	mean := float32(ss / float64(len(x)))
+	scale := 1 / float32(math.Sqrt(float64(mean+eps)))
+	for i, v := range x {
+		dst[i] = v * scale * w[i]
+	}
+}
+
+// rope rotates the first RopeDim elements of each of nh heads of vec in
+// adjacent pairs (2i, 2i+1) by angle p·base^(−2i/RopeDim).
+func (s *Session) rope(vec []float32, nh, p int) {
+	hp := s.m.Hyper
+	half := hp.RopeDim / 2
+	cs, sn := s.cos[p*half:(p+1)*half], s.sin[p*half:(p+1)*half]
+	for hh := 0; hh < nh; hh++ {
+		hv := vec[hh*hp.HeadDim : hh*hp.HeadDim+hp.RopeDim]
+		for i := 0; i < half; i++ {
+			x0, x1 := hv[2*i], hv[2*i+1]
+			hv[2*i] = x0*cs[i] - x1*sn[i]
+			hv[2*i+1] = x0*sn[i] + x1*cs[i]
+		}
+	}
+}
+
+func (s *Session) storeKV(l, p int, k, v []float32) {
+	kc := s.kCache[l][p*s.kvDim*s.elem : (p+1)*s.kvDim*s.elem]
+	vc := s.vCache[l][p*s.kvDim*s.elem : (p+1)*s.kvDim*s.elem]
+	if s.elem == 4 {
+		for i := range k {
+			binary.LittleEndian.PutUint32(kc[4*i:], math.Float32bits(k[i]))
+			binary.LittleEndian.PutUint32(vc[4*i:], math.Float32bits(v[i]))
+		}
+		return
+	}
+	for i := range k {
+		binary.LittleEndian.PutUint16(kc[2*i:], f16.Float16(k[i]))
+		binary.LittleEndian.PutUint16(vc[2*i:], f16.Float16(v[i]))
+	}
+}
+
+// attention computes, for each of the n new tokens (positions pos..pos+n−1,
+// already in the cache) and each query head, softmax(q·Kᵀ/√hd) over the
+// cached positions up to its own, times V. Work is split over (token, head).
+// q: [n, nHeads·hd], out: [n, nHeads·hd].
+func (s *Session) attention(l int, q, out []float32, n int) {
+	hp := s.m.Hyper
+	hd, nh := hp.HeadDim, hp.NHeads
+	group := hp.NHeads / hp.NKVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	kc, vc := s.kCache[l], s.vCache[l]
+	rowBytes := s.kvDim * s.elem
+	base := s.pos
+	f16cache := s.elem == 2
+	s.m.pool.For(n*nh, 1, func(lo, hi int) {
+		scores := make([]float32, base+n)
+		qr := make([]float32, hd)
+		vrow := make([]float32, hd)
+		for w := lo; w < hi; w++ {
+			i, head := w/nh, w%nh
+			kvh := head / group
+			p := base + i
+			qh := q[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
+			copy(qr, qh)
+			if f16cache {
+				for j, v := range qr {
+					qr[j] = f16.Float32(f16.Float16(v))
+				}
+			}
+			maxs := float32(math.Inf(-1))
+			for j := 0; j <= p; j++ {
+				krow := kc[j*rowBytes+kvh*hd*s.elem : j*rowBytes+(kvh+1)*hd*s.elem]
+				var sc float32
+				if f16cache {
+					sc = qdot.DotF16(krow, qr)
+				} else {
+					sc = qdot.DotF32(bytesF32(krow), qr)
+				}
+				sc *= scale
+				scores[j] = sc
+				if sc > maxs {
+					maxs = sc
+				}
+			}
+			var sum float64
+			for j := 0; j <= p; j++ {
+				e := float32(math.Exp(float64(scores[j] - maxs)))
+				scores[j] = e
+				sum += float64(e)
+			}
+			inv := float32(1 / sum)
+			oh := out[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
+			clear(oh)
+			for j := 0; j <= p; j++ {
+				pj := scores[j] * inv
+				if f16cache {
+					// llama.cpp multiplies the F16 V cache by probabilities
+					// converted to F16; do the same so logits track it.
+					pj = f16.Float32(f16.Float16(pj))
+				}
+				vb := vc[j*rowBytes+kvh*hd*s.elem : j*rowBytes+(kvh+1)*hd*s.elem]
+				if f16cache {
+					f16.ToFloat32(vrow, bytesU16(vb))
+					for c, vv := range vrow {
+						oh[c] += pj * vv
+					}
+				} else {
+					for c, vv := range bytesF32(vb) {
+						oh[c] += pj * vv
+					}
+				}
+			}
+		}
+	})
+}
