@@ -97,7 +97,10 @@ type AdamW struct {
 		eps                                    float32
 		b1, b2, omb1, omb2                     float32
 	}
-	normFn, updateFn func(lo, hi int) // method values, created once
+	normFn, updateFn, accFn func(lo, hi int) // method values, created once
+
+	accSrc   [][]float32 // AccumulateGrads arguments
+	accFirst bool
 }
 
 // NewAdamW prepares the optimizer for params (Data and Grad must have equal
@@ -132,6 +135,7 @@ func NewAdamW(cfg AdamWConfig, params []Param, pool *parallel.Pool) (*AdamW, err
 	o.sumSq = make([]float64, len(o.chunks))
 	o.normFn = o.normChunks
 	o.updateFn = o.updateChunks
+	o.accFn = o.accChunks
 	return o, nil
 }
 
@@ -225,6 +229,41 @@ func (o *AdamW) updateChunks(lo, hi int) {
 			}
 			denom := float32(math.Sqrt(float64(vi)))/c.bc2Sqrt + c.eps
 			w[i] = wi - c.stepSize*mi/denom
+		}
+	}
+}
+
+// AccumulateGrads adds src[i] into parameter i's Grad (copies when first),
+// in parallel over the same chunks as the update. Use it for gradient
+// accumulation with Grad buffers owned by the caller: src is the model's
+// per-micro-batch gradient, ordered like Params.
+func (o *AdamW) AccumulateGrads(src [][]float32, first bool) error {
+	if len(src) != len(o.params) {
+		return fmt.Errorf("adamw: %d gradient tensors for %d parameters", len(src), len(o.params))
+	}
+	for i, p := range o.params {
+		if len(src[i]) != len(p.Grad) {
+			return fmt.Errorf("adamw: gradient for %s has %d values, want %d", p.Name, len(src[i]), len(p.Grad))
+		}
+	}
+	o.accSrc, o.accFirst = src, first
+	o.pool.For(len(o.chunks), 1, o.accFn)
+	o.accSrc = nil
+	return nil
+}
+
+func (o *AdamW) accChunks(lo, hi int) {
+	for c := lo; c < hi; c++ {
+		ch := o.chunks[c]
+		dst := o.params[ch.param].Grad[ch.lo:ch.hi]
+		src := o.accSrc[ch.param][ch.lo:ch.hi]
+		src = src[:len(dst)]
+		if o.accFirst {
+			copy(dst, src)
+			continue
+		}
+		for i, g := range src {
+			dst[i] += g
 		}
 	}
 }

@@ -260,3 +260,19 @@ print(json.dumps([p.detach().tolist() for p in ps]))
 		}
 	}
 }
+
+func TestAccumulateGrads(t *testing.T) {
+	acc := []float32{9, 9, 9}
+	o, err := NewAdamW(DefaultAdamW(), []Param{{Name: "a", Data: make([]float32, 3), Grad: acc}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.AccumulateGrads([][]float32{{1, 2, 3}}, true)
+	o.AccumulateGrads([][]float32{{0.5, 0.5, -3}}, false)
+	if acc[0] != 1.5 || acc[1] != 2.5 || acc[2] != 0 {
+		t.Fatalf("accumulated %v, want [1.5 2.5 0]", acc)
+	}
+	if err := o.AccumulateGrads([][]float32{{1}}, false); err == nil {
+		t.Fatal("short gradient accepted")
+	}
+}

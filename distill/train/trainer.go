@@ -103,19 +103,20 @@ func (e *NonFiniteError) Error() string {
 }
 
 type trainer struct {
-	s         Setup
-	p         Params
-	params    []Param
-	opt       *optim.AdamW
-	acc       [][]float32 // gradient accumulators (accumulation > 1), else nil
-	sched     optim.Schedule
-	rng       *rand.PCG
-	state     checkpoint.State
-	metrics   *metricsLog
-	prog      *progress
-	ckptDir   string
-	now       func() time.Time
-	savedStep int64 // step of the last checkpoint written by this process, -1 none
+	s          Setup
+	p          Params
+	params     []Param
+	opt        *optim.AdamW
+	acc        [][]float32 // gradient accumulators (accumulation > 1), else nil
+	modelGrads [][]float32 // the model's Grad buffers, ordered like params
+	sched      optim.Schedule
+	rng        *rand.PCG
+	state      checkpoint.State
+	metrics    *metricsLog
+	prog       *progress
+	ckptDir    string
+	now        func() time.Time
+	savedStep  int64 // step of the last checkpoint written by this process, -1 none
 }
 
 // Run trains until Config.Train.Steps (or StopAfter) updates, the context is
@@ -144,6 +145,7 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 	}
 	for i, p := range t.params {
 		g := p.Grad
+		t.modelGrads = append(t.modelGrads, p.Grad)
 		if t.acc != nil {
 			t.acc[i] = make([]float32, len(p.Grad))
 			g = t.acc[i]
@@ -346,15 +348,8 @@ func (t *trainer) computeGradients(step int) (loss.Terms, float64, string, error
 			}
 		}
 		if t.acc != nil {
-			for i, p := range t.params {
-				a := t.acc[i]
-				if micro == 0 {
-					copy(a, p.Grad)
-				} else {
-					for j, g := range p.Grad {
-						a[j] += g
-					}
-				}
+			if err := t.opt.AccumulateGrads(t.modelGrads, micro == 0); err != nil {
+				return sum, 0, "", fmt.Errorf("step %d: %w", step+1, err)
 			}
 		}
 		w := float64(terms.Tokens)
@@ -382,6 +377,7 @@ func (t *trainer) computeGradients(step int) (loss.Terms, float64, string, error
 func (t *trainer) firstBadGrad() string {
 	for i, p := range t.params {
 		g := p.Grad
+		t.modelGrads = append(t.modelGrads, p.Grad)
 		if t.acc != nil {
 			g = t.acc[i]
 		}
