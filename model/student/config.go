@@ -22,6 +22,17 @@
 // RoPE uses llama.cpp's "normal" pairing: within each head, elements (2i, 2i+1)
 // rotate together by angle pos·base^(-2i/headDim). Weights therefore export to
 // GGUF without the per-head permutation that Hugging Face checkpoints need.
+//
+// A Model (New) owns the weights as []*Param whose Data slices are the live
+// buffers every graph reads, so an optimizer updates them in place. It compiles
+// one Gorgonia graph and TapeMachine per (mode, B, T) on first use and reuses
+// it (Reset + RunAll per step): training (forward + symbolic backward of the
+// fused ops in model/ops), evaluation (forward + metrics) and logits. Op
+// outputs are op-owned buffers reused across steps, so memory stays flat.
+// ForwardBackward overwrites every Param.Grad; NaN/Inf appear in the returned
+// loss.Terms, never as errors. Training-only parameters (hidden-state
+// projections) are named "distill.*" and are not exported to GGUF. A Model is
+// not safe for concurrent use.
 package student
 
 import (
