@@ -54,6 +54,7 @@ type Writer struct {
 	bufSize int64
 	rows    int64
 	closed  bool
+	err     error // first I/O failure: the writer refuses further work
 }
 
 // Create makes dir (which must not already hold a manifest) and returns a
@@ -86,6 +87,9 @@ func (w *Writer) Write(rec *Record) error {
 	if w.closed {
 		return errors.New("dataset writer: write after close")
 	}
+	if w.err != nil {
+		return w.err
+	}
 	row, err := EncodeRecord(rec, &w.meta)
 	if err != nil {
 		return fmt.Errorf("write row %d: %w", w.rows, err)
@@ -94,7 +98,10 @@ func (w *Writer) Write(rec *Record) error {
 	w.buf = append(w.buf, row)
 	w.bufSize += rowSize(&row)
 	if w.bufSize >= w.opts.RowGroupBytes {
-		return w.flushRowGroup()
+		if err := w.flushRowGroup(); err != nil {
+			w.err = err
+			return err
+		}
 	}
 	return nil
 }
@@ -209,17 +216,20 @@ func (w *Writer) closeShard() error {
 // Close flushes the last row group and shard and writes manifest.json.
 func (w *Writer) Close() error {
 	if w.closed {
-		return nil
+		return w.err
 	}
 	w.closed = true
-	if err := w.flushRowGroup(); err != nil {
-		w.abort()
-		return err
+	if w.err == nil {
+		w.err = w.flushRowGroup()
 	}
-	if w.cur != nil {
-		if err := w.closeShard(); err != nil {
-			return err
-		}
+	if w.err == nil && w.cur != nil {
+		w.err = w.closeShard()
+	}
+	if w.err != nil {
+		// Rows were accepted that cannot be stored: write no manifest, so
+		// the directory is not mistaken for a complete dataset.
+		w.Abort()
+		return fmt.Errorf("dataset %s not written: %w", w.dir, w.err)
 	}
 	m := Manifest{Meta: w.meta, Shards: w.shards}
 	if m.Shards == nil {
@@ -236,6 +246,9 @@ func (w *Writer) Close() error {
 // far, leaving no partial dataset behind.
 func (w *Writer) Abort() {
 	w.closed = true
+	if w.err == nil {
+		w.err = errors.New("dataset writer aborted")
+	}
 	w.abort()
 	for _, s := range w.shards {
 		os.Remove(filepath.Join(w.dir, s.File))
