@@ -1,19 +1,29 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
+	"sync"
 
+	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/export/gguf"
 )
 
 // vocab is the tokenizer metadata of a GGUF file (tokenizer.ggml.*).
 type vocab struct {
-	model, pre string
-	tokens     []string
-	types      []int32 // 1 normal, 3 control, 4 user-defined, ...
-	bos, eos   int32   // −1 when absent
-	addBOS     bool
-	bytes      [][]byte // the bytes each token stands for (nil for control tokens)
+	model, pre   string
+	tokens       []string
+	types        []int32 // 1 normal, 3 control, 4 user-defined, ...
+	merges       []string
+	bos, eos     int32 // −1 when absent
+	pad          int32
+	addBOS       bool
+	chatTemplate string
+	bytes        [][]byte // the bytes each token stands for (nil for control tokens)
+
+	once sync.Once
+	tok  *tokenizer.Tokenizer
+	err  error
 }
 
 // Token types (llama.cpp's llama_token_type).
@@ -27,7 +37,7 @@ func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
 	if _, ok := gf.KV("tokenizer.ggml.tokens"); !ok {
 		return nil, nil
 	}
-	v := &vocab{bos: -1, eos: -1}
+	v := &vocab{bos: -1, eos: -1, pad: -1}
 	var err error
 	if v.model, err = gf.String("tokenizer.ggml.model"); err != nil {
 		return nil, err
@@ -51,7 +61,17 @@ func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
 			return nil, fmt.Errorf("tokenizer.ggml.token_type has %d entries, want %d", len(v.types), vocabSize)
 		}
 	}
-	for key, dst := range map[string]*int32{"tokenizer.ggml.bos_token_id": &v.bos, "tokenizer.ggml.eos_token_id": &v.eos} {
+	if _, ok := gf.KV("tokenizer.ggml.merges"); ok {
+		if v.merges, err = gf.Strings("tokenizer.ggml.merges"); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := gf.KV("tokenizer.chat_template"); ok {
+		if v.chatTemplate, err = gf.String("tokenizer.chat_template"); err != nil {
+			return nil, err
+		}
+	}
+	for key, dst := range map[string]*int32{"tokenizer.ggml.bos_token_id": &v.bos, "tokenizer.ggml.eos_token_id": &v.eos, "tokenizer.ggml.padding_token_id": &v.pad} {
 		if _, ok := gf.KV(key); !ok {
 			continue
 		}
@@ -145,3 +165,29 @@ func (m *Model) EOS() int32 {
 
 // AddBOS reports tokenizer.ggml.add_bos_token.
 func (m *Model) AddBOS() bool { return m.vocab != nil && m.vocab.addBOS }
+
+// Tokenizer is the file's embedded tokenizer (tokenizer.ggml.*), built on
+// first use. Only byte-level BPE ("gpt2") vocabularies are supported.
+func (m *Model) Tokenizer() (*tokenizer.Tokenizer, error) {
+	v := m.vocab
+	if v == nil {
+		return nil, errors.New("model file has no tokenizer (tokenizer.ggml.tokens missing)")
+	}
+	v.once.Do(func() {
+		types := v.types
+		if types == nil {
+			types = make([]int32, len(v.tokens))
+			for i := range types {
+				types[i] = tokenNormal
+			}
+		}
+		v.tok, v.err = tokenizer.FromGGUFVocab(tokenizer.GGUFVocab{
+			Model: v.model, Pre: v.pre, Tokens: v.tokens, Types: types, Merges: v.merges,
+			BOS: v.bos, EOS: v.eos, PAD: v.pad, ChatTemplate: v.chatTemplate,
+		})
+		if v.err != nil {
+			v.err = fmt.Errorf("model %s: %w", m.path, v.err)
+		}
+	})
+	return v.tok, v.err
+}
