@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,8 @@ func newTokenizerTrainCmd(a *app) *cobra.Command {
 		Use:   "train --corpus FILE... --vocab-size N --out tokenizer.json [--pre llama-bpe]",
 		Short: "Train a byte-level BPE tokenizer on text files (deterministic)",
 		Long: "Trains a byte-level BPE tokenizer on the given text files and writes a Hugging Face\n" +
-			"tokenizer.json. The same files and flags give the same tokenizer. The pre-tokenizer is\n" +
+			"tokenizer.json and its tokenizer_config.json (BOS/EOS/PAD, chat template) beside it.\n" +
+			"The same files and flags give the same tokenizer. The pre-tokenizer is\n" +
 			"one llama.cpp implements (llama-bpe, qwen2 or gpt-2) so that a GGUF export can name it\n" +
 			"and llama.cpp tokenizes exactly as distill does. Default special tokens: " + strings.Join(tokenizer.DefaultSpecials(), " ") + ".",
 		Args: cobra.NoArgs,
@@ -77,11 +79,14 @@ func newTokenizerTrainCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+				return fmt.Errorf("tokenizer train: %w", err)
+			}
 			if err := tok.Save(out); err != nil {
 				return err
 			}
 			if tok.VocabSize() < cfg.VocabSize {
-				fmt.Fprintf(a.stderr, "tokenizer train: warning: the corpus supports only %d tokens (asked %d); no pair occurs often enough for more\n", tok.VocabSize(), cfg.VocabSize)
+				fmt.Fprintf(a.stderr, "tokenizer train: warning: the corpus supports only %d tokens (asked %d): no pair left to merge that occurs at least %d time(s)\n", tok.VocabSize(), cfg.VocabSize, max(cfg.MinFrequency, 1))
 			}
 			fmt.Fprintf(a.stdout, "wrote %s: vocab %d (%d merges, %d specials), pre %s, %s, in %s\n", out, tok.VocabSize(),
 				tok.NumMerges(), tok.NumAdded(), tok.Pre(), tok.Hash(), time.Since(start).Round(time.Millisecond))
@@ -94,7 +99,7 @@ func newTokenizerTrainCmd(a *app) *cobra.Command {
 	f.StringVar(&out, "out", "", "output tokenizer.json (written atomically)")
 	f.StringVar(&cfg.Pre, "pre", tokenizer.PreLlama3, "pre-tokenizer: llama-bpe, qwen2 or gpt-2")
 	f.StringVar(&specials, "specials", "", "comma-separated special tokens (default: "+strings.Join(tokenizer.DefaultSpecials(), ",")+")")
-	f.IntVar(&cfg.MinFrequency, "min-frequency", 2, "stop when the best pair occurs fewer times")
+	f.IntVar(&cfg.MinFrequency, "min-frequency", 1, "stop when the best pair occurs fewer times")
 	f.BoolVar(&quiet, "quiet", false, "no progress output")
 	return c
 }
@@ -115,7 +120,7 @@ func (a *app) countProgress(what string) func(done, total int) {
 	last := -1
 	return func(done, total int) {
 		q := 4 * done / max(total, 1)
-		if q != last {
+		if q != last || done == total {
 			last = q
 			fmt.Fprintf(a.stderr, "%s: %d/%d\n", what, done, total)
 		}

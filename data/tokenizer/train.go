@@ -30,7 +30,8 @@ type TrainConfig struct {
 	// Specials are the special tokens; nil means DefaultSpecials().
 	Specials []string `yaml:"specials"`
 	// MinFrequency stops training when the best pair occurs fewer times
-	// (0 means 2); the vocabulary is then smaller than VocabSize.
+	// (0 means 1: train until VocabSize is reached or every piece of the
+	// corpus is a single token); the vocabulary is then smaller than VocabSize.
 	MinFrequency int `yaml:"min_frequency"`
 	// ChatTemplate is stored with the tokenizer; "" means DefaultChatTemplate.
 	ChatTemplate string `yaml:"chat_template"`
@@ -170,7 +171,7 @@ func Train(texts iter.Seq[string], cfg TrainConfig, progress func(done, total in
 
 func (c TrainConfig) minFrequency() int64 {
 	if c.MinFrequency == 0 {
-		return 2
+		return 1
 	}
 	return int64(c.MinFrequency)
 }
