@@ -46,7 +46,8 @@ func newDataValidateCmd(a *app) *cobra.Command {
 			if vocab < 0 || maxProblems < 0 {
 				return usagef("--vocab and --max-problems must be >= 0")
 			}
-			opts := dataset.ValidateOptions{TokenizerHash: tokHash, VocabSize: vocab, MaxProblems: maxProblems}
+			opts := dataset.ValidateOptions{TokenizerHash: tokHash, VocabSize: vocab, MaxProblems: maxProblems,
+				Progress: a.shardProgress("validate " + args[0])}
 			if tokPath != "" {
 				tok, err := tokenizer.Load(tokPath)
 				if err != nil {
@@ -145,7 +146,7 @@ func newDataMergeCmd(a *app) *cobra.Command {
 			if out == "" {
 				return usagef("data merge needs --out")
 			}
-			st, err := dataset.Merge(out, args, dataset.WriterOptions{})
+			st, err := dataset.Merge(out, args, dataset.MergeOptions{Progress: a.shardProgress("merge")})
 			if err != nil {
 				return fmt.Errorf("data merge: %w", err)
 			}
@@ -179,6 +180,26 @@ func (a *app) dataProgress(what string) func(rows int64) {
 	return func(rows int64) {
 		if rows%100000 == 0 {
 			fmt.Fprintf(a.stderr, "%s: %d rows\n", what, rows)
+		}
+	}
+}
+
+// shardProgress reports shards done on stderr: a bar on a terminal, a plain
+// line per shard otherwise (only for datasets of more than one shard).
+func (a *app) shardProgress(what string) func(done, total int) {
+	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var bar *progressbar.ProgressBar
+		return func(done, total int) {
+			if bar == nil {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(what),
+					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+			}
+			bar.Set(done)
+		}
+	}
+	return func(done, total int) {
+		if total > 1 {
+			fmt.Fprintf(a.stderr, "%s: shard %d/%d\n", what, done, total)
 		}
 	}
 }

@@ -139,14 +139,18 @@ func TestMergeDeduplicates(t *testing.T) {
 	cfg := datasettest.Config{Vocab: 3000, K: 4, Rows: 30, PromptLen: 4, CompletionLen: 8, Seed: 11, HiddenLayers: []int{0}, HiddenDim: 2}
 	recs, _ := datasettest.Generate(cfg)
 	a, b, out := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "merged")
+	var progress [][2]int
 	writeDataset(t, a, cfg.Meta(), recs[:20], dataset.WriterOptions{})
 	writeDataset(t, b, cfg.Meta(), recs[10:], dataset.WriterOptions{MaxShardBytes: 2 << 10, RowGroupBytes: 1 << 10})
-	st, err := dataset.Merge(out, []string{a, b}, dataset.WriterOptions{})
+	st, err := dataset.Merge(out, []string{a, b}, dataset.MergeOptions{Progress: func(done, total int) { progress = append(progress, [2]int{done, total}) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Rows != 30 || st.Duplicates != 10 {
 		t.Fatalf("merge stats %+v, want 30 rows, 10 duplicates", st)
+	}
+	if n := len(progress); n == 0 || progress[n-1][0] != progress[n-1][1] || n != progress[n-1][1] {
+		t.Fatalf("merge progress %v", progress)
 	}
 	if probs := dataset.Validate(out, dataset.ValidateOptions{}); len(probs) > 0 {
 		t.Fatal(probs)
@@ -173,7 +177,7 @@ func TestMergeDeduplicates(t *testing.T) {
 	c := t.TempDir()
 	recs2, _ := datasettest.Generate(other)
 	writeDataset(t, c, other.Meta(), recs2[:2], dataset.WriterOptions{})
-	if _, err := dataset.Merge(filepath.Join(t.TempDir(), "m2"), []string{a, c}, dataset.WriterOptions{}); err == nil || !strings.Contains(err.Error(), "topk 4 vs 5") {
+	if _, err := dataset.Merge(filepath.Join(t.TempDir(), "m2"), []string{a, c}, dataset.MergeOptions{}); err == nil || !strings.Contains(err.Error(), "topk 4 vs 5") {
 		t.Fatalf("merging incompatible datasets: %v", err)
 	}
 }

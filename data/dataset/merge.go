@@ -5,6 +5,13 @@ import (
 	"fmt"
 )
 
+// MergeOptions controls Merge.
+type MergeOptions struct {
+	Writer WriterOptions
+	// Progress, if set, is called after each input shard with shards done and total.
+	Progress func(done, total int)
+}
+
 // MergeStats summarizes a merge.
 type MergeStats struct {
 	Rows       int64 // rows written
@@ -17,7 +24,7 @@ type MergeStats struct {
 // that gives rows their meaning (tokenizer, vocabulary, K, hidden layers,
 // teacher, temperature, policy). Rows are decoded and re-encoded, which is
 // lossless for stored values, and so re-validated on the way.
-func Merge(out string, inputs []string, opts WriterOptions) (MergeStats, error) {
+func Merge(out string, inputs []string, opts MergeOptions) (MergeStats, error) {
 	var st MergeStats
 	if len(inputs) == 0 {
 		return st, errors.New("merge: no input datasets")
@@ -41,14 +48,25 @@ func Merge(out string, inputs []string, opts WriterOptions) (MergeStats, error) 
 		dss = append(dss, ds)
 	}
 	meta := *dss[0].Meta()
-	meta.WriterVersion = ""
-	w, err := Create(out, meta, opts)
+	meta.WriterVersion = "distill-merge/1"
+	w, err := Create(out, meta, opts.Writer)
 	if err != nil {
 		return st, fmt.Errorf("merge: %w", err)
 	}
 	seen := map[string]bool{}
+	total, done, last := 0, 0, -1
 	for _, ds := range dss {
-		err := ds.Each(func(_ int, _ int64, rec *Record) error {
+		total += len(ds.Manifest.Shards)
+	}
+	for _, ds := range dss {
+		err := ds.Each(func(shard int, _ int64, rec *Record) error {
+			if opts.Progress != nil && shard != last {
+				if last >= 0 {
+					done++
+					opts.Progress(done, total)
+				}
+				last = shard
+			}
 			if seen[rec.ID] {
 				st.Duplicates++
 				return nil
@@ -65,6 +83,11 @@ func Merge(out string, inputs []string, opts WriterOptions) (MergeStats, error) 
 			w.Abort()
 			return st, fmt.Errorf("merge %s: %w", ds.Dir, err)
 		}
+		if opts.Progress != nil && last >= 0 {
+			done++
+			opts.Progress(done, total)
+		}
+		last = -1
 	}
 	if err := w.Close(); err != nil {
 		return st, fmt.Errorf("merge: %w", err)

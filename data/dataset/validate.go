@@ -45,6 +45,8 @@ type ValidateOptions struct {
 	TokenizerHash string // expected tokenizer hash ("" skips the check)
 	VocabSize     int    // student vocabulary: every id must be below it (0: the dataset's own)
 	MaxProblems   int    // stop collecting after this many (default 1000)
+	// Progress, if set, is called after each shard with shards done and total.
+	Progress func(done, total int)
 }
 
 // Validate checks a dataset directory completely: manifest, shard hashes and
@@ -99,6 +101,9 @@ func (v *validator) run(dir string) {
 	for i := range m.Shards {
 		listed[m.Shards[i].File] = true
 		v.shard(dir, m, i, vocab)
+		if v.opts.Progress != nil {
+			v.opts.Progress(i+1, len(m.Shards))
+		}
 		if v.full() {
 			return
 		}
