@@ -261,14 +261,18 @@ func Latest(root string) (string, error) {
 	return dirs[len(dirs)-1], nil
 }
 
-// Resolve accepts either a checkpoint directory or a root holding step-*
-// directories (then the newest is used).
+// Resolve accepts a checkpoint directory (it holds model.safetensors), a
+// root holding step-* directories, or a training run directory whose
+// checkpoints/ holds them; for the last two the newest checkpoint is used.
 func Resolve(path string) (string, error) {
-	if _, err := os.Stat(filepath.Join(path, ConfigFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(path, ModelFile)); err == nil {
 		return path, nil
 	}
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if st, err := os.Stat(filepath.Join(path, "checkpoints")); err == nil && st.IsDir() {
+		return Latest(filepath.Join(path, "checkpoints"))
 	}
 	return Latest(path)
 }
