@@ -109,3 +109,21 @@ func TestDataSynthUsageErrors(t *testing.T) {
 		t.Errorf("unwritable output: err = %v, want a plain failure", err)
 	}
 }
+
+func TestDataSynthExitCodes(t *testing.T) {
+	if code, _, stderr := runCLI(t, "data", "synth"); code != 2 || !strings.Contains(stderr, "--out") {
+		t.Errorf("no --out: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "data", "synth", "--out", t.TempDir(), "--scale", "-1"); code != 2 || !strings.Contains(stderr, "scale") {
+		t.Errorf("bad scale: exit %d, stderr %q", code, stderr)
+	}
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, []byte("x"), 0o644)
+	if code, _, stderr := runCLI(t, "data", "synth", "--out", filepath.Join(file, "sub"), "--scale", "0.01", "--quiet"); code != 1 || !strings.Contains(stderr, file) {
+		t.Errorf("unwritable output: exit %d, stderr %q", code, stderr)
+	}
+	dir := t.TempDir()
+	if code, stdout, stderr := runCLI(t, "data", "synth", "--out", dir, "--scale", "0.01", "--golden", "10", "--quiet"); code != 0 || stderr != "" || !strings.Contains(stdout, "golden") {
+		t.Errorf("ok run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
