@@ -18,5 +18,7 @@ func subcommands(a *app) []*cobra.Command {
 		newTrainCmd(a),
 		newExportCmd(a),
 		newQuantizeCmd(a),
+		newGenerateCmd(a),
+		newEvalCmd(a),
 	}
 }

@@ -91,3 +91,41 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		t.Fatal("context overflow not reported")
 	}
 }
+
+// NLL over a sequence equals the sum of −log softmax of each next token,
+// computed here independently from EvalAll logits in float64; windows split
+// the sequence without changing a single-window result.
+func TestNLL(t *testing.T) {
+	m, err := Load(writeTiny(t, "F32"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	toks := []int32{3, 50, 70, 100, 20, 9, 9, 300, 41, 42}
+	V := m.Hyper.VocabSize
+	logits, err := m.NewSession(32).EvalAll(toks[:len(toks)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want float64
+	for i := 3; i < len(toks); i++ {
+		row := logits[(i-1)*V : i*V]
+		var z float64
+		for _, v := range row {
+			z += math.Exp(float64(v))
+		}
+		want += math.Log(z) - float64(row[toks[i]])
+	}
+	got, n, err := m.NLL(toks, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(toks)-3 || math.Abs(got-want) > 1e-6*math.Abs(want) {
+		t.Fatalf("NLL = %g over %d tokens, want %g over %d", got, n, want, len(toks)-3)
+	}
+	// windows of 4: tokens 1..3, 5..7, 9 scored (window starts are not)
+	_, n, err = m.NLL(toks, 1, 4)
+	if err != nil || n != 7 {
+		t.Fatalf("windowed NLL scored %d tokens (err %v), want 7", n, err)
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/model/runtime"
+)
+
+func TestEvalPerplexityJSONLAndText(t *testing.T) {
+	model := tinyGGUF(t)
+	dir := t.TempDir()
+	jsonl := filepath.Join(dir, "d.jsonl")
+	os.WriteFile(jsonl, []byte(`{"prompt": "the cat", "completion": " sat on the mat"}
+{"text": "hello world, this is a test"}
+`), 0o644)
+	code, out, stderr := runCLI(t, "eval", "--model", model, "--data", jsonl, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	// Recompute independently of the command: NLL of the same token streams.
+	m, err := runtime.Load(model, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, _ := m.Tokenizer()
+	p, c := tok.Encode("the cat"), tok.Encode(" sat on the mat")
+	s1, n1, _ := m.NLL(append(append([]int32{}, p...), c...), len(p), 0)
+	s2, n2, _ := m.NLL(tok.Encode("hello world, this is a test"), 1, 0)
+	if rep.Sequences != 2 || rep.Tokens != n1+n2 {
+		t.Fatalf("report %+v, want 2 sequences and %d tokens", rep, n1+n2)
+	}
+	if want := math.Exp((s1 + s2) / float64(n1+n2)); math.Abs(rep.Perplexity-want) > 1e-9*want {
+		t.Fatalf("perplexity %g, want %g", rep.Perplexity, want)
+	}
+	// A random model over 300 tokens has perplexity of the order of the vocabulary.
+	if rep.Perplexity < 10 || rep.Perplexity > 1e5 {
+		t.Fatalf("implausible perplexity %g", rep.Perplexity)
+	}
+	text := filepath.Join(dir, "d.txt")
+	os.WriteFile(text, []byte("hello world, this is a test\n\n"), 0o644)
+	code, out, stderr = runCLI(t, "eval", "--model", model, "--data", text)
+	if code != 0 || !strings.Contains(out, "perplexity") {
+		t.Fatalf("text eval: exit %d out %q err %q", code, out, stderr)
+	}
+}
+
+func TestEvalBadData(t *testing.T) {
+	model := tinyGGUF(t)
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	os.WriteFile(bad, []byte("{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": 3}\n"), 0o644)
+	code, _, stderr := runCLI(t, "eval", "--model", model, "--data", bad)
+	if code != 1 || !strings.Contains(stderr, "bad.jsonl:2") {
+		t.Fatalf("exit %d, stderr %q: want the file:line of the bad record", code, stderr)
+	}
+	if code, _, _ := runCLI(t, "eval", "--model", model); code != 2 {
+		t.Fatalf("missing --data: exit %d, want 2", code)
+	}
+}
