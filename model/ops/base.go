@@ -144,7 +144,41 @@ func (op *fetchOp) Do(...G.Value) (G.Value, error) {
 	return t, nil
 }
 
+func (op *fetchOp) backOutput(data []float32) bool {
+	return op.src.outs[op.idx].back(data, op.shape)
+}
+
 // fetch applies a fetch op to the bundle node.
 func fetch(name string, src *bundle, idx int, shape tensor.Shape, bundleNode *G.Node) (*G.Node, error) {
 	return G.ApplyOp(newFetch(name, src, idx, shape), bundleNode)
+}
+
+// backer is implemented by ops whose value may live in a caller's slice.
+type backer interface {
+	backOutput(data []float32) bool
+}
+
+// back points b at data (when the sizes agree) so the op writes its value
+// there instead of in a buffer of its own.
+func (b *buf) back(data []float32, shape tensor.Shape) bool {
+	if shape.TotalSize() != len(data) {
+		return false
+	}
+	b.t = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+	return true
+}
+
+// BackOutput makes node n's op write its value into data (len = n's size)
+// and reports whether it could: gradient ops of weights that overwrite their
+// whole output each run (LinearGradW, RMSNormGradW, EmbeddingGrad, the LM
+// head's dW) support it, so a weight used once gets its gradient straight in
+// the caller's buffer with no copy. Only safe for values Gorgonia keeps live
+// to the end of the program, which it does for the gradients gorgonia.Grad
+// returns for input nodes.
+func BackOutput(n *G.Node, data []float32) bool {
+	b, ok := n.Op().(backer)
+	if !ok || n.Shape().TotalSize() != len(data) {
+		return false
+	}
+	return b.backOutput(data)
 }

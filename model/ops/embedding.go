@@ -124,3 +124,7 @@ func (op *embeddingGradOp) Do(in ...G.Value) (G.Value, error) {
 	})
 	return t, nil
 }
+
+func (op *embeddingGradOp) backOutput(data []float32) bool {
+	return op.out.back(data, op.shape)
+}

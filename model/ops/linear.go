@@ -31,8 +31,9 @@ const (
 
 type linearOp struct {
 	base
-	mode int
-	out  buf
+	mode   int
+	wShape tensor.Shape // [out, in] of the weight, for LinearGradW
+	out    buf
 }
 
 func (op *linearOp) Arity() int    { return 2 }
@@ -103,7 +104,7 @@ func (op *linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 	}
 	gx := &linearOp{mode: linGradX}
 	gx.base = base{name: "LinearGradX", self: gx}
-	gw := &linearOp{mode: linGradW}
+	gw := &linearOp{mode: linGradW, wShape: inputs[1].Shape().Clone()}
 	gw.base = base{name: "LinearGradW", self: gw}
 	dx, err := G.ApplyOp(gx, grad, inputs[1])
 	if err != nil {
@@ -114,4 +115,11 @@ func (op *linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 		return nil, err
 	}
 	return G.Nodes{dx, dw}, nil
+}
+
+func (op *linearOp) backOutput(data []float32) bool {
+	if op.mode != linGradW || op.wShape == nil {
+		return false
+	}
+	return op.out.back(data, op.wShape)
 }

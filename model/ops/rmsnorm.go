@@ -189,3 +189,7 @@ func (op *rmsNormGradWOp) Do(in ...G.Value) (G.Value, error) {
 	})
 	return t, nil
 }
+
+func (op *rmsNormGradWOp) backOutput(data []float32) bool {
+	return op.out.back(data, tensor.Shape{len(data)})
+}

@@ -308,6 +308,9 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 		gr.grads = make(G.Nodes, len(nodes))
 		for j, i := range idx {
 			gr.grads[i] = gs[j]
+			// A weight used once gets its gradient written straight into
+			// Param.Grad (no buffer of its own, no copy after the run).
+			ops.BackOutput(gs[j], m.params[i].Grad)
 		}
 	}
 	gr.vm = G.NewTapeMachine(g)
@@ -401,7 +404,9 @@ func (m *Model) ForwardBackwardDense(b *batch.Batch, teacherLogits []float32) (l
 		if !ok || len(d) != len(p.Grad) {
 			return loss.Terms{}, fmt.Errorf("gradient of %s has %d values, want %d", p.Name, len(d), len(p.Grad))
 		}
-		parallel.Default().For(len(d), 1<<16, func(lo, hi int) { copy(p.Grad[lo:hi], d[lo:hi]) })
+		if &d[0] != &p.Grad[0] {
+			parallel.Default().For(len(d), 1<<16, func(lo, hi int) { copy(p.Grad[lo:hi], d[lo:hi]) })
+		}
 	}
 	return m.terms(gr), nil
 }

@@ -327,3 +327,37 @@ func TestHiddenMapWithoutGammaNeedsNoHiddenStates(t *testing.T) {
 		t.Fatal("missing teacher hidden states accepted")
 	}
 }
+
+// TestWeightGradientsWrittenInPlace: every weight used once has its gradient
+// computed straight into Param.Grad; shared and tied weights go through
+// Gorgonia's accumulation and are copied.
+func TestWeightGradientsWrittenInPlace(t *testing.T) {
+	for _, share := range []bool{false, true} {
+		cfg := smallConfig()
+		cfg.UntieEmbed, cfg.ShareBlocks = true, share
+		m, _ := New(cfg, loss.Config{Alpha: 0.5, Temperature: 1}, 1)
+		if _, err := m.ForwardBackward(randomBatch(rand.New(rand.NewSource(3)), 2, 4, 53, 3, 0, nil)); err != nil {
+			t.Fatal(err)
+		}
+		var gr *graph
+		for k, g := range m.graphs {
+			if k.mode == modeTrain {
+				gr = g
+			}
+		}
+		inPlace := 0
+		for i, p := range m.Params() {
+			d := gr.grads[i].Value().Data().([]float32)
+			if &d[0] == &p.Grad[0] {
+				inPlace++
+			}
+		}
+		want := len(m.Params())
+		if share {
+			want = 3 // token_embd, output_norm, output
+		}
+		if inPlace != want {
+			t.Fatalf("share %v: %d of %d gradients in place, want %d", share, inPlace, len(m.Params()), want)
+		}
+	}
+}
