@@ -1,7 +1,9 @@
 package tokenizer
 
 import (
+	"bytes"
 	"testing"
+	"unicode/utf8"
 )
 
 // parityCorpusBytes is the size of the corpus checked against the reference.
@@ -21,6 +23,26 @@ func TestParityWithReference(t *testing.T) {
 	chunks := ParityCorpus(1, parityCorpusBytes)
 	if n := totalBytes(chunks); n < parityCorpusBytes {
 		t.Fatalf("corpus is %d bytes", n)
+	}
+	// The corpus must keep exercising what it claims to.
+	all := bytes.Join(chunks, nil)
+	for what, ok := range map[string]bool{
+		"invalid UTF-8":     bytes.Count(all, []byte("\xff")) > 10 && !utf8.Valid(all),
+		"special tokens":    bytes.Count(all, []byte("<|im_start|>")) > 10,
+		"CJK":               bytes.Contains(all, []byte("東京")),
+		"Hangul":            bytes.Contains(all, []byte("한국어")),
+		"emoji ZWJ":         bytes.Contains(all, []byte("👨‍👩‍👧‍👦")),
+		"decomposed":        bytes.Contains(all, []byte("e\u0301")),
+		"CRLF":              bytes.Contains(all, []byte("\r\n")),
+		"tab runs":          bytes.Contains(all, []byte("\t\t")),
+		"ideographic space": bytes.Contains(all, []byte("\u3000")),
+		"long digits":       bytes.Contains(all, []byte("1234567890123")),
+		"contractions":      bytes.Contains(all, []byte("YOU'LL")),
+		"code":              bytes.Contains(all, []byte("fmt.Println")),
+	} {
+		if !ok {
+			t.Errorf("parity corpus lacks %s", what)
+		}
 	}
 	for _, model := range []string{"qwen3", "llama3"} {
 		t.Run(model, func(t *testing.T) {
