@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ import (
 func newGateCmd(a *app) *cobra.Command {
 	var (
 		config, baseline, out string
+		trainRun              string
 		candidates, refs      []string
 		sets                  []string
 	)
@@ -66,6 +68,14 @@ func newGateCmd(a *app) *cobra.Command {
 			}
 			gate.WriteTable(a.stdout, rep)
 			fmt.Fprintf(a.stdout, "\nreports: %s/gate.json, %s/gate.md, %s/report.html\n", out, out, out)
+			dirs, err := gate.WriteReleases(filepath.Join(out, "release"), rep, gate.Provenance{
+				TrainRun: trainRun, DistillVersion: version, LlamaCppBuild: llamaCppBuild})
+			if err != nil {
+				return fmt.Errorf("gate: release manifests: %w", err)
+			}
+			for _, d := range dirs {
+				fmt.Fprintf(a.stdout, "approved artifact with manifest: %s\n", d)
+			}
 			if !rep.Pass {
 				return errors.New("gate failed: " + strings.TrimPrefix(rep.Summary, "FAIL: "))
 			}
@@ -78,8 +88,13 @@ func newGateCmd(a *app) *cobra.Command {
 	cmd.Flags().StringSliceVar(&refs, "reference", nil, "artifacts measured for comparison only (e.g. the CE-only student)")
 	cmd.Flags().StringVar(&out, "out", "gate-report", "directory for gate.json, gate.md, report.html")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key.path=value), repeatable")
+	cmd.Flags().StringVar(&trainRun, "train-run", "", "the student's training run directory, for the manifest's provenance (config and dataset hashes, teacher, policy)")
 	return cmd
 }
+
+// llamaCppBuild is the llama.cpp build the test suite verifies exported GGUFs
+// against (the prebuilt binary of npm node-llama-cpp 3.22.1).
+const llamaCppBuild = "llama.cpp de3ff81 (node-llama-cpp 3.22.1)"
 
 func splitList(xs []string) []string {
 	var out []string

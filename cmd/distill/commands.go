@@ -14,6 +14,8 @@ func subcommands(a *app) []*cobra.Command {
 		newCollectCmd(a),
 		newGateCmd(a),
 		newServeCmd(a),
+		newRunCmd(a),
+		newQuickstartCmd(a),
 		newModelCmd(a),
 		newTrainCmd(a),
 		newExportCmd(a),

@@ -1,0 +1,165 @@
+package gate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/distill/release"
+	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/internal/atomicfile"
+)
+
+// Provenance says where approved artifacts came from.
+type Provenance struct {
+	TrainRun       string // the student's training run directory (its config.json records the dataset)
+	DistillVersion string
+	LlamaCppBuild  string // the llama.cpp build the GGUF format is verified against in the test suite
+}
+
+// WriteReleases writes, for every approved candidate, a release directory
+// dir/<name>/ holding the GGUF, the gate report and a manifest.json with
+// per-file sha256, model facts, provenance and the gate's thresholds and
+// measurements. It returns the directories written.
+func WriteReleases(dir string, rep *Report, prov Provenance) ([]string, error) {
+	p, err := readProvenance(prov)
+	if err != nil {
+		return nil, err
+	}
+	gateJSON, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range rep.Artifacts {
+		if a.Baseline || a.Reference || !a.Approved {
+			continue
+		}
+		rd := filepath.Join(dir, a.Name)
+		if err := os.RemoveAll(rd); err != nil {
+			return nil, err
+		}
+		file := a.Name + ".gguf"
+		if err := copyFile(a.Path, filepath.Join(rd, file)); err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(rd, "gate.json"), append(gateJSON, '\n'), 0o644); err != nil {
+			return nil, err
+		}
+		model, err := modelFacts(a.Path)
+		if err != nil {
+			return nil, err
+		}
+		model.File = file
+		m := &release.Manifest{
+			Name: "distill-student", Version: a.Name + "-" + rep.Created.Format("20060102T150405Z"),
+			Model:      model,
+			Runtime:    release.Runtime{DistillVersion: prov.DistillVersion, LlamaCppBuild: prov.LlamaCppBuild},
+			Provenance: p,
+			Gate:       release.Gate{Approved: true, Thresholds: map[string]float64{}, Measured: map[string]float64{}, Report: "gate.json"},
+		}
+		for _, c := range a.Checks {
+			key := c.Route + "." + c.Name
+			m.Gate.Thresholds[key] = c.Limit
+			m.Gate.Measured[key] = c.Value
+		}
+		if err := release.Write(rd, m); err != nil {
+			return nil, err
+		}
+		out = append(out, rd)
+	}
+	return out, nil
+}
+
+func readProvenance(prov Provenance) (release.Provenance, error) {
+	var p release.Provenance
+	if prov.TrainRun == "" {
+		return p, nil
+	}
+	cfgPath := filepath.Join(prov.TrainRun, "config.json")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return p, fmt.Errorf("provenance: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	p.TrainingConfigHash = "sha256:" + hex.EncodeToString(sum[:])
+	var run struct {
+		Config struct {
+			Data struct {
+				Train string `json:"train"`
+			} `json:"data"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(b, &run); err != nil {
+		return p, fmt.Errorf("provenance %s: %w", cfgPath, err)
+	}
+	if run.Config.Data.Train == "" {
+		return p, fmt.Errorf("provenance %s: no data.train recorded", cfgPath)
+	}
+	mpath := filepath.Join(run.Config.Data.Train, dataset.ManifestName)
+	mb, err := os.ReadFile(mpath)
+	if err != nil {
+		return p, fmt.Errorf("provenance: %w", err)
+	}
+	ms := sha256.Sum256(mb)
+	p.DatasetManifestHash = "sha256:" + hex.EncodeToString(ms[:])
+	dm, err := dataset.ReadManifest(run.Config.Data.Train)
+	if err != nil {
+		return p, fmt.Errorf("provenance: %w", err)
+	}
+	if dm.Meta.Teacher != "" {
+		p.Teachers = []string{dm.Meta.Teacher}
+	}
+	p.PolicyHash = dm.Meta.PolicyHash
+	return p, nil
+}
+
+// modelFacts reads architecture, parameter count, file type, tokenizer hash
+// and context length from a GGUF.
+func modelFacts(path string) (release.Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return release.Model{}, err
+	}
+	defer f.Close()
+	var m release.Model
+	if m.Architecture, err = f.String("general.architecture"); err != nil {
+		return m, err
+	}
+	for _, t := range f.Tensors {
+		m.Parameters += int64(t.Elements())
+	}
+	if ft, err := f.Uint("general.file_type"); err == nil {
+		m.QuantType = fmt.Sprintf("file_type %d", ft)
+		for _, name := range export.FileTypeNames() {
+			if t, err := export.ParseFileType(name); err == nil && uint64(t.GGUFFileType()) == ft {
+				m.QuantType = name
+			}
+		}
+	}
+	if _, ok := f.KV("distill.tokenizer_hash"); ok {
+		m.TokenizerHash, _ = f.String("distill.tokenizer_hash")
+	}
+	if cl, err := f.Uint(m.Architecture + ".context_length"); err == nil {
+		m.ContextLength = int(cl)
+	}
+	return m, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
