@@ -132,18 +132,29 @@ func TestAgreesWithPyTorch(t *testing.T) {
 		}
 		return maxErr, maxErr <= 1e-4*maxRef+1e-7
 	}
+	rel := func(got, want []float32) float64 {
+		var maxRef, maxErr float64
+		for i := range want {
+			maxRef = math.Max(maxRef, math.Abs(float64(want[i])))
+			maxErr = math.Max(maxErr, math.Abs(float64(got[i])-float64(want[i])))
+		}
+		return maxErr / math.Max(maxRef, 1e-30)
+	}
 	for _, p := range preps {
 		V, N := p.c.cfg.VocabSize, p.c.B*p.c.T
 		ref := readRaw(t, filepath.Join(p.dir, "logits.bin"), N*V)
 		if e, ok := within(p.logits, ref); !ok {
 			t.Errorf("%s: logits differ from PyTorch by %g", p.c.name, e)
 		}
+		worstGrad := 0.0
 		for j, prm := range p.m.Params() {
 			ref := readRaw(t, filepath.Join(p.dir, fmt.Sprintf("grad_%d.bin", j)), len(prm.Data))
 			if e, ok := within(p.grads[j], ref); !ok {
 				t.Errorf("%s: gradient of %s differs from PyTorch by %g", p.c.name, prm.Name, e)
 			}
+			worstGrad = math.Max(worstGrad, rel(p.grads[j], ref))
 		}
+		t.Logf("%s: worst relative error (max|Δ|/max|ref| per tensor): logits %.2g, gradients %.2g", p.c.name, rel(p.logits, ref), worstGrad)
 		raw, err := os.ReadFile(filepath.Join(p.dir, "terms.json"))
 		if err != nil {
 			t.Fatal(err)
