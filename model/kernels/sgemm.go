@@ -193,6 +193,10 @@ func scaleC(c []float32, m, n, ldc int, beta float32) {
 // handing work to the pool costs a few microseconds.
 const serialFlops = 96 * 96 * 96
 
+// parallelPackMin is the panel size (elements) from which op(B) is packed
+// by all threads rather than by the caller alone.
+const parallelPackMin = 1 << 17
+
 // Scratch buffers for packed panels, reused across calls.
 var (
 	packPoolA sync.Pool
@@ -289,8 +293,8 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 					packBSliver(bpack[s*kcur*nr:(s+1)*kcur*nr], transB, b, ldb, pc, kcur, jc+s*nr, min(nr, n-jc-s*nr), nr, mk.tr8)
 				}
 			}
-			if threads == 1 {
-				packB(0, nSlivers)
+			if threads == 1 || kcur*ncur < parallelPackMin {
+				packB(0, nSlivers) // waking a worker costs more than packing
 			} else {
 				e.pool.For(nSlivers, 1, packB)
 			}
