@@ -50,6 +50,9 @@ func FuzzReadShard(f *testing.F) {
 		if sr.NumRows() > 1<<16 {
 			return // a footer claiming huge row counts is read lazily; not worth walking
 		}
+		if sr2, err := OpenShardBytes("fuzz.parquet", data); err == nil {
+			sr2.ReadAll(nil) // the columnar path
+		}
 		for {
 			row, err := sr.Next()
 			if err == io.EOF || err != nil {

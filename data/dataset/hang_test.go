@@ -52,6 +52,9 @@ func TestRandomCorruptionIsAnError(t *testing.T) {
 			failed++
 			continue
 		}
+		if sr2, err := OpenShardBytes("x", b); err == nil {
+			sr2.ReadAll(nil) // the columnar path
+		}
 		for {
 			row, err := sr.Next()
 			if err == io.EOF {

@@ -16,6 +16,10 @@ import (
 // shards have footers of a few KiB.
 const maxFooterBytes = 1 << 20
 
+// maxRowsPerGroup bounds the rows of one row group (the writer flushes row
+// groups at a few MiB, far fewer rows).
+const maxRowsPerGroup = 1 << 20
+
 // ShardReader streams the rows of one shard.
 type ShardReader struct {
 	Path string
@@ -119,8 +123,10 @@ func openShardReaderAt(path string, ra io.ReaderAt, size int64) (sr *ShardReader
 	}
 	var rows int64
 	for i, rg := range pf.RowGroups() {
-		if rg.NumRows() < 0 {
-			return nil, fmt.Errorf("open shard %s: row group %d has %d rows", path, i, rg.NumRows())
+		// Readers allocate per row: bound the untrusted counts (a row takes
+		// well over a byte of any real file).
+		if rg.NumRows() < 0 || rg.NumRows() > maxRowsPerGroup || rg.NumRows() > size {
+			return nil, fmt.Errorf("open shard %s: row group %d claims %d rows (file of %d bytes, limit %d)", path, i, rg.NumRows(), size, maxRowsPerGroup)
 		}
 		rows += rg.NumRows()
 	}
@@ -306,6 +312,18 @@ func (d *Dataset) Each(fn func(shard int, row int64, rec *Record) error) error {
 // ReadAll reads the remaining rows for which keep returns true (nil keeps all)
 // into freshly allocated Rows that stay valid after Close.
 func (s *ShardReader) ReadAll(keep func(*Row) bool) (rows []Row, err error) {
+	if s.next == 0 && s.pos == s.n {
+		rows, err := s.readColumnar(keep)
+		if !errors.Is(err, errLayout) {
+			return rows, err
+		}
+		// A layout the columnar path does not handle: read rows instead.
+		s.r.Reset()
+	}
+	return s.readRowsAll(keep)
+}
+
+func (s *ShardReader) readRowsAll(keep func(*Row) bool) (rows []Row, err error) {
 	defer recoverAs(&err, fmt.Sprintf("read shard %s row %d", s.Path, s.next))
 	for s.pos < s.n { // rows already buffered by Next
 		r := s.buf[s.pos]
