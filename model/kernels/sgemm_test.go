@@ -164,6 +164,7 @@ func TestSgemmAgainstReference(t *testing.T) {
 		{1, 3000, 40}, {3000, 1, 40}, {2, 1, 9}, {1, 2, 9}, // single row / column: matrix-vector path
 		{50, 70, 300}, {13, 300, 300}, {5, 999, 200}, // parallel with few row blocks: column splits
 		{40, 50, 1100}, // several depth blocks, accumulated
+		{30, 600, 300}, // B panel packed by both threads
 	}
 	es := engines(t)
 	combo := 0
