@@ -36,3 +36,28 @@ func TestNestedForDoesNotDeadlock(t *testing.T) {
 		t.Fatalf("total %d, want 800", total)
 	}
 }
+
+// TestConcurrentCallers: many goroutines calling For on one pool at once,
+// some nesting, all complete with every index covered once.
+func TestConcurrentCallers(t *testing.T) {
+	p := New(3)
+	done := make(chan int64)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var total int64
+			for rep := 0; rep < 200; rep++ {
+				p.For(64, 1, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						p.For(10, 2, func(a, b int) { atomic.AddInt64(&total, int64(b-a)) })
+					}
+				})
+			}
+			done <- total
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if total := <-done; total != 200*64*10 {
+			t.Fatalf("caller %d covered %d indices, want %d", g, total, 200*64*10)
+		}
+	}
+}
