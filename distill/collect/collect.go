@@ -106,7 +106,12 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A prompt's stored row id is dataset.RowID(source, redacted prompt).
+	// Shards split on it, so prompts that store the same row (identical after
+	// redaction) land in the same shard, where all but the first are settled
+	// as "duplicate_row" instead of being dropped silently by the merge.
 	var mine []Prompt
+	rowIDs := map[string]string{} // prompt id → stored row id
 	classes := map[string]bool{}
 	for _, p := range prompts {
 		if p.Class == "" {
@@ -115,8 +120,11 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		if p.Split == "" {
 			p.Split = "train"
 		}
-		if opt.Shard.Owns(p.ID) {
+		redacted, _ := opt.Policy.Redact(p.Prompt)
+		rid := dataset.RowID(p.Source, redacted)
+		if opt.Shard.Owns(rid) {
 			mine = append(mine, p)
+			rowIDs[p.ID] = rid
 			classes[p.Class] = true
 		}
 	}
@@ -141,9 +149,21 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	}
 
 	var pending []Prompt
+	rowOwner := map[string]string{} // stored row id → the first prompt id (file order) that stores it
 	for _, p := range mine {
+		rid := rowIDs[p.ID]
+		first, dup := rowOwner[rid]
+		if !dup {
+			rowOwner[rid] = p.ID
+		}
 		if j.Settled(p.ID) {
 			sum.AlreadySettled++
+			continue
+		}
+		if dup {
+			if err := j.Fail(p.ID, "duplicate_row", fmt.Sprintf("prompt %s stores the same row %s (same source and prompt after redaction)", first, rid)); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		// Refused by policy: settled as failed before any I/O.

@@ -107,8 +107,9 @@ func ParseShard(spec string, getenv func(string) string) (Shard, error) {
 	return Shard{idx, cnt}, nil
 }
 
-// Owns reports whether this shard collects the prompt with id: a hash of the
-// id modulo Count, so the split does not depend on file order.
+// Owns reports whether this shard collects the row with key (the collector
+// passes the stored row id, dataset.RowID of source and redacted prompt): a
+// hash of the key modulo Count, so the split does not depend on file order.
 func (s Shard) Owns(id string) bool {
 	if s.Count <= 1 {
 		return true

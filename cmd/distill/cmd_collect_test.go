@@ -1,0 +1,642 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/distill/engine"
+	"github.com/distill-ml/distill/distill/serve"
+	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/internal/testpeers"
+	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// The end-to-end collection test runs real processes over real HTTP on
+// loopback: the distill binary serves a random-weight GGUF (`distill serve`),
+// a fault-injecting proxy in this test sits in front of it, and
+// `distill collect` (teacher kind openai, chat mode, through go-openai) is
+// SIGKILLed mid-way and rerun. Then --shard /3 with JOB_COMPLETION_INDEX and
+// `distill data merge`, as the Kubernetes Job in docs/collect-k8s-job.yaml runs them.
+
+const e2eKey = "sk-e2e-SECRET-0123456789abcdef"
+
+// e2ePolicy: the served teacher is treated as remote, so "sensitive" rows
+// (local_only) must never reach it.
+const e2ePolicy = `version: 1
+teachers:
+  served-teacher: {remote: true}
+classes:
+  public:    {teachers: [served-teacher], store: [text, logprobs]}
+  internal:  {teachers: [served-teacher], store: [text]}
+  sensitive: {teachers: [served-teacher], local_only: true, store: [text, logprobs]}
+redactions:
+  - {name: email, pattern: '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}', replace: '[EMAIL]'}
+  - {name: serial, pattern: '\bSN-[0-9]{6}\b', replace: '[SERIAL]'}
+`
+
+type e2ePrompt struct {
+	ID     string `json:"id,omitempty"`
+	Prompt string `json:"prompt"`
+	Class  string `json:"class,omitempty"`
+}
+
+// e2ePrompts: public questions (some with an email or a serial to redact),
+// internal (text only), sensitive (refused before any I/O, marked
+// SENSITIVE-RATE so the proxy can spot a leak), prompts the proxy always
+// answers with 400 or with malformed logprobs, and two prompts that differ
+// only in the redacted email (they would store the same row).
+func e2ePrompts(n int) []e2ePrompt {
+	var ps []e2ePrompt
+	for i := 0; i < n; i++ {
+		p := e2ePrompt{Prompt: fmt.Sprintf("Replace the scanner battery %d after how many cycles?", i), Class: "public"}
+		switch {
+		case i%9 == 4:
+			p.Class, p.Prompt = "sensitive", fmt.Sprintf("SENSITIVE-RATE vendor %d pays 41.%02d per unit", i, i)
+		case i%11 == 6:
+			p.Class = "internal"
+		case i%13 == 7:
+			p.Prompt = fmt.Sprintf("FAULT-400 scanner %d", i)
+		case i%17 == 8:
+			p.Prompt = fmt.Sprintf("ALWAYS-BAD scanner %d", i)
+		case i%5 == 2:
+			p.Prompt = fmt.Sprintf("Mail tech%d@fleet.example.com about scanner %d, SN-%06d", i, i, 100000+i)
+		}
+		ps = append(ps, p)
+	}
+	ps = append(ps,
+		e2ePrompt{ID: "dup-a", Prompt: "Ask alice@fleet.example.com about the policy", Class: "public"},
+		e2ePrompt{ID: "dup-b", Prompt: "Ask bob@fleet.example.com about the policy", Class: "public"})
+	return ps
+}
+
+// e2eProxy forwards to the served model and injects faults: the first
+// attempt of most prompts fails in one of five ways (429 with Retry-After,
+// 500, a stall past the client timeout, truncated JSON, malformed logprobs);
+// FAULT-400 prompts always get 400, ALWAYS-BAD prompts always get malformed
+// logprobs. It records every prompt it receives and when.
+type e2eProxy struct {
+	upstream string
+	mu       sync.Mutex
+	attempts map[string][]time.Time
+	faults   map[string]string // prompt → fault injected on its first attempt
+	badAuth  int
+}
+
+func (p *e2eProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if r.Header.Get("Authorization") != "Bearer "+e2eKey {
+		p.mu.Lock()
+		p.badAuth++
+		p.mu.Unlock()
+		http.Error(w, `{"error":{"message":"bad key"}}`, 401)
+		return
+	}
+	var req struct {
+		Messages []struct{ Content string } `json:"messages"`
+	}
+	json.Unmarshal(body, &req)
+	prompt := ""
+	if len(req.Messages) > 0 {
+		prompt = req.Messages[len(req.Messages)-1].Content
+	}
+	p.mu.Lock()
+	p.attempts[prompt] = append(p.attempts[prompt], time.Now())
+	attempt := len(p.attempts[prompt])
+	p.mu.Unlock()
+	h := fnv.New32a()
+	h.Write([]byte(prompt))
+	fault := ""
+	switch {
+	case strings.Contains(prompt, "FAULT-400"):
+		w.WriteHeader(400)
+		io.WriteString(w, `{"error":{"message":"unsupported prompt","type":"invalid_request_error"}}`)
+		return
+	case strings.Contains(prompt, "ALWAYS-BAD"):
+		fault = "logprobs"
+	case attempt == 1:
+		fault = []string{"429", "500", "stall", "truncate", "logprobs", "", "", ""}[h.Sum32()%8]
+		p.mu.Lock()
+		p.faults[prompt] = fault
+		p.mu.Unlock()
+	}
+	switch fault {
+	case "429":
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(429)
+		io.WriteString(w, `{"error":{"message":"slow down","type":"rate_limit"}}`)
+		return
+	case "500":
+		w.WriteHeader(500)
+		io.WriteString(w, `{"error":{"message":"internal","type":"server_error"}}`)
+		return
+	case "stall":
+		select { // past the client's 1 s timeout
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+		return
+	}
+	resp, err := http.Post(p.upstream+r.URL.Path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		http.Error(w, err.Error(), 502)
+		return
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	switch fault {
+	case "truncate":
+		out = out[:len(out)/2]
+	case "logprobs":
+		out = bytes.Replace(out, []byte(`"logprob":-`), []byte(`"logprob":`), 1) // a positive logprob
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.StatusCode)
+	w.Write(out)
+}
+
+// e2eModel exports a random-weight llama GGUF with a BPE tokenizer trained on
+// the prompts' vocabulary, and saves the tokenizer as the student's.
+func e2eModel(t *testing.T, dir string) (gguf, tokPath string, tok *tokenizer.Tokenizer) {
+	t.Helper()
+	var texts []string
+	for i := 0; i < 100; i++ {
+		texts = append(texts, fmt.Sprintf("Replace the scanner battery %d after 500 charge cycles [§3.2]. Mail the vendor about scanner policy.", i))
+	}
+	tok, err := tokenizer.TrainStrings(texts, tokenizer.TrainConfig{VocabSize: 384}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokPath = filepath.Join(dir, "tokenizer.json")
+	if err := tok.Save(tokPath); err != nil {
+		t.Fatal(err)
+	}
+	cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+		ContextLength: 256, RopeBase: 10000, NormEps: 1e-5}
+	m, err := export.RandomModel(cfg, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Vocab = export.TokenizerVocab(tok)
+	m.Name, m.Version = "collect-e2e", "1"
+	gguf = filepath.Join(dir, "teacher.gguf")
+	if err := export.Write(gguf, m, export.Options{Type: export.F32}); err != nil {
+		t.Fatal(err)
+	}
+	return gguf, tokPath, tok
+}
+
+// e2eBinary builds cmd/distill once into dir.
+func e2eBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "distill")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/distill")
+	cmd.Dir = testpeers.RepoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startServe runs `distill serve --addr 127.0.0.1:0` and returns its base URL
+// (…/v1), parsed from the address it prints.
+func startServe(t *testing.T, bin, gguf string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--model", gguf, "--addr", "127.0.0.1:0", "--parallel", "2")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		re := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+/v1)`)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+	}()
+	select {
+	case u := <-urls:
+		return u
+	case <-time.After(60 * time.Second):
+		t.Fatalf("distill serve printed no address; stderr: %s", stderr.String())
+	}
+	return ""
+}
+
+func runCollect(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"collect"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &out, &errb
+}
+
+func countSegments(journal string) int {
+	b, _ := os.ReadFile(journal)
+	return bytes.Count(b, []byte(`"kind":"shard"`))
+}
+
+// readCollected maps prompt ids to stored rows (via provenance) and to
+// failure reasons, failing on any prompt present twice.
+func readCollected(t *testing.T, datasetDir string, errFiles ...string) (map[string]*dataset.Record, map[string]string) {
+	t.Helper()
+	rows := map[string]*dataset.Record{}
+	if datasetDir != "" {
+		d, err := dataset.Open(datasetDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = d.Each(func(_ int, _ int64, r *dataset.Record) error {
+			var prov struct {
+				PromptID string `json:"prompt_id"`
+			}
+			if err := json.Unmarshal([]byte(r.Provenance), &prov); err != nil || prov.PromptID == "" {
+				t.Fatalf("row %s: provenance %q", r.ID, r.Provenance)
+			}
+			if _, dup := rows[prov.PromptID]; dup {
+				t.Errorf("prompt %s stored twice", prov.PromptID)
+			}
+			rows[prov.PromptID] = r
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fails := map[string]string{}
+	for _, f := range errFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if line == "" {
+				continue
+			}
+			var e struct{ ID, Reason string }
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if _, dup := fails[e.ID]; dup {
+				t.Errorf("prompt %s failed twice", e.ID)
+			}
+			fails[e.ID] = e.Reason
+		}
+	}
+	return rows, fails
+}
+
+// promptIDs reads the prompt file back through the collector's reader rules:
+// the id is given, or dataset.RowID(source, prompt).
+func promptIDs(ps []e2ePrompt, source string) []string {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+		if ids[i] == "" {
+			ids[i] = dataset.RowID(source, p.Prompt)
+		}
+	}
+	return ids
+}
+
+func TestCollectEndToEndRealProcesses(t *testing.T) {
+	dir := t.TempDir()
+	bin := e2eBinary(t, dir)
+	gguf, tokPath, tok := e2eModel(t, dir)
+	serveURL := startServe(t, bin, gguf)
+
+	proxy := &e2eProxy{upstream: strings.TrimSuffix(serveURL, "/v1"), attempts: map[string][]time.Time{}, faults: map[string]string{}}
+	hs := httptest.NewServer(proxy)
+	defer hs.Close()
+
+	prompts := e2ePrompts(60)
+	var pb strings.Builder
+	for _, p := range prompts {
+		b, _ := json.Marshal(p)
+		pb.Write(b)
+		pb.WriteByte('\n')
+	}
+	promptsPath := filepath.Join(dir, "prompts.jsonl")
+	os.WriteFile(promptsPath, []byte(pb.String()), 0o644)
+	policyPath := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policyPath, []byte(e2ePolicy), 0o644)
+	out := filepath.Join(dir, "out")
+	cfgPath := filepath.Join(dir, "collect.yaml")
+	cfg := fmt.Sprintf(`prompts: %s
+source: e2e
+out: %s
+policy: %s
+tokenizer: %s
+teacher:
+  kind: openai
+  tokenizer_hash: %s
+  openai:
+    name: served-teacher
+    base_url: %s/v1
+    model: teacher
+    api_key_env: DISTILL_E2E_KEY
+    mode: chat
+    timeout: 1s
+sampling: {max_tokens: 8, temperature: 0, top_p: 1}
+top_k: 5
+concurrency: 4
+segment_rows: 3
+limits: {requests_per_minute: 0, tokens_per_minute: 0}
+retry: {max_attempts: 5, base_delay: 10ms, max_delay: 2s}
+`, promptsPath, out, policyPath, tokPath, tok.Hash(), hs.URL)
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	env := []string{"DISTILL_E2E_KEY=" + e2eKey}
+	journal := filepath.Join(out, "journal.jsonl")
+
+	// Run, SIGKILL after two committed segments, run again to the end.
+	var logs []string
+	cmd, o, e := runCollect(t, bin, env, "--config", cfgPath)
+	deadline := time.Now().Add(90 * time.Second)
+	for countSegments(journal) < 2 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("collector made no progress; stderr: %s", e.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	logs = append(logs, o.String(), e.String())
+	atKill := countSegments(journal)
+	resumed := time.Now()
+	cmd, o, e = runCollect(t, bin, env, "--config", cfgPath)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("resumed collect: %v\nstdout: %s\nstderr: %s", err, o.String(), e.String())
+	}
+	logs = append(logs, o.String(), e.String())
+	if final := countSegments(journal); final <= atKill {
+		t.Fatalf("the kill came after the work was done (%d segments at the kill, %d at the end)", atKill, final)
+	}
+	t.Logf("resumed run:\n%s", o.String())
+
+	ids := promptIDs(prompts, "e2e")
+	rows, fails := readCollected(t, filepath.Join(out, "dataset"), filepath.Join(out, "errors.jsonl"))
+	for i, p := range prompts {
+		r, stored := rows[ids[i]]
+		reason, failed := fails[ids[i]]
+		if stored == failed {
+			t.Errorf("prompt %q: stored %v, failed %v (%s)", p.Prompt, stored, failed, reason)
+			continue
+		}
+		var want string
+		switch {
+		case p.Class == "sensitive":
+			want = "policy_refused"
+		case strings.HasPrefix(p.Prompt, "FAULT-400"):
+			want = "http_400"
+		case strings.HasPrefix(p.Prompt, "ALWAYS-BAD"):
+			want = "bad_logprobs"
+		case p.ID == "dup-b":
+			want = "duplicate_row"
+		}
+		if reason != want {
+			t.Errorf("prompt %q: failure %q, want %q", p.Prompt, reason, want)
+		}
+		if !stored {
+			continue
+		}
+		if strings.Contains(r.Prompt, "@") || strings.Contains(r.Prompt, "SN-") {
+			t.Errorf("stored prompt not redacted: %q", r.Prompt)
+		}
+		if p.Class == "internal" && r.TopKIDs != nil {
+			t.Errorf("internal prompt %q stored logprobs against the policy", p.Prompt)
+		}
+		if p.Class == "public" && r.TopKIDs == nil {
+			t.Errorf("public prompt %q stored without top-k (%s)", p.Prompt, r.Provenance)
+		}
+	}
+
+	// What the server saw: no sensitive row, nothing unredacted, the right key.
+	proxy.mu.Lock()
+	var retried429 []string
+	for got, times := range proxy.attempts {
+		if strings.Contains(got, "SENSITIVE-RATE") {
+			t.Errorf("the teacher received a sensitive row: %q", got)
+		}
+		if strings.Contains(got, "@") || strings.Contains(got, "SN-") {
+			t.Errorf("the teacher received an unredacted prompt: %q", got)
+		}
+		if proxy.faults[got] == "429" && len(times) > 1 && times[0].After(resumed) {
+			retried429 = append(retried429, got)
+			// Retry-After: 1 is honoured (max_delay 2s does not cut it)
+			// within one process (the killed run's 429s are retried at once on resume).
+			if gap := times[1].Sub(times[0]); gap < time.Second {
+				t.Errorf("prompt %q retried %v after a 429 with Retry-After: 1", got, gap)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range proxy.faults {
+		seen[f] = true
+	}
+	if proxy.badAuth > 0 {
+		t.Errorf("%d requests without the API key", proxy.badAuth)
+	}
+	proxy.mu.Unlock()
+	for _, f := range []string{"429", "500", "stall", "truncate", "logprobs"} {
+		if !seen[f] {
+			t.Errorf("fault %s was never injected", f)
+		}
+	}
+	if len(retried429) == 0 {
+		t.Error("no prompt was retried after a 429")
+	}
+
+	// The key is in no output file and no log.
+	filepath.Walk(out, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(e2eKey)) {
+				t.Errorf("%s contains the API key", path)
+			}
+		}
+		return nil
+	})
+	for _, l := range logs {
+		if strings.Contains(l, e2eKey) {
+			t.Errorf("collect output contains the API key")
+		}
+	}
+
+	// Stored top-k equals the runtime's distribution at those positions.
+	checkTopKAgainstRuntime(t, gguf, rows, 5)
+
+	t.Run("ShardsAndMerge", func(t *testing.T) {
+		// Three jobs as the Indexed Job runs them: --shard /3 with JOB_COMPLETION_INDEX,
+		// straight to the server, then distill data merge.
+		var wg sync.WaitGroup
+		var shardDirs, errFiles []string
+		errs := make([]error, 3)
+		outs := make([]string, 3)
+		for i := 0; i < 3; i++ {
+			so := filepath.Join(dir, fmt.Sprintf("shard-%d", i))
+			shardDirs = append(shardDirs, filepath.Join(so, "dataset"))
+			errFiles = append(errFiles, filepath.Join(so, "errors.jsonl"))
+			wg.Add(1)
+			go func(i int, so string) {
+				defer wg.Done()
+				cmd, o, e := runCollect(t, bin, append(env, fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i)),
+					"--config", cfgPath, "--shard", "/3", "--set", "out="+so, "--set", "teacher.openai.base_url="+serveURL)
+				errs[i] = cmd.Wait()
+				outs[i] = o.String() + e.String()
+			}(i, so)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("shard %d: %v\n%s", i, err, outs[i])
+			}
+		}
+		merged := filepath.Join(dir, "merged")
+		code, stdout, stderr := runCLI(t, append([]string{"data", "merge", "--out", merged}, shardDirs...)...)
+		if code != 0 {
+			t.Fatalf("merge: exit %d: %s", code, stderr)
+		}
+		if !strings.Contains(stdout, " 0 duplicate rows") {
+			t.Errorf("shards overlap: %s", stdout)
+		}
+		rows, fails := readCollected(t, merged, errFiles...)
+		perShard := make([]int, 3)
+		for i, p := range prompts {
+			_, stored := rows[ids[i]]
+			reason, failed := fails[ids[i]]
+			if stored == failed {
+				t.Errorf("prompt %q: stored %v, failed %v (%s)", p.Prompt, stored, failed, reason)
+			}
+		}
+		for i := range shardDirs {
+			m, err := dataset.ReadManifest(shardDirs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			perShard[i] = int(m.Rows)
+		}
+		for i, n := range perShard {
+			if n == 0 {
+				t.Errorf("shard %d stored nothing (rows per shard %v)", i, perShard)
+			}
+		}
+		if len(rows)+len(fails) != len(prompts) {
+			t.Errorf("merged %d rows + %d failures for %d prompts", len(rows), len(fails), len(prompts))
+		}
+	})
+}
+
+// checkTopKAgainstRuntime recomputes, with the runtime in this process, the
+// teacher's distribution at every stored completion position (the chat
+// prompt the server built, then the completion) and compares the stored
+// top-k: each stored logprob within the storage quantization (1/256 nat) of
+// the runtime's, no token outside the stored set more likely than the least
+// likely stored one, the stored tail mass, and the greedy choice.
+func checkTopKAgainstRuntime(t *testing.T, gguf string, rows map[string]*dataset.Record, k int) {
+	t.Helper()
+	m, err := engine.Load(gguf, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Stored logprobs are fixed-point with step 1/LogprobScale nat.
+	tol := 0.5/dataset.LogprobScale + 1e-4
+	checked := 0
+	keys := make([]string, 0, len(rows))
+	for id := range rows {
+		keys = append(keys, id)
+	}
+	sort.Strings(keys)
+	for _, id := range keys {
+		r := rows[id]
+		if r.TopKIDs == nil {
+			continue
+		}
+		chat, err := m.FormatChat([]serve.Message{{Role: "user", Content: r.Prompt}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompt := m.Encode(chat)
+		comp := r.Tokens[r.PromptLen:]
+		full := append(append([]int32{}, prompt...), comp...)
+		lps, err := m.LogProbs(full, len(prompt)-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range comp {
+			row := lps[j]
+			top := r.TopKIDs[j*k : (j+1)*k]
+			tlp := r.TopKLogprobs[j*k : (j+1)*k]
+			in := map[int32]bool{}
+			mass := 0.0
+			for q, tid := range top {
+				in[tid] = true
+				if d := math.Abs(float64(tlp[q] - row[tid])); d > tol {
+					t.Fatalf("row %s position %d: stored logprob of token %d is %v, the runtime's %v", id, j, tid, tlp[q], row[tid])
+				}
+				mass += math.Exp(float64(row[tid]))
+			}
+			minStored := tlp[k-1]
+			best := int32(0)
+			for v, lp := range row {
+				if lp > row[best] {
+					best = int32(v)
+				}
+				if !in[int32(v)] && float64(lp) > float64(minStored)+tol {
+					t.Fatalf("row %s position %d: token %d (logprob %v) is missing from the stored top-%d %v", id, j, v, lp, k, top)
+				}
+			}
+			if d := math.Abs(float64(r.TailMass[j]) - (1 - mass)); d > 0.02 {
+				t.Fatalf("row %s position %d: tail mass %v, runtime %v", id, j, r.TailMass[j], 1-mass)
+			}
+			if comp[j] != best && row[comp[j]] < row[best]-1e-4 {
+				t.Fatalf("row %s position %d: greedy completion token %d, runtime argmax %d", id, j, comp[j], best)
+			}
+		}
+		checked++
+	}
+	if checked < 10 {
+		t.Fatalf("only %d rows with top-k to check", checked)
+	}
+}
