@@ -361,6 +361,57 @@ func dotAXPY() {
 	out.WriteString("\n")
 }
 
+// transpose4 writes the AVX 4×8 → 8×4 transpose for the last rows of a
+// panel whose height is not a multiple of 8:
+//
+//	dst[(8b+i)*dstStride + j] = src[j*srcStride + 8b + i],  b < blocks, i < 8, j < 4
+func transpose4() {
+	fmt.Fprintf(&out, "// func transpose4(dst *float32, dstStride int, src *float32, srcStride int, blocks int)\n")
+	fmt.Fprintf(&out, "TEXT ·transpose4(SB), NOSPLIT, $0-40\n")
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ dstStride+8(FP), R8")
+	p("SHLQ $2, R8")
+	p("MOVQ src+16(FP), SI")
+	p("MOVQ srcStride+24(FP), R9")
+	p("SHLQ $2, R9")
+	p("MOVQ blocks+32(FP), CX")
+	p("LEAQ (R9)(R9*2), R10")
+	p("LEAQ (R8)(R8*2), R11")
+	p("TESTQ CX, CX")
+	p("JEQ transpose4_done")
+	label("transpose4_loop")
+	p("VMOVUPS (SI), Y0")
+	p("VMOVUPS (SI)(R9*1), Y1")
+	p("VMOVUPS (SI)(R9*2), Y2")
+	p("VMOVUPS (SI)(R10*1), Y3")
+	p("VUNPCKLPS Y1, Y0, Y4")
+	p("VUNPCKHPS Y1, Y0, Y5")
+	p("VUNPCKLPS Y3, Y2, Y6")
+	p("VUNPCKHPS Y3, Y2, Y7")
+	p("VSHUFPS $0x44, Y6, Y4, Y0") // columns 0 | 4
+	p("VSHUFPS $0xEE, Y6, Y4, Y1") // columns 1 | 5
+	p("VSHUFPS $0x44, Y7, Y5, Y2") // columns 2 | 6
+	p("VSHUFPS $0xEE, Y7, Y5, Y3") // columns 3 | 7
+	p("MOVQ DI, BX")
+	p("VMOVUPS X0, (BX)")
+	p("VMOVUPS X1, (BX)(R8*1)")
+	p("VMOVUPS X2, (BX)(R8*2)")
+	p("VMOVUPS X3, (BX)(R11*1)")
+	p("LEAQ (BX)(R8*4), BX")
+	p("VEXTRACTF128 $1, Y0, (BX)")
+	p("VEXTRACTF128 $1, Y1, (BX)(R8*1)")
+	p("VEXTRACTF128 $1, Y2, (BX)(R8*2)")
+	p("VEXTRACTF128 $1, Y3, (BX)(R11*1)")
+	p("ADDQ $32, SI")
+	p("LEAQ (DI)(R8*8), DI")
+	p("DECQ CX")
+	p("JNZ transpose4_loop")
+	label("transpose4_done")
+	p("VZEROUPPER")
+	p("RET")
+	out.WriteString("\n")
+}
+
 func main() {
 	dst := flag.String("o", "kernel_amd64.s", "output file")
 	flag.Parse()
@@ -368,6 +419,7 @@ func main() {
 	avx512(12, 2, 4)
 	avx2(6, 2, 4)
 	transpose8()
+	transpose4()
 	dotAXPY()
 	if err := os.WriteFile(*dst, out.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)

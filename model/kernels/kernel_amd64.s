@@ -640,6 +640,50 @@ transpose8_done:
 	VZEROUPPER
 	RET
 
+// func transpose4(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
+TEXT ·transpose4(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ dstStride+8(FP), R8
+	SHLQ $2, R8
+	MOVQ src+16(FP), SI
+	MOVQ srcStride+24(FP), R9
+	SHLQ $2, R9
+	MOVQ blocks+32(FP), CX
+	LEAQ (R9)(R9*2), R10
+	LEAQ (R8)(R8*2), R11
+	TESTQ CX, CX
+	JEQ transpose4_done
+transpose4_loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R9*1), Y1
+	VMOVUPS (SI)(R9*2), Y2
+	VMOVUPS (SI)(R10*1), Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS $0x44, Y6, Y4, Y0
+	VSHUFPS $0xEE, Y6, Y4, Y1
+	VSHUFPS $0x44, Y7, Y5, Y2
+	VSHUFPS $0xEE, Y7, Y5, Y3
+	MOVQ DI, BX
+	VMOVUPS X0, (BX)
+	VMOVUPS X1, (BX)(R8*1)
+	VMOVUPS X2, (BX)(R8*2)
+	VMOVUPS X3, (BX)(R11*1)
+	LEAQ (BX)(R8*4), BX
+	VEXTRACTF128 $1, Y0, (BX)
+	VEXTRACTF128 $1, Y1, (BX)(R8*1)
+	VEXTRACTF128 $1, Y2, (BX)(R8*2)
+	VEXTRACTF128 $1, Y3, (BX)(R11*1)
+	ADDQ $32, SI
+	LEAQ (DI)(R8*8), DI
+	DECQ CX
+	JNZ transpose4_loop
+transpose4_done:
+	VZEROUPPER
+	RET
+
 // func dotAVX2(a, b *float32, n int) float32
 TEXT ·dotAVX2(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), SI

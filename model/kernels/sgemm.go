@@ -20,17 +20,21 @@ type microKernel struct {
 	// fn computes C[0:mr, 0:nr] (row stride ldc) = alpha·a·b (+ C when
 	// accumulate != 0) from a: [k][mr] and b: [k][nr].
 	fn func(k int, a, b, c *float32, ldc int, alpha float32, accumulate int)
-	// tr8, if set, transposes 8×8 blocks for packing (see packTransposed).
-	tr8 transposeFunc
+	// tr, if set, transposes blocks in registers for packing (see
+	// packTransposed).
+	tr *transposers
 	// dot and axpy, if set, handle the multiple-of-8 prefix of a vector
 	// for Sgemv (see dot and axpy in sgemv.go).
 	dot  func(a, b *float32, n int) float32
 	axpy func(alpha float32, x, y *float32, n int)
 }
 
-// transposeFunc writes dst[(8b+i)*dstStride+j] = src[j*srcStride+8b+i] for
-// b < blocks and i, j < 8.
-type transposeFunc func(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
+// transposers are the assembly block transposes used by packTransposed:
+// t8 writes dst[(8b+i)*dstStride+j] = src[j*srcStride+8b+i] for b < blocks
+// and i, j < 8; t4 the same for j < 4.
+type transposers struct {
+	t8, t4 func(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
+}
 
 // Engine runs GEMMs with one micro-kernel on one worker pool.
 // It holds no per-call state and is safe for concurrent use.
@@ -290,7 +294,7 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 			}
 			packB := func(lo, hi int) {
 				for s := lo; s < hi; s++ {
-					packBSliver(bpack[s*kcur*nr:(s+1)*kcur*nr], transB, b, ldb, pc, kcur, jc+s*nr, min(nr, n-jc-s*nr), nr, mk.tr8)
+					packBSliver(bpack[s*kcur*nr:(s+1)*kcur*nr], transB, b, ldb, pc, kcur, jc+s*nr, min(nr, n-jc-s*nr), nr, mk.tr)
 				}
 			}
 			if threads == 1 || kcur*ncur < parallelPackMin {
@@ -317,7 +321,7 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 					blk, split := t/nSplit, t%nSplit
 					i0, mcur := blockRows(blk)
 					if packed != blk {
-						packABlock(apack, transA, a, lda, i0, mcur, pc, kcur, mr, mk.tr8)
+						packABlock(apack, transA, a, lda, i0, mcur, pc, kcur, mr, mk.tr)
 						packed = blk
 					}
 					s0, s1 := split*nSlivers/nSplit, (split+1)*nSlivers/nSplit
@@ -374,7 +378,7 @@ func (e *Engine) macro(apack, bpack []float32, kcur, i0, mcur, jc, s0, s1, m, n 
 
 // packABlock packs rows [i0, i0+mcur) × depth [pc, pc+kcur) of op(A) into
 // slivers of mr rows: sliver r holds [kcur][mr], rows past mcur zeroed.
-func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur, mr int, tr8 transposeFunc) {
+func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur, mr int, tr *transposers) {
 	for r := 0; r*mr < mcur; r++ {
 		d := dst[r*kcur*mr : (r+1)*kcur*mr]
 		rows := min(mr, mcur-r*mr)
@@ -387,13 +391,13 @@ func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur
 			}
 			continue
 		}
-		packTransposed(d, mr, a[ib*lda+pc:], lda, rows, kcur, tr8)
+		packTransposed(d, mr, a[ib*lda+pc:], lda, rows, kcur, tr)
 	}
 }
 
 // packBSliver packs depth [pc, pc+kcur) × columns [j, j+cols) of op(B) into
 // dst: [kcur][nr], columns past cols zeroed.
-func packBSliver(dst []float32, transB bool, b []float32, ldb, pc, kcur, j, cols, nr int, tr8 transposeFunc) {
+func packBSliver(dst []float32, transB bool, b []float32, ldb, pc, kcur, j, cols, nr int, tr *transposers) {
 	if !transB { // op(B)[p][j] = b[p*ldb+j]: contiguous
 		for p := 0; p < kcur; p++ {
 			dp := dst[p*nr : p*nr+nr]
@@ -402,23 +406,23 @@ func packBSliver(dst []float32, transB bool, b []float32, ldb, pc, kcur, j, cols
 		}
 		return
 	}
-	packTransposed(dst, nr, b[j*ldb+pc:], ldb, cols, kcur, tr8) // op(B)[p][j] = b[j*ldb+p]
+	packTransposed(dst, nr, b[j*ldb+pc:], ldb, cols, kcur, tr) // op(B)[p][j] = b[j*ldb+p]
 }
 
 // packTransposed writes dst[p*width+r] = src[r*ld+p] for r < rows, p < depth,
 // and zeroes columns rows..width-1 of every dst row: it packs rows of src
 // (rows of a non-transposed A, or of a transposed B) into depth-major slivers.
 // Eight (then four) source rows go at a time, so destination writes are
-// 32 (16) contiguous bytes; tr8 (nil: pure Go) transposes 8×8 blocks in
-// registers.
-func packTransposed(dst []float32, width int, src []float32, ld, rows, depth int, tr8 transposeFunc) {
+// 32 (16) contiguous bytes; tr (nil: pure Go) transposes 8×8 and 4×8
+// blocks in registers.
+func packTransposed(dst []float32, width int, src []float32, ld, rows, depth int, tr *transposers) {
 	dst = dst[:depth*width]
 	r := 0
 	for ; r+8 <= rows; r += 8 {
 		p0 := 0
-		if tr8 != nil && depth >= 8 {
+		if tr != nil && depth >= 8 {
 			_ = src[(r+7)*ld+depth-1] // the 8 source rows are in bounds
-			tr8(&dst[r], width, &src[r*ld], ld, depth/8)
+			tr.t8(&dst[r], width, &src[r*ld], ld, depth/8)
 			p0 = depth &^ 7
 		}
 		s0 := src[r*ld : r*ld+depth]
@@ -435,11 +439,17 @@ func packTransposed(dst []float32, width int, src []float32, ld, rows, depth int
 		}
 	}
 	for ; r+4 <= rows; r += 4 {
+		p0 := 0
+		if tr != nil && depth >= 8 {
+			_ = src[(r+3)*ld+depth-1] // the 4 source rows are in bounds
+			tr.t4(&dst[r], width, &src[r*ld], ld, depth/8)
+			p0 = depth &^ 7
+		}
 		s0 := src[r*ld : r*ld+depth]
 		s1 := src[(r+1)*ld:][:len(s0)]
 		s2 := src[(r+2)*ld:][:len(s0)]
 		s3 := src[(r+3)*ld:][:len(s0)]
-		for p := range s0 {
+		for p := p0; p < len(s0); p++ {
 			d := (*[4]float32)(dst[p*width+r:])
 			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 		}

@@ -344,18 +344,18 @@ func TestStridedHit(t *testing.T) {
 // assembly transpose, against its definition.
 func TestPackTransposed(t *testing.T) {
 	r := rand.New(rand.NewSource(13))
-	var funcs []transposeFunc
+	var trs []*transposers
 	for _, k := range availableKernels() {
-		funcs = append(funcs, k.tr8)
+		trs = append(trs, k.tr)
 	}
-	for _, tr8 := range funcs {
+	for _, tr := range trs {
 		for rows := 0; rows <= 20; rows++ {
 			for _, depth := range []int{0, 1, 7, 8, 9, 16, 31, 40} {
 				width := rows + r.Intn(3)
 				ld := depth + r.Intn(3)
 				src := randSlice(r, max(0, rows*ld))
 				dst := randSlice(r, depth*width+5)
-				packTransposed(dst, width, src, ld, rows, depth, tr8)
+				packTransposed(dst, width, src, ld, rows, depth, tr)
 				for p := 0; p < depth; p++ {
 					for i := 0; i < width; i++ {
 						want := float32(0)
@@ -363,7 +363,7 @@ func TestPackTransposed(t *testing.T) {
 							want = src[i*ld+p]
 						}
 						if dst[p*width+i] != want {
-							t.Fatalf("tr8=%v rows=%d depth=%d width=%d ld=%d: dst[%d][%d] = %g, want %g", tr8 != nil, rows, depth, width, ld, p, i, dst[p*width+i], want)
+							t.Fatalf("asm=%v rows=%d depth=%d width=%d ld=%d: dst[%d][%d] = %g, want %g", tr != nil, rows, depth, width, ld, p, i, dst[p*width+i], want)
 						}
 					}
 				}
