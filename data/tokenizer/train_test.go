@@ -75,6 +75,7 @@ func TestTrainedParityWithReference(t *testing.T) {
 	chunks := ParityCorpus(3, 256<<10)
 	for _, pre := range []string{PreLlama3, PreQwen2, PreGPT2} {
 		t.Run(pre, func(t *testing.T) {
+			t.Parallel()
 			tok := trainSmall(t, pre, 2000)
 			path := filepath.Join(t.TempDir(), "tokenizer.json")
 			if err := tok.Save(path); err != nil {
