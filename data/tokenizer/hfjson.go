@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,9 +31,9 @@ func Load(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer: %w", err)
 	}
-	var cfg []byte
-	if c, err := os.ReadFile(ConfigPath(path)); err == nil {
-		cfg = c
+	cfg, err := os.ReadFile(ConfigPath(path))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("load tokenizer %s: %w", path, err)
 	}
 	return parse(data, path, cfg)
 }
@@ -186,7 +187,7 @@ func parseHF(data []byte, name string, config []byte) (*Tokenizer, error) {
 	if config != nil {
 		sp := &hfSpecial{}
 		if err := json.Unmarshal(config, sp); err != nil {
-			return nil, fmt.Errorf("tokenizer_config.json: %w", err)
+			return nil, fmt.Errorf("tokenizer_config.json (%s): %w", ConfigPath(name), err)
 		}
 		if s.bos, err = specialContent(sp.BOS); err != nil {
 			return nil, fmt.Errorf("bos_token: %w", err)
