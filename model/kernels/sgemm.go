@@ -399,10 +399,21 @@ func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur
 // dst: [kcur][nr], columns past cols zeroed.
 func packBSliver(dst []float32, transB bool, b []float32, ldb, pc, kcur, j, cols, nr int, tr *transposers) {
 	if !transB { // op(B)[p][j] = b[p*ldb+j]: contiguous
-		for p := 0; p < kcur; p++ {
-			dp := dst[p*nr : p*nr+nr]
-			copy(dp, b[(pc+p)*ldb+j:(pc+p)*ldb+j+cols])
-			clear(dp[cols:])
+		switch {
+		case cols == 32 && nr == 32: // inline copies instead of memmove calls
+			for p := 0; p < kcur; p++ {
+				*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(b[(pc+p)*ldb+j:])
+			}
+		case cols == 16 && nr == 16:
+			for p := 0; p < kcur; p++ {
+				*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(b[(pc+p)*ldb+j:])
+			}
+		default:
+			for p := 0; p < kcur; p++ {
+				dp := dst[p*nr : p*nr+nr]
+				copy(dp, b[(pc+p)*ldb+j:(pc+p)*ldb+j+cols])
+				clear(dp[cols:])
+			}
 		}
 		return
 	}
