@@ -6,7 +6,8 @@
 //
 // Each epoch visits the shards in a seeded permutation and, inside a shard,
 // the rows of the chosen split in a seeded permutation (a two-level shuffle:
-// only one shard is held in memory). Both permutations are functions of
+// at most two shards are in memory, the current one and the next, which is
+// read in the background). Both permutations are functions of
 // (seed, epoch, shard) computed with a fixed generator (splitmix64 with
 // Fisher-Yates), so they do not change with the Go version.
 //
