@@ -384,10 +384,21 @@ func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur
 		rows := min(mr, mcur-r*mr)
 		ib := i0 + r*mr
 		if transA { // op(A)[i][p] = a[p*lda+i]: each depth step is a contiguous row segment
-			for p := 0; p < kcur; p++ {
-				dp := d[p*mr : p*mr+mr]
-				copy(dp, a[(pc+p)*lda+ib:(pc+p)*lda+ib+rows])
-				clear(dp[rows:])
+			switch {
+			case rows == 12 && mr == 12: // inline copies instead of memmove calls
+				for p := 0; p < kcur; p++ {
+					*(*[12]float32)(d[p*12:]) = *(*[12]float32)(a[(pc+p)*lda+ib:])
+				}
+			case rows == 6 && mr == 6:
+				for p := 0; p < kcur; p++ {
+					*(*[6]float32)(d[p*6:]) = *(*[6]float32)(a[(pc+p)*lda+ib:])
+				}
+			default:
+				for p := 0; p < kcur; p++ {
+					dp := d[p*mr : p*mr+mr]
+					copy(dp, a[(pc+p)*lda+ib:(pc+p)*lda+ib+rows])
+					clear(dp[rows:])
+				}
 			}
 			continue
 		}
