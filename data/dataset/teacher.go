@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/distill-ml/distill/model/kernels/f16"
 )
@@ -106,6 +107,9 @@ func encodeTopK(ids []int32, lps, tail []float32, n, k, vocab int) (packedTopK, 
 	}
 	return pk, nil
 }
+
+// littleEndian reports the host byte order (set once, never changed).
+var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
 
 // errCorrupt marks malformed packed data.
 var errCorrupt = errors.New("corrupt packed data")
@@ -269,13 +273,25 @@ func DecodeHidden(dst [][]float32, at int, blob []byte, layers, n, d, from, to i
 	if len(blob) != 2*layers*n*d {
 		return fieldErr("hidden", "%d bytes, want %d layers × %d positions × dim %d × 2", len(blob), layers, n, d)
 	}
-	u := make([]uint16, (to-from)*d)
+	var u []uint16
 	for l := 0; l < layers; l++ {
 		src := blob[2*(l*n+from)*d : 2*(l*n+to)*d]
+		out := dst[l][at*d : (at+to-from)*d]
+		if len(src) == 0 {
+			continue
+		}
+		if littleEndian && uintptr(unsafe.Pointer(unsafe.SliceData(src)))%2 == 0 {
+			// The stored little-endian halves are already uint16s in memory.
+			f16.ToFloat32(out, unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(src))), len(src)/2))
+			continue
+		}
+		if u == nil {
+			u = make([]uint16, len(out))
+		}
 		for i := range u {
 			u[i] = binary.LittleEndian.Uint16(src[2*i:])
 		}
-		f16.ToFloat32(dst[l][at*d:(at+to-from)*d], u)
+		f16.ToFloat32(out, u)
 	}
 	return nil
 }
