@@ -1,14 +1,15 @@
 # PyTorch peer for BenchmarkForwardBackward: the same student shape, float32,
 # forward + backward of the same loss (CE, or CE + sparse top-k forward KL),
-# timed over argv[2] steps after warm-up. Prints tokens/s and tokens per
+# shape from argv[3:11] (V d layers heads kv_heads ffn B T), timed over argv[2] steps after warm-up. Prints tokens/s and tokens per
 # CPU-second.
 import sys, time
 import torch
 import torch.nn.functional as F
 
 mode, steps = sys.argv[1], int(sys.argv[2])
+V, d, L, H, KV, FF, B, T = (int(a) for a in sys.argv[3:11])
+K = 16
 torch.manual_seed(0)
-V, d, L, H, KV, FF, B, T, K = 4096, 256, 4, 4, 2, 688, 8, 128, 16
 hd = d // H
 P = lambda *s: torch.nn.Parameter(torch.randn(*s) * 0.02)
 emb = P(V, d)
