@@ -88,6 +88,7 @@ func TestValidateRowProblems(t *testing.T) {
 		{"hidden size", "hidden", "6 bytes, want 1 layers × 2 positions × dim 2", func(r *Row) { r.Hidden = r.Hidden[:6] }},
 		{"hidden inf", "hidden", "layer 3 position 1: +Inf is not finite", func(r *Row) { binary.LittleEndian.PutUint16(r.Hidden[4:], 0x7c00) }},
 		{"hidden missing", "hidden", "must carry both", func(r *Row) { r.Hidden = nil }},
+		{"teacher missing", "teacher", "empty for a row with teacher signals", func(r *Row) { r.Teacher = "" }},
 		{"teacher without prompt", "prompt_len", "0, but the row has teacher signals", func(r *Row) {
 			r.PromptLen = 0
 			r.TopKTail, r.TopKIDsLo, r.TopKIDsHi, r.TopKLogprobs, r.Hidden = nil, nil, nil, nil, nil

@@ -17,7 +17,7 @@ type Record struct {
 	ID         string // filled by the writer from Source and Prompt when empty
 	Split      string
 	Source     string
-	Teacher    string
+	Teacher    string // teacher model id; defaults to Meta.Teacher for rows with teacher signals
 	Prompt     string
 	Completion string
 	Tokens     []int32

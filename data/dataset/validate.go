@@ -231,6 +231,9 @@ func (v *validator) row(shard string, idx int64, row *Row, meta *Meta, vocab int
 		add("prompt_len", "0, but the row has teacher signals (the first target needs an input token)")
 	}
 	if hasTopK {
+		if row.Teacher == "" {
+			add("teacher", "empty for a row with teacher signals")
+		}
 		v.topk(shard, idx, row, sig, meta.TopK, vocab)
 	}
 	if len(meta.HiddenLayers) > 0 && hasTopK != hasHidden && meta.TopK > 0 {

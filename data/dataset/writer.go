@@ -158,6 +158,12 @@ func EncodeRecord(rec *Record, meta *Meta) (Row, error) {
 			return Row{}, err
 		}
 		row.TopKTail, row.TopKIDsLo, row.TopKIDsHi, row.TopKLogprobs = pk.tail, pk.lo, pk.hi, pk.lps
+		if row.Teacher == "" {
+			row.Teacher = meta.Teacher
+		}
+		if row.Teacher == "" {
+			return Row{}, errors.New("field teacher: empty for a row with teacher signals (set it or the dataset's teacher)")
+		}
 	}
 	if rec.Hidden != nil {
 		if len(meta.HiddenLayers) == 0 {
