@@ -220,9 +220,7 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
 		for i := 0; i < n; i++ {
 			rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.attnNorm, hp.NormEps)
 		}
-		b.wq.MulBatch(m.pool, q, hb, n, &s.ws)
-		b.wk.MulBatch(m.pool, k, hb, n, &s.ws)
-		b.wv.MulBatch(m.pool, v, hb, n, &s.ws)
+		qdot.MulBatchSet(m.pool, []*qdot.Matrix{&b.wq, &b.wk, &b.wv}, [][]float32{q, k, v}, hb, n, &s.ws)
 		for i := 0; i < n; i++ {
 			p := s.pos + i
 			s.rope(q[i*qDim:(i+1)*qDim], hp.NHeads, p)
@@ -237,8 +235,7 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
 		for i := 0; i < n; i++ {
 			rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.ffnNorm, hp.NormEps)
 		}
-		b.wGate.MulBatch(m.pool, g, hb, n, &s.ws)
-		b.wUp.MulBatch(m.pool, u, hb, n, &s.ws)
+		qdot.MulBatchSet(m.pool, []*qdot.Matrix{&b.wGate, &b.wUp}, [][]float32{g, u}, hb, n, &s.ws)
 		for i := range g {
 			gi := g[i]
 			g[i] = gi / (1 + float32(math.Exp(float64(-gi)))) * u[i]

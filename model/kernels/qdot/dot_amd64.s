@@ -464,3 +464,163 @@ f16done:
 	VZEROUPPER
 	MOVSS X8, ret+24(FP)
 	RET
+
+// HSUM(Y, X, T): X lane 0 = sum of Y's 8 floats (clobbers T).
+#define HSUM(Y, X, T) \
+	VEXTRACTF128 $1, Y, T \
+	VADDPS T, X, X \
+	VMOVHLPS X, X, T \
+	VADDPS T, X, X \
+	VMOVSHDUP X, T \
+	VADDSS T, X, X
+
+// SCALE2R(wreg, dst): broadcast f16(wreg)·f16(DI) into dst (clobbers AX, BX, X5).
+#define SCALE2R(wreg, X_, Y_) \
+	MOVWLZX (wreg), AX \
+	MOVWLZX (DI), BX \
+	VMOVD AX, X_ \
+	VPINSRW $1, BX, X_, X_ \
+	VCVTPH2PS X_, X_ \
+	VMOVSHDUP X_, X5 \
+	VMULSS X5, X_, X_ \
+	VBROADCASTSS X_, Y_
+
+// SDOT(acc, scale): acc += scale · float(Σ int8(Y0)·int8(Y1)) (clobbers Y2, Y3).
+#define SDOT(ACC, SC) \
+	VPSIGNB Y0, Y0, Y2 \
+	VPSIGNB Y0, Y1, Y3 \
+	VPMADDUBSW Y3, Y2, Y2 \
+	VPMADDWD Y15, Y2, Y2 \
+	VCVTDQ2PS Y2, Y2 \
+	VFMADD231PS SC, Y2, ACC
+
+// Two weight rows against one activation row: each row's result is computed
+// in exactly the order of the one-row kernel (same bits), with two
+// independent accumulation chains for instruction-level parallelism.
+
+// func dotQ8_0x2AVX2(w0, w1, a *byte, nb int) (s0, s1 float32)
+TEXT ·dotQ8_0x2AVX2(SB), NOSPLIT, $0-40
+	MOVQ w0+0(FP), SI
+	MOVQ w1+8(FP), R11
+	MOVQ a+16(FP), DI
+	MOVQ nb+24(FP), CX
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VMOVDQU ones16<>(SB), Y15
+	TESTQ CX, CX
+	JLE q80x2done
+q80x2loop:
+	SCALE2R(SI, X4, Y4)
+	SCALE2R(R11, X7, Y7)
+	VMOVDQU 2(DI), Y1
+	VMOVDQU 2(SI), Y0
+	SDOT(Y8, Y4)
+	VMOVDQU 2(R11), Y0
+	SDOT(Y9, Y7)
+	ADDQ $34, SI
+	ADDQ $34, R11
+	ADDQ $34, DI
+	DECQ CX
+	JNZ q80x2loop
+q80x2done:
+	HSUM(Y8, X8, X10)
+	HSUM(Y9, X9, X10)
+	VZEROUPPER
+	MOVSS X8, s0+32(FP)
+	MOVSS X9, s1+36(FP)
+	RET
+
+// EXPAND_Q4(off, reg): Y0 = the 32 signed 4-bit codes (q−8) of the block at reg.
+#define EXPAND_Q4(reg) \
+	VMOVDQU 2(reg), X0 \
+	VPSRLW $4, X0, X1 \
+	VINSERTI128 $1, X1, Y0, Y0 \
+	VPAND Y14, Y0, Y0 \
+	VPSUBB Y13, Y0, Y0
+
+// func dotQ4_0x2AVX2(w0, w1, a *byte, nb int) (s0, s1 float32)
+TEXT ·dotQ4_0x2AVX2(SB), NOSPLIT, $0-40
+	MOVQ w0+0(FP), SI
+	MOVQ w1+8(FP), R11
+	MOVQ a+16(FP), DI
+	MOVQ nb+24(FP), CX
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VMOVDQU ones16<>(SB), Y15
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU eight8<>(SB), Y13
+	TESTQ CX, CX
+	JLE q40x2done
+q40x2loop:
+	SCALE2R(SI, X4, Y4)
+	SCALE2R(R11, X7, Y7)
+	EXPAND_Q4(SI)
+	VMOVDQU 2(DI), Y1
+	SDOT(Y8, Y4)
+	EXPAND_Q4(R11)
+	VMOVDQU 2(DI), Y1
+	SDOT(Y9, Y7)
+	ADDQ $18, SI
+	ADDQ $18, R11
+	ADDQ $34, DI
+	DECQ CX
+	JNZ q40x2loop
+q40x2done:
+	HSUM(Y8, X8, X10)
+	HSUM(Y9, X9, X10)
+	VZEROUPPER
+	MOVSS X8, s0+32(FP)
+	MOVSS X9, s1+36(FP)
+	RET
+
+// EXPAND_Q5(reg): Y0 = the 32 signed 5-bit codes (q−16) of the Q5_0 block at reg.
+#define EXPAND_Q5(reg) \
+	VMOVDQU 6(reg), X0 \
+	VPSRLW $4, X0, X1 \
+	VINSERTI128 $1, X1, Y0, Y0 \
+	VPAND Y14, Y0, Y0 \
+	VPBROADCASTD 2(reg), Y6 \
+	VPSHUFB Y12, Y6, Y6 \
+	VPOR Y11, Y6, Y6 \
+	VPCMPEQB Y10, Y6, Y6 \
+	VPAND Y13, Y6, Y6 \
+	VPOR Y6, Y0, Y0 \
+	VPSUBB Y13, Y0, Y0
+
+// func dotQ5_0x2AVX2(w0, w1, a *byte, nb int) (s0, s1 float32)
+TEXT ·dotQ5_0x2AVX2(SB), NOSPLIT, $0-40
+	MOVQ w0+0(FP), SI
+	MOVQ w1+8(FP), R11
+	MOVQ a+16(FP), DI
+	MOVQ nb+24(FP), CX
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VMOVDQU ones16<>(SB), Y15
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU sixteen8<>(SB), Y13
+	VMOVDQU q5shuf<>(SB), Y12
+	VMOVDQU q5bits<>(SB), Y11
+	VPCMPEQB Y10, Y10, Y10
+	TESTQ CX, CX
+	JLE q50x2done
+q50x2loop:
+	SCALE2R(SI, X4, Y4)
+	SCALE2R(R11, X7, Y7)
+	EXPAND_Q5(SI)
+	VMOVDQU 2(DI), Y1
+	SDOT(Y8, Y4)
+	EXPAND_Q5(R11)
+	VMOVDQU 2(DI), Y1
+	SDOT(Y9, Y7)
+	ADDQ $22, SI
+	ADDQ $22, R11
+	ADDQ $34, DI
+	DECQ CX
+	JNZ q50x2loop
+q50x2done:
+	HSUM(Y8, X8, X12)
+	HSUM(Y9, X9, X12)
+	VZEROUPPER
+	MOVSS X8, s0+32(FP)
+	MOVSS X9, s1+36(FP)
+	RET

@@ -59,11 +59,11 @@ func (m *Matrix) Row(dst []float32, r int) error {
 	return DequantizeRow(m.Type, dst, m.Data[r*m.rowBytes:(r+1)*m.rowBytes], m.Cols)
 }
 
-// Workspace holds the quantized activations of a product; reuse one per
+// Workspace holds the converted activations of a product; reuse one per
 // goroutine to avoid allocating in steady state.
 type Workspace struct {
-	buf []byte
-	xh  []float32 // F16-rounded activations for F16 weights
+	q8_0, q8_K []byte    // activations quantized per block
+	xh         []float32 // F16-rounded activations for F16 weights
 }
 
 // actRowBytes is the size of one activation row in the dot's input format.
@@ -101,6 +101,19 @@ func (m *Matrix) dotRow(k *dotKernels, r int, qa []byte, x []float32) float32 {
 	}
 }
 
+// pairKernel is the two-row kernel for m's type, or nil.
+func (m *Matrix) pairKernel(k *dotKernels) func(w0, w1, a []byte, nb int) (float32, float32) {
+	switch m.Type {
+	case Q8_0:
+		return k.q8_0x2
+	case Q4_0:
+		return k.q4_0x2
+	case Q5_0:
+		return k.q5_0x2
+	}
+	return nil
+}
+
 // MulVec computes dst[r] = Σ_c W[r,c]·x[c] for every row, splitting rows over
 // pool (nil: parallel.Default()).
 // x: [Cols], dst: [Rows].
@@ -111,63 +124,132 @@ func (m *Matrix) MulVec(pool *parallel.Pool, dst, x []float32, ws *Workspace) {
 // MulBatch computes n products at once (a prompt batch): row t of dst is
 // W·(row t of x). Activations are first converted to the weight type's
 // VecDotType as llama.cpp does: Q8_0 or Q8_K blocks for quantized weights,
-// values rounded to F16 for F16 weights, unchanged for F32. Each weight row is loaded once and dotted with every
-// activation row while it is in cache.
+// values rounded to F16 for F16 weights, unchanged for F32. Each weight row
+// is loaded once and dotted with every activation row while it is in cache.
 // x: [n, Cols], dst: [n, Rows].
 func (m *Matrix) MulBatch(pool *parallel.Pool, dst, x []float32, n int, ws *Workspace) {
-	m.mulBatch(kernelSet, pool, dst, x, n, ws)
+	MulBatchSet(pool, []*Matrix{m}, [][]float32{dst}, x, n, ws)
+}
+
+// MulBatchSet computes several products of the same input at once (e.g. the
+// Q, K and V projections, or gate and up): dsts[i] = mats[i]·x, with one
+// parallel loop over all their rows (one pool hand-off instead of one per
+// matrix). Every matrix must have the same Cols.
+// x: [n, Cols], dsts[i]: [n, mats[i].Rows].
+func MulBatchSet(pool *parallel.Pool, mats []*Matrix, dsts [][]float32, x []float32, n int, ws *Workspace) {
+	mulBatchSet(kernelSet, pool, mats, dsts, x, n, ws)
 }
 
 func (m *Matrix) mulBatch(k *dotKernels, pool *parallel.Pool, dst, x []float32, n int, ws *Workspace) {
-	if n <= 0 {
+	mulBatchSet(k, pool, []*Matrix{m}, [][]float32{dst}, x, n, ws)
+}
+
+// prepared is one matrix's view of the converted activations.
+type prepared struct {
+	m   *Matrix
+	dst []float32
+	qa  []byte    // quantized activations, arb bytes per token
+	arb int       // 0 for float weights
+	x   []float32 // float activations (F16-rounded for F16 weights)
+	row int       // first global row of this matrix
+}
+
+func mulBatchSet(k *dotKernels, pool *parallel.Pool, mats []*Matrix, dsts [][]float32, x []float32, n int, ws *Workspace) {
+	if n <= 0 || len(mats) == 0 {
 		return
 	}
-	if len(x) < n*m.Cols || len(dst) < n*m.Rows {
-		panic(fmt.Sprintf("qdot: MulBatch %dx%d with n=%d: x has %d, dst has %d", m.Rows, m.Cols, n, len(x), len(dst)))
+	if len(dsts) != len(mats) {
+		panic(fmt.Sprintf("qdot: %d destinations for %d matrices", len(dsts), len(mats)))
 	}
+	cols := mats[0].Cols
 	if pool == nil {
 		pool = parallel.Default()
 	}
 	if ws == nil {
 		ws = &Workspace{}
 	}
-	arb := m.actRowBytes()
-	if arb > 0 {
-		ws.buf = grow(ws.buf, n*arb)
-		for t := 0; t < n; t++ {
-			QuantizeActivations(m.Type, x[t*m.Cols:(t+1)*m.Cols], ws.buf[t*arb:(t+1)*arb])
+	var haveQ8_0, haveQ8_K, haveF16 bool
+	preps := make([]prepared, len(mats))
+	total := 0
+	for i, m := range mats {
+		if m.Cols != cols {
+			panic(fmt.Sprintf("qdot: MulBatchSet matrices have %d and %d columns", cols, m.Cols))
 		}
-	}
-	if m.Type == F16 {
-		// llama.cpp converts activations to F16 before an F16 product
-		// (vec_dot_type F16); round them the same way so results agree.
-		if cap(ws.xh) < n*m.Cols {
-			ws.xh = make([]float32, n*m.Cols)
+		if len(x) < n*cols || len(dsts[i]) < n*m.Rows {
+			panic(fmt.Sprintf("qdot: MulBatch %dx%d with n=%d: x has %d, dst has %d", m.Rows, m.Cols, n, len(x), len(dsts[i])))
 		}
-		xh := ws.xh[:n*m.Cols]
-		roundToF16(xh, x[:n*m.Cols])
-		x = xh
+		arb := m.actRowBytes()
+		p := prepared{m: m, dst: dsts[i], arb: arb, x: x, row: total}
+		switch VecDotType(m.Type) {
+		case Q8_0:
+			if !haveQ8_0 {
+				ws.q8_0 = grow(ws.q8_0, n*arb)
+				for t := 0; t < n; t++ {
+					QuantizeQ8_0(ws.q8_0[t*arb:(t+1)*arb], x[t*cols:(t+1)*cols])
+				}
+				haveQ8_0 = true
+			}
+			p.qa = ws.q8_0
+		case Q8_K:
+			if !haveQ8_K {
+				ws.q8_K = grow(ws.q8_K, n*arb)
+				for t := 0; t < n; t++ {
+					QuantizeQ8_K(ws.q8_K[t*arb:(t+1)*arb], x[t*cols:(t+1)*cols])
+				}
+				haveQ8_K = true
+			}
+			p.qa = ws.q8_K
+		default:
+			if m.Type == F16 {
+				// llama.cpp converts activations to F16 before an F16
+				// product (vec_dot_type F16); round them the same way.
+				if !haveF16 {
+					if cap(ws.xh) < n*cols {
+						ws.xh = make([]float32, n*cols)
+					}
+					roundToF16(ws.xh[:n*cols], x[:n*cols])
+					haveF16 = true
+				}
+				p.x = ws.xh[:n*cols]
+			}
+		}
+		preps[i] = p
+		total += m.Rows
 	}
-	qa := ws.buf
 	const tile = 16 // weight rows kept hot while the batch streams past
 	grain := 64
 	if n > 1 {
 		grain = tile
 	}
-	pool.For(m.Rows, grain, func(lo, hi int) {
-		for r0 := lo; r0 < hi; r0 += tile {
-			r1 := min(r0+tile, hi)
+	pool.For(total, grain, func(lo, hi int) {
+		pi := 0
+		for r0 := lo; r0 < hi; {
+			for preps[pi].row+preps[pi].m.Rows <= r0 {
+				pi++
+			}
+			p := &preps[pi]
+			r1 := min(r0+tile, hi, p.row+p.m.Rows)
 			for t := 0; t < n; t++ {
 				var a []byte
-				if arb > 0 {
-					a = qa[t*arb : (t+1)*arb]
+				if p.arb > 0 {
+					a = p.qa[t*p.arb : (t+1)*p.arb]
 				}
-				xt := x[t*m.Cols : (t+1)*m.Cols]
-				out := dst[t*m.Rows:]
-				for r := r0; r < r1; r++ {
-					out[r] = m.dotRow(k, r, a, xt)
+				xt := p.x[t*cols : (t+1)*cols]
+				out := p.dst[t*p.m.Rows:]
+				r := r0
+				if pair := p.m.pairKernel(k); pair != nil {
+					rb := p.m.rowBytes
+					nb := p.m.Cols / QK
+					for ; r+1 < r1; r += 2 {
+						i := r - p.row
+						out[i], out[i+1] = pair(p.m.Data[i*rb:(i+1)*rb], p.m.Data[(i+1)*rb:(i+2)*rb], a, nb)
+					}
+				}
+				for ; r < r1; r++ {
+					out[r-p.row] = p.m.dotRow(k, r-p.row, a, xt)
 				}
 			}
+			r0 = r1
 		}
 	})
 }

@@ -295,3 +295,62 @@ func ExampleImplementation() {
 	fmt.Println(Implementation() != "")
 	// Output: true
 }
+
+// MulBatchSet over matrices of different types equals their separate products.
+func TestMulBatchSetMixedTypes(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	cols, n := 512, 3
+	var mats []*Matrix
+	var dsts [][]float32
+	for i, typ := range []Type{Q4_K, Q8_0, F16, Q6_K, F32, Q5_0} {
+		rows := 5 + 7*i
+		var data []byte
+		for r := 0; r < rows; r++ {
+			data = append(data, randomRow(rng, typ, cols, false)...)
+		}
+		m, err := NewMatrix(typ, rows, cols, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mats = append(mats, &m)
+		dsts = append(dsts, make([]float32, n*rows))
+	}
+	x := make([]float32, n*cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	MulBatchSet(parallel.New(2), mats, dsts, x, n, &Workspace{})
+	for i, m := range mats {
+		want := make([]float32, n*m.Rows)
+		m.MulBatch(parallel.New(1), want, x, n, nil)
+		for j := range want {
+			if want[j] != dsts[i][j] {
+				t.Fatalf("matrix %d (%s) element %d: set %g, alone %g", i, m.Type, j, dsts[i][j], want[j])
+			}
+		}
+	}
+}
+
+// The two-row kernels give exactly the single-row kernel's bits.
+func TestPairKernelsBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	for _, k := range impls() {
+		for _, typ := range []Type{Q8_0, Q4_0, Q5_0} {
+			m := &Matrix{Type: typ}
+			pair := m.pairKernel(k)
+			if pair == nil {
+				continue
+			}
+			for _, n := range []int{32, 64, 576, 1536} {
+				w0, w1 := randomRow(rng, typ, n, false), randomRow(rng, typ, n, true)
+				qa, _ := randomActivations(rng, typ, n, true)
+				s0, s1 := pair(w0, w1, qa, n/QK)
+				m0, _ := NewMatrix(typ, 1, n, w0)
+				m1, _ := NewMatrix(typ, 1, n, w1)
+				if a, b := m0.dotRow(k, 0, qa, nil), m1.dotRow(k, 0, qa, nil); a != s0 || b != s1 {
+					t.Fatalf("%s %s n=%d: pair (%g, %g), single (%g, %g)", k.name, typ, n, s0, s1, a, b)
+				}
+			}
+		}
+	}
+}
