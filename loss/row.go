@@ -57,7 +57,7 @@ func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW flo
 	// Pass 1: max and argmax.
 	m, arg := z[0], 0
 	for j, v := range z {
-		if v > m || m != m { // NaN propagates as the "max"
+		if v > m { // a NaN logit still reaches the sums below, so the loss is NaN
 			m, arg = v, j
 		}
 	}
@@ -70,7 +70,7 @@ func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW flo
 	if teacher != nil && teacher.Dense == nil {
 		sc.ids = sc.ids[:0]
 		sc.zb = sc.zb[:0]
-		for i, id := range teacher.IDs {
+		for _, id := range teacher.IDs {
 			dup := false
 			for _, u := range sc.ids {
 				if u == id {
@@ -78,7 +78,6 @@ func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW flo
 					break
 				}
 			}
-			_ = i
 			if !dup {
 				sc.ids = append(sc.ids, id)
 				sc.zb = append(sc.zb, z[id])

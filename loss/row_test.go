@@ -127,3 +127,17 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestRowNaNLogitGivesNaNLoss: a NaN anywhere in the logits, including the
+// first one, shows up in the loss rather than being skipped by the max.
+func TestRowNaNLogitGivesNaNLoss(t *testing.T) {
+	for _, pos := range []int{0, 3} {
+		z := []float32{1, 2, 3, 4, 5}
+		z[pos] = float32(math.NaN())
+		var sc Scratch
+		r := Config{Temperature: 1}.Row(z, 1, nil, 1, 0, true, &sc)
+		if !math.IsNaN(r.CE) {
+			t.Fatalf("NaN at %d: CE %g", pos, r.CE)
+		}
+	}
+}
