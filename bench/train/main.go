@@ -61,6 +61,8 @@ type job struct {
 type result struct {
 	TokensPerS  float64 `json:"tokens_per_s"`
 	StepS       float64 `json:"step_s"`
+	CPUS        float64 `json:"cpu_s"`  // user+sys CPU seconds of the timed steps
+	Tokens      int64   `json:"tokens"` // tokens of the timed steps
 	PeakRSSKiB  int64   `json:"peak_rss_kib"`
 	RSSStartKiB int64   `json:"rss_start_kib"`
 	RSSEndKiB   int64   `json:"rss_end_kib"`
@@ -100,7 +102,7 @@ func runBench(cfgList string, vocab, bsz, seq, threads, steps, warmup int, useTo
 	fmt.Printf("bench/train: B=%d T=%d vocab=%d threads=%d, %d timed steps after %d warm-up; %s, GOMAXPROCS child=%d, %s\n",
 		bsz, seq, vocab, threads, steps, warmup, runtime.Version(), threads, cpuName())
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "config\tparams\tdistill tok/s\tdistill peak RSS\tRSS start→end\tPyTorch tok/s\tPyTorch peak RSS\tPyTorch setting\tspeed ratio\tRSS ratio\t")
+	fmt.Fprintln(tw, "config\tparams\tdistill tok/s\ttok/CPU-s\tpeak RSS\tRSS start→end\tPyTorch tok/s\ttok/CPU-s\tpeak RSS\tPyTorch setting\tspeed ratio\tCPU-time ratio\tRSS ratio\t")
 	for _, spec := range strings.Split(cfgList, ",") {
 		name, layers := spec, 0
 		if i := strings.IndexByte(spec, ':'); i >= 0 {
@@ -139,20 +141,30 @@ func runBench(cfgList string, vocab, bsz, seq, threads, steps, warmup int, useTo
 			}
 			fmt.Fprintf(os.Stderr, "  %s: distill RSS every %d steps: %s\n", label, max(steps/10, 1), strings.Join(tr, ", "))
 		}
-		row := fmt.Sprintf("%s\t%.2fM\t%.0f\t%s\t%s→%s\t", label, float64(s.ParamCount())/1e6, d.TokensPerS, mib(d.PeakRSSKiB), mib(d.RSSStartKiB), mib(d.RSSEndKiB))
+		row := fmt.Sprintf("%s\t%.2fM\t%.0f\t%.0f\t%s\t%s→%s\t", label, float64(s.ParamCount())/1e6, d.TokensPerS, d.perCPU(), mib(d.PeakRSSKiB), mib(d.RSSStartKiB), mib(d.RSSEndKiB))
 		if useTorch {
 			p, err := runTorchBest(j, threads)
 			if err != nil {
 				return fmt.Errorf("%s: torch: %w", label, err)
 			}
-			row += fmt.Sprintf("%.0f\t%s\t%s\t%.2f×\t%.2f×\t", p.TokensPerS, mib(p.PeakRSSKiB), p.setting, d.TokensPerS/p.TokensPerS, float64(d.PeakRSSKiB)/float64(p.PeakRSSKiB))
+			row += fmt.Sprintf("%.0f\t%.0f\t%s\t%s\t%.2f×\t%.2f×\t%.2f×\t", p.TokensPerS, p.perCPU(), mib(p.PeakRSSKiB), p.setting,
+				d.TokensPerS/p.TokensPerS, d.perCPU()/p.perCPU(), float64(d.PeakRSSKiB)/float64(p.PeakRSSKiB))
 		} else {
-			row += "-\t-\t-\t-\t-\t"
+			row += "-\t-\t-\t-\t-\t-\t-\t"
 		}
 		fmt.Fprintln(tw, row)
 		tw.Flush()
 	}
 	return tw.Flush()
+}
+
+// perCPU is tokens per CPU-second (user+sys, all threads) of the timed steps:
+// less sensitive than wall-clock to other processes on a shared machine.
+func (r result) perCPU() float64 {
+	if r.CPUS <= 0 {
+		return 0
+	}
+	return float64(r.Tokens) / r.CPUS
 }
 
 func mib(kib int64) string { return fmt.Sprintf("%.0f MiB", float64(kib)/1024) }
@@ -213,7 +225,7 @@ func runTorchBest(j job, threads int) (result, error) {
 			return result{}, err
 		}
 		r.setting = fmt.Sprintf("torch=%d OMP=%d BLAS=%d", s.intra, s.omp, s.blas)
-		fmt.Fprintf(os.Stderr, "  %s: PyTorch %s: %.0f tok/s, peak RSS %s\n", j.Name, r.setting, r.TokensPerS, mib(r.PeakRSSKiB))
+		fmt.Fprintf(os.Stderr, "  %s: PyTorch %s: %.0f tok/s, %.0f tok/CPU-s, peak RSS %s\n", j.Name, r.setting, r.TokensPerS, r.perCPU(), mib(r.PeakRSSKiB))
 		if r.TokensPerS > best.TokensPerS {
 			best = r
 		}
@@ -308,6 +320,8 @@ func runWorker(js string) error {
 	rssStart := vmRSS()
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	var ru0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	t0 := time.Now()
 	var trace []int64
 	every := max(j.Steps/10, 1)
@@ -327,9 +341,12 @@ func runWorker(js string) error {
 		float64(ms1.HeapInuse)/(1<<20), ms1.NumGC-ms0.NumGC)
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return json.NewEncoder(os.Stdout).Encode(result{TokensPerS: float64(n*j.Steps) / dt, StepS: dt / float64(j.Steps),
+	cpu := tvSec(ru.Utime) - tvSec(ru0.Utime) + tvSec(ru.Stime) - tvSec(ru0.Stime)
+	return json.NewEncoder(os.Stdout).Encode(result{TokensPerS: float64(n*j.Steps) / dt, StepS: dt / float64(j.Steps), CPUS: cpu, Tokens: int64(n * j.Steps),
 		PeakRSSKiB: ru.Maxrss, RSSStartKiB: rssStart, RSSEndKiB: vmRSS(), Loss: last, RSSTraceKiB: trace})
 }
+
+func tvSec(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 
 // vmRSS is the current resident set size in KiB.
 func vmRSS() int64 {

@@ -122,13 +122,18 @@ def rss_kib():
 for _ in range(cfg["warmup"]):
     step()
 rss_start = rss_kib()
+ru0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 for _ in range(cfg["steps"]):
     loss = step()
 dt = time.perf_counter() - t0
+ru1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
 print(json.dumps({
     "tokens_per_s": B * T * cfg["steps"] / dt,
     "step_s": dt / cfg["steps"],
+    "cpu_s": cpu,
+    "tokens": B * T * cfg["steps"],
     "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     "rss_start_kib": rss_start,
     "rss_end_kib": rss_kib(),
