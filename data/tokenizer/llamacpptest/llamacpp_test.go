@@ -1,4 +1,4 @@
-package tokenizer_test
+package llamacpptest_test
 
 import (
 	"encoding/json"
