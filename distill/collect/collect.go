@@ -215,10 +215,20 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 // states only when every class that stores logprobs may also store them.
 func datasetMeta(cfg *Config, opt *Options, classes map[string]bool) (dataset.Meta, []string) {
 	var notes []string
+	// Meta.Temperature is the temperature of the stored distribution: the local
+	// teacher's softmax at the sampling temperature (1 when sampling greedily),
+	// an OpenAI-compatible server's logprobs at 1 (distill serve reports the
+	// model's distribution; OpenAI's logprobs do not depend on the request's
+	// temperature). The sampling temperature is kept in the settings.
+	distT := 1.0
+	if cfg.Teacher.Kind == "local" && cfg.Sampling.Temperature > 0 {
+		distT = cfg.Sampling.Temperature
+	}
 	meta := dataset.Meta{
 		TokenizerHash: opt.Tokenizer.Hash(), VocabSize: opt.Tokenizer.VocabSize(), Teacher: opt.Teacher.Name(),
-		Temperature: cfg.Sampling.Temperature, PolicyHash: opt.Policy.Hash(),
-		TeacherSettings: map[string]string{"kind": cfg.Teacher.Kind, "top_p": fmt.Sprint(cfg.Sampling.TopP), "max_tokens": fmt.Sprint(cfg.Sampling.MaxTokens)},
+		Temperature: distT, PolicyHash: opt.Policy.Hash(),
+		TeacherSettings: map[string]string{"kind": cfg.Teacher.Kind, "top_p": fmt.Sprint(cfg.Sampling.TopP), "max_tokens": fmt.Sprint(cfg.Sampling.MaxTokens),
+			"sampling_temperature": fmt.Sprint(cfg.Sampling.Temperature)},
 	}
 	if cfg.Teacher.OpenAI != nil {
 		meta.TeacherSettings["base_url"] = cfg.Teacher.OpenAI.BaseURL
@@ -319,6 +329,7 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 		return err
 	}
 	tokens, failed := 0, 0
+	started := time.Now()
 	for r := range results {
 		if firstErr != nil {
 			continue // drain
@@ -354,7 +365,8 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 				retries += n
 			}
 			statsMu.Unlock()
-			prog.Add(1, fmt.Sprintf("tokens %d, retries %d, errors %d", tokens, retries, failed))
+			tps := float64(tokens) / max(time.Since(started).Seconds(), 1e-9)
+			prog.Add(1, fmt.Sprintf("%.0f tokens/s (%d tokens), retries %d, errors %d", tps, tokens, retries, failed))
 		}
 	}
 	if err := flush(); err != nil && firstErr == nil {
@@ -383,7 +395,7 @@ func askOne(ctx context.Context, cfg *Config, opt *Options, meta dataset.Meta, l
 	var resp *teacher.Response
 	err := rp.Do(ctx, rng, func(ctx context.Context) error {
 		if err := lim.Wait(ctx, estimate); err != nil {
-			return retry.Permanent("rate_limit", err)
+			return retry.Permanent("exceeds_tokens_per_minute", err)
 		}
 		r, err := opt.Teacher.Complete(ctx, req)
 		if err != nil {

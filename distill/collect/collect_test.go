@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -321,6 +322,17 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 	if strings.Contains(logs.String(), testKey) {
 		t.Error("progress output contains the API key")
 	}
+	// The progress line carries rows/s, tokens/s, retries and errors (ETA while running).
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	last := lines[len(lines)-1]
+	if !regexp.MustCompile(`^collect: \d+/\d+ \([0-9.]+/s\) [0-9]+ tokens/s \(\d+ tokens\), retries [1-9]\d*, errors [1-9]\d*$`).MatchString(last) {
+		t.Errorf("progress line %q", last)
+	}
+	// The stored distribution is the server's at temperature 1; the request's 0 is a setting.
+	m, err := dataset.ReadManifest(filepath.Join(e.cfg.Out, DatasetDir))
+	if err != nil || m.Meta.Temperature != 1 || m.Meta.TeacherSettings["sampling_temperature"] != "0" {
+		t.Errorf("meta temperature %v, settings %v (%v)", m.Meta.Temperature, m.Meta.TeacherSettings, err)
+	}
 
 	// A second run has nothing to do and changes nothing.
 	before := len(e.proxy.received)
@@ -344,5 +356,58 @@ func TestCollectRefusesUnacknowledgedTerms(t *testing.T) {
 	}
 	if len(e.proxy.received) != 0 {
 		t.Fatal("requests were sent before the terms check")
+	}
+}
+
+func TestConfigRefusesTokenBudgetBelowMaxTokens(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.cfg
+	cfg.Limits.TokensPerMinute = 100
+	cfg.Sampling.MaxTokens = 256
+	cfg.Defaults()
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "tokens_per_minute") {
+		t.Fatalf("got %v", err)
+	}
+	cfg.Limits.TokensPerMinute = 10000
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDuplicateAfterRedactionIsRecorded: two prompts that differ only in a
+// redacted email store the same row; the second is settled as duplicate_row
+// (named in errors.jsonl) instead of vanishing in the dataset build, and the
+// same holds when the prompts are split into shards.
+func TestDuplicateAfterRedactionIsRecorded(t *testing.T) {
+	e := newEnv(t, 1)
+	lines := `{"id":"a","prompt":"Mail ann@fleet.example.com now","class":"public"}
+{"id":"b","prompt":"Mail bob@fleet.example.com now","class":"public"}
+{"id":"c","prompt":"Something else","class":"public"}
+`
+	os.WriteFile(e.cfg.Prompts, []byte(lines), 0o644)
+	for _, n := range []int{1, 2, 3} {
+		stored, failed := map[string]bool{}, map[string]string{}
+		for i := 0; i < n; i++ {
+			e2 := *e
+			e2.cfg.Out = filepath.Join(t.TempDir(), fmt.Sprint(i))
+			cfg := e2.cfg
+			cfg.Defaults()
+			tt, err := teacher.NewOpenAI(*cfg.Teacher.OpenAI)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Run(context.Background(), Options{Config: cfg, Shard: Shard{i, n}, Teacher: tt, Tokenizer: servetest.Tokenizer{}, EOS: servetest.EOS, Policy: e.pol}); err != nil {
+				t.Fatal(err)
+			}
+			for id := range readDataset(t, filepath.Join(cfg.Out, DatasetDir)) {
+				stored[id] = true
+			}
+			for id, r := range readErrors(t, filepath.Join(cfg.Out, ErrorsFile)) {
+				failed[id] = r
+			}
+		}
+		if !stored["a"] || !stored["c"] || stored["b"] || failed["b"] != "duplicate_row" || len(failed) != 1 {
+			t.Fatalf("%d shards: stored %v, failed %v", n, stored, failed)
+		}
 	}
 }

@@ -140,6 +140,11 @@ func (c *Config) Validate() error {
 	if c.Limits.RequestsPerMinute < 0 || c.Limits.TokensPerMinute < 0 {
 		errs = append(errs, errors.New("limits: must be >= 0"))
 	}
+	// Every request reserves its prompt estimate + max_tokens; a budget below
+	// max_tokens could never admit one (each prompt would fail).
+	if c.Limits.TokensPerMinute > 0 && c.Limits.TokensPerMinute < float64(c.Sampling.MaxTokens) {
+		errs = append(errs, fmt.Errorf("limits.tokens_per_minute %g is below sampling.max_tokens %d: no request would fit", c.Limits.TokensPerMinute, c.Sampling.MaxTokens))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("collect config: %w", errors.Join(errs...))
 	}

@@ -1,9 +1,17 @@
 package teacher
 
 import (
+	"context"
+	"math"
 	"math/rand"
+	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/student"
 )
 
 func TestTopKMatchesFullSort(t *testing.T) {
@@ -24,6 +32,144 @@ func TestTopKMatchesFullSort(t *testing.T) {
 		for r := 0; r < k; r++ {
 			if got[r] != ids[r] {
 				t.Fatalf("n=%d k=%d rank %d: got %d want %d", n, k, r, got[r], ids[r])
+			}
+		}
+	}
+}
+
+func TestExpNonPositiveMatchesMathExp(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	for i := 0; i < 200000; i++ {
+		x := -rng.Float64() * 750
+		if i%3 == 0 {
+			x = -rng.Float64() * 2
+		}
+		got, want := expNonPositive(x), math.Exp(x)
+		if x >= -708 && math.Abs(got-want) > 1e-14*want {
+			t.Fatalf("exp(%v) = %v, math.Exp %v", x, got, want)
+		}
+		if x < -708 && got != 0 {
+			t.Fatalf("exp(%v) = %v below the cut-off", x, got)
+		}
+	}
+	if expNonPositive(0) != 1 || expNonPositive(math.Inf(-1)) != 0 || expNonPositive(math.NaN()) != 0 {
+		t.Fatal("special values")
+	}
+}
+
+func TestLogSumExpScaledMatchesDirectSum(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	row := make([]float32, 5000)
+	for i := range row {
+		row[i] = float32(rng.NormFloat64() * 8)
+	}
+	scratch := make([]float64, len(row))
+	for _, temp := range []float64{0.5, 1, 2} {
+		var sum float64
+		for _, x := range row {
+			sum += math.Exp(float64(x) / temp)
+		}
+		want := math.Log(sum)
+		if got := logSumExpScaled(row, temp, scratch); math.Abs(got-want) > 1e-12*math.Abs(want) {
+			t.Fatalf("T=%g: %v, direct %v", temp, got, want)
+		}
+	}
+}
+
+// TestLocalTeacherMatchesRuntime checks the local teacher's response against
+// the runtime run directly: the completion positions' top-k at temperature T
+// (log-softmax of logits/T), the tail mass, and the hidden states.
+func TestLocalTeacherMatchesRuntime(t *testing.T) {
+	var texts []string
+	for i := 0; i < 100; i++ {
+		texts = append(texts, "Replace the scanner battery after 500 charge cycles [§3.2]. Not covered by the policy.")
+	}
+	tok, err := tokenizer.TrainStrings(texts, tokenizer.TrainConfig{VocabSize: 320}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 96,
+		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5}
+	em, err := export.RandomModel(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	em.Vocab = export.TokenizerVocab(tok)
+	em.Name, em.Version = "local-teacher-test", "1"
+	path := filepath.Join(t.TempDir(), "t.gguf")
+	if err := export.Write(path, em, export.Options{Type: export.F32}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := runtime.Load(path, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	eos := tok.Special().EOS
+	lt, err := NewLocal(LocalConfig{Name: "local", Model: path, Completion: "reference", HiddenLayers: []int{1, 3}}, m, tok, eos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const k, temp = 5, 2.0
+	resp, err := lt.Complete(context.Background(), Request{Prompt: "Replace the scanner", Reference: " battery after 500 cycles.", TopLogprobs: k, Temperature: temp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := tok.Encode("Replace the scanner")
+	comp := append(tok.Encode(" battery after 500 cycles."), eos)
+	full := append(append([]int32{}, prompt...), comp...)
+	logits, err := m.NewSession(128).EvalAll(full[:len(full)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := m.NewSession(128).HiddenStates(full[:len(full)-1], []int{1, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.IDs || len(resp.Positions) != len(comp) || len(resp.PromptIDs) != len(prompt) {
+		t.Fatalf("response shape: ids %v, %d positions for %d tokens", resp.IDs, len(resp.Positions), len(comp))
+	}
+	v := m.Hyper.VocabSize
+	for j, pos := range resp.Positions {
+		row := logits[(len(prompt)-1+j)*v : (len(prompt)+j)*v]
+		lp := make([]float64, v)
+		var z float64
+		for i, x := range row {
+			z += math.Exp(float64(x) / temp)
+			lp[i] = float64(x) / temp
+		}
+		order := make([]int, v)
+		for i := range order {
+			order[i] = i
+			lp[i] -= math.Log(z)
+		}
+		sort.SliceStable(order, func(a, b int) bool { return lp[order[a]] > lp[order[b]] })
+		if pos.ID != comp[j] || math.Abs(pos.Logprob-lp[comp[j]]) > 1e-9 {
+			t.Fatalf("position %d: chosen %d (%v), want %d (%v)", j, pos.ID, pos.Logprob, comp[j], lp[comp[j]])
+		}
+		mass := 0.0
+		for r, a := range pos.Top {
+			if a.ID != int32(order[r]) || math.Abs(a.Logprob-lp[order[r]]) > 1e-9 {
+				t.Fatalf("position %d rank %d: %d (%v), want %d (%v)", j, r, a.ID, a.Logprob, order[r], lp[order[r]])
+			}
+			mass += math.Exp(lp[order[r]])
+		}
+		if len(pos.Top) != k || math.Abs(resp.TailMass[j]-(1-mass)) > 1e-9 {
+			t.Fatalf("position %d: %d alternatives, tail %v want %v", j, len(pos.Top), resp.TailMass[j], 1-mass)
+		}
+	}
+	d := m.Hyper.DModel
+	if resp.HiddenDim != d || len(resp.Hidden) != 2 {
+		t.Fatalf("hidden: dim %d, %d layers", resp.HiddenDim, len(resp.Hidden))
+	}
+	for l := range hs {
+		want := hs[l][(len(prompt)-1)*d:]
+		if len(resp.Hidden[l]) != len(want) {
+			t.Fatalf("layer %d: %d values, want %d", l, len(resp.Hidden[l]), len(want))
+		}
+		for i := range want {
+			if resp.Hidden[l][i] != want[i] {
+				t.Fatalf("layer %d value %d: %v, runtime %v", l, i, resp.Hidden[l][i], want[i])
 			}
 		}
 	}
