@@ -15,6 +15,7 @@ import (
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/collect"
 	"github.com/distill-ml/distill/distill/collect/teacher"
+	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/policy"
 	"github.com/distill-ml/distill/model/runtime"
 )
@@ -68,12 +69,18 @@ func newCollectCmd(a *app) *cobra.Command {
 				}
 			case "local":
 				lc := *cfg.Teacher.Local
-				m, err := runtime.Load(lc.Model, runtime.Options{})
+				m, err := engine.Load(lc.Model, runtime.Options{})
 				if err != nil {
 					return fmt.Errorf("local teacher %s: %w", lc.Model, err)
 				}
 				defer m.Close()
-				lt, err := teacher.NewLocal(lc, m, tok, tok.Special().EOS)
+				// The local teacher's ids are stored as student ids: the two must
+				// share the tokenizer exactly.
+				if m.TokenizerHash() != tok.Hash() {
+					return fmt.Errorf("local teacher %s: its tokenizer (%s) is not the student's %s (%s); a local teacher must share the student's tokenizer",
+						lc.Model, m.TokenizerHash(), cfg.Tokenizer, tok.Hash())
+				}
+				lt, err := teacher.NewLocal(lc, m.Runtime(), tok, tok.Special().EOS)
 				if err != nil {
 					return err
 				}

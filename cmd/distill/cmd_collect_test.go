@@ -640,3 +640,64 @@ func checkTopKAgainstRuntime(t *testing.T, gguf string, rows map[string]*dataset
 		t.Fatalf("only %d rows with top-k to check", checked)
 	}
 }
+
+// TestCollectLocalTeacherCLI runs `distill collect` in-process with a local
+// GGUF teacher (reference completions, hidden states), then refuses a student
+// tokenizer that is not the teacher's.
+func TestCollectLocalTeacherCLI(t *testing.T) {
+	dir := t.TempDir()
+	gguf, tokPath, tok := e2eModel(t, dir)
+	var pb strings.Builder
+	for i := 0; i < 12; i++ {
+		fmt.Fprintf(&pb, `{"prompt":"Replace the scanner battery %d","completion":" after 500 charge cycles [§3.2]."}`+"\n", i)
+	}
+	promptsPath := filepath.Join(dir, "prompts.jsonl")
+	os.WriteFile(promptsPath, []byte(pb.String()), 0o644)
+	policyPath := filepath.Join(dir, "policy.yaml")
+	pol := strings.Replace(e2ePolicy, "served-teacher: {remote: true}", "served-teacher: {remote: true}\n  local-teacher: {remote: false}", 1)
+	pol = strings.Replace(pol, "public:    {teachers: [served-teacher], store: [text, logprobs]}", "public:    {teachers: [local-teacher], store: [text, logprobs, hidden_states]}", 1)
+	os.WriteFile(policyPath, []byte(pol), 0o644)
+	cfg := fmt.Sprintf(`prompts: %s
+out: %s
+policy: %s
+tokenizer: %s
+teacher:
+  kind: local
+  local: {name: local-teacher, model: %s, completion: reference, hidden_layers: [1, 3]}
+sampling: {max_tokens: 32, temperature: 1}
+top_k: 6
+concurrency: 2
+segment_rows: 5
+`, promptsPath, filepath.Join(dir, "out"), policyPath, tokPath, gguf)
+	cfgPath := filepath.Join(dir, "local.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	code, stdout, stderr := runCLI(t, "collect", "--config", cfgPath)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	d, err := dataset.Open(filepath.Join(dir, "out", "dataset"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := d.Meta()
+	if meta.TopK != 6 || len(meta.HiddenLayers) != 2 || meta.HiddenDim != 64 || meta.TokenizerHash != tok.Hash() || meta.Temperature != 1 {
+		t.Fatalf("meta %+v", meta)
+	}
+	if d.Manifest.Rows != 12 {
+		t.Fatalf("%d rows, want 12", d.Manifest.Rows)
+	}
+
+	// A student tokenizer that is not the teacher's is refused.
+	other, err := tokenizer.TrainStrings([]string{"something entirely different, again and again and again"}, tokenizer.TrainConfig{VocabSize: 300}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPath := filepath.Join(dir, "other-tokenizer.json")
+	if err := other.Save(otherPath); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "collect", "--config", cfgPath, "--set", "tokenizer="+otherPath, "--set", "out="+filepath.Join(dir, "out2"))
+	if code != 1 || !strings.Contains(stderr, "must share the student's tokenizer") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
