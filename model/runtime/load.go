@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/model/kernels"
 	"github.com/distill-ml/distill/model/kernels/parallel"
 	"github.com/distill-ml/distill/model/kernels/qdot"
 )
@@ -63,6 +64,7 @@ type Model struct {
 	data    []byte // the mapped (or read) file
 	unmap   func() error
 	pool    *parallel.Pool
+	gemm    *kernels.Engine // SGEMM on pool, for F32 weights in prompt batches
 	kvF32   bool
 	tokEmbd qdot.Matrix // [vocab, d]
 	output  qdot.Matrix // [vocab, d] (== tokEmbd when tied)
@@ -83,6 +85,7 @@ func Load(path string, opts Options) (*Model, error) {
 	if m.pool == nil {
 		m.pool = parallel.Default()
 	}
+	m.gemm = kernels.NewEngine(m.pool)
 	if err := m.load(opts); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("load model %s: %w", path, err)

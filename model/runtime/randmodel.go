@@ -28,7 +28,8 @@ type RandomSpec struct {
 	// "Q4_K_M" (Q6_K for the embedding and for attn_v/ffn_down of the layers
 	// llama.cpp gives more bits, Q4_K elsewhere). Rows whose length is not a
 	// multiple of 256 fall back as llama-quantize does (Q4_K→Q5_0,
-	// Q5_K→Q5_1 (not supported here: Q8_0), Q6_K→Q8_0).
+	// Q5_K→Q5_1 (not supported here: Q8_0), Q6_K→Q8_0), and rows that are not
+	// a multiple of 32 fall back to F16.
 	Type string
 }
 
@@ -42,6 +43,9 @@ func MobileLLM125M() RandomSpec {
 // tensorType picks the storage type of a weight in a random model.
 func (sp RandomSpec) tensorType(name string, layer, cols int) (qdot.Type, error) {
 	fallback := func(t qdot.Type) qdot.Type {
+		if t.BlockElems() > 1 && cols%qdot.QK != 0 {
+			return qdot.F16 // not even a 32-element block fits (llama-quantize's last resort)
+		}
 		if t.BlockElems() == qdot.QKK && cols%qdot.QKK != 0 {
 			switch t {
 			case qdot.Q4_K:

@@ -190,7 +190,7 @@ func (s *Session) forward(tokens []int32, hook func(layer int, x []float32), emi
 		for r := 0; r < rows; r++ {
 			rmsNorm(hn[r*h.DModel:(r+1)*h.DModel], s.x[(first+r)*h.DModel:(first+r+1)*h.DModel], s.m.outNorm, h.NormEps)
 		}
-		s.m.output.MulBatch(s.m.pool, logits, hn, rows, &s.ws)
+		s.mul([]*qdot.Matrix{&s.m.output}, [][]float32{logits}, hn, rows)
 		for r := 0; r < rows; r++ {
 			emit(off+first+r, logits[r*h.VocabSize:(r+1)*h.VocabSize])
 		}
@@ -220,7 +220,7 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
 		for i := 0; i < n; i++ {
 			rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.attnNorm, hp.NormEps)
 		}
-		qdot.MulBatchSet(m.pool, []*qdot.Matrix{&b.wq, &b.wk, &b.wv}, [][]float32{q, k, v}, hb, n, &s.ws)
+		s.mul([]*qdot.Matrix{&b.wq, &b.wk, &b.wv}, [][]float32{q, k, v}, hb, n)
 		for i := 0; i < n; i++ {
 			p := s.pos + i
 			s.rope(q[i*qDim:(i+1)*qDim], hp.NHeads, p)
@@ -228,19 +228,19 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
 			s.storeKV(l, p, k[i*kvDim:(i+1)*kvDim], v[i*kvDim:(i+1)*kvDim])
 		}
 		s.attention(l, q, att, n)
-		b.wo.MulBatch(m.pool, o, att, n, &s.ws)
+		s.mul([]*qdot.Matrix{&b.wo}, [][]float32{o}, att, n)
 		for i := range x {
 			x[i] += o[i]
 		}
 		for i := 0; i < n; i++ {
 			rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.ffnNorm, hp.NormEps)
 		}
-		qdot.MulBatchSet(m.pool, []*qdot.Matrix{&b.wGate, &b.wUp}, [][]float32{g, u}, hb, n, &s.ws)
+		s.mul([]*qdot.Matrix{&b.wGate, &b.wUp}, [][]float32{g, u}, hb, n)
 		for i := range g {
 			gi := g[i]
 			g[i] = gi / (1 + float32(math.Exp(float64(-gi)))) * u[i]
 		}
-		b.wDown.MulBatch(m.pool, o, g, n, &s.ws)
+		s.mul([]*qdot.Matrix{&b.wDown}, [][]float32{o}, g, n)
 		for i := range x {
 			x[i] += o[i]
 		}
@@ -256,6 +256,33 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
 		hook(hp.NLayers+1, hn)
 	}
 	s.pos += n
+}
+
+// gemmMinBatch is the batch size from which F32 weights go through the
+// blocked SGEMM instead of row dot products.
+const gemmMinBatch = 8
+
+// mul computes dsts[i] = mats[i]·x for a batch of n rows of x:
+// F32 weights with a large enough batch use the packed SGEMM of
+// model/kernels, everything else the quantized dot products of qdot.
+// x: [n, cols], dsts[i]: [n, mats[i].Rows].
+func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
+	if n >= gemmMinBatch {
+		var rest []*qdot.Matrix
+		var restDst [][]float32
+		for i, w := range mats {
+			if w.Type != qdot.F32 {
+				rest, restDst = append(rest, w), append(restDst, dsts[i])
+				continue
+			}
+			// dst[n, rows] = x[n, cols] · W[rows, cols]ᵀ
+			s.m.gemm.Sgemm(false, true, n, w.Rows, w.Cols, 1, x, w.Cols, bytesF32(w.Data), w.Cols, 0, dsts[i], w.Rows)
+		}
+		mats, dsts = rest, restDst
+	}
+	if len(mats) > 0 {
+		qdot.MulBatchSet(s.m.pool, mats, dsts, x, n, &s.ws)
+	}
 }
 
 // rmsNorm: dst = x / sqrt(mean(x²) + eps) · w (sum of squares in float64, as ggml).
