@@ -112,7 +112,7 @@ func (m *Model) KVCacheBytes(ctx int) int64 {
 }
 
 // Generate implements gate.Model: greedy decoding token by token.
-func (m *Model) Generate(prompt []int32, maxNew int, stop []string, onToken func(id int32) bool) (string, error) {
+func (m *Model) Generate(prompt []int32, maxNew int, stop []string, ignoreEOS bool, onToken func(id int32) bool) (string, error) {
 	if len(prompt) == 0 {
 		return "", errors.New("generate: empty prompt")
 	}
@@ -126,7 +126,7 @@ func (m *Model) Generate(prompt []int32, maxNew int, stop []string, onToken func
 	var text []byte
 	for n := 0; n < maxNew && len(prompt)+n < ctx; n++ {
 		id := runtime.Argmax(logits)
-		if id == eos {
+		if id == eos && !ignoreEOS {
 			break
 		}
 		b, _ := m.rt.TokenBytes(id)

@@ -57,7 +57,7 @@ func TestEngineMatchesRuntimeAndTokenizer(t *testing.T) {
 	}
 	prompt := m.Tokenize("Replace the scanner battery after")
 	var ids []int32
-	out, err := m.Generate(prompt, 12, nil, func(id int32) bool { ids = append(ids, id); return true })
+	out, err := m.Generate(prompt, 12, nil, false, func(id int32) bool { ids = append(ids, id); return true })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestServeRealModelThroughGoOpenAI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := m.Generate(m.Tokenize("Replace the scanner"), 8, nil, func(int32) bool { return true })
+	want, err := m.Generate(m.Tokenize("Replace the scanner"), 8, nil, false, func(int32) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,11 @@ type Model interface {
 	// TokenizerHash identifies the tokenizer; teacher agreement needs equal hashes.
 	TokenizerHash() string
 	// Generate decodes greedily from prompt for at most maxNew tokens, stopping at
-	// end-of-sequence or when the text produced so far ends with a stop string.
+	// end-of-sequence (unless ignoreEOS: the sustained run measures decoding,
+	// not answer length) or when the text produced so far contains a stop string.
 	// onToken is called as each token is produced (so the caller can time it);
 	// returning false stops generation. It returns the generated text.
-	Generate(prompt []int32, maxNew int, stop []string, onToken func(id int32) bool) (string, error)
+	Generate(prompt []int32, maxNew int, stop []string, ignoreEOS bool, onToken func(id int32) bool) (string, error)
 	// LogProbs returns, for each position p in [from, len(tokens)-1), the
 	// log-softmax over the vocabulary of the prediction of tokens[p+1]:
 	// [len(tokens)-1-from][vocab].

@@ -35,7 +35,7 @@ func (s *scripted) Tokenize(text string) []int32 {
 	return ids
 }
 func (s *scripted) TokenizerHash() string { return s.tokHash }
-func (s *scripted) Generate(prompt []int32, maxNew int, stop []string, on func(int32) bool) (string, error) {
+func (s *scripted) Generate(prompt []int32, maxNew int, stop []string, ignoreEOS bool, on func(int32) bool) (string, error) {
 	answer := " yes [§1.1]"
 	if s.wrong[string(bytesOf(prompt))] {
 		answer = " no"

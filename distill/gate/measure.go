@@ -86,7 +86,7 @@ func generateTimed(m Model, clock Clock, prompt []int32, maxNew int, stop []stri
 	start := clock.Now()
 	last := start
 	n := 0
-	out, err = m.Generate(prompt, maxNew, stop, func(int32) bool {
+	out, err = m.Generate(prompt, maxNew, stop, false, func(int32) bool {
 		now := clock.Now()
 		if n == 0 {
 			ttft = ms(now.Sub(start))
@@ -226,7 +226,7 @@ func measureSustained(m Model, prompts [][]int32, cfg *Config, clock Clock) (Sus
 			return s, fmt.Errorf("sustained run: a golden prompt of %d tokens fills the %d-token context", len(p), cfg.Context)
 		}
 		produced := 0
-		_, err := m.Generate(p, maxNew, nil, func(int32) bool {
+		_, err := m.Generate(p, maxNew, nil, true, func(int32) bool {
 			produced++
 			winTokens++
 			s.Tokens++
