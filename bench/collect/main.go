@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -354,8 +355,8 @@ func run(n, nReal, nLocal int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bench model: random-weight llama F32, vocab %d, d 256, 6 layers, ffn 704 (GOMAXPROCS %s, %d CPUs)\n\n",
-		tok.VocabSize(), os.Getenv("GOMAXPROCS"), numCPU())
+	fmt.Printf("bench model: random-weight llama F32, vocab %d, d 256, 6 layers, ffn 704 (GOMAXPROCS %d, %d CPUs)\n\n",
+		tok.VocabSize(), goruntime.GOMAXPROCS(0), numCPU())
 
 	// 1. Client overhead over loopback HTTP.
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
