@@ -228,7 +228,7 @@ func datasetMeta(cfg *Config, opt *Options, classes map[string]bool) (dataset.Me
 		TokenizerHash: opt.Tokenizer.Hash(), VocabSize: opt.Tokenizer.VocabSize(), Teacher: opt.Teacher.Name(),
 		Temperature: distT, PolicyHash: opt.Policy.Hash(),
 		TeacherSettings: map[string]string{"kind": cfg.Teacher.Kind, "top_p": fmt.Sprint(cfg.Sampling.TopP), "max_tokens": fmt.Sprint(cfg.Sampling.MaxTokens),
-			"sampling_temperature": fmt.Sprint(cfg.Sampling.Temperature)},
+			"sampling_temperature": fmt.Sprint(cfg.Sampling.Temperature), "policy": string(opt.Policy.Canonical())},
 	}
 	if cfg.Teacher.OpenAI != nil {
 		meta.TeacherSettings["base_url"] = cfg.Teacher.OpenAI.BaseURL

@@ -333,6 +333,11 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 	if err != nil || m.Meta.Temperature != 1 || m.Meta.TeacherSettings["sampling_temperature"] != "0" {
 		t.Errorf("meta temperature %v, settings %v (%v)", m.Meta.Temperature, m.Meta.TeacherSettings, err)
 	}
+	// The policy itself travels with the dataset, and hashes to the stored hash.
+	var stored policy.Policy
+	if err := json.Unmarshal([]byte(m.Meta.TeacherSettings["policy"]), &stored); err != nil || stored.Hash() != m.Meta.PolicyHash || m.Meta.PolicyHash != e.pol.Hash() {
+		t.Errorf("stored policy %q (%v) does not hash to %s", m.Meta.TeacherSettings["policy"], err, m.Meta.PolicyHash)
+	}
 
 	// A second run has nothing to do and changes nothing.
 	before := len(e.proxy.received)

@@ -205,9 +205,45 @@ func (p *Policy) Redact(text string) (string, int) {
 // Hash is "sha256:<hex>" of the policy's canonical JSON form: two files that
 // say the same thing (key order, comments, whitespace aside) hash the same.
 func (p *Policy) Hash() string {
-	b, _ := json.Marshal(p) // maps marshal with sorted keys
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256(p.Canonical())
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Canonical is the policy's canonical JSON form (what Hash hashes), stored
+// in dataset metadata next to the hash.
+func (p *Policy) Canonical() []byte {
+	b, _ := json.Marshal(p) // maps marshal with sorted keys
+	return b
+}
+
+// CheckRow decides whether a stored dataset row may be used under this
+// policy: provenance is the row's provenance JSON, whose "class" field
+// distill collect sets; the row's stored signals must all be allowed for
+// that class. Rows without a class (imported text) are not governed by the
+// collection policy and pass.
+func (p *Policy) CheckRow(provenance string, hasLogprobs, hasHidden bool) error {
+	if provenance == "" {
+		return nil
+	}
+	var prov struct {
+		Class *string `json:"class"`
+	}
+	if err := json.Unmarshal([]byte(provenance), &prov); err != nil || prov.Class == nil {
+		return nil
+	}
+	signals := []Signal{SignalText}
+	if hasLogprobs {
+		signals = append(signals, SignalLogprobs)
+	}
+	if hasHidden {
+		signals = append(signals, SignalHidden)
+	}
+	for _, s := range signals {
+		if err := p.CheckStore(*prov.Class, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AllowedSignals lists the signals storable for class, sorted.

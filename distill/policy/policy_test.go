@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -142,5 +144,39 @@ func TestDefaultRedactionsCompileAndMatch(t *testing.T) {
 	got, n := p.Redact("call +1 415-555-0100 or tech@x.org re S/N: AB-12345")
 	if n != 3 || strings.ContainsAny(got, "@") || strings.Contains(got, "555") || strings.Contains(got, "12345") {
 		t.Fatalf("default redactions: %q (%d)", got, n)
+	}
+}
+
+func TestCheckRowFollowsTheRowsClass(t *testing.T) {
+	var p Policy
+	if err := configs.Decode("p.yaml", []byte(`version: 1
+teachers: {t: {remote: true}}
+classes:
+  public: {teachers: [t], store: [text, logprobs, hidden_states]}
+  internal: {teachers: [t], store: [text]}
+`), &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		prov           string
+		lp, hidden, ok bool
+	}{
+		{`{"class":"public","prompt_id":"x"}`, true, true, true},
+		{`{"class":"internal"}`, false, false, true},
+		{`{"class":"internal"}`, true, false, false},
+		{`{"class":"gone"}`, false, false, false},
+		{`{"prompt_id":"imported"}`, true, false, true},
+		{``, true, true, true},
+	} {
+		err := p.CheckRow(c.prov, c.lp, c.hidden)
+		if (err == nil) != c.ok {
+			t.Errorf("%s logprobs=%v hidden=%v: %v", c.prov, c.lp, c.hidden, err)
+		}
+	}
+	if p.Hash() != "sha256:"+fmt.Sprintf("%x", sha256.Sum256(p.Canonical())) {
+		t.Fatal("hash is not of the canonical form")
 	}
 }
