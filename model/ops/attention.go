@@ -18,28 +18,30 @@ import (
 const attnBlock = 32
 
 // Attention is causal grouped-query self-attention over projected, rotated
-// heads, read in place from token-major projections (no transposes, no
-// repeated K/V: query head h reads key/value head h/(heads/kvHeads)).
+// heads, read in place from the fused token-major QKV projection (no
+// transposes, no repeated K/V: query head h reads key/value head
+// h/(heads/kvHeads)).
 //
-//	q: [B·T, heads·hd]   k, v: [B·T, kvHeads·hd]   out: [B·T, heads·hd]
+//	qkv: [B·T, W], W = (heads + 2·kvHeads)·hd, row = [q heads | k heads | v heads]
+//	out: [B·T, heads·hd]
 //	P[b,h] = softmax_causal(Q[b,h]·K[b,g]ᵀ/√hd)   (kept for the backward when
 //	small, else recomputed there from the row log-sum-exp)
 //	out[b,h] = P[b,h]·V[b,g]
 //
-// Backward, per (b, g) so GQA accumulation into dK, dV never races:
+// Backward, per (b, g) so GQA accumulation into dK, dV never races, into one
+// dqkv [B·T, W]:
 //
 //	dV += Pᵀ·dO    dP = dO·Vᵀ    dS = P⊙(dP − rowsum(P⊙dP))/√hd
 //	dQ = dS·K      dK += dSᵀ·Q
-func Attention(q, k, v *G.Node, B, T, heads, kvHeads, headDim int) (*G.Node, error) {
+func Attention(qkv *G.Node, B, T, heads, kvHeads, headDim int) (*G.Node, error) {
 	N := B * T
-	if q.Shape().Dims() != 2 || q.Shape()[0] != N || q.Shape()[1] != heads*headDim ||
-		!k.Shape().Eq(v.Shape()) || k.Shape().Dims() != 2 || k.Shape()[0] != N || k.Shape()[1] != kvHeads*headDim ||
+	if qkv.Shape().Dims() != 2 || qkv.Shape()[0] != N || qkv.Shape()[1] != (heads+2*kvHeads)*headDim ||
 		kvHeads <= 0 || heads%kvHeads != 0 {
-		return nil, fmt.Errorf("attention: q %v k %v v %v for B %d T %d heads %d/%d hd %d", q.Shape(), k.Shape(), v.Shape(), B, T, heads, kvHeads, headDim)
+		return nil, fmt.Errorf("attention: qkv %v for B %d T %d heads %d/%d hd %d", qkv.Shape(), B, T, heads, kvHeads, headDim)
 	}
 	op := &attentionOp{B: B, T: T, H: heads, KV: kvHeads, hd: headDim, storeLimit: attnStoreBytes}
 	op.base = base{name: "Attention", self: op}
-	return G.ApplyOp(op, q, k, v)
+	return G.ApplyOp(op, qkv)
 }
 
 type attentionOp struct {
@@ -80,41 +82,26 @@ func scratchSlots(s [][]float32, slots, size int) [][]float32 {
 	return s
 }
 
-func (op *attentionOp) Arity() int    { return 3 }
-func (op *attentionOp) Type() hm.Type { return fnType(2, 2, 2, 2) }
+func (op *attentionOp) Arity() int    { return 1 }
+func (op *attentionOp) Type() hm.Type { return fnType(2, 2) }
 func (op *attentionOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := shapeOf(in[0])
-	return s.Clone(), err
-}
-
-func (op *attentionOp) check(in []G.Value) (q, k, v []float32, err error) {
-	N := op.B * op.T
-	if err = checkShape("attention", "q", in[0], N, op.H*op.hd); err != nil {
-		return
-	}
-	if err = checkShape("attention", "k", in[1], N, op.KV*op.hd); err != nil {
-		return
-	}
-	if err = checkShape("attention", "v", in[2], N, op.KV*op.hd); err != nil {
-		return
-	}
-	if q, err = f32(in[0]); err != nil {
-		return
-	}
-	if k, err = f32(in[1]); err != nil {
-		return
-	}
-	v, err = f32(in[2])
-	return
-}
-
-func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
-	q, k, v, err := op.check(in)
 	if err != nil {
 		return nil, err
 	}
+	return tensor.Shape{s[0], op.H * op.hd}, nil
+}
+
+func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 	B, T, H, KV, hd := op.B, op.T, op.H, op.KV, op.hd
-	Wq, Wk := H*hd, KV*hd
+	W, Wq := (H+2*KV)*hd, H*hd
+	if err := checkShape("attention", "qkv", in[0], B*T, W); err != nil {
+		return nil, err
+	}
+	x, err := f32(in[0])
+	if err != nil {
+		return nil, err
+	}
 	op.store = B*H*T*T*4 <= op.storeLimit
 	if op.store && len(op.probs) != B*H*T*T {
 		op.probs = make([]float32, B*H*T*T)
@@ -131,8 +118,10 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/H, bh%H
 			g := h / rep
-			qo := b*T*Wq + h*hd // Q[b,h] is [T, hd] with row stride Wq
-			ko := b*T*Wk + g*hd // K[b,g], V[b,g] are [T, hd] with row stride Wk
+			qo := b*T*W + h*hd        // Q[b,h] is [T, hd] with row stride W
+			ko := b*T*W + (H+g)*hd    // K[b,g]
+			vo := b*T*W + (H+KV+g)*hd // V[b,g]
+			oo := b*T*Wq + h*hd       // O[b,h] with row stride Wq
 			var P []float32
 			if op.store {
 				P = op.probs[bh*T*T : (bh+1)*T*T]
@@ -143,13 +132,13 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 			for r0 := 0; r0 < T; r0 += attnBlock {
 				r1 := min(r0+attnBlock, T)
 				// S[r0:r1, 0:r1] = scale·Q[r0:r1]·K[0:r1]ᵀ
-				sgemm(false, true, r1-r0, r1, hd, scale, q[qo+r0*Wq:], Wq, k[ko:], Wk, 0, P[r0*T:], T)
+				sgemm(false, true, r1-r0, r1, hd, scale, x[qo+r0*W:], W, x[ko:], W, 0, P[r0*T:], T)
 				for r := r0; r < r1; r++ {
 					row := P[r*T : (r+1)*T]
 					m := row[0]
-					for _, x := range row[1 : r+1] {
-						if x > m {
-							m = x
+					for _, v := range row[1 : r+1] {
+						if v > m {
+							m = v
 						}
 					}
 					sum := fastmath.ExpSum(row[:r+1], row[:r+1], m, 1)
@@ -161,44 +150,35 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 					clear(row[r+1:])
 				}
 				// O[r0:r1] = P[r0:r1, 0:r1]·V[0:r1]
-				sgemm(false, false, r1-r0, hd, r1, 1, P[r0*T:], T, v[ko:], Wk, 0, o[qo+r0*Wq:], Wq)
+				sgemm(false, false, r1-r0, hd, r1, 1, P[r0*T:], T, x[vo:], W, 0, o[oo+r0*Wq:], Wq)
 			}
 		}
 	})
 	return t, nil
 }
 
-func (op *attentionOp) DiffWRT(int) []bool { return []bool{true, true, true} }
+func (op *attentionOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *attentionOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	g := &attentionGradOp{fwd: op, bun: &bundle{outs: make([]buf, 2)}}
+	g := &attentionGradOp{fwd: op}
 	g.base = base{name: "AttentionGrad", self: g}
-	dq, err := G.ApplyOp(g, inputs[0], inputs[1], inputs[2], grad)
+	dqkv, err := G.ApplyOp(g, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
-	dk, err := fetch("AttentionGradK", g.bun, 0, inputs[1].Shape(), dq)
-	if err != nil {
-		return nil, err
-	}
-	dv, err := fetch("AttentionGradV", g.bun, 1, inputs[2].Shape(), dq)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{dq, dk, dv}, nil
+	return G.Nodes{dqkv}, nil
 }
 
-// attentionGradOp: (q, k, v, dO) → dQ; dK, dV in its bundle.
+// attentionGradOp: (qkv [N, W], dO [N, heads·hd]) → dqkv [N, W].
 type attentionGradOp struct {
 	base
 	fwd  *attentionOp
-	bun  *bundle
 	work [][]float32 // per worker: dS block [attnBlock, T] and, when recomputing, P block
 	out  buf
 }
 
-func (op *attentionGradOp) Arity() int    { return 4 }
-func (op *attentionGradOp) Type() hm.Type { return fnType(2, 2, 2, 2, 2) }
+func (op *attentionGradOp) Arity() int    { return 2 }
+func (op *attentionGradOp) Type() hm.Type { return fnType(2, 2, 2) }
 func (op *attentionGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := shapeOf(in[0])
 	return s.Clone(), err
@@ -206,25 +186,26 @@ func (op *attentionGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 
 func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 	f := op.fwd
-	q, k, v, err := f.check(in[:3])
+	B, T, H, KV, hd := f.B, f.T, f.H, f.KV, f.hd
+	W, Wq := (H+2*KV)*hd, H*hd
+	if err := checkShape("attention grad", "qkv", in[0], B*T, W); err != nil {
+		return nil, err
+	}
+	if err := checkShape("attention grad", "dO", in[1], B*T, Wq); err != nil {
+		return nil, err
+	}
+	x, err := f32(in[0])
 	if err != nil {
 		return nil, err
 	}
-	B, T, H, KV, hd := f.B, f.T, f.H, f.KV, f.hd
-	Wq, Wk := H*hd, KV*hd
-	if err := checkShape("attention grad", "dO", in[3], B*T, Wq); err != nil {
-		return nil, err
-	}
-	dO, err := f32(in[3])
+	dO, err := f32(in[1])
 	if err != nil {
 		return nil, err
 	}
 	if len(f.lse) != B*H*T || (f.store && len(f.probs) != B*H*T*T) {
 		return nil, fmt.Errorf("attention grad: forward has not run")
 	}
-	t, dq := op.out.get(B*T, Wq)
-	_, dk := op.bun.outs[0].get(B*T, Wk)
-	_, dv := op.bun.outs[1].get(B*T, Wk)
+	t, dx := op.out.get(B*T, W)
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	rep := H / KV
 	blk := min(attnBlock, T)
@@ -235,14 +216,16 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 		dS, Pbuf := work[:blk*T], work[blk*T:2*blk*T]
 		for bg := lo; bg < hi; bg++ {
 			b, g := bg/KV, bg%KV
-			ko := b*T*Wk + g*hd
+			ko := b*T*W + (H+g)*hd
+			vo := b*T*W + (H+KV+g)*hd
 			for r := 0; r < T; r++ {
-				clear(dk[ko+r*Wk : ko+r*Wk+hd])
-				clear(dv[ko+r*Wk : ko+r*Wk+hd])
+				clear(dx[ko+r*W : ko+r*W+hd])
+				clear(dx[vo+r*W : vo+r*W+hd])
 			}
 			for h := g * rep; h < (g+1)*rep; h++ {
 				bh := b*H + h
-				qo := b*T*Wq + h*hd
+				qo := b*T*W + h*hd
+				oo := b*T*Wq + h*hd
 				lse := f.lse[bh*T : (bh+1)*T]
 				for r0 := 0; r0 < T; r0 += attnBlock {
 					r1 := min(r0+attnBlock, T)
@@ -253,7 +236,7 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 						P = f.probs[bh*T*T+r0*T:]
 					} else {
 						P = Pbuf
-						sgemm(false, true, r1-r0, r1, hd, scale, q[qo+r0*Wq:], Wq, k[ko:], Wk, 0, P, T)
+						sgemm(false, true, r1-r0, r1, hd, scale, x[qo+r0*W:], W, x[ko:], W, 0, P, T)
 						for r := r0; r < r1; r++ {
 							row := P[(r-r0)*T : (r-r0)*T+r1]
 							fastmath.ExpSum(row[:r+1], row[:r+1], lse[r], 1)
@@ -261,9 +244,9 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 						}
 					}
 					// dV[0:r1] += P[r0:r1, 0:r1]ᵀ·dO[r0:r1]
-					sgemm(true, false, r1, hd, r1-r0, 1, P, T, dO[qo+r0*Wq:], Wq, 1, dv[ko:], Wk)
+					sgemm(true, false, r1, hd, r1-r0, 1, P, T, dO[oo+r0*Wq:], Wq, 1, dx[vo:], W)
 					// dP[r0:r1, 0:r1] = dO[r0:r1]·V[0:r1]ᵀ
-					sgemm(false, true, r1-r0, r1, hd, 1, dO[qo+r0*Wq:], Wq, v[ko:], Wk, 0, dS, T)
+					sgemm(false, true, r1-r0, r1, hd, 1, dO[oo+r0*Wq:], Wq, x[vo:], W, 0, dS, T)
 					for r := r0; r < r1; r++ {
 						i := (r - r0) * T
 						pr, dr := P[i:i+r+1], dS[i:i+r+1]
@@ -277,9 +260,9 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 						clear(dS[i+r+1 : i+r1])
 					}
 					// dQ[r0:r1] = dS[r0:r1, 0:r1]·K[0:r1]
-					sgemm(false, false, r1-r0, hd, r1, 1, dS, T, k[ko:], Wk, 0, dq[qo+r0*Wq:], Wq)
+					sgemm(false, false, r1-r0, hd, r1, 1, dS, T, x[ko:], W, 0, dx[qo+r0*W:], W)
 					// dK[0:r1] += dS[r0:r1, 0:r1]ᵀ·Q[r0:r1]
-					sgemm(true, false, r1, hd, r1-r0, 1, dS, T, q[qo+r0*Wq:], Wq, 1, dk[ko:], Wk)
+					sgemm(true, false, r1, hd, r1-r0, 1, dS, T, x[qo+r0*W:], W, 1, dx[ko:], W)
 				}
 			}
 		}

@@ -50,8 +50,8 @@ func BenchmarkOps(b *testing.B) {
 			b.ReportMetric((cpuSeconds()-c0)*1e9/float64(b.N), "cpu-ns/op")
 		})
 	}
-	// Linear shapes of one block: q/o (d→d), k/v (d→d/2), gate/up (d→ffn), down (ffn→d).
-	for _, s := range []struct{ in, out int }{{d, d}, {d, KV * hd}, {d, ffn}, {ffn, d}} {
+	// Linear shapes of one block: fused qkv (d→(H+2KV)·hd), o (d→d), fused gate/up (d→2·ffn), down (ffn→d).
+	for _, s := range []struct{ in, out int }{{d, (H + 2*KV) * hd}, {d, d}, {d, 2 * ffn}, {ffn, d}} {
 		x, w, dy := val(N, s.in), val(s.out, s.in), val(N, s.out)
 		y, _ := Linear(node(x), node(w))
 		name := "linear_" + itoa(s.in) + "x" + itoa(s.out)
@@ -63,13 +63,13 @@ func BenchmarkOps(b *testing.B) {
 		run(name+"/gradX", gx, dy, w)
 		run(name+"/gradW", gw, dy, x)
 	}
-	q, k, v, do := val(N, H*hd), val(N, KV*hd), val(N, KV*hd), val(N, H*hd)
-	a, _ := Attention(node(q), node(k), node(v), B, T, H, KV, hd)
+	qkv, do := val(N, (H+2*KV)*hd), val(N, H*hd)
+	a, _ := Attention(node(qkv), B, T, H, KV, hd)
 	aop := a.Op().(*attentionOp)
-	run("attention/fwd", aop, q, k, v)
-	ag := &attentionGradOp{fwd: aop, bun: &bundle{outs: make([]buf, 2)}}
+	run("attention/fwd", aop, qkv)
+	ag := &attentionGradOp{fwd: aop}
 	ag.base = base{name: "ag", self: ag}
-	run("attention/bwd", ag, q, k, v, do)
+	run("attention/bwd", ag, qkv, do)
 
 	x, w, dy := val(N, d), val(d), val(N, d)
 	r, _ := RMSNorm(node(x), node(w), 1e-5)
@@ -82,15 +82,15 @@ func BenchmarkOps(b *testing.B) {
 	run("rmsnorm/gradX", rgx, x, w, dy)
 	run("rmsnorm/gradW", rgw, x, dy)
 
-	rp, _ := RoPE(node(q), T, H, hd, 10000)
-	run("rope_q/fwd", rp.Op(), q)
+	rp, _ := RoPE(node(qkv), T, H+KV, hd, 10000)
+	run("rope_qkv/fwd", rp.Op(), qkv)
 
-	gt, up, dyf := val(N, ffn), val(N, ffn), val(N, ffn)
-	sw, _ := SwiGLU(node(gt), node(up))
-	run("swiglu/fwd", sw.Op(), gt, up)
-	sg := &swigluGradOp{fwd: sw.Op().(*swigluOp), bun: &bundle{outs: make([]buf, 1)}}
+	gu, dyf := val(N, 2*ffn), val(N, ffn)
+	sw, _ := SwiGLU(node(gu))
+	run("swiglu/fwd", sw.Op(), gu)
+	sg := &swigluGradOp{fwd: sw.Op().(*swigluOp)}
 	sg.base = base{name: "sg", self: sg}
-	run("swiglu/bwd", sg, gt, up, dyf)
+	run("swiglu/bwd", sg, gu, dyf)
 
 	for _, lc := range []struct {
 		name string

@@ -144,7 +144,7 @@ func TestRMSNormGrad(t *testing.T) {
 func TestRoPEGradAndPairing(t *testing.T) {
 	g, rng := G.NewGraph(), rand.New(rand.NewSource(4))
 	const T, heads, hd = 3, 2, 4
-	x := newInput(g, rng, "x", 1, 2*T, heads*hd)
+	x := newInput(g, rng, "x", 1, 2*T, heads*hd+6) // 6 pass-through columns (a V part)
 	y, err := RoPE(x.node, T, heads, hd, 10000)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,14 @@ func TestRoPEGradAndPairing(t *testing.T) {
 	// Pairing: row 5 is position 2 of batch row 1; head 1, pair i=1 is
 	// elements (2, 3) of that head, angle 2·10000^(−2/4) = 0.02.
 	out, _ := f32(y.Value())
-	W := heads * hd
+	W := heads*hd + 6
+	for n := 0; n < 2*T; n++ {
+		for j := heads * hd; j < W; j++ {
+			if out[n*W+j] != x.data[n*W+j] {
+				t.Fatalf("pass-through column %d of row %d changed", j, n)
+			}
+		}
+	}
 	x0, x1 := float64(x.data[5*W+hd+2]), float64(x.data[5*W+hd+3])
 	th := 2 * math.Pow(10000, -0.5)
 	want0, want1 := x0*math.Cos(th)-x1*math.Sin(th), x0*math.Sin(th)+x1*math.Cos(th)
@@ -164,13 +171,22 @@ func TestRoPEGradAndPairing(t *testing.T) {
 
 func TestSwiGLUGrad(t *testing.T) {
 	g, rng := G.NewGraph(), rand.New(rand.NewSource(5))
-	a := newInput(g, rng, "gate", 2, 4, 6)
-	b := newInput(g, rng, "up", 1, 4, 6)
-	y, err := SwiGLU(a.node, b.node)
+	gu := newInput(g, rng, "gate_up", 1.5, 4, 2*6)
+	y, err := SwiGLU(gu.node)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gradCheck(t, g, rng, y, a, b)
+	gradCheck(t, g, rng, y, gu)
+	out, _ := f32(y.Value())
+	for n := 0; n < 4; n++ {
+		for i := 0; i < 6; i++ {
+			a, b := float64(gu.data[n*12+i]), float64(gu.data[n*12+6+i])
+			want := a / (1 + math.Exp(-a)) * b
+			if math.Abs(float64(out[n*6+i])-want) > 1e-5 {
+				t.Fatalf("swiglu[%d,%d] = %g, want %g", n, i, out[n*6+i], want)
+			}
+		}
+	}
 }
 
 func TestEmbeddingGrad(t *testing.T) {
@@ -205,30 +221,31 @@ func TestAttentionGrad(t *testing.T) {
 	}{{2, 5, 4, 2, 4, false}, {1, 37, 2, 1, 4, false}, {1, 3, 3, 3, 2, false}, {2, 37, 4, 2, 4, true}} {
 		g, rng := G.NewGraph(), rand.New(rand.NewSource(7))
 		N := c.B * c.T
-		q := newInput(g, rng, "q", 1, N, c.H*c.hd)
-		k := newInput(g, rng, "k", 1, N, c.KV*c.hd)
-		v := newInput(g, rng, "v", 1, N, c.KV*c.hd)
-		y, err := Attention(q.node, k.node, v.node, c.B, c.T, c.H, c.KV, c.hd)
+		W := (c.H + 2*c.KV) * c.hd
+		qkv := newInput(g, rng, "qkv", 1, N, W)
+		y, err := Attention(qkv.node, c.B, c.T, c.H, c.KV, c.hd)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.recompute {
 			y.Op().(*attentionOp).storeLimit = 0 // backward recomputes P from lse
 		}
-		gradCheck(t, g, rng, y, q, k, v)
+		gradCheck(t, g, rng, y, qkv)
 		// Against a naive causal GQA reference in float64.
 		out, _ := f32(y.Value())
-		Wq, Wk := c.H*c.hd, c.KV*c.hd
+		Wq := c.H * c.hd
+		at := func(n, col int) float64 { return float64(qkv.data[n*W+col]) }
 		for b := 0; b < c.B; b++ {
 			for h := 0; h < c.H; h++ {
 				gk := h / (c.H / c.KV)
+				kc, vc := (c.H+gk)*c.hd, (c.H+c.KV+gk)*c.hd
 				for ti := 0; ti < c.T; ti++ {
 					sc := make([]float64, ti+1)
 					mx := math.Inf(-1)
 					for s := 0; s <= ti; s++ {
 						var dot float64
 						for i := 0; i < c.hd; i++ {
-							dot += float64(q.data[(b*c.T+ti)*Wq+h*c.hd+i]) * float64(k.data[(b*c.T+s)*Wk+gk*c.hd+i])
+							dot += at(b*c.T+ti, h*c.hd+i) * at(b*c.T+s, kc+i)
 						}
 						sc[s] = dot / math.Sqrt(float64(c.hd))
 						mx = math.Max(mx, sc[s])
@@ -241,7 +258,7 @@ func TestAttentionGrad(t *testing.T) {
 					for i := 0; i < c.hd; i++ {
 						var o float64
 						for s := range sc {
-							o += sc[s] / sum * float64(v.data[(b*c.T+s)*Wk+gk*c.hd+i])
+							o += sc[s] / sum * at(b*c.T+s, vc+i)
 						}
 						if got := float64(out[(b*c.T+ti)*Wq+h*c.hd+i]); math.Abs(got-o) > 1e-5 {
 							t.Fatalf("%+v: out[b%d h%d t%d i%d] = %g, naive %g", c, b, h, ti, i, got, o)

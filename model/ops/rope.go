@@ -11,15 +11,17 @@ import (
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
 
-// RoPE rotates each head of x by its position, llama.cpp "normal" pairing:
-// within a head, elements (2i, 2i+1) rotate together by angle
-// t·base^(−2i/headDim), t = n mod T the position inside the row of the batch.
+// RoPE rotates the first heads heads of each row of x by its position,
+// llama.cpp "normal" pairing: within a head, elements (2i, 2i+1) rotate
+// together by angle t·base^(−2i/headDim), t = n mod T the position inside the
+// row of the batch. Columns after heads·headDim (the V part of a fused QKV
+// projection) pass through unchanged.
 //
-//	x: [N, heads·headDim]   y: same
+//	x: [N, W], W ≥ heads·headDim   y: same
 //
 // The map is orthogonal, so the backward is the rotation by −angle.
 func RoPE(x *G.Node, T, heads, headDim int, base float64) (*G.Node, error) {
-	if x.Shape().Dims() != 2 || x.Shape()[1] != heads*headDim || headDim%2 != 0 || x.Shape()[0]%T != 0 {
+	if x.Shape().Dims() != 2 || x.Shape()[1] < heads*headDim || headDim%2 != 0 || x.Shape()[0]%T != 0 {
 		return nil, fmt.Errorf("rope: x %v, T %d, heads %d, head dim %d", x.Shape(), T, heads, headDim)
 	}
 	half := headDim / 2
@@ -59,7 +61,7 @@ func (op *ropeOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	s := in[0].Shape()
 	N, W := s[0], s[1]
-	if W != op.heads*op.hd || N%op.T != 0 {
+	if W < op.heads*op.hd || N%op.T != 0 {
 		return nil, fmt.Errorf("rope: input %v", s)
 	}
 	t, y := op.out.get(N, W)
@@ -82,6 +84,7 @@ func (op *ropeOp) Do(in ...G.Value) (G.Value, error) {
 					yr[2*i+1] = x0*si + x1*ci
 				}
 			}
+			copy(y[n*W+op.heads*op.hd:(n+1)*W], x[n*W+op.heads*op.hd:(n+1)*W])
 		}
 	})
 	return t, nil

@@ -11,19 +11,19 @@ import (
 	"github.com/distill-ml/distill/model/ops/fastmath"
 )
 
-// SwiGLU returns y = silu(g) ⊙ u, silu(g) = g·σ(g).
+// SwiGLU returns y = silu(g) ⊙ u from the fused gate/up projection gu = [g | u].
 //
-//	g, u, y: [N, ffn]
+//	gu: [N, 2·ffn]   y: [N, ffn]
 //
-// The forward keeps σ(g); the backward (one pass, both gradients) is
-// du = dy⊙g⊙σ(g), dg = dy⊙u⊙σ(g)·(1 + g·(1−σ(g))).
-func SwiGLU(g, u *G.Node) (*G.Node, error) {
-	if !g.Shape().Eq(u.Shape()) || g.Shape().Dims() != 2 {
-		return nil, fmt.Errorf("swiglu: gate %v and up %v", g.Shape(), u.Shape())
+// The forward keeps σ(g); the backward (one pass) writes both halves of
+// dgu = [dg | du]: du = dy⊙g⊙σ(g), dg = dy⊙u⊙σ(g)·(1 + g·(1−σ(g))).
+func SwiGLU(gu *G.Node) (*G.Node, error) {
+	if gu.Shape().Dims() != 2 || gu.Shape()[1]%2 != 0 {
+		return nil, fmt.Errorf("swiglu: gate/up %v is not [N, 2·ffn]", gu.Shape())
 	}
 	op := &swigluOp{}
 	op.base = base{name: "SwiGLU", self: op}
-	return G.ApplyOp(op, g, u)
+	return G.ApplyOp(op, gu)
 }
 
 type swigluOp struct {
@@ -32,88 +32,87 @@ type swigluOp struct {
 	out buf
 }
 
-func (op *swigluOp) Arity() int    { return 2 }
-func (op *swigluOp) Type() hm.Type { return fnType(2, 2, 2) }
+func (op *swigluOp) Arity() int    { return 1 }
+func (op *swigluOp) Type() hm.Type { return fnType(2, 2) }
 func (op *swigluOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	if err != nil {
+		return nil, err
+	}
+	return tensor.Shape{s[0], s[1] / 2}, nil
 }
 
 func (op *swigluOp) Do(in ...G.Value) (G.Value, error) {
-	g, err := f32(in[0])
+	gu, err := f32(in[0])
 	if err != nil {
 		return nil, err
 	}
-	u, err := f32(in[1])
-	if err != nil {
-		return nil, err
-	}
-	t, y := op.out.get(in[0].Shape()...)
-	op.sig = resize(op.sig, len(y))
+	N, F := in[0].Shape()[0], in[0].Shape()[1]/2
+	t, y := op.out.get(N, F)
+	op.sig = resize(op.sig, N*F)
 	sig := op.sig
-	parallel.Default().For(len(y), 1<<13, func(lo, hi int) {
-		fastmath.SigmoidSlice(sig[lo:hi], g[lo:hi])
-		for i := lo; i < hi; i++ {
-			y[i] = g[i] * sig[i] * u[i]
+	parallel.Default().For(N, 8, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			g, u := gu[n*2*F:n*2*F+F], gu[n*2*F+F:(n+1)*2*F]
+			s, yr := sig[n*F:(n+1)*F], y[n*F:(n+1)*F]
+			fastmath.SigmoidSlice(s, g)
+			for i := range yr {
+				yr[i] = g[i] * s[i] * u[i]
+			}
 		}
 	})
 	return t, nil
 }
 
-func (op *swigluOp) DiffWRT(int) []bool { return []bool{true, true} }
+func (op *swigluOp) DiffWRT(int) []bool { return []bool{true} }
 func (op *swigluOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	b := &swigluGradOp{fwd: op, bun: &bundle{outs: make([]buf, 1)}}
+	b := &swigluGradOp{fwd: op}
 	b.base = base{name: "SwiGLUGrad", self: b}
-	dg, err := G.ApplyOp(b, inputs[0], inputs[1], grad)
+	dgu, err := G.ApplyOp(b, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
-	du, err := fetch("SwiGLUGradUp", b.bun, 0, inputs[1].Shape(), dg)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{dg, du}, nil
+	return G.Nodes{dgu}, nil
 }
 
-// swigluGradOp: (g, u, dy) → dg; du in its bundle.
+// swigluGradOp: (gu [N, 2·ffn], dy [N, ffn]) → dgu [N, 2·ffn].
 type swigluGradOp struct {
 	base
 	fwd *swigluOp
-	bun *bundle
 	out buf
 }
 
-func (op *swigluGradOp) Arity() int    { return 3 }
-func (op *swigluGradOp) Type() hm.Type { return fnType(2, 2, 2, 2) }
+func (op *swigluGradOp) Arity() int    { return 2 }
+func (op *swigluGradOp) Type() hm.Type { return fnType(2, 2, 2) }
 func (op *swigluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := shapeOf(in[0])
 	return s.Clone(), err
 }
 
 func (op *swigluGradOp) Do(in ...G.Value) (G.Value, error) {
-	g, err := f32(in[0])
+	gu, err := f32(in[0])
 	if err != nil {
 		return nil, err
 	}
-	u, err := f32(in[1])
+	dy, err := f32(in[1])
 	if err != nil {
 		return nil, err
 	}
-	dy, err := f32(in[2])
-	if err != nil {
-		return nil, err
-	}
-	t, dg := op.out.get(in[0].Shape()...)
-	_, du := op.bun.outs[0].get(in[0].Shape()...)
+	N, F := in[0].Shape()[0], in[0].Shape()[1]/2
 	sig := op.fwd.sig
-	if len(sig) != len(dg) {
-		return nil, fmt.Errorf("swiglu grad: forward has not run")
+	if len(sig) != N*F || len(dy) != N*F {
+		return nil, fmt.Errorf("swiglu grad: forward has not run for %d×%d", N, F)
 	}
-	parallel.Default().For(len(dg), 1<<13, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			s := sig[i]
-			du[i] = dy[i] * g[i] * s
-			dg[i] = dy[i] * u[i] * s * (1 + g[i]*(1-s))
+	t, dgu := op.out.get(N, 2*F)
+	parallel.Default().For(N, 8, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			g, u := gu[n*2*F:n*2*F+F], gu[n*2*F+F:(n+1)*2*F]
+			dg, du := dgu[n*2*F:n*2*F+F], dgu[n*2*F+F:(n+1)*2*F]
+			s, d := sig[n*F:(n+1)*F], dy[n*F:(n+1)*F]
+			for i := range d {
+				du[i] = d[i] * g[i] * s[i]
+				dg[i] = d[i] * u[i] * s[i] * (1 + g[i]*(1-s[i]))
+			}
 		}
 	})
 	return t, nil

@@ -37,12 +37,23 @@ const maxGraphs = 4
 // Model is the student with its weights and one compiled Gorgonia graph and
 // TapeMachine per (mode, B, T), reused across steps.
 type Model struct {
-	cfg    Config
-	lc     loss.Config
-	params []*Param
-	byName map[string]*Param
-	graphs map[graphKey]*graph
-	order  []graphKey // insertion order, for eviction
+	cfg     Config
+	lc      loss.Config
+	params  []*Param
+	byName  map[string]*Param
+	weights []*weight // graph inputs; each backs one or more Params
+	graphs  map[graphKey]*graph
+	order   []graphKey // insertion order, for eviction
+}
+
+// weight is one graph input tensor. Q, K and V of a block are one weight
+// [(nHeads+2·nKVHeads)·headDim, d] and gate/up one weight [2·ffn, d], so each
+// is a single GEMM; their Params' Data and Grad are row ranges of the fused
+// buffers. Every other weight backs exactly one Param.
+type weight struct {
+	name       string
+	shape      []int
+	data, grad []float32
 }
 
 type graphKey struct {
@@ -81,34 +92,66 @@ func New(cfg Config, lc loss.Config, seed int64) (*Model, error) {
 	d, hd := cfg.DModel, cfg.HeadDim()
 	std := 0.02
 	resid := 0.02 / math.Sqrt(2*float64(cfg.AppliedLayers()))
-	add := func(name string, decay bool, init float64, shape ...int) {
-		n := 1
-		for _, s := range shape {
-			n *= s
+	// fused allocates a weight of rows·d values whose parts become Params.
+	type part struct {
+		name  string
+		rows  int
+		decay bool
+		init  float64 // std of N(0, std); < 0 means ones
+	}
+	// fused allocates one weight of rows × cols values (cols 0: a vector of
+	// rows) whose consecutive row ranges become the given Params.
+	fused := func(wname string, cols int, parts ...part) {
+		per := max(cols, 1)
+		rows := 0
+		for _, pt := range parts {
+			rows += pt.rows
 		}
-		p := &Param{Name: name, Shape: shape, Data: make([]float32, n), Grad: make([]float32, n), Decay: decay}
-		for i := range p.Data {
-			if init < 0 {
-				p.Data[i] = 1
-			} else {
-				p.Data[i] = float32(rng.NormFloat64() * init)
+		shapeOf := func(r int) []int {
+			if cols == 0 {
+				return []int{r}
 			}
+			return []int{r, cols}
 		}
-		m.params = append(m.params, p)
-		m.byName[name] = p
+		w := &weight{name: wname, shape: shapeOf(rows), data: make([]float32, rows*per), grad: make([]float32, rows*per)}
+		off := 0
+		for _, pt := range parts {
+			n := pt.rows * per
+			p := &Param{Name: pt.name, Shape: shapeOf(pt.rows), Data: w.data[off : off+n : off+n], Grad: w.grad[off : off+n : off+n], Decay: pt.decay}
+			for i := range p.Data {
+				if pt.init < 0 {
+					p.Data[i] = 1
+				} else {
+					p.Data[i] = float32(rng.NormFloat64() * pt.init)
+				}
+			}
+			m.params = append(m.params, p)
+			m.byName[pt.name] = p
+			off += n
+		}
+		m.weights = append(m.weights, w)
+	}
+	add := func(name string, decay bool, init float64, shape ...int) {
+		if len(shape) == 1 {
+			fused(name, 0, part{name, shape[0], decay, init})
+			return
+		}
+		fused(name, shape[1], part{name, shape[0], decay, init})
 	}
 	const ones = -1
 	add("token_embd.weight", false, std, cfg.VocabSize, d)
 	for l := 0; l < cfg.NLayers; l++ {
 		b := fmt.Sprintf("blk.%d.", l)
 		add(b+"attn_norm.weight", false, ones, d)
-		add(b+"attn_q.weight", true, std, cfg.NHeads*hd, d)
-		add(b+"attn_k.weight", true, std, cfg.NKVHeads*hd, d)
-		add(b+"attn_v.weight", true, std, cfg.NKVHeads*hd, d)
+		fused(b+"attn_qkv.weight", d,
+			part{b + "attn_q.weight", cfg.NHeads * hd, true, std},
+			part{b + "attn_k.weight", cfg.NKVHeads * hd, true, std},
+			part{b + "attn_v.weight", cfg.NKVHeads * hd, true, std})
 		add(b+"attn_output.weight", true, resid, d, cfg.NHeads*hd)
 		add(b+"ffn_norm.weight", false, ones, d)
-		add(b+"ffn_gate.weight", true, std, cfg.FFNDim, d)
-		add(b+"ffn_up.weight", true, std, cfg.FFNDim, d)
+		fused(b+"ffn_gate_up.weight", d,
+			part{b + "ffn_gate.weight", cfg.FFNDim, true, std},
+			part{b + "ffn_up.weight", cfg.FFNDim, true, std})
 		add(b+"ffn_down.weight", true, resid, d, cfg.FFNDim)
 	}
 	add("output_norm.weight", false, ones, d)
@@ -140,7 +183,7 @@ type graph struct {
 	g      *G.ExprGraph
 	vm     G.VM
 	feed   *ops.Feed
-	grads  G.Nodes // aligned with Model.params (nil entries for unused params)
+	grads  G.Nodes // aligned with Model.weights (nil entries for unused weights)
 	cost   *G.Node
 	logits *G.Node
 	lm     *ops.LMLoss
@@ -181,70 +224,32 @@ func (m *Model) graphFor(mode, B, T int) (*graph, error) {
 // build constructs the graph for one mode and batch shape.
 func (m *Model) build(mode, B, T int) (*graph, error) {
 	c := m.cfg
-	N, hd := B*T, c.HeadDim()
+	N := B * T
 	g := G.NewGraph()
 	gr := &graph{g: g, feed: &ops.Feed{}}
-	nodes := make([]*G.Node, len(m.params))
+	nodes := make([]*G.Node, len(m.weights))
 	node := map[string]*G.Node{}
-	for i, p := range m.params {
-		v := tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(p.Data))
-		nodes[i] = G.NewTensor(g, G.Float32, len(p.Shape), G.WithShape(p.Shape...), G.WithName(p.Name), G.WithValue(v))
-		node[p.Name] = nodes[i]
-	}
-	var err error
-	must := func(n *G.Node, e error) *G.Node {
-		if e != nil && err == nil {
-			err = e
-		}
-		return n
+	for i, w := range m.weights {
+		v := tensor.New(tensor.WithShape(w.shape...), tensor.WithBacking(w.data))
+		nodes[i] = G.NewTensor(g, G.Float32, len(w.shape), G.WithShape(w.shape...), G.WithName(w.name), G.WithValue(v))
+		node[w.name] = nodes[i]
 	}
 	// x: [N, d] residual stream; hiddens[s] is x after s applied blocks.
-	x := must(ops.Embedding(node["token_embd.weight"], gr.feed, N))
+	x, err := ops.Embedding(node["token_embd.weight"], gr.feed, N)
+	if err != nil {
+		return nil, err
+	}
 	hiddens := []*G.Node{x}
-	for l := 0; l < c.AppliedLayers() && err == nil; l++ {
+	for l := 0; l < c.AppliedLayers(); l++ {
 		blk := l
 		if c.ShareBlocks {
 			blk = l / 2
 		}
 		w := func(s string) *G.Node { return node[fmt.Sprintf("blk.%d.%s.weight", blk, s)] }
-		h := must(ops.RMSNorm(x, w("attn_norm"), c.NormEps))
-		q := must(ops.Linear(h, w("attn_q"))) // [N, H·hd]
-		k := must(ops.Linear(h, w("attn_k"))) // [N, KV·hd]
-		v := must(ops.Linear(h, w("attn_v"))) // [N, KV·hd]
-		if err != nil {
-			break
+		if x, err = m.block(x, w, B, T); err != nil {
+			return nil, fmt.Errorf("applied layer %d (block %d): %w", l, blk, err)
 		}
-		q = must(ops.RoPE(q, T, c.NHeads, hd, c.RopeBase))
-		k = must(ops.RoPE(k, T, c.NKVHeads, hd, c.RopeBase))
-		if err != nil {
-			break
-		}
-		a := must(ops.Attention(q, k, v, B, T, c.NHeads, c.NKVHeads, hd)) // [N, H·hd]
-		if err != nil {
-			break
-		}
-		x = must(ops.Add(x, must(ops.Linear(a, w("attn_output")))))
-		if err != nil {
-			break
-		}
-		h = must(ops.RMSNorm(x, w("ffn_norm"), c.NormEps))
-		if err != nil {
-			break
-		}
-		gate := must(ops.Linear(h, w("ffn_gate"))) // [N, ffn]
-		up := must(ops.Linear(h, w("ffn_up")))     // [N, ffn]
-		if err != nil {
-			break
-		}
-		f := must(ops.SwiGLU(gate, up))
-		if err != nil {
-			break
-		}
-		x = must(ops.Add(x, must(ops.Linear(f, w("ffn_down")))))
 		hiddens = append(hiddens, x)
-	}
-	if err != nil {
-		return nil, err
 	}
 	hf, err := ops.RMSNorm(x, node["output_norm.weight"], c.NormEps) // [N, d]
 	if err != nil {
@@ -291,11 +296,11 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 	}
 	gr.cost = cost
 	if mode == modeTrain {
-		// Differentiate w.r.t. every parameter the cost depends on.
+		// Differentiate w.r.t. every weight the cost depends on.
 		var wrt G.Nodes
 		var idx []int
 		for i, n := range nodes {
-			if strings.HasPrefix(m.params[i].Name, "distill.") && m.lc.Gamma == 0 { // projections unused without MSE
+			if strings.HasPrefix(m.weights[i].name, "distill.") && m.lc.Gamma == 0 { // projections unused without MSE
 				continue
 			}
 			wrt = append(wrt, n)
@@ -308,13 +313,58 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 		gr.grads = make(G.Nodes, len(nodes))
 		for j, i := range idx {
 			gr.grads[i] = gs[j]
-			// A weight used once gets its gradient written straight into
-			// Param.Grad (no buffer of its own, no copy after the run).
-			ops.BackOutput(gs[j], m.params[i].Grad)
+			// A weight used once gets its gradient written straight into its
+			// gradient buffer (no buffer of its own, no copy after the run).
+			ops.BackOutput(gs[j], m.weights[i].grad)
 		}
 	}
 	gr.vm = G.NewTapeMachine(g)
 	return gr, nil
+}
+
+// block applies one transformer block to the residual stream x [N, d]:
+// x + Attention(RoPE(RMSNorm(x)·Wqkvᵀ))·Woᵀ, then + SwiGLU(RMSNorm(x)·Wgate_upᵀ)·Wdownᵀ.
+func (m *Model) block(x *G.Node, w func(string) *G.Node, B, T int) (*G.Node, error) {
+	c := m.cfg
+	hd := c.HeadDim()
+	h, err := ops.RMSNorm(x, w("attn_norm"), c.NormEps) // [N, d]
+	if err != nil {
+		return nil, err
+	}
+	qkv, err := ops.Linear(h, w("attn_qkv")) // [N, (H+2·KV)·hd]
+	if err != nil {
+		return nil, err
+	}
+	if qkv, err = ops.RoPE(qkv, T, c.NHeads+c.NKVHeads, hd, c.RopeBase); err != nil { // q and k heads
+		return nil, err
+	}
+	a, err := ops.Attention(qkv, B, T, c.NHeads, c.NKVHeads, hd) // [N, H·hd]
+	if err != nil {
+		return nil, err
+	}
+	o, err := ops.Linear(a, w("attn_output")) // [N, d]
+	if err != nil {
+		return nil, err
+	}
+	if x, err = ops.Add(x, o); err != nil {
+		return nil, err
+	}
+	if h, err = ops.RMSNorm(x, w("ffn_norm"), c.NormEps); err != nil {
+		return nil, err
+	}
+	gu, err := ops.Linear(h, w("ffn_gate_up")) // [N, 2·ffn]
+	if err != nil {
+		return nil, err
+	}
+	f, err := ops.SwiGLU(gu) // [N, ffn]
+	if err != nil {
+		return nil, err
+	}
+	down, err := ops.Linear(f, w("ffn_down")) // [N, d]
+	if err != nil {
+		return nil, err
+	}
+	return ops.Add(x, down)
 }
 
 func (m *Model) run(mode int, b *batch.Batch, dense []float32) (*graph, error) {
@@ -390,22 +440,22 @@ func (m *Model) ForwardBackwardDense(b *batch.Batch, teacherLogits []float32) (l
 	if err != nil {
 		return loss.Terms{}, err
 	}
-	for i, p := range m.params {
+	for i, w := range m.weights {
 		n := gr.grads[i]
 		if n == nil {
-			clear(p.Grad)
+			clear(w.grad)
 			continue
 		}
 		v := n.Value()
 		if v == nil {
-			return loss.Terms{}, fmt.Errorf("gradient of %s was not computed", p.Name)
+			return loss.Terms{}, fmt.Errorf("gradient of %s was not computed", w.name)
 		}
 		d, ok := v.Data().([]float32)
-		if !ok || len(d) != len(p.Grad) {
-			return loss.Terms{}, fmt.Errorf("gradient of %s has %d values, want %d", p.Name, len(d), len(p.Grad))
+		if !ok || len(d) != len(w.grad) {
+			return loss.Terms{}, fmt.Errorf("gradient of %s has %d values, want %d", w.name, len(d), len(w.grad))
 		}
-		if &d[0] != &p.Grad[0] {
-			parallel.Default().For(len(d), 1<<16, func(lo, hi int) { copy(p.Grad[lo:hi], d[lo:hi]) })
+		if &d[0] != &w.grad[0] {
+			parallel.Default().For(len(d), 1<<16, func(lo, hi int) { copy(w.grad[lo:hi], d[lo:hi]) })
 		}
 	}
 	return m.terms(gr), nil

@@ -346,18 +346,18 @@ func TestWeightGradientsWrittenInPlace(t *testing.T) {
 			}
 		}
 		inPlace := 0
-		for i, p := range m.Params() {
+		for i, w := range m.weights {
 			d := gr.grads[i].Value().Data().([]float32)
-			if &d[0] == &p.Grad[0] {
+			if &d[0] == &w.grad[0] {
 				inPlace++
 			}
 		}
-		want := len(m.Params())
+		want := len(m.weights)
 		if share {
 			want = 3 // token_embd, output_norm, output
 		}
 		if inPlace != want {
-			t.Fatalf("share %v: %d of %d gradients in place, want %d", share, inPlace, len(m.Params()), want)
+			t.Fatalf("share %v: %d of %d gradients in place, want %d", share, inPlace, len(m.weights), want)
 		}
 	}
 }
