@@ -144,6 +144,14 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	if err := removeOrphans(cfg.Out, j); err != nil {
 		return nil, err
 	}
+	// Leftovers of a dataset build killed half-way (rebuilt below).
+	if leftovers, err := filepath.Glob(filepath.Join(cfg.Out, "."+DatasetDir+".tmp-*")); err == nil {
+		for _, l := range append(leftovers, filepath.Join(cfg.Out, DatasetDir+".old")) {
+			if err := os.RemoveAll(l); err != nil {
+				return nil, fmt.Errorf("collect: remove %s: %w", l, err)
+			}
+		}
+	}
 	if err := checkSegmentsMeta(cfg.Out, j, &meta); err != nil {
 		return nil, err
 	}

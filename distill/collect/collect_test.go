@@ -339,9 +339,18 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 		t.Errorf("stored policy %q (%v) does not hash to %s", m.Meta.TeacherSettings["policy"], err, m.Meta.PolicyHash)
 	}
 
-	// A second run has nothing to do and changes nothing.
+	// A second run has nothing to do and changes nothing (but clears what a
+	// dataset build killed half-way leaves behind).
+	for _, d := range []string{"." + DatasetDir + ".tmp-12345", DatasetDir + ".old"} {
+		os.MkdirAll(filepath.Join(e.cfg.Out, d, "x"), 0o755)
+	}
 	before := len(e.proxy.received)
 	sum2, err := e.run(t, context.Background(), nil)
+	for _, d := range []string{"." + DatasetDir + ".tmp-12345", DatasetDir + ".old"} {
+		if _, err := os.Stat(filepath.Join(e.cfg.Out, d)); err == nil {
+			t.Errorf("%s left behind", d)
+		}
+	}
 	if err != nil || sum2.AlreadySettled != len(prompts) || len(e.proxy.received) != before || sum2.Rows != sum.Rows {
 		t.Fatalf("rerun: %+v %v (requests %d → %d)", sum2, err, before, len(e.proxy.received))
 	}

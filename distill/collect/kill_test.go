@@ -114,4 +114,10 @@ func TestKillDashNineAndResume(t *testing.T) {
 			t.Errorf("temporary segment left behind: %s", en.Name())
 		}
 	}
+	entries, _ = os.ReadDir(e.cfg.Out)
+	for _, en := range entries {
+		if strings.HasPrefix(en.Name(), ".") || strings.HasSuffix(en.Name(), ".old") {
+			t.Errorf("temporary dataset left behind: %s", en.Name())
+		}
+	}
 }
