@@ -18,9 +18,13 @@
 //   - Per-step inputs that are not float tensors (token ids, targets, masks,
 //     teacher signals) are read from a *Batch the caller fills before running
 //     the machine (see Feed).
-//   - Gradients with several outputs (e.g. attention's dQ, dK, dV) are computed
-//     once by a bundle op whose first gradient is its value; the others are
-//     exposed by cheap fetch ops that depend on it.
+//   - Q/K/V and gate/up come from fused projections ([N, (H+2·KV)·hd] and
+//     [N, 2·ffn]), so attention and SwiGLU have one input and one gradient.
+//     An op with gradients for several inputs that one kernel computes
+//     together (the LM-head loss: dh and dW) uses a bundle op whose value is
+//     the first gradient and cheap fetch ops exposing the others.
+//   - Gradients of weights used once can be written straight into the
+//     caller's buffer (BackOutput).
 //
 // Gorgonia's InverseSqrt is never used (its gradient is wrong in v0.9.18).
 package ops
