@@ -92,7 +92,6 @@ func New(cfg Config, lc loss.Config, seed int64) (*Model, error) {
 	d, hd := cfg.DModel, cfg.HeadDim()
 	std := 0.02
 	resid := 0.02 / math.Sqrt(2*float64(cfg.AppliedLayers()))
-	// fused allocates a weight of rows·d values whose parts become Params.
 	type part struct {
 		name  string
 		rows  int
