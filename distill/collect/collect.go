@@ -450,11 +450,7 @@ func buildRecord(opt *Options, meta dataset.Meta, p Prompt, prompt string, resp 
 			if resp.IDs {
 				return a.ID, a.ID >= 0 && int(a.ID) < meta.VocabSize
 			}
-			b := a.Bytes
-			if b == nil {
-				b = tokenStringBytes(a.Token)
-			}
-			return opt.Tokenizer.IDForBytes(b)
+			return opt.Tokenizer.IDForBytes(a.RawBytes())
 		}
 		for i, pos := range resp.Positions {
 			id, ok := mapID(pos.Alt)
@@ -528,28 +524,6 @@ func buildRecord(opt *Options, meta dataset.Meta, p Prompt, prompt string, resp 
 	pb, _ := json.Marshal(prov)
 	rec.Provenance = string(pb)
 	return rec, ceReason, nil
-}
-
-// tokenStringBytes undoes OpenAI's "bytes:\xNN" form for tokens that are not
-// valid UTF-8 on their own.
-func tokenStringBytes(s string) []byte {
-	if !strings.HasPrefix(s, "bytes:") {
-		return []byte(s)
-	}
-	rest := s[len("bytes:"):]
-	var out []byte
-	for len(rest) >= 4 && rest[0] == '\\' && rest[1] == 'x' {
-		var b byte
-		if _, err := fmt.Sscanf(rest[2:4], "%02x", &b); err != nil {
-			return []byte(s)
-		}
-		out = append(out, b)
-		rest = rest[4:]
-	}
-	if rest != "" {
-		return []byte(s)
-	}
-	return out
 }
 
 // commitSegment writes recs as a complete mini-dataset under a temporary

@@ -152,6 +152,16 @@ func TestValidateRejectsMalformed(t *testing.T) {
 		{Positions: []Position{{Alt: Alt{Token: "a", Logprob: -1}}}},
 		{Positions: []Position{{Alt: Alt{Token: "a", Logprob: -1}, Top: []Alt{{Token: "a", Logprob: -0.1}, {Token: "a", Logprob: -0.2}}}}},
 		{Positions: []Position{{Alt: Alt{Token: "a", Logprob: -0.1}, Top: []Alt{{Token: "a", Logprob: -0.1}, {Token: "b", Logprob: -0.2}}}}}, // mass > 1
+		// logprobs cut short: "ab" does not spell "abc"
+		{Text: "abc", Positions: []Position{{Alt: Alt{Token: "a", Logprob: -0.1}, Top: []Alt{{Token: "a", Logprob: -0.1}}}, {Alt: Alt{Token: "b", Logprob: -0.1}, Top: []Alt{{Token: "b", Logprob: -0.1}}}}},
+	}
+	good := &Response{Text: " a\xff", Positions: []Position{
+		{Alt: Alt{Token: " a", Logprob: -0.1}, Top: []Alt{{Token: " a", Logprob: -0.1}}},
+		{Alt: Alt{Token: "bytes:\\xff", Logprob: -0.1}, Top: []Alt{{Token: "bytes:\\xff", Logprob: -0.1}}},
+		{Alt: Alt{Token: "STOP", Logprob: -0.1}, Top: []Alt{{Token: "STOP", Logprob: -0.1}}}, // a stop string past the text
+	}}
+	if err := good.Validate(1); err != nil {
+		t.Errorf("valid response refused: %v", err)
 	}
 	for i, r := range bad {
 		if err := r.Validate(2); err == nil {

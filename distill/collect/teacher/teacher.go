@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/distill-ml/distill/distill/collect/retry"
 )
@@ -120,7 +122,57 @@ func (r *Response) Validate(wantLogprobs int) error {
 			return fmt.Errorf("position %d: top_logprobs sum to probability %.4f > 1", i, mass)
 		}
 	}
+	// The logprob tokens must spell the text (a stop string may end the text
+	// before the tokens do, and servers may trim surrounding whitespace); a
+	// list cut short would store a completion shorter than the answer.
+	if len(r.Positions) > 0 && !r.IDs {
+		var spelled []byte
+		for _, p := range r.Positions {
+			spelled = append(spelled, p.RawBytes()...)
+		}
+		if want := strings.TrimSpace(r.Text); !strings.Contains(string(spelled), want) {
+			return fmt.Errorf("the %d logprob tokens spell %q, not the completion %q", len(r.Positions), truncate(string(spelled), 80), truncate(want, 80))
+		}
+	}
 	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// RawBytes is the alternative's exact bytes: Bytes when the server sent
+// them, else the token string with OpenAI's "bytes:\xNN" form undone.
+func (a Alt) RawBytes() []byte {
+	if a.Bytes != nil {
+		return a.Bytes
+	}
+	return tokenStringBytes(a.Token)
+}
+
+// tokenStringBytes undoes OpenAI's "bytes:\xNN" form for tokens that are not
+// valid UTF-8 on their own.
+func tokenStringBytes(s string) []byte {
+	rest, ok := strings.CutPrefix(s, "bytes:")
+	if !ok {
+		return []byte(s)
+	}
+	var out []byte
+	for len(rest) >= 4 && rest[0] == '\\' && rest[1] == 'x' {
+		v, err := strconv.ParseUint(rest[2:4], 16, 8)
+		if err != nil {
+			return []byte(s)
+		}
+		out = append(out, byte(v))
+		rest = rest[4:]
+	}
+	if rest != "" {
+		return []byte(s)
+	}
+	return out
 }
 
 func checkLP(lp float64) error {
