@@ -6,6 +6,7 @@
 //	go run ./bench/gemm                   # all shapes, 1 and 2 threads
 //	go run ./bench/gemm -threads 1 -kernels all -min-time 1s
 //	go run ./bench/gemm -threads 1 -clock thread   # CPU time, for a loaded machine
+//	go run ./bench/gemm -gorgonia                  # plus Gorgonia Mul: gonum vs gonumblas
 //
 // Each figure is the best time over several rounds that alternate numpy and
 // distill on the same shape (so both see the same machine load), each round
@@ -245,9 +246,10 @@ func main() {
 	python := flag.String("python", "/usr/bin/python3", "Python with numpy on OpenBLAS")
 	minTime := flag.Duration("min-time", 500*time.Millisecond, "minimum total time per measurement")
 	only := flag.String("shapes", "", "comma-separated substrings selecting shapes by name (default all)")
+	gorgonia := flag.Bool("gorgonia", false, "also time a Gorgonia graph Mul with its default BLAS and with gonumblas (NN shapes)")
 	clock := flag.String("clock", "wall", `"wall" (elapsed time) or "thread" (CPU time of the computing thread: 1 thread only, robust when other processes share the cores)`)
 	flag.Parse()
-	if err := run(os.Stdout, *threadsFlag, *kernelsFlag, *python, *minTime, *only, *clock); err != nil {
+	if err := run(os.Stdout, *threadsFlag, *kernelsFlag, *python, *minTime, *only, *clock, *gorgonia); err != nil {
 		fmt.Fprintln(os.Stderr, "gemm bench:", err)
 		os.Exit(1)
 	}
@@ -267,7 +269,7 @@ func threadClock() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-func run(w io.Writer, threadsFlag, kernelsFlag, python string, minTime time.Duration, only, clockName string) error {
+func run(w io.Writer, threadsFlag, kernelsFlag, python string, minTime time.Duration, only, clockName string, gorgonia bool) error {
 	var threads []int
 	for _, f := range strings.Split(threadsFlag, ",") {
 		t, err := strconv.Atoi(strings.TrimSpace(f))
@@ -284,6 +286,9 @@ func run(w io.Writer, threadsFlag, kernelsFlag, python string, minTime time.Dura
 			if t != 1 {
 				return fmt.Errorf("-clock thread measures one thread's CPU time: use it with -threads 1")
 			}
+		}
+		if gorgonia {
+			return fmt.Errorf("-gorgonia needs -clock wall: gonum computes on its own goroutines")
 		}
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
@@ -366,5 +371,8 @@ func run(w io.Writer, threadsFlag, kernelsFlag, python string, minTime time.Dura
 		py.close()
 	}
 	fmt.Fprintf(w, "\nclock: %s; peer: numpy %s, %s (%v)\n", clockName, info.Numpy, info.OpenBLASConfig, info.Libs)
+	if gorgonia {
+		return runGorgonia(w, threads, ss, minTime)
+	}
 	return nil
 }
