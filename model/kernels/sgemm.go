@@ -197,10 +197,6 @@ func scaleC(c []float32, m, n, ldc int, beta float32) {
 // handing work to the pool costs a few microseconds.
 const serialFlops = 96 * 96 * 96
 
-// parallelPackMin is the panel size (elements) from which op(B) is packed
-// by all threads rather than by the caller alone.
-const parallelPackMin = 1 << 17
-
 // Scratch buffers for packed panels, reused across calls.
 var (
 	packPoolA sync.Pool
@@ -292,15 +288,24 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 			if pc == 0 && beta == 0 {
 				accumulate = 0
 			}
-			packB := func(lo, hi int) {
-				for s := lo; s < hi; s++ {
+			// Every worker first helps pack op(B): slivers are claimed one by
+			// one, and whoever packs the last one releases the others, so a
+			// worker that starts late finds the panel ready and goes straight
+			// to its tiles (one pool round trip per panel, no spinning).
+			var packNext, packDone atomic.Int64
+			packed := make(chan struct{})
+			packB := func() {
+				for {
+					s := int(packNext.Add(1) - 1)
+					if s >= nSlivers {
+						break
+					}
 					packBSliver(bpack[s*kcur*nr:(s+1)*kcur*nr], transB, b, ldb, pc, kcur, jc+s*nr, min(nr, n-jc-s*nr), nr, mk.tr)
+					if packDone.Add(1) == int64(nSlivers) {
+						close(packed)
+					}
 				}
-			}
-			if threads == 1 || kcur*ncur < parallelPackMin {
-				packB(0, nSlivers) // waking a worker costs more than packing
-			} else {
-				e.pool.For(nSlivers, 1, packB)
+				<-packed
 			}
 			// Split columns too when there are too few row blocks to balance.
 			nSplit := 1
@@ -310,9 +315,10 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 			tasks := nBlocks * nSplit
 			var counter atomic.Int64
 			work := func(_, _ int) {
+				packB()
 				ap := getBuf(&packPoolA, mc*kcur)
 				apack := *ap
-				packed := -1 // row block currently in apack
+				inA := -1 // row block currently in apack
 				for {
 					t := int(counter.Add(1) - 1)
 					if t >= tasks {
@@ -320,9 +326,9 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 					}
 					blk, split := t/nSplit, t%nSplit
 					i0, mcur := blockRows(blk)
-					if packed != blk {
+					if inA != blk {
 						packABlock(apack, transA, a, lda, i0, mcur, pc, kcur, mr, mk.tr)
-						packed = blk
+						inA = blk
 					}
 					s0, s1 := split*nSlivers/nSplit, (split+1)*nSlivers/nSplit
 					e.macro(apack, bpack, kcur, i0, mcur, jc, s0, s1, m, n, c, ldc, alpha, accumulate)
