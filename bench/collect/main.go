@@ -406,6 +406,9 @@ func run(n, nReal, nLocal int) error {
 		srv.stop()
 	}
 	tw.Flush()
+	c0 := cpuSelf()
+	time.Sleep(3 * time.Second)
+	fmt.Printf("  (this process idle for 3 s: %.1f ms of CPU per second)\n", (cpuSelf()-c0).Seconds()*1000/3)
 
 	// 2. Local teacher against the raw forward on the same sequences.
 	fmt.Println()

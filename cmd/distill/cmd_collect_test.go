@@ -701,3 +701,24 @@ segment_rows: 5
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+func TestCollectUsageErrors(t *testing.T) {
+	t.Setenv("JOB_COMPLETION_INDEX", "")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"collect"}, 2, "--config"},
+		{[]string{"collect", "--config", "collect-local", "--shard", "3/3"}, 2, "0 <= i < N"},
+		{[]string{"collect", "--config", "collect-local", "--shard", "/3"}, 2, "JOB_COMPLETION_INDEX"},
+		{[]string{"collect", "--config", "collect-local", "--set", "top_k=999"}, 1, "top_k 999"},
+		{[]string{"collect", "--config", "collect-local", "--set", "no_such_key=1"}, 1, "no_such_key"},
+		{[]string{"serve"}, 2, "--model"},
+	} {
+		code, _, stderr := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}
