@@ -29,6 +29,9 @@ type k8sContainer struct {
 		Value     string `yaml:"value"`
 		ValueFrom *struct {
 			SecretKeyRef *struct{ Name, Key string } `yaml:"secretKeyRef"`
+			FieldRef     *struct {
+				FieldPath string `yaml:"fieldPath"`
+			} `yaml:"fieldRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
 	VolumeMounts []struct {
@@ -179,7 +182,17 @@ func TestK8sJobManifest(t *testing.T) {
 	}
 	var outs []string
 	for idx := 0; idx < n; idx++ {
+		// What the pod sees: JOB_COMPLETION_INDEX set by the Job controller, and
+		// env entries from the downward API's completion-index annotation.
 		env := map[string]string{"JOB_COMPLETION_INDEX": fmt.Sprint(idx)}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+				if e.ValueFrom.FieldRef.FieldPath != "metadata.annotations['batch.kubernetes.io/job-completion-index']" {
+					t.Fatalf("env %s from unknown field %s", e.Name, e.ValueFrom.FieldRef.FieldPath)
+				}
+				env[e.Name] = fmt.Sprint(idx)
+			}
+		}
 		args := c.Args
 		if len(c.Command) != 1 || c.Command[0] != "distill" {
 			t.Fatalf("collect command %q, want [distill]", c.Command)
