@@ -119,12 +119,18 @@ func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
 	if err := t.acquire(ctx); err != nil {
 		return nil, err
 	}
-	logits, err := t.m.NewSession(t.ctx).EvalAll(inputs)
+	var logits []float32
 	var hs [][]float32
-	if err == nil && len(t.cfg.HiddenLayers) > 0 {
-		// A second forward: the runtime has no call returning logits and
-		// hidden states of one pass (see the report; it doubles the cost).
-		hs, err = t.m.NewSession(t.ctx).HiddenStates(inputs, t.cfg.HiddenLayers)
+	sess := t.m.NewSession(t.ctx)
+	if eh, ok := any(sess).(evalAllHidden); ok && len(t.cfg.HiddenLayers) > 0 {
+		logits, hs, err = eh.EvalAllHidden(inputs, t.cfg.HiddenLayers)
+	} else {
+		logits, err = sess.EvalAll(inputs)
+		if err == nil && len(t.cfg.HiddenLayers) > 0 {
+			// A second forward until the runtime offers EvalAllHidden: it
+			// doubles the cost of collecting hidden states.
+			hs, err = t.m.NewSession(t.ctx).HiddenStates(inputs, t.cfg.HiddenLayers)
+		}
 	}
 	<-t.fwd
 	if err != nil {
@@ -200,6 +206,13 @@ func topK(scores []float64, k int, dst []int32) []int32 {
 		top[pos] = int32(i)
 	}
 	return top
+}
+
+// evalAllHidden is the one-pass call proposed for the runtime's Session:
+// the logits after every token (as EvalAll) and the residual stream at the
+// given layers (as HiddenStates) from a single forward. Used when present.
+type evalAllHidden interface {
+	EvalAllHidden(tokens []int32, layers []int) (logits []float32, hidden [][]float32, err error)
 }
 
 func (t *Local) acquire(ctx context.Context) error {
