@@ -51,7 +51,9 @@ type Config struct {
 	Retry            RetryConfig      `yaml:"retry" json:"retry"`
 }
 
-// RetryConfig is retry.Policy in config units.
+// RetryConfig is retry.Policy in config units: at most MaxAttempts tries of
+// a request; waits of full jitter over BaseDelay·2^(attempt-1), never less
+// than the server's Retry-After; MaxDelay caps every wait, Retry-After included.
 type RetryConfig struct {
 	MaxAttempts int           `yaml:"max_attempts" json:"max_attempts"`
 	BaseDelay   time.Duration `yaml:"base_delay" json:"base_delay"`
