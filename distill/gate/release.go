@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -46,7 +45,7 @@ func WriteReleases(dir string, rep *Report, prov Provenance) ([]string, error) {
 			return nil, err
 		}
 		file := a.Name + ".gguf"
-		if err := copyFile(a.Path, filepath.Join(rd, file)); err != nil {
+		if err := atomicfile.Copy(a.Path, filepath.Join(rd, file), 0o644); err != nil {
 			return nil, err
 		}
 		if err := atomicfile.WriteFile(filepath.Join(rd, "gate.json"), append(gateJSON, '\n'), 0o644); err != nil {
@@ -150,16 +149,4 @@ func modelFacts(path string) (release.Model, error) {
 		m.ContextLength = int(cl)
 	}
 	return m, nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	})
 }

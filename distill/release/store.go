@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -189,7 +188,7 @@ func copyDirAtomic(src, dst string, files []File) error {
 		paths = append(paths, f.Path)
 	}
 	for _, p := range paths {
-		if err := copyFile(filepath.Join(src, filepath.FromSlash(p)), filepath.Join(tmp, filepath.FromSlash(p))); err != nil {
+		if err := atomicfile.Copy(filepath.Join(src, filepath.FromSlash(p)), filepath.Join(tmp, filepath.FromSlash(p)), 0o644); err != nil {
 			return err
 		}
 	}
@@ -198,16 +197,4 @@ func copyDirAtomic(src, dst string, files []File) error {
 	}
 	ok = true
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	})
 }

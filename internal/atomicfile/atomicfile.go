@@ -53,3 +53,16 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
 	}
 	return nil
 }
+
+// Copy atomically replaces dst with a copy of src's contents.
+func Copy(src, dst string, perm os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return Write(dst, perm, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
