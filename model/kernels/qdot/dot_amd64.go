@@ -18,15 +18,6 @@ func dotQ4_0AVX2(w, a *byte, nb int) float32
 func dotQ5_0AVX2(w, a *byte, nb int) float32
 
 //go:noescape
-func dotQ8_0x2AVX2(w0, w1, a *byte, nb int) (s0, s1 float32)
-
-//go:noescape
-func dotQ4_0x2AVX2(w0, w1, a *byte, nb int) (s0, s1 float32)
-
-//go:noescape
-func dotQ5_0x2AVX2(w0, w1, a *byte, nb int) (s0, s1 float32)
-
-//go:noescape
 func dotQ4_KAVX2(w, a *byte, nb int) float32
 
 //go:noescape
@@ -73,27 +64,6 @@ var avx2Kernels = dotKernels{
 		return dotQ4_KAVX2(&w[0], &a[0], nb)
 	},
 	q5_K: dotQ5_KGo,
-	q8_0x2: func(w0, w1, a []byte, nb int) (float32, float32) {
-		if nb <= 0 {
-			return 0, 0
-		}
-		_, _, _ = w0[nb*BytesQ8_0-1], w1[nb*BytesQ8_0-1], a[nb*BytesQ8_0-1]
-		return dotQ8_0x2AVX2(&w0[0], &w1[0], &a[0], nb)
-	},
-	q4_0x2: func(w0, w1, a []byte, nb int) (float32, float32) {
-		if nb <= 0 {
-			return 0, 0
-		}
-		_, _, _ = w0[nb*BytesQ4_0-1], w1[nb*BytesQ4_0-1], a[nb*BytesQ8_0-1]
-		return dotQ4_0x2AVX2(&w0[0], &w1[0], &a[0], nb)
-	},
-	q5_0x2: func(w0, w1, a []byte, nb int) (float32, float32) {
-		if nb <= 0 {
-			return 0, 0
-		}
-		_, _, _ = w0[nb*BytesQ5_0-1], w1[nb*BytesQ5_0-1], a[nb*BytesQ8_0-1]
-		return dotQ5_0x2AVX2(&w0[0], &w1[0], &a[0], nb)
-	},
 	q6_K: func(w, a []byte, nb int) float32 {
 		if nb <= 0 {
 			return 0

@@ -21,9 +21,6 @@ type dotKernels struct {
 	q6_K func(w, a []byte, nb int) float32
 	f16  func(w []byte, x []float32) float32
 	f32  func(w []byte, x []float32) float32
-	// two weight rows against one activation row (nil: two single calls);
-	// each result is bit-identical to the single-row function's.
-	q8_0x2, q4_0x2, q5_0x2 func(w0, w1, a []byte, nb int) (float32, float32)
 }
 
 var genericKernels = dotKernels{

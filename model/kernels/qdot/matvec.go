@@ -101,19 +101,6 @@ func (m *Matrix) dotRow(k *dotKernels, r int, qa []byte, x []float32) float32 {
 	}
 }
 
-// pairKernel is the two-row kernel for m's type, or nil.
-func (m *Matrix) pairKernel(k *dotKernels) func(w0, w1, a []byte, nb int) (float32, float32) {
-	switch m.Type {
-	case Q8_0:
-		return k.q8_0x2
-	case Q4_0:
-		return k.q4_0x2
-	case Q5_0:
-		return k.q5_0x2
-	}
-	return nil
-}
-
 // MulVec computes dst[r] = Σ_c W[r,c]·x[c] for every row, splitting rows over
 // pool (nil: parallel.Default()).
 // x: [Cols], dst: [Rows].
@@ -236,16 +223,7 @@ func mulBatchSet(k *dotKernels, pool *parallel.Pool, mats []*Matrix, dsts [][]fl
 				}
 				xt := p.x[t*cols : (t+1)*cols]
 				out := p.dst[t*p.m.Rows:]
-				r := r0
-				if pair := p.m.pairKernel(k); pair != nil {
-					rb := p.m.rowBytes
-					nb := p.m.Cols / QK
-					for ; r+1 < r1; r += 2 {
-						i := r - p.row
-						out[i], out[i+1] = pair(p.m.Data[i*rb:(i+1)*rb], p.m.Data[(i+1)*rb:(i+2)*rb], a, nb)
-					}
-				}
-				for ; r < r1; r++ {
+				for r := r0; r < r1; r++ {
 					out[r-p.row] = p.m.dotRow(k, r-p.row, a, xt)
 				}
 			}

@@ -330,27 +330,3 @@ func TestMulBatchSetMixedTypes(t *testing.T) {
 		}
 	}
 }
-
-// The two-row kernels give exactly the single-row kernel's bits.
-func TestPairKernelsBitIdentical(t *testing.T) {
-	rng := rand.New(rand.NewSource(8))
-	for _, k := range impls() {
-		for _, typ := range []Type{Q8_0, Q4_0, Q5_0} {
-			m := &Matrix{Type: typ}
-			pair := m.pairKernel(k)
-			if pair == nil {
-				continue
-			}
-			for _, n := range []int{32, 64, 576, 1536} {
-				w0, w1 := randomRow(rng, typ, n, false), randomRow(rng, typ, n, true)
-				qa, _ := randomActivations(rng, typ, n, true)
-				s0, s1 := pair(w0, w1, qa, n/QK)
-				m0, _ := NewMatrix(typ, 1, n, w0)
-				m1, _ := NewMatrix(typ, 1, n, w1)
-				if a, b := m0.dotRow(k, 0, qa, nil), m1.dotRow(k, 0, qa, nil); a != s0 || b != s1 {
-					t.Fatalf("%s %s n=%d: pair (%g, %g), single (%g, %g)", k.name, typ, n, s0, s1, a, b)
-				}
-			}
-		}
-	}
-}
