@@ -437,11 +437,11 @@ func run(n, nReal, nLocal int) error {
 	raw := func(hidden []int) (time.Duration, time.Duration, error) {
 		c0, t0 := cpuSelf(), time.Now()
 		for _, s := range seqs {
-			if _, err := m.NewSession(512).EvalAll(s); err != nil {
+			if _, err := m.NewSession(len(s)).EvalAll(s); err != nil {
 				return 0, 0, err
 			}
 			if len(hidden) > 0 {
-				if _, err := m.NewSession(512).HiddenStates(s, hidden); err != nil {
+				if _, err := m.NewSession(len(s)).HiddenStates(s, hidden); err != nil {
 					return 0, 0, err
 				}
 			}

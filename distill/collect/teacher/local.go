@@ -121,7 +121,9 @@ func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
 	}
 	var logits []float32
 	var hs [][]float32
-	sess := t.m.NewSession(t.ctx)
+	// Sessions sized to the sequence: the KV cache and RoPE tables of the
+	// whole context would be allocated and filled for every row otherwise.
+	sess := t.m.NewSession(len(inputs))
 	if eh, ok := any(sess).(evalAllHidden); ok && len(t.cfg.HiddenLayers) > 0 {
 		logits, hs, err = eh.EvalAllHidden(inputs, t.cfg.HiddenLayers)
 	} else {
@@ -129,7 +131,7 @@ func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
 		if err == nil && len(t.cfg.HiddenLayers) > 0 {
 			// A second forward until the runtime offers EvalAllHidden: it
 			// doubles the cost of collecting hidden states.
-			hs, err = t.m.NewSession(t.ctx).HiddenStates(inputs, t.cfg.HiddenLayers)
+			hs, err = t.m.NewSession(len(inputs)).HiddenStates(inputs, t.cfg.HiddenLayers)
 		}
 	}
 	<-t.fwd
@@ -149,19 +151,19 @@ func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
 	resp := &Response{IDs: true, PromptIDs: prompt, PromptTokens: P, CompletionTokens: len(comp), FinishReason: "stop"}
 	resp.Positions = make([]Position, len(comp))
 	resp.TailMass = make([]float64, len(comp))
-	scratch := make([]float64, v)
-	order := make([]int32, v)
+	inv := 1 / temp
+	order := make([]int32, 0, k)
 	for j := range comp {
 		row := logits[(P-1+j)*v : (P+j)*v]
-		lse := logSumExpScaled(row, temp, scratch)
+		lse := logSumExpScaled(row, temp)
 		chosen := comp[j]
-		pos := Position{Alt: Alt{ID: chosen, Logprob: scratch[chosen] - lse}}
+		pos := Position{Alt: Alt{ID: chosen, Logprob: float64(row[chosen])*inv - lse}}
 		if k > 0 {
-			top := topK(scratch[:v], k, order[:0])
+			top := topK(row, k, order[:0]) // x/T is monotonic in x
 			mass := 0.0
 			pos.Top = make([]Alt, k)
 			for r, id := range top {
-				lp := scratch[id] - lse
+				lp := float64(row[id])*inv - lse
 				pos.Top[r] = Alt{ID: id, Logprob: lp}
 				mass += math.Exp(lp)
 			}
@@ -189,7 +191,7 @@ func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
 
 // topK returns the ids of the k largest scores, descending, ties by lower id,
 // using dst as storage: one pass with insertion into a k-long sorted list.
-func topK(scores []float64, k int, dst []int32) []int32 {
+func topK[F float32 | float64](scores []F, k int, dst []int32) []int32 {
 	top := dst[:0]
 	for i, s := range scores {
 		if len(top) == k && s <= scores[top[k-1]] {
@@ -224,28 +226,28 @@ func (t *Local) acquire(ctx context.Context) error {
 	}
 }
 
-// logSumExpScaled writes row/temp into scratch (float64) and returns its log-sum-exp.
-func logSumExpScaled(row []float32, temp float64, scratch []float64) float64 {
-	mx := math.Inf(-1)
-	inv := 1 / temp
-	for i, x := range row {
-		s := float64(x) * inv
-		scratch[i] = s
-		if s > mx {
-			mx = s
+// logSumExpScaled returns log Σ exp(row[i]/temp), in float64.
+func logSumExpScaled(row []float32, temp float64) float64 {
+	mx := float32(math.Inf(-1))
+	for _, x := range row {
+		if x > mx {
+			mx = x
 		}
 	}
+	inv := 1 / temp
+	m := float64(mx) * inv
 	var sum float64
-	for _, s := range scratch[:len(row)] {
-		sum += expNonPositive(s - mx)
+	for _, x := range row {
+		sum += expNonPositive(float64(x)*inv - m)
 	}
-	return mx + math.Log(sum)
+	return m + math.Log(sum)
 }
 
-// expNonPositive is e^x for x <= 0 to about 1e-15 relative error of e^x, but cheaper than
-// math.Exp (no special cases besides underflow): x = k·ln2 + r with |r| <= ln2/2
-// (ln2 split in two parts, Cody–Waite), e^r by its Taylor series to r^11
-// (truncation < 2e-16 relative), and 2^k put into the exponent bits.
+// expNonPositive is e^x for x <= 0 with a relative error below 1e-8 (the
+// stored logprobs are quantized to 1/64 nat), cheaper than math.Exp: x =
+// k·ln2 + r with |r| <= ln2/2 (ln2 split in two parts, Cody–Waite), e^r by
+// its Taylor series to r^7 (truncation < 7e-9 relative), and 2^k put into
+// the exponent bits.
 func expNonPositive(x float64) float64 {
 	if x < -708 || x != x {
 		return 0
@@ -257,7 +259,7 @@ func expNonPositive(x float64) float64 {
 	)
 	k := math.Floor(x*invLn2 + 0.5)
 	r := (x - k*ln2Hi) - k*ln2Lo
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040+r*(1.0/40320+r*(1.0/362880+r*(1.0/3628800+r*(1.0/39916800)))))))))))
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
 	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
 }
 
