@@ -567,7 +567,13 @@ func commitSegment(out string, j *journal.Journal, meta dataset.Meta, recs []*da
 	if err != nil {
 		return err
 	}
-	return j.CommitShard(name, h, ids)
+	teacherRows := 0
+	for _, r := range recs {
+		if r.TopKIDs != nil {
+			teacherRows++
+		}
+	}
+	return j.CommitShard(name, h, ids, teacherRows)
 }
 
 func syncDir(dir string) error {
@@ -635,8 +641,12 @@ func checkSegmentsMeta(out string, j *journal.Journal, meta *dataset.Meta) error
 	return nil
 }
 
-// buildDataset merges every committed segment into OUT/dataset, in commit
-// order, replacing the previous build.
+// buildDataset assembles OUT/dataset from every committed segment, in commit
+// order, replacing the previous build: the segments' Parquet files are
+// hard-linked (copied where links are not possible) under names prefixed
+// with their segment, and one manifest lists them all. Nothing is
+// re-encoded, and the data is on disk once. A prompt is in at most one
+// segment (the journal settles it once), so rows are unique.
 func buildDataset(out string, j *journal.Journal, meta dataset.Meta, sum *Summary) error {
 	final := filepath.Join(out, DatasetDir)
 	tmp, err := os.MkdirTemp(out, "."+DatasetDir+".tmp-*")
@@ -644,35 +654,53 @@ func buildDataset(out string, j *journal.Journal, meta dataset.Meta, sum *Summar
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	w, err := dataset.Create(tmp, meta, dataset.WriterOptions{})
-	if err != nil {
-		return err
-	}
-	seen := map[string]bool{}
-	for _, s := range j.Shards() {
-		d, err := dataset.Open(filepath.Join(out, SegmentsDir, s.File))
+	shards := j.Shards()
+	if len(shards) == 0 {
+		w, err := dataset.Create(tmp, meta, dataset.WriterOptions{})
 		if err != nil {
 			return err
 		}
-		err = d.Each(func(_ int, _ int64, rec *dataset.Record) error {
-			if seen[rec.ID] {
-				return nil
-			}
-			seen[rec.ID] = true
-			sum.Rows++
-			sum.Tokens += int64(len(rec.Tokens))
-			if rec.TopKIDs != nil {
-				sum.TeacherRows++
-			} else {
-				sum.CEOnlyRows++
-			}
-			return w.Write(rec)
-		})
-		if err != nil {
-			return fmt.Errorf("merge segment %s: %w", s.File, err)
+		if err := w.Close(); err != nil {
+			return err
 		}
+	} else {
+		var m dataset.Manifest
+		var first []byte
+		for i, s := range shards {
+			dir := filepath.Join(out, SegmentsDir, s.File)
+			sm, err := dataset.ReadManifest(dir)
+			if err != nil {
+				return fmt.Errorf("segment %s: %w", s.File, err)
+			}
+			mb, _ := json.Marshal(sm.Meta)
+			if i == 0 {
+				m.Meta, first = sm.Meta, mb
+			} else if string(mb) != string(first) {
+				return fmt.Errorf("segment %s was written with other settings (%s) than segment %s (%s)", s.File, mb, shards[0].File, first)
+			}
+			if sm.Rows != int64(len(s.IDs)) {
+				return fmt.Errorf("segment %s holds %d rows, the journal names %d prompts", s.File, sm.Rows, len(s.IDs))
+			}
+			for _, sh := range sm.Shards {
+				name := s.File + "-" + sh.File
+				if err := linkOrCopy(filepath.Join(dir, sh.File), filepath.Join(tmp, name)); err != nil {
+					return fmt.Errorf("segment %s: %w", s.File, err)
+				}
+				sh.File = name
+				m.Shards = append(m.Shards, sh)
+				sum.DatasetBytes += sh.Bytes
+			}
+			m.Rows += sm.Rows
+			m.Tokens += sm.Tokens
+			sum.TeacherRows += int64(s.TeacherRows)
+		}
+		if err := dataset.WriteManifest(tmp, &m); err != nil {
+			return err
+		}
+		sum.Rows, sum.Tokens = m.Rows, m.Tokens
+		sum.CEOnlyRows = sum.Rows - sum.TeacherRows
 	}
-	if err := w.Close(); err != nil {
+	if err := syncDir(tmp); err != nil {
 		return err
 	}
 	old := ""
@@ -686,20 +714,33 @@ func buildDataset(out string, j *journal.Journal, meta dataset.Meta, sum *Summar
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
-	if old != "" {
-		os.RemoveAll(old)
-	}
-	m, err := dataset.ReadManifest(final)
-	if err != nil {
+	if err := syncDir(out); err != nil {
 		return err
 	}
-	for _, s := range m.Shards {
-		sum.DatasetBytes += s.Bytes
+	if old != "" {
+		os.RemoveAll(old)
 	}
 	if sum.Tokens > 0 {
 		sum.BytesPerToken = float64(sum.DatasetBytes) / float64(sum.Tokens)
 	}
 	return nil
+}
+
+// linkOrCopy hard-links src to dst, or copies it (fsynced) where the file
+// system cannot link.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
 }
 
 func writeErrors(out string, j *journal.Journal) error {

@@ -333,6 +333,14 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 	if err != nil || m.Meta.Temperature != 1 || m.Meta.TeacherSettings["sampling_temperature"] != "0" {
 		t.Errorf("meta temperature %v, settings %v (%v)", m.Meta.Temperature, m.Meta.TeacherSettings, err)
 	}
+	// The assembled dataset passes the dataset layer's full validation
+	// (every shard's sha256, schema, every row).
+	if probs := dataset.Validate(filepath.Join(e.cfg.Out, DatasetDir), dataset.ValidateOptions{TokenizerHash: servetest.Tokenizer{}.Hash(), VocabSize: 257}); len(probs) > 0 {
+		t.Errorf("dataset problems: %v", probs)
+	}
+	if m.Rows != sum.Rows || sum.TeacherRows+sum.CEOnlyRows != sum.Rows || sum.TeacherRows == 0 || sum.CEOnlyRows == 0 {
+		t.Errorf("summary rows %d (teacher %d, CE-only %d), manifest %d", sum.Rows, sum.TeacherRows, sum.CEOnlyRows, m.Rows)
+	}
 	// The policy itself travels with the dataset, and hashes to the stored hash.
 	var stored policy.Policy
 	if err := json.Unmarshal([]byte(m.Meta.TeacherSettings["policy"]), &stored); err != nil || stored.Hash() != m.Meta.PolicyHash || m.Meta.PolicyHash != e.pol.Hash() {

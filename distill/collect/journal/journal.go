@@ -29,9 +29,11 @@ type Record struct {
 	File   string   `json:"file,omitempty"`
 	SHA256 string   `json:"sha256,omitempty"`
 	IDs    []string `json:"ids,omitempty"`
-	ID     string   `json:"id,omitempty"`
-	Reason string   `json:"reason,omitempty"`
-	Detail string   `json:"detail,omitempty"`
+	// TeacherRows: how many of a shard's rows carry teacher top-k (the rest are text-only).
+	TeacherRows int    `json:"teacher_rows,omitempty"`
+	ID          string `json:"id,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Detail      string `json:"detail,omitempty"`
 }
 
 // Journal is an open journal. Safe for concurrent use.
@@ -148,9 +150,13 @@ func (j *Journal) append(r Record) error {
 	return j.apply(r)
 }
 
-// CommitShard records that file (already renamed into place) holds ids.
-func (j *Journal) CommitShard(file, sha256 string, ids []string) error {
-	return j.append(Record{Kind: "shard", File: file, SHA256: sha256, IDs: ids})
+// CommitShard records that file (already renamed into place) holds ids, of
+// which teacherRows carry teacher top-k.
+func (j *Journal) CommitShard(file, sha256 string, ids []string, teacherRows int) error {
+	if teacherRows < 0 || teacherRows > len(ids) {
+		return fmt.Errorf("journal: shard %s: %d teacher rows of %d", file, teacherRows, len(ids))
+	}
+	return j.append(Record{Kind: "shard", File: file, SHA256: sha256, IDs: ids, TeacherRows: teacherRows})
 }
 
 // Fail records a permanent failure for id.

@@ -13,13 +13,13 @@ func TestReplayAndExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := j.CommitShard("shard-000.parquet", "aa", []string{"a", "b"}); err != nil {
+	if err := j.CommitShard("shard-000.parquet", "aa", []string{"a", "b"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.Fail("c", "http_400", "bad request"); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.CommitShard("shard-001.parquet", "bb", []string{"d", "a"}); err == nil {
+	if err := j.CommitShard("shard-001.parquet", "bb", []string{"d", "a"}, 0); err == nil {
 		t.Fatal("id a settled twice")
 	}
 	if err := j.Fail("b", "x", ""); err == nil {
@@ -48,7 +48,7 @@ func TestReplayAndExactlyOnce(t *testing.T) {
 func TestTornTailIsDropped(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "journal.jsonl")
 	j, _ := Open(p)
-	j.CommitShard("s0", "h", []string{"a"})
+	j.CommitShard("s0", "h", []string{"a"}, 0)
 	j.Close()
 	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString(`{"kind":"shard","file":"s1","ids":["b"`) // kill -9 mid-append
@@ -60,7 +60,7 @@ func TestTornTailIsDropped(t *testing.T) {
 	if j.Settled("b") || !j.Settled("a") {
 		t.Fatal("torn record applied or good record lost")
 	}
-	if err := j.CommitShard("s1", "h", []string{"b"}); err != nil {
+	if err := j.CommitShard("s1", "h", []string{"b"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	j.Close()
