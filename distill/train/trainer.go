@@ -432,6 +432,9 @@ func (t *trainer) evaluate(step int, res *Result) error {
 		res.FirstEval = rec.Loss
 	}
 	t.metrics.eval(rec)
+	if t.metrics.err != nil {
+		return fmt.Errorf("step %d: write %s: %w", step, t.metrics.path, t.metrics.err)
+	}
 	line := fmt.Sprintf("eval step %d: loss %.4f  ce %.4f  ppl %.2f  acc %.3f", step, rec.Loss, rec.CE, rec.Perplexity, rec.Accuracy)
 	if rec.Top1Agreement != nil {
 		line += fmt.Sprintf("  teacher top-1 agreement %.3f", *rec.Top1Agreement)
