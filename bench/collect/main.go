@@ -93,8 +93,14 @@ func main() {
 func childServe(spec string) error {
 	var b serve.Backend
 	opt := serve.Options{MaxTopLogprobs: 20}
-	if spec == "scripted" {
-		b = servetest.Model{Script: func(p []byte) string { return fmt.Sprintf(" Answer %d: replace it [§3.%d].", len(p), len(p)%7) }}
+	if spec == "scripted" || spec == "scripted-slow" {
+		slow := spec == "scripted-slow"
+		b = servetest.Model{Script: func(p []byte) string {
+			if slow { // the runtime server's latency, without its work
+				time.Sleep(30 * time.Millisecond)
+			}
+			return fmt.Sprintf(" Answer %d: replace it [§3.%d].", len(p), len(p)%7)
+		}}
 		opt.NewSampler, opt.Parallel = servetest.GreedyFactory, 16
 	} else {
 		m, err := engine.Load(strings.TrimPrefix(spec, "gguf:"), runtime.Options{})
@@ -294,7 +300,7 @@ func runPoint(name string, cfg collect.Config, srvPID, n int, tok collect.Tokeni
 
 // requestsOnly sends n chat requests (top-5 logprobs, 16 tokens) through the
 // collector's OpenAI teacher at concurrency c, without storing anything.
-func requestsOnly(srv *server, c, n int) (point, error) {
+func requestsOnly(srv *server, name string, c, n int) (point, error) {
 	tt, err := teacher.NewOpenAI(teacher.OpenAIConfig{Name: "bench-http", BaseURL: srv.url, Model: modelID(srv.url), Mode: "chat", Timeout: 5 * time.Minute})
 	if err != nil {
 		return point{}, err
@@ -323,7 +329,7 @@ func requestsOnly(srv *server, c, n int) (point, error) {
 			return point{}, err
 		}
 	}
-	return point{name: "scripted, requests only", conc: c, reqs: n, wall: time.Since(t0), client: cpuSelf() - c0, srv: cpuOf(srv.cmd.Process.Pid) - s0}, nil
+	return point{name: name + ", requests only", conc: c, reqs: n, wall: time.Since(t0), client: cpuSelf() - c0, srv: cpuOf(srv.cmd.Process.Pid) - s0}, nil
 }
 
 func modelID(base string) string {
@@ -367,7 +373,7 @@ func run(n, nReal, nLocal int) error {
 		sms := p.srv.Seconds() * 1000 / float64(p.reqs)
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.3f\t%.3f\t%.0f%%\t\n", p.name, p.conc, p.reqs, rps, cms, sms, 100*p.client.Seconds()/(p.client.Seconds()+p.srv.Seconds()))
 	}
-	for _, sp := range []struct{ name, spec string }{{"scripted", "scripted"}, {"runtime", "gguf:" + gguf}} {
+	for _, sp := range []struct{ name, spec string }{{"scripted", "scripted"}, {"scripted +30 ms", "scripted-slow"}, {"runtime", "gguf:" + gguf}} {
 		srv, err := startServer(sp.spec)
 		if err != nil {
 			return err
@@ -375,8 +381,11 @@ func run(n, nReal, nLocal int) error {
 		var t collect.Tokenizer = servetest.Tokenizer{}
 		hash := servetest.Tokenizer{}.Hash()
 		reqs := n
-		if sp.name == "runtime" {
+		switch sp.name {
+		case "runtime":
 			t, hash, reqs = tok, tok.Hash(), nReal
+		case "scripted +30 ms":
+			reqs = nReal
 		}
 		// Warm up connections and caches.
 		if _, err := httpPoint(dir, sp.name+"-warm", srv.url, srv.cmd.Process.Pid, 4, 8, t, hash, pol, rng); err != nil {
@@ -391,11 +400,11 @@ func run(n, nReal, nLocal int) error {
 			}
 			emit(p)
 		}
-		if sp.name == "scripted" {
+		{
 			// The request path alone (go-openai, response validation): no
 			// token mapping, dataset or journal.
 			for _, c := range []int{1, 4, 16} {
-				p, err := requestsOnly(srv, c, reqs)
+				p, err := requestsOnly(srv, sp.name, c, reqs)
 				if err != nil {
 					srv.stop()
 					return err
