@@ -313,3 +313,25 @@ with open(sys.argv[2], "wb") as f:
 		t.Fatalf("python-written file read as %+v", back)
 	}
 }
+
+// A training run directory (which holds its own config.json beside
+// checkpoints/) resolves to its newest checkpoint, not to itself.
+func TestResolveRunDirectory(t *testing.T) {
+	run := t.TempDir()
+	os.WriteFile(filepath.Join(run, ConfigFile), []byte(`{"config":{}}`), 0o644)
+	for _, s := range []int64{2, 4} {
+		if _, err := Save(filepath.Join(run, "checkpoints"), fakeCheckpoint(t, s, 1), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, err := Resolve(run)
+	if err != nil || filepath.Base(dir) != "step-00000004" {
+		t.Fatalf("Resolve(run) = %q, %v", dir, err)
+	}
+	if _, _, _, err := LoadWeights(run); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resolve(filepath.Join(run, "nope")); err == nil {
+		t.Fatal("missing path resolved")
+	}
+}
