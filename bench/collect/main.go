@@ -14,7 +14,7 @@
 // CPU time (user+sys from getrusage and /proc) is reported next to
 // wall-clock because the machine is shared.
 //
-//	go run ./bench/collect               # everything (~1-2 min)
+//	go run ./bench/collect               # everything (~1-2 min on 2 cores)
 //	go run ./bench/collect -n 2000       # more requests per point
 package main
 
@@ -69,7 +69,7 @@ func main() {
 	}
 	n := flag.Int("n", 600, "requests per scripted-server point")
 	nReal := flag.Int("n-real", 48, "requests per runtime-server point")
-	nLocal := flag.Int("n-local", 48, "rows for the local-teacher comparison")
+	nLocal := flag.Int("n-local", 200, "rows for the local-teacher comparison")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this (client) process")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -365,6 +365,7 @@ func run(n, nReal, nLocal int) error {
 		tok.VocabSize(), goruntime.GOMAXPROCS(0), numCPU())
 
 	// 1. Client overhead over loopback HTTP.
+	var fixedCost time.Duration
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "server\tconcurrency\trequests\trequests/s\tclient CPU ms/request\tserver CPU ms/request\tclient CPU share\t")
 	emit := func(p point) {
@@ -392,6 +393,19 @@ func run(n, nReal, nLocal int) error {
 			srv.stop()
 			return err
 		}
+		if sp.name == "scripted" {
+			// A run's fixed cost: one request, best of five.
+			best := time.Duration(1 << 62)
+			for i := 0; i < 5; i++ {
+				p, err := httpPoint(dir, fmt.Sprintf("fixed%d", i), srv.url, srv.cmd.Process.Pid, 1, 1, t, hash, pol, rng)
+				if err != nil {
+					srv.stop()
+					return err
+				}
+				best = min(best, p.client)
+			}
+			fixedCost = best
+		}
 		for _, c := range []int{1, 4, 16} {
 			p, err := httpPoint(dir, sp.name, srv.url, srv.cmd.Process.Pid, c, reqs, t, hash, pol, rng)
 			if err != nil {
@@ -415,6 +429,8 @@ func run(n, nReal, nLocal int) error {
 		srv.stop()
 	}
 	tw.Flush()
+	fmt.Printf("  (a run of one request costs the client %.1f ms of CPU: prompts, policy, dataset files, manifest, fsyncs;\n   included above, i.e. %.2f ms/request at %d requests and %.2f at %d)\n",
+		fixedCost.Seconds()*1000, fixedCost.Seconds()*1000/float64(n), n, fixedCost.Seconds()*1000/float64(nReal), nReal)
 	c0 := cpuSelf()
 	time.Sleep(3 * time.Second)
 	fmt.Printf("  (this process idle for 3 s: %.1f ms of CPU per second)\n", (cpuSelf()-c0).Seconds()*1000/3)
