@@ -22,8 +22,8 @@ type Session struct {
 
 	kvDim  int
 	kCache [][]byte // per layer [ctxLen, kvDim] as F16 (2 B) or F32 (4 B)
-	vCache [][]byte
-	elem   int // bytes per cache element
+	vCache [][]byte // per layer [kvDim, ctxLen]: V transposed, as llama.cpp keeps it
+	elem   int      // bytes per cache element
 
 	cos, sin []float32 // [ctxLen, ropeDim/2]
 
@@ -316,17 +316,18 @@ func (s *Session) rope(vec []float32, nh, p int) {
 
 func (s *Session) storeKV(l, p int, k, v []float32) {
 	kc := s.kCache[l][p*s.kvDim*s.elem : (p+1)*s.kvDim*s.elem]
-	vc := s.vCache[l][p*s.kvDim*s.elem : (p+1)*s.kvDim*s.elem]
+	vc := s.vCache[l]
+	stride := s.ctxLen * s.elem // one V row (a channel) over all positions
 	if s.elem == 4 {
 		for i := range k {
 			binary.LittleEndian.PutUint32(kc[4*i:], math.Float32bits(k[i]))
-			binary.LittleEndian.PutUint32(vc[4*i:], math.Float32bits(v[i]))
+			binary.LittleEndian.PutUint32(vc[i*stride+4*p:], math.Float32bits(v[i]))
 		}
 		return
 	}
 	for i := range k {
 		binary.LittleEndian.PutUint16(kc[2*i:], f16.Float16(k[i]))
-		binary.LittleEndian.PutUint16(vc[2*i:], f16.Float16(v[i]))
+		binary.LittleEndian.PutUint16(vc[i*stride+2*p:], f16.Float16(v[i]))
 	}
 }
 
@@ -341,12 +342,12 @@ func (s *Session) attention(l int, q, out []float32, n int) {
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	kc, vc := s.kCache[l], s.vCache[l]
 	rowBytes := s.kvDim * s.elem
+	vStride := s.ctxLen * s.elem
 	base := s.pos
 	f16cache := s.elem == 2
 	s.m.pool.For(n*nh, 1, func(lo, hi int) {
 		scores := make([]float32, base+n)
 		qr := make([]float32, hd)
-		vrow := make([]float32, hd)
 		for w := lo; w < hi; w++ {
 			i, head := w/nh, w%nh
 			kvh := head / group
@@ -380,8 +381,6 @@ func (s *Session) attention(l int, q, out []float32, n int) {
 				sum += float64(e)
 			}
 			inv := float32(1 / sum)
-			oh := out[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
-			clear(oh)
 			for j := 0; j <= p; j++ {
 				pj := scores[j] * inv
 				if f16cache {
@@ -389,16 +388,18 @@ func (s *Session) attention(l int, q, out []float32, n int) {
 					// converted to F16; do the same so logits track it.
 					pj = f16.Float32(f16.Float16(pj))
 				}
-				vb := vc[j*rowBytes+kvh*hd*s.elem : j*rowBytes+(kvh+1)*hd*s.elem]
+				scores[j] = pj
+			}
+			// out[c] = Σ_j p_j·V[c, j]: one contiguous dot per channel of
+			// the transposed V cache.
+			oh := out[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
+			probs := scores[:p+1]
+			for c := range oh {
+				vrow := vc[(kvh*hd+c)*vStride : (kvh*hd+c)*vStride+(p+1)*s.elem]
 				if f16cache {
-					f16.ToFloat32(vrow, bytesU16(vb))
-					for c, vv := range vrow {
-						oh[c] += pj * vv
-					}
+					oh[c] = qdot.DotF16(vrow, probs)
 				} else {
-					for c, vv := range bytesF32(vb) {
-						oh[c] += pj * vv
-					}
+					oh[c] = qdot.DotF32(bytesF32(vrow), probs)
 				}
 			}
 		}

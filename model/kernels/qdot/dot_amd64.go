@@ -73,7 +73,7 @@ var avx2Kernels = dotKernels{
 	},
 	f16: func(w []byte, x []float32) float32 {
 		n := len(x)
-		m := n &^ 31
+		m := n &^ 7
 		var s float32
 		if m > 0 {
 			_ = w[2*m-1]
@@ -86,7 +86,7 @@ var avx2Kernels = dotKernels{
 	},
 	f32: func(w []byte, x []float32) float32 {
 		n := len(x)
-		m := n &^ 31
+		m := n &^ 7
 		var s float32
 		if m > 0 {
 			_ = w[4*m-1]

@@ -399,7 +399,7 @@ q6kdone:
 	MOVSS X8, ret+24(FP)
 	RET
 
-// func dotF32AVX2(w, x *float32, n int) float32   (n a multiple of 32)
+// func dotF32AVX2(w, x *float32, n int) float32   (n a multiple of 8)
 TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
 	MOVQ w+0(FP), SI
 	MOVQ x+8(FP), DI
@@ -408,8 +408,8 @@ TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	TESTQ CX, CX
-	JLE f32done
+	CMPQ CX, $32
+	JLT f32tail
 f32loop:
 	VMOVUPS (SI), Y4
 	VMOVUPS 32(SI), Y5
@@ -422,7 +422,17 @@ f32loop:
 	ADDQ $128, SI
 	ADDQ $128, DI
 	SUBQ $32, CX
-	JG f32loop
+	CMPQ CX, $32
+	JGE f32loop
+f32tail:
+	CMPQ CX, $8
+	JLT f32done
+	VMOVUPS (SI), Y4
+	VFMADD231PS (DI), Y4, Y8
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP f32tail
 f32done:
 	VADDPS Y1, Y8, Y8
 	VADDPS Y3, Y2, Y2
@@ -432,7 +442,7 @@ f32done:
 	MOVSS X8, ret+24(FP)
 	RET
 
-// func dotF16AVX2(w *uint16, x *float32, n int) float32   (n a multiple of 32)
+// func dotF16AVX2(w *uint16, x *float32, n int) float32   (n a multiple of 8)
 TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
 	MOVQ w+0(FP), SI
 	MOVQ x+8(FP), DI
@@ -441,8 +451,8 @@ TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	TESTQ CX, CX
-	JLE f16done
+	CMPQ CX, $32
+	JLT f16tail
 f16loop:
 	VCVTPH2PS (SI), Y4
 	VCVTPH2PS 16(SI), Y5
@@ -455,7 +465,17 @@ f16loop:
 	ADDQ $64, SI
 	ADDQ $128, DI
 	SUBQ $32, CX
-	JG f16loop
+	CMPQ CX, $32
+	JGE f16loop
+f16tail:
+	CMPQ CX, $8
+	JLT f16done
+	VCVTPH2PS (SI), Y4
+	VFMADD231PS (DI), Y4, Y8
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP f16tail
 f16done:
 	VADDPS Y1, Y8, Y8
 	VADDPS Y3, Y2, Y2
@@ -464,4 +484,3 @@ f16done:
 	VZEROUPPER
 	MOVSS X8, ret+24(FP)
 	RET
-
