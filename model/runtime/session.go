@@ -259,30 +259,59 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
 }
 
 // gemmMinBatch is the batch size from which F32 weights go through the
-// blocked SGEMM instead of row dot products.
-const gemmMinBatch = 8
+// blocked SGEMM instead of row dot products; dequantGemmMinBatch the one from
+// which quantized weights do (tile by tile, unless Options.ExactPrompt).
+const (
+	gemmMinBatch        = 8
+	dequantGemmMinBatch = 32
+	dequantTile         = 64 // weight rows dequantized at a time
+)
 
 // mul computes dsts[i] = mats[i]·x for a batch of n rows of x:
 // F32 weights with a large enough batch use the packed SGEMM of
-// model/kernels, everything else the quantized dot products of qdot.
+// model/kernels; quantized weights with a long batch are dequantized tile by
+// tile into F32 and multiplied by SGEMM too; everything else goes through
+// the quantized dot products of qdot (llama.cpp's arithmetic).
 // x: [n, cols], dsts[i]: [n, mats[i].Rows].
 func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
 	if n >= gemmMinBatch {
 		var rest []*qdot.Matrix
 		var restDst [][]float32
 		for i, w := range mats {
-			if w.Type != qdot.F32 {
+			switch {
+			case w.Type == qdot.F32:
+				// dst[n, rows] = x[n, cols] · W[rows, cols]ᵀ
+				s.m.gemm.Sgemm(false, true, n, w.Rows, w.Cols, 1, x, w.Cols, bytesF32(w.Data), w.Cols, 0, dsts[i], w.Rows)
+			case n >= dequantGemmMinBatch && !s.m.exact:
+				s.mulDequant(w, dsts[i], x, n)
+			default:
 				rest, restDst = append(rest, w), append(restDst, dsts[i])
-				continue
 			}
-			// dst[n, rows] = x[n, cols] · W[rows, cols]ᵀ
-			s.m.gemm.Sgemm(false, true, n, w.Rows, w.Cols, 1, x, w.Cols, bytesF32(w.Data), w.Cols, 0, dsts[i], w.Rows)
 		}
 		mats, dsts = rest, restDst
 	}
 	if len(mats) > 0 {
 		qdot.MulBatchSet(s.m.pool, mats, dsts, x, n, &s.ws)
 	}
+}
+
+// mulDequant is dst[n, rows] = x[n, cols]·Wᵀ for a quantized W: each worker
+// dequantizes dequantTile rows at a time and runs a single-threaded SGEMM
+// into its column block of dst.
+func (s *Session) mulDequant(w *qdot.Matrix, dst, x []float32, n int) {
+	tiles := (w.Rows + dequantTile - 1) / dequantTile
+	s.m.pool.For(tiles, 1, func(lo, hi int) {
+		buf := make([]float32, dequantTile*w.Cols)
+		for t := lo; t < hi; t++ {
+			r0 := t * dequantTile
+			r1 := min(r0+dequantTile, w.Rows)
+			for r := r0; r < r1; r++ {
+				_ = w.Row(buf[(r-r0)*w.Cols:(r-r0+1)*w.Cols], r)
+			}
+			// dst[:, r0:r1] = x · tileᵀ (ldc = rows)
+			s.m.tileEng.Sgemm(false, true, n, r1-r0, w.Cols, 1, x, w.Cols, buf, w.Cols, 0, dst[r0:], w.Rows)
+		}
+	})
 }
 
 // rmsNorm: dst = x / sqrt(mean(x²) + eps) · w (sum of squares in float64, as ggml).
