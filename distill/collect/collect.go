@@ -102,6 +102,11 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	if err := opt.Policy.CheckTerms(opt.Teacher.Name(), cfg.AcknowledgeTerms); err != nil {
 		return nil, err
 	}
+	// Fail closed: a teacher that sends prompts over the network is remote
+	// whatever the policy file says, or local-only classes would reach it.
+	if pt := opt.Policy.Teachers[opt.Teacher.Name()]; opt.Teacher.Remote() && !pt.Remote {
+		return nil, fmt.Errorf("collect: teacher %q sends prompts over the network, but the policy declares it local (remote: false); declare it remote: true (or set teacher.openai.remote: false for an endpoint on this machine)", opt.Teacher.Name())
+	}
 	prompts, err := ReadPrompts(cfg.Prompts, cfg.Source)
 	if err != nil {
 		return nil, err

@@ -433,3 +433,25 @@ func TestDuplicateAfterRedactionIsRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteTeacherDeclaredLocalIsRefused: a policy that calls a network
+// teacher local would let local-only classes reach it; collection refuses
+// before any request.
+func TestRemoteTeacherDeclaredLocalIsRefused(t *testing.T) {
+	e := newEnv(t, 3)
+	pol := strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: {remote: false}", 1)
+	var p policy.Policy
+	if err := configs.Decode("p.yaml", []byte(pol), &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e.pol = &p
+	if _, err := e.run(t, context.Background(), nil); err == nil || !strings.Contains(err.Error(), "declares it local") {
+		t.Fatalf("got %v", err)
+	}
+	if len(e.proxy.received) != 0 {
+		t.Fatal("requests were sent")
+	}
+}
