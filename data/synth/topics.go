@@ -624,7 +624,7 @@ func topics() []*topicDef {
 			name: "spares", group: groupRepair, subjectKey: "spare", maxInst: 1, applies: always,
 			subjects: func(m *manual) []string { return m.cat.spares },
 			sample: func(r *rng, m *manual, v vals) {
-				v["N"], v["M"] = itoa(r.rangeStep(2, 6, 1)), itoa(r.rangeStep(5, 50, 5))
+				v["N"], v["M"] = itoa(r.rangeStep(2, 6, 1)), itoa(r.rangeStep(10, 60, 5))
 			},
 			texts: []string{
 				"Each site keeps at least {N} spare {spare} for every {M} {units} in service.",
