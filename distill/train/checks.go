@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/distill/policy"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -65,4 +67,20 @@ func orNone(s string) string {
 		return "(none recorded)"
 	}
 	return s
+}
+
+// CheckPolicy refuses a dataset holding a row whose stored signals the policy
+// forbids for the row's data class (recorded by distill collect in the row's
+// provenance). Rows without a class (imported text) pass.
+func CheckPolicy(dir string, p *policy.Policy) error {
+	ds, err := dataset.Open(dir)
+	if err != nil {
+		return err
+	}
+	return ds.Each(func(shard int, row int64, rec *dataset.Record) error {
+		if err := p.CheckRow(rec.Provenance, rec.TopKIDs != nil, rec.Hidden != nil); err != nil {
+			return fmt.Errorf("dataset %s shard %d row %d (id %s): %w", dir, shard, row, rec.ID, err)
+		}
+		return nil
+	})
 }

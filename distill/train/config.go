@@ -25,10 +25,14 @@ type Config struct {
 	Student *student.Config `yaml:"student" json:"student,omitempty"`
 	// Tokenizer is the student's tokenizer.json. Empty: the tokenizer.json
 	// inside the training dataset directory.
-	Tokenizer string      `yaml:"tokenizer" json:"tokenizer"`
-	Loss      loss.Config `yaml:"loss" json:"loss"`
-	Data      DataConfig  `yaml:"data" json:"data"`
-	Train     Params      `yaml:"train" json:"train"`
+	Tokenizer string `yaml:"tokenizer" json:"tokenizer"`
+	// Policy is a dataset policy (file or embedded preset). When set, every
+	// row of both datasets is checked against it before training, and a row
+	// whose stored signals the policy forbids for its class is refused.
+	Policy string      `yaml:"policy" json:"policy"`
+	Loss   loss.Config `yaml:"loss" json:"loss"`
+	Data   DataConfig  `yaml:"data" json:"data"`
+	Train  Params      `yaml:"train" json:"train"`
 	// OutDir receives metrics.jsonl, loss.png, config.json and checkpoints/.
 	OutDir string `yaml:"out_dir" json:"out_dir"`
 }

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"github.com/distill-ml/distill/distill/policy"
 	"io"
 
 	"github.com/distill-ml/distill/data/batch"
@@ -63,6 +64,17 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 	for _, d := range []DatasetInfo{trainInfo, valInfo} {
 		if err := CheckDataset(d, hash, s, cfg.Loss); err != nil {
 			return Setup{}, err
+		}
+	}
+	if cfg.Policy != "" {
+		pol, err := policy.Load(cfg.Policy)
+		if err != nil {
+			return Setup{}, err
+		}
+		for _, dir := range []string{cfg.Data.Train, cfg.Data.Validation} {
+			if err := CheckPolicy(dir, pol); err != nil {
+				return Setup{}, fmt.Errorf("policy %s: %w", cfg.Policy, err)
+			}
 		}
 	}
 	setup := Setup{Config: cfg, Student: s, TokenizerHash: hash, TokenizerPath: tokPath, Log: log}
