@@ -161,11 +161,11 @@ func printGateSummary(a *app, path string) error {
 			fmt.Fprintf(a.stdout, "CE-only student   (%s): answers %d of %d golden questions correctly (%.1f%%), perplexity %.2f\n", ref.Name, q.Correct, q.Items, 100*q.TaskScore, q.Perplexity)
 			if base != nil {
 				d := base.Quality[r].TaskScore - q.TaskScore
-				verdict := "KD beat CE-only"
+				verdict := fmt.Sprintf("KD beat CE-only by %.1f points of task score", 100*d)
 				if d <= 0 {
-					verdict = "KD did not beat CE-only"
+					verdict = fmt.Sprintf("KD did not beat CE-only (%+.1f points of task score)", 100*d)
 				}
-				fmt.Fprintf(a.stdout, "%s by %+.1f points of task score (perplexity %.2f vs %.2f)\n", verdict, 100*d, base.Quality[r].Perplexity, q.Perplexity)
+				fmt.Fprintf(a.stdout, "%s; perplexity on golden answers %.2f (KD) vs %.2f (CE-only)\n", verdict, base.Quality[r].Perplexity, q.Perplexity)
 			}
 		}
 	}
