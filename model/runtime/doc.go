@@ -11,9 +11,17 @@
 // residual, RMSNorm → SwiGLU (silu(gate)·up → down) → residual; final RMSNorm
 // and the LM head (output.weight, or token_embd when tied).
 //
-// Like llama.cpp's default context, the KV cache holds F16 keys and values
-// and queries are rounded to F16 before the key dot products, so that logits
-// track llama.cpp closely; Options.KVF32 keeps it in F32 instead.
+// Arithmetic follows llama.cpp's CPU backend so that logits agree with it
+// (bit for bit for Q8_0/Q5_0/Q4_0/Q4_K prompts in the agreement test):
+// activations are quantized per block to Q8_0/Q8_K before the integer dot
+// products (rounded to F16 for F16 weights), the KV cache holds F16 keys and
+// values (V transposed, one contiguous dot per channel), queries and attention
+// probabilities are rounded to F16 before their products. Options.KVF32 keeps
+// the cache in F32. Prompt batches of 32+ tokens are the one deliberate
+// exception: quantized weights are dequantized in 64-row tiles and multiplied
+// by SGEMM with unquantized activations (several times faster, closer to exact
+// arithmetic); Options.ExactPrompt turns that off. F32 weights always use
+// SGEMM for batches of 8+ tokens.
 //
 // A Session holds one sequence's KV cache: Eval/EvalAll process a batch of
 // tokens at once (prompt processing) or one at a time (decode); Generate
