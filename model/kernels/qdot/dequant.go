@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
+
+	"github.com/distill-ml/distill/model/kernels/f16"
 )
 
 // DequantizeRow expands one row of n elements stored as type t in src into
@@ -16,16 +19,15 @@ func DequantizeRow(t Type, dst []float32, src []byte, n int) error {
 	if len(src) < rb || len(dst) < n {
 		return fmt.Errorf("dequantize %s row of %d: have %d bytes, want %d", t, n, len(src), rb)
 	}
+	if n == 0 {
+		return nil
+	}
 	dst = dst[:n]
 	switch t {
 	case F32:
-		for i := range dst {
-			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-		}
+		copy(dst, bytesAsFloat32(src, n))
 	case F16:
-		for i := range dst {
-			dst[i] = half(src[2*i:])
-		}
+		f16.ToFloat32(dst, unsafe.Slice((*uint16)(unsafe.Pointer(&src[0])), n))
 	case Q8_0:
 		for i := 0; i < n/QK; i++ {
 			b := src[i*BytesQ8_0:]
