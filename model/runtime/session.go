@@ -123,10 +123,23 @@ func (s *Session) EvalAll(tokens []int32) ([]float32, error) {
 // to the LM head (the Hugging Face hidden_states convention, plus the norm).
 // Result: one [len(tokens), DModel] slice per requested layer, in order.
 func (s *Session) HiddenStates(tokens []int32, layers []int) ([][]float32, error) {
+	_, hs, err := s.evalHidden(tokens, layers, false)
+	return hs, err
+}
+
+// EvalAllHidden is EvalAll and HiddenStates in one forward pass: the logits
+// after every token ([len(tokens), vocab]) and the residual stream at the
+// requested layers (one [len(tokens), DModel] slice per layer). A local
+// teacher needs both for every position.
+func (s *Session) EvalAllHidden(tokens []int32, layers []int) ([]float32, [][]float32, error) {
+	return s.evalHidden(tokens, layers, true)
+}
+
+func (s *Session) evalHidden(tokens []int32, layers []int, withLogits bool) ([]float32, [][]float32, error) {
 	h := s.m.Hyper
 	for _, l := range layers {
 		if l < 0 || l > h.NLayers+1 {
-			return nil, fmt.Errorf("hidden state layer %d out of range [0, %d]", l, h.NLayers+1)
+			return nil, nil, fmt.Errorf("hidden state layer %d out of range [0, %d]", l, h.NLayers+1)
 		}
 	}
 	out := make([][]float32, len(layers))
@@ -143,8 +156,13 @@ func (s *Session) HiddenStates(tokens []int32, layers []int) ([][]float32, error
 	if len(layers) == 0 {
 		hook = nil
 	}
-	err := s.forward(tokens, hook, nil, true)
-	return out, err
+	if !withLogits {
+		err := s.forward(tokens, hook, nil, true)
+		return nil, out, err
+	}
+	logits := make([]float32, 0, len(tokens)*h.VocabSize)
+	err := s.forward(tokens, hook, func(_ int, l []float32) { logits = append(logits, l...) }, false)
+	return logits, out, err
 }
 
 // forward runs tokens through the model in batches of at most maxBatch.
