@@ -14,7 +14,6 @@ import (
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/gate"
 	"github.com/distill-ml/distill/distill/serve"
-	"github.com/distill-ml/distill/export/gguf"
 	"github.com/distill-ml/distill/model/runtime"
 )
 
@@ -26,68 +25,22 @@ type Model struct {
 	id      string
 }
 
-// Load opens path with the runtime and rebuilds its tokenizer.
+// Load opens path with the runtime and its embedded tokenizer.
 func Load(path string, opts runtime.Options) (*Model, error) {
-	f, err := gguf.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := TokenizerFromGGUF(f)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	rt, err := runtime.Load(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	if rt.Hyper.VocabSize != tok.VocabSize() {
+	tok, err := rt.Tokenizer()
+	if err != nil {
 		rt.Close()
-		return nil, fmt.Errorf("%s: tokenizer has %d tokens, the model %d", path, tok.VocabSize(), rt.Hyper.VocabSize)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if tok == nil {
+		rt.Close()
+		return nil, fmt.Errorf("%s: no tokenizer.ggml.* vocabulary in the file", path)
 	}
 	return &Model{rt: rt, tok: tok, tokHash: tok.Hash(), id: strings.TrimSuffix(filepath.Base(path), ".gguf")}, nil
-}
-
-// TokenizerFromGGUF rebuilds the byte-level BPE tokenizer stored in a GGUF file.
-func TokenizerFromGGUF(f *gguf.File) (*tokenizer.Tokenizer, error) {
-	v := tokenizer.GGUFVocab{BOS: -1, EOS: -1, PAD: -1}
-	var err error
-	if v.Model, err = f.String("tokenizer.ggml.model"); err != nil {
-		return nil, err
-	}
-	if _, ok := f.KV("tokenizer.ggml.pre"); ok {
-		if v.Pre, err = f.String("tokenizer.ggml.pre"); err != nil {
-			return nil, err
-		}
-	}
-	if v.Tokens, err = f.Strings("tokenizer.ggml.tokens"); err != nil {
-		return nil, err
-	}
-	if v.Types, err = f.Int32s("tokenizer.ggml.token_type"); err != nil {
-		return nil, err
-	}
-	if v.Merges, err = f.Strings("tokenizer.ggml.merges"); err != nil {
-		return nil, err
-	}
-	for key, dst := range map[string]*int32{"tokenizer.ggml.bos_token_id": &v.BOS, "tokenizer.ggml.eos_token_id": &v.EOS, "tokenizer.ggml.padding_token_id": &v.PAD} {
-		if _, ok := f.KV(key); !ok {
-			continue
-		}
-		u, err := f.Uint(key)
-		if err != nil {
-			return nil, err
-		}
-		if u >= uint64(len(v.Tokens)) {
-			return nil, fmt.Errorf("%s = %d outside the vocabulary of %d", key, u, len(v.Tokens))
-		}
-		*dst = int32(u)
-	}
-	if _, ok := f.KV("tokenizer.chat_template"); ok {
-		if v.ChatTemplate, err = f.String("tokenizer.chat_template"); err != nil {
-			return nil, err
-		}
-	}
-	return tokenizer.FromGGUFVocab(v)
 }
 
 // Runtime is the underlying runtime model.
