@@ -6,12 +6,14 @@ import (
 	"math"
 	"math/rand"
 	"strings"
+	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/loss"
+	"github.com/distill-ml/distill/model/kernels/gonumblas"
 	"github.com/distill-ml/distill/model/kernels/parallel"
 	"github.com/distill-ml/distill/model/ops"
 )
@@ -72,7 +74,12 @@ const (
 // residual output projections (attn_output, ffn_down), ones for the norms and
 // N(0, 1/√d_model) for hidden-state projections. The same seed gives the same
 // weights.
+// useKernelsBLAS installs model/kernels behind every Gorgonia matmul that
+// the fused ops do not already handle (Gorgonia's BLAS is process-wide).
+var useKernelsBLAS sync.Once
+
 func New(cfg Config, lc loss.Config, seed int64) (*Model, error) {
+	useKernelsBLAS.Do(func() { G.Use(gonumblas.Implementation{}) })
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
