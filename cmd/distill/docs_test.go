@@ -119,7 +119,7 @@ func TestReadmeTourAndShortQuickstart(t *testing.T) {
 	// An impossible bar fails the gate: exit 1, one error line.
 	code, _, errs := runCLI(t, "gate", "--config", "gate", "--baseline", "runs/quickstart/artifacts/student-f32.gguf",
 		"--candidates", "runs/quickstart/artifacts/student-q8_0.gguf", "--out", "runs/impossible",
-		"--set", "routes.policy.golden=runs/quickstart/corpus/golden.jsonl", "--set", "max_items=2", "--set", "sustained.seconds=0",
+		"--set", "routes.policy.golden=runs/quickstart/corpus/golden.jsonl", "--set", "max_items=2", "--set", "sustained.seconds=1", "--set", "sustained.interval_seconds=1",
 		"--set", "routes.policy.thresholds.max_p95_ttft_ms=0", "--set", "routes.policy.thresholds.max_p95_token_ms=0",
 		"--set", "routes.policy.thresholds.min_sustained_tps=0", "--set", "routes.policy.thresholds.max_file_mb=0.0001")
 	if code != 1 || !strings.Contains(errs, "gate failed") {
