@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,36 +12,15 @@ import (
 
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/serve"
-	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/internal/testmodel"
 	"github.com/distill-ml/distill/model/runtime"
-	"github.com/distill-ml/distill/model/student"
 )
 
-// writeTestModel exports a random-weight student with a tokenizer trained on
-// a small corpus and returns the GGUF path and the tokenizer.
+// writeTestModel exports a random-weight student with a trained tokenizer.
 func writeTestModel(t *testing.T) (string, *tokenizer.Tokenizer) {
 	t.Helper()
-	var texts []string
-	for i := 0; i < 200; i++ {
-		texts = append(texts, "Replace the scanner battery after 500 charge cycles [§3.2]. Not covered by the policy.")
-	}
-	tok, err := tokenizer.TrainStrings(texts, tokenizer.TrainConfig{VocabSize: 320}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 96,
-		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5}
-	m, err := export.RandomModel(cfg, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Vocab = export.TokenizerVocab(tok)
-	m.Name, m.Version = "engine-test", "1"
-	path := filepath.Join(t.TempDir(), "student-f32.gguf")
-	if err := export.Write(path, m, export.Options{Type: export.F32}); err != nil {
-		t.Fatal(err)
-	}
-	return path, tok
+	tok := testmodel.Tokenizer(t)
+	return testmodel.GGUF(t, tok, "student-f32.gguf", 7), tok
 }
 
 func TestEngineMatchesRuntimeAndTokenizer(t *testing.T) {

@@ -4,14 +4,11 @@ import (
 	"context"
 	"math"
 	"math/rand"
-	"path/filepath"
 	"sort"
 	"testing"
 
-	"github.com/distill-ml/distill/data/tokenizer"
-	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/internal/testmodel"
 	"github.com/distill-ml/distill/model/runtime"
-	"github.com/distill-ml/distill/model/student"
 )
 
 func TestTopKMatchesFullSort(t *testing.T) {
@@ -79,26 +76,8 @@ func TestLogSumExpScaledMatchesDirectSum(t *testing.T) {
 // the runtime run directly: the completion positions' top-k at temperature T
 // (log-softmax of logits/T), the tail mass, and the hidden states.
 func TestLocalTeacherMatchesRuntime(t *testing.T) {
-	var texts []string
-	for i := 0; i < 100; i++ {
-		texts = append(texts, "Replace the scanner battery after 500 charge cycles [§3.2]. Not covered by the policy.")
-	}
-	tok, err := tokenizer.TrainStrings(texts, tokenizer.TrainConfig{VocabSize: 320}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 96,
-		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5}
-	em, err := export.RandomModel(cfg, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	em.Vocab = export.TokenizerVocab(tok)
-	em.Name, em.Version = "local-teacher-test", "1"
-	path := filepath.Join(t.TempDir(), "t.gguf")
-	if err := export.Write(path, em, export.Options{Type: export.F32}); err != nil {
-		t.Fatal(err)
-	}
+	tok := testmodel.Tokenizer(t)
+	path := testmodel.GGUF(t, tok, "t.gguf", 3)
 	m, err := runtime.Load(path, runtime.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,48 @@
+// Package testmodel writes small, real GGUF models for tests: a byte-level
+// BPE tokenizer trained on a policy-style sentence and a random-weight
+// llama student exported through package export, so the runtime, the
+// engine and the local teacher are tested on files distill itself produces.
+package testmodel
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// Tokenizer trains a ~320-token tokenizer on a fixed policy-style text.
+func Tokenizer(t testing.TB) *tokenizer.Tokenizer {
+	t.Helper()
+	texts := make([]string, 100)
+	for i := range texts {
+		texts[i] = "Replace the scanner battery after 500 charge cycles [§3.2]. Not covered by the policy."
+	}
+	tok, err := tokenizer.TrainStrings(texts, tokenizer.TrainConfig{VocabSize: 320}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// GGUF exports a random-weight student (d 64, 2 layers, 4 heads / 2 KV heads,
+// FFN 96, context 128) with tok embedded, as F32, into a temporary directory
+// under the given file name, and returns its path.
+func GGUF(t testing.TB, tok *tokenizer.Tokenizer, name string, seed uint64) string {
+	t.Helper()
+	cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 96,
+		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5}
+	m, err := export.RandomModel(cfg, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Vocab = export.TokenizerVocab(tok)
+	m.Name, m.Version = "testmodel", "1"
+	path := filepath.Join(t.TempDir(), name)
+	if err := export.Write(path, m, export.Options{Type: export.F32}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
