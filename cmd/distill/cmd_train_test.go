@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/distill-ml/distill/internal/testmodel"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/dataset/datasettest"
-	"github.com/distill-ml/distill/data/tokenizer"
 )
 
 func TestTrainUsageAndConfigErrors(t *testing.T) {
@@ -35,33 +35,8 @@ func TestTrainUsageAndConfigErrors(t *testing.T) {
 	}
 }
 
-// writeByteTokenizer writes a 256-token byte-level BPE tokenizer.json (GPT-2
-// byte↔unicode mapping, no merges) and returns its path and hash.
-func writeByteTokenizer(t *testing.T) (string, string) {
-	t.Helper()
-	vocab := map[string]int{}
-	n := 0
-	for b := 0; b < 256; b++ {
-		r := rune(b)
-		if !((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) {
-			r = rune(256 + n)
-			n++
-		}
-		vocab[string(r)] = b
-	}
-	js, _ := json.Marshal(map[string]any{"version": "1.0",
-		"model":         map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}},
-		"pre_tokenizer": map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}})
-	path := filepath.Join(t.TempDir(), "tokenizer.json")
-	if err := os.WriteFile(path, js, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, tok.Hash()
-}
+// writeByteTokenizer writes a 256-token byte-level tokenizer (see testmodel.ByteTokenizer).
+func writeByteTokenizer(t *testing.T) (string, string) { return testmodel.ByteTokenizer(t) }
 
 // writeSyntheticDataset writes a dataset of synthetic teacher signals (K = k,
 // 0 for text-only) with train and validation splits, tokenized for hash.
