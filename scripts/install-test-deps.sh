@@ -10,7 +10,8 @@
 #       and real tokenizer.json files).
 #   - Debian packages: python3-torch and python3-numpy for /usr/bin/python3
 #     (PyTorch agreement tests), libopenblas0-pthread so that the PyTorch and
-#     numpy peers run on OpenBLAS rather than the reference BLAS.
+#     numpy peers run on OpenBLAS rather than the reference BLAS; cmake, g++
+#     and make to build llama.cpp's llama-bench natively (bench/runtime).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,7 +41,9 @@ if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
 fi
 
 # --- Debian ----------------------------------------------------------------
-apt_pkgs=(python3-torch python3-numpy libopenblas0-pthread)
+# cmake (+ g++, make): bench/runtime builds llama.cpp's llama-bench natively
+# (GGML_NATIVE) from the source bundle inside node-llama-cpp.
+apt_pkgs=(python3-torch python3-numpy libopenblas0-pthread cmake g++ make)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
