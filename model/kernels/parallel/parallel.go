@@ -2,7 +2,17 @@
 // shares (GEMM, fused training ops, quantized matrix-vector products), so that
 // kernels never oversubscribe the machine: at most GOMAXPROCS goroutines do
 // compute at any moment, the caller's goroutine included, and idle workers
-// block on a channel instead of spinning.
+// park on a channel.
+//
+// Hand-off latency. Waking a parked goroutine costs tens of microseconds —
+// longer than one chunk of a decode-time matrix-vector product (a 576×576
+// Q8_0 product is ~10 µs per thread), so with parked workers the caller ends
+// up doing every chunk itself. A worker that has just finished a chunk
+// therefore polls for the next job for a short window (SpinWindow, 50 µs)
+// before parking: back-to-back kernels (one token's ~150 products) find it
+// awake, while an idle pool parks within 50 µs and burns no CPU. This is the
+// same bounded spin-then-block llama.cpp's thread pool and OpenMP runtimes
+// use.
 //
 // A Pool is a value the caller owns; Default returns a process-wide pool
 // sized by GOMAXPROCS at first use (a read-only singleton created lazily,
@@ -13,24 +23,34 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
+
+// SpinWindow is how long a worker keeps polling for new work after its last
+// chunk before it parks.
+const SpinWindow = 50 * time.Microsecond
 
 // Pool runs chunks of index ranges on a fixed set of worker goroutines.
 type Pool struct {
 	workers int
-	jobs    chan *job // wake-up tokens for idle workers, buffered
+	jobs    chan *job           // wake-up tokens for parked workers, buffered
+	cur     atomic.Pointer[job] // the latest job, seen by polling workers
+	polling atomic.Int32        // workers awake (polling or running a job)
+	stop    chan struct{}
+	spin    time.Duration // how long an idle worker polls before parking
 }
 
 // job is one For call: its chunks are claimed through an atomic counter by
 // the caller and by whichever workers pick up a token, so a worker that wakes
 // late finds nothing left and the caller never waits on work nobody started.
 type job struct {
-	fn     func(lo, hi int)
-	n      int
-	size   int // indices per chunk
-	chunks int
-	next   atomic.Int64
-	wg     sync.WaitGroup // one count per chunk
+	fn      func(lo, hi int)
+	n       int
+	size    int // indices per chunk
+	chunks  int
+	next    atomic.Int64  // next chunk to claim
+	pending atomic.Int64  // chunks not yet finished
+	done    chan struct{} // closed when pending reaches 0
 }
 
 func (j *job) run() {
@@ -41,26 +61,86 @@ func (j *job) run() {
 		}
 		lo := c * j.size
 		j.fn(lo, min(lo+j.size, j.n))
-		j.wg.Done()
+		if j.pending.Add(-1) == 0 {
+			close(j.done)
+		}
 	}
 }
 
+// wait returns when every chunk has finished. It polls for up to spin first:
+// blocking would park the caller's goroutine, and the worker that finishes
+// the last chunk would then have to hand it back through the scheduler,
+// which costs more than a small chunk.
+func (j *job) wait(spin time.Duration) {
+	if spin > 0 {
+		deadline := time.Now().Add(spin)
+		for spins := 0; j.pending.Load() > 0; spins++ {
+			if spins&15 == 15 && time.Now().After(deadline) {
+				break
+			}
+		}
+	}
+	<-j.done
+}
+
 // New starts a pool that uses n goroutines in total (n-1 workers plus the caller).
-// n < 1 means GOMAXPROCS.
-func New(n int) *Pool {
+// n < 1 means GOMAXPROCS. Idle workers poll for SpinWindow before parking.
+func New(n int) *Pool { return NewSpin(n, SpinWindow) }
+
+// NewSpin is New with an explicit polling window; 0 parks workers as soon as
+// they run out of work (lowest CPU use on a shared machine, slowest hand-off).
+func NewSpin(n int, spin time.Duration) *Pool {
 	if n < 1 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{workers: n, jobs: make(chan *job, n)}
+	p := &Pool{workers: n, jobs: make(chan *job, n), stop: make(chan struct{}), spin: max(spin, 0)}
 	for i := 0; i < n-1; i++ {
 		go p.worker()
 	}
 	return p
 }
 
+// worker runs jobs: woken through p.jobs, it then polls p.cur for up to
+// SpinWindow after each job before parking again.
 func (p *Pool) worker() {
-	for j := range p.jobs {
-		j.run()
+	var last *job
+	for {
+		select {
+		case j := <-p.jobs:
+			p.polling.Add(1)
+			last = j
+			j.run()
+		case <-p.stop:
+			return
+		}
+		deadline := time.Now().Add(p.spin)
+		for spins := 0; p.spin > 0; spins++ {
+			if j := p.cur.Load(); j != nil && j != last {
+				last = j
+				j.run()
+				deadline = time.Now().Add(p.spin)
+				continue
+			}
+			if spins&15 == 15 {
+				if time.Now().After(deadline) {
+					break
+				}
+			}
+		}
+		p.polling.Add(-1)
+		// A job published between the last poll and the decrement is run by
+		// its caller (the caller always claims every unclaimed chunk), so
+		// parking here never loses work.
+	}
+}
+
+// Close stops the pool's workers (after their current chunk). Calling For
+// after Close runs everything on the caller. Default's pool is never closed.
+func (p *Pool) Close() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
 	}
 }
 
@@ -100,11 +180,14 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	size := (n + chunks - 1) / chunks
-	j := &job{fn: fn, n: n, size: size, chunks: (n + size - 1) / size}
-	j.wg.Add(j.chunks)
-	// Wake up to chunks-1 workers; a full queue means they are all busy.
+	j := &job{fn: fn, n: n, size: size, chunks: (n + size - 1) / size, done: make(chan struct{})}
+	j.pending.Store(int64(j.chunks))
+	// Publish the job to polling workers, then wake parked ones for the
+	// chunks the awake ones will not cover; a full queue means every worker
+	// already has a token.
+	p.cur.Store(j)
 wake:
-	for c := 1; c < j.chunks; c++ {
+	for c := 1 + int(p.polling.Load()); c < j.chunks; c++ {
 		select {
 		case p.jobs <- j:
 		default:
@@ -112,5 +195,6 @@ wake:
 		}
 	}
 	j.run()
-	j.wg.Wait()
+	j.wait(p.spin)
+	p.cur.CompareAndSwap(j, nil) // do not keep fn's captures alive
 }

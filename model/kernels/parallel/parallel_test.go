@@ -1,12 +1,20 @@
 package parallel
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestForCoversEveryIndexOnce(t *testing.T) {
-	p := New(4)
+	for _, p := range []*Pool{New(4), NewSpin(4, 0), NewSpin(2, time.Millisecond)} {
+		forCoversEveryIndexOnce(t, p)
+		p.Close()
+	}
+}
+
+func forCoversEveryIndexOnce(t *testing.T, p *Pool) {
 	for _, n := range []int{0, 1, 2, 3, 7, 64, 1000, 1001} {
 		for _, grain := range []int{0, 1, 3, 100, 5000} {
 			hits := make([]int32, n)
@@ -60,4 +68,53 @@ func TestConcurrentCallers(t *testing.T) {
 			t.Fatalf("caller %d covered %d indices, want %d", g, total, 200*64*10)
 		}
 	}
+}
+
+// BenchmarkForHandoff is the cost of one two-chunk For whose chunks each do
+// about 2 µs (work=1200) or 20 µs (work=12000) of dependent arithmetic, back
+// to back (the shape of a decode step: many small products), with polling
+// workers (spin) and with workers that park at once (park). It reports the
+// fraction of calls in which the two chunks actually ran at the same time.
+// With 2 free cores the ideal is one chunk's time per op; two chunks' time
+// means the caller ran both.
+//
+//	go test ./model/kernels/parallel -run '^$' -bench Handoff -cpu 2
+func BenchmarkForHandoff(b *testing.B) {
+	for _, work := range []int{1200, 12000} {
+		for _, mode := range []string{"spin", "park"} {
+			b.Run(fmt.Sprintf("work=%d/%s", work, mode), func(b *testing.B) {
+				p := New(2)
+				if mode == "park" {
+					p = NewSpin(2, 0)
+				}
+				defer p.Close()
+				var active, overlaps atomic.Int64
+				var sink [2]float64
+				for i := 0; i < b.N; i++ {
+					p.For(2, 1, func(lo, hi int) {
+						if active.Add(1) == 2 {
+							overlaps.Add(1)
+						}
+						x := 1.0
+						for k := 0; k < work; k++ {
+							x = x*1.0000001 + 1e-9
+						}
+						sink[lo] += x
+						active.Add(-1)
+					})
+				}
+				b.ReportMetric(float64(overlaps.Load())/float64(b.N), "overlap/op")
+			})
+		}
+	}
+}
+
+// TestClosedPoolRunsOnCaller: after Close, For still covers every index (on
+// the caller) and does not block.
+func TestClosedPoolRunsOnCaller(t *testing.T) {
+	p := New(3)
+	p.For(10, 1, func(lo, hi int) {})
+	p.Close()
+	p.Close() // idempotent
+	forCoversEveryIndexOnce(t, p)
 }
