@@ -10,9 +10,12 @@
 // up doing every chunk itself. A worker that has just finished a chunk
 // therefore polls for the next job for a short window (SpinWindow, 50 µs)
 // before parking: back-to-back kernels (one token's ~150 products) find it
-// awake, while an idle pool parks within 50 µs and burns no CPU. This is the
-// same bounded spin-then-block llama.cpp's thread pool and OpenMP runtimes
-// use.
+// awake, while an idle pool parks within 50 µs and burns no CPU. The caller
+// likewise polls (for the same window) for the chunks it hands off before it
+// blocks, since a blocked caller would have to be handed back its goroutine
+// through the scheduler too. This is the bounded spin-then-block that
+// llama.cpp's thread pool and OpenMP runtimes use; nothing spins while the
+// pool is idle (TestIdlePoolBurnsNoCPU).
 //
 // A Pool is a value the caller owns; Default returns a process-wide pool
 // sized by GOMAXPROCS at first use (a read-only singleton created lazily,

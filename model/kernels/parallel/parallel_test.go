@@ -3,6 +3,7 @@ package parallel
 import (
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -117,4 +118,31 @@ func TestClosedPoolRunsOnCaller(t *testing.T) {
 	p.Close()
 	p.Close() // idempotent
 	forCoversEveryIndexOnce(t, p)
+}
+
+// TestIdlePoolBurnsNoCPU: once the polling window has passed, an idle pool's
+// workers are parked: the process uses (almost) no CPU while it sleeps. A
+// pool whose workers spun while idle would burn ~2 CPU-seconds per second
+// here.
+func TestIdlePoolBurnsNoCPU(t *testing.T) {
+	p := New(4)
+	defer p.Close()
+	for i := 0; i < 100; i++ {
+		p.For(64, 1, func(lo, hi int) {})
+	}
+	time.Sleep(20 * time.Millisecond) // ≫ SpinWindow
+	before := processCPU(t)
+	time.Sleep(300 * time.Millisecond)
+	if used := processCPU(t) - before; used > 60*time.Millisecond {
+		t.Fatalf("idle pool used %v of CPU in 300 ms of sleep", used)
+	}
+}
+
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Skipf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
