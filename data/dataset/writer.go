@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/distill-ml/distill/internal/atomicfile"
 	"hash"
 	"io"
 	"os"
@@ -378,31 +379,8 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// writeFileAtomic writes data to path via a temp file, fsync and rename.
+// writeFileAtomic writes path through internal/atomicfile (temp file in the
+// same directory, fsync, rename, directory fsync).
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
+	return atomicfile.WriteFile(path, data, 0o644)
 }

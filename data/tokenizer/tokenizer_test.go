@@ -275,8 +275,13 @@ func TestSaveIsAtomic(t *testing.T) {
 	if got := ConfigPath(filepath.Join(dir, "x.json")); got != filepath.Join(dir, "x_config.json") {
 		t.Fatalf("ConfigPath(x.json) = %s", got)
 	}
-	if err := tok.Save(filepath.Join(dir, "missing", "tokenizer.json")); err == nil {
-		t.Fatal("Save into a missing directory succeeded")
+	// A missing directory is created (as every distill writer does); a
+	// parent that is a regular file is an error.
+	if err := tok.Save(filepath.Join(dir, "missing", "tokenizer.json")); err != nil {
+		t.Fatalf("Save into a missing directory: %v", err)
+	}
+	if err := tok.Save(filepath.Join(path, "tokenizer.json")); err == nil {
+		t.Fatal("Save under a regular file succeeded")
 	}
 }
 
