@@ -28,11 +28,7 @@ func (e *Engine) SgemmStridedBatched(transA, transB bool, m, n, k int, alpha flo
 	if batch < 0 || strideA < 0 || strideB < 0 || strideC < 0 {
 		panic(fmt.Sprintf("kernels: negative batch=%d or stride (A %d, B %d, C %d)", batch, strideA, strideB, strideC))
 	}
-	offA, offB, offC := make([]int, batch), make([]int, batch), make([]int, batch)
-	for i := range batch {
-		offA[i], offB[i], offC[i] = i*strideA, i*strideB, i*strideC
-	}
-	e.SgemmBatched(transA, transB, m, n, k, alpha, a, lda, offA, b, ldb, offB, beta, c, ldc, offC)
+	e.batched(transA, transB, m, n, k, alpha, a, lda, nil, strideA, b, ldb, nil, strideB, beta, c, ldc, nil, strideC, batch)
 }
 
 // SgemmBatched computes len(offC) GEMMs on the default pool:
@@ -59,6 +55,34 @@ func (e *Engine) SgemmBatched(transA, transB bool, m, n, k int, alpha float32,
 	if len(offA) != batch || len(offB) != batch {
 		panic(fmt.Sprintf("kernels: batched offsets differ in length: A %d, B %d, C %d", len(offA), len(offB), batch))
 	}
+	e.batched(transA, transB, m, n, k, alpha, a, lda, offA, 0, b, ldb, offB, 0, beta, c, ldc, offC, 0, batch)
+}
+
+// batchState is a gemmCall's state for a batched GEMM: entry i uses offsets
+// offX[i], or i·strideX when offX is nil.
+type batchState struct {
+	offA, offB, offC          []int
+	strideA, strideB, strideC int
+	bthreads                  int          // threads per entry GEMM
+	bnext                     atomic.Int64 // next entry to claim
+	bwhole                    int          // entries run one per thread
+	offs                      []int        // scratch for the disjointness check
+	batchRun                  func(lo, hi int)
+}
+
+func (s *batchState) release() { s.offA, s.offB, s.offC = nil, nil, nil }
+
+func offset(off []int, stride, i int) int {
+	if off != nil {
+		return off[i]
+	}
+	return i * stride
+}
+
+// batched validates and runs a batched GEMM (see SgemmBatched).
+func (e *Engine) batched(transA, transB bool, m, n, k int, alpha float32,
+	a []float32, lda int, offA []int, strideA int, b []float32, ldb int, offB []int, strideB int,
+	beta float32, c []float32, ldc int, offC []int, strideC int, batch int) {
 	sub := func(x []float32, off int, name string, i int) []float32 {
 		if off < 0 || off > len(x) {
 			panic(fmt.Sprintf("kernels: batch entry %d: offset %d of %s outside len %d", i, off, name, len(x)))
@@ -66,7 +90,7 @@ func (e *Engine) SgemmBatched(transA, transB bool, m, n, k int, alpha float32,
 		return x[off:]
 	}
 	for i := range batch {
-		ai, bi, ci := sub(a, offA[i], "A", i), sub(b, offB[i], "B", i), sub(c, offC[i], "C", i)
+		ai, bi, ci := sub(a, offset(offA, strideA, i), "A", i), sub(b, offset(offB, strideB, i), "B", i), sub(c, offset(offC, strideC, i), "C", i)
 		if k == 0 || alpha == 0 {
 			ai, bi = nil, nil
 		}
@@ -78,28 +102,50 @@ func (e *Engine) SgemmBatched(transA, transB bool, m, n, k int, alpha float32,
 	if m == 0 || n == 0 || batch == 0 {
 		return
 	}
-	checkDisjointC(offC, m, n, ldc)
-	one := func(i, threads int) {
-		e.gemm(threads, transA, transB, m, n, k, alpha, a[offA[i]:], lda, b[offB[i]:], ldb, beta, c[offC[i]:], ldc)
+	cl := e.getCall()
+	defer e.putCall(cl)
+	bs := &cl.batchState
+	if cap(bs.offs) < batch {
+		bs.offs = make([]int, batch)
 	}
+	bs.offs = bs.offs[:batch]
+	for i := range bs.offs {
+		bs.offs[i] = offset(offC, strideC, i)
+	}
+	checkDisjointC(bs.offs, m, n, ldc)
+	cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.alpha, cl.beta = transA, transB, m, n, k, alpha, beta
+	cl.a, cl.b, cl.c, cl.lda, cl.ldb, cl.ldc = a, b, c, lda, ldb, ldc
+	bs.offA, bs.offB, bs.offC, bs.strideA, bs.strideB, bs.strideC = offA, offB, offC, strideA, strideB, strideC
 	threads := e.pool.Threads()
 	whole := batch
 	if float64(m)*float64(n)*float64(k) >= serialFlops {
 		whole = batch / threads * threads // the rest runs one parallel GEMM at a time
 	}
 	if whole > 0 {
-		var next atomic.Int64
-		e.pool.For(min(threads, whole), 1, func(_, _ int) {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= whole {
-					return
-				}
-				one(i, 1)
-			}
-		})
+		bs.bnext.Store(0)
+		bs.bwhole = whole
+		e.pool.For(min(threads, whole), 1, bs.batchRun)
 	}
 	for i := whole; i < batch; i++ {
-		one(i, threads)
+		cl.entry(i, threads)
+	}
+}
+
+// entry runs batch entry i on up to threads goroutines.
+func (cl *gemmCall) entry(i, threads int) {
+	bs := &cl.batchState
+	cl.e.gemm(threads, cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.alpha,
+		cl.a[offset(bs.offA, bs.strideA, i):], cl.lda, cl.b[offset(bs.offB, bs.strideB, i):], cl.ldb,
+		cl.beta, cl.c[offset(bs.offC, bs.strideC, i):], cl.ldc)
+}
+
+// batchWork claims entries one by one and runs each on one thread.
+func (cl *gemmCall) batchWork(_, _ int) {
+	for {
+		i := int(cl.batchState.bnext.Add(1) - 1)
+		if i >= cl.batchState.bwhole {
+			return
+		}
+		cl.entry(i, 1)
 	}
 }

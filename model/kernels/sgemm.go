@@ -2,7 +2,7 @@ package kernels
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -36,11 +36,16 @@ type transposers struct {
 	t8, t4 func(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
 }
 
-// Engine runs GEMMs with one micro-kernel on one worker pool.
-// It holds no per-call state and is safe for concurrent use.
+// Engine runs GEMMs with one micro-kernel on one worker pool. It is safe for
+// concurrent use: each call takes its own state and scratch from a free list
+// the engine keeps (one entry per call that ever ran concurrently), so calls
+// in steady state allocate nothing.
 type Engine struct {
 	pool *parallel.Pool
 	kern *microKernel
+
+	mu   sync.Mutex
+	free []*gemmCall
 }
 
 // NewEngine returns an engine computing on pool (parallel.Default() if nil)
@@ -197,21 +202,6 @@ func scaleC(c []float32, m, n, ldc int, beta float32) {
 // handing work to the pool costs a few microseconds.
 const serialFlops = 96 * 96 * 96
 
-// Scratch buffers for packed panels, reused across calls.
-var (
-	packPoolA sync.Pool
-	packPoolB sync.Pool
-)
-
-func getBuf(p *sync.Pool, n int) *[]float32 {
-	if v, ok := p.Get().(*[]float32); ok && cap(*v) >= n {
-		*v = (*v)[:n]
-		return v
-	}
-	s := make([]float32, n)
-	return &s
-}
-
 // blockLen splits total into ceil(total/max) near-equal blocks, each a
 // multiple of unit, and returns the block length.
 func blockLen(total, maxLen, unit int) int {
@@ -221,6 +211,81 @@ func blockLen(total, maxLen, unit int) int {
 	nb := (total + maxLen - 1) / maxLen
 	l := (total + nb - 1) / nb
 	return (l + unit - 1) / unit * unit
+}
+
+// maxTile bounds mr·nr over all micro-kernels (scratch tile for edges).
+const maxTile = 16 * 64
+
+// gemmCall is the state of one GEMM (or GEMV) call: its operands, blocking,
+// the packed op(B) panel and per-worker scratch (packed op(A) block and edge
+// tile). Calls take one from the engine's free list and return it, and the
+// worker function is bound once, so a steady-state call allocates nothing:
+// no closures, channels or scratch per call.
+type gemmCall struct {
+	e *Engine
+
+	// Operands of the current call (cleared when the call returns).
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+
+	// Blocking of the current call.
+	mc, units, nBlocks int
+
+	// Current panel: columns [jc, jc+nc) and depth [pc, pc+kcur) of op(B).
+	jc, pc, kcur, nSlivers int
+	nSplit, tasks          int
+	accumulate             int
+	packNext               atomic.Int64   // next op(B) sliver to pack
+	packed                 sync.WaitGroup // one count per sliver of the panel
+	next                   atomic.Int64   // next (row block, column split) task
+
+	bpack  []float32   // [kc][nc] packed op(B) panel
+	worker [][]float32 // per pool chunk: packed op(A) block [mc·kc] + edge tile [maxTile]
+	run    func(lo, hi int)
+
+	gemvState
+	batchState
+}
+
+// getCall takes a gemmCall from the engine's free list (or makes one).
+func (e *Engine) getCall() *gemmCall {
+	e.mu.Lock()
+	var c *gemmCall
+	if n := len(e.free); n > 0 {
+		c = e.free[n-1]
+		e.free[n-1] = nil
+		e.free = e.free[:n-1]
+	}
+	e.mu.Unlock()
+	if c == nil {
+		c = &gemmCall{e: e}
+		c.run = c.work
+		c.gemvRun = c.gemvWork
+		c.batchRun = c.batchWork
+	}
+	return c
+}
+
+// putCall returns c to the free list, dropping its references to the
+// caller's operands.
+func (e *Engine) putCall(c *gemmCall) {
+	c.a, c.b, c.c = nil, nil, nil
+	c.gemvState.release()
+	c.batchState.release()
+	e.mu.Lock()
+	e.free = append(e.free, c)
+	e.mu.Unlock()
+}
+
+// growF32 returns b resliced to n elements, reallocated only when too small.
+func growF32(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }
 
 // gemm runs the blocked algorithm on up to threads goroutines of e.pool.
@@ -270,14 +335,16 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 		nBlocks = max(nBlocks, 3*threads)
 		nBlocks = min(units, (nBlocks+threads-1)/threads*threads)
 	}
-	mc := (units + nBlocks - 1) / nBlocks * mr // largest block
-	blockRows := func(b int) (i0, rows int) {
-		u0, u1 := b*units/nBlocks, (b+1)*units/nBlocks
-		return u0 * mr, min(u1*mr, m) - u0*mr
+	cl := e.getCall()
+	defer e.putCall(cl)
+	cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.alpha = transA, transB, m, n, k, alpha
+	cl.a, cl.b, cl.c, cl.lda, cl.ldb, cl.ldc = a, b, c, lda, ldb, ldc
+	cl.units, cl.nBlocks = units, nBlocks
+	cl.mc = (units + nBlocks - 1) / nBlocks * mr // largest block
+	cl.bpack = growF32(cl.bpack, kc*nc)
+	if len(cl.worker) < threads {
+		cl.worker = append(cl.worker, make([][]float32, threads-len(cl.worker))...)
 	}
-	bp := getBuf(&packPoolB, kc*nc)
-	defer packPoolB.Put(bp)
-	bpack := *bp
 
 	for jc := 0; jc < n; jc += nc {
 		ncur := min(nc, n-jc)
@@ -288,72 +355,80 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 			if pc == 0 && beta == 0 {
 				accumulate = 0
 			}
-			// Every worker first helps pack op(B): slivers are claimed one by
-			// one, and whoever packs the last one releases the others, so a
-			// worker that starts late finds the panel ready and goes straight
-			// to its tiles (one pool round trip per panel, no spinning).
-			var packNext, packDone atomic.Int64
-			packed := make(chan struct{})
-			packB := func() {
-				for {
-					s := int(packNext.Add(1) - 1)
-					if s >= nSlivers {
-						break
-					}
-					packBSliver(bpack[s*kcur*nr:(s+1)*kcur*nr], transB, b, ldb, pc, kcur, jc+s*nr, min(nr, n-jc-s*nr), nr, mk.tr)
-					if packDone.Add(1) == int64(nSlivers) {
-						close(packed)
-					}
-				}
-				<-packed
-			}
 			// Split columns too when there are too few row blocks to balance.
 			nSplit := 1
 			if threads > 1 && nBlocks < 2*threads {
 				nSplit = min(nSlivers, (2*threads+nBlocks-1)/nBlocks)
 			}
-			tasks := nBlocks * nSplit
-			var counter atomic.Int64
-			work := func(_, _ int) {
-				packB()
-				ap := getBuf(&packPoolA, mc*kcur)
-				apack := *ap
-				inA := -1 // row block currently in apack
-				for {
-					t := int(counter.Add(1) - 1)
-					if t >= tasks {
-						break
-					}
-					blk, split := t/nSplit, t%nSplit
-					i0, mcur := blockRows(blk)
-					if inA != blk {
-						packABlock(apack, transA, a, lda, i0, mcur, pc, kcur, mr, mk.tr)
-						inA = blk
-					}
-					s0, s1 := split*nSlivers/nSplit, (split+1)*nSlivers/nSplit
-					e.macro(apack, bpack, kcur, i0, mcur, jc, s0, s1, m, n, c, ldc, alpha, accumulate)
-				}
-				packPoolA.Put(ap)
-			}
-			if workers := min(threads, tasks); workers <= 1 {
-				work(0, 1)
+			cl.jc, cl.pc, cl.kcur, cl.nSlivers, cl.accumulate = jc, pc, kcur, nSlivers, accumulate
+			cl.nSplit, cl.tasks = nSplit, nBlocks*nSplit
+			cl.packNext.Store(0)
+			cl.next.Store(0)
+			cl.packed.Add(nSlivers)
+			if workers := min(threads, cl.tasks); workers <= 1 {
+				cl.work(0, 1)
 			} else {
-				e.pool.For(workers, 1, work)
+				e.pool.For(workers, 1, cl.run)
 			}
 		}
 	}
 }
 
-// maxTile bounds mr·nr over all micro-kernels (scratch tile for edges).
-const maxTile = 16 * 64
+// blockRows is the row range [i0, i0+rows) of row block b.
+func (cl *gemmCall) blockRows(b int) (i0, rows int) {
+	mr := cl.e.kern.mr
+	u0, u1 := b*cl.units/cl.nBlocks, (b+1)*cl.units/cl.nBlocks
+	return u0 * mr, min(u1*mr, cl.m) - u0*mr
+}
+
+// work is one worker's share of the current panel; lo is its pool chunk
+// (chunks of one index, so lo selects the worker's scratch). Every worker
+// first helps pack op(B): slivers are claimed one by one and the panel is
+// ready when all are packed, so a worker that starts late finds it ready and
+// goes straight to its tiles (one pool round trip per panel, no spinning).
+// Then workers take (row block, column split) tasks dynamically.
+func (cl *gemmCall) work(lo, _ int) {
+	mk := cl.e.kern
+	mr, nr := mk.mr, mk.nr
+	kcur, jc, pc, n := cl.kcur, cl.jc, cl.pc, cl.n
+	for {
+		s := int(cl.packNext.Add(1) - 1)
+		if s >= cl.nSlivers {
+			break
+		}
+		packBSliver(cl.bpack[s*kcur*nr:(s+1)*kcur*nr], cl.transB, cl.b, cl.ldb, pc, kcur, jc+s*nr, min(nr, n-jc-s*nr), nr, mk.tr)
+		cl.packed.Done()
+	}
+	cl.packed.Wait()
+
+	scratch := growF32(cl.worker[lo], cl.mc*kcur+maxTile)
+	cl.worker[lo] = scratch
+	apack, tile := scratch[:cl.mc*kcur], scratch[cl.mc*kcur:]
+	inA := -1 // row block currently in apack
+	for {
+		t := int(cl.next.Add(1) - 1)
+		if t >= cl.tasks {
+			break
+		}
+		blk, split := t/cl.nSplit, t%cl.nSplit
+		i0, mcur := cl.blockRows(blk)
+		if inA != blk {
+			packABlock(apack, cl.transA, cl.a, cl.lda, i0, mcur, pc, kcur, mr, mk.tr)
+			inA = blk
+		}
+		s0, s1 := split*cl.nSlivers/cl.nSplit, (split+1)*cl.nSlivers/cl.nSplit
+		cl.e.macro(apack, cl.bpack, tile, kcur, i0, mcur, jc, s0, s1, cl.m, n, cl.c, cl.ldc, cl.alpha, cl.accumulate)
+	}
+}
 
 // macro sweeps the MR×NR tiles of rows [i0, i0+mcur) and B slivers [s0, s1)
 // of the current panel: apack holds the row block, bpack the column panel
-// starting at column jc.
-func (e *Engine) macro(apack, bpack []float32, kcur, i0, mcur, jc, s0, s1, m, n int, c []float32, ldc int, alpha float32, accumulate int) {
+// starting at column jc; edge tiles are computed into tile (≥ mr·nr) and
+// merged into C.
+func (e *Engine) macro(apack, bpack, tile []float32, kcur, i0, mcur, jc, s0, s1, m, n int, c []float32, ldc int, alpha float32, accumulate int) {
 	mk := e.kern
 	mr, nr := mk.mr, mk.nr
-	var tile [maxTile]float32
+	tile = tile[:mr*nr]
 	for s := s0; s < s1; s++ {
 		j := jc + s*nr
 		nw := min(nr, n-j)
@@ -496,13 +571,14 @@ func packTransposed(dst []float32, width int, src []float32, ld, rows, depth int
 
 // checkDisjointC panics if two batch entries' C matrices share an element:
 // they are written concurrently. Pairs are checked exhaustively up to 512
-// entries, beyond that between neighbours in address order.
+// entries, beyond that between neighbours in address order. It sorts offC
+// (a scratch copy of the offsets) in place.
 func checkDisjointC(offC []int, m, n, ldc int) {
 	if len(offC) < 2 || m == 0 || n == 0 {
 		return
 	}
-	o := append([]int(nil), offC...)
-	sort.Ints(o)
+	o := offC
+	slices.Sort(o)
 	for i := 1; i < len(o); i++ {
 		last := 0
 		if len(o) > 512 {

@@ -39,6 +39,22 @@ func (e *Engine) Sgemv(trans bool, m, n int, alpha float32, a []float32, lda int
 	e.gemv(e.pool.Threads(), trans, m, n, alpha, a, lda, x, incX, beta, y, incY)
 }
 
+// gemvState is a gemmCall's state for a matrix-vector product: operands,
+// contiguous copies of strided vectors, and the worker function bound once.
+type gemvState struct {
+	vtrans     bool
+	vm, vn     int
+	valpha     float32
+	vbeta      float32
+	va         []float32
+	vlda       int
+	xs, ys     []float32 // contiguous x and y (views, or xbuf/ybuf)
+	xbuf, ybuf []float32 // copies of strided x, y
+	gemvRun    func(lo, hi int)
+}
+
+func (g *gemvState) release() { g.va, g.xs, g.ys = nil, nil, nil }
+
 // gemv is Sgemv on up to threads goroutines, arguments already validated.
 func (e *Engine) gemv(threads int, trans bool, m, n int, alpha float32, a []float32, lda int, x []float32, incX int, beta float32, y []float32, incY int) {
 	lenX, lenY := n, m
@@ -48,43 +64,70 @@ func (e *Engine) gemv(threads int, trans bool, m, n int, alpha float32, a []floa
 	if lenY == 0 {
 		return
 	}
-	pfor := e.pool.For
-	if threads == 1 {
-		pfor = func(n, _ int, fn func(lo, hi int)) { fn(0, n) }
-	}
+	cl := e.getCall()
+	defer e.putCall(cl)
+	g := &cl.gemvState
 	// Work on contiguous copies when strided (BLAS allows negative strides).
-	xs := gather(x, lenX, incX)
-	ys := y[:lenY]
-	if incY != 1 {
-		ys = gather(y, lenY, incY)
+	g.xs = x[:0]
+	if lenX > 0 {
+		if incX == 1 {
+			g.xs = x[:lenX]
+		} else {
+			g.xbuf = growF32(g.xbuf, lenX)
+			gather(g.xbuf, x, incX)
+			g.xs = g.xbuf
+		}
 	}
+	g.ys = y[:lenY]
+	if incY != 1 {
+		g.ybuf = growF32(g.ybuf, lenY)
+		gather(g.ybuf, y, incY)
+		g.ys = g.ybuf
+	}
+	g.vtrans, g.vm, g.vn, g.valpha, g.vbeta, g.va, g.vlda = trans, m, n, alpha, beta, a, lda
 	switch {
 	case alpha == 0 || lenX == 0:
-		scaleVec(ys, beta)
+		scaleVec(g.ys, beta)
 	case !trans:
 		// y[i] = alpha·dot(A[i,:], x) + beta·y[i]: rows in parallel.
-		pfor(m, max(64, 1<<16/max(1, n)), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				d := alpha * e.dot(a[i*lda:i*lda+n], xs)
-				if beta != 0 {
-					d += beta * ys[i]
-				}
-				ys[i] = d
-			}
-		})
+		if grain := max(64, 1<<16/max(1, n)); threads == 1 {
+			cl.gemvWork(0, m)
+		} else {
+			e.pool.For(m, grain, cl.gemvRun)
+		}
 	default:
 		// y[j] = alpha·Σ_i A[i,j]·x[i] + beta·y[j]: column ranges in parallel,
 		// each streaming all rows.
-		pfor(n, max(256, 1<<16/max(1, m)), func(lo, hi int) {
-			yj := ys[lo:hi]
-			scaleVec(yj, beta)
-			for i := 0; i < m; i++ {
-				e.axpy(alpha*xs[i], a[i*lda+lo:i*lda+hi], yj)
-			}
-		})
+		if grain := max(256, 1<<16/max(1, m)); threads == 1 {
+			cl.gemvWork(0, n)
+		} else {
+			e.pool.For(n, grain, cl.gemvRun)
+		}
 	}
 	if incY != 1 {
-		scatter(y, ys, incY)
+		scatter(y, g.ys, incY)
+	}
+}
+
+// gemvWork computes rows [lo, hi) of y (not transposed) or columns [lo, hi)
+// (transposed) of the current gemv.
+func (cl *gemmCall) gemvWork(lo, hi int) {
+	g, e := &cl.gemvState, cl.e
+	a, lda, n, alpha, beta, xs, ys := g.va, g.vlda, g.vn, g.valpha, g.vbeta, g.xs, g.ys
+	if !g.vtrans {
+		for i := lo; i < hi; i++ {
+			d := alpha * e.dot(a[i*lda:i*lda+n], xs)
+			if beta != 0 {
+				d += beta * ys[i]
+			}
+			ys[i] = d
+		}
+		return
+	}
+	yj := ys[lo:hi]
+	scaleVec(yj, beta)
+	for i := 0; i < g.vm; i++ {
+		e.axpy(alpha*xs[i], a[i*lda+lo:i*lda+hi], yj)
 	}
 }
 
@@ -95,21 +138,16 @@ func abs(x int) int {
 	return x
 }
 
-// gather returns the n elements x[0], x[inc], ... in BLAS order (a negative
-// inc starts from the far end), contiguous.
-func gather(x []float32, n, inc int) []float32 {
-	if inc == 1 {
-		return x[:n]
-	}
-	out := make([]float32, n)
+// gather writes the len(out) elements x[0], x[inc], ... in BLAS order (a
+// negative inc starts from the far end) to out, contiguous.
+func gather(out, x []float32, inc int) {
 	start := 0
 	if inc < 0 {
-		start = (1 - n) * inc
+		start = (1 - len(out)) * inc
 	}
 	for i := range out {
 		out[i] = x[start+i*inc]
 	}
-	return out
 }
 
 func scatter(y, ys []float32, inc int) {
