@@ -30,6 +30,8 @@ type Session struct {
 	// scratch, sized for maxBatch tokens on first use
 	x, h, q, k, v, att, o, g, u []float32
 	ws                          qdot.Workspace
+	attK, attV                  []float32   // promptAttention's F32 copies of one layer's K and V
+	tileBuf, scoreBuf           [][]float32 // per pool thread: a dequantized weight tile, a score block
 }
 
 // NewSession starts an empty sequence with room for ctxLen tokens (≤ 0 or
@@ -245,7 +247,11 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
 			s.rope(k[i*kvDim:(i+1)*kvDim], hp.NKVHeads, p)
 			s.storeKV(l, p, k[i*kvDim:(i+1)*kvDim], v[i*kvDim:(i+1)*kvDim])
 		}
-		s.attention(l, q, att, n)
+		if n >= promptAttnMinBatch && !m.exact {
+			s.promptAttention(l, q, att, n)
+		} else {
+			s.attention(l, q, att, n)
+		}
 		s.mul([]*qdot.Matrix{&b.wo}, [][]float32{o}, att, n)
 		for i := range x {
 			x[i] += o[i]
@@ -318,8 +324,8 @@ func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int)
 // into its column block of dst.
 func (s *Session) mulDequant(w *qdot.Matrix, dst, x []float32, n int) {
 	tiles := (w.Rows + dequantTile - 1) / dequantTile
-	s.m.pool.For(tiles, 1, func(lo, hi int) {
-		buf := make([]float32, dequantTile*w.Cols)
+	s.forSlots(tiles, func(slot, lo, hi int) {
+		buf := s.slotScratch(&s.tileBuf, slot, dequantTile*w.Cols)
 		for t := lo; t < hi; t++ {
 			r0 := t * dequantTile
 			r1 := min(r0+dequantTile, w.Rows)
@@ -330,6 +336,34 @@ func (s *Session) mulDequant(w *qdot.Matrix, dst, x []float32, n int) {
 			s.m.tileEng.Sgemm(false, true, n, r1-r0, w.Cols, 1, x, w.Cols, buf, w.Cols, 0, dst[r0:], w.Rows)
 		}
 	})
+}
+
+// forSlots splits [0, n) into one contiguous range per pool thread and runs
+// fn(slot, lo, hi) on them in parallel; slot (< Threads) indexes per-thread
+// scratch, so workers reuse buffers instead of allocating per call.
+func (s *Session) forSlots(n int, fn func(slot, lo, hi int)) {
+	T := min(s.m.pool.Threads(), n)
+	if T <= 1 {
+		fn(0, 0, n)
+		return
+	}
+	s.m.pool.For(T, 1, func(a, b int) {
+		for slot := a; slot < b; slot++ {
+			fn(slot, slot*n/T, (slot+1)*n/T)
+		}
+	})
+}
+
+// slotScratch returns (*bufs)[slot] with at least size elements, growing it
+// on first use. Each slot is touched by one goroutine at a time (forSlots).
+func (s *Session) slotScratch(bufs *[][]float32, slot, size int) []float32 {
+	if *bufs == nil {
+		*bufs = make([][]float32, s.m.pool.Threads())
+	}
+	if len((*bufs)[slot]) < size {
+		(*bufs)[slot] = make([]float32, size)
+	}
+	return (*bufs)[slot][:size]
 }
 
 // rmsNorm: dst = x / sqrt(mean(x²) + eps) · w (sum of squares in float64, as ggml).
