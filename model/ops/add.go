@@ -25,6 +25,9 @@ type addOp struct {
 	base
 	dims int
 	out  buf
+
+	a, b, y []float32        // operands of the running call, read by span
+	spanFn  func(lo, hi int) // op.span, bound once (no closure per call)
 }
 
 func (op *addOp) Arity() int    { return 2 }
@@ -47,13 +50,21 @@ func (op *addOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("add: sizes %d and %d", len(a), len(b))
 	}
 	t, y := op.out.get(in[0].Shape()...)
-	parallel.Default().For(len(y), 1<<14, func(lo, hi int) {
-		aa, bb, yy := a[lo:hi], b[lo:hi], y[lo:hi]
-		for i := range yy {
-			yy[i] = aa[i] + bb[i]
-		}
-	})
+	op.a, op.b, op.y = a, b, y
+	if op.spanFn == nil {
+		op.spanFn = op.span
+	}
+	parallel.Default().For(len(y), 1<<14, op.spanFn)
+	op.a, op.b, op.y = nil, nil, nil
 	return t, nil
+}
+
+// span adds elements [lo, hi).
+func (op *addOp) span(lo, hi int) {
+	aa, bb, yy := op.a[lo:hi], op.b[lo:hi], op.y[lo:hi]
+	for i := range yy {
+		yy[i] = aa[i] + bb[i]
+	}
 }
 
 func (op *addOp) DiffWRT(int) []bool { return []bool{true, true} }

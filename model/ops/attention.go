@@ -53,6 +53,13 @@ type attentionOp struct {
 	lse             []float32 // [B, H, T] row log-sum-exp of the scaled scores
 	work            [][]float32
 	out             buf
+
+	// Operands of the running forward, read by heads (bound once to
+	// headsFn so that handing it to the pool allocates nothing).
+	x, o    []float32
+	scale   float32
+	grain   int
+	headsFn func(lo, hi int)
 }
 
 // attnStoreBytes bounds the attention probabilities one op keeps between
@@ -109,52 +116,63 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 	op.lse = resize(op.lse, B*H*T)
 	t, o := op.out.get(B*T, Wq)
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	rep := H / KV
 	grain, slots := perWorker(B * H)
 	if !op.store {
 		op.work = scratchSlots(op.work, slots, T*T)
 	}
-	parallel.Default().For(B*H, grain, func(lo, hi int) {
-		for bh := lo; bh < hi; bh++ {
-			b, h := bh/H, bh%H
-			g := h / rep
-			qo := b*T*W + h*hd        // Q[b,h] is [T, hd] with row stride W
-			ko := b*T*W + (H+g)*hd    // K[b,g]
-			vo := b*T*W + (H+KV+g)*hd // V[b,g]
-			oo := b*T*Wq + h*hd       // O[b,h] with row stride Wq
-			var P []float32
-			if op.store {
-				P = op.probs[bh*T*T : (bh+1)*T*T]
-			} else {
-				P = op.work[lo/grain][:T*T]
-			}
-			lse := op.lse[bh*T : (bh+1)*T]
-			for r0 := 0; r0 < T; r0 += attnBlock {
-				r1 := min(r0+attnBlock, T)
-				// S[r0:r1, 0:r1] = scale·Q[r0:r1]·K[0:r1]ᵀ
-				sgemm(false, true, r1-r0, r1, hd, scale, x[qo+r0*W:], W, x[ko:], W, 0, P[r0*T:], T)
-				for r := r0; r < r1; r++ {
-					row := P[r*T : (r+1)*T]
-					m := row[0]
-					for _, v := range row[1 : r+1] {
-						if v > m {
-							m = v
-						}
-					}
-					sum := fastmath.ExpSum(row[:r+1], row[:r+1], m, 1)
-					lse[r] = m + float32(math.Log(sum))
-					inv := float32(1 / sum)
-					for s := 0; s <= r; s++ {
-						row[s] *= inv
-					}
-					clear(row[r+1:])
-				}
-				// O[r0:r1] = P[r0:r1, 0:r1]·V[0:r1]
-				sgemm(false, false, r1-r0, hd, r1, 1, P[r0*T:], T, x[vo:], W, 0, o[oo+r0*Wq:], Wq)
-			}
-		}
-	})
+	op.x, op.o, op.scale, op.grain = x, o, scale, grain
+	if op.headsFn == nil {
+		op.headsFn = op.heads
+	}
+	parallel.Default().For(B*H, grain, op.headsFn)
+	op.x, op.o = nil, nil
 	return t, nil
+}
+
+// heads runs the forward for (batch, head) pairs [lo, hi).
+func (op *attentionOp) heads(lo, hi int) {
+	T, H, KV, hd := op.T, op.H, op.KV, op.hd
+	W, Wq := (H+2*KV)*hd, H*hd
+	x, o, scale, grain := op.x, op.o, op.scale, op.grain
+	rep := H / KV
+	for bh := lo; bh < hi; bh++ {
+		b, h := bh/H, bh%H
+		g := h / rep
+		qo := b*T*W + h*hd        // Q[b,h] is [T, hd] with row stride W
+		ko := b*T*W + (H+g)*hd    // K[b,g]
+		vo := b*T*W + (H+KV+g)*hd // V[b,g]
+		oo := b*T*Wq + h*hd       // O[b,h] with row stride Wq
+		var P []float32
+		if op.store {
+			P = op.probs[bh*T*T : (bh+1)*T*T]
+		} else {
+			P = op.work[lo/grain][:T*T]
+		}
+		lse := op.lse[bh*T : (bh+1)*T]
+		for r0 := 0; r0 < T; r0 += attnBlock {
+			r1 := min(r0+attnBlock, T)
+			// S[r0:r1, 0:r1] = scale·Q[r0:r1]·K[0:r1]ᵀ
+			sgemm(false, true, r1-r0, r1, hd, scale, x[qo+r0*W:], W, x[ko:], W, 0, P[r0*T:], T)
+			for r := r0; r < r1; r++ {
+				row := P[r*T : (r+1)*T]
+				m := row[0]
+				for _, v := range row[1 : r+1] {
+					if v > m {
+						m = v
+					}
+				}
+				sum := fastmath.ExpSum(row[:r+1], row[:r+1], m, 1)
+				lse[r] = m + float32(math.Log(sum))
+				inv := float32(1 / sum)
+				for s := 0; s <= r; s++ {
+					row[s] *= inv
+				}
+				clear(row[r+1:])
+			}
+			// O[r0:r1] = P[r0:r1, 0:r1]·V[0:r1]
+			sgemm(false, false, r1-r0, hd, r1, 1, P[r0*T:], T, x[vo:], W, 0, o[oo+r0*Wq:], Wq)
+		}
+	}
 }
 
 func (op *attentionOp) DiffWRT(int) []bool { return []bool{true} }
@@ -175,6 +193,11 @@ type attentionGradOp struct {
 	fwd  *attentionOp
 	work [][]float32 // per worker: dS block [attnBlock, T] and, when recomputing, P block
 	out  buf
+
+	// Operands of the running backward, read by groups (bound once).
+	x, dO, dx []float32
+	grain     int
+	groupsFn  func(lo, hi int)
 }
 
 func (op *attentionGradOp) Arity() int    { return 2 }
@@ -206,66 +229,79 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("attention grad: forward has not run")
 	}
 	t, dx := op.out.get(B*T, W)
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	rep := H / KV
 	blk := min(attnBlock, T)
 	grain, slots := perWorker(B * KV)
 	op.work = scratchSlots(op.work, slots, 2*blk*T)
-	parallel.Default().For(B*KV, grain, func(lo, hi int) {
-		work := op.work[lo/grain]
-		dS, Pbuf := work[:blk*T], work[blk*T:2*blk*T]
-		for bg := lo; bg < hi; bg++ {
-			b, g := bg/KV, bg%KV
-			ko := b*T*W + (H+g)*hd
-			vo := b*T*W + (H+KV+g)*hd
-			for r := 0; r < T; r++ {
-				clear(dx[ko+r*W : ko+r*W+hd])
-				clear(dx[vo+r*W : vo+r*W+hd])
-			}
-			for h := g * rep; h < (g+1)*rep; h++ {
-				bh := b*H + h
-				qo := b*T*W + h*hd
-				oo := b*T*Wq + h*hd
-				lse := f.lse[bh*T : (bh+1)*T]
-				for r0 := 0; r0 < T; r0 += attnBlock {
-					r1 := min(r0+attnBlock, T)
-					// P[r0:r1, 0:r1] (leading dimension T): stored, or
-					// recomputed as exp(scale·Q·Kᵀ − lse).
-					var P []float32
-					if f.store {
-						P = f.probs[bh*T*T+r0*T:]
-					} else {
-						P = Pbuf
-						sgemm(false, true, r1-r0, r1, hd, scale, x[qo+r0*W:], W, x[ko:], W, 0, P, T)
-						for r := r0; r < r1; r++ {
-							row := P[(r-r0)*T : (r-r0)*T+r1]
-							fastmath.ExpSum(row[:r+1], row[:r+1], lse[r], 1)
-							clear(row[r+1:])
-						}
-					}
-					// dV[0:r1] += P[r0:r1, 0:r1]ᵀ·dO[r0:r1]
-					sgemm(true, false, r1, hd, r1-r0, 1, P, T, dO[oo+r0*Wq:], Wq, 1, dx[vo:], W)
-					// dP[r0:r1, 0:r1] = dO[r0:r1]·V[0:r1]ᵀ
-					sgemm(false, true, r1-r0, r1, hd, 1, dO[oo+r0*Wq:], Wq, x[vo:], W, 0, dS, T)
+	op.x, op.dO, op.dx, op.grain = x, dO, dx, grain
+	if op.groupsFn == nil {
+		op.groupsFn = op.groups
+	}
+	parallel.Default().For(B*KV, grain, op.groupsFn)
+	op.x, op.dO, op.dx = nil, nil, nil
+	return t, nil
+}
+
+// groups runs the backward for (batch, kv group) pairs [lo, hi).
+func (op *attentionGradOp) groups(lo, hi int) {
+	f := op.fwd
+	T, H, KV, hd := f.T, f.H, f.KV, f.hd
+	W, Wq := (H+2*KV)*hd, H*hd
+	x, dO, dx, grain := op.x, op.dO, op.dx, op.grain
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	rep := H / KV
+	blk := min(attnBlock, T)
+	work := op.work[lo/grain]
+	dS, Pbuf := work[:blk*T], work[blk*T:2*blk*T]
+	for bg := lo; bg < hi; bg++ {
+		b, g := bg/KV, bg%KV
+		ko := b*T*W + (H+g)*hd
+		vo := b*T*W + (H+KV+g)*hd
+		for r := 0; r < T; r++ {
+			clear(dx[ko+r*W : ko+r*W+hd])
+			clear(dx[vo+r*W : vo+r*W+hd])
+		}
+		for h := g * rep; h < (g+1)*rep; h++ {
+			bh := b*H + h
+			qo := b*T*W + h*hd
+			oo := b*T*Wq + h*hd
+			lse := f.lse[bh*T : (bh+1)*T]
+			for r0 := 0; r0 < T; r0 += attnBlock {
+				r1 := min(r0+attnBlock, T)
+				// P[r0:r1, 0:r1] (leading dimension T): stored, or
+				// recomputed as exp(scale·Q·Kᵀ − lse).
+				var P []float32
+				if f.store {
+					P = f.probs[bh*T*T+r0*T:]
+				} else {
+					P = Pbuf
+					sgemm(false, true, r1-r0, r1, hd, scale, x[qo+r0*W:], W, x[ko:], W, 0, P, T)
 					for r := r0; r < r1; r++ {
-						i := (r - r0) * T
-						pr, dr := P[i:i+r+1], dS[i:i+r+1]
-						var dot float32
-						for s := range pr {
-							dot += pr[s] * dr[s]
-						}
-						for s := range pr {
-							dr[s] = pr[s] * (dr[s] - dot) * scale
-						}
-						clear(dS[i+r+1 : i+r1])
+						row := P[(r-r0)*T : (r-r0)*T+r1]
+						fastmath.ExpSum(row[:r+1], row[:r+1], lse[r], 1)
+						clear(row[r+1:])
 					}
-					// dQ[r0:r1] = dS[r0:r1, 0:r1]·K[0:r1]
-					sgemm(false, false, r1-r0, hd, r1, 1, dS, T, x[ko:], W, 0, dx[qo+r0*W:], W)
-					// dK[0:r1] += dS[r0:r1, 0:r1]ᵀ·Q[r0:r1]
-					sgemm(true, false, r1, hd, r1-r0, 1, dS, T, x[qo+r0*W:], W, 1, dx[ko:], W)
 				}
+				// dV[0:r1] += P[r0:r1, 0:r1]ᵀ·dO[r0:r1]
+				sgemm(true, false, r1, hd, r1-r0, 1, P, T, dO[oo+r0*Wq:], Wq, 1, dx[vo:], W)
+				// dP[r0:r1, 0:r1] = dO[r0:r1]·V[0:r1]ᵀ
+				sgemm(false, true, r1-r0, r1, hd, 1, dO[oo+r0*Wq:], Wq, x[vo:], W, 0, dS, T)
+				for r := r0; r < r1; r++ {
+					i := (r - r0) * T
+					pr, dr := P[i:i+r+1], dS[i:i+r+1]
+					var dot float32
+					for s := range pr {
+						dot += pr[s] * dr[s]
+					}
+					for s := range pr {
+						dr[s] = pr[s] * (dr[s] - dot) * scale
+					}
+					clear(dS[i+r+1 : i+r1])
+				}
+				// dQ[r0:r1] = dS[r0:r1, 0:r1]·K[0:r1]
+				sgemm(false, false, r1-r0, hd, r1, 1, dS, T, x[ko:], W, 0, dx[qo+r0*W:], W)
+				// dK[0:r1] += dS[r0:r1, 0:r1]ᵀ·Q[r0:r1]
+				sgemm(true, false, r1, hd, r1-r0, 1, dS, T, x[qo+r0*W:], W, 1, dx[ko:], W)
 			}
 		}
-	})
-	return t, nil
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -53,13 +54,14 @@ func fnType(out int, in ...int) hm.Type {
 func f32(v G.Value) ([]float32, error) {
 	switch x := v.(type) {
 	case *tensor.Dense:
-		d, ok := x.Data().([]float32)
-		if !ok {
+		// Float32s views the backing array; Data() would box a new slice
+		// header into an interface (one heap object per call).
+		if x.Dtype() != tensor.Float32 {
 			return nil, fmt.Errorf("want float32 tensor, got %v", x.Dtype())
 		}
-		return d, nil
+		return x.Float32s(), nil
 	case *G.F32:
-		return []float32{float32(*x)}, nil
+		return (*[1]float32)(unsafe.Pointer(x))[:], nil
 	}
 	return nil, fmt.Errorf("want float32 tensor, got %T", v)
 }
@@ -70,13 +72,8 @@ func scalar(v G.Value) (float32, error) {
 	case *G.F32:
 		return float32(*x), nil
 	case *tensor.Dense:
-		if x.Size() == 1 {
-			if d, ok := x.Data().([]float32); ok {
-				return d[0], nil
-			}
-			if d, ok := x.Data().(float32); ok {
-				return d, nil
-			}
+		if x.Size() == 1 && x.Dtype() == tensor.Float32 {
+			return x.Float32s()[0], nil
 		}
 	}
 	return 0, fmt.Errorf("want float32 scalar, got %T %v", v, v.Shape())
@@ -85,22 +82,36 @@ func scalar(v G.Value) (float32, error) {
 // buf is an op-owned output tensor reused across runs.
 type buf struct{ t *tensor.Dense }
 
-// get returns the tensor of the given shape, allocating it on first use.
+// get returns the tensor of the given shape, allocating it on first use
+// (shape does not escape, so a steady-state call allocates nothing).
 func (b *buf) get(shape ...int) (*tensor.Dense, []float32) {
-	if b.t == nil || !b.t.Shape().Eq(tensor.Shape(shape)) {
+	if b.t == nil || !shapeIs(b.t.Shape(), shape) {
 		n := 1
 		for _, s := range shape {
 			n *= s
 		}
-		b.t = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(make([]float32, n)))
+		b.t = tensor.New(tensor.WithShape(append([]int(nil), shape...)...), tensor.WithBacking(make([]float32, n)))
 	}
-	return b.t, b.t.Data().([]float32)
+	return b.t, b.t.Float32s()
+}
+
+// shapeIs reports whether s has exactly the given dimensions.
+func shapeIs(s tensor.Shape, dims []int) bool {
+	if len(s) != len(dims) {
+		return false
+	}
+	for i, d := range dims {
+		if s[i] != d {
+			return false
+		}
+	}
+	return true
 }
 
 // checkShape verifies an input shape at run time.
 func checkShape(op, what string, v G.Value, shape ...int) error {
-	if !v.Shape().Eq(tensor.Shape(shape)) {
-		return fmt.Errorf("%s: %s has shape %v, want %v", op, what, v.Shape(), shape)
+	if !shapeIs(v.Shape(), shape) {
+		return fmt.Errorf("%s: %s has shape %v, want %v", op, what, v.Shape(), append([]int(nil), shape...))
 	}
 	return nil
 }

@@ -30,6 +30,11 @@ type embeddingOp struct {
 	feed *Feed
 	n    int
 	out  buf
+
+	w, y   []float32 // operands of the running call, read by rows
+	tokens []int32
+	d      int
+	rowsFn func(lo, hi int) // op.rows, bound once (no closure per call)
 }
 
 func (op *embeddingOp) Arity() int    { return 1 }
@@ -65,13 +70,22 @@ func (op *embeddingOp) Do(in ...G.Value) (G.Value, error) {
 		}
 	}
 	t, y := op.out.get(op.n, d)
-	parallel.Default().For(op.n, 64, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			id := int(ids[p])
-			copy(y[p*d:(p+1)*d], w[id*d:(id+1)*d])
-		}
-	})
+	op.w, op.y, op.tokens, op.d = w, y, ids, d
+	if op.rowsFn == nil {
+		op.rowsFn = op.rows
+	}
+	parallel.Default().For(op.n, 64, op.rowsFn)
+	op.w, op.y, op.tokens = nil, nil, nil
 	return t, nil
+}
+
+// rows gathers positions [lo, hi).
+func (op *embeddingOp) rows(lo, hi int) {
+	w, y, ids, d := op.w, op.y, op.tokens, op.d
+	for p := lo; p < hi; p++ {
+		id := int(ids[p])
+		copy(y[p*d:(p+1)*d], w[id*d:(id+1)*d])
+	}
 }
 
 func (op *embeddingOp) DiffWRT(int) []bool { return []bool{true} }
@@ -91,6 +105,10 @@ type embeddingGradOp struct {
 	fwd   *embeddingOp
 	shape tensor.Shape
 	out   buf
+
+	dy, dw          []float32 // operands of the running call
+	ids             []int32
+	clearFn, colsFn func(lo, hi int) // op.clear, op.cols, bound once
 }
 
 func (op *embeddingGradOp) Arity() int    { return 1 }
@@ -110,19 +128,29 @@ func (op *embeddingGradOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	d := op.shape[1]
 	t, dw := op.out.get(op.shape...)
-	parallel.Default().For(len(dw), 1<<15, func(lo, hi int) {
-		clear(dw[lo:hi])
-	})
-	parallel.Default().For(d, 16, func(lo, hi int) {
-		for p, id := range ids {
-			dst := dw[int(id)*d+lo : int(id)*d+hi]
-			src := dy[p*d+lo : p*d+hi]
-			for i := range dst {
-				dst[i] += src[i]
-			}
-		}
-	})
+	op.dy, op.dw, op.ids = dy, dw, ids
+	if op.colsFn == nil {
+		op.clearFn, op.colsFn = op.clear, op.cols
+	}
+	parallel.Default().For(len(dw), 1<<15, op.clearFn)
+	parallel.Default().For(d, 16, op.colsFn)
+	op.dy, op.dw, op.ids = nil, nil, nil
 	return t, nil
+}
+
+// clear zeroes dw[lo:hi].
+func (op *embeddingGradOp) clear(lo, hi int) { clear(op.dw[lo:hi]) }
+
+// cols scatter-adds columns [lo, hi) of every dy row into dW.
+func (op *embeddingGradOp) cols(lo, hi int) {
+	dy, dw, d := op.dy, op.dw, op.shape[1]
+	for p, id := range op.ids {
+		dst := dw[int(id)*d+lo : int(id)*d+hi]
+		src := dy[p*d+lo : p*d+hi]
+		for i := range dst {
+			dst[i] += src[i]
+		}
+	}
 }
 
 func (op *embeddingGradOp) backOutput(data []float32) bool {

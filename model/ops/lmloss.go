@@ -45,6 +45,18 @@ type LMLoss struct {
 
 	terms   loss.Terms
 	metrics loss.Metrics
+
+	val G.F32 // the value handed to Gorgonia, reused every run
+
+	// Operands of the running pass, read by the pool workers through
+	// functions bound once (no closure per call).
+	h                []float32 // [N, d] input hidden states (gather)
+	d                int
+	L                []float32 // logit rows of the current rowsPass chunk
+	c0, v            int       // first loss row and vocabulary of the chunk
+	per              int       // rows per worker chunk
+	grad             bool
+	gatherFn, rowsFn func(lo, hi int)
 }
 
 // NewLMLoss applies the fused loss to (h, W). With train unset the op only
@@ -84,7 +96,6 @@ func (op *LMLoss) chunkRows(V int) int {
 // rowsPass projects rows [c0,c1) of hc into op.logits (at offset off rows)
 // and evaluates the loss rows, with gradients in place when grad is set.
 func (op *LMLoss) rowsPass(w []float32, V, d, c0, c1, off int, grad bool) {
-	b := op.feed.Batch
 	L := op.logits[off*V : (off+c1-c0)*V]
 	sgemm(false, true, c1-c0, V, d, 1, op.hc[c0*d:], d, w, d, 0, L, V)
 	pool := parallel.Default()
@@ -93,23 +104,42 @@ func (op *LMLoss) rowsPass(w []float32, V, d, c0, c1, off int, grad bool) {
 	}
 	nChunks := pool.Threads()
 	per := (c1 - c0 + nChunks - 1) / nChunks
-	pool.For(c1-c0, max(per, 1), func(lo, hi int) {
-		sc := &op.scratch[lo/max(per, 1)]
-		var tr loss.RowTeacher
-		for i := lo; i < hi; i++ {
-			m := c0 + i
-			p := op.active[m]
-			var teacher *loss.RowTeacher
-			if op.feed.DenseTeacher != nil && b.TeacherValid != nil && b.TeacherValid[p] != 0 {
-				tr = loss.RowTeacher{Dense: op.feed.DenseTeacher[p*V : (p+1)*V]}
-				teacher = &tr
-			} else if b.K > 0 && b.TeacherValid[p] != 0 {
-				tr = loss.RowTeacher{IDs: b.TopKIDs[p*b.K : (p+1)*b.K], Logprobs: b.TopKLogprobs[p*b.K : (p+1)*b.K], Tail: b.TailMass[p]}
-				teacher = &tr
-			}
-			op.rows[m] = op.cfg.Row(L[i*V:(i+1)*V], b.Targets[p], teacher, op.ceW[m], op.klW[m], grad, sc)
+	op.L, op.c0, op.v, op.per, op.grad = L, c0, V, max(per, 1), grad
+	if op.rowsFn == nil {
+		op.rowsFn = op.lossRows
+	}
+	pool.For(c1-c0, max(per, 1), op.rowsFn)
+	op.L = nil
+}
+
+// lossRows evaluates rows [lo, hi) of the current rowsPass chunk.
+func (op *LMLoss) lossRows(lo, hi int) {
+	b := op.feed.Batch
+	L, c0, V, grad := op.L, op.c0, op.v, op.grad
+	sc := &op.scratch[lo/op.per]
+	var tr loss.RowTeacher
+	for i := lo; i < hi; i++ {
+		m := c0 + i
+		p := op.active[m]
+		var teacher *loss.RowTeacher
+		if op.feed.DenseTeacher != nil && b.TeacherValid != nil && b.TeacherValid[p] != 0 {
+			tr = loss.RowTeacher{Dense: op.feed.DenseTeacher[p*V : (p+1)*V]}
+			teacher = &tr
+		} else if b.K > 0 && b.TeacherValid[p] != 0 {
+			tr = loss.RowTeacher{IDs: b.TopKIDs[p*b.K : (p+1)*b.K], Logprobs: b.TopKLogprobs[p*b.K : (p+1)*b.K], Tail: b.TailMass[p]}
+			teacher = &tr
 		}
-	})
+		op.rows[m] = op.cfg.Row(L[i*V:(i+1)*V], b.Targets[p], teacher, op.ceW[m], op.klW[m], grad, sc)
+	}
+}
+
+// gather copies the hidden rows of loss rows [lo, hi) into hc.
+func (op *LMLoss) gather(lo, hi int) {
+	h, d := op.h, op.d
+	for i := lo; i < hi; i++ {
+		p := op.active[i]
+		copy(op.hc[i*d:(i+1)*d], h[p*d:(p+1)*d])
+	}
 }
 
 func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
@@ -168,12 +198,12 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	}
 	// Gather the active hidden rows: hc [M, d].
 	op.hc = resize(op.hc, M*d)
-	parallel.Default().For(M, 64, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			p := op.active[i]
-			copy(op.hc[i*d:(i+1)*d], h[p*d:(p+1)*d])
-		}
-	})
+	op.h, op.d = h, d
+	if op.gatherFn == nil {
+		op.gatherFn = op.gather
+	}
+	parallel.Default().For(M, 64, op.gatherFn)
+	op.h = nil
 	// Project and evaluate: all rows at once when they fit, else in chunks.
 	op.stored = op.train && M*V*4 <= op.budget
 	chunk := op.chunkRows(V)
@@ -218,7 +248,8 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	if kl > 0 {
 		op.metrics.TeacherAgreement = float64(agree) / float64(kl)
 	}
-	return G.NewF32(float32(t.Total)), nil
+	op.val = G.F32(float32(t.Total))
+	return &op.val, nil
 }
 
 func resize(b []float32, n int) []float32 {

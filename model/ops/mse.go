@@ -22,6 +22,13 @@ type HiddenMSE struct {
 	teacherLayer int
 	weight       float32
 	mse          float64
+
+	val     G.F32     // the value handed to Gorgonia, reused every run
+	partial []float64 // [N] per-position masked squared error
+	y, tgt  []float32 // operands of the running forward, read by rows
+	mask    []float32
+	d       int
+	rowsFn  func(lo, hi int) // op.rows, bound once (no closure per call)
 }
 
 // NewHiddenMSE applies the MSE op to y.
@@ -71,22 +78,16 @@ func (op *HiddenMSE) Do(in ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	mask := op.feed.Batch.LossMask
-	partial := make([]float64, N)
-	parallel.Default().For(N, 16, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			if mask[p] == 0 {
-				partial[p] = 0
-				continue
-			}
-			var s float64
-			yr, tr := y[p*D:(p+1)*D], tgt[p*D:(p+1)*D]
-			for j := range yr {
-				e := float64(yr[j] - tr[j])
-				s += e * e
-			}
-			partial[p] = float64(mask[p]) * s
-		}
-	})
+	if cap(op.partial) < N {
+		op.partial = make([]float64, N)
+	}
+	partial := op.partial[:N]
+	op.partial, op.y, op.tgt, op.mask, op.d = partial, y, tgt, mask, D
+	if op.rowsFn == nil {
+		op.rowsFn = op.rows
+	}
+	parallel.Default().For(N, 16, op.rowsFn)
+	op.y, op.tgt, op.mask = nil, nil, nil
 	var sum, den float64
 	for p, s := range partial {
 		sum += s
@@ -96,7 +97,26 @@ func (op *HiddenMSE) Do(in ...G.Value) (G.Value, error) {
 	if den > 0 {
 		op.mse = sum / (den * float64(D))
 	}
-	return G.NewF32(op.weight * float32(op.mse)), nil
+	op.val = G.F32(op.weight * float32(op.mse))
+	return &op.val, nil
+}
+
+// rows computes the masked squared error of positions [lo, hi).
+func (op *HiddenMSE) rows(lo, hi int) {
+	y, tgt, mask, partial, D := op.y, op.tgt, op.mask, op.partial, op.d
+	for p := lo; p < hi; p++ {
+		if mask[p] == 0 {
+			partial[p] = 0
+			continue
+		}
+		var s float64
+		yr, tr := y[p*D:(p+1)*D], tgt[p*D:(p+1)*D]
+		for j := range yr {
+			e := float64(yr[j] - tr[j])
+			s += e * e
+		}
+		partial[p] = float64(mask[p]) * s
+	}
 }
 
 func (op *HiddenMSE) DiffWRT(int) []bool { return []bool{true} }
@@ -115,6 +135,11 @@ type hiddenMSEGradOp struct {
 	base
 	fwd *HiddenMSE
 	out buf
+
+	y, tgt, dy, mask []float32 // operands of the running call, read by rows
+	d                int
+	c                float32
+	rowsFn           func(lo, hi int) // op.rows, bound once
 }
 
 func (op *hiddenMSEGradOp) Arity() int    { return 2 }
@@ -149,18 +174,27 @@ func (op *hiddenMSEGradOp) Do(in ...G.Value) (G.Value, error) {
 		return t, nil
 	}
 	c := float32(float64(g) * float64(op.fwd.weight) * 2 / (den * float64(D)))
-	parallel.Default().For(N, 16, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			yr, tr, dr := y[p*D:(p+1)*D], tgt[p*D:(p+1)*D], dy[p*D:(p+1)*D]
-			if mask[p] == 0 {
-				clear(dr)
-				continue
-			}
-			k := c * mask[p]
-			for j := range yr {
-				dr[j] = k * (yr[j] - tr[j])
-			}
-		}
-	})
+	op.y, op.tgt, op.dy, op.mask, op.d, op.c = y, tgt, dy, mask, D, c
+	if op.rowsFn == nil {
+		op.rowsFn = op.rows
+	}
+	parallel.Default().For(N, 16, op.rowsFn)
+	op.y, op.tgt, op.dy, op.mask = nil, nil, nil, nil
 	return t, nil
+}
+
+// rows computes dy for positions [lo, hi).
+func (op *hiddenMSEGradOp) rows(lo, hi int) {
+	y, tgt, dy, mask, D, c := op.y, op.tgt, op.dy, op.mask, op.d, op.c
+	for p := lo; p < hi; p++ {
+		yr, tr, dr := y[p*D:(p+1)*D], tgt[p*D:(p+1)*D], dy[p*D:(p+1)*D]
+		if mask[p] == 0 {
+			clear(dr)
+			continue
+		}
+		k := c * mask[p]
+		for j := range yr {
+			dr[j] = k * (yr[j] - tr[j])
+		}
+	}
 }

@@ -32,6 +32,10 @@ type rmsNormOp struct {
 	eps  float32
 	rstd []float32 // [N] 1/rms of the last forward
 	out  buf
+
+	x, w, y []float32 // operands of the running forward, read by rows
+	d       int
+	rowsFn  func(lo, hi int) // op.rows, bound once (no closure per call)
 }
 
 func (op *rmsNormOp) Arity() int    { return 2 }
@@ -58,21 +62,30 @@ func (op *rmsNormOp) Do(in ...G.Value) (G.Value, error) {
 		op.rstd = make([]float32, N)
 	}
 	t, y := op.out.get(N, d)
-	parallel.Default().For(N, 16, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			xr, yr := x[n*d:(n+1)*d], y[n*d:(n+1)*d]
-			var ss float32
-			for _, v := range xr {
-				ss += v * v
-			}
-			r := float32(1 / math.Sqrt(float64(ss/float32(d)+op.eps)))
-			op.rstd[n] = r
-			for i, v := range xr {
-				yr[i] = v * r * w[i]
-			}
-		}
-	})
+	op.x, op.w, op.y, op.d = x, w, y, d
+	if op.rowsFn == nil {
+		op.rowsFn = op.rows
+	}
+	parallel.Default().For(N, 16, op.rowsFn)
+	op.x, op.w, op.y = nil, nil, nil
 	return t, nil
+}
+
+// rows normalises rows [lo, hi) of the running forward.
+func (op *rmsNormOp) rows(lo, hi int) {
+	x, w, y, d := op.x, op.w, op.y, op.d
+	for n := lo; n < hi; n++ {
+		xr, yr := x[n*d:(n+1)*d], y[n*d:(n+1)*d]
+		var ss float32
+		for _, v := range xr {
+			ss += v * v
+		}
+		r := float32(1 / math.Sqrt(float64(ss/float32(d)+op.eps)))
+		op.rstd[n] = r
+		for i, v := range xr {
+			yr[i] = v * r * w[i]
+		}
+	}
 }
 
 func (op *rmsNormOp) DiffWRT(int) []bool { return []bool{true, true} }
@@ -98,6 +111,10 @@ type rmsNormGradXOp struct {
 	base
 	fwd *rmsNormOp
 	out buf
+
+	x, w, dy, dx []float32 // operands of the running backward, read by rows
+	d            int
+	rowsFn       func(lo, hi int) // op.rows, bound once
 }
 
 func (op *rmsNormGradXOp) Arity() int    { return 3 }
@@ -125,22 +142,31 @@ func (op *rmsNormGradXOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("rmsnorm grad: forward has not run for %d rows", N)
 	}
 	t, dx := op.out.get(N, d)
-	invD := 1 / float32(d)
-	parallel.Default().For(N, 16, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			xr, gr, dr := x[n*d:(n+1)*d], dy[n*d:(n+1)*d], dx[n*d:(n+1)*d]
-			r := op.fwd.rstd[n]
-			var dot float32
-			for i, v := range xr {
-				dot += w[i] * gr[i] * v
-			}
-			c := r * r * r * dot * invD
-			for i, v := range xr {
-				dr[i] = r*w[i]*gr[i] - v*c
-			}
-		}
-	})
+	op.x, op.w, op.dy, op.dx, op.d = x, w, dy, dx, d
+	if op.rowsFn == nil {
+		op.rowsFn = op.rows
+	}
+	parallel.Default().For(N, 16, op.rowsFn)
+	op.x, op.w, op.dy, op.dx = nil, nil, nil, nil
 	return t, nil
+}
+
+// rows computes dx for rows [lo, hi) of the running backward.
+func (op *rmsNormGradXOp) rows(lo, hi int) {
+	x, w, dy, dx, d := op.x, op.w, op.dy, op.dx, op.d
+	invD := 1 / float32(d)
+	for n := lo; n < hi; n++ {
+		xr, gr, dr := x[n*d:(n+1)*d], dy[n*d:(n+1)*d], dx[n*d:(n+1)*d]
+		r := op.fwd.rstd[n]
+		var dot float32
+		for i, v := range xr {
+			dot += w[i] * gr[i] * v
+		}
+		c := r * r * r * dot * invD
+		for i, v := range xr {
+			dr[i] = r*w[i]*gr[i] - v*c
+		}
+	}
 }
 
 // rmsNormGradWOp: (x [N,d], dy [N,d]) → dw [d], columns split across workers.
@@ -148,6 +174,10 @@ type rmsNormGradWOp struct {
 	base
 	fwd *rmsNormOp
 	out buf
+
+	x, dy, dw []float32 // operands of the running backward, read by cols
+	n, d      int
+	colsFn    func(lo, hi int) // op.cols, bound once
 }
 
 func (op *rmsNormGradWOp) Arity() int    { return 2 }
@@ -174,20 +204,29 @@ func (op *rmsNormGradWOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("rmsnorm grad w: forward has not run for %d rows", N)
 	}
 	t, dw := op.out.get(d)
-	parallel.Default().For(d, 32, func(lo, hi int) {
-		acc := dw[lo:hi]
-		for i := range acc {
-			acc[i] = 0
-		}
-		for n := 0; n < N; n++ {
-			r := op.fwd.rstd[n]
-			xr, gr := x[n*d+lo:n*d+hi], dy[n*d+lo:n*d+hi]
-			for i := range acc {
-				acc[i] += gr[i] * xr[i] * r
-			}
-		}
-	})
+	op.x, op.dy, op.dw, op.n, op.d = x, dy, dw, N, d
+	if op.colsFn == nil {
+		op.colsFn = op.cols
+	}
+	parallel.Default().For(d, 32, op.colsFn)
+	op.x, op.dy, op.dw = nil, nil, nil
 	return t, nil
+}
+
+// cols accumulates dw for columns [lo, hi) over all rows.
+func (op *rmsNormGradWOp) cols(lo, hi int) {
+	x, dy, N, d := op.x, op.dy, op.n, op.d
+	acc := op.dw[lo:hi]
+	for i := range acc {
+		acc[i] = 0
+	}
+	for n := 0; n < N; n++ {
+		r := op.fwd.rstd[n]
+		xr, gr := x[n*d+lo:n*d+hi], dy[n*d+lo:n*d+hi]
+		for i := range acc {
+			acc[i] += gr[i] * xr[i] * r
+		}
+	}
 }
 
 func (op *rmsNormGradWOp) backOutput(data []float32) bool {

@@ -45,6 +45,10 @@ type ropeOp struct {
 	cos, sin     []float32
 	inverse      bool
 	out          buf
+
+	x, y   []float32 // operands of the running call, read by rows
+	w      int
+	rowsFn func(lo, hi int) // op.rows, bound once (no closure per call)
 }
 
 func (op *ropeOp) Arity() int    { return 1 }
@@ -65,29 +69,38 @@ func (op *ropeOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("rope: input %v", s)
 	}
 	t, y := op.out.get(N, W)
+	op.x, op.y, op.w = x, y, W
+	if op.rowsFn == nil {
+		op.rowsFn = op.rows
+	}
+	parallel.Default().For(N, 16, op.rowsFn)
+	op.x, op.y = nil, nil
+	return t, nil
+}
+
+// rows rotates rows [lo, hi) of the running call.
+func (op *ropeOp) rows(lo, hi int) {
+	x, y, W := op.x, op.y, op.w
 	half := op.hd / 2
 	sign := float32(1)
 	if op.inverse {
 		sign = -1
 	}
-	parallel.Default().For(N, 16, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			pos := n % op.T
-			c, sn := op.cos[pos*half:(pos+1)*half], op.sin[pos*half:(pos+1)*half]
-			for h := 0; h < op.heads; h++ {
-				xr := x[n*W+h*op.hd : n*W+(h+1)*op.hd]
-				yr := y[n*W+h*op.hd : n*W+(h+1)*op.hd]
-				for i := 0; i < half; i++ {
-					x0, x1 := xr[2*i], xr[2*i+1]
-					ci, si := c[i], sign*sn[i]
-					yr[2*i] = x0*ci - x1*si
-					yr[2*i+1] = x0*si + x1*ci
-				}
+	for n := lo; n < hi; n++ {
+		pos := n % op.T
+		c, sn := op.cos[pos*half:(pos+1)*half], op.sin[pos*half:(pos+1)*half]
+		for h := 0; h < op.heads; h++ {
+			xr := x[n*W+h*op.hd : n*W+(h+1)*op.hd]
+			yr := y[n*W+h*op.hd : n*W+(h+1)*op.hd]
+			for i := 0; i < half; i++ {
+				x0, x1 := xr[2*i], xr[2*i+1]
+				ci, si := c[i], sign*sn[i]
+				yr[2*i] = x0*ci - x1*si
+				yr[2*i+1] = x0*si + x1*ci
 			}
-			copy(y[n*W+op.heads*op.hd:(n+1)*W], x[n*W+op.heads*op.hd:(n+1)*W])
 		}
-	})
-	return t, nil
+		copy(y[n*W+op.heads*op.hd:(n+1)*W], x[n*W+op.heads*op.hd:(n+1)*W])
+	}
 }
 
 func (op *ropeOp) DiffWRT(int) []bool { return []bool{true} }

@@ -30,6 +30,10 @@ type swigluOp struct {
 	base
 	sig []float32 // [N·ffn] σ(g) of the last forward, for the backward
 	out buf
+
+	gu, y  []float32 // operands of the running forward, read by rows
+	f      int
+	rowsFn func(lo, hi int) // op.rows, bound once (no closure per call)
 }
 
 func (op *swigluOp) Arity() int    { return 1 }
@@ -50,18 +54,26 @@ func (op *swigluOp) Do(in ...G.Value) (G.Value, error) {
 	N, F := in[0].Shape()[0], in[0].Shape()[1]/2
 	t, y := op.out.get(N, F)
 	op.sig = resize(op.sig, N*F)
-	sig := op.sig
-	parallel.Default().For(N, 8, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			g, u := gu[n*2*F:n*2*F+F], gu[n*2*F+F:(n+1)*2*F]
-			s, yr := sig[n*F:(n+1)*F], y[n*F:(n+1)*F]
-			fastmath.SigmoidSlice(s, g)
-			for i := range yr {
-				yr[i] = g[i] * s[i] * u[i]
-			}
-		}
-	})
+	op.gu, op.y, op.f = gu, y, F
+	if op.rowsFn == nil {
+		op.rowsFn = op.rows
+	}
+	parallel.Default().For(N, 8, op.rowsFn)
+	op.gu, op.y = nil, nil
 	return t, nil
+}
+
+// rows computes rows [lo, hi) of the running forward.
+func (op *swigluOp) rows(lo, hi int) {
+	gu, y, sig, F := op.gu, op.y, op.sig, op.f
+	for n := lo; n < hi; n++ {
+		g, u := gu[n*2*F:n*2*F+F], gu[n*2*F+F:(n+1)*2*F]
+		s, yr := sig[n*F:(n+1)*F], y[n*F:(n+1)*F]
+		fastmath.SigmoidSlice(s, g)
+		for i := range yr {
+			yr[i] = g[i] * s[i] * u[i]
+		}
+	}
 }
 
 func (op *swigluOp) DiffWRT(int) []bool { return []bool{true} }
@@ -80,6 +92,10 @@ type swigluGradOp struct {
 	base
 	fwd *swigluOp
 	out buf
+
+	gu, dy, dgu []float32 // operands of the running backward, read by rows
+	f           int
+	rowsFn      func(lo, hi int) // op.rows, bound once
 }
 
 func (op *swigluGradOp) Arity() int    { return 2 }
@@ -104,16 +120,25 @@ func (op *swigluGradOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("swiglu grad: forward has not run for %d×%d", N, F)
 	}
 	t, dgu := op.out.get(N, 2*F)
-	parallel.Default().For(N, 8, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			g, u := gu[n*2*F:n*2*F+F], gu[n*2*F+F:(n+1)*2*F]
-			dg, du := dgu[n*2*F:n*2*F+F], dgu[n*2*F+F:(n+1)*2*F]
-			s, d := sig[n*F:(n+1)*F], dy[n*F:(n+1)*F]
-			for i := range d {
-				du[i] = d[i] * g[i] * s[i]
-				dg[i] = d[i] * u[i] * s[i] * (1 + g[i]*(1-s[i]))
-			}
-		}
-	})
+	op.gu, op.dy, op.dgu, op.f = gu, dy, dgu, F
+	if op.rowsFn == nil {
+		op.rowsFn = op.rows
+	}
+	parallel.Default().For(N, 8, op.rowsFn)
+	op.gu, op.dy, op.dgu = nil, nil, nil
 	return t, nil
+}
+
+// rows computes rows [lo, hi) of the running backward.
+func (op *swigluGradOp) rows(lo, hi int) {
+	gu, dy, dgu, sig, F := op.gu, op.dy, op.dgu, op.fwd.sig, op.f
+	for n := lo; n < hi; n++ {
+		g, u := gu[n*2*F:n*2*F+F], gu[n*2*F+F:(n+1)*2*F]
+		dg, du := dgu[n*2*F:n*2*F+F], dgu[n*2*F+F:(n+1)*2*F]
+		s, d := sig[n*F:(n+1)*F], dy[n*F:(n+1)*F]
+		for i := range d {
+			du[i] = d[i] * g[i] * s[i]
+			dg[i] = d[i] * u[i] * s[i] * (1 + g[i]*(1-s[i]))
+		}
+	}
 }

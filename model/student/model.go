@@ -194,6 +194,9 @@ type graph struct {
 	logits *G.Node
 	lm     *ops.LMLoss
 	mses   []*ops.HiddenMSE
+
+	copySrc, copyDst []float32        // gradient being copied out (ForwardBackward)
+	copyFn           func(lo, hi int) // gr.copyGrad, bound once
 }
 
 func (m *Model) graphFor(mode, B, T int) (*graph, error) {
@@ -233,6 +236,7 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 	N := B * T
 	g := G.NewGraph()
 	gr := &graph{g: g, feed: &ops.Feed{}}
+	gr.copyFn = gr.copyGrad
 	nodes := make([]*G.Node, len(m.weights))
 	node := map[string]*G.Node{}
 	for i, w := range m.weights {
@@ -452,20 +456,25 @@ func (m *Model) ForwardBackwardDense(b *batch.Batch, teacherLogits []float32) (l
 			clear(w.grad)
 			continue
 		}
-		v := n.Value()
-		if v == nil {
-			return loss.Terms{}, fmt.Errorf("gradient of %s was not computed", w.name)
+		v, ok := n.Value().(*tensor.Dense)
+		if !ok || v == nil || v.Dtype() != tensor.Float32 {
+			return loss.Terms{}, fmt.Errorf("gradient of %s was not computed as a float32 tensor (got %T)", w.name, n.Value())
 		}
-		d, ok := v.Data().([]float32)
-		if !ok || len(d) != len(w.grad) {
+		d := v.Float32s() // a view; Data() would box a slice header per call
+		if len(d) != len(w.grad) {
 			return loss.Terms{}, fmt.Errorf("gradient of %s has %d values, want %d", w.name, len(d), len(w.grad))
 		}
 		if &d[0] != &w.grad[0] {
-			parallel.Default().For(len(d), 1<<16, func(lo, hi int) { copy(w.grad[lo:hi], d[lo:hi]) })
+			gr.copySrc, gr.copyDst = d, w.grad
+			parallel.Default().For(len(d), 1<<16, gr.copyFn)
+			gr.copySrc, gr.copyDst = nil, nil
 		}
 	}
 	return m.terms(gr), nil
 }
+
+// copyGrad copies elements [lo, hi) of copySrc to copyDst.
+func (gr *graph) copyGrad(lo, hi int) { copy(gr.copyDst[lo:hi], gr.copySrc[lo:hi]) }
 
 // Evaluate computes the loss terms and metrics on b without gradients.
 func (m *Model) Evaluate(b *batch.Batch) (loss.Terms, loss.Metrics, error) {

@@ -1,0 +1,73 @@
+package student
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/distill-ml/distill/configs"
+	"github.com/distill-ml/distill/loss"
+)
+
+// BenchmarkStepAllocs measures the heap traffic of one steady-state training
+// step's forward + backward (Gorgonia TapeMachine + the fused ops + GEMM, no
+// optimizer) on the shapes bench/train uses: the tiny preset and
+// mobilellm-125m cut to 4 layers, V 4096, B 8, T 128, CE over every position,
+// and the same with sparse top-16 KD (α 0.5, T 2). The step is warmed up
+// (graph built, op buffers sized) before timing, so B/op and allocs/op are the
+// per-step residual.
+//
+//	go test ./model/student -run '^$' -bench StepAllocs -benchtime 10x
+//	go test ./model/student -run '^$' -bench StepAllocs/tiny/ce -benchtime 10x -memprofile mem.out -memprofilerate 1
+//	go tool pprof -sample_index=alloc_space -top mem.out
+func BenchmarkStepAllocs(b *testing.B) {
+	const B, T = 8, 128
+	for _, sh := range []struct {
+		name, preset string
+		layers       int
+	}{
+		{"tiny", "tiny", 0},
+		{"mobilellm125m-4l", "mobilellm-125m", 4},
+	} {
+		var cfg Config
+		if err := configs.Load(sh.preset, &cfg); err != nil {
+			b.Fatal(err)
+		}
+		cfg.VocabSize = 4096
+		cfg.ContextLength = max(cfg.ContextLength, T)
+		if sh.layers > 0 {
+			cfg.NLayers = sh.layers
+		}
+		for _, bc := range []struct {
+			name string
+			lc   loss.Config
+			K    int
+		}{
+			{"ce", loss.Config{Temperature: 1}, 0},
+			{"kd", loss.Config{Alpha: 0.5, Temperature: 2, KL: "forward"}, 16},
+		} {
+			b.Run(sh.name+"/"+bc.name, func(b *testing.B) {
+				m, err := New(cfg, bc.lc, 1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rng := rand.New(rand.NewSource(1))
+				bt := randomBatch(rng, B, T, cfg.VocabSize, bc.K, 0, nil)
+				for i := range bt.LossMask {
+					bt.LossMask[i] = 1
+				}
+				for range 2 { // warm-up: graph, machine and op buffers
+					if _, err := m.ForwardBackward(bt); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := m.ForwardBackward(bt); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
