@@ -21,6 +21,9 @@ func dotQ5_0AVX2(w, a *byte, nb int) float32
 func dotQ4_KAVX2(w, a *byte, nb int) float32
 
 //go:noescape
+func dotQ5_KAVX2(w, a *byte, nb int) float32
+
+//go:noescape
 func dotQ6_KAVX2(w, a *byte, nb int) float32
 
 //go:noescape
@@ -29,7 +32,36 @@ func dotF32AVX2(w, x *float32, n int) float32
 //go:noescape
 func dotF16AVX2(w *uint16, x *float32, n int) float32
 
+// The AVX-512 kernels dot nrows weight rows (row i at w + i·stride) with one
+// activation row into dst[0:nrows]; nb ≥ 1 and nrows ≥ 1.
+
+//go:noescape
+func dotQ8_0RowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+//go:noescape
+func dotQ4_0RowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+//go:noescape
+func dotQ5_0RowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+//go:noescape
+func dotQ4_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+//go:noescape
+func dotQ5_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+//go:noescape
+func dotQ6_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
+
+// hasAVX512 reports the AVX-512 subsets the AVX-512 kernels use: F, BW
+// (byte/word ops and 64-bit masks), VL (EVEX forms of 128/256-bit ops) and
+// VNNI (VPDPBUSD, VPDPWSSD); they also use the AVX2/FMA/F16C instructions.
+func hasAVX512() bool {
+	x := &cpu.X86
+	return hasAVX2() && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512VNNI
+}
 
 // avx2Kernels wraps the assembly with bounds checks done in Go, so a short
 // slice panics with an index error here instead of reading out of bounds.
@@ -63,7 +95,13 @@ var avx2Kernels = dotKernels{
 		_, _ = w[nb*BytesQ4_K-1], a[nb*BytesQ8_K-1]
 		return dotQ4_KAVX2(&w[0], &a[0], nb)
 	},
-	q5_K: dotQ5_KGo,
+	q5_K: func(w, a []byte, nb int) float32 {
+		if nb <= 0 {
+			return 0
+		}
+		_, _ = w[nb*BytesQ5_K-1], a[nb*BytesQ8_K-1]
+		return dotQ5_KAVX2(&w[0], &a[0], nb)
+	},
 	q6_K: func(w, a []byte, nb int) float32 {
 		if nb <= 0 {
 			return 0
@@ -71,38 +109,158 @@ var avx2Kernels = dotKernels{
 		_, _ = w[nb*BytesQ6_K-1], a[nb*BytesQ8_K-1]
 		return dotQ6_KAVX2(&w[0], &a[0], nb)
 	},
-	f16: func(w []byte, x []float32) float32 {
-		n := len(x)
-		m := n &^ 7
-		var s float32
-		if m > 0 {
-			_ = w[2*m-1]
-			s = dotF16AVX2((*uint16)(unsafe.Pointer(&w[0])), &x[0], m)
-		}
-		if m < n {
-			s += dotF16Go(w[2*m:], x[m:])
-		}
-		return s
-	},
-	f32: func(w []byte, x []float32) float32 {
-		n := len(x)
-		m := n &^ 7
-		var s float32
-		if m > 0 {
-			_ = w[4*m-1]
-			s = dotF32AVX2((*float32)(unsafe.Pointer(&w[0])), &x[0], m)
-		}
-		if m < n {
-			s += dotF32Go(w[4*m:], x[m:])
-		}
-		return s
-	},
+	f16: dotF16AVX2Tail,
+	f32: dotF32AVX2Tail,
 }
 
-// platformKernels is the assembly implementation this CPU supports, or nil.
-func platformKernels() *dotKernels {
-	if hasAVX2() {
-		return &avx2Kernels
+func dotF16AVX2Tail(w []byte, x []float32) float32 {
+	n := len(x)
+	m := n &^ 7
+	var s float32
+	if m > 0 {
+		_ = w[2*m-1]
+		s = dotF16AVX2((*uint16)(unsafe.Pointer(&w[0])), &x[0], m)
 	}
-	return nil
+	if m < n {
+		s += dotF16Go(w[2*m:], x[m:])
+	}
+	return s
+}
+
+func dotF32AVX2Tail(w []byte, x []float32) float32 {
+	n := len(x)
+	m := n &^ 7
+	var s float32
+	if m > 0 {
+		_ = w[4*m-1]
+		s = dotF32AVX2((*float32)(unsafe.Pointer(&w[0])), &x[0], m)
+	}
+	if m < n {
+		s += dotF32Go(w[4*m:], x[m:])
+	}
+	return s
+}
+
+// rowsBounds checks that w holds len(dst) rows of nb blocks of wbb bytes at
+// the given stride and a holds nb activation blocks of abb bytes; false
+// means there is nothing to compute (dst is zeroed when nb ≤ 0).
+func rowsBounds(w []byte, stride int, a []byte, nb int, dst []float32, wbb, abb int) bool {
+	n := len(dst)
+	if n == 0 {
+		return false
+	}
+	if nb <= 0 {
+		clear(dst)
+		return false
+	}
+	if stride < nb*wbb && n > 1 {
+		panic("qdot: row stride shorter than a row")
+	}
+	_, _ = w[(n-1)*stride+nb*wbb-1], a[nb*abb-1]
+	return true
+}
+
+// avx512Kernels: the AVX-512 row kernels, bit-identical to avx2Kernels; the
+// F16/F32 dots are the AVX2 ones (memory-bound).
+var avx512Kernels = dotKernels{
+	name: "avx512",
+	q8_0: func(w, a []byte, nb int) float32 {
+		if nb <= 0 {
+			return 0
+		}
+		_, _ = w[nb*BytesQ8_0-1], a[nb*BytesQ8_0-1]
+		var d float32
+		dotQ8_0RowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
+		return d
+	},
+	q4_0: func(w, a []byte, nb int) float32 {
+		if nb <= 0 {
+			return 0
+		}
+		_, _ = w[nb*BytesQ4_0-1], a[nb*BytesQ8_0-1]
+		var d float32
+		dotQ4_0RowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
+		return d
+	},
+	q5_0: func(w, a []byte, nb int) float32 {
+		if nb <= 0 {
+			return 0
+		}
+		_, _ = w[nb*BytesQ5_0-1], a[nb*BytesQ8_0-1]
+		var d float32
+		dotQ5_0RowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
+		return d
+	},
+	q4_K: func(w, a []byte, nb int) float32 {
+		if nb <= 0 {
+			return 0
+		}
+		_, _ = w[nb*BytesQ4_K-1], a[nb*BytesQ8_K-1]
+		var d float32
+		dotQ4_KRowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
+		return d
+	},
+	q5_K: func(w, a []byte, nb int) float32 {
+		if nb <= 0 {
+			return 0
+		}
+		_, _ = w[nb*BytesQ5_K-1], a[nb*BytesQ8_K-1]
+		var d float32
+		dotQ5_KRowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
+		return d
+	},
+	q6_K: func(w, a []byte, nb int) float32 {
+		if nb <= 0 {
+			return 0
+		}
+		_, _ = w[nb*BytesQ6_K-1], a[nb*BytesQ8_K-1]
+		var d float32
+		dotQ6_KRowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
+		return d
+	},
+	q8_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, BytesQ8_0, BytesQ8_0) {
+			dotQ8_0RowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+		}
+	},
+	q4_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, BytesQ4_0, BytesQ8_0) {
+			dotQ4_0RowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+		}
+	},
+	q5_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, BytesQ5_0, BytesQ8_0) {
+			dotQ5_0RowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+		}
+	},
+	q4_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, BytesQ4_K, BytesQ8_K) {
+			dotQ4_KRowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+		}
+	},
+	q5_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, BytesQ5_K, BytesQ8_K) {
+			dotQ5_KRowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+		}
+	},
+	q6_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, BytesQ6_K, BytesQ8_K) {
+			dotQ6_KRowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+		}
+	},
+	f16: dotF16AVX2Tail,
+	f32: dotF32AVX2Tail,
+}
+
+// platformKernelSets lists the assembly implementations this CPU supports,
+// best last.
+func platformKernelSets() []*dotKernels {
+	var out []*dotKernels
+	if hasAVX2() {
+		out = append(out, &avx2Kernels)
+		if hasAVX512() {
+			out = append(out, &avx512Kernels)
+		}
+	}
+	return out
 }

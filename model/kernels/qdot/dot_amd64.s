@@ -484,3 +484,130 @@ f16done:
 	VZEROUPPER
 	MOVSS X8, ret+24(FP)
 	RET
+
+// K5_BITS(lo, hi): Y0/Y1 (low/high nibbles of a Q5_K chunk) get their fifth
+// bit from Y2/Y3 (qh moved so the chunk's bits sit at bit 4).
+#define K5_BITS \
+	VPAND Y13, Y2, Y2 \
+	VPAND Y13, Y3, Y3 \
+	VPOR Y2, Y0, Y0 \
+	VPOR Y3, Y1, Y1
+
+// K5_MAC(aoff, moff): Y10 += sc[2j]·Σ Y0·a + sc[2j+1]·Σ Y1·a.
+#define K5_MAC(aoff, moff) \
+	VPMADDUBSW aoff(DI), Y0, Y0 \
+	VPMADDUBSW aoff+32(DI), Y1, Y1 \
+	VPSHUFB k4scale<>+moff(SB), Y6, Y2 \
+	VPSHUFB k4scale<>+moff+32(SB), Y6, Y3 \
+	VPMADDWD Y2, Y0, Y0 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y0, Y10, Y10 \
+	VPADDD Y1, Y10, Y10
+
+#define K5_NIBBLES(qoff) \
+	VMOVDQU qoff(SI), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y14, Y0, Y0 \
+	VPAND Y14, Y1, Y1
+
+// func dotQ5_KAVX2(w, a *byte, nb int) float32
+//
+// The float order of llama.cpp's AVX2 ggml_vec_dot_q5_K_q8_K: per
+// super-block eight int32 lanes (lane k: elements 4k..4k+3 of every
+// 32-element half-chunk, times its scale) are converted and FMA'd with d·da
+// into eight float lanes; Σ mins·bsums (exact) times dmin·da is accumulated
+// in a scalar by FMA; result = hsum(lanes) − mins.
+TEXT ·dotQ5_KAVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	VXORPS X11, X11, X11
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU sixteen8<>(SB), Y13
+	TESTQ CX, CX
+	JLE q5kdone
+q5kloop:
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), DX
+	MOVL DX, R8
+	SHRL $4, R8
+	ANDL $0x0f0f0f0f, R8
+	MOVL BX, R9
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, R8
+	MOVL DX, R10
+	ANDL $0x0f0f0f0f, R10
+	MOVL AX, R9
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, R10
+	ANDL $0x3f3f3f3f, BX
+	ANDL $0x3f3f3f3f, AX
+	VMOVD AX, X6
+	VPINSRD $1, R10, X6, X6
+	VPINSRD $2, BX, X6, X6
+	VPINSRD $3, R8, X6, X6
+	VPSRLDQ $8, X6, X7
+	VPMOVZXBW X7, X7
+	VMOVDQU 260(DI), Y5
+	VEXTRACTI128 $1, Y5, X4
+	VPHADDW X4, X5, X5
+	VPMADDWD X5, X7, X7
+	VPSHUFD $0x4E, X7, X4
+	VPADDD X4, X7, X7
+	VPSHUFD $0xB1, X7, X4
+	VPADDD X4, X7, X7
+	VCVTDQ2PS X7, X7
+	MOVL (SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	VBROADCASTSS (DI), X5
+	VMULPS X5, X4, X4
+	VMOVSHDUP X4, X5
+	VFMADD231SS X7, X5, X11
+	VPMOVZXBW X6, X6
+	VINSERTI128 $1, X6, Y6, Y6
+	VMOVDQU 16(SI), Y7
+	VPXOR Y10, Y10, Y10
+	// chunk 0: qh bits 0 and 1
+	K5_NIBBLES(48)
+	VPSLLW $4, Y7, Y2
+	VPSLLW $3, Y7, Y3
+	K5_BITS
+	K5_MAC(4, 0)
+	// chunk 1: bits 2 and 3
+	K5_NIBBLES(80)
+	VPSLLW $2, Y7, Y2
+	VPSLLW $1, Y7, Y3
+	K5_BITS
+	K5_MAC(68, 64)
+	// chunk 2: bits 4 and 5
+	K5_NIBBLES(112)
+	VMOVDQA Y7, Y2
+	VPSRLW $1, Y7, Y3
+	K5_BITS
+	K5_MAC(132, 128)
+	// chunk 3: bits 6 and 7
+	K5_NIBBLES(144)
+	VPSRLW $2, Y7, Y2
+	VPSRLW $3, Y7, Y3
+	K5_BITS
+	K5_MAC(196, 192)
+	VCVTDQ2PS Y10, Y10
+	VBROADCASTSS X4, Y4
+	VFMADD231PS Y4, Y10, Y8
+	ADDQ $176, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ q5kloop
+q5kdone:
+	HSUM_Y8
+	VSUBSS X11, X8, X8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET

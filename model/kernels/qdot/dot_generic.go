@@ -11,6 +11,10 @@ import (
 // dotKernels is one implementation of every dot product. The quantized
 // functions take nb blocks of weights w and nb blocks of activations a in
 // VecDotType format; the float functions take n elements.
+//
+// The optional *Rows functions dot len(dst) consecutive weight rows (row i
+// at w[i·stride:]) with one activation row, dst[i] being bit-identical to
+// the single-row function on row i; nil means "loop over the single-row one".
 type dotKernels struct {
 	name string
 	q8_0 func(w, a []byte, nb int) float32
@@ -21,7 +25,13 @@ type dotKernels struct {
 	q6_K func(w, a []byte, nb int) float32
 	f16  func(w []byte, x []float32) float32
 	f32  func(w []byte, x []float32) float32
+
+	q8_0Rows, q4_0Rows, q5_0Rows, q4_KRows, q5_KRows, q6_KRows rowsFunc
 }
+
+// rowsFunc dots len(dst) weight rows spaced stride bytes apart with the
+// activation blocks a (nb blocks per row).
+type rowsFunc func(w []byte, stride int, a []byte, nb int, dst []float32)
 
 var genericKernels = dotKernels{
 	name: "go",

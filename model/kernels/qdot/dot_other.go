@@ -2,5 +2,5 @@
 
 package qdot
 
-// platformKernels is nil: only the portable Go kernels exist off amd64.
-func platformKernels() *dotKernels { return nil }
+// platformKernelSets is empty: only the portable Go kernels exist off amd64.
+func platformKernelSets() []*dotKernels { return nil }

@@ -2,23 +2,60 @@ package qdot
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/distill-ml/distill/model/kernels/f16"
 
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
 
-// kernelSet is the implementation every Matrix uses: the assembly one when
-// the CPU has it, else the portable Go one. Chosen once; read-only after.
-var kernelSet = func() *dotKernels {
-	if k := platformKernels(); k != nil {
-		return k
-	}
-	return &genericKernels
-}()
+// kernelSet is the implementation every Matrix uses, chosen once at start-up
+// (read-only after): the best one this CPU supports — "avx512" (AVX-512
+// F/BW/VL/VNNI), "avx2" (AVX2+FMA+F16C) or the portable "go" — or the one
+// named by the environment variable DISTILL_QDOT ("go", "avx2", "avx512"),
+// so that tests and benchmarks of the packages above can run every path.
+// A named implementation the CPU lacks falls back to the best one below it;
+// an unknown name is ignored. All implementations compute the same values;
+// avx2 and avx512 agree bit for bit.
+var kernelSet = chooseKernels(os.Getenv("DISTILL_QDOT"))
 
-// Implementation names the dot-product implementation in use ("avx2" or "go").
+// EnvImplementation is the environment variable that forces an implementation.
+const EnvImplementation = "DISTILL_QDOT"
+
+// kernelSets is every implementation this CPU can run, the portable Go one
+// first and the best last.
+func kernelSets() []*dotKernels {
+	return append([]*dotKernels{&genericKernels}, platformKernelSets()...)
+}
+
+func chooseKernels(want string) *dotKernels {
+	sets := kernelSets()
+	rank := map[string]int{"go": 0, "avx2": 1, "avx512": 2}
+	r, ok := rank[want]
+	if !ok {
+		return sets[len(sets)-1]
+	}
+	best := sets[0]
+	for _, k := range sets {
+		if rank[k.name] <= r {
+			best = k
+		}
+	}
+	return best
+}
+
+// Implementation names the dot-product implementation in use: "avx512",
+// "avx2" or "go".
 func Implementation() string { return kernelSet.name }
+
+// Implementations names every implementation this CPU can run, best last.
+func Implementations() []string {
+	var out []string
+	for _, k := range kernelSets() {
+		out = append(out, k.name)
+	}
+	return out
+}
 
 // Matrix is a row-major weight matrix of Rows×Cols elements stored in a ggml
 // type: row r occupies Data[r·RowBytes : (r+1)·RowBytes]. y = W·x contracts
@@ -98,6 +135,35 @@ func (m *Matrix) dotRow(k *dotKernels, r int, qa []byte, x []float32) float32 {
 		return k.f16(w, x)
 	default:
 		return k.f32(w, x)
+	}
+}
+
+// dotRows sets out[i] to row lo+i of W against one prepared activation row,
+// for rows lo ≤ r < hi, with the implementation's multi-row kernel when it
+// has one (same bits as dotRow).
+func (m *Matrix) dotRows(k *dotKernels, lo, hi int, qa []byte, x []float32, out []float32) {
+	var rows rowsFunc
+	nb := m.Cols / QK
+	switch m.Type {
+	case Q8_0:
+		rows = k.q8_0Rows
+	case Q4_0:
+		rows = k.q4_0Rows
+	case Q5_0:
+		rows = k.q5_0Rows
+	case Q4_K:
+		rows, nb = k.q4_KRows, m.Cols/QKK
+	case Q5_K:
+		rows, nb = k.q5_KRows, m.Cols/QKK
+	case Q6_K:
+		rows, nb = k.q6_KRows, m.Cols/QKK
+	}
+	if rows != nil {
+		rows(m.Data[lo*m.rowBytes:hi*m.rowBytes], m.rowBytes, qa, nb, out[:hi-lo])
+		return
+	}
+	for r := lo; r < hi; r++ {
+		out[r-lo] = m.dotRow(k, r, qa, x)
 	}
 }
 
@@ -223,9 +289,7 @@ func mulBatchSet(k *dotKernels, pool *parallel.Pool, mats []*Matrix, dsts [][]fl
 				}
 				xt := p.x[t*cols : (t+1)*cols]
 				out := p.dst[t*p.m.Rows:]
-				for r := r0; r < r1; r++ {
-					out[r-p.row] = p.m.dotRow(k, r-p.row, a, xt)
-				}
+				p.m.dotRows(k, r0-p.row, r1-p.row, a, xt, out[r0-p.row:r1-p.row])
 			}
 			r0 = r1
 		}

@@ -11,14 +11,9 @@ import (
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
 
-// impls is every implementation runnable here: the Go fallback always.
-func impls() []*dotKernels {
-	out := []*dotKernels{&genericKernels}
-	if k := platformKernels(); k != nil {
-		out = append(out, k)
-	}
-	return out
-}
+// impls is every implementation runnable here: the Go fallback always, then
+// avx2 and avx512 when the CPU has them.
+func impls() []*dotKernels { return kernelSets() }
 
 var weightTypes = []Type{Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, F16, F32}
 

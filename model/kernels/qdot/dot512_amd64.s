@@ -1,0 +1,638 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// AVX-512 (F, BW, VL, VNNI) dot products. Every kernel returns exactly the
+// bits of its AVX2 counterpart in dot_amd64.s: the integer partial sums end up
+// in the same eight int32 lanes (integer arithmetic is exact, so how they are
+// formed does not matter), and the float work — int→float conversion, the
+// per-block FMA into the same eight float lanes (or the same scalar), and
+// the final horizontal sum — happens in the same order.
+//
+// The kernels take a run of rows (row i at w + i·stride) against one
+// activation row and write dst[0:nrows]:
+//
+//	func dotXRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+//
+// For the 32-element block types two rows share one zmm register: the low
+// 256 bits hold row A's eight lanes and the high 256 bits row B's, so a
+// single 512-bit FMA advances both rows' accumulators by one block, each in
+// the order the AVX2 kernel uses. Callers guarantee nb ≥ 1 and nrows ≥ 1.
+//
+// Go assembler operand order: sources first, destination last; an opmask
+// comes just before the destination (merge masking).
+
+DATA b80<>+0(SB)/8, $0x8080808080808080
+DATA b80<>+8(SB)/8, $0x8080808080808080
+DATA b80<>+16(SB)/8, $0x8080808080808080
+DATA b80<>+24(SB)/8, $0x8080808080808080
+DATA b80<>+32(SB)/8, $0x8080808080808080
+DATA b80<>+40(SB)/8, $0x8080808080808080
+DATA b80<>+48(SB)/8, $0x8080808080808080
+DATA b80<>+56(SB)/8, $0x8080808080808080
+GLOBL b80<>(SB), RODATA|NOPTR, $64
+
+DATA b0F<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA b0F<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA b0F<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA b0F<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA b0F<>+32(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA b0F<>+40(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA b0F<>+48(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA b0F<>+56(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL b0F<>(SB), RODATA|NOPTR, $64
+
+DATA b08<>+0(SB)/8, $0x0808080808080808
+DATA b08<>+8(SB)/8, $0x0808080808080808
+DATA b08<>+16(SB)/8, $0x0808080808080808
+DATA b08<>+24(SB)/8, $0x0808080808080808
+DATA b08<>+32(SB)/8, $0x0808080808080808
+DATA b08<>+40(SB)/8, $0x0808080808080808
+DATA b08<>+48(SB)/8, $0x0808080808080808
+DATA b08<>+56(SB)/8, $0x0808080808080808
+GLOBL b08<>(SB), RODATA|NOPTR, $64
+
+DATA b10<>+0(SB)/8, $0x1010101010101010
+DATA b10<>+8(SB)/8, $0x1010101010101010
+DATA b10<>+16(SB)/8, $0x1010101010101010
+DATA b10<>+24(SB)/8, $0x1010101010101010
+DATA b10<>+32(SB)/8, $0x1010101010101010
+DATA b10<>+40(SB)/8, $0x1010101010101010
+DATA b10<>+48(SB)/8, $0x1010101010101010
+DATA b10<>+56(SB)/8, $0x1010101010101010
+GLOBL b10<>(SB), RODATA|NOPTR, $64
+
+DATA b30<>+0(SB)/8, $0x3030303030303030
+DATA b30<>+8(SB)/8, $0x3030303030303030
+DATA b30<>+16(SB)/8, $0x3030303030303030
+DATA b30<>+24(SB)/8, $0x3030303030303030
+DATA b30<>+32(SB)/8, $0x3030303030303030
+DATA b30<>+40(SB)/8, $0x3030303030303030
+DATA b30<>+48(SB)/8, $0x3030303030303030
+DATA b30<>+56(SB)/8, $0x3030303030303030
+GLOBL b30<>(SB), RODATA|NOPTR, $64
+
+// perm01: dword indices 0 ×8, 1 ×8 (spread two floats over the two halves).
+DATA perm01<>+0(SB)/8, $0
+DATA perm01<>+8(SB)/8, $0
+DATA perm01<>+16(SB)/8, $0
+DATA perm01<>+24(SB)/8, $0
+DATA perm01<>+32(SB)/8, $0x0000000100000001
+DATA perm01<>+40(SB)/8, $0x0000000100000001
+DATA perm01<>+48(SB)/8, $0x0000000100000001
+DATA perm01<>+56(SB)/8, $0x0000000100000001
+GLOBL perm01<>(SB), RODATA|NOPTR, $64
+
+// k4s512: for chunk j of a K-quant super-block, a VPSHUFB control that picks
+// scale word 2j for the low 256 bits and word 2j+1 for the high 256 bits
+// from the eight scale words repeated in every 128-bit lane.
+DATA k4s512<>+0(SB)/8, $0x0100010001000100
+DATA k4s512<>+8(SB)/8, $0x0100010001000100
+DATA k4s512<>+16(SB)/8, $0x0100010001000100
+DATA k4s512<>+24(SB)/8, $0x0100010001000100
+DATA k4s512<>+32(SB)/8, $0x0302030203020302
+DATA k4s512<>+40(SB)/8, $0x0302030203020302
+DATA k4s512<>+48(SB)/8, $0x0302030203020302
+DATA k4s512<>+56(SB)/8, $0x0302030203020302
+DATA k4s512<>+64(SB)/8, $0x0504050405040504
+DATA k4s512<>+72(SB)/8, $0x0504050405040504
+DATA k4s512<>+80(SB)/8, $0x0504050405040504
+DATA k4s512<>+88(SB)/8, $0x0504050405040504
+DATA k4s512<>+96(SB)/8, $0x0706070607060706
+DATA k4s512<>+104(SB)/8, $0x0706070607060706
+DATA k4s512<>+112(SB)/8, $0x0706070607060706
+DATA k4s512<>+120(SB)/8, $0x0706070607060706
+DATA k4s512<>+128(SB)/8, $0x0908090809080908
+DATA k4s512<>+136(SB)/8, $0x0908090809080908
+DATA k4s512<>+144(SB)/8, $0x0908090809080908
+DATA k4s512<>+152(SB)/8, $0x0908090809080908
+DATA k4s512<>+160(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA k4s512<>+168(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA k4s512<>+176(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA k4s512<>+184(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA k4s512<>+192(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA k4s512<>+200(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA k4s512<>+208(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA k4s512<>+216(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA k4s512<>+224(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA k4s512<>+232(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA k4s512<>+240(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA k4s512<>+248(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL k4s512<>(SB), RODATA|NOPTR, $256
+
+// q5ksel: for chunk j of a Q5_K super-block, the qh bit of the low-nibble
+// elements (bit 2j, low 256 bits) and of the high-nibble ones (bit 2j+1).
+DATA q5ksel<>+0(SB)/8, $0x0101010101010101
+DATA q5ksel<>+8(SB)/8, $0x0101010101010101
+DATA q5ksel<>+16(SB)/8, $0x0101010101010101
+DATA q5ksel<>+24(SB)/8, $0x0101010101010101
+DATA q5ksel<>+32(SB)/8, $0x0202020202020202
+DATA q5ksel<>+40(SB)/8, $0x0202020202020202
+DATA q5ksel<>+48(SB)/8, $0x0202020202020202
+DATA q5ksel<>+56(SB)/8, $0x0202020202020202
+DATA q5ksel<>+64(SB)/8, $0x0404040404040404
+DATA q5ksel<>+72(SB)/8, $0x0404040404040404
+DATA q5ksel<>+80(SB)/8, $0x0404040404040404
+DATA q5ksel<>+88(SB)/8, $0x0404040404040404
+DATA q5ksel<>+96(SB)/8, $0x0808080808080808
+DATA q5ksel<>+104(SB)/8, $0x0808080808080808
+DATA q5ksel<>+112(SB)/8, $0x0808080808080808
+DATA q5ksel<>+120(SB)/8, $0x0808080808080808
+DATA q5ksel<>+128(SB)/8, $0x1010101010101010
+DATA q5ksel<>+136(SB)/8, $0x1010101010101010
+DATA q5ksel<>+144(SB)/8, $0x1010101010101010
+DATA q5ksel<>+152(SB)/8, $0x1010101010101010
+DATA q5ksel<>+160(SB)/8, $0x2020202020202020
+DATA q5ksel<>+168(SB)/8, $0x2020202020202020
+DATA q5ksel<>+176(SB)/8, $0x2020202020202020
+DATA q5ksel<>+184(SB)/8, $0x2020202020202020
+DATA q5ksel<>+192(SB)/8, $0x4040404040404040
+DATA q5ksel<>+200(SB)/8, $0x4040404040404040
+DATA q5ksel<>+208(SB)/8, $0x4040404040404040
+DATA q5ksel<>+216(SB)/8, $0x4040404040404040
+DATA q5ksel<>+224(SB)/8, $0x8080808080808080
+DATA q5ksel<>+232(SB)/8, $0x8080808080808080
+DATA q5ksel<>+240(SB)/8, $0x8080808080808080
+DATA q5ksel<>+248(SB)/8, $0x8080808080808080
+GLOBL q5ksel<>(SB), RODATA|NOPTR, $256
+
+// q6shl / q6shr: per-word shift counts moving the qh bit pairs of the two
+// chunks held in one register to bits 4..5 (low half: chunk 0 or 2, high
+// half: chunk 1 or 3).
+DATA q6shl<>+0(SB)/8, $0x0004000400040004
+DATA q6shl<>+8(SB)/8, $0x0004000400040004
+DATA q6shl<>+16(SB)/8, $0x0004000400040004
+DATA q6shl<>+24(SB)/8, $0x0004000400040004
+DATA q6shl<>+32(SB)/8, $0x0002000200020002
+DATA q6shl<>+40(SB)/8, $0x0002000200020002
+DATA q6shl<>+48(SB)/8, $0x0002000200020002
+DATA q6shl<>+56(SB)/8, $0x0002000200020002
+GLOBL q6shl<>(SB), RODATA|NOPTR, $64
+
+DATA q6shr<>+0(SB)/8, $0
+DATA q6shr<>+8(SB)/8, $0
+DATA q6shr<>+16(SB)/8, $0
+DATA q6shr<>+24(SB)/8, $0
+DATA q6shr<>+32(SB)/8, $0x0002000200020002
+DATA q6shr<>+40(SB)/8, $0x0002000200020002
+DATA q6shr<>+48(SB)/8, $0x0002000200020002
+DATA q6shr<>+56(SB)/8, $0x0002000200020002
+GLOBL q6shr<>(SB), RODATA|NOPTR, $64
+
+// q6perm: VPERMW indices giving, for chunk pair p of half h, scale word
+// 8h+4p+L in every word of 128-bit lane L (four 64-byte vectors: h0p0,
+// h0p1, h1p0, h1p1).
+DATA q6perm<>+0(SB)/8, $0x0000000000000000
+DATA q6perm<>+8(SB)/8, $0x0000000000000000
+DATA q6perm<>+16(SB)/8, $0x0001000100010001
+DATA q6perm<>+24(SB)/8, $0x0001000100010001
+DATA q6perm<>+32(SB)/8, $0x0002000200020002
+DATA q6perm<>+40(SB)/8, $0x0002000200020002
+DATA q6perm<>+48(SB)/8, $0x0003000300030003
+DATA q6perm<>+56(SB)/8, $0x0003000300030003
+DATA q6perm<>+64(SB)/8, $0x0004000400040004
+DATA q6perm<>+72(SB)/8, $0x0004000400040004
+DATA q6perm<>+80(SB)/8, $0x0005000500050005
+DATA q6perm<>+88(SB)/8, $0x0005000500050005
+DATA q6perm<>+96(SB)/8, $0x0006000600060006
+DATA q6perm<>+104(SB)/8, $0x0006000600060006
+DATA q6perm<>+112(SB)/8, $0x0007000700070007
+DATA q6perm<>+120(SB)/8, $0x0007000700070007
+DATA q6perm<>+128(SB)/8, $0x0008000800080008
+DATA q6perm<>+136(SB)/8, $0x0008000800080008
+DATA q6perm<>+144(SB)/8, $0x0009000900090009
+DATA q6perm<>+152(SB)/8, $0x0009000900090009
+DATA q6perm<>+160(SB)/8, $0x000a000a000a000a
+DATA q6perm<>+168(SB)/8, $0x000a000a000a000a
+DATA q6perm<>+176(SB)/8, $0x000b000b000b000b
+DATA q6perm<>+184(SB)/8, $0x000b000b000b000b
+DATA q6perm<>+192(SB)/8, $0x000c000c000c000c
+DATA q6perm<>+200(SB)/8, $0x000c000c000c000c
+DATA q6perm<>+208(SB)/8, $0x000d000d000d000d
+DATA q6perm<>+216(SB)/8, $0x000d000d000d000d
+DATA q6perm<>+224(SB)/8, $0x000e000e000e000e
+DATA q6perm<>+232(SB)/8, $0x000e000e000e000e
+DATA q6perm<>+240(SB)/8, $0x000f000f000f000f
+DATA q6perm<>+248(SB)/8, $0x000f000f000f000f
+GLOBL q6perm<>(SB), RODATA|NOPTR, $256
+
+// HSUM8(Y, X, T): X lane 0 = the sum of Y's 8 floats in HSUM_Y8's order.
+#define HSUM8(Y, X, T) \
+	VEXTRACTF128 $1, Y, T \
+	VADDPS T, X, X \
+	VMOVHLPS X, X, T \
+	VADDPS T, X, X \
+	VMOVSHDUP X, T \
+	VADDSS T, X, X
+
+// PAIR_SETUP: load the arguments and pick rows A (R11) and B (R12) for the
+// two-row kernels; a lone last row is paired with itself.
+#define PAIR_ARGS \
+	MOVQ w+0(FP), SI \
+	MOVQ stride+8(FP), R8 \
+	MOVQ a+16(FP), DI \
+	MOVQ nb+24(FP), CX \
+	MOVQ dst+32(FP), R9 \
+	MOVQ nrows+40(FP), R10
+
+#define PAIR_ROWS \
+	MOVQ SI, R11 \
+	LEAQ (SI)(R8*1), R12 \
+	CMPQ R10, $2 \
+	JGE 2(PC) \
+	MOVQ SI, R12 \
+	MOVQ DI, DX \
+	MOVQ CX, BX \
+	VPXORD Z8, Z8, Z8
+
+// PAIR_SCALE: Z4 = [f16(A.d)·f16(a.d) ×8 | f16(B.d)·f16(a.d) ×8] for blocks
+// whose f16 scale is their first two bytes (clobbers AX, X5).
+#define PAIR_SCALE \
+	MOVWLZX (R11), AX \
+	VMOVD AX, X4 \
+	VPINSRW $1, (R12), X4, X4 \
+	VPINSRW $2, (DX), X4, X4 \
+	VCVTPH2PS X4, X4 \
+	VPERMILPS $0xAA, X4, X5 \
+	VMULPS X5, X4, X4 \
+	VPERMPS Z4, Z14, Z4
+
+// PAIR_FINISH: store both rows' sums, advance to the next pair.
+#define PAIR_FINISH(loop, done) \
+	VEXTRACTF64X4 $1, Z8, Y9 \
+	HSUM8(Y8, X8, X10) \
+	HSUM8(Y9, X9, X10) \
+	MOVSS X8, (R9) \
+	CMPQ R10, $2 \
+	JLT done \
+	MOVSS X9, 4(R9) \
+	LEAQ (SI)(R8*2), SI \
+	ADDQ $8, R9 \
+	SUBQ $2, R10 \
+	JG loop
+
+// PAIR_DOT: Z8 += Z4 · float(Σ (Z0 unsigned)·(Z1 signed) − Z2), Z2 holding
+// the bias that makes the unsigned codes signed again (clobbers Z3).
+#define PAIR_DOT \
+	VPXORD Z3, Z3, Z3 \
+	VPDPBUSD Z1, Z0, Z3 \
+	VPSUBD Z2, Z3, Z3 \
+	VCVTDQ2PS Z3, Z3 \
+	VFMADD231PS Z4, Z3, Z8
+
+// func dotQ8_0RowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+//
+// Σ w·a = Σ (w+128)·a − 128·Σ a per group of four bytes: exact in int32.
+TEXT ·dotQ8_0RowsAVX512(SB), NOSPLIT, $0-48
+	PAIR_ARGS
+	VMOVDQU64 b80<>(SB), Z15
+	VMOVDQU64 perm01<>(SB), Z14
+q80row:
+	PAIR_ROWS
+q80blk:
+	PAIR_SCALE
+	VMOVDQU 2(R11), Y0
+	VINSERTI64X4 $1, 2(R12), Z0, Z0
+	VPXORD Z15, Z0, Z0
+	VBROADCASTI64X4 2(DX), Z1
+	VPXORD Z2, Z2, Z2
+	VPDPBUSD Z1, Z15, Z2
+	PAIR_DOT
+	ADDQ $34, R11
+	ADDQ $34, R12
+	ADDQ $34, DX
+	DECQ BX
+	JNZ q80blk
+	PAIR_FINISH(q80row, q80done)
+q80done:
+	VZEROUPPER
+	RET
+
+// Q4_NIBBLES(off): Z0 = [A low nibbles | A high | B low | B high] of the 16
+// code bytes at off(R11) and off(R12), as unsigned 0..15 (K1 = dwords 8..15,
+// K2 = words of 128-bit lanes 1 and 3).
+#define Q4_NIBBLES(off) \
+	VBROADCASTI32X4 off(R11), Z0 \
+	VBROADCASTI32X4 off(R12), K1, Z0 \
+	VPSRLW $4, Z0, K2, Z0 \
+	VPANDD Z13, Z0, Z0
+
+#define Q4_MASKS \
+	MOVL $0xff00, AX \
+	KMOVW AX, K1 \
+	MOVL $0xff00ff00, AX \
+	KMOVD AX, K2
+
+// func dotQ4_0RowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+//
+// Σ (q−8)·a = Σ q·a − 8·Σ a per group of four.
+TEXT ·dotQ4_0RowsAVX512(SB), NOSPLIT, $0-48
+	PAIR_ARGS
+	VMOVDQU64 b08<>(SB), Z15
+	VMOVDQU64 perm01<>(SB), Z14
+	VMOVDQU64 b0F<>(SB), Z13
+	Q4_MASKS
+q40row:
+	PAIR_ROWS
+q40blk:
+	PAIR_SCALE
+	Q4_NIBBLES(2)
+	VBROADCASTI64X4 2(DX), Z1
+	VPXORD Z2, Z2, Z2
+	VPDPBUSD Z1, Z15, Z2
+	PAIR_DOT
+	ADDQ $18, R11
+	ADDQ $18, R12
+	ADDQ $34, DX
+	DECQ BX
+	JNZ q40blk
+	PAIR_FINISH(q40row, q40done)
+q40done:
+	VZEROUPPER
+	RET
+
+// func dotQ5_0RowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+//
+// The fifth bits (qh, one per element) become a 64-bit byte mask [A | B]
+// that adds 16 to the selected codes; Σ (q−16)·a = Σ q·a − 16·Σ a.
+TEXT ·dotQ5_0RowsAVX512(SB), NOSPLIT, $0-48
+	PAIR_ARGS
+	VMOVDQU64 b10<>(SB), Z15
+	VMOVDQU64 perm01<>(SB), Z14
+	VMOVDQU64 b0F<>(SB), Z13
+	Q4_MASKS
+q50row:
+	PAIR_ROWS
+q50blk:
+	PAIR_SCALE
+	Q4_NIBBLES(6)
+	KMOVD 2(R11), K3
+	KMOVD 2(R12), K4
+	KUNPCKDQ K3, K4, K5
+	VPADDB Z15, Z0, K5, Z0
+	VBROADCASTI64X4 2(DX), Z1
+	VPXORD Z2, Z2, Z2
+	VPDPBUSD Z1, Z15, Z2
+	PAIR_DOT
+	ADDQ $22, R11
+	ADDQ $22, R12
+	ADDQ $34, DX
+	DECQ BX
+	JNZ q50blk
+	PAIR_FINISH(q50row, q50done)
+q50done:
+	VZEROUPPER
+	RET
+
+// K_ROW_ARGS: the K-quant kernels do one row at a time; dst and nrows stay
+// in their argument slots so that six scratch registers are free.
+#define K_ROW_ARGS \
+	MOVQ w+0(FP), SI \
+	MOVQ stride+8(FP), R8 \
+	MOVQ a+16(FP), DI \
+	MOVQ nb+24(FP), CX
+
+#define K_ROW_START \
+	MOVQ SI, R11 \
+	MOVQ DI, DX \
+	MOVQ CX, BX
+
+// K_ROW_END(loop): store X8, advance to the next row.
+#define K_ROW_END(loop) \
+	MOVQ dst+32(FP), AX \
+	MOVSS X8, (AX) \
+	ADDQ $4, AX \
+	MOVQ AX, dst+32(FP) \
+	ADDQ R8, SI \
+	DECQ nrows+40(FP) \
+	JG loop
+
+// K4_SCALES: X6 = the eight 6-bit scales (bytes 0..7) and mins (8..15) of
+// the Q4_K/Q5_K super-block at R11 (clobbers AX, R9, R10, R12, R13, R14).
+#define K4_SCALES \
+	MOVL 4(R11), AX \
+	MOVL 8(R11), R12 \
+	MOVL 12(R11), R13 \
+	MOVL R13, R14 \
+	SHRL $4, R14 \
+	ANDL $0x0f0f0f0f, R14 \
+	MOVL R12, R9 \
+	SHRL $6, R9 \
+	ANDL $0x03030303, R9 \
+	SHLL $4, R9 \
+	ORL R9, R14 \
+	MOVL R13, R10 \
+	ANDL $0x0f0f0f0f, R10 \
+	MOVL AX, R9 \
+	SHRL $6, R9 \
+	ANDL $0x03030303, R9 \
+	SHLL $4, R9 \
+	ORL R9, R10 \
+	ANDL $0x3f3f3f3f, R12 \
+	ANDL $0x3f3f3f3f, AX \
+	VMOVD AX, X6 \
+	VPINSRD $1, R10, X6, X6 \
+	VPINSRD $2, R12, X6, X6 \
+	VPINSRD $3, R14, X6, X6
+
+// K4_MINS: X11 += float(Σ mins·bsums)·(dmin·da) exactly as the AVX2 Q4_K
+// kernel; leaves X4 = [d·da, dmin·da] (clobbers X5, X7, AX).
+#define K4_MINS \
+	VPSRLDQ $8, X6, X7 \
+	VPMOVZXBW X7, X7 \
+	VMOVDQU 260(DX), Y5 \
+	VEXTRACTI128 $1, Y5, X4 \
+	VPHADDW X4, X5, X5 \
+	VPMADDWD X5, X7, X7 \
+	VPSHUFD $0x4E, X7, X4 \
+	VPADDD X4, X7, X7 \
+	VPSHUFD $0xB1, X7, X4 \
+	VPADDD X4, X7, X7 \
+	VCVTDQ2PS X7, X7 \
+	MOVL (R11), AX \
+	VMOVD AX, X4 \
+	VCVTPH2PS X4, X4 \
+	VBROADCASTSS (DX), X5 \
+	VMULPS X5, X4, X4 \
+	VMOVSHDUP X4, X5 \
+	VFMADD231SS X7, X5, X11
+
+// K4_WIDEN_SCALES: Z6 = the eight scales as words, repeated in every
+// 128-bit lane.
+#define K4_WIDEN_SCALES \
+	VPMOVZXBW X6, X6 \
+	VSHUFI32X4 $0, Z6, Z6, Z6
+
+// K4_CHUNK(qoff, aoff, moff): Z10 += sc[2j]·Σ lo·a + sc[2j+1]·Σ hi·a over
+// chunk j's 64 elements (Z0 = [lo | hi] nibbles of the 32 code bytes).
+#define K4_LOAD(qoff) \
+	VBROADCASTI64X4 qoff(R11), Z0 \
+	VPSRLW $4, Z0, K1, Z0 \
+	VPANDD Z14, Z0, Z0
+
+#define K4_MAC(aoff, moff) \
+	VPMADDUBSW aoff(DX), Z0, Z0 \
+	VPSHUFB k4s512<>+moff(SB), Z6, Z2 \
+	VPDPWSSD Z2, Z0, Z10
+
+// REDUCE_Z10: X10 lane 0 = the exact int32 sum of Z10's 16 lanes (clobbers X12).
+#define REDUCE_Z10 \
+	VEXTRACTI64X4 $1, Z10, Y12 \
+	VPADDD Y12, Y10, Y10 \
+	VEXTRACTI128 $1, Y10, X12 \
+	VPADDD X12, X10, X10 \
+	VPSHUFD $0x4E, X10, X12 \
+	VPADDD X12, X10, X10 \
+	VPSHUFD $0xB1, X10, X12 \
+	VPADDD X12, X10, X10
+
+// func dotQ4_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ4_KRowsAVX512(SB), NOSPLIT, $0-48
+	K_ROW_ARGS
+	VMOVDQU64 b0F<>(SB), Z14
+	MOVL $0xffff0000, AX
+	KMOVD AX, K1
+q4krow:
+	K_ROW_START
+	VXORPS X8, X8, X8
+	VXORPS X11, X11, X11
+q4kblk:
+	K4_SCALES
+	K4_MINS
+	K4_WIDEN_SCALES
+	VPXORD Z10, Z10, Z10
+	K4_LOAD(16)
+	K4_MAC(4, 0)
+	K4_LOAD(48)
+	K4_MAC(68, 64)
+	K4_LOAD(80)
+	K4_MAC(132, 128)
+	K4_LOAD(112)
+	K4_MAC(196, 192)
+	REDUCE_Z10
+	VCVTDQ2PS X10, X10
+	VFMADD231SS X4, X10, X8
+	ADDQ $144, R11
+	ADDQ $292, DX
+	DECQ BX
+	JNZ q4kblk
+	VSUBSS X11, X8, X8
+	K_ROW_END(q4krow)
+	VZEROUPPER
+	RET
+
+// func dotQ5_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+//
+// Same float order as dotQ5_KAVX2: per super-block the eight int32 lanes
+// (lane k: elements 4k..4k+3 of every 32-element half-chunk, times its
+// scale) are converted and FMA'd with d·da into eight float lanes; the mins
+// go to a scalar as in Q4_K; result = hsum(lanes) − mins.
+TEXT ·dotQ5_KRowsAVX512(SB), NOSPLIT, $0-48
+	K_ROW_ARGS
+	VMOVDQU64 b0F<>(SB), Z14
+	VMOVDQU64 b10<>(SB), Z13
+	MOVL $0xffff0000, AX
+	KMOVD AX, K1
+q5krow:
+	K_ROW_START
+	VXORPS Y8, Y8, Y8
+	VXORPS X11, X11, X11
+q5kblk:
+	K4_SCALES
+	K4_MINS
+	K4_WIDEN_SCALES
+	VBROADCASTI64X4 16(R11), Z7
+	VPXORD Z10, Z10, Z10
+	K4_LOAD(48)
+	VPTESTMB q5ksel<>+0(SB), Z7, K2
+	VPADDB Z13, Z0, K2, Z0
+	K4_MAC(4, 0)
+	K4_LOAD(80)
+	VPTESTMB q5ksel<>+64(SB), Z7, K2
+	VPADDB Z13, Z0, K2, Z0
+	K4_MAC(68, 64)
+	K4_LOAD(112)
+	VPTESTMB q5ksel<>+128(SB), Z7, K2
+	VPADDB Z13, Z0, K2, Z0
+	K4_MAC(132, 128)
+	K4_LOAD(144)
+	VPTESTMB q5ksel<>+192(SB), Z7, K2
+	VPADDB Z13, Z0, K2, Z0
+	K4_MAC(196, 192)
+	VEXTRACTI64X4 $1, Z10, Y12
+	VPADDD Y12, Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VBROADCASTSS X4, Y4
+	VFMADD231PS Y4, Y10, Y8
+	ADDQ $176, R11
+	ADDQ $292, DX
+	DECQ BX
+	JNZ q5kblk
+	HSUM8(Y8, X8, X9)
+	VSUBSS X11, X8, X8
+	K_ROW_END(q5krow)
+	VZEROUPPER
+	RET
+
+// Q6_PAIR(aoff, perm): Z10 += scales · Σ q·a for the two 32-element chunks
+// whose 6-bit codes are in Z3 (activations at aoff(DX)).
+#define Q6_PAIR(aoff, perm) \
+	VPMADDUBSW aoff(DX), Z3, Z3 \
+	VPERMW Z7, perm, Z2 \
+	VPDPWSSD Z2, Z3, Z10
+
+// Q6_HALF: the 128 elements of half h: ql at qloff(R11) (64 bytes), qh at
+// qhoff(R11) (32 bytes), activations at aoff(DX).
+#define Q6_HALF(qloff, qhoff, aoff, perm0, perm1) \
+	VMOVDQU64 qloff(R11), Z0 \
+	VBROADCASTI64X4 qhoff(R11), Z1 \
+	VPANDD Z14, Z0, Z3 \
+	VPSLLVW Z24, Z1, Z4 \
+	VPTERNLOGD $0xF8, Z13, Z4, Z3 \
+	Q6_PAIR(aoff, perm0) \
+	VPSRLW $4, Z0, Z3 \
+	VPANDD Z14, Z3, Z3 \
+	VPSRLVW Z25, Z1, Z4 \
+	VPTERNLOGD $0xF8, Z13, Z4, Z3 \
+	Q6_PAIR(aoff+64, perm1)
+
+// func dotQ6_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ6_KRowsAVX512(SB), NOSPLIT, $0-48
+	K_ROW_ARGS
+	VMOVDQU64 b0F<>(SB), Z14
+	VMOVDQU64 b30<>(SB), Z13
+	VMOVDQU64 q6shl<>(SB), Z24
+	VMOVDQU64 q6shr<>(SB), Z25
+	VMOVDQU64 q6perm<>+0(SB), Z20
+	VMOVDQU64 q6perm<>+64(SB), Z21
+	VMOVDQU64 q6perm<>+128(SB), Z22
+	VMOVDQU64 q6perm<>+192(SB), Z23
+q6krow:
+	K_ROW_START
+	VXORPS Y8, Y8, Y8
+q6kblk:
+	// Z10 = [−32 · Σ_g sc[g]·bsums[g] in pairs | 0], as the AVX2 kernel.
+	VPMOVSXBW 192(R11), Y7
+	VPMADDWD 260(DX), Y7, Y5
+	VPSLLD $5, Y5, Y5
+	VPXOR Y10, Y10, Y10
+	VPSUBD Y5, Y10, Y10
+	Q6_HALF(0, 128, 4, Z20, Z21)
+	Q6_HALF(64, 160, 132, Z22, Z23)
+	VEXTRACTI64X4 $1, Z10, Y12
+	VPADDD Y12, Y10, Y10
+	MOVWLZX 208(R11), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	VMULSS (DX), X4, X4
+	VBROADCASTSS X4, Y4
+	VCVTDQ2PS Y10, Y10
+	VFMADD231PS Y4, Y10, Y8
+	ADDQ $210, R11
+	ADDQ $292, DX
+	DECQ BX
+	JNZ q6kblk
+	HSUM8(Y8, X8, X9)
+	K_ROW_END(q6krow)
+	VZEROUPPER
+	RET
