@@ -13,7 +13,8 @@ import (
 
 // BenchmarkOps times each op's forward and backward kernel alone on the
 // training benchmark's shapes (B 8, T 128, d 256, 4/2 heads, ffn 688, V 4096),
-// to show where a step's time goes:
+// to show where a step's time goes, with each op's steady-state heap
+// allocations (B/op, allocs/op: only the shared pool's per-For cost remains):
 //
 //	go test ./model/ops -run '^$' -bench Ops -benchtime 20x
 func BenchmarkOps(b *testing.B) {
@@ -41,6 +42,7 @@ func BenchmarkOps(b *testing.B) {
 				b.Fatal(err)
 			}
 			c0 := cpuSeconds()
+			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := op.Do(in...); err != nil {
