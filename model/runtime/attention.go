@@ -12,6 +12,10 @@ import (
 // cached positions up to its own, times V. Work is split over (token, head).
 // q: [n, nHeads·hd], out: [n, nHeads·hd].
 func (s *Session) attention(l int, q, out []float32, n int) {
+	if s.elem == 2 {
+		s.attentionExact(l, q, out, n)
+		return
+	}
 	hp := s.m.Hyper
 	hd, nh := hp.HeadDim, hp.NHeads
 	group := hp.NHeads / hp.NKVHeads

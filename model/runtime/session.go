@@ -54,13 +54,7 @@ func (m *Model) NewSession(ctxLen int) *Session {
 	half := h.RopeDim / 2
 	s.cos = make([]float32, ctxLen*half)
 	s.sin = make([]float32, ctxLen*half)
-	for p := 0; p < ctxLen; p++ {
-		for i := 0; i < half; i++ {
-			theta := float64(p) * math.Pow(h.RopeBase, -2*float64(i)/float64(h.RopeDim))
-			s.cos[p*half+i] = float32(math.Cos(theta))
-			s.sin[p*half+i] = float32(math.Sin(theta))
-		}
-	}
+	ropeTables(s.cos, s.sin, ctxLen, h.RopeDim, h.RopeBase) // exact.go: ggml's float32 angles
 	return s
 }
 
@@ -189,7 +183,9 @@ func (s *Session) forward(tokens []int32, hook func(layer int, x []float32), emi
 	for off := 0; off < len(tokens); off += maxBatch {
 		batch := tokens[off:min(off+maxBatch, len(tokens))]
 		n := len(batch)
-		s.step(batch, hook)
+		// With only the last logits wanted (and no hidden states), the last
+		// block's FFN runs for the last row only, as llama.cpp does.
+		s.step(batch, hook, lastOnly && emit != nil && hook == nil && off+n >= len(tokens))
 		if emit == nil {
 			continue
 		}
@@ -220,7 +216,7 @@ func (s *Session) forward(tokens []int32, hook func(layer int, x []float32), emi
 
 // step runs one batch through every block, leaving the residual stream in
 // s.x[:n·d] and advancing pos.
-func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
+func (s *Session) step(tokens []int32, hook func(layer int, x []float32), lastRowOnly bool) {
 	m := s.m
 	hp := m.Hyper
 	n, d := len(tokens), hp.DModel
@@ -256,17 +252,21 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32)) {
 		for i := range x {
 			x[i] += o[i]
 		}
-		for i := 0; i < n; i++ {
-			rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.ffnNorm, hp.NormEps)
+		xf, nf := x, n // the rows the FFN runs on
+		if lastRowOnly && l == len(m.blocks)-1 {
+			xf, nf = x[(n-1)*d:], 1
 		}
-		s.mul([]*qdot.Matrix{&b.wGate, &b.wUp}, [][]float32{g, u}, hb, n)
-		for i := range g {
-			gi := g[i]
-			g[i] = gi / (1 + float32(math.Exp(float64(-gi)))) * u[i]
+		for i := 0; i < nf; i++ {
+			rmsNorm(hb[i*d:(i+1)*d], xf[i*d:(i+1)*d], b.ffnNorm, hp.NormEps)
 		}
-		s.mul([]*qdot.Matrix{&b.wDown}, [][]float32{o}, g, n)
-		for i := range x {
-			x[i] += o[i]
+		F := hp.FFNDim
+		s.mul([]*qdot.Matrix{&b.wGate, &b.wUp}, [][]float32{g[:nf*F], u[:nf*F]}, hb[:nf*d], nf)
+		for i := 0; i < nf; i++ {
+			swiGLU(g[i*F:(i+1)*F], u[i*F:(i+1)*F]) // exact.go: ggml's vectorised SiLU
+		}
+		s.mul([]*qdot.Matrix{&b.wDown}, [][]float32{o[:nf*d]}, g[:nf*F], nf)
+		for i := range xf {
+			xf[i] += o[i]
 		}
 		if hook != nil {
 			hook(l+1, x)
@@ -315,7 +315,7 @@ func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int)
 		mats, dsts = rest, restDst
 	}
 	if len(mats) > 0 {
-		qdot.MulBatchSet(s.m.pool, mats, dsts, x, n, &s.ws)
+		s.mulRowDots(mats, dsts, x, n) // exact_mul.go: llama.cpp's order per weight type
 	}
 }
 
@@ -370,7 +370,8 @@ func (s *Session) slotScratch(bufs *[][]float32, slot, size int) []float32 {
 func rmsNorm(dst, x, w []float32, eps float32) {
 	var ss float64
 	for _, v := range x {
-		ss += float64(v) * float64(v)
+		sq := v * v // rounded to float32 before the float64 sum, as ggml
+		ss += float64(sq)
 	}
 	mean := float32(ss / float64(len(x)))
 	scale := 1 / float32(math.Sqrt(float64(mean+eps)))
@@ -388,9 +389,7 @@ func (s *Session) rope(vec []float32, nh, p int) {
 	for hh := 0; hh < nh; hh++ {
 		hv := vec[hh*hp.HeadDim : hh*hp.HeadDim+hp.RopeDim]
 		for i := 0; i < half; i++ {
-			x0, x1 := hv[2*i], hv[2*i+1]
-			hv[2*i] = x0*cs[i] - x1*sn[i]
-			hv[2*i+1] = x0*sn[i] + x1*cs[i]
+			hv[2*i], hv[2*i+1] = ropePair(hv[2*i], hv[2*i+1], cs[i], sn[i]) // exact.go
 		}
 	}
 }

@@ -1,0 +1,117 @@
+package runtime
+
+import (
+	"math"
+
+	"github.com/distill-ml/distill/model/kernels/f16"
+)
+
+// Attention with llama.cpp's summation orders (see exact.go). With an F16
+// KV cache every product in the two attention matrix products is a product
+// of two halves (the query and the probabilities are rounded to F16 first, as
+// ggml converts them to the F16 vec_dot type), which float32 holds exactly, so
+// each fused multiply-add is an exact product plus one rounded addition and
+// only the order of the additions matters:
+//
+//   - one token (decode, ggml_vec_dot_f16): element e goes to lane e mod 64
+//     of four 16-lane accumulators; lanes are combined as
+//     (acc0+acc2)+(acc1+acc3), then reduced with reduce16; elements after the
+//     last full 64 are added one by one in float64.
+//   - a batch of two or more tokens (llamafile's tinyBLAS F16 GEMM): element e
+//     goes to lane e mod 16 of one accumulator, then reduce16.
+//
+// The attention length in llama.cpp is the KV cache padded to a multiple of
+// 256 with masked positions whose probabilities are exactly 0; they add
+// nothing, so only the visible positions are summed, in their lanes.
+
+// dotLanes64 is the one-token order over x·y (n elements; padded: n is
+// followed by zero padding up to a multiple of 64, so there are no leftovers).
+func dotLanes64(x, y []float32, n int, padded bool) float32 {
+	var acc [64]float32
+	np := n &^ 63
+	if padded {
+		np = n
+	}
+	for e := 0; e < np; e++ {
+		acc[e&63] += x[e] * y[e]
+	}
+	return reduce64(&acc, x[np:n], y[np:n])
+}
+
+func reduce64(acc *[64]float32, xt, yt []float32) float32 {
+	var v [16]float32
+	for l := range v {
+		v[l] = (acc[l] + acc[32+l]) + (acc[16+l] + acc[48+l])
+	}
+	sum := float64(reduce16(&v))
+	for i := range xt {
+		sum += float64(xt[i] * yt[i])
+	}
+	return float32(sum)
+}
+
+// dotLanes16 is the batch (tinyBLAS) order over x·y.
+func dotLanes16(x, y []float32, n int) float32 {
+	var acc [16]float32
+	for e := 0; e < n; e++ {
+		acc[e&15] += x[e] * y[e]
+	}
+	return reduce16(&acc)
+}
+
+// attentionExact is Session.attention for an F16 cache in llama.cpp's order.
+// q: [n, nHeads·hd], out: [n, nHeads·hd].
+func (s *Session) attentionExact(l int, q, out []float32, n int) {
+	hp := s.m.Hyper
+	hd, nh := hp.HeadDim, hp.NHeads
+	group := hp.NHeads / hp.NKVHeads
+	scale := 1 / float32(math.Sqrt(float64(hd)))
+	kc, vc := s.kCache[l], s.vCache[l]
+	rowBytes := s.kvDim * 2
+	vStride := s.ctxLen * 2
+	base := s.pos
+	// A batch goes through tinyBLAS when its shapes allow (k a multiple of
+	// 16, rows a multiple of 4), else through ggml's vec_dot.
+	kqBatch := n > 1 && hd%16 == 0
+	kqvBatch := n > 1 && hd%4 == 0
+	s.m.pool.For(n*nh, 1, func(lo, hi int) {
+		scores := make([]float32, base+n)
+		qr := make([]float32, hd)
+		kr := make([]float32, hd)
+		vr := make([]float32, base+n)
+		for w := lo; w < hi; w++ {
+			i, head := w/nh, w%nh
+			kvh := head / group
+			p := base + i
+			qh := q[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
+			for j, v := range qh {
+				qr[j] = f16.Float32(f16.Float16(v))
+			}
+			for j := 0; j <= p; j++ {
+				f16.ToFloat32(kr, bytesU16(kc[j*rowBytes+kvh*hd*2:j*rowBytes+(kvh+1)*hd*2]))
+				var sc float32
+				if kqBatch {
+					sc = dotLanes16(kr, qr, hd)
+				} else {
+					sc = dotLanes64(kr, qr, hd, false)
+				}
+				scores[j] = sc * scale
+			}
+			probs := scores[:p+1]
+			softmaxRow(probs)
+			for j, v := range probs {
+				probs[j] = f16.Float32(f16.Float16(v))
+			}
+			oh := out[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
+			for c := range oh {
+				row := (kvh*hd + c) * vStride
+				f16.ToFloat32(vr[:p+1], bytesU16(vc[row:row+(p+1)*2]))
+				if kqvBatch {
+					oh[c] = dotLanes16(vr, probs, p+1)
+				} else {
+					oh[c] = dotLanes64(vr, probs, p+1, true)
+				}
+			}
+		}
+	})
+}

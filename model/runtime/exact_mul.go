@@ -1,0 +1,38 @@
+package runtime
+
+import "github.com/distill-ml/distill/model/kernels/qdot"
+
+// mulRowDots computes dsts[i] = mats[i]·x for n rows of x with the row dot
+// products of qdot, in the float order llama.cpp's CPU backend uses for
+// each weight type at this batch size: Q4_K weights (which llama.cpp keeps
+// in its repacked 8-row layout) take the repacked GEMM's order for the rows
+// of each full group of 4 and the GEMV's order for the rest; every other
+// type has one order for all rows (qdot's).
+// x: [n, cols], dsts[i]: [n, mats[i].Rows].
+func (s *Session) mulRowDots(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
+	head := qdot.Q4KGemmRows(n)
+	hasQ4K := false
+	for _, w := range mats {
+		hasQ4K = hasQ4K || w.Type == qdot.Q4_K
+	}
+	if head == 0 || !hasQ4K {
+		qdot.MulBatchSet(s.m.pool, mats, dsts, x, n, &s.ws)
+		return
+	}
+	cols := mats[0].Cols
+	var rest []*qdot.Matrix
+	var restDst [][]float32
+	for i, w := range mats {
+		if w.Type != qdot.Q4_K {
+			rest, restDst = append(rest, w), append(restDst, dsts[i])
+			continue
+		}
+		w.MulQ4KGemmOrder(s.m.pool, dsts[i][:head*w.Rows], x[:head*cols], head, &s.ws)
+		if n > head {
+			qdot.MulBatchSet(s.m.pool, []*qdot.Matrix{w}, [][]float32{dsts[i][head*w.Rows:]}, x[head*cols:], n-head, &s.ws)
+		}
+	}
+	if len(rest) > 0 {
+		qdot.MulBatchSet(s.m.pool, rest, restDst, x, n, &s.ws)
+	}
+}
