@@ -117,6 +117,11 @@ func newDataImportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("data import: %w", err)
 			}
+			if opts.BOS >= 0 && st.Rows > 0 {
+				// Exported GGUFs declare add_bos_token false unless told
+				// otherwise; a model trained on BOS-led rows must say so.
+				fmt.Fprintf(a.stderr, "data import: every row starts with BOS (id %d); export models trained on it with `distill export --add-bos` so runtimes prepend BOS too, or import with --no-bos\n", opts.BOS)
+			}
 			fmt.Fprintf(a.stdout, "imported %s -> %s: %d rows, %d tokens", in, out, st.Rows, st.Tokens)
 			if st.Duplicates > 0 {
 				fmt.Fprintf(a.stdout, ", %d duplicate rows (same source and prompt) skipped", st.Duplicates)

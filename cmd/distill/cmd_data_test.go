@@ -87,6 +87,10 @@ func TestDataImportInspectMergeCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "2 rows") || !strings.Contains(stdout, "1 duplicate rows") {
 		t.Fatalf("import: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	// Rows start with the tokenizer's BOS: the user is told how to export.
+	if bos := tok.Special().BOS; bos < 0 || !strings.Contains(stderr, "distill export --add-bos") {
+		t.Errorf("import with BOS %d did not point at export --add-bos: %q", bos, stderr)
+	}
 	if code, stdout, _ := runCLI(t, "data", "validate", out, "--tokenizer", tokPath); code != 0 {
 		t.Fatalf("validate imported: exit %d %q", code, stdout)
 	}

@@ -20,6 +20,7 @@ import (
 // newExportCmd is `distill export`: a training checkpoint → llama GGUF.
 func newExportCmd(a *app) *cobra.Command {
 	var ckpt, typ, out, tokPath, name, modelVersion, description string
+	var addBOS bool
 	c := &cobra.Command{
 		Use:   "export --checkpoint DIR --type TYPE --out FILE.gguf",
 		Short: "Export a trained student as a llama-architecture GGUF that llama.cpp loads",
@@ -56,6 +57,12 @@ func newExportCmd(a *app) *cobra.Command {
 				return fmt.Errorf("export: %w", err)
 			}
 			vocab := export.TokenizerVocab(tok)
+			if addBOS {
+				if vocab.BOS < 0 {
+					return fmt.Errorf("export: --add-bos: tokenizer %s has no BOS token", tokPath)
+				}
+				vocab.AddBOS = true
+			}
 			if modelVersion == "" {
 				modelVersion = filepath.Base(dir)
 			}
@@ -83,6 +90,7 @@ func newExportCmd(a *app) *cobra.Command {
 	c.Flags().StringVar(&name, "name", "distill-student", "general.name")
 	c.Flags().StringVar(&modelVersion, "model-version", "", "general.version (default: the checkpoint step directory name)")
 	c.Flags().StringVar(&description, "description", "", "general.description")
+	c.Flags().BoolVar(&addBOS, "add-bos", false, "declare tokenizer.ggml.add_bos_token so runtimes prepend BOS (use when the training rows started with BOS, i.e. were imported without --no-bos)")
 	return c
 }
 

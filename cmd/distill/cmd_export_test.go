@@ -15,6 +15,7 @@ import (
 	"github.com/distill-ml/distill/export/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/checkpoint"
+	"github.com/distill-ml/distill/model/runtime"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -235,5 +236,54 @@ func TestExportedTokenizerMatchesLlamaCpp(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExportAddBOS: GGUFs declare add_bos_token false by default and true
+// with --add-bos, which the runtime then honours.
+func TestExportAddBOS(t *testing.T) {
+	root, m := fakeRun(t)
+	dir := t.TempDir()
+	// The checkpoint's tokenizer names no BOS: --add-bos is refused.
+	code, _, stderr := runCLI(t, "export", "--checkpoint", root, "--type", "f32", "--out", filepath.Join(dir, "x.gguf"), "--add-bos")
+	if code != 1 || !strings.Contains(stderr, "has no BOS token") {
+		t.Fatalf("--add-bos without a BOS: exit %d: %s", code, stderr)
+	}
+	// The same tokenizer with a tokenizer_config.json naming a BOS token.
+	if m.Vocab.BOS < 0 {
+		t.Fatal("fixture vocabulary has no BOS")
+	}
+	tok := filepath.Join(dir, "tokenizer.json")
+	writeTokenizerJSON(t, m.Vocab, tok)
+	cfg, _ := json.Marshal(map[string]string{"bos_token": m.Vocab.Tokens[m.Vocab.BOS]})
+	if err := os.WriteFile(tokenizer.ConfigPath(tok), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{{nil, false}, {[]string{"--add-bos"}, true}} {
+		out := filepath.Join(dir, fmt.Sprintf("bos-%v.gguf", c.want))
+		args := append([]string{"export", "--checkpoint", root, "--tokenizer", tok, "--type", "f32", "--out", out}, c.args...)
+		if code, _, stderr := runCLI(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		f, err := gguf.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.Bool("tokenizer.ggml.add_bos_token")
+		f.Close()
+		if err != nil || got != c.want {
+			t.Errorf("%v: add_bos_token = %v (%v), want %v", c.args, got, err, c.want)
+		}
+		rm, err := runtime.Load(out, runtime.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rm.AddBOS() != c.want || rm.BOS() != m.Vocab.BOS {
+			t.Errorf("%v: runtime AddBOS %v BOS %d, want %v %d", c.args, rm.AddBOS(), rm.BOS(), c.want, m.Vocab.BOS)
+		}
+		rm.Close()
 	}
 }
