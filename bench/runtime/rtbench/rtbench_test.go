@@ -115,8 +115,8 @@ func TestParseLlamaBench(t *testing.T) {
 func TestFormatTable(t *testing.T) {
 	rows := []Row{
 		{Shape: "mobilellm-125m", Type: "Q8_0", FileBytes: 127 << 20, Threads: 2,
-			Ours:   Figures{PromptTokS: 300, DecodeTokS: 85, CPUSeconds: 4.25},
-			Native: Figures{PromptTokS: 600, DecodeTokS: 170, CPUSeconds: 5.5},
+			Ours:     Figures{PromptTokS: 300, DecodeTokS: 85, CPUSeconds: 4.25},
+			Native:   Figures{PromptTokS: 600, DecodeTokS: 170, CPUSeconds: 5.5},
 			Prebuilt: &Figures{PromptTokS: 400, DecodeTokS: 42.5}, OtherCores: 0.05, RSSRatio: 0.93},
 		{Shape: "tiny", Type: "F32", FileBytes: 26 << 20, Threads: 1,
 			Ours:   Figures{PromptTokS: 2500, DecodeTokS: 9.5, CPUSeconds: 0.2},
