@@ -41,39 +41,67 @@ type Pool struct {
 	polling atomic.Int32        // workers awake (polling or running a job)
 	stop    chan struct{}
 	spin    time.Duration // how long an idle worker polls before parking
+	free    sync.Pool     // *job, recycled
 }
 
 // job is one For call: its chunks are claimed through an atomic counter by
 // the caller and by whichever workers pick up a token, so a worker that wakes
 // late finds nothing left and the caller never waits on work nobody started.
+//
+// Jobs are recycled (Pool.free) so that For allocates nothing. A worker may
+// still hold a job from an earlier call when it is reused; that is safe
+// because every claim is a compare-and-swap on state, which packs the
+// generation, the chunk count and the next chunk into one word: a claim
+// succeeds only on a published word with chunks left, and fn, n and size are
+// written before that word is published and not touched again until every
+// claimed chunk has finished.
 type job struct {
 	fn      func(lo, hi int)
 	n       int
-	size    int // indices per chunk
-	chunks  int
-	next    atomic.Int64  // next chunk to claim
-	pending atomic.Int64  // chunks not yet finished
-	done    chan struct{} // closed when pending reaches 0
+	size    int           // indices per chunk
+	state   atomic.Int64  // gen<<40 | chunks<<20 | next
+	pending atomic.Int64  // chunks claimed or not, not yet finished
+	done    chan struct{} // one token per generation, sent by the last chunk
 }
+
+const (
+	stateBits = 20 // bits for chunks and for next; chunks ≤ workers < 2^20
+	stateMask = 1<<stateBits - 1
+)
+
+// publish makes the job runnable as a new generation with the given chunks.
+func (j *job) publish(chunks int) {
+	gen := j.state.Load()>>(2*stateBits) + 1
+	j.pending.Store(int64(chunks))
+	j.state.Store(gen<<(2*stateBits) | int64(chunks)<<stateBits)
+}
+
+// generation identifies the job's current publication.
+func (j *job) generation() int64 { return j.state.Load() >> (2 * stateBits) }
 
 func (j *job) run() {
 	for {
-		c := int(j.next.Add(1) - 1)
-		if c >= j.chunks {
+		w := j.state.Load()
+		next, chunks := w&stateMask, w>>stateBits&stateMask
+		if next >= chunks {
 			return
 		}
-		lo := c * j.size
+		if !j.state.CompareAndSwap(w, w+1) {
+			continue
+		}
+		lo := int(next) * j.size
 		j.fn(lo, min(lo+j.size, j.n))
 		if j.pending.Add(-1) == 0 {
-			close(j.done)
+			j.done <- struct{}{}
 		}
 	}
 }
 
-// wait returns when every chunk has finished. It polls for up to spin first:
-// blocking would park the caller's goroutine, and the worker that finishes
-// the last chunk would then have to hand it back through the scheduler,
-// which costs more than a small chunk.
+// wait returns when every chunk has finished, consuming the generation's
+// done token. It polls for up to spin first: blocking would park the
+// caller's goroutine, and the worker that finishes the last chunk would then
+// have to hand it back through the scheduler, which costs more than a small
+// chunk.
 func (j *job) wait(spin time.Duration) {
 	if spin > 0 {
 		deadline := time.Now().Add(spin)
@@ -107,19 +135,20 @@ func NewSpin(n int, spin time.Duration) *Pool {
 // SpinWindow after each job before parking again.
 func (p *Pool) worker() {
 	var last *job
+	var lastGen int64
 	for {
 		select {
 		case j := <-p.jobs:
 			p.polling.Add(1)
-			last = j
+			last, lastGen = j, j.generation()
 			j.run()
 		case <-p.stop:
 			return
 		}
 		deadline := time.Now().Add(p.spin)
 		for spins := 0; p.spin > 0; spins++ {
-			if j := p.cur.Load(); j != nil && j != last {
-				last = j
+			if j := p.cur.Load(); j != nil && (j != last || j.generation() != lastGen) {
+				last, lastGen = j, j.generation()
 				j.run()
 				deadline = time.Now().Add(p.spin)
 				continue
@@ -183,14 +212,19 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	size := (n + chunks - 1) / chunks
-	j := &job{fn: fn, n: n, size: size, chunks: (n + size - 1) / size, done: make(chan struct{})}
-	j.pending.Store(int64(j.chunks))
+	chunks = (n + size - 1) / size
+	j, _ := p.free.Get().(*job)
+	if j == nil {
+		j = &job{done: make(chan struct{}, 1)}
+	}
+	j.fn, j.n, j.size = fn, n, size
+	j.publish(chunks)
 	// Publish the job to polling workers, then wake parked ones for the
 	// chunks the awake ones will not cover; a full queue means every worker
 	// already has a token.
 	p.cur.Store(j)
 wake:
-	for c := 1 + int(p.polling.Load()); c < j.chunks; c++ {
+	for c := 1 + int(p.polling.Load()); c < chunks; c++ {
 		select {
 		case p.jobs <- j:
 		default:
@@ -199,5 +233,7 @@ wake:
 	}
 	j.run()
 	j.wait(p.spin)
-	p.cur.CompareAndSwap(j, nil) // do not keep fn's captures alive
+	p.cur.CompareAndSwap(j, nil)
+	j.fn = nil // do not keep fn's captures alive
+	p.free.Put(j)
 }

@@ -146,3 +146,52 @@ func processCPU(t *testing.T) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestForAllocatesNothing: in steady state For itself allocates nothing (jobs
+// are recycled); only a closure that captures variables costs its caller
+// an allocation, as any escaping closure does.
+func TestForAllocatesNothing(t *testing.T) {
+	for _, p := range []*Pool{New(2), New(4), NewSpin(2, 0)} {
+		var sink [4]atomic.Int64
+		body := func(lo, hi int) { sink[lo%4].Add(int64(hi - lo)) }
+		p.For(64, 1, body) // warm the job pool
+		if n := testing.AllocsPerRun(200, func() { p.For(64, 1, body) }); n != 0 {
+			t.Errorf("%d threads, spin %v: For allocated %.1f times per call", p.Threads(), p.spin, n)
+		}
+		p.Close()
+	}
+}
+
+// TestRecycledJobsUnderContention: several goroutines call For on one pool
+// as fast as they can (jobs recycled between calls while workers may still
+// hold the previous incarnation); every index is covered exactly once per
+// call.
+func TestRecycledJobsUnderContention(t *testing.T) {
+	p := New(4)
+	defer p.Close()
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			hits := make([]int32, 37)
+			for rep := 0; rep < 2000; rep++ {
+				p.For(len(hits), 1, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						atomic.AddInt32(&hits[i], 1)
+					}
+				})
+				for i := range hits {
+					if h := atomic.LoadInt32(&hits[i]); h != int32(rep+1) {
+						done <- fmt.Errorf("call %d: index %d hit %d times in total, want %d", rep, i, h, rep+1)
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
