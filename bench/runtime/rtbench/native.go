@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/distill-ml/distill/internal/atomicfile"
@@ -126,14 +127,23 @@ func EnsureLlamaBench(o BuildOptions) (*NativeBuild, error) {
 	dir := filepath.Join(o.CacheDir, commit[:7])
 	bin := filepath.Join(dir, "llama-bench")
 	infoPath := filepath.Join(dir, "build-info.json")
-	if data, err := os.ReadFile(infoPath); err == nil {
-		var info BuildInfo
-		if json.Unmarshal(data, &info) == nil && info.Commit == commit && info.CPUFlags == cpuFlags &&
-			strings.Join(info.CMakeFlags, " ") == strings.Join(CMakeFlags, " ") {
-			if _, err := os.Stat(bin); err == nil {
-				return &NativeBuild{Bin: bin, Info: info}, nil
-			}
+	cached := func() *NativeBuild {
+		data, err := os.ReadFile(infoPath)
+		if err != nil {
+			return nil
 		}
+		var info BuildInfo
+		if json.Unmarshal(data, &info) != nil || info.Commit != commit || info.CPUFlags != cpuFlags ||
+			strings.Join(info.CMakeFlags, " ") != strings.Join(CMakeFlags, " ") {
+			return nil
+		}
+		if _, err := os.Stat(bin); err != nil {
+			return nil
+		}
+		return &NativeBuild{Bin: bin, Info: info}
+	}
+	if nb := cached(); nb != nil {
+		return nb, nil
 	}
 
 	cmake, err := exec.LookPath("cmake")
@@ -146,6 +156,28 @@ func EnsureLlamaBench(o BuildOptions) (*NativeBuild, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("native llama.cpp build: %w", err)
+	}
+	// One build at a time per commit: a second process waits, then finds the cache.
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("native llama.cpp build: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintf(progress, "llama.cpp native build: waiting for another process building in %s\n", dir)
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			return nil, fmt.Errorf("native llama.cpp build: lock %s: %w", dir, err)
+		}
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if nb := cached(); nb != nil {
+		return nb, nil
+	}
+	// Work directories left by an interrupted build.
+	if old, _ := filepath.Glob(filepath.Join(dir, "build-*")); len(old) > 0 {
+		for _, d := range old {
+			os.RemoveAll(d)
+		}
 	}
 	work, err := os.MkdirTemp(dir, "build-")
 	if err != nil {

@@ -3,10 +3,13 @@ package rtbench
 import (
 	"fmt"
 	"math"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/runtime"
 )
 
@@ -186,5 +189,40 @@ func TestMeasureOurs(t *testing.T) {
 	}
 	if _, err := MeasureOurs(filepath.Join(t.TempDir(), "missing.gguf"), 1, 4, 4, 1); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// TestEnsureLlamaBenchNeedsCMake: without cmake on PATH and nothing cached,
+// the build fails with a message that says how to get cmake, before touching
+// the cache.
+func TestEnsureLlamaBenchNeedsCMake(t *testing.T) {
+	bundle := testpeers.LlamaCppBundle(t)
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := BundleCommit(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(commit) != 40 {
+		t.Fatalf("bundle commit %q", commit)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(git, filepath.Join(bin, "git")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	cache := filepath.Join(t.TempDir(), "llama-native")
+	_, err = EnsureLlamaBench(BuildOptions{Bundle: bundle, CacheDir: cache})
+	if err == nil || !strings.Contains(err.Error(), "cmake not found") || !strings.Contains(err.Error(), "scripts/install-test-deps.sh") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(cache); !os.IsNotExist(err) {
+		t.Errorf("cache directory created without a build: %v", err)
+	}
+	if _, err := EnsureLlamaBench(BuildOptions{Bundle: filepath.Join(bin, "missing.bundle"), CacheDir: cache}); err == nil ||
+		!strings.Contains(err.Error(), "install-test-deps.sh") {
+		t.Errorf("missing bundle: err = %v", err)
 	}
 }
