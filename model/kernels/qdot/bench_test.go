@@ -2,19 +2,25 @@ package qdot
 
 import (
 	"math/rand"
+	"runtime"
 	"testing"
 
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
 
 // BenchmarkMatVec streams a weight matrix of ~64 MiB per type (far larger
-// than cache) through MulVec on the shared pool; MB/s is weight bytes read.
-// Compare with BenchmarkMemoryRead from the same run:
+// than cache) through MulVec on a pool of GOMAXPROCS threads, once per
+// implementation this CPU runs (MatVec/<type>/<go|avx2|avx512>). MB/s and
+// GB/s are weight bytes read; %mem-bw is that against the read bandwidth
+// measured by readBandwidth with the same number of threads in the same run
+// (BenchmarkMemoryRead reports the same figure on its own):
 //
-//	go test ./model/kernels/qdot -run '^$' -bench 'MatVec|MemoryRead' -cpu 2
+//	go test ./model/kernels/qdot -run '^$' -bench 'MatVec|MemoryRead' -cpu 1,2
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewSource(1))
 	const cols = 1536
+	bw := map[int]float64{} // read bandwidth in bytes/s per thread count
+	readBuf := makeReadBuffer()
 	for _, typ := range weightTypes {
 		rb, _ := RowBytes(typ, cols)
 		rows := (64 << 20) / rb
@@ -34,38 +40,78 @@ func BenchmarkMatVec(b *testing.B) {
 			x[i] = float32(rng.NormFloat64())
 		}
 		dst := make([]float32, rows)
-		pool := parallel.Default()
-		ws := &Workspace{}
-		b.Run(typ.String(), func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			for i := 0; i < b.N; i++ {
-				m.MulVec(pool, dst, x, ws)
-			}
-		})
+		for _, k := range kernelSets() {
+			b.Run(typ.String()+"/"+k.name, func(b *testing.B) {
+				pool := parallel.New(0)
+				defer pool.Close()
+				threads := runtime.GOMAXPROCS(0)
+				if bw[threads] == 0 {
+					bw[threads] = readBandwidth(pool, readBuf, 3)
+				}
+				ws := &Workspace{}
+				b.SetBytes(int64(len(data)))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					m.mulBatch(k, pool, dst, x, 1, ws)
+				}
+				rate := float64(len(data)) * float64(b.N) / b.Elapsed().Seconds()
+				b.ReportMetric(rate/1e9, "GB/s")
+				b.ReportMetric(100*rate/bw[threads], "%mem-bw")
+			})
+		}
 	}
 }
 
-// BenchmarkMemoryRead is the machine's read bandwidth with the same pool:
-// each thread streams its share of a 256 MiB buffer once per iteration.
-func BenchmarkMemoryRead(b *testing.B) {
-	const n = 64 << 20 // float32s
-	buf := make([]byte, 4*n)
+// makeReadBuffer is the 256 MiB buffer the bandwidth measurement streams.
+func makeReadBuffer() []byte {
+	buf := make([]byte, 256<<20)
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	pool := parallel.Default()
+	return buf
+}
+
+// readOnce streams buf once over pool, each thread its share, through the
+// float32 dot loop (so the loads are what the F32 matvec issues).
+func readOnce(pool *parallel.Pool, buf []byte, sink []float32) {
+	const chunk = 4096 // float32s
 	k := kernelSet
+	pool.For(len(buf)/(4*chunk), 1, func(lo, hi int) {
+		var s float32
+		for c := lo; c < hi; c++ {
+			b := buf[c*4*chunk : (c+1)*4*chunk]
+			s += k.f32(b, bytesAsFloat32(b, chunk))
+		}
+		sink[lo%len(sink)] = s
+	})
+}
+
+// readBandwidth is the best of reps full passes over buf, in bytes/s.
+func readBandwidth(pool *parallel.Pool, buf []byte, reps int) float64 {
+	sink := make([]float32, 64)
+	var best float64
+	for r := 0; r < reps; r++ {
+		start := nanotime()
+		readOnce(pool, buf, sink)
+		if rate := float64(len(buf)) / (float64(nanotime()-start) / 1e9); rate > best {
+			best = rate
+		}
+	}
+	return best
+}
+
+// BenchmarkMemoryRead is the machine's read bandwidth with a pool of
+// GOMAXPROCS threads: each thread streams its share of a 256 MiB buffer
+// once per iteration.
+func BenchmarkMemoryRead(b *testing.B) {
+	buf := makeReadBuffer()
+	pool := parallel.New(0)
+	defer pool.Close()
 	sink := make([]float32, 64)
 	b.SetBytes(int64(len(buf)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		pool.For(n/4096, 1, func(lo, hi int) {
-			var s float32
-			for c := lo; c < hi; c++ {
-				chunk := buf[c*4096*4 : (c+1)*4096*4]
-				s += k.f32(chunk, bytesAsFloat32(chunk, 4096))
-			}
-			sink[lo%64] = s
-		})
+		readOnce(pool, buf, sink)
 	}
+	b.ReportMetric(float64(len(buf))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }

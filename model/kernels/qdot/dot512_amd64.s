@@ -225,21 +225,32 @@ GLOBL q6perm<>(SB), RODATA|NOPTR, $256
 	VMOVSHDUP X, T \
 	VADDSS T, X, X
 
-// PAIR_SETUP: load the arguments and pick rows A (R11) and B (R12) for the
-// two-row kernels; a lone last row is paired with itself.
+// PAIR_ARGS loads the arguments for the two-row kernels, which pair row i
+// with row i+H (H = ⌈nrows/2⌉) rather than with row i+1: two rows far apart
+// are two clean ascending streams, while two neighbouring rows read in
+// alternation look random to the hardware prefetcher (measured: 2.5× slower
+// from memory). A lone middle row (nrows odd) is paired with itself.
+// Registers: SI row i, R13 = H·stride, R9 → dst[i], R14 = 4·H, R10 pairs left.
 #define PAIR_ARGS \
 	MOVQ w+0(FP), SI \
 	MOVQ stride+8(FP), R8 \
 	MOVQ a+16(FP), DI \
 	MOVQ nb+24(FP), CX \
 	MOVQ dst+32(FP), R9 \
-	MOVQ nrows+40(FP), R10
+	MOVQ nrows+40(FP), R10 \
+	LEAQ 1(R10), R13 \
+	SHRQ $1, R13 \
+	MOVQ R13, R14 \
+	SHLQ $2, R14 \
+	IMULQ R8, R13 \
+	SHRQ $1, R10
 
+// PAIR_ROWS: R11 = row A, R12 = row B (= A for the lone row, when R10 = 0).
 #define PAIR_ROWS \
 	MOVQ SI, R11 \
-	LEAQ (SI)(R8*1), R12 \
-	CMPQ R10, $2 \
-	JGE 2(PC) \
+	LEAQ (SI)(R13*1), R12 \
+	TESTQ R10, R10 \
+	JNZ 2(PC) \
 	MOVQ SI, R12 \
 	MOVQ DI, DX \
 	MOVQ CX, BX \
@@ -257,19 +268,23 @@ GLOBL q6perm<>(SB), RODATA|NOPTR, $256
 	VMULPS X5, X4, X4 \
 	VPERMPS Z4, Z14, Z4
 
-// PAIR_FINISH: store both rows' sums, advance to the next pair.
+// PAIR_FINISH: store row A's sum (dst[i]) and row B's (dst[i+H]), go to the
+// next pair, then to the lone row if nrows is odd.
 #define PAIR_FINISH(loop, done) \
 	VEXTRACTF64X4 $1, Z8, Y9 \
 	HSUM8(Y8, X8, X10) \
 	HSUM8(Y9, X9, X10) \
 	MOVSS X8, (R9) \
-	CMPQ R10, $2 \
-	JLT done \
-	MOVSS X9, 4(R9) \
-	LEAQ (SI)(R8*2), SI \
-	ADDQ $8, R9 \
-	SUBQ $2, R10 \
-	JG loop
+	TESTQ R10, R10 \
+	JZ done \
+	MOVSS X9, (R9)(R14*1) \
+	ADDQ R8, SI \
+	ADDQ $4, R9 \
+	DECQ R10 \
+	JNZ loop \
+	MOVQ nrows+40(FP), AX \
+	ANDQ $1, AX \
+	JNZ loop
 
 // PAIR_DOT: Z8 += Z4 · float(Σ (Z0 unsigned)·(Z1 signed) − Z2), Z2 holding
 // the bias that makes the unsigned codes signed again (clobbers Z3).

@@ -269,10 +269,13 @@ func mulBatchSet(k *dotKernels, pool *parallel.Pool, mats []*Matrix, dsts [][]fl
 		preps[i] = p
 		total += m.Rows
 	}
-	const tile = 16 // weight rows kept hot while the batch streams past
-	grain := 64
+	// With a batch, tiles of 16 weight rows stay hot in cache while the
+	// batch streams past. A single token takes each worker's whole range at
+	// once, so the multi-row kernels see long runs of rows (they read rows
+	// far apart as separate streams).
+	tile, grain := total, 64
 	if n > 1 {
-		grain = tile
+		tile, grain = 16, 16
 	}
 	pool.For(total, grain, func(lo, hi int) {
 		pi := 0
