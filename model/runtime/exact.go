@@ -66,19 +66,6 @@ func swiGLU(g, u []float32) {
 	}
 }
 
-// reduce16 is GCC's _mm512_reduce_add_ps: halves added pairwise down to one.
-func reduce16(v *[16]float32) float32 {
-	var t8 [8]float32
-	for i := range t8 {
-		t8[i] = v[8+i] + v[i]
-	}
-	var t4 [4]float32
-	for i := range t4 {
-		t4[i] = t8[4+i] + t8[i]
-	}
-	return (t4[0] + t4[2]) + (t4[1] + t4[3])
-}
-
 // softmaxRow replaces x[:n] (scaled scores of the visible positions) by
 // their softmax as ggml_compute_forward_soft_max_f32 does over a KV length
 // padded with masked (−Inf) entries: exp of each 16-element vector summed
@@ -100,7 +87,7 @@ func softmaxRow(x []float32) {
 			x[c+l] = e
 			lane[l] = e
 		}
-		sum += float64(reduce16(&lane))
+		sum += float64(qdot.Reduce16(&lane))
 	}
 	inv := float32(1 / sum)
 	for i := range x {

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/distill-ml/distill/model/kernels/f16"
+	"github.com/distill-ml/distill/model/kernels/qdot"
 )
 
 // Attention with llama.cpp's summation orders (see exact.go). With an F16
@@ -24,41 +25,6 @@ import (
 // 256 with masked positions whose probabilities are exactly 0; they add
 // nothing, so only the visible positions are summed, in their lanes.
 
-// dotLanes64 is the one-token order over x·y (n elements; padded: n is
-// followed by zero padding up to a multiple of 64, so there are no leftovers).
-func dotLanes64(x, y []float32, n int, padded bool) float32 {
-	var acc [64]float32
-	np := n &^ 63
-	if padded {
-		np = n
-	}
-	for e := 0; e < np; e++ {
-		acc[e&63] += x[e] * y[e]
-	}
-	return reduce64(&acc, x[np:n], y[np:n])
-}
-
-func reduce64(acc *[64]float32, xt, yt []float32) float32 {
-	var v [16]float32
-	for l := range v {
-		v[l] = (acc[l] + acc[32+l]) + (acc[16+l] + acc[48+l])
-	}
-	sum := float64(reduce16(&v))
-	for i := range xt {
-		sum += float64(xt[i] * yt[i])
-	}
-	return float32(sum)
-}
-
-// dotLanes16 is the batch (tinyBLAS) order over x·y.
-func dotLanes16(x, y []float32, n int) float32 {
-	var acc [16]float32
-	for e := 0; e < n; e++ {
-		acc[e&15] += x[e] * y[e]
-	}
-	return reduce16(&acc)
-}
-
 // attentionExact is Session.attention for an F16 cache in llama.cpp's order.
 // q: [n, nHeads·hd], out: [n, nHeads·hd].
 func (s *Session) attentionExact(l int, q, out []float32, n int) {
@@ -77,8 +43,6 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 	s.m.pool.For(n*nh, 1, func(lo, hi int) {
 		scores := make([]float32, base+n)
 		qr := make([]float32, hd)
-		kr := make([]float32, hd)
-		vr := make([]float32, base+n)
 		for w := lo; w < hi; w++ {
 			i, head := w/nh, w%nh
 			kvh := head / group
@@ -88,12 +52,12 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 				qr[j] = f16.Float32(f16.Float16(v))
 			}
 			for j := 0; j <= p; j++ {
-				f16.ToFloat32(kr, bytesU16(kc[j*rowBytes+kvh*hd*2:j*rowBytes+(kvh+1)*hd*2]))
+				krow := kc[j*rowBytes+kvh*hd*2 : j*rowBytes+(kvh+1)*hd*2]
 				var sc float32
 				if kqBatch {
-					sc = dotLanes16(kr, qr, hd)
+					sc = qdot.F16GemmOrder(krow, qr, hd)
 				} else {
-					sc = dotLanes64(kr, qr, hd, false)
+					sc = qdot.F16VecOrder(krow, qr, hd, false)
 				}
 				scores[j] = sc * scale
 			}
@@ -105,11 +69,11 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 			oh := out[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
 			for c := range oh {
 				row := (kvh*hd + c) * vStride
-				f16.ToFloat32(vr[:p+1], bytesU16(vc[row:row+(p+1)*2]))
+				vrow := vc[row : row+(p+1)*2]
 				if kqvBatch {
-					oh[c] = dotLanes16(vr, probs, p+1)
+					oh[c] = qdot.F16GemmOrder(vrow, probs, p+1)
 				} else {
-					oh[c] = dotLanes64(vr, probs, p+1, true)
+					oh[c] = qdot.F16VecOrder(vrow, probs, p+1, true)
 				}
 			}
 		}

@@ -1,0 +1,49 @@
+//go:build amd64
+
+package qdot
+
+import "unsafe"
+
+//go:noescape
+func f16VecOrderAVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) float32
+
+//go:noescape
+func f16GemmOrderAVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) float32
+
+var llamaOrderAsm = hasAVX2()
+
+func f16VecOrder(w []byte, x []float32, full int, tw *[64]uint16, tx *[64]float32) float32 {
+	if !llamaOrderAsm {
+		return f16VecOrderGo(w, x, full, tw, tx)
+	}
+	var wp *uint16
+	var xp *float32
+	if full > 0 {
+		_, _ = w[128*full-1], x[64*full-1]
+		wp, xp = (*uint16)(unsafe.Pointer(&w[0])), &x[0]
+	}
+	var twp *uint16
+	var txp *float32
+	if tw != nil {
+		twp, txp = &tw[0], &tx[0]
+	}
+	return f16VecOrderAVX2(wp, xp, full, twp, txp)
+}
+
+func f16GemmOrder(w []byte, x []float32, full int, tw *[16]uint16, tx *[16]float32) float32 {
+	if !llamaOrderAsm {
+		return f16GemmOrderGo(w, x, full, tw, tx)
+	}
+	var wp *uint16
+	var xp *float32
+	if full > 0 {
+		_, _ = w[32*full-1], x[16*full-1]
+		wp, xp = (*uint16)(unsafe.Pointer(&w[0])), &x[0]
+	}
+	var twp *uint16
+	var txp *float32
+	if tw != nil {
+		twp, txp = &tw[0], &tx[0]
+	}
+	return f16GemmOrderAVX2(wp, xp, full, twp, txp)
+}

@@ -1,0 +1,117 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// F16 dot products in the summation orders of llama.cpp's AVX-512 code, on
+// AVX2 + FMA + F16C (see llamaorder_f16.go). x holds values representable
+// in F16, so every product is exact and each FMA is one rounded addition:
+// 8-lane registers emulate the 16-lane ones exactly.
+
+// HSUM8 leaves the sum of Y8's 8 floats in X8's lane 0 as
+// ((t[0]+t[4]) + (t[2]+t[6])) + ((t[1]+t[5]) + (t[3]+t[7])), the tail of
+// GCC's _mm512_reduce_add_ps after its first halving (clobbers X9).
+#define HSUM8 \
+	VEXTRACTF128 $1, Y8, X9 \
+	VADDPS X9, X8, X8 \
+	VMOVHLPS X8, X8, X9 \
+	VADDPS X9, X8, X8 \
+	VMOVSHDUP X8, X9 \
+	VADDSS X9, X8, X8
+
+// VEC64_BLOCK: Y0..Y7 += half(SI[0:64])·DI[0:64]; lanes 16j+i live in
+// Y(2j) (i < 8) and Y(2j+1) (i ≥ 8).
+#define VEC64_BLOCK \
+	VCVTPH2PS (SI), Y8 \
+	VCVTPH2PS 16(SI), Y9 \
+	VCVTPH2PS 32(SI), Y10 \
+	VCVTPH2PS 48(SI), Y11 \
+	VFMADD231PS (DI), Y8, Y0 \
+	VFMADD231PS 32(DI), Y9, Y1 \
+	VFMADD231PS 64(DI), Y10, Y2 \
+	VFMADD231PS 96(DI), Y11, Y3 \
+	VCVTPH2PS 64(SI), Y8 \
+	VCVTPH2PS 80(SI), Y9 \
+	VCVTPH2PS 96(SI), Y10 \
+	VCVTPH2PS 112(SI), Y11 \
+	VFMADD231PS 128(DI), Y8, Y4 \
+	VFMADD231PS 160(DI), Y9, Y5 \
+	VFMADD231PS 192(DI), Y10, Y6 \
+	VFMADD231PS 224(DI), Y11, Y7
+
+// func f16VecOrderAVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) float32
+// nblk blocks of 64 from (w, x), then one block from (tw, tx) if tw != nil;
+// reduced as ggml_vec_dot_f16: (acc0+acc2)+(acc1+acc3), then 16 → 1.
+TEXT ·f16VecOrderAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ nblk+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JLE vectail
+vecloop:
+	VEC64_BLOCK
+	ADDQ $128, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ vecloop
+vectail:
+	MOVQ tw+24(FP), SI
+	TESTQ SI, SI
+	JZ vecreduce
+	MOVQ tx+32(FP), DI
+	VEC64_BLOCK
+vecreduce:
+	VADDPS Y4, Y0, Y0  // acc0 + acc2 (low lanes)
+	VADDPS Y6, Y2, Y2  // acc1 + acc3
+	VADDPS Y2, Y0, Y0
+	VADDPS Y5, Y1, Y1  // high lanes
+	VADDPS Y7, Y3, Y3
+	VADDPS Y3, Y1, Y1
+	VADDPS Y0, Y1, Y8  // 16 → 8: lane i + lane 8+i
+	HSUM8
+	VZEROUPPER
+	MOVSS X8, ret+40(FP)
+	RET
+
+// func f16GemmOrderAVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) float32
+// nblk blocks of 16 (one 16-lane accumulator, as tinyBLAS), then one block
+// from (tw, tx) if tw != nil; reduced 16 → 1.
+TEXT ·f16GemmOrderAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ nblk+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ CX, CX
+	JLE gemmtail
+gemmloop:
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS 16(SI), Y9
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ gemmloop
+gemmtail:
+	MOVQ tw+24(FP), SI
+	TESTQ SI, SI
+	JZ gemmreduce
+	MOVQ tx+32(FP), DI
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS 16(SI), Y9
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+gemmreduce:
+	VADDPS Y0, Y1, Y8
+	HSUM8
+	VZEROUPPER
+	MOVSS X8, ret+40(FP)
+	RET

@@ -1,0 +1,125 @@
+package qdot
+
+import "encoding/binary"
+
+// F16 dot products in the summation orders of llama.cpp's CPU backend
+// (AVX-512 build), for attention over an F16 KV cache. The caller passes x
+// already rounded to F16 (ggml converts the query and the probabilities to
+// F16 before these products), so every product half·x is exact in float32
+// and only the order of the additions decides the result:
+//
+//   - F16VecOrder is ggml_vec_dot_f16 (one output row, e.g. decode): element
+//     e goes to lane e mod 64 of four 16-lane accumulators, combined as
+//     (acc0+acc2)+(acc1+acc3) and reduced 16 → 1 with GCC's
+//     _mm512_reduce_add_ps tree; elements after the last full 64 are added
+//     one by one in float64.
+//   - F16GemmOrder is llamafile's tinyBLAS F16 GEMM (two or more output
+//     rows): element e goes to lane e mod 16 of one accumulator, reduced the
+//     same way.
+//
+// On amd64 with AVX2+FMA+F16C they run in assembly (8-lane registers pair up
+// as 16-lane ones; with exact products the results are identical).
+
+// F16VecOrder is Σ half(w[2e:])·x[e] over e < n in ggml_vec_dot_f16's
+// order. With padded, the last partial block of 64 is summed as if
+// zero-padded (a masked attention length); otherwise its elements are
+// ggml's float64 leftovers.
+func F16VecOrder(w []byte, x []float32, n int, padded bool) float32 {
+	if n <= 0 {
+		return 0
+	}
+	_, _ = w[2*n-1], x[n-1]
+	full := n / 64
+	rem := n - 64*full
+	if padded && rem > 0 {
+		var tw [64]uint16
+		var tx [64]float32
+		for i := 0; i < rem; i++ {
+			tw[i] = binary.LittleEndian.Uint16(w[2*(64*full+i):])
+			tx[i] = x[64*full+i]
+		}
+		return f16VecOrder(w, x, full, &tw, &tx)
+	}
+	s := f16VecOrder(w, x, full, nil, nil)
+	if rem == 0 {
+		return s
+	}
+	sum := float64(s)
+	for i := 64 * full; i < n; i++ {
+		sum += float64(half(w[2*i:]) * x[i])
+	}
+	return float32(sum)
+}
+
+// F16GemmOrder is Σ half(w[2e:])·x[e] over e < n in tinyBLAS's F16 order,
+// the last partial block of 16 summed as if zero-padded.
+func F16GemmOrder(w []byte, x []float32, n int) float32 {
+	if n <= 0 {
+		return 0
+	}
+	_, _ = w[2*n-1], x[n-1]
+	full := n / 16
+	rem := n - 16*full
+	if rem > 0 {
+		var tw [16]uint16
+		var tx [16]float32
+		for i := 0; i < rem; i++ {
+			tw[i] = binary.LittleEndian.Uint16(w[2*(16*full+i):])
+			tx[i] = x[16*full+i]
+		}
+		return f16GemmOrder(w, x, full, &tw, &tx)
+	}
+	return f16GemmOrder(w, x, full, nil, nil)
+}
+
+// Reduce16 is GCC's _mm512_reduce_add_ps over v: lanes i and 8+i, then
+// i and 4+i, then (0+2)+(1+3).
+func Reduce16(v *[16]float32) float32 {
+	var t8 [8]float32
+	for i := range t8 {
+		t8[i] = v[8+i] + v[i]
+	}
+	var t4 [4]float32
+	for i := range t4 {
+		t4[i] = t8[4+i] + t8[i]
+	}
+	return (t4[0] + t4[2]) + (t4[1] + t4[3])
+}
+
+// f16VecOrderGo is the portable f16VecOrder: full blocks of 64 from (w, x),
+// then the block (tw, tx) if tw is not nil.
+func f16VecOrderGo(w []byte, x []float32, full int, tw *[64]uint16, tx *[64]float32) float32 {
+	var acc [64]float32
+	for e := 0; e < 64*full; e++ {
+		acc[e&63] += half(w[2*e:]) * x[e]
+	}
+	if tw != nil {
+		for e := range acc {
+			acc[e] += halfBits(tw[e]) * tx[e]
+		}
+	}
+	var v [16]float32
+	for l := range v {
+		v[l] = (acc[l] + acc[32+l]) + (acc[16+l] + acc[48+l])
+	}
+	return Reduce16(&v)
+}
+
+func f16GemmOrderGo(w []byte, x []float32, full int, tw *[16]uint16, tx *[16]float32) float32 {
+	var acc [16]float32
+	for e := 0; e < 16*full; e++ {
+		acc[e&15] += half(w[2*e:]) * x[e]
+	}
+	if tw != nil {
+		for e := range acc {
+			acc[e] += halfBits(tw[e]) * tx[e]
+		}
+	}
+	return Reduce16(&acc)
+}
+
+func halfBits(h uint16) float32 {
+	var b [2]byte
+	binary.LittleEndian.PutUint16(b[:], h)
+	return half(b[:])
+}

@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package qdot
+
+func f16VecOrder(w []byte, x []float32, full int, tw *[64]uint16, tx *[64]float32) float32 {
+	return f16VecOrderGo(w, x, full, tw, tx)
+}
+
+func f16GemmOrder(w []byte, x []float32, full int, tw *[16]uint16, tx *[16]float32) float32 {
+	return f16GemmOrderGo(w, x, full, tw, tx)
+}
