@@ -6,16 +6,17 @@ import "github.com/distill-ml/distill/model/kernels/qdot"
 // products of qdot, in the float order llama.cpp's CPU backend uses for
 // each weight type at this batch size: Q4_K weights (which llama.cpp keeps
 // in its repacked 8-row layout) take the repacked GEMM's order for the rows
-// of each full group of 4 and the GEMV's order for the rest; every other
-// type has one order for all rows (qdot's).
+// of each full group of 4 and the GEMV's order for the rest; repacked Q4_0
+// weights (a multiple of 8 rows) one scalar accumulator per output; every
+// other type has one order for all rows (qdot's).
 // x: [n, cols], dsts[i]: [n, mats[i].Rows].
 func (s *Session) mulRowDots(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
 	head := qdot.Q4KGemmRows(n)
-	hasQ4K := false
+	special := false
 	for _, w := range mats {
-		hasQ4K = hasQ4K || w.Type == qdot.Q4_K
+		special = special || w.Q4_0Repacked() || (w.Type == qdot.Q4_K && head > 0)
 	}
-	if head == 0 || !hasQ4K {
+	if !special {
 		qdot.MulBatchSet(s.m.pool, mats, dsts, x, n, &s.ws)
 		return
 	}
@@ -23,7 +24,11 @@ func (s *Session) mulRowDots(mats []*qdot.Matrix, dsts [][]float32, x []float32,
 	var rest []*qdot.Matrix
 	var restDst [][]float32
 	for i, w := range mats {
-		if w.Type != qdot.Q4_K {
+		if w.Q4_0Repacked() {
+			w.MulQ4_0RepackOrder(s.m.pool, dsts[i], x, n, &s.ws)
+			continue
+		}
+		if w.Type != qdot.Q4_K || head == 0 {
 			rest, restDst = append(rest, w), append(restDst, dsts[i])
 			continue
 		}

@@ -10,7 +10,21 @@ func f16VecOrderAVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) f
 //go:noescape
 func f16GemmOrderAVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) float32
 
+//go:noescape
+func dotQ4_0RepackAVX2(w, a *byte, nb int) float32
+
 var llamaOrderAsm = hasAVX2()
+
+func dotQ4_0Repack(w, a []byte, nb int) float32 {
+	if nb <= 0 {
+		return 0
+	}
+	if !llamaOrderAsm {
+		return dotQ4_0RepackGo(w, a, nb)
+	}
+	_, _ = w[nb*BytesQ4_0-1], a[nb*BytesQ8_0-1]
+	return dotQ4_0RepackAVX2(&w[0], &a[0], nb)
+}
 
 func f16VecOrder(w []byte, x []float32, full int, tw *[64]uint16, tx *[64]float32) float32 {
 	if !llamaOrderAsm {

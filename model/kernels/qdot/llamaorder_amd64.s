@@ -115,3 +115,70 @@ gemmreduce:
 	VZEROUPPER
 	MOVSS X8, ret+40(FP)
 	RET
+
+DATA lo_ones16<>+0(SB)/8, $0x0001000100010001
+DATA lo_ones16<>+8(SB)/8, $0x0001000100010001
+DATA lo_ones16<>+16(SB)/8, $0x0001000100010001
+DATA lo_ones16<>+24(SB)/8, $0x0001000100010001
+GLOBL lo_ones16<>(SB), RODATA|NOPTR, $32
+DATA lo_mask0F<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA lo_mask0F<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA lo_mask0F<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA lo_mask0F<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL lo_mask0F<>(SB), RODATA|NOPTR, $32
+DATA lo_eight8<>+0(SB)/8, $0x0808080808080808
+DATA lo_eight8<>+8(SB)/8, $0x0808080808080808
+DATA lo_eight8<>+16(SB)/8, $0x0808080808080808
+DATA lo_eight8<>+24(SB)/8, $0x0808080808080808
+GLOBL lo_eight8<>(SB), RODATA|NOPTR, $32
+
+// func dotQ4_0RepackAVX2(w, a *byte, nb int) float32
+// Q4_0·Q8_0 in the order of ggml's repacked Q4_0 kernels: per block,
+// acc = fma(float(Σ q·a), d·da, acc) on one scalar accumulator.
+TEXT ·dotQ4_0RepackAVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS X8, X8, X8
+	VMOVDQU lo_ones16<>(SB), Y15
+	VMOVDQU lo_mask0F<>(SB), Y14
+	VMOVDQU lo_eight8<>(SB), Y13
+	TESTQ CX, CX
+	JLE q40rdone
+q40rloop:
+	// d·da in X4
+	MOVWLZX (SI), AX
+	MOVWLZX (DI), BX
+	VMOVD AX, X4
+	VPINSRW $1, BX, X4, X4
+	VCVTPH2PS X4, X4
+	VMOVSHDUP X4, X5
+	VMULSS X5, X4, X4
+	// weights q−8 as int8 (low nibbles: elements 0..15, high: 16..31)
+	VMOVDQU 2(SI), X0
+	VPSRLW $4, X0, X1
+	VINSERTI128 $1, X1, Y0, Y0
+	VPAND Y14, Y0, Y0
+	VPSUBB Y13, Y0, Y0
+	VMOVDQU 2(DI), Y1
+	VPSIGNB Y0, Y0, Y2
+	VPSIGNB Y0, Y1, Y3
+	VPMADDUBSW Y3, Y2, Y2
+	VPMADDWD Y15, Y2, Y2
+	// exact integer sum of the 8 lanes
+	VEXTRACTI128 $1, Y2, X3
+	VPADDD X3, X2, X2
+	VPSHUFD $0x4E, X2, X3
+	VPADDD X3, X2, X2
+	VPSHUFD $0xB1, X2, X3
+	VPADDD X3, X2, X2
+	VCVTDQ2PS X2, X2
+	VFMADD231SS X4, X2, X8
+	ADDQ $18, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ q40rloop
+q40rdone:
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET

@@ -9,3 +9,5 @@ func f16VecOrder(w []byte, x []float32, full int, tw *[64]uint16, tx *[64]float3
 func f16GemmOrder(w []byte, x []float32, full int, tw *[16]uint16, tx *[16]float32) float32 {
 	return f16GemmOrderGo(w, x, full, tw, tx)
 }
+
+func dotQ4_0Repack(w, a []byte, nb int) float32 { return dotQ4_0RepackGo(w, a, nb) }
