@@ -83,6 +83,23 @@ DATA perm01<>+48(SB)/8, $0x0000000100000001
 DATA perm01<>+56(SB)/8, $0x0000000100000001
 GLOBL perm01<>(SB), RODATA|NOPTR, $64
 
+// perm23: dword indices 2 ×8, 3 ×8; perm4: index 4 everywhere.
+DATA perm23<>+0(SB)/8, $0x0000000200000002
+DATA perm23<>+8(SB)/8, $0x0000000200000002
+DATA perm23<>+16(SB)/8, $0x0000000200000002
+DATA perm23<>+24(SB)/8, $0x0000000200000002
+DATA perm23<>+32(SB)/8, $0x0000000300000003
+DATA perm23<>+40(SB)/8, $0x0000000300000003
+DATA perm23<>+48(SB)/8, $0x0000000300000003
+DATA perm23<>+56(SB)/8, $0x0000000300000003
+GLOBL perm23<>(SB), RODATA|NOPTR, $64
+
+DATA perm4<>+0(SB)/8, $0x0000000400000004
+DATA perm4<>+8(SB)/8, $0x0000000400000004
+DATA perm4<>+16(SB)/8, $0x0000000400000004
+DATA perm4<>+24(SB)/8, $0x0000000400000004
+GLOBL perm4<>(SB), RODATA|NOPTR, $32
+
 // k4s512: for chunk j of a K-quant super-block, a VPSHUFB control that picks
 // scale word 2j for the low 256 bits and word 2j+1 for the high 256 bits
 // from the eight scale words repeated in every 128-bit lane.
@@ -649,5 +666,171 @@ q6kblk:
 	JNZ q6kblk
 	HSUM8(Y8, X8, X9)
 	K_ROW_END(q6krow)
+	VZEROUPPER
+	RET
+
+// Four-row kernels for the 32-element block types: rows i, i+Q, i+2Q, i+3Q
+// (Q = nrows/4; nrows must be a multiple of 4) in two zmm accumulators,
+// Z8 = [A | B] and Z9 = [C | D], sharing the activation block, its bias and
+// the scale conversion. Row C is addressed as A + 2·Q·stride and D as
+// B + 2·Q·stride. Each row's result has the bits of the AVX2 kernel.
+//
+//	func dotXRows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+#define QUAD_ARGS \
+	MOVQ w+0(FP), SI \
+	MOVQ stride+8(FP), R8 \
+	MOVQ a+16(FP), DI \
+	MOVQ nb+24(FP), CX \
+	MOVQ dst+32(FP), R9 \
+	MOVQ nrows+40(FP), R10 \
+	SHRQ $2, R10 \
+	MOVQ R10, R13 \
+	IMULQ R8, R13 \
+	MOVQ R10, R14 \
+	SHLQ $2, R14 \
+	VMOVDQU64 perm01<>(SB), Z14 \
+	VMOVDQU64 perm23<>(SB), Z11 \
+	VMOVDQU perm4<>(SB), Y12
+
+#define QUAD_ROWS \
+	MOVQ SI, R11 \
+	LEAQ (SI)(R13*1), R12 \
+	MOVQ DI, DX \
+	MOVQ CX, BX \
+	VPXORD Z8, Z8, Z8 \
+	VPXORD Z9, Z9, Z9
+
+// QUAD_SCALE: Z4 = [sA ×8 | sB ×8], Z5 = [sC ×8 | sD ×8], s = f16(row.d)·f16(a.d).
+#define QUAD_SCALE \
+	MOVWLZX (R11), AX \
+	VMOVD AX, X4 \
+	VPINSRW $1, (R12), X4, X4 \
+	VPINSRW $2, (R11)(R13*2), X4, X4 \
+	VPINSRW $3, (R12)(R13*2), X4, X4 \
+	VPINSRW $4, (DX), X4, X4 \
+	VCVTPH2PS X4, Y4 \
+	VPERMPS Y4, Y12, Y5 \
+	VMULPS X5, X4, X4 \
+	VPERMPS Z4, Z11, Z5 \
+	VPERMPS Z4, Z14, Z4
+
+// QUAD_DOT(W, ACC, SC, T): ACC += SC · float(Σ W·Z1 − Z2) (clobbers T).
+#define QUAD_DOT(W, ACC, SC, T) \
+	VPXORD T, T, T \
+	VPDPBUSD Z1, W, T \
+	VPSUBD Z2, T, T \
+	VCVTDQ2PS T, T \
+	VFMADD231PS SC, T, ACC
+
+#define QUAD_FINISH(loop) \
+	VEXTRACTF64X4 $1, Z8, Y0 \
+	VEXTRACTF64X4 $1, Z9, Y1 \
+	HSUM8(Y8, X8, X3) \
+	HSUM8(Y0, X0, X3) \
+	HSUM8(Y9, X9, X3) \
+	HSUM8(Y1, X1, X3) \
+	MOVSS X8, (R9) \
+	MOVSS X0, (R9)(R14*1) \
+	MOVSS X9, (R9)(R14*2) \
+	LEAQ (R14)(R14*2), AX \
+	MOVSS X1, (R9)(AX*1) \
+	ADDQ R8, SI \
+	ADDQ $4, R9 \
+	DECQ R10 \
+	JNZ loop
+
+// Q4_NIB2(addrA, addrB, Z): Z = [A low | A high | B low | B high] nibbles.
+#define Q4_NIB2(addrA, addrB, Z) \
+	VBROADCASTI32X4 addrA, Z \
+	VBROADCASTI32X4 addrB, K1, Z \
+	VPSRLW $4, Z, K2, Z \
+	VPANDD Z13, Z, Z
+
+// func dotQ8_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ8_0Rows4AVX512(SB), NOSPLIT, $0-48
+	QUAD_ARGS
+	VMOVDQU64 b80<>(SB), Z15
+q80r4row:
+	QUAD_ROWS
+q80r4blk:
+	QUAD_SCALE
+	VMOVDQU 2(R11), Y0
+	VINSERTI64X4 $1, 2(R12), Z0, Z0
+	VPXORD Z15, Z0, Z0
+	VMOVDQU 2(R11)(R13*2), Y6
+	VINSERTI64X4 $1, 2(R12)(R13*2), Z6, Z6
+	VPXORD Z15, Z6, Z6
+	VBROADCASTI64X4 2(DX), Z1
+	VPXORD Z2, Z2, Z2
+	VPDPBUSD Z1, Z15, Z2
+	QUAD_DOT(Z0, Z8, Z4, Z3)
+	QUAD_DOT(Z6, Z9, Z5, Z7)
+	ADDQ $34, R11
+	ADDQ $34, R12
+	ADDQ $34, DX
+	DECQ BX
+	JNZ q80r4blk
+	QUAD_FINISH(q80r4row)
+	VZEROUPPER
+	RET
+
+// func dotQ4_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ4_0Rows4AVX512(SB), NOSPLIT, $0-48
+	QUAD_ARGS
+	VMOVDQU64 b08<>(SB), Z15
+	VMOVDQU64 b0F<>(SB), Z13
+	Q4_MASKS
+q40r4row:
+	QUAD_ROWS
+q40r4blk:
+	QUAD_SCALE
+	Q4_NIB2(2(R11), 2(R12), Z0)
+	Q4_NIB2(2(R11)(R13*2), 2(R12)(R13*2), Z6)
+	VBROADCASTI64X4 2(DX), Z1
+	VPXORD Z2, Z2, Z2
+	VPDPBUSD Z1, Z15, Z2
+	QUAD_DOT(Z0, Z8, Z4, Z3)
+	QUAD_DOT(Z6, Z9, Z5, Z7)
+	ADDQ $18, R11
+	ADDQ $18, R12
+	ADDQ $34, DX
+	DECQ BX
+	JNZ q40r4blk
+	QUAD_FINISH(q40r4row)
+	VZEROUPPER
+	RET
+
+// func dotQ5_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ5_0Rows4AVX512(SB), NOSPLIT, $0-48
+	QUAD_ARGS
+	VMOVDQU64 b10<>(SB), Z15
+	VMOVDQU64 b0F<>(SB), Z13
+	Q4_MASKS
+q50r4row:
+	QUAD_ROWS
+q50r4blk:
+	QUAD_SCALE
+	Q4_NIB2(6(R11), 6(R12), Z0)
+	Q4_NIB2(6(R11)(R13*2), 6(R12)(R13*2), Z6)
+	KMOVD 2(R11), K3
+	KMOVD 2(R12), K4
+	KUNPCKDQ K3, K4, K5
+	VPADDB Z15, Z0, K5, Z0
+	KMOVD 2(R11)(R13*2), K3
+	KMOVD 2(R12)(R13*2), K4
+	KUNPCKDQ K3, K4, K6
+	VPADDB Z15, Z6, K6, Z6
+	VBROADCASTI64X4 2(DX), Z1
+	VPXORD Z2, Z2, Z2
+	VPDPBUSD Z1, Z15, Z2
+	QUAD_DOT(Z0, Z8, Z4, Z3)
+	QUAD_DOT(Z6, Z9, Z5, Z7)
+	ADDQ $22, R11
+	ADDQ $22, R12
+	ADDQ $34, DX
+	DECQ BX
+	JNZ q50r4blk
+	QUAD_FINISH(q50r4row)
 	VZEROUPPER
 	RET

@@ -53,6 +53,18 @@ func dotQ5_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows
 //go:noescape
 func dotQ6_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
 
+// The four-row kernels dot rows i, i+Q, i+2Q, i+3Q (Q = nrows/4) for each
+// i < Q; nrows must be a positive multiple of 4.
+
+//go:noescape
+func dotQ8_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+//go:noescape
+func dotQ4_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+//go:noescape
+func dotQ5_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
 // hasAVX512 reports the AVX-512 subsets the AVX-512 kernels use: F, BW
@@ -220,17 +232,35 @@ var avx512Kernels = dotKernels{
 	},
 	q8_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
 		if rowsBounds(w, stride, a, nb, dst, BytesQ8_0, BytesQ8_0) {
-			dotQ8_0RowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+			n4 := len(dst) &^ 3
+			if n4 > 0 {
+				dotQ8_0Rows4AVX512(&w[0], stride, &a[0], nb, &dst[0], n4)
+			}
+			if n4 < len(dst) {
+				dotQ8_0RowsAVX512(&w[n4*stride], stride, &a[0], nb, &dst[n4], len(dst)-n4)
+			}
 		}
 	},
 	q4_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
 		if rowsBounds(w, stride, a, nb, dst, BytesQ4_0, BytesQ8_0) {
-			dotQ4_0RowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+			n4 := len(dst) &^ 3
+			if n4 > 0 {
+				dotQ4_0Rows4AVX512(&w[0], stride, &a[0], nb, &dst[0], n4)
+			}
+			if n4 < len(dst) {
+				dotQ4_0RowsAVX512(&w[n4*stride], stride, &a[0], nb, &dst[n4], len(dst)-n4)
+			}
 		}
 	},
 	q5_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
 		if rowsBounds(w, stride, a, nb, dst, BytesQ5_0, BytesQ8_0) {
-			dotQ5_0RowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+			n4 := len(dst) &^ 3
+			if n4 > 0 {
+				dotQ5_0Rows4AVX512(&w[0], stride, &a[0], nb, &dst[0], n4)
+			}
+			if n4 < len(dst) {
+				dotQ5_0RowsAVX512(&w[n4*stride], stride, &a[0], nb, &dst[n4], len(dst)-n4)
+			}
 		}
 	},
 	q4_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
