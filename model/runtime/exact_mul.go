@@ -7,14 +7,15 @@ import "github.com/distill-ml/distill/model/kernels/qdot"
 // each weight type at this batch size: Q4_K weights (which llama.cpp keeps
 // in its repacked 8-row layout) take the repacked GEMM's order for the rows
 // of each full group of 4 and the GEMV's order for the rest; repacked Q4_0
-// weights (a multiple of 8 rows) one scalar accumulator per output; every
-// other type has one order for all rows (qdot's).
+// weights (a multiple of 8 rows) one scalar accumulator per output; F16
+// weights the 16-lane orders of ggml_vec_dot_f16 (one row) or tinyBLAS (a
+// batch); every other type has one order for all rows (qdot's).
 // x: [n, cols], dsts[i]: [n, mats[i].Rows].
 func (s *Session) mulRowDots(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
 	head := qdot.Q4KGemmRows(n)
 	special := false
 	for _, w := range mats {
-		special = special || w.Q4_0Repacked() || (w.Type == qdot.Q4_K && head > 0)
+		special = special || w.Q4_0Repacked() || w.Type == qdot.F16 || (w.Type == qdot.Q4_K && head > 0)
 	}
 	if !special {
 		qdot.MulBatchSet(s.m.pool, mats, dsts, x, n, &s.ws)
@@ -26,6 +27,10 @@ func (s *Session) mulRowDots(mats []*qdot.Matrix, dsts [][]float32, x []float32,
 	for i, w := range mats {
 		if w.Q4_0Repacked() {
 			w.MulQ4_0RepackOrder(s.m.pool, dsts[i], x, n, &s.ws)
+			continue
+		}
+		if w.Type == qdot.F16 {
+			w.MulF16LlamaOrder(s.m.pool, dsts[i], x, n, &s.ws)
 			continue
 		}
 		if w.Type != qdot.Q4_K || head == 0 {

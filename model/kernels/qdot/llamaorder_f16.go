@@ -1,6 +1,10 @@
 package qdot
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/distill-ml/distill/model/kernels/parallel"
+)
 
 // F16 dot products in the summation orders of llama.cpp's CPU backend
 // (AVX-512 build), for attention over an F16 KV cache. The caller passes x
@@ -122,4 +126,55 @@ func halfBits(h uint16) float32 {
 	var b [2]byte
 	binary.LittleEndian.PutUint16(b[:], h)
 	return half(b[:])
+}
+
+// F16TinyBLAS reports whether llama.cpp multiplies an F16 matrix of this
+// shape with llamafile's tinyBLAS for a batch of n ≥ 2 rows (its F16 kernel
+// needs the inner dimension a multiple of 16 and the row count a multiple
+// of 4); otherwise each output is a ggml_vec_dot_f16.
+func (m *Matrix) F16TinyBLAS(n int) bool {
+	return m.Type == F16 && n >= 2 && m.Cols%16 == 0 && m.Rows%4 == 0
+}
+
+// MulF16LlamaOrder computes dst = W·x for an F16 matrix in llama.cpp's
+// order: the activations rounded to F16 (ggml's vec_dot type), then
+// F16GemmOrder dots for a tinyBLAS batch, F16VecOrder dots otherwise; rows
+// split over pool.
+// x: [n, Cols], dst: [n, Rows].
+func (m *Matrix) MulF16LlamaOrder(pool *parallel.Pool, dst, x []float32, n int, ws *Workspace) {
+	if m.Type != F16 {
+		panic("qdot: MulF16LlamaOrder on a " + m.Type.String() + " matrix")
+	}
+	if n <= 0 {
+		return
+	}
+	if pool == nil {
+		pool = parallel.Default()
+	}
+	if ws == nil {
+		ws = &Workspace{}
+	}
+	cols := m.Cols
+	if cap(ws.xh) < n*cols {
+		ws.xh = make([]float32, n*cols)
+	}
+	xh := ws.xh[:n*cols]
+	roundToF16(xh, x[:n*cols])
+	gemm := m.F16TinyBLAS(n)
+	grain := 64
+	if n > 1 {
+		grain = 16
+	}
+	pool.For(m.Rows, grain, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			w := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+			for t := 0; t < n; t++ {
+				if gemm {
+					dst[t*m.Rows+r] = F16GemmOrder(w, xh[t*cols:(t+1)*cols], cols)
+				} else {
+					dst[t*m.Rows+r] = F16VecOrder(w, xh[t*cols:(t+1)*cols], cols, false)
+				}
+			}
+		}
+	})
 }
