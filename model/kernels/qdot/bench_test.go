@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
@@ -13,7 +14,8 @@ import (
 // implementation this CPU runs (MatVec/<type>/<go|avx2|avx512>). MB/s and
 // GB/s are weight bytes read; %mem-bw is that against the read bandwidth
 // measured by readBandwidth with the same number of threads in the same run
-// (BenchmarkMemoryRead reports the same figure on its own):
+// (BenchmarkMemoryRead reports the same figure on its own); GB/cpu-s divides
+// by the process's CPU time instead of wall time:
 //
 //	go test ./model/kernels/qdot -run '^$' -bench 'MatVec|MemoryRead' -cpu 1,2
 func BenchmarkMatVec(b *testing.B) {
@@ -51,12 +53,21 @@ func BenchmarkMatVec(b *testing.B) {
 				ws := &Workspace{}
 				b.SetBytes(int64(len(data)))
 				b.ResetTimer()
+				cpu0 := processCPU()
 				for i := 0; i < b.N; i++ {
 					m.mulBatch(k, pool, dst, x, 1, ws)
 				}
-				rate := float64(len(data)) * float64(b.N) / b.Elapsed().Seconds()
+				cpu := processCPU() - cpu0
+				bytes := float64(len(data)) * float64(b.N)
+				rate := bytes / b.Elapsed().Seconds()
 				b.ReportMetric(rate/1e9, "GB/s")
 				b.ReportMetric(100*rate/bw[threads], "%mem-bw")
+				if cpu > 0 {
+					// Bytes per CPU-second of this process (all threads,
+					// pool spinning included): less sensitive than GB/s to
+					// other processes taking the cores.
+					b.ReportMetric(bytes/cpu.Seconds()/1e9, "GB/cpu-s")
+				}
 			})
 		}
 	}
@@ -91,9 +102,9 @@ func readBandwidth(pool *parallel.Pool, buf []byte, reps int) float64 {
 	sink := make([]float32, 64)
 	var best float64
 	for r := 0; r < reps; r++ {
-		start := nanotime()
+		start := time.Now()
 		readOnce(pool, buf, sink)
-		if rate := float64(len(buf)) / (float64(nanotime()-start) / 1e9); rate > best {
+		if rate := float64(len(buf)) / time.Since(start).Seconds(); rate > best {
 			best = rate
 		}
 	}

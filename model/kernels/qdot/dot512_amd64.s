@@ -100,6 +100,29 @@ DATA perm4<>+16(SB)/8, $0x0000000400000004
 DATA perm4<>+24(SB)/8, $0x0000000400000004
 GLOBL perm4<>(SB), RODATA|NOPTR, $32
 
+// q4kA / q4kB: VPSHUFB controls gathering the 12 packed scale bytes s of a
+// Q4_K/Q5_K super-block for the vector unpack (0x80 = zero); q4kC1..3: the
+// masks that pick each output byte's bits (see K4_SCALES).
+DATA q4kA<>+0(SB)/8, $0x0b0a090803020100
+DATA q4kA<>+8(SB)/8, $0x0b0a090807060504
+GLOBL q4kA<>(SB), RODATA|NOPTR, $16
+
+DATA q4kB<>+0(SB)/8, $0x0302010080808080
+DATA q4kB<>+8(SB)/8, $0x0706050480808080
+GLOBL q4kB<>(SB), RODATA|NOPTR, $16
+
+DATA q4kC1<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA q4kC1<>+8(SB)/8, $0x000000003f3f3f3f
+GLOBL q4kC1<>(SB), RODATA|NOPTR, $16
+
+DATA q4kC2<>+0(SB)/8, $0x0000000000000000
+DATA q4kC2<>+8(SB)/8, $0x0f0f0f0f00000000
+GLOBL q4kC2<>(SB), RODATA|NOPTR, $16
+
+DATA q4kC3<>+0(SB)/8, $0x3030303000000000
+DATA q4kC3<>+8(SB)/8, $0x3030303000000000
+GLOBL q4kC3<>(SB), RODATA|NOPTR, $16
+
 // k4s512: for chunk j of a K-quant super-block, a VPSHUFB control that picks
 // scale word 2j for the low 256 bits and word 2j+1 for the high 256 bits
 // from the eight scale words repeated in every 128-bit lane.
@@ -416,60 +439,58 @@ q50done:
 	VZEROUPPER
 	RET
 
-// K_ROW_ARGS: the K-quant kernels do one row at a time; dst and nrows stay
-// in their argument slots so that six scratch registers are free.
-#define K_ROW_ARGS \
-	MOVQ w+0(FP), SI \
-	MOVQ stride+8(FP), R8 \
-	MOVQ a+16(FP), DI \
-	MOVQ nb+24(FP), CX
+// The K-quant kernels also take rows in pairs i and i+H (PAIR_ARGS), but
+// each row keeps its own accumulators: the loop body runs super-block b of
+// row A, then super-block b of row B. Two far-apart streams keep more
+// memory reads in flight than one (measured: one core reads more than its
+// one-stream bandwidth this way).
 
-#define K_ROW_START \
+// K_PAIR_ROWS(zero): R11 = row A, R12 = row B (A for the lone row).
+#define K_PAIR_ROWS \
 	MOVQ SI, R11 \
+	LEAQ (SI)(R13*1), R12 \
+	TESTQ R10, R10 \
+	JNZ 2(PC) \
+	MOVQ SI, R12 \
 	MOVQ DI, DX \
 	MOVQ CX, BX
 
-// K_ROW_END(loop): store X8, advance to the next row.
-#define K_ROW_END(loop) \
-	MOVQ dst+32(FP), AX \
-	MOVSS X8, (AX) \
-	ADDQ $4, AX \
-	MOVQ AX, dst+32(FP) \
+// K_PAIR_FINISH(loop, done): store X8 (row A) and X9 (row B), next pair.
+#define K_PAIR_FINISH(loop, done) \
+	MOVSS X8, (R9) \
+	TESTQ R10, R10 \
+	JZ done \
+	MOVSS X9, (R9)(R14*1) \
 	ADDQ R8, SI \
-	DECQ nrows+40(FP) \
-	JG loop
+	ADDQ $4, R9 \
+	DECQ R10 \
+	JNZ loop \
+	MOVQ nrows+40(FP), AX \
+	ANDQ $1, AX \
+	JNZ loop
 
-// K4_SCALES: X6 = the eight 6-bit scales (bytes 0..7) and mins (8..15) of
-// the Q4_K/Q5_K super-block at R11 (clobbers AX, R9, R10, R12, R13, R14).
-#define K4_SCALES \
-	MOVL 4(R11), AX \
-	MOVL 8(R11), R12 \
-	MOVL 12(R11), R13 \
-	MOVL R13, R14 \
-	SHRL $4, R14 \
-	ANDL $0x0f0f0f0f, R14 \
-	MOVL R12, R9 \
-	SHRL $6, R9 \
-	ANDL $0x03030303, R9 \
-	SHLL $4, R9 \
-	ORL R9, R14 \
-	MOVL R13, R10 \
-	ANDL $0x0f0f0f0f, R10 \
-	MOVL AX, R9 \
-	SHRL $6, R9 \
-	ANDL $0x03030303, R9 \
-	SHLL $4, R9 \
-	ORL R9, R10 \
-	ANDL $0x3f3f3f3f, R12 \
-	ANDL $0x3f3f3f3f, AX \
-	VMOVD AX, X6 \
-	VPINSRD $1, R10, X6, X6 \
-	VPINSRD $2, R12, X6, X6 \
-	VPINSRD $3, R14, X6, X6
+// K4_SCALES(ROW): X6 = the eight 6-bit scales (bytes 0..7) and mins (8..15)
+// of the Q4_K/Q5_K super-block at ROW, unpacked with vector ops from the 12
+// bytes s at 4(ROW) (clobbers X0..X3); the same bytes as the AVX2 kernel's
+// scalar unpack:
+//
+//	sc[j] = s[j]&63, m[j] = s[j+4]&63                                  j < 4
+//	sc[j] = s[j+4]&15 | (s[j−4]>>6)<<4, m[j] = s[j+4]>>4 | (s[j]>>6)<<4   j ≥ 4
+#define K4_SCALES(ROW) \
+	VMOVDQU 4(ROW), X0 \
+	VPSHUFB q4kA<>(SB), X0, X1 \
+	VPSHUFB q4kB<>(SB), X0, X2 \
+	VPAND q4kC1<>(SB), X1, X3 \
+	VPSRLW $4, X1, X1 \
+	VPAND q4kC2<>(SB), X1, X1 \
+	VPSRLW $2, X2, X2 \
+	VPAND q4kC3<>(SB), X2, X2 \
+	VPOR X1, X3, X3 \
+	VPOR X2, X3, X6
 
-// K4_MINS: X11 += float(Σ mins·bsums)·(dmin·da) exactly as the AVX2 Q4_K
-// kernel; leaves X4 = [d·da, dmin·da] (clobbers X5, X7, AX).
-#define K4_MINS \
+// K4_MINS(ROW, MACC): MACC += float(Σ mins·bsums)·(dmin·da) exactly as the
+// AVX2 Q4_K kernel; leaves X4 = [d·da, dmin·da] (clobbers X5, X7, AX).
+#define K4_MINS(ROW, MACC) \
 	VPSRLDQ $8, X6, X7 \
 	VPMOVZXBW X7, X7 \
 	VMOVDQU 260(DX), Y5 \
@@ -481,13 +502,13 @@ q50done:
 	VPSHUFD $0xB1, X7, X4 \
 	VPADDD X4, X7, X7 \
 	VCVTDQ2PS X7, X7 \
-	MOVL (R11), AX \
+	MOVL (ROW), AX \
 	VMOVD AX, X4 \
 	VCVTPH2PS X4, X4 \
 	VBROADCASTSS (DX), X5 \
 	VMULPS X5, X4, X4 \
 	VMOVSHDUP X4, X5 \
-	VFMADD231SS X7, X5, X11
+	VFMADD231SS X7, X5, MACC
 
 // K4_WIDEN_SCALES: Z6 = the eight scales as words, repeated in every
 // 128-bit lane.
@@ -495,13 +516,14 @@ q50done:
 	VPMOVZXBW X6, X6 \
 	VSHUFI32X4 $0, Z6, Z6, Z6
 
-// K4_CHUNK(qoff, aoff, moff): Z10 += sc[2j]·Σ lo·a + sc[2j+1]·Σ hi·a over
-// chunk j's 64 elements (Z0 = [lo | hi] nibbles of the 32 code bytes).
-#define K4_LOAD(qoff) \
-	VBROADCASTI64X4 qoff(R11), Z0 \
+// K4_LOAD(ROW, qoff): Z0 = [low | high] nibbles of the 32 code bytes of a
+// chunk (K1 = the high 256 bits' words).
+#define K4_LOAD(ROW, qoff) \
+	VBROADCASTI64X4 qoff(ROW), Z0 \
 	VPSRLW $4, Z0, K1, Z0 \
 	VPANDD Z14, Z0, Z0
 
+// K4_MAC(aoff, moff): Z10 += sc[2j]·Σ lo·a + sc[2j+1]·Σ hi·a over chunk j.
 #define K4_MAC(aoff, moff) \
 	VPMADDUBSW aoff(DX), Z0, Z0 \
 	VPSHUFB k4s512<>+moff(SB), Z6, Z2 \
@@ -518,40 +540,82 @@ q50done:
 	VPSHUFD $0xB1, X10, X12 \
 	VPADDD X12, X10, X10
 
+// Q4K_SB(ROW, ACC, MACC): one Q4_K super-block of ROW: ACC += float(Σ sc·q·a)
+// ·(d·da) (scalar FMA), MACC += the mins term, as the AVX2 kernel.
+#define Q4K_SB(ROW, ACC, MACC) \
+	K4_SCALES(ROW) \
+	K4_MINS(ROW, MACC) \
+	K4_WIDEN_SCALES \
+	VPXORD Z10, Z10, Z10 \
+	K4_LOAD(ROW, 16) \
+	K4_MAC(4, 0) \
+	K4_LOAD(ROW, 48) \
+	K4_MAC(68, 64) \
+	K4_LOAD(ROW, 80) \
+	K4_MAC(132, 128) \
+	K4_LOAD(ROW, 112) \
+	K4_MAC(196, 192) \
+	REDUCE_Z10 \
+	VCVTDQ2PS X10, X10 \
+	VFMADD231SS X4, X10, ACC
+
 // func dotQ4_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
 TEXT ·dotQ4_KRowsAVX512(SB), NOSPLIT, $0-48
-	K_ROW_ARGS
+	PAIR_ARGS
 	VMOVDQU64 b0F<>(SB), Z14
 	MOVL $0xffff0000, AX
 	KMOVD AX, K1
 q4krow:
-	K_ROW_START
+	K_PAIR_ROWS
 	VXORPS X8, X8, X8
 	VXORPS X11, X11, X11
+	VXORPS X9, X9, X9
+	VXORPS X15, X15, X15
 q4kblk:
-	K4_SCALES
-	K4_MINS
-	K4_WIDEN_SCALES
-	VPXORD Z10, Z10, Z10
-	K4_LOAD(16)
-	K4_MAC(4, 0)
-	K4_LOAD(48)
-	K4_MAC(68, 64)
-	K4_LOAD(80)
-	K4_MAC(132, 128)
-	K4_LOAD(112)
-	K4_MAC(196, 192)
-	REDUCE_Z10
-	VCVTDQ2PS X10, X10
-	VFMADD231SS X4, X10, X8
+	Q4K_SB(R11, X8, X11)
+	Q4K_SB(R12, X9, X15)
 	ADDQ $144, R11
+	ADDQ $144, R12
 	ADDQ $292, DX
 	DECQ BX
 	JNZ q4kblk
 	VSUBSS X11, X8, X8
-	K_ROW_END(q4krow)
+	VSUBSS X15, X9, X9
+	K_PAIR_FINISH(q4krow, q4kdone)
+q4kdone:
 	VZEROUPPER
 	RET
+
+// K5_BIT(qsel): add 16 to the codes of Z0 whose qh bit (Z7) qsel selects.
+#define K5_BIT(qsel) \
+	VPTESTMB q5ksel<>+qsel(SB), Z7, K2 \
+	VPADDB Z13, Z0, K2, Z0
+
+// Q5K_SB(ROW, ACC, MACC): one Q5_K super-block of ROW; ACC is the row's
+// eight float lanes (Y), MACC its scalar mins sum; the order of dotQ5_KAVX2.
+#define Q5K_SB(ROW, ACC, MACC) \
+	K4_SCALES(ROW) \
+	K4_MINS(ROW, MACC) \
+	K4_WIDEN_SCALES \
+	VBROADCASTI64X4 16(ROW), Z7 \
+	VPXORD Z10, Z10, Z10 \
+	K4_LOAD(ROW, 48) \
+	K5_BIT(0) \
+	K4_MAC(4, 0) \
+	K4_LOAD(ROW, 80) \
+	K5_BIT(64) \
+	K4_MAC(68, 64) \
+	K4_LOAD(ROW, 112) \
+	K5_BIT(128) \
+	K4_MAC(132, 128) \
+	K4_LOAD(ROW, 144) \
+	K5_BIT(192) \
+	K4_MAC(196, 192) \
+	VEXTRACTI64X4 $1, Z10, Y12 \
+	VPADDD Y12, Y10, Y10 \
+	VCVTDQ2PS Y10, Y10 \
+	VBROADCASTSS X4, Y4 \
+	VFMADD231PS Y4, Y10, ACC
 
 // func dotQ5_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
 //
@@ -560,49 +624,31 @@ q4kblk:
 // scale) are converted and FMA'd with d·da into eight float lanes; the mins
 // go to a scalar as in Q4_K; result = hsum(lanes) − mins.
 TEXT ·dotQ5_KRowsAVX512(SB), NOSPLIT, $0-48
-	K_ROW_ARGS
+	PAIR_ARGS
 	VMOVDQU64 b0F<>(SB), Z14
 	VMOVDQU64 b10<>(SB), Z13
 	MOVL $0xffff0000, AX
 	KMOVD AX, K1
 q5krow:
-	K_ROW_START
+	K_PAIR_ROWS
 	VXORPS Y8, Y8, Y8
 	VXORPS X11, X11, X11
+	VXORPS Y9, Y9, Y9
+	VXORPS X15, X15, X15
 q5kblk:
-	K4_SCALES
-	K4_MINS
-	K4_WIDEN_SCALES
-	VBROADCASTI64X4 16(R11), Z7
-	VPXORD Z10, Z10, Z10
-	K4_LOAD(48)
-	VPTESTMB q5ksel<>+0(SB), Z7, K2
-	VPADDB Z13, Z0, K2, Z0
-	K4_MAC(4, 0)
-	K4_LOAD(80)
-	VPTESTMB q5ksel<>+64(SB), Z7, K2
-	VPADDB Z13, Z0, K2, Z0
-	K4_MAC(68, 64)
-	K4_LOAD(112)
-	VPTESTMB q5ksel<>+128(SB), Z7, K2
-	VPADDB Z13, Z0, K2, Z0
-	K4_MAC(132, 128)
-	K4_LOAD(144)
-	VPTESTMB q5ksel<>+192(SB), Z7, K2
-	VPADDB Z13, Z0, K2, Z0
-	K4_MAC(196, 192)
-	VEXTRACTI64X4 $1, Z10, Y12
-	VPADDD Y12, Y10, Y10
-	VCVTDQ2PS Y10, Y10
-	VBROADCASTSS X4, Y4
-	VFMADD231PS Y4, Y10, Y8
+	Q5K_SB(R11, Y8, X11)
+	Q5K_SB(R12, Y9, X15)
 	ADDQ $176, R11
+	ADDQ $176, R12
 	ADDQ $292, DX
 	DECQ BX
 	JNZ q5kblk
-	HSUM8(Y8, X8, X9)
+	HSUM8(Y8, X8, X10)
 	VSUBSS X11, X8, X8
-	K_ROW_END(q5krow)
+	HSUM8(Y9, X9, X10)
+	VSUBSS X15, X9, X9
+	K_PAIR_FINISH(q5krow, q5kdone)
+q5kdone:
 	VZEROUPPER
 	RET
 
@@ -613,11 +659,11 @@ q5kblk:
 	VPERMW Z7, perm, Z2 \
 	VPDPWSSD Z2, Z3, Z10
 
-// Q6_HALF: the 128 elements of half h: ql at qloff(R11) (64 bytes), qh at
-// qhoff(R11) (32 bytes), activations at aoff(DX).
-#define Q6_HALF(qloff, qhoff, aoff, perm0, perm1) \
-	VMOVDQU64 qloff(R11), Z0 \
-	VBROADCASTI64X4 qhoff(R11), Z1 \
+// Q6_HALF(ROW, ...): the 128 elements of half h: ql at qloff(ROW) (64
+// bytes), qh at qhoff(ROW) (32 bytes), activations at aoff(DX).
+#define Q6_HALF(ROW, qloff, qhoff, aoff, perm0, perm1) \
+	VMOVDQU64 qloff(ROW), Z0 \
+	VBROADCASTI64X4 qhoff(ROW), Z1 \
 	VPANDD Z14, Z0, Z3 \
 	VPSLLVW Z24, Z1, Z4 \
 	VPTERNLOGD $0xF8, Z13, Z4, Z3 \
@@ -628,9 +674,31 @@ q5kblk:
 	VPTERNLOGD $0xF8, Z13, Z4, Z3 \
 	Q6_PAIR(aoff+64, perm1)
 
+// Q6K_SB(ROW, ACC): one Q6_K super-block of ROW into its eight float lanes.
+#define Q6K_SB(ROW, ACC) \
+	VPMOVSXBW 192(ROW), Y7 \
+	VPMADDWD 260(DX), Y7, Y5 \
+	VPSLLD $5, Y5, Y5 \
+	VPXOR Y10, Y10, Y10 \
+	VPSUBD Y5, Y10, Y10 \
+	Q6_HALF(ROW, 0, 128, 4, Z20, Z21) \
+	Q6_HALF(ROW, 64, 160, 132, Z22, Z23) \
+	VEXTRACTI64X4 $1, Z10, Y12 \
+	VPADDD Y12, Y10, Y10 \
+	MOVWLZX 208(ROW), AX \
+	VMOVD AX, X4 \
+	VCVTPH2PS X4, X4 \
+	VMULSS (DX), X4, X4 \
+	VBROADCASTSS X4, Y4 \
+	VCVTDQ2PS Y10, Y10 \
+	VFMADD231PS Y4, Y10, ACC
+
 // func dotQ6_KRowsAVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+//
+// Z10 starts as [−32 · Σ_g sc[g]·bsums[g] in pairs | 0], as the AVX2
+// kernel's Y10; the two halves of Z10 are folded before conversion.
 TEXT ·dotQ6_KRowsAVX512(SB), NOSPLIT, $0-48
-	K_ROW_ARGS
+	PAIR_ARGS
 	VMOVDQU64 b0F<>(SB), Z14
 	VMOVDQU64 b30<>(SB), Z13
 	VMOVDQU64 q6shl<>(SB), Z24
@@ -640,32 +708,21 @@ TEXT ·dotQ6_KRowsAVX512(SB), NOSPLIT, $0-48
 	VMOVDQU64 q6perm<>+128(SB), Z22
 	VMOVDQU64 q6perm<>+192(SB), Z23
 q6krow:
-	K_ROW_START
+	K_PAIR_ROWS
 	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
 q6kblk:
-	// Z10 = [−32 · Σ_g sc[g]·bsums[g] in pairs | 0], as the AVX2 kernel.
-	VPMOVSXBW 192(R11), Y7
-	VPMADDWD 260(DX), Y7, Y5
-	VPSLLD $5, Y5, Y5
-	VPXOR Y10, Y10, Y10
-	VPSUBD Y5, Y10, Y10
-	Q6_HALF(0, 128, 4, Z20, Z21)
-	Q6_HALF(64, 160, 132, Z22, Z23)
-	VEXTRACTI64X4 $1, Z10, Y12
-	VPADDD Y12, Y10, Y10
-	MOVWLZX 208(R11), AX
-	VMOVD AX, X4
-	VCVTPH2PS X4, X4
-	VMULSS (DX), X4, X4
-	VBROADCASTSS X4, Y4
-	VCVTDQ2PS Y10, Y10
-	VFMADD231PS Y4, Y10, Y8
+	Q6K_SB(R11, Y8)
+	Q6K_SB(R12, Y9)
 	ADDQ $210, R11
+	ADDQ $210, R12
 	ADDQ $292, DX
 	DECQ BX
 	JNZ q6kblk
-	HSUM8(Y8, X8, X9)
-	K_ROW_END(q6krow)
+	HSUM8(Y8, X8, X10)
+	HSUM8(Y9, X9, X10)
+	K_PAIR_FINISH(q6krow, q6kdone)
+q6kdone:
 	VZEROUPPER
 	RET
 
