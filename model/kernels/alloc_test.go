@@ -18,9 +18,9 @@ var allocShapes = []struct {
 	{false, true, 37, 65, 33},
 	{true, false, 100, 130, 70},
 	{true, true, 13, 257, 255},
-	{false, true, 256, 688, 256},   // parallel, several row blocks
-	{false, false, 300, 5000, 600}, // several column panels and depth slices
-	{false, false, 1, 300, 200},    // gemv, transposed
+	{false, true, 256, 688, 256},  // parallel, several row blocks
+	{false, false, 40, 4200, 530}, // several column panels and depth slices
+	{false, false, 1, 300, 200},   // gemv, transposed
 	{true, true, 1, 300, 200},
 	{false, false, 300, 1, 200}, // gemv
 	{true, true, 300, 1, 200},

@@ -8,10 +8,10 @@
 //   - Activations are matrices [N, width] with N = B·T positions, row-major,
 //     position p = b·T + t (the data/batch layout).
 //   - Linear weights are stored out × in (y = x·Wᵀ), as llama.cpp does.
-//   - Each op instance owns its output buffers and reuses them across steps, so
-//     a steady-state training step allocates little. An output tensor is only
-//     valid until the op runs again; the graph's liveness analysis guarantees
-//     this inside one TapeMachine run.
+//   - Each op instance owns its output buffers, scratch and the worker
+//     function it hands to the pool (bound once), so its Do allocates nothing
+//     in steady state (TestOpsAllocFree). An output tensor is only valid until
+//     the op runs again, which happens once per run of the graph.
 //   - Values needed only by an op's own backward (RMSNorm's 1/rms, attention
 //     probabilities, LM-head logit gradients) live in op-private scratch that is
 //     never handed to Gorgonia as a value.

@@ -24,11 +24,15 @@
 // GGUF without the per-head permutation that Hugging Face checkpoints need.
 //
 // A Model (New) owns the weights as []*Param whose Data slices are the live
-// buffers every graph reads, so an optimizer updates them in place. It compiles
-// one Gorgonia graph and TapeMachine per (mode, B, T) on first use and reuses
-// it (Reset + RunAll per step): training (forward + symbolic backward of the
-// fused ops in model/ops), evaluation (forward + metrics) and logits. Op
-// outputs are op-owned buffers reused across steps, so memory stays flat.
+// buffers every graph reads, so an optimizer updates them in place. It builds
+// one Gorgonia graph per (mode, B, T) on first use — training (forward +
+// symbolic backward of the fused ops in model/ops, by gorgonia.Grad),
+// evaluation (forward + metrics) and logits — and runs it every step with its
+// own executor (exec.go) in the order Gorgonia's TapeMachine would, without
+// the TapeMachine's per-instruction allocations. Op outputs are op-owned
+// buffers reused across steps and every weight gradient is written straight
+// into Param.Grad, so a steady-state step allocates nothing and memory stays
+// flat.
 // ForwardBackward overwrites every Param.Grad; NaN/Inf appear in the returned
 // loss.Terms, never as errors. Training-only parameters (hidden-state
 // projections) are named "distill.*" and are not exported to GGUF. A Model is

@@ -37,7 +37,7 @@ func HiddenProjName(i int) string { return fmt.Sprintf("distill.hidden_proj.%d.w
 const maxGraphs = 4
 
 // Model is the student with its weights and one compiled Gorgonia graph and
-// TapeMachine per (mode, B, T), reused across steps.
+// executor per (mode, B, T), reused across steps.
 type Model struct {
 	cfg     Config
 	lc      loss.Config
@@ -187,7 +187,7 @@ func (m *Model) Param(name string) *Param { return m.byName[name] }
 // graph is one compiled computation for a (mode, B, T).
 type graph struct {
 	g      *G.ExprGraph
-	vm     G.VM
+	exec   *executor
 	feed   *ops.Feed
 	grads  G.Nodes // aligned with Model.weights (nil entries for unused weights)
 	cost   *G.Node
@@ -218,7 +218,6 @@ func (m *Model) graphFor(mode, B, T int) (*graph, error) {
 	if n >= maxGraphs {
 		for i, k := range m.order {
 			if k.mode == mode {
-				m.graphs[k].vm.Close()
 				delete(m.graphs, k)
 				m.order = append(m.order[:i], m.order[i+1:]...)
 				break
@@ -274,7 +273,9 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 		if err != nil {
 			return nil, err
 		}
-		gr.vm = G.NewTapeMachine(g)
+		if gr.exec, err = newExecutor(g); err != nil {
+			return nil, err
+		}
 		return gr, nil
 	}
 	cost, lm, err := ops.NewLMLoss(hf, head, m.lc, gr.feed, mode == modeTrain)
@@ -323,12 +324,20 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 		gr.grads = make(G.Nodes, len(nodes))
 		for j, i := range idx {
 			gr.grads[i] = gs[j]
-			// A weight used once gets its gradient written straight into its
-			// gradient buffer (no buffer of its own, no copy after the run).
-			ops.BackOutput(gs[j], m.weights[i].grad)
 		}
 	}
-	gr.vm = G.NewTapeMachine(g)
+	if gr.exec, err = newExecutor(g); err != nil {
+		return nil, err
+	}
+	for i, n := range gr.grads {
+		// Every weight gets its gradient written straight into its gradient
+		// buffer (no buffer of its own, no copy after the run): a weight used
+		// once by the op computing it, a shared or tied one by the
+		// executor's accumulating "+".
+		if n != nil && !ops.BackOutput(n, m.weights[i].grad) {
+			gr.exec.backOutput(n, m.weights[i].grad)
+		}
+	}
 	return gr, nil
 }
 
@@ -415,8 +424,7 @@ func (m *Model) run(mode int, b *batch.Batch, dense []float32) (*graph, error) {
 	}
 	gr.feed.Batch, gr.feed.DenseTeacher = b, dense
 	defer func() { gr.feed.Batch, gr.feed.DenseTeacher = nil, nil }()
-	gr.vm.Reset()
-	if err := gr.vm.RunAll(); err != nil {
+	if err := gr.exec.run(); err != nil {
 		return nil, fmt.Errorf("student step B=%d T=%d: %w", b.B, b.T, err)
 	}
 	return gr, nil
@@ -456,9 +464,9 @@ func (m *Model) ForwardBackwardDense(b *batch.Batch, teacherLogits []float32) (l
 			clear(w.grad)
 			continue
 		}
-		v, ok := n.Value().(*tensor.Dense)
+		v, ok := gr.exec.value(n).(*tensor.Dense)
 		if !ok || v == nil || v.Dtype() != tensor.Float32 {
-			return loss.Terms{}, fmt.Errorf("gradient of %s was not computed as a float32 tensor (got %T)", w.name, n.Value())
+			return loss.Terms{}, fmt.Errorf("gradient of %s was not computed as a float32 tensor (got %T)", w.name, gr.exec.value(n))
 		}
 		d := v.Float32s() // a view; Data() would box a slice header per call
 		if len(d) != len(w.grad) {
@@ -498,7 +506,7 @@ func (m *Model) Logits(tokens []int32, B, T int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, ok := gr.logits.Value().Data().([]float32)
+	d, ok := gr.exec.value(gr.logits).Data().([]float32)
 	if !ok {
 		return nil, errors.New("logits: not float32")
 	}
