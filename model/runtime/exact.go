@@ -23,48 +23,9 @@ import (
 // fma32 is a·b+c rounded once to float32 (the FMA instruction).
 func fma32(a, b, c float32) float32 { return qdot.FMA32(a, b, c) }
 
-// fnma32 is −(a·b)+c rounded once (the FNMADD instruction).
-func fnma32(a, b, c float32) float32 { return fma32(-a, b, c) }
-
-// expf is ggml_v_expf (the AVX-512 version): an exp with a degree-5
-// polynomial on a range-reduced argument, scaled by 2ⁿ, flushing to 0 or +Inf
-// beyond |n| > 192.
-func expf(x float32) float32 {
-	const r = 0x1.8p23
-	z := fma32(x, 0x1.715476p+0, r)
-	n := z - r
-	b := fnma32(n, 0x1.7f7d1cp-20, fnma32(n, 0x1.62e4p-1, x))
-	if n > 192 || n < -192 {
-		if n <= 0 {
-			return 0
-		}
-		return float32(math.Inf(1))
-	}
-	u := b * b
-	j := fma32(fma32(fma32(0x1.0e4020p-7, b, 0x1.573e2ep-5), u, fma32(0x1.555e66p-3, b, 0x1.fffdb6p-2)), u,
-		fma32(0x1.ffffecp-1, b, 1))
-	// scalef: j·2ⁿ, exact in float64, rounded once to float32
-	return float32(math.Ldexp(float64(j), int(n)))
-}
-
-// silu is ggml_v_silu: x / (1 + exp(−x)).
-func silu(x float32) float32 { return x / (1 + expf(0-x)) }
-
-// siluScalar is ggml_silu_f32, used for the elements after the last full
-// 16-lane vector: libm's expf, which rounds correctly in practice.
-func siluScalar(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
-
 // swiGLU sets g[i] = silu(g[i])·u[i] over one row as ggml_vec_swiglu_f32
-// does: 16-element vectors with the polynomial exp, then scalar leftovers.
-func swiGLU(g, u []float32) {
-	nv := len(g) - len(g)%16
-	for i := 0; i < nv; i++ {
-		g[i] = silu(g[i]) * u[i]
-	}
-	for i := nv; i < len(g); i++ {
-		g[i] = siluScalar(g[i]) * u[i]
-	}
-}
+// does (16-element vectors with ggml's polynomial exp, scalar leftovers).
+func swiGLU(g, u []float32) { qdot.SwiGLULlama(g, u) }
 
 // softmaxRow replaces x[:n] (scaled scores of the visible positions) by
 // their softmax as ggml_compute_forward_soft_max_f32 does over a KV length
@@ -78,15 +39,15 @@ func softmaxRow(x []float32) {
 			maxv = v
 		}
 	}
+	for i := range x {
+		x[i] -= maxv
+	}
+	qdot.ExpLlama(x, x)
 	var sum float64
 	var lane [16]float32
 	for c := 0; c < len(x); c += 16 {
 		lane = [16]float32{}
-		for l := 0; l < 16 && c+l < len(x); l++ {
-			e := expf(x[c+l] - maxv)
-			x[c+l] = e
-			lane[l] = e
-		}
+		copy(lane[:], x[c:min(c+16, len(x))])
 		sum += float64(qdot.Reduce16(&lane))
 	}
 	inv := float32(1 / sum)

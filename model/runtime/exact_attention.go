@@ -41,7 +41,7 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 	kqBatch := n > 1 && hd%16 == 0
 	kqvBatch := n > 1 && hd%4 == 0
 	s.m.pool.For(n*nh, 1, func(lo, hi int) {
-		scores := make([]float32, base+n)
+		scores := make([]float32, (base+n+63)&^63) // room for zero padding to a block of 64
 		qr := make([]float32, hd)
 		for w := lo; w < hi; w++ {
 			i, head := w/nh, w%nh
@@ -66,14 +66,29 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 			for j, v := range probs {
 				probs[j] = f16.Float32(f16.Float16(v))
 			}
+			// Summing whole blocks straight from the cache needs the
+			// probabilities zero-padded to the block (the cache positions
+			// past p hold zeros or stale finite values: 0·v = 0) and the
+			// padded row inside the cache row.
+			blk := 64
+			if kqvBatch {
+				blk = 16
+			}
+			pad := (p + blk) / blk * blk
+			clear(scores[p+1 : pad])
+			direct := pad <= s.ctxLen
 			oh := out[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
 			for c := range oh {
 				row := (kvh*hd + c) * vStride
-				vrow := vc[row : row+(p+1)*2]
-				if kqvBatch {
-					oh[c] = qdot.F16GemmOrder(vrow, probs, p+1)
-				} else {
-					oh[c] = qdot.F16VecOrder(vrow, probs, p+1, true)
+				switch {
+				case direct && kqvBatch:
+					oh[c] = qdot.F16GemmOrder(vc[row:row+pad*2], scores[:pad], pad)
+				case direct:
+					oh[c] = qdot.F16VecOrder(vc[row:row+pad*2], scores[:pad], pad, false)
+				case kqvBatch:
+					oh[c] = qdot.F16GemmOrder(vc[row:row+(p+1)*2], probs, p+1)
+				default:
+					oh[c] = qdot.F16VecOrder(vc[row:row+(p+1)*2], probs, p+1, true)
 				}
 			}
 		}

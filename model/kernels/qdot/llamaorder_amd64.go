@@ -13,6 +13,12 @@ func f16GemmOrderAVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) 
 //go:noescape
 func dotQ4_0RepackAVX2(w, a *byte, nb int) float32
 
+//go:noescape
+func expAVX2(dst, src *float32, n int)
+
+//go:noescape
+func siluMulAVX2(dst, gate, up *float32, n int)
+
 var llamaOrderAsm = hasAVX2()
 
 func dotQ4_0Repack(w, a []byte, nb int) float32 {

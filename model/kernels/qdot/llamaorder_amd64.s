@@ -182,3 +182,98 @@ q40rdone:
 	VZEROUPPER
 	MOVSS X8, ret+24(FP)
 	RET
+
+DATA lo_expc<>+0(SB)/4, $0x4b400000   // r = 0x1.8p23
+DATA lo_expc<>+4(SB)/4, $0x3fb8aa3b   // log2(e) 0x1.715476p+0
+DATA lo_expc<>+8(SB)/4, $0x3f317200   // ln2 hi 0x1.62e4p-1
+DATA lo_expc<>+12(SB)/4, $0x35bfbe8e  // ln2 lo 0x1.7f7d1cp-20
+DATA lo_expc<>+16(SB)/4, $0x3c072010  // 0x1.0e4020p-7
+DATA lo_expc<>+20(SB)/4, $0x3d2b9f17  // 0x1.573e2ep-5
+DATA lo_expc<>+24(SB)/4, $0x3e2aaf33  // 0x1.555e66p-3
+DATA lo_expc<>+28(SB)/4, $0x3efffedb  // 0x1.fffdb6p-2
+DATA lo_expc<>+32(SB)/4, $0x3f7ffff6  // 0x1.ffffecp-1
+DATA lo_expc<>+36(SB)/4, $0x3f800000  // 1
+GLOBL lo_expc<>(SB), RODATA|NOPTR, $40
+
+// EXP8: Y1 = ggml_v_expf(Y0) for lanes with |n| ≤ 126 (the caller redoes
+// the others); constants in Y6..Y15 (r, log2e, ln2hi, ln2lo, c7, c5, c3, c2,
+// c1, 1). Clobbers Y1..Y5.
+#define EXP8 \
+	VMOVAPS Y6, Y1 \
+	VFMADD231PS Y7, Y0, Y1 \
+	VSUBPS Y6, Y1, Y2 \
+	VMOVAPS Y0, Y3 \
+	VFNMADD231PS Y8, Y2, Y3 \
+	VFNMADD231PS Y9, Y2, Y3 \
+	VPSLLD $23, Y1, Y1 \
+	VPADDD Y15, Y1, Y1 \
+	VMULPS Y3, Y3, Y2 \
+	VMOVAPS Y11, Y4 \
+	VFMADD231PS Y10, Y3, Y4 \
+	VMOVAPS Y13, Y5 \
+	VFMADD231PS Y12, Y3, Y5 \
+	VFMADD231PS Y2, Y4, Y5 \
+	VMOVAPS Y15, Y4 \
+	VFMADD231PS Y14, Y3, Y4 \
+	VFMADD231PS Y2, Y5, Y4 \
+	VMULPS Y1, Y4, Y1
+
+#define EXP_CONSTS \
+	VBROADCASTSS lo_expc<>+0(SB), Y6 \
+	VBROADCASTSS lo_expc<>+4(SB), Y7 \
+	VBROADCASTSS lo_expc<>+8(SB), Y8 \
+	VBROADCASTSS lo_expc<>+12(SB), Y9 \
+	VBROADCASTSS lo_expc<>+16(SB), Y10 \
+	VBROADCASTSS lo_expc<>+20(SB), Y11 \
+	VBROADCASTSS lo_expc<>+24(SB), Y12 \
+	VBROADCASTSS lo_expc<>+28(SB), Y13 \
+	VBROADCASTSS lo_expc<>+32(SB), Y14 \
+	VBROADCASTSS lo_expc<>+36(SB), Y15
+
+// func expAVX2(dst, src *float32, n int)   (n a multiple of 8)
+TEXT ·expAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	EXP_CONSTS
+	SHRQ $3, CX
+	JZ expdone
+exploop:
+	VMOVUPS (SI), Y0
+	EXP8
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ exploop
+expdone:
+	VZEROUPPER
+	RET
+
+// func siluMulAVX2(dst, gate, up *float32, n int)   (n a multiple of 8)
+// dst = gate / (1 + exp(0 − gate)) · up
+TEXT ·siluMulAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ gate+8(FP), SI
+	MOVQ up+16(FP), DX
+	MOVQ n+24(FP), CX
+	EXP_CONSTS
+	SHRQ $3, CX
+	JZ silldone
+sillloop:
+	VXORPS Y0, Y0, Y0
+	VSUBPS (SI), Y0, Y0
+	EXP8
+	VADDPS Y15, Y1, Y1
+	VMOVUPS (SI), Y0
+	VDIVPS Y1, Y0, Y0
+	VMULPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ sillloop
+silldone:
+	VZEROUPPER
+	RET

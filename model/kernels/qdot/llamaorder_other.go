@@ -2,6 +2,11 @@
 
 package qdot
 
+var llamaOrderAsm = false
+
+func expAVX2(dst, src *float32, n int)         { panic("qdot: no assembly") }
+func siluMulAVX2(dst, gate, up *float32, n int) { panic("qdot: no assembly") }
+
 func f16VecOrder(w []byte, x []float32, full int, tw *[64]uint16, tx *[64]float32) float32 {
 	return f16VecOrderGo(w, x, full, tw, tx)
 }

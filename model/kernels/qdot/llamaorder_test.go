@@ -278,3 +278,44 @@ func TestF16LlamaOrderMatrix(t *testing.T) {
 		}
 	}
 }
+
+// The vector exponential and SiLU agree bit for bit with the portable
+// ExpfLlama, including the arguments the assembly hands back (|x| > 87,
+// NaN) and in-place use.
+func TestExpAndSwiGLUAsmMatchPortable(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	for _, n := range []int{1, 7, 8, 9, 16, 63, 64, 65, 200, 1536} {
+		x := make([]float32, n)
+		u := make([]float32, n)
+		for i := range x {
+			switch i % 5 {
+			case 0:
+				x[i] = float32(rng.NormFloat64() * 60)
+			case 1:
+				x[i] = float32(-rng.Float64() * 200)
+			default:
+				x[i] = float32(rng.NormFloat64() * 4)
+			}
+			u[i] = float32(rng.NormFloat64())
+		}
+		if n > 3 {
+			x[3] = float32(math.NaN())
+		}
+		got := append([]float32(nil), x...)
+		ExpLlama(got, got)
+		g := append([]float32(nil), x...)
+		SwiGLULlama(g, u)
+		for i, v := range x {
+			if want := ExpfLlama(v); math.Float32bits(got[i]) != math.Float32bits(want) && !(v != v && got[i] != got[i]) {
+				t.Fatalf("n=%d exp(%g) = %g, want %g", n, v, got[i], want)
+			}
+			want := v / (1 + ExpfLlama(0-v)) * u[i]
+			if i >= n-n%16 {
+				want = v / (1 + float32(math.Exp(float64(-v)))) * u[i]
+			}
+			if math.Float32bits(g[i]) != math.Float32bits(want) && !(v != v && g[i] != g[i]) {
+				t.Fatalf("n=%d silu(%g)·%g = %g, want %g", n, v, u[i], g[i], want)
+			}
+		}
+	}
+}
