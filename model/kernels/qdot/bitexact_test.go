@@ -9,10 +9,12 @@ import (
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
 
-// The AVX-512 kernels must return exactly the float32 bits of the AVX2 ones
-// (which reproduce llama.cpp's order). These tests compare every quantized
-// type, every block count 1..17, single-row and multi-row kernels, on random
-// and adversarial rows and activations.
+// The AVX-512 kernels and the portable Go ones must return exactly the
+// float32 bits of the AVX2 ones (which reproduce llama.cpp's order). These
+// tests compare every quantized type, every block count 1..17, single-row
+// and multi-row kernels, on random and adversarial rows and activations
+// (zero, negative-zero, largest and subnormal f16 scales; all-extreme codes;
+// activations all +127, all −127, alternating, and −128 for the K-quants).
 
 var quantTypes = []Type{Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K}
 
@@ -176,15 +178,25 @@ func activationRow(rng *rand.Rand, t Type, nb int, style int) []byte {
 	return b
 }
 
-func TestAVX512BitIdenticalToAVX2(t *testing.T) {
-	ref, k512 := kernelByName("avx2"), kernelByName("avx512")
-	if ref == nil || k512 == nil {
-		t.Skipf("this CPU runs %v; the comparison needs avx2 and avx512", Implementations())
+// Every implementation (the portable Go one included) returns the AVX2
+// kernels' bits for every quantized type.
+func TestDotsBitIdenticalToAVX2(t *testing.T) {
+	ref := kernelByName("avx2")
+	if ref == nil {
+		t.Skipf("this CPU runs %v; the comparison needs avx2", Implementations())
 	}
+	for _, k := range kernelSets() {
+		if k != ref {
+			compareWithAVX2(t, ref, k)
+		}
+	}
+}
+
+func compareWithAVX2(t *testing.T, ref, k *dotKernels) {
 	rng := rand.New(rand.NewSource(8))
 	const nrows = 5
 	for _, typ := range quantTypes {
-		single, rows := singleDot(k512, typ), rowsDot(k512, typ)
+		single, rows := singleDot(k, typ), rowsDot(k, typ)
 		refDot := singleDot(ref, typ)
 		for nb := 1; nb <= 17; nb++ {
 			for wStyle := 0; wStyle < 4; wStyle++ {
@@ -199,17 +211,20 @@ func TestAVX512BitIdenticalToAVX2(t *testing.T) {
 						copy(row, weightRow(rng, typ, nb, wStyle))
 						want[r] = refDot(row, a, nb)
 						if got := single(row, a, nb); !sameBits(got, want[r]) {
-							t.Fatalf("%s nb=%d weights %d activations %d row %d: avx512 %v (%#08x), avx2 %v (%#08x)",
-								typ, nb, wStyle, aStyle, r, got, math.Float32bits(got), want[r], math.Float32bits(want[r]))
+							t.Fatalf("%s nb=%d weights %d activations %d row %d: %s %v (%#08x), avx2 %v (%#08x)",
+								typ, nb, wStyle, aStyle, r, k.name, got, math.Float32bits(got), want[r], math.Float32bits(want[r]))
 						}
+					}
+					if rows == nil {
+						continue
 					}
 					for n := 1; n <= nrows; n++ {
 						got := make([]float32, n)
 						rows(w[:(n-1)*stride+rb], stride, a, nb, got)
 						for r := range got {
 							if !sameBits(got[r], want[r]) {
-								t.Fatalf("%s nb=%d weights %d activations %d: %d-row kernel row %d = %v, avx2 %v",
-									typ, nb, wStyle, aStyle, n, r, got[r], want[r])
+								t.Fatalf("%s nb=%d weights %d activations %d: %s %d-row kernel row %d = %v, avx2 %v",
+									typ, nb, wStyle, aStyle, k.name, n, r, got[r], want[r])
 							}
 						}
 					}
@@ -246,8 +261,8 @@ func TestAVX512Minus128Activations(t *testing.T) {
 	}
 }
 
-// Whole products: every implementation's MulBatch equals avx2's bit for bit
-// (avx512) or within rounding (go), with odd row counts split over a pool.
+// Whole products: every implementation's MulBatch equals avx2's bit for
+// bit, with odd row counts split over a pool.
 func TestMulBatchBitIdenticalAcrossImplementations(t *testing.T) {
 	ref := kernelByName("avx2")
 	if ref == nil {
@@ -279,10 +294,7 @@ func TestMulBatchBitIdenticalAcrossImplementations(t *testing.T) {
 				got := make([]float32, n*rows)
 				m.mulBatch(k, pool, got, x, n, &Workspace{})
 				for i := range got {
-					if k.name != "go" && !sameBits(got[i], want[i]) {
-						t.Fatalf("%s %s n=%d element %d: %v, avx2 %v", k.name, typ, n, i, got[i], want[i])
-					}
-					if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
+					if !sameBits(got[i], want[i]) {
 						t.Fatalf("%s %s n=%d element %d: %v, avx2 %v", k.name, typ, n, i, got[i], want[i])
 					}
 				}

@@ -45,51 +45,76 @@ var genericKernels = dotKernels{
 	f32:  dotF32Go,
 }
 
+// The portable quantized dots follow the float order of the AVX2 kernels
+// (which is llama.cpp's), so that every implementation returns the same
+// bits: the integer products of each block are summed exactly into eight
+// int32 lanes (lane k: elements 4k..4k+3 of a 32-element group), each lane
+// is converted to float32 and fused-multiply-added (FMA32, one rounding)
+// with the block's scale into eight float32 accumulators, and the
+// accumulators are summed as hsum8 does. Q4_K keeps one exact integer sum
+// per super-block and two scalar accumulators, as ggml's repacked kernels.
+
+// hsum8 sums eight lanes in the order of the AVX2 horizontal sum:
+// (l0+l4)+(l2+l6) + (l1+l5)+(l3+l7).
+func hsum8(acc *[8]float32) float32 {
+	t0, t1 := acc[0]+acc[4], acc[1]+acc[5]
+	t2, t3 := acc[2]+acc[6], acc[3]+acc[7]
+	u0, u1 := t0+t2, t1+t3
+	return u0 + u1
+}
+
+// fmaLanes adds float32(lanes[k])·s into acc[k] with one rounding each.
+func fmaLanes(acc *[8]float32, lanes *[8]int32, s float32) {
+	for k := range acc {
+		acc[k] = FMA32(float32(lanes[k]), s, acc[k])
+	}
+}
+
 func dotQ8_0Go(w, a []byte, nb int) float32 {
-	var sum float32
+	var acc [8]float32
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
 		ab := a[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
-		var s int32
-		for j := 2; j < BytesQ8_0; j++ {
-			s += int32(int8(wb[j])) * int32(int8(ab[j]))
+		var lanes [8]int32
+		for j := 0; j < QK; j++ {
+			lanes[j/4] += int32(int8(wb[2+j])) * int32(int8(ab[2+j]))
 		}
-		sum += float32(s) * (half(wb) * half(ab))
+		fmaLanes(&acc, &lanes, half(wb)*half(ab))
 	}
-	return sum
+	return hsum8(&acc)
 }
 
 func dotQ4_0Go(w, a []byte, nb int) float32 {
-	var sum float32
+	var acc [8]float32
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ4_0 : i*BytesQ4_0+BytesQ4_0]
 		ab := a[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
-		var s int32
+		var lanes [8]int32
 		for j := 0; j < 16; j++ {
-			s += (int32(wb[2+j]&15) - 8) * int32(int8(ab[2+j]))
-			s += (int32(wb[2+j]>>4) - 8) * int32(int8(ab[18+j]))
+			lanes[j/4] += (int32(wb[2+j]&15) - 8) * int32(int8(ab[2+j]))
+			lanes[4+j/4] += (int32(wb[2+j]>>4) - 8) * int32(int8(ab[18+j]))
 		}
-		sum += float32(s) * (half(wb) * half(ab))
+		fmaLanes(&acc, &lanes, half(wb)*half(ab))
 	}
-	return sum
+	return hsum8(&acc)
 }
 
 func dotQ5_0Go(w, a []byte, nb int) float32 {
-	var sum float32
+	var acc [8]float32
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ5_0 : i*BytesQ5_0+BytesQ5_0]
 		ab := a[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
 		qh := binary.LittleEndian.Uint32(wb[2:])
-		var s int32
+		var lanes [8]int32
 		for j := 0; j < 16; j++ {
 			lo := int32(wb[6+j]&15) | int32((qh>>j)&1)<<4
 			hi := int32(wb[6+j]>>4) | int32((qh>>(j+16))&1)<<4
-			s += (lo - 16) * int32(int8(ab[2+j]))
-			s += (hi - 16) * int32(int8(ab[18+j]))
+			lanes[j/4] += (lo - 16) * int32(int8(ab[2+j]))
+			lanes[4+j/4] += (hi - 16) * int32(int8(ab[18+j]))
 		}
-		sum += float32(s) * (half(wb) * half(ab))
+		fmaLanes(&acc, &lanes, half(wb)*half(ab))
 	}
-	return sum
+	return hsum8(&acc)
 }
 
 func q8KScale(ab []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(ab)) }
@@ -98,14 +123,23 @@ func q8KBsum(ab []byte, g int) int32 {
 	return int32(int16(binary.LittleEndian.Uint16(ab[4+QKK+2*g:])))
 }
 
+// q4KMins is Σ_j m[j]·(bsums[2j] + bsums[2j+1]), exact.
+func q4KMins(ab []byte, m *[8]uint8) int32 {
+	var summ int32
+	for j := 0; j < 8; j++ {
+		summ += int32(m[j]) * (q8KBsum(ab, 2*j) + q8KBsum(ab, 2*j+1))
+	}
+	return summ
+}
+
 func dotQ4_KGo(w, a []byte, nb int) float32 {
-	var sum float32
+	var acc, accm float32
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ4_K : i*BytesQ4_K+BytesQ4_K]
 		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
 		sc, m := scaleMinK4(wb[4:16])
 		aq := ab[4:]
-		var sumi, summ int32
+		var sumi int32
 		for j := 0; j < 4; j++ {
 			q := wb[16+32*j:]
 			var s1, s2 int32
@@ -115,72 +149,77 @@ func dotQ4_KGo(w, a []byte, nb int) float32 {
 			}
 			sumi += s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
 		}
-		for j := 0; j < 8; j++ {
-			summ += int32(m[j]) * (q8KBsum(ab, 2*j) + q8KBsum(ab, 2*j+1))
-		}
 		da := q8KScale(ab)
-		sum += half(wb)*da*float32(sumi) - half(wb[2:])*da*float32(summ)
+		acc = FMA32(float32(sumi), half(wb)*da, acc)
+		accm = FMA32(float32(q4KMins(ab, &m)), half(wb[2:])*da, accm)
 	}
-	return sum
+	return acc - accm
 }
 
+// dotQ5_KGo: eight lanes per super-block (lane k: elements 4k..4k+3 of each
+// 32-element half-chunk times its scale), FMA'd with d·da; the mins in a
+// scalar FMA'd with dmin·da; result = hsum8(lanes) − mins (llama.cpp's AVX2
+// order).
 func dotQ5_KGo(w, a []byte, nb int) float32 {
-	var sum float32
+	var acc [8]float32
+	var accm float32
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ5_K : i*BytesQ5_K+BytesQ5_K]
 		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
 		sc, m := scaleMinK4(wb[4:16])
 		qh := wb[16:48]
 		aq := ab[4:]
-		var sumi, summ int32
+		var lanes [8]int32
 		for j := 0; j < 4; j++ {
 			q := wb[48+32*j:]
-			var s1, s2 int32
 			for l := 0; l < 32; l++ {
 				lo := int32(q[l]&15) | int32((qh[l]>>(2*j))&1)<<4
 				hi := int32(q[l]>>4) | int32((qh[l]>>(2*j+1))&1)<<4
-				s1 += lo * int32(int8(aq[64*j+l]))
-				s2 += hi * int32(int8(aq[64*j+32+l]))
+				lanes[l/4] += int32(sc[2*j])*lo*int32(int8(aq[64*j+l])) +
+					int32(sc[2*j+1])*hi*int32(int8(aq[64*j+32+l]))
 			}
-			sumi += s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
-		}
-		for j := 0; j < 8; j++ {
-			summ += int32(m[j]) * (q8KBsum(ab, 2*j) + q8KBsum(ab, 2*j+1))
 		}
 		da := q8KScale(ab)
-		sum += half(wb)*da*float32(sumi) - half(wb[2:])*da*float32(summ)
+		fmaLanes(&acc, &lanes, half(wb)*da)
+		accm = FMA32(float32(q4KMins(ab, &m)), half(wb[2:])*da, accm)
 	}
-	return sum
+	return hsum8(&acc) - accm
 }
 
+// dotQ6_KGo: lane k starts at −32·(sc[2k]·bsums[2k] + sc[2k+1]·bsums[2k+1])
+// and collects, for each half h and 32-element chunk c, sc[8h+2c+k/4] times
+// the unsigned 6-bit codes of elements 4k..4k+3 of the chunk times their
+// activations; then one FMA per lane with d·da.
 func dotQ6_KGo(w, a []byte, nb int) float32 {
-	var sum float32
+	var acc [8]float32
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ6_K : i*BytesQ6_K+BytesQ6_K]
 		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
-		var sumi int32
+		scales := wb[192:208]
+		var lanes [8]int32
+		for k := 0; k < 8; k++ {
+			b := int32(int8(scales[2*k]))*q8KBsum(ab, 2*k) + int32(int8(scales[2*k+1]))*q8KBsum(ab, 2*k+1)
+			lanes[k] = -(b << 5)
+		}
 		for h := 0; h < 2; h++ {
-			ql, qh, sc := wb[64*h:], wb[128+32*h:], wb[192+8*h:]
+			ql, qh, sc := wb[64*h:], wb[128+32*h:], scales[8*h:]
 			aq := ab[4+128*h:]
-			var s [8]int32
 			for l := 0; l < 32; l++ {
+				k := l / 4
 				is := l / 16
-				q1 := int32(ql[l]&15|(qh[l]&3)<<4) - 32
-				q2 := int32(ql[l+32]&15|((qh[l]>>2)&3)<<4) - 32
-				q3 := int32(ql[l]>>4|((qh[l]>>4)&3)<<4) - 32
-				q4 := int32(ql[l+32]>>4|((qh[l]>>6)&3)<<4) - 32
-				s[is] += q1 * int32(int8(aq[l]))
-				s[is+2] += q2 * int32(int8(aq[l+32]))
-				s[is+4] += q3 * int32(int8(aq[l+64]))
-				s[is+6] += q4 * int32(int8(aq[l+96]))
-			}
-			for k := 0; k < 8; k++ {
-				sumi += s[k] * int32(int8(sc[k]))
+				q1 := int32(ql[l]&15 | (qh[l]&3)<<4)
+				q2 := int32(ql[l+32]&15 | ((qh[l]>>2)&3)<<4)
+				q3 := int32(ql[l]>>4 | ((qh[l]>>4)&3)<<4)
+				q4 := int32(ql[l+32]>>4 | ((qh[l]>>6)&3)<<4)
+				lanes[k] += int32(int8(sc[is]))*q1*int32(int8(aq[l])) +
+					int32(int8(sc[is+2]))*q2*int32(int8(aq[l+32])) +
+					int32(int8(sc[is+4]))*q3*int32(int8(aq[l+64])) +
+					int32(int8(sc[is+6]))*q4*int32(int8(aq[l+96]))
 			}
 		}
-		sum += half(wb[208:]) * q8KScale(ab) * float32(sumi)
+		fmaLanes(&acc, &lanes, half(wb[208:])*q8KScale(ab))
 	}
-	return sum
+	return hsum8(&acc)
 }
 
 func dotF16Go(w []byte, x []float32) float32 {

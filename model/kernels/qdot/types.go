@@ -5,9 +5,15 @@
 // for the 256-element K-quants), plus matrix-vector and small matrix-matrix
 // (prompt batch) products multi-threaded by rows over the shared worker pool.
 //
-// Every dot product has a portable Go implementation and, on amd64 with
-// AVX2+FMA+F16C, an assembly implementation chosen once at start-up from the
-// CPU features (golang.org/x/sys/cpu). Tests run both.
+// Every dot product has three implementations, chosen once at start-up from
+// the CPU features (golang.org/x/sys/cpu) or forced with DISTILL_QDOT=go|avx2|
+// avx512: "avx512" (AVX-512 F/BW/VL/VNNI assembly, with multi-row kernels
+// that share each activation block between 2–4 weight rows), "avx2"
+// (AVX2+FMA+F16C assembly) and the portable "go". All three return the same
+// float32 bits for the quantized types: integer partial sums in the same
+// eight int32 lanes, per-block FMAs into the same eight float lanes, the same
+// final horizontal sum — llama.cpp's order, so that the runtime's logits
+// equal llama.cpp's. Tests run every implementation the CPU has.
 //
 // Block layouts (little-endian, as in ggml's ggml-common.h; "f16" is IEEE half):
 //
