@@ -19,7 +19,21 @@ func expAVX2(dst, src *float32, n int)
 //go:noescape
 func siluMulAVX2(dst, gate, up *float32, n int)
 
+//go:noescape
+func dotQ4_KGemmOrderAVX2(w, a *byte, nb int) float32
+
 var llamaOrderAsm = hasAVX2()
+
+func dotQ4_KGemmOrder(w, a []byte, nb int) float32 {
+	if nb <= 0 {
+		return 0
+	}
+	if !llamaOrderAsm {
+		return dotQ4_KGemmOrderGo(w, a, nb)
+	}
+	_, _ = w[nb*BytesQ4_K-1], a[nb*BytesQ8_K-1]
+	return dotQ4_KGemmOrderAVX2(&w[0], &a[0], nb)
+}
 
 func dotQ4_0Repack(w, a []byte, nb int) float32 {
 	if nb <= 0 {

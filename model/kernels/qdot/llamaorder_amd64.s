@@ -277,3 +277,138 @@ sillloop:
 silldone:
 	VZEROUPPER
 	RET
+DATA lo_k4scale<>+0(SB)/8, $0x0100010001000100
+DATA lo_k4scale<>+8(SB)/8, $0x0100010001000100
+DATA lo_k4scale<>+16(SB)/8, $0x0100010001000100
+DATA lo_k4scale<>+24(SB)/8, $0x0100010001000100
+DATA lo_k4scale<>+32(SB)/8, $0x0302030203020302
+DATA lo_k4scale<>+40(SB)/8, $0x0302030203020302
+DATA lo_k4scale<>+48(SB)/8, $0x0302030203020302
+DATA lo_k4scale<>+56(SB)/8, $0x0302030203020302
+DATA lo_k4scale<>+64(SB)/8, $0x0504050405040504
+DATA lo_k4scale<>+72(SB)/8, $0x0504050405040504
+DATA lo_k4scale<>+80(SB)/8, $0x0504050405040504
+DATA lo_k4scale<>+88(SB)/8, $0x0504050405040504
+DATA lo_k4scale<>+96(SB)/8, $0x0706070607060706
+DATA lo_k4scale<>+104(SB)/8, $0x0706070607060706
+DATA lo_k4scale<>+112(SB)/8, $0x0706070607060706
+DATA lo_k4scale<>+120(SB)/8, $0x0706070607060706
+DATA lo_k4scale<>+128(SB)/8, $0x0908090809080908
+DATA lo_k4scale<>+136(SB)/8, $0x0908090809080908
+DATA lo_k4scale<>+144(SB)/8, $0x0908090809080908
+DATA lo_k4scale<>+152(SB)/8, $0x0908090809080908
+DATA lo_k4scale<>+160(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA lo_k4scale<>+168(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA lo_k4scale<>+176(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA lo_k4scale<>+184(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA lo_k4scale<>+192(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA lo_k4scale<>+200(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA lo_k4scale<>+208(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA lo_k4scale<>+216(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA lo_k4scale<>+224(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA lo_k4scale<>+232(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA lo_k4scale<>+240(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA lo_k4scale<>+248(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL lo_k4scale<>(SB), RODATA|NOPTR, $256
+
+// LO_K4_PAIR(qoff, aoff, moff): Y0 = 8 int32 lanes summing to
+// sc[2j]·Σ lo(qs)·a + sc[2j+1]·Σ hi(qs)·a over the 64 elements of pair j
+// (qs at SI+qoff, activations at DI+aoff, scales as int16 in Y6).
+#define LO_K4_PAIR(qoff, aoff, moff) \
+	VMOVDQU qoff(SI), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y14, Y0, Y0 \
+	VPAND Y14, Y1, Y1 \
+	VPMADDUBSW aoff(DI), Y0, Y0 \
+	VPMADDUBSW aoff+32(DI), Y1, Y1 \
+	VPSHUFB lo_k4scale<>+moff(SB), Y6, Y2 \
+	VPSHUFB lo_k4scale<>+moff+32(SB), Y6, Y3 \
+	VPMADDWD Y2, Y0, Y0 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y1, Y0, Y0 \
+	VEXTRACTI128 $1, Y0, X12 \
+	VPADDD X12, X0, X0 \
+	VPSHUFD $0x4E, X0, X12 \
+	VPADDD X12, X0, X0 \
+	VPSHUFD $0xB1, X0, X12 \
+	VPADDD X12, X0, X0 \
+	VCVTDQ2PS X0, X0 \
+	VFMADD231SS X4, X0, X8
+
+// func dotQ4_KGemmOrderAVX2(w, a *byte, nb int) float32
+// The order of ggml's repacked Q4_K GEMM: per 64-element pair of
+// sub-blocks, acc = fma(float(Σ sc·q·a), d·da, acc) and
+// accm = fma(float(m₀·bsum₀ + m₁·bsum₁), dmin·da, accm); result acc − accm.
+TEXT ·dotQ4_KGemmOrderAVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS X8, X8, X8
+	VXORPS X11, X11, X11
+	VMOVDQU lo_mask0F<>(SB), Y14
+	TESTQ CX, CX
+	JLE q4kgdone
+q4kgloop:
+	// the 6-bit scales (bytes 0..7 of X6) and mins (bytes 8..15)
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), DX
+	MOVL DX, R8
+	SHRL $4, R8
+	ANDL $0x0f0f0f0f, R8
+	MOVL BX, R9
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, R8
+	MOVL DX, R10
+	ANDL $0x0f0f0f0f, R10
+	MOVL AX, R9
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, R10
+	ANDL $0x3f3f3f3f, BX
+	ANDL $0x3f3f3f3f, AX
+	VMOVD AX, X6
+	VPINSRD $1, R10, X6, X6
+	VPINSRD $2, BX, X6, X6
+	VPINSRD $3, R8, X6, X6
+	// X4 = [d·da, dmin·da]
+	MOVL (SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	VBROADCASTSS (DI), X5
+	VMULPS X5, X4, X4
+	VMOVSHDUP X4, X5
+	// the four pairs' Σ m·bsums as floats in X7 lanes 0..3
+	VPSRLDQ $8, X6, X7
+	VPMOVZXBW X7, X7
+	VMOVDQU 260(DI), Y13
+	VEXTRACTI128 $1, Y13, X3
+	VPHADDW X3, X13, X13
+	VPMADDWD X13, X7, X7
+	VCVTDQ2PS X7, X7
+	VFMADD231SS X5, X7, X11
+	VPSRLDQ $4, X7, X7
+	VFMADD231SS X5, X7, X11
+	VPSRLDQ $4, X7, X7
+	VFMADD231SS X5, X7, X11
+	VPSRLDQ $4, X7, X7
+	VFMADD231SS X5, X7, X11
+	// scales as int16 in both lanes
+	VPMOVZXBW X6, X6
+	VINSERTI128 $1, X6, Y6, Y6
+	LO_K4_PAIR(16, 4, 0)
+	LO_K4_PAIR(48, 68, 64)
+	LO_K4_PAIR(80, 132, 128)
+	LO_K4_PAIR(112, 196, 192)
+	ADDQ $144, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ q4kgloop
+q4kgdone:
+	VSUBSS X11, X8, X8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET

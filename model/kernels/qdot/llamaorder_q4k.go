@@ -18,12 +18,12 @@ import (
 // llama.cpp's repacked kernels compute with the GEMM order.
 func Q4KGemmRows(n int) int { return n - n%4 }
 
-// dotQ4_KGemmOrder is the Q4_K·Q8_K dot in the order of ggml's repacked
+// dotQ4_KGemmOrderGo is the portable Q4_K·Q8_K dot in the order of ggml's repacked
 // Q4_K GEMM (ggml_gemm_q4_K_8x8_q8_K): per super-block and per pair of
 // 32-element sub-blocks, acc = fma(float(Σ sc·q·a), d·da, acc) and
 // accm = fma(float(m₀·bsum₀ + m₁·bsum₁), dmin·da, accm); result acc − accm.
 // The integer sums are exact, so only the float steps matter.
-func dotQ4_KGemmOrder(w, a []byte, nb int) float32 {
+func dotQ4_KGemmOrderGo(w, a []byte, nb int) float32 {
 	var acc, accm float32
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ4_K : i*BytesQ4_K+BytesQ4_K]

@@ -204,6 +204,8 @@ func TestQ4KGemmOrder(t *testing.T) {
 	defer pool.Close()
 	got := make([]float32, n*rows)
 	m.MulQ4KGemmOrder(pool, got, x, n, nil)
+	portable := make([]float32, n*rows)
+	withPortable(func() { m.MulQ4KGemmOrder(pool, portable, x, n, nil) })
 	other := make([]float32, n*rows)
 	m.MulBatch(pool, other, x, n, nil)
 	qa := make([]byte, cols/QKK*BytesQ8_K)
@@ -233,8 +235,8 @@ func TestQ4KGemmOrder(t *testing.T) {
 			}
 			want := acc - accm
 			k := tk*rows + r
-			if got[k] != want {
-				t.Fatalf("token %d row %d: %g, want %g", tk, r, got[k], want)
+			if got[k] != want || portable[k] != want {
+				t.Fatalf("token %d row %d: %g (portable %g), want %g", tk, r, got[k], portable[k], want)
 			}
 			if d := math.Abs(float64(got[k] - other[k])); d > 1e-4*(1+math.Abs(float64(want))) {
 				t.Fatalf("token %d row %d: GEMM order %g far from qdot's %g", tk, r, got[k], other[k])
