@@ -22,7 +22,27 @@ func siluMulAVX2(dst, gate, up *float32, n int)
 //go:noescape
 func dotQ4_KGemmOrderAVX2(w, a *byte, nb int) float32
 
+//go:noescape
+func dotQ4_0Repack4AVX2(w *byte, stride int, a *byte, nb int, out *float32)
+
 var llamaOrderAsm = hasAVX2()
+
+// dotQ4_0Repack4 computes rows r..r+3 (w starts at row r; rows stride bytes
+// apart) against one activation row.
+func dotQ4_0Repack4(w []byte, stride int, a []byte, nb int, out *[4]float32) {
+	if nb <= 0 {
+		*out = [4]float32{}
+		return
+	}
+	if !llamaOrderAsm {
+		for k := range out {
+			out[k] = dotQ4_0RepackGo(w[k*stride:], a, nb)
+		}
+		return
+	}
+	_, _ = w[3*stride+nb*BytesQ4_0-1], a[nb*BytesQ8_0-1]
+	dotQ4_0Repack4AVX2(&w[0], stride, &a[0], nb, &out[0])
+}
 
 func dotQ4_KGemmOrder(w, a []byte, nb int) float32 {
 	if nb <= 0 {

@@ -412,3 +412,75 @@ q4kgdone:
 	VZEROUPPER
 	MOVSS X8, ret+24(FP)
 	RET
+
+// LO_Q40_ROW(reg, dst): dst = 8 int32 lanes summing to Σ (q−8)·a over the
+// Q4_0 block at reg (activations in Y1).
+#define LO_Q40_ROW(reg, dst) \
+	VMOVDQU 2(reg), X0 \
+	VPSRLW $4, X0, X9 \
+	VINSERTI128 $1, X9, Y0, Y0 \
+	VPAND Y14, Y0, Y0 \
+	VPSUBB Y13, Y0, Y0 \
+	VPSIGNB Y0, Y0, Y10 \
+	VPSIGNB Y0, Y1, Y11 \
+	VPMADDUBSW Y11, Y10, Y10 \
+	VPMADDWD Y15, Y10, dst
+
+// func dotQ4_0Repack4AVX2(w *byte, stride int, a *byte, nb int, out *float32)
+// Four consecutive rows (stride bytes apart) against one activation row in
+// the repacked Q4_0 order; the four accumulators share a vector, one lane
+// per row, so each still sees acc = fma(float(Σ q·a), d·da, acc) per block.
+TEXT ·dotQ4_0Repack4AVX2(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), R11
+	MOVQ a+16(FP), DI
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), R12
+	LEAQ (SI)(R11*1), R8
+	LEAQ (R8)(R11*1), R9
+	LEAQ (R9)(R11*1), R10
+	VXORPS X8, X8, X8
+	VMOVDQU lo_ones16<>(SB), Y15
+	VMOVDQU lo_mask0F<>(SB), Y14
+	VMOVDQU lo_eight8<>(SB), Y13
+	TESTQ CX, CX
+	JLE q404done
+q404loop:
+	VMOVDQU 2(DI), Y1
+	LO_Q40_ROW(SI, Y2)
+	LO_Q40_ROW(R8, Y3)
+	LO_Q40_ROW(R9, Y4)
+	LO_Q40_ROW(R10, Y5)
+	VPHADDD Y3, Y2, Y2
+	VPHADDD Y5, Y4, Y4
+	VPHADDD Y4, Y2, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPADDD X3, X2, X2
+	VCVTDQ2PS X2, X2
+	// d of the four weight blocks times d of the activation block
+	MOVWLZX (SI), AX
+	VMOVD AX, X6
+	MOVWLZX (R8), AX
+	VPINSRW $1, AX, X6, X6
+	MOVWLZX (R9), AX
+	VPINSRW $2, AX, X6, X6
+	MOVWLZX (R10), AX
+	VPINSRW $3, AX, X6, X6
+	VCVTPH2PS X6, X6
+	MOVWLZX (DI), AX
+	VMOVD AX, X7
+	VCVTPH2PS X7, X7
+	VBROADCASTSS X7, X7
+	VMULPS X7, X6, X6
+	VFMADD231PS X6, X2, X8
+	ADDQ $18, SI
+	ADDQ $18, R8
+	ADDQ $18, R9
+	ADDQ $18, R10
+	ADDQ $34, DI
+	DECQ CX
+	JNZ q404loop
+q404done:
+	VMOVUPS X8, (R12)
+	VZEROUPPER
+	RET

@@ -18,3 +18,9 @@ func f16GemmOrder(w []byte, x []float32, full int, tw *[16]uint16, tx *[16]float
 func dotQ4_0Repack(w, a []byte, nb int) float32 { return dotQ4_0RepackGo(w, a, nb) }
 
 func dotQ4_KGemmOrder(w, a []byte, nb int) float32 { return dotQ4_KGemmOrderGo(w, a, nb) }
+
+func dotQ4_0Repack4(w []byte, stride int, a []byte, nb int, out *[4]float32) {
+	for k := range out {
+		out[k] = dotQ4_0RepackGo(w[k*stride:], a, nb)
+	}
+}

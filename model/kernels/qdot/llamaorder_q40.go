@@ -52,16 +52,28 @@ func (m *Matrix) MulQ4_0RepackOrder(pool *parallel.Pool, dst, x []float32, n int
 	}
 	qa := ws.q8_0
 	nb := m.Cols / QK
-	grain := 64
+	// groups of 4 rows share the activation loads and run four independent
+	// accumulator chains; rows past the last group of 4 one by one
+	groups := m.Rows / 4
+	grain := 16
 	if n > 1 {
-		grain = 16
+		grain = 4
 	}
-	pool.For(m.Rows, grain, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			w := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+	pool.For(groups, grain, func(lo, hi int) {
+		var out [4]float32
+		for g := lo; g < hi; g++ {
+			r := 4 * g
+			w := m.Data[r*m.rowBytes:]
 			for t := 0; t < n; t++ {
-				dst[t*m.Rows+r] = dotQ4_0Repack(w, qa[t*arb:(t+1)*arb], nb)
+				dotQ4_0Repack4(w, m.rowBytes, qa[t*arb:(t+1)*arb], nb, &out)
+				copy(dst[t*m.Rows+r:t*m.Rows+r+4], out[:])
 			}
 		}
 	})
+	for r := 4 * groups; r < m.Rows; r++ {
+		w := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+		for t := 0; t < n; t++ {
+			dst[t*m.Rows+r] = dotQ4_0Repack(w, qa[t*arb:(t+1)*arb], nb)
+		}
+	}
 }

@@ -148,7 +148,7 @@ func randomX(rng *rand.Rand, n int) []float32 {
 
 func TestQ4_0RepackOrder(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
-	const rows, cols, n = 24, 576, 3
+	const rows, cols, n = 26, 576, 3 // 26: six groups of 4 and two single rows
 	m, err := NewMatrix(Q4_0, rows, cols, randomQ4(rng, Q4_0, rows, cols))
 	if err != nil {
 		t.Fatal(err)
