@@ -324,21 +324,31 @@ func runWorker(js string) error {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	t0 := time.Now()
 	var trace []int64
+	var sampleBytes, sampleObjs uint64
 	every := max(j.Steps/10, 1)
 	for i := 0; i < j.Steps; i++ {
 		if err := step(); err != nil {
 			return err
 		}
 		if (i+1)%every == 0 {
+			// The RSS sample's own allocations (reading /proc) are left out
+			// of the per-step heap figures below.
+			var a, b runtime.MemStats
+			runtime.ReadMemStats(&a)
 			trace = append(trace, vmRSS())
+			runtime.ReadMemStats(&b)
+			sampleBytes += b.TotalAlloc - a.TotalAlloc
+			sampleObjs += b.Mallocs - a.Mallocs
 		}
 	}
 	dt := time.Since(t0).Seconds()
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
+	ms1.TotalAlloc -= sampleBytes
+	ms1.Mallocs -= sampleObjs
 	// Steady-state heap traffic of the timed steps (forward, backward, AdamW).
-	fmt.Fprintf(os.Stderr, "distill worker %s: %.3f MiB allocated per step (%d objects), heap in use %.0f MiB, %d GC cycles in %d steps (%.2f per step), GC pauses %.2f ms\n",
-		j.Name, float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(j.Steps)/(1<<20), (ms1.Mallocs-ms0.Mallocs)/uint64(j.Steps),
+	fmt.Fprintf(os.Stderr, "distill worker %s: %.0f bytes allocated per step (%d objects), heap in use %.0f MiB, %d GC cycles in %d steps (%.2f per step), GC pauses %.2f ms\n",
+		j.Name, float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(j.Steps), (ms1.Mallocs-ms0.Mallocs)/uint64(j.Steps),
 		float64(ms1.HeapInuse)/(1<<20), ms1.NumGC-ms0.NumGC, j.Steps, float64(ms1.NumGC-ms0.NumGC)/float64(j.Steps),
 		float64(ms1.PauseTotalNs-ms0.PauseTotalNs)/1e6)
 	var ru syscall.Rusage
