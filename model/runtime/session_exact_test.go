@@ -15,6 +15,9 @@ func TestExactAttentionIndependentOfContextLength(t *testing.T) {
 	}
 	defer m.Close()
 	prompt := []int32{5, 77, 300, 12, 9, 250, 31, 2, 99, 100, 101}
+	// Each step records the logits and the last block's attention output
+	// (before 8-bit activation quantization could hide an ulp).
+	qDim := m.Hyper.NHeads * m.Hyper.HeadDim
 	run := func(ctx int) [][]float32 {
 		s := m.NewSession(ctx)
 		var out [][]float32
@@ -22,12 +25,12 @@ func TestExactAttentionIndependentOfContextLength(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, lg)
+		out = append(out, lg, append([]float32(nil), s.att[:len(prompt)*qDim]...))
 		for s.Pos() < ctx {
 			if lg, err = s.Eval([]int32{Argmax(lg[len(lg)-m.Hyper.VocabSize:])}); err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, lg)
+			out = append(out, lg, append([]float32(nil), s.att[:qDim]...))
 		}
 		return out
 	}
@@ -36,7 +39,7 @@ func TestExactAttentionIndependentOfContextLength(t *testing.T) {
 	for i := range short {
 		for j, v := range short[i] {
 			if math.Float32bits(v) != math.Float32bits(long[i][j]) {
-				t.Fatalf("step %d logit %d: %g with a 70-token context, %g with 200", i, j, v, long[i][j])
+				t.Fatalf("step %d (%s) element %d: %g with a 70-token context, %g with 200", i/2, []string{"logits", "attention"}[i%2], j, v, long[i][j])
 			}
 		}
 	}
