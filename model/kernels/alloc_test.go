@@ -19,7 +19,7 @@ var allocShapes = []struct {
 	{true, false, 100, 130, 70},
 	{true, true, 13, 257, 255},
 	{false, true, 256, 688, 256},  // parallel, several row blocks
-	{false, false, 40, 4200, 530}, // several column panels and depth slices
+	{false, false, 14, 4100, 520}, // several column panels and depth slices
 	{false, false, 1, 300, 200},   // gemv, transposed
 	{true, true, 1, 300, 200},
 	{false, false, 300, 1, 200}, // gemv
