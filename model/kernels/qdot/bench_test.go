@@ -102,8 +102,12 @@ func BenchmarkMatVecInCache(b *testing.B) {
 				ws := &Workspace{}
 				b.SetBytes(int64(len(data)))
 				b.ResetTimer()
+				cpu0 := processCPU()
 				for i := 0; i < b.N; i++ {
 					m.mulBatch(k, pool, dst, x, 1, ws)
+				}
+				if cpu := processCPU() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(len(data))*float64(b.N)/cpu.Seconds()/1e9, "GB/cpu-s")
 				}
 			})
 		}
