@@ -16,9 +16,8 @@ import (
 // near-ties (an ulp of difference in an activation would otherwise flip an
 // 8-bit activation rounding now and then and grow to visible logit noise).
 //
-// The orders are those of ggml's AVX-512 code (the libggml-cpu variant the
-// prebuilt binary loads on AVX-512 machines): 16-lane vectors, and
-// GCC's _mm512_reduce_add_ps tree for horizontal sums.
+// The vector orders follow the libggml-cpu build llama.cpp's prebuilt
+// binary loads on this CPU (qdot.LlamaOrderVariant: AVX-512 or AVX2).
 
 // fma32 is a·b+c rounded once to float32 (the FMA instruction).
 func fma32(a, b, c float32) float32 { return qdot.FMA32(a, b, c) }
@@ -28,33 +27,9 @@ func fma32(a, b, c float32) float32 { return qdot.FMA32(a, b, c) }
 func swiGLU(g, u []float32) { qdot.SwiGLULlama(g, u) }
 
 // softmaxRow replaces x[:n] (scaled scores of the visible positions) by
-// their softmax as ggml_compute_forward_soft_max_f32 does over a KV length
-// padded with masked (−Inf) entries: exp of each 16-element vector summed
-// with reduce16 into a float64 total, then scaled by float32(1/total). The
-// padding contributes exact zeros, so it is not materialised.
-func softmaxRow(x []float32) {
-	maxv := float32(math.Inf(-1))
-	for _, v := range x {
-		if v > maxv {
-			maxv = v
-		}
-	}
-	for i := range x {
-		x[i] -= maxv
-	}
-	qdot.ExpLlama(x, x)
-	var sum float64
-	var lane [16]float32
-	for c := 0; c < len(x); c += 16 {
-		lane = [16]float32{}
-		copy(lane[:], x[c:min(c+16, len(x))])
-		sum += float64(qdot.Reduce16(&lane))
-	}
-	inv := float32(1 / sum)
-	for i := range x {
-		x[i] *= inv
-	}
-}
+// their softmax as ggml computes it over its padded KV length
+// (qdot.SoftmaxLlama).
+func softmaxRow(x []float32) { qdot.SoftmaxLlama(x) }
 
 // ropePair rotates (x0, x1) by the angle with cosine c and sine s as ggml's
 // rope does once compiled with FMA contraction: x0·c − x1·s and x0·s + x1·c

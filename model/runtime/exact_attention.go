@@ -41,7 +41,7 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 	kqBatch := n > 1 && hd%16 == 0
 	kqvBatch := n > 1 && hd%4 == 0
 	s.m.pool.For(n*nh, 1, func(lo, hi int) {
-		scores := make([]float32, (base+n+63)&^63) // room for zero padding to a block of 64
+		scores := make([]float32, (base+n+63)&^63) // room for zero padding to a block (≤ 64)
 		qr := make([]float32, hd)
 		for w := lo; w < hi; w++ {
 			i, head := w/nh, w%nh
@@ -70,9 +70,9 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 			// probabilities zero-padded to the block (the cache positions
 			// past p hold zeros or stale finite values: 0·v = 0) and the
 			// padded row inside the cache row.
-			blk := 64
+			blk := qdot.F16VecBlock()
 			if kqvBatch {
-				blk = 16
+				blk = qdot.F16GemmBlock()
 			}
 			pad := (p + blk) / blk * blk
 			clear(scores[p+1 : pad])

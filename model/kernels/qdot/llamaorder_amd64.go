@@ -25,7 +25,55 @@ func dotQ4_KGemmOrderAVX2(w, a *byte, nb int) float32
 //go:noescape
 func dotQ4_0Repack4AVX2(w *byte, stride int, a *byte, nb int, out *float32)
 
+//go:noescape
+func f16VecOrder32AVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) float32
+
+//go:noescape
+func f16GemmOrder8AVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) float32
+
+//go:noescape
+func exp2AVX2(dst, src *float32, n int)
+
+//go:noescape
+func siluMul2AVX2(dst, gate, up *float32, n int)
+
 var llamaOrderAsm = hasAVX2()
+
+func f16VecOrder32(w []byte, x []float32, full int, tw *[32]uint16, tx *[32]float32) float32 {
+	if !llamaOrderAsm {
+		return f16VecOrder32Go(w, x, full, tw, tx)
+	}
+	var wp *uint16
+	var xp *float32
+	if full > 0 {
+		_, _ = w[64*full-1], x[32*full-1]
+		wp, xp = (*uint16)(unsafe.Pointer(&w[0])), &x[0]
+	}
+	var twp *uint16
+	var txp *float32
+	if tw != nil {
+		twp, txp = &tw[0], &tx[0]
+	}
+	return f16VecOrder32AVX2(wp, xp, full, twp, txp)
+}
+
+func f16GemmOrder8(w []byte, x []float32, full int, tw *[8]uint16, tx *[8]float32) float32 {
+	if !llamaOrderAsm {
+		return f16GemmOrder8Go(w, x, full, tw, tx)
+	}
+	var wp *uint16
+	var xp *float32
+	if full > 0 {
+		_, _ = w[16*full-1], x[8*full-1]
+		wp, xp = (*uint16)(unsafe.Pointer(&w[0])), &x[0]
+	}
+	var twp *uint16
+	var txp *float32
+	if tw != nil {
+		twp, txp = &tw[0], &tx[0]
+	}
+	return f16GemmOrder8AVX2(wp, xp, full, twp, txp)
+}
 
 // dotQ4_0Repack4 computes rows r..r+3 (w starts at row r; rows stride bytes
 // apart) against one activation row.

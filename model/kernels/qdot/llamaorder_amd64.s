@@ -484,3 +484,151 @@ q404done:
 	VMOVUPS X8, (R12)
 	VZEROUPPER
 	RET
+
+// func f16VecOrder32AVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) float32
+// ggml_vec_dot_f16 of the AVX2 build: blocks of 32 into four 8-lane
+// accumulators, (acc0+acc2)+(acc1+acc3), then lo+hi and two HADDPS.
+TEXT ·f16VecOrder32AVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ nblk+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ CX, CX
+	JLE v32tail
+v32loop:
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS 16(SI), Y9
+	VCVTPH2PS 32(SI), Y10
+	VCVTPH2PS 48(SI), Y11
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+	VFMADD231PS 64(DI), Y10, Y2
+	VFMADD231PS 96(DI), Y11, Y3
+	ADDQ $64, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ v32loop
+v32tail:
+	MOVQ tw+24(FP), SI
+	TESTQ SI, SI
+	JZ v32reduce
+	MOVQ tx+32(FP), DI
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS 16(SI), Y9
+	VCVTPH2PS 32(SI), Y10
+	VCVTPH2PS 48(SI), Y11
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+	VFMADD231PS 64(DI), Y10, Y2
+	VFMADD231PS 96(DI), Y11, Y3
+v32reduce:
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
+
+// func f16GemmOrder8AVX2(w *uint16, x *float32, nblk int, tw *uint16, tx *float32) float32
+// tinyBLAS F16 of the AVX2 build: one 8-lane accumulator, then HSUM8.
+TEXT ·f16GemmOrder8AVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ nblk+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	TESTQ CX, CX
+	JLE g8tail
+g8loop:
+	VCVTPH2PS (SI), Y0
+	VFMADD231PS (DI), Y0, Y8
+	ADDQ $16, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ g8loop
+g8tail:
+	MOVQ tw+24(FP), SI
+	TESTQ SI, SI
+	JZ g8reduce
+	MOVQ tx+32(FP), DI
+	VCVTPH2PS (SI), Y0
+	VFMADD231PS (DI), Y0, Y8
+g8reduce:
+	HSUM8
+	VZEROUPPER
+	MOVSS X8, ret+40(FP)
+	RET
+
+// EXP8_AVX2: Y1 = ggml_v_expf (AVX2 build) of Y0 for lanes with |n| ≤ 126:
+// j = fma(fma(fma(c7,b,c5),u,fma(c3,b,c2)),u,c1·b), result fma(j,k,k).
+#define EXP8_AVX2 \
+	VMOVAPS Y6, Y1 \
+	VFMADD231PS Y7, Y0, Y1 \
+	VSUBPS Y6, Y1, Y2 \
+	VMOVAPS Y0, Y3 \
+	VFNMADD231PS Y8, Y2, Y3 \
+	VFNMADD231PS Y9, Y2, Y3 \
+	VPSLLD $23, Y1, Y1 \
+	VPADDD Y15, Y1, Y1 \
+	VMULPS Y3, Y3, Y2 \
+	VMOVAPS Y11, Y4 \
+	VFMADD231PS Y10, Y3, Y4 \
+	VMOVAPS Y13, Y5 \
+	VFMADD231PS Y12, Y3, Y5 \
+	VFMADD231PS Y2, Y4, Y5 \
+	VMULPS Y14, Y3, Y4 \
+	VFMADD231PS Y2, Y5, Y4 \
+	VFMADD213PS Y1, Y4, Y1
+
+// func exp2AVX2(dst, src *float32, n int)   (n a multiple of 8)
+TEXT ·exp2AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	EXP_CONSTS
+	SHRQ $3, CX
+	JZ exp2done
+exp2loop:
+	VMOVUPS (SI), Y0
+	EXP8_AVX2
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ exp2loop
+exp2done:
+	VZEROUPPER
+	RET
+
+// func siluMul2AVX2(dst, gate, up *float32, n int)   (n a multiple of 8)
+TEXT ·siluMul2AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ gate+8(FP), SI
+	MOVQ up+16(FP), DX
+	MOVQ n+24(FP), CX
+	EXP_CONSTS
+	SHRQ $3, CX
+	JZ sil2done
+sil2loop:
+	VXORPS Y0, Y0, Y0
+	VSUBPS (SI), Y0, Y0
+	EXP8_AVX2
+	VADDPS Y15, Y1, Y1
+	VMOVUPS (SI), Y0
+	VDIVPS Y1, Y0, Y0
+	VMULPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ sil2loop
+sil2done:
+	VZEROUPPER
+	RET

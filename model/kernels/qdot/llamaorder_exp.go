@@ -13,8 +13,12 @@ import "math"
 // |x| below 126·ln 2 ≈ 87.3).
 const expLimit = 87
 
-// ExpfLlama is ggml_v_expf for one value.
+// ExpfLlama is ggml_v_expf for one value, as the build LlamaOrderVariant
+// names computes it.
 func ExpfLlama(x float32) float32 {
+	if !llama512 {
+		return expfAVX2Build(x)
+	}
 	const r = 0x1.8p23
 	z := FMA32(x, 0x1.715476p+0, r)
 	n := z - r
@@ -52,7 +56,11 @@ func ExpLlama(dst, src []float32) {
 					k++
 				}
 			}
-			expAVX2(&dst[c], &src[c], m)
+			if llama512 {
+				expAVX2(&dst[c], &src[c], m)
+			} else {
+				exp2AVX2(&dst[c], &src[c], m)
+			}
 			for j := 0; j < k; j++ {
 				dst[keep[j]] = ExpfLlama(keepV[j])
 			}
@@ -65,12 +73,17 @@ func ExpLlama(dst, src []float32) {
 }
 
 // SwiGLULlama sets g[i] = silu(g[i])·u[i] as ggml_vec_swiglu_f32: SiLU
-// x/(1+exp(0−x)) with ExpfLlama over whole 16-element vectors, then libm's
-// expf (correctly rounded in practice) for the elements after the last one.
+// x/(1+exp(0−x)) with ExpfLlama over whole vectors (16 elements with
+// AVX-512, 8 with AVX2), then libm's expf (correctly rounded in practice)
+// for the elements after the last one.
 func SwiGLULlama(g, u []float32) {
 	n := len(g)
 	_ = u[:n]
-	nv := n - n%16
+	vw := 16
+	if !llama512 {
+		vw = 8
+	}
+	nv := n - n%vw
 	done := 0
 	if llamaOrderAsm && nv > 0 {
 		// keep the arguments the assembly cannot take before overwriting g
@@ -84,7 +97,11 @@ func SwiGLULlama(g, u []float32) {
 					k++
 				}
 			}
-			siluMulAVX2(&g[c], &g[c], &u[c], 16)
+			if llama512 {
+				siluMulAVX2(&g[c], &g[c], &u[c], 16)
+			} else {
+				siluMul2AVX2(&g[c], &g[c], &u[c], 16)
+			}
 			for j := 0; j < k; j++ {
 				i, v := keep[j], keepV[j]
 				g[i] = v / (1 + ExpfLlama(0-v)) * u[i]

@@ -6,8 +6,10 @@ import (
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
 
-// F16 dot products in the summation orders of llama.cpp's CPU backend
-// (AVX-512 build), for attention over an F16 KV cache. The caller passes x
+// F16 dot products in the summation orders of llama.cpp's CPU backend, for
+// attention over an F16 KV cache and F16 weights. The orders below are the
+// AVX-512 build's; the AVX2 build's (llamaorder_variant.go) are the same with
+// 8-lane vectors, 32-element steps and its own final horizontal adds. The caller passes x
 // already rounded to F16 (ggml converts the query and the probabilities to
 // F16 before these products), so every product half·x is exact in float32
 // and only the order of the additions decides the result:
@@ -33,6 +35,9 @@ func F16VecOrder(w []byte, x []float32, n int, padded bool) float32 {
 		return 0
 	}
 	_, _ = w[2*n-1], x[n-1]
+	if !llama512 {
+		return f16VecOrderAVX2Build(w, x, n, padded)
+	}
 	full := n / 64
 	rem := n - 64*full
 	if padded && rem > 0 {
@@ -62,6 +67,9 @@ func F16GemmOrder(w []byte, x []float32, n int) float32 {
 		return 0
 	}
 	_, _ = w[2*n-1], x[n-1]
+	if !llama512 {
+		return f16GemmOrderAVX2Build(w, x, n)
+	}
 	full := n / 16
 	rem := n - 16*full
 	if rem > 0 {

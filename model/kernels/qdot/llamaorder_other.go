@@ -4,8 +4,18 @@ package qdot
 
 var llamaOrderAsm = false
 
-func expAVX2(dst, src *float32, n int)         { panic("qdot: no assembly") }
-func siluMulAVX2(dst, gate, up *float32, n int) { panic("qdot: no assembly") }
+func expAVX2(dst, src *float32, n int)           { panic("qdot: no assembly") }
+func siluMulAVX2(dst, gate, up *float32, n int)  { panic("qdot: no assembly") }
+func exp2AVX2(dst, src *float32, n int)          { panic("qdot: no assembly") }
+func siluMul2AVX2(dst, gate, up *float32, n int) { panic("qdot: no assembly") }
+
+func f16VecOrder32(w []byte, x []float32, full int, tw *[32]uint16, tx *[32]float32) float32 {
+	return f16VecOrder32Go(w, x, full, tw, tx)
+}
+
+func f16GemmOrder8(w []byte, x []float32, full int, tw *[8]uint16, tx *[8]float32) float32 {
+	return f16GemmOrder8Go(w, x, full, tw, tx)
+}
 
 func f16VecOrder(w []byte, x []float32, full int, tw *[64]uint16, tx *[64]float32) float32 {
 	return f16VecOrderGo(w, x, full, tw, tx)
