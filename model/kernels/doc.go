@@ -19,7 +19,10 @@
 // gonum's blas does.
 //
 // Threads come from one shared pool (model/kernels/parallel); an Engine pins
-// the pool, the package-level functions use parallel.Default().
+// the pool, the package-level functions use parallel.Default(). Each call's
+// state and scratch (packed panels, per-worker A blocks and edge tiles) come
+// from a free list on the Engine, and the functions handed to the pool are
+// bound once, so a call in steady state allocates nothing (TestSgemmAllocFree).
 //
 // Blocking (BLIS order): for each nc-wide column block of op(B) and kc-deep
 // slice of k, op(B) is packed once into kc×NR slivers (zero-padded); the
