@@ -57,15 +57,14 @@ func rmsNormExact(dst, x, w []float32, eps float32) {
 // ropeTables fills cos/sin [ctxLen, ropeDim/2] as ggml_rope_cache_init
 // does: the angle of pair i at position p is p·θⁱ with θ = base^(−2/ropeDim)
 // as a float32 power and the product accumulated in float32, one multiply
-// per pair.
+// per pair; sine and cosine as glibc's sinf/cosf (exact_trig.go).
 func ropeTables(cos, sin []float32, ctxLen, ropeDim int, base float64) {
 	half := ropeDim / 2
 	thetaScale := float32(math.Pow(float64(float32(base)), float64(float32(-2.0)/float32(ropeDim))))
 	for p := 0; p < ctxLen; p++ {
 		theta := float32(p)
 		for i := 0; i < half; i++ {
-			cos[p*half+i] = float32(math.Cos(float64(theta)))
-			sin[p*half+i] = float32(math.Sin(float64(theta)))
+			sin[p*half+i], cos[p*half+i] = sinCosf32(theta)
 			theta *= thetaScale
 		}
 	}
