@@ -1,0 +1,5 @@
+//go:build !race
+
+package student
+
+const raceEnabled = false
