@@ -63,11 +63,31 @@ func hsum8(acc *[8]float32) float32 {
 	return u0 + u1
 }
 
-// fmaLanes adds float32(lanes[k])·s into acc[k] with one rounding each.
+// fmaLanes adds float32(lanes[k])·s into acc[k] with one rounding each
+// (fma32's fast path written out, so that the loop makes no calls).
 func fmaLanes(acc *[8]float32, lanes *[8]int32, s float32) {
 	for k := range acc {
-		acc[k] = FMA32(float32(lanes[k]), s, acc[k])
+		a := float32(lanes[k])
+		r := float64(a)*float64(s) + float64(acc[k])
+		if bits := math.Float64bits(r); bits&(1<<29-1) != 1<<28 && (bits>>52)&0x7ff >= 897 {
+			acc[k] = float32(r)
+		} else {
+			acc[k] = FMA32(a, s, acc[k])
+		}
 	}
+}
+
+// fma32 is FMA32 with its common case inlined: a·b is exact in float64, and
+// rounding the float64 sum to float32 rounds once unless that sum sits
+// exactly on a float32 midpoint or below the normal range (then FMA32 does
+// the exact rounding).
+func fma32(a, b, c float32) float32 {
+	s := float64(a)*float64(b) + float64(c)
+	// exponent ≥ 1023−126: |s| ≥ 2⁻¹²⁶ (Inf and NaN pass through)
+	if bits := math.Float64bits(s); bits&(1<<29-1) != 1<<28 && (bits>>52)&0x7ff >= 897 {
+		return float32(s)
+	}
+	return FMA32(a, b, c)
 }
 
 func dotQ8_0Go(w, a []byte, nb int) float32 {
@@ -76,8 +96,10 @@ func dotQ8_0Go(w, a []byte, nb int) float32 {
 		wb := w[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
 		ab := a[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
 		var lanes [8]int32
-		for j := 0; j < QK; j++ {
-			lanes[j/4] += int32(int8(wb[2+j])) * int32(int8(ab[2+j]))
+		for k := range lanes {
+			q, x := wb[2+4*k:6+4*k], ab[2+4*k:6+4*k]
+			lanes[k] = int32(int8(q[0]))*int32(int8(x[0])) + int32(int8(q[1]))*int32(int8(x[1])) +
+				int32(int8(q[2]))*int32(int8(x[2])) + int32(int8(q[3]))*int32(int8(x[3]))
 		}
 		fmaLanes(&acc, &lanes, half(wb)*half(ab))
 	}
@@ -150,8 +172,8 @@ func dotQ4_KGo(w, a []byte, nb int) float32 {
 			sumi += s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
 		}
 		da := q8KScale(ab)
-		acc = FMA32(float32(sumi), half(wb)*da, acc)
-		accm = FMA32(float32(q4KMins(ab, &m)), half(wb[2:])*da, accm)
+		acc = fma32(float32(sumi), half(wb)*da, acc)
+		accm = fma32(float32(q4KMins(ab, &m)), half(wb[2:])*da, accm)
 	}
 	return acc - accm
 }
@@ -181,7 +203,7 @@ func dotQ5_KGo(w, a []byte, nb int) float32 {
 		}
 		da := q8KScale(ab)
 		fmaLanes(&acc, &lanes, half(wb)*da)
-		accm = FMA32(float32(q4KMins(ab, &m)), half(wb[2:])*da, accm)
+		accm = fma32(float32(q4KMins(ab, &m)), half(wb[2:])*da, accm)
 	}
 	return hsum8(&acc) - accm
 }
