@@ -2,7 +2,6 @@ package qdot
 
 import (
 	"math/rand"
-	"runtime"
 	"testing"
 	"time"
 
@@ -12,9 +11,8 @@ import (
 // BenchmarkMatVec streams a weight matrix of ~64 MiB per type (far larger
 // than cache) through MulVec on a pool of GOMAXPROCS threads, once per
 // implementation this CPU runs (MatVec/<type>/<go|avx2|avx512>). MB/s and
-// GB/s are weight bytes read; %mem-bw is that against the best read
-// bandwidth readBandwidth measured with the same number of threads in the
-// same run
+// GB/s are weight bytes read; %mem-bw is that against the read bandwidth
+// readBandwidth measures with the same threads just before
 // (BenchmarkMemoryRead reports the same figure on its own); GB/cpu-s divides
 // by the process's CPU time instead of wall time:
 //
@@ -22,7 +20,6 @@ import (
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewSource(1))
 	const cols = 1536
-	bw := map[int]float64{} // read bandwidth in bytes/s per thread count
 	readBuf := makeReadBuffer()
 	for _, typ := range weightTypes {
 		rb, _ := RowBytes(typ, cols)
@@ -47,11 +44,10 @@ func BenchmarkMatVec(b *testing.B) {
 			b.Run(typ.String()+"/"+k.name, func(b *testing.B) {
 				pool := parallel.New(0)
 				defer pool.Close()
-				// The best read bandwidth seen so far with this many
-				// threads, re-measured before every type (the machine may
-				// be shared, so a single early measurement can be low).
-				threads := runtime.GOMAXPROCS(0)
-				bw[threads] = max(bw[threads], readBandwidth(pool, readBuf, 2))
+				// Read bandwidth with this many threads, measured right
+				// before each sub-benchmark (the machine may be shared, so
+				// conditions drift during a run).
+				bw := readBandwidth(pool, readBuf, 2)
 				ws := &Workspace{}
 				b.SetBytes(int64(len(data)))
 				b.ResetTimer()
@@ -63,7 +59,7 @@ func BenchmarkMatVec(b *testing.B) {
 				bytes := float64(len(data)) * float64(b.N)
 				rate := bytes / b.Elapsed().Seconds()
 				b.ReportMetric(rate/1e9, "GB/s")
-				b.ReportMetric(100*rate/bw[threads], "%mem-bw")
+				b.ReportMetric(100*rate/bw, "%mem-bw")
 				if cpu > 0 {
 					// Bytes per CPU-second of this process (all threads,
 					// pool spinning included): less sensitive than GB/s to
