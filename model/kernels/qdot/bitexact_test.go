@@ -329,3 +329,39 @@ func TestChooseKernels(t *testing.T) {
 		}
 	}
 }
+
+// Short slices make the assembly wrappers panic with an index error before
+// any out-of-bounds read.
+func TestRowKernelsCheckBounds(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	for _, k := range kernelSets() {
+		for _, typ := range quantTypes {
+			nb := 3
+			rb := nb * typ.BlockBytes()
+			w := weightRow(rng, typ, nb, 0)
+			w = append(w, weightRow(rng, typ, nb, 0)...)
+			a := activationRow(rng, typ, nb, 0)
+			mustPanic := func(what string, f func()) {
+				t.Helper()
+				defer func() {
+					if recover() == nil {
+						t.Errorf("%s %s: %s did not panic", k.name, typ, what)
+					}
+				}()
+				f()
+			}
+			// (full slice expressions: the Go code may reslice up to cap)
+			mustPanic("short weights", func() { singleDot(k, typ)(w[:rb-1:rb-1], a, nb) })
+			mustPanic("short activations", func() { singleDot(k, typ)(w, a[:len(a)-1:len(a)-1], nb) })
+			if rows := rowsDot(k, typ); rows != nil {
+				mustPanic("short second row", func() { rows(w[:2*rb-1:2*rb-1], rb, a, nb, make([]float32, 2)) })
+				mustPanic("overlapping rows", func() { rows(w, rb-1, a, nb, make([]float32, 2)) })
+				got := make([]float32, 2)
+				rows(w, rb, a, nb, got)
+				if !sameBits(got[1], singleDot(k, typ)(w[rb:], a, nb)) {
+					t.Errorf("%s %s: second row of the row kernel differs from the single-row dot", k.name, typ)
+				}
+			}
+		}
+	}
+}
