@@ -891,3 +891,61 @@ q50r4blk:
 	QUAD_FINISH(q50r4row)
 	VZEROUPPER
 	RET
+
+// func quantizeQ8_0AVX512(dst *byte, x *float32, nb int)
+//
+// QuantizeQ8_0 for nb ≥ 1 blocks: amax as the integer maximum of the
+// sign-cleared bit patterns with NaNs dropped (the Go code's a > amax skips
+// them), d = amax/127 rounded to f16 (VCVTPS2PH, round to nearest even),
+// id = 127/amax (0 when amax is 0), codes = RNE(x·id) truncated to bytes
+// (VCVTPS2DQ gives 0x80000000 for NaN, so the byte is 0 as in Go).
+TEXT ·quantizeQ8_0AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ nb+16(FP), CX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z15
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z14
+	MOVL $0x42fe0000, AX // 127.0
+	VMOVD AX, X13
+qq80loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VPANDD Z15, Z0, Z2
+	VPANDD Z15, Z1, Z3
+	VPCMPUD $6, Z14, Z2, K1
+	VPCMPUD $6, Z14, Z3, K2
+	VPXORD Z2, Z2, K1, Z2
+	VPXORD Z3, Z3, K2, Z3
+	VPMAXUD Z3, Z2, Z2
+	VEXTRACTI64X4 $1, Z2, Y3
+	VPMAXUD Y3, Y2, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPMAXUD X3, X2, X2
+	VPSHUFD $0x4E, X2, X3
+	VPMAXUD X3, X2, X2
+	VPSHUFD $0xB1, X2, X3
+	VPMAXUD X3, X2, X2
+	VDIVSS X13, X2, X4
+	VCVTPS2PH $0, X4, X5
+	VPEXTRW $0, X5, AX
+	MOVW AX, (DI)
+	VXORPS X6, X6, X6
+	VMOVD X2, AX
+	TESTL AX, AX
+	JZ 2(PC)
+	VDIVSS X2, X13, X6
+	VBROADCASTSS X6, Z6
+	VMULPS Z6, Z0, Z0
+	VMULPS Z6, Z1, Z1
+	VCVTPS2DQ Z0, Z0
+	VCVTPS2DQ Z1, Z1
+	VPMOVDB Z0, 2(DI)
+	VPMOVDB Z1, 18(DI)
+	ADDQ $128, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ qq80loop
+	VZEROUPPER
+	RET

@@ -65,6 +65,9 @@ func dotQ4_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrow
 //go:noescape
 func dotQ5_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
 
+//go:noescape
+func quantizeQ8_0AVX512(dst *byte, x *float32, nb int)
+
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
 // hasAVX512 reports the AVX-512 subsets the AVX-512 kernels use: F, BW
@@ -176,6 +179,13 @@ func rowsBounds(w []byte, stride int, a []byte, nb int, dst []float32, wbb, abb 
 // F16/F32 dots are the AVX2 ones (memory-bound).
 var avx512Kernels = dotKernels{
 	name: "avx512",
+	quantizeQ8_0: func(dst []byte, x []float32) {
+		nb := len(x) / QK
+		if nb > 0 {
+			_ = dst[nb*BytesQ8_0-1]
+			quantizeQ8_0AVX512(&dst[0], &x[0], nb)
+		}
+	},
 	q8_0: func(w, a []byte, nb int) float32 {
 		if nb <= 0 {
 			return 0

@@ -27,6 +27,9 @@ type dotKernels struct {
 	f32  func(w []byte, x []float32) float32
 
 	q8_0Rows, q4_0Rows, q5_0Rows, q4_KRows, q5_KRows, q6_KRows rowsFunc
+
+	// quantizeQ8_0 is a faster QuantizeQ8_0 with the same bytes, or nil.
+	quantizeQ8_0 func(dst []byte, x []float32)
 }
 
 // rowsFunc dots len(dst) weight rows spaced stride bytes apart with the

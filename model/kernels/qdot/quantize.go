@@ -11,27 +11,66 @@ import (
 // (len(x)/32·34 bytes) as llama.cpp's x86 quantize_row_q8_0 does for
 // activations: d = amax/127, q = round-half-even(x·127/amax).
 func QuantizeQ8_0(dst []byte, x []float32) {
+	if kernelSet.quantizeQ8_0 != nil {
+		kernelSet.quantizeQ8_0(dst, x)
+		return
+	}
+	quantizeQ8_0Go(dst, x)
+}
+
+func quantizeQ8_0Go(dst []byte, x []float32) {
 	nb := len(x) / QK
+	if nb == 0 {
+		return
+	}
 	_ = dst[nb*BytesQ8_0-1]
 	for i := 0; i < nb; i++ {
 		xb := x[i*QK : i*QK+QK]
 		b := dst[i*BytesQ8_0 : i*BytesQ8_0+BytesQ8_0]
-		var amax float32
-		for _, v := range xb {
-			if a := float32(math.Abs(float64(v))); a > amax {
-				amax = a
-			}
-		}
+		amax := absMax(xb)
 		d := amax / 127
 		var id float32
 		if amax != 0 {
 			id = 127 / amax
 		}
 		binary.LittleEndian.PutUint16(b, f16.Float16(d))
+		q := b[2:BytesQ8_0]
+		q = q[:len(xb)]
 		for j, v := range xb {
-			b[2+j] = byte(int8(math.RoundToEven(float64(v * id))))
+			q[j] = byte(int8(roundEven(v * id)))
 		}
 	}
+}
+
+// absMax is max |v| over xb (len a multiple of 4), NaNs skipped (as a >
+// comparison skips them): the bit patterns of non-negative floats order
+// like the floats, so the maximum is taken on integers, without branches,
+// in four independent chains.
+func absMax(xb []float32) float32 {
+	abs := func(v float32) uint32 {
+		a := math.Float32bits(v) &^ (1 << 31)
+		if a > 0x7f800000 { // NaN
+			a = 0
+		}
+		return a
+	}
+	var m0, m1, m2, m3 uint32
+	for i := 0; i+3 < len(xb); i += 4 {
+		m0 = max(m0, abs(xb[i]))
+		m1 = max(m1, abs(xb[i+1]))
+		m2 = max(m2, abs(xb[i+2]))
+		m3 = max(m3, abs(xb[i+3]))
+	}
+	return math.Float32frombits(max(m0, m1, m2, m3))
+}
+
+// roundEven rounds p to the nearest integer, ties to even, for |p| < 2²²
+// (adding and removing 1.5·2²³ leaves no fraction bits; float32 addition
+// rounds half to even). Activation codes satisfy |p| ≤ 127.00002; a NaN
+// stays NaN.
+func roundEven(p float32) float32 {
+	const magic = 0x1.8p23
+	return (p + magic) - magic
 }
 
 // QuantizeQ8_K quantizes x (len a multiple of 256) into Q8_K blocks in dst
@@ -45,7 +84,7 @@ func QuantizeQ8_K(dst []byte, x []float32) {
 		b := dst[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
 		var amax, max float32
 		for _, v := range xb {
-			if a := float32(math.Abs(float64(v))); a > amax {
+			if a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31)); a > amax {
 				amax, max = a, v
 			}
 		}
@@ -54,17 +93,18 @@ func QuantizeQ8_K(dst []byte, x []float32) {
 			continue
 		}
 		iscale := -127 / max
+		q := b[4 : 4+QKK]
 		for j, v := range xb {
-			q := math.RoundToEven(float64(iscale * v))
-			if q > 127 {
-				q = 127
+			r := roundEven(iscale * v)
+			if r > 127 {
+				r = 127
 			}
-			b[4+j] = byte(int8(q))
+			q[j] = byte(int8(r))
 		}
 		for g := 0; g < QKK/16; g++ {
 			var s int16
-			for _, q := range b[4+16*g : 4+16*g+16] {
-				s += int16(int8(q))
+			for _, c := range q[16*g : 16*g+16] {
+				s += int16(int8(c))
 			}
 			binary.LittleEndian.PutUint16(b[4+QKK+2*g:], uint16(s))
 		}
