@@ -15,9 +15,10 @@ import (
 // named by the environment variable DISTILL_QDOT ("go", "avx2", "avx512"),
 // so that tests and benchmarks of the packages above can run every path.
 // A named implementation the CPU lacks falls back to the best one below it;
-// an unknown name is ignored. All implementations compute the same values;
-// avx2 and avx512 agree bit for bit.
-var kernelSet = chooseKernels(os.Getenv("DISTILL_QDOT"))
+// an unknown name is ignored. The quantized dot products and QuantizeQ8_0
+// of all three agree bit for bit (llama.cpp's order); the F16/F32 dots of
+// avx2 and avx512 are the same code, and Go's sum in a different order.
+var kernelSet = chooseKernels(os.Getenv(EnvImplementation))
 
 // EnvImplementation is the environment variable that forces an implementation.
 const EnvImplementation = "DISTILL_QDOT"
