@@ -26,6 +26,18 @@ func dotQ5_KAVX2(w, a *byte, nb int) float32
 //go:noescape
 func dotQ6_KAVX2(w, a *byte, nb int) float32
 
+// The two-row AVX2 kernels dot rows i and i+H (H = ⌈nrows/2⌉) for each
+// i < ⌊nrows/2⌋, then the middle row when nrows is odd; nrows ≥ 1, nb ≥ 1.
+
+//go:noescape
+func dotQ8_0RowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+//go:noescape
+func dotQ4_0RowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+//go:noescape
+func dotQ5_0RowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
 //go:noescape
 func dotF32AVX2(w, x *float32, n int) float32
 
@@ -126,6 +138,21 @@ var avx2Kernels = dotKernels{
 	},
 	f16: dotF16AVX2Tail,
 	f32: dotF32AVX2Tail,
+	q8_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, BytesQ8_0, BytesQ8_0) {
+			dotQ8_0RowsAVX2(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+		}
+	},
+	q4_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, BytesQ4_0, BytesQ8_0) {
+			dotQ4_0RowsAVX2(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+		}
+	},
+	q5_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, BytesQ5_0, BytesQ8_0) {
+			dotQ5_0RowsAVX2(&w[0], stride, &a[0], nb, &dst[0], len(dst))
+		}
+	},
 }
 
 func dotF16AVX2Tail(w []byte, x []float32) float32 {

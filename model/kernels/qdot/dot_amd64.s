@@ -129,6 +129,51 @@ GLOBL q6scale<>(SB), RODATA|NOPTR, $128
 	VCVTDQ2PS Y2, Y2 \
 	VFMADD231PS Y4, Y2, Y8
 
+// R2_ARGS, R2_ROWS, R2_FINISH: the row bookkeeping of the two-row kernels
+// at the end of this file (defined here, before any TEXT, for go vet).
+#define R2_ARGS \
+	MOVQ w+0(FP), SI \
+	MOVQ stride+8(FP), R8 \
+	MOVQ a+16(FP), DI \
+	MOVQ nb+24(FP), CX \
+	MOVQ dst+32(FP), R9 \
+	MOVQ nrows+40(FP), R10 \
+	LEAQ 1(R10), R13 \
+	SHRQ $1, R13 \
+	MOVQ R13, R14 \
+	SHLQ $2, R14 \
+	IMULQ R8, R13 \
+	SHRQ $1, R10
+
+#define R2_ROWS \
+	MOVQ SI, R11 \
+	LEAQ (SI)(R13*1), R12 \
+	TESTQ R10, R10 \
+	JNZ 2(PC) \
+	MOVQ SI, R12 \
+	MOVQ DI, DX \
+	MOVQ CX, BX \
+	VXORPS Y8, Y8, Y8 \
+	VXORPS Y9, Y9, Y9
+
+// R2_FINISH(loop, done): dst[i] = hsum(Y8), dst[i+H] = hsum(Y9), next pair.
+#define R2_FINISH(loop, done) \
+	VMOVAPS Y9, Y10 \
+	HSUM_Y8 \
+	MOVSS X8, (R9) \
+	TESTQ R10, R10 \
+	JZ done \
+	VMOVAPS Y10, Y8 \
+	HSUM_Y8 \
+	MOVSS X8, (R9)(R14*1) \
+	ADDQ R8, SI \
+	ADDQ $4, R9 \
+	DECQ R10 \
+	JNZ loop \
+	MOVQ nrows+40(FP), AX \
+	ANDQ $1, AX \
+	JNZ loop
+
 // func dotQ8_0AVX2(w, a *byte, nb int) float32
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-28
 	MOVQ w+0(FP), SI
@@ -610,4 +655,127 @@ q5kdone:
 	VSUBSS X11, X8, X8
 	VZEROUPPER
 	MOVSS X8, ret+24(FP)
+	RET
+
+// Two-row AVX2 kernels for the 32-element block types: rows i and i+H
+// (H = ⌈nrows/2⌉; a lone middle row is paired with itself) in one loop, each
+// row with its own accumulator and exactly the single-row kernel's order.
+// Two far-apart rows are two clean streams for the prefetcher (neighbouring
+// rows read in alternation are not) and two independent FMA chains.
+//
+//	func dotXRowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+// R2_SCALE(ROW): Y4 = broadcast f16(ROW.d)·f16(a.d), as SCALE2 (clobbers AX, X5).
+#define R2_SCALE(ROW) \
+	MOVWLZX (ROW), AX \
+	VMOVD AX, X4 \
+	VPINSRW $1, (DX), X4, X4 \
+	VCVTPH2PS X4, X4 \
+	VMOVSHDUP X4, X5 \
+	VMULSS X5, X4, X4 \
+	VBROADCASTSS X4, Y4
+
+// R2_DOT(ACC): ACC += Y4 · float(Σ int8(Y0)·int8(Y1)) in 8 lanes, as SIGNED_DOT.
+#define R2_DOT(ACC) \
+	VPSIGNB Y0, Y0, Y2 \
+	VPSIGNB Y0, Y1, Y3 \
+	VPMADDUBSW Y3, Y2, Y2 \
+	VPMADDWD Y15, Y2, Y2 \
+	VCVTDQ2PS Y2, Y2 \
+	VFMADD231PS Y4, Y2, ACC
+
+#define R2_Q80(ROW, ACC) \
+	R2_SCALE(ROW) \
+	VMOVDQU 2(ROW), Y0 \
+	R2_DOT(ACC)
+
+// func dotQ8_0RowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ8_0RowsAVX2(SB), NOSPLIT, $0-48
+	R2_ARGS
+	VMOVDQU ones16<>(SB), Y15
+r2q80row:
+	R2_ROWS
+r2q80blk:
+	VMOVDQU 2(DX), Y1
+	R2_Q80(R11, Y8)
+	R2_Q80(R12, Y9)
+	ADDQ $34, R11
+	ADDQ $34, R12
+	ADDQ $34, DX
+	DECQ BX
+	JNZ r2q80blk
+	R2_FINISH(r2q80row, r2q80done)
+r2q80done:
+	VZEROUPPER
+	RET
+
+#define R2_Q40(ROW, ACC) \
+	R2_SCALE(ROW) \
+	VMOVDQU 2(ROW), X0 \
+	VPSRLW $4, X0, X6 \
+	VINSERTI128 $1, X6, Y0, Y0 \
+	VPAND Y14, Y0, Y0 \
+	VPSUBB Y13, Y0, Y0 \
+	R2_DOT(ACC)
+
+// func dotQ4_0RowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ4_0RowsAVX2(SB), NOSPLIT, $0-48
+	R2_ARGS
+	VMOVDQU ones16<>(SB), Y15
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU eight8<>(SB), Y13
+r2q40row:
+	R2_ROWS
+r2q40blk:
+	VMOVDQU 2(DX), Y1
+	R2_Q40(R11, Y8)
+	R2_Q40(R12, Y9)
+	ADDQ $18, R11
+	ADDQ $18, R12
+	ADDQ $34, DX
+	DECQ BX
+	JNZ r2q40blk
+	R2_FINISH(r2q40row, r2q40done)
+r2q40done:
+	VZEROUPPER
+	RET
+
+#define R2_Q50(ROW, ACC) \
+	R2_SCALE(ROW) \
+	VMOVDQU 6(ROW), X0 \
+	VPSRLW $4, X0, X6 \
+	VINSERTI128 $1, X6, Y0, Y0 \
+	VPAND Y14, Y0, Y0 \
+	VPBROADCASTD 2(ROW), Y6 \
+	VPSHUFB Y12, Y6, Y6 \
+	VPOR Y11, Y6, Y6 \
+	VPCMPEQB Y10, Y6, Y6 \
+	VPAND Y13, Y6, Y6 \
+	VPOR Y6, Y0, Y0 \
+	VPSUBB Y13, Y0, Y0 \
+	R2_DOT(ACC)
+
+// func dotQ5_0RowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ5_0RowsAVX2(SB), NOSPLIT, $0-48
+	R2_ARGS
+	VMOVDQU ones16<>(SB), Y15
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU sixteen8<>(SB), Y13
+	VMOVDQU q5shuf<>(SB), Y12
+	VMOVDQU q5bits<>(SB), Y11
+r2q50row:
+	R2_ROWS
+r2q50blk:
+	VMOVDQU 2(DX), Y1
+	VPCMPEQB Y10, Y10, Y10
+	R2_Q50(R11, Y8)
+	R2_Q50(R12, Y9)
+	ADDQ $22, R11
+	ADDQ $22, R12
+	ADDQ $34, DX
+	DECQ BX
+	JNZ r2q50blk
+	R2_FINISH(r2q50row, r2q50done)
+r2q50done:
+	VZEROUPPER
 	RET
