@@ -43,29 +43,26 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 	s.m.pool.For(n*nh, 1, func(lo, hi int) {
 		scores := make([]float32, (base+n+63)&^63) // room for zero padding to a block (≤ 64)
 		qr := make([]float32, hd)
+		h16 := make([]uint16, max(hd, base+n))
 		for w := lo; w < hi; w++ {
 			i, head := w/nh, w%nh
 			kvh := head / group
 			p := base + i
 			qh := q[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
-			for j, v := range qh {
-				qr[j] = f16.Float32(f16.Float16(v))
-			}
-			for j := 0; j <= p; j++ {
-				krow := kc[j*rowBytes+kvh*hd*2 : j*rowBytes+(kvh+1)*hd*2]
-				var sc float32
-				if kqBatch {
-					sc = qdot.F16GemmOrder(krow, qr, hd)
-				} else {
-					sc = qdot.F16VecOrder(krow, qr, hd, false)
-				}
-				scores[j] = sc * scale
-			}
+			roundF16(qr, qh, h16)
+			// q·k for every cached position: rows of the K cache rowBytes apart
 			probs := scores[:p+1]
-			softmaxRow(probs)
-			for j, v := range probs {
-				probs[j] = f16.Float32(f16.Float16(v))
+			keys := kc[kvh*hd*2:]
+			if kqBatch {
+				qdot.F16GemmOrderRows(keys, rowBytes, qr, hd, probs)
+			} else {
+				qdot.F16VecOrderRows(keys, rowBytes, qr, hd, probs)
 			}
+			for j := range probs {
+				probs[j] *= scale
+			}
+			softmaxRow(probs)
+			roundF16(probs, probs, h16)
 			// Summing whole blocks straight from the cache needs the
 			// probabilities zero-padded to the block (the cache positions
 			// past p hold zeros or stale finite values: 0·v = 0) and the
@@ -93,4 +90,12 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 			}
 		}
 	})
+}
+
+// roundF16 sets dst[i] to src[i] rounded to the nearest F16 (tmp: scratch
+// of at least len(src) halves).
+func roundF16(dst, src []float32, tmp []uint16) {
+	h := tmp[:len(src)]
+	f16.FromFloat32(h, src)
+	f16.ToFloat32(dst, h)
 }

@@ -37,6 +37,20 @@ func exp2AVX2(dst, src *float32, n int)
 //go:noescape
 func siluMul2AVX2(dst, gate, up *float32, n int)
 
+//go:noescape
+func f16VecOrderRowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32)
+
+//go:noescape
+func f16GemmOrderRowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32)
+
+//go:noescape
+func f16VecOrder32RowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32)
+
+//go:noescape
+func f16GemmOrder8RowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32)
+
+func unsafeU16(b []byte) *uint16 { return (*uint16)(unsafe.Pointer(&b[0])) }
+
 var llamaOrderAsm = hasAVX2()
 
 func f16VecOrder32(w []byte, x []float32, full int, tw *[32]uint16, tx *[32]float32) float32 {

@@ -632,3 +632,178 @@ sil2loop:
 sil2done:
 	VZEROUPPER
 	RET
+
+// Multi-row forms: out[r] = dot(row r of w, x) for rows rows stride bytes
+// apart, each row nblk full blocks, no tail (the per-row kernels above
+// reduce exactly the same way).
+// func f16VecOrderRowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32)
+TEXT ·f16VecOrderRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), R8
+	MOVQ stride+8(FP), R9
+	MOVQ x+16(FP), R10
+	MOVQ nblk+24(FP), R11
+	MOVQ rows+32(FP), R12
+	MOVQ out+40(FP), R13
+	TESTQ R12, R12
+	JLE vrdone
+vrrow:
+	MOVQ R8, SI
+	MOVQ R10, DI
+	MOVQ R11, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JLE vrreduce
+vrloop:
+	VEC64_BLOCK
+	ADDQ $128, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ vrloop
+vrreduce:
+	VADDPS Y4, Y0, Y0
+	VADDPS Y6, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y7, Y3, Y3
+	VADDPS Y3, Y1, Y1
+	VADDPS Y0, Y1, Y8
+	HSUM8
+	MOVSS X8, (R13)
+	ADDQ $4, R13
+	ADDQ R9, R8
+	DECQ R12
+	JNZ vrrow
+vrdone:
+	VZEROUPPER
+	RET
+
+// func f16GemmOrderRowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32)
+TEXT ·f16GemmOrderRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), R8
+	MOVQ stride+8(FP), R9
+	MOVQ x+16(FP), R10
+	MOVQ nblk+24(FP), R11
+	MOVQ rows+32(FP), R12
+	MOVQ out+40(FP), R13
+	TESTQ R12, R12
+	JLE grdone
+grrow:
+	MOVQ R8, SI
+	MOVQ R10, DI
+	MOVQ R11, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ CX, CX
+	JLE grreduce
+grloop:
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS 16(SI), Y9
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ grloop
+grreduce:
+	VADDPS Y0, Y1, Y8
+	HSUM8
+	MOVSS X8, (R13)
+	ADDQ $4, R13
+	ADDQ R9, R8
+	DECQ R12
+	JNZ grrow
+grdone:
+	VZEROUPPER
+	RET
+
+// func f16VecOrder32RowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32)
+TEXT ·f16VecOrder32RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), R8
+	MOVQ stride+8(FP), R9
+	MOVQ x+16(FP), R10
+	MOVQ nblk+24(FP), R11
+	MOVQ rows+32(FP), R12
+	MOVQ out+40(FP), R13
+	TESTQ R12, R12
+	JLE v32rdone
+v32rrow:
+	MOVQ R8, SI
+	MOVQ R10, DI
+	MOVQ R11, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ CX, CX
+	JLE v32rreduce
+v32rloop:
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS 16(SI), Y9
+	VCVTPH2PS 32(SI), Y10
+	VCVTPH2PS 48(SI), Y11
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+	VFMADD231PS 64(DI), Y10, Y2
+	VFMADD231PS 96(DI), Y11, Y3
+	ADDQ $64, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ v32rloop
+v32rreduce:
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	MOVSS X0, (R13)
+	ADDQ $4, R13
+	ADDQ R9, R8
+	DECQ R12
+	JNZ v32rrow
+v32rdone:
+	VZEROUPPER
+	RET
+
+// func f16GemmOrder8RowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32)
+TEXT ·f16GemmOrder8RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), R8
+	MOVQ stride+8(FP), R9
+	MOVQ x+16(FP), R10
+	MOVQ nblk+24(FP), R11
+	MOVQ rows+32(FP), R12
+	MOVQ out+40(FP), R13
+	TESTQ R12, R12
+	JLE g8rdone
+g8rrow:
+	MOVQ R8, SI
+	MOVQ R10, DI
+	MOVQ R11, CX
+	VXORPS Y8, Y8, Y8
+	TESTQ CX, CX
+	JLE g8rreduce
+g8rloop:
+	VCVTPH2PS (SI), Y0
+	VFMADD231PS (DI), Y0, Y8
+	ADDQ $16, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ g8rloop
+g8rreduce:
+	HSUM8
+	MOVSS X8, (R13)
+	ADDQ $4, R13
+	ADDQ R9, R8
+	DECQ R12
+	JNZ g8rrow
+g8rdone:
+	VZEROUPPER
+	RET

@@ -89,18 +89,18 @@ func SwiGLULlama(g, u []float32) {
 		// keep the arguments the assembly cannot take before overwriting g
 		var keep [16]int
 		var keepV [16]float32
-		for c := 0; c < nv; c += 16 {
+		for c := 0; c < nv; c += vw {
 			k := 0
-			for i := c; i < c+16; i++ {
+			for i := c; i < c+vw; i++ {
 				if v := g[i]; v > expLimit || v < -expLimit || v != v {
 					keep[k], keepV[k] = i, v
 					k++
 				}
 			}
 			if llama512 {
-				siluMulAVX2(&g[c], &g[c], &u[c], 16)
+				siluMulAVX2(&g[c], &g[c], &u[c], vw)
 			} else {
-				siluMul2AVX2(&g[c], &g[c], &u[c], 16)
+				siluMul2AVX2(&g[c], &g[c], &u[c], vw)
 			}
 			for j := 0; j < k; j++ {
 				i, v := keep[j], keepV[j]

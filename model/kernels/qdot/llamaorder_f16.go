@@ -186,3 +186,48 @@ func (m *Matrix) MulF16LlamaOrder(pool *parallel.Pool, dst, x []float32, n int, 
 		}
 	})
 }
+
+// F16VecOrderRows sets out[r] = F16VecOrder(w[r·stride:], x, n, false) for
+// every r < len(out): the dots of one vector with rows of an F16 matrix
+// (e.g. one query against the cached keys), in one call.
+func F16VecOrderRows(w []byte, stride int, x []float32, n int, out []float32) {
+	rows := len(out)
+	if rows == 0 {
+		return
+	}
+	blk := F16VecBlock()
+	if !llamaOrderAsm || n%blk != 0 || n == 0 {
+		for r := range out {
+			out[r] = F16VecOrder(w[r*stride:], x, n, false)
+		}
+		return
+	}
+	_, _ = w[(rows-1)*stride+2*n-1], x[n-1]
+	if llama512 {
+		f16VecOrderRowsAVX2(unsafeU16(w), stride, &x[0], n/64, rows, &out[0])
+	} else {
+		f16VecOrder32RowsAVX2(unsafeU16(w), stride, &x[0], n/32, rows, &out[0])
+	}
+}
+
+// F16GemmOrderRows sets out[r] = F16GemmOrder(w[r·stride:], x, n) for every
+// r < len(out).
+func F16GemmOrderRows(w []byte, stride int, x []float32, n int, out []float32) {
+	rows := len(out)
+	if rows == 0 {
+		return
+	}
+	blk := F16GemmBlock()
+	if !llamaOrderAsm || n%blk != 0 || n == 0 {
+		for r := range out {
+			out[r] = F16GemmOrder(w[r*stride:], x, n)
+		}
+		return
+	}
+	_, _ = w[(rows-1)*stride+2*n-1], x[n-1]
+	if llama512 {
+		f16GemmOrderRowsAVX2(unsafeU16(w), stride, &x[0], n/16, rows, &out[0])
+	} else {
+		f16GemmOrder8RowsAVX2(unsafeU16(w), stride, &x[0], n/8, rows, &out[0])
+	}
+}

@@ -34,3 +34,18 @@ func dotQ4_0Repack4(w []byte, stride int, a []byte, nb int, out *[4]float32) {
 		out[k] = dotQ4_0RepackGo(w[k*stride:], a, nb)
 	}
 }
+
+func unsafeU16(b []byte) *uint16 { panic("qdot: no assembly") }
+
+func f16VecOrderRowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32) {
+	panic("qdot: no assembly")
+}
+func f16GemmOrderRowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32) {
+	panic("qdot: no assembly")
+}
+func f16VecOrder32RowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32) {
+	panic("qdot: no assembly")
+}
+func f16GemmOrder8RowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32) {
+	panic("qdot: no assembly")
+}

@@ -321,3 +321,81 @@ func TestExpAndSwiGLUAsmMatchPortable(t *testing.T) {
 		}
 	}
 }
+
+func TestF16OrderRowsMatchSingle(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	for _, is512 := range []bool{true, false} {
+		saved := llama512
+		llama512 = is512
+		for _, n := range []int{64, 128, 96, 48, 40} {
+			const rows = 9
+			stride := 2*n + 6
+			w := make([]byte, rows*stride)
+			for r := 0; r < rows; r++ {
+				row, _ := randomF16(rng, n)
+				copy(w[r*stride:], row)
+			}
+			_, x := randomF16(rng, n)
+			vec, gemm := make([]float32, rows), make([]float32, rows)
+			F16VecOrderRows(w, stride, x, n, vec)
+			F16GemmOrderRows(w, stride, x, n, gemm)
+			for r := 0; r < rows; r++ {
+				if v := F16VecOrder(w[r*stride:], x, n, false); v != vec[r] {
+					t.Fatalf("512=%v n=%d row %d: vec rows %g, single %g", is512, n, r, vec[r], v)
+				}
+				if v := F16GemmOrder(w[r*stride:], x, n); v != gemm[r] {
+					t.Fatalf("512=%v n=%d row %d: gemm rows %g, single %g", is512, n, r, gemm[r], v)
+				}
+			}
+		}
+		llama512 = saved
+	}
+}
+
+// The AVX2-build orders (chosen on CPUs without AVX-512): assembly and
+// portable code agree bit for bit.
+func TestAVX2BuildAsmMatchesPortable(t *testing.T) {
+	saved := llama512
+	llama512 = false
+	defer func() { llama512 = saved }()
+	rng := rand.New(rand.NewSource(9))
+	for _, n := range []int{8, 31, 32, 33, 64, 100, 256} {
+		w, x := randomF16(rng, n)
+		for _, padded := range []bool{false, true} {
+			a := F16VecOrder(w, x, n, padded)
+			var b float32
+			withPortable(func() { b = F16VecOrder(w, x, n, padded) })
+			if math.Float32bits(a) != math.Float32bits(b) {
+				t.Fatalf("vec n=%d padded=%v: asm %g, portable %g", n, padded, a, b)
+			}
+		}
+		a := F16GemmOrder(w, x, n)
+		var b float32
+		withPortable(func() { b = F16GemmOrder(w, x, n) })
+		if math.Float32bits(a) != math.Float32bits(b) {
+			t.Fatalf("gemm n=%d: asm %g, portable %g", n, a, b)
+		}
+		v := make([]float32, n)
+		u := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * 30)
+			u[i] = float32(rng.NormFloat64())
+		}
+		e1 := make([]float32, n)
+		ExpLlama(e1, v)
+		g1 := append([]float32(nil), v...)
+		SwiGLULlama(g1, u)
+		var e2, g2 []float32
+		withPortable(func() {
+			e2 = make([]float32, n)
+			ExpLlama(e2, v)
+			g2 = append([]float32(nil), v...)
+			SwiGLULlama(g2, u)
+		})
+		for i := range v {
+			if math.Float32bits(e1[i]) != math.Float32bits(e2[i]) || math.Float32bits(g1[i]) != math.Float32bits(g2[i]) {
+				t.Fatalf("n=%d x=%g: exp asm %g portable %g; swiglu asm %g portable %g", n, v[i], e1[i], e2[i], g1[i], g2[i])
+			}
+		}
+	}
+}
