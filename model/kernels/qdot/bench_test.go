@@ -180,3 +180,25 @@ func BenchmarkMemoryRead(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(buf))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
+
+// BenchmarkDequantizeRow expands one 1536-element row per type and
+// implementation (the runtime's prompt path dequantizes weight tiles);
+// MB/s counts the float32 output.
+func BenchmarkDequantizeRow(b *testing.B) {
+	rng := rand.New(rand.NewSource(3))
+	const cols = 1536
+	for _, typ := range []Type{Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K} {
+		src := randomRow(rng, typ, cols, false)
+		dst := make([]float32, cols)
+		for _, k := range kernelSets() {
+			b.Run(typ.String()+"/"+k.name, func(b *testing.B) {
+				b.SetBytes(4 * cols)
+				for i := 0; i < b.N; i++ {
+					if k.dequant == nil || !k.dequant(typ, dst, src, cols) {
+						_ = dequantizeRowGo(typ, dst, src, cols)
+					}
+				}
+			})
+		}
+	}
+}

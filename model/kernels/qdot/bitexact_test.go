@@ -363,3 +363,46 @@ func TestRowKernelsCheckBounds(t *testing.T) {
 		}
 	}
 }
+
+// The assembly dequantizers return exactly the Go code's floats (the
+// runtime's prompt path multiplies dequantized tiles).
+func TestDequantizeBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	for _, k := range kernelSets() {
+		if k.dequant == nil {
+			continue
+		}
+		for _, typ := range []Type{Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, Q8_K, F16, F32} {
+			for nb := 1; nb <= 9; nb++ {
+				for style := 0; style < 4; style++ {
+					n := nb * typ.BlockElems()
+					var src []byte
+					if typ == Q8_K {
+						src = activationRow(rng, Q4_K, nb, style)
+					} else if typ.BlockElems() == 1 {
+						src = randomRow(rng, typ, n, false)
+					} else {
+						src = weightRow(rng, typ, nb, style)
+					}
+					want := make([]float32, n)
+					if err := dequantizeRowGo(typ, want, src, n); err != nil {
+						t.Fatal(err)
+					}
+					got := make([]float32, n+1)
+					got[n] = 42 // must stay untouched
+					if !k.dequant(typ, got[:n], src, n) {
+						continue
+					}
+					for i := 0; i < n; i++ {
+						if !sameBits(got[i], want[i]) {
+							t.Fatalf("%s %s nb=%d style %d element %d: %v, Go %v", k.name, typ, nb, style, i, got[i], want[i])
+						}
+					}
+					if got[n] != 42 {
+						t.Fatalf("%s %s nb=%d: wrote past the row", k.name, typ, nb)
+					}
+				}
+			}
+		}
+	}
+}

@@ -23,6 +23,17 @@ func DequantizeRow(t Type, dst []float32, src []byte, n int) error {
 		return nil
 	}
 	dst = dst[:n]
+	if kernelSet.dequant != nil && kernelSet.dequant(t, dst, src[:rb], n) {
+		return nil
+	}
+	return dequantizeRowGo(t, dst, src, n)
+}
+
+// dequantizeRowGo is DequantizeRow's portable code (arguments checked).
+// Products and differences are rounded one operation at a time (explicit
+// float32 conversions keep the compiler from fusing them) so that the
+// assembly versions can match them exactly.
+func dequantizeRowGo(t Type, dst []float32, src []byte, n int) error {
 	switch t {
 	case F32:
 		copy(dst, bytesAsFloat32(src, n))
@@ -68,8 +79,8 @@ func DequantizeRow(t Type, dst []float32, src []byte, n int) error {
 				d1, m1 := d*float32(sc[2*j]), dmin*float32(m[2*j])
 				d2, m2 := d*float32(sc[2*j+1]), dmin*float32(m[2*j+1])
 				for l := 0; l < 32; l++ {
-					y[64*j+l] = d1*float32(q[l]&15) - m1
-					y[64*j+32+l] = d2*float32(q[l]>>4) - m2
+					y[64*j+l] = float32(d1*float32(q[l]&15)) - m1
+					y[64*j+32+l] = float32(d2*float32(q[l]>>4)) - m2
 				}
 			}
 		}
@@ -93,8 +104,8 @@ func DequantizeRow(t Type, dst []float32, src []byte, n int) error {
 					if qh[l]&u2 != 0 {
 						hi += 16
 					}
-					y[64*j+l] = d1*float32(lo) - m1
-					y[64*j+32+l] = d2*float32(hi) - m2
+					y[64*j+l] = float32(d1*float32(lo)) - m1
+					y[64*j+32+l] = float32(d2*float32(hi)) - m2
 				}
 			}
 		}

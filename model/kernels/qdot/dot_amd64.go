@@ -80,6 +80,50 @@ func dotQ5_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrow
 //go:noescape
 func quantizeQ8_0AVX512(dst *byte, x *float32, nb int)
 
+// The AVX-512 dequantizers expand nb ≥ 1 blocks of src into dst.
+
+//go:noescape
+func dequantQ8_0AVX512(dst *float32, src *byte, nb int)
+
+//go:noescape
+func dequantQ4_0AVX512(dst *float32, src *byte, nb int)
+
+//go:noescape
+func dequantQ5_0AVX512(dst *float32, src *byte, nb int)
+
+//go:noescape
+func dequantQ4_KAVX512(dst *float32, src *byte, nb int)
+
+//go:noescape
+func dequantQ6_KAVX512(dst *float32, src *byte, nb int)
+
+// dequantAVX512 expands n elements of type t (checked by DequantizeRow) into
+// dst, or reports false for types it does not handle.
+func dequantAVX512(t Type, dst []float32, src []byte, n int) bool {
+	var f func(dst *float32, src *byte, nb int)
+	switch t {
+	case Q8_0:
+		f = dequantQ8_0AVX512
+	case Q4_0:
+		f = dequantQ4_0AVX512
+	case Q5_0:
+		f = dequantQ5_0AVX512
+	case Q4_K:
+		f = dequantQ4_KAVX512
+	case Q6_K:
+		f = dequantQ6_KAVX512
+	default:
+		return false
+	}
+	nb := n / t.BlockElems()
+	if nb <= 0 {
+		return true
+	}
+	_, _ = dst[n-1], src[nb*t.BlockBytes()-1]
+	f(&dst[0], &src[0], nb)
+	return true
+}
+
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
 // hasAVX512 reports the AVX-512 subsets the AVX-512 kernels use: F, BW
@@ -205,7 +249,8 @@ func rowsBounds(w []byte, stride int, a []byte, nb int, dst []float32, wbb, abb 
 // avx512Kernels: the AVX-512 row kernels, bit-identical to avx2Kernels; the
 // F16/F32 dots are the AVX2 ones (memory-bound).
 var avx512Kernels = dotKernels{
-	name: "avx512",
+	name:    "avx512",
+	dequant: dequantAVX512,
 	quantizeQ8_0: func(dst []byte, x []float32) {
 		nb := len(x) / QK
 		if nb > 0 {
