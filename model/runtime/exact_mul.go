@@ -9,13 +9,16 @@ import "github.com/distill-ml/distill/model/kernels/qdot"
 // of each full group of 4 and the GEMV's order for the rest; repacked Q4_0
 // weights (a multiple of 8 rows) one scalar accumulator per output; F16
 // weights the 16-lane orders of ggml_vec_dot_f16 (one row) or tinyBLAS (a
-// batch); every other type has one order for all rows (qdot's).
+// batch); F32 weights ggml_vec_dot_f32's or tinyBLAS's FMA lanes (reached
+// for batches below the SGEMM threshold, or any batch with
+// Options.ExactPrompt); every other type has one order for all rows
+// (qdot's).
 // x: [n, cols], dsts[i]: [n, mats[i].Rows].
 func (s *Session) mulRowDots(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
 	head := qdot.Q4KGemmRows(n)
 	special := false
 	for _, w := range mats {
-		special = special || w.Q4_0Repacked() || w.Type == qdot.F16 || (w.Type == qdot.Q4_K && head > 0)
+		special = special || w.Q4_0Repacked() || w.Type == qdot.F16 || w.Type == qdot.F32 || (w.Type == qdot.Q4_K && head > 0)
 	}
 	if !special {
 		qdot.MulBatchSet(s.m.pool, mats, dsts, x, n, &s.ws)
@@ -31,6 +34,10 @@ func (s *Session) mulRowDots(mats []*qdot.Matrix, dsts [][]float32, x []float32,
 		}
 		if w.Type == qdot.F16 {
 			w.MulF16LlamaOrder(s.m.pool, dsts[i], x, n, &s.ws)
+			continue
+		}
+		if w.Type == qdot.F32 {
+			w.MulF32LlamaOrder(s.m.pool, dsts[i], x, n, &s.ws)
 			continue
 		}
 		if w.Type != qdot.Q4_K || head == 0 {

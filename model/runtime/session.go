@@ -303,7 +303,7 @@ func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int)
 		var restDst [][]float32
 		for i, w := range mats {
 			switch {
-			case w.Type == qdot.F32:
+			case w.Type == qdot.F32 && !s.m.exact: // ExactPrompt: llama.cpp's F32 order (exact_mul.go)
 				// dst[n, rows] = x[n, cols] · W[rows, cols]ᵀ
 				s.m.gemm.Sgemm(false, true, n, w.Rows, w.Cols, 1, x, w.Cols, bytesF32(w.Data), w.Cols, 0, dsts[i], w.Rows)
 			case n >= dequantGemmMinBatch && !s.m.exact:

@@ -51,7 +51,42 @@ func f16GemmOrder8RowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, ou
 
 func unsafeU16(b []byte) *uint16 { return (*uint16)(unsafe.Pointer(&b[0])) }
 
+//go:noescape
+func f32VecOrderAVX2(w, x *float32, nblk int) float32
+
+//go:noescape
+func f32GemmOrderAVX2(w, x *float32, nblk int) float32
+
+//go:noescape
+func f32VecOrder32AVX2(w, x *float32, nblk int) float32
+
+//go:noescape
+func f32GemmOrder8AVX2(w, x *float32, nblk int) float32
+
 var llamaOrderAsm = hasAVX2()
+
+func f32VecOrder(w, x []float32, n int) float32 {
+	blk := F16VecBlock()
+	if !llamaOrderAsm || n%blk != 0 || n == 0 {
+		return f32VecOrderGo(w, x, n)
+	}
+	_, _ = w[n-1], x[n-1]
+	if llama512 {
+		return f32VecOrderAVX2(&w[0], &x[0], n/64)
+	}
+	return f32VecOrder32AVX2(&w[0], &x[0], n/32)
+}
+
+func f32GemmOrder(w, x []float32, n int) float32 {
+	if !llamaOrderAsm || n == 0 {
+		return f32GemmOrderGo(w, x, n)
+	}
+	_, _ = w[n-1], x[n-1]
+	if llama512 {
+		return f32GemmOrderAVX2(&w[0], &x[0], n/16)
+	}
+	return f32GemmOrder8AVX2(&w[0], &x[0], n/8)
+}
 
 func f16VecOrder32(w []byte, x []float32, full int, tw *[32]uint16, tx *[32]float32) float32 {
 	if !llamaOrderAsm {

@@ -807,3 +807,140 @@ g8rreduce:
 g8rdone:
 	VZEROUPPER
 	RET
+
+// func f32VecOrderAVX2(w, x *float32, nblk int) float32
+// ggml_vec_dot_f32 of the AVX-512 build over nblk blocks of 64 (FMA into
+// four 16-lane accumulators; reduced like f16VecOrderAVX2).
+TEXT ·f32VecOrderAVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ nblk+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JLE f32vreduce
+f32vloop:
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	VMOVUPS 64(SI), Y10
+	VMOVUPS 96(SI), Y11
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+	VFMADD231PS 64(DI), Y10, Y2
+	VFMADD231PS 96(DI), Y11, Y3
+	VMOVUPS 128(SI), Y8
+	VMOVUPS 160(SI), Y9
+	VMOVUPS 192(SI), Y10
+	VMOVUPS 224(SI), Y11
+	VFMADD231PS 128(DI), Y8, Y4
+	VFMADD231PS 160(DI), Y9, Y5
+	VFMADD231PS 192(DI), Y10, Y6
+	VFMADD231PS 224(DI), Y11, Y7
+	ADDQ $256, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ f32vloop
+f32vreduce:
+	VADDPS Y4, Y0, Y0
+	VADDPS Y6, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y7, Y3, Y3
+	VADDPS Y3, Y1, Y1
+	VADDPS Y0, Y1, Y8
+	HSUM8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET
+
+// func f32GemmOrderAVX2(w, x *float32, nblk int) float32
+// tinyBLAS F32 of the AVX-512 build: one 16-lane FMA accumulator.
+TEXT ·f32GemmOrderAVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ nblk+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ CX, CX
+	JLE f32greduce
+f32gloop:
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ f32gloop
+f32greduce:
+	VADDPS Y0, Y1, Y8
+	HSUM8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET
+
+// func f32VecOrder32AVX2(w, x *float32, nblk int) float32
+// ggml_vec_dot_f32 of the AVX2 build (blocks of 32, four 8-lane FMA
+// accumulators, hadd reduction).
+TEXT ·f32VecOrder32AVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ nblk+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ CX, CX
+	JLE f32v32reduce
+f32v32loop:
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	VMOVUPS 64(SI), Y10
+	VMOVUPS 96(SI), Y11
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y1
+	VFMADD231PS 64(DI), Y10, Y2
+	VFMADD231PS 96(DI), Y11, Y3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ f32v32loop
+f32v32reduce:
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func f32GemmOrder8AVX2(w, x *float32, nblk int) float32
+// tinyBLAS F32 of the AVX2 build: one 8-lane FMA accumulator.
+TEXT ·f32GemmOrder8AVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ nblk+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	TESTQ CX, CX
+	JLE f32g8reduce
+f32g8loop:
+	VMOVUPS (SI), Y0
+	VFMADD231PS (DI), Y0, Y8
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ f32g8loop
+f32g8reduce:
+	HSUM8
+	VZEROUPPER
+	MOVSS X8, ret+24(FP)
+	RET

@@ -49,3 +49,6 @@ func f16VecOrder32RowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, ou
 func f16GemmOrder8RowsAVX2(w *uint16, stride int, x *float32, nblk, rows int, out *float32) {
 	panic("qdot: no assembly")
 }
+
+func f32VecOrder(w, x []float32, n int) float32  { return f32VecOrderGo(w, x, n) }
+func f32GemmOrder(w, x []float32, n int) float32 { return f32GemmOrderGo(w, x, n) }

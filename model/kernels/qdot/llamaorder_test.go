@@ -399,3 +399,39 @@ func TestAVX2BuildAsmMatchesPortable(t *testing.T) {
 		}
 	}
 }
+
+// F32 llama orders: assembly equals the portable FMA32 code in both builds'
+// orders, and stays close to the plain dot product.
+func TestF32LlamaOrder(t *testing.T) {
+	rng := rand.New(rand.NewSource(10))
+	for _, is512 := range []bool{true, false} {
+		saved := llama512
+		llama512 = is512
+		for _, n := range []int{64, 128, 576, 96, 40} {
+			w, x := randomX(rng, n), randomX(rng, n)
+			var exact float64
+			for i := range w {
+				exact += float64(w[i]) * float64(x[i])
+			}
+			for _, gemm := range []bool{false, true} {
+				if gemm && n%F16GemmBlock() != 0 {
+					continue
+				}
+				f := f32VecOrder
+				if gemm {
+					f = f32GemmOrder
+				}
+				a := f(w, x, n)
+				var b float32
+				withPortable(func() { b = f(w, x, n) })
+				if math.Float32bits(a) != math.Float32bits(b) {
+					t.Fatalf("512=%v gemm=%v n=%d: asm %g, portable %g", is512, gemm, n, a, b)
+				}
+				if math.Abs(float64(a)-exact) > 1e-4*math.Sqrt(float64(n)) {
+					t.Fatalf("512=%v gemm=%v n=%d: %g far from %g", is512, gemm, n, a, exact)
+				}
+			}
+		}
+		llama512 = saved
+	}
+}
