@@ -8,9 +8,10 @@ import (
 
 // This file reproduces, operation by operation, the float arithmetic of
 // llama.cpp's CPU backend (ggml at the commit node-llama-cpp 3.22.1 ships)
-// for the element-wise and reduction steps of a llama forward pass: the
-// RMS norm, the RoPE tables, the softmax and SiLU exponentials, and the
-// summation order of the attention dot products. Each step is cheap, and
+// for the element-wise and reduction steps of a llama forward pass: the RoPE
+// tables and rotation, the softmax and SiLU exponentials, and the summation
+// order of the attention dot products (the RMS norm's float rounding of x² is
+// in session.go's rmsNorm; the weight products' orders in exact_mul.go). Each step is cheap, and
 // matching it exactly keeps our results bit-identical to llama.cpp's where the
 // weight products are too, so greedy decoding picks the same tokens even at
 // near-ties (an ulp of difference in an activation would otherwise flip an
@@ -23,7 +24,7 @@ import (
 func fma32(a, b, c float32) float32 { return qdot.FMA32(a, b, c) }
 
 // swiGLU sets g[i] = silu(g[i])·u[i] over one row as ggml_vec_swiglu_f32
-// does (16-element vectors with ggml's polynomial exp, scalar leftovers).
+// does (vectors with ggml's polynomial exp, scalar leftovers).
 func swiGLU(g, u []float32) { qdot.SwiGLULlama(g, u) }
 
 // softmaxRow replaces x[:n] (scaled scores of the visible positions) by
@@ -36,22 +37,6 @@ func softmaxRow(x []float32) { qdot.SoftmaxLlama(x) }
 // each as one fused multiply-add of x0 onto the rounded x1 product.
 func ropePair(x0, x1, c, s float32) (float32, float32) {
 	return fma32(x0, c, -(x1 * s)), fma32(x0, s, x1*c)
-}
-
-// rmsNormExact is ggml's rms_norm followed by the weight multiply:
-// Σ float32(x²) accumulated in float64, mean and scale in float32.
-// dst = x·scale·w.
-func rmsNormExact(dst, x, w []float32, eps float32) {
-	var ss float64
-	for _, v := range x {
-		sq := v * v
-		ss += float64(sq)
-	}
-	mean := float32(ss / float64(len(x)))
-	scale := 1 / float32(math.Sqrt(float64(mean+eps)))
-	for i, v := range x {
-		dst[i] = v * scale * w[i]
-	}
 }
 
 // ropeTables fills cos/sin [ctxLen, ropeDim/2] as ggml_rope_cache_init
