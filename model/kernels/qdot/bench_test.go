@@ -40,7 +40,7 @@ func BenchmarkMatVec(b *testing.B) {
 			x[i] = float32(rng.NormFloat64())
 		}
 		dst := make([]float32, rows)
-		for _, k := range kernelSets() {
+		for _, k := range benchKernelSets(typ) {
 			b.Run(typ.String()+"/"+k.name, func(b *testing.B) {
 				pool := parallel.New(0)
 				defer pool.Close()
@@ -93,7 +93,7 @@ func BenchmarkMatVecInCache(b *testing.B) {
 			x[i] = float32(rng.NormFloat64())
 		}
 		dst := make([]float32, rows)
-		for _, k := range kernelSets() {
+		for _, k := range benchKernelSets(typ) {
 			b.Run(typ.String()+"/"+k.name, func(b *testing.B) {
 				pool := parallel.New(0)
 				defer pool.Close()
@@ -201,4 +201,14 @@ func BenchmarkDequantizeRow(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchKernelSets is every implementation for typ, plus "avx512-all" (the
+// AVX-512 kernels avx512 does not use) for Q4_K and Q5_K.
+func benchKernelSets(typ Type) []*dotKernels {
+	sets := kernelSets()
+	if typ == Q4_K || typ == Q5_K {
+		sets = append(sets, extraKernelSets()...)
+	}
+	return sets
 }

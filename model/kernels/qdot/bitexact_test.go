@@ -185,7 +185,7 @@ func TestDotsBitIdenticalToAVX2(t *testing.T) {
 	if ref == nil {
 		t.Skipf("this CPU runs %v; the comparison needs avx2", Implementations())
 	}
-	for _, k := range kernelSets() {
+	for _, k := range append(kernelSets(), extraKernelSets()...) {
 		compareWithAVX2(t, ref, k) // for avx2 itself: its row kernels
 	}
 }
@@ -332,7 +332,7 @@ func TestChooseKernels(t *testing.T) {
 // any out-of-bounds read.
 func TestRowKernelsCheckBounds(t *testing.T) {
 	rng := rand.New(rand.NewSource(11))
-	for _, k := range kernelSets() {
+	for _, k := range append(kernelSets(), extraKernelSets()...) {
 		for _, typ := range quantTypes {
 			nb := 3
 			rb := nb * typ.BlockBytes()

@@ -99,6 +99,28 @@ DATA q6scale<>+112(SB)/8, $0x0f0e0f0e0f0e0f0e
 DATA q6scale<>+120(SB)/8, $0x0f0e0f0e0f0e0f0e
 GLOBL q6scale<>(SB), RODATA|NOPTR, $128
 
+// v4kA / v4kB / v4kC1..3: the vector unpack of the 12 packed Q4_K/Q5_K
+// scale bytes (see K4V_SCALES), for the two-row kernels.
+DATA v4kA<>+0(SB)/8, $0x0b0a090803020100
+DATA v4kA<>+8(SB)/8, $0x0b0a090807060504
+GLOBL v4kA<>(SB), RODATA|NOPTR, $16
+
+DATA v4kB<>+0(SB)/8, $0x0302010080808080
+DATA v4kB<>+8(SB)/8, $0x0706050480808080
+GLOBL v4kB<>(SB), RODATA|NOPTR, $16
+
+DATA v4kC1<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA v4kC1<>+8(SB)/8, $0x000000003f3f3f3f
+GLOBL v4kC1<>(SB), RODATA|NOPTR, $16
+
+DATA v4kC2<>+0(SB)/8, $0x0000000000000000
+DATA v4kC2<>+8(SB)/8, $0x0f0f0f0f00000000
+GLOBL v4kC2<>(SB), RODATA|NOPTR, $16
+
+DATA v4kC3<>+0(SB)/8, $0x3030303000000000
+DATA v4kC3<>+8(SB)/8, $0x3030303000000000
+GLOBL v4kC3<>(SB), RODATA|NOPTR, $16
+
 // HSUM_Y8 leaves the sum of Y8's 8 floats in X8's lane 0 (clobbers X9).
 #define HSUM_Y8 \
 	VEXTRACTF128 $1, Y8, X9 \
@@ -166,6 +188,21 @@ GLOBL q6scale<>(SB), RODATA|NOPTR, $128
 	VMOVAPS Y10, Y8 \
 	HSUM_Y8 \
 	MOVSS X8, (R9)(R14*1) \
+	ADDQ R8, SI \
+	ADDQ $4, R9 \
+	DECQ R10 \
+	JNZ loop \
+	MOVQ nrows+40(FP), AX \
+	ANDQ $1, AX \
+	JNZ loop
+
+// R2_FINISH_SCALAR(loop, done): as R2_FINISH for kernels whose results are
+// already scalars in X8 (row A) and X9 (row B).
+#define R2_FINISH_SCALAR(loop, done) \
+	MOVSS X8, (R9) \
+	TESTQ R10, R10 \
+	JZ done \
+	MOVSS X9, (R9)(R14*1) \
 	ADDQ R8, SI \
 	ADDQ $4, R9 \
 	DECQ R10 \
@@ -777,5 +814,252 @@ r2q50blk:
 	JNZ r2q50blk
 	R2_FINISH(r2q50row, r2q50done)
 r2q50done:
+	VZEROUPPER
+	RET
+
+// Two-row AVX2 kernels for the K-quants (rows i and i+H as above), each row
+// in exactly the single-row kernel's order. The 6-bit scales are unpacked
+// with vector ops (K4V_SCALES, the same bytes as the scalar unpack), which
+// leaves the general registers for the row bookkeeping.
+
+// K4V_SCALES(ROW): X6 = scales (bytes 0..7) and mins (8..15) of the
+// super-block at ROW (clobbers X0..X3).
+#define K4V_SCALES(ROW) \
+	VMOVDQU 4(ROW), X0 \
+	VPSHUFB v4kA<>(SB), X0, X1 \
+	VPSHUFB v4kB<>(SB), X0, X2 \
+	VPAND v4kC1<>(SB), X1, X3 \
+	VPSRLW $4, X1, X1 \
+	VPAND v4kC2<>(SB), X1, X1 \
+	VPSRLW $2, X2, X2 \
+	VPAND v4kC3<>(SB), X2, X2 \
+	VPOR X1, X3, X3 \
+	VPOR X2, X3, X6
+
+// K4V_MINS(ROW, MACC): MACC += float(Σ mins·bsums)·(dmin·da); leaves
+// X4 = [d·da, dmin·da] (clobbers X5, X7, AX).
+#define K4V_MINS(ROW, MACC) \
+	VPSRLDQ $8, X6, X7 \
+	VPMOVZXBW X7, X7 \
+	VMOVDQU 260(DX), Y5 \
+	VEXTRACTI128 $1, Y5, X4 \
+	VPHADDW X4, X5, X5 \
+	VPMADDWD X5, X7, X7 \
+	VPSHUFD $0x4E, X7, X4 \
+	VPADDD X4, X7, X7 \
+	VPSHUFD $0xB1, X7, X4 \
+	VPADDD X4, X7, X7 \
+	VCVTDQ2PS X7, X7 \
+	MOVL (ROW), AX \
+	VMOVD AX, X4 \
+	VCVTPH2PS X4, X4 \
+	VBROADCASTSS (DX), X5 \
+	VMULPS X5, X4, X4 \
+	VMOVSHDUP X4, X5 \
+	VFMADD231SS X7, X5, MACC
+
+#define K4V_WIDEN \
+	VPMOVZXBW X6, X6 \
+	VINSERTI128 $1, X6, Y6, Y6
+
+// K4P_SUB(ROW, qoff, aoff, moff): as K4_SUB for the row at ROW.
+#define K4P_SUB(ROW, qoff, aoff, moff) \
+	VMOVDQU qoff(ROW), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y14, Y0, Y0 \
+	VPAND Y14, Y1, Y1 \
+	VPMADDUBSW aoff(DX), Y0, Y0 \
+	VPMADDUBSW aoff+32(DX), Y1, Y1 \
+	VPSHUFB k4scale<>+moff(SB), Y6, Y2 \
+	VPSHUFB k4scale<>+moff+32(SB), Y6, Y3 \
+	VPMADDWD Y2, Y0, Y0 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y0, Y10, Y10 \
+	VPADDD Y1, Y10, Y10
+
+#define Q4K2_SB(ROW, ACC, MACC) \
+	K4V_SCALES(ROW) \
+	K4V_MINS(ROW, MACC) \
+	K4V_WIDEN \
+	VPXOR Y10, Y10, Y10 \
+	K4P_SUB(ROW, 16, 4, 0) \
+	K4P_SUB(ROW, 48, 68, 64) \
+	K4P_SUB(ROW, 80, 132, 128) \
+	K4P_SUB(ROW, 112, 196, 192) \
+	VEXTRACTI128 $1, Y10, X12 \
+	VPADDD X12, X10, X10 \
+	VPSHUFD $0x4E, X10, X12 \
+	VPADDD X12, X10, X10 \
+	VPSHUFD $0xB1, X10, X12 \
+	VPADDD X12, X10, X10 \
+	VCVTDQ2PS X10, X10 \
+	VFMADD231SS X4, X10, ACC
+
+// func dotQ4_KRowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ4_KRowsAVX2(SB), NOSPLIT, $0-48
+	R2_ARGS
+	VMOVDQU mask0F<>(SB), Y14
+r2q4krow:
+	R2_ROWS
+	VXORPS X11, X11, X11
+	VXORPS X15, X15, X15
+r2q4kblk:
+	Q4K2_SB(R11, X8, X11)
+	Q4K2_SB(R12, X9, X15)
+	ADDQ $144, R11
+	ADDQ $144, R12
+	ADDQ $292, DX
+	DECQ BX
+	JNZ r2q4kblk
+	VSUBSS X11, X8, X8
+	VSUBSS X15, X9, X9
+	R2_FINISH_SCALAR(r2q4krow, r2q4kdone)
+r2q4kdone:
+	VZEROUPPER
+	RET
+
+#define K5P_NIBBLES(ROW, qoff) \
+	VMOVDQU qoff(ROW), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y14, Y0, Y0 \
+	VPAND Y14, Y1, Y1
+
+#define K5P_MAC(aoff, moff) \
+	VPMADDUBSW aoff(DX), Y0, Y0 \
+	VPMADDUBSW aoff+32(DX), Y1, Y1 \
+	VPSHUFB k4scale<>+moff(SB), Y6, Y2 \
+	VPSHUFB k4scale<>+moff+32(SB), Y6, Y3 \
+	VPMADDWD Y2, Y0, Y0 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y0, Y10, Y10 \
+	VPADDD Y1, Y10, Y10
+
+#define Q5K2_SB(ROW, ACC, MACC) \
+	K4V_SCALES(ROW) \
+	K4V_MINS(ROW, MACC) \
+	K4V_WIDEN \
+	VMOVDQU 16(ROW), Y7 \
+	VPXOR Y10, Y10, Y10 \
+	K5P_NIBBLES(ROW, 48) \
+	VPSLLW $4, Y7, Y2 \
+	VPSLLW $3, Y7, Y3 \
+	K5_BITS \
+	K5P_MAC(4, 0) \
+	K5P_NIBBLES(ROW, 80) \
+	VPSLLW $2, Y7, Y2 \
+	VPSLLW $1, Y7, Y3 \
+	K5_BITS \
+	K5P_MAC(68, 64) \
+	K5P_NIBBLES(ROW, 112) \
+	VMOVDQA Y7, Y2 \
+	VPSRLW $1, Y7, Y3 \
+	K5_BITS \
+	K5P_MAC(132, 128) \
+	K5P_NIBBLES(ROW, 144) \
+	VPSRLW $2, Y7, Y2 \
+	VPSRLW $3, Y7, Y3 \
+	K5_BITS \
+	K5P_MAC(196, 192) \
+	VCVTDQ2PS Y10, Y10 \
+	VBROADCASTSS X4, Y4 \
+	VFMADD231PS Y4, Y10, ACC
+
+// func dotQ5_KRowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ5_KRowsAVX2(SB), NOSPLIT, $0-48
+	R2_ARGS
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU sixteen8<>(SB), Y13
+r2q5krow:
+	R2_ROWS
+	VXORPS X11, X11, X11
+	VXORPS X15, X15, X15
+r2q5kblk:
+	Q5K2_SB(R11, Y8, X11)
+	Q5K2_SB(R12, Y9, X15)
+	ADDQ $176, R11
+	ADDQ $176, R12
+	ADDQ $292, DX
+	DECQ BX
+	JNZ r2q5kblk
+	VMOVAPS Y9, Y10
+	HSUM_Y8
+	VSUBSS X11, X8, X8
+	VMOVAPS X8, X12
+	VMOVAPS Y10, Y8
+	HSUM_Y8
+	VSUBSS X15, X8, X9
+	VMOVAPS X12, X8
+	R2_FINISH_SCALAR(r2q5krow, r2q5kdone)
+r2q5kdone:
+	VZEROUPPER
+	RET
+
+#define Q6P_CHUNK(aoff, moff) \
+	VPMADDUBSW aoff(DX), Y3, Y3 \
+	VPSHUFB q6scale<>+moff(SB), Y6, Y4 \
+	VPMADDWD Y4, Y3, Y3 \
+	VPADDD Y3, Y10, Y10
+
+#define Q6P_HALF(ROW, qloff, qhoff, scoff, aoff) \
+	VPMOVSXBW scoff(ROW), X6 \
+	VINSERTI128 $1, X6, Y6, Y6 \
+	VMOVDQU qloff(ROW), Y0 \
+	VMOVDQU qloff+32(ROW), Y1 \
+	VMOVDQU qhoff(ROW), Y2 \
+	VPAND Y14, Y0, Y3 \
+	VPSLLW $4, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6P_CHUNK(aoff, 0) \
+	VPAND Y14, Y1, Y3 \
+	VPSLLW $2, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6P_CHUNK(aoff+32, 32) \
+	VPSRLW $4, Y0, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPAND Y13, Y2, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6P_CHUNK(aoff+64, 64) \
+	VPSRLW $4, Y1, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPSRLW $2, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6P_CHUNK(aoff+96, 96)
+
+#define Q6K2_SB(ROW, ACC) \
+	VPMOVSXBW 192(ROW), Y7 \
+	VPMADDWD 260(DX), Y7, Y5 \
+	VPSLLD $5, Y5, Y5 \
+	VPXOR Y10, Y10, Y10 \
+	VPSUBD Y5, Y10, Y10 \
+	Q6P_HALF(ROW, 0, 128, 192, 4) \
+	Q6P_HALF(ROW, 64, 160, 200, 132) \
+	MOVWLZX 208(ROW), AX \
+	VMOVD AX, X4 \
+	VCVTPH2PS X4, X4 \
+	VMULSS (DX), X4, X4 \
+	VBROADCASTSS X4, Y4 \
+	VCVTDQ2PS Y10, Y10 \
+	VFMADD231PS Y4, Y10, ACC
+
+// func dotQ6_KRowsAVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ6_KRowsAVX2(SB), NOSPLIT, $0-48
+	R2_ARGS
+	VMOVDQU mask0F<>(SB), Y14
+	VMOVDQU mask30<>(SB), Y13
+r2q6krow:
+	R2_ROWS
+r2q6kblk:
+	Q6K2_SB(R11, Y8)
+	Q6K2_SB(R12, Y9)
+	ADDQ $210, R11
+	ADDQ $210, R12
+	ADDQ $292, DX
+	DECQ BX
+	JNZ r2q6kblk
+	R2_FINISH(r2q6krow, r2q6kdone)
+r2q6kdone:
 	VZEROUPPER
 	RET

@@ -8,7 +8,8 @@
 // Every dot product has three implementations, chosen once at start-up from
 // the CPU features (golang.org/x/sys/cpu) or forced with DISTILL_QDOT=go|avx2|
 // avx512: "avx512" (AVX-512 F/BW/VL/VNNI assembly, with multi-row kernels
-// that share each activation block between 2–4 weight rows), "avx2"
+// that share each activation block between 2–4 weight rows; for Q4_K and
+// Q5_K it uses the AVX2 kernels, faster on Zen 4), "avx2"
 // (AVX2+FMA+F16C assembly) and the portable "go". All three return the same
 // float32 bits for the quantized types: integer partial sums in the same
 // eight int32 lanes, per-block FMAs into the same eight float lanes, the same

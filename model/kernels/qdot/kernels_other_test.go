@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package qdot
+
+func extraKernelSets() []*dotKernels { return nil }
