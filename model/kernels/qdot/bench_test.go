@@ -47,7 +47,7 @@ func BenchmarkMatVec(b *testing.B) {
 				// Read bandwidth with this many threads, measured right
 				// before each sub-benchmark (the machine may be shared, so
 				// conditions drift during a run).
-				bw := readBandwidth(pool, readBuf, 2)
+				bw := readBandwidth(pool, readBuf, 4)
 				ws := &Workspace{}
 				b.SetBytes(int64(len(data)))
 				b.ResetTimer()
