@@ -86,6 +86,13 @@ func dotQ4_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrow
 //go:noescape
 func dotQ5_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
 
+// dotQ4_KRows4AVX512 is the four-row Q4_K kernel (q4k4_amd64.s): rows i,
+// i+Q, i+2Q, i+3Q (Q = nrows/4) for each i < Q; nrows must be a positive
+// multiple of 4.
+//
+//go:noescape
+func dotQ4_KRows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
 //go:noescape
 func quantizeQ8_0AVX512(dst *byte, x *float32, nb int)
 
@@ -272,7 +279,26 @@ func rowsBounds(w []byte, stride int, a []byte, nb int, dst []float32, wbb, abb 
 
 // avx512Kernels: the AVX-512 row kernels, bit-identical to avx2Kernels; the
 // F16/F32 dots are the AVX2 ones (memory-bound).
-var avx512Kernels = withAVX2KQuants(avx512AllKernels)
+var avx512Kernels = withQ4KRows4(withAVX2KQuants(avx512AllKernels))
+
+// withQ4KRows4 gives k the four-row Q4_K kernel for the rows in groups of
+// four and k's own Q4_K row kernel for the rest (same bits either way).
+func withQ4KRows4(k dotKernels) dotKernels {
+	rest := k.q4_KRows
+	k.q4_KRows = func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if !rowsBounds(w, stride, a, nb, dst, BytesQ4_K, BytesQ8_K) {
+			return
+		}
+		n4 := len(dst) &^ 3
+		if n4 > 0 {
+			dotQ4_KRows4AVX512(&w[0], stride, &a[0], nb, &dst[0], n4)
+		}
+		if n4 < len(dst) {
+			rest(w[n4*stride:], stride, a, nb, dst[n4:])
+		}
+	}
+	return k
+}
 
 // withAVX2KQuants takes k's Q4_K and Q5_K kernels from avx2Kernels: on Zen 4,
 // which runs 512-bit operations as two 256-bit halves, the two-row AVX2

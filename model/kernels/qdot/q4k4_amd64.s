@@ -1,0 +1,189 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// Four-row Q4_K·Q8_K kernel (AVX-512 VL/BW/VNNI/VBMI on 256-bit vectors).
+//
+// Rows i, i+Q, i+2Q, i+3Q (Q = nrows/4) run in one loop over the
+// super-blocks, sharing the activation block, its pair sums of bsums and its
+// scale, one horizontal reduction and one vector of float operations. Every
+// integer sum is exact, and each row's float steps are the single-row
+// kernel's (dotQ4_KAVX2): per super-block acc = fma(float(Σ sc·q·a), d·da,
+// acc) and accm = fma(float(Σ m·bsum), dmin·da, accm), result acc − accm,
+// here one lane per row and sum. So the results are the same bits.
+//
+// Per super-block and row: the 6-bit scales and mins are unpacked with
+// vector shuffles (as K4V_SCALES in dot_amd64.s), the scales stored to the
+// stack as dwords (sc, sc) so that VPDPWSSD can take them as an embedded
+// broadcast; each 32-element sub-block costs one VPMADDUBSW (nibbles ×
+// activations, int16 pairs ≤ 3840 in magnitude, never saturating) and one
+// VPDPWSSD (× scale, summed into int32 lanes).
+
+DATA q4kMask<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q4kMask<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q4kMask<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q4kMask<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL q4kMask<>(SB), RODATA|NOPTR, $32
+
+// q4kScIdx: VPERMB indices making dword j = (sc_j, sc_j) as int16 from the
+// scale bytes 0..7 (byte 16 of the source is zero).
+DATA q4kScIdx<>+0(SB)/8, $0x1001100110001000
+DATA q4kScIdx<>+8(SB)/8, $0x1003100310021002
+DATA q4kScIdx<>+16(SB)/8, $0x1005100510041004
+DATA q4kScIdx<>+24(SB)/8, $0x1007100710061006
+GLOBL q4kScIdx<>(SB), RODATA|NOPTR, $32
+
+// q4kMinIdx: VPSHUFB indices widening the min bytes 8..15 to int16.
+DATA q4kMinIdx<>+0(SB)/8, $0x800b800a80098008
+DATA q4kMinIdx<>+8(SB)/8, $0x800f800e800d800c
+GLOBL q4kMinIdx<>(SB), RODATA|NOPTR, $16
+
+// The scale unpack constants (the same as v4kA..v4kC3 in dot_amd64.s).
+DATA q4kA<>+0(SB)/8, $0x0b0a090803020100
+DATA q4kA<>+8(SB)/8, $0x0b0a090807060504
+GLOBL q4kA<>(SB), RODATA|NOPTR, $16
+
+DATA q4kB<>+0(SB)/8, $0x0302010080808080
+DATA q4kB<>+8(SB)/8, $0x0706050480808080
+GLOBL q4kB<>(SB), RODATA|NOPTR, $16
+
+DATA q4kC1<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA q4kC1<>+8(SB)/8, $0x000000003f3f3f3f
+GLOBL q4kC1<>(SB), RODATA|NOPTR, $16
+
+DATA q4kC2<>+0(SB)/8, $0x0000000000000000
+DATA q4kC2<>+8(SB)/8, $0x0f0f0f0f00000000
+GLOBL q4kC2<>(SB), RODATA|NOPTR, $16
+
+DATA q4kC3<>+0(SB)/8, $0x3030303000000000
+DATA q4kC3<>+8(SB)/8, $0x3030303000000000
+GLOBL q4kC3<>(SB), RODATA|NOPTR, $16
+
+// Q4K4_SCALES(ROW): X6 = scales (bytes 0..7) and mins (bytes 8..15) of the
+// super-block at ROW, upper bits of Z6 zero (clobbers X0..X3).
+#define Q4K4_SCALES(ROW) \
+	VMOVDQU 4(ROW), X0 \
+	VPSHUFB X24, X0, X1 \
+	VPSHUFB X25, X0, X2 \
+	VPANDD X26, X1, X3 \
+	VPSRLW $4, X1, X1 \
+	VPANDD X27, X1, X1 \
+	VPSRLW $2, X2, X2 \
+	VPANDD X28, X2, X2 \
+	VPORD X1, X3, X3 \
+	VPORD X2, X3, X6
+
+// Q4K4_CHUNK: 64 elements (sub-blocks 2c and 2c+1) of one row.
+#define Q4K4_CHUNK(ROW, qoff, aoff, soff, ACCA, ACCB) \
+	VMOVDQU qoff(ROW), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y14, Y0, Y0 \
+	VPAND Y14, Y1, Y1 \
+	VPMADDUBSW aoff(DX), Y0, Y0 \
+	VPMADDUBSW aoff+32(DX), Y1, Y1 \
+	VPDPWSSD.BCST soff(SP), Y0, ACCA \
+	VPDPWSSD.BCST soff+4(SP), Y1, ACCB
+
+// Q4K4_ROW: one row's super-block: ACCA+ACCB (8 int32 lanes) sum to
+// Σ sc·q·a, MIN's 4 int32 lanes to Σ m·bsum (X5 = the 8 bsum pair sums).
+#define Q4K4_ROW(ROW, soff, ACCA, ACCB, MIN) \
+	Q4K4_SCALES(ROW) \
+	VPERMB Y6, Y29, Y7 \
+	VMOVDQU Y7, soff(SP) \
+	VPSHUFB X30, X6, X7 \
+	VPMADDWD X5, X7, MIN \
+	VPXORD ACCA, ACCA, ACCA \
+	VPXORD ACCB, ACCB, ACCB \
+	Q4K4_CHUNK(ROW, 16, 4, soff, ACCA, ACCB) \
+	Q4K4_CHUNK(ROW, 48, 68, soff+8, ACCA, ACCB) \
+	Q4K4_CHUNK(ROW, 80, 132, soff+16, ACCA, ACCB) \
+	Q4K4_CHUNK(ROW, 112, 196, soff+24, ACCA, ACCB)
+
+// func dotQ4_KRows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ4_KRows4AVX512(SB), NOSPLIT, $128-48
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), R8
+	MOVQ a+16(FP), DI
+	MOVQ nb+24(FP), CX
+	MOVQ dst+32(FP), R9
+	MOVQ nrows+40(FP), R10
+	SHRQ $2, R10
+	MOVQ R10, AX
+	IMULQ R8, AX
+	VMOVDQU q4kMask<>(SB), Y14
+	VMOVDQU64 q4kA<>(SB), X24
+	VMOVDQU64 q4kB<>(SB), X25
+	VMOVDQU64 q4kC1<>(SB), X26
+	VMOVDQU64 q4kC2<>(SB), X27
+	VMOVDQU64 q4kC3<>(SB), X28
+	VMOVDQU64 q4kScIdx<>(SB), Y29
+	VMOVDQU64 q4kMinIdx<>(SB), X30
+
+q4k4row:
+	MOVQ SI, R11
+	LEAQ (SI)(AX*1), R12
+	LEAQ (SI)(AX*2), R13
+	LEAQ (R12)(AX*2), R14
+	MOVQ DI, DX
+	MOVQ CX, BX
+	VXORPS Y15, Y15, Y15
+
+q4k4blk:
+	// X5 = the 8 int16 sums of bsum pairs (one per 32-element sub-block)
+	VMOVDQU 260(DX), Y5
+	VEXTRACTI128 $1, Y5, X4
+	VPHADDW X4, X5, X5
+	Q4K4_ROW(R11, 0, Y16, Y17, X8)
+	Q4K4_ROW(R12, 32, Y18, Y19, X9)
+	Q4K4_ROW(R13, 64, Y20, Y21, X10)
+	Q4K4_ROW(R14, 96, Y22, Y23, X11)
+	// Y0 = [I0, M0, I2, M2 | I1, M1, I3, M3] (I = Σ sc·q·a, M = Σ m·bsum)
+	VPADDD Y17, Y16, Y16
+	VPADDD Y19, Y18, Y18
+	VPADDD Y21, Y20, Y20
+	VPADDD Y23, Y22, Y22
+	VSHUFI32X4 $0, Y18, Y16, Y0
+	VSHUFI32X4 $3, Y18, Y16, Y1
+	VPADDD Y1, Y0, Y0
+	VINSERTI128 $1, X9, Y8, Y1
+	VPHADDD Y1, Y0, Y0
+	VSHUFI32X4 $0, Y22, Y20, Y2
+	VSHUFI32X4 $3, Y22, Y20, Y3
+	VPADDD Y3, Y2, Y2
+	VINSERTI128 $1, X11, Y10, Y3
+	VPHADDD Y3, Y2, Y2
+	VPHADDD Y2, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	// Y3 = [d0, dmin0, d2, dmin2 | d1, dmin1, d3, dmin3] · da
+	VMOVD (R11), X3
+	VPINSRD $1, (R13), X3, X3
+	VPINSRD $2, (R12), X3, X3
+	VPINSRD $3, (R14), X3, X3
+	VCVTPH2PS X3, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS Y4, Y3, Y3
+	VFMADD231PS Y3, Y0, Y15
+	ADDQ $144, R11
+	ADDQ $144, R12
+	ADDQ $144, R13
+	ADDQ $144, R14
+	ADDQ $292, DX
+	DECQ BX
+	JNZ q4k4blk
+
+	// lanes 0, 2, 4, 6 = acc − accm of rows i, i+2Q, i+Q, i+3Q
+	VMOVSHDUP Y15, Y0
+	VSUBPS Y0, Y15, Y0
+	VEXTRACTF128 $1, Y0, X1
+	MOVQ nrows+40(FP), BX
+	LEAQ (BX)(BX*2), DX
+	VMOVSS X0, (R9)
+	VEXTRACTPS $2, X0, (R9)(BX*2)
+	VMOVSS X1, (R9)(BX*1)
+	VEXTRACTPS $2, X1, (R9)(DX*1)
+	ADDQ R8, SI
+	ADDQ $4, R9
+	DECQ R10
+	JNZ q4k4row
+	VZEROUPPER
+	RET
