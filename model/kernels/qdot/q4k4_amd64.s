@@ -59,10 +59,10 @@ DATA q4kC3<>+0(SB)/8, $0x3030303000000000
 DATA q4kC3<>+8(SB)/8, $0x3030303000000000
 GLOBL q4kC3<>(SB), RODATA|NOPTR, $16
 
-// Q4K4_SCALES(ROW): X6 = scales (bytes 0..7) and mins (bytes 8..15) of the
-// super-block at ROW, upper bits of Z6 zero (clobbers X0..X3).
-#define Q4K4_SCALES(ROW) \
-	VMOVDQU 4(ROW), X0 \
+// Q4K4_SCALES(ROW, qoff): X6 = scales (bytes 0..7) and mins (bytes 8..15) of
+// the super-block at qoff(ROW), upper bits of Z6 zero (clobbers X0..X3).
+#define Q4K4_SCALES(ROW, qoff) \
+	VMOVDQU qoff+4(ROW), X0 \
 	VPSHUFB X24, X0, X1 \
 	VPSHUFB X25, X0, X2 \
 	VPANDD X26, X1, X3 \
@@ -84,14 +84,25 @@ GLOBL q4kC3<>(SB), RODATA|NOPTR, $16
 	VPDPWSSD.BCST soff(SP), Y0, ACCA \
 	VPDPWSSD.BCST soff+4(SP), Y1, ACCB
 
-// Q4K4_ROW: one row's super-block: ACCA+ACCB (8 int32 lanes) sum to
-// Σ sc·q·a, MIN's 4 int32 lanes to Σ m·bsum (X5 = the 8 bsum pair sums).
-#define Q4K4_ROW(ROW, soff, ACCA, ACCB, MIN) \
-	Q4K4_SCALES(ROW) \
+// Q4K4_PREP: the scales of the super-block at qoff(ROW) as broadcastable
+// dwords (sc, sc) at soff(SP) and its mins as 8 int16 at soff+32(SP).
+#define Q4K4_PREP(ROW, qoff, soff) \
+	Q4K4_SCALES(ROW, qoff) \
 	VPERMB Y6, Y29, Y7 \
 	VMOVDQU Y7, soff(SP) \
 	VPSHUFB X30, X6, X7 \
-	VPMADDWD X5, X7, MIN \
+	VMOVDQU X7, soff+32(SP)
+
+#define Q4K4_PREP4(qoff, buf) \
+	Q4K4_PREP(R11, qoff, buf) \
+	Q4K4_PREP(R12, qoff, buf+48) \
+	Q4K4_PREP(R13, qoff, buf+96) \
+	Q4K4_PREP(R14, qoff, buf+144)
+
+// Q4K4_DOT: ACCA+ACCB (8 int32 lanes) sum to Σ sc·q·a for one row's
+// super-block, MIN's 4 int32 lanes to Σ m·bsum (X5 = the bsum pair sums).
+#define Q4K4_DOT(ROW, soff, ACCA, ACCB, MIN) \
+	VPMADDWD soff+32(SP), X5, MIN \
 	VPXORD ACCA, ACCA, ACCA \
 	VPXORD ACCB, ACCB, ACCB \
 	Q4K4_CHUNK(ROW, 16, 4, soff, ACCA, ACCB) \
@@ -99,8 +110,59 @@ GLOBL q4kC3<>(SB), RODATA|NOPTR, $16
 	Q4K4_CHUNK(ROW, 80, 132, soff+16, ACCA, ACCB) \
 	Q4K4_CHUNK(ROW, 112, 196, soff+24, ACCA, ACCB)
 
+// Q4K4_SB(cur, nxt, skip): one super-block of the four rows with the scales
+// prepared at cur(SP), preparing the next one's (if any) at nxt(SP) first,
+// so that the stores have long retired when the broadcasts read them.
+#define Q4K4_SB(cur, nxt, skip) \
+	CMPQ BX, $1 \
+	JEQ skip \
+	Q4K4_PREP4(144, nxt) \
+skip: \
+	VMOVDQU 260(DX), Y5 \
+	VEXTRACTI128 $1, Y5, X4 \
+	VPHADDW X4, X5, X5 \
+	Q4K4_DOT(R11, cur, Y16, Y17, X8) \
+	Q4K4_DOT(R12, cur+48, Y18, Y19, X9) \
+	Q4K4_DOT(R13, cur+96, Y20, Y21, X10) \
+	Q4K4_DOT(R14, cur+144, Y22, Y23, X11) \
+	Q4K4_REDUCE \
+	ADDQ $144, R11 \
+	ADDQ $144, R12 \
+	ADDQ $144, R13 \
+	ADDQ $144, R14 \
+	ADDQ $292, DX \
+	DECQ BX
+
+// Q4K4_REDUCE: Y15 += [I0, M0, I2, M2 | I1, M1, I3, M3] · [d0, dmin0, d2,
+// dmin2 | d1, dmin1, d3, dmin3] · da lane by lane (I = Σ sc·q·a, M = Σ m·bsum).
+#define Q4K4_REDUCE \
+	VPADDD Y17, Y16, Y16 \
+	VPADDD Y19, Y18, Y18 \
+	VPADDD Y21, Y20, Y20 \
+	VPADDD Y23, Y22, Y22 \
+	VSHUFI32X4 $0, Y18, Y16, Y0 \
+	VSHUFI32X4 $3, Y18, Y16, Y1 \
+	VPADDD Y1, Y0, Y0 \
+	VINSERTI128 $1, X9, Y8, Y1 \
+	VPHADDD Y1, Y0, Y0 \
+	VSHUFI32X4 $0, Y22, Y20, Y2 \
+	VSHUFI32X4 $3, Y22, Y20, Y3 \
+	VPADDD Y3, Y2, Y2 \
+	VINSERTI128 $1, X11, Y10, Y3 \
+	VPHADDD Y3, Y2, Y2 \
+	VPHADDD Y2, Y0, Y0 \
+	VCVTDQ2PS Y0, Y0 \
+	VMOVD (R11), X3 \
+	VPINSRD $1, (R13), X3, X3 \
+	VPINSRD $2, (R12), X3, X3 \
+	VPINSRD $3, (R14), X3, X3 \
+	VCVTPH2PS X3, Y3 \
+	VBROADCASTSS (DX), Y4 \
+	VMULPS Y4, Y3, Y3 \
+	VFMADD231PS Y3, Y0, Y15
+
 // func dotQ4_KRows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
-TEXT ·dotQ4_KRows4AVX512(SB), NOSPLIT, $128-48
+TEXT ·dotQ4_KRows4AVX512(SB), NOSPLIT, $384-48
 	MOVQ w+0(FP), SI
 	MOVQ stride+8(FP), R8
 	MOVQ a+16(FP), DI
@@ -127,50 +189,15 @@ q4k4row:
 	MOVQ DI, DX
 	MOVQ CX, BX
 	VXORPS Y15, Y15, Y15
+	Q4K4_PREP4(0, 0)
 
 q4k4blk:
-	// X5 = the 8 int16 sums of bsum pairs (one per 32-element sub-block)
-	VMOVDQU 260(DX), Y5
-	VEXTRACTI128 $1, Y5, X4
-	VPHADDW X4, X5, X5
-	Q4K4_ROW(R11, 0, Y16, Y17, X8)
-	Q4K4_ROW(R12, 32, Y18, Y19, X9)
-	Q4K4_ROW(R13, 64, Y20, Y21, X10)
-	Q4K4_ROW(R14, 96, Y22, Y23, X11)
-	// Y0 = [I0, M0, I2, M2 | I1, M1, I3, M3] (I = Σ sc·q·a, M = Σ m·bsum)
-	VPADDD Y17, Y16, Y16
-	VPADDD Y19, Y18, Y18
-	VPADDD Y21, Y20, Y20
-	VPADDD Y23, Y22, Y22
-	VSHUFI32X4 $0, Y18, Y16, Y0
-	VSHUFI32X4 $3, Y18, Y16, Y1
-	VPADDD Y1, Y0, Y0
-	VINSERTI128 $1, X9, Y8, Y1
-	VPHADDD Y1, Y0, Y0
-	VSHUFI32X4 $0, Y22, Y20, Y2
-	VSHUFI32X4 $3, Y22, Y20, Y3
-	VPADDD Y3, Y2, Y2
-	VINSERTI128 $1, X11, Y10, Y3
-	VPHADDD Y3, Y2, Y2
-	VPHADDD Y2, Y0, Y0
-	VCVTDQ2PS Y0, Y0
-	// Y3 = [d0, dmin0, d2, dmin2 | d1, dmin1, d3, dmin3] · da
-	VMOVD (R11), X3
-	VPINSRD $1, (R13), X3, X3
-	VPINSRD $2, (R12), X3, X3
-	VPINSRD $3, (R14), X3, X3
-	VCVTPH2PS X3, Y3
-	VBROADCASTSS (DX), Y4
-	VMULPS Y4, Y3, Y3
-	VFMADD231PS Y3, Y0, Y15
-	ADDQ $144, R11
-	ADDQ $144, R12
-	ADDQ $144, R13
-	ADDQ $144, R14
-	ADDQ $292, DX
-	DECQ BX
+	Q4K4_SB(0, 192, q4k4skipA)
+	JZ q4k4end
+	Q4K4_SB(192, 0, q4k4skipB)
 	JNZ q4k4blk
 
+q4k4end:
 	// lanes 0, 2, 4, 6 = acc − accm of rows i, i+2Q, i+Q, i+3Q
 	VMOVSHDUP Y15, Y0
 	VSUBPS Y0, Y15, Y0
