@@ -192,7 +192,7 @@ func TestDotsBitIdenticalToAVX2(t *testing.T) {
 
 func compareWithAVX2(t *testing.T, ref, k *dotKernels) {
 	rng := rand.New(rand.NewSource(8))
-	const nrows = 5
+	const nrows = 13 // 1..13 rows: the four-row kernels with Q = 1..3 and every remainder
 	for _, typ := range quantTypes {
 		single, rows := singleDot(k, typ), rowsDot(k, typ)
 		refDot := singleDot(ref, typ)
