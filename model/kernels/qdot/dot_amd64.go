@@ -93,6 +93,11 @@ func dotQ5_0Rows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrow
 //go:noescape
 func dotQ4_KRows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
 
+// dotQ4_KRows4AVX2 is dotQ4_KRows4AVX512 with AVX2 instructions only.
+//
+//go:noescape
+func dotQ4_KRows4AVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
 //go:noescape
 func quantizeQ8_0AVX512(dst *byte, x *float32, nb int)
 
@@ -150,9 +155,13 @@ func hasAVX512() bool {
 	return hasAVX2() && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512VNNI
 }
 
-// avx2Kernels wraps the assembly with bounds checks done in Go, so a short
-// slice panics with an index error here instead of reading out of bounds.
-var avx2Kernels = dotKernels{
+// avx2Kernels: the AVX2 kernels, Q4_K rows four at a time.
+var avx2Kernels = withQ4KRows4(avx2TwoRowKernels, dotQ4_KRows4AVX2)
+
+// avx2TwoRowKernels wraps the assembly with bounds checks done in Go, so a
+// short slice panics with an index error here instead of reading out of
+// bounds.
+var avx2TwoRowKernels = dotKernels{
 	name: "avx2",
 	q8_0: func(w, a []byte, nb int) float32 {
 		if nb <= 0 {
@@ -279,11 +288,12 @@ func rowsBounds(w []byte, stride int, a []byte, nb int, dst []float32, wbb, abb 
 
 // avx512Kernels: the AVX-512 row kernels, bit-identical to avx2Kernels; the
 // F16/F32 dots are the AVX2 ones (memory-bound).
-var avx512Kernels = withQ4KRows4(withAVX2KQuants(avx512AllKernels))
+var avx512Kernels = withQ4KRows4(withAVX2KQuants(avx512AllKernels), dotQ4_KRows4AVX512)
 
-// withQ4KRows4 gives k the four-row Q4_K kernel for the rows in groups of
-// four and k's own Q4_K row kernel for the rest (same bits either way).
-func withQ4KRows4(k dotKernels) dotKernels {
+// withQ4KRows4 gives k the four-row Q4_K kernel rows4 for the rows in
+// groups of four and k's own Q4_K row kernel for the rest (same bits either
+// way).
+func withQ4KRows4(k dotKernels, rows4 func(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)) dotKernels {
 	rest := k.q4_KRows
 	k.q4_KRows = func(w []byte, stride int, a []byte, nb int, dst []float32) {
 		if !rowsBounds(w, stride, a, nb, dst, BytesQ4_K, BytesQ8_K) {
@@ -291,7 +301,7 @@ func withQ4KRows4(k dotKernels) dotKernels {
 		}
 		n4 := len(dst) &^ 3
 		if n4 > 0 {
-			dotQ4_KRows4AVX512(&w[0], stride, &a[0], nb, &dst[0], n4)
+			rows4(&w[0], stride, &a[0], nb, &dst[0], n4)
 		}
 		if n4 < len(dst) {
 			rest(w[n4*stride:], stride, a, nb, dst[n4:])

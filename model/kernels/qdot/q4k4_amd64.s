@@ -214,3 +214,162 @@ q4k4end:
 	JNZ q4k4row
 	VZEROUPPER
 	RET
+
+// The AVX2 four-row Q4_K kernel: the same rows, integer sums and float
+// steps as dotQ4_KRows4AVX512 with AVX2 instructions only (16 vector
+// registers, no VPDPWSSD): the scale dwords are broadcast from the stack by
+// VPBROADCASTD (a load, no shuffle) for VPMADDWD, and the prepared mins are
+// multiplied by the bsum pairs in the reduction.
+
+// q4kScLo / q4kScHi: VPSHUFB indices making dwords (sc_j, sc_j) as int16
+// for j = 0..3 and 4..7.
+DATA q4kScLo<>+0(SB)/8, $0x8001800180008000
+DATA q4kScLo<>+8(SB)/8, $0x8003800380028002
+GLOBL q4kScLo<>(SB), RODATA|NOPTR, $16
+
+DATA q4kScHi<>+0(SB)/8, $0x8005800580048004
+DATA q4kScHi<>+8(SB)/8, $0x8007800780068006
+GLOBL q4kScHi<>(SB), RODATA|NOPTR, $16
+
+// Q4K4V_SCALES(ROW, qoff): as Q4K4_SCALES with the constants in memory.
+#define Q4K4V_SCALES(ROW, qoff) \
+	VMOVDQU qoff+4(ROW), X0 \
+	VPSHUFB q4kA<>(SB), X0, X1 \
+	VPSHUFB q4kB<>(SB), X0, X2 \
+	VPAND q4kC1<>(SB), X1, X3 \
+	VPSRLW $4, X1, X1 \
+	VPAND q4kC2<>(SB), X1, X1 \
+	VPSRLW $2, X2, X2 \
+	VPAND q4kC3<>(SB), X2, X2 \
+	VPOR X1, X3, X3 \
+	VPOR X2, X3, X6
+
+#define Q4K4V_PREP(ROW, qoff, soff) \
+	Q4K4V_SCALES(ROW, qoff) \
+	VPSHUFB q4kScLo<>(SB), X6, X7 \
+	VMOVDQU X7, soff(SP) \
+	VPSHUFB q4kScHi<>(SB), X6, X7 \
+	VMOVDQU X7, soff+16(SP) \
+	VPSHUFB q4kMinIdx<>(SB), X6, X7 \
+	VMOVDQU X7, soff+32(SP)
+
+#define Q4K4V_PREP4(qoff, buf) \
+	Q4K4V_PREP(R11, qoff, buf) \
+	Q4K4V_PREP(R12, qoff, buf+48) \
+	Q4K4V_PREP(R13, qoff, buf+96) \
+	Q4K4V_PREP(R14, qoff, buf+144)
+
+#define Q4K4V_CHUNK(ROW, qoff, aoff, soff, ACC) \
+	VMOVDQU qoff(ROW), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y14, Y0, Y0 \
+	VPAND Y14, Y1, Y1 \
+	VPMADDUBSW aoff(DX), Y0, Y0 \
+	VPMADDUBSW aoff+32(DX), Y1, Y1 \
+	VPBROADCASTD soff(SP), Y2 \
+	VPBROADCASTD soff+4(SP), Y3 \
+	VPMADDWD Y2, Y0, Y0 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y0, ACC, ACC \
+	VPADDD Y1, ACC, ACC
+
+// Q4K4V_DOT: ACC's 8 int32 lanes sum to Σ sc·q·a for one row's super-block.
+#define Q4K4V_DOT(ROW, soff, ACC) \
+	VPXOR ACC, ACC, ACC \
+	Q4K4V_CHUNK(ROW, 16, 4, soff, ACC) \
+	Q4K4V_CHUNK(ROW, 48, 68, soff+8, ACC) \
+	Q4K4V_CHUNK(ROW, 80, 132, soff+16, ACC) \
+	Q4K4V_CHUNK(ROW, 112, 196, soff+24, ACC)
+
+// Q4K4V_REDUCE(cur): as Q4K4_REDUCE, rows' sums in Y8..Y11, mins at cur(SP).
+#define Q4K4V_REDUCE(cur) \
+	VPMADDWD cur+32(SP), X5, X12 \
+	VPMADDWD cur+80(SP), X5, X13 \
+	VPERM2I128 $0x20, Y9, Y8, Y0 \
+	VPERM2I128 $0x31, Y9, Y8, Y1 \
+	VPADDD Y1, Y0, Y0 \
+	VINSERTI128 $1, X13, Y12, Y1 \
+	VPHADDD Y1, Y0, Y0 \
+	VPMADDWD cur+128(SP), X5, X12 \
+	VPMADDWD cur+176(SP), X5, X13 \
+	VPERM2I128 $0x20, Y11, Y10, Y2 \
+	VPERM2I128 $0x31, Y11, Y10, Y3 \
+	VPADDD Y3, Y2, Y2 \
+	VINSERTI128 $1, X13, Y12, Y3 \
+	VPHADDD Y3, Y2, Y2 \
+	VPHADDD Y2, Y0, Y0 \
+	VCVTDQ2PS Y0, Y0 \
+	VMOVD (R11), X3 \
+	VPINSRD $1, (R13), X3, X3 \
+	VPINSRD $2, (R12), X3, X3 \
+	VPINSRD $3, (R14), X3, X3 \
+	VCVTPH2PS X3, Y3 \
+	VBROADCASTSS (DX), Y4 \
+	VMULPS Y4, Y3, Y3 \
+	VFMADD231PS Y3, Y0, Y15
+
+#define Q4K4V_SB(cur, nxt, skip) \
+	CMPQ BX, $1 \
+	JEQ skip \
+	Q4K4V_PREP4(144, nxt) \
+skip: \
+	VMOVDQU 260(DX), Y5 \
+	VEXTRACTI128 $1, Y5, X4 \
+	VPHADDW X4, X5, X5 \
+	Q4K4V_DOT(R11, cur, Y8) \
+	Q4K4V_DOT(R12, cur+48, Y9) \
+	Q4K4V_DOT(R13, cur+96, Y10) \
+	Q4K4V_DOT(R14, cur+144, Y11) \
+	Q4K4V_REDUCE(cur) \
+	ADDQ $144, R11 \
+	ADDQ $144, R12 \
+	ADDQ $144, R13 \
+	ADDQ $144, R14 \
+	ADDQ $292, DX \
+	DECQ BX
+
+// func dotQ4_KRows4AVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+TEXT ·dotQ4_KRows4AVX2(SB), NOSPLIT, $384-48
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), R8
+	MOVQ a+16(FP), DI
+	MOVQ nb+24(FP), CX
+	MOVQ dst+32(FP), R9
+	MOVQ nrows+40(FP), R10
+	SHRQ $2, R10
+	MOVQ R10, AX
+	IMULQ R8, AX
+	VMOVDQU q4kMask<>(SB), Y14
+
+q4k4vrow:
+	MOVQ SI, R11
+	LEAQ (SI)(AX*1), R12
+	LEAQ (SI)(AX*2), R13
+	LEAQ (R12)(AX*2), R14
+	MOVQ DI, DX
+	MOVQ CX, BX
+	VXORPS Y15, Y15, Y15
+	Q4K4V_PREP4(0, 0)
+
+q4k4vblk:
+	Q4K4V_SB(0, 192, q4k4vskipA)
+	JZ q4k4vend
+	Q4K4V_SB(192, 0, q4k4vskipB)
+	JNZ q4k4vblk
+
+q4k4vend:
+	VMOVSHDUP Y15, Y0
+	VSUBPS Y0, Y15, Y0
+	VEXTRACTF128 $1, Y0, X1
+	MOVQ nrows+40(FP), BX
+	LEAQ (BX)(BX*2), DX
+	VMOVSS X0, (R9)
+	VEXTRACTPS $2, X0, (R9)(BX*2)
+	VMOVSS X1, (R9)(BX*1)
+	VEXTRACTPS $2, X1, (R9)(DX*1)
+	ADDQ R8, SI
+	ADDQ $4, R9
+	DECQ R10
+	JNZ q4k4vrow
+	VZEROUPPER
+	RET
