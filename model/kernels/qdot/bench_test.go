@@ -212,3 +212,45 @@ func benchKernelSets(typ Type) []*dotKernels {
 	}
 	return sets
 }
+
+// BenchmarkRowKernelInCache times one implementation's multi-row kernel
+// alone (no activation quantization, no pool) over a 128 KiB matrix of 1536
+// columns that stays in the L2 cache: the kernel's compute throughput
+// (RowKernelInCache/<type>/<implementation>; MB/s is weight bytes).
+func BenchmarkRowKernelInCache(b *testing.B) {
+	rng := rand.New(rand.NewSource(3))
+	const cols = 1536
+	for _, typ := range []Type{Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K} {
+		rb, _ := RowBytes(typ, cols)
+		rows := (128 << 10) / rb &^ 3
+		var data []byte
+		for r := 0; r < rows; r++ {
+			data = append(data, randomRow(rng, typ, cols, false)...)
+		}
+		x := make([]float32, cols)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		qa := make([]byte, cols/QK*BytesQ8_0+cols/QKK*BytesQ8_K)
+		nb := cols / QK
+		if VecDotType(typ) == Q8_K {
+			QuantizeQ8_K(qa, x)
+			nb = cols / QKK
+		} else {
+			QuantizeQ8_0(qa, x)
+		}
+		dst := make([]float32, rows)
+		for _, k := range benchKernelSets(typ) {
+			rowsK := rowsDot(k, typ)
+			if rowsK == nil {
+				continue
+			}
+			b.Run(typ.String()+"/"+k.name, func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				for i := 0; i < b.N; i++ {
+					rowsK(data, rb, qa, nb, dst)
+				}
+			})
+		}
+	}
+}

@@ -73,14 +73,15 @@ GLOBL q4kC3<>(SB), RODATA|NOPTR, $16
 	VPORD X1, X3, X3 \
 	VPORD X2, X3, X6
 
-// Q4K4_CHUNK: 64 elements (sub-blocks 2c and 2c+1) of one row.
-#define Q4K4_CHUNK(ROW, qoff, aoff, soff, ACCA, ACCB) \
+// Q4K4_CHUNK: 64 elements (sub-blocks 2c and 2c+1) of one row, the
+// activations in registers AL and AH.
+#define Q4K4_CHUNK(ROW, qoff, AL, AH, soff, ACCA, ACCB) \
 	VMOVDQU qoff(ROW), Y0 \
 	VPSRLW $4, Y0, Y1 \
 	VPAND Y14, Y0, Y0 \
 	VPAND Y14, Y1, Y1 \
-	VPMADDUBSW aoff(DX), Y0, Y0 \
-	VPMADDUBSW aoff+32(DX), Y1, Y1 \
+	VPMADDUBSW AL, Y0, Y0 \
+	VPMADDUBSW AH, Y1, Y1 \
 	VPDPWSSD.BCST soff(SP), Y0, ACCA \
 	VPDPWSSD.BCST soff+4(SP), Y1, ACCB
 
@@ -100,15 +101,14 @@ GLOBL q4kC3<>(SB), RODATA|NOPTR, $16
 	Q4K4_PREP(R14, qoff, buf+144)
 
 // Q4K4_DOT: ACCA+ACCB (8 int32 lanes) sum to Σ sc·q·a for one row's
-// super-block, MIN's 4 int32 lanes to Σ m·bsum (X5 = the bsum pair sums).
-#define Q4K4_DOT(ROW, soff, ACCA, ACCB, MIN) \
-	VPMADDWD soff+32(SP), X5, MIN \
+// super-block (activations in Y8..Y13, Y20, Y21).
+#define Q4K4_DOT(ROW, soff, ACCA, ACCB) \
 	VPXORD ACCA, ACCA, ACCA \
 	VPXORD ACCB, ACCB, ACCB \
-	Q4K4_CHUNK(ROW, 16, 4, soff, ACCA, ACCB) \
-	Q4K4_CHUNK(ROW, 48, 68, soff+8, ACCA, ACCB) \
-	Q4K4_CHUNK(ROW, 80, 132, soff+16, ACCA, ACCB) \
-	Q4K4_CHUNK(ROW, 112, 196, soff+24, ACCA, ACCB)
+	Q4K4_CHUNK(ROW, 16, Y8, Y9, soff, ACCA, ACCB) \
+	Q4K4_CHUNK(ROW, 48, Y10, Y11, soff+8, ACCA, ACCB) \
+	Q4K4_CHUNK(ROW, 80, Y12, Y13, soff+16, ACCA, ACCB) \
+	Q4K4_CHUNK(ROW, 112, Y20, Y21, soff+24, ACCA, ACCB)
 
 // Q4K4_SB(cur, nxt, skip): one super-block of the four rows with the scales
 // prepared at cur(SP), preparing the next one's (if any) at nxt(SP) first,
@@ -119,13 +119,21 @@ GLOBL q4kC3<>(SB), RODATA|NOPTR, $16
 	Q4K4_PREP4(144, nxt) \
 skip: \
 	VMOVDQU 260(DX), Y5 \
-	VEXTRACTI128 $1, Y5, X4 \
-	VPHADDW X4, X5, X5 \
-	Q4K4_DOT(R11, cur, Y16, Y17, X8) \
-	Q4K4_DOT(R12, cur+48, Y18, Y19, X9) \
-	Q4K4_DOT(R13, cur+96, Y20, Y21, X10) \
-	Q4K4_DOT(R14, cur+144, Y22, Y23, X11) \
-	Q4K4_REDUCE \
+	VEXTRACTI128 $1, Y5, X6 \
+	VPHADDW X6, X5, X5 \
+	VMOVDQU 4(DX), Y8 \
+	VMOVDQU 36(DX), Y9 \
+	VMOVDQU 68(DX), Y10 \
+	VMOVDQU 100(DX), Y11 \
+	VMOVDQU 132(DX), Y12 \
+	VMOVDQU 164(DX), Y13 \
+	VMOVDQU64 196(DX), Y20 \
+	VMOVDQU64 228(DX), Y21 \
+	Q4K4_DOT(R11, cur, Y16, Y17) \
+	Q4K4_DOT(R12, cur+48, Y18, Y19) \
+	Q4K4_DOT(R13, cur+96, Y22, Y23) \
+	Q4K4_DOT(R14, cur+144, Y31, Y4) \
+	Q4K4_REDUCE(cur) \
 	ADDQ $144, R11 \
 	ADDQ $144, R12 \
 	ADDQ $144, R13 \
@@ -133,22 +141,27 @@ skip: \
 	ADDQ $292, DX \
 	DECQ BX
 
-// Q4K4_REDUCE: Y15 += [I0, M0, I2, M2 | I1, M1, I3, M3] · [d0, dmin0, d2,
-// dmin2 | d1, dmin1, d3, dmin3] · da lane by lane (I = Σ sc·q·a, M = Σ m·bsum).
-#define Q4K4_REDUCE \
+// Q4K4_REDUCE(cur): Y15 += [I0, M0, I2, M2 | I1, M1, I3, M3] · [d0, dmin0,
+// d2, dmin2 | d1, dmin1, d3, dmin3] · da lane by lane (I = Σ sc·q·a from the
+// row accumulators, M = Σ m·bsum from the mins prepared at cur(SP)).
+#define Q4K4_REDUCE(cur) \
 	VPADDD Y17, Y16, Y16 \
 	VPADDD Y19, Y18, Y18 \
-	VPADDD Y21, Y20, Y20 \
 	VPADDD Y23, Y22, Y22 \
+	VPADDD Y4, Y31, Y31 \
 	VSHUFI32X4 $0, Y18, Y16, Y0 \
 	VSHUFI32X4 $3, Y18, Y16, Y1 \
 	VPADDD Y1, Y0, Y0 \
-	VINSERTI128 $1, X9, Y8, Y1 \
+	VPMADDWD cur+32(SP), X5, X6 \
+	VPMADDWD cur+80(SP), X5, X7 \
+	VINSERTI128 $1, X7, Y6, Y1 \
 	VPHADDD Y1, Y0, Y0 \
-	VSHUFI32X4 $0, Y22, Y20, Y2 \
-	VSHUFI32X4 $3, Y22, Y20, Y3 \
+	VSHUFI32X4 $0, Y31, Y22, Y2 \
+	VSHUFI32X4 $3, Y31, Y22, Y3 \
 	VPADDD Y3, Y2, Y2 \
-	VINSERTI128 $1, X11, Y10, Y3 \
+	VPMADDWD cur+128(SP), X5, X6 \
+	VPMADDWD cur+176(SP), X5, X7 \
+	VINSERTI128 $1, X7, Y6, Y3 \
 	VPHADDD Y3, Y2, Y2 \
 	VPHADDD Y2, Y0, Y0 \
 	VCVTDQ2PS Y0, Y0 \
@@ -157,8 +170,8 @@ skip: \
 	VPINSRD $2, (R12), X3, X3 \
 	VPINSRD $3, (R14), X3, X3 \
 	VCVTPH2PS X3, Y3 \
-	VBROADCASTSS (DX), Y4 \
-	VMULPS Y4, Y3, Y3 \
+	VBROADCASTSS (DX), Y7 \
+	VMULPS Y7, Y3, Y3 \
 	VFMADD231PS Y3, Y0, Y15
 
 // func dotQ4_KRows4AVX512(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
