@@ -287,7 +287,10 @@ func rowsBounds(w []byte, stride int, a []byte, nb int, dst []float32, wbb, abb 
 }
 
 // avx512Kernels: the AVX-512 row kernels, bit-identical to avx2Kernels; the
-// F16/F32 dots are the AVX2 ones (memory-bound).
+// F16/F32 dots are the AVX2 ones (memory-bound). Q4_K rows go four at a time
+// through dotQ4_KRows4AVX512 (ymm EVEX: VPDPWSSD with broadcast scales, the
+// super-block's activations held in registers), the remainder through the
+// AVX2 kernels; Q5_K uses the two-row AVX2 kernel (see withAVX2KQuants).
 var avx512Kernels = withQ4KRows4(withAVX2KQuants(avx512AllKernels), dotQ4_KRows4AVX512)
 
 // withQ4KRows4 gives k the four-row Q4_K kernel rows4 for the rows in
@@ -312,8 +315,9 @@ func withQ4KRows4(k dotKernels, rows4 func(w *byte, stride int, a *byte, nb int,
 
 // withAVX2KQuants takes k's Q4_K and Q5_K kernels from avx2Kernels: on Zen 4,
 // which runs 512-bit operations as two 256-bit halves, the two-row AVX2
-// kernels for these types are ~5-8% faster than the AVX-512 ones (measured
-// with BenchmarkMatVec/InCache); the results are the same bits either way.
+// kernels for these types were ~5-8% faster than the zmm AVX-512 ones
+// (measured with BenchmarkMatVecInCache), and the four-row AVX2 Q4_K kernel
+// is ~1.5x faster; the results are the same bits either way.
 func withAVX2KQuants(k dotKernels) dotKernels {
 	k.q4_K, k.q4_KRows = avx2Kernels.q4_K, avx2Kernels.q4_KRows
 	k.q5_K, k.q5_KRows = avx2Kernels.q5_K, avx2Kernels.q5_KRows
