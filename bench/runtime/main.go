@@ -259,8 +259,8 @@ func run(args []string) error {
 	endUptime := uptime()
 
 	cpu, _ := cpuModel()
-	fmt.Printf("Runtime vs llama.cpp, %s–%s UTC: `go run ./bench/runtime %s`\n\n",
-		started.Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"), strings.Join(args, " "))
+	fmt.Printf("Runtime vs llama.cpp, %s–%s UTC: `%s`\n\n",
+		started.Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"), strings.Join(append([]string{"go run ./bench/runtime"}, args...), " "))
 	fmt.Printf("- machine: %s, %d CPUs, %s\n", cpu, goruntime.NumCPU(), goruntime.Version())
 	if buildInfo != nil {
 		fmt.Printf("- llama.cpp: llama-bench %s, built natively (%s; %s)\n", llamaCommit, strings.Join(buildInfo.CMakeFlags[:2], " "), buildInfo.Compiler)
