@@ -291,7 +291,17 @@ func rowsBounds(w []byte, stride int, a []byte, nb int, dst []float32, wbb, abb 
 // through dotQ4_KRows4AVX512 (ymm EVEX: VPDPWSSD with broadcast scales, the
 // super-block's activations held in registers), the remainder through the
 // AVX2 kernels; Q5_K uses the two-row AVX2 kernel (see withAVX2KQuants).
-var avx512Kernels = withQ4KRows4(withAVX2KQuants(avx512AllKernels), dotQ4_KRows4AVX512)
+var avx512Kernels = withQ4KRows4AVX512(withAVX2KQuants(avx512AllKernels))
+
+// withQ4KRows4AVX512 gives k the AVX-512 four-row Q4_K kernel when the CPU
+// also has AVX512_VBMI (VPERMB), which hasAVX512 does not require; without
+// it k keeps the AVX2 four-row kernel.
+func withQ4KRows4AVX512(k dotKernels) dotKernels {
+	if !cpu.X86.HasAVX512VBMI {
+		return k
+	}
+	return withQ4KRows4(k, dotQ4_KRows4AVX512)
+}
 
 // withQ4KRows4 gives k the four-row Q4_K kernel rows4 for the rows in
 // groups of four and k's own Q4_K row kernel for the rest (same bits either

@@ -2,7 +2,8 @@
 
 #include "textflag.h"
 
-// Four-row Q4_K·Q8_K kernel (AVX-512 VL/BW/VNNI/VBMI on 256-bit vectors).
+// Four-row Q4_K·Q8_K kernel (AVX-512 F/VL/BW/VNNI/VBMI; 256-bit vectors but
+// for the scale unpack, which takes the four rows in one 512-bit register).
 //
 // Rows i, i+Q, i+2Q, i+3Q (Q = nrows/4) run in one loop over the
 // super-blocks, sharing the activation block, its pair sums of bsums and its
@@ -37,6 +38,37 @@ GLOBL q4kScIdx<>(SB), RODATA|NOPTR, $32
 DATA q4kMinIdx<>+0(SB)/8, $0x800b800a80098008
 DATA q4kMinIdx<>+8(SB)/8, $0x800f800e800d800c
 GLOBL q4kMinIdx<>(SB), RODATA|NOPTR, $16
+
+// q4kS01 / q4kS23 / q4kM4: VPERMB indices (zero-masked by 0x55…) taking the
+// four rows' unpacked scales (16 bytes per row, one row per 128-bit lane) to
+// the dwords (sc, sc) of rows 0-1 and 2-3, and the mins of rows 0-3 to int16.
+DATA q4kS01<>+0(SB)/8, $0x0101010100000000
+DATA q4kS01<>+8(SB)/8, $0x0303030302020202
+DATA q4kS01<>+16(SB)/8, $0x0505050504040404
+DATA q4kS01<>+24(SB)/8, $0x0707070706060606
+DATA q4kS01<>+32(SB)/8, $0x1111111110101010
+DATA q4kS01<>+40(SB)/8, $0x1313131312121212
+DATA q4kS01<>+48(SB)/8, $0x1515151514141414
+DATA q4kS01<>+56(SB)/8, $0x1717171716161616
+GLOBL q4kS01<>(SB), RODATA|NOPTR, $64
+DATA q4kS23<>+0(SB)/8, $0x2121212120202020
+DATA q4kS23<>+8(SB)/8, $0x2323232322222222
+DATA q4kS23<>+16(SB)/8, $0x2525252524242424
+DATA q4kS23<>+24(SB)/8, $0x2727272726262626
+DATA q4kS23<>+32(SB)/8, $0x3131313130303030
+DATA q4kS23<>+40(SB)/8, $0x3333333332323232
+DATA q4kS23<>+48(SB)/8, $0x3535353534343434
+DATA q4kS23<>+56(SB)/8, $0x3737373736363636
+GLOBL q4kS23<>(SB), RODATA|NOPTR, $64
+DATA q4kM4<>+0(SB)/8, $0x0b0b0a0a09090808
+DATA q4kM4<>+8(SB)/8, $0x0f0f0e0e0d0d0c0c
+DATA q4kM4<>+16(SB)/8, $0x1b1b1a1a19191818
+DATA q4kM4<>+24(SB)/8, $0x1f1f1e1e1d1d1c1c
+DATA q4kM4<>+32(SB)/8, $0x2b2b2a2a29292828
+DATA q4kM4<>+40(SB)/8, $0x2f2f2e2e2d2d2c2c
+DATA q4kM4<>+48(SB)/8, $0x3b3b3a3a39393838
+DATA q4kM4<>+56(SB)/8, $0x3f3f3e3e3d3d3c3c
+GLOBL q4kM4<>(SB), RODATA|NOPTR, $64
 
 // The scale unpack constants (the same as v4kA..v4kC3 in dot_amd64.s).
 DATA q4kA<>+0(SB)/8, $0x0b0a090803020100
@@ -85,20 +117,30 @@ GLOBL q4kC3<>(SB), RODATA|NOPTR, $16
 	VPDPWSSD.BCST soff(SP), Y0, ACCA \
 	VPDPWSSD.BCST soff+4(SP), Y1, ACCB
 
-// Q4K4_PREP: the scales of the super-block at qoff(ROW) as broadcastable
-// dwords (sc, sc) at soff(SP) and its mins as 8 int16 at soff+32(SP).
-#define Q4K4_PREP(ROW, qoff, soff) \
-	Q4K4_SCALES(ROW, qoff) \
-	VPERMB Y6, Y29, Y7 \
-	VMOVDQU Y7, soff(SP) \
-	VPSHUFB X30, X6, X7 \
-	VMOVDQU X7, soff+32(SP)
-
+// Q4K4_PREP4(qoff, buf): the four rows' super-blocks at qoff(ROW) unpacked
+// together (one row per 128-bit lane), their scales stored as broadcastable
+// dwords (sc, sc) at buf+32r(SP) and their mins as 8 int16 at buf+128+16r(SP).
 #define Q4K4_PREP4(qoff, buf) \
-	Q4K4_PREP(R11, qoff, buf) \
-	Q4K4_PREP(R12, qoff, buf+48) \
-	Q4K4_PREP(R13, qoff, buf+96) \
-	Q4K4_PREP(R14, qoff, buf+144)
+	VMOVDQU qoff+4(R11), X0 \
+	VINSERTI32X4 $1, qoff+4(R12), Y0, Y0 \
+	VINSERTI32X4 $2, qoff+4(R13), Z0, Z0 \
+	VINSERTI32X4 $3, qoff+4(R14), Z0, Z0 \
+	VPSHUFB Z24, Z0, Z1 \
+	VPSHUFB Z25, Z0, Z2 \
+	VPANDD Z26, Z1, Z3 \
+	VPSRLW $4, Z1, Z1 \
+	VPANDD Z27, Z1, Z1 \
+	VPSRLW $2, Z2, Z2 \
+	VPANDD Z28, Z2, Z2 \
+	VPORD Z1, Z3, Z3 \
+	VPORD Z2, Z3, Z6 \
+	VPERMB.Z Z6, Z29, K1, Z7 \
+	VMOVDQU64 Z7, buf(SP) \
+	VPERMB.Z Z6, Z30, K1, Z7 \
+	VMOVDQU64 Z7, buf+64(SP) \
+	VMOVDQU64 q4kM4<>(SB), Z7 \
+	VPERMB.Z Z6, Z7, K1, Z7 \
+	VMOVDQU64 Z7, buf+128(SP)
 
 // Q4K4_DOT: ACCA+ACCB (8 int32 lanes) sum to Σ sc·q·a for one row's
 // super-block (activations in Y8..Y13, Y20, Y21).
@@ -130,9 +172,9 @@ skip: \
 	VMOVDQU64 196(DX), Y20 \
 	VMOVDQU64 228(DX), Y21 \
 	Q4K4_DOT(R11, cur, Y16, Y17) \
-	Q4K4_DOT(R12, cur+48, Y18, Y19) \
-	Q4K4_DOT(R13, cur+96, Y22, Y23) \
-	Q4K4_DOT(R14, cur+144, Y31, Y4) \
+	Q4K4_DOT(R12, cur+32, Y18, Y19) \
+	Q4K4_DOT(R13, cur+64, Y22, Y23) \
+	Q4K4_DOT(R14, cur+96, Y31, Y4) \
 	Q4K4_REDUCE(cur) \
 	ADDQ $144, R11 \
 	ADDQ $144, R12 \
@@ -152,14 +194,14 @@ skip: \
 	VSHUFI32X4 $0, Y18, Y16, Y0 \
 	VSHUFI32X4 $3, Y18, Y16, Y1 \
 	VPADDD Y1, Y0, Y0 \
-	VPMADDWD cur+32(SP), X5, X6 \
-	VPMADDWD cur+80(SP), X5, X7 \
+	VPMADDWD cur+128(SP), X5, X6 \
+	VPMADDWD cur+144(SP), X5, X7 \
 	VINSERTI128 $1, X7, Y6, Y1 \
 	VPHADDD Y1, Y0, Y0 \
 	VSHUFI32X4 $0, Y31, Y22, Y2 \
 	VSHUFI32X4 $3, Y31, Y22, Y3 \
 	VPADDD Y3, Y2, Y2 \
-	VPMADDWD cur+128(SP), X5, X6 \
+	VPMADDWD cur+160(SP), X5, X6 \
 	VPMADDWD cur+176(SP), X5, X7 \
 	VINSERTI128 $1, X7, Y6, Y3 \
 	VPHADDD Y3, Y2, Y2 \
@@ -186,13 +228,15 @@ TEXT ·dotQ4_KRows4AVX512(SB), NOSPLIT, $384-48
 	MOVQ R10, AX
 	IMULQ R8, AX
 	VMOVDQU q4kMask<>(SB), Y14
-	VMOVDQU64 q4kA<>(SB), X24
-	VMOVDQU64 q4kB<>(SB), X25
-	VMOVDQU64 q4kC1<>(SB), X26
-	VMOVDQU64 q4kC2<>(SB), X27
-	VMOVDQU64 q4kC3<>(SB), X28
-	VMOVDQU64 q4kScIdx<>(SB), Y29
-	VMOVDQU64 q4kMinIdx<>(SB), X30
+	VBROADCASTI32X4 q4kA<>(SB), Z24
+	VBROADCASTI32X4 q4kB<>(SB), Z25
+	VBROADCASTI32X4 q4kC1<>(SB), Z26
+	VBROADCASTI32X4 q4kC2<>(SB), Z27
+	VBROADCASTI32X4 q4kC3<>(SB), Z28
+	VMOVDQU64 q4kS01<>(SB), Z29
+	VMOVDQU64 q4kS23<>(SB), Z30
+	MOVQ $0x5555555555555555, BX
+	KMOVQ BX, K1
 
 q4k4row:
 	MOVQ SI, R11
