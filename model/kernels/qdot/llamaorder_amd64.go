@@ -67,14 +67,23 @@ var llamaOrderAsm = hasAVX2()
 
 func f32VecOrder(w, x []float32, n int) float32 {
 	blk := F16VecBlock()
-	if !llamaOrderAsm || n%blk != 0 || n == 0 {
+	if !llamaOrderAsm || n < blk {
 		return f32VecOrderGo(w, x, n)
 	}
+	// ggml_vec_dot_f32: the whole blocks in lanes, reduced, then the
+	// leftover elements one FMA at a time into the sum (as f32VecOrderGo).
+	np := n - n%blk
 	_, _ = w[n-1], x[n-1]
+	var s float32
 	if llama512 {
-		return f32VecOrderAVX2(&w[0], &x[0], n/64)
+		s = f32VecOrderAVX2(&w[0], &x[0], np/64)
+	} else {
+		s = f32VecOrder32AVX2(&w[0], &x[0], np/32)
 	}
-	return f32VecOrder32AVX2(&w[0], &x[0], n/32)
+	for e := np; e < n; e++ {
+		s = FMA32(w[e], x[e], s)
+	}
+	return s
 }
 
 func f32GemmOrder(w, x []float32, n int) float32 {

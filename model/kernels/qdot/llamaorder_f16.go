@@ -2,6 +2,9 @@ package qdot
 
 import (
 	"encoding/binary"
+	"unsafe"
+
+	"github.com/distill-ml/distill/model/kernels/f16"
 
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
@@ -53,9 +56,23 @@ func F16VecOrder(w []byte, x []float32, n int, padded bool) float32 {
 	if rem == 0 {
 		return s
 	}
+	return f16TailSum(s, w, x, 64*full, n)
+}
+
+// f16TailSum is ggml_vec_dot_f16's leftover loop: s, then each remaining
+// product half(w[i])·x[i] (rounded to float32) added in float64, in order.
+// The halves are converted in bulk (F16C where available; the conversion is
+// exact either way).
+func f16TailSum(s float32, w []byte, x []float32, from, n int) float32 {
+	var tmp [64]float32
 	sum := float64(s)
-	for i := 64 * full; i < n; i++ {
-		sum += float64(half(w[2*i:]) * x[i])
+	for from < n {
+		k := min(n-from, len(tmp))
+		f16.ToFloat32(tmp[:k], unsafe.Slice((*uint16)(unsafe.Pointer(&w[2*from])), k))
+		for i, h := range tmp[:k] {
+			sum += float64(h * x[from+i])
+		}
+		from += k
 	}
 	return float32(sum)
 }

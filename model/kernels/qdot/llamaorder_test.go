@@ -102,7 +102,7 @@ func withPortable(fn func()) {
 
 func TestF16OrdersMatchReference(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
-	for _, n := range []int{1, 15, 16, 17, 63, 64, 65, 100, 128, 200, 256, 1000} {
+	for _, n := range []int{1, 15, 16, 17, 63, 64, 65, 100, 128, 200, 256, 688, 1000} {
 		w, x := randomF16(rng, n)
 		for _, padded := range []bool{false, true} {
 			want := refVecOrder(w, x, n, padded)
@@ -407,7 +407,7 @@ func TestF32LlamaOrder(t *testing.T) {
 	for _, is512 := range []bool{true, false} {
 		saved := llama512
 		llama512 = is512
-		for _, n := range []int{64, 128, 576, 96, 40} {
+		for _, n := range []int{64, 128, 576, 96, 40, 688, 100, 130, 65} {
 			w, x := randomX(rng, n), randomX(rng, n)
 			var exact float64
 			for i := range w {

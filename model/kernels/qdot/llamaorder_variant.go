@@ -142,11 +142,7 @@ func f16VecOrderAVX2Build(w []byte, x []float32, n int, padded bool) float32 {
 	if rem == 0 {
 		return s
 	}
-	sum := float64(s)
-	for i := 32 * full; i < n; i++ {
-		sum += float64(half(w[2*i:]) * x[i])
-	}
-	return float32(sum)
+	return f16TailSum(s, w, x, 32*full, n)
 }
 
 func f16GemmOrderAVX2Build(w []byte, x []float32, n int) float32 {
