@@ -300,13 +300,13 @@ GLOBL q4kScHi<>(SB), RODATA|NOPTR, $16
 	Q4K4V_PREP(R13, qoff, buf+96) \
 	Q4K4V_PREP(R14, qoff, buf+144)
 
-#define Q4K4V_CHUNK(ROW, qoff, aoff, soff, ACC) \
+#define Q4K4V_CHUNK(ROW, qoff, soff, ACC) \
 	VMOVDQU qoff(ROW), Y0 \
 	VPSRLW $4, Y0, Y1 \
 	VPAND Y14, Y0, Y0 \
 	VPAND Y14, Y1, Y1 \
-	VPMADDUBSW aoff(DX), Y0, Y0 \
-	VPMADDUBSW aoff+32(DX), Y1, Y1 \
+	VPMADDUBSW Y12, Y0, Y0 \
+	VPMADDUBSW Y13, Y1, Y1 \
 	VPBROADCASTD soff(SP), Y2 \
 	VPBROADCASTD soff+4(SP), Y3 \
 	VPMADDWD Y2, Y0, Y0 \
@@ -314,13 +314,15 @@ GLOBL q4kScHi<>(SB), RODATA|NOPTR, $16
 	VPADDD Y0, ACC, ACC \
 	VPADDD Y1, ACC, ACC
 
-// Q4K4V_DOT: ACC's 8 int32 lanes sum to Σ sc·q·a for one row's super-block.
-#define Q4K4V_DOT(ROW, soff, ACC) \
-	VPXOR ACC, ACC, ACC \
-	Q4K4V_CHUNK(ROW, 16, 4, soff, ACC) \
-	Q4K4V_CHUNK(ROW, 48, 68, soff+8, ACC) \
-	Q4K4V_CHUNK(ROW, 80, 132, soff+16, ACC) \
-	Q4K4V_CHUNK(ROW, 112, 196, soff+24, ACC)
+// Q4K4V_CHUNK4(c): 64 elements of the four rows (activations loaded once
+// into Y12, Y13); row r's sum goes to Y8+r.
+#define Q4K4V_CHUNK4(qoff, aoff, soff) \
+	VMOVDQU aoff(DX), Y12 \
+	VMOVDQU aoff+32(DX), Y13 \
+	Q4K4V_CHUNK(R11, qoff, soff, Y8) \
+	Q4K4V_CHUNK(R12, qoff, soff+48, Y9) \
+	Q4K4V_CHUNK(R13, qoff, soff+96, Y10) \
+	Q4K4V_CHUNK(R14, qoff, soff+144, Y11)
 
 // Q4K4V_REDUCE(cur): as Q4K4_REDUCE, rows' sums in Y8..Y11, mins at cur(SP).
 #define Q4K4V_REDUCE(cur) \
@@ -357,10 +359,14 @@ skip: \
 	VMOVDQU 260(DX), Y5 \
 	VEXTRACTI128 $1, Y5, X4 \
 	VPHADDW X4, X5, X5 \
-	Q4K4V_DOT(R11, cur, Y8) \
-	Q4K4V_DOT(R12, cur+48, Y9) \
-	Q4K4V_DOT(R13, cur+96, Y10) \
-	Q4K4V_DOT(R14, cur+144, Y11) \
+	VPXOR Y8, Y8, Y8 \
+	VPXOR Y9, Y9, Y9 \
+	VPXOR Y10, Y10, Y10 \
+	VPXOR Y11, Y11, Y11 \
+	Q4K4V_CHUNK4(16, 4, cur) \
+	Q4K4V_CHUNK4(48, 68, cur+8) \
+	Q4K4V_CHUNK4(80, 132, cur+16) \
+	Q4K4V_CHUNK4(112, 196, cur+24) \
 	Q4K4V_REDUCE(cur) \
 	ADDQ $144, R11 \
 	ADDQ $144, R12 \
