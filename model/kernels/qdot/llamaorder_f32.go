@@ -83,6 +83,10 @@ func (m *Matrix) MulF32LlamaOrder(pool *parallel.Pool, dst, x []float32, n int, 
 	}
 	cols := m.Cols
 	gemm := m.F32TinyBLAS(n)
+	if n == 1 && !gemm {
+		m.mulF32VecRows4(pool, dst[:m.Rows], x[:cols])
+		return
+	}
 	grain := 64
 	if n > 1 {
 		grain = 16
@@ -100,4 +104,34 @@ func (m *Matrix) MulF32LlamaOrder(pool *parallel.Pool, dst, x []float32, n int, 
 			}
 		}
 	})
+}
+
+// mulF32VecRows4 is the decode case of MulF32LlamaOrder (one activation
+// row, ggml_vec_dot_f32 order): rows i, i+q, i+2q, i+3q (q = Rows/4) go
+// through one f32VecOrder4 call, so each thread streams four far-apart rows
+// at once; the last Rows%4 rows one at a time. Results are bit-identical to
+// the row-at-a-time loop.
+// x: [Cols], dst: [Rows].
+func (m *Matrix) mulF32VecRows4(pool *parallel.Pool, dst, x []float32) {
+	cols := m.Cols
+	row := func(r int) []float32 {
+		return bytesAsFloat32(m.Data[r*m.rowBytes:(r+1)*m.rowBytes], cols)
+	}
+	q := m.Rows / 4
+	pool.For(q, 16, func(lo, hi int) {
+		var w [4][]float32
+		var out [4]float32
+		for i := lo; i < hi; i++ {
+			for k := range w {
+				w[k] = row(i + k*q)
+			}
+			f32VecOrder4(&w, x, cols, &out)
+			for k, v := range out {
+				dst[i+k*q] = v
+			}
+		}
+	})
+	for r := 4 * q; r < m.Rows; r++ {
+		dst[r] = f32VecOrder(row(r), x, cols)
+	}
 }

@@ -1,0 +1,122 @@
+package qdot
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/distill-ml/distill/model/kernels/parallel"
+)
+
+// f32RowsWidths covers whole blocks only (64, 256, 576, 1536), blocks plus
+// a leftover (65, 100, 688: 688 = 10·64 + 48), and widths under one block.
+var f32RowsWidths = []int{1, 31, 32, 63, 64, 65, 96, 100, 256, 576, 688, 1536}
+
+// randF32Row draws values over several orders of magnitude so that a sum in
+// any other order rounds differently.
+func randF32Row(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64() * math.Exp2(float64(rng.Intn(16)-8)))
+	}
+	return v
+}
+
+// withVariants runs fn under both ggml builds' orders (AVX-512 and AVX2).
+func withVariants(t *testing.T, fn func(t *testing.T)) {
+	saved := llama512
+	defer func() { llama512 = saved }()
+	for _, v := range []bool{true, false} {
+		llama512 = v
+		name := "avx2"
+		if v {
+			name = "avx512"
+		}
+		t.Run(name, fn)
+	}
+}
+
+func TestF32VecOrder4MatchesOneRow(t *testing.T) {
+	withVariants(t, func(t *testing.T) {
+		rng := rand.New(rand.NewSource(41))
+		orderSensitive := false
+		for _, n := range f32RowsWidths {
+			x := randF32Row(rng, n)
+			var w [4][]float32
+			for k := range w {
+				w[k] = randF32Row(rng, n)
+			}
+			var got, gotGo [4]float32
+			f32VecOrder4(&w, x, n, &got)
+			withPortable(func() { f32VecOrder4(&w, x, n, &gotGo) })
+			for k := range w {
+				want := f32VecOrder(w[k], x, n)
+				ref := f32VecOrderGo(w[k], x, n)
+				if math.Float32bits(want) != math.Float32bits(ref) {
+					t.Fatalf("n=%d row %d: one-row assembly %v, portable %v", n, k, want, ref)
+				}
+				if math.Float32bits(got[k]) != math.Float32bits(ref) {
+					t.Errorf("n=%d row %d: four-row %v (%#x), one-row %v (%#x)",
+						n, k, got[k], math.Float32bits(got[k]), ref, math.Float32bits(ref))
+				}
+				if math.Float32bits(gotGo[k]) != math.Float32bits(ref) {
+					t.Errorf("n=%d row %d: portable four-row %v, one-row %v", n, k, gotGo[k], ref)
+				}
+				var seq float32
+				for e := range x {
+					seq = FMA32(w[k][e], x[e], seq)
+				}
+				if seq != ref {
+					orderSensitive = true
+				}
+			}
+		}
+		if !orderSensitive {
+			t.Fatal("test data does not tell the lane order from a sequential sum")
+		}
+	})
+}
+
+func f32MatrixBytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
+}
+
+// The decode path (one activation row, rows grouped four far apart, the
+// Rows%4 remainder one by one) gives every row exactly f32VecOrder.
+func TestMulF32LlamaOrderDecodeRows(t *testing.T) {
+	pool := parallel.New(2)
+	withVariants(t, func(t *testing.T) {
+		rng := rand.New(rand.NewSource(42))
+		for _, cols := range []int{64, 256, 576, 688, 1536, 65, 100} {
+			for rows := 1; rows <= 13; rows++ {
+				wv := randF32Row(rng, rows*cols)
+				m, err := NewMatrix(F32, rows, cols, f32MatrixBytes(wv))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.F32TinyBLAS(1) {
+					t.Fatal("tinyBLAS for one row")
+				}
+				x := randF32Row(rng, cols)
+				got := make([]float32, rows)
+				gotGo := make([]float32, rows)
+				m.MulF32LlamaOrder(pool, got, x, 1, nil)
+				withPortable(func() { m.MulF32LlamaOrder(pool, gotGo, x, 1, nil) })
+				for r := 0; r < rows; r++ {
+					want := f32VecOrderGo(wv[r*cols:(r+1)*cols], x, cols)
+					if math.Float32bits(got[r]) != math.Float32bits(want) {
+						t.Errorf("%dx%d row %d: %v, want %v", rows, cols, r, got[r], want)
+					}
+					if math.Float32bits(gotGo[r]) != math.Float32bits(want) {
+						t.Errorf("%dx%d row %d: portable %v, want %v", rows, cols, r, gotGo[r], want)
+					}
+				}
+			}
+		}
+	})
+}
