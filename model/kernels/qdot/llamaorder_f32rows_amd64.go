@@ -17,6 +17,12 @@ func f32VecOrderRows4AVX512(w0, w1, w2, w3, x *float32, nblk int, out *[4]float3
 //go:noescape
 func f32VecOrder32Rows2AVX2(w0, w1, x *float32, nblk int, out *[2]float32)
 
+// f32FMATail4 sets out[k] = fma(wk[e], x[e], out[k]) for e < n in order
+// (correctly rounded float32 FMAs: FMA32 in hardware).
+//
+//go:noescape
+func f32FMATail4(w0, w1, w2, w3, x *float32, n int, out *[4]float32)
+
 // f32Rows512 reports whether the CPU runs the zmm four-row kernel (llama512
 // may be flipped by tests on a CPU without AVX-512).
 var f32Rows512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
@@ -48,14 +54,6 @@ func f32VecOrder4(w *[4][]float32, x []float32, n int, out *[4]float32) {
 	}
 	// The leftover elements one FMA at a time into each sum (as f32VecOrder).
 	if np < n {
-		xt := x[np:n]
-		for k := range out {
-			s := out[k]
-			wt := w[k][np:n]
-			for e := range xt {
-				s = FMA32(wt[e], xt[e], s)
-			}
-			out[k] = s
-		}
+		f32FMATail4(&w[0][np], &w[1][np], &w[2][np], &w[3][np], &x[np], n-np, out)
 	}
 }

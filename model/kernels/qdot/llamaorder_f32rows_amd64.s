@@ -157,3 +157,38 @@ r2reduce:
 	MOVSS X4, 4(DX)
 	VZEROUPPER
 	RET
+
+// func f32FMATail4(w0, w1, w2, w3, x *float32, n int, out *[4]float32)
+// out[k] = fma(wk[e], x[e], out[k]) for e = 0..n-1 in order: the leftover
+// elements of ggml_vec_dot_f32, one correctly rounded float32 FMA at a time
+// as FMA32, the four rows' dependency chains interleaved.
+TEXT ·f32FMATail4(SB), NOSPLIT, $0-56
+	MOVQ w0+0(FP), SI
+	MOVQ w1+8(FP), R8
+	MOVQ w2+16(FP), R9
+	MOVQ w3+24(FP), R10
+	MOVQ x+32(FP), DI
+	MOVQ n+40(FP), CX
+	MOVQ out+48(FP), DX
+	VMOVSS 0(DX), X0
+	VMOVSS 4(DX), X1
+	VMOVSS 8(DX), X2
+	VMOVSS 12(DX), X3
+	XORQ AX, AX
+	TESTQ CX, CX
+	JLE tail4done
+tail4loop:
+	VMOVSS (DI)(AX*4), X4
+	VFMADD231SS (SI)(AX*4), X4, X0
+	VFMADD231SS (R8)(AX*4), X4, X1
+	VFMADD231SS (R9)(AX*4), X4, X2
+	VFMADD231SS (R10)(AX*4), X4, X3
+	INCQ AX
+	CMPQ AX, CX
+	JLT tail4loop
+tail4done:
+	VMOVSS X0, 0(DX)
+	VMOVSS X1, 4(DX)
+	VMOVSS X2, 8(DX)
+	VMOVSS X3, 12(DX)
+	RET

@@ -41,8 +41,15 @@ func TestF32VecOrder4MatchesOneRow(t *testing.T) {
 	withVariants(t, func(t *testing.T) {
 		rng := rand.New(rand.NewSource(41))
 		orderSensitive := false
-		for _, n := range f32RowsWidths {
+		for i, n := range append(f32RowsWidths, f32RowsWidths...) {
+			// The second pass scales x so that the products and sums are
+			// subnormal floats (the FMA's rounding there too).
 			x := randF32Row(rng, n)
+			if i >= len(f32RowsWidths) {
+				for e := range x {
+					x[e] *= 0x1p-135
+				}
+			}
 			var w [4][]float32
 			for k := range w {
 				w[k] = randF32Row(rng, n)
@@ -119,4 +126,49 @@ func TestMulF32LlamaOrderDecodeRows(t *testing.T) {
 			}
 		}
 	})
+}
+
+// BenchmarkF32Decode compares the decode matrix-vector product one row at a
+// time (the loop before f32VecOrder4) with four far-apart rows per call, on
+// the 125M output matrix (32000×576, 74 MB: memory-bound) and tiny's FFN
+// matrices (688×256 and 256×688: in cache).
+//
+//	go test -run '^$' -bench F32Decode -count 3 ./model/kernels/qdot
+func BenchmarkF32Decode(b *testing.B) {
+	shapes := []struct {
+		name       string
+		rows, cols int
+	}{{"125m-output-32000x576", 32000, 576}, {"tiny-ffn-up-688x256", 688, 256}, {"tiny-ffn-down-256x688", 256, 688}}
+	rng := rand.New(rand.NewSource(1))
+	for _, s := range shapes {
+		m, err := NewMatrix(F32, s.rows, s.cols, f32MatrixBytes(randF32Row(rng, s.rows*s.cols)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := randF32Row(rng, s.cols)
+		dst := make([]float32, s.rows)
+		for _, threads := range []int{1, 2} {
+			pool := parallel.New(threads)
+			oneRow := func() {
+				pool.For(m.Rows, 64, func(lo, hi int) {
+					for r := lo; r < hi; r++ {
+						w := bytesAsFloat32(m.Data[r*m.rowBytes:(r+1)*m.rowBytes], m.Cols)
+						dst[r] = f32VecOrder(w, x, m.Cols)
+					}
+				})
+			}
+			fourRows := func() { m.MulF32LlamaOrder(pool, dst, x, 1, nil) }
+			for _, v := range []struct {
+				name string
+				fn   func()
+			}{{"rows1", oneRow}, {"rows4", fourRows}} {
+				b.Run(s.name+"/threads"+string(rune('0'+threads))+"/"+v.name, func(b *testing.B) {
+					b.SetBytes(int64(len(m.Data)))
+					for b.Loop() {
+						v.fn()
+					}
+				})
+			}
+		}
+	}
 }
