@@ -101,6 +101,11 @@ func dotQ4_KRows4AVX2(w *byte, stride int, a *byte, nb int, dst *float32, nrows 
 //go:noescape
 func quantizeQ8_0AVX512(dst *byte, x *float32, nb int)
 
+// quantizeQ8_KAVX512 is QuantizeQ8_K for nb ≥ 1 blocks (quantq8k_amd64.s).
+//
+//go:noescape
+func quantizeQ8_KAVX512(dst *byte, x *float32, nb int)
+
 // The AVX-512 dequantizers expand nb ≥ 1 blocks of src into dst.
 
 //go:noescape
@@ -343,6 +348,13 @@ var avx512AllKernels = dotKernels{
 		if nb > 0 {
 			_ = dst[nb*BytesQ8_0-1]
 			quantizeQ8_0AVX512(&dst[0], &x[0], nb)
+		}
+	},
+	quantizeQ8_K: func(dst []byte, x []float32) {
+		nb := len(x) / QKK
+		if nb > 0 {
+			_ = dst[nb*BytesQ8_K-1]
+			quantizeQ8_KAVX512(&dst[0], &x[0], nb)
 		}
 	},
 	q8_0: func(w, a []byte, nb int) float32 {

@@ -30,6 +30,8 @@ type dotKernels struct {
 
 	// quantizeQ8_0 is a faster QuantizeQ8_0 with the same bytes, or nil.
 	quantizeQ8_0 func(dst []byte, x []float32)
+	// quantizeQ8_K is a faster QuantizeQ8_K with the same bytes, or nil.
+	quantizeQ8_K func(dst []byte, x []float32)
 	// dequant is a faster DequantizeRow for some types (same floats); it
 	// reports false for a type it leaves to the Go code. Nil: none.
 	dequant func(t Type, dst []float32, src []byte, n int) bool

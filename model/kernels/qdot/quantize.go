@@ -77,6 +77,14 @@ func roundEven(p float32) float32 {
 // (len(x)/256·292 bytes) exactly as ggml's quantize_row_q8_K_ref: the value
 // of largest magnitude maps to −127, d = 1/iscale, bsums per 16 elements.
 func QuantizeQ8_K(dst []byte, x []float32) {
+	if kernelSet.quantizeQ8_K != nil {
+		kernelSet.quantizeQ8_K(dst, x)
+		return
+	}
+	quantizeQ8_KGo(dst, x)
+}
+
+func quantizeQ8_KGo(dst []byte, x []float32) {
 	nb := len(x) / QKK
 	_ = dst[nb*BytesQ8_K-1]
 	for i := 0; i < nb; i++ {

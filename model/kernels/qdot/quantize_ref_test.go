@@ -124,12 +124,25 @@ func TestQuantizersMatchFloat64Reference(t *testing.T) {
 				}
 			}
 		}
-		got := make([]byte, len(x)/QKK*BytesQ8_K)
 		want = make([]byte, len(x)/QKK*BytesQ8_K)
-		QuantizeQ8_K(got, x)
 		quantizeQ8_KRef(want, x)
-		if string(got) != string(want) {
-			t.Fatalf("trial %d: QuantizeQ8_K differs from the float64 reference", trial)
+		quantizersK := map[string]func([]byte, []float32){"Go": quantizeQ8_KGo, "QuantizeQ8_K": QuantizeQ8_K}
+		for _, k := range kernelSets() {
+			if k.quantizeQ8_K != nil {
+				quantizersK[k.name] = k.quantizeQ8_K
+			}
+		}
+		for name, q := range quantizersK {
+			got := make([]byte, len(want))
+			q(got, x)
+			if string(got) != string(want) {
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("trial %d: %s Q8_K quantizer differs from the float64 reference at byte %d (block %d): %#x, want %#x",
+							trial, name, i, i/BytesQ8_K, got[i], want[i])
+					}
+				}
+			}
 		}
 	}
 }
@@ -148,5 +161,50 @@ func BenchmarkQuantizeActivations(b *testing.B) {
 				QuantizeActivations(map[Type]Type{Q8_0: Q8_0, Q8_K: Q4_K}[typ], x, buf)
 			}
 		})
+	}
+}
+
+// The assembly Q8_K quantizers give the Go code's bytes on the blocks the
+// float64 reference leaves aside: a largest magnitude so small that
+// iscale = −127/max overflows to ∓Inf (codes clamp to 127 or become 0),
+// infinities, NaNs, signed zeros, and ties for the first largest value.
+func TestQuantizeQ8_KKernelsMatchGoOnExtremes(t *testing.T) {
+	rng := rand.New(rand.NewSource(19))
+	for trial := 0; trial < 200; trial++ {
+		x := make([]float32, 3*QKK)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		tiny := x[QKK : 2*QKK]
+		for i := range tiny {
+			tiny[i] = float32(rng.NormFloat64() * 1e-39) // subnormal: iscale = ∓Inf
+		}
+		switch trial % 5 {
+		case 0:
+			x[rng.Intn(len(x))] = float32(math.Inf(1 - 2*rng.Intn(2)))
+		case 1:
+			x[rng.Intn(len(x))] = float32(math.NaN())
+		case 2:
+			for i := 2 * QKK; i < 3*QKK; i++ {
+				x[i] = float32(math.Copysign(0, float64(rng.Intn(2)*2-1)))
+			}
+		case 3: // the largest magnitude twice, with both signs
+			j, k := rng.Intn(QKK), rng.Intn(QKK)
+			x[j], x[k] = 1e3, -1e3
+		}
+		want := make([]byte, len(x)/QKK*BytesQ8_K)
+		quantizeQ8_KGo(want, x)
+		for _, k := range kernelSets() {
+			if k.quantizeQ8_K == nil {
+				continue
+			}
+			got := make([]byte, len(want))
+			k.quantizeQ8_K(got, x)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("trial %d: %s Q8_K quantizer byte %d (block %d) = %#x, Go %#x", trial, k.name, i, i/BytesQ8_K, got[i], want[i])
+				}
+			}
+		}
 	}
 }
