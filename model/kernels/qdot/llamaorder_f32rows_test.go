@@ -129,7 +129,9 @@ func TestMulF32LlamaOrderDecodeRows(t *testing.T) {
 }
 
 // BenchmarkF32Decode compares the decode matrix-vector product one row at a
-// time (the loop before f32VecOrder4) with four far-apart rows per call, on
+// time (the loop before f32VecOrder4) with four far-apart rows per call
+// (rows4, what MulF32LlamaOrder does) and four neighbouring rows per call
+// (rows4adj: measured 2× slower than either out of cache), on
 // the 125M output matrix (32000×576, 74 MB: memory-bound) and tiny's FFN
 // matrices (688×256 and 256×688: in cache).
 //
@@ -158,10 +160,25 @@ func BenchmarkF32Decode(b *testing.B) {
 				})
 			}
 			fourRows := func() { m.MulF32LlamaOrder(pool, dst, x, 1, nil) }
+			adjRows := func() {
+				q := m.Rows / 4
+				pool.For(q, 16, func(lo, hi int) {
+					var w [4][]float32
+					var out [4]float32
+					for i := lo; i < hi; i++ {
+						for k := range w {
+							r := 4*i + k
+							w[k] = bytesAsFloat32(m.Data[r*m.rowBytes:(r+1)*m.rowBytes], m.Cols)
+						}
+						f32VecOrder4(&w, x, m.Cols, &out)
+						copy(dst[4*i:], out[:])
+					}
+				})
+			}
 			for _, v := range []struct {
 				name string
 				fn   func()
-			}{{"rows1", oneRow}, {"rows4", fourRows}} {
+			}{{"rows1", oneRow}, {"rows4", fourRows}, {"rows4adj", adjRows}} {
 				b.Run(s.name+"/threads"+string(rune('0'+threads))+"/"+v.name, func(b *testing.B) {
 					b.SetBytes(int64(len(m.Data)))
 					for b.Loop() {
@@ -170,5 +187,55 @@ func BenchmarkF32Decode(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkF32DecodeLayers runs the decode products of 10 MobileLLM-125M
+// layers (q, k, v, o, gate, up, down: 141 MB of F32, beyond the caches),
+// one MulF32LlamaOrder call per matrix as the runtime does, against the
+// same matrices one row at a time.
+//
+//	go test -run '^$' -bench F32DecodeLayers -count 5 ./model/kernels/qdot
+func BenchmarkF32DecodeLayers(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	shapes := [][2]int{{576, 576}, {192, 576}, {192, 576}, {576, 576}, {1536, 576}, {1536, 576}, {576, 1536}}
+	var ms []Matrix
+	var bytes int64
+	for range 10 {
+		for _, s := range shapes {
+			m, err := NewMatrix(F32, s[0], s[1], f32MatrixBytes(randF32Row(rng, s[0]*s[1])))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ms = append(ms, m)
+			bytes += int64(len(m.Data))
+		}
+	}
+	x := randF32Row(rng, 1536)
+	dst := make([]float32, 1536)
+	for _, threads := range []int{1, 2} {
+		pool := parallel.New(threads)
+		b.Run("threads"+string(rune('0'+threads))+"/rows1", func(b *testing.B) {
+			b.SetBytes(bytes)
+			for b.Loop() {
+				for i := range ms {
+					m := &ms[i]
+					pool.For(m.Rows, 64, func(lo, hi int) {
+						for r := lo; r < hi; r++ {
+							w := bytesAsFloat32(m.Data[r*m.rowBytes:(r+1)*m.rowBytes], m.Cols)
+							dst[r] = f32VecOrder(w, x[:m.Cols], m.Cols)
+						}
+					})
+				}
+			}
+		})
+		b.Run("threads"+string(rune('0'+threads))+"/rows4", func(b *testing.B) {
+			b.SetBytes(bytes)
+			for b.Loop() {
+				for i := range ms {
+					ms[i].MulF32LlamaOrder(pool, dst, x[:ms[i].Cols], 1, nil)
+				}
+			}
+		})
 	}
 }
