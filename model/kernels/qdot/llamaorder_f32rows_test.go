@@ -130,7 +130,8 @@ func TestMulF32LlamaOrderDecodeRows(t *testing.T) {
 
 // BenchmarkF32Decode compares the decode matrix-vector product one row at a
 // time (the loop before f32VecOrder4) with four far-apart rows per call
-// (rows4, what MulF32LlamaOrder does) and four neighbouring rows per call
+// (rows4: mulF32VecRows4, which MulF32LlamaOrder uses for widths with
+// leftover elements) and four neighbouring rows per call
 // (rows4adj: measured 2× slower than either out of cache), on
 // the 125M output matrix (32000×576, 74 MB: memory-bound) and tiny's FFN
 // matrices (688×256 and 256×688: in cache).
@@ -159,7 +160,7 @@ func BenchmarkF32Decode(b *testing.B) {
 					}
 				})
 			}
-			fourRows := func() { m.MulF32LlamaOrder(pool, dst, x, 1, nil) }
+			fourRows := func() { m.mulF32VecRows4(pool, dst, x) }
 			adjRows := func() {
 				q := m.Rows / 4
 				pool.For(q, 16, func(lo, hi int) {
@@ -192,8 +193,8 @@ func BenchmarkF32Decode(b *testing.B) {
 
 // BenchmarkF32DecodeLayers runs the decode products of 10 MobileLLM-125M
 // layers (q, k, v, o, gate, up, down: 141 MB of F32, beyond the caches),
-// one MulF32LlamaOrder call per matrix as the runtime does, against the
-// same matrices one row at a time.
+// one call per matrix as the runtime does: four far-apart rows per kernel
+// call (mulF32VecRows4) against one row at a time.
 //
 //	go test -run '^$' -bench F32DecodeLayers -count 5 ./model/kernels/qdot
 func BenchmarkF32DecodeLayers(b *testing.B) {
@@ -233,7 +234,7 @@ func BenchmarkF32DecodeLayers(b *testing.B) {
 			b.SetBytes(bytes)
 			for b.Loop() {
 				for i := range ms {
-					ms[i].MulF32LlamaOrder(pool, dst, x[:ms[i].Cols], 1, nil)
+					ms[i].mulF32VecRows4(pool, dst[:ms[i].Rows], x[:ms[i].Cols])
 				}
 			}
 		})
