@@ -298,6 +298,28 @@ func rowsBounds(w []byte, stride int, a []byte, nb int, dst []float32, wbb, abb 
 // AVX2 kernels; Q5_K uses the two-row AVX2 kernel (see withAVX2KQuants).
 var avx512Kernels = withQ4KRows4AVX512(withAVX2KQuants(avx512AllKernels))
 
+// asmRows is the signature of the assembly multi-row kernels: nrows rows of
+// w, stride bytes apart, against one activation row a of nb blocks.
+type asmRows func(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
+
+// rowsBy4 is a row kernel that runs rows4 on the rows in groups of four and
+// rest on the remainder (both give each row the same bits); wbb and abb are
+// the weight and activation block sizes for the bounds check.
+func rowsBy4(rows4, rest asmRows, wbb, abb int) func(w []byte, stride int, a []byte, nb int, dst []float32) {
+	return func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if !rowsBounds(w, stride, a, nb, dst, wbb, abb) {
+			return
+		}
+		n4 := len(dst) &^ 3
+		if n4 > 0 {
+			rows4(&w[0], stride, &a[0], nb, &dst[0], n4)
+		}
+		if n4 < len(dst) {
+			rest(&w[n4*stride], stride, &a[0], nb, &dst[n4], len(dst)-n4)
+		}
+	}
+}
+
 // withQ4KRows4AVX512 gives k the AVX-512 four-row Q4_K kernel when the CPU
 // also has AVX512_VBMI (VPERMB), which hasAVX512 does not require; without
 // it k keeps the AVX2 four-row kernel.
@@ -311,7 +333,7 @@ func withQ4KRows4AVX512(k dotKernels) dotKernels {
 // withQ4KRows4 gives k the four-row Q4_K kernel rows4 for the rows in
 // groups of four and k's own Q4_K row kernel for the rest (same bits either
 // way).
-func withQ4KRows4(k dotKernels, rows4 func(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)) dotKernels {
+func withQ4KRows4(k dotKernels, rows4 asmRows) dotKernels {
 	rest := k.q4_KRows
 	k.q4_KRows = func(w []byte, stride int, a []byte, nb int, dst []float32) {
 		if !rowsBounds(w, stride, a, nb, dst, BytesQ4_K, BytesQ8_K) {
@@ -411,39 +433,9 @@ var avx512AllKernels = dotKernels{
 		dotQ6_KRowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
 		return d
 	},
-	q8_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ8_0, BytesQ8_0) {
-			n4 := len(dst) &^ 3
-			if n4 > 0 {
-				dotQ8_0Rows4AVX512(&w[0], stride, &a[0], nb, &dst[0], n4)
-			}
-			if n4 < len(dst) {
-				dotQ8_0RowsAVX512(&w[n4*stride], stride, &a[0], nb, &dst[n4], len(dst)-n4)
-			}
-		}
-	},
-	q4_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ4_0, BytesQ8_0) {
-			n4 := len(dst) &^ 3
-			if n4 > 0 {
-				dotQ4_0Rows4AVX512(&w[0], stride, &a[0], nb, &dst[0], n4)
-			}
-			if n4 < len(dst) {
-				dotQ4_0RowsAVX512(&w[n4*stride], stride, &a[0], nb, &dst[n4], len(dst)-n4)
-			}
-		}
-	},
-	q5_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ5_0, BytesQ8_0) {
-			n4 := len(dst) &^ 3
-			if n4 > 0 {
-				dotQ5_0Rows4AVX512(&w[0], stride, &a[0], nb, &dst[0], n4)
-			}
-			if n4 < len(dst) {
-				dotQ5_0RowsAVX512(&w[n4*stride], stride, &a[0], nb, &dst[n4], len(dst)-n4)
-			}
-		}
-	},
+	q8_0Rows: rowsBy4(dotQ8_0Rows4AVX512, dotQ8_0RowsAVX512, BytesQ8_0, BytesQ8_0),
+	q4_0Rows: rowsBy4(dotQ4_0Rows4AVX512, dotQ4_0RowsAVX512, BytesQ4_0, BytesQ8_0),
+	q5_0Rows: rowsBy4(dotQ5_0Rows4AVX512, dotQ5_0RowsAVX512, BytesQ5_0, BytesQ8_0),
 	q4_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
 		if rowsBounds(w, stride, a, nb, dst, BytesQ4_K, BytesQ8_K) {
 			dotQ4_KRowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
