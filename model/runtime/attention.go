@@ -25,9 +25,9 @@ func (s *Session) attention(l int, q, out []float32, n int) {
 	vStride := s.ctxLen * s.elem
 	base := s.pos
 	f16cache := s.elem == 2
-	s.m.pool.For(n*nh, 1, func(lo, hi int) {
-		scores := make([]float32, base+n)
-		qr := make([]float32, hd)
+	s.forSlots(n*nh, func(slot, lo, hi int) {
+		scores := slotScratch(s.scoreBuf, slot, base+n)
+		qr := slotScratch(s.qBuf, slot, hd)
 		for w := lo; w < hi; w++ {
 			i, head := w/nh, w%nh
 			kvh := head / group

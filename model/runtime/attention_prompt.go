@@ -60,7 +60,7 @@ func (s *Session) promptAttention(l int, q, out []float32, n int) {
 
 	blocks := (n + promptQueryBlock - 1) / promptQueryBlock
 	s.forSlots(nh*blocks, func(slot, lo, hi int) {
-		scores := s.slotScratch(&s.scoreBuf, slot, promptQueryBlock*P)
+		scores := slotScratch(s.scoreBuf, slot, promptQueryBlock*P)
 		for w := lo; w < hi; w++ {
 			head, blk := w/blocks, w%blocks
 			g := head / group

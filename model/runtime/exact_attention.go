@@ -40,10 +40,10 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 	// 16, rows a multiple of 4), else through ggml's vec_dot.
 	kqBatch := n > 1 && hd%16 == 0
 	kqvBatch := n > 1 && hd%4 == 0
-	s.m.pool.For(n*nh, 1, func(lo, hi int) {
-		scores := make([]float32, (base+n+63)&^63) // room for zero padding to a block (≤ 64)
-		qr := make([]float32, hd)
-		h16 := make([]uint16, max(hd, base+n))
+	s.forSlots(n*nh, func(slot, lo, hi int) {
+		scores := slotScratch(s.scoreBuf, slot, (base+n+63)&^63) // room for zero padding to a block (≤ 64)
+		qr := slotScratch(s.qBuf, slot, hd)
+		h16 := slotScratch(s.halfBuf, slot, max(hd, base+n))
 		for w := lo; w < hi; w++ {
 			i, head := w/nh, w%nh
 			kvh := head / group

@@ -31,7 +31,8 @@ type Session struct {
 	x, h, q, k, v, att, o, g, u []float32
 	ws                          qdot.Workspace
 	attK, attV                  []float32   // promptAttention's F32 copies of one layer's K and V
-	tileBuf, scoreBuf           [][]float32 // per pool thread: a dequantized weight tile, a score block
+	tileBuf, scoreBuf, qBuf     [][]float32 // per pool thread: a dequantized weight tile, attention scores, one query head
+	halfBuf                     [][]uint16  // per pool thread: F16 rounding scratch
 }
 
 // NewSession starts an empty sequence with room for ctxLen tokens (≤ 0 or
@@ -94,6 +95,9 @@ func (s *Session) ensureScratch() {
 	s.v = make([]float32, n*s.kvDim)
 	s.g = make([]float32, n*h.FFNDim)
 	s.u = make([]float32, n*h.FFNDim)
+	T := s.m.pool.Threads()
+	s.tileBuf, s.scoreBuf, s.qBuf = make([][]float32, T), make([][]float32, T), make([][]float32, T)
+	s.halfBuf = make([][]uint16, T)
 }
 
 // Eval appends tokens to the sequence and returns the logits after the last
@@ -325,7 +329,7 @@ func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int)
 func (s *Session) mulDequant(w *qdot.Matrix, dst, x []float32, n int) {
 	tiles := (w.Rows + dequantTile - 1) / dequantTile
 	s.forSlots(tiles, func(slot, lo, hi int) {
-		buf := s.slotScratch(&s.tileBuf, slot, dequantTile*w.Cols)
+		buf := slotScratch(s.tileBuf, slot, dequantTile*w.Cols)
 		for t := lo; t < hi; t++ {
 			r0 := t * dequantTile
 			r1 := min(r0+dequantTile, w.Rows)
@@ -354,16 +358,15 @@ func (s *Session) forSlots(n int, fn func(slot, lo, hi int)) {
 	})
 }
 
-// slotScratch returns (*bufs)[slot] with at least size elements, growing it
-// on first use. Each slot is touched by one goroutine at a time (forSlots).
-func (s *Session) slotScratch(bufs *[][]float32, slot, size int) []float32 {
-	if *bufs == nil {
-		*bufs = make([][]float32, s.m.pool.Threads())
+// slotScratch returns bufs[slot] with at least size elements, growing it on
+// first use. bufs has one entry per pool thread (made by ensureScratch,
+// before any parallel region); each slot is touched by one goroutine at a
+// time (forSlots).
+func slotScratch[T any](bufs [][]T, slot, size int) []T {
+	if len(bufs[slot]) < size {
+		bufs[slot] = make([]T, size)
 	}
-	if len((*bufs)[slot]) < size {
-		(*bufs)[slot] = make([]float32, size)
-	}
-	return (*bufs)[slot][:size]
+	return bufs[slot][:size]
 }
 
 // rmsNorm: dst = x / sqrt(mean(x²) + eps) · w (sum of squares in float64, as ggml).
