@@ -217,6 +217,7 @@ func TestSafetensorsRejectsBadHeaders(t *testing.T) {
 		"hole":               mk(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, 8),
 		"overlap":            mk(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4),
 		"huge shape":         mk(`{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}`, 4),
+		"empty name":         mk(`{"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4),
 		"trailing bytes":     mk(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 8),
 	}
 	for name, b := range cases {

@@ -141,6 +141,9 @@ func readSafetensors(r io.Reader, size int64) ([]Tensor, map[string]string, erro
 	}
 	entries := make([]entry, 0, len(raw))
 	for name, msg := range raw {
+		if name == "" {
+			return nil, nil, fmt.Errorf("safetensors: header has a tensor with an empty name")
+		}
 		if name == "__metadata__" {
 			if err := json.Unmarshal(msg, &md); err != nil {
 				return nil, nil, fmt.Errorf("safetensors: __metadata__ must map strings to strings: %w", err)
