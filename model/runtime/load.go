@@ -71,10 +71,9 @@ type Model struct {
 	data    []byte // the mapped (or read) file
 	unmap   func() error
 	pool    *parallel.Pool
-	gemm    *kernels.Engine // SGEMM on pool, for F32 weights in prompt batches
 	kvF32   bool
 	exact   bool
-	tileEng *kernels.Engine // single-threaded SGEMM for one dequantized tile
+	tileEng *kernels.Engine // single-threaded GEMMs: prompt weight tiles, attention heads
 	tokEmbd qdot.Matrix     // [vocab, d]
 	output  qdot.Matrix     // [vocab, d] (== tokEmbd when tied)
 	outNorm []float32       // [d]
@@ -94,7 +93,6 @@ func Load(path string, opts Options) (*Model, error) {
 	if m.pool == nil {
 		m.pool = parallel.Default()
 	}
-	m.gemm = kernels.NewEngine(m.pool)
 	m.tileEng = kernels.NewEngine(parallel.New(1))
 	m.exact = opts.ExactPrompt
 	if err := m.load(opts); err != nil {

@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync/atomic"
 
+	"github.com/distill-ml/distill/model/kernels"
 	"github.com/distill-ml/distill/model/kernels/f16"
 	"github.com/distill-ml/distill/model/kernels/qdot"
 )
@@ -30,9 +32,11 @@ type Session struct {
 	// scratch, sized for maxBatch tokens on first use
 	x, h, q, k, v, att, o, g, u []float32
 	ws                          qdot.Workspace
-	attK, attV                  []float32   // promptAttention's F32 copies of one layer's K and V
-	tileBuf, scoreBuf, qBuf     [][]float32 // per pool thread: a dequantized weight tile, attention scores, one query head
-	halfBuf                     [][]uint16  // per pool thread: F16 rounding scratch
+	attK, attV                  []float32             // promptAttention's F32 copies of one layer's K and V
+	tileBuf, scoreBuf, qBuf     [][]float32           // per pool thread: a dequantized weight tile, attention scores, one query head
+	halfBuf                     [][]uint16            // per pool thread: F16 rounding scratch
+	packedX                     kernels.PackedA       // mulDequant's packed activations
+	packScratch                 []kernels.PackScratch // per pool thread: mulDequant's B sliver and edge tile
 }
 
 // NewSession starts an empty sequence with room for ctxLen tokens (≤ 0 or
@@ -98,6 +102,7 @@ func (s *Session) ensureScratch() {
 	T := s.m.pool.Threads()
 	s.tileBuf, s.scoreBuf, s.qBuf = make([][]float32, T), make([][]float32, T), make([][]float32, T)
 	s.halfBuf = make([][]uint16, T)
+	s.packScratch = make([]kernels.PackScratch, T)
 }
 
 // Eval appends tokens to the sequence and returns the logits after the last
@@ -237,41 +242,53 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32), lastRo
 	g, u := s.g[:n*hp.FFNDim], s.u[:n*hp.FFNDim]
 	for l := range m.blocks {
 		b := &m.blocks[l]
-		for i := 0; i < n; i++ {
-			rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.attnNorm, hp.NormEps)
-		}
+		s.rows(n, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.attnNorm, hp.NormEps)
+			}
+		})
 		s.mul([]*qdot.Matrix{&b.wq, &b.wk, &b.wv}, [][]float32{q, k, v}, hb, n)
-		for i := 0; i < n; i++ {
-			p := s.pos + i
-			s.rope(q[i*qDim:(i+1)*qDim], hp.NHeads, p)
-			s.rope(k[i*kvDim:(i+1)*kvDim], hp.NKVHeads, p)
-			s.storeKV(l, p, k[i*kvDim:(i+1)*kvDim], v[i*kvDim:(i+1)*kvDim])
-		}
+		s.rows(n, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				p := s.pos + i
+				s.rope(q[i*qDim:(i+1)*qDim], hp.NHeads, p)
+				s.rope(k[i*kvDim:(i+1)*kvDim], hp.NKVHeads, p)
+				s.storeKV(l, p, k[i*kvDim:(i+1)*kvDim], v[i*kvDim:(i+1)*kvDim])
+			}
+		})
 		if n >= promptAttnMinBatch && !m.exact {
 			s.promptAttention(l, q, att, n)
 		} else {
 			s.attention(l, q, att, n)
 		}
 		s.mul([]*qdot.Matrix{&b.wo}, [][]float32{o}, att, n)
-		for i := range x {
-			x[i] += o[i]
-		}
 		xf, nf := x, n // the rows the FFN runs on
 		if lastRowOnly && l == len(m.blocks)-1 {
 			xf, nf = x[(n-1)*d:], 1
 		}
-		for i := 0; i < nf; i++ {
-			rmsNorm(hb[i*d:(i+1)*d], xf[i*d:(i+1)*d], b.ffnNorm, hp.NormEps)
-		}
+		s.rows(n, func(lo, hi int) {
+			for i := lo * d; i < hi*d; i++ {
+				x[i] += o[i]
+			}
+		})
+		s.rows(nf, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				rmsNorm(hb[i*d:(i+1)*d], xf[i*d:(i+1)*d], b.ffnNorm, hp.NormEps)
+			}
+		})
 		F := hp.FFNDim
 		s.mul([]*qdot.Matrix{&b.wGate, &b.wUp}, [][]float32{g[:nf*F], u[:nf*F]}, hb[:nf*d], nf)
-		for i := 0; i < nf; i++ {
-			swiGLU(g[i*F:(i+1)*F], u[i*F:(i+1)*F]) // exact.go: ggml's vectorised SiLU
-		}
+		s.rows(nf, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				swiGLU(g[i*F:(i+1)*F], u[i*F:(i+1)*F]) // exact.go: ggml's vectorised SiLU
+			}
+		})
 		s.mul([]*qdot.Matrix{&b.wDown}, [][]float32{o[:nf*d]}, g[:nf*F], nf)
-		for i := range xf {
-			xf[i] += o[i]
-		}
+		s.rows(nf, func(lo, hi int) {
+			for i := lo * d; i < hi*d; i++ {
+				xf[i] += o[i]
+			}
+		})
 		if hook != nil {
 			hook(l+1, x)
 		}
@@ -286,35 +303,54 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32), lastRo
 	s.pos += n
 }
 
+// parallelRowsMin is the batch size from which per-token work (norms, RoPE,
+// the cache store, SiLU, residual adds) is split over the pool by rows;
+// below it (decode) handing work out costs more than it saves. Each row is
+// computed the same way whichever thread runs it, so the split changes no
+// bit of the result.
+const parallelRowsMin = 16
+
+// rows runs fn over the rows [0, n) of a batch: on the calling goroutine
+// for short batches, else in one contiguous range per pool thread.
+func (s *Session) rows(n int, fn func(lo, hi int)) {
+	if n < parallelRowsMin {
+		fn(0, n)
+		return
+	}
+	s.forSlots(n, func(_, lo, hi int) { fn(lo, hi) })
+}
+
 // gemmMinBatch is the batch size from which F32 weights go through the
-// blocked SGEMM instead of row dot products; dequantGemmMinBatch the one from
-// which quantized weights do (tile by tile, unless Options.ExactPrompt).
+// packed-activation GEMM of mulDequant instead of row dot products;
+// dequantGemmMinBatch the one from which quantized weights do (dequantized
+// tile by tile). Options.ExactPrompt keeps every batch on the row dot
+// products.
 const (
 	gemmMinBatch        = 8
 	dequantGemmMinBatch = 32
-	dequantTile         = 64 // weight rows dequantized at a time
+	dequantTile         = 32 // weight rows dequantized at a time
 )
 
-// mul computes dsts[i] = mats[i]·x for a batch of n rows of x:
-// F32 weights with a large enough batch use the packed SGEMM of
-// model/kernels; quantized weights with a long batch are dequantized tile by
-// tile into F32 and multiplied by SGEMM too; everything else goes through
-// the quantized dot products of qdot (llama.cpp's arithmetic).
+// mul computes dsts[i] = mats[i]·x for a batch of n rows of x: F32 weights
+// with a large enough batch, and quantized weights with a long batch
+// (dequantized tile by tile into F32), go through mulDequant's GEMM with
+// the micro-kernels of model/kernels; everything else goes through the
+// quantized dot products of qdot (llama.cpp's arithmetic).
 // x: [n, cols], dsts[i]: [n, mats[i].Rows].
 func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
 	if n >= gemmMinBatch {
-		var rest []*qdot.Matrix
-		var restDst [][]float32
+		var rest, deq []*qdot.Matrix
+		var restDst, deqDst [][]float32
 		for i, w := range mats {
 			switch {
-			case w.Type == qdot.F32 && !s.m.exact: // ExactPrompt: llama.cpp's F32 order (exact_mul.go)
-				// dst[n, rows] = x[n, cols] · W[rows, cols]ᵀ
-				s.m.gemm.Sgemm(false, true, n, w.Rows, w.Cols, 1, x, w.Cols, bytesF32(w.Data), w.Cols, 0, dsts[i], w.Rows)
-			case n >= dequantGemmMinBatch && !s.m.exact:
-				s.mulDequant(w, dsts[i], x, n)
+			case (w.Type == qdot.F32 || n >= dequantGemmMinBatch) && !s.m.exact: // ExactPrompt: llama.cpp's orders (exact_mul.go)
+				deq, deqDst = append(deq, w), append(deqDst, dsts[i])
 			default:
 				rest, restDst = append(rest, w), append(restDst, dsts[i])
 			}
+		}
+		if len(deq) > 0 {
+			s.mulDequant(deq, deqDst, x, n)
 		}
 		mats, dsts = rest, restDst
 	}
@@ -323,21 +359,49 @@ func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int)
 	}
 }
 
-// mulDequant is dst[n, rows] = x[n, cols]·Wᵀ for a quantized W: each worker
-// dequantizes dequantTile rows at a time and runs a single-threaded SGEMM
-// into its column block of dst.
-func (s *Session) mulDequant(w *qdot.Matrix, dst, x []float32, n int) {
-	tiles := (w.Rows + dequantTile - 1) / dequantTile
-	s.forSlots(tiles, func(slot, lo, hi int) {
-		buf := slotScratch(s.tileBuf, slot, dequantTile*w.Cols)
-		for t := lo; t < hi; t++ {
+// mulDequant is dsts[i][n, rows] = x[n, cols]·W_iᵀ for matrices W_i that
+// share x (Q, K, V; gate, up): x is packed once for the micro-kernel, then
+// the pool's threads claim tiles of dequantTile weight rows from all the
+// matrices in turn, dequantize each quantized tile into F32 (it stays in
+// cache; F32 tiles are read in place) and multiply it by the packed x into
+// its column block of dsts[i].
+// Claiming tiles one by one across the whole set keeps the threads busy to
+// the end even when a matrix has few tiles (K and V).
+func (s *Session) mulDequant(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
+	cols := mats[0].Cols
+	eng := s.m.tileEng
+	eng.PackA(&s.packedX, n, cols, x, cols)
+	total := 0
+	for _, w := range mats {
+		total += (w.Rows + dequantTile - 1) / dequantTile
+	}
+	var next atomic.Int64
+	s.forSlots(min(s.m.pool.Threads(), total), func(slot, _, _ int) {
+		buf := slotScratch(s.tileBuf, slot, dequantTile*cols)
+		sc := &s.packScratch[slot]
+		for {
+			t := int(next.Add(1) - 1)
+			if t >= total {
+				return
+			}
+			i := 0 // the matrix tile t belongs to
+			for tiles := (mats[0].Rows + dequantTile - 1) / dequantTile; t >= tiles; tiles = (mats[i].Rows + dequantTile - 1) / dequantTile {
+				t -= tiles
+				i++
+			}
+			w := mats[i]
 			r0 := t * dequantTile
 			r1 := min(r0+dequantTile, w.Rows)
-			for r := r0; r < r1; r++ {
-				_ = w.Row(buf[(r-r0)*w.Cols:(r-r0+1)*w.Cols], r)
+			tile := buf
+			if w.Type == qdot.F32 {
+				tile = bytesF32(w.Data)[r0*cols : r1*cols]
+			} else {
+				for r := r0; r < r1; r++ {
+					_ = w.Row(buf[(r-r0)*cols:(r-r0+1)*cols], r)
+				}
 			}
-			// dst[:, r0:r1] = x · tileᵀ (ldc = rows)
-			s.m.tileEng.Sgemm(false, true, n, r1-r0, w.Cols, 1, x, w.Cols, buf, w.Cols, 0, dst[r0:], w.Rows)
+			// dsts[i][:, r0:r1] = x · tileᵀ (ldc = rows)
+			eng.MulPackedNT(&s.packedX, r1-r0, tile, cols, dsts[i][r0:], w.Rows, sc)
 		}
 	})
 }
