@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -37,6 +36,7 @@ type Session struct {
 	halfBuf                     [][]uint16            // per pool thread: F16 rounding scratch
 	packedX                     kernels.PackedA       // mulDequant's packed activations
 	packScratch                 []kernels.PackScratch // per pool thread: mulDequant's B sliver and edge tile
+	vGather                     [][]float32           // per pool thread: one V channel of a batch (storeKVRows)
 }
 
 // NewSession starts an empty sequence with room for ctxLen tokens (≤ 0 or
@@ -103,6 +103,7 @@ func (s *Session) ensureScratch() {
 	s.tileBuf, s.scoreBuf, s.qBuf = make([][]float32, T), make([][]float32, T), make([][]float32, T)
 	s.halfBuf = make([][]uint16, T)
 	s.packScratch = make([]kernels.PackScratch, T)
+	s.vGather = make([][]float32, T)
 }
 
 // Eval appends tokens to the sequence and returns the logits after the last
@@ -248,13 +249,13 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32), lastRo
 			}
 		})
 		s.mul([]*qdot.Matrix{&b.wq, &b.wk, &b.wv}, [][]float32{q, k, v}, hb, n)
-		s.rows(n, func(lo, hi int) {
+		s.forRows(n, func(slot, lo, hi int) {
 			for i := lo; i < hi; i++ {
 				p := s.pos + i
 				s.rope(q[i*qDim:(i+1)*qDim], hp.NHeads, p)
 				s.rope(k[i*kvDim:(i+1)*kvDim], hp.NKVHeads, p)
-				s.storeKV(l, p, k[i*kvDim:(i+1)*kvDim], v[i*kvDim:(i+1)*kvDim])
 			}
+			s.storeKVRows(l, s.pos+lo, k[lo*kvDim:hi*kvDim], v[lo*kvDim:hi*kvDim], slot)
 		})
 		if n >= promptAttnMinBatch && !m.exact {
 			s.promptAttention(l, q, att, n)
@@ -318,6 +319,15 @@ func (s *Session) rows(n int, fn func(lo, hi int)) {
 		return
 	}
 	s.forSlots(n, func(_, lo, hi int) { fn(lo, hi) })
+}
+
+// forRows is rows with the pool slot of each range, for per-thread scratch.
+func (s *Session) forRows(n int, fn func(slot, lo, hi int)) {
+	if n < parallelRowsMin {
+		fn(0, 0, n)
+		return
+	}
+	s.forSlots(n, fn)
 }
 
 // gemmMinBatch is the batch size from which F32 weights go through the
@@ -461,19 +471,44 @@ func (s *Session) rope(vec []float32, nh, p int) {
 	}
 }
 
-func (s *Session) storeKV(l, p int, k, v []float32) {
-	kc := s.kCache[l][p*s.kvDim*s.elem : (p+1)*s.kvDim*s.elem]
-	vc := s.vCache[l]
-	stride := s.ctxLen * s.elem // one V row (a channel) over all positions
+// storeKV writes one token's key and value at position p of layer l.
+func (s *Session) storeKV(l, p int, k, v []float32) { s.storeKVRows(l, p, k, v, 0) }
+
+// storeKVRows writes the keys and values of len(k)/kvDim consecutive tokens
+// starting at position p0 into layer l's cache (K rows as they are, V
+// transposed: one run of positions per channel), converting to F16 a whole
+// run at a time (F16C). slot is the calling pool thread's scratch index.
+// k, v: [rows, kvDim].
+func (s *Session) storeKVRows(l, p0 int, k, v []float32, slot int) {
+	kvDim := s.kvDim
+	rows := len(k) / kvDim
+	if rows == 0 {
+		return
+	}
 	if s.elem == 4 {
-		for i := range k {
-			binary.LittleEndian.PutUint32(kc[4*i:], math.Float32bits(k[i]))
-			binary.LittleEndian.PutUint32(vc[i*stride+4*p:], math.Float32bits(v[i]))
+		copy(bytesF32(s.kCache[l])[p0*kvDim:], k)
+		vc := bytesF32(s.vCache[l])
+		for c := 0; c < kvDim; c++ {
+			run := vc[c*s.ctxLen+p0 : c*s.ctxLen+p0+rows]
+			for j := range run {
+				run[j] = v[j*kvDim+c]
+			}
 		}
 		return
 	}
-	for i := range k {
-		binary.LittleEndian.PutUint16(kc[2*i:], f16.Float16(k[i]))
-		binary.LittleEndian.PutUint16(vc[i*stride+2*p:], f16.Float16(v[i]))
+	f16.FromFloat32(bytesU16(s.kCache[l])[p0*kvDim:(p0+rows)*kvDim], k)
+	vc := bytesU16(s.vCache[l])
+	if rows == 1 {
+		for c, x := range v[:kvDim] {
+			vc[c*s.ctxLen+p0] = f16.Float16(x)
+		}
+		return
+	}
+	tmp := slotScratch(s.vGather, slot, rows)
+	for c := 0; c < kvDim; c++ {
+		for j := range tmp {
+			tmp[j] = v[j*kvDim+c]
+		}
+		f16.FromFloat32(vc[c*s.ctxLen+p0:c*s.ctxLen+p0+rows], tmp)
 	}
 }
