@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 
 const secret = "sk-test-SECRET-0123456789"
 
-// server answers chat and completion requests; behaviour picks a fault.
-func server(t *testing.T, behaviour *string) *httptest.Server {
+// server answers chat and completion requests; behaviour (a string, set by
+// the test between requests while a stalled handler may still run) picks a
+// fault, read once per request.
+func server(t *testing.T, behaviour *atomic.Value) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if got := r.Header.Get("Authorization"); got != "Bearer "+secret {
 			w.WriteHeader(401)
@@ -26,7 +29,8 @@ func server(t *testing.T, behaviour *string) *httptest.Server {
 		}
 		var body map[string]any
 		json.NewDecoder(r.Body).Decode(&body)
-		switch *behaviour {
+		fault := behaviour.Load().(string)
+		switch fault {
 		case "429":
 			w.Header().Set("Retry-After", "2")
 			w.WriteHeader(429)
@@ -48,7 +52,7 @@ func server(t *testing.T, behaviour *string) *httptest.Server {
 			time.Sleep(300 * time.Millisecond)
 		}
 		lp := -0.1
-		if *behaviour == "positive-logprob" {
+		if fault == "positive-logprob" {
 			lp = 0.5
 		}
 		if strings.HasSuffix(r.URL.Path, "/chat/completions") {
@@ -84,7 +88,8 @@ func newTeacher(t *testing.T, url, mode string, timeout time.Duration) *OpenAI {
 }
 
 func TestChatAndCompletionLogprobs(t *testing.T) {
-	b := "ok"
+	var b atomic.Value
+	b.Store("ok")
 	srv := server(t, &b)
 	defer srv.Close()
 	chat := newTeacher(t, srv.URL, "chat", 5*time.Second)
@@ -113,7 +118,8 @@ func TestChatAndCompletionLogprobs(t *testing.T) {
 }
 
 func TestFaultsAreClassifiedAndKeyNeverLeaks(t *testing.T) {
-	var b string
+	var b atomic.Value
+	b.Store("")
 	srv := server(t, &b)
 	defer srv.Close()
 	tt := newTeacher(t, srv.URL, "chat", 100*time.Millisecond)
@@ -130,7 +136,7 @@ func TestFaultsAreClassifiedAndKeyNeverLeaks(t *testing.T) {
 		{"positive-logprob", "bad_logprobs", true, 0},
 	}
 	for _, c := range cases {
-		b = c.behaviour
+		b.Store(c.behaviour)
 		_, err := tt.Complete(context.Background(), Request{Prompt: "p", MaxTokens: 2, TopLogprobs: 2})
 		var re *retry.Error
 		if !errors.As(err, &re) {
