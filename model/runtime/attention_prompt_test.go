@@ -31,7 +31,7 @@ func TestPromptAttentionMatchesPerToken(t *testing.T) {
 			t.Run(fmt.Sprintf("kvF32=%v/base=%d/n=%d", kvF32, c.base, c.n), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(c.base), uint64(c.n)))
 				s := m.NewSession(256)
-				s.ensureScratch()
+				s.ensureScratch(c.n)
 				kvDim := s.kvDim
 				k := make([]float32, kvDim)
 				v := make([]float32, kvDim)

@@ -28,8 +28,10 @@ type Session struct {
 
 	cos, sin []float32 // [ctxLen, ropeDim/2]
 
-	// scratch, sized for maxBatch tokens on first use
+	// scratch for batches of up to scratchRows tokens (grown on demand)
+	scratchRows                 int
 	x, h, q, k, v, att, o, g, u []float32
+	logits                      []float32 // the LM head's output rows, reused (callers get copies)
 	ws                          qdot.Workspace
 	attK, attV                  []float32             // promptAttention's F32 copies of one layer's K and V
 	tileBuf, scoreBuf, qBuf     [][]float32           // per pool thread: a dequantized weight tile, attention scores, one query head
@@ -84,12 +86,15 @@ func (s *Session) Truncate(n int) {
 	}
 }
 
-func (s *Session) ensureScratch() {
-	if s.x != nil {
+// ensureScratch sizes the per-token scratch for batches of n tokens
+// (n ≤ maxBatch). It grows only when a longer batch comes, so a session
+// that only decodes (or evaluates short prompts) keeps small buffers.
+func (s *Session) ensureScratch(n int) {
+	if s.scratchRows >= n {
 		return
 	}
+	s.scratchRows = n
 	h := s.m.Hyper
-	n := maxBatch
 	s.x = make([]float32, n*h.DModel)
 	s.h = make([]float32, n*h.DModel)
 	s.o = make([]float32, n*h.DModel)
@@ -99,6 +104,9 @@ func (s *Session) ensureScratch() {
 	s.v = make([]float32, n*s.kvDim)
 	s.g = make([]float32, n*h.FFNDim)
 	s.u = make([]float32, n*h.FFNDim)
+	if s.tileBuf != nil {
+		return // the per-thread tables are made once
+	}
 	T := s.m.pool.Threads()
 	s.tileBuf, s.scoreBuf, s.qBuf = make([][]float32, T), make([][]float32, T), make([][]float32, T)
 	s.halfBuf = make([][]uint16, T)
@@ -188,8 +196,8 @@ func (s *Session) forward(tokens []int32, hook func(layer int, x []float32), emi
 			return fmt.Errorf("eval: token %d at index %d is outside the vocabulary [0, %d)", t, i, h.VocabSize)
 		}
 	}
-	s.ensureScratch()
-	logits := make([]float32, 0)
+	s.ensureScratch(min(len(tokens), maxBatch))
+	logits := s.logits
 	for off := 0; off < len(tokens); off += maxBatch {
 		batch := tokens[off:min(off+maxBatch, len(tokens))]
 		n := len(batch)
@@ -209,6 +217,7 @@ func (s *Session) forward(tokens []int32, hook func(layer int, x []float32), emi
 		rows := n - first
 		if cap(logits) < rows*h.VocabSize {
 			logits = make([]float32, rows*h.VocabSize)
+			s.logits = logits
 		}
 		logits = logits[:rows*h.VocabSize]
 		// final norm of the wanted rows, then the LM head
