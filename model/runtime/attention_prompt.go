@@ -27,9 +27,10 @@ const promptQueryBlock = 64
 //	S = softmax(S + mask)      row by row, vectorised exp
 //	O_h = S · (Vᵀ_g)ᵀ          [rows, hd] one SGEMM (NT)
 //
-// The probabilities stay F32 (llama.cpp's batched path rounds them to F16),
-// so prompt logits match llama.cpp to ~1e-3 rather than bit for bit; that is
-// what Options.ExactPrompt turns off.
+// With an F16 cache the queries and the probabilities are rounded to F16
+// first, as ggml converts them to the cache's type before its products, so
+// the products are llama.cpp's own and only the order of the additions
+// differs (Options.ExactPrompt reproduces that order too).
 // q: [n, nHeads·hd], out: [n, nHeads·hd].
 func (s *Session) promptAttention(l int, q, out []float32, n int) {
 	hp := s.m.Hyper
@@ -58,6 +59,15 @@ func (s *Session) promptAttention(l int, q, out []float32, n int) {
 		}
 	})
 
+	half := s.elem == 2
+	if half { // q is not read again after attention: round it in place
+		s.forRows(n, func(slot, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				row := q[i*nh*hd : (i+1)*nh*hd]
+				roundF16(row, row, slotScratch(s.halfBuf, slot, len(row)))
+			}
+		})
+	}
 	blocks := (n + promptQueryBlock - 1) / promptQueryBlock
 	s.forSlots(nh*blocks, func(slot, lo, hi int) {
 		scores := slotScratch(s.scoreBuf, slot, promptQueryBlock*P)
@@ -85,6 +95,9 @@ func (s *Session) promptAttention(l int, q, out []float32, n int) {
 				inv := float32(1 / fastmath.ExpSum(row[:valid], row[:valid], mx, 1))
 				for j := range row[:valid] {
 					row[j] *= inv
+				}
+				if half {
+					roundF16(row[:valid], row[:valid], slotScratch(s.halfBuf, slot, valid))
 				}
 				clear(row[valid:])
 			}

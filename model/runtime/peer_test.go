@@ -86,6 +86,16 @@ func runLlamaCpp(t *testing.T, req peerRequest) []peerResult {
 	return out
 }
 
+// longPrompt is an n-token sequence long enough (n ≥ promptAttnMinBatch,
+// dequantGemmMinBatch) for the runtime's fast prompt path.
+func longPrompt(n, vocab int) []int32 {
+	p := make([]int32, n)
+	for i := range p {
+		p[i] = int32(2 + (i*7919+i*i*13)%(vocab-2))
+	}
+	return p
+}
+
 // greedyPrompts are 10 distinct token sequences of varied length.
 func greedyPrompts(vocab int) [][]int32 {
 	var ps [][]int32
@@ -101,8 +111,8 @@ func greedyPrompts(vocab int) [][]int32 {
 
 // TestAgreesWithLlamaCpp runs the same random-weight GGUF files in our
 // runtime and in llama.cpp (node-llama-cpp) and compares per-position logits
-// on 3 prompts and 32-token greedy continuations on 10 prompts, for every
-// storage type.
+// on 4 prompts (one of 70 tokens, which takes the fast prompt path) and
+// 32-token greedy continuations on 10 prompts, for every storage type.
 func TestAgreesWithLlamaCpp(t *testing.T) {
 	types := []string{"F32", "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", "Q5_0", "Q4_K_M"}
 	req := peerRequest{GreedyTokens: 32}
@@ -111,6 +121,7 @@ func TestAgreesWithLlamaCpp(t *testing.T) {
 		{10, 20, 30, 40, 50},
 		{300, 2, 99, 17, 17, 17, 256, 123, 45, 6, 7, 8},
 		{383, 382, 0, 1, 100, 200, 300, 150, 250, 350, 50, 75, 125, 175, 225, 275, 325, 375, 3, 4},
+		longPrompt(70, spec.VocabSize), // ≥ 32 tokens: the fast prompt path (packed GEMM, batched attention)
 	}
 	req.GreedyPrompts = greedyPrompts(spec.VocabSize)
 	req.Texts = tokenizerCorpus
@@ -129,13 +140,15 @@ func TestAgreesWithLlamaCpp(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
+			exact, err := Load(req.Files[fi].Path, Options{ExactPrompt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer exact.Close()
 			V := m.Hyper.VocabSize
-			var worst float64
+			var worst, worstFast, worstExact, worstKL, sumKL float64
+			top1, positions := 0, 0
 			for pi, p := range req.LogitPrompts {
-				ours, err := m.NewSession(256).EvalAll(p)
-				if err != nil {
-					t.Fatal(err)
-				}
 				theirs := peer[fi].Logits[pi]
 				if len(theirs) != len(p) {
 					t.Fatalf("prompt %d: llama.cpp gave %d positions, want %d", pi, len(theirs), len(p))
@@ -144,18 +157,75 @@ func TestAgreesWithLlamaCpp(t *testing.T) {
 					if len(theirs[pos]) != V {
 						t.Fatalf("prompt %d pos %d: llama.cpp gave %d logits, want %d", pi, pos, len(theirs[pos]), V)
 					}
-					var diff, scale float64
-					for v := 0; v < V; v++ {
-						diff = math.Max(diff, math.Abs(float64(ours[pos*V+v])-theirs[pos][v]))
-						scale = math.Max(scale, math.Abs(theirs[pos][v]))
+				}
+				ours, err := m.NewSession(256).EvalAll(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Options.ExactPrompt reproduces llama.cpp's float order for
+				// a batch of any length: every logit is the same float.
+				oursExact, err := exact.NewSession(256).EvalAll(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for pos := range p {
+					rel := relLogitDiff(oursExact[pos*V:(pos+1)*V], theirs[pos])
+					worstExact = math.Max(worstExact, rel)
+					if rel != 0 {
+						t.Errorf("ExactPrompt, prompt %d position %d: logits differ from llama.cpp's (%.3g of max |logit|), want identical floats", pi, pos, rel)
 					}
-					rel := diff / scale
-					worst = math.Max(worst, rel)
-					if rel > tol {
-						t.Errorf("prompt %d position %d: max |Δlogit| = %.3g, %.3g of max |logit| %.3g (tolerance %g)", pi, pos, diff, rel, scale, tol)
+				}
+				if len(p) < promptAttnMinBatch {
+					// Short prompts take llama.cpp's arithmetic by default.
+					for pos := range p {
+						rel := relLogitDiff(ours[pos*V:(pos+1)*V], theirs[pos])
+						worst = math.Max(worst, rel)
+						if rel > tol {
+							t.Errorf("prompt %d position %d: %.3g of max |logit| (tolerance %g)", pi, pos, rel, tol)
+						}
+					}
+					continue
+				}
+				// A long prompt takes the fast path by default: the same
+				// operands as llama.cpp (activations rounded as its dot
+				// products consume them, F16 queries and probabilities) summed
+				// in another order. Rounding to F16 or to 8-bit blocks turns
+				// the last-bit differences of that order into a whole F16 ulp
+				// or quantization step where a value sits near a rounding
+				// boundary, and the next layers carry those on: the logits
+				// differ by up to ~1e-3 (F32, F16) and a few percent
+				// (quantized) of the largest logit on this random-weight model,
+				// as two builds of llama.cpp with different float orders
+				// would. The bounds below still catch a wrong operand (the
+				// unrounded activations gave 18% for Q4_K_M); top-1 and KL
+				// divergence say how close the distributions are (measured
+				// 2026-11-25: worst KL ≤ 2e-5 nats for F32/F16, 1e-3–1.8e-2
+				// quantized; top-1 68–70 of 70 positions).
+				fastTol := 3e-3
+				if typ != "F32" && typ != "F16" {
+					fastTol = 0.1
+				}
+				for pos := range p {
+					lo := ours[pos*V : (pos+1)*V]
+					rel := relLogitDiff(lo, theirs[pos])
+					worstFast = math.Max(worstFast, rel)
+					if rel > fastTol {
+						t.Errorf("fast prompt path, prompt %d position %d: %.3g of max |logit| (tolerance %g)", pi, pos, rel, fastTol)
+					}
+					kl, same := klAndTop1(theirs[pos], lo)
+					worstKL = math.Max(worstKL, kl)
+					sumKL += kl
+					positions++
+					if same {
+						top1++
 					}
 				}
 			}
+			if worstKL > 0.05 || float64(top1) < 0.95*float64(positions) {
+				t.Errorf("fast prompt path: worst KL(llama.cpp ‖ ours) %.3g nats (limit 0.05), top-1 agrees at %d/%d positions (limit 95%%)", worstKL, top1, positions)
+			}
+			t.Logf("%s: short prompts %.2e, ExactPrompt %.2e, fast prompt path %.2e of max |logit| (KL mean %.2e, worst %.2e nats; top-1 %d/%d)",
+				typ, worst, worstExact, worstFast, sumKL/float64(max(positions, 1)), worstKL, top1, positions)
 			// Greedy continuations must be identical token for token. The
 			// runtime reproduces llama.cpp's float order step by step (see
 			// exact.go), so no numeric noise is left to part them even at
@@ -202,9 +272,50 @@ func TestAgreesWithLlamaCpp(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%s: worst relative logit difference %.2e; greedy: %d/%d identical", typ, worst, len(req.GreedyPrompts)-mismatch, len(req.GreedyPrompts))
+			t.Logf("%s: greedy: %d/%d identical", typ, len(req.GreedyPrompts)-mismatch, len(req.GreedyPrompts))
 		})
 	}
+}
+
+// relLogitDiff is max |ours − theirs| over max |theirs|.
+func relLogitDiff(ours []float32, theirs []float64) float64 {
+	var diff, scale float64
+	for v := range theirs {
+		diff = math.Max(diff, math.Abs(float64(ours[v])-theirs[v]))
+		scale = math.Max(scale, math.Abs(theirs[v]))
+	}
+	return diff / scale
+}
+
+// klAndTop1 is KL(softmax(ref) ‖ softmax(ours)) in nats and whether the two
+// have the same argmax.
+func klAndTop1(ref []float64, ours []float32) (kl float64, sameTop bool) {
+	lse := func(x func(int) float64) float64 {
+		m := math.Inf(-1)
+		for i := range ref {
+			m = math.Max(m, x(i))
+		}
+		var s float64
+		for i := range ref {
+			s += math.Exp(x(i) - m)
+		}
+		return m + math.Log(s)
+	}
+	r := func(i int) float64 { return ref[i] }
+	o := func(i int) float64 { return float64(ours[i]) }
+	lr, lo := lse(r), lse(o)
+	ar, ao := 0, 0
+	for i := range ref {
+		pr := ref[i] - lr
+		kl += math.Exp(pr) * (pr - (o(i) - lo))
+		if ref[i] > ref[ar] {
+			ar = i
+		}
+		if ours[i] > ours[ao] {
+			ao = i
+		}
+	}
+	return kl, ar == ao
 }
 
 func equalIDs(a, b []int32) bool {

@@ -39,6 +39,8 @@ type Session struct {
 	packedX                     kernels.PackedA       // mulDequant's packed activations
 	packScratch                 []kernels.PackScratch // per pool thread: mulDequant's B sliver and edge tile
 	vGather                     [][]float32           // per pool thread: one V channel of a batch (storeKVRows)
+	actBuf                      []float32             // mulDequant's rounded activations
+	actQ                        [][]byte              // per pool thread: their quantized form
 }
 
 // NewSession starts an empty sequence with room for ctxLen tokens (≤ 0 or
@@ -112,6 +114,7 @@ func (s *Session) ensureScratch(n int) {
 	s.halfBuf = make([][]uint16, T)
 	s.packScratch = make([]kernels.PackScratch, T)
 	s.vGather = make([][]float32, T)
+	s.actQ = make([][]byte, T)
 }
 
 // Eval appends tokens to the sequence and returns the logits after the last
@@ -378,15 +381,56 @@ func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int)
 	}
 }
 
+// actClass is the activation format the weights of type t are multiplied
+// with in llama.cpp: Q8_0 or Q8_K for quantized types (their VecDotType),
+// F16 for F16 weights, F32 for F32 weights.
+func actClass(t qdot.Type) qdot.Type {
+	if t == qdot.F16 {
+		return qdot.F16
+	}
+	return qdot.VecDotType(t)
+}
+
 // mulDequant is dsts[i][n, rows] = x[n, cols]·W_iᵀ for matrices W_i that
-// share x (Q, K, V; gate, up): x is packed once for the micro-kernel, then
-// the pool's threads claim tiles of dequantTile weight rows from all the
-// matrices in turn, dequantize each quantized tile into F32 (it stays in
-// cache; F32 tiles are read in place) and multiply it by the packed x into
-// its column block of dsts[i].
-// Claiming tiles one by one across the whole set keeps the threads busy to
-// the end even when a matrix has few tiles (K and V).
+// share x (Q, K, V; gate, up). The activations are first rounded as
+// llama.cpp's dot products consume them (qdot.RoundActivations: quantized
+// to Q8_0/Q8_K and back, or rounded to F16), once per activation format in
+// the set, so the products are the quantized dot products' own and only
+// the order of the additions differs; then mulPacked multiplies.
 func (s *Session) mulDequant(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
+	cols := mats[0].Cols
+	for len(mats) > 0 {
+		// The leading run of matrices with the first one's activation format
+		// (a set is almost always one run).
+		cls := actClass(mats[0].Type)
+		run := 1
+		for run < len(mats) && actClass(mats[run].Type) == cls {
+			run++
+		}
+		xa := x[:n*cols]
+		if cls != qdot.F32 {
+			if len(s.actBuf) < n*cols {
+				s.actBuf = make([]float32, n*cols)
+			}
+			xa = s.actBuf[:n*cols]
+			t := mats[0].Type
+			s.forRows(n, func(slot, lo, hi int) {
+				s.actQ[slot] = qdot.RoundActivations(t, xa[lo*cols:hi*cols], x[lo*cols:hi*cols], s.actQ[slot])
+			})
+		}
+		s.mulPacked(mats[:run], dsts[:run], xa, n)
+		mats, dsts = mats[run:], dsts[run:]
+	}
+}
+
+// mulPacked is dsts[i][n, rows] = x[n, cols]·W_iᵀ for matrices that share
+// x: x is packed once for the micro-kernel, then the pool's threads claim
+// tiles of dequantTile weight rows from all the matrices in turn,
+// dequantize each quantized tile into F32 (it stays in cache; F32 tiles are
+// read in place) and multiply it by the packed x into its column block of
+// dsts[i]. Claiming tiles one by one across the whole set keeps the threads
+// busy to the end even when a matrix has few tiles (K and V).
+func (s *Session) mulPacked(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
 	cols := mats[0].Cols
 	eng := s.m.tileEng
 	eng.PackA(&s.packedX, n, cols, x, cols)

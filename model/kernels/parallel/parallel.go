@@ -42,7 +42,8 @@ type Pool struct {
 	polling atomic.Int32        // workers awake (polling or running a job)
 	stop    chan struct{}
 	spin    time.Duration // how long an idle worker polls before parking
-	free    sync.Pool     // *job, recycled
+	freeMu  sync.Mutex
+	free    []*job // recycled jobs (a plain list: a sync.Pool misses, and allocates, whenever the caller moved to another P since its last Put, and drops its items at GC)
 }
 
 // job is one For call: its chunks are claimed through an atomic bit mask by
@@ -228,7 +229,14 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	}
 	size := (n + chunks - 1) / chunks
 	chunks = (n + size - 1) / size
-	j, _ := p.free.Get().(*job)
+	var j *job
+	p.freeMu.Lock()
+	if k := len(p.free); k > 0 {
+		j = p.free[k-1]
+		p.free[k-1] = nil
+		p.free = p.free[:k-1]
+	}
+	p.freeMu.Unlock()
 	if j == nil {
 		j = &job{done: make(chan struct{}, 1)}
 	}
@@ -250,5 +258,7 @@ wake:
 	j.wait(p.spin)
 	p.cur.CompareAndSwap(j, nil)
 	j.fn = nil // do not keep fn's captures alive
-	p.free.Put(j)
+	p.freeMu.Lock()
+	p.free = append(p.free, j)
+	p.freeMu.Unlock()
 }

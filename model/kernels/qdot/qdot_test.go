@@ -325,3 +325,56 @@ func TestMulBatchSetMixedTypes(t *testing.T) {
 		}
 	}
 }
+
+// RoundActivations gives the activations the quantized dot products
+// consume: a float64 dot product of a dequantized weight row with them
+// equals the kernel's dot product to float32 summation noise (2e-6 of
+// Σ|terms|) for every weight type, while the unrounded activations differ
+// by the quantization noise (checked to be larger, so the test can tell
+// the two apart).
+func TestRoundActivationsGiveTheDotProductsOperands(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	pool := parallel.New(2)
+	for _, typ := range weightTypes {
+		rows, cols := 16, 512
+		rb, _ := RowBytes(typ, cols)
+		var data []byte
+		for r := 0; r < rows; r++ {
+			data = append(data, randomRow(rng, typ, cols, false)...)
+		}
+		m, err := NewMatrix(typ, rows, cols, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float32, cols)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		got := make([]float32, rows)
+		m.MulVec(pool, got, x, &Workspace{})
+		xr := make([]float32, cols)
+		RoundActivations(typ, xr, x, nil)
+		var worstRounded, worstRaw float64
+		for r := 0; r < rows; r++ {
+			w := make([]float32, cols)
+			if err := DequantizeRow(typ, w, data[r*rb:(r+1)*rb], cols); err != nil {
+				t.Fatal(err)
+			}
+			var rounded, raw, mag float64
+			for i := range w {
+				rounded += float64(w[i]) * float64(xr[i])
+				raw += float64(w[i]) * float64(x[i])
+				mag += math.Abs(float64(w[i]) * float64(x[i]))
+			}
+			worstRounded = max(worstRounded, math.Abs(float64(got[r])-rounded)/mag)
+			worstRaw = max(worstRaw, math.Abs(float64(got[r])-raw)/mag)
+		}
+		if worstRounded > 2e-6 {
+			t.Errorf("%s: kernel vs rounded activations: %.2g of Σ|terms|", typ, worstRounded)
+		}
+		if typ != F32 && worstRaw < 4*worstRounded {
+			t.Errorf("%s: unrounded activations as close (%.2g) as rounded (%.2g): the rounding is not what the kernel does", typ, worstRaw, worstRounded)
+		}
+		t.Logf("%s: kernel vs rounded %.2g, vs unrounded %.2g of Σ|terms|", typ, worstRounded, worstRaw)
+	}
+}

@@ -148,3 +148,30 @@ func grow(buf []byte, n int) []byte {
 }
 
 func half(b []byte) float32 { return f16.Float32(binary.LittleEndian.Uint16(b)) }
+
+// RoundActivations sets dst[:len(x)] to the activations x as the dot
+// products of weight type t consume them: quantized to VecDotType(t) and
+// back (Q8_0, Q8_K: d·q element by element), rounded to F16 for F16
+// weights, unchanged for F32. Multiplying these by the dequantized weights
+// forms the same products as the quantized dot products, so a GEMM over
+// them (the runtime's fast prompt path) differs from the dot products only
+// in the order of the additions, not by the activation quantization noise.
+// len(x) must be a multiple of VecDotType(t)'s block (whole rows of a
+// weight's width are); buf is byte scratch, returned grown.
+func RoundActivations(t Type, dst, x []float32, buf []byte) []byte {
+	dst = dst[:len(x)]
+	switch vt := VecDotType(t); vt {
+	case Q8_0, Q8_K:
+		buf = QuantizeActivations(t, x, buf)
+		if err := DequantizeRow(vt, dst, buf, len(x)); err != nil {
+			panic("qdot: RoundActivations: " + err.Error())
+		}
+	default:
+		if t == F16 {
+			roundToF16(dst, x)
+		} else {
+			copy(dst, x)
+		}
+	}
+	return buf
+}
