@@ -67,7 +67,12 @@ type batchState struct {
 	bnext                     atomic.Int64 // next entry to claim
 	bwhole                    int          // entries run one per thread
 	offs                      []int        // scratch for the disjointness check
-	batchRun                  func(lo, hi int)
+	// inner[p] is the call state of the entry GEMMs pool chunk p runs, taken
+	// from the free list for the whole batch: every chunk runs in every
+	// call, so each is sized by the first call and none is taken (or grown)
+	// later however the chunks are scheduled.
+	inner    []*gemmCall
+	batchRun func(lo, hi int)
 }
 
 func (s *batchState) release() { s.offA, s.offB, s.offC = nil, nil, nil }
@@ -124,28 +129,42 @@ func (e *Engine) batched(transA, transB bool, m, n, k int, alpha float32,
 	if whole > 0 {
 		bs.bnext.Store(0)
 		bs.bwhole = whole
-		e.pool.For(min(threads, whole), 1, bs.batchRun)
+		w := min(threads, whole)
+		for len(bs.inner) < w {
+			bs.inner = append(bs.inner, nil)
+		}
+		for p := range w {
+			bs.inner[p] = e.getCall()
+		}
+		e.pool.For(w, 1, bs.batchRun)
+		for p := w - 1; p >= 0; p-- {
+			e.putCall(bs.inner[p])
+			bs.inner[p] = nil
+		}
 	}
 	for i := whole; i < batch; i++ {
-		cl.entry(i, threads)
+		cl.entry(nil, i, threads)
 	}
 }
 
-// entry runs batch entry i on up to threads goroutines.
-func (cl *gemmCall) entry(i, threads int) {
+// entry runs batch entry i on up to threads goroutines, with call state use
+// (nil: one from the free list).
+func (cl *gemmCall) entry(use *gemmCall, i, threads int) {
 	bs := &cl.batchState
-	cl.e.gemm(threads, cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.alpha,
+	cl.e.gemmWith(use, threads, cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.alpha,
 		cl.a[offset(bs.offA, bs.strideA, i):], cl.lda, cl.b[offset(bs.offB, bs.strideB, i):], cl.ldb,
 		cl.beta, cl.c[offset(bs.offC, bs.strideC, i):], cl.ldc)
 }
 
-// batchWork claims entries one by one and runs each on one thread.
-func (cl *gemmCall) batchWork(_, _ int) {
+// batchWork claims entries one by one and runs each on one thread, with
+// the call state of its pool chunk lo.
+func (cl *gemmCall) batchWork(lo, _ int) {
+	use := cl.batchState.inner[lo]
 	for {
 		i := int(cl.batchState.bnext.Add(1) - 1)
 		if i >= cl.batchState.bwhole {
 			return
 		}
-		cl.entry(i, 1)
+		cl.entry(use, i, 1)
 	}
 }

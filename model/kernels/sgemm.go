@@ -291,6 +291,12 @@ func growF32(b []float32, n int) []float32 {
 // gemm runs the blocked algorithm on up to threads goroutines of e.pool.
 // Arguments are already validated.
 func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	e.gemmWith(nil, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmWith is gemm with the call state use (which the caller took from the
+// free list and returns), or one from the free list when use is nil.
+func (e *Engine) gemmWith(use *gemmCall, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if alpha == 0 || k == 0 {
 		scaleC(c, m, n, ldc, beta)
 		return
@@ -335,8 +341,11 @@ func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float
 		nBlocks = max(nBlocks, 3*threads)
 		nBlocks = min(units, (nBlocks+threads-1)/threads*threads)
 	}
-	cl := e.getCall()
-	defer e.putCall(cl)
+	cl := use
+	if cl == nil {
+		cl = e.getCall()
+		defer e.putCall(cl)
+	}
 	cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.alpha = transA, transB, m, n, k, alpha
 	cl.a, cl.b, cl.c, cl.lda, cl.ldb, cl.ldc = a, b, c, lda, ldb, ldc
 	cl.units, cl.nBlocks = units, nBlocks
