@@ -76,8 +76,12 @@ func BenchmarkStepAllocs(b *testing.B) {
 // and backward (the executor, every fused op, the GEMMs and the pool) and an
 // evaluation step allocate nothing on the heap. The config covers GQA, a tied
 // head, shared blocks, sparse KD and the hidden-state MSE through a learned
-// projection. Allocation counts are exact (this is not a timing); the average
-// over 10 steps tolerates a stray refill of a sync.Pool emptied by a GC.
+// projection. Allocation counts are exact (this is not a timing), but the
+// first steps in which both pool threads run small GEMMs at once take (and
+// size) one more GEMM call state from the engine's free list; on a loaded
+// machine that can first happen after the warm-up, so steadyAllocs measures
+// again (up to twice) when a measurement sees allocations. Such growth is
+// bounded by the pool's size; an allocation in every step fails all three.
 func TestStepAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
@@ -102,10 +106,20 @@ func TestStepAllocatesNothing(t *testing.T) {
 	}
 	step()
 	eval()
-	if got := testing.AllocsPerRun(10, step); got != 0 {
+	if got := steadyAllocs(step); got != 0 {
 		t.Errorf("ForwardBackward allocates %.1f objects per step in steady state", got)
 	}
-	if got := testing.AllocsPerRun(10, eval); got != 0 {
+	if got := steadyAllocs(eval); got != 0 {
 		t.Errorf("Evaluate allocates %.1f objects per step in steady state", got)
 	}
+}
+
+// steadyAllocs is testing.AllocsPerRun(10, fn), measured again (up to
+// twice) while a measurement sees allocations (see TestStepAllocatesNothing).
+func steadyAllocs(fn func()) float64 {
+	got := testing.AllocsPerRun(10, fn)
+	for try := 0; try < 2 && got != 0; try++ {
+		got = testing.AllocsPerRun(10, fn)
+	}
+	return got
 }
