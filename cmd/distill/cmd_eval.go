@@ -97,6 +97,7 @@ func newEvalCmd(a *app) *cobra.Command {
 		model, data string
 		ctxLen      int
 		threads     int
+		exact       bool
 		limit       int
 		noBOS       bool
 		asJSON      bool
@@ -121,7 +122,7 @@ func newEvalCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
-			m, err := runtime.Load(model, runtimeOptions(threads))
+			m, err := runtime.Load(model, runtimeOptions(threads, exact))
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
@@ -174,6 +175,7 @@ func newEvalCmd(a *app) *cobra.Command {
 	f.IntVar(&ctxLen, "ctx", 0, "window length in tokens (default: the model's context length)")
 	f.IntVar(&limit, "limit", 0, "score at most N records (0 = all)")
 	f.IntVar(&threads, "threads", 0, "compute threads (default GOMAXPROCS)")
+	f.BoolVar(&exact, "exact", false, exactFlagHelp)
 	f.BoolVar(&noBOS, "no-bos", false, "do not prepend BOS even if the model asks for it")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return c

@@ -66,3 +66,51 @@ func TestEvalBadData(t *testing.T) {
 		t.Fatalf("missing --data: exit %d, want 2", code)
 	}
 }
+
+// TestEvalExact: --exact scores with llama.cpp's arithmetic for a record long
+// enough (≥ 32 tokens) to take the fast prompt path by default: its
+// perplexity is the one an ExactPrompt runtime computes, and the default run
+// is the fast path's.
+func TestEvalExact(t *testing.T) {
+	model := tinyGGUF(t)
+	text := strings.TrimSpace(strings.Repeat("the quick brown fox jumps over the lazy dog, ", 4))
+	data := filepath.Join(t.TempDir(), "long.txt")
+	os.WriteFile(data, []byte(text+"\n"), 0o644)
+	want := func(exact bool) float64 {
+		m, err := runtime.Load(model, runtime.Options{ExactPrompt: exact})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		tok, _ := m.Tokenizer()
+		ids := tok.Encode(text)
+		if m.AddBOS() && m.BOS() >= 0 {
+			ids = append([]int32{m.BOS()}, ids...)
+		}
+		if len(ids) < 40 {
+			t.Fatalf("record has %d tokens, want ≥ 40 for the fast path", len(ids))
+		}
+		s, n, err := m.NLL(ids, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return math.Exp(s / float64(n))
+	}
+	for _, exact := range []bool{false, true} {
+		args := []string{"eval", "--model", model, "--data", data, "--json"}
+		if exact {
+			args = append(args, "--exact")
+		}
+		code, out, stderr := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("exact=%v: exit %d: %s", exact, code, stderr)
+		}
+		var rep evalReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if w := want(exact); math.Abs(rep.Perplexity-w) > 1e-9*w {
+			t.Errorf("exact=%v: perplexity %.12g, want %.12g", exact, rep.Perplexity, w)
+		}
+	}
+}

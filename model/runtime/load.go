@@ -22,12 +22,16 @@ type Options struct {
 	NoMmap bool
 	// KVF32 keeps the KV cache in F32 (default F16, as llama.cpp).
 	KVF32 bool
-	// ExactPrompt keeps llama.cpp's arithmetic (activations quantized to
-	// 8 bits, integer dot products) for prompt batches of any size. By
-	// default batches of at least 32 tokens multiply quantized weights by
-	// dequantizing 64-row tiles to F32 and running the packed SGEMM on
-	// unquantized activations: several times faster for long prompts, and
-	// closer to exact arithmetic, but no longer bit-identical to llama.cpp.
+	// ExactPrompt keeps llama.cpp's arithmetic, float order included, for
+	// prompt batches of any size: logits bit-identical to llama.cpp's. By
+	// default batches of at least 32 tokens (8 for F32 weights) take the
+	// fast path: the same operands (activations rounded to Q8_0/Q8_K or F16
+	// as llama.cpp's dot products consume them; F16 attention queries and
+	// probabilities) multiplied by dequantized 32-row weight tiles with the
+	// packed SGEMM, 1.5–2.6× faster on long prompts; the products agree to
+	// float32 summation noise, but a different summation order can move a
+	// value across a rounding boundary, so logits are close to llama.cpp's
+	// (KL ≤ 0.02 nats on the test model) rather than identical.
 	ExactPrompt bool
 }
 
