@@ -255,7 +255,7 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32), lastRo
 	g, u := s.g[:n*hp.FFNDim], s.u[:n*hp.FFNDim]
 	for l := range m.blocks {
 		b := &m.blocks[l]
-		s.rows(n, func(lo, hi int) {
+		s.forRows(n, func(_, lo, hi int) {
 			for i := lo; i < hi; i++ {
 				rmsNorm(hb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.attnNorm, hp.NormEps)
 			}
@@ -279,25 +279,25 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32), lastRo
 		if lastRowOnly && l == len(m.blocks)-1 {
 			xf, nf = x[(n-1)*d:], 1
 		}
-		s.rows(n, func(lo, hi int) {
+		s.forRows(n, func(_, lo, hi int) {
 			for i := lo * d; i < hi*d; i++ {
 				x[i] += o[i]
 			}
 		})
-		s.rows(nf, func(lo, hi int) {
+		s.forRows(nf, func(_, lo, hi int) {
 			for i := lo; i < hi; i++ {
 				rmsNorm(hb[i*d:(i+1)*d], xf[i*d:(i+1)*d], b.ffnNorm, hp.NormEps)
 			}
 		})
 		F := hp.FFNDim
 		s.mul([]*qdot.Matrix{&b.wGate, &b.wUp}, [][]float32{g[:nf*F], u[:nf*F]}, hb[:nf*d], nf)
-		s.rows(nf, func(lo, hi int) {
+		s.forRows(nf, func(_, lo, hi int) {
 			for i := lo; i < hi; i++ {
 				swiGLU(g[i*F:(i+1)*F], u[i*F:(i+1)*F]) // exact.go: ggml's vectorised SiLU
 			}
 		})
 		s.mul([]*qdot.Matrix{&b.wDown}, [][]float32{o[:nf*d]}, g[:nf*F], nf)
-		s.rows(nf, func(lo, hi int) {
+		s.forRows(nf, func(_, lo, hi int) {
 			for i := lo * d; i < hi*d; i++ {
 				xf[i] += o[i]
 			}
@@ -323,17 +323,9 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32), lastRo
 // bit of the result.
 const parallelRowsMin = 16
 
-// rows runs fn over the rows [0, n) of a batch: on the calling goroutine
-// for short batches, else in one contiguous range per pool thread.
-func (s *Session) rows(n int, fn func(lo, hi int)) {
-	if n < parallelRowsMin {
-		fn(0, n)
-		return
-	}
-	s.forSlots(n, func(_, lo, hi int) { fn(lo, hi) })
-}
-
-// forRows is rows with the pool slot of each range, for per-thread scratch.
+// forRows runs fn over the rows [0, n) of a batch: on the calling goroutine
+// for short batches, else in one contiguous range per pool thread; slot
+// indexes the thread's scratch (see forSlots).
 func (s *Session) forRows(n int, fn func(slot, lo, hi int)) {
 	if n < parallelRowsMin {
 		fn(0, 0, n)
