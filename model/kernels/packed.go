@@ -22,10 +22,6 @@ type PackedA struct {
 	data    []float32 // the panels, back to back
 }
 
-// Rows and Depth are A's shape [m, k].
-func (p *PackedA) Rows() int  { return p.m }
-func (p *PackedA) Depth() int { return p.k }
-
 // PackScratch is per-goroutine scratch for MulPackedNT (a packed sliver of
 // B and an edge tile); its zero value is ready and it grows on first use.
 type PackScratch struct {
