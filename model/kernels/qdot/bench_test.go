@@ -80,14 +80,7 @@ func BenchmarkMatVecInCache(b *testing.B) {
 	for _, typ := range weightTypes {
 		rb, _ := RowBytes(typ, cols)
 		rows := (256 << 10) / rb
-		var data []byte
-		for r := 0; r < rows; r++ {
-			data = append(data, randomRow(rng, typ, cols, false)...)
-		}
-		m, err := NewMatrix(typ, rows, cols, data)
-		if err != nil {
-			b.Fatal(err)
-		}
+		m, data := randomMatrix(b, rng, typ, rows, cols)
 		x := make([]float32, cols)
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())

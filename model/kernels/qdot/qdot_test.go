@@ -71,6 +71,21 @@ func randomRow(rng *rand.Rand, t Type, n int, adversarial bool) []byte {
 	return b
 }
 
+// randomMatrix is a rows×cols matrix of type t made of randomRow rows, and
+// its bytes.
+func randomMatrix(tb testing.TB, rng *rand.Rand, t Type, rows, cols int) (Matrix, []byte) {
+	tb.Helper()
+	var data []byte
+	for r := 0; r < rows; r++ {
+		data = append(data, randomRow(rng, t, cols, false)...)
+	}
+	m, err := NewMatrix(t, rows, cols, data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m, data
+}
+
 // randomActivations quantizes random floats (with outliers when adversarial)
 // the way the runtime does, or builds extreme ±127 blocks directly.
 func randomActivations(rng *rand.Rand, t Type, n int, adversarial bool) ([]byte, []float32) {
@@ -234,14 +249,7 @@ func TestMulBatchMatchesRowDots(t *testing.T) {
 		for _, typ := range weightTypes {
 			rows, cols, n := 37, 512, 5
 			rb, _ := RowBytes(typ, cols)
-			var data []byte
-			for r := 0; r < rows; r++ {
-				data = append(data, randomRow(rng, typ, cols, false)...)
-			}
-			m, err := NewMatrix(typ, rows, cols, data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, data := randomMatrix(t, rng, typ, rows, cols)
 			x := make([]float32, n*cols)
 			for i := range x {
 				x[i] = float32(rng.NormFloat64())
@@ -299,14 +307,7 @@ func TestMulBatchSetMixedTypes(t *testing.T) {
 	var dsts [][]float32
 	for i, typ := range []Type{Q4_K, Q8_0, F16, Q6_K, F32, Q5_0} {
 		rows := 5 + 7*i
-		var data []byte
-		for r := 0; r < rows; r++ {
-			data = append(data, randomRow(rng, typ, cols, false)...)
-		}
-		m, err := NewMatrix(typ, rows, cols, data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, _ := randomMatrix(t, rng, typ, rows, cols)
 		mats = append(mats, &m)
 		dsts = append(dsts, make([]float32, n*rows))
 	}
@@ -338,14 +339,7 @@ func TestRoundActivationsGiveTheDotProductsOperands(t *testing.T) {
 	for _, typ := range weightTypes {
 		rows, cols := 16, 512
 		rb, _ := RowBytes(typ, cols)
-		var data []byte
-		for r := 0; r < rows; r++ {
-			data = append(data, randomRow(rng, typ, cols, false)...)
-		}
-		m, err := NewMatrix(typ, rows, cols, data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, data := randomMatrix(t, rng, typ, rows, cols)
 		x := make([]float32, cols)
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())
