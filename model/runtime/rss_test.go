@@ -1,35 +1,20 @@
-package runtime
+package runtime_test
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/distill-ml/distill/bench/runtime/rtbench"
+	"github.com/distill-ml/distill/model/runtime"
 )
 
 // rssChildEnv names the model file a child process of
 // TestRSSWithinFilePlusKV measures.
 const rssChildEnv = "DISTILL_RSS_CHILD_MODEL"
-
-// procStatusKB reads a "Name:  N kB" field of /proc/self/status.
-func procStatusKB(field string) (int64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("/proc/self/status has no %s", field)
-}
 
 // TestRSSWithinFilePlusKV checks the runtime's memory bound: the peak
 // resident set grows by at most file size + KV cache + 30% from before Load
@@ -43,18 +28,18 @@ func TestRSSWithinFilePlusKV(t *testing.T) {
 		rssChild(path)
 		return
 	}
-	if _, err := procStatusKB("VmHWM"); err != nil {
-		t.Skipf("no peak RSS on this system: %v", err)
+	if rtbench.ProcStatusBytes("VmHWM") == 0 {
+		t.Skip("no peak RSS (/proc/self/status VmHWM) on this system")
 	}
 	if testing.Short() {
 		t.Skip("writes 220 MB of model files")
 	}
 	dir := t.TempDir()
 	for _, typ := range []string{"Q8_0", "Q4_K_M"} {
-		sp := MobileLLM125M()
+		sp := runtime.MobileLLM125M()
 		sp.Type = typ
 		path := filepath.Join(dir, "125m-"+typ+".gguf")
-		if err := WriteRandomModel(path, sp); err != nil {
+		if err := runtime.WriteRandomModel(path, sp); err != nil {
 			t.Fatal(err)
 		}
 		st, err := os.Stat(path)
@@ -93,11 +78,8 @@ func rssChild(path string) {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	rss0, err := procStatusKB("VmRSS")
-	if err != nil {
-		fail(err)
-	}
-	m, err := Load(path, Options{})
+	rss0 := rtbench.RSSBytes()
+	m, err := runtime.Load(path, runtime.Options{})
 	if err != nil {
 		fail(err)
 	}
@@ -113,13 +95,13 @@ func rssChild(path string) {
 		fail(err)
 	}
 	for i := 0; i < decode; i++ {
-		if logits, err = s.Eval([]int32{Argmax(logits)}); err != nil {
+		if logits, err = s.Eval([]int32{runtime.Argmax(logits)}); err != nil {
 			fail(err)
 		}
 	}
-	peak, err := procStatusKB("VmHWM")
-	if err != nil {
-		fail(err)
+	peak := rtbench.ProcStatusBytes("VmHWM")
+	if peak == 0 || rss0 == 0 {
+		fail(fmt.Errorf("no VmRSS/VmHWM in /proc/self/status"))
 	}
-	fmt.Printf("rss-growth %d kv %d\n", (peak-rss0)<<10, s.KVCacheBytes())
+	fmt.Printf("rss-growth %d kv %d\n", peak-rss0, s.KVCacheBytes())
 }

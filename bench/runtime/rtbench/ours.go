@@ -137,7 +137,11 @@ func rusageSeconds(who int) float64 {
 }
 
 // RSSBytes is this process's resident set size (VmRSS), 0 if unknown.
-func RSSBytes() int64 {
+func RSSBytes() int64 { return ProcStatusBytes("VmRSS") }
+
+// ProcStatusBytes is a "Name:  N kB" field of /proc/self/status in bytes
+// (VmRSS, VmHWM for the peak), 0 if unknown.
+func ProcStatusBytes(field string) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -145,7 +149,7 @@ func RSSBytes() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kb << 10
 		}
