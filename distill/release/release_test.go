@@ -328,7 +328,7 @@ func TestVerifySignedCatchesRewrittenManifest(t *testing.T) {
 	if _, err := VerifySigned(dir, pub); err == nil || !strings.Contains(err.Error(), "unsigned") {
 		t.Fatalf("unsigned artifact: %v", err)
 	}
-	if err := Sign(dir, priv); err != nil {
+	if _, err := Sign(dir, priv); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := VerifySigned(dir, pub); err != nil {
@@ -344,7 +344,7 @@ func TestVerifySignedCatchesRewrittenManifest(t *testing.T) {
 	}
 	// A signature by another key is refused.
 	other, _ := newKeyPair(t)
-	if err := Sign(dir, other); err != nil {
+	if _, err := Sign(dir, other); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := VerifySigned(dir, pub); !errors.Is(err, sshsig.ErrWrongKey) {
@@ -352,7 +352,7 @@ func TestVerifySignedCatchesRewrittenManifest(t *testing.T) {
 	}
 	// Sign refuses a tampered artifact.
 	os.WriteFile(filepath.Join(dir, "model.gguf"), []byte("GGUFweighTS"), 0o644)
-	if err := Sign(dir, priv); err == nil || !strings.Contains(err.Error(), "model.gguf: sha256") {
+	if _, err := Sign(dir, priv); err == nil || !strings.Contains(err.Error(), "model.gguf: sha256") {
 		t.Fatalf("signed a tampered artifact: %v", err)
 	}
 }
@@ -384,13 +384,13 @@ func TestTrustedStorePromotesOnlySignedReleases(t *testing.T) {
 	if _, err := store.Promote(a); err == nil || !strings.Contains(err.Error(), "unsigned") {
 		t.Fatalf("unsigned release promoted into a trusting store: %v", err)
 	}
-	if err := Sign(a, other); err != nil {
+	if _, err := Sign(a, other); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Promote(a); !errors.Is(err, sshsig.ErrWrongKey) {
 		t.Fatalf("release signed by another key: %v", err)
 	}
-	if err := Sign(a, priv); err != nil {
+	if _, err := Sign(a, priv); err != nil {
 		t.Fatal(err)
 	}
 	if id, err := store.Promote(a); err != nil || id != "policy-student-1.0.0" {
@@ -404,7 +404,7 @@ func TestTrustedStorePromotesOnlySignedReleases(t *testing.T) {
 	// A signed but unapproved release, then approved by hand in both files.
 	b := t.TempDir()
 	makeArtifact(t, b, "1.1.0", false, "two")
-	if err := Sign(b, priv); err != nil {
+	if _, err := Sign(b, priv); err != nil {
 		t.Fatal(err)
 	}
 	writeGateReport(t, b, true, 0.01, len("GGUFtwo"))

@@ -75,21 +75,22 @@ func Fingerprint(k ed25519.PublicKey) string { return sshsig.Fingerprint(k) }
 // Sign verifies the artifact at path (a directory or its manifest.json) and
 // writes manifest.json.sig beside the manifest, atomically: an SSHSIG
 // signature of the manifest's exact bytes. A tampered artifact is not signed.
-func Sign(path string, key ed25519.PrivateKey) error {
+// It returns the manifest signed.
+func Sign(path string, key ed25519.PrivateKey) (*Manifest, error) {
 	path = manifestPath(path)
 	raw, m, err := readManifest(path)
 	if err != nil {
-		return fmt.Errorf("sign: %w", err)
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	dir := filepath.Dir(path)
 	if err := checkFiles(dir, m); err != nil {
-		return fmt.Errorf("sign: %w", err)
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	sig := sshsig.Sign(key, SignatureNamespace, raw)
 	if err := atomicfile.WriteFile(filepath.Join(dir, SignatureName), sig, 0o644); err != nil {
-		return fmt.Errorf("sign %s: %w", m.ID(), err)
+		return nil, fmt.Errorf("sign %s: %w", m.ID(), err)
 	}
-	return nil
+	return m, nil
 }
 
 // VerifySigned is Verify plus the signature: manifest.json.sig must be a
