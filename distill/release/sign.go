@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -42,9 +43,30 @@ func GenerateKey(path, comment string) (ed25519.PublicKey, error) {
 	return sshsig.ParsePublicKey(pub)
 }
 
+// maxKeyOrSigBytes bounds key and signature files (an ed25519 key or SSHSIG
+// signature is well under 1 KiB) before they are read into memory.
+const maxKeyOrSigBytes = 64 << 10
+
+// readSmall reads a file of at most maxKeyOrSigBytes.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyOrSigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > maxKeyOrSigBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes; not a key or signature", path, maxKeyOrSigBytes)
+	}
+	return b, nil
+}
+
 // ReadPrivateKey reads an unencrypted OpenSSH ed25519 private key file.
 func ReadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmall(path)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
@@ -58,7 +80,7 @@ func ReadPrivateKey(path string) (ed25519.PrivateKey, error) {
 // ReadPublicKey reads an ed25519 public key file (authorized_keys or
 // allowed_signers line).
 func ReadPublicKey(path string) (ed25519.PublicKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmall(path)
 	if err != nil {
 		return nil, fmt.Errorf("public key: %w", err)
 	}
@@ -111,7 +133,7 @@ func VerifySigned(path string, key ed25519.PublicKey) (*Manifest, error) {
 
 func checkSignature(dir string, manifest []byte, key ed25519.PublicKey) error {
 	sigPath := filepath.Join(dir, SignatureName)
-	sig, err := os.ReadFile(sigPath)
+	sig, err := readSmall(sigPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("verify %s: unsigned (no %s); sign it with `distill release sign`", dir, SignatureName)
 	}

@@ -297,7 +297,8 @@ func dearmor(armored []byte) ([]byte, error) {
 		return nil, fmt.Errorf("signature: not an armored SSH signature (want %s ... %s)", sigBegin, sigEnd)
 	}
 	body := strings.TrimSuffix(strings.TrimPrefix(text, sigBegin), sigEnd)
-	blob, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(body), ""))
+	// Strict: one encoding per signature (no ignored padding bits).
+	blob, err := base64.StdEncoding.Strict().DecodeString(strings.Join(strings.Fields(body), ""))
 	if err != nil {
 		return nil, fmt.Errorf("signature: %w", err)
 	}
