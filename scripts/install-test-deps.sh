@@ -11,7 +11,9 @@
 #   - Debian packages: python3-torch and python3-numpy for /usr/bin/python3
 #     (PyTorch agreement tests), libopenblas0-pthread so that the PyTorch and
 #     numpy peers run on OpenBLAS rather than the reference BLAS; cmake, g++
-#     and make to build llama.cpp's llama-bench natively (bench/runtime).
+#     and make to build llama.cpp's llama-bench natively (bench/runtime);
+#     openssh-client for ssh-keygen, which checks release signatures
+#     (distill/release/sshsig).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,7 +45,7 @@ fi
 # --- Debian ----------------------------------------------------------------
 # cmake (+ g++, make): bench/runtime builds llama.cpp's llama-bench natively
 # (GGML_NATIVE) from the source bundle inside node-llama-cpp.
-apt_pkgs=(python3-torch python3-numpy libopenblas0-pthread cmake g++ make)
+apt_pkgs=(python3-torch python3-numpy libopenblas0-pthread cmake g++ make openssh-client)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -13,13 +14,14 @@ import (
 	"github.com/distill-ml/distill/data/synth"
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/gate"
+	"github.com/distill-ml/distill/distill/release"
 	"github.com/distill-ml/distill/model/runtime"
 )
 
 func newGateCmd(a *app) *cobra.Command {
 	var (
 		config, baseline, out string
-		trainRun              string
+		trainRun, signKey     string
 		candidates, refs      []string
 		sets                  []string
 	)
@@ -36,6 +38,13 @@ func newGateCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if config == "" || baseline == "" || len(candidates) == 0 {
 				return usagef("gate needs --config, --baseline and --candidates")
+			}
+			var key ed25519.PrivateKey // read before measuring: a bad key fails in seconds, not after the run
+			if signKey != "" {
+				var err error
+				if key, err = release.ReadPrivateKey(signKey); err != nil {
+					return err
+				}
 			}
 			var cfg gate.Config
 			if err := configs.Load(config, &cfg, sets...); err != nil {
@@ -76,6 +85,14 @@ func newGateCmd(a *app) *cobra.Command {
 			for _, d := range dirs {
 				fmt.Fprintf(a.stdout, "approved artifact with manifest: %s\n", d)
 			}
+			if key != nil && rep.Pass {
+				for _, d := range dirs {
+					if _, err := release.Sign(d, key); err != nil {
+						return fmt.Errorf("gate: %w", err)
+					}
+					fmt.Fprintf(a.stdout, "signed: %s/%s\n", d, release.SignatureName)
+				}
+			}
 			if !rep.Pass {
 				return errors.New("gate failed: " + strings.TrimPrefix(rep.Summary, "FAIL: "))
 			}
@@ -88,6 +105,7 @@ func newGateCmd(a *app) *cobra.Command {
 	cmd.Flags().StringSliceVar(&refs, "reference", nil, "artifacts measured for comparison only (e.g. the CE-only student)")
 	cmd.Flags().StringVar(&out, "out", "gate-report", "directory for gate.json, gate.md, report.html")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key.path=value), repeatable")
+	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (distill release keygen): when the gate passes, sign each approved release directory (manifest.json.sig)")
 	cmd.Flags().StringVar(&trainRun, "train-run", "", "the student's training run directory, for the manifest's provenance (config and dataset hashes, teacher, policy)")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"fmt"
 
 	"github.com/distill-ml/distill/distill/release"
@@ -8,38 +9,60 @@ import (
 )
 
 func newVerifyCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify MANIFEST|DIR",
-		Short: "Recompute every hash of an artifact against its manifest.json; fails on any difference",
+	var pubkey string
+	c := &cobra.Command{
+		Use:   "verify [--pubkey KEY.pub] MANIFEST|DIR",
+		Short: "Recompute every hash of an artifact against its manifest.json and, with --pubkey, check its signature; fails on any difference",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := release.Verify(args[0])
+			if pubkey == "" {
+				m, err := release.Verify(args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "ok: %s (%d files, model %s %s, gate approved: %v); signature not checked (no --pubkey)\n",
+					m.ID(), len(m.Files), m.Model.File, m.Model.QuantType, m.Gate.Approved)
+				return nil
+			}
+			key, err := release.ReadPublicKey(pubkey)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "ok: %s (%d files, model %s %s, gate approved: %v)\n", m.ID(), len(m.Files), m.Model.File, m.Model.QuantType, m.Gate.Approved)
+			m, err := release.VerifySigned(args[0], key)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "ok: %s (%d files, model %s %s, gate approved: %v); signature: good (%s)\n",
+				m.ID(), len(m.Files), m.Model.File, m.Model.QuantType, m.Gate.Approved, release.Fingerprint(key))
 			return nil
 		},
 	}
+	c.Flags().StringVar(&pubkey, "pubkey", "", "ed25519 public key (KEY.pub of `distill release keygen`, or any OpenSSH ssh-ed25519 key); requires a valid manifest.json.sig by it")
+	return c
 }
 
 func newReleaseCmd(a *app) *cobra.Command {
 	var storeDir string
 	c := &cobra.Command{
 		Use:   "release",
-		Short: "Promote approved artifacts into a release store and roll back",
+		Short: "Sign approved artifacts, promote them into a release store and roll back",
 	}
 	c.PersistentFlags().StringVar(&storeDir, "store", "release-store", "release store directory")
-	c.AddCommand(&cobra.Command{
+	c.AddCommand(newReleaseKeygenCmd(a), newReleaseSignCmd(a), newReleaseTrustCmd(a, &storeDir), &cobra.Command{
 		Use:   "promote ARTIFACT_DIR",
-		Short: "Verify a gate-approved artifact and make it the current release",
+		Short: "Verify a gate-approved artifact (and its signature, if the store trusts a key) and make it the current release",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := release.Store{Dir: storeDir}.Promote(args[0])
+			s := release.Store{Dir: storeDir}
+			key, err := s.TrustedKey()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "promoted %s; current release is now %s\n", args[0], id)
+			id, err := s.Promote(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "promoted %s; current release is now %s%s\n", args[0], id, signatureNote(a, key, storeDir))
 			return nil
 		},
 	}, &cobra.Command{
@@ -47,19 +70,28 @@ func newReleaseCmd(a *app) *cobra.Command {
 		Short: "Make the previously promoted version current again",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := release.Store{Dir: storeDir}.Rollback()
+			s := release.Store{Dir: storeDir}
+			key, err := s.TrustedKey()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "rolled back; current release is now %s\n", id)
+			id, err := s.Rollback()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "rolled back; current release is now %s%s\n", id, signatureNote(a, key, storeDir))
 			return nil
 		},
 	}, &cobra.Command{
 		Use:   "status",
-		Short: "Show the current release and the history",
+		Short: "Show the trusted key, the current release and the history",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s := release.Store{Dir: storeDir}
+			key, err := s.TrustedKey()
+			if err != nil {
+				return err
+			}
 			cur, err := s.Current()
 			if err != nil {
 				return err
@@ -71,12 +103,97 @@ func newReleaseCmd(a *app) *cobra.Command {
 			if cur == "" {
 				cur = "(none)"
 			}
-			fmt.Fprintf(a.stdout, "current: %s\n", cur)
+			trusted := "(none: releases are not signature-checked)"
+			if key != nil {
+				trusted = release.Fingerprint(key)
+			}
+			fmt.Fprintf(a.stdout, "trusted key: %s\ncurrent: %s\n", trusted, cur)
 			for _, e := range evs {
 				fmt.Fprintf(a.stdout, "%s %-8s %s (was %s)\n", e.Time.Format("2006-01-02T15:04:05Z"), e.Action, e.ID, e.From)
 			}
 			return nil
 		},
 	})
+	return c
+}
+
+// signatureNote says how the release made current was checked: by the
+// store's trusted key, or not at all (a warning on stderr).
+func signatureNote(a *app, key ed25519.PublicKey, storeDir string) string {
+	if key == nil {
+		fmt.Fprintf(a.stderr, "warning: release store %s trusts no key, so the release is treated as unsigned (its signature, if any, was not checked); run `distill release trust --store %s KEY.pub`\n", storeDir, storeDir)
+		return ""
+	}
+	return fmt.Sprintf(" (signature: good, %s)", release.Fingerprint(key))
+}
+
+func newReleaseKeygenCmd(a *app) *cobra.Command {
+	var out, comment string
+	c := &cobra.Command{
+		Use:   "keygen --out KEY",
+		Short: "Write a new ed25519 release signing key: KEY (OpenSSH private key, mode 0600) and KEY.pub",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef("release keygen needs --out")
+			}
+			pub, err := release.GenerateKey(out, comment)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "wrote %s and %s.pub (%s)\n", out, out, release.Fingerprint(pub))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "private key file to create; the public key goes to the same path + .pub")
+	c.Flags().StringVar(&comment, "comment", "distill-release", "comment stored in the key files")
+	return c
+}
+
+func newReleaseSignCmd(a *app) *cobra.Command {
+	var keyPath string
+	c := &cobra.Command{
+		Use:   "sign --key KEY ARTIFACT_DIR",
+		Short: "Verify an artifact and sign its manifest.json (writes manifest.json.sig, an SSH signature: ssh-keygen -Y verify -n distill-release)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyPath == "" {
+				return usagef("release sign needs --key")
+			}
+			key, err := release.ReadPrivateKey(keyPath)
+			if err != nil {
+				return err
+			}
+			m, err := release.Sign(args[0], key)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "signed %s with %s\n", m.ID(), release.Fingerprint(key.Public().(ed25519.PublicKey)))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&keyPath, "key", "", "ed25519 private key (distill release keygen, or an unencrypted ssh-keygen -t ed25519 key)")
+	return c
+}
+
+func newReleaseTrustCmd(a *app, storeDir *string) *cobra.Command {
+	var replace bool
+	c := &cobra.Command{
+		Use:   "trust KEY.pub",
+		Short: "Record the public key the store requires: from then on promote and rollback take only releases signed by it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := release.ReadPublicKey(args[0])
+			if err != nil {
+				return err
+			}
+			if err := (release.Store{Dir: *storeDir}).Trust(key, replace); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "release store %s trusts %s\n", *storeDir, release.Fingerprint(key))
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&replace, "replace", false, "replace a different key the store already trusts")
 	return c
 }

@@ -25,7 +25,8 @@ type Provenance struct {
 // WriteReleases writes, for every approved candidate, a release directory
 // dir/<name>/ holding the GGUF, the gate report and a manifest.json with
 // per-file sha256, model facts, provenance and the gate's thresholds and
-// measurements. It returns the directories written.
+// measurements (which release.CheckGate cross-checks against gate.json). It
+// returns the directories written; sign them with release.Sign.
 func WriteReleases(dir string, rep *Report, prov Provenance) ([]string, error) {
 	p, err := readProvenance(prov)
 	if err != nil {
@@ -61,10 +62,10 @@ func WriteReleases(dir string, rep *Report, prov Provenance) ([]string, error) {
 			Model:      model,
 			Runtime:    release.Runtime{DistillVersion: prov.DistillVersion, LlamaCppBuild: prov.LlamaCppBuild},
 			Provenance: p,
-			Gate:       release.Gate{Approved: true, Thresholds: map[string]float64{}, Measured: map[string]float64{}, Report: "gate.json"},
+			Gate:       release.Gate{Approved: true, Artifact: a.Name, Thresholds: map[string]float64{}, Measured: map[string]float64{}, Report: "gate.json"},
 		}
 		for _, c := range a.Checks {
-			key := c.Route + "." + c.Name
+			key := release.GateKey(c.Route, c.Name)
 			m.Gate.Thresholds[key] = c.Limit
 			m.Gate.Measured[key] = c.Value
 		}

@@ -40,7 +40,7 @@ func TestWriteReleasesManifestVerifies(t *testing.T) {
 	os.MkdirAll(run, 0o755)
 	os.WriteFile(filepath.Join(run, "config.json"), []byte(`{"config":{"data":{"train":"`+data+`"}}}`), 0o644)
 
-	rep := &Report{Created: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC), Artifacts: []*Artifact{
+	rep := &Report{Created: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC), Approved: []string{"student-q8_0"}, Artifacts: []*Artifact{
 		{Name: "student-f32", Baseline: true, Approved: true},
 		{Name: "student-q8_0", Path: gg, Approved: true, Checks: []Check{{Route: "policy", Name: "quality_drop", Value: 0.01, Op: "<=", Limit: 0.02, Pass: true}}},
 		{Name: "student-q4_0", Path: gg, Approved: false},
@@ -65,5 +65,12 @@ func TestWriteReleasesManifestVerifies(t *testing.T) {
 	}
 	if man.Gate.Thresholds["policy.quality_drop"] != 0.02 || man.Gate.Measured["policy.quality_drop"] != 0.01 {
 		t.Fatalf("gate %+v", man.Gate)
+	}
+	// The release directory is promotable: its manifest agrees with its gate.json.
+	if err := release.CheckGate(dirs[0], man); err != nil {
+		t.Fatalf("release written by the gate fails the cross-check: %v", err)
+	}
+	if _, err := (release.Store{Dir: filepath.Join(dir, "store")}).Promote(dirs[0]); err != nil {
+		t.Fatal(err)
 	}
 }

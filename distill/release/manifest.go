@@ -8,13 +8,24 @@
 // gate's results and thresholds. Verify recomputes every hash and rejects a
 // tampered, truncated, missing or added file.
 //
+// Hashes alone do not stop a forger who rewrites the manifest too, so a
+// release is signed: manifest.json.sig is an SSH signature (SSHSIG, namespace
+// "distill-release", see package sshsig) of the exact bytes of manifest.json
+// by an ed25519 key, checked with `ssh-keygen -Y verify` or VerifySigned.
+// Since the manifest lists every file's sha256 (gate.json included), the
+// signature covers the whole artifact. CheckGate cross-checks the manifest's
+// gate section against the gate report it lists.
+//
 // A release store is a directory of immutable versions plus a CURRENT pointer
 // and an append-only history; Promote copies a verified, gate-approved
 // artifact in and points CURRENT at it, Rollback points CURRENT back at the
-// previously promoted version. Every write is atomic.
+// previously promoted version. A store that trusts a key (Trust) takes only
+// releases signed by it. Ids read from the store are validated and never
+// lead outside it. Every write is atomic.
 package release
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -33,6 +44,10 @@ import (
 
 // ManifestName is the manifest's file name inside an artifact directory.
 const ManifestName = "manifest.json"
+
+// SignatureName is the signature of manifest.json beside it: an armored
+// SSHSIG signature of the manifest's exact bytes (see Sign).
+const SignatureName = ManifestName + ".sig"
 
 // SchemaVersion of manifest.json.
 const SchemaVersion = 1
@@ -71,6 +86,7 @@ type Provenance struct {
 // Gate is the gate's verdict on this artifact, with what it measured.
 type Gate struct {
 	Approved   bool               `json:"approved"`
+	Artifact   string             `json:"artifact,omitempty"` // the artifact's name in the gate report
 	Thresholds map[string]float64 `json:"thresholds"`
 	Measured   map[string]float64 `json:"measured"`
 	Report     string             `json:"report,omitempty"` // path of gate.json, if kept beside
@@ -98,8 +114,11 @@ func (m *Manifest) Validate() error {
 	if m.SchemaVersion != SchemaVersion {
 		errs = append(errs, fmt.Errorf("schema_version %d, want %d", m.SchemaVersion, SchemaVersion))
 	}
-	if !validID(m.Name) || !validID(m.Version) {
-		errs = append(errs, fmt.Errorf("name %q and version %q must be non-empty and use only letters, digits, '.', '_' and '-'", m.Name, m.Version))
+	if err := ValidateID(m.Name); err != nil {
+		errs = append(errs, fmt.Errorf("name: %w", err))
+	}
+	if err := ValidateID(m.Version); err != nil {
+		errs = append(errs, fmt.Errorf("version: %w", err))
 	}
 	if m.Model.File == "" {
 		errs = append(errs, errors.New("model.file is empty"))
@@ -110,7 +129,7 @@ func (m *Manifest) Validate() error {
 	seen := map[string]bool{}
 	hasModel := false
 	for i, f := range m.Files {
-		if f.Path == "" || strings.HasPrefix(f.Path, "/") || strings.Contains(f.Path, "..") || f.Path == ManifestName {
+		if err := validRelPath(f.Path); err != nil || f.Path == ManifestName || f.Path == SignatureName {
 			errs = append(errs, fmt.Errorf("files[%d]: bad path %q", i, f.Path))
 		}
 		if seen[f.Path] {
@@ -127,22 +146,44 @@ func (m *Manifest) Validate() error {
 	if m.Model.File != "" && !hasModel {
 		errs = append(errs, fmt.Errorf("model.file %q is not among files", m.Model.File))
 	}
+	if m.Gate.Report != "" && !seen[m.Gate.Report] {
+		errs = append(errs, fmt.Errorf("gate.report %q is not among files", m.Gate.Report))
+	}
 	return errors.Join(errs...)
 }
 
-func validID(s string) bool {
-	if s == "" {
-		return false
+// maxIDLen bounds a name, version or store id.
+const maxIDLen = 128
+
+// ValidateID checks a name, version or release-store id: 1 to 128 letters,
+// digits, '.', '_' and '-', starting with a letter or digit (so never "." or
+// ".." and never a path).
+func ValidateID(s string) error {
+	if s == "" || len(s) > maxIDLen {
+		return fmt.Errorf("%q must be 1 to %d characters", s, maxIDLen)
 	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
+	for i, r := range s {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || r != '.' && r != '_' && r != '-') {
+			return fmt.Errorf("%q must use only letters, digits, '.', '_' and '-' and start with a letter or digit", s)
 		}
 	}
-	return true
+	return nil
 }
 
-// HashFiles lists every regular file under dir except the manifest, with size and sha256.
+// validRelPath checks a manifest file path: slash-separated segments, each a
+// valid id (no empty, ".", ".." or hidden segments, no absolute path).
+func validRelPath(p string) error {
+	for _, seg := range strings.Split(p, "/") {
+		if err := ValidateID(seg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HashFiles lists every regular file under dir except the manifest and its
+// signature, with size and sha256.
 func HashFiles(dir string) ([]File, error) {
 	var files []File
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -151,7 +192,7 @@ func HashFiles(dir string) ([]File, error) {
 		}
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
-		if d.IsDir() || rel == ManifestName {
+		if d.IsDir() || rel == ManifestName || rel == SignatureName {
 			return nil
 		}
 		if !d.Type().IsRegular() {
@@ -208,37 +249,66 @@ func Write(dir string, m *Manifest) error {
 
 // Read parses and validates a manifest file.
 func Read(path string) (*Manifest, error) {
+	_, m, err := readManifest(path)
+	return m, err
+}
+
+// readManifest returns a manifest file's exact bytes and the manifest they
+// hold: what is checked is what is signed.
+func readManifest(path string) ([]byte, *Manifest, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
+		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
+	m, err := parseManifest(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return b, m, nil
+}
+
+func parseManifest(b []byte) (*Manifest, error) {
 	var m Manifest
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", path, err)
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after the manifest object")
 	}
 	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", path, err)
+		return nil, err
 	}
 	return &m, nil
 }
 
+// manifestPath is path itself, or path/manifest.json when path is a directory.
+func manifestPath(path string) string {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return filepath.Join(path, ManifestName)
+	}
+	return path
+}
+
 // Verify recomputes every file's size and sha256 against the manifest at
 // path (a manifest.json, or a directory holding one) and reports every
-// difference: changed, missing and unlisted files.
+// difference: changed, missing and unlisted files. It does not check the
+// signature: a forger can rewrite the manifest's hashes; see VerifySigned.
 func Verify(path string) (*Manifest, error) {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		path = filepath.Join(path, ManifestName)
-	}
-	m, err := Read(path)
+	path = manifestPath(path)
+	_, m, err := readManifest(path)
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(path)
+	return m, checkFiles(filepath.Dir(path), m)
+}
+
+// checkFiles compares dir's files with the manifest's list.
+func checkFiles(dir string, m *Manifest) error {
 	actual, err := HashFiles(dir)
 	if err != nil {
-		return m, err
+		return err
 	}
 	have := map[string]File{}
 	for _, f := range actual {
@@ -261,9 +331,9 @@ func Verify(path string) (*Manifest, error) {
 		problems = append(problems, extra+": not in the manifest")
 	}
 	if len(problems) > 0 {
-		return m, fmt.Errorf("verify %s: %d problem(s): %s", dir, len(problems), strings.Join(problems, "; "))
+		return fmt.Errorf("verify %s: %d problem(s): %s", dir, len(problems), strings.Join(problems, "; "))
 	}
-	return m, nil
+	return nil
 }
 
 func sortedFileKeys(m map[string]File) []string {

