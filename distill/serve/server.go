@@ -223,6 +223,7 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 	var text []byte
 	emitted := 0
 	var pending []token
+	stops := newStopMatcher(p.stop)
 	maxNew := min(p.maxTokens, s.b.ContextLength()-len(prompt))
 	finish = "length"
 	for n := 0; n < maxNew; n++ {
@@ -241,12 +242,12 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 		completion++
 		text = append(text, tok.bytes...)
 		pending = append(pending, tok)
-		if cut, ok := findStop(text, p.stop); ok {
+		cut, stopped, hold := stops.feed(text)
+		if stopped {
 			text = text[:cut]
 			finish = "stop"
 			break
 		}
-		hold := heldBack(text, p.stop)
 		// Also hold back an incomplete UTF-8 sequence at the end.
 		upto := len(text) - hold
 		for upto > emitted && !utf8.Valid(text[emitted:upto]) && len(text)-upto < 4 {
@@ -270,30 +271,6 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 		}
 	}
 	return finish, completion, nil
-}
-
-func findStop(text []byte, stops []string) (int, bool) {
-	best := -1
-	for _, st := range stops {
-		if i := strings.Index(string(text), st); i >= 0 && (best < 0 || i < best) {
-			best = i
-		}
-	}
-	return best, best >= 0
-}
-
-// heldBack is how many trailing bytes might begin a stop string.
-func heldBack(text []byte, stops []string) int {
-	hold := 0
-	for _, st := range stops {
-		for k := min(len(st)-1, len(text)); k > hold; k-- {
-			if strings.HasSuffix(string(text), st[:k]) {
-				hold = k
-				break
-			}
-		}
-	}
-	return hold
 }
 
 // logSoftmaxTop returns the chosen token's logprob and the topN alternatives
