@@ -14,6 +14,13 @@ import (
 	"unicode/utf8"
 )
 
+// Limits OpenAI-compatible clients can rely on: OpenAI accepts at most 4
+// stop strings.
+const (
+	defaultMaxStops     = 4
+	defaultMaxStopBytes = 256
+)
+
 // Options configure the server.
 type Options struct {
 	Parallel       int // concurrent decodes; default 1
