@@ -8,25 +8,29 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
 
-// Limits OpenAI-compatible clients can rely on: OpenAI accepts at most 4
-// stop strings.
+// Request limits. OpenAI accepts at most 4 stop strings; it documents no
+// length for one, 256 bytes is far beyond any real stop sequence.
 const (
 	defaultMaxStops     = 4
 	defaultMaxStopBytes = 256
+	defaultMaxBodyBytes = 1 << 20
 )
 
 // Options configure the server.
 type Options struct {
-	Parallel       int // concurrent decodes; default 1
-	MaxTokens      int // cap on max_tokens; default the context length
-	MaxTopLogprobs int // cap on top_logprobs / logprobs; default 20
-	MaxBodyBytes   int64
+	Parallel       int   // concurrent decodes; default 1
+	MaxTokens      int   // cap on max_tokens; default the context length
+	MaxTopLogprobs int   // cap on top_logprobs / logprobs; default 20
+	MaxBodyBytes   int64 // request body limit; default 1 MiB
+	MaxStops       int   // stop strings per request; default 4
+	MaxStopBytes   int   // bytes per stop string; default 256
 	NewSampler     SamplerFactory
 }
 
@@ -37,6 +41,9 @@ type Server struct {
 	slots chan struct{}
 	seq   atomic.Int64
 	mux   *http.ServeMux
+	// maxPromptBytes is the longest prompt text that might fit the context:
+	// longer ones are refused before they are tokenized.
+	maxPromptBytes int
 }
 
 // New builds a server for b.
@@ -51,12 +58,19 @@ func New(b Backend, opt Options) (*Server, error) {
 		opt.MaxTopLogprobs = 20
 	}
 	if opt.MaxBodyBytes <= 0 {
-		opt.MaxBodyBytes = 8 << 20
+		opt.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if opt.MaxStops <= 0 {
+		opt.MaxStops = defaultMaxStops
+	}
+	if opt.MaxStopBytes <= 0 {
+		opt.MaxStopBytes = defaultMaxStopBytes
 	}
 	if opt.NewSampler == nil {
 		return nil, errors.New("serve: Options.NewSampler is required")
 	}
-	s := &Server{b: b, opt: opt, slots: make(chan struct{}, opt.Parallel), mux: http.NewServeMux()}
+	s := &Server{b: b, opt: opt, slots: make(chan struct{}, opt.Parallel), mux: http.NewServeMux(),
+		maxPromptBytes: maxPromptBytes(b)}
 	s.mux.HandleFunc("GET /v1/models", s.models)
 	s.mux.HandleFunc("POST /v1/completions", s.completions)
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
@@ -66,6 +80,26 @@ func New(b Backend, opt Options) (*Server, error) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// maxPromptBytes bounds the bytes of a prompt that can fit b's context: a
+// prompt needs at least one token per longest-token's bytes, and a Unicode
+// normalizer (NFKC) can shrink text up to utf8.UTFMax times first (𝐀 → A).
+func maxPromptBytes(b Backend) int {
+	longest := 1
+	for id := range b.VocabSize() {
+		longest = max(longest, len(b.TokenBytes(int32(id))))
+	}
+	return (b.ContextLength() - 1) * longest * utf8.UTFMax
+}
+
+// checkPromptBytes refuses a prompt text that cannot fit the context, before
+// it is tokenized.
+func (s *Server) checkPromptBytes(param, text string) error {
+	if len(text) > s.maxPromptBytes {
+		return badRequest(param, "%s of %d bytes cannot fit the %d-token context (at most %d bytes)", param, len(text), s.b.ContextLength(), s.maxPromptBytes)
+	}
+	return nil
+}
 
 type apiError struct {
 	status  int
@@ -97,7 +131,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// stopList accepts a string or an array of strings.
+// stopList accepts a string or an array of strings; params checks them.
 type stopList []string
 
 func (l *stopList) UnmarshalJSON(b []byte) error {
@@ -110,12 +144,7 @@ func (l *stopList) UnmarshalJSON(b []byte) error {
 	}
 	var many []string
 	if err := json.Unmarshal(b, &many); err != nil {
-		return errors.New("stop must be a string or an array of strings")
-	}
-	for _, s := range many {
-		if s == "" {
-			return errors.New("stop strings must not be empty")
-		}
+		return badRequest("stop", "stop must be a string or an array of strings")
 	}
 	*l = many
 	return nil
@@ -136,6 +165,7 @@ type genRequest struct {
 }
 
 type genParams struct {
+	promptParam string // the request field the prompt comes from
 	maxTokens   int
 	temperature float64
 	topP        float64
@@ -145,8 +175,8 @@ type genParams struct {
 	topN        int // alternatives per position; -1: no logprobs at all
 }
 
-func (s *Server) params(g *genRequest, defMax int, topN int) (genParams, error) {
-	p := genParams{maxTokens: defMax, temperature: 1, topP: 1, topK: g.TopK, stop: g.Stop, topN: topN}
+func (s *Server) params(g *genRequest, promptParam string, defMax int, topN int) (genParams, error) {
+	p := genParams{promptParam: promptParam, maxTokens: defMax, temperature: 1, topP: 1, topK: g.TopK, stop: g.Stop, topN: topN}
 	if g.Model != "" && g.Model != s.b.ModelID() {
 		return p, &apiError{status: 404, message: fmt.Sprintf("model %q not found; this server has %q", g.Model, s.b.ModelID()), typ: "invalid_request_error", param: "model"}
 	}
@@ -182,6 +212,17 @@ func (s *Server) params(g *genRequest, defMax int, topN int) (genParams, error) 
 	if g.Seed != nil {
 		p.seed = *g.Seed
 	}
+	if len(p.stop) > s.opt.MaxStops {
+		return p, badRequest("stop", "at most %d stop strings, got %d", s.opt.MaxStops, len(p.stop))
+	}
+	for i, st := range p.stop {
+		if st == "" {
+			return p, badRequest("stop", "stop string %d is empty", i)
+		}
+		if len(st) > s.opt.MaxStopBytes {
+			return p, badRequest("stop", "stop string %d is %d bytes, at most %d", i, len(st), s.opt.MaxStopBytes)
+		}
+	}
 	if p.topN > s.opt.MaxTopLogprobs {
 		return p, badRequest("top_logprobs", "at most %d alternatives per token", s.opt.MaxTopLogprobs)
 	}
@@ -206,10 +247,10 @@ type alt struct {
 // might start a stop string) with the tokens that completed them.
 func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit func(text string, toks []token) error) (finish string, completion int, err error) {
 	if len(prompt) == 0 {
-		return "", 0, badRequest("prompt", "the prompt encodes to no tokens")
+		return "", 0, badRequest(p.promptParam, "the prompt encodes to no tokens")
 	}
 	if len(prompt) >= s.b.ContextLength() {
-		return "", 0, badRequest("prompt", "prompt of %d tokens does not fit the %d-token context", len(prompt), s.b.ContextLength())
+		return "", 0, badRequest(p.promptParam, "prompt of %d tokens does not fit the %d-token context", len(prompt), s.b.ContextLength())
 	}
 	select {
 	case s.slots <- struct{}{}:
@@ -326,10 +367,47 @@ func (s *Server) newID(prefix string) string {
 func decodeBody(w http.ResponseWriter, r *http.Request, s *Server, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		return badRequest("", "invalid JSON body: %v", err)
+	err := dec.Decode(v)
+	var (
+		ae      *apiError
+		tooBig  *http.MaxBytesError
+		typeErr *json.UnmarshalTypeError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &tooBig):
+		return badRequest("", "request body is larger than %d bytes", tooBig.Limit)
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		field := strings.TrimPrefix(typeErr.Field, "genRequest.") // the embedded common fields
+		return badRequest(field, "%s must be of JSON type %s, got %s", field, jsonType(typeErr.Type), typeErr.Value)
 	}
-	return nil
+	return badRequest("", "invalid JSON body: %v", err)
+}
+
+// jsonType names the JSON type a Go type decodes from.
+func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return t.String()
 }
 
 // tokenString is the token's text, or OpenAI's "bytes:\xNN" form when it is
@@ -354,15 +432,15 @@ func byteInts(b []byte) []int {
 	return out
 }
 
-// sse starts a server-sent-events response.
+// sse is a server-sent-events response; it starts with the first event, so
+// an error before it is still an HTTP error status.
 type sse struct {
-	w http.ResponseWriter
-	f http.Flusher
+	w       http.ResponseWriter
+	f       http.Flusher
+	started bool
 }
 
 func newSSE(w http.ResponseWriter) *sse {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
 	f, _ := w.(http.Flusher)
 	return &sse{w: w, f: f}
 }
@@ -372,6 +450,11 @@ func (e *sse) send(v any) error {
 	if err != nil {
 		return err
 	}
+	if !e.started {
+		e.w.Header().Set("Content-Type", "text/event-stream")
+		e.w.Header().Set("Cache-Control", "no-cache")
+		e.started = true
+	}
 	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", b); err != nil {
 		return err
 	}
@@ -379,6 +462,16 @@ func (e *sse) send(v any) error {
 		e.f.Flush()
 	}
 	return nil
+}
+
+// fail ends the response with err: an HTTP error before the first event,
+// an error event after it.
+func (e *sse) fail(err error) {
+	if !e.started {
+		writeError(e.w, err)
+		return
+	}
+	e.send(map[string]any{"error": map[string]any{"message": err.Error()}})
 }
 
 func (e *sse) done() {
