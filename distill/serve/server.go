@@ -2,13 +2,17 @@ package serve
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,6 +25,13 @@ const (
 	defaultMaxStops     = 4
 	defaultMaxStopBytes = 256
 	defaultMaxBodyBytes = 1 << 20
+
+	defaultMaxQueue       = 16
+	defaultRetryAfter     = time.Second
+	defaultRequestTimeout = 5 * time.Minute
+	defaultReadTimeout    = 30 * time.Second
+	defaultIdleTimeout    = 2 * time.Minute
+	maxReadHeaderTimeout  = 10 * time.Second
 )
 
 // Options configure the server.
@@ -32,6 +43,24 @@ type Options struct {
 	MaxStops       int   // stop strings per request; default 4
 	MaxStopBytes   int   // bytes per stop string; default 256
 	NewSampler     SamplerFactory
+
+	// MaxQueue is how many generation requests may wait for a decode slot;
+	// beyond it they get 429 with Retry-After (RetryAfter, default 1 s).
+	// Default 16.
+	MaxQueue   int
+	RetryAfter time.Duration
+	// RequestTimeout bounds a generation request from its arrival: waiting
+	// for a slot, decoding and writing the answer. Default 5 minutes.
+	RequestTimeout time.Duration
+	// ReadTimeout bounds reading a request (headers and body); IdleTimeout
+	// how long a keep-alive connection may wait for its next request.
+	// Defaults 30 s and 2 minutes. They apply through HTTPServer.
+	ReadTimeout, IdleTimeout time.Duration
+	// APIKey, when set, is required as "Authorization: Bearer KEY" on every
+	// endpoint but /health.
+	APIKey string
+	// Clock is the time source for request deadlines; default time.Now.
+	Clock func() time.Time
 }
 
 // Server is the HTTP handler.
@@ -41,9 +70,13 @@ type Server struct {
 	slots chan struct{}
 	seq   atomic.Int64
 	mux   *http.ServeMux
+	// queued counts generation requests waiting for a slot.
+	queued atomic.Int64
 	// maxPromptBytes is the longest prompt text that might fit the context:
 	// longer ones are refused before they are tokenized.
 	maxPromptBytes int
+	// keyHash is the SHA-256 of Options.APIKey (compared in constant time).
+	keyHash [sha256.Size]byte
 }
 
 // New builds a server for b.
@@ -66,11 +99,34 @@ func New(b Backend, opt Options) (*Server, error) {
 	if opt.MaxStopBytes <= 0 {
 		opt.MaxStopBytes = defaultMaxStopBytes
 	}
+	if opt.MaxQueue <= 0 {
+		opt.MaxQueue = defaultMaxQueue
+	}
+	if opt.RetryAfter <= 0 {
+		opt.RetryAfter = defaultRetryAfter
+	}
+	if opt.RequestTimeout <= 0 {
+		opt.RequestTimeout = defaultRequestTimeout
+	}
+	if opt.ReadTimeout <= 0 {
+		opt.ReadTimeout = defaultReadTimeout
+	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = defaultIdleTimeout
+	}
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
 	if opt.NewSampler == nil {
 		return nil, errors.New("serve: Options.NewSampler is required")
 	}
+	for _, c := range []byte(opt.APIKey) {
+		if c <= ' ' || c >= 0x7f {
+			return nil, errors.New("serve: the API key must be printable ASCII without spaces")
+		}
+	}
 	s := &Server{b: b, opt: opt, slots: make(chan struct{}, opt.Parallel), mux: http.NewServeMux(),
-		maxPromptBytes: maxPromptBytes(b)}
+		maxPromptBytes: maxPromptBytes(b), keyHash: sha256.Sum256([]byte(opt.APIKey))}
 	s.mux.HandleFunc("GET /v1/models", s.models)
 	s.mux.HandleFunc("POST /v1/completions", s.completions)
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
@@ -78,8 +134,44 @@ func New(b Backend, opt Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// HTTPServer is an http.Server for s with its timeouts: ReadTimeout for a
+// request's headers and body, IdleTimeout between keep-alive requests. There
+// is no WriteTimeout: ServeHTTP gives each response its RequestTimeout.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{Handler: s, ReadHeaderTimeout: min(maxReadHeaderTimeout, s.opt.ReadTimeout),
+		ReadTimeout: s.opt.ReadTimeout, IdleTimeout: s.opt.IdleTimeout}
+}
+
+// ServeHTTP implements http.Handler: bearer authentication (but for
+// /health), then the request's deadline, RequestTimeout from now, on its
+// context and on writing its response.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opt.APIKey != "" && r.URL.Path != "/health" && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="distill"`)
+		writeError(w, &apiError{status: http.StatusUnauthorized, message: "missing or wrong API key: send it as \"Authorization: Bearer KEY\"",
+			typ: "invalid_request_error", code: "invalid_api_key"})
+		return
+	}
+	deadline := s.opt.Clock().Add(s.opt.RequestTimeout)
+	// A connection's write deadline outlives the request: set it every time
+	// (ErrNotSupported from a recorder is fine).
+	http.NewResponseController(w).SetWriteDeadline(deadline)
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
+	defer cancel()
+	s.mux.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// authorized reports whether r carries the API key as a bearer token. Both
+// sides are hashed first so the comparison takes the same time whatever the
+// length or content of the guess.
+func (s *Server) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(got[:], s.keyHash[:]) == 1
+}
 
 // maxPromptBytes bounds the bytes of a prompt that can fit b's context: a
 // prompt needs at least one token per longest-token's bytes, and a Unicode
@@ -102,10 +194,12 @@ func (s *Server) checkPromptBytes(param, text string) error {
 }
 
 type apiError struct {
-	status  int
-	message string
-	typ     string
-	param   string
+	status     int
+	message    string
+	typ        string
+	param      string
+	code       string // OpenAI's error code; "" for null
+	retryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -119,9 +213,19 @@ func writeError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &ae) {
 		ae = &apiError{status: 500, message: err.Error(), typ: "server_error"}
 	}
+	var param, code any
+	if ae.param != "" {
+		param = ae.param
+	}
+	if ae.code != "" {
+		code = ae.code
+	}
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.retryAfter.Seconds()))))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(ae.status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": ae.message, "type": ae.typ, "param": ae.param, "code": nil}})
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": ae.message, "type": ae.typ, "param": param, "code": code}})
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
@@ -252,10 +356,8 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 	if len(prompt) >= s.b.ContextLength() {
 		return "", 0, badRequest(p.promptParam, "prompt of %d tokens does not fit the %d-token context", len(prompt), s.b.ContextLength())
 	}
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return "", 0, ctx.Err()
+	if err := s.acquireSlot(ctx); err != nil {
+		return "", 0, err
 	}
 	defer func() { <-s.slots }()
 	smp, err := s.opt.NewSampler(p.temperature, p.topP, p.topK, p.seed)
@@ -275,7 +377,7 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 	maxNew := min(p.maxTokens, s.b.ContextLength()-len(prompt))
 	finish = "length"
 	for n := 0; n < maxNew; n++ {
-		if err := ctx.Err(); err != nil {
+		if err := s.expired(ctx); err != nil {
 			return "", completion, err
 		}
 		id := smp.Sample(logits)
@@ -360,6 +462,39 @@ func logSoftmaxTop(logits []float32, chosen int32, topN int, tb func(int32) []by
 	return lp(int(chosen)), top
 }
 
+// acquireSlot waits for a decode slot, unless MaxQueue requests already wait
+// (429), the request's deadline passes (504) or its client goes away.
+func (s *Server) acquireSlot(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if s.queued.Add(1) > int64(s.opt.MaxQueue) {
+		s.queued.Add(-1)
+		return &apiError{status: http.StatusTooManyRequests, typ: "server_busy", code: "queue_full", retryAfter: s.opt.RetryAfter,
+			message: fmt.Sprintf("the server is busy: %d requests decoding and %d waiting; retry later", s.opt.Parallel, s.opt.MaxQueue)}
+	}
+	defer s.queued.Add(-1)
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return s.expired(ctx)
+	}
+}
+
+// expired is the error that ends a request whose deadline has passed (by
+// Options.Clock or by its context) or whose client went away; nil otherwise.
+func (s *Server) expired(ctx context.Context) error {
+	d, ok := ctx.Deadline()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || ok && !s.opt.Clock().Before(d) {
+		return &apiError{status: http.StatusGatewayTimeout, typ: "server_error", code: "timeout",
+			message: fmt.Sprintf("the request exceeded its deadline of %v (RequestTimeout)", s.opt.RequestTimeout)}
+	}
+	return ctx.Err()
+}
+
 func (s *Server) newID(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().Unix(), s.seq.Add(1))
 }
@@ -372,10 +507,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, s *Server, v any) error 
 		ae      *apiError
 		tooBig  *http.MaxBytesError
 		typeErr *json.UnmarshalTypeError
+		netErr  net.Error
 	)
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return &apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", message: "the request body did not arrive within the read timeout"}
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &tooBig):
