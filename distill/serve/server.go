@@ -24,14 +24,18 @@ import (
 const (
 	defaultMaxStops     = 4
 	defaultMaxStopBytes = 256
-	defaultMaxBodyBytes = 1 << 20
+	defaultRetryAfter   = time.Second
+	// maxReadHeaderTimeout caps the time to receive a request's headers.
+	maxReadHeaderTimeout = 10 * time.Second
+)
 
-	defaultMaxQueue       = 16
-	defaultRetryAfter     = time.Second
-	defaultRequestTimeout = 5 * time.Minute
-	defaultReadTimeout    = 30 * time.Second
-	defaultIdleTimeout    = 2 * time.Minute
-	maxReadHeaderTimeout  = 10 * time.Second
+// Defaults of the Options that `distill serve` exposes as flags.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultMaxQueue       = 16
+	DefaultRequestTimeout = 5 * time.Minute
+	DefaultReadTimeout    = 30 * time.Second
+	DefaultIdleTimeout    = 2 * time.Minute
 )
 
 // Options configure the server.
@@ -91,7 +95,7 @@ func New(b Backend, opt Options) (*Server, error) {
 		opt.MaxTopLogprobs = 20
 	}
 	if opt.MaxBodyBytes <= 0 {
-		opt.MaxBodyBytes = defaultMaxBodyBytes
+		opt.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if opt.MaxStops <= 0 {
 		opt.MaxStops = defaultMaxStops
@@ -100,19 +104,19 @@ func New(b Backend, opt Options) (*Server, error) {
 		opt.MaxStopBytes = defaultMaxStopBytes
 	}
 	if opt.MaxQueue <= 0 {
-		opt.MaxQueue = defaultMaxQueue
+		opt.MaxQueue = DefaultMaxQueue
 	}
 	if opt.RetryAfter <= 0 {
 		opt.RetryAfter = defaultRetryAfter
 	}
 	if opt.RequestTimeout <= 0 {
-		opt.RequestTimeout = defaultRequestTimeout
+		opt.RequestTimeout = DefaultRequestTimeout
 	}
 	if opt.ReadTimeout <= 0 {
-		opt.ReadTimeout = defaultReadTimeout
+		opt.ReadTimeout = DefaultReadTimeout
 	}
 	if opt.IdleTimeout <= 0 {
-		opt.IdleTimeout = defaultIdleTimeout
+		opt.IdleTimeout = DefaultIdleTimeout
 	}
 	if opt.Clock == nil {
 		opt.Clock = time.Now
