@@ -30,7 +30,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
@@ -141,17 +140,6 @@ func testdepsDir(flagValue string) (string, error) {
 	}
 }
 
-func uptime() string {
-	if out, err := exec.Command("uptime").Output(); err == nil {
-		return strings.TrimSpace(string(out))
-	}
-	la, err := rtbench.LoadAverage()
-	if err != nil {
-		return "load average unknown: " + err.Error()
-	}
-	return rtbench.FormatLoad(la)
-}
-
 func run(args []string) error {
 	c, err := parseFlags(args)
 	if err != nil {
@@ -196,7 +184,7 @@ func run(args []string) error {
 		prebuiltVersion = pkg.Version
 	}
 
-	startUptime := uptime()
+	startUptime := rtbench.Uptime()
 	started := time.Now().UTC()
 	fmt.Fprintf(os.Stderr, "start: %s\n", startUptime)
 	type job struct {
@@ -256,9 +244,9 @@ func run(args []string) error {
 		fmt.Fprintf(os.Stderr, " prompt/decode tok/s; decode ratio %.2f×, others %.2f cores\n", row.DecodeRatio(), row.OtherCores)
 		rows = append(rows, row)
 	}
-	endUptime := uptime()
+	endUptime := rtbench.Uptime()
 
-	cpu, _ := cpuModel()
+	cpu := rtbench.CPUModel()
 	fmt.Printf("Runtime vs llama.cpp, %s–%s UTC: `%s`\n\n",
 		started.Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"), strings.Join(append([]string{"go run ./bench/runtime"}, args...), " "))
 	fmt.Printf("- machine: %s, %d CPUs, %s\n", cpu, goruntime.NumCPU(), goruntime.Version())
@@ -273,17 +261,4 @@ func run(args []string) error {
 	fmt.Printf("- protocol: prompt %d tokens, decode %d tokens, both on an empty context, best of %d after a warm-up\n", c.prompt, c.decode, c.reps)
 	fmt.Printf("- start: %s\n- end:   %s\n\n", startUptime, endUptime)
 	return rtbench.FormatTable(os.Stdout, rows, rtbench.TableOptions{LoadedCores: c.loaded})
-}
-
-func cpuModel() (string, error) {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return goruntime.GOARCH, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return goruntime.GOARCH, nil
 }

@@ -6,8 +6,19 @@
 //
 // The server works on a Backend (distill's runtime in production, a scripted
 // model in unit tests). Each request gets its own session (KV cache); at most
-// Options.Parallel requests decode at once, the rest wait their turn or give
-// up when the client goes away.
+// Options.Parallel requests decode at once and Options.MaxQueue wait their
+// turn; beyond that a request gets 429 with Retry-After.
+//
+// One request cannot hold the server: bodies are capped (MaxBodyBytes), a
+// request has at most 4 stop strings of at most 256 bytes, matched in time
+// linear in the generation, a prompt too long for the context by its byte
+// length is refused before it is tokenized, and every request has a deadline
+// (RequestTimeout: queueing, decoding and writing; 504). HTTPServer adds
+// ReadTimeout (headers and body; a stalled body gets 408 and is disconnected)
+// and IdleTimeout. With Options.APIKey every endpoint but GET /health needs
+// "Authorization: Bearer KEY" (401 otherwise); /health stays open for load
+// balancers and answers only "ok". Bad requests get 400 with OpenAI's error
+// JSON naming the field in "param".
 package serve
 
 // Backend is a loaded model.

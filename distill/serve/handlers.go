@@ -54,8 +54,12 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p, err := s.params(&req.genRequest, 16, topN)
+	p, err := s.params(&req.genRequest, "prompt", 16, topN)
 	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.checkPromptBytes("prompt", prompt); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -95,7 +99,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 				"choices": []any{choice(text, addLP(toks), nil)}})
 		})
 		if err != nil {
-			ev.send(map[string]any{"error": map[string]any{"message": err.Error()}})
+			ev.fail(err)
 			return
 		}
 		ev.send(map[string]any{"id": id, "object": "text_completion", "created": created, "model": s.b.ModelID(),
@@ -182,7 +186,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("top_logprobs", "top_logprobs must be >= 0"))
 		return
 	}
-	p, err := s.params(&req.genRequest, s.opt.MaxTokens, topN)
+	p, err := s.params(&req.genRequest, "messages", s.opt.MaxTokens, topN)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -190,6 +194,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	promptText, err := s.b.FormatChat(req.Messages)
 	if err != nil {
 		writeError(w, badRequest("messages", "%v", err))
+		return
+	}
+	if err := s.checkPromptBytes("messages", promptText); err != nil {
+		writeError(w, err)
 		return
 	}
 	ids := s.b.Encode(promptText)
@@ -210,7 +218,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			return ev.send(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": s.b.ModelID(), "choices": []any{ch}})
 		})
 		if err != nil {
-			ev.send(map[string]any{"error": map[string]any{"message": err.Error()}})
+			ev.fail(err)
 			return
 		}
 		ev.send(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": s.b.ModelID(),

@@ -2,25 +2,69 @@ package serve
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
 
+// Request limits. OpenAI accepts at most 4 stop strings; it documents no
+// length for one, 256 bytes is far beyond any real stop sequence.
+const (
+	defaultMaxStops     = 4
+	defaultMaxStopBytes = 256
+	defaultRetryAfter   = time.Second
+	// maxReadHeaderTimeout caps the time to receive a request's headers.
+	maxReadHeaderTimeout = 10 * time.Second
+)
+
+// Defaults of the Options that `distill serve` exposes as flags.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultMaxQueue       = 16
+	DefaultRequestTimeout = 5 * time.Minute
+	DefaultReadTimeout    = 30 * time.Second
+	DefaultIdleTimeout    = 2 * time.Minute
+)
+
 // Options configure the server.
 type Options struct {
-	Parallel       int // concurrent decodes; default 1
-	MaxTokens      int // cap on max_tokens; default the context length
-	MaxTopLogprobs int // cap on top_logprobs / logprobs; default 20
-	MaxBodyBytes   int64
+	Parallel       int   // concurrent decodes; default 1
+	MaxTokens      int   // cap on max_tokens; default the context length
+	MaxTopLogprobs int   // cap on top_logprobs / logprobs; default 20
+	MaxBodyBytes   int64 // request body limit; default 1 MiB
+	MaxStops       int   // stop strings per request; default 4
+	MaxStopBytes   int   // bytes per stop string; default 256
 	NewSampler     SamplerFactory
+
+	// MaxQueue is how many generation requests may wait for a decode slot;
+	// beyond it they get 429 with Retry-After (RetryAfter, default 1 s).
+	// Default 16.
+	MaxQueue   int
+	RetryAfter time.Duration
+	// RequestTimeout bounds a generation request from its arrival: waiting
+	// for a slot, decoding and writing the answer. Default 5 minutes.
+	RequestTimeout time.Duration
+	// ReadTimeout bounds reading a request (headers and body); IdleTimeout
+	// how long a keep-alive connection may wait for its next request.
+	// Defaults 30 s and 2 minutes. They apply through HTTPServer.
+	ReadTimeout, IdleTimeout time.Duration
+	// APIKey, when set, is required as "Authorization: Bearer KEY" on every
+	// endpoint but /health.
+	APIKey string
+	// Clock is the time source for request deadlines; default time.Now.
+	Clock func() time.Time
 }
 
 // Server is the HTTP handler.
@@ -30,6 +74,13 @@ type Server struct {
 	slots chan struct{}
 	seq   atomic.Int64
 	mux   *http.ServeMux
+	// queued counts generation requests waiting for a slot.
+	queued atomic.Int64
+	// maxPromptBytes is the longest prompt text that might fit the context:
+	// longer ones are refused before they are tokenized.
+	maxPromptBytes int
+	// keyHash is the SHA-256 of Options.APIKey (compared in constant time).
+	keyHash [sha256.Size]byte
 }
 
 // New builds a server for b.
@@ -44,12 +95,42 @@ func New(b Backend, opt Options) (*Server, error) {
 		opt.MaxTopLogprobs = 20
 	}
 	if opt.MaxBodyBytes <= 0 {
-		opt.MaxBodyBytes = 8 << 20
+		opt.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opt.MaxStops <= 0 {
+		opt.MaxStops = defaultMaxStops
+	}
+	if opt.MaxStopBytes <= 0 {
+		opt.MaxStopBytes = defaultMaxStopBytes
+	}
+	if opt.MaxQueue <= 0 {
+		opt.MaxQueue = DefaultMaxQueue
+	}
+	if opt.RetryAfter <= 0 {
+		opt.RetryAfter = defaultRetryAfter
+	}
+	if opt.RequestTimeout <= 0 {
+		opt.RequestTimeout = DefaultRequestTimeout
+	}
+	if opt.ReadTimeout <= 0 {
+		opt.ReadTimeout = DefaultReadTimeout
+	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = DefaultIdleTimeout
+	}
+	if opt.Clock == nil {
+		opt.Clock = time.Now
 	}
 	if opt.NewSampler == nil {
 		return nil, errors.New("serve: Options.NewSampler is required")
 	}
-	s := &Server{b: b, opt: opt, slots: make(chan struct{}, opt.Parallel), mux: http.NewServeMux()}
+	for _, c := range []byte(opt.APIKey) {
+		if c <= ' ' || c >= 0x7f {
+			return nil, errors.New("serve: the API key must be printable ASCII without spaces")
+		}
+	}
+	s := &Server{b: b, opt: opt, slots: make(chan struct{}, opt.Parallel), mux: http.NewServeMux(),
+		maxPromptBytes: maxPromptBytes(b), keyHash: sha256.Sum256([]byte(opt.APIKey))}
 	s.mux.HandleFunc("GET /v1/models", s.models)
 	s.mux.HandleFunc("POST /v1/completions", s.completions)
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
@@ -57,14 +138,72 @@ func New(b Backend, opt Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// HTTPServer is an http.Server for s with its timeouts: ReadTimeout for a
+// request's headers and body, IdleTimeout between keep-alive requests. There
+// is no WriteTimeout: ServeHTTP gives each response its RequestTimeout.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{Handler: s, ReadHeaderTimeout: min(maxReadHeaderTimeout, s.opt.ReadTimeout),
+		ReadTimeout: s.opt.ReadTimeout, IdleTimeout: s.opt.IdleTimeout}
+}
+
+// ServeHTTP implements http.Handler: bearer authentication (but for
+// /health), then the request's deadline, RequestTimeout from now, on its
+// context and on writing its response.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opt.APIKey != "" && r.URL.Path != "/health" && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="distill"`)
+		writeError(w, &apiError{status: http.StatusUnauthorized, message: "missing or wrong API key: send it as \"Authorization: Bearer KEY\"",
+			typ: "invalid_request_error", code: "invalid_api_key"})
+		return
+	}
+	deadline := s.opt.Clock().Add(s.opt.RequestTimeout)
+	// A connection's write deadline outlives the request: set it every time
+	// (ErrNotSupported from a recorder is fine).
+	http.NewResponseController(w).SetWriteDeadline(deadline)
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
+	defer cancel()
+	s.mux.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// authorized reports whether r carries the API key as a bearer token. Both
+// sides are hashed first so the comparison takes the same time whatever the
+// length or content of the guess.
+func (s *Server) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(got[:], s.keyHash[:]) == 1
+}
+
+// maxPromptBytes bounds the bytes of a prompt that can fit b's context: a
+// prompt needs at least one token per longest-token's bytes, and a Unicode
+// normalizer (NFKC) can shrink text up to utf8.UTFMax times first (𝐀 → A).
+func maxPromptBytes(b Backend) int {
+	longest := 1
+	for id := range b.VocabSize() {
+		longest = max(longest, len(b.TokenBytes(int32(id))))
+	}
+	return (b.ContextLength() - 1) * longest * utf8.UTFMax
+}
+
+// checkPromptBytes refuses a prompt text that cannot fit the context, before
+// it is tokenized.
+func (s *Server) checkPromptBytes(param, text string) error {
+	if len(text) > s.maxPromptBytes {
+		return badRequest(param, "%s of %d bytes cannot fit the %d-token context (at most %d bytes)", param, len(text), s.b.ContextLength(), s.maxPromptBytes)
+	}
+	return nil
+}
 
 type apiError struct {
-	status  int
-	message string
-	typ     string
-	param   string
+	status     int
+	message    string
+	typ        string
+	param      string
+	code       string // OpenAI's error code; "" for null
+	retryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -78,9 +217,19 @@ func writeError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &ae) {
 		ae = &apiError{status: 500, message: err.Error(), typ: "server_error"}
 	}
+	var param, code any
+	if ae.param != "" {
+		param = ae.param
+	}
+	if ae.code != "" {
+		code = ae.code
+	}
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.retryAfter.Seconds()))))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(ae.status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": ae.message, "type": ae.typ, "param": ae.param, "code": nil}})
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": ae.message, "type": ae.typ, "param": param, "code": code}})
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +239,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// stopList accepts a string or an array of strings.
+// stopList accepts a string or an array of strings; params checks them.
 type stopList []string
 
 func (l *stopList) UnmarshalJSON(b []byte) error {
@@ -103,12 +252,7 @@ func (l *stopList) UnmarshalJSON(b []byte) error {
 	}
 	var many []string
 	if err := json.Unmarshal(b, &many); err != nil {
-		return errors.New("stop must be a string or an array of strings")
-	}
-	for _, s := range many {
-		if s == "" {
-			return errors.New("stop strings must not be empty")
-		}
+		return badRequest("stop", "stop must be a string or an array of strings")
 	}
 	*l = many
 	return nil
@@ -129,6 +273,7 @@ type genRequest struct {
 }
 
 type genParams struct {
+	promptParam string // the request field the prompt comes from
 	maxTokens   int
 	temperature float64
 	topP        float64
@@ -138,8 +283,8 @@ type genParams struct {
 	topN        int // alternatives per position; -1: no logprobs at all
 }
 
-func (s *Server) params(g *genRequest, defMax int, topN int) (genParams, error) {
-	p := genParams{maxTokens: defMax, temperature: 1, topP: 1, topK: g.TopK, stop: g.Stop, topN: topN}
+func (s *Server) params(g *genRequest, promptParam string, defMax int, topN int) (genParams, error) {
+	p := genParams{promptParam: promptParam, maxTokens: defMax, temperature: 1, topP: 1, topK: g.TopK, stop: g.Stop, topN: topN}
 	if g.Model != "" && g.Model != s.b.ModelID() {
 		return p, &apiError{status: 404, message: fmt.Sprintf("model %q not found; this server has %q", g.Model, s.b.ModelID()), typ: "invalid_request_error", param: "model"}
 	}
@@ -175,6 +320,17 @@ func (s *Server) params(g *genRequest, defMax int, topN int) (genParams, error) 
 	if g.Seed != nil {
 		p.seed = *g.Seed
 	}
+	if len(p.stop) > s.opt.MaxStops {
+		return p, badRequest("stop", "at most %d stop strings, got %d", s.opt.MaxStops, len(p.stop))
+	}
+	for i, st := range p.stop {
+		if st == "" {
+			return p, badRequest("stop", "stop string %d is empty", i)
+		}
+		if len(st) > s.opt.MaxStopBytes {
+			return p, badRequest("stop", "stop string %d is %d bytes, at most %d", i, len(st), s.opt.MaxStopBytes)
+		}
+	}
 	if p.topN > s.opt.MaxTopLogprobs {
 		return p, badRequest("top_logprobs", "at most %d alternatives per token", s.opt.MaxTopLogprobs)
 	}
@@ -199,15 +355,13 @@ type alt struct {
 // might start a stop string) with the tokens that completed them.
 func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit func(text string, toks []token) error) (finish string, completion int, err error) {
 	if len(prompt) == 0 {
-		return "", 0, badRequest("prompt", "the prompt encodes to no tokens")
+		return "", 0, badRequest(p.promptParam, "the prompt encodes to no tokens")
 	}
 	if len(prompt) >= s.b.ContextLength() {
-		return "", 0, badRequest("prompt", "prompt of %d tokens does not fit the %d-token context", len(prompt), s.b.ContextLength())
+		return "", 0, badRequest(p.promptParam, "prompt of %d tokens does not fit the %d-token context", len(prompt), s.b.ContextLength())
 	}
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return "", 0, ctx.Err()
+	if err := s.acquireSlot(ctx); err != nil {
+		return "", 0, err
 	}
 	defer func() { <-s.slots }()
 	smp, err := s.opt.NewSampler(p.temperature, p.topP, p.topK, p.seed)
@@ -223,10 +377,11 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 	var text []byte
 	emitted := 0
 	var pending []token
+	stops := newStopMatcher(p.stop)
 	maxNew := min(p.maxTokens, s.b.ContextLength()-len(prompt))
 	finish = "length"
 	for n := 0; n < maxNew; n++ {
-		if err := ctx.Err(); err != nil {
+		if err := s.expired(ctx); err != nil {
 			return "", completion, err
 		}
 		id := smp.Sample(logits)
@@ -241,12 +396,12 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 		completion++
 		text = append(text, tok.bytes...)
 		pending = append(pending, tok)
-		if cut, ok := findStop(text, p.stop); ok {
+		cut, stopped, hold := stops.feed(text)
+		if stopped {
 			text = text[:cut]
 			finish = "stop"
 			break
 		}
-		hold := heldBack(text, p.stop)
 		// Also hold back an incomplete UTF-8 sequence at the end.
 		upto := len(text) - hold
 		for upto > emitted && !utf8.Valid(text[emitted:upto]) && len(text)-upto < 4 {
@@ -270,30 +425,6 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 		}
 	}
 	return finish, completion, nil
-}
-
-func findStop(text []byte, stops []string) (int, bool) {
-	best := -1
-	for _, st := range stops {
-		if i := strings.Index(string(text), st); i >= 0 && (best < 0 || i < best) {
-			best = i
-		}
-	}
-	return best, best >= 0
-}
-
-// heldBack is how many trailing bytes might begin a stop string.
-func heldBack(text []byte, stops []string) int {
-	hold := 0
-	for _, st := range stops {
-		for k := min(len(st)-1, len(text)); k > hold; k-- {
-			if strings.HasSuffix(string(text), st[:k]) {
-				hold = k
-				break
-			}
-		}
-	}
-	return hold
 }
 
 // logSoftmaxTop returns the chosen token's logprob and the topN alternatives
@@ -335,6 +466,39 @@ func logSoftmaxTop(logits []float32, chosen int32, topN int, tb func(int32) []by
 	return lp(int(chosen)), top
 }
 
+// acquireSlot waits for a decode slot, unless MaxQueue requests already wait
+// (429), the request's deadline passes (504) or its client goes away.
+func (s *Server) acquireSlot(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if s.queued.Add(1) > int64(s.opt.MaxQueue) {
+		s.queued.Add(-1)
+		return &apiError{status: http.StatusTooManyRequests, typ: "server_busy", code: "queue_full", retryAfter: s.opt.RetryAfter,
+			message: fmt.Sprintf("the server is busy: %d requests decoding and %d waiting; retry later", s.opt.Parallel, s.opt.MaxQueue)}
+	}
+	defer s.queued.Add(-1)
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return s.expired(ctx)
+	}
+}
+
+// expired is the error that ends a request whose deadline has passed (by
+// Options.Clock or by its context) or whose client went away; nil otherwise.
+func (s *Server) expired(ctx context.Context) error {
+	d, ok := ctx.Deadline()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || ok && !s.opt.Clock().Before(d) {
+		return &apiError{status: http.StatusGatewayTimeout, typ: "server_error", code: "timeout",
+			message: fmt.Sprintf("the request exceeded its deadline of %v (RequestTimeout)", s.opt.RequestTimeout)}
+	}
+	return ctx.Err()
+}
+
 func (s *Server) newID(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().Unix(), s.seq.Add(1))
 }
@@ -342,10 +506,50 @@ func (s *Server) newID(prefix string) string {
 func decodeBody(w http.ResponseWriter, r *http.Request, s *Server, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		return badRequest("", "invalid JSON body: %v", err)
+	err := dec.Decode(v)
+	var (
+		ae      *apiError
+		tooBig  *http.MaxBytesError
+		typeErr *json.UnmarshalTypeError
+		netErr  net.Error
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return &apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", message: "the request body did not arrive within the read timeout"}
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &tooBig):
+		return badRequest("", "request body is larger than %d bytes", tooBig.Limit)
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		field := strings.TrimPrefix(typeErr.Field, "genRequest.") // the embedded common fields
+		return badRequest(field, "%s must be of JSON type %s, got %s", field, jsonType(typeErr.Type), typeErr.Value)
 	}
-	return nil
+	return badRequest("", "invalid JSON body: %v", err)
+}
+
+// jsonType names the JSON type a Go type decodes from.
+func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return t.String()
 }
 
 // tokenString is the token's text, or OpenAI's "bytes:\xNN" form when it is
@@ -370,15 +574,15 @@ func byteInts(b []byte) []int {
 	return out
 }
 
-// sse starts a server-sent-events response.
+// sse is a server-sent-events response; it starts with the first event, so
+// an error before it is still an HTTP error status.
 type sse struct {
-	w http.ResponseWriter
-	f http.Flusher
+	w       http.ResponseWriter
+	f       http.Flusher
+	started bool
 }
 
 func newSSE(w http.ResponseWriter) *sse {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
 	f, _ := w.(http.Flusher)
 	return &sse{w: w, f: f}
 }
@@ -388,6 +592,11 @@ func (e *sse) send(v any) error {
 	if err != nil {
 		return err
 	}
+	if !e.started {
+		e.w.Header().Set("Content-Type", "text/event-stream")
+		e.w.Header().Set("Cache-Control", "no-cache")
+		e.started = true
+	}
 	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", b); err != nil {
 		return err
 	}
@@ -395,6 +604,16 @@ func (e *sse) send(v any) error {
 		e.f.Flush()
 	}
 	return nil
+}
+
+// fail ends the response with err: an HTTP error before the first event,
+// an error event after it.
+func (e *sse) fail(err error) {
+	if !e.started {
+		writeError(e.w, err)
+		return
+	}
+	e.send(map[string]any{"error": map[string]any{"message": err.Error()}})
 }
 
 func (e *sse) done() {

@@ -3,6 +3,7 @@ package rtbench
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -88,4 +89,31 @@ func procStat() (busy, all uint64, ok bool) {
 		}
 	}
 	return busy, all, true
+}
+
+// Uptime is `uptime`'s output, or the load average from /proc/loadavg when
+// uptime cannot run.
+func Uptime() string {
+	if out, err := exec.Command("uptime").Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	la, err := LoadAverage()
+	if err != nil {
+		return "load average unknown: " + err.Error()
+	}
+	return FormatLoad(la)
+}
+
+// CPUModel is the CPU's model name from /proc/cpuinfo (GOARCH if unknown).
+func CPUModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
 }
