@@ -43,6 +43,9 @@ func writeByteTokenizer(t *testing.T) (string, string) { return testmodel.ByteTo
 func writeSyntheticDataset(t *testing.T, hash string, k int) string {
 	t.Helper()
 	cfg := datasettest.Config{Vocab: 256, K: k, Rows: 240, PromptLen: 4, CompletionLen: 24, Seed: 5, Splits: []string{"train", "train", "validation"}}
+	if k > 0 {
+		cfg.TailTemperature = 2 // the run config's loss.temperature
+	}
 	meta := cfg.Meta()
 	meta.TokenizerHash = hash
 	dir := filepath.Join(t.TempDir(), "ds")
