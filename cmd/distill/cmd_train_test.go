@@ -159,7 +159,10 @@ func TestTrainEndToEndOnDataset(t *testing.T) {
 			}
 		}
 	}
-	if len(evals) != 4 || evals[0].Step != 0 || !(evals[3].Loss < evals[0].Loss-0.5) {
+	// Relative: the loss's scale depends on the KL target (with the tail
+	// tempered exactly, a fresh student starts near 4.2 nats here; the old
+	// biased target started near 8 and fell by 8%, the exact one by ~10%).
+	if len(evals) != 4 || evals[0].Step != 0 || !(evals[3].Loss < 0.93*evals[0].Loss) {
 		t.Fatalf("held-out loss did not fall: %+v", evals)
 	}
 	if _, err := os.Stat(filepath.Join(straight, "loss.png")); err != nil {
