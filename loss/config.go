@@ -19,22 +19,36 @@
 // # Sparse teacher and the tail
 //
 // A stored teacher gives, per position, its top-k token ids with natural-log
-// probabilities lp_i (at temperature 1) and the remaining probability mass r
-// outside the top-k. Both distributions are compared on k+1 buckets: the k
+// probabilities lp_i of its stored distribution p, the remaining probability
+// mass r outside the top-k and, when collected for a KD temperature T, the
+// tempered tail q_T = Σ_{j∉top-k} p_j^{1/T} / Σ_j p_j^{1/T} (dataset column
+// topk_tail_tempered). Both distributions are compared on k+1 buckets: the k
 // top-k tokens and one lumped "tail" bucket holding every other token.
 //
-//   - Teacher at temperature T: bucket weights exp(lp_i/T) for the top-k and
-//     r^(1/T) for the tail (the tail is tempered as if it were one token), then
-//     normalised to sum 1. At T = 1 this is exactly the stored distribution.
+//   - Teacher at temperature T: the tail bucket is q_T and the top-k share
+//     1 − q_T in proportion to exp(lp_i/T). This is exactly the teacher's
+//     tempered distribution softmax(log p / T) on the buckets. At T = 1,
+//     q_1 = r and the buckets are the stored exp(lp_i) and r (normalised to
+//     sum 1, as stored logprobs are quantized).
 //   - Student at temperature T: s_i = softmax(z/T)[id_i] for the top-k and
 //     s_tail = Σ_{j∉top-k} softmax(z/T)[j], the student's mass outside the
 //     teacher's top-k.
 //
+// The top-k and r alone do not determine q_T: the tail's tempered mass
+// depends on how r is spread over the tail tokens (one token holding r gives
+// r^(1/T) before normalisation, r spread over V−k tokens up to
+// (V−k)^(1−1/T)·r^(1/T)). Treating the tail as one token under-weights it at
+// T > 1 and pushes the student sharper than its teacher (on the quickstart,
+// 3.6 nats of T²·KL for a student equal to its teacher at T = 2). So Row needs
+// q_T at T ≠ 1 (RowTeacher.TailT) and returns a NaN KL without it; training
+// refuses such a configuration before it starts (distill/train).
+//
 // The divergence is the one between these two (k+1)-outcome distributions. It
 // is zero exactly when the student matches the teacher on every top-k token and
-// on the total tail mass; it never asks the student to shape its distribution
-// inside the tail, about which the teacher said nothing. Duplicate ids in a
-// top-k list are merged into one bucket. For reverse KL the teacher bucket
+// on the total tail mass — in particular for a student equal to its teacher, at
+// every T; it never asks the student to shape its distribution inside the
+// tail, about which the teacher said nothing. Duplicate ids in a top-k list
+// are merged into one bucket. For reverse KL the teacher bucket
 // probabilities are floored at 1e-12 before taking logs (a zero tail mass
 // would otherwise make any student tail mass infinitely costly).
 //

@@ -26,10 +26,12 @@ func FuzzRow(f *testing.F) {
 			z[i] = v
 		}
 		K := int(k)%V + 1
-		teacher := &RowTeacher{Tail: float32(math.Min(math.Max(float64(tail), 0), 1))}
+		teacher := &RowTeacher{Tail: float32(math.Min(math.Max(float64(tail), 0), 1)), HasTailT: true}
 		if math.IsNaN(float64(tail)) {
 			teacher.Tail = 0
 		}
+		// Any tempered tail in [0, 1] is a distribution Row must handle.
+		teacher.TailT = float32(math.Sqrt(float64(teacher.Tail)))
 		rest := 1 - float64(teacher.Tail)
 		for i := 0; i < K; i++ {
 			teacher.IDs = append(teacher.IDs, int32((i*7+int(target))%V))

@@ -10,12 +10,19 @@ import (
 const tinyProb = 1e-12
 
 // RowTeacher is the teacher distribution at one position: sparse (top-k ids
-// with natural-log probabilities at temperature 1 plus the tail mass) or, when
-// Dense is non-nil, dense logits over the whole vocabulary.
+// with natural-log probabilities of the stored distribution p, its tail mass
+// and, for T ≠ 1, its tempered tail mass) or, when Dense is non-nil, dense
+// logits over the whole vocabulary.
 type RowTeacher struct {
 	IDs      []int32   // [k]
 	Logprobs []float32 // [k]
 	Tail     float32   // teacher probability outside the top-k
+	// TailT is the tail mass of the teacher tempered at the loss temperature
+	// T, q_T = Σ_{j∉top-k} p_j^{1/T} / Σ_j p_j^{1/T}, which the top-k and
+	// Tail do not determine. HasTailT says it is set; a sparse teacher
+	// without it at T ≠ 1 gives a NaN KL (see the package doc).
+	TailT    float32
+	HasTailT bool
 	Dense    []float32 // [V] teacher logits; overrides the sparse fields
 }
 
@@ -140,24 +147,7 @@ func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW flo
 		sc.kb = growF64(sc.kb, nb)
 		t, s, lt, ls := sc.t, sc.s, sc.lt, sc.ls
 		if teacher.Dense == nil {
-			// Teacher buckets, tempered and normalised (duplicates merged).
-			for b := range ub {
-				t[b] = 0
-			}
-			for i, id := range teacher.IDs {
-				for b, u := range ub {
-					if u == id {
-						t[b] += math.Exp(float64(teacher.Logprobs[i]) / T)
-						break
-					}
-				}
-			}
-			r := math.Min(math.Max(float64(teacher.Tail), 0), 1)
-			tail := 0.0
-			if r > 0 {
-				tail = math.Pow(r, 1/T)
-			}
-			t[nb-1] = tail
+			c.sparseTeacher(t[:nb], ub, teacher, T)
 			// Student buckets from the same float32 exponentials the sums used,
 			// so the tail mass is the exact remainder.
 			var topSum float64
@@ -198,17 +188,15 @@ func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW flo
 				s[j] = math.Exp(ls[j])
 			}
 		}
-		var norm float64
-		for b := 0; b < nb; b++ {
-			norm += t[b]
-		}
 		if teacher.Dense == nil {
 			for b := 0; b < nb; b++ {
-				t[b] /= norm
 				lt[b] = math.Log(t[b])
 			}
 		}
 		res.KL = T * T * c.divergence(t, s, lt, ls, sc.kb)
+		if teacher.Dense == nil && tempered && !teacher.HasTailT {
+			res.KL = math.NaN() // the divergences skip NaN buckets; the gradient is NaN already
+		}
 		kTail = sc.kb[nb-1]
 	}
 	if !grad {
@@ -252,6 +240,61 @@ func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW flo
 		z[target] -= ceW
 	}
 	return res
+}
+
+// sparseTeacher fills t [len(ub)+1] with the teacher's bucket probabilities
+// at temperature T: the top-k buckets ub (duplicate ids merged) and the tail
+// last. At T = 1 they are the stored exp(lp_i) and r, normalised to sum 1
+// (stored logprobs are quantized). At T ≠ 1 the tail is the stored tempered
+// tail q_T and the top-k share 1 − q_T in proportion to exp(lp_i/T), which is
+// exact: p_i^{1/T} / Σ_{top-k} p^{1/T}. Without a tempered tail every bucket
+// is NaN, so the KL is NaN rather than silently biased.
+func (c Config) sparseTeacher(t []float64, ub []int32, teacher *RowTeacher, T float64) {
+	nb := len(t)
+	if T != 1 && !teacher.HasTailT {
+		for b := range t {
+			t[b] = math.NaN()
+		}
+		return
+	}
+	for b := range ub {
+		t[b] = 0
+	}
+	// At T ≠ 1 the weights are taken relative to the largest logprob, so
+	// that none underflows to an all-zero top-k at small T.
+	shift := 0.0
+	if T != 1 {
+		shift = math.Inf(-1)
+		for _, lp := range teacher.Logprobs {
+			shift = math.Max(shift, float64(lp))
+		}
+	}
+	for i, id := range teacher.IDs {
+		for b, u := range ub {
+			if u == id {
+				t[b] += math.Exp((float64(teacher.Logprobs[i]) - shift) / T)
+				break
+			}
+		}
+	}
+	var top float64
+	for b := range ub {
+		top += t[b]
+	}
+	if T == 1 {
+		r := math.Min(math.Max(float64(teacher.Tail), 0), 1)
+		norm := top + r
+		for b := range ub {
+			t[b] /= norm
+		}
+		t[nb-1] = r / norm
+		return
+	}
+	q := math.Min(math.Max(float64(teacher.TailT), 0), 1)
+	for b := range ub {
+		t[b] *= (1 - q) / top
+	}
+	t[nb-1] = q
 }
 
 // divergence returns D(t, s) over buckets and fills k[b] = s_b·∂D/∂logit of a

@@ -3,29 +3,35 @@ package loss
 import (
 	"math"
 	"math/rand"
+	"sort"
 	"testing"
 )
 
-func randTeacher(rng *rand.Rand, V, K int) *RowTeacher {
+// randTeacher is a sparse teacher over K random ids of a random distribution
+// (not necessarily its top K: Row does not rely on it), with its tail and
+// its tail tempered at T.
+func randTeacher(rng *rand.Rand, V, K int, T float64) *RowTeacher {
 	logits := make([]float64, V)
 	for j := range logits {
 		logits[j] = rng.NormFloat64() * 2
 	}
-	var sum float64
+	var sum, sumT float64
 	for _, v := range logits {
 		sum += math.Exp(v)
+		sumT += math.Exp(v / T)
 	}
 	perm := rng.Perm(V)[:K]
-	// sort top-k by logit descending is not required by Row; keep random order.
-	t := &RowTeacher{}
-	var top float64
+	t := &RowTeacher{HasTailT: true}
+	var top, topT float64
 	for _, id := range perm {
 		p := math.Exp(logits[id]) / sum
 		top += p
+		topT += math.Exp(logits[id]/T) / sumT
 		t.IDs = append(t.IDs, int32(id))
 		t.Logprobs = append(t.Logprobs, float32(math.Log(p)))
 	}
 	t.Tail = float32(1 - top)
+	t.TailT = float32(1 - topT)
 	return t
 }
 
@@ -39,7 +45,7 @@ func TestRowGradientFiniteDifference(t *testing.T) {
 		for _, T := range []float64{1, 2.5} {
 			for _, dense := range []bool{false, true} {
 				c := Config{Alpha: 0.5, Temperature: T, KL: kind, JSDBeta: 0.3}
-				teacher := randTeacher(rng, V, K)
+				teacher := randTeacher(rng, V, K, T)
 				if dense {
 					teacher = &RowTeacher{Dense: make([]float32, V)}
 					for j := range teacher.Dense {
@@ -69,7 +75,7 @@ func TestRowGradientFiniteDifference(t *testing.T) {
 					zp[j] += h
 					zm[j] -= h
 					fd := (lossAt(zp) - lossAt(zm)) / (2 * h)
-					if d := math.Abs(fd - float64(g[j])); d > 2e-3+1e-2*math.Abs(fd) {
+					if d := math.Abs(fd - float64(g[j])); !(d <= 2e-3+1e-2*math.Abs(fd)) {
 						t.Fatalf("kind %s T %g dense %v: dz[%d] = %g, finite difference %g", kind, T, dense, j, g[j], fd)
 					}
 				}
@@ -139,5 +145,83 @@ func TestRowNaNLogitGivesNaNLoss(t *testing.T) {
 		if !math.IsNaN(r.CE) {
 			t.Fatalf("NaN at %d: CE %g", pos, r.CE)
 		}
+	}
+}
+
+// fullTeacher returns the sparse teacher of the distribution softmax(logits)
+// (top-k ids in descending order, float64-exact logprobs and tail) together
+// with its tempered tail q_T = Σ_{j∉top-k} p_j^{1/T} / Σ_j p_j^{1/T}, computed
+// directly from the full distribution in float64.
+func fullTeacher(logits []float32, k int, T float64) (*RowTeacher, float64) {
+	V := len(logits)
+	order := make([]int, V)
+	for j := range order {
+		order[j] = j
+	}
+	sort.Slice(order, func(a, b int) bool { return logits[order[a]] > logits[order[b]] })
+	var m float64 = math.Inf(-1)
+	for _, v := range logits {
+		m = math.Max(m, float64(v))
+	}
+	var z1, zT float64
+	for _, v := range logits {
+		z1 += math.Exp(float64(v) - m)
+		zT += math.Exp((float64(v) - m) / T)
+	}
+	t := &RowTeacher{}
+	var top, topT float64
+	for _, id := range order[:k] {
+		lp := float64(logits[id]) - m - math.Log(z1)
+		t.IDs = append(t.IDs, int32(id))
+		t.Logprobs = append(t.Logprobs, float32(lp))
+		top += math.Exp(lp)
+		topT += math.Exp((float64(logits[id]) - m) / T)
+	}
+	t.Tail = float32(1 - top)
+	return t, 1 - topT/zT
+}
+
+// TestRowStudentEqualToTeacherHasZeroKLAtEveryT is the invariant of the KD
+// loss: a student whose logits are the teacher's own scores zero divergence
+// of every kind at every temperature, against the sparse teacher (top-k +
+// tail, with the tempered tail computed from the full distribution) and the
+// dense one.
+func TestRowStudentEqualToTeacherHasZeroKLAtEveryT(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	const V, K = 50, 6
+	z := make([]float32, V)
+	for j := range z {
+		z[j] = float32(rng.NormFloat64() * 2)
+	}
+	for _, T := range []float64{0.5, 1, 2, 4} {
+		for _, kind := range []string{KLForward, KLReverse, KLJSD} {
+			c := Config{Alpha: 1, Temperature: T, KL: kind, JSDBeta: 0.3}
+			sparse, qT := fullTeacher(z, K, T)
+			sparse.TailT, sparse.HasTailT = float32(qT), true
+			dense := &RowTeacher{Dense: z}
+			for name, teacher := range map[string]*RowTeacher{"sparse": sparse, "dense": dense} {
+				var sc Scratch
+				r := c.Row(append([]float32(nil), z...), -1, teacher, 0, 1, false, &sc)
+				if !(math.Abs(r.KL) <= 1e-6) {
+					t.Errorf("T %g %s %s: T²·KL = %g for a student equal to its teacher, want 0", T, kind, name, r.KL)
+				}
+			}
+		}
+	}
+}
+
+// TestRowWithoutTemperedTailAtTNot1IsNaN: at T ≠ 1 a sparse teacher without
+// its tempered tail cannot be represented; Row reports NaN instead of
+// guessing a tail (r^(1/T) was the old, biased guess). At T = 1 the tail is
+// the stored one.
+func TestRowWithoutTemperedTailAtTNot1IsNaN(t *testing.T) {
+	z := []float32{2, 1, 0, -1, 0.5}
+	teacher := &RowTeacher{IDs: []int32{0, 1}, Logprobs: []float32{-0.5, -1.5}, Tail: 0.17}
+	var sc Scratch
+	if r := (Config{Temperature: 2}).Row(append([]float32(nil), z...), 1, teacher, 0.5, 0.5, false, &sc); !math.IsNaN(r.KL) {
+		t.Fatalf("T 2 without a tempered tail: KL %g, want NaN", r.KL)
+	}
+	if r := (Config{Temperature: 1}).Row(append([]float32(nil), z...), 1, teacher, 0.5, 0.5, false, &sc); math.IsNaN(r.KL) || r.KL < 0 {
+		t.Fatalf("T 1: KL %g", r.KL)
 	}
 }

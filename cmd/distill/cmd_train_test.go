@@ -43,6 +43,9 @@ func writeByteTokenizer(t *testing.T) (string, string) { return testmodel.ByteTo
 func writeSyntheticDataset(t *testing.T, hash string, k int) string {
 	t.Helper()
 	cfg := datasettest.Config{Vocab: 256, K: k, Rows: 240, PromptLen: 4, CompletionLen: 24, Seed: 5, Splits: []string{"train", "train", "validation"}}
+	if k > 0 {
+		cfg.TailTemperature = 2 // the run config's loss.temperature
+	}
 	meta := cfg.Meta()
 	meta.TokenizerHash = hash
 	dir := filepath.Join(t.TempDir(), "ds")
@@ -156,7 +159,10 @@ func TestTrainEndToEndOnDataset(t *testing.T) {
 			}
 		}
 	}
-	if len(evals) != 4 || evals[0].Step != 0 || !(evals[3].Loss < evals[0].Loss-0.5) {
+	// Relative: the loss's scale depends on the KL target (with the tail
+	// tempered exactly, a fresh student starts near 4.2 nats here; the old
+	// biased target started near 8 and fell by 8%, the exact one by ~10%).
+	if len(evals) != 4 || evals[0].Step != 0 || !(evals[3].Loss < 0.93*evals[0].Loss) {
 		t.Fatalf("held-out loss did not fall: %+v", evals)
 	}
 	if _, err := os.Stat(filepath.Join(straight, "loss.png")); err != nil {

@@ -24,7 +24,12 @@ type Batch struct {
 	TopKIDs      []int32   // [B*T*K]
 	TopKLogprobs []float32 // [B*T*K], natural-log probabilities, <= 0
 	TailMass     []float32 // [B*T], teacher probability outside the top-K, in [0, 1]
-	TeacherValid []float32 // [B*T] 1 where the row carries a teacher distribution (CE-only rows: 0)
+	// TailTempered is the teacher's tail mass tempered at TailTemperature,
+	// Σ_{j∉top-K} p_j^{1/T} / Σ_j p_j^{1/T} [B*T]; nil (and TailTemperature
+	// 0) when the dataset stores none.
+	TailTempered    []float32
+	TailTemperature float64
+	TeacherValid    []float32 // [B*T] 1 where the row carries a teacher distribution (CE-only rows: 0)
 
 	// Teacher hidden states for chosen teacher layers, float32 after decoding.
 	HiddenLayers []int       // teacher layer indices, len L
@@ -56,6 +61,9 @@ func (b *Batch) Validate(vocab int) error {
 		if len(b.TopKIDs) != n*b.K || len(b.TopKLogprobs) != n*b.K || len(b.TailMass) != n || len(b.TeacherValid) != n {
 			return fmt.Errorf("batch: teacher lengths ids=%d logprobs=%d tail=%d valid=%d, want %d/%d/%d/%d",
 				len(b.TopKIDs), len(b.TopKLogprobs), len(b.TailMass), len(b.TeacherValid), n*b.K, n*b.K, n, n)
+		}
+		if b.TailTempered != nil && (len(b.TailTempered) != n || !(b.TailTemperature > 0)) {
+			return fmt.Errorf("batch: tempered tail of %d values at temperature %g, want %d values at a temperature > 0", len(b.TailTempered), b.TailTemperature, n)
 		}
 		for i, id := range b.TopKIDs {
 			if b.TeacherValid[i/b.K] != 0 && (id < 0 || int(id) >= vocab) {

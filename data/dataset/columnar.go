@@ -26,7 +26,14 @@ func (s *ShardReader) readColumnar(keep func(*Row) bool) (rows []Row, err error)
 		chunks := rg.ColumnChunks()
 		group := make([]Row, n)
 		bytesCol := func(name string, set func(r *Row, b []byte)) error {
-			vals, err := readByteArrayColumn(chunks[colIndex[name]], n)
+			ci, ok := colIndex[name]
+			if !ok {
+				if optionalColumns[name] { // an older shard: the column reads as empty
+					return nil
+				}
+				return fmt.Errorf("read shard %s row group %d: no column %s", s.Path, g, name)
+			}
+			vals, err := readByteArrayColumn(chunks[ci], n)
 			if err != nil {
 				return fmt.Errorf("read shard %s row group %d column %s: %w", s.Path, g, name, err)
 			}
@@ -49,6 +56,7 @@ func (s *ShardReader) readColumnar(keep func(*Row) bool) (rows []Row, err error)
 			{"topk_ids_lo", func(r *Row, b []byte) { r.TopKIDsLo = b }},
 			{"topk_ids_hi", func(r *Row, b []byte) { r.TopKIDsHi = b }},
 			{"topk_logprobs", func(r *Row, b []byte) { r.TopKLogprobs = b }},
+			{"topk_tail_tempered", func(r *Row, b []byte) { r.TopKTailTempered = b }},
 			{"hidden", func(r *Row, b []byte) { r.Hidden = b }},
 			{"provenance", func(r *Row, b []byte) { r.Provenance = string(b) }},
 		} {

@@ -15,7 +15,7 @@ import (
 
 func TestRoundTrip(t *testing.T) {
 	cfg := datasettest.Config{Vocab: 5000, K: 8, Rows: 120, PromptLen: 10, CompletionLen: 30, Seed: 7,
-		HiddenLayers: []int{2, 5}, HiddenDim: 16, Splits: []string{"train", "validation"}}
+		HiddenLayers: []int{2, 5}, HiddenDim: 16, Splits: []string{"train", "validation"}, TailTemperature: 2}
 	recs, _ := datasettest.Generate(cfg)
 	// A text-only row (no teacher signals) and an extreme logprob are allowed too.
 	recs = append(recs, &dataset.Record{Split: "train", Source: "text", Prompt: "", Completion: "plain",
@@ -42,7 +42,7 @@ func TestRoundTrip(t *testing.T) {
 	if rows != int64(len(recs)) || m.Rows != rows || m.Tokens != tokens {
 		t.Fatalf("manifest rows %d tokens %d, shards %d/%d, records %d", m.Rows, m.Tokens, rows, tokens, len(recs))
 	}
-	if m.Meta.TokenizerHash != cfg.Meta().TokenizerHash || m.Meta.Temperature != 1 || m.Meta.TeacherSettings["top_p"] != "1" {
+	if m.Meta.TokenizerHash != cfg.Meta().TokenizerHash || m.Meta.Temperature != 1 || m.Meta.TeacherSettings["top_p"] != "1" || m.Meta.TailTemperature != 2 {
 		t.Fatalf("meta not preserved: %+v", m.Meta)
 	}
 	if probs := dataset.Validate(dir, dataset.ValidateOptions{TokenizerHash: cfg.Meta().TokenizerHash, VocabSize: cfg.Vocab}); len(probs) != 0 {
@@ -74,6 +74,14 @@ func TestRoundTrip(t *testing.T) {
 		for j, tm := range want.TailMass {
 			if d := math.Abs(float64(got.TailMass[j] - tm)); d > float64(tm)/2048+6e-8 {
 				t.Fatalf("record %d tail %d: got %g want %g", i-1, j, got.TailMass[j], tm)
+			}
+		}
+		if len(got.TailTempered) != len(want.TailTempered) {
+			t.Fatalf("record %d: %d tempered tails, want %d", i-1, len(got.TailTempered), len(want.TailTempered))
+		}
+		for j, q := range want.TailTempered {
+			if d := math.Abs(float64(got.TailTempered[j] - q)); d > float64(q)/2048+6e-8 {
+				t.Fatalf("record %d tempered tail %d: got %g want %g", i-1, j, got.TailTempered[j], q)
 			}
 		}
 		if len(got.Hidden) != len(want.Hidden) {

@@ -20,10 +20,14 @@
 //	topk_ids_lo    BYTE_ARRAY         empty for text-only rows
 //	topk_ids_hi    BYTE_ARRAY
 //	topk_logprobs  BYTE_ARRAY
+//	topk_tail_tempered BYTE_ARRAY     n × float16 tempered tail masses (see below); empty
+//	                                  unless the dataset has a tail_temperature. Optional:
+//	                                  shards written before it lack the column (read as empty)
 //	hidden      BYTE_ARRAY            packed float16 hidden states (see below), empty if none
 //	provenance  BYTE_ARRAY (STRING)   free-form JSON: request id, time, seed, ...
 //
-// All columns are required (not nullable) and zstd-compressed.
+// All columns are required (not nullable) and zstd-compressed; only
+// topk_tail_tempered may be absent from a shard.
 //
 // # Teacher signal alignment
 //
@@ -46,6 +50,18 @@
 // Entries are position-major; within a position, in descending-logprob order,
 // so id r of position p is low[p·K+r] | high[p·K+r] << 8.
 //
+//	topk_tail_tempered  n × float16  when Meta.TailTemperature = T > 0: the tail
+//	               mass of the stored distribution p tempered at T,
+//	               q_T = Σ_{j∉top-K} p_j^{1/T} / Σ_j p_j^{1/T}, in [0, 1]
+//	               (q_T >= tail for T > 1). Present on every teacher row then,
+//	               on none otherwise.
+//
+// Why the tempered tail: distillation at temperature T compares softmax(log p / T)
+// on the top-K plus one lumped tail bucket, and the top-K and tail mass do not
+// determine the tempered tail (it depends on how the tail mass is spread over
+// the tail tokens). Only a teacher with its full distribution (the local one)
+// can compute it; see package loss.
+//
 // Why: a fixed-point step of 1/64 nat bounds the logprob error by 1/128 nat and
 // costs ~7e-6 nats of KL(exact || stored) on the synthetic teacher (measured
 // in TestStorageReport, see docs/BENCHMARKS.md), while gap codes are mostly
@@ -65,5 +81,6 @@
 // distill.schema_version ("1"), distill.tokenizer_hash, distill.vocab_size,
 // distill.teacher, distill.teacher_settings (JSON: temperature and params),
 // distill.policy_hash, distill.writer_version, distill.topk,
-// distill.hidden_layers (JSON array), distill.hidden_dim, distill.logprob_scale ("256").
+// distill.hidden_layers (JSON array), distill.hidden_dim, distill.logprob_scale ("64"),
+// and distill.tail_temperature (only when the dataset stores a tempered tail).
 package dataset

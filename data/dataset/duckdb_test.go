@@ -22,7 +22,7 @@ const c = await DuckDBConnection.create();
 const glob = dir + '/*.parquet';
 const count = (await c.runAndReadAll("select count(*)::INTEGER as n, sum(len(tokens))::INTEGER as t from read_parquet('" + glob + "')")).getRowObjectsJS()[0];
 const kv = (await c.runAndReadAll("select decode(key) as k, decode(value) as v from parquet_kv_metadata('" + glob + "') where decode(key) like 'distill.%'")).getRowObjectsJS();
-const rows = (await c.runAndReadAll("select id, split, source, prompt, completion, tokens, prompt_len, topk_tail, topk_ids_lo, topk_ids_hi, topk_logprobs, octet_length(hidden)::INTEGER as hidden_bytes from read_parquet('" + glob + "') order by filename, file_row_number")).getRowObjectsJS();
+const rows = (await c.runAndReadAll("select id, split, source, prompt, completion, tokens, prompt_len, topk_tail, topk_ids_lo, topk_ids_hi, topk_logprobs, topk_tail_tempered, octet_length(hidden)::INTEGER as hidden_bytes from read_parquet('" + glob + "') order by filename, file_row_number")).getRowObjectsJS();
 const meta = Object.fromEntries(kv.map(r => [r.k, r.v]));
 const K = Number(meta['distill.topk']);
 function uvarints(buf) {
@@ -39,7 +39,7 @@ function half(h) {
 const out = rows.map(r => {
   const n = r.tokens.length - r.prompt_len;
   const hi = uvarints(r.topk_ids_hi), codes = uvarints(r.topk_logprobs);
-  const ids = [], lps = [], tail = [];
+  const ids = [], lps = [], tail = [], tailT = [];
   for (let p = 0; p < n && r.topk_ids_lo.length; p++) {
     let acc = 0;
     for (let j = 0; j < K; j++) {
@@ -49,16 +49,17 @@ const out = rows.map(r => {
       lps.push(-acc / 64);
     }
     tail.push(half(r.topk_tail[2 * p] | (r.topk_tail[2 * p + 1] << 8)));
+    if (r.topk_tail_tempered.length) tailT.push(half(r.topk_tail_tempered[2 * p] | (r.topk_tail_tempered[2 * p + 1] << 8)));
   }
   return { id: r.id, split: r.split, source: r.source, prompt: r.prompt, completion: r.completion,
-           tokens: r.tokens, prompt_len: r.prompt_len, ids, lps, tail, hidden_bytes: r.hidden_bytes };
+           tokens: r.tokens, prompt_len: r.prompt_len, ids, lps, tail, tail_tempered: tailT, hidden_bytes: r.hidden_bytes };
 });
 console.log(JSON.stringify({ count: count.n, tokens: count.t, meta, rows: out }));
 `
 
 func TestDuckDBReadsDataset(t *testing.T) {
 	cfg := datasettest.Config{Vocab: 40000, K: 8, Rows: 25, PromptLen: 5, CompletionLen: 12, Seed: 3,
-		HiddenLayers: []int{1}, HiddenDim: 4, Splits: []string{"train", "validation"}}
+		HiddenLayers: []int{1}, HiddenDim: 4, Splits: []string{"train", "validation"}, TailTemperature: 2}
 	recs, _ := datasettest.Generate(cfg)
 	dir := filepath.Join(t.TempDir(), "ds")
 	m := writeDataset(t, dir, cfg.Meta(), recs, dataset.WriterOptions{MaxShardBytes: 8 << 10, RowGroupBytes: 2 << 10})
@@ -75,7 +76,8 @@ func TestDuckDBReadsDataset(t *testing.T) {
 			PromptLen                             int `json:"prompt_len"`
 			IDs                                   []int32
 			Lps, Tail                             []float64
-			HiddenBytes                           int `json:"hidden_bytes"`
+			TailTempered                          []float64 `json:"tail_tempered"`
+			HiddenBytes                           int       `json:"hidden_bytes"`
 		}
 	}
 	if err := json.Unmarshal(raw, &got); err != nil {
@@ -84,7 +86,7 @@ func TestDuckDBReadsDataset(t *testing.T) {
 	if got.Count != len(recs) || int64(got.Tokens) != m.Tokens || len(got.Rows) != len(recs) {
 		t.Fatalf("DuckDB sees %d rows %d tokens, wrote %d rows %d tokens", got.Count, got.Tokens, len(recs), m.Tokens)
 	}
-	if got.Meta["distill.schema_version"] != "1" || got.Meta["distill.topk"] != "8" || got.Meta["distill.tokenizer_hash"] != cfg.Meta().TokenizerHash {
+	if got.Meta["distill.schema_version"] != "1" || got.Meta["distill.topk"] != "8" || got.Meta["distill.tail_temperature"] != "2" || got.Meta["distill.tokenizer_hash"] != cfg.Meta().TokenizerHash {
 		t.Fatalf("metadata as DuckDB reads it: %v", got.Meta)
 	}
 	for i, r := range got.Rows {
@@ -104,6 +106,14 @@ func TestDuckDBReadsDataset(t *testing.T) {
 		for j, tm := range w.TailMass {
 			if math.Abs(r.Tail[j]-float64(tm)) > float64(tm)/2048+6e-8 {
 				t.Fatalf("row %d tail %d: DuckDB-decoded %g, wrote %g", i, j, r.Tail[j], tm)
+			}
+		}
+		if len(r.TailTempered) != len(w.TailTempered) {
+			t.Fatalf("row %d: DuckDB decodes %d tempered tails, wrote %d", i, len(r.TailTempered), len(w.TailTempered))
+		}
+		for j, q := range w.TailTempered {
+			if math.Abs(r.TailTempered[j]-float64(q)) > float64(q)/2048+6e-8 {
+				t.Fatalf("row %d tempered tail %d: DuckDB-decoded %g, wrote %g", i, j, r.TailTempered[j], q)
 			}
 		}
 		if r.HiddenBytes != 2*w.SignalPositions()*4 {

@@ -209,11 +209,9 @@ func DecodeRecord(row *Row, meta *Meta) (*Record, error) {
 		if meta.TopK <= 0 {
 			return nil, errors.New("field topk_ids_lo: present but the dataset's topk is 0")
 		}
-		ids, lps, tail, err := decodeTopK(row, n, meta.TopK)
-		if err != nil {
+		if err := decodeTopK(rec, row, n, meta); err != nil {
 			return nil, err
 		}
-		rec.TopKIDs, rec.TopKLogprobs, rec.TailMass = ids, lps, tail
 	}
 	if len(row.Hidden) > 0 {
 		L, d := len(meta.HiddenLayers), meta.HiddenDim
@@ -362,6 +360,7 @@ func cloneRow(r *Row) Row {
 	c.TopKIDsLo = append([]byte(nil), r.TopKIDsLo...)
 	c.TopKIDsHi = append([]byte(nil), r.TopKIDsHi...)
 	c.TopKLogprobs = append([]byte(nil), r.TopKLogprobs...)
+	c.TopKTailTempered = append([]byte(nil), r.TopKTailTempered...)
 	c.Hidden = append([]byte(nil), r.Hidden...)
 	return c
 }

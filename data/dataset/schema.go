@@ -49,9 +49,16 @@ type Row struct {
 	TopKIDsLo    []byte `parquet:"topk_ids_lo,zstd"`
 	TopKIDsHi    []byte `parquet:"topk_ids_hi,zstd"`
 	TopKLogprobs []byte `parquet:"topk_logprobs,zstd"`
-	Hidden       []byte `parquet:"hidden,zstd"`
-	Provenance   string `parquet:"provenance,zstd"`
+	// Tail mass tempered at Meta.TailTemperature; empty when the dataset
+	// has none. Optional: shards written before it lack the column.
+	TopKTailTempered []byte `parquet:"topk_tail_tempered,zstd"`
+	Hidden           []byte `parquet:"hidden,zstd"`
+	Provenance       string `parquet:"provenance,zstd"`
 }
+
+// optionalColumns may be missing from a shard (written before they existed);
+// rows then read them as empty.
+var optionalColumns = map[string]bool{"topk_tail_tempered": true}
 
 // Schema is the Parquet schema of v1 shards.
 var schemaV1 = parquet.SchemaOf(Row{})
@@ -85,7 +92,9 @@ func checkSchema(s *parquet.Schema) []string {
 	for _, c := range expectedColumns {
 		k, ok := have[c.path]
 		if !ok {
-			probs = append(probs, fmt.Sprintf("column %s: missing", c.path))
+			if !optionalColumns[c.path] {
+				probs = append(probs, fmt.Sprintf("column %s: missing", c.path))
+			}
 			continue
 		}
 		if k != c.kind {
@@ -114,7 +123,15 @@ type Meta struct {
 	HiddenLayers    []int             `json:"hidden_layers,omitempty"` // teacher layer indices, empty for none
 	HiddenDim       int               `json:"hidden_dim,omitempty"`
 	LogprobScale    int               `json:"logprob_scale"`
+	// TailTemperature is the KD temperature T at which every teacher row
+	// stores its tempered tail (column topk_tail_tempered): the tail mass of
+	// the stored distribution p tempered at T, Σ_{j∉top-K} p_j^{1/T} / Σ_j p_j^{1/T}.
+	// 0 when the dataset stores none (remote teachers cannot provide it).
+	TailTemperature float64 `json:"tail_temperature,omitempty"`
 }
+
+// MaxTailTemperature bounds Meta.TailTemperature (as loss temperatures are bounded).
+const MaxTailTemperature = 100
 
 // Validate checks Meta once, at the edge (writer creation, reader open).
 func (m *Meta) Validate() error {
@@ -151,6 +168,12 @@ func (m *Meta) Validate() error {
 	if m.Temperature < 0 {
 		errs = append(errs, fmt.Errorf("temperature %g is negative", m.Temperature))
 	}
+	if !(m.TailTemperature >= 0 && m.TailTemperature <= MaxTailTemperature) {
+		errs = append(errs, fmt.Errorf("tail_temperature %g outside [0, %d] (0: no tempered tail)", m.TailTemperature, MaxTailTemperature))
+	}
+	if m.TailTemperature > 0 && m.TopK == 0 {
+		errs = append(errs, fmt.Errorf("tail_temperature %g without top-k (topk 0)", m.TailTemperature))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("dataset meta: %w", errors.Join(errs...))
 	}
@@ -179,6 +202,9 @@ func (m *Meta) Compatible(o *Meta) error {
 	if m.LogprobScale != o.LogprobScale {
 		d = append(d, fmt.Sprintf("logprob_scale %d vs %d", m.LogprobScale, o.LogprobScale))
 	}
+	if m.TailTemperature != o.TailTemperature {
+		d = append(d, fmt.Sprintf("tail_temperature %g vs %g", m.TailTemperature, o.TailTemperature))
+	}
 	if len(d) > 0 {
 		return fmt.Errorf("incompatible dataset metadata: %s", strings.Join(d, "; "))
 	}
@@ -198,6 +224,9 @@ const (
 	keyHiddenLayers    = "distill.hidden_layers"
 	keyHiddenDim       = "distill.hidden_dim"
 	keyLogprobScale    = "distill.logprob_scale"
+	// keyTailTemperature is written only when the dataset stores a tempered
+	// tail; shards without it have none.
+	keyTailTemperature = "distill.tail_temperature"
 )
 
 type teacherSettings struct {
@@ -212,7 +241,7 @@ func (m *Meta) keyValues() [][2]string {
 	if m.HiddenLayers == nil {
 		hl = []byte("[]")
 	}
-	return [][2]string{
+	kv := [][2]string{
 		{keySchemaVersion, strconv.Itoa(m.SchemaVersion)},
 		{keyTokenizerHash, m.TokenizerHash},
 		{keyVocabSize, strconv.Itoa(m.VocabSize)},
@@ -225,6 +254,10 @@ func (m *Meta) keyValues() [][2]string {
 		{keyHiddenDim, strconv.Itoa(m.HiddenDim)},
 		{keyLogprobScale, strconv.Itoa(m.LogprobScale)},
 	}
+	if m.TailTemperature > 0 {
+		kv = append(kv, [2]string{keyTailTemperature, strconv.FormatFloat(m.TailTemperature, 'g', -1, 64)})
+	}
+	return kv
 }
 
 // metaFromLookup parses Meta from key-value metadata; every problem names its key.
@@ -283,6 +316,13 @@ func metaFromLookup(lookup func(string) (string, bool)) (Meta, error) {
 	}
 	m.HiddenDim = atoi(keyHiddenDim)
 	m.LogprobScale = atoi(keyLogprobScale)
+	if s, ok := lookup(keyTailTemperature); ok {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(f > 0) {
+			errs = append(errs, fmt.Errorf("metadata key %s: %q is not a temperature > 0", keyTailTemperature, s))
+		}
+		m.TailTemperature = f
+	}
 	if len(errs) > 0 {
 		return m, errors.Join(errs...)
 	}

@@ -26,6 +26,7 @@ type Record struct {
 	TopKIDs      []int32     // [n*K], each position sorted by logprob descending
 	TopKLogprobs []float32   // [n*K] natural-log probabilities, <= 0
 	TailMass     []float32   // [n] probability outside the top-K, in [0, 1]
+	TailTempered []float32   // [n] tail mass tempered at Meta.TailTemperature, in [0, 1]; nil when the dataset has none
 	Hidden       [][]float32 // [L][n*D] teacher hidden states, nil for none
 
 	Provenance string // JSON
@@ -52,14 +53,15 @@ func QuantizeLogprob(lp float32) float32 {
 	return -float32(logprobCode(lp)) / LogprobScale
 }
 
-// packedTopK is the four packed planes of a row's teacher top-k (see the package doc).
+// packedTopK is the packed planes of a row's teacher top-k (see the package doc).
 type packedTopK struct {
-	tail, lo, hi, lps []byte
+	tail, lo, hi, lps, tailT []byte
 }
 
-// encodeTopK packs n positions of K (id, logprob) pairs plus tail masses. It
-// rejects what the format cannot represent faithfully, naming field and position.
-func encodeTopK(ids []int32, lps, tail []float32, n, k, vocab int) (packedTopK, error) {
+// encodeTopK packs n positions of K (id, logprob) pairs plus tail masses and,
+// when tailT is non-nil, tempered tail masses. It rejects what the format
+// cannot represent faithfully, naming field and position.
+func encodeTopK(ids []int32, lps, tail, tailT []float32, n, k, vocab int) (packedTopK, error) {
 	var pk packedTopK
 	if len(ids) != n*k {
 		return pk, fmt.Errorf("field topk_ids: %d values, want %d positions × k %d = %d", len(ids), n, k, n*k)
@@ -88,6 +90,18 @@ func encodeTopK(ids []int32, lps, tail []float32, n, k, vocab int) (packedTopK, 
 			return pk, fmt.Errorf("field topk_tail position %d: %g outside [0, 1]", p, t)
 		}
 		pk.tail = binary.LittleEndian.AppendUint16(pk.tail, f16.Float16(t))
+	}
+	if tailT != nil {
+		if len(tailT) != n {
+			return pk, fmt.Errorf("field topk_tail_tempered: %d values, want %d", len(tailT), n)
+		}
+		pk.tailT = make([]byte, 0, 2*n)
+		for p, t := range tailT {
+			if !(t >= 0 && t <= 1) {
+				return pk, fmt.Errorf("field topk_tail_tempered position %d: %g outside [0, 1]", p, t)
+			}
+			pk.tailT = binary.LittleEndian.AppendUint16(pk.tailT, f16.Float16(t))
+		}
 	}
 	pk.lps = make([]byte, 0, n*k+n)
 	for p := 0; p < n; p++ {
@@ -128,16 +142,28 @@ func fieldErr(field, format string, args ...any) error {
 
 // TopKCursor decodes a row's packed top-k position by position.
 type TopKCursor struct {
-	tail, lo, hi, lps []byte
-	k                 int
+	tail, lo, hi, lps, tailT []byte
+	k                        int
+	tempered                 bool
+	lastT                    float32
 }
 
 // NewTopKCursor checks the framing of a row's packed top-k for n positions of
-// k entries and returns a cursor at position 0. It names the column at fault.
-func NewTopKCursor(row *Row, n, k int) (TopKCursor, error) {
-	c := TopKCursor{tail: row.TopKTail, lo: row.TopKIDsLo, hi: row.TopKIDsHi, lps: row.TopKLogprobs, k: k}
+// meta.TopK entries, and that the row carries a tempered tail exactly when
+// meta declares one, and returns a cursor at position 0. It names the column
+// at fault.
+func NewTopKCursor(row *Row, n int, meta *Meta) (TopKCursor, error) {
+	k := meta.TopK
+	c := TopKCursor{tail: row.TopKTail, lo: row.TopKIDsLo, hi: row.TopKIDsHi, lps: row.TopKLogprobs, k: k,
+		tailT: row.TopKTailTempered, tempered: meta.TailTemperature > 0}
 	if len(c.tail) != 2*n {
 		return c, fieldErr("topk_tail", "%d bytes, want 2 × %d positions", len(c.tail), n)
+	}
+	switch {
+	case c.tempered && len(c.tailT) != 2*n:
+		return c, fieldErr("topk_tail_tempered", "%d bytes, want 2 × %d positions (the dataset's tail_temperature is %g)", len(c.tailT), n, meta.TailTemperature)
+	case !c.tempered && len(c.tailT) != 0:
+		return c, fieldErr("topk_tail_tempered", "%d bytes, but the dataset declares no tail_temperature", len(c.tailT))
 	}
 	if len(c.lo) != n*k {
 		return c, fieldErr("topk_ids_lo", "%d bytes, want %d positions × k %d", len(c.lo), n, k)
@@ -159,6 +185,10 @@ func (c *TopKCursor) Next(ids []int32, lps []float32) (float32, error) {
 	}
 	tail := f16.Float32(binary.LittleEndian.Uint16(c.tail))
 	c.tail = c.tail[2:]
+	if c.tempered {
+		c.lastT = f16.Float32(binary.LittleEndian.Uint16(c.tailT))
+		c.tailT = c.tailT[2:]
+	}
 	lo := c.lo[:c.k]
 	b := c.hi
 	for r := 0; r < c.k; r++ {
@@ -201,6 +231,13 @@ func (c *TopKCursor) Next(ids []int32, lps []float32) (float32, error) {
 	return tail, nil
 }
 
+// Tempered reports whether the row carries a tempered tail.
+func (c *TopKCursor) Tempered() bool { return c.tempered }
+
+// TailTempered is the tempered tail mass of the position the last Next
+// decoded (0 when the row has none).
+func (c *TopKCursor) TailTempered() float32 { return c.lastT }
+
 // Done reports an error unless every byte was consumed.
 func (c *TopKCursor) Done() error {
 	if len(c.hi) != 0 {
@@ -214,33 +251,42 @@ func (c *TopKCursor) Done() error {
 
 // hasTopK reports whether any top-k column of the row is non-empty.
 func (r *Row) hasTopK() bool {
-	return len(r.TopKTail) > 0 || len(r.TopKIDsLo) > 0 || len(r.TopKIDsHi) > 0 || len(r.TopKLogprobs) > 0
+	return len(r.TopKTail) > 0 || len(r.TopKIDsLo) > 0 || len(r.TopKIDsHi) > 0 || len(r.TopKLogprobs) > 0 || len(r.TopKTailTempered) > 0
 }
 
-// decodeTopK decodes a row's whole packed top-k.
-func decodeTopK(row *Row, n, k int) (ids []int32, lps, tail []float32, err error) {
-	c, err := NewTopKCursor(row, n, k)
+// decodeTopK decodes a row's whole packed top-k into rec.
+func decodeTopK(rec *Record, row *Row, n int, meta *Meta) error {
+	c, err := NewTopKCursor(row, n, meta)
 	if err != nil {
-		return nil, nil, nil, err
+		return err
 	}
-	ids = make([]int32, n*k)
-	lps = make([]float32, n*k)
-	tail = make([]float32, n)
+	k := meta.TopK
+	ids := make([]int32, n*k)
+	lps := make([]float32, n*k)
+	tail := make([]float32, n)
+	var tailT []float32
+	if c.Tempered() {
+		tailT = make([]float32, n)
+	}
 	for p := 0; p < n; p++ {
 		t, err := c.Next(ids[p*k:(p+1)*k], lps[p*k:(p+1)*k])
 		if err != nil {
 			var fe *FieldError
 			if errors.As(err, &fe) {
-				return nil, nil, nil, fieldErr(fe.Field, "position %d: %s", p, fe.Msg)
+				return fieldErr(fe.Field, "position %d: %s", p, fe.Msg)
 			}
-			return nil, nil, nil, fmt.Errorf("position %d: %w", p, err)
+			return fmt.Errorf("position %d: %w", p, err)
 		}
 		tail[p] = t
+		if tailT != nil {
+			tailT[p] = c.TailTempered()
+		}
 	}
 	if err := c.Done(); err != nil {
-		return nil, nil, nil, err
+		return err
 	}
-	return ids, lps, tail, nil
+	rec.TopKIDs, rec.TopKLogprobs, rec.TailMass, rec.TailTempered = ids, lps, tail, tailT
+	return nil
 }
 
 // encodeHidden packs [L][n*D] float32 hidden states as float16.

@@ -234,7 +234,7 @@ func (v *validator) row(shard string, idx int64, row *Row, meta *Meta, vocab int
 		if row.Teacher == "" {
 			add("teacher", "empty for a row with teacher signals")
 		}
-		v.topk(shard, idx, row, sig, meta.TopK, vocab)
+		v.topk(shard, idx, row, sig, meta, vocab)
 	}
 	if len(meta.HiddenLayers) > 0 && hasTopK != hasHidden && meta.TopK > 0 {
 		add("hidden", "teacher rows must carry both top-k and hidden states (top-k %v, hidden %v)", hasTopK, hasHidden)
@@ -259,8 +259,9 @@ func (v *validator) row(shard string, idx int64, row *Row, meta *Meta, vocab int
 	}
 }
 
-func (v *validator) topk(shard string, idx int64, row *Row, n, k, vocab int) {
+func (v *validator) topk(shard string, idx int64, row *Row, n int, meta *Meta, vocab int) {
 	add := func(field, format string, args ...any) { v.add(shard, idx, field, format, args...) }
+	k := meta.TopK
 	if k <= 0 {
 		add("topk_ids_lo", "present but the dataset's topk is 0")
 		return
@@ -277,7 +278,7 @@ func (v *validator) topk(shard string, idx int64, row *Row, n, k, vocab int) {
 		}
 		add("", "%v", err)
 	}
-	c, err := NewTopKCursor(row, n, k)
+	c, err := NewTopKCursor(row, n, meta)
 	if err != nil {
 		addErr(-1, err)
 		return
@@ -293,6 +294,12 @@ func (v *validator) topk(shard string, idx int64, row *Row, n, k, vocab int) {
 		if !(tail >= 0 && tail <= 1) {
 			add("topk_tail", "position %d: tail mass %g outside [0, 1]", p, tail)
 			return
+		}
+		if c.Tempered() {
+			if msg := checkTemperedTail(tail, c.TailTempered(), meta.TailTemperature); msg != "" {
+				add("topk_tail_tempered", "position %d: %s", p, msg)
+				return
+			}
 		}
 		v.gen++
 		if v.gen == math.MaxInt32 {
@@ -334,4 +341,24 @@ func (v *validator) topk(shard string, idx int64, row *Row, n, k, vocab int) {
 	if err := c.Done(); err != nil {
 		addErr(-1, err)
 	}
+}
+
+// checkTemperedTail checks a tempered tail q against the tail r it tempers
+// at T, returning "" when it is plausible: q in [0, 1], and since every tail
+// token is less likely than every top-K token, tempering at T > 1 can only
+// grow the tail's share and at T < 1 only shrink it (q >= r, resp. q <= r,
+// up to float16 rounding of both, subnormals included).
+func checkTemperedTail(r, q float32, T float64) string {
+	if !(q >= 0 && q <= 1) {
+		return fmt.Sprintf("tempered tail %g outside [0, 1]", q)
+	}
+	const rel, abs = 2.0 / 1024, 1e-7 // two float16 rounding steps
+	rr, qq := float64(r), float64(q)
+	switch {
+	case T > 1 && qq < rr*(1-rel)-abs:
+		return fmt.Sprintf("tempered tail %g at T %g is below the tail %g (tempering at T > 1 cannot shrink it)", q, T, r)
+	case T < 1 && qq > rr*(1+rel)+abs:
+		return fmt.Sprintf("tempered tail %g at T %g is above the tail %g (tempering at T < 1 cannot grow it)", q, T, r)
+	}
+	return ""
 }

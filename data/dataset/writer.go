@@ -109,7 +109,7 @@ func (w *Writer) Write(rec *Record) error {
 
 func rowSize(r *Row) int64 {
 	return int64(len(r.ID) + len(r.Split) + len(r.Source) + len(r.Teacher) + len(r.Prompt) +
-		len(r.Completion) + 4*len(r.Tokens) + 4 + len(r.TopKTail) + len(r.TopKIDsLo) + len(r.TopKIDsHi) + len(r.TopKLogprobs) +
+		len(r.Completion) + 4*len(r.Tokens) + 4 + len(r.TopKTail) + len(r.TopKIDsLo) + len(r.TopKIDsHi) + len(r.TopKLogprobs) + len(r.TopKTailTempered) +
 		len(r.Hidden) + len(r.Provenance))
 }
 
@@ -146,19 +146,25 @@ func EncodeRecord(rec *Record, meta *Meta) (Row, error) {
 		return Row{}, errors.New("field split: empty")
 	}
 	sig := n - rec.PromptLen
-	hasTopK := rec.TopKIDs != nil || rec.TopKLogprobs != nil || rec.TailMass != nil
+	hasTopK := rec.TopKIDs != nil || rec.TopKLogprobs != nil || rec.TailMass != nil || rec.TailTempered != nil
 	if hasTopK {
 		if meta.TopK == 0 {
 			return Row{}, errors.New("field topk_ids: row has teacher top-k but the dataset's topk is 0")
 		}
+		if meta.TailTemperature > 0 && rec.TailTempered == nil {
+			return Row{}, fmt.Errorf("field topk_tail_tempered: missing; the dataset stores the tail tempered at %g for every teacher row", meta.TailTemperature)
+		}
+		if meta.TailTemperature == 0 && rec.TailTempered != nil {
+			return Row{}, errors.New("field topk_tail_tempered: present but the dataset declares no tail_temperature")
+		}
 		if rec.PromptLen < 1 {
 			return Row{}, errors.New("field prompt_len: a row with teacher signals needs prompt_len >= 1 (the first target needs an input token)")
 		}
-		pk, err := encodeTopK(rec.TopKIDs, rec.TopKLogprobs, rec.TailMass, sig, meta.TopK, meta.VocabSize)
+		pk, err := encodeTopK(rec.TopKIDs, rec.TopKLogprobs, rec.TailMass, rec.TailTempered, sig, meta.TopK, meta.VocabSize)
 		if err != nil {
 			return Row{}, err
 		}
-		row.TopKTail, row.TopKIDsLo, row.TopKIDsHi, row.TopKLogprobs = pk.tail, pk.lo, pk.hi, pk.lps
+		row.TopKTail, row.TopKIDsLo, row.TopKIDsHi, row.TopKLogprobs, row.TopKTailTempered = pk.tail, pk.lo, pk.hi, pk.lps, pk.tailT
 		if row.Teacher == "" {
 			row.Teacher = meta.Teacher
 		}
@@ -313,7 +319,7 @@ func newShardWriter(dir string, index int, meta *Meta, opts WriterOptions) (*sha
 	}
 	// Min/max bounds of text and blob columns would copy whole values into
 	// the footer and page headers; they mean nothing there.
-	for _, c := range []string{"prompt", "completion", "topk_tail", "topk_ids_lo", "topk_ids_hi", "topk_logprobs", "hidden", "provenance"} {
+	for _, c := range []string{"prompt", "completion", "topk_tail", "topk_ids_lo", "topk_ids_hi", "topk_logprobs", "topk_tail_tempered", "hidden", "provenance"} {
 		wopts = append(wopts, parquet.SkipPageBounds(c), parquet.SkipPageStatistics(c))
 	}
 	return &shardWriter{

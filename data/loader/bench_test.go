@@ -167,7 +167,7 @@ func scanDistill(b *testing.B, ds *dataset.Dataset, decode bool) {
 		}
 		for r := range rows {
 			n := len(rows[r].Tokens) - int(rows[r].PromptLen)
-			c, err := dataset.NewTopKCursor(&rows[r], n, k)
+			c, err := dataset.NewTopKCursor(&rows[r], n, ds.Meta())
 			if err != nil {
 				b.Fatal(err)
 			}

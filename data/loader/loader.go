@@ -120,6 +120,7 @@ type Loader struct {
 	sigIDs    []int32
 	sigLPs    []float32
 	sigTail   []float32
+	sigTailT  []float32 // tempered tails, empty when the dataset has none
 	sigHidden bool
 
 	done bool
@@ -298,22 +299,28 @@ func (l *Loader) prepare(ri int) error {
 		}
 	}
 	k := l.meta.TopK
-	l.sigIDs, l.sigLPs, l.sigTail = l.sigIDs[:0], l.sigLPs[:0], l.sigTail[:0]
+	l.sigIDs, l.sigLPs, l.sigTail, l.sigTailT = l.sigIDs[:0], l.sigLPs[:0], l.sigTail[:0], l.sigTailT[:0]
 	hasTopK := len(row.TopKTail) > 0 || len(row.TopKIDsLo) > 0 || len(row.TopKIDsHi) > 0 || len(row.TopKLogprobs) > 0
 	if hasTopK && k > 0 {
-		c, err := dataset.NewTopKCursor(row, n, k)
+		c, err := dataset.NewTopKCursor(row, n, l.meta)
 		if err != nil {
 			return err
 		}
 		l.sigIDs = grow(l.sigIDs, n*k)
 		l.sigLPs = grow(l.sigLPs, n*k)
 		l.sigTail = grow(l.sigTail, n)
+		if c.Tempered() {
+			l.sigTailT = grow(l.sigTailT, n)
+		}
 		for p := 0; p < n; p++ {
 			t, err := c.Next(l.sigIDs[p*k:(p+1)*k], l.sigLPs[p*k:(p+1)*k])
 			if err != nil {
 				return fmt.Errorf("position %d: %w", p, err)
 			}
 			l.sigTail[p] = t
+			if c.Tempered() {
+				l.sigTailT[p] = c.TailTempered()
+			}
 		}
 		if err := c.Done(); err != nil {
 			return err
@@ -367,8 +374,16 @@ func (l *Loader) shape(b *batch.Batch) {
 		clear(b.TopKIDs)
 		clear(b.TopKLogprobs)
 		clear(b.TailMass)
+		b.TailTemperature = l.meta.TailTemperature
+		if l.meta.TailTemperature > 0 {
+			b.TailTempered = grow(b.TailTempered, n)
+			clear(b.TailTempered)
+		} else {
+			b.TailTempered = nil
+		}
 	} else {
 		b.TopKIDs, b.TopKLogprobs, b.TailMass, b.TeacherValid = nil, nil, nil, nil
+		b.TailTempered, b.TailTemperature = nil, 0
 	}
 	if l.cfg.Hidden {
 		L, d := len(l.meta.HiddenLayers), l.meta.HiddenDim
@@ -458,6 +473,9 @@ func (l *Loader) emit(b *batch.Batch, p int, row *dataset.Row, from, count, K in
 			copy(b.TopKIDs[q*K:(q+1)*K], l.sigIDs[s*K:(s+1)*K])
 			copy(b.TopKLogprobs[q*K:(q+1)*K], l.sigLPs[s*K:(s+1)*K])
 			b.TailMass[q] = l.sigTail[s]
+			if len(l.sigTailT) > 0 {
+				b.TailTempered[q] = l.sigTailT[s]
+			}
 		}
 		if lo < 0 {
 			lo = i

@@ -271,6 +271,7 @@ func datasetMeta(cfg *Config, opt *Options, classes map[string]bool) (dataset.Me
 		notes = append(notes, "the policy allows storing logprobs for none of the prompts' classes: text only")
 	default:
 		meta.TopK = cfg.TopK
+		meta.TailTemperature = cfg.KDTemperature
 	}
 	if meta.TopK > 0 && len(opt.HiddenLayers) > 0 {
 		if allHidden {
@@ -402,7 +403,7 @@ func askOne(ctx context.Context, cfg *Config, opt *Options, meta dataset.Meta, l
 	req := teacher.Request{ID: p.ID, Prompt: prompt, Reference: ref, System: cfg.Sampling.System, MaxTokens: cfg.Sampling.MaxTokens,
 		Temperature: cfg.Sampling.Temperature, TopP: cfg.Sampling.TopP, Seed: cfg.Sampling.Seed, Stop: cfg.Sampling.Stop}
 	if meta.TopK > 0 {
-		req.TopLogprobs = meta.TopK
+		req.TopLogprobs, req.KDTemperature = meta.TopK, meta.TailTemperature
 	}
 	estimate := len(prompt)/4 + cfg.Sampling.MaxTokens
 	var resp *teacher.Response
@@ -443,7 +444,7 @@ func buildRecord(opt *Options, meta dataset.Meta, p Prompt, prompt string, resp 
 	storeLogprobs := meta.TopK > 0 && opt.Policy.CheckStore(p.Class, policy.SignalLogprobs) == nil
 	k := meta.TopK
 	var compIDs, topIDs []int32
-	var topLPs, tails []float32
+	var topLPs, tails, tailsT []float32
 	ceReason := ""
 	if storeLogprobs {
 		n := len(resp.Positions)
@@ -486,6 +487,12 @@ func buildRecord(opt *Options, meta dataset.Meta, p Prompt, prompt string, resp 
 				tail = resp.TailMass[i]
 			}
 			tails = append(tails, float32(math.Min(1, math.Max(0, tail))))
+			if meta.TailTemperature > 0 {
+				if len(resp.TailTempered) != len(resp.Positions) {
+					return nil, "", fmt.Errorf("the dataset stores tails tempered at %g, the teacher returned %d for %d positions", meta.TailTemperature, len(resp.TailTempered), len(resp.Positions))
+				}
+				tailsT = append(tailsT, float32(math.Min(1, math.Max(0, resp.TailTempered[i]))))
+			}
 			compIDs = append(compIDs, id)
 		}
 		if ceReason == "" && len(compIDs) == 0 {
@@ -507,7 +514,7 @@ func buildRecord(opt *Options, meta dataset.Meta, p Prompt, prompt string, resp 
 				compIDs = append(compIDs, opt.EOS)
 			}
 		}
-		topIDs, topLPs, tails = nil, nil, nil
+		topIDs, topLPs, tails, tailsT = nil, nil, nil, nil
 	}
 	if len(compIDs) == 0 {
 		return nil, "", errors.New("the teacher's completion is empty")
@@ -515,7 +522,7 @@ func buildRecord(opt *Options, meta dataset.Meta, p Prompt, prompt string, resp 
 	rec.Tokens = append(append([]int32{}, promptIDs...), compIDs...)
 	rec.PromptLen = len(promptIDs)
 	if topIDs != nil {
-		rec.TopKIDs, rec.TopKLogprobs, rec.TailMass = topIDs, topLPs, tails
+		rec.TopKIDs, rec.TopKLogprobs, rec.TailMass, rec.TailTempered = topIDs, topLPs, tails, tailsT
 		if len(meta.HiddenLayers) > 0 {
 			if len(resp.Hidden) != len(meta.HiddenLayers) || resp.HiddenDim != meta.HiddenDim {
 				return nil, "", fmt.Errorf("teacher returned %d hidden layers of width %d, dataset declares %d of %d", len(resp.Hidden), resp.HiddenDim, len(meta.HiddenLayers), meta.HiddenDim)

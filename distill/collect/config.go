@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/distill/collect/ratelimit"
 	"github.com/distill-ml/distill/distill/collect/retry"
 	"github.com/distill-ml/distill/distill/collect/teacher"
@@ -41,14 +42,19 @@ type Config struct {
 	Tokenizer    string `yaml:"tokenizer" json:"tokenizer"`         // the student's tokenizer.json
 	// AcknowledgeTerms must be true to collect from a teacher whose terms
 	// restrict training on its outputs (see the policy).
-	AcknowledgeTerms bool             `yaml:"acknowledge_terms" json:"acknowledge_terms"`
-	Teacher          TeacherConfig    `yaml:"teacher" json:"teacher"`
-	Sampling         Sampling         `yaml:"sampling" json:"sampling"`
-	TopK             int              `yaml:"top_k" json:"top_k"`               // alternatives stored per position; default 32
-	Concurrency      int              `yaml:"concurrency" json:"concurrency"`   // workers; default 4
-	SegmentRows      int              `yaml:"segment_rows" json:"segment_rows"` // rows per committed segment; default 256
-	Limits           ratelimit.Limits `yaml:"limits" json:"limits"`
-	Retry            RetryConfig      `yaml:"retry" json:"retry"`
+	AcknowledgeTerms bool          `yaml:"acknowledge_terms" json:"acknowledge_terms"`
+	Teacher          TeacherConfig `yaml:"teacher" json:"teacher"`
+	Sampling         Sampling      `yaml:"sampling" json:"sampling"`
+	TopK             int           `yaml:"top_k" json:"top_k"` // alternatives stored per position; default 32
+	// KDTemperature > 0 stores, per position, the teacher's tail mass tempered
+	// at this distillation temperature (dataset tail_temperature), which
+	// training at loss.temperature = KDTemperature ≠ 1 needs. Local teacher
+	// only: a remote one returns just its top-k. 0: none.
+	KDTemperature float64          `yaml:"kd_temperature" json:"kd_temperature"`
+	Concurrency   int              `yaml:"concurrency" json:"concurrency"`   // workers; default 4
+	SegmentRows   int              `yaml:"segment_rows" json:"segment_rows"` // rows per committed segment; default 256
+	Limits        ratelimit.Limits `yaml:"limits" json:"limits"`
+	Retry         RetryConfig      `yaml:"retry" json:"retry"`
 }
 
 // RetryConfig is retry.Policy in config units: at most MaxAttempts tries of
@@ -126,6 +132,11 @@ func (c *Config) Validate() error {
 	}
 	if c.TopK < 0 || c.TopK > 256 {
 		errs = append(errs, fmt.Errorf("top_k %d outside [0, 256]", c.TopK))
+	}
+	if !(c.KDTemperature >= 0 && c.KDTemperature <= dataset.MaxTailTemperature) {
+		errs = append(errs, fmt.Errorf("kd_temperature %g outside [0, %d] (0: store no tempered tail)", c.KDTemperature, dataset.MaxTailTemperature))
+	} else if c.KDTemperature > 0 && c.Teacher.Kind != "local" {
+		errs = append(errs, fmt.Errorf("kd_temperature %g needs teacher.kind local: a %q teacher returns only its top-k, from which the tempered tail cannot be computed (collect without it and train with loss.temperature: 1)", c.KDTemperature, c.Teacher.Kind))
 	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		errs = append(errs, fmt.Errorf("concurrency %d outside [1, 1024]", c.Concurrency))

@@ -16,9 +16,12 @@ type DatasetInfo struct {
 	Dir           string
 	TokenizerHash string
 	VocabSize     int
-	TopK          int   // teacher top-k stored per position; 0 = no logprobs
-	HiddenLayers  []int // teacher layers with stored hidden states
-	HiddenDim     int
+	TopK          int // teacher top-k stored per position; 0 = no logprobs
+	// TailTemperature is the KD temperature its tempered tails are stored at
+	// (0: none; see package loss on why T ≠ 1 needs them).
+	TailTemperature float64
+	HiddenLayers    []int // teacher layers with stored hidden states
+	HiddenDim       int
 }
 
 // CheckDataset refuses, before any training, a dataset the run cannot use:
@@ -34,6 +37,13 @@ func CheckDataset(d DatasetInfo, tokenizerHash string, s student.Config, lc loss
 	}
 	if lc.NeedsTeacherLogprobs() && d.TopK == 0 {
 		errs = append(errs, fmt.Errorf("loss.alpha = %g needs teacher logprobs, and it stores none (topk 0); collect teacher signals or train CE-only with loss.alpha=0", lc.Alpha))
+	}
+	if lc.NeedsTeacherLogprobs() && d.TopK > 0 && lc.Temperature != 1 && d.TailTemperature != lc.Temperature {
+		have := "no tempered tail"
+		if d.TailTemperature > 0 {
+			have = fmt.Sprintf("the tail tempered at %g", d.TailTemperature)
+		}
+		errs = append(errs, fmt.Errorf("loss.temperature = %g needs the teacher's tail tempered at %g, and it stores %s: its top-%d and tail mass do not determine the teacher's distribution at that temperature; set loss.temperature: 1, or re-collect it with a local teacher and kd_temperature: %g", lc.Temperature, lc.Temperature, have, d.TopK, lc.Temperature))
 	}
 	if lc.NeedsHidden() {
 		if len(d.HiddenLayers) == 0 {

@@ -147,7 +147,7 @@ func TestConfigStrictAndValidated(t *testing.T) {
 
 func TestCheckDatasetRefusals(t *testing.T) {
 	s := fakeStudent()
-	ok := DatasetInfo{Dir: "ds", TokenizerHash: "sha256:a", VocabSize: 16, TopK: 32, HiddenLayers: []int{6, 12}, HiddenDim: 64}
+	ok := DatasetInfo{Dir: "ds", TokenizerHash: "sha256:a", VocabSize: 16, TopK: 32, HiddenLayers: []int{6, 12}, HiddenDim: 64, TailTemperature: 2}
 	kd := loss.Config{Alpha: 0.5, Temperature: 2}
 	if err := CheckDataset(ok, "sha256:a", s, kd); err != nil {
 		t.Fatal(err)
@@ -164,6 +164,10 @@ func TestCheckDatasetRefusals(t *testing.T) {
 		{"no hidden", func() DatasetInfo { d := ok; d.HiddenLayers = nil; return d }(),
 			loss.Config{Gamma: 1, Temperature: 1, HiddenMap: []loss.LayerPair{{Student: 1, Teacher: 6}}, TeacherHiddenDim: 64}, []string{"hidden states", "gamma"}},
 		{"wrong layer", ok, loss.Config{Gamma: 1, Temperature: 1, HiddenMap: []loss.LayerPair{{Student: 1, Teacher: 7}}, TeacherHiddenDim: 64}, []string{"teacher layer 7"}},
+		{"no tempered tail at T=2", func() DatasetInfo { d := ok; d.TailTemperature = 0; return d }(), kd,
+			[]string{"dataset ds", "loss.temperature = 2", "no tempered tail", "loss.temperature: 1", "local teacher and kd_temperature: 2"}},
+		{"tail tempered at another T", func() DatasetInfo { d := ok; d.TailTemperature = 4; return d }(), kd,
+			[]string{"tempered at 4", "kd_temperature: 2"}},
 		{"wrong dim", ok, loss.Config{Gamma: 1, Temperature: 1, HiddenMap: []loss.LayerPair{{Student: 1, Teacher: 6}}, TeacherHiddenDim: 32}, []string{"teacher_hidden_dim 32"}},
 	}
 	for _, c := range cases {
@@ -177,6 +181,15 @@ func TestCheckDatasetRefusals(t *testing.T) {
 				t.Errorf("%s: %q lacks %q", c.name, err, w)
 			}
 		}
+	}
+	// At T = 1, or CE-only at any T, the tempered tail is not needed.
+	plain := ok
+	plain.TailTemperature = 0
+	if err := CheckDataset(plain, "sha256:a", s, loss.Config{Alpha: 0.5, Temperature: 1}); err != nil {
+		t.Fatalf("KD at T=1 without a tempered tail: %v", err)
+	}
+	if err := CheckDataset(plain, "sha256:a", s, loss.Config{Alpha: 0, Temperature: 2}); err != nil {
+		t.Fatalf("CE-only at T=2 without a tempered tail: %v", err)
 	}
 	// CE-only does not need logprobs.
 	ce := ok

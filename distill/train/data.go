@@ -35,7 +35,7 @@ func (DatasetData) Info(dir string) (DatasetInfo, error) {
 	}
 	m := ds.Meta()
 	return DatasetInfo{Dir: dir, TokenizerHash: m.TokenizerHash, VocabSize: m.VocabSize, TopK: m.TopK,
-		HiddenLayers: m.HiddenLayers, HiddenDim: m.HiddenDim}, nil
+		HiddenLayers: m.HiddenLayers, HiddenDim: m.HiddenDim, TailTemperature: m.TailTemperature}, nil
 }
 
 // TokenizerPath is <dir>/tokenizer.json when the dataset keeps a copy, else "".

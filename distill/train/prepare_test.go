@@ -46,7 +46,7 @@ func TestPrepareRefusesUnusableDataBeforeTraining(t *testing.T) {
 	built := 0
 	build := func(s Setup, seed int64) (Model, error) { built++; return BuildStudent(s, seed) }
 
-	good := DatasetInfo{TokenizerHash: hash, VocabSize: 256, TopK: 8}
+	good := DatasetInfo{TokenizerHash: hash, VocabSize: 256, TopK: 8, TailTemperature: 2}
 	cfg := prepConfig()
 	cfg.OutDir = t.TempDir()
 	cfg.Loss = loss.Config{Alpha: 0.5, Temperature: 2}
@@ -70,6 +70,12 @@ func TestPrepareRefusesUnusableDataBeforeTraining(t *testing.T) {
 	d = &fakeData{info: textOnly, tokPath: tokPath}
 	if _, err := Prepare(cfg, d, build, nil); err == nil || !strings.Contains(err.Error(), "logprobs") {
 		t.Fatalf("KD on a text-only dataset: %v", err)
+	}
+	untempered := good
+	untempered.TailTemperature = 0
+	d = &fakeData{info: untempered, tokPath: tokPath}
+	if _, err := Prepare(cfg, d, build, nil); err == nil || !strings.Contains(err.Error(), "loss.temperature = 2 needs the teacher's tail tempered at 2") {
+		t.Fatalf("KD at T=2 without a tempered tail: %v", err)
 	}
 	if built != 1 || d.opened != 0 {
 		t.Fatalf("refused runs built a model (%d) or opened a loader (%d)", built, d.opened)

@@ -9,6 +9,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/kernels/parallel"
 )
@@ -208,6 +209,7 @@ func TestOpsAllocFree(t *testing.T) {
 		const B, T, V = 4, 32, 97
 		h, w := newInput(g, rng, "h", 1, B*T, d), newInput(g, rng, "W", 1, V, d)
 		feed := &Feed{Batch: lossBatch(rng, B, T, V, max(c.K, 1), 0)}
+		batchtest.TemperTail(feed.Batch, V, c.cfg.Temperature)
 		if c.K == 0 {
 			feed.Batch.K = 0
 		}

@@ -8,6 +8,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/loss"
 )
 
@@ -101,6 +102,7 @@ func BenchmarkOps(b *testing.B) {
 	}{{"ce", loss.Config{Temperature: 1}, 0}, {"kd", loss.Config{Alpha: 0.5, Temperature: 2}, 16}} {
 		h, wv := val(N, d), val(V, d)
 		feed := &Feed{Batch: lossBatch(rng, B, T, V, max(lc.K, 1), 0)}
+		batchtest.TemperTail(feed.Batch, V, lc.cfg.Temperature)
 		if lc.K == 0 {
 			feed.Batch.K = 0
 		}

@@ -3,12 +3,14 @@ package ops
 import (
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/loss"
 )
 
@@ -319,6 +321,7 @@ func TestLMLossGrad(t *testing.T) {
 		h := newInput(g, rng, "h", 1, B*T, d)
 		w := newInput(g, rng, "W", 1, V, d)
 		feed := &Feed{Batch: lossBatch(rng, B, T, V, K, 0)}
+		batchtest.TemperTail(feed.Batch, V, c.T)
 		cfg := loss.Config{Alpha: c.alpha, Temperature: c.T, KL: c.kind, JSDBeta: 0.3}
 		y, op, err := NewLMLoss(h.node, w.node, cfg, feed, true)
 		if err != nil {
@@ -329,6 +332,51 @@ func TestLMLossGrad(t *testing.T) {
 		tm := op.Terms()
 		if tm.Tokens != 6 || tm.CE <= 0 || (c.alpha > 0 && tm.KL <= 0) {
 			t.Fatalf("%+v: terms %+v", c, tm)
+		}
+	}
+}
+
+// TestLMLossNeedsTemperedTailAtTNot1: with α > 0 and T ≠ 1 a sparse-teacher
+// batch without its tail tempered at T is an error, not a biased KL; with
+// α = 0 the KL is not measured (no KL tokens) and CE is unaffected.
+func TestLMLossNeedsTemperedTailAtTNot1(t *testing.T) {
+	const B, T, V, K, d = 2, 4, 11, 3, 5
+	for _, c := range []struct {
+		alpha, temp float64
+		tempered    float64 // temperature of the batch's tempered tail, 0 = none
+		wantErr     string
+	}{
+		{0.5, 2, 0, "needs the teacher's tail tempered at 2"},
+		{0.5, 2, 4, "tempered at 4"},
+		{0, 2, 0, ""},
+		{0.5, 1, 0, ""},
+		{0.5, 2, 2, ""},
+	} {
+		g, rng := G.NewGraph(), rand.New(rand.NewSource(8))
+		h := newInput(g, rng, "h", 1, B*T, d)
+		w := newInput(g, rng, "W", 1, V, d)
+		feed := &Feed{Batch: lossBatch(rng, B, T, V, K, 0)}
+		if c.tempered > 0 {
+			batchtest.TemperTail(feed.Batch, V, c.tempered)
+		}
+		_, op, err := NewLMLoss(h.node, w.node, loss.Config{Alpha: c.alpha, Temperature: c.temp, KL: "forward"}, feed, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(g)
+		err = vm.RunAll()
+		vm.Close()
+		switch {
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Fatalf("%+v: error %v, want %q", c, err, c.wantErr)
+		case c.wantErr == "" && err != nil:
+			t.Fatalf("%+v: %v", c, err)
+		case c.wantErr == "":
+			tm := op.Terms()
+			wantKL := c.temp == 1 || c.tempered == c.temp
+			if math.IsNaN(tm.Total) || math.IsNaN(tm.KL) || (tm.KLTokens > 0) != wantKL || tm.CE <= 0 {
+				t.Fatalf("%+v: terms %+v", c, tm)
+			}
 		}
 	}
 }

@@ -38,6 +38,7 @@ type LMLoss struct {
 	hc      []float32 // [M, d] gathered hidden rows
 	logits  []float32 // [M, V] (stored) or [chunk, V]
 	stored  bool      // logits holds the gradient rows for all M positions
+	sparse  bool      // the sparse teacher (top-k) enters the KL this pass
 	ceW     []float32 // [M] CE weight of each row (1−α)·mask/Σmask
 	klW     []float32 // [M] KL weight, 0 where no teacher
 	rows    []loss.RowResult
@@ -125,8 +126,11 @@ func (op *LMLoss) lossRows(lo, hi int) {
 		if op.feed.DenseTeacher != nil && b.TeacherValid != nil && b.TeacherValid[p] != 0 {
 			tr = loss.RowTeacher{Dense: op.feed.DenseTeacher[p*V : (p+1)*V]}
 			teacher = &tr
-		} else if b.K > 0 && b.TeacherValid[p] != 0 {
+		} else if op.sparse && b.TeacherValid[p] != 0 {
 			tr = loss.RowTeacher{IDs: b.TopKIDs[p*b.K : (p+1)*b.K], Logprobs: b.TopKLogprobs[p*b.K : (p+1)*b.K], Tail: b.TailMass[p]}
+			if b.TailTempered != nil {
+				tr.TailT, tr.HasTailT = b.TailTempered[p], true
+			}
 			teacher = &tr
 		}
 		op.rows[m] = op.cfg.Row(L[i*V:(i+1)*V], b.Targets[p], teacher, op.ceW[m], op.klW[m], grad, sc)
@@ -159,8 +163,14 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	if op.feed.DenseTeacher != nil && len(op.feed.DenseTeacher) != N*V {
 		return nil, fmt.Errorf("lm loss: dense teacher has %d values, want %d", len(op.feed.DenseTeacher), N*V)
 	}
+	if err := op.checkTemperedTail(N); err != nil {
+		return nil, err
+	}
+	// Without a tail tempered at T (T ≠ 1) the sparse teacher's KL cannot be
+	// evaluated: with α = 0 it is then not measured (KLTokens 0).
+	op.sparse = b.K > 0 && (op.cfg.Temperature == 1 || (b.TailTempered != nil && b.TailTemperature == op.cfg.Temperature))
 	hasTeacher := func(p int) bool {
-		return (b.K > 0 || op.feed.DenseTeacher != nil) && len(b.TeacherValid) == N && b.TeacherValid[p] != 0
+		return (op.sparse || op.feed.DenseTeacher != nil) && len(b.TeacherValid) == N && b.TeacherValid[p] != 0
 	}
 	// Active positions and row weights.
 	op.active = op.active[:0]
@@ -250,6 +260,26 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	}
 	op.val = G.F32(float32(t.Total))
 	return &op.val, nil
+}
+
+// checkTemperedTail refuses a sparse-teacher batch the KL cannot represent:
+// at temperature T ≠ 1 every sparse teacher row needs its tail tempered at T
+// (see package loss).
+func (op *LMLoss) checkTemperedTail(N int) error {
+	b, T := op.feed.Batch, op.cfg.Temperature
+	if b.TailTempered != nil && len(b.TailTempered) != N {
+		return fmt.Errorf("lm loss: tempered tail has %d values, want %d", len(b.TailTempered), N)
+	}
+	if op.cfg.Alpha == 0 || T == 1 || b.K == 0 || op.feed.DenseTeacher != nil {
+		return nil
+	}
+	if b.TailTempered == nil {
+		return fmt.Errorf("lm loss: KL at temperature %g needs the teacher's tail tempered at %g; the batch has none", T, T)
+	}
+	if b.TailTemperature != T {
+		return fmt.Errorf("lm loss: KL at temperature %g, but the batch's tail is tempered at %g", T, b.TailTemperature)
+	}
+	return nil
 }
 
 func resize(b []float32, n int) []float32 {

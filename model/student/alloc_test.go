@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/configs"
+	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/loss"
 )
 
@@ -52,6 +53,9 @@ func BenchmarkStepAllocs(b *testing.B) {
 				}
 				rng := rand.New(rand.NewSource(1))
 				bt := randomBatch(rng, B, T, cfg.VocabSize, bc.K, 0, nil)
+				if bc.K > 0 {
+					batchtest.TemperTail(bt, cfg.VocabSize, bc.lc.Temperature)
+				}
 				for i := range bt.LossMask {
 					bt.LossMask[i] = 1
 				}
@@ -94,6 +98,7 @@ func TestStepAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := randomBatch(rand.New(rand.NewSource(1)), 4, 64, cfg.VocabSize, 4, 48, []int{3})
+	batchtest.TemperTail(b, cfg.VocabSize, lc.Temperature)
 	step := func() {
 		if _, err := m.ForwardBackward(b); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/distill-ml/distill/internal/testpeers"
 
+	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/loss"
 )
 
@@ -67,6 +68,9 @@ func BenchmarkForwardBackward(b *testing.B) {
 				}
 				rng := rand.New(rand.NewSource(1))
 				bt := randomBatch(rng, B, T, cfg.VocabSize, bc.K, 0, nil)
+				if bc.K > 0 {
+					batchtest.TemperTail(bt, cfg.VocabSize, bc.lc.Temperature)
+				}
 				for i := range bt.LossMask {
 					bt.LossMask[i] = 1
 				}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/loss"
 )
 
@@ -150,6 +151,7 @@ func TestModelGradientFiniteDifference(t *testing.T) {
 	}
 	scramble(m, rng)
 	b := randomBatch(rng, 2, 5, cfg.VocabSize, 4, 10, []int{7})
+	batchtest.TemperTail(b, cfg.VocabSize, lc.Temperature)
 	if _, err := m.ForwardBackward(b); err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +264,7 @@ func TestStepsAreBitReproducible(t *testing.T) {
 		var grads [][]float32
 		for step := 0; step < 3; step++ {
 			b := randomBatch(rng, 2, 9, cfg.VocabSize, 4, 0, nil)
+			batchtest.TemperTail(b, cfg.VocabSize, lc.Temperature)
 			tm, err := m.ForwardBackward(b)
 			if err != nil {
 				t.Fatal(err)

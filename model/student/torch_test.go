@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/loss"
 )
@@ -70,6 +71,9 @@ func TestAgreesWithPyTorch(t *testing.T) {
 			layers = append(layers, p.Teacher)
 		}
 		b := randomBatch(rng, c.B, c.T, c.cfg.VocabSize, c.K, c.Dt, layers)
+		if c.K > 0 && !c.dense {
+			batchtest.TemperTail(b, c.cfg.VocabSize, c.lc.Temperature)
+		}
 		var dense []float32
 		if c.dense {
 			dense = make([]float32, c.B*c.T*c.cfg.VocabSize)
@@ -110,6 +114,7 @@ func TestAgreesWithPyTorch(t *testing.T) {
 			writeRaw(t, filepath.Join(dir, "topk_ids.bin"), b.TopKIDs)
 			writeRaw(t, filepath.Join(dir, "topk_logprobs.bin"), b.TopKLogprobs)
 			writeRaw(t, filepath.Join(dir, "tail.bin"), b.TailMass)
+			writeRaw(t, filepath.Join(dir, "tail_tempered.bin"), b.TailTempered)
 			writeRaw(t, filepath.Join(dir, "valid.bin"), b.TeacherValid)
 		}
 		for j, l := range b.HiddenLayers {

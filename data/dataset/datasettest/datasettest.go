@@ -34,6 +34,9 @@ type Config struct {
 	// rank ≈ id: the worst case for the varint id coding.
 	RandomIDs bool
 	Splits    []string // assigned round-robin; default {"train"}
+	// TailTemperature > 0 stores each position's tail tempered at it
+	// (Meta.TailTemperature), computed exactly from the whole distribution.
+	TailTemperature float64
 }
 
 // Meta returns dataset metadata matching cfg.
@@ -42,7 +45,7 @@ func (c Config) Meta() dataset.Meta {
 		TokenizerHash: "sha256:synthetic-tokenizer", VocabSize: c.Vocab,
 		Teacher: "synthetic-teacher", Temperature: 1, PolicyHash: "sha256:synthetic-policy",
 		TopK: c.K, HiddenLayers: c.HiddenLayers, HiddenDim: c.HiddenDim,
-		TeacherSettings: map[string]string{"top_p": "1"},
+		TeacherSettings: map[string]string{"top_p": "1"}, TailTemperature: c.TailTemperature,
 	}
 }
 
@@ -51,6 +54,7 @@ func (c Config) Meta() dataset.Meta {
 type Exact struct {
 	Logprobs []float64 // [n*K] exact log-probabilities (float64)
 	Tail     []float64 // [n]
+	TailT    []float64 // [n] tail tempered at Config.TailTemperature, nil without
 }
 
 var syllables = strings.Fields("ka lo mi re su ta ne vo pi da ri se mu no la te be ga fu zo ch th st an en or er in ou al")
@@ -108,8 +112,16 @@ func Generate(cfg Config) ([]*dataset.Record, []Exact) {
 			rec.TopKIDs = make([]int32, cl*cfg.K)
 			rec.TopKLogprobs = make([]float32, cl*cfg.K)
 			rec.TailMass = make([]float32, cl)
+			if cfg.TailTemperature > 0 {
+				rec.TailTempered = make([]float32, cl)
+				ex.TailT = make([]float64, cl)
+			}
 			for p := 0; p < cl; p++ {
-				ids, lps, tail := distribution(r, sample, toks[pl+p], cfg.K)
+				ids, lps, tail, tailT := distribution(r, sample, toks[pl+p], cfg.K, cfg.TailTemperature)
+				if cfg.TailTemperature > 0 {
+					rec.TailTempered[p] = float32(tailT)
+					ex.TailT[p] = tailT
+				}
 				copy(rec.TopKIDs[p*cfg.K:], ids)
 				for q, lp := range lps {
 					rec.TopKLogprobs[p*cfg.K+q] = float32(lp)
@@ -136,8 +148,10 @@ func Generate(cfg Config) ([]*dataset.Record, []Exact) {
 }
 
 // distribution draws one teacher distribution: ~4K candidates from the
-// frequency law with noisy logits, the true token boosted, top-K kept.
-func distribution(r *rand.Rand, sample func() int32, truth int32, k int) ([]int32, []float64, float64) {
+// frequency law with noisy logits, the true token boosted, top-K kept. The
+// rest of the vocabulary is N tokens of logit 0. With temp > 0 it also
+// returns the tail tempered at temp, Σ_{tail} exp(logit/temp) / Σ_all exp(logit/temp).
+func distribution(r *rand.Rand, sample func() int32, truth int32, k int, temp float64) ([]int32, []float64, float64, float64) {
 	type cand struct {
 		id    int32
 		logit float64
@@ -159,7 +173,8 @@ func distribution(r *rand.Rand, sample func() int32, truth int32, k int) ([]int3
 		}
 	}
 	// The rest of the vocabulary holds some probability too.
-	restLogit := math.Log(float64(20 + r.Intn(200)))
+	nRest := float64(20 + r.Intn(200))
+	restLogit := math.Log(nRest)
 	m := restLogit
 	for _, c := range cands {
 		m = math.Max(m, c.logit)
@@ -178,5 +193,20 @@ func distribution(r *rand.Rand, sample func() int32, truth int32, k int) ([]int3
 		lps[i] = cands[i].logit - logZ
 		mass += math.Exp(lps[i])
 	}
-	return ids, lps, math.Max(0, 1-mass)
+	tailT := 0.0
+	if temp > 0 {
+		// Relative to the largest logit (the rest tokens have logit 0).
+		mt := math.Max(0, cands[0].logit)
+		top, tail := 0.0, nRest*math.Exp(-mt/temp)
+		for i, c := range cands {
+			w := math.Exp((c.logit - mt) / temp)
+			if i < k {
+				top += w
+			} else {
+				tail += w
+			}
+		}
+		tailT = tail / (top + tail)
+	}
+	return ids, lps, math.Max(0, 1-mass), tailT
 }

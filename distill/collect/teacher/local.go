@@ -151,6 +151,12 @@ func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
 	resp := &Response{IDs: true, PromptIDs: prompt, PromptTokens: P, CompletionTokens: len(comp), FinishReason: "stop"}
 	resp.Positions = make([]Position, len(comp))
 	resp.TailMass = make([]float64, len(comp))
+	// The stored distribution p is softmax(x/temp), so p^(1/T) ∝ exp(x/(temp·T)):
+	// its tail tempered at the KD temperature T is the tail of softmax(x/(temp·T)).
+	kdT := req.KDTemperature
+	if kdT > 0 && k > 0 {
+		resp.TailTempered = make([]float64, len(comp))
+	}
 	inv := 1 / temp
 	order := make([]int32, 0, k)
 	for j := range comp {
@@ -168,6 +174,15 @@ func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
 				mass += math.Exp(lp)
 			}
 			resp.TailMass[j] = math.Min(1, math.Max(0, 1-mass))
+			if resp.TailTempered != nil {
+				lseT := logSumExpScaled(row, temp*kdT)
+				invT := 1 / (temp * kdT)
+				massT := 0.0
+				for _, id := range top {
+					massT += math.Exp(float64(row[id])*invT - lseT)
+				}
+				resp.TailTempered[j] = math.Min(1, math.Max(0, 1-massT))
+			}
 		}
 		resp.Positions[j] = pos
 	}

@@ -152,3 +152,67 @@ func TestLocalTeacherMatchesRuntime(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalTeacherTemperedTail: with a KD temperature the local teacher
+// reports, per position, the tail mass of its stored distribution p (its
+// softmax at the sampling temperature) tempered at the KD temperature,
+// q = Σ_{j∉top-k} p_j^{1/T} / Σ_j p_j^{1/T}, summed directly over the tail
+// tokens in float64 from the runtime's logits; without one it reports none.
+func TestLocalTeacherTemperedTail(t *testing.T) {
+	tok := testmodel.Tokenizer(t)
+	path := testmodel.GGUF(t, tok, "t.gguf", 3)
+	m, err := runtime.Load(path, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	eos := tok.Special().EOS
+	lt, err := NewLocal(LocalConfig{Name: "local", Model: path, Completion: "reference"}, m, tok, eos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := tok.Encode("Replace the scanner")
+	comp := append(tok.Encode(" battery after 500 cycles."), eos)
+	full := append(append([]int32{}, prompt...), comp...)
+	logits, err := m.NewSession(128).EvalAll(full[:len(full)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := m.Hyper.VocabSize
+	const k = 4
+	for _, c := range []struct{ temp, kd float64 }{{1, 2}, {0.7, 4}, {1.5, 0.5}, {1, 0}} {
+		resp, err := lt.Complete(context.Background(), Request{Prompt: "Replace the scanner", Reference: " battery after 500 cycles.",
+			TopLogprobs: k, Temperature: c.temp, KDTemperature: c.kd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.kd == 0 {
+			if resp.TailTempered != nil {
+				t.Fatalf("no KD temperature, but %d tempered tails", len(resp.TailTempered))
+			}
+			continue
+		}
+		if len(resp.TailTempered) != len(comp) {
+			t.Fatalf("%+v: %d tempered tails for %d positions", c, len(resp.TailTempered), len(comp))
+		}
+		for j, pos := range resp.Positions {
+			row := logits[(len(prompt)-1+j)*v : (len(prompt)+j)*v]
+			// p_j ∝ exp(x_j/temp), so p_j^(1/kd) ∝ exp(x_j/(temp·kd)).
+			inTop := map[int32]bool{}
+			for _, a := range pos.Top {
+				inTop[a.ID] = true
+			}
+			var all, tail float64
+			for i, x := range row {
+				w := math.Exp(float64(x) / (c.temp * c.kd))
+				all += w
+				if !inTop[int32(i)] {
+					tail += w
+				}
+			}
+			if want := tail / all; math.Abs(resp.TailTempered[j]-want) > 1e-9+1e-7*want {
+				t.Fatalf("%+v position %d: tempered tail %v, direct %v", c, j, resp.TailTempered[j], want)
+			}
+		}
+	}
+}

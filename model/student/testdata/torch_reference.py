@@ -64,8 +64,10 @@ def forward(cfg, P, tokens, B, T):
     return (hf @ head.T).view(B * T, -1), [h.reshape(B * T, d) for h in hiddens]
 
 
-def kl_rows(lc, z, ids, lps, tail):
-    """Per-row T²·D on k+1 buckets (top-k tokens + lumped tail)."""
+def kl_rows(lc, z, ids, lps, tail, tail_t):
+    """Per-row T²·D on k+1 buckets (top-k tokens + lumped tail). The teacher
+    at T: tail bucket tail_t (its tail tempered at T), top-k sharing 1 - tail_t
+    in proportion to exp(lp/T); at T = 1 the stored exp(lp) and tail, normalised."""
     Tm = lc["temperature"]
     logp = torch.log_softmax(z / Tm, dim=-1)  # student at T
     ls_top = logp.gather(1, ids.long())
@@ -73,8 +75,12 @@ def kl_rows(lc, z, ids, lps, tail):
     ls_tail = torch.logsumexp(logp.masked_fill(in_top, float("-inf")), dim=-1, keepdim=True)
     ls = torch.cat([ls_top, ls_tail], 1)
     s = ls.exp()
-    wt = torch.cat([torch.exp(lps / Tm), torch.where(tail > 0, tail.clamp(min=0) ** (1 / Tm), torch.zeros_like(tail))], 1)
-    t = wt / wt.sum(1, keepdim=True)
+    if Tm == 1:
+        wt = torch.cat([torch.exp(lps), tail.clamp(0, 1)], 1)
+        t = wt / wt.sum(1, keepdim=True)
+    else:
+        q = tail_t.clamp(0, 1)
+        t = torch.cat([(1 - q) * torch.softmax(lps / Tm, dim=1), q], 1)
     lt = torch.log(t)
     kind = lc.get("kl") or "forward"
     if kind == "forward":
@@ -126,9 +132,10 @@ def run_case(d):
         ids = load(d, "topk_ids.bin", np.int32, [N, K])
         lps = load(d, "topk_logprobs.bin", np.float32, [N, K]).to(DT)
         tail = load(d, "tail.bin", np.float32, [N, 1]).to(DT)
+        tail_t = load(d, "tail_tempered.bin", np.float32, [N, 1]).to(DT)
         valid = load(d, "valid.bin", np.float32, [N]).to(DT)
         w = mask * valid
-        KL = (w * kl_rows(lc, logits, ids, lps, tail)).sum() / w.sum()
+        KL = (w * kl_rows(lc, logits, ids, lps, tail, tail_t)).sum() / w.sum()
     MSE = torch.zeros((), dtype=DT)
     pairs = lc.get("hidden_map") or []
     for i, pr in enumerate(pairs):

@@ -1,0 +1,30 @@
+// Package batchtest completes synthetic training batches for tests of the
+// loss ops and the student model.
+package batchtest
+
+import (
+	"math"
+
+	"github.com/distill-ml/distill/data/batch"
+)
+
+// TemperTail gives b's sparse teacher its tail tempered at temp, for the
+// vocabulary-V distribution whose tail mass r is spread evenly over the V−K
+// tokens outside the top-K: each tail token has probability r/(V−K), so
+//
+//	q = (V−K)·(r/(V−K))^(1/temp) / (Σ_top p_i^(1/temp) + (V−K)·(r/(V−K))^(1/temp)).
+//
+// It fills every position (rows without a teacher included, as the loader's
+// zeroed slots are).
+func TemperTail(b *batch.Batch, V int, temp float64) {
+	N, K := b.B*b.T, b.K
+	b.TailTempered, b.TailTemperature = make([]float32, N), temp
+	for p := 0; p < N; p++ {
+		var top float64
+		for k := 0; k < K; k++ {
+			top += math.Exp(float64(b.TopKLogprobs[p*K+k]) / temp)
+		}
+		rest := float64(V-K) * math.Pow(float64(b.TailMass[p])/float64(V-K), 1/temp)
+		b.TailTempered[p] = float32(rest / (top + rest))
+	}
+}
