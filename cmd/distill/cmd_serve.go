@@ -22,6 +22,7 @@ func newServeCmd(a *app) *cobra.Command {
 	var (
 		model, addr string
 		parallel    int
+		ctxLen      int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --model FILE.gguf [--addr 127.0.0.1:8080]",
@@ -37,7 +38,10 @@ func newServeCmd(a *app) *cobra.Command {
 			if parallel < 1 {
 				return usagef("--parallel must be >= 1")
 			}
-			m, err := engine.Load(model, runtime.Options{})
+			if ctxLen < 0 {
+				return usagef("--ctx must be >= 0")
+			}
+			m, err := engine.Load(model, runtime.Options{Context: ctxLen, Sessions: parallel})
 			if err != nil {
 				return err
 			}
@@ -73,5 +77,6 @@ func newServeCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&model, "model", "", "GGUF file to serve")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "requests decoded at once (each has its own KV cache)")
+	cmd.Flags().IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("context length cap in tokens, prompt + completion (default: the model's, up to %d)", runtime.DefaultContext))
 	return cmd
 }

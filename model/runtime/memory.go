@@ -54,13 +54,14 @@ func (m *Model) planMemory(opts Options) error {
 		return fmt.Errorf("sessions %d must be ≥ 0", opts.Sessions)
 	}
 	sessions := max(opts.Sessions, 1)
-	avail, source := opts.MemoryLimit, "the memory limit"
+	avail := opts.MemoryLimit
+	have := func() string { return "the memory limit is " + sysmem.Format(avail) }
 	if avail <= 0 {
 		var err error
 		if avail, err = sysmem.Available(); err != nil {
 			return nil // the system reports nothing to check against
 		}
-		source = "available (MemAvailable)"
+		have = func() string { return "only " + sysmem.Format(avail) + " is available (MemAvailable)" }
 	}
 	weights := m.file.Size
 	kv := int64(sessions) * m.sessionBytes(m.ctxCap)
@@ -68,10 +69,10 @@ func (m *Model) planMemory(opts Options) error {
 		return nil
 	}
 	if weights > avail {
-		return fmt.Errorf("the weights need %s (the file) but %s is %s: use a smaller or more quantized model",
-			sysmem.Format(weights), source, sysmem.Format(avail))
+		return fmt.Errorf("the weights need %s (the file) but %s: use a smaller or more quantized model",
+			sysmem.Format(weights), have())
 	}
-	return fmt.Errorf("the KV cache of %d session(s) × %d tokens needs %s (%s per token) on top of the weights' %s, but %s is %s: lower the context length (--ctx; the file's llama.context_length is %d)",
+	return fmt.Errorf("the KV cache and RoPE tables of %d session(s) × %d tokens need %s (%s per token) on top of the weights' %s, but %s: lower the context length (--ctx; the file's llama.context_length is %d)",
 		sessions, m.ctxCap, sysmem.Format(kv), sysmem.Format(m.sessionBytes(1)),
-		sysmem.Format(weights), source, sysmem.Format(avail), h.ContextLength)
+		sysmem.Format(weights), have(), h.ContextLength)
 }

@@ -129,7 +129,7 @@ func TestLoadRefusesMemoryThatDoesNotFit(t *testing.T) {
 		{"explicit cap fits", runtime.Options{Context: 1 << 16, MemoryLimit: gib}, nil, 1 << 16}, // 80 MiB
 		// 16M tokens × 1280 B = 20 GiB.
 		{"declared context", runtime.Options{Context: 1 << 24, MemoryLimit: gib},
-			[]string{"16777216 tokens", "20.0 GiB", "1.0 GiB", "--ctx", "llama.context_length is 16777216"}, 0},
+			[]string{"16777216 tokens", "20.0 GiB", "the memory limit is 1.0 GiB", "--ctx", "llama.context_length is 16777216"}, 0},
 		// 2 sessions × 512Ki tokens × 1280 B = 1.25 GiB.
 		{"parallel sessions", runtime.Options{Context: 1 << 19, Sessions: 2, MemoryLimit: gib},
 			[]string{"2 session(s) × 524288 tokens", "1.2 GiB", "--ctx"}, 0},
