@@ -75,7 +75,6 @@ func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, e
 		tokens[i] = int32(2 + (i*7919)%(vocab-2))
 	}
 	s := m.NewSession(prompt + decode)
-	res.KVBytes = s.KVCacheBytes()
 	evalPrompt := func() (time.Duration, error) {
 		s.Reset()
 		t0 := time.Now()
@@ -115,6 +114,7 @@ func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, e
 		}
 		res.DecodeBest = min(res.DecodeBest, d)
 	}
+	res.KVBytes = s.KVCacheBytes() // the cache grows as it is used: read it after the runs
 	res.CPUSeconds = SelfCPUSeconds() - cpu0
 	res.RSSGrowth = RSSBytes() - rss0
 	return res, nil
