@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/bench/runtime/rtbench"
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/serve"
@@ -140,7 +141,7 @@ func child(gguf, args string) error {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		if sc.Text() == "rss" {
-			fmt.Printf("rss %d %d\n", rtbench.ProcStatusBytes("VmRSS"), rtbench.ProcStatusBytes("VmHWM"))
+			fmt.Printf("rss %d %d\n", sysmem.ProcStatusBytes("VmRSS"), sysmem.ProcStatusBytes("VmHWM"))
 		}
 	}
 	return nil

@@ -69,7 +69,7 @@ func newCollectCmd(a *app) *cobra.Command {
 				}
 			case "local":
 				lc := *cfg.Teacher.Local
-				m, err := engine.Load(lc.Model, runtime.Options{})
+				m, err := engine.Load(lc.Model, runtime.Options{Context: lc.Context})
 				if err != nil {
 					return fmt.Errorf("local teacher %s: %w", lc.Model, err)
 				}

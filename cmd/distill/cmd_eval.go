@@ -118,11 +118,14 @@ func newEvalCmd(a *app) *cobra.Command {
 			if limit < 0 {
 				return usagef("eval: --limit must be ≥ 0")
 			}
+			if ctxLen < 0 {
+				return usagef("eval: --ctx must be ≥ 0")
+			}
 			recs, err := readEvalData(data, limit)
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
-			m, err := runtime.Load(model, runtimeOptions(threads, exact))
+			m, err := runtime.Load(model, runtimeOptions(threads, exact, ctxLen))
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
@@ -144,7 +147,7 @@ func newEvalCmd(a *app) *cobra.Command {
 				ids = append(ids, tok.Encode(r.Prompt)...)
 				from := max(len(ids), 1)
 				ids = append(ids, tok.Encode(r.Completion)...)
-				s, n, err := m.NLL(ids, from, ctxLen)
+				s, n, err := m.NLL(ids, from, 0) // windows of m.ContextLength() (--ctx)
 				if err != nil {
 					return fmt.Errorf("eval: %s record %d: %w", data, i+1, err)
 				}
@@ -172,7 +175,7 @@ func newEvalCmd(a *app) *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "GGUF model file")
 	f.StringVar(&data, "data", "", "JSONL ({prompt, completion} or {text}) or text file, one sequence per line")
-	f.IntVar(&ctxLen, "ctx", 0, "window length in tokens (default: the model's context length)")
+	f.IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("window length in tokens (default: the model's context length, up to %d)", runtime.DefaultContext))
 	f.IntVar(&limit, "limit", 0, "score at most N records (0 = all)")
 	f.IntVar(&threads, "threads", 0, "compute threads (default GOMAXPROCS)")
 	f.BoolVar(&exact, "exact", false, exactFlagHelp)

@@ -11,9 +11,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// runtimeOptions builds the runtime options shared by generate and eval.
-func runtimeOptions(threads int, exact bool) runtime.Options {
-	opts := runtime.Options{ExactPrompt: exact}
+// runtimeOptions builds the runtime options shared by generate and eval;
+// ctx is --ctx, the sessions' context cap (0: the model's, up to
+// runtime.DefaultContext).
+func runtimeOptions(threads int, exact bool, ctx int) runtime.Options {
+	opts := runtime.Options{ExactPrompt: exact, Context: ctx}
 	if threads > 0 {
 		opts.Pool = parallel.New(threads)
 	}
@@ -56,6 +58,9 @@ func newGenerateCmd(a *app) *cobra.Command {
 			if maxTokens <= 0 {
 				return usagef("generate: --max-tokens must be > 0, got %d", maxTokens)
 			}
+			if ctxLen < 0 {
+				return usagef("generate: --ctx must be >= 0, got %d", ctxLen)
+			}
 			if err := smp.Validate(); err != nil {
 				return usagef("generate: %v", err)
 			}
@@ -71,7 +76,7 @@ func newGenerateCmd(a *app) *cobra.Command {
 				}
 				prompt = string(b)
 			}
-			m, err := runtime.Load(model, runtimeOptions(threads, exact))
+			m, err := runtime.Load(model, runtimeOptions(threads, exact, ctxLen))
 			if err != nil {
 				return fmt.Errorf("generate: %w", err)
 			}
@@ -87,13 +92,12 @@ func newGenerateCmd(a *app) *cobra.Command {
 			if len(ids) == 0 {
 				return usagef("generate: the prompt is empty")
 			}
-			if ctxLen <= 0 {
-				ctxLen = min(m.Hyper.ContextLength, len(ids)+maxTokens)
+			if len(ids) >= m.ContextLength() {
+				return fmt.Errorf("generate: prompt of %d tokens does not fit the context of %d (--ctx; the model's llama.context_length is %d)",
+					len(ids), m.ContextLength(), m.Hyper.ContextLength)
 			}
-			if len(ids) >= ctxLen {
-				return fmt.Errorf("generate: prompt of %d tokens does not fit the context of %d", len(ids), ctxLen)
-			}
-			sess := m.NewSession(ctxLen)
+			// The session's cache grows with the tokens, up to the cap.
+			sess := m.NewSession(min(m.ContextLength(), len(ids)+maxTokens))
 			start := time.Now()
 			var firstTok time.Time
 			res, err := sess.Generate(ids, runtime.GenerateOptions{
@@ -129,7 +133,7 @@ func newGenerateCmd(a *app) *cobra.Command {
 	f.Float64Var(&smp.TopP, "top-p", 0.95, "keep the smallest set with this total probability (1 = all)")
 	f.Int64Var(&smp.Seed, "seed", 0, "random seed for sampling")
 	f.StringArrayVar(&stop, "stop", nil, "stop string (repeatable); not included in the output")
-	f.IntVar(&ctxLen, "ctx", 0, "context length (default: prompt + max tokens, capped at the model's)")
+	f.IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("context length cap in tokens (default: the model's, up to %d; the cache holds prompt + max tokens at most)", runtime.DefaultContext))
 	f.IntVar(&threads, "threads", 0, "compute threads (default GOMAXPROCS)")
 	f.BoolVar(&exact, "exact", false, exactFlagHelp)
 	f.BoolVar(&noBOS, "no-bos", false, "do not prepend BOS even if the model asks for it")

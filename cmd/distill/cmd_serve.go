@@ -30,6 +30,7 @@ func newServeCmd(a *app) *cobra.Command {
 		maxBody                     int64
 		requestTimeout, readTimeout time.Duration
 		idleTimeout                 time.Duration
+		ctxLen                      int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --model FILE.gguf [--addr 127.0.0.1:8080]",
@@ -65,7 +66,10 @@ func newServeCmd(a *app) *cobra.Command {
 			if apiKey == "" {
 				apiKey = os.Getenv(apiKeyEnv)
 			}
-			m, err := engine.Load(model, runtime.Options{})
+			if ctxLen < 0 {
+				return usagef("--ctx must be >= 0")
+			}
+			m, err := engine.Load(model, runtime.Options{Context: ctxLen, Sessions: parallel})
 			if err != nil {
 				return err
 			}
@@ -116,6 +120,7 @@ func newServeCmd(a *app) *cobra.Command {
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", serve.DefaultRequestTimeout, "deadline of a request from its arrival: waiting, decoding, writing (504 beyond)")
 	cmd.Flags().DurationVar(&readTimeout, "read-timeout", serve.DefaultReadTimeout, "time to receive a request's headers and body (408 and disconnect beyond)")
 	cmd.Flags().DurationVar(&idleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
+	cmd.Flags().IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("context length cap in tokens, prompt + completion (default: the model's, up to %d)", runtime.DefaultContext))
 	return cmd
 }
 

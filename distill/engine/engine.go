@@ -26,6 +26,8 @@ type Model struct {
 }
 
 // Load opens path with the runtime and its embedded tokenizer.
+// opts.Context caps the context length sessions get (see
+// runtime.Options.Context); Load refuses a cap whose KV cache does not fit.
 func Load(path string, opts runtime.Options) (*Model, error) {
 	rt, err := runtime.Load(path, opts)
 	if err != nil {
@@ -58,18 +60,15 @@ func (m *Model) Tokenize(text string) []int32 { return m.tok.Encode(text) }
 // TokenizerHash implements gate.Model.
 func (m *Model) TokenizerHash() string { return m.tokHash }
 
-// KVCacheBytes implements gate.Model: the runtime's F16 cache at ctx positions.
-func (m *Model) KVCacheBytes(ctx int) int64 {
-	h := m.rt.Hyper
-	return int64(ctx) * int64(h.NLayers) * 2 * int64(h.NKVHeads) * int64(h.HeadDim) * 2
-}
+// KVCacheBytes implements gate.Model: the runtime's cache at ctx positions.
+func (m *Model) KVCacheBytes(ctx int) int64 { return m.rt.KVCacheBytes(ctx) }
 
 // Generate implements gate.Model: greedy decoding token by token.
 func (m *Model) Generate(prompt []int32, maxNew int, stop []string, ignoreEOS bool, onToken func(id int32) bool) (string, error) {
 	if len(prompt) == 0 {
 		return "", errors.New("generate: empty prompt")
 	}
-	ctx := min(m.rt.Hyper.ContextLength, len(prompt)+maxNew)
+	ctx := min(m.rt.ContextLength(), len(prompt)+maxNew)
 	sess := m.rt.NewSession(ctx)
 	logits, err := sess.Eval(prompt)
 	if err != nil {
@@ -115,8 +114,8 @@ func (m *Model) LogProbs(tokens []int32, from int) ([][]float32, error) {
 	if from < 0 || from >= len(tokens)-1 {
 		return nil, fmt.Errorf("logprobs: from %d outside [0, %d)", from, len(tokens)-1)
 	}
-	if len(tokens) > m.rt.Hyper.ContextLength {
-		return nil, fmt.Errorf("logprobs: %d tokens exceed the context length %d", len(tokens), m.rt.Hyper.ContextLength)
+	if len(tokens) > m.rt.ContextLength() {
+		return nil, fmt.Errorf("logprobs: %d tokens exceed the context length %d", len(tokens), m.rt.ContextLength())
 	}
 	logits, err := m.rt.NewSession(len(tokens)).EvalAll(tokens[:len(tokens)-1])
 	if err != nil {
@@ -165,8 +164,10 @@ func (m *Model) EOS() int32 { return m.rt.EOS() }
 // VocabSize implements serve.Backend.
 func (m *Model) VocabSize() int { return m.rt.Hyper.VocabSize }
 
-// ContextLength implements serve.Backend.
-func (m *Model) ContextLength() int { return m.rt.Hyper.ContextLength }
+// ContextLength implements serve.Backend: the sessions' cap
+// (runtime.Options.Context, by default the file's llama.context_length up
+// to runtime.DefaultContext), not the file's declared context.
+func (m *Model) ContextLength() int { return m.rt.ContextLength() }
 
 // FormatChat implements serve.Backend: ChatML when the tokenizer has
 // <|im_start|>/<|im_end|>, else "User:/Assistant:" lines.
@@ -194,7 +195,8 @@ func (m *Model) FormatChat(msgs []serve.Message) (string, error) {
 	return b.String(), nil
 }
 
-// NewSession implements serve.Backend.
+// NewSession implements serve.Backend. The session's KV cache grows with
+// the tokens it evaluates, up to ctxLen.
 func (m *Model) NewSession(ctxLen int) serve.Session { return m.rt.NewSession(ctxLen) }
 
 // Sampler builds a runtime sampler for the server.

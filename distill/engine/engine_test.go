@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,8 +68,75 @@ func TestEngineMatchesRuntimeAndTokenizer(t *testing.T) {
 			t.Fatalf("position %d: argmax %d, greedy chose %d", k, best, ids[k])
 		}
 	}
-	if got, want := m.KVCacheBytes(128), m.Runtime().NewSession(128).KVCacheBytes(); got != want {
-		t.Fatalf("KVCacheBytes %d, runtime session %d", got, want)
+	// The gate's estimate is what a session holds once its 128-token
+	// context is full.
+	sess := m.Runtime().NewSession(128)
+	if _, err := sess.Eval(full[:1]); err != nil {
+		t.Fatal(err)
+	}
+	for sess.Pos() < 128 {
+		if _, err := sess.Eval([]int32{full[sess.Pos()%len(full)]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := m.KVCacheBytes(128), sess.KVCacheBytes(); got != want {
+		t.Fatalf("KVCacheBytes %d, runtime session at 128 tokens %d", got, want)
+	}
+}
+
+// ctx16mModel writes a small GGUF declaring llama.context_length =
+// 16777216, as in issue 16.
+func ctx16mModel(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
+	sp := runtime.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
+	if err := runtime.WriteRandomModel(path, sp); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkCappedSessions checks m's context cap and that a session the server
+// opens at that cap allocates only for the tokens it evaluates.
+func checkCappedSessions(t *testing.T, m *Model, want int) {
+	t.Helper()
+	if got := m.ContextLength(); got != want {
+		t.Fatalf("ContextLength %d, want %d", got, want)
+	}
+	sess := m.NewSession(m.ContextLength())
+	if _, err := sess.Eval([]int32{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	// 256 positions (the first chunk) × 2 layers × K,V × 32 channels × 2 B
+	if got, want := sess.(*runtime.Session).KVCacheBytes(), int64(256*2*2*32*2); got != want {
+		t.Errorf("KV cache %d bytes after 3 tokens, want %d", got, want)
+	}
+}
+
+// A GGUF declaring 16M positions is served with a 4096-token cap by
+// default (before: sessions of 16M positions, fatal error: out of memory).
+func TestHugeDeclaredContextIsCapped(t *testing.T) {
+	m, err := Load(ctx16mModel(t), runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	checkCappedSessions(t, m, 4096)
+}
+
+// runtime.Options.Context (serve --ctx) sets the cap; one whose KV cache
+// cannot fit is refused at Load with the knob named.
+func TestContextOptionCapsSessions(t *testing.T) {
+	path := ctx16mModel(t)
+	m, err := Load(path, runtime.Options{Context: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCappedSessions(t, m, 512)
+	m.Close()
+	if _, err := Load(path, runtime.Options{Context: 1 << 24, MemoryLimit: 1 << 30}); err == nil || !strings.Contains(err.Error(), "--ctx") {
+		t.Fatalf("a 16M-token cap in 1 GiB: err %v, want a refusal naming --ctx", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/internal/sysmem"
 )
 
 // Data opens datasets for a run. The default implementation (DatasetData)
@@ -59,6 +60,11 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 	s, err := cfg.ResolveStudent(tok.VocabSize())
 	if err != nil {
 		return Setup{}, err
+	}
+	if avail, err := sysmem.Available(); err == nil { // no check where the system reports nothing
+		if err := s.CheckTrainingMemory(cfg.Train.BatchSize, cfg.Train.SeqLen, cfg.Train.Accumulation > 1, avail); err != nil {
+			return Setup{}, err
+		}
 	}
 	hash := tok.Hash()
 	for _, d := range []DatasetInfo{trainInfo, valInfo} {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"github.com/distill-ml/distill/internal/testmodel"
 	"path/filepath"
 	"strings"
@@ -89,5 +90,25 @@ func TestPrepareRefusesUnusableDataBeforeTraining(t *testing.T) {
 	cfg.Tokenizer = filepath.Join(t.TempDir(), "missing.json")
 	if _, err := Prepare(cfg, d, build, nil); err == nil || !strings.Contains(err.Error(), "missing.json") {
 		t.Fatalf("missing tokenizer: %v", err)
+	}
+}
+
+// Issue 16: a student with d_model: 65536 (about 69 G parameters, 1 TiB to
+// train) is refused as a config error before the model is built; building
+// it was fatal error: out of memory.
+func TestPrepareRefusesStudentThatCannotFitMemory(t *testing.T) {
+	tokPath, hash := writeByteTokenizer(t)
+	built := 0
+	build := func(Setup, int64) (Model, error) { built++; return nil, errors.New("the test does not build models") }
+	cfg := prepConfig()
+	cfg.OutDir = t.TempDir()
+	cfg.Student = &student.Config{DModel: 65536, NLayers: 1, NHeads: 64, NKVHeads: 64, FFNDim: 4 * 65536, ContextLength: 16, RopeBase: 10000, NormEps: 1e-5}
+	d := &fakeData{info: DatasetInfo{TokenizerHash: hash, VocabSize: 256}, tokPath: tokPath}
+	_, err := Prepare(cfg, d, build, nil)
+	if err == nil || !strings.Contains(err.Error(), "d_model (65536)") || !strings.Contains(err.Error(), "available") {
+		t.Fatalf("err %v, want a memory refusal naming d_model", err)
+	}
+	if built != 0 || d.opened != 0 {
+		t.Fatalf("the refused student was built (%d) or its loader opened (%d)", built, d.opened)
 	}
 }

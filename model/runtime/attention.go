@@ -22,7 +22,7 @@ func (s *Session) attention(l int, q, out []float32, n int) {
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	kc, vc := s.kCache[l], s.vCache[l]
 	rowBytes := s.kvDim * s.elem
-	vStride := s.ctxLen * s.elem
+	vStride := s.kvCap * s.elem
 	base := s.pos
 	f16cache := s.elem == 2
 	s.forSlots(n*nh, func(slot, lo, hi int) {

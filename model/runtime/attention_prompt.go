@@ -54,7 +54,7 @@ func (s *Session) promptAttention(l int, q, out []float32, n int) {
 				kc.row(kf[p*hd:(p+1)*hd], p*s.kvDim+g*hd)
 			}
 			for c := 0; c < hd; c++ {
-				vc.row(vf[c*P:(c+1)*P], (g*hd+c)*s.ctxLen)
+				vc.row(vf[c*P:(c+1)*P], (g*hd+c)*s.kvCap)
 			}
 		}
 	})

@@ -34,6 +34,7 @@ func TestPromptAttentionMatchesPerToken(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(c.base), uint64(c.n)))
 				s := m.NewSession(256)
 				s.ensureScratch(c.n)
+				s.growKV(c.base + c.n) // forward's job, skipped here
 				kvDim := s.kvDim
 				k := make([]float32, kvDim)
 				v := make([]float32, kvDim)

@@ -26,5 +26,9 @@
 // A Session holds one sequence's KV cache: Eval/EvalAll process a batch of
 // tokens at once (prompt processing) or one at a time (decode); Generate
 // samples (greedy, temperature, top-k, top-p with a seed) with stop sequences
-// and a streaming callback.
+// and a streaming callback. The cache and the RoPE tables grow with the
+// sequence (doubling, in 256-position chunks) up to the session's capacity,
+// itself capped by Options.Context (default: llama.context_length up to
+// DefaultContext = 4096); Load refuses weights plus Options.Sessions full
+// caches that do not fit in available memory (/proc/meminfo MemAvailable).
 package runtime

@@ -39,14 +39,16 @@ func ropePair(x0, x1, c, s float32) (float32, float32) {
 	return fma32(x0, c, -(x1 * s)), fma32(x0, s, x1*c)
 }
 
-// ropeTables fills cos/sin [ctxLen, ropeDim/2] as ggml_rope_cache_init
-// does: the angle of pair i at position p is p·θⁱ with θ = base^(−2/ropeDim)
-// as a float32 power and the product accumulated in float32, one multiply
-// per pair; sine and cosine as glibc's sinf/cosf (exact_trig.go).
-func ropeTables(cos, sin []float32, ctxLen, ropeDim int, base float64) {
+// ropeTables fills the rows [from, to) of cos/sin [positions, ropeDim/2] as
+// ggml_rope_cache_init does: the angle of pair i at position p is p·θⁱ with
+// θ = base^(−2/ropeDim) as a float32 power and the product accumulated in
+// float32, one multiply per pair; sine and cosine as glibc's sinf/cosf
+// (exact_trig.go). Each row depends on its position only, so tables can be
+// filled piece by piece as a session grows.
+func ropeTables(cos, sin []float32, from, to, ropeDim int, base float64) {
 	half := ropeDim / 2
 	thetaScale := float32(math.Pow(float64(float32(base)), float64(float32(-2.0)/float32(ropeDim))))
-	for p := 0; p < ctxLen; p++ {
+	for p := from; p < to; p++ {
 		theta := float32(p)
 		for i := 0; i < half; i++ {
 			sin[p*half+i], cos[p*half+i] = sinCosf32(theta)

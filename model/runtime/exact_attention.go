@@ -34,7 +34,7 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 	scale := 1 / float32(math.Sqrt(float64(hd)))
 	kc, vc := s.kCache[l], s.vCache[l]
 	rowBytes := s.kvDim * 2
-	vStride := s.ctxLen * 2
+	vStride := s.kvCap * 2
 	base := s.pos
 	// A batch goes through tinyBLAS when its shapes allow (k a multiple of
 	// 16, rows a multiple of 4), else through ggml's vec_dot.
@@ -73,7 +73,7 @@ func (s *Session) attentionExact(l int, q, out []float32, n int) {
 			}
 			pad := (p + blk) / blk * blk
 			clear(scores[p+1 : pad])
-			direct := pad <= s.ctxLen
+			direct := pad <= s.kvCap
 			oh := out[i*nh*hd+head*hd : i*nh*hd+(head+1)*hd]
 			for c := range oh {
 				row := (kvh*hd + c) * vStride

@@ -33,6 +33,19 @@ type Options struct {
 	// value across a rounding boundary, so logits are close to llama.cpp's
 	// (KL ≤ 0.02 nats on the test model) rather than identical.
 	ExactPrompt bool
+	// Context caps every session's context length in tokens (llama.cpp's
+	// n_ctx). 0 means the file's llama.context_length up to DefaultContext;
+	// more than llama.context_length is an error. Sessions allocate their KV
+	// cache as their sequence grows, but Load refuses a cap whose full KV
+	// cache (for Sessions sessions) and weights do not fit in memory.
+	Context int
+	// Sessions is how many sessions may hold a full cache at once (a
+	// server's parallel requests) for the memory check; 0 means 1.
+	Sessions int
+	// MemoryLimit is the memory in bytes the weights and KV caches may use;
+	// 0 means what the system reports available (/proc/meminfo
+	// MemAvailable), and no check where it reports nothing.
+	MemoryLimit int64
 }
 
 // Hyper is the architecture read from the llama.* keys of a GGUF file.
@@ -44,7 +57,7 @@ type Hyper struct {
 	NKVHeads      int     // llama.attention.head_count_kv (default NHeads)
 	HeadDim       int     // DModel / NHeads
 	FFNDim        int     // llama.feed_forward_length
-	ContextLength int     // llama.context_length
+	ContextLength int     // llama.context_length (what the model was trained for; sessions are capped by Model.ContextLength)
 	RopeDim       int     // llama.rope.dimension_count (default HeadDim)
 	RopeBase      float64 // llama.rope.freq_base (default 10000)
 	NormEps       float32 // llama.attention.layer_norm_rms_epsilon
@@ -75,6 +88,7 @@ type Model struct {
 	data    []byte // the mapped (or read) file
 	unmap   func() error
 	pool    *parallel.Pool
+	ctxCap  int // sessions' context length: Options.Context or its default
 	kvF32   bool
 	exact   bool
 	tileEng *kernels.Engine // single-threaded GEMMs: prompt weight tiles, attention heads
@@ -134,6 +148,9 @@ func (m *Model) load(opts Options) error {
 		return fmt.Errorf("general.architecture is %q; only \"llama\" is supported", arch)
 	}
 	if err := m.readHyper(); err != nil {
+		return err
+	}
+	if err := m.planMemory(opts); err != nil { // before the weights are read
 		return err
 	}
 	if err := m.mapData(opts.NoMmap); err != nil {

@@ -10,13 +10,15 @@ import (
 // Sequences longer than window tokens are scored in consecutive,
 // non-overlapping windows; the first token of each later window is then
 // predicted from that window only (it is not scored when it is the window's
-// first token). window ≤ 0 means the model's context length.
+// first token). window ≤ 0 means the model's context length
+// (Model.ContextLength); the session's cache grows only to the longest
+// window actually scored.
 func (m *Model) NLL(tokens []int32, from, window int) (sum float64, count int, err error) {
 	if from < 1 {
 		from = 1
 	}
-	if window <= 0 || window > m.Hyper.ContextLength {
-		window = m.Hyper.ContextLength
+	if window <= 0 || window > m.ContextLength() {
+		window = m.ContextLength()
 	}
 	if window < 2 {
 		return 0, 0, fmt.Errorf("nll: window %d too small", window)

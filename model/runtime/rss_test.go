@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/bench/runtime/rtbench"
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/model/runtime"
 )
 
@@ -28,7 +29,7 @@ func TestRSSWithinFilePlusKV(t *testing.T) {
 		rssChild(path)
 		return
 	}
-	if rtbench.ProcStatusBytes("VmHWM") == 0 {
+	if sysmem.ProcStatusBytes("VmHWM") == 0 {
 		t.Skip("no peak RSS (/proc/self/status VmHWM) on this system")
 	}
 	if testing.Short() {
@@ -99,7 +100,7 @@ func rssChild(path string) {
 			fail(err)
 		}
 	}
-	peak := rtbench.ProcStatusBytes("VmHWM")
+	peak := sysmem.ProcStatusBytes("VmHWM")
 	if peak == 0 || rss0 == 0 {
 		fail(fmt.Errorf("no VmRSS/VmHWM in /proc/self/status"))
 	}

@@ -18,15 +18,19 @@ const maxBatch = 256
 // A Session is not safe for concurrent use; use one per goroutine.
 type Session struct {
 	m      *Model
-	ctxLen int
+	ctxLen int // capacity in tokens: evaluating past it is an error
 	pos    int // tokens in the cache
 
+	// The KV cache and the RoPE tables hold kvCap ≤ ctxLen positions and
+	// grow with the sequence (growKV), so a session's memory follows the
+	// tokens it has seen, not its capacity.
+	kvCap  int
 	kvDim  int
-	kCache [][]byte // per layer [ctxLen, kvDim] as F16 (2 B) or F32 (4 B)
-	vCache [][]byte // per layer [kvDim, ctxLen]: V transposed, as llama.cpp keeps it
+	kCache [][]byte // per layer [kvCap, kvDim] as F16 (2 B) or F32 (4 B)
+	vCache [][]byte // per layer [kvDim, kvCap]: V transposed, as llama.cpp keeps it
 	elem   int      // bytes per cache element
 
-	cos, sin []float32 // [ctxLen, ropeDim/2]
+	cos, sin []float32 // [kvCap, ropeDim/2]
 
 	// scratch for batches of up to scratchRows tokens (grown on demand)
 	scratchRows                 int
@@ -44,26 +48,21 @@ type Session struct {
 }
 
 // NewSession starts an empty sequence with room for ctxLen tokens (≤ 0 or
-// more than the model's context length means the model's context length).
+// more than the model's context length — Model.ContextLength, the file's
+// llama.context_length capped by Options.Context — means the model's
+// context length). Nothing is allocated for the cache yet: it grows with the
+// tokens evaluated.
 func (m *Model) NewSession(ctxLen int) *Session {
-	h := m.Hyper
-	if ctxLen <= 0 || ctxLen > h.ContextLength {
-		ctxLen = h.ContextLength
+	if limit := m.ContextLength(); ctxLen <= 0 || ctxLen > limit {
+		ctxLen = limit
 	}
+	h := m.Hyper
 	s := &Session{m: m, ctxLen: ctxLen, kvDim: h.NKVHeads * h.HeadDim, elem: 2}
 	if m.kvF32 {
 		s.elem = 4
 	}
 	s.kCache = make([][]byte, h.NLayers)
 	s.vCache = make([][]byte, h.NLayers)
-	for l := range s.kCache {
-		s.kCache[l] = make([]byte, ctxLen*s.kvDim*s.elem)
-		s.vCache[l] = make([]byte, ctxLen*s.kvDim*s.elem)
-	}
-	half := h.RopeDim / 2
-	s.cos = make([]float32, ctxLen*half)
-	s.sin = make([]float32, ctxLen*half)
-	ropeTables(s.cos, s.sin, ctxLen, h.RopeDim, h.RopeBase) // exact.go: ggml's float32 angles
 	return s
 }
 
@@ -73,9 +72,48 @@ func (s *Session) Pos() int { return s.pos }
 // ContextLength is the session's capacity in tokens.
 func (s *Session) ContextLength() int { return s.ctxLen }
 
-// KVCacheBytes is the memory the KV cache holds.
+// KVCacheBytes is the memory the KV cache holds now (it grows with the
+// sequence up to Model.KVCacheBytes(ContextLength())).
 func (s *Session) KVCacheBytes() int64 {
-	return int64(len(s.kCache)) * 2 * int64(s.ctxLen*s.kvDim*s.elem)
+	return int64(len(s.kCache)) * 2 * int64(s.kvCap) * int64(s.kvDim) * int64(s.elem)
+}
+
+// kvChunk is the granularity of the KV cache's capacity in positions: it
+// is a multiple of every attention block the exact kernels pad to (≤ 64),
+// so the padded probability rows stay inside a cache row.
+const kvChunk = 256
+
+// growKV makes room for need ≤ ctxLen positions: the capacity at least
+// doubles (rounded up to kvChunk, capped at ctxLen), so a sequence growing
+// token by token reallocates O(log n) times, and the cached keys, values
+// and RoPE angles are copied into the new buffers unchanged (the arithmetic
+// never sees the capacity, only the positions).
+func (s *Session) growKV(need int) {
+	if need <= s.kvCap {
+		return
+	}
+	newCap := min(s.ctxLen, (max(need, 2*s.kvCap)+kvChunk-1)/kvChunk*kvChunk)
+	rowBytes := s.kvDim * s.elem
+	oldStride, newStride := s.kvCap*s.elem, newCap*s.elem
+	for l := range s.kCache {
+		k := make([]byte, newCap*rowBytes)
+		copy(k, s.kCache[l])
+		s.kCache[l] = k
+		v := make([]byte, newCap*rowBytes) // [kvDim, newCap]: each channel's run moves to its new stride
+		if old := s.vCache[l]; old != nil {
+			for c := 0; c < s.kvDim; c++ {
+				copy(v[c*newStride:c*newStride+oldStride], old[c*oldStride:(c+1)*oldStride])
+			}
+		}
+		s.vCache[l] = v
+	}
+	h := s.m.Hyper
+	half := h.RopeDim / 2
+	cos, sin := make([]float32, newCap*half), make([]float32, newCap*half)
+	copy(cos, s.cos)
+	copy(sin, s.sin)
+	ropeTables(cos, sin, s.kvCap, newCap, h.RopeDim, h.RopeBase) // exact.go: ggml's float32 angles
+	s.cos, s.sin, s.kvCap = cos, sin, newCap
 }
 
 // Reset empties the cache so the session can start a new sequence.
@@ -199,6 +237,7 @@ func (s *Session) forward(tokens []int32, hook func(layer int, x []float32), emi
 			return fmt.Errorf("eval: token %d at index %d is outside the vocabulary [0, %d)", t, i, h.VocabSize)
 		}
 	}
+	s.growKV(s.pos + len(tokens))
 	s.ensureScratch(min(len(tokens), maxBatch))
 	logits := s.logits
 	for off := 0; off < len(tokens); off += maxBatch {
@@ -534,7 +573,7 @@ func (s *Session) storeKVRows(l, p0 int, k, v []float32, slot int) {
 		copy(bytesF32(s.kCache[l])[p0*kvDim:], k)
 		vc := bytesF32(s.vCache[l])
 		for c := 0; c < kvDim; c++ {
-			run := vc[c*s.ctxLen+p0 : c*s.ctxLen+p0+rows]
+			run := vc[c*s.kvCap+p0 : c*s.kvCap+p0+rows]
 			for j := range run {
 				run[j] = v[j*kvDim+c]
 			}
@@ -545,7 +584,7 @@ func (s *Session) storeKVRows(l, p0 int, k, v []float32, slot int) {
 	vc := bytesU16(s.vCache[l])
 	if rows == 1 {
 		for c, x := range v[:kvDim] {
-			vc[c*s.ctxLen+p0] = f16.Float16(x)
+			vc[c*s.kvCap+p0] = f16.Float16(x)
 		}
 		return
 	}
@@ -554,6 +593,6 @@ func (s *Session) storeKVRows(l, p0 int, k, v []float32, slot int) {
 		for j := range tmp {
 			tmp[j] = v[j*kvDim+c]
 		}
-		f16.FromFloat32(vc[c*s.ctxLen+p0:c*s.ctxLen+p0+rows], tmp)
+		f16.FromFloat32(vc[c*s.kvCap+p0:c*s.kvCap+p0+rows], tmp)
 	}
 }

@@ -109,14 +109,18 @@ func (c Config) Validate() error {
 }
 
 // ParamCount is the number of stored parameters.
-func (c Config) ParamCount() int64 {
-	d, hd := int64(c.DModel), int64(c.HeadDim())
-	q := int64(c.NHeads) * hd
-	kv := int64(c.NKVHeads) * hd
-	block := d + d*q + 2*d*kv + q*d + d + 3*d*int64(c.FFNDim)
-	n := int64(c.VocabSize)*d + int64(c.NLayers)*block + d
+func (c Config) ParamCount() int64 { return int64(c.paramCount()) }
+
+// paramCount is ParamCount in float64, which does not overflow for the
+// absurd sizes a memory check must refuse.
+func (c Config) paramCount() float64 {
+	d, hd := float64(c.DModel), float64(c.HeadDim())
+	q := float64(c.NHeads) * hd
+	kv := float64(c.NKVHeads) * hd
+	block := d + d*q + 2*d*kv + q*d + d + 3*d*float64(c.FFNDim)
+	n := float64(c.VocabSize)*d + float64(c.NLayers)*block + d
 	if c.UntieEmbed {
-		n += int64(c.VocabSize) * d
+		n += float64(c.VocabSize) * d
 	}
 	return n
 }

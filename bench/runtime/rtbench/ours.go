@@ -1,14 +1,12 @@
 package rtbench
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/model/kernels/parallel"
 	"github.com/distill-ml/distill/model/runtime"
 )
@@ -77,7 +75,6 @@ func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, e
 		tokens[i] = int32(2 + (i*7919)%(vocab-2))
 	}
 	s := m.NewSession(prompt + decode)
-	res.KVBytes = s.KVCacheBytes()
 	evalPrompt := func() (time.Duration, error) {
 		s.Reset()
 		t0 := time.Now()
@@ -117,6 +114,7 @@ func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, e
 		}
 		res.DecodeBest = min(res.DecodeBest, d)
 	}
+	res.KVBytes = s.KVCacheBytes() // the cache grows as it is used: read it after the runs
 	res.CPUSeconds = SelfCPUSeconds() - cpu0
 	res.RSSGrowth = RSSBytes() - rss0
 	return res, nil
@@ -137,22 +135,4 @@ func rusageSeconds(who int) float64 {
 }
 
 // RSSBytes is this process's resident set size (VmRSS), 0 if unknown.
-func RSSBytes() int64 { return ProcStatusBytes("VmRSS") }
-
-// ProcStatusBytes is a "Name:  N kB" field of /proc/self/status in bytes
-// (VmRSS, VmHWM for the peak), 0 if unknown.
-func ProcStatusBytes(field string) int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func RSSBytes() int64 { return sysmem.ProcStatusBytes("VmRSS") }

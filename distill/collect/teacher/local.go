@@ -19,7 +19,7 @@ type LocalConfig struct {
 	// gold text), "generate" lets the teacher write the completion (sequence-level KD).
 	Completion   string `yaml:"completion" json:"completion"`
 	HiddenLayers []int  `yaml:"hidden_layers" json:"hidden_layers"` // teacher layers whose hidden states are stored (runtime convention: 0 embeddings, L block L)
-	Context      int    `yaml:"context" json:"context"`             // session length; default the model's
+	Context      int    `yaml:"context" json:"context"`             // session length; default the runtime's cap (the model's context up to runtime.DefaultContext)
 }
 
 // Validate checks the config.
@@ -68,8 +68,8 @@ func NewLocal(cfg LocalConfig, m *runtime.Model, enc Encoder, eos int32) (*Local
 		return nil, err
 	}
 	ctx := cfg.Context
-	if ctx <= 0 {
-		ctx = m.Hyper.ContextLength
+	if ctx <= 0 || ctx > m.ContextLength() {
+		ctx = m.ContextLength() // the runtime's session cap, not the file's declared context
 	}
 	for _, l := range cfg.HiddenLayers {
 		if l < 0 || l > m.Hyper.NLayers+1 {

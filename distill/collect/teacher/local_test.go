@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand"
+	"path/filepath"
 	"sort"
 	"testing"
 
@@ -214,5 +215,40 @@ func TestLocalTeacherTemperedTail(t *testing.T) {
 				t.Fatalf("%+v position %d: tempered tail %v, direct %v", c, j, resp.TailTempered[j], want)
 			}
 		}
+	}
+}
+
+// A teacher GGUF declaring llama.context_length = 16777216 (issue 16): the
+// local teacher's context is the runtime's 4096-token cap, and generating a
+// completion allocates for the tokens, not for 16M positions.
+func TestLocalTeacherHugeDeclaredContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
+	sp := runtime.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
+	if err := runtime.WriteRandomModel(path, sp); err != nil {
+		t.Fatal(err)
+	}
+	m, err := runtime.Load(path, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := m.Tokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := NewLocal(LocalConfig{Name: "local", Model: path, Completion: "generate"}, m, tok, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lt.ctx != 4096 {
+		t.Fatalf("teacher context %d, want the runtime's 4096 (the file declares 16777216)", lt.ctx)
+	}
+	resp, err := lt.Complete(context.Background(), Request{Prompt: "the cat sat", MaxTokens: 4, TopLogprobs: 2, Temperature: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Positions) == 0 || len(resp.Positions) > 4 {
+		t.Fatalf("%d completion positions, want 1..4", len(resp.Positions))
 	}
 }

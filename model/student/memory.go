@@ -1,0 +1,80 @@
+package student
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/distill-ml/distill/internal/sysmem"
+)
+
+// TrainingMemory estimates the memory training a Config takes, in bytes.
+// Weights, gradients and optimizer state are exact for the stored
+// parameters (hidden-state projections excluded); activations are an
+// estimate of the op buffers a (batch, seq_len) step keeps for its backward
+// pass, to tell a config that cannot fit from one that can, not to budget
+// the last MiB. It stays below what training measures (the tiny preset and
+// mobilellm-125m cut to 4 layers at batch 8 × 128 tokens, vocabulary 2048:
+// about 430 and 610 MiB estimated against 511 and 710 MiB peak RSS in
+// docs/BENCHMARKS.md), so a config it refuses would not have fit either.
+type TrainingMemory struct {
+	Weights     int64 // F32 parameters
+	Gradients   int64 // one F32 gradient per parameter (Param.Grad)
+	Optimizer   int64 // AdamW's two F32 moments, plus the accumulation buffers with accumulation > 1
+	Activations int64 // per applied block: norms, Q/K/V, attention probabilities [B, H, T, T], FFN; the logits [B·T, vocab]; forward and backward
+}
+
+// Total is the sum of the parts.
+func (m TrainingMemory) Total() int64 {
+	return satAdd(satAdd(m.Weights, m.Gradients), satAdd(m.Optimizer, m.Activations))
+}
+
+// TrainingMemory estimates the memory of training c with batches of batch
+// sequences of seqLen tokens (accumulate: gradient accumulation over
+// several batches, which adds a buffer per parameter). Arithmetic is in
+// float64 and saturates at MaxInt64, so an absurd config gives a huge
+// number, never an overflow.
+func (c Config) TrainingMemory(batch, seqLen int, accumulate bool) TrainingMemory {
+	p := c.paramCount()
+	d, ffn, vocab := float64(c.DModel), float64(c.FFNDim), float64(c.VocabSize)
+	q := float64(c.NHeads * c.HeadDim())
+	kv := float64(c.NKVHeads * c.HeadDim())
+	n := float64(batch) * float64(seqLen) // tokens per step
+	// Floats one applied block keeps per token (residual, two norms,
+	// attention output and projection, RoPE'd and plain Q/K/V, gate, up
+	// and their SwiGLU), plus the attention probabilities, per head and
+	// query, over every key.
+	perBlock := n*(4*d+2*q+4*kv+3*ffn) + float64(batch)*float64(c.NHeads)*float64(seqLen)*float64(seqLen)
+	act := 2 * 4 * (float64(c.AppliedLayers())*perBlock + n*vocab) // values and their gradients, F32
+	opt := 8 * p
+	if accumulate {
+		opt += 4 * p
+	}
+	return TrainingMemory{Weights: bytesOf(4 * p), Gradients: bytesOf(4 * p), Optimizer: bytesOf(opt), Activations: bytesOf(act)}
+}
+
+// CheckTrainingMemory refuses a config whose training estimate
+// (TrainingMemory) exceeds available bytes, naming the keys that size it.
+func (c Config) CheckTrainingMemory(batch, seqLen int, accumulate bool, available int64) error {
+	m := c.TrainingMemory(batch, seqLen, accumulate)
+	if m.Total() <= available {
+		return nil
+	}
+	return fmt.Errorf("student config: training needs about %s (weights %s, gradients %s, optimizer %s, activations %s at train.batch_size %d × train.seq_len %d) but only %s is available: "+
+		"reduce d_model (%d), n_layers (%d), ffn_dim (%d) or vocab_size (%d), or train.batch_size/train.seq_len",
+		sysmem.Format(m.Total()), sysmem.Format(m.Weights), sysmem.Format(m.Gradients), sysmem.Format(m.Optimizer), sysmem.Format(m.Activations),
+		batch, seqLen, sysmem.Format(available), c.DModel, c.NLayers, c.FFNDim, c.VocabSize)
+}
+
+func bytesOf(x float64) int64 {
+	if x >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(x)
+}
+
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
