@@ -45,11 +45,11 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/bench/runtime/rtbench"
-	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/model/runtime"
 	"github.com/distill-ml/distill/model/student"
 )
