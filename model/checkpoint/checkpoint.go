@@ -31,7 +31,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/distill-ml/distill/internal/atomicfile"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -101,7 +103,9 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 		return "", fmt.Errorf("save checkpoint: %w", err)
 	}
 	final := filepath.Join(root, DirName(c.State.Step))
-	tmp, err := os.MkdirTemp(root, ".tmp-"+DirName(c.State.Step)+"-")
+	// Leftovers of saves killed half-way (best effort; see atomicfile.RemoveStale).
+	atomicfile.RemoveStale(root, isSaveTemp, time.Now())
+	tmp, err := os.MkdirTemp(root, saveTempPrefix+DirName(c.State.Step)+"-")
 	if err != nil {
 		return "", fmt.Errorf("save checkpoint: %w", err)
 	}
@@ -111,6 +115,10 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
+	if d, err := os.Open(tmp); err == nil {
+		atomicfile.Hold(d) // a concurrent Save's RemoveStale leaves it alone
+		defer d.Close()
+	}
 	meta := c.Meta
 	meta.Format, meta.Version = FormatName, FormatVersion
 	sums := map[string]string{}
@@ -303,15 +311,34 @@ func prune(root string, keep int) error {
 		}
 		dirs = dirs[1:]
 	}
-	// Leftovers of a crashed save.
-	entries, _ := os.ReadDir(root)
-	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), ".tmp-"+dirPrefix) {
-			os.RemoveAll(filepath.Join(root, e.Name()))
-		}
-	}
 	syncDir(root)
 	return nil
+}
+
+// saveTempPrefix starts the name of the directory Save writes into before
+// the rename: ".tmp-step-NNNNNNNN-<digits>".
+const saveTempPrefix = ".tmp-"
+
+// isSaveTemp matches the temporary directory names of Save.
+func isSaveTemp(name string) bool {
+	rest, ok := strings.CutPrefix(name, saveTempPrefix+dirPrefix)
+	if !ok {
+		return false
+	}
+	step, random, ok := strings.Cut(rest, "-")
+	return ok && digitsOnly(step) && digitsOnly(random)
+}
+
+func digitsOnly(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Load reads and validates the checkpoint in dir (or the newest under dir).
