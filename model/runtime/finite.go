@@ -16,8 +16,10 @@ const finiteChunkBytes = 1 << 20
 // F32 and F16 weights are read in full; quantized weights only in their F16
 // block scales (d, dmin), which is a complete check because every quantized
 // value is a finite integer code times them. The scan runs on the model's
-// worker pool; it touches every page of the mapped file once (see
-// docs/BENCHMARKS.md for its cost).
+// worker pool; it touches every page of the mapped file once, pages the
+// first forward pass touches anyway (MobileLLM-125M shape, 2 threads on a
+// loaded box: Q8_0 127 MiB ≈ 15–85 ms, Q4_K_M 89 MiB ≈ 10–70 ms, F32 476 MiB
+// ≈ 0.45–0.6 s).
 func (m *Model) checkFinite() error {
 	type span struct {
 		name  string
