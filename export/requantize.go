@@ -3,7 +3,6 @@ package export
 import (
 	"fmt"
 	"io"
-	"math"
 	"strings"
 
 	"github.com/distill-ml/distill/export/gguf"
@@ -29,9 +28,15 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("quantize: %w", err)
 	}
+	if arch != "llama" {
+		return fmt.Errorf("quantize %s: general.architecture is %q; only \"llama\" is supported", in, arch)
+	}
 	nLayers, err := f.Uint(arch + ".block_count")
 	if err != nil {
 		return fmt.Errorf("quantize: %w", err)
+	}
+	if err := checkLlamaTensors(f); err != nil {
+		return fmt.Errorf("quantize %s: %w", in, err)
 	}
 	_, hasOutput := f.Tensor("output.weight")
 
@@ -96,18 +101,23 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 		if err != nil {
 			return err
 		}
+		if cap(src) < int(t.Size) {
+			src = make([]byte, t.Size)
+		}
+		s := src[:t.Size]
+		if _, err := io.ReadFull(r, s); err != nil {
+			return fmt.Errorf("read %s tensor %s: %w", in, t.Name, err)
+		}
+		if quant.Quantizable(t.Type) {
+			if err := quant.CheckFinite(t.Type, s, 0); err != nil {
+				return fmt.Errorf("tensor %s: %w", t.Name, err)
+			}
+		}
 		if types[i] == t.Type {
-			if _, err := io.Copy(o, r); err != nil {
+			if _, err := o.Write(s); err != nil {
 				return fmt.Errorf("copy: %w", err)
 			}
 		} else {
-			if cap(src) < int(t.Size) {
-				src = make([]byte, t.Size)
-			}
-			s := src[:t.Size]
-			if _, err := io.ReadFull(r, s); err != nil {
-				return fmt.Errorf("read %s: %w", in, err)
-			}
 			n := int(t.Elements())
 			if cap(fl) < n {
 				fl = make([]float32, n)
@@ -115,11 +125,6 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 			x := fl[:n]
 			if err := quant.Dequantize(t.Type, x, s); err != nil {
 				return err
-			}
-			for j, v := range x {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return fmt.Errorf("value %v at index %d is not finite", v, j)
-				}
 			}
 			if cap(dst) < int(info.Size) {
 				dst = make([]byte, info.Size)

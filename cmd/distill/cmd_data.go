@@ -83,7 +83,7 @@ func newDataValidateCmd(a *app) *cobra.Command {
 
 func newDataImportCmd(a *app) *cobra.Command {
 	var in, tokPath, out, split, source string
-	var noBOS, noEOS bool
+	var noBOS, noEOS, replaceUTF8 bool
 	var shardMiB int
 	c := &cobra.Command{
 		Use:   "import --in FILE.jsonl|FILE.parquet --tokenizer tokenizer.json --out DIR",
@@ -105,8 +105,9 @@ func newDataImportCmd(a *app) *cobra.Command {
 			}
 			sp := tok.Special()
 			opts := importer.Options{Split: split, Source: source, BOS: sp.BOS, EOS: sp.EOS,
-				Writer:   dataset.WriterOptions{MaxShardBytes: int64(shardMiB) << 20},
-				Progress: a.dataProgress("import " + filepath.Base(in))}
+				Writer:             dataset.WriterOptions{MaxShardBytes: int64(shardMiB) << 20},
+				Progress:           a.dataProgress("import " + filepath.Base(in)),
+				ReplaceInvalidUTF8: replaceUTF8}
 			if noBOS {
 				opts.BOS = -1
 			}
@@ -126,6 +127,9 @@ func newDataImportCmd(a *app) *cobra.Command {
 			if st.Duplicates > 0 {
 				fmt.Fprintf(a.stdout, ", %d duplicate rows (same source and prompt) skipped", st.Duplicates)
 			}
+			if st.Replaced > 0 {
+				fmt.Fprintf(a.stdout, ", %d rows with invalid UTF-8 replaced by U+FFFD", st.Replaced)
+			}
 			fmt.Fprintln(a.stdout)
 			return nil
 		},
@@ -137,6 +141,7 @@ func newDataImportCmd(a *app) *cobra.Command {
 	c.Flags().StringVar(&source, "source", "", "source of rows that name none (default: the input file name)")
 	c.Flags().BoolVar(&noBOS, "no-bos", false, "do not prepend the tokenizer's BOS token")
 	c.Flags().BoolVar(&noEOS, "no-eos", false, "do not append the tokenizer's EOS token to prompt/completion and text rows")
+	c.Flags().BoolVar(&replaceUTF8, "replace-invalid-utf8", false, "replace invalid UTF-8 in the input with U+FFFD instead of failing (the default names the line and byte offset)")
 	c.Flags().IntVar(&shardMiB, "shard-mib", 64, "maximum shard size in MiB")
 	return c
 }

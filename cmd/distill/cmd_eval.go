@@ -151,6 +151,9 @@ func newEvalCmd(a *app) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("eval: %s record %d: %w", data, i+1, err)
 				}
+				if math.IsNaN(s) || math.IsInf(s, 0) {
+					return fmt.Errorf("eval: %s record %d: negative log-likelihood %v is not finite (the model's activations overflow)", data, i+1, s)
+				}
 				sum += s
 				rep.Tokens += n
 				rep.Sequences++

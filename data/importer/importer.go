@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/parquet-go/parquet-go"
@@ -50,6 +51,9 @@ type Options struct {
 	Writer dataset.WriterOptions
 	// Progress, if set, is called every 1000 rows with the rows read so far.
 	Progress func(rows int64)
+	// ReplaceInvalidUTF8 replaces each invalid UTF-8 sequence in the input
+	// text with U+FFFD (counted in Stats.Replaced) instead of failing.
+	ReplaceInvalidUTF8 bool
 }
 
 // Stats summarizes an import.
@@ -57,6 +61,7 @@ type Stats struct {
 	Rows       int64 // rows written
 	Tokens     int64
 	Duplicates int64 // rows skipped because an earlier row had the same source and prompt (same id)
+	Replaced   int64 // rows whose invalid UTF-8 was replaced (Options.ReplaceInvalidUTF8)
 }
 
 // maxLineBytes bounds one JSONL line.
@@ -74,6 +79,7 @@ type example struct {
 	chat               bool
 	split, source      string
 	where              string // "line N" or "row N"
+	replaced           bool   // invalid UTF-8 in the input was replaced by U+FFFD
 }
 
 // Import reads in (.jsonl/.json lines or .parquet) and writes a dataset to outDir.
@@ -97,6 +103,9 @@ func Import(in string, enc Encoder, outDir string, opts Options) (Stats, error) 
 		if opts.Progress != nil && n%1000 == 0 {
 			opts.Progress(n)
 		}
+		if err := checkUTF8(&ex, opts.ReplaceInvalidUTF8); err != nil {
+			return fmt.Errorf("import %s %s: %w", in, ex.where, err)
+		}
 		rec, err := tokenize(ex, enc, opts, in)
 		if err != nil {
 			return fmt.Errorf("import %s %s: %w", in, ex.where, err)
@@ -112,13 +121,16 @@ func Import(in string, enc Encoder, outDir string, opts Options) (Stats, error) 
 		}
 		st.Rows++
 		st.Tokens += int64(len(rec.Tokens))
+		if ex.replaced {
+			st.Replaced++
+		}
 		return nil
 	}
 	switch strings.ToLower(filepath.Ext(in)) {
 	case ".parquet":
 		err = readParquet(in, emit)
 	case ".jsonl", ".json", ".ndjson":
-		err = readJSONL(in, emit)
+		err = readJSONL(in, opts.ReplaceInvalidUTF8, emit)
 	default:
 		err = fmt.Errorf("import %s: unknown input type (want .jsonl or .parquet)", in)
 	}
@@ -221,15 +233,19 @@ func (r *jsonRow) example(where string) (example, error) {
 	return ex, nil
 }
 
-func readJSONL(path string, emit func(example) error) error {
+// readJSONL reads JSON lines. Invalid UTF-8 is an error naming the line and
+// byte offset unless replace is set (encoding/json would otherwise replace
+// it with U+FFFD silently).
+func readJSONL(path string, replace bool, emit func(example) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<20)
+	var offset int64 // file offset of the current line
 	for line := 1; ; line++ {
-		b, err := readLine(br)
+		b, n, err := readLine(br)
 		if err == io.EOF {
 			return nil
 		}
@@ -237,8 +253,15 @@ func readJSONL(path string, emit func(example) error) error {
 		if err != nil {
 			return fmt.Errorf("import %s %s: %w", path, where, err)
 		}
+		lineStart := offset
+		offset += int64(n)
 		if len(bytes.TrimSpace(b)) == 0 {
 			continue
+		}
+		bad := invalidUTF8At(string(b))
+		if bad >= 0 && !replace {
+			return fmt.Errorf("import %s %s: invalid UTF-8 at byte %d of the line (file offset %d); fix the input or import with --replace-invalid-utf8",
+				path, where, bad, lineStart+int64(bad))
 		}
 		var r jsonRow
 		if err := json.Unmarshal(b, &r); err != nil {
@@ -248,35 +271,71 @@ func readJSONL(path string, emit func(example) error) error {
 		if err != nil {
 			return fmt.Errorf("import %s %s: %w", path, where, err)
 		}
+		ex.replaced = bad >= 0
 		if err := emit(ex); err != nil {
 			return err
 		}
 	}
 }
 
-// readLine reads one line (without the newline), bounded by maxLineBytes.
-func readLine(br *bufio.Reader) ([]byte, error) {
+// readLine reads one line (without the newline), bounded by maxLineBytes,
+// and returns the number of bytes it consumed (newline included).
+func readLine(br *bufio.Reader) ([]byte, int, error) {
 	var line []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
 		line = append(line, chunk...)
 		if len(line) > maxLineBytes {
-			return nil, fmt.Errorf("line longer than %d bytes", maxLineBytes)
+			return nil, 0, fmt.Errorf("line longer than %d bytes", maxLineBytes)
 		}
 		if err == bufio.ErrBufferFull {
 			continue
 		}
 		if err == io.EOF {
 			if len(line) == 0 {
-				return nil, io.EOF
+				return nil, 0, io.EOF
 			}
-			return line, nil
+			return line, len(line), nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return bytes.TrimRight(line, "\r\n"), nil
+		return bytes.TrimRight(line, "\r\n"), len(line), nil
 	}
+}
+
+// invalidUTF8At is the byte offset of the first invalid UTF-8 sequence in
+// s, or -1.
+func invalidUTF8At(s string) int {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// checkUTF8 checks the text fields of a row (Parquet strings are not
+// checked by any decoder): invalid UTF-8 is an error naming the field and
+// byte offset, or, with replace, is replaced by U+FFFD.
+func checkUTF8(ex *example, replace bool) error {
+	for _, f := range []struct {
+		name string
+		s    *string
+	}{{"prompt", &ex.prompt}, {"completion", &ex.completion}, {"split", &ex.split}, {"source", &ex.source}} {
+		bad := invalidUTF8At(*f.s)
+		if bad < 0 {
+			continue
+		}
+		if !replace {
+			return fmt.Errorf("field %s: invalid UTF-8 at byte %d; fix the input or import with --replace-invalid-utf8", f.name, bad)
+		}
+		*f.s = strings.ToValidUTF8(*f.s, "\uFFFD")
+		ex.replaced = true
+	}
+	return nil
 }
 
 // Parquet input row types, one per accepted shape; parquet-go reads the

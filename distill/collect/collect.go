@@ -549,7 +549,7 @@ func commitSegment(out string, j *journal.Journal, meta dataset.Meta, recs []*da
 		}
 		name += "b" // an orphan that survived removal (should not happen): never overwrite
 	}
-	tmp, err := os.MkdirTemp(segs, "."+name+".tmp-*")
+	tmp, err := atomicfile.MkdirTemp(segs, name)
 	if err != nil {
 		return err
 	}
@@ -661,7 +661,7 @@ func checkSegmentsMeta(out string, j *journal.Journal, meta *dataset.Meta) error
 // segment (the journal settles it once), so rows are unique.
 func buildDataset(out string, j *journal.Journal, meta dataset.Meta, sum *Summary) error {
 	final := filepath.Join(out, DatasetDir)
-	tmp, err := os.MkdirTemp(out, "."+DatasetDir+".tmp-*")
+	tmp, err := atomicfile.MkdirTemp(out, DatasetDir)
 	if err != nil {
 		return err
 	}

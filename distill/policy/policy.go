@@ -74,13 +74,21 @@ type Policy struct {
 	compiled []*regexp.Regexp
 }
 
-// DefaultRedactions are the rules a policy gets with `redactions: default`-style
-// use; exported so configs and docs can show them. Emails, phone numbers and
-// equipment serial numbers.
+// DefaultRedactions are the redaction rules of configs/policy-default.yaml
+// (a test keeps the two equal), exported so configs and docs can show them:
+// emails (also with a full-width ＠ and "[at]"/"(at)", "[dot]"/"(dot)"),
+// phone numbers (international with +, US "(415) 555-0199", "415-555-0123",
+// "415.555.0123") and equipment serial numbers ("S/N: AB-12345",
+// "sn: ab-123456", "serial number XK-99812").
+//
+// Redaction is best-effort: patterns cannot recognise every way a person
+// writes an address or a number (spelled-out digits, "dave at example dot
+// com", names). What a policy guarantees is the class rules: a row of a
+// local_only class never reaches a remote teacher, whatever its text.
 var DefaultRedactions = []Redaction{
-	{Name: "email", Pattern: `[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`, Replace: "[EMAIL]"},
-	{Name: "phone", Pattern: `\+?\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}`, Replace: "[PHONE]"},
-	{Name: "serial", Pattern: `\b(?:SN|S/N|Serial)[:# ]*[A-Z0-9]{2,}-?[A-Z0-9]{4,}\b`, Replace: "[SERIAL]"},
+	{Name: "email", Pattern: `[A-Za-z0-9._%+-]+(?:@|＠|﹫|\s*[\[(]\s*(?i:at)\s*[\])]\s*)(?:[A-Za-z0-9-]+(?:\.|．|\s*[\[(]\s*(?i:dot)\s*[\])]\s*))+[A-Za-z]{2,}`, Replace: "[EMAIL]"},
+	{Name: "phone", Pattern: `\+\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}\b|\(\d{3}\) ?\d{3}[-.]\d{4}\b|\b\d{3}[-.]\d{3}[-.]\d{4}\b`, Replace: "[PHONE]"},
+	{Name: "serial", Pattern: `\b(?i:s/n|sn|serial(?: ?(?:no\.?|number|#))?)(?:\s*[:#-]\s*|\s+)[A-Za-z0-9]{2,}-?[A-Za-z0-9]*\d[A-Za-z0-9]*\b`, Replace: "[SERIAL]"},
 }
 
 // Load reads and validates a policy file.

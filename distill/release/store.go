@@ -305,7 +305,7 @@ func copyDirAtomic(src, dst string, files []File) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	tmp, err := atomicfile.MkdirTemp(filepath.Dir(dst), filepath.Base(dst))
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -58,17 +57,24 @@ type point struct {
 }
 
 // metricsLog appends to <out>/metrics.jsonl and keeps the curves for the plot.
+// Every row is written whole with one write(2) of the line and its newline
+// (O_APPEND), so a killed run leaves complete rows (at most the very last
+// one torn, by a crash inside the kernel's write); sync makes the rows so
+// far durable and runs before each checkpoint.
 type metricsLog struct {
 	path              string
 	f                 *os.File
-	w                 *bufio.Writer
 	trainPts, evalPts []point
 	err               error
 }
 
 // openMetrics opens metrics.jsonl for appending. Lines from a previous run
-// beyond step keepThrough (written after the checkpoint being resumed) are
-// dropped first, so the file describes one consistent history.
+// beyond step keepThrough (written after the checkpoint being resumed, so
+// recomputed now) are dropped first, so the file describes one consistent
+// history; keepThrough 0 starts an empty file. A last line without its
+// newline that does not parse is the torn row of a killed run and is
+// dropped (it is always past the checkpoint: rows up to a checkpoint are
+// synced before it is written); a broken line before it is an error.
 func openMetrics(outDir string, keepThrough int) (*metricsLog, error) {
 	m := &metricsLog{path: filepath.Join(outDir, "metrics.jsonl")}
 	old, err := os.ReadFile(m.path)
@@ -77,7 +83,8 @@ func openMetrics(outDir string, keepThrough int) (*metricsLog, error) {
 	}
 	var kept bytes.Buffer
 	if keepThrough > 0 {
-		for i, line := range bytes.Split(old, []byte("\n")) {
+		lines := bytes.Split(old, []byte("\n"))
+		for i, line := range lines {
 			if len(bytes.TrimSpace(line)) == 0 {
 				continue
 			}
@@ -87,6 +94,9 @@ func openMetrics(outDir string, keepThrough int) (*metricsLog, error) {
 				Loss float64 `json:"loss"`
 			}
 			if err := json.Unmarshal(line, &r); err != nil {
+				if i == len(lines)-1 { // no newline after it: the torn tail
+					break
+				}
 				return nil, fmt.Errorf("%s line %d: %w", m.path, i+1, err)
 			}
 			if r.Step > keepThrough {
@@ -108,15 +118,14 @@ func openMetrics(outDir string, keepThrough int) (*metricsLog, error) {
 	if m.f, err = os.OpenFile(m.path, os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	m.w = bufio.NewWriter(m.f)
 	return m, nil
 }
 
+// write appends one row: the JSON and its newline in a single write.
 func (m *metricsLog) write(v any) {
 	b, err := json.Marshal(v)
 	if err == nil {
-		b = append(b, '\n')
-		_, err = m.w.Write(b)
+		_, err = m.f.Write(append(b, '\n'))
 	}
 	if err != nil && m.err == nil {
 		m.err = err
@@ -131,21 +140,25 @@ func (m *metricsLog) train(r trainRecord) {
 func (m *metricsLog) eval(r evalRecord) {
 	m.write(r)
 	m.evalPts = append(m.evalPts, point{r.Step, r.Loss})
-	m.flush()
 }
 
 func (m *metricsLog) skip(step int, reason string) {
 	m.write(skipRecord{Kind: "skip", Step: step, Reason: reason})
 }
 
-func (m *metricsLog) flush() {
-	if err := m.w.Flush(); err != nil && m.err == nil {
+// sync makes the rows written so far durable and reports the first write
+// error; the trainer calls it before writing a checkpoint.
+func (m *metricsLog) sync() error {
+	if err := m.f.Sync(); err != nil && m.err == nil {
 		m.err = err
 	}
+	if m.err != nil {
+		return fmt.Errorf("write %s: %w", m.path, m.err)
+	}
+	return nil
 }
 
 func (m *metricsLog) close() error {
-	m.flush()
 	if err := m.f.Close(); err != nil && m.err == nil {
 		m.err = err
 	}

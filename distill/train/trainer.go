@@ -290,9 +290,6 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		t.metrics.train(trainRecord{Kind: "train", Step: step + 1, Loss: terms.Total, CE: terms.CE, KL: terms.KL, MSE: terms.MSE,
 			Tokens: terms.Tokens, LR: lr, GradNorm: norm, TokensPerSec: float64(inputTokens) / math.Max(dt, 1e-9), StepSeconds: dt})
 		t.prog.update(step+1, terms.Total, lr, norm, inputTokens)
-		if (step+1)%t.p.LogEvery == 0 {
-			t.metrics.flush() // so that `tail -f metrics.jsonl` follows the run
-		}
 		done := step+1 == end
 		if (step+1)%t.p.EvalEvery == 0 || done {
 			if err := t.evaluate(step+1, res); err != nil {
@@ -447,6 +444,9 @@ func (t *trainer) evaluate(step int, res *Result) error {
 }
 
 func (t *trainer) save(res *Result) error {
+	if err := t.metrics.sync(); err != nil { // rows up to the checkpoint survive a crash with it
+		return fmt.Errorf("step %d: %w", t.state.Step, err)
+	}
 	c := &checkpoint.Checkpoint{
 		Meta:          checkpoint.Meta{Student: t.s.Student, TokenizerHash: t.s.TokenizerHash},
 		State:         t.state,

@@ -1,7 +1,8 @@
 // Package atomicfile writes files so that a reader never sees a partial one:
 // data goes to a temporary file in the destination directory, is fsynced, and
 // is renamed into place (then the directory is fsynced). A crash leaves either
-// the old file or the new one, plus at most a stray ".tmp-" file.
+// the old file or the new one, plus at most a stray ".tmp-" file, which the
+// next Write of the same path removes (see RemoveStale).
 package atomicfile
 
 import (
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // WriteFile atomically replaces path with data.
@@ -25,11 +27,14 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	// Best effort: a leftover that cannot be removed does not stop the write.
+	RemoveStale(dir, isTempOf(filepath.Base(path)), time.Now())
+	f, err := os.CreateTemp(dir, TempPattern(filepath.Base(path)))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
+	Hold(f) // where locks are unsupported, only the age rule protects it
 	werr := fill(f)
 	if werr == nil {
 		werr = f.Chmod(perm)

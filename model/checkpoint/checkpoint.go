@@ -7,16 +7,21 @@
 //	    config.json            student.Config + loss/training config + tokenizer hash
 //	    tokenizer.json         copy of the student's tokenizer
 //	    state.json             step, optimizer step, tokens seen, data-loader state, RNG state, LR
+//	    SHA256SUMS             sha256 of every file above (`sha256sum -c SHA256SUMS` checks them)
 //
 // A checkpoint is written into a hidden temporary directory beside its final
 // place, every file fsynced, then the directory is renamed into place and the
 // parent fsynced, so a reader never sees a partial checkpoint. Save refuses
 // non-finite weights or moments (a poisoned checkpoint is never written) and
 // keeps only the newest N step directories. Load validates every file and
-// names the broken file and tensor.
+// names the broken file and tensor, then checks the files against
+// SHA256SUMS, which catches corruption that still parses (a flipped bit in a
+// weight); LoadWeights does the same for the files export reads.
 package checkpoint
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +31,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/distill-ml/distill/internal/atomicfile"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -38,9 +45,10 @@ const (
 	TokenizerFile = "tokenizer.json"
 	StateFile     = "state.json"
 
-	// FormatName and FormatVersion identify config.json.
+	// FormatName and FormatVersion identify config.json. Version 2 added
+	// SumsFile; version 1 checkpoints are still read (without it).
 	FormatName    = "distill-checkpoint"
-	FormatVersion = 1
+	FormatVersion = 2
 
 	dirPrefix = "step-"
 )
@@ -95,7 +103,9 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 		return "", fmt.Errorf("save checkpoint: %w", err)
 	}
 	final := filepath.Join(root, DirName(c.State.Step))
-	tmp, err := os.MkdirTemp(root, ".tmp-"+DirName(c.State.Step)+"-")
+	// Leftovers of saves killed half-way (best effort; see atomicfile.RemoveStale).
+	atomicfile.RemoveStale(root, isSaveTemp, time.Now())
+	tmp, err := os.MkdirTemp(root, saveTempPrefix+DirName(c.State.Step)+"-")
 	if err != nil {
 		return "", fmt.Errorf("save checkpoint: %w", err)
 	}
@@ -105,14 +115,21 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
+	if d, err := os.Open(tmp); err == nil {
+		atomicfile.Hold(d) // a concurrent Save's RemoveStale leaves it alone
+		defer d.Close()
+	}
 	meta := c.Meta
 	meta.Format, meta.Version = FormatName, FormatVersion
+	sums := map[string]string{}
 	write := func(name string, fill func(io.Writer) error) error {
 		f, err := os.OpenFile(filepath.Join(tmp, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
 			return err
 		}
-		err = fill(f)
+		h := sha256.New()
+		err = fill(io.MultiWriter(f, h))
+		sums[name] = hex.EncodeToString(h.Sum(nil))
 		if err == nil {
 			err = f.Sync()
 		}
@@ -165,6 +182,12 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 		if err := write(s.name, s.fill); err != nil {
 			return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 		}
+	}
+	if err := write(SumsFile, func(w io.Writer) error {
+		_, err := w.Write(formatSums(sums))
+		return err
+	}); err != nil {
+		return "", fmt.Errorf("save checkpoint %s: %w", final, err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700
 		return "", fmt.Errorf("save checkpoint: %w", err)
@@ -288,15 +311,34 @@ func prune(root string, keep int) error {
 		}
 		dirs = dirs[1:]
 	}
-	// Leftovers of a crashed save.
-	entries, _ := os.ReadDir(root)
-	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), ".tmp-"+dirPrefix) {
-			os.RemoveAll(filepath.Join(root, e.Name()))
-		}
-	}
 	syncDir(root)
 	return nil
+}
+
+// saveTempPrefix starts the name of the directory Save writes into before
+// the rename: ".tmp-step-NNNNNNNN-<digits>".
+const saveTempPrefix = ".tmp-"
+
+// isSaveTemp matches the temporary directory names of Save.
+func isSaveTemp(name string) bool {
+	rest, ok := strings.CutPrefix(name, saveTempPrefix+dirPrefix)
+	if !ok {
+		return false
+	}
+	step, random, ok := strings.Cut(rest, "-")
+	return ok && digitsOnly(step) && digitsOnly(random)
+}
+
+func digitsOnly(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Load reads and validates the checkpoint in dir (or the newest under dir).
@@ -311,8 +353,8 @@ func Load(path string) (*Checkpoint, error) {
 	if err := readJSON(filepath.Join(dir, ConfigFile), &c.Meta); err != nil {
 		return nil, err
 	}
-	if c.Meta.Format != FormatName || c.Meta.Version != FormatVersion {
-		return nil, fmt.Errorf("%s: format %q version %d, want %q version %d", filepath.Join(dir, ConfigFile), c.Meta.Format, c.Meta.Version, FormatName, FormatVersion)
+	if c.Meta.Format != FormatName || c.Meta.Version < 1 || c.Meta.Version > FormatVersion {
+		return nil, fmt.Errorf("%s: format %q version %d, want %q version 1..%d", filepath.Join(dir, ConfigFile), c.Meta.Format, c.Meta.Version, FormatName, FormatVersion)
 	}
 	if err := c.Meta.Student.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
@@ -336,6 +378,11 @@ func Load(path string) (*Checkpoint, error) {
 	}
 	if err := checkMoments(opath, c.Weights, c.Optimizer); err != nil {
 		return nil, err
+	}
+	if c.Meta.Version >= 2 {
+		if err := verifySums(dir, ConfigFile, StateFile, ModelFile, OptimizerFile, TokenizerFile); err != nil {
+			return nil, err
+		}
 	}
 	tok := filepath.Join(dir, TokenizerFile)
 	if _, err := os.Stat(tok); err == nil {
@@ -368,6 +415,11 @@ func LoadWeights(path string) (student.Config, map[string][]float32, string, err
 	}
 	if err := checkWeights(mpath, meta.Student, ts); err != nil {
 		return student.Config{}, nil, "", err
+	}
+	if meta.Version >= 2 {
+		if err := verifySums(dir, ConfigFile, ModelFile, TokenizerFile); err != nil {
+			return student.Config{}, nil, "", err
+		}
 	}
 	m := make(map[string][]float32, len(ts))
 	for _, t := range ts {

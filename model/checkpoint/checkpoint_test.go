@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/student"
@@ -111,7 +112,10 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 
 func TestKeepLastN(t *testing.T) {
 	root := t.TempDir()
-	os.MkdirAll(filepath.Join(root, ".tmp-step-00000001-123"), 0o755) // crashed save
+	crashed := filepath.Join(root, ".tmp-step-00000001-123") // a save killed an hour ago
+	os.MkdirAll(crashed, 0o755)
+	hourAgo := time.Now().Add(-time.Hour)
+	os.Chtimes(crashed, hourAgo, hourAgo)
 	for s := int64(1); s <= 5; s++ {
 		if _, err := Save(root, fakeCheckpoint(t, s, uint64(s)), 2); err != nil {
 			t.Fatal(err)

@@ -204,6 +204,9 @@ func (m *Model) load(opts Options) error {
 			return err
 		}
 	}
+	if err := m.checkFinite(); err != nil {
+		return err
+	}
 	v, err := readVocab(gf, h.VocabSize)
 	if err != nil {
 		return err

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/data/tokenizer"
+)
+
+// importSmallDataset imports two rows into a fresh dataset directory and
+// returns it.
+func importSmallDataset(t *testing.T) string {
+	t.Helper()
+	tmp := t.TempDir()
+	tok, err := tokenizer.TrainStrings([]string{"Scanners are charged nightly. Policy 3.1 covers drops."}, tokenizer.TrainConfig{VocabSize: 300}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokPath := filepath.Join(tmp, "tokenizer.json")
+	if err := tok.Save(tokPath); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(tmp, "train.jsonl")
+	os.WriteFile(in, []byte(`{"prompt": "Policy 3.1?", "completion": " It covers drops."}
+{"text": "Scanners are charged nightly."}
+`), 0o644)
+	out := filepath.Join(tmp, "ds")
+	if code, _, stderr := runCLI(t, "data", "import", "--in", in, "--tokenizer", tokPath, "--out", out); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, stderr)
+	}
+	return out
+}
+
+// TestInspectValidatesWhatItPrints: inspect used to print the manifest's
+// row counts for a dataset whose shard is empty, truncated or altered, and
+// exit 0. Now it checks each shard (size, sha256, footer and row count) and
+// fails naming the shard.
+func TestInspectValidatesWhatItPrints(t *testing.T) {
+	shard := "part-00000.parquet"
+	for _, c := range []struct {
+		name   string
+		break_ func(p string)
+		want   string
+	}{
+		{"empty", func(p string) { os.WriteFile(p, nil, 0o644) }, "0 bytes"},
+		{"truncated", func(p string) {
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, b[:len(b)-100], 0o644)
+		}, "bytes"},
+		{"altered", func(p string) {
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 0x10
+			os.WriteFile(p, b, 0o644)
+		}, "sha256"},
+		{"missing", func(p string) { os.Remove(p) }, "no such file"},
+	} {
+		dir := importSmallDataset(t)
+		if code, _, stderr := runCLI(t, "inspect", dir); code != 0 {
+			t.Fatalf("intact dataset: exit %d: %s", code, stderr)
+		}
+		c.break_(filepath.Join(dir, shard))
+		code, stdout, stderr := runCLI(t, "inspect", dir)
+		if code != 1 || !strings.Contains(stderr, shard) || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s shard: inspect dir exit %d, stdout %q, stderr %q (want %q)", c.name, code, stdout, stderr, c.want)
+		}
+		if c.name == "empty" || c.name == "truncated" {
+			code, stdout, stderr = runCLI(t, "inspect", filepath.Join(dir, shard))
+			if code != 1 || !strings.Contains(stderr, shard) {
+				t.Errorf("%s shard: inspect shard exit %d, stdout %q, stderr %q", c.name, code, stdout, stderr)
+			}
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package export
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// maxLayers bounds llama.block_count read from a file before it sizes the
+// expected tensor set.
+const maxLayers = 1 << 16
+
+// checkLlamaTensors refuses a llama GGUF whose tensors do not match its
+// llama.* hyperparameters: every tensor the architecture needs (the set
+// Write writes, output.weight when present) must be there with the dims the
+// metadata implies. Extra tensors are allowed (they are copied).
+func checkLlamaTensors(f *gguf.File) error {
+	get := func(key string, def uint64) (int, error) {
+		if _, ok := f.KV(key); !ok && def > 0 {
+			return int(def), nil
+		}
+		u, err := f.Uint(key)
+		if err != nil {
+			return 0, err
+		}
+		if u == 0 || u > 1<<24 {
+			return 0, fmt.Errorf("key %s = %d out of range [1, %d]", key, u, 1<<24)
+		}
+		return int(u), nil
+	}
+	var c student.Config
+	var err error
+	if c.DModel, err = get("llama.embedding_length", 0); err != nil {
+		return err
+	}
+	if c.NLayers, err = get("llama.block_count", 0); err != nil {
+		return err
+	}
+	if c.NLayers > maxLayers {
+		return fmt.Errorf("llama.block_count %d exceeds %d", c.NLayers, maxLayers)
+	}
+	if c.NHeads, err = get("llama.attention.head_count", 0); err != nil {
+		return err
+	}
+	if c.NKVHeads, err = get("llama.attention.head_count_kv", uint64(c.NHeads)); err != nil {
+		return err
+	}
+	if c.FFNDim, err = get("llama.feed_forward_length", 0); err != nil {
+		return err
+	}
+	if c.DModel%c.NHeads != 0 || c.NHeads%c.NKVHeads != 0 {
+		return fmt.Errorf("llama.embedding_length %d, head_count %d, head_count_kv %d: embedding_length must be a multiple of head_count and head_count of head_count_kv",
+			c.DModel, c.NHeads, c.NKVHeads)
+	}
+	emb, ok := f.Tensor("token_embd.weight")
+	if !ok {
+		return fmt.Errorf("missing tensor token_embd.weight")
+	}
+	if len(emb.Dims) != 2 || emb.Dims[1] == 0 || emb.Dims[1] > 1<<24 {
+		return fmt.Errorf("tensor token_embd.weight has dims %v, want {embedding_length, vocab}", emb.Dims)
+	}
+	c.VocabSize = int(emb.Dims[1])
+	if _, ok := f.KV("llama.vocab_size"); ok {
+		if v, err := f.Uint("llama.vocab_size"); err != nil || int(v) != c.VocabSize {
+			return fmt.Errorf("llama.vocab_size %d disagrees with token_embd.weight's %d rows (%v)", v, c.VocabSize, err)
+		}
+	}
+	_, c.UntieEmbed = f.Tensor("output.weight")
+	want := shapes(c)
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var missing []string
+	for _, name := range names {
+		ti, ok := f.Tensor(name)
+		if !ok {
+			missing = append(missing, name)
+			continue
+		}
+		shape := want[name]
+		dims := make([]uint64, len(shape))
+		for i := range shape {
+			dims[i] = uint64(shape[len(shape)-1-i])
+		}
+		if !equalDims(ti.Dims, dims) {
+			return fmt.Errorf("tensor %s has dims %v; the llama.* metadata (embedding_length %d, head_count %d, head_count_kv %d, feed_forward_length %d) implies %v",
+				name, ti.Dims, c.DModel, c.NHeads, c.NKVHeads, c.FFNDim, dims)
+		}
+	}
+	if len(missing) > 0 {
+		if len(missing) > 5 {
+			missing = append(missing[:5], fmt.Sprintf("… %d more", len(missing)-5))
+		}
+		return fmt.Errorf("missing tensor %s (llama.block_count is %d)", strings.Join(missing, ", "), c.NLayers)
+	}
+	return nil
+}
+
+func equalDims(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

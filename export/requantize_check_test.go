@@ -1,0 +1,113 @@
+package export
+
+import (
+	"encoding/binary"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/export/gguf"
+)
+
+// rewriteGGUF copies in to out, setting the given metadata values and
+// leaving out the tensor named drop ("" keeps all).
+func rewriteGGUF(t *testing.T, in, out string, set map[string]gguf.Value, drop string) {
+	t.Helper()
+	f, err := gguf.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := gguf.NewWriter()
+	for _, kv := range f.KVs {
+		v := kv.Value
+		if nv, ok := set[kv.Key]; ok {
+			v = nv
+		}
+		if err := w.Set(kv.Key, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kept []gguf.TensorInfo
+	for _, ti := range f.Tensors {
+		if ti.Name == drop {
+			continue
+		}
+		if _, err := w.AddTensor(ti.Name, ti.Type, ti.Dims...); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, ti)
+	}
+	if err := w.WriteFile(out, func(i int, _ gguf.TensorInfo, o io.Writer) error {
+		r, err := f.TensorReader(kept[i].Name)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(o, r)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRequantizeRefusesBrokenInput: quantize used to pass NaN norm weights
+// through unchanged and to write output for a file lacking a tensor or whose
+// tensors disagree with llama.embedding_length. Each is refused now, naming
+// the tensor or key, and no output file is left.
+func TestRequantizeRefusesBrokenInput(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "f32.gguf")
+	if err := Write(src, randomModel(t, cfgK), Options{Type: F32}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Requantize(src, filepath.Join(dir, "ok.gguf"), Q8_0, Options{}); err != nil {
+		t.Fatalf("clean input refused: %v", err)
+	}
+
+	nanNorm := filepath.Join(dir, "nan-norm.gguf")
+	rewriteGGUF(t, src, nanNorm, nil, "")
+	f, _ := gguf.Open(nanNorm)
+	ti, _ := f.Tensor("blk.1.ffn_norm.weight")
+	off := f.DataOffset + int64(ti.Offset) + 4*9
+	f.Close()
+	fh, err := os.OpenFile(nanNorm, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteAt(binary.LittleEndian.AppendUint32(nil, math.Float32bits(float32(math.NaN()))), off)
+	fh.Close()
+
+	missing := filepath.Join(dir, "missing.gguf")
+	rewriteGGUF(t, src, missing, nil, "blk.1.ffn_up.weight")
+	wrongD := filepath.Join(dir, "wrong-d.gguf")
+	rewriteGGUF(t, src, wrongD, map[string]gguf.Value{"llama.embedding_length": gguf.Of(uint32(128))}, "")
+
+	for _, c := range []struct {
+		in   string
+		ft   FileType
+		want []string
+	}{
+		{nanNorm, Q8_0, []string{"blk.1.ffn_norm.weight", "element 9 is NaN"}},
+		{nanNorm, F32, []string{"blk.1.ffn_norm.weight", "NaN"}},
+		{missing, Q4_K_M, []string{"missing tensor blk.1.ffn_up.weight"}},
+		{wrongD, Q8_0, []string{"has dims", "embedding_length 128"}},
+	} {
+		out := filepath.Join(dir, "out-"+filepath.Base(c.in))
+		err := Requantize(c.in, out, c.ft, Options{})
+		if err == nil {
+			t.Errorf("%s → %s: accepted", filepath.Base(c.in), c.ft)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s → %s: error %q lacks %q", filepath.Base(c.in), c.ft, err, w)
+			}
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: output written for a refused input", filepath.Base(c.in))
+		}
+	}
+}
