@@ -16,7 +16,11 @@ func TestPromotedVersionIsWorldReadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := os.Stat(store.Path(id))
+	path, err := store.Path(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
