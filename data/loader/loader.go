@@ -111,9 +111,10 @@ type Loader struct {
 	st State
 
 	// Current shard: rows of the split in shuffled order.
-	shardOrder []int
-	loaded     int // shard index (in manifest) held in rows, -1 for none
-	rows       []dataset.Row
+	shardOrder  []int
+	loaded      int // shard index (in manifest) held in rows, -1 for none
+	loadedEpoch int // epoch whose row order rows holds
+	rows        []dataset.Row
 
 	// Current row's decoded teacher signals.
 	curRow    int // index into rows whose signals are in the scratch, -1 for none
@@ -189,13 +190,26 @@ func (l *Loader) Restore(s State) error {
 	l.done = false
 	l.shardOrder = permutation(len(l.ds.Manifest.Shards), mix(l.cfg.Seed, uint64(s.Epoch), 0xa5a5))
 	l.loaded, l.rows, l.curRow, l.pending = -1, nil, -1, nil
-	if err := l.seek(); err != nil {
+	if s.Shard == len(l.shardOrder) {
+		if s.Row != 0 || s.Offset != 0 {
+			return fmt.Errorf("loader: state %+v: row and offset past the epoch's last shard", s)
+		}
+		return l.seek()
+	}
+	// Row and Offset index the shard's row order of epoch s.Epoch.
+	if err := l.load(l.shardOrder[s.Shard]); err != nil {
 		return err
 	}
-	if s.Shard < len(l.shardOrder) && s.Row < len(l.rows) && s.Offset >= len(l.rows[s.Row].Tokens) && s.Offset > 0 {
-		return fmt.Errorf("loader: state offset %d beyond row of %d tokens", s.Offset, len(l.rows[s.Row].Tokens))
+	file := l.ds.Manifest.Shards[l.loaded].File
+	switch {
+	case s.Row > len(l.rows):
+		return fmt.Errorf("loader: state row %d beyond the %d rows of shard %s", s.Row, len(l.rows), file)
+	case s.Row == len(l.rows) && s.Offset != 0:
+		return fmt.Errorf("loader: state offset %d after the last row of shard %s", s.Offset, file)
+	case s.Row < len(l.rows) && s.Offset >= len(l.rows[s.Row].Tokens) && s.Offset > 0:
+		return fmt.Errorf("loader: state offset %d beyond row %d of shard %s (%d tokens)", s.Offset, s.Row, file, len(l.rows[s.Row].Tokens))
 	}
-	return nil
+	return l.seek()
 }
 
 // Epoch is the current epoch (0-based).
@@ -216,7 +230,9 @@ func (l *Loader) seek() error {
 			continue
 		}
 		idx := l.shardOrder[l.st.Shard]
-		if l.loaded != idx {
+		// The same shard in another epoch (always so with one shard) has
+		// another row order: reload it.
+		if l.loaded != idx || l.loadedEpoch != l.st.Epoch {
 			if err := l.load(idx); err != nil {
 				return err
 			}
@@ -242,7 +258,7 @@ func (l *Loader) load(idx int) error {
 	if sr.err != nil {
 		return sr.err
 	}
-	l.rows, l.loaded, l.curRow = sr.rows, idx, -1
+	l.rows, l.loaded, l.loadedEpoch, l.curRow = sr.rows, idx, l.st.Epoch, -1
 	if !l.cfg.NoPrefetch {
 		epoch, pos := l.st.Epoch, l.st.Shard+1
 		order := l.shardOrder

@@ -26,9 +26,16 @@ func tok(row, i int) int32 { return int32(row*200 + i) }
 // whose logprobs and hidden states encode j, so alignment can be checked.
 func buildDataset(t testing.TB, lengths, promptLens []int, splits []string) *dataset.Dataset {
 	t.Helper()
+	return buildDatasetShards(t, lengths, promptLens, splits, 4<<10)
+}
+
+// buildDatasetShards is buildDataset with shards closed at maxShardBytes
+// (1<<30 gives one shard).
+func buildDatasetShards(t testing.TB, lengths, promptLens []int, splits []string, maxShardBytes int64) *dataset.Dataset {
+	t.Helper()
 	dir := t.TempDir()
 	meta := dataset.Meta{TokenizerHash: "h", VocabSize: vocab, Teacher: "t", TopK: K, HiddenLayers: []int{4, 9}, HiddenDim: D}
-	w, err := dataset.Create(dir, meta, dataset.WriterOptions{MaxShardBytes: 4 << 10, RowGroupBytes: 2 << 10})
+	w, err := dataset.Create(dir, meta, dataset.WriterOptions{MaxShardBytes: maxShardBytes, RowGroupBytes: 2 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
