@@ -101,7 +101,7 @@ func TestEveryEpochHasItsOwnOrder(t *testing.T) {
 // batch cut (JSON round trip) yields exactly the batches an uninterrupted
 // loader yields up to batch n, and ends in the same State. The cuts are every
 // batch within 2 of a change of epoch (so states mid-epoch, exactly at the
-// end of an epoch and just after one) and every 5th batch.
+// end of an epoch and just after one) and every 10th batch.
 func resumeEverywhere(t *testing.T, ds *dataset.Dataset, cfg loader.Config, n, minEpochs int) {
 	t.Helper()
 	straight, err := loader.New(ds, cfg)
@@ -126,7 +126,7 @@ func resumeEverywhere(t *testing.T, ds *dataset.Dataset, cfg loader.Config, n, m
 		return false
 	}
 	for cut := 0; cut < n; cut++ {
-		if cut%5 != 0 && !nearBoundary(cut) {
+		if cut%10 != 0 && !nearBoundary(cut) {
 			continue
 		}
 		l, _ := loader.New(ds, cfg)
