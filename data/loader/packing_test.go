@@ -75,8 +75,8 @@ func contextCounts(bs []batch.Batch, prompts []int) (s loader.Stats) {
 	return s
 }
 
-// windowStarts reports whether every window starts at the first token of a
-// row (or is padding).
+// windowStartsAtRows fails the test unless every window starts at the first token of a
+// row (or with padding).
 func windowStartsAtRows(t *testing.T, bs []batch.Batch) {
 	t.Helper()
 	for k, b := range bs {
