@@ -9,7 +9,9 @@
 // at most two shards are in memory, the current one and the next, which is
 // read in the background). Both permutations are functions of
 // (seed, epoch, shard) computed with a fixed generator (splitmix64 with
-// Fisher-Yates), so they do not change with the Go version.
+// Fisher-Yates), so they do not change with the Go version. Every epoch has
+// its own row order, also for a shard that is read again right away (a
+// dataset of one shard), and visits every row once.
 //
 // # Packing and alignment
 //
@@ -23,11 +25,26 @@
 // where LossMask is 1 and the row carries teacher signals. Positions after the
 // end of the data are padding (token 0, masks 0).
 //
-// PackConcat (the default) fills every position: a row that does not fit in
-// the rest of a window continues at the start of the next, without its
-// earlier context. PackWhole starts a row that does not fit in a fresh window
-// (padding the rest) unless it is longer than T, trading padding for keeping
-// the student's context equal to the teacher's.
+// PackWhole never splits a row: a row that does not fit in the rest of a
+// window starts a fresh one (the rest is padding), so every supervised
+// position sees its row from the first token on, the context the teacher's
+// signals were computed on. A row longer than T is trained on its last T
+// tokens, in a window of its own: its completion and as much of its prompt as
+// fits (the end is what the supervised positions need; the start of the
+// prompt is what a window that short cannot hold). Its targets before those
+// tokens are dropped and counted (Stats.Dropped), and one warning names how
+// many rows are too long and the longest.
+//
+// PackConcat fills every position: a row that does not fit in the rest of a
+// window continues at the start of the next, without its earlier context —
+// for a row with teacher signals, without the prompt the teacher saw.
+//
+// PackAuto (or no packing set) is PackWhole for a dataset with teacher
+// signals (top-k or hidden states) and PackConcat for a text-only one. An
+// explicit PackConcat on a dataset with teacher signals is honoured with one
+// warning giving the share of supervised positions that lose part of their
+// prompt, packed from the first shard read. Stats counts, for the batches
+// returned, the supervised positions that see their whole row prefix.
 //
 // # Resume
 //
@@ -52,8 +69,9 @@ import (
 type Packing string
 
 const (
+	PackAuto   Packing = "auto"   // whole for datasets with teacher signals, concat for text-only ones ("" too)
 	PackConcat Packing = "concat" // rows end to end; a row may continue in the next window
-	PackWhole  Packing = "whole"  // a row that does not fit starts a new window (unless longer than T)
+	PackWhole  Packing = "whole"  // a row is never split; a row longer than T keeps its last T tokens
 )
 
 // Config shapes the batches.
@@ -69,6 +87,9 @@ type Config struct {
 	// the next one in the background while the current one is consumed.
 	// Batches are identical either way.
 	NoPrefetch bool `yaml:"no_prefetch" json:"no_prefetch"`
+	// Log receives warnings (packing that cuts teacher context, rows longer
+	// than the window), each at most once per Loader; nil discards them.
+	Log io.Writer `yaml:"-" json:"-"`
 }
 
 // Validate checks the config once, at the edge.
@@ -81,9 +102,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("context must be in [1, 2^20], got %d", c.Context))
 	}
 	switch c.Packing {
-	case "", PackConcat, PackWhole:
+	case "", PackAuto, PackConcat, PackWhole:
 	default:
-		errs = append(errs, fmt.Errorf("packing %q: want %q or %q", c.Packing, PackConcat, PackWhole))
+		errs = append(errs, fmt.Errorf("packing %q: want %q, %q or %q", c.Packing, PackAuto, PackConcat, PackWhole))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("loader config: %w", errors.Join(errs...))
@@ -101,19 +122,70 @@ type State struct {
 	Batches     int64  `json:"batches"`
 }
 
+// Stats counts what a Loader has returned since New (Restore does not reset
+// it). A supervised position is one with LossMask 1.
+type Stats struct {
+	Supervised int64 // supervised positions returned
+	// FullContext counts the supervised positions whose window holds their
+	// row from its first token: the context the teacher's signals saw.
+	FullContext int64
+	PromptCut   int64 // supervised positions of rows with a prompt whose window misses its start
+	NoPrompt    int64 // of PromptCut, those whose window holds none of the prompt
+	Dropped     int64 // supervised targets not trained: before the last T tokens of a row longer than T (whole packing)
+	LongRows    int64 // rows longer than the window in the shards read so far (each row once)
+	LongestRow  int   // tokens in the longest of them
+}
+
+// FullContextFraction is FullContext / Supervised (0 before any).
+func (s Stats) FullContextFraction() float64 {
+	if s.Supervised == 0 {
+		return 0
+	}
+	return float64(s.FullContext) / float64(s.Supervised)
+}
+
+// add counts the supervised positions of a chunk: tokens [from, from+count)
+// of a row of n tokens whose first pl are the prompt, laid in one window.
+func (s *Stats) add(n, pl, from, count int) {
+	lo, hi := max(from+1, pl, 1), min(from+count, n-1) // supervised targets j in [lo, hi]
+	if hi < lo {
+		return
+	}
+	k := int64(hi - lo + 1)
+	s.Supervised += k
+	switch {
+	case from == 0:
+		s.FullContext += k
+	case pl > 0:
+		s.PromptCut += k
+		if from >= pl {
+			s.NoPrompt += k
+		}
+	}
+}
+
 // Loader produces batches. It is not safe for concurrent use.
 type Loader struct {
 	ds   *dataset.Dataset
 	meta *dataset.Meta
-	cfg  Config
+	cfg  Config // Packing resolved (never auto)
 	fp   string
 
-	st State
+	st    State
+	stats Stats
+
+	// Warnings: concatOnTeacher until the first shard is read; surveyed
+	// marks the shards (manifest index) whose long rows stats counts.
+	concatOnTeacher bool
+	surveyed        []bool
+	unsurveyed      int
+	droppedPerEpoch int64
 
 	// Current shard: rows of the split in shuffled order.
-	shardOrder []int
-	loaded     int // shard index (in manifest) held in rows, -1 for none
-	rows       []dataset.Row
+	shardOrder  []int
+	loaded      int // shard index (in manifest) held in rows, -1 for none
+	loadedEpoch int // epoch whose row order rows holds
+	rows        []dataset.Row
 
 	// Current row's decoded teacher signals.
 	curRow    int // index into rows whose signals are in the scratch, -1 for none
@@ -145,10 +217,18 @@ func New(ds *dataset.Dataset, cfg Config) (*Loader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Packing == "" {
-		cfg.Packing = PackConcat
-	}
 	meta := ds.Meta()
+	teacher := meta.TopK > 0 || len(meta.HiddenLayers) > 0
+	concatOnTeacher := teacher && cfg.Packing == PackConcat
+	if cfg.Packing == "" || cfg.Packing == PackAuto {
+		cfg.Packing = PackConcat
+		if teacher {
+			cfg.Packing = PackWhole
+		}
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
 	if cfg.Hidden && len(meta.HiddenLayers) == 0 {
 		return nil, fmt.Errorf("loader: hidden states requested but dataset %s has none", ds.Dir)
 	}
@@ -169,7 +249,8 @@ func New(ds *dataset.Dataset, cfg Config) (*Loader, error) {
 	for _, s := range ds.Manifest.Shards {
 		fmt.Fprintf(h, "%s:%s|", s.File, s.SHA256)
 	}
-	l := &Loader{ds: ds, meta: meta, cfg: cfg, fp: hex.EncodeToString(h.Sum(nil))[:32], loaded: -1, curRow: -1}
+	l := &Loader{ds: ds, meta: meta, cfg: cfg, fp: hex.EncodeToString(h.Sum(nil))[:32], loaded: -1, curRow: -1,
+		concatOnTeacher: concatOnTeacher, surveyed: make([]bool, len(ds.Manifest.Shards)), unsurveyed: len(ds.Manifest.Shards)}
 	l.st.Fingerprint = l.fp
 	l.shardOrder = permutation(len(ds.Manifest.Shards), mix(cfg.Seed, uint64(0), 0xa5a5))
 	return l, nil
@@ -177,6 +258,12 @@ func New(ds *dataset.Dataset, cfg Config) (*Loader, error) {
 
 // State returns the position after the last batch.
 func (l *Loader) State() State { return l.st }
+
+// Stats returns the counts of the batches returned so far.
+func (l *Loader) Stats() Stats { return l.stats }
+
+// Packing is the packing in effect (PackAuto resolved).
+func (l *Loader) Packing() Packing { return l.cfg.Packing }
 
 // Restore moves the loader to a saved position.
 func (l *Loader) Restore(s State) error {
@@ -190,13 +277,28 @@ func (l *Loader) Restore(s State) error {
 	l.done = false
 	l.shardOrder = permutation(len(l.ds.Manifest.Shards), mix(l.cfg.Seed, uint64(s.Epoch), 0xa5a5))
 	l.loaded, l.rows, l.curRow, l.pending = -1, nil, -1, nil
-	if err := l.seek(); err != nil {
+	if s.Shard == len(l.shardOrder) {
+		if s.Row != 0 || s.Offset != 0 {
+			return fmt.Errorf("loader: state %+v: row and offset past the epoch's last shard", s)
+		}
+		return l.seek()
+	}
+	// Row and Offset index the shard's row order of epoch s.Epoch.
+	if err := l.load(l.shardOrder[s.Shard]); err != nil {
 		return err
 	}
-	if s.Shard < len(l.shardOrder) && s.Row < len(l.rows) && s.Offset >= len(l.rows[s.Row].Tokens) && s.Offset > 0 {
-		return fmt.Errorf("loader: state offset %d beyond row of %d tokens", s.Offset, len(l.rows[s.Row].Tokens))
+	file := l.ds.Manifest.Shards[l.loaded].File
+	switch {
+	case s.Row > len(l.rows):
+		return fmt.Errorf("loader: state row %d beyond the %d rows of shard %s", s.Row, len(l.rows), file)
+	case s.Row == len(l.rows) && s.Offset != 0:
+		return fmt.Errorf("loader: state offset %d after the last row of shard %s", s.Offset, file)
+	case s.Row < len(l.rows) && s.Offset >= len(l.rows[s.Row].Tokens) && s.Offset > 0:
+		return fmt.Errorf("loader: state offset %d beyond row %d of shard %s (%d tokens)", s.Offset, s.Row, file, len(l.rows[s.Row].Tokens))
+	case l.cfg.Packing == PackWhole && s.Offset != 0:
+		return fmt.Errorf("loader: state offset %d inside row %d of shard %s, but whole packing never splits a row (saved by an older loader?)", s.Offset, s.Row, file)
 	}
-	return nil
+	return l.seek()
 }
 
 // Epoch is the current epoch (0-based).
@@ -217,7 +319,9 @@ func (l *Loader) seek() error {
 			continue
 		}
 		idx := l.shardOrder[l.st.Shard]
-		if l.loaded != idx {
+		// The same shard in another epoch (always so with one shard) has
+		// another row order: reload it.
+		if l.loaded != idx || l.loadedEpoch != l.st.Epoch {
 			if err := l.load(idx); err != nil {
 				return err
 			}
@@ -243,7 +347,8 @@ func (l *Loader) load(idx int) error {
 	if sr.err != nil {
 		return sr.err
 	}
-	l.rows, l.loaded, l.curRow = sr.rows, idx, -1
+	l.rows, l.loaded, l.loadedEpoch, l.curRow = sr.rows, idx, l.st.Epoch, -1
+	l.survey(idx)
 	if !l.cfg.NoPrefetch {
 		epoch, pos := l.st.Epoch, l.st.Shard+1
 		order := l.shardOrder
@@ -258,6 +363,61 @@ func (l *Loader) load(idx int) error {
 		}
 	}
 	return nil
+}
+
+// survey counts the long rows of shard idx (just loaded) the first time it
+// is read, and writes the warnings once their facts are known: the concat
+// one at the first shard read, the long-row one once every shard was read.
+func (l *Loader) survey(idx int) {
+	if l.surveyed[idx] {
+		return
+	}
+	T := l.cfg.Context
+	file := l.ds.Manifest.Shards[idx].File
+	if l.concatOnTeacher {
+		l.concatOnTeacher = false
+		var s Stats
+		pos := 0
+		for i := range l.rows {
+			n, pl := len(l.rows[i].Tokens), int(l.rows[i].PromptLen)
+			for off := 0; off < n; {
+				from, take := l.place(pos, n, off)
+				if take == 0 {
+					pos = 0
+					continue
+				}
+				s.add(n, pl, from, take)
+				pos, off = (pos+take)%T, from+take
+			}
+		}
+		if s.Supervised > 0 {
+			fmt.Fprintf(l.cfg.Log, "loader: warning: dataset %s has teacher signals but packing is concat: rows are split across windows, "+
+				"so some positions are trained on teacher predictions without the prompt the teacher saw "+
+				"(packed from shard %s: %.1f%% of the supervised positions lose part of their prompt, %.1f%% all of it); "+
+				"packing whole, the default for such datasets, keeps every row in one window\n",
+				l.ds.Dir, file, 100*float64(s.PromptCut)/float64(s.Supervised), 100*float64(s.NoPrompt)/float64(s.Supervised))
+		}
+	}
+	for i := range l.rows {
+		n, pl := len(l.rows[i].Tokens), int(l.rows[i].PromptLen)
+		if n > T {
+			l.stats.LongRows++
+			l.stats.LongestRow = max(l.stats.LongestRow, n)
+			l.droppedPerEpoch += int64(max(0, n-T+1-max(pl, 1)))
+		}
+	}
+	l.surveyed[idx] = true
+	l.unsurveyed--
+	if l.unsurveyed == 0 && l.stats.LongRows > 0 && l.cfg.Packing == PackWhole {
+		split := ""
+		if l.cfg.Split != "" {
+			split = fmt.Sprintf(" (split %q)", l.cfg.Split)
+		}
+		fmt.Fprintf(l.cfg.Log, "loader: warning: %d rows of dataset %s%s are longer than the %d-token window (the longest has %d tokens): "+
+			"whole packing trains each on its last %d tokens only, its completion and as much of its prompt as fits; "+
+			"%d supervised targets before those are not trained (per epoch)\n",
+			l.stats.LongRows, l.ds.Dir, split, T, l.stats.LongestRow, T, l.droppedPerEpoch)
+	}
 }
 
 // readShard reads shard idx's rows of the split and shuffles them for epoch.
@@ -427,15 +587,18 @@ func (l *Loader) Next(b *batch.Batch) error {
 				return fmt.Errorf("loader: shard %s row %s: %w", l.ds.Manifest.Shards[l.loaded].File, row.ID, err)
 			}
 			n := len(row.Tokens)
-			left := n - l.st.Offset
-			if l.cfg.Packing == PackWhole && pos > 0 && left > T-pos && left <= T {
+			from, take := l.place(pos, n, l.st.Offset)
+			if take == 0 && n > 0 {
 				break // pad the rest of this window; the row starts the next
 			}
-			take := min(left, T-pos)
-			l.emit(b, w*T+pos, row, l.st.Offset, take, K)
+			l.emit(b, w*T+pos, row, from, take, K)
+			l.stats.add(n, int(row.PromptLen), from, take)
+			if from > l.st.Offset { // the start of a row longer than T
+				l.stats.Dropped += int64(max(0, from+1-max(int(row.PromptLen), 1)))
+			}
 			filled = true
 			pos += take
-			l.st.Offset += take
+			l.st.Offset = from + take
 			if l.st.Offset == n {
 				l.st.Row++
 				l.st.Offset = 0
@@ -450,6 +613,24 @@ func (l *Loader) Next(b *batch.Batch) error {
 	}
 	l.st.Batches++
 	return nil
+}
+
+// place decides what of a row of n tokens, offset of them already emitted,
+// goes at free position pos of a window: tokens [from, from+take). take 0
+// (for n > 0) closes the window: the row starts the next one.
+func (l *Loader) place(pos, n, offset int) (from, take int) {
+	T := l.cfg.Context
+	if l.cfg.Packing == PackWhole {
+		switch {
+		case n <= T-pos:
+			return 0, n
+		case pos > 0:
+			return 0, 0
+		default: // longer than a window: keep its end
+			return n - T, T
+		}
+	}
+	return offset, min(n-offset, T-pos)
 }
 
 // emit copies tokens [from, from+count) of row to batch positions starting at p.

@@ -43,7 +43,7 @@ type DataConfig struct {
 	Validation      string `yaml:"validation" json:"validation"`             // dataset directory (may equal train)
 	TrainSplit      string `yaml:"train_split" json:"train_split"`           // rows of this split train ("" = all)
 	ValidationSplit string `yaml:"validation_split" json:"validation_split"` // rows of this split evaluate ("" = all)
-	Packing         string `yaml:"packing" json:"packing"`                   // concat | whole (see data/loader)
+	Packing         string `yaml:"packing" json:"packing"`                   // auto (whole with teacher signals, else concat) | concat | whole (see data/loader)
 	EvalBatches     int    `yaml:"eval_batches" json:"eval_batches"`         // held-out batches per evaluation
 }
 
@@ -82,7 +82,7 @@ func Defaults() Config {
 	a := optim.DefaultAdamW()
 	return Config{
 		Loss: loss.Config{Alpha: 0.5, Temperature: 2, KL: loss.KLForward},
-		Data: DataConfig{TrainSplit: "train", ValidationSplit: "validation", Packing: "concat", EvalBatches: 8},
+		Data: DataConfig{TrainSplit: "train", ValidationSplit: "validation", Packing: "auto", EvalBatches: 8},
 		Train: Params{
 			BatchSize: 8, SeqLen: 256, Steps: 1000, Accumulation: 1,
 			LR: 1e-3, MinLR: 1e-4, Warmup: 50,
@@ -122,8 +122,10 @@ func (c Config) Validate() error {
 	if c.Data.Validation == "" {
 		errs = append(errs, errors.New("data.validation: a dataset directory is required"))
 	}
-	if c.Data.Packing != "concat" && c.Data.Packing != "whole" {
-		errs = append(errs, fmt.Errorf("data.packing must be concat or whole, got %q", c.Data.Packing))
+	switch c.Data.Packing {
+	case "auto", "concat", "whole":
+	default:
+		errs = append(errs, fmt.Errorf("data.packing must be auto, concat or whole, got %q", c.Data.Packing))
 	}
 	if c.Data.Train == c.Data.Validation && c.Data.TrainSplit == c.Data.ValidationSplit {
 		errs = append(errs, fmt.Errorf("data: validation is the training data (same directory and split %q): the held-out loss would not be held out", c.Data.TrainSplit))

@@ -18,9 +18,10 @@ type LoaderOptions struct {
 	BatchSize int
 	SeqLen    int
 	Seed      int64
-	Split     string // rows of this split only ("" = all)
-	Packing   string // "concat" or "whole"
-	Hidden    bool   // decode teacher hidden states (the loss uses them)
+	Split     string    // rows of this split only ("" = all)
+	Packing   string    // "auto", "concat" or "whole" (see data/loader)
+	Hidden    bool      // decode teacher hidden states (the loss uses them)
+	Log       io.Writer // the loader's warnings (packing, rows longer than SeqLen); nil = discard
 }
 
 // DatasetData is the Data implementation over data/dataset directories read
@@ -56,7 +57,7 @@ func (o LoaderOptions) open(dir string, seed uint64, onePass bool) (*loader.Load
 		return nil, err
 	}
 	return loader.New(ds, loader.Config{BatchSize: o.BatchSize, Context: o.SeqLen, Seed: seed, Split: o.Split,
-		Packing: loader.Packing(o.Packing), Hidden: o.Hidden, OnePass: onePass})
+		Packing: loader.Packing(o.Packing), Hidden: o.Hidden, OnePass: onePass, Log: o.Log})
 }
 
 // TrainLoader opens the shuffled, packed training stream (epochs cycle).

@@ -85,11 +85,11 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 	}
 	setup := Setup{Config: cfg, Student: s, TokenizerHash: hash, TokenizerPath: tokPath, Log: log}
 	opts := LoaderOptions{BatchSize: cfg.Train.BatchSize, SeqLen: cfg.Train.SeqLen, Seed: cfg.Train.Seed,
-		Split: cfg.Data.TrainSplit, Packing: cfg.Data.Packing, Hidden: cfg.Loss.NeedsHidden()}
+		Split: cfg.Data.TrainSplit, Packing: cfg.Data.Packing, Hidden: cfg.Loss.NeedsHidden(), Log: log}
 	if setup.Train, err = data.TrainLoader(cfg.Data.Train, opts); err != nil {
 		return Setup{}, fmt.Errorf("data.train: %w", err)
 	}
-	opts.Split = cfg.Data.ValidationSplit
+	opts.Split, opts.Log = cfg.Data.ValidationSplit, nil // the training loader's warnings suffice
 	if setup.Validation, err = data.Validation(cfg.Data.Validation, opts, cfg.Data.EvalBatches); err != nil {
 		return Setup{}, fmt.Errorf("data.validation: %w", err)
 	}

@@ -16,9 +16,10 @@ import (
 func writeByteTokenizer(t *testing.T) (string, string) { return testmodel.ByteTokenizer(t) }
 
 type fakeData struct {
-	info    DatasetInfo
-	tokPath string
-	opened  int
+	info               DatasetInfo
+	tokPath            string
+	opened             int
+	trainOpts, valOpts LoaderOptions // as last asked for
 }
 
 func (f *fakeData) Info(dir string) (DatasetInfo, error) {
@@ -27,11 +28,13 @@ func (f *fakeData) Info(dir string) (DatasetInfo, error) {
 	return d, nil
 }
 func (f *fakeData) TokenizerPath(string) (string, error) { return f.tokPath, nil }
-func (f *fakeData) TrainLoader(string, LoaderOptions) (Loader, error) {
+func (f *fakeData) TrainLoader(_ string, o LoaderOptions) (Loader, error) {
 	f.opened++
+	f.trainOpts = o
 	return newFakeLoader(1), nil
 }
-func (f *fakeData) Validation(string, LoaderOptions, int) ([]*batch.Batch, error) {
+func (f *fakeData) Validation(_ string, o LoaderOptions, _ int) ([]*batch.Batch, error) {
+	f.valOpts = o
 	return validationSet(2), nil
 }
 
