@@ -105,7 +105,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	// Fail closed: a teacher that sends prompts over the network is remote
 	// whatever the policy file says, or local-only classes would reach it.
 	if pt := opt.Policy.Teachers[opt.Teacher.Name()]; opt.Teacher.Remote() && !pt.Remote {
-		return nil, fmt.Errorf("collect: teacher %q sends prompts over the network, but the policy declares it local (remote: false); declare it remote: true (or set teacher.openai.remote: false for an endpoint on this machine)", opt.Teacher.Name())
+		return nil, fmt.Errorf("collect: teacher %q sends prompts over the network, but the policy declares it local (remote: false); declare it remote: true (a teacher is local only when every address of its base_url host is loopback and teacher.openai.remote is not true)", opt.Teacher.Name())
 	}
 	prompts, err := ReadPrompts(cfg.Prompts, cfg.Source)
 	if err != nil {
@@ -381,6 +381,13 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 		if r.fail != nil {
 			if ctx.Err() != nil && errors.Is(r.fail, ctx.Err()) {
 				return false // interrupted, not failed: collected again on resume
+			}
+			if errors.Is(r.fail, teacher.ErrNotLoopback) {
+				// A local teacher's request would have left the machine: the
+				// environment is wrong (or hostile), not the prompt. Stop,
+				// settling nothing, so a fixed setup collects it on resume.
+				firstErr = fmt.Errorf("collect: prompt %s: %w", r.p.ID, r.fail)
+				return false
 			}
 			failed++
 			if err := j.Fail(r.p.ID, r.fail.Reason, r.fail.Error()); err != nil {
