@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func journalSegments(path string) int {
 
 // TestKillDashNineAndResume really kills a collecting process twice, at
 // different points, and checks that the final dataset holds every prompt
-// exactly once.
+// exactly once, and the same bytes as an uninterrupted run.
 func TestKillDashNineAndResume(t *testing.T) {
 	e := newEnv(t, 150)
 	e.cfg.SegmentRows = 5
@@ -107,6 +108,20 @@ func TestKillDashNineAndResume(t *testing.T) {
 		if stored == failed {
 			t.Errorf("prompt %q: stored %v failed %v", p.Prompt, stored, failed)
 		}
+	}
+	// Rows are in prompt order and segments are committed whole, so the
+	// resumed dataset is the one an uninterrupted run (at another
+	// concurrency, in this process) stores. The teacher answers each prompt
+	// the same every time: its transient faults are retried away, its
+	// permanent ones fail every time.
+	ref := *e
+	ref.cfg.Out = filepath.Join(t.TempDir(), "uninterrupted")
+	ref.cfg.Concurrency = 4
+	if _, err := ref.run(t, context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := datasetDigest(t, filepath.Join(e.cfg.Out, DatasetDir)), datasetDigest(t, filepath.Join(ref.cfg.Out, DatasetDir)); !reflect.DeepEqual(got, want) {
+		t.Errorf("killed and resumed dataset differs from an uninterrupted run:\n got %v\nwant %v", got, want)
 	}
 	entries, _ := os.ReadDir(filepath.Join(e.cfg.Out, SegmentsDir))
 	for _, en := range entries {
