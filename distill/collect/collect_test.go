@@ -61,12 +61,20 @@ type faultProxy struct {
 	backend   http.Handler
 	deadlines *teachertest.Deadlines
 	mu        sync.Mutex
+	holdWhile func() bool // see holdRequestsWhile
 	attempts  map[string]int
 	received  []string
 }
 
 func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
+	body, _ := io.ReadAll(r.Body) // first: the server notices a client gone only once the body is read
+	f.mu.Lock()
+	holdWhile := f.holdWhile
+	f.mu.Unlock()
+	if holdWhile != nil && holdWhile() {
+		<-r.Context().Done()
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+testKey {
 		w.WriteHeader(401)
 		return
@@ -128,6 +136,15 @@ func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	f.backend.ServeHTTP(w, r)
+}
+
+// holdRequestsWhile makes the proxy hold every request that arrives while
+// cond is true until the client goes away: a collector can be frozen at a
+// point of the test's choosing whatever the machine's speed.
+func (f *faultProxy) holdRequestsWhile(cond func() bool) {
+	f.mu.Lock()
+	f.holdWhile = cond
+	f.mu.Unlock()
 }
 
 func writePrompts(t *testing.T, path string, n int) []Prompt {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,10 +80,16 @@ func TestKillDashNineAndResume(t *testing.T) {
 		}
 		return cmd
 	}
-	for _, killAfter := range []int{2, 9} {
+	// Once the journal names killAfter segments, the teacher answers nothing
+	// more: the collector cannot finish before it is killed, however slowly
+	// this process polls.
+	var killAfter atomic.Int64
+	e.proxy.holdRequestsWhile(func() bool { return int64(journalSegments(jpath)) >= killAfter.Load() })
+	for _, k := range []int64{2, 9} {
+		killAfter.Store(k)
 		cmd := start()
 		deadline := time.Now().Add(60 * time.Second)
-		for journalSegments(jpath) < killAfter {
+		for int64(journalSegments(jpath)) < k {
 			if time.Now().After(deadline) {
 				cmd.Process.Kill()
 				t.Fatalf("collector made no progress (%d segments)", journalSegments(jpath))
@@ -92,6 +100,7 @@ func TestKillDashNineAndResume(t *testing.T) {
 		cmd.Wait()
 	}
 	atKill := journalSegments(jpath)
+	killAfter.Store(math.MaxInt64)
 	cmd := start()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("resumed collector failed: %v", err)
