@@ -41,6 +41,10 @@ func (c *OpenAIConfig) Validate() error {
 		errs = append(errs, errors.New("name is empty"))
 	}
 	if u, err := url.Parse(c.BaseURL); err != nil {
+		var ue *url.Error // its text repeats the URL, which may hold a password
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		errs = append(errs, fmt.Errorf("base_url: %v", err))
 	} else if u.Scheme != "http" && u.Scheme != "https" {
 		errs = append(errs, fmt.Errorf("base_url %q must start with http:// or https://", u.Redacted()))
