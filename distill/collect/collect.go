@@ -105,7 +105,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	// Fail closed: a teacher that sends prompts over the network is remote
 	// whatever the policy file says, or local-only classes would reach it.
 	if pt := opt.Policy.Teachers[opt.Teacher.Name()]; opt.Teacher.Remote() && !pt.Remote {
-		return nil, fmt.Errorf("collect: teacher %q sends prompts over the network, but the policy declares it local (remote: false); declare it remote: true (or set teacher.openai.remote: false for an endpoint on this machine)", opt.Teacher.Name())
+		return nil, fmt.Errorf("collect: teacher %q sends prompts over the network, but the policy declares it local (remote: false); declare it remote: true (a teacher is local only when every address of its base_url host is loopback and teacher.openai.remote is not true)", opt.Teacher.Name())
 	}
 	prompts, err := ReadPrompts(cfg.Prompts, cfg.Source)
 	if err != nil {
@@ -284,6 +284,27 @@ func datasetMeta(cfg *Config, opt *Options, classes map[string]bool) (dataset.Me
 	return meta, notes
 }
 
+// reorderWindowPerWorker bounds how far workers run ahead of the writer:
+// with concurrency C, at most C·reorderWindowPerWorker prompts are in flight
+// or finished but waiting for an earlier prompt, so a slow prompt stalls
+// the others after that many instead of buffering without bound.
+const reorderWindowPerWorker = 4
+
+// slotted is a result with the position of its prompt in the pending list.
+type slotted struct {
+	slot int
+	result
+}
+
+// collectPending asks the teacher for every pending prompt with
+// cfg.Concurrency workers and writes the results in prompt order, whatever
+// order they finish in: workers fill a bounded window of prompt slots and
+// the writer commits slot after slot. Rows go into segments of
+// cfg.SegmentRows; a segment is committed only when full, or at the end of
+// the pending list, so an interrupted run keeps whole segments only (the
+// rows of the unfinished one are asked again on resume) and a resumed run
+// starts its segments where an uninterrupted run would: the dataset's bytes
+// do not depend on concurrency, completion order or interruptions.
 func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset.Meta, j *journal.Journal, pending []Prompt, sum *Summary) error {
 	if len(pending) == 0 {
 		return nil
@@ -296,8 +317,15 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 	if opt.Progress != nil {
 		prog = progress.New(opt.Progress, "collect", int64(len(pending)))
 	}
-	jobs := make(chan Prompt)
-	results := make(chan result)
+	window := cfg.Concurrency * reorderWindowPerWorker
+	// freeSlots holds one token per prompt that may start: the dispatcher
+	// takes one per prompt, the writer returns it when it writes that prompt.
+	freeSlots := make(chan struct{}, window)
+	for range window {
+		freeSlots <- struct{}{}
+	}
+	jobs := make(chan int) // slot: index into pending
+	results := make(chan slotted)
 	var statsMu sync.Mutex
 	var wg sync.WaitGroup
 	for w := 0; w < cfg.Concurrency; w++ {
@@ -305,14 +333,14 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 		go func(w int) {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(opt.Seed + int64(w)*7919))
-			for p := range jobs {
-				r := askOne(ctx, cfg, opt, meta, limiter, rp, rng, p, func(e *retry.Error) {
+			for slot := range jobs {
+				r := askOne(ctx, cfg, opt, meta, limiter, rp, rng, pending[slot], func(e *retry.Error) {
 					statsMu.Lock()
 					sum.Retries[e.Reason]++
 					statsMu.Unlock()
 				})
 				select {
-				case results <- r:
+				case results <- slotted{slot, r}:
 				case <-ctx.Done():
 					return
 				}
@@ -321,9 +349,14 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 	}
 	go func() {
 		defer close(jobs)
-		for _, p := range pending {
+		for slot := range pending {
 			select {
-			case jobs <- p:
+			case <-freeSlots:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- slot:
 			case <-ctx.Done():
 				return
 			}
@@ -344,18 +377,23 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 	}
 	tokens, failed := 0, 0
 	started := time.Now()
-	for r := range results {
-		if firstErr != nil {
-			continue // drain
-		}
+	// write settles one result; false stops writing (interrupted or failed).
+	write := func(r result) bool {
 		if r.fail != nil {
 			if ctx.Err() != nil && errors.Is(r.fail, ctx.Err()) {
-				continue // interrupted, not failed: collected again on resume
+				return false // interrupted, not failed: collected again on resume
+			}
+			if errors.Is(r.fail, teacher.ErrNotLoopback) {
+				// A local teacher's request would have left the machine: the
+				// environment is wrong (or hostile), not the prompt. Stop,
+				// settling nothing, so a fixed setup collects it on resume.
+				firstErr = fmt.Errorf("collect: prompt %s: %w", r.p.ID, r.fail)
+				return false
 			}
 			failed++
 			if err := j.Fail(r.p.ID, r.fail.Reason, r.fail.Error()); err != nil {
 				firstErr = err
-				cancel()
+				return false
 			}
 		} else {
 			sum.Redactions += r.redacted
@@ -368,7 +406,7 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 			if len(seg) >= cfg.SegmentRows {
 				if err := flush(); err != nil {
 					firstErr = err
-					cancel()
+					return false
 				}
 			}
 		}
@@ -382,9 +420,33 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 			tps := float64(tokens) / max(time.Since(started).Seconds(), 1e-9)
 			prog.Add(1, fmt.Sprintf("%.0f tokens/s (%d tokens), retries %d, errors %d", tps, tokens, retries, failed))
 		}
+		return true
 	}
-	if err := flush(); err != nil && firstErr == nil {
-		firstErr = err
+	// waiting holds finished results of slots after next (at most window).
+	waiting := make(map[int]result, window)
+	next, writing := 0, true
+	for r := range results {
+		if !writing {
+			continue // drain
+		}
+		waiting[r.slot] = r.result
+		for writing {
+			r, ok := waiting[next]
+			if !ok {
+				break
+			}
+			delete(waiting, next)
+			next++
+			freeSlots <- struct{}{} // never blocks: this slot's token was taken
+			if writing = write(r); !writing {
+				cancel()
+			}
+		}
+	}
+	// The last, partial segment is committed only when every pending prompt
+	// was written; otherwise its prompts are asked again on resume.
+	if next == len(pending) && firstErr == nil {
+		firstErr = flush()
 	}
 	if prog != nil {
 		prog.Finish()

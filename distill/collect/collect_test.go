@@ -21,6 +21,7 @@ import (
 	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/distill/collect/teacher"
+	"github.com/distill-ml/distill/distill/collect/teacher/teachertest"
 	"github.com/distill-ml/distill/distill/policy"
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/distill/serve/servetest"
@@ -51,16 +52,29 @@ redactions:
 // prompt it forwards and injects faults by prompt: the first attempt of most
 // prompts fails in one of five transient ways; "FAULT-400" prompts always get
 // a permanent 400; "ALWAYS-BAD" prompts always get malformed logprobs.
+// The timeout fault expires the request's deadline in deadlines and stalls
+// until the client gives up, so it never depends on the machine's speed; a
+// request whose deadline the test does not control (a child process) gets
+// no timeout fault.
 type faultProxy struct {
-	t        *testing.T
-	backend  http.Handler
-	mu       sync.Mutex
-	attempts map[string]int
-	received []string
+	t         *testing.T
+	backend   http.Handler
+	deadlines *teachertest.Deadlines
+	mu        sync.Mutex
+	holdWhile func() bool // see holdRequestsWhile
+	attempts  map[string]int
+	received  []string
 }
 
 func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
+	body, _ := io.ReadAll(r.Body) // first: the server notices a client gone only once the body is read
+	f.mu.Lock()
+	holdWhile := f.holdWhile
+	f.mu.Unlock()
+	if holdWhile != nil && holdWhile() {
+		<-r.Context().Done()
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+testKey {
 		w.WriteHeader(401)
 		return
@@ -102,7 +116,10 @@ func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"error":{"message":"internal","type":"server_error"}}`)
 		return
 	case 2:
-		time.Sleep(250 * time.Millisecond) // past the client timeout
+		if f.deadlines.Expire(prompt) {
+			<-r.Context().Done() // the client gave up: its deadline ended
+			return
+		}
 	case 3, 4:
 		rec := httptest.NewRecorder()
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -119,6 +136,15 @@ func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	f.backend.ServeHTTP(w, r)
+}
+
+// holdRequestsWhile makes the proxy hold every request that arrives while
+// cond is true until the client goes away: a collector can be frozen at a
+// point of the test's choosing whatever the machine's speed.
+func (f *faultProxy) holdRequestsWhile(cond func() bool) {
+	f.mu.Lock()
+	f.holdWhile = cond
+	f.mu.Unlock()
 }
 
 func writePrompts(t *testing.T, path string, n int) []Prompt {
@@ -150,10 +176,12 @@ func writePrompts(t *testing.T, path string, n int) []Prompt {
 }
 
 type env struct {
-	cfg   Config
-	proxy *faultProxy
-	pol   *policy.Policy
-	url   string
+	cfg       Config
+	proxy     *faultProxy
+	pol       *policy.Policy
+	url       string
+	resolver  *teachertest.Resolver // resolves host names in teacher URLs (none by default)
+	deadlines *teachertest.Deadlines
 }
 
 func newEnv(t *testing.T, n int) *env {
@@ -165,7 +193,8 @@ func newEnv(t *testing.T, n int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := &faultProxy{t: t, backend: srv, attempts: map[string]int{}}
+	deadlines := teachertest.NewDeadlines()
+	fp := &faultProxy{t: t, backend: srv, deadlines: deadlines, attempts: map[string]int{}}
 	hs := httptest.NewServer(fp)
 	t.Cleanup(hs.Close)
 	pp := filepath.Join(dir, "policy.yaml")
@@ -184,24 +213,38 @@ func newEnv(t *testing.T, n int) *env {
 		Prompts: filepath.Join(dir, "prompts.jsonl"), Out: filepath.Join(dir, "out"), Policy: pp, Tokenizer: "bytes",
 		Teacher: TeacherConfig{Kind: "openai", TokenizerHash: servetest.Tokenizer{}.Hash(), OpenAI: &teacher.OpenAIConfig{
 			Name: "remote-teacher", BaseURL: hs.URL + "/v1", Model: "byte-model", APIKeyEnv: "DISTILL_COLLECT_TEST_KEY",
-			Mode: "chat", Timeout: 100 * time.Millisecond, Remote: &remote}},
+			Mode: "chat", Timeout: time.Minute, Remote: &remote}},
 		Sampling:    Sampling{MaxTokens: 64},
 		TopK:        4,
 		Concurrency: 4,
 		SegmentRows: 10,
 		Retry:       RetryConfig{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond},
 	}
-	return &env{cfg: cfg, proxy: fp, pol: &pol, url: hs.URL}
+	return &env{cfg: cfg, proxy: fp, pol: &pol, url: hs.URL, resolver: teachertest.NewResolver(), deadlines: deadlines}
+}
+
+// teacher is the configured OpenAI teacher, resolving names through
+// e.resolver, with request deadlines the fault proxy ends.
+func (e *env) teacher(t *testing.T, cfg Config) *teacher.OpenAI {
+	t.Helper()
+	tt, err := e.newTeacher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tt
+}
+
+func (e *env) newTeacher(cfg Config) (*teacher.OpenAI, error) {
+	return teacher.NewOpenAIWith(*cfg.Teacher.OpenAI, teacher.Env{Resolver: e.resolver,
+		Deadline: func(ctx context.Context, req teacher.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
+			return e.deadlines.Deadline(ctx, req.Prompt, timeout)
+		}})
 }
 
 func (e *env) run(t *testing.T, ctx context.Context, logs io.Writer) (*Summary, error) {
 	cfg := e.cfg
 	cfg.Defaults()
-	tt, err := teacher.NewOpenAI(*cfg.Teacher.OpenAI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Run(ctx, Options{Config: cfg, Teacher: tt, Tokenizer: servetest.Tokenizer{}, EOS: servetest.EOS, Policy: e.pol, Progress: logs, Seed: 1})
+	return Run(ctx, Options{Config: cfg, Teacher: e.teacher(t, cfg), Tokenizer: servetest.Tokenizer{}, EOS: servetest.EOS, Policy: e.pol, Progress: logs, Seed: 1})
 }
 
 func readDataset(t *testing.T, dir string) map[string]*dataset.Record {
@@ -414,11 +457,7 @@ func TestDuplicateAfterRedactionIsRecorded(t *testing.T) {
 			e2.cfg.Out = filepath.Join(t.TempDir(), fmt.Sprint(i))
 			cfg := e2.cfg
 			cfg.Defaults()
-			tt, err := teacher.NewOpenAI(*cfg.Teacher.OpenAI)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := Run(context.Background(), Options{Config: cfg, Shard: Shard{i, n}, Teacher: tt, Tokenizer: servetest.Tokenizer{}, EOS: servetest.EOS, Policy: e.pol}); err != nil {
+			if _, err := Run(context.Background(), Options{Config: cfg, Shard: Shard{i, n}, Teacher: e.teacher(t, cfg), Tokenizer: servetest.Tokenizer{}, EOS: servetest.EOS, Policy: e.pol}); err != nil {
 				t.Fatal(err)
 			}
 			for id := range readDataset(t, filepath.Join(cfg.Out, DatasetDir)) {
@@ -454,4 +493,93 @@ func TestRemoteTeacherDeclaredLocalIsRefused(t *testing.T) {
 	if len(e.proxy.received) != 0 {
 		t.Fatal("requests were sent")
 	}
+}
+
+// localPolicy is testPolicy with the teacher declared local (remote: false),
+// so the local_only class "sensitive" may be sent to it.
+func localPolicy(t *testing.T) *policy.Policy {
+	t.Helper()
+	var p policy.Policy
+	if err := configs.Decode("p.yaml", []byte(strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: {remote: false}", 1)), &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &p
+}
+
+// TestLoopbackLookalikeTeacherNeverGetsLocalOnlyRows: with a policy that
+// declares the teacher local (so local_only rows may go to it), a base_url
+// that only looks like loopback is refused before any request — by user
+// info, by resolving to a remote address, or at dial time when the name is
+// rebound after the check — while a name that resolves to loopback keeps
+// working. No prompt is settled by a refusal, and nothing leaves the machine
+// (names resolve through a table; the one server is on 127.0.0.1).
+func TestLoopbackLookalikeTeacherNeverGetsLocalOnlyRows(t *testing.T) {
+	e := newEnv(t, 30)
+	e.pol = localPolicy(t)
+	port := e.url[strings.LastIndexByte(e.url, ':')+1:]
+	e.resolver.Answer("127.teacher.example.com", "203.0.113.7").
+		Answer("rebind.test", "127.0.0.1").Answer("rebind.test", "203.0.113.7").
+		Answer("teacher.test", "127.0.0.1")
+	for _, c := range []struct{ url, want string }{
+		{"http://127.0.0.1@teacher.example.com:" + port + "/v1", "user info"},
+		{"http://localhost:80@teacher.example.com:" + port + "/v1", "user info"},
+		{"http://127.teacher.example.com:" + port + "/v1", "declares it local"},
+		{"http://rebind.test:" + port + "/v1", "loopback"},
+		{"http://teacher.test:" + port + "/v1", ""},
+	} {
+		cfg := e.cfg
+		cfg.Out = filepath.Join(t.TempDir(), "out")
+		oc := *cfg.Teacher.OpenAI
+		oc.BaseURL, oc.Remote = c.url, nil
+		cfg.Teacher.OpenAI = &oc
+		cfg.Defaults()
+		before := len(e.proxy.received)
+		tt, err := e.newTeacher(cfg)
+		if err == nil {
+			_, err = Run(context.Background(), Options{Config: cfg, Teacher: tt, Tokenizer: servetest.Tokenizer{}, EOS: servetest.EOS, Policy: e.pol, Seed: 1})
+		}
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.url, err)
+				continue
+			}
+			stored := 0
+			for id := range readDataset(t, filepath.Join(cfg.Out, DatasetDir)) {
+				if p := promptByID(t, e, id); p.Class == "sensitive" {
+					stored++
+				}
+			}
+			if stored == 0 {
+				t.Errorf("%s: no local-only row reached the loopback teacher", c.url)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error about %s", c.url, err, c.want)
+		}
+		if n := len(e.proxy.received) - before; n != 0 {
+			t.Errorf("%s: %d requests reached the server", c.url, n)
+		}
+		if b, _ := os.ReadFile(filepath.Join(cfg.Out, ErrorsFile)); bytes.Contains(b, []byte("not_loopback")) {
+			t.Errorf("%s: a refusal settled a prompt as failed: %s", c.url, b)
+		}
+	}
+}
+
+func promptByID(t *testing.T, e *env, id string) Prompt {
+	t.Helper()
+	ps, err := ReadPrompts(e.cfg.Prompts, "prompts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.ID == id {
+			return p
+		}
+	}
+	t.Fatalf("no prompt %s", id)
+	return Prompt{}
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,7 +61,7 @@ func journalSegments(path string) int {
 
 // TestKillDashNineAndResume really kills a collecting process twice, at
 // different points, and checks that the final dataset holds every prompt
-// exactly once.
+// exactly once, and the same bytes as an uninterrupted run.
 func TestKillDashNineAndResume(t *testing.T) {
 	e := newEnv(t, 150)
 	e.cfg.SegmentRows = 5
@@ -77,10 +80,16 @@ func TestKillDashNineAndResume(t *testing.T) {
 		}
 		return cmd
 	}
-	for _, killAfter := range []int{2, 9} {
+	// Once the journal names killAfter segments, the teacher answers nothing
+	// more: the collector cannot finish before it is killed, however slowly
+	// this process polls.
+	var killAfter atomic.Int64
+	e.proxy.holdRequestsWhile(func() bool { return int64(journalSegments(jpath)) >= killAfter.Load() })
+	for _, k := range []int64{2, 9} {
+		killAfter.Store(k)
 		cmd := start()
 		deadline := time.Now().Add(60 * time.Second)
-		for journalSegments(jpath) < killAfter {
+		for int64(journalSegments(jpath)) < k {
 			if time.Now().After(deadline) {
 				cmd.Process.Kill()
 				t.Fatalf("collector made no progress (%d segments)", journalSegments(jpath))
@@ -91,6 +100,7 @@ func TestKillDashNineAndResume(t *testing.T) {
 		cmd.Wait()
 	}
 	atKill := journalSegments(jpath)
+	killAfter.Store(math.MaxInt64)
 	cmd := start()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("resumed collector failed: %v", err)
@@ -107,6 +117,20 @@ func TestKillDashNineAndResume(t *testing.T) {
 		if stored == failed {
 			t.Errorf("prompt %q: stored %v failed %v", p.Prompt, stored, failed)
 		}
+	}
+	// Rows are in prompt order and segments are committed whole, so the
+	// resumed dataset is the one an uninterrupted run (at another
+	// concurrency, in this process) stores. The teacher answers each prompt
+	// the same every time: its transient faults are retried away, its
+	// permanent ones fail every time.
+	ref := *e
+	ref.cfg.Out = filepath.Join(t.TempDir(), "uninterrupted")
+	ref.cfg.Concurrency = 4
+	if _, err := ref.run(t, context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := datasetDigest(t, filepath.Join(e.cfg.Out, DatasetDir)), datasetDigest(t, filepath.Join(ref.cfg.Out, DatasetDir)); !reflect.DeepEqual(got, want) {
+		t.Errorf("killed and resumed dataset differs from an uninterrupted run:\n got %v\nwant %v", got, want)
 	}
 	entries, _ := os.ReadDir(filepath.Join(e.cfg.Out, SegmentsDir))
 	for _, en := range entries {

@@ -3,9 +3,11 @@
 // network I/O, redacting before anything leaves the process), asks a teacher
 // for completions with top-k log-probabilities through a rate-limited,
 // retrying worker pool, maps the teacher's tokens to student token ids, and
-// writes rows through data/dataset, with a crash-safe journal so that a rerun
-// after kill -9 stores every prompt exactly once. --shard i/N splits the
-// prompts deterministically across batch jobs.
+// writes rows through data/dataset in prompt-file order (whatever order the
+// teacher answers in), with a crash-safe journal so that a rerun after
+// kill -9 stores every prompt exactly once and the same bytes as an
+// uninterrupted run. --shard i/N splits the prompts deterministically across
+// batch jobs.
 package collect
 
 import (

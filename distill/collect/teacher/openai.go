@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -20,12 +22,16 @@ import (
 // OpenAIConfig configures an OpenAI-compatible teacher.
 type OpenAIConfig struct {
 	Name      string        `yaml:"name" json:"name"`               // the teacher's name in the policy
-	BaseURL   string        `yaml:"base_url" json:"base_url"`       // e.g. http://127.0.0.1:8080/v1
+	BaseURL   string        `yaml:"base_url" json:"base_url"`       // e.g. http://127.0.0.1:8080/v1; no user info
 	Model     string        `yaml:"model" json:"model"`             // model id sent to the server
 	APIKeyEnv string        `yaml:"api_key_env" json:"api_key_env"` // environment variable holding the key; "" for none
 	Mode      string        `yaml:"mode" json:"mode"`               // "chat" or "completion"
 	Timeout   time.Duration `yaml:"timeout" json:"timeout"`         // per request
-	Remote    *bool         `yaml:"remote" json:"remote"`           // default: true unless the host is loopback
+	// Remote: whether the teacher is off this machine. Default: true unless
+	// every address of the host is loopback. true forces remote (e.g. a tunnel
+	// on localhost to another machine); false is refused unless the host is
+	// loopback. A teacher that is not remote dials loopback addresses only.
+	Remote *bool `yaml:"remote" json:"remote"`
 }
 
 // Validate checks the config.
@@ -34,8 +40,19 @@ func (c *OpenAIConfig) Validate() error {
 	if c.Name == "" {
 		errs = append(errs, errors.New("name is empty"))
 	}
-	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
-		errs = append(errs, fmt.Errorf("base_url %q must start with http:// or https://", c.BaseURL))
+	if u, err := url.Parse(c.BaseURL); err != nil {
+		var ue *url.Error // its text repeats the URL, which may hold a password
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		errs = append(errs, fmt.Errorf("base_url: %v", err))
+	} else if u.Scheme != "http" && u.Scheme != "https" {
+		errs = append(errs, fmt.Errorf("base_url %q must start with http:// or https://", u.Redacted()))
+	} else if u.User != nil {
+		// http://127.0.0.1@host/ is host, not 127.0.0.1: user info only misleads.
+		errs = append(errs, fmt.Errorf("base_url %q carries user info (the part before @); the host is %q: remove it (the key goes in api_key_env)", u.Redacted(), u.Hostname()))
+	} else if u.Hostname() == "" {
+		errs = append(errs, fmt.Errorf("base_url %q has no host", u.Redacted()))
 	}
 	if c.Model == "" {
 		errs = append(errs, errors.New("model is empty"))
@@ -57,10 +74,11 @@ func (c *OpenAIConfig) Validate() error {
 
 // OpenAI is a teacher behind an OpenAI-compatible HTTP API.
 type OpenAI struct {
-	cfg    OpenAIConfig
-	client *openai.Client
-	key    string
-	remote bool
+	cfg      OpenAIConfig
+	client   *openai.Client
+	key      string
+	remote   bool
+	deadline func(ctx context.Context, req Request, timeout time.Duration) (context.Context, context.CancelFunc)
 }
 
 type retryAfterKey struct{}
@@ -86,8 +104,27 @@ func (h headerCapture) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// Resolver looks up a host's addresses; *net.Resolver implements it.
+type Resolver interface {
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+// Env is what an OpenAI teacher takes from its surroundings. Zero fields
+// are the system's; tests replace them to run without DNS or a wall clock.
+type Env struct {
+	// Resolver resolves the base URL's host (default net.DefaultResolver).
+	Resolver Resolver
+	// Deadline returns the context one request runs under, ended once
+	// timeout has passed (default context.WithTimeout). It is given the
+	// request so that a fake clock can end one request's deadline.
+	Deadline func(ctx context.Context, req Request, timeout time.Duration) (context.Context, context.CancelFunc)
+}
+
 // NewOpenAI builds the client; the key is read from cfg.APIKeyEnv now.
-func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
+func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) { return NewOpenAIWith(cfg, Env{}) }
+
+// NewOpenAIWith is NewOpenAI in the given environment.
+func NewOpenAIWith(cfg OpenAIConfig, env Env) (*OpenAI, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -95,34 +132,46 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 	if cfg.APIKeyEnv != "" {
 		key = os.Getenv(cfg.APIKeyEnv)
 	}
+	if env.Resolver == nil {
+		env.Resolver = net.DefaultResolver
+	}
+	if env.Deadline == nil {
+		env.Deadline = func(ctx context.Context, _ Request, timeout time.Duration) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, timeout)
+		}
+	}
+	u, _ := url.Parse(cfg.BaseURL) // checked by Validate
+	host := u.Hostname()
+	// Remote unless every address of the host is loopback, decided on the
+	// parsed URL's host after resolution (not on the URL's text:
+	// http://127.teacher.example.com is a name like any other).
+	var remote bool
+	switch {
+	case cfg.Remote != nil && *cfg.Remote:
+		remote = true
+	case cfg.Remote != nil:
+		if _, err := loopbackAddrs(context.Background(), env.Resolver, host); err != nil {
+			return nil, fmt.Errorf("openai teacher %s: remote: false, but %v; a teacher declared local must be on this machine's loopback interface", cfg.Name, err)
+		}
+	default:
+		remote = !isLoopbackHost(context.Background(), env.Resolver, host)
+	}
 	oc := openai.DefaultConfig(key)
 	oc.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
-	oc.HTTPClient = &http.Client{Transport: headerCapture{base: http.DefaultTransport}}
-	remote := !isLoopback(cfg.BaseURL)
-	if cfg.Remote != nil {
-		remote = *cfg.Remote
+	capture := func(rt http.RoundTripper) http.RoundTripper { return headerCapture{base: rt} }
+	if remote {
+		oc.HTTPClient = &http.Client{Transport: capture(http.DefaultTransport)}
+	} else {
+		oc.HTTPClient = loopbackOnlyClient(env.Resolver, capture)
 	}
-	return &OpenAI{cfg: cfg, client: openai.NewClientWithConfig(oc), key: key, remote: remote}, nil
-}
-
-func isLoopback(u string) bool {
-	host := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
-	if i := strings.IndexAny(host, "/"); i >= 0 {
-		host = host[:i]
-	}
-	if strings.HasPrefix(host, "[") {
-		return strings.HasPrefix(host, "[::1]")
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	return host == "localhost" || strings.HasPrefix(host, "127.")
+	return &OpenAI{cfg: cfg, client: openai.NewClientWithConfig(oc), key: key, remote: remote, deadline: env.Deadline}, nil
 }
 
 // Name implements Teacher.
 func (t *OpenAI) Name() string { return t.cfg.Name }
 
-// Remote implements Teacher.
+// Remote implements Teacher. A teacher that is not remote refuses, at dial
+// time, every address that is not loopback (see loopbackOnlyClient).
 func (t *OpenAI) Remote() bool { return t.remote }
 
 // scrub removes the API key from text.
@@ -137,6 +186,11 @@ type scrubbed struct{ msg string }
 
 func (s scrubbed) Error() string { return s.msg }
 
+// notLoopback is a scrubbed refusal that still matches ErrNotLoopback.
+type notLoopback struct{ scrubbed }
+
+func (notLoopback) Unwrap() error { return ErrNotLoopback }
+
 // temperature maps 0 to the smallest positive float32: go-openai omits a zero
 // temperature from the request, and servers then apply their default (1.0).
 func temperature(t float64) float32 {
@@ -148,19 +202,21 @@ func temperature(t float64) float32 {
 
 // Complete implements Teacher.
 func (t *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	reqCtx, cancel := t.deadline(ctx, req, t.cfg.Timeout)
 	defer cancel()
 	cap := &captured{}
-	ctx = context.WithValue(ctx, retryAfterKey{}, cap)
+	reqCtx = context.WithValue(reqCtx, retryAfterKey{}, cap)
 	var resp *Response
 	var err error
 	if t.cfg.Mode == "chat" {
-		resp, err = t.chat(ctx, req)
+		resp, err = t.chat(reqCtx, req)
 	} else {
-		resp, err = t.completion(ctx, req)
+		resp, err = t.completion(reqCtx, req)
 	}
 	if err != nil {
-		return nil, t.classify(err, cap)
+		// The request's own deadline ended while the caller's context did not: a timeout.
+		timedOut := reqCtx.Err() != nil && ctx.Err() == nil
+		return nil, t.classify(err, cap, timedOut)
 	}
 	if err := resp.Validate(req.TopLogprobs); err != nil {
 		return nil, retry.Transient("bad_logprobs", scrubbed{t.scrub(err.Error())})
@@ -168,7 +224,7 @@ func (t *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 	return resp, nil
 }
 
-func (t *OpenAI) classify(err error, cap *captured) error {
+func (t *OpenAI) classify(err error, cap *captured, timedOut bool) error {
 	cap.mu.Lock()
 	ra := cap.retryAfter
 	cap.mu.Unlock()
@@ -178,6 +234,10 @@ func (t *OpenAI) classify(err error, cap *captured) error {
 	var syn *json.SyntaxError
 	var ute *json.UnmarshalTypeError
 	switch {
+	case errors.Is(err, ErrNotLoopback):
+		return retry.Permanent("not_loopback", notLoopback{msg})
+	case timedOut:
+		return retry.Transient("timeout", msg)
 	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode > 0:
 		return retry.FromHTTP(apiErr.HTTPStatusCode, ra, msg)
 	case errors.As(err, &reqErr) && reqErr.HTTPStatusCode > 0:

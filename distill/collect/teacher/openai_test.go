@@ -13,14 +13,17 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/distill/collect/retry"
+	"github.com/distill-ml/distill/distill/collect/teacher/teachertest"
 )
 
 const secret = "sk-test-SECRET-0123456789"
 
 // server answers chat and completion requests; behaviour (a string, set by
 // the test between requests while a stalled handler may still run) picks a
-// fault, read once per request.
-func server(t *testing.T, behaviour *atomic.Value) *httptest.Server {
+// fault, read once per request. The "stall" fault ends the request's
+// deadline (the prompt is its key) and answers nothing until the client
+// gives up: a timeout that does not depend on the machine's speed.
+func server(t *testing.T, behaviour *atomic.Value, deadlines *teachertest.Deadlines) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if got := r.Header.Get("Authorization"); got != "Bearer "+secret {
 			w.WriteHeader(401)
@@ -49,7 +52,11 @@ func server(t *testing.T, behaviour *atomic.Value) *httptest.Server {
 			fmt.Fprint(w, `{"id":"x","choices":[{"message":{"role":"assistant","content":"Hel`)
 			return
 		case "stall":
-			time.Sleep(300 * time.Millisecond)
+			if !deadlines.Expire(promptOf(body)) {
+				t.Errorf("stall: no live deadline for prompt %q", promptOf(body))
+			}
+			<-r.Context().Done()
+			return
 		}
 		lp := -0.1
 		if fault == "positive-logprob" {
@@ -78,9 +85,26 @@ func server(t *testing.T, behaviour *atomic.Value) *httptest.Server {
 	}))
 }
 
-func newTeacher(t *testing.T, url, mode string, timeout time.Duration) *OpenAI {
+// promptOf is a request body's prompt: the last chat message or the completion prompt.
+func promptOf(body map[string]any) string {
+	if msgs, ok := body["messages"].([]any); ok && len(msgs) > 0 {
+		if m, ok := msgs[len(msgs)-1].(map[string]any); ok {
+			s, _ := m["content"].(string)
+			return s
+		}
+	}
+	s, _ := body["prompt"].(string)
+	return s
+}
+
+// newTeacher is a teacher at url whose request deadlines end only when
+// deadlines expires them (a minute is the backstop).
+func newTeacher(t *testing.T, url, mode string, deadlines *teachertest.Deadlines) *OpenAI {
 	t.Setenv("DISTILL_TEST_KEY", secret)
-	tt, err := NewOpenAI(OpenAIConfig{Name: "t", BaseURL: url + "/v1", Model: "m", APIKeyEnv: "DISTILL_TEST_KEY", Mode: mode, Timeout: timeout})
+	tt, err := NewOpenAIWith(OpenAIConfig{Name: "t", BaseURL: url + "/v1", Model: "m", APIKeyEnv: "DISTILL_TEST_KEY", Mode: mode, Timeout: time.Minute},
+		Env{Deadline: func(ctx context.Context, req Request, timeout time.Duration) (context.Context, context.CancelFunc) {
+			return deadlines.Deadline(ctx, req.Prompt, timeout)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,9 +114,10 @@ func newTeacher(t *testing.T, url, mode string, timeout time.Duration) *OpenAI {
 func TestChatAndCompletionLogprobs(t *testing.T) {
 	var b atomic.Value
 	b.Store("ok")
-	srv := server(t, &b)
+	deadlines := teachertest.NewDeadlines()
+	srv := server(t, &b, deadlines)
 	defer srv.Close()
-	chat := newTeacher(t, srv.URL, "chat", 5*time.Second)
+	chat := newTeacher(t, srv.URL, "chat", deadlines)
 	if chat.Remote() {
 		t.Error("loopback teacher reported remote")
 	}
@@ -107,7 +132,7 @@ func TestChatAndCompletionLogprobs(t *testing.T) {
 	if top[0].Token != "Hi" || top[1].Token != "Hello" || string(top[1].Bytes) != "Hello" {
 		t.Fatalf("top not sorted descending / bytes lost: %+v", top)
 	}
-	comp := newTeacher(t, srv.URL, "completion", 5*time.Second)
+	comp := newTeacher(t, srv.URL, "completion", deadlines)
 	r, err = comp.Complete(context.Background(), Request{Prompt: "x", MaxTokens: 1, TopLogprobs: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -120,9 +145,10 @@ func TestChatAndCompletionLogprobs(t *testing.T) {
 func TestFaultsAreClassifiedAndKeyNeverLeaks(t *testing.T) {
 	var b atomic.Value
 	b.Store("")
-	srv := server(t, &b)
+	deadlines := teachertest.NewDeadlines()
+	srv := server(t, &b, deadlines)
 	defer srv.Close()
-	tt := newTeacher(t, srv.URL, "chat", 100*time.Millisecond)
+	tt := newTeacher(t, srv.URL, "chat", deadlines)
 	cases := []struct {
 		behaviour, reason string
 		transient         bool

@@ -9,6 +9,11 @@
 // "bad_json" error (the collector retries within its budget, then records the
 // prompt as failed). The API key is read from an environment variable named in
 // the config, never logged, and scrubbed from every error.
+//
+// An OpenAI teacher is local (Remote false) only when every address its
+// base_url host resolves to is loopback, and then it dials nothing else:
+// each connection resolves the host again and refuses any other address
+// (DNS rebinding), no proxy is used, and redirects must stay on loopback.
 package teacher
 
 import (
