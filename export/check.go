@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/model/student"
 )
 

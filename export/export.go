@@ -26,8 +26,8 @@ import (
 	"strings"
 
 	"github.com/distill-ml/distill/data/tokenizer"
-	"github.com/distill-ml/distill/export/gguf"
-	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/student"
 )
 

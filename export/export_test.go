@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distill-ml/distill/export/gguf"
-	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/student"
 )
 

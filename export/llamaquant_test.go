@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/student"
 )

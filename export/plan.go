@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/format/quant"
 )
 
 // FileType is the requested encoding of a whole file: a single type for every

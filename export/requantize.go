@@ -5,8 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/distill-ml/distill/export/gguf"
-	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
 )
 
 // Requantize reads an F32/F16 GGUF at in and writes out (atomically) with the

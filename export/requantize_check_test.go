@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/format/gguf"
 )
 
 // rewriteGGUF copies in to out, setting the given metadata values and

@@ -3,7 +3,7 @@ package loss
 import (
 	"math"
 
-	"github.com/distill-ml/distill/model/ops/fastmath"
+	"github.com/distill-ml/distill/num/fastmath"
 )
 
 // tinyProb floors teacher bucket probabilities inside logs for reverse KL.

@@ -30,7 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -47,7 +47,7 @@ import (
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/distill/serve/servetest"
 	"github.com/distill-ml/distill/export"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -103,7 +103,7 @@ func childServe(spec string) error {
 		}}
 		opt.NewSampler, opt.Parallel = servetest.GreedyFactory, 16
 	} else {
-		m, err := engine.Load(strings.TrimPrefix(spec, "gguf:"), runtime.Options{})
+		m, err := engine.Load(strings.TrimPrefix(spec, "gguf:"), infer.Options{})
 		if err != nil {
 			return err
 		}
@@ -362,7 +362,7 @@ func run(n, nReal, nLocal int) error {
 		return err
 	}
 	fmt.Printf("bench model: random-weight llama F32, vocab %d, d 256, 6 layers, ffn 704 (GOMAXPROCS %d, %d CPUs)\n\n",
-		tok.VocabSize(), goruntime.GOMAXPROCS(0), numCPU())
+		tok.VocabSize(), runtime.GOMAXPROCS(0), numCPU())
 
 	// 1. Client overhead over loopback HTTP.
 	var fixedCost time.Duration
@@ -437,7 +437,7 @@ func run(n, nReal, nLocal int) error {
 
 	// 2. Local teacher against the raw forward on the same sequences.
 	fmt.Println()
-	m, err := runtime.Load(gguf, runtime.Options{})
+	m, err := infer.Load(gguf, infer.Options{})
 	if err != nil {
 		return err
 	}

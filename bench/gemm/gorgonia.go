@@ -11,9 +11,9 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/distill-ml/distill/model/kernels"
-	"github.com/distill-ml/distill/model/kernels/gonumblas"
-	"github.com/distill-ml/distill/model/kernels/parallel"
+	"github.com/distill-ml/distill/num/kernels"
+	"github.com/distill-ml/distill/num/kernels/gonumblas"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // runGorgonia times a Gorgonia graph y = x·w (TapeMachine.RunAll) with

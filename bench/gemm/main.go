@@ -1,4 +1,4 @@
-// Command gemm benchmarks model/kernels.Sgemm against OpenBLAS (numpy under
+// Command gemm benchmarks num/kernels.Sgemm against OpenBLAS (numpy under
 // /usr/bin/python3, Debian's libopenblas0-pthread) in the same run, on the
 // GEMM shapes of distill's presets, with 1 and 2 threads, and prints a
 // Markdown table with GFLOP/s and the ratio to OpenBLAS.
@@ -29,8 +29,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/distill-ml/distill/model/kernels"
-	"github.com/distill-ml/distill/model/kernels/parallel"
+	"github.com/distill-ml/distill/num/kernels"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // shape is one GEMM: C[m,n] = op(A)·op(B), op(A) m×k, op(B) k×n, or Batch

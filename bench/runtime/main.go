@@ -1,5 +1,5 @@
 // Command runtime benchmarks distill's pure-Go inference runtime
-// (model/runtime) against llama.cpp in one run, on the same random-weight
+// (model/infer) against llama.cpp in one run, on the same random-weight
 // GGUF files, and prints a Markdown table with the ratio ours/llama.cpp.
 //
 // The peer is llama.cpp's llama-bench built natively (GGML_NATIVE=ON,
@@ -31,7 +31,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -249,7 +249,7 @@ func run(args []string) error {
 	cpu := rtbench.CPUModel()
 	fmt.Printf("Runtime vs llama.cpp, %s–%s UTC: `%s`\n\n",
 		started.Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"), strings.Join(append([]string{"go run ./bench/runtime"}, args...), " "))
-	fmt.Printf("- machine: %s, %d CPUs, %s\n", cpu, goruntime.NumCPU(), goruntime.Version())
+	fmt.Printf("- machine: %s, %d CPUs, %s\n", cpu, runtime.NumCPU(), runtime.Version())
 	if buildInfo != nil {
 		fmt.Printf("- llama.cpp: llama-bench %s, built natively (%s; %s)\n", llamaCommit, strings.Join(buildInfo.CMakeFlags[:2], " "), buildInfo.Compiler)
 	} else {

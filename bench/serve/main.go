@@ -36,7 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,7 +50,7 @@ import (
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/internal/sysmem"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -123,7 +123,7 @@ func child(gguf, args string) error {
 	if err != nil {
 		return err
 	}
-	m, err := engine.Load(gguf, runtime.Options{})
+	m, err := engine.Load(gguf, infer.Options{})
 	if err != nil {
 		return err
 	}
@@ -502,7 +502,7 @@ func run(c *config, args []string) error {
 
 	fmt.Printf("distill serve under load, %s–%s UTC: `%s`\n\n", started.Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"),
 		strings.Join(append([]string{"go run ./bench/serve"}, args...), " "))
-	fmt.Printf("- machine: %s, %d CPUs, %s; other processes used %.2f cores meanwhile\n", rtbench.CPUModel(), goruntime.NumCPU(), goruntime.Version(), otherCores)
+	fmt.Printf("- machine: %s, %d CPUs, %s; other processes used %.2f cores meanwhile\n", rtbench.CPUModel(), runtime.NumCPU(), runtime.Version(), otherCores)
 	fmt.Printf("- model: random-weight llama F32, d 128, 4 layers, context 512; server --parallel %d, defaults otherwise (max queue %d, body %s), --read-timeout %v, API key\n",
 		c.parallel, serve.DefaultMaxQueue, mib(serve.DefaultMaxBodyBytes), c.readTimeout)
 	fmt.Printf("- requests: /v1/completions, max_tokens 16, temperature 0, %d per point, loopback\n", c.n)

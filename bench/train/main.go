@@ -31,10 +31,10 @@ import (
 
 	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/data/batch"
-	"github.com/distill-ml/distill/distill/optim"
 	"github.com/distill-ml/distill/distill/train"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/student"
+	"github.com/distill-ml/distill/optim"
 )
 
 //go:embed torch_step.py

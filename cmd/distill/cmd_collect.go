@@ -17,7 +17,7 @@ import (
 	"github.com/distill-ml/distill/distill/collect/teacher"
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/policy"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 )
 
 func newCollectCmd(a *app) *cobra.Command {
@@ -69,7 +69,7 @@ func newCollectCmd(a *app) *cobra.Command {
 				}
 			case "local":
 				lc := *cfg.Teacher.Local
-				m, err := engine.Load(lc.Model, runtime.Options{Context: lc.Context})
+				m, err := engine.Load(lc.Model, infer.Options{Context: lc.Context})
 				if err != nil {
 					return fmt.Errorf("local teacher %s: %w", lc.Model, err)
 				}

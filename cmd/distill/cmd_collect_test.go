@@ -27,7 +27,7 @@ import (
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/internal/testpeers"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -575,7 +575,7 @@ retry: {max_attempts: 5, base_delay: 10ms, max_delay: 2s}
 // likely stored one, the stored tail mass, and the greedy choice.
 func checkTopKAgainstRuntime(t *testing.T, gguf string, rows map[string]*dataset.Record, k int) {
 	t.Helper()
-	m, err := engine.Load(gguf, runtime.Options{})
+	m, err := engine.Load(gguf, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 	"github.com/spf13/cobra"
 )
 
@@ -125,7 +125,7 @@ func newEvalCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
-			m, err := runtime.Load(model, runtimeOptions(threads, exact, ctxLen))
+			m, err := infer.Load(model, runtimeOptions(threads, exact, ctxLen))
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
@@ -178,7 +178,7 @@ func newEvalCmd(a *app) *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "GGUF model file")
 	f.StringVar(&data, "data", "", "JSONL ({prompt, completion} or {text}) or text file, one sequence per line")
-	f.IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("window length in tokens (default: the model's context length, up to %d)", runtime.DefaultContext))
+	f.IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("window length in tokens (default: the model's context length, up to %d)", infer.DefaultContext))
 	f.IntVar(&limit, "limit", 0, "score at most N records (0 = all)")
 	f.IntVar(&threads, "threads", 0, "compute threads (default GOMAXPROCS)")
 	f.BoolVar(&exact, "exact", false, exactFlagHelp)

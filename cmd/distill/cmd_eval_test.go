@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 )
 
 func TestEvalPerplexityJSONLAndText(t *testing.T) {
@@ -27,7 +27,7 @@ func TestEvalPerplexityJSONLAndText(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	// Recompute independently of the command: NLL of the same token streams.
-	m, err := runtime.Load(model, runtime.Options{})
+	m, err := infer.Load(model, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestEvalExact(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "long.txt")
 	os.WriteFile(data, []byte(text+"\n"), 0o644)
 	want := func(exact bool) float64 {
-		m, err := runtime.Load(model, runtime.Options{ExactPrompt: exact})
+		m, err := infer.Load(model, infer.Options{ExactPrompt: exact})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/export"
-	"github.com/distill-ml/distill/export/gguf"
-	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"

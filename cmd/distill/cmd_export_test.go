@@ -11,11 +11,11 @@ import (
 
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/export"
-	"github.com/distill-ml/distill/export/gguf"
-	"github.com/distill-ml/distill/export/quant"
+	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/checkpoint"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -277,7 +277,7 @@ func TestExportAddBOS(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("%v: add_bos_token = %v (%v), want %v", c.args, got, err, c.want)
 		}
-		rm, err := runtime.Load(out, runtime.Options{})
+		rm, err := infer.Load(out, infer.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/gate"
 	"github.com/distill-ml/distill/distill/release"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 )
 
 func newGateCmd(a *app) *cobra.Command {
@@ -64,7 +64,7 @@ func newGateCmd(a *app) *cobra.Command {
 			}
 			rep, err := gate.Run(cfg, gate.Options{
 				Baseline: baseline, Candidates: splitList(candidates), References: splitList(refs),
-				Routes: routes, Engine: engine.GateEngine{Options: runtime.Options{}}, Progress: a.stderr,
+				Routes: routes, Engine: engine.GateEngine{Options: infer.Options{}}, Progress: a.stderr,
 			})
 			if err != nil {
 				return err

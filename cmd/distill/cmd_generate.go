@@ -6,23 +6,23 @@ import (
 	"os"
 	"time"
 
-	"github.com/distill-ml/distill/model/kernels/parallel"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/num/parallel"
 	"github.com/spf13/cobra"
 )
 
 // runtimeOptions builds the runtime options shared by generate and eval;
 // ctx is --ctx, the sessions' context cap (0: the model's, up to
-// runtime.DefaultContext).
-func runtimeOptions(threads int, exact bool, ctx int) runtime.Options {
-	opts := runtime.Options{ExactPrompt: exact, Context: ctx}
+// infer.DefaultContext).
+func runtimeOptions(threads int, exact bool, ctx int) infer.Options {
+	opts := infer.Options{ExactPrompt: exact, Context: ctx}
 	if threads > 0 {
 		opts.Pool = parallel.New(threads)
 	}
 	return opts
 }
 
-// exactFlagHelp describes --exact (runtime.Options.ExactPrompt).
+// exactFlagHelp describes --exact (infer.Options.ExactPrompt).
 const exactFlagHelp = "llama.cpp's arithmetic for prompts of any length (logits bit-identical to llama.cpp's; prompts of 32+ tokens 1.5-2.6x slower)"
 
 // newGenerateCmd is `distill generate`: stream a completion from a GGUF model
@@ -37,7 +37,7 @@ func newGenerateCmd(a *app) *cobra.Command {
 		noBOS         bool
 		ignoreEOS     bool
 		stop          []string
-		smp           runtime.SamplerConfig
+		smp           infer.SamplerConfig
 	)
 	c := &cobra.Command{
 		Use:   "generate --model x.gguf --prompt TEXT [--max-tokens N --temperature T --top-k K --top-p P --seed S --stop STR]",
@@ -76,7 +76,7 @@ func newGenerateCmd(a *app) *cobra.Command {
 				}
 				prompt = string(b)
 			}
-			m, err := runtime.Load(model, runtimeOptions(threads, exact, ctxLen))
+			m, err := infer.Load(model, runtimeOptions(threads, exact, ctxLen))
 			if err != nil {
 				return fmt.Errorf("generate: %w", err)
 			}
@@ -100,7 +100,7 @@ func newGenerateCmd(a *app) *cobra.Command {
 			sess := m.NewSession(min(m.ContextLength(), len(ids)+maxTokens))
 			start := time.Now()
 			var firstTok time.Time
-			res, err := sess.Generate(ids, runtime.GenerateOptions{
+			res, err := sess.Generate(ids, infer.GenerateOptions{
 				MaxTokens: maxTokens, Sampler: smp, Stop: stop, IgnoreEOS: ignoreEOS,
 				OnText: func(text []byte) error {
 					if firstTok.IsZero() {
@@ -133,7 +133,7 @@ func newGenerateCmd(a *app) *cobra.Command {
 	f.Float64Var(&smp.TopP, "top-p", 0.95, "keep the smallest set with this total probability (1 = all)")
 	f.Int64Var(&smp.Seed, "seed", 0, "random seed for sampling")
 	f.StringArrayVar(&stop, "stop", nil, "stop string (repeatable); not included in the output")
-	f.IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("context length cap in tokens (default: the model's, up to %d; the cache holds prompt + max tokens at most)", runtime.DefaultContext))
+	f.IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("context length cap in tokens (default: the model's, up to %d; the cache holds prompt + max tokens at most)", infer.DefaultContext))
 	f.IntVar(&threads, "threads", 0, "compute threads (default GOMAXPROCS)")
 	f.BoolVar(&exact, "exact", false, exactFlagHelp)
 	f.BoolVar(&noBOS, "no-bos", false, "do not prepend BOS even if the model asks for it")

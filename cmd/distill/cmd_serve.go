@@ -15,7 +15,7 @@ import (
 
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/serve"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 )
 
 // apiKeyEnv is the environment variable `distill serve` reads its API key
@@ -69,7 +69,7 @@ func newServeCmd(a *app) *cobra.Command {
 			if ctxLen < 0 {
 				return usagef("--ctx must be >= 0")
 			}
-			m, err := engine.Load(model, runtime.Options{Context: ctxLen, Sessions: parallel})
+			m, err := engine.Load(model, infer.Options{Context: ctxLen, Sessions: parallel})
 			if err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func newServeCmd(a *app) *cobra.Command {
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", serve.DefaultRequestTimeout, "deadline of a request from its arrival: waiting, decoding, writing (504 beyond)")
 	cmd.Flags().DurationVar(&readTimeout, "read-timeout", serve.DefaultReadTimeout, "time to receive a request's headers and body (408 and disconnect beyond)")
 	cmd.Flags().DurationVar(&idleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
-	cmd.Flags().IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("context length cap in tokens, prompt + completion (default: the model's, up to %d)", runtime.DefaultContext))
+	cmd.Flags().IntVar(&ctxLen, "ctx", 0, fmt.Sprintf("context length cap in tokens, prompt + completion (default: the model's, up to %d)", infer.DefaultContext))
 	return cmd
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/dataset/datasettest"
-	"github.com/distill-ml/distill/model/kernels/f16"
+	"github.com/distill-ml/distill/num/f16"
 )
 
 func TestRoundTrip(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"math"
 	"unsafe"
 
-	"github.com/distill-ml/distill/model/kernels/f16"
+	"github.com/distill-ml/distill/num/f16"
 )
 
 // Record is one sequence with its teacher signals decoded. Signals cover the

@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/distill-ml/distill/model/kernels/f16"
+	"github.com/distill-ml/distill/num/f16"
 )
 
 // Problem is one defect found by Validate.

@@ -1,5 +1,5 @@
 // Package engine is distill's runtime as the gate, the server and the
-// pipeline see it: a GGUF loaded by model/runtime together with the
+// pipeline see it: a GGUF loaded by model/infer together with the
 // tokenizer embedded in the file (data/tokenizer rebuilt from the
 // tokenizer.ggml.* keys). A Model implements gate.Model and serve.Backend.
 package engine
@@ -14,12 +14,12 @@ import (
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/gate"
 	"github.com/distill-ml/distill/distill/serve"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 )
 
 // Model is a loaded GGUF with its tokenizer.
 type Model struct {
-	rt      *runtime.Model
+	rt      *infer.Model
 	tok     *tokenizer.Tokenizer
 	tokHash string
 	id      string
@@ -27,9 +27,9 @@ type Model struct {
 
 // Load opens path with the runtime and its embedded tokenizer.
 // opts.Context caps the context length sessions get (see
-// runtime.Options.Context); Load refuses a cap whose KV cache does not fit.
-func Load(path string, opts runtime.Options) (*Model, error) {
-	rt, err := runtime.Load(path, opts)
+// infer.Options.Context); Load refuses a cap whose KV cache does not fit.
+func Load(path string, opts infer.Options) (*Model, error) {
+	rt, err := infer.Load(path, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func Load(path string, opts runtime.Options) (*Model, error) {
 }
 
 // Runtime is the underlying runtime model.
-func (m *Model) Runtime() *runtime.Model { return m.rt }
+func (m *Model) Runtime() *infer.Model { return m.rt }
 
 // Tokenizer is the embedded tokenizer.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
@@ -77,7 +77,7 @@ func (m *Model) Generate(prompt []int32, maxNew int, stop []string, ignoreEOS bo
 	eos := m.rt.EOS()
 	var text []byte
 	for n := 0; n < maxNew && len(prompt)+n < ctx; n++ {
-		id := runtime.Argmax(logits)
+		id := infer.Argmax(logits)
 		if id == eos && !ignoreEOS {
 			break
 		}
@@ -165,8 +165,8 @@ func (m *Model) EOS() int32 { return m.rt.EOS() }
 func (m *Model) VocabSize() int { return m.rt.Hyper.VocabSize }
 
 // ContextLength implements serve.Backend: the sessions' cap
-// (runtime.Options.Context, by default the file's llama.context_length up
-// to runtime.DefaultContext), not the file's declared context.
+// (infer.Options.Context, by default the file's llama.context_length up
+// to infer.DefaultContext), not the file's declared context.
 func (m *Model) ContextLength() int { return m.rt.ContextLength() }
 
 // FormatChat implements serve.Backend: ChatML when the tokenizer has
@@ -201,15 +201,15 @@ func (m *Model) NewSession(ctxLen int) serve.Session { return m.rt.NewSession(ct
 
 // Sampler builds a runtime sampler for the server.
 func Sampler(temperature, topP float64, topK int, seed int64) (serve.Sampler, error) {
-	cfg := runtime.SamplerConfig{Temperature: temperature, TopP: topP, TopK: topK, Seed: seed}
+	cfg := infer.SamplerConfig{Temperature: temperature, TopP: topP, TopK: topK, Seed: seed}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return runtime.NewSampler(cfg), nil
+	return infer.NewSampler(cfg), nil
 }
 
 // GateEngine loads artifacts for the gate.
-type GateEngine struct{ Options runtime.Options }
+type GateEngine struct{ Options infer.Options }
 
 // Load implements gate.Engine.
 func (e GateEngine) Load(path string) (gate.Model, error) { return Load(path, e.Options) }

@@ -14,7 +14,7 @@ import (
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/internal/testmodel"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 )
 
 // writeTestModel exports a random-weight student with a trained tokenizer.
@@ -26,7 +26,7 @@ func writeTestModel(t *testing.T) (string, *tokenizer.Tokenizer) {
 
 func TestEngineMatchesRuntimeAndTokenizer(t *testing.T) {
 	path, tok := writeTestModel(t)
-	m, err := Load(path, runtime.Options{})
+	m, err := Load(path, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestEngineMatchesRuntimeAndTokenizer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := m.Runtime().NewSession(128).Generate(prompt, runtime.GenerateOptions{MaxTokens: 12, IgnoreEOS: false})
+	ref, err := m.Runtime().NewSession(128).Generate(prompt, infer.GenerateOptions{MaxTokens: 12, IgnoreEOS: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +89,9 @@ func TestEngineMatchesRuntimeAndTokenizer(t *testing.T) {
 func ctx16mModel(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
-	sp := runtime.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+	sp := infer.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
 		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := runtime.WriteRandomModel(path, sp); err != nil {
+	if err := infer.WriteRandomModel(path, sp); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -109,7 +109,7 @@ func checkCappedSessions(t *testing.T, m *Model, want int) {
 		t.Fatal(err)
 	}
 	// 256 positions (the first chunk) × 2 layers × K,V × 32 channels × 2 B
-	if got, want := sess.(*runtime.Session).KVCacheBytes(), int64(256*2*2*32*2); got != want {
+	if got, want := sess.(*infer.Session).KVCacheBytes(), int64(256*2*2*32*2); got != want {
 		t.Errorf("KV cache %d bytes after 3 tokens, want %d", got, want)
 	}
 }
@@ -117,7 +117,7 @@ func checkCappedSessions(t *testing.T, m *Model, want int) {
 // A GGUF declaring 16M positions is served with a 4096-token cap by
 // default (before: sessions of 16M positions, fatal error: out of memory).
 func TestHugeDeclaredContextIsCapped(t *testing.T) {
-	m, err := Load(ctx16mModel(t), runtime.Options{})
+	m, err := Load(ctx16mModel(t), infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,24 +125,24 @@ func TestHugeDeclaredContextIsCapped(t *testing.T) {
 	checkCappedSessions(t, m, 4096)
 }
 
-// runtime.Options.Context (serve --ctx) sets the cap; one whose KV cache
+// infer.Options.Context (serve --ctx) sets the cap; one whose KV cache
 // cannot fit is refused at Load with the knob named.
 func TestContextOptionCapsSessions(t *testing.T) {
 	path := ctx16mModel(t)
-	m, err := Load(path, runtime.Options{Context: 512})
+	m, err := Load(path, infer.Options{Context: 512})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkCappedSessions(t, m, 512)
 	m.Close()
-	if _, err := Load(path, runtime.Options{Context: 1 << 24, MemoryLimit: 1 << 30}); err == nil || !strings.Contains(err.Error(), "--ctx") {
+	if _, err := Load(path, infer.Options{Context: 1 << 24, MemoryLimit: 1 << 30}); err == nil || !strings.Contains(err.Error(), "--ctx") {
 		t.Fatalf("a 16M-token cap in 1 GiB: err %v, want a refusal naming --ctx", err)
 	}
 }
 
 func TestServeRealModelThroughGoOpenAI(t *testing.T) {
 	path, _ := writeTestModel(t)
-	m, err := Load(path, runtime.Options{})
+	m, err := Load(path, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package gate
 import "time"
 
 // Engine loads artifacts for measurement. The production engine wraps
-// distill's runtime (model/runtime); tests use a scripted one.
+// distill's runtime (model/infer); tests use a scripted one.
 type Engine interface {
 	Load(path string) (Model, error)
 }

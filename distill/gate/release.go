@@ -11,7 +11,7 @@ import (
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/distill/release"
 	"github.com/distill-ml/distill/export"
-	"github.com/distill-ml/distill/export/gguf"
+	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/internal/atomicfile"
 )
 

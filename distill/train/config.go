@@ -10,9 +10,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/distill-ml/distill/configs"
-	"github.com/distill-ml/distill/distill/optim"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/student"
+	"github.com/distill-ml/distill/optim"
 )
 
 // Config is a training run, as written in a YAML file (configs/train-*.yaml)

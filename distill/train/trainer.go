@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/data/batch"
-	"github.com/distill-ml/distill/distill/optim"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/checkpoint"
-	"github.com/distill-ml/distill/model/kernels/parallel"
 	"github.com/distill-ml/distill/model/student"
+	"github.com/distill-ml/distill/num/parallel"
+	"github.com/distill-ml/distill/optim"
 )
 
 // Param is one trainable tensor of the model. Data holds the live weights

@@ -11,7 +11,7 @@ import (
 
 	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/loss"
-	"github.com/distill-ml/distill/model/kernels/parallel"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // opStep is one op's Do with its argument values, fixed after a first run

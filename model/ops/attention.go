@@ -8,8 +8,8 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/distill-ml/distill/model/kernels/parallel"
-	"github.com/distill-ml/distill/model/ops/fastmath"
+	"github.com/distill-ml/distill/num/fastmath"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // attnBlock is the query-row block of the causal GEMMs: a block of rows

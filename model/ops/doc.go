@@ -1,7 +1,7 @@
 // Package ops holds distill's custom Gorgonia operations for training the
 // student: each op is a gorgonia.Op with explicit forward and backward kernels
 // over flat row-major float32 buffers (llm.c style), parallelised on the shared
-// worker pool (model/kernels/parallel), and differentiable through Gorgonia's
+// worker pool (num/parallel), and differentiable through Gorgonia's
 // symbolic differentiation (SDOp) so gorgonia.Grad builds the backward graph.
 //
 // Conventions shared by every op:

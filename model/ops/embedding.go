@@ -7,7 +7,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/distill-ml/distill/model/kernels/parallel"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // Embedding gathers rows of W by the batch's token ids.

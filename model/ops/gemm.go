@@ -1,9 +1,9 @@
 package ops
 
-import "github.com/distill-ml/distill/model/kernels"
+import "github.com/distill-ml/distill/num/kernels"
 
 // sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major operands with
-// model/kernels' blocked SIMD GEMM on the shared pool; op(X) = Xᵀ when the
+// num/kernels' blocked SIMD GEMM on the shared pool; op(X) = Xᵀ when the
 // flag is set. A is m×k after op, B is k×n, C is m×n. Degenerate sizes are
 // no-ops (C scaled by beta when k is 0).
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {

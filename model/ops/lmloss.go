@@ -8,7 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/distill-ml/distill/loss"
-	"github.com/distill-ml/distill/model/kernels/parallel"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // DefaultLogitBudget bounds the bytes of logits the LM-head loss keeps between

@@ -8,7 +8,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/distill-ml/distill/model/kernels/parallel"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // RMSNorm returns y = x / sqrt(mean(x²) + eps) ⊙ w, row by row.

@@ -8,7 +8,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/distill-ml/distill/model/kernels/parallel"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // RoPE rotates the first heads heads of each row of x by its position,

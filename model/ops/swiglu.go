@@ -7,8 +7,8 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/distill-ml/distill/model/kernels/parallel"
-	"github.com/distill-ml/distill/model/ops/fastmath"
+	"github.com/distill-ml/distill/num/fastmath"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // SwiGLU returns y = silu(g) ⊙ u from the fused gate/up projection gu = [g | u].

@@ -13,9 +13,9 @@ import (
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/loss"
-	"github.com/distill-ml/distill/model/kernels/gonumblas"
-	"github.com/distill-ml/distill/model/kernels/parallel"
 	"github.com/distill-ml/distill/model/ops"
+	"github.com/distill-ml/distill/num/kernels/gonumblas"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // Param is one stored weight tensor. Data is the live buffer the graphs read
@@ -74,7 +74,7 @@ const (
 // residual output projections (attn_output, ffn_down), ones for the norms and
 // N(0, 1/√d_model) for hidden-state projections. The same seed gives the same
 // weights.
-// useKernelsBLAS installs model/kernels behind every Gorgonia matmul that
+// useKernelsBLAS installs num/kernels behind every Gorgonia matmul that
 // the fused ops do not already handle (Gorgonia's BLAS is process-wide).
 var useKernelsBLAS sync.Once
 

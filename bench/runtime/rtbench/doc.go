@@ -1,5 +1,5 @@
 // Package rtbench measures distill's pure-Go inference runtime
-// (model/runtime) against llama.cpp on the same random-weight GGUF files:
+// (model/infer) against llama.cpp on the same random-weight GGUF files:
 // prompt processing and single-token decode speed, CPU time, and the load
 // other processes put on the machine meanwhile.
 //
@@ -12,6 +12,6 @@
 // then reps repetitions of a prompt of P tokens on an empty context and of
 // N single-token decode steps on an empty context; the best repetition counts.
 //
-// The command bench/runtime drives it; model/runtime's
+// The command bench/runtime drives it; model/infer's
 // BenchmarkRuntimeVsLlamaCpp calls the same functions.
 package rtbench

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/internal/sysmem"
-	"github.com/distill-ml/distill/model/kernels/parallel"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // OursResult is one measurement of our runtime on one file.
@@ -62,7 +62,7 @@ func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, e
 	cpu0 := SelfCPUSeconds()
 	pool := parallel.New(threads)
 	defer pool.Close()
-	m, err := runtime.Load(path, runtime.Options{Pool: pool})
+	m, err := infer.Load(path, infer.Options{Pool: pool})
 	if err != nil {
 		return nil, fmt.Errorf("measure: %w", err)
 	}
@@ -90,7 +90,7 @@ func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, e
 			if err != nil {
 				return 0, err
 			}
-			tok = runtime.Argmax(lg)
+			tok = infer.Argmax(lg)
 		}
 		return time.Since(t0), nil
 	}

@@ -7,7 +7,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 )
 
 // LocalConfig configures a local GGUF teacher run by distill's runtime.
@@ -19,7 +19,7 @@ type LocalConfig struct {
 	// gold text), "generate" lets the teacher write the completion (sequence-level KD).
 	Completion   string `yaml:"completion" json:"completion"`
 	HiddenLayers []int  `yaml:"hidden_layers" json:"hidden_layers"` // teacher layers whose hidden states are stored (runtime convention: 0 embeddings, L block L)
-	Context      int    `yaml:"context" json:"context"`             // session length; default the runtime's cap (the model's context up to runtime.DefaultContext)
+	Context      int    `yaml:"context" json:"context"`             // session length; default the runtime's cap (the model's context up to infer.DefaultContext)
 }
 
 // Validate checks the config.
@@ -50,7 +50,7 @@ type Encoder interface {
 // top-k + tail mass at the requested temperature, and hidden states.
 type Local struct {
 	cfg LocalConfig
-	m   *runtime.Model
+	m   *infer.Model
 	enc Encoder
 	eos int32
 	ctx int
@@ -63,7 +63,7 @@ type Local struct {
 
 // NewLocal wraps a loaded runtime model. eos is the student tokenizer's end
 // token appended to every completion (-1: none).
-func NewLocal(cfg LocalConfig, m *runtime.Model, enc Encoder, eos int32) (*Local, error) {
+func NewLocal(cfg LocalConfig, m *infer.Model, enc Encoder, eos int32) (*Local, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -288,9 +288,9 @@ func (t *Local) generate(ctx context.Context, prompt []int32, req Request) ([]in
 		seed = int64(*req.Seed)
 	}
 	sess := t.m.NewSession(t.ctx)
-	res, err := sess.Generate(prompt, runtime.GenerateOptions{
+	res, err := sess.Generate(prompt, infer.GenerateOptions{
 		MaxTokens: min(req.MaxTokens, t.ctx-len(prompt)-1),
-		Sampler:   runtime.SamplerConfig{Temperature: req.Temperature, TopP: req.TopP, Seed: seed},
+		Sampler:   infer.SamplerConfig{Temperature: req.Temperature, TopP: req.TopP, Seed: seed},
 		Stop:      req.Stop,
 	})
 	if err != nil {

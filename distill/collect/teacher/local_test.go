@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/internal/testmodel"
-	"github.com/distill-ml/distill/model/runtime"
+	"github.com/distill-ml/distill/model/infer"
 )
 
 func TestTopKMatchesFullSort(t *testing.T) {
@@ -79,7 +79,7 @@ func TestLogSumExpScaledMatchesDirectSum(t *testing.T) {
 func TestLocalTeacherMatchesRuntime(t *testing.T) {
 	tok := testmodel.Tokenizer(t)
 	path := testmodel.GGUF(t, tok, "t.gguf", 3)
-	m, err := runtime.Load(path, runtime.Options{})
+	m, err := infer.Load(path, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestLocalTeacherMatchesRuntime(t *testing.T) {
 func TestLocalTeacherTemperedTail(t *testing.T) {
 	tok := testmodel.Tokenizer(t)
 	path := testmodel.GGUF(t, tok, "t.gguf", 3)
-	m, err := runtime.Load(path, runtime.Options{})
+	m, err := infer.Load(path, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,12 +223,12 @@ func TestLocalTeacherTemperedTail(t *testing.T) {
 // completion allocates for the tokens, not for 16M positions.
 func TestLocalTeacherHugeDeclaredContext(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
-	sp := runtime.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+	sp := infer.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
 		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := runtime.WriteRandomModel(path, sp); err != nil {
+	if err := infer.WriteRandomModel(path, sp); err != nil {
 		t.Fatal(err)
 	}
-	m, err := runtime.Load(path, runtime.Options{})
+	m, err := infer.Load(path, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

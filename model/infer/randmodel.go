@@ -1,0 +1,341 @@
+package infer
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"math/rand"
+
+	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
+	"github.com/distill-ml/distill/num/f16"
+	"github.com/distill-ml/distill/num/kernels/qdot"
+)
+
+// RandomSpec describes a random-weight llama GGUF for tests and benchmarks:
+// weights are random codes in their storage type (no quantizer involved),
+// scaled so every linear weight has standard deviation about Sigma.
+type RandomSpec struct {
+	VocabSize, DModel, NLayers, NHeads, NKVHeads, FFNDim, ContextLength int
+	RopeBase                                                            float64
+	NormEps                                                             float32
+	Sigma                                                               float64
+	EmbedSigma                                                          float64 // token_embd/output; 0 means Sigma
+	Seed                                                                int64
+	// Type is the file type: F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K, Q5_K, or
+	// "Q4_K_M" (Q6_K for the embedding and for attn_v/ffn_down of the layers
+	// llama.cpp gives more bits, Q4_K elsewhere). Rows whose length is not a
+	// multiple of 256 fall back as llama-quantize does (Q4_K→Q5_0,
+	// Q5_K→Q5_1 (not supported here: Q8_0), Q6_K→Q8_0), and rows that are not
+	// a multiple of 32 fall back to F16.
+	Type string
+}
+
+// MobileLLM125M is the MobileLLM-125M shape (30 layers, d 576, 9 heads, 3 KV
+// heads, FFN 1536, vocabulary 32000, tied embeddings).
+func MobileLLM125M() RandomSpec {
+	return RandomSpec{VocabSize: 32000, DModel: 576, NLayers: 30, NHeads: 9, NKVHeads: 3, FFNDim: 1536,
+		ContextLength: 2048, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, Seed: 1, Type: "F32"}
+}
+
+// tensorType picks the storage type of a weight in a random model.
+func (sp RandomSpec) tensorType(name string, layer, cols int) (qdot.Type, error) {
+	fallback := func(t qdot.Type) qdot.Type {
+		if t.BlockElems() > 1 && cols%qdot.QK != 0 {
+			return qdot.F16 // not even a 32-element block fits (llama-quantize's last resort)
+		}
+		if t.BlockElems() == qdot.QKK && cols%qdot.QKK != 0 {
+			switch t {
+			case qdot.Q4_K:
+				return qdot.Q5_0
+			default:
+				return qdot.Q8_0
+			}
+		}
+		return t
+	}
+	if sp.Type == "Q4_K_M" {
+		n := sp.NLayers
+		moreBits := layer >= 0 && (layer < n/8 || layer >= 7*n/8 || (layer-n/8)%3 == 2)
+		switch {
+		case name == "token_embd.weight", name == "output.weight":
+			return fallback(qdot.Q6_K), nil
+		case (hasSuffix(name, "attn_v.weight") || hasSuffix(name, "ffn_down.weight")) && moreBits:
+			return fallback(qdot.Q6_K), nil
+		}
+		return fallback(qdot.Q4_K), nil
+	}
+	qt, err := quant.ParseType(sp.Type)
+	if err != nil || !qdot.Type(qt).Supported() {
+		return 0, fmt.Errorf("random model: unsupported type %q", sp.Type)
+	}
+	return fallback(qdot.Type(qt)), nil
+}
+
+func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
+
+// FileType is general.file_type for the spec's Type (llama_ftype).
+func (sp RandomSpec) fileType() uint32 {
+	switch sp.Type {
+	case "F32":
+		return 0
+	case "F16":
+		return 1
+	case "Q4_0":
+		return 2
+	case "Q8_0":
+		return 7
+	case "Q5_0":
+		return 8
+	case "Q4_K_M", "Q4_K":
+		return 15
+	case "Q5_K":
+		return 17
+	case "Q6_K":
+		return 18
+	}
+	return 0
+}
+
+// RandomVocab is a consistent byte-level BPE vocabulary of n tokens: <s>,
+// </s>, the 256 byte tokens (GPT-2 byte-to-unicode), then tokens made by
+// merging pairs of printable ASCII tokens and then those with a third byte.
+func RandomVocab(n int) (tokens []string, types []int32, merges []string, err error) {
+	if n < 258+1 {
+		return nil, nil, nil, fmt.Errorf("random vocab: size %d < 259", n)
+	}
+	enc := map[byte]rune{}
+	for r, b := range byteDecoder() {
+		enc[b] = r
+	}
+	tokens = append(tokens, "<s>", "</s>")
+	types = append(types, tokenControl, tokenControl)
+	for b := 0; b < 256; b++ {
+		tokens = append(tokens, string(enc[byte(b)]))
+		types = append(types, tokenNormal)
+	}
+	// printable ASCII letters first so common text merges
+	var alpha []string
+	for _, c := range " etaoinshrdlucmfwypvbgkjqxzETAOINSHRDLUCMFWYPVBGKJQXZ.,0123456789" {
+		alpha = append(alpha, string(enc[byte(c)]))
+	}
+	var pairs []string
+	for _, a := range alpha {
+		for _, b := range alpha {
+			if a == string(enc[' ']) && b == string(enc[' ']) {
+				continue
+			}
+			pairs = append(pairs, a+" "+b)
+		}
+	}
+	seen := map[string]bool{}
+	for _, t := range tokens {
+		seen[t] = true
+	}
+	add := func(left, right string) {
+		if len(tokens) >= n || seen[left+right] {
+			return
+		}
+		seen[left+right] = true
+		tokens = append(tokens, left+right)
+		types = append(types, tokenNormal)
+		merges = append(merges, left+" "+right)
+	}
+	for _, p := range pairs {
+		var l, r string
+		fmt.Sscanf(p, "%s %s", &l, &r)
+		add(l, r)
+	}
+	for i := 0; len(tokens) < n; i++ {
+		if i >= len(pairs)*len(alpha) {
+			return nil, nil, nil, fmt.Errorf("random vocab: cannot build %d tokens", n)
+		}
+		p := pairs[i/len(alpha)]
+		var l, r string
+		fmt.Sscanf(p, "%s %s", &l, &r)
+		add(l+r, alpha[i%len(alpha)])
+	}
+	return tokens, types, merges, nil
+}
+
+// WriteRandomModel writes a random-weight llama GGUF that llama.cpp loads.
+func WriteRandomModel(path string, sp RandomSpec) error {
+	if sp.DModel%sp.NHeads != 0 || sp.NHeads%sp.NKVHeads != 0 {
+		return fmt.Errorf("random model: bad head counts")
+	}
+	hd := sp.DModel / sp.NHeads
+	w := gguf.NewWriter()
+	tokens, types, merges, err := RandomVocab(sp.VocabSize)
+	if err != nil {
+		return err
+	}
+	kvs := []struct {
+		k string
+		v gguf.Value
+	}{
+		{"general.architecture", gguf.Of("llama")},
+		{"general.name", gguf.Of("distill-random")},
+		{"general.file_type", gguf.Of(sp.fileType())},
+		{"llama.context_length", gguf.Of(uint32(sp.ContextLength))},
+		{"llama.embedding_length", gguf.Of(uint32(sp.DModel))},
+		{"llama.block_count", gguf.Of(uint32(sp.NLayers))},
+		{"llama.feed_forward_length", gguf.Of(uint32(sp.FFNDim))},
+		{"llama.attention.head_count", gguf.Of(uint32(sp.NHeads))},
+		{"llama.attention.head_count_kv", gguf.Of(uint32(sp.NKVHeads))},
+		{"llama.rope.dimension_count", gguf.Of(uint32(hd))},
+		{"llama.rope.freq_base", gguf.Of(float32(sp.RopeBase))},
+		{"llama.attention.layer_norm_rms_epsilon", gguf.Of(sp.NormEps)},
+		{"llama.vocab_size", gguf.Of(uint32(sp.VocabSize))},
+		{"tokenizer.ggml.model", gguf.Of("gpt2")},
+		{"tokenizer.ggml.pre", gguf.Of("gpt-2")},
+		{"tokenizer.ggml.tokens", gguf.ArrayOf(tokens)},
+		{"tokenizer.ggml.token_type", gguf.ArrayOf(types)},
+		{"tokenizer.ggml.merges", gguf.ArrayOf(merges)},
+		{"tokenizer.ggml.bos_token_id", gguf.Of(uint32(0))},
+		{"tokenizer.ggml.eos_token_id", gguf.Of(uint32(1))},
+		{"tokenizer.ggml.add_bos_token", gguf.Of(false)},
+	}
+	for _, kv := range kvs {
+		if err := w.Set(kv.k, kv.v); err != nil {
+			return err
+		}
+	}
+	type tensor struct {
+		name       string
+		typ        qdot.Type
+		rows, cols int
+		norm       bool
+	}
+	var ts []tensor
+	addMat := func(name string, layer, rows, cols int) error {
+		t, err := sp.tensorType(name, layer, cols)
+		if err != nil {
+			return err
+		}
+		ts = append(ts, tensor{name, t, rows, cols, false})
+		return nil
+	}
+	if err := addMat("token_embd.weight", -1, sp.VocabSize, sp.DModel); err != nil {
+		return err
+	}
+	for l := 0; l < sp.NLayers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		ts = append(ts, tensor{p + "attn_norm.weight", qdot.F32, 1, sp.DModel, true})
+		for _, m := range []struct {
+			n          string
+			rows, cols int
+		}{
+			{"attn_q.weight", sp.DModel, sp.DModel}, {"attn_k.weight", sp.NKVHeads * hd, sp.DModel},
+			{"attn_v.weight", sp.NKVHeads * hd, sp.DModel}, {"attn_output.weight", sp.DModel, sp.DModel},
+		} {
+			if err := addMat(p+m.n, l, m.rows, m.cols); err != nil {
+				return err
+			}
+		}
+		ts = append(ts, tensor{p + "ffn_norm.weight", qdot.F32, 1, sp.DModel, true})
+		for _, m := range []struct {
+			n          string
+			rows, cols int
+		}{
+			{"ffn_gate.weight", sp.FFNDim, sp.DModel}, {"ffn_up.weight", sp.FFNDim, sp.DModel}, {"ffn_down.weight", sp.DModel, sp.FFNDim},
+		} {
+			if err := addMat(p+m.n, l, m.rows, m.cols); err != nil {
+				return err
+			}
+		}
+	}
+	ts = append(ts, tensor{"output_norm.weight", qdot.F32, 1, sp.DModel, true})
+	for _, t := range ts {
+		dims := []uint64{uint64(t.cols)}
+		if !t.norm {
+			dims = append(dims, uint64(t.rows))
+		}
+		if _, err := w.AddTensor(t.name, quant.Type(t.typ), dims...); err != nil {
+			return err
+		}
+	}
+	return w.WriteFile(path, func(i int, info gguf.TensorInfo, out io.Writer) error {
+		t := ts[i]
+		h := fnv.New64a()
+		h.Write([]byte(t.name))
+		rng := rand.New(rand.NewSource(sp.Seed ^ int64(h.Sum64())))
+		if t.norm {
+			buf := make([]byte, 4*t.cols)
+			for j := 0; j < t.cols; j++ {
+				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(float32(1+0.1*rng.NormFloat64())))
+			}
+			_, err := out.Write(buf)
+			return err
+		}
+		rb, err := qdot.RowBytes(t.typ, t.cols)
+		if err != nil {
+			return err
+		}
+		row := make([]byte, rb)
+		sigma := sp.Sigma
+		if sp.EmbedSigma > 0 && (t.name == "token_embd.weight" || t.name == "output.weight") {
+			sigma = sp.EmbedSigma
+		}
+		for r := 0; r < t.rows; r++ {
+			RandomRow(rng, t.typ, t.cols, sigma, row)
+			if _, err := out.Write(row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RandomRow fills row (RowBytes(t, n) bytes) with random codes of type t
+// whose dequantized values have standard deviation about sigma.
+func RandomRow(rng *rand.Rand, t qdot.Type, n int, sigma float64, row []byte) {
+	putHalf := func(b []byte, v float64) { binary.LittleEndian.PutUint16(b, f16.Float16(float32(v))) }
+	rnd := func(p []byte) {
+		for i := range p {
+			p[i] = byte(rng.Intn(256))
+		}
+	}
+	switch t {
+	case qdot.F32:
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint32(row[4*i:], math.Float32bits(float32(sigma*rng.NormFloat64())))
+		}
+		return
+	case qdot.F16:
+		for i := 0; i < n; i++ {
+			putHalf(row[2*i:], sigma*rng.NormFloat64())
+		}
+		return
+	}
+	bb := t.BlockBytes()
+	jitter := func() float64 { return 0.75 + 0.5*rng.Float64() }
+	for off := 0; off+bb <= len(row); off += bb {
+		b := row[off : off+bb]
+		rnd(b)
+		switch t {
+		case qdot.Q8_0:
+			for j := 2; j < bb; j++ {
+				if b[j] == 0x80 {
+					b[j] = 0x81
+				}
+			}
+			putHalf(b, sigma/73*jitter())
+		case qdot.Q4_0:
+			putHalf(b, sigma/4.6*jitter())
+		case qdot.Q5_0:
+			putHalf(b, sigma/9.2*jitter())
+		case qdot.Q4_K:
+			d := sigma / 150 * jitter()
+			putHalf(b, d)
+			putHalf(b[2:], 7.5*d)
+		case qdot.Q5_K:
+			d := sigma / 300 * jitter()
+			putHalf(b, d)
+			putHalf(b[2:], 15.5*d)
+		case qdot.Q6_K:
+			putHalf(b[208:], sigma/1350*jitter())
+		}
+	}
+}
