@@ -11,7 +11,8 @@ import (
 // TestTemperedTailFollowsItsPosition: a dataset with a tempered tail fills
 // batch.TailTempered (at the dataset's TailTemperature) with the value stored
 // for the same target as the rest of the teacher signal; a dataset without
-// one leaves it nil.
+// one leaves it nil. Packing is concat so rows continue across windows and
+// every stored position reaches a batch.
 func TestTemperedTailFollowsItsPosition(t *testing.T) {
 	lengths, prompts := []int{30, 9, 50, 17}, []int{3, 0, 5, 2}
 	for _, temp := range []float64{0, 2} {
@@ -47,7 +48,7 @@ func TestTemperedTailFollowsItsPosition(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := loader.New(ds, loader.Config{BatchSize: 2, Context: 16, Seed: 3, OnePass: true})
+		l, err := loader.New(ds, loader.Config{BatchSize: 2, Context: 16, Seed: 3, OnePass: true, Packing: loader.PackConcat})
 		if err != nil {
 			t.Fatal(err)
 		}
