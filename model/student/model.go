@@ -295,8 +295,7 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 				return nil, err
 			}
 		}
-		weight := m.lc.Gamma / float64(len(m.lc.HiddenMap))
-		mn, mop, err := ops.NewHiddenMSE(y, gr.feed, pair.Teacher, weight)
+		mn, mop, err := ops.NewHiddenMSE(y, gr.feed, pair.Teacher, m.lc.HiddenPairWeight())
 		if err != nil {
 			return nil, err
 		}
@@ -439,7 +438,7 @@ func (m *Model) terms(gr *graph) loss.Terms {
 		}
 		t.MSE = s / float64(len(gr.mses))
 	}
-	t.Total += m.lc.Gamma * t.MSE
+	t.Total = m.lc.Total(t)
 	return t
 }
 
