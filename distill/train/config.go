@@ -32,7 +32,7 @@ type Config struct {
 	Policy string      `yaml:"policy" json:"policy"`
 	Loss   loss.Config `yaml:"loss" json:"loss"`
 	Data   DataConfig  `yaml:"data" json:"data"`
-	Train  Params      `yaml:"train" json:"train"`
+	Train  LoopConfig  `yaml:"train" json:"train"`
 	// OutDir receives metrics.jsonl, loss.png, config.json and checkpoints/.
 	OutDir string `yaml:"out_dir" json:"out_dir"`
 }
@@ -53,28 +53,28 @@ const (
 	NaNSkip = "skip" // drop the update and go on (stops after MaxSkips in a row)
 )
 
-// Params are the optimisation settings.
-type Params struct {
-	BatchSize       int     `yaml:"batch_size" json:"batch_size"`             // sequences per micro-batch
-	SeqLen          int     `yaml:"seq_len" json:"seq_len"`                   // tokens per sequence (≤ context_length)
-	Steps           int     `yaml:"steps" json:"steps"`                       // optimizer updates
-	Accumulation    int     `yaml:"accumulation" json:"accumulation"`         // micro-batches per update
-	LR              float64 `yaml:"lr" json:"lr"`                             // peak learning rate
-	MinLR           float64 `yaml:"min_lr" json:"min_lr"`                     // cosine floor
-	Warmup          int     `yaml:"warmup" json:"warmup"`                     // linear warmup updates
-	WeightDecay     float64 `yaml:"weight_decay" json:"weight_decay"`         // AdamW decoupled decay (params with Decay only)
-	Beta1           float64 `yaml:"beta1" json:"beta1"`                       //
-	Beta2           float64 `yaml:"beta2" json:"beta2"`                       //
-	Eps             float64 `yaml:"eps" json:"eps"`                           //
-	Clip            float64 `yaml:"clip" json:"clip"`                         // global gradient-norm clip, 0 = off
-	EvalEvery       int     `yaml:"eval_every" json:"eval_every"`             // updates between evaluations
-	CheckpointEvery int     `yaml:"checkpoint_every" json:"checkpoint_every"` // updates between checkpoints
-	Keep            int     `yaml:"keep" json:"keep"`                         // checkpoints kept (newest), 0 = all
-	LogEvery        int     `yaml:"log_every" json:"log_every"`               // updates between plain progress lines
-	NaNPolicy       string  `yaml:"nan_policy" json:"nan_policy"`             // stop | skip
-	MaxSkips        int     `yaml:"max_skips" json:"max_skips"`               // consecutive skipped updates before stopping
-	Seed            int64   `yaml:"seed" json:"seed"`                         // weights init, data order, RNG
-	Threads         int     `yaml:"threads" json:"threads"`                   // compute threads, 0 = all cores
+// LoopConfig is the training loop (the train: section): batch shape,
+// schedule, optimizer, evaluation and checkpoint cadence, NaN policy, seed.
+type LoopConfig struct {
+	BatchSize    int     `yaml:"batch_size" json:"batch_size"`     // sequences per micro-batch
+	SeqLen       int     `yaml:"seq_len" json:"seq_len"`           // tokens per sequence (≤ context_length)
+	Steps        int     `yaml:"steps" json:"steps"`               // optimizer updates
+	Accumulation int     `yaml:"accumulation" json:"accumulation"` // micro-batches per update
+	LR           float64 `yaml:"lr" json:"lr"`                     // peak learning rate
+	MinLR        float64 `yaml:"min_lr" json:"min_lr"`             // cosine floor
+	Warmup       int     `yaml:"warmup" json:"warmup"`             // linear warmup updates
+	// AdamW's beta1, beta2, eps and weight_decay (decoupled decay, only for
+	// parameters with Decay), as keys of this section.
+	optim.AdamWConfig `yaml:",inline"`
+	Clip              float64 `yaml:"clip" json:"clip"`                         // global gradient-norm clip, 0 = off
+	EvalEvery         int     `yaml:"eval_every" json:"eval_every"`             // updates between evaluations
+	CheckpointEvery   int     `yaml:"checkpoint_every" json:"checkpoint_every"` // updates between checkpoints
+	Keep              int     `yaml:"keep" json:"keep"`                         // checkpoints kept (newest), 0 = all
+	LogEvery          int     `yaml:"log_every" json:"log_every"`               // updates between plain progress lines
+	NaNPolicy         string  `yaml:"nan_policy" json:"nan_policy"`             // stop | skip
+	MaxSkips          int     `yaml:"max_skips" json:"max_skips"`               // consecutive skipped updates before stopping
+	Seed              int64   `yaml:"seed" json:"seed"`                         // weights init, data order, RNG
+	Threads           int     `yaml:"threads" json:"threads"`                   // compute threads, 0 = all cores
 }
 
 // Defaults are applied before decoding, so a file sets only what it changes.
@@ -83,10 +83,9 @@ func Defaults() Config {
 	return Config{
 		Loss: loss.Config{Alpha: 0.5, Temperature: 2, KL: loss.KLForward},
 		Data: DataConfig{TrainSplit: "train", ValidationSplit: "validation", Packing: "auto", EvalBatches: 8},
-		Train: Params{
+		Train: LoopConfig{
 			BatchSize: 8, SeqLen: 256, Steps: 1000, Accumulation: 1,
-			LR: 1e-3, MinLR: 1e-4, Warmup: 50,
-			WeightDecay: a.WeightDecay, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps,
+			LR: 1e-3, MinLR: 1e-4, Warmup: 50, AdamWConfig: a,
 			Clip: 1, EvalEvery: 100, CheckpointEvery: 250, Keep: 3, LogEvery: 10,
 			NaNPolicy: NaNStop, MaxSkips: 10, Seed: 1,
 		},
@@ -155,7 +154,7 @@ func (c Config) Validate() error {
 	if err := p.schedule().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("train: %w", err))
 	}
-	if err := p.adamW().Validate(); err != nil {
+	if err := p.AdamWConfig.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("train: %w", err))
 	}
 	if !(p.Clip >= 0) {
@@ -170,12 +169,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func (p Params) schedule() optim.Schedule {
+func (p LoopConfig) schedule() optim.Schedule {
 	return optim.Schedule{PeakLR: p.LR, MinLR: p.MinLR, WarmupSteps: p.Warmup, TotalSteps: p.Steps}
-}
-
-func (p Params) adamW() optim.AdamWConfig {
-	return optim.AdamWConfig{Beta1: p.Beta1, Beta2: p.Beta2, Eps: p.Eps, WeightDecay: p.WeightDecay}
 }
 
 // ResolveStudent returns the student architecture: the inline one, or the

@@ -8,6 +8,7 @@ import (
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/internal/sysmem"
+	"github.com/distill-ml/distill/model/student"
 )
 
 // Data opens datasets for a run. The default implementation (DatasetData)
@@ -104,5 +105,5 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 
 // BuildStudent is the ModelBuilder for model/student.
 func BuildStudent(s Setup, seed int64) (Model, error) {
-	return NewStudentModel(s.Student, s.Config.Loss, seed)
+	return student.New(s.Student, s.Config.Loss, seed)
 }

@@ -189,6 +189,24 @@ func TestNaNSkipPolicy(t *testing.T) {
 	}
 }
 
+// A skipped update whose gradient norm is not finite, with gradient
+// accumulation: naming the bad tensor must not disturb the accumulators, so
+// the run goes on (it used to fail the next update: "adamw: 2N gradient
+// tensors for N parameters").
+func TestNaNGradientSkipWithAccumulation(t *testing.T) {
+	cfg := testConfig(t.TempDir(), 8)
+	cfg.Train.NaNPolicy, cfg.Train.Accumulation = NaNSkip, 2
+	s, m := testSetup(cfg, 1)
+	m.nanGradAt = 3 // the first micro-batch of update 2
+	res, err := Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped != 1 || res.Steps != 8 || len(res.TrainHistory) != 7 {
+		t.Fatalf("skip with accumulation: %+v", res)
+	}
+}
+
 // Weights that turn NaN behind finite losses and gradients must not reach disk.
 func TestPoisonedWeightsNeverCheckpointed(t *testing.T) {
 	out := t.TempDir()

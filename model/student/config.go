@@ -23,7 +23,7 @@
 // rotate together by angle pos·base^(-2i/headDim). Weights therefore export to
 // GGUF without the per-head permutation that Hugging Face checkpoints need.
 //
-// A Model (New) owns the weights as []*Param whose Data slices are the live
+// A Model (New) owns the weights as []optim.Param whose Data slices are the live
 // buffers every graph reads, so an optimizer updates them in place. It builds
 // one Gorgonia graph per (mode, B, T) on first use — training (forward +
 // symbolic backward of the fused ops in model/ops, by gorgonia.Grad),
