@@ -77,26 +77,33 @@ type LoopConfig struct {
 	Threads           int     `yaml:"threads" json:"threads"`                   // compute threads, 0 = all cores
 }
 
-// Defaults are applied before decoding, so a file sets only what it changes.
-func Defaults() Config {
-	a := optim.DefaultAdamW()
-	return Config{
-		Loss: loss.Config{Alpha: 0.5, Temperature: 2, KL: loss.KLForward},
-		Data: DataConfig{TrainSplit: "train", ValidationSplit: "validation", Packing: "auto", EvalBatches: 8},
-		Train: LoopConfig{
-			BatchSize: 8, SeqLen: 256, Steps: 1000, Accumulation: 1,
-			LR: 1e-3, MinLR: 1e-4, Warmup: 50, AdamWConfig: a,
-			Clip: 1, EvalEvery: 100, CheckpointEvery: 250, Keep: 3, LogEvery: 10,
-			NaNPolicy: NaNStop, MaxSkips: 10, Seed: 1,
-		},
-		OutDir: "runs/train",
+// DefaultsPreset is the embedded config holding the default of every key
+// (configs/train-defaults.yaml), the one source of the defaults.
+const DefaultsPreset = "train-defaults"
+
+// Defaults decodes DefaultsPreset. Load applies it before decoding a file, so
+// a file sets only what it changes.
+func Defaults() (Config, error) {
+	raw, err := configs.Preset(DefaultsPreset)
+	if err != nil {
+		return Config{}, err
 	}
+	var c Config
+	if err := configs.Decode("preset:"+DefaultsPreset, raw, &c); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 // Load decodes a training config file or embedded preset (strict; overrides
-// are dotted key=value pairs such as train.lr=3e-4) on top of Defaults.
+// are dotted key=value pairs such as train.lr=3e-4) on top of Defaults. It
+// does not validate: Prepare does, once, before the run (Validate for a
+// config used otherwise).
 func Load(path string, overrides ...string) (Config, error) {
-	c := Defaults()
+	c, err := Defaults()
+	if err != nil {
+		return Config{}, err
+	}
 	if err := configs.Load(path, &c, overrides...); err != nil {
 		return Config{}, err
 	}
@@ -173,31 +180,34 @@ func (p LoopConfig) schedule() optim.Schedule {
 	return optim.Schedule{PeakLR: p.LR, MinLR: p.MinLR, WarmupSteps: p.Warmup, TotalSteps: p.Steps}
 }
 
-// ResolveStudent returns the student architecture: the inline one, or the
-// preset/file named by Model. vocab fills a vocab_size of 0 (presets take the
-// vocabulary from the tokenizer); a preset that fixes vocab_size must agree.
-func (c Config) ResolveStudent(vocab int) (student.Config, error) {
+// ResolveStudent returns the student architecture, checked with the loss it
+// trains on (student.Check): the inline one, or the preset/file named by
+// Model. vocab fills a vocab_size of 0 (presets take the vocabulary from the
+// tokenizer); a preset that fixes vocab_size must agree. c must be valid
+// (Validate).
+func (c Config) ResolveStudent(vocab int) (student.Spec, error) {
 	var s student.Config
 	if c.Student != nil {
 		s = *c.Student
 	} else {
 		var err error
 		if s, err = LoadStudent(c.Model); err != nil {
-			return student.Config{}, err
+			return student.Spec{}, err
 		}
 	}
 	if s.VocabSize == 0 {
 		s.VocabSize = vocab
 	} else if vocab > 0 && s.VocabSize != vocab {
-		return student.Config{}, fmt.Errorf("student vocab_size %d differs from the tokenizer's %d", s.VocabSize, vocab)
+		return student.Spec{}, fmt.Errorf("student vocab_size %d differs from the tokenizer's %d", s.VocabSize, vocab)
 	}
-	if err := s.Validate(); err != nil {
-		return student.Config{}, err
+	spec, err := student.Check(s, c.Loss)
+	if err != nil {
+		return student.Spec{}, err
 	}
 	if c.Train.SeqLen > s.ContextLength {
-		return student.Config{}, fmt.Errorf("train.seq_len %d exceeds the student's context_length %d", c.Train.SeqLen, s.ContextLength)
+		return student.Spec{}, fmt.Errorf("train.seq_len %d exceeds the student's context_length %d", c.Train.SeqLen, s.ContextLength)
 	}
-	return s, nil
+	return spec, nil
 }
 
 // LoadStudent decodes a student architecture from an embedded preset or a

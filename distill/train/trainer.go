@@ -61,6 +61,9 @@ type Setup struct {
 	Terminal bool      // Log is a terminal: draw a progress bar instead of lines
 	Pool     *parallel.Pool
 	Now      func() time.Time // nil = time.Now
+
+	spec     student.Spec // Student checked with Config.Loss, by Prepare
+	prepared bool         // Prepare validated Config; Run validates a hand-made Setup
 }
 
 // Result summarises a finished (or stopped) run.
@@ -110,10 +113,13 @@ type trainer struct {
 }
 
 // Run trains until Config.Train.Steps (or StopAfter) updates, the context is
-// cancelled, or a non-finite value stops it.
+// cancelled, or a non-finite value stops it. The config of a Setup from
+// Prepare was validated there; Run validates one made otherwise.
 func Run(ctx context.Context, s Setup) (*Result, error) {
-	if err := s.Config.Validate(); err != nil {
-		return nil, err
+	if !s.prepared {
+		if err := s.Config.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if s.Model == nil || s.Train == nil {
 		return nil, errors.New("train: no model or loader")

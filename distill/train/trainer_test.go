@@ -14,8 +14,18 @@ import (
 	"github.com/distill-ml/distill/model/checkpoint"
 )
 
+// mustDefaults is Defaults for tests; the embedded preset always decodes
+// (TestDefaultsAreTheEmbeddedYAML).
+func mustDefaults() Config {
+	c, err := Defaults()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
 func testConfig(out string, steps int) Config {
-	c := Defaults()
+	c := mustDefaults()
 	c.Model = "unused-in-fakes"
 	c.Data.Train, c.Data.Validation, c.Data.EvalBatches = "train", "val", 4
 	c.Loss.Alpha = 0

@@ -60,31 +60,36 @@ const (
 	modeLogits
 )
 
-// New builds a student with freshly initialised weights: N(0, 0.02) for the
-// embedding and every linear weight, N(0, 0.02/√(2·AppliedLayers)) for the
-// residual output projections (attn_output, ffn_down), ones for the norms and
-// N(0, 1/√d_model) for hidden-state projections. The same seed gives the same
-// weights.
 // useKernelsBLAS installs num/kernels behind every Gorgonia matmul that
 // the fused ops do not already handle (Gorgonia's BLAS is process-wide).
 var useKernelsBLAS sync.Once
 
+// New checks the objective (loss.Config.Validate) and the architecture with
+// it (Check), then builds the student (Build). Callers that checked them at
+// their own edge (distill/train's Prepare) call Build with their Spec.
 func New(cfg Config, lc loss.Config, seed int64) (*Model, error) {
-	useKernelsBLAS.Do(func() { G.Use(gonumblas.Implementation{}) })
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	if err := lc.Validate(); err != nil {
 		return nil, err
 	}
-	for i, p := range lc.HiddenMap {
-		if p.Student > cfg.AppliedLayers() {
-			return nil, fmt.Errorf("loss config: hidden_map[%d]: student layer %d beyond the %d applied layers", i, p.Student, cfg.AppliedLayers())
-		}
+	spec, err := Check(cfg, lc)
+	if err != nil {
+		return nil, err
 	}
-	if len(lc.HiddenMap) > 0 && lc.TeacherHiddenDim <= 0 {
-		return nil, fmt.Errorf("loss config: hidden_map needs teacher_hidden_dim > 0")
+	return Build(spec, seed)
+}
+
+// Build builds the student of a checked Spec with freshly initialised
+// weights: N(0, 0.02) for the embedding and every linear weight,
+// N(0, 0.02/√(2·AppliedLayers)) for the residual output projections
+// (attn_output, ffn_down), ones for the norms and N(0, 1/√d_model) for
+// hidden-state projections. The same seed gives the same weights. It checks
+// nothing again; a Spec that Check did not make is refused.
+func Build(spec Spec, seed int64) (*Model, error) {
+	if !spec.checked {
+		return nil, errors.New("student: Build needs a Spec made by student.Check")
 	}
+	useKernelsBLAS.Do(func() { G.Use(gonumblas.Implementation{}) })
+	cfg, lc := spec.cfg, spec.lc
 	m := &Model{cfg: cfg, lc: lc, byName: map[string]int{}, graphs: map[graphKey]*graph{}}
 	rng := rand.New(rand.NewSource(seed))
 	d, hd := cfg.DModel, cfg.HeadDim()
