@@ -16,6 +16,15 @@
 // MSE is the mean over mapped layer pairs of the masked mean squared error
 // between the projected student hidden state and the stored teacher state.
 //
+// This package owns the whole objective: Config.Total and Config.Weights are
+// the total and its term weights, Config.RowWeights the weight of one loss
+// position's CE and KL in the batch means, Config.HiddenPairWeight the weight
+// of one hidden_map pair's MSE, and Row the per-position CE, T²-scaled KL and
+// their gradient. Row is built from separate parts: the sparse-bucket KL
+// (sparseKL), the dense KL (denseKL) and the logit gradient (gradient).
+// testdata/reference.json pins Row to values PyTorch computed
+// (testdata/gen_reference.py regenerates it).
+//
 // # Sparse teacher and the tail
 //
 // A stored teacher gives, per position, its top-k token ids with natural-log

@@ -51,176 +51,225 @@ func growF64(b []float64, n int) []float64 {
 
 // Row evaluates the loss at one position from the student logits z [V].
 // With grad set it overwrites z with ∂(ceW·CE + klW·KL)/∂z (klW multiplies the
-// T²-scaled KL value). target < 0 skips CE; teacher nil skips KL.
+// T²-scaled KL value; Config.RowWeights gives ceW and klW). target < 0 skips
+// CE; teacher nil skips KL.
 func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW float32, grad bool, sc *Scratch) RowResult {
-	V := len(z)
 	T := c.Temperature
 	if T == 0 {
 		T = 1
 	}
-	invT := float32(1 / T)
-	tempered := teacher != nil && T != 1
-
-	// Pass 1: max and argmax.
-	m, arg := z[0], 0
-	for j, v := range z {
-		if v > m { // a NaN logit still reaches the sums below, so the loss is NaN
-			m, arg = v, j
-		}
-	}
+	r := row{z: z, T: T, invT: float32(1 / T), tempered: teacher != nil && T != 1}
+	var arg int
+	r.m, arg = maxArg(z)
 	var zt float32
 	if target >= 0 {
 		zt = z[target]
 	}
-	// Keep the logits the sparse teacher looks at before z is overwritten.
-	var ub []int32
-	if teacher != nil && teacher.Dense == nil {
-		sc.ids = sc.ids[:0]
-		sc.zb = sc.zb[:0]
-		for _, id := range teacher.IDs {
-			dup := false
-			for _, u := range sc.ids {
-				if u == id {
-					dup = true
-					break
-				}
-			}
-			if !dup {
-				sc.ids = append(sc.ids, id)
-				sc.zb = append(sc.zb, z[id])
+	// Keep the logits the KL reads before the gradient overwrites z.
+	var ub []int32   // [k'] the sparse teacher's ids, duplicates merged
+	var zs []float32 // [V] a copy of z for a dense teacher
+	sparse := teacher != nil && teacher.Dense == nil
+	switch {
+	case sparse:
+		ub = sc.keepBuckets(z, teacher.IDs)
+	case teacher != nil:
+		zs = sc.keepLogits(z)
+	}
+	r.exponentials(sc, grad)
+	res := RowResult{Argmax: arg}
+	if target >= 0 {
+		res.CE = r.lse1 + float64(r.m) - float64(zt)
+	}
+	switch {
+	case sparse:
+		res.KL = c.sparseKL(&r, sc, teacher, ub)
+	case teacher != nil:
+		res.KL = c.denseKL(&r, sc, teacher.Dense, zs)
+	}
+	if grad {
+		r.gradient(sc, teacher, ub, target, ceW, klW)
+	}
+	return res
+}
+
+// row is the state one Row evaluation shares between its parts.
+type row struct {
+	z          []float32 // [V] logits; the gradient overwrites them
+	T          float64   // temperature
+	invT       float32   // 1/T
+	tempered   bool      // a teacher at T ≠ 1: softmax(z/T) is needed besides softmax(z)
+	m          float32   // max logit
+	sum1, sumT float64   // Σ exp(z−m), Σ exp((z−m)/T)
+	lse1, lseT float64   // their logs
+	sTail      float64   // student mass outside a sparse teacher's top-k, at T
+}
+
+// maxArg returns the largest logit and its index. A NaN logit is never the
+// max, but it still reaches the sums, so the loss is NaN.
+func maxArg(z []float32) (float32, int) {
+	m, arg := z[0], 0
+	for j, v := range z {
+		if v > m {
+			m, arg = v, j
+		}
+	}
+	return m, arg
+}
+
+// keepBuckets records the teacher's ids with duplicates merged (sc.ids) and
+// the logits at them (sc.zb), and returns the ids.
+func (sc *Scratch) keepBuckets(z []float32, ids []int32) []int32 {
+	sc.ids = sc.ids[:0]
+	sc.zb = sc.zb[:0]
+	for _, id := range ids {
+		dup := false
+		for _, u := range sc.ids {
+			if u == id {
+				dup = true
+				break
 			}
 		}
-		ub = sc.ids
+		if !dup {
+			sc.ids = append(sc.ids, id)
+			sc.zb = append(sc.zb, z[id])
+		}
 	}
-	if tempered {
+	return sc.ids
+}
+
+// keepLogits copies z into sc.zb and returns the copy.
+func (sc *Scratch) keepLogits(z []float32) []float32 {
+	if cap(sc.zb) < len(z) {
+		sc.zb = make([]float32, len(z))
+	}
+	zs := sc.zb[:len(z)]
+	copy(zs, z)
+	return zs
+}
+
+// buckets sizes the per-bucket working memory to n buckets.
+func (sc *Scratch) buckets(n int) (t, s, lt, ls, k []float64) {
+	sc.t = growF64(sc.t, n)
+	sc.s = growF64(sc.s, n)
+	sc.lt = growF64(sc.lt, n)
+	sc.ls = growF64(sc.ls, n)
+	sc.kb = growF64(sc.kb, n)
+	return sc.t, sc.s, sc.lt, sc.ls, sc.kb
+}
+
+// exponentials computes the softmax sums (vectorised, float64 sums): at T in
+// sc.expT when tempered, and at 1 in place in z when the gradient will
+// overwrite it (else in sc.e1).
+func (r *row) exponentials(sc *Scratch, grad bool) {
+	V := len(r.z)
+	if r.tempered {
 		if cap(sc.expT) < V {
 			sc.expT = make([]float32, V)
 		}
 		sc.expT = sc.expT[:V]
-	}
-	// Dense teacher: keep student logits for the per-token buckets.
-	var zs []float32
-	if teacher != nil && teacher.Dense != nil {
-		if cap(sc.zb) < V {
-			sc.zb = make([]float32, V)
-		}
-		zs = sc.zb[:V]
-		copy(zs, z)
-	}
-
-	// Pass 2: exponentials and their sums (vectorised; float64 sums).
-	var sum1, sumT float64
-	if tempered {
-		sumT = fastmath.ExpSum(sc.expT, z, m, invT) // reads z before it is overwritten
+		r.sumT = fastmath.ExpSum(sc.expT, r.z, r.m, r.invT) // reads z before it is overwritten
 	}
 	if grad {
-		sum1 = fastmath.ExpSum(z, z, m, 1)
+		r.sum1 = fastmath.ExpSum(r.z, r.z, r.m, 1)
 	} else {
 		if cap(sc.e1) < V {
 			sc.e1 = make([]float32, V)
 		}
-		sum1 = fastmath.ExpSum(sc.e1[:V], z, m, 1)
+		r.sum1 = fastmath.ExpSum(sc.e1[:V], r.z, r.m, 1)
 	}
-	if !tempered {
-		sumT = sum1
+	if !r.tempered {
+		r.sumT = r.sum1
 	}
-	lse1 := math.Log(sum1)
-	lseT := math.Log(sumT)
-	res := RowResult{Argmax: arg}
-	if target >= 0 {
-		res.CE = lse1 + float64(m) - float64(zt)
-	}
+	r.lse1 = math.Log(r.sum1)
+	r.lseT = math.Log(r.sumT)
+}
 
-	// KL on buckets.
-	var kTail, sTail float64
-	nb := 0
-	if teacher != nil {
-		if teacher.Dense == nil {
-			nb = len(ub) + 1
+// sparseKL is T²·D between the sparse teacher and the student on the k'+1
+// buckets ub + tail (see the package doc); it leaves the per-bucket gradient
+// factors in sc.kb and the student's tail mass in r.sTail.
+func (c Config) sparseKL(r *row, sc *Scratch, teacher *RowTeacher, ub []int32) float64 {
+	nb := len(ub) + 1
+	t, s, lt, ls, k := sc.buckets(nb)
+	c.sparseTeacher(t, ub, teacher, r.T)
+	// Student buckets from the same float32 exponentials the sums used, so
+	// the tail mass is the exact remainder.
+	var topSum float64
+	for b := range ub {
+		d := sc.zb[b] - r.m
+		var e float32
+		if r.tempered {
+			e = fastmath.Exp(d * r.invT)
 		} else {
-			nb = V
+			e = fastmath.Exp(d)
 		}
-		sc.t = growF64(sc.t, nb)
-		sc.s = growF64(sc.s, nb)
-		sc.lt = growF64(sc.lt, nb)
-		sc.ls = growF64(sc.ls, nb)
-		sc.kb = growF64(sc.kb, nb)
-		t, s, lt, ls := sc.t, sc.s, sc.lt, sc.ls
-		if teacher.Dense == nil {
-			c.sparseTeacher(t[:nb], ub, teacher, T)
-			// Student buckets from the same float32 exponentials the sums used,
-			// so the tail mass is the exact remainder.
-			var topSum float64
-			for b := range ub {
-				d := (sc.zb[b] - m)
-				var e float32
-				if tempered {
-					e = fastmath.Exp(d * invT)
-				} else {
-					e = fastmath.Exp(d)
-				}
-				topSum += float64(e)
-				ls[b] = float64(d)/T - lseT
-				s[b] = math.Exp(ls[b])
-			}
-			tailSum := math.Max(sumT-topSum, 0)
-			sTail = tailSum / sumT
-			s[nb-1] = sTail
-			ls[nb-1] = math.Log(tailSum) - lseT
-		} else {
-			// Dense teacher: softmax(teacher/T) and softmax(z/T) per token.
-			tm := teacher.Dense[0]
-			for _, v := range teacher.Dense {
-				if v > tm {
-					tm = v
-				}
-			}
-			var ts float64
-			for j, v := range teacher.Dense {
-				lt[j] = float64(v-tm) / T
-				ts += math.Exp(lt[j])
-			}
-			lts := math.Log(ts)
-			for j := range t {
-				lt[j] -= lts
-				t[j] = math.Exp(lt[j])
-				ls[j] = float64(zs[j]-m)/T - lseT
-				s[j] = math.Exp(ls[j])
-			}
-		}
-		if teacher.Dense == nil {
-			for b := 0; b < nb; b++ {
-				lt[b] = math.Log(t[b])
-			}
-		}
-		res.KL = T * T * c.divergence(t, s, lt, ls, sc.kb)
-		if teacher.Dense == nil && tempered && !teacher.HasTailT {
-			res.KL = math.NaN() // the divergences skip NaN buckets; the gradient is NaN already
-		}
-		kTail = sc.kb[nb-1]
+		topSum += float64(e)
+		ls[b] = float64(d)/r.T - r.lseT
+		s[b] = math.Exp(ls[b])
 	}
-	if !grad {
-		return res
+	tailSum := math.Max(r.sumT-topSum, 0)
+	r.sTail = tailSum / r.sumT
+	s[nb-1] = r.sTail
+	ls[nb-1] = math.Log(tailSum) - r.lseT
+	for b := range t {
+		lt[b] = math.Log(t[b])
 	}
+	kl := r.T * r.T * c.divergence(t, s, lt, ls, k)
+	if r.tempered && !teacher.HasTailT {
+		return math.NaN() // the divergences skip NaN buckets; the gradient is NaN already
+	}
+	return kl
+}
 
-	// Pass 3: gradient. Tail tokens get s_j·k_tail/s_tail from the KL term.
-	inv1 := float32(1 / sum1)
-	klScale := float32(float64(klW) * T)
+// denseKL is T²·D between softmax(tz/T) and softmax(z/T), every token its
+// own bucket (zs [V] is z before the gradient); it leaves the per-token
+// gradient factors in sc.kb.
+func (c Config) denseKL(r *row, sc *Scratch, tz, zs []float32) float64 {
+	t, s, lt, ls, k := sc.buckets(len(zs))
+	tm := tz[0]
+	for _, v := range tz {
+		if v > tm {
+			tm = v
+		}
+	}
+	var ts float64
+	for j, v := range tz {
+		lt[j] = float64(v-tm) / r.T
+		ts += math.Exp(lt[j])
+	}
+	lts := math.Log(ts)
+	for j := range t {
+		lt[j] -= lts
+		t[j] = math.Exp(lt[j])
+		ls[j] = float64(zs[j]-r.m)/r.T - r.lseT
+		s[j] = math.Exp(ls[j])
+	}
+	return r.T * r.T * c.divergence(t, s, lt, ls, k)
+}
+
+// gradient overwrites r.z (holding exp(z−m)) with ∂(ceW·CE + klW·KL)/∂z, from
+// the bucket factors sc.kb the KL left. ∂(T²·D(u = z/T))/∂z = T·∂D/∂u, hence
+// the klW·T scale. A sparse teacher's tail tokens get s_j·k_tail/s_tail;
+// each top-k token its own bucket's factor.
+func (r *row) gradient(sc *Scratch, teacher *RowTeacher, ub []int32, target int32, ceW, klW float32) {
+	z := r.z
+	sparse := teacher != nil && teacher.Dense == nil
+	inv1 := float32(1 / r.sum1)
+	klScale := float32(float64(klW) * r.T)
 	var tailCoef float32
-	if teacher != nil && teacher.Dense == nil && sTail > 0 {
-		tailCoef = klScale * float32(kTail/sTail)
+	if sparse && r.sTail > 0 {
+		tailCoef = klScale * float32(sc.kb[len(ub)]/r.sTail)
 	}
-	invSumT := float32(1 / sumT)
+	invSumT := float32(1 / r.sumT)
 	switch {
-	case teacher != nil && teacher.Dense != nil:
+	case teacher != nil && !sparse:
 		for j := range z {
 			z[j] = ceW*z[j]*inv1 + klScale*float32(sc.kb[j])
 		}
-	case tempered:
+	case r.tempered:
 		for j := range z {
 			z[j] = ceW*z[j]*inv1 + tailCoef*sc.expT[j]*invSumT
 		}
-	case teacher != nil: // T = 1: the tempered softmax is the plain one
+	case sparse: // T = 1: the tempered softmax is the plain one
 		for j := range z {
 			z[j] = (ceW + tailCoef) * z[j] * inv1
 		}
@@ -229,17 +278,16 @@ func (c Config) Row(z []float32, target int32, teacher *RowTeacher, ceW, klW flo
 			z[j] = ceW * z[j] * inv1
 		}
 	}
-	if teacher != nil && teacher.Dense == nil {
+	if sparse {
 		for b, id := range ub {
 			// Replace the tail treatment by the token's own bucket gradient.
-			s1 := float32(math.Exp(float64(sc.zb[b]-m) - lse1))
+			s1 := float32(math.Exp(float64(sc.zb[b]-r.m) - r.lse1))
 			z[id] = ceW*s1 + klScale*float32(sc.kb[b])
 		}
 	}
 	if target >= 0 {
 		z[target] -= ceW
 	}
-	return res
 }
 
 // sparseTeacher fills t [len(ub)+1] with the teacher's bucket probabilities

@@ -26,10 +26,15 @@ import (
 	"github.com/distill-ml/distill/num/parallel"
 )
 
-// Param is one trainable tensor as the optimizer sees it. Data is updated in
-// place; Grad is read. Both must have the same length.
+// Param is one trainable tensor: the one parameter type of the tree. The
+// student (model/student) owns the buffers and lists its weights as Params;
+// the trainer (distill/train) and the optimizer work on them as they are.
+// Data holds the live weights, updated in place by the optimizer; Grad the
+// gradient the optimizer reads (the model's ForwardBackward overwrites it, or
+// the trainer's accumulator replaces it). Both have Shape's element count.
 type Param struct {
-	Name  string
+	Name  string // llama.cpp GGUF tensor name
+	Shape []int  // e.g. [rows, cols] (out × in for linear weights)
 	Data  []float32
 	Grad  []float32
 	Decay bool // apply weight decay (false for norms, typically embeddings)

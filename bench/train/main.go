@@ -276,11 +276,7 @@ func runWorker(js string) error {
 	if err != nil {
 		return err
 	}
-	var ps []optim.Param
-	for _, p := range m.Params() {
-		ps = append(ps, optim.Param{Name: p.Name, Data: p.Data, Grad: p.Grad, Decay: p.Decay})
-	}
-	opt, err := optim.NewAdamW(optim.AdamWConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, ps, nil)
+	opt, err := optim.NewAdamW(optim.AdamWConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, m.Params(), nil)
 	if err != nil {
 		return err
 	}

@@ -42,16 +42,14 @@ func newTrainCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := cfg.Validate(); err != nil {
-				return fmt.Errorf("%s: %w", config, err)
-			}
+			// Prepare validates the config (once) before it reads any data.
 			if cfg.Train.Threads > 0 {
 				runtime.GOMAXPROCS(cfg.Train.Threads)
 			}
 			train.TuneGC()
 			setup, err := train.Prepare(cfg, train.DatasetData{}, train.BuildStudent, a.stderr)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w", config, err)
 			}
 			setup.Resume = resume
 			setup.StopAfter = stopAfter

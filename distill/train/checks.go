@@ -57,9 +57,6 @@ func CheckDataset(d DatasetInfo, tokenizerHash string, s student.Config, lc loss
 				if !stored[p.Teacher] {
 					errs = append(errs, fmt.Errorf("loss.hidden_map[%d] uses teacher layer %d, it stores layers %v", i, p.Teacher, d.HiddenLayers))
 				}
-				if p.Student > s.AppliedLayers() {
-					errs = append(errs, fmt.Errorf("loss.hidden_map[%d] uses student layer %d, the student applies %d", i, p.Student, s.AppliedLayers()))
-				}
 			}
 			if lc.TeacherHiddenDim != d.HiddenDim {
 				errs = append(errs, fmt.Errorf("loss.teacher_hidden_dim %d differs from its hidden_dim %d", lc.TeacherHiddenDim, d.HiddenDim))

@@ -32,7 +32,7 @@ type Config struct {
 	Policy string      `yaml:"policy" json:"policy"`
 	Loss   loss.Config `yaml:"loss" json:"loss"`
 	Data   DataConfig  `yaml:"data" json:"data"`
-	Train  Params      `yaml:"train" json:"train"`
+	Train  LoopConfig  `yaml:"train" json:"train"`
 	// OutDir receives metrics.jsonl, loss.png, config.json and checkpoints/.
 	OutDir string `yaml:"out_dir" json:"out_dir"`
 }
@@ -53,51 +53,57 @@ const (
 	NaNSkip = "skip" // drop the update and go on (stops after MaxSkips in a row)
 )
 
-// Params are the optimisation settings.
-type Params struct {
-	BatchSize       int     `yaml:"batch_size" json:"batch_size"`             // sequences per micro-batch
-	SeqLen          int     `yaml:"seq_len" json:"seq_len"`                   // tokens per sequence (≤ context_length)
-	Steps           int     `yaml:"steps" json:"steps"`                       // optimizer updates
-	Accumulation    int     `yaml:"accumulation" json:"accumulation"`         // micro-batches per update
-	LR              float64 `yaml:"lr" json:"lr"`                             // peak learning rate
-	MinLR           float64 `yaml:"min_lr" json:"min_lr"`                     // cosine floor
-	Warmup          int     `yaml:"warmup" json:"warmup"`                     // linear warmup updates
-	WeightDecay     float64 `yaml:"weight_decay" json:"weight_decay"`         // AdamW decoupled decay (params with Decay only)
-	Beta1           float64 `yaml:"beta1" json:"beta1"`                       //
-	Beta2           float64 `yaml:"beta2" json:"beta2"`                       //
-	Eps             float64 `yaml:"eps" json:"eps"`                           //
-	Clip            float64 `yaml:"clip" json:"clip"`                         // global gradient-norm clip, 0 = off
-	EvalEvery       int     `yaml:"eval_every" json:"eval_every"`             // updates between evaluations
-	CheckpointEvery int     `yaml:"checkpoint_every" json:"checkpoint_every"` // updates between checkpoints
-	Keep            int     `yaml:"keep" json:"keep"`                         // checkpoints kept (newest), 0 = all
-	LogEvery        int     `yaml:"log_every" json:"log_every"`               // updates between plain progress lines
-	NaNPolicy       string  `yaml:"nan_policy" json:"nan_policy"`             // stop | skip
-	MaxSkips        int     `yaml:"max_skips" json:"max_skips"`               // consecutive skipped updates before stopping
-	Seed            int64   `yaml:"seed" json:"seed"`                         // weights init, data order, RNG
-	Threads         int     `yaml:"threads" json:"threads"`                   // compute threads, 0 = all cores
+// LoopConfig is the training loop (the train: section): batch shape,
+// schedule, optimizer, evaluation and checkpoint cadence, NaN policy, seed.
+type LoopConfig struct {
+	BatchSize    int     `yaml:"batch_size" json:"batch_size"`     // sequences per micro-batch
+	SeqLen       int     `yaml:"seq_len" json:"seq_len"`           // tokens per sequence (≤ context_length)
+	Steps        int     `yaml:"steps" json:"steps"`               // optimizer updates
+	Accumulation int     `yaml:"accumulation" json:"accumulation"` // micro-batches per update
+	LR           float64 `yaml:"lr" json:"lr"`                     // peak learning rate
+	MinLR        float64 `yaml:"min_lr" json:"min_lr"`             // cosine floor
+	Warmup       int     `yaml:"warmup" json:"warmup"`             // linear warmup updates
+	// AdamW's beta1, beta2, eps and weight_decay (decoupled decay, only for
+	// parameters with Decay), as keys of this section.
+	optim.AdamWConfig `yaml:",inline"`
+	Clip              float64 `yaml:"clip" json:"clip"`                         // global gradient-norm clip, 0 = off
+	EvalEvery         int     `yaml:"eval_every" json:"eval_every"`             // updates between evaluations
+	CheckpointEvery   int     `yaml:"checkpoint_every" json:"checkpoint_every"` // updates between checkpoints
+	Keep              int     `yaml:"keep" json:"keep"`                         // checkpoints kept (newest), 0 = all
+	LogEvery          int     `yaml:"log_every" json:"log_every"`               // updates between plain progress lines
+	NaNPolicy         string  `yaml:"nan_policy" json:"nan_policy"`             // stop | skip
+	MaxSkips          int     `yaml:"max_skips" json:"max_skips"`               // consecutive skipped updates before stopping
+	Seed              int64   `yaml:"seed" json:"seed"`                         // weights init, data order, RNG
+	Threads           int     `yaml:"threads" json:"threads"`                   // compute threads, 0 = all cores
 }
 
-// Defaults are applied before decoding, so a file sets only what it changes.
-func Defaults() Config {
-	a := optim.DefaultAdamW()
-	return Config{
-		Loss: loss.Config{Alpha: 0.5, Temperature: 2, KL: loss.KLForward},
-		Data: DataConfig{TrainSplit: "train", ValidationSplit: "validation", Packing: "auto", EvalBatches: 8},
-		Train: Params{
-			BatchSize: 8, SeqLen: 256, Steps: 1000, Accumulation: 1,
-			LR: 1e-3, MinLR: 1e-4, Warmup: 50,
-			WeightDecay: a.WeightDecay, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps,
-			Clip: 1, EvalEvery: 100, CheckpointEvery: 250, Keep: 3, LogEvery: 10,
-			NaNPolicy: NaNStop, MaxSkips: 10, Seed: 1,
-		},
-		OutDir: "runs/train",
+// DefaultsPreset is the embedded config holding the default of every key
+// (configs/train-defaults.yaml), the one source of the defaults.
+const DefaultsPreset = "train-defaults"
+
+// Defaults decodes DefaultsPreset. Load applies it before decoding a file, so
+// a file sets only what it changes.
+func Defaults() (Config, error) {
+	raw, err := configs.Preset(DefaultsPreset)
+	if err != nil {
+		return Config{}, err
 	}
+	var c Config
+	if err := configs.Decode("preset:"+DefaultsPreset, raw, &c); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 // Load decodes a training config file or embedded preset (strict; overrides
-// are dotted key=value pairs such as train.lr=3e-4) on top of Defaults.
+// are dotted key=value pairs such as train.lr=3e-4) on top of Defaults. It
+// does not validate: Prepare does, once, before the run (Validate for a
+// config used otherwise).
 func Load(path string, overrides ...string) (Config, error) {
-	c := Defaults()
+	c, err := Defaults()
+	if err != nil {
+		return Config{}, err
+	}
 	if err := configs.Load(path, &c, overrides...); err != nil {
 		return Config{}, err
 	}
@@ -155,7 +161,7 @@ func (c Config) Validate() error {
 	if err := p.schedule().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("train: %w", err))
 	}
-	if err := p.adamW().Validate(); err != nil {
+	if err := p.AdamWConfig.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("train: %w", err))
 	}
 	if !(p.Clip >= 0) {
@@ -170,39 +176,38 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func (p Params) schedule() optim.Schedule {
+func (p LoopConfig) schedule() optim.Schedule {
 	return optim.Schedule{PeakLR: p.LR, MinLR: p.MinLR, WarmupSteps: p.Warmup, TotalSteps: p.Steps}
 }
 
-func (p Params) adamW() optim.AdamWConfig {
-	return optim.AdamWConfig{Beta1: p.Beta1, Beta2: p.Beta2, Eps: p.Eps, WeightDecay: p.WeightDecay}
-}
-
-// ResolveStudent returns the student architecture: the inline one, or the
-// preset/file named by Model. vocab fills a vocab_size of 0 (presets take the
-// vocabulary from the tokenizer); a preset that fixes vocab_size must agree.
-func (c Config) ResolveStudent(vocab int) (student.Config, error) {
+// ResolveStudent returns the student architecture, checked with the loss it
+// trains on (student.Check): the inline one, or the preset/file named by
+// Model. vocab fills a vocab_size of 0 (presets take the vocabulary from the
+// tokenizer); a preset that fixes vocab_size must agree. c must be valid
+// (Validate).
+func (c Config) ResolveStudent(vocab int) (student.Spec, error) {
 	var s student.Config
 	if c.Student != nil {
 		s = *c.Student
 	} else {
 		var err error
 		if s, err = LoadStudent(c.Model); err != nil {
-			return student.Config{}, err
+			return student.Spec{}, err
 		}
 	}
 	if s.VocabSize == 0 {
 		s.VocabSize = vocab
 	} else if vocab > 0 && s.VocabSize != vocab {
-		return student.Config{}, fmt.Errorf("student vocab_size %d differs from the tokenizer's %d", s.VocabSize, vocab)
+		return student.Spec{}, fmt.Errorf("student vocab_size %d differs from the tokenizer's %d", s.VocabSize, vocab)
 	}
-	if err := s.Validate(); err != nil {
-		return student.Config{}, err
+	spec, err := student.Check(s, c.Loss)
+	if err != nil {
+		return student.Spec{}, err
 	}
 	if c.Train.SeqLen > s.ContextLength {
-		return student.Config{}, fmt.Errorf("train.seq_len %d exceeds the student's context_length %d", c.Train.SeqLen, s.ContextLength)
+		return student.Spec{}, fmt.Errorf("train.seq_len %d exceeds the student's context_length %d", c.Train.SeqLen, s.ContextLength)
 	}
-	return s, nil
+	return spec, nil
 }
 
 // LoadStudent decodes a student architecture from an embedded preset or a

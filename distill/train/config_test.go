@@ -1,10 +1,13 @@
 package train
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/loss"
@@ -20,6 +23,9 @@ func TestEveryShippedConfigLoads(t *testing.T) {
 		isTrain, err := IsTrainingConfig(name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		if name == DefaultsPreset {
+			continue // the defaults name no model or data (TestDefaultsAreTheEmbeddedYAML)
 		}
 		if isTrain {
 			covered[name] = true
@@ -105,7 +111,7 @@ func TestConfigStrictAndValidated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Train.LR != 3e-4 || c.Loss.Alpha != 0 || c.Train.Steps != Defaults().Train.Steps {
+	if c.Train.LR != 3e-4 || c.Loss.Alpha != 0 || c.Train.Steps != mustDefaults().Train.Steps {
 		t.Fatalf("overrides/defaults: %+v", c.Train)
 	}
 	if err := c.Validate(); err != nil {
@@ -196,5 +202,100 @@ func TestCheckDatasetRefusals(t *testing.T) {
 	ce.TopK = 0
 	if err := CheckDataset(ce, "sha256:a", s, loss.Config{Alpha: 0, Temperature: 1}); err != nil {
 		t.Fatalf("CE-only on a text dataset: %v", err)
+	}
+}
+
+// yamlKeys lists the dotted key paths of a decoded YAML mapping.
+func yamlKeys(prefix string, v any, into map[string]bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		into[prefix] = true
+		return
+	}
+	for k, sub := range m {
+		p := k
+		if prefix != "" {
+			p = prefix + "." + k
+		}
+		yamlKeys(p, sub, into)
+	}
+}
+
+// The one source of the training config's defaults is the embedded
+// train-defaults.yaml: it sets every key of Config, and a file that sets
+// nothing gets its values.
+func TestDefaultsAreTheEmbeddedYAML(t *testing.T) {
+	raw, err := configs.Preset("train-defaults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]any
+	if err := yaml.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all map[string]any
+	b, _ := yaml.Marshal(d)
+	if err := yaml.Unmarshal(b, &all); err != nil {
+		t.Fatal(err)
+	}
+	have, want := map[string]bool{}, map[string]bool{}
+	yamlKeys("", file, have)
+	yamlKeys("", all, want)
+	delete(want, "student") // inline architecture, exclusive with model: no default
+	for k := range want {
+		if !have[k] {
+			t.Errorf("train-defaults.yaml does not set %s", k)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "run.yaml")
+	os.WriteFile(p, []byte("model: tiny\n"), 0o644)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := file["train"].(map[string]any)
+	if c.Train.Steps != tr["steps"].(int) || c.Train.Beta2 != tr["beta2"].(float64) || c.OutDir != file["out_dir"].(string) ||
+		c.Loss.Temperature != file["loss"].(map[string]any)["temperature"].(float64) {
+		t.Fatalf("a file setting only model: %+v", c)
+	}
+}
+
+// The student is checked with its loss where it is resolved, once: a
+// hidden_map pair beyond the student's depth is refused there, before any
+// data is read (it used to surface only when the model was built, or in
+// the dataset check when gamma > 0).
+func TestResolveStudentChecksItWithTheLoss(t *testing.T) {
+	c := testConfig(t.TempDir(), 4)
+	c.Model = "tiny"
+	c.Loss.HiddenMap = []loss.LayerPair{{Student: 99, Teacher: 1}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ResolveStudent(256); err == nil || !strings.Contains(err.Error(), "hidden_map[0] uses student layer 99") {
+		t.Fatalf("student layer beyond the depth: %v", err)
+	}
+	c.Loss.HiddenMap[0].Student = 8
+	spec, err := c.ResolveStudent(256)
+	if err != nil || spec.Config().VocabSize != 256 {
+		t.Fatalf("tiny with 256 tokens: %+v %v", spec.Config(), err)
+	}
+}
+
+// Run validates a Setup that Prepare did not make: a bad value is an error
+// naming the key, not a panic (eval_every 0 would divide by zero).
+func TestRunValidatesHandMadeSetup(t *testing.T) {
+	cfg := testConfig(t.TempDir(), 4)
+	cfg.Train.EvalEvery = 0
+	s, _ := testSetup(cfg, 1)
+	if _, err := Run(context.Background(), s); err == nil || !strings.Contains(err.Error(), "eval_every") {
+		t.Fatalf("eval_every 0: %v", err)
+	}
+	// BuildStudent builds only the student Prepare checked.
+	if _, err := BuildStudent(s, 1); err == nil || !strings.Contains(err.Error(), "Check") {
+		t.Fatalf("BuildStudent of a hand-made Setup: %v", err)
 	}
 }

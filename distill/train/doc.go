@@ -7,8 +7,14 @@
 // updates, on SIGINT/SIGTERM and at the end.
 //
 // The trainer talks to the model and the data through two small interfaces
-// (Model, Loader) so that it can be tested with fakes and fault injection;
-// adapters for model/student and data/loader live beside them.
+// (Model, Loader) so that it can be tested with fakes and fault injection.
+// *student.Model is a Model as it is (its parameters are optim.Params, the
+// optimizer's own type); the adapter for data/loader lives beside them.
+//
+// Configuration: Load decodes a file over the defaults of every key
+// (configs/train-defaults.yaml, DefaultsPreset); Prepare validates it once,
+// with the student checked against its loss (student.Check), before reading
+// any data.
 //
 // Determinism: with the same config and seed a run is bit-reproducible on one
 // machine, and resuming from a checkpoint continues bit-identically — the

@@ -10,6 +10,7 @@ import (
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/distill-ml/distill/model/student"
+	"github.com/distill-ml/distill/optim"
 )
 
 // fakeStudent is a tiny student config whose llama.cpp tensor set the fake
@@ -25,8 +26,8 @@ func fakeStudent() student.Config {
 // injected by call number (1-based ForwardBackward calls).
 type fakeModel struct {
 	cfg    student.Config
-	params []Param
-	emb    *Param
+	params []optim.Param
+	emb    *optim.Param
 	calls  int
 
 	nanLossAt int // Terms.Total = NaN
@@ -50,7 +51,7 @@ func newFakeModel(seed uint64) *fakeModel {
 		for _, d := range shapes[n] {
 			size *= d
 		}
-		p := Param{Name: n, Shape: shapes[n], Data: make([]float32, size), Grad: make([]float32, size), Decay: len(shapes[n]) == 2}
+		p := optim.Param{Name: n, Shape: shapes[n], Data: make([]float32, size), Grad: make([]float32, size), Decay: len(shapes[n]) == 2}
 		for i := range p.Data {
 			p.Data[i] = float32(r.NormFloat64() * 0.3)
 		}
@@ -72,7 +73,7 @@ func sortStrings(s []string) {
 	}
 }
 
-func (m *fakeModel) Params() []Param { return m.params }
+func (m *fakeModel) Params() []optim.Param { return m.params }
 
 const fakeL2 = 1e-3
 

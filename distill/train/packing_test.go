@@ -45,7 +45,7 @@ func writeTeacherDataset(t *testing.T) string {
 // training log.
 func TestDefaultPackingKeepsTeacherRowsWhole(t *testing.T) {
 	dir := writeTeacherDataset(t)
-	cfg := Defaults()
+	cfg := mustDefaults()
 	cfg.Model, cfg.Data.Train, cfg.Data.Validation = "tiny", dir, dir
 	cfg.Data.ValidationSplit = "validation"
 	if err := cfg.Validate(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/internal/sysmem"
+	"github.com/distill-ml/distill/model/student"
 )
 
 // Data opens datasets for a run. The default implementation (DatasetData)
@@ -29,9 +30,11 @@ type Data interface {
 type ModelBuilder func(s Setup, seed int64) (Model, error)
 
 // Prepare loads and checks everything a run needs before the first update:
-// the tokenizer (hash and vocabulary), the student architecture, both
-// datasets (tokenizer hash, vocabulary and the teacher signals the loss
-// needs), the model and the data. It refuses unusable data before training.
+// the config (Validate), the tokenizer (hash and vocabulary), the student
+// architecture with its loss (ResolveStudent), both datasets (tokenizer hash,
+// vocabulary and the teacher signals the loss needs), the model and the data.
+// It refuses unusable data before training. It is the edge where the config
+// is validated, once: Run and BuildStudent do not check its Setup again.
 func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, error) {
 	if err := cfg.Validate(); err != nil {
 		return Setup{}, err
@@ -57,10 +60,11 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 	if err != nil {
 		return Setup{}, fmt.Errorf("tokenizer: %w", err)
 	}
-	s, err := cfg.ResolveStudent(tok.VocabSize())
+	spec, err := cfg.ResolveStudent(tok.VocabSize())
 	if err != nil {
 		return Setup{}, err
 	}
+	s := spec.Config()
 	if avail, err := sysmem.Available(); err == nil { // no check where the system reports nothing
 		if err := s.CheckTrainingMemory(cfg.Train.BatchSize, cfg.Train.SeqLen, cfg.Train.Accumulation > 1, avail); err != nil {
 			return Setup{}, err
@@ -83,7 +87,7 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 			}
 		}
 	}
-	setup := Setup{Config: cfg, Student: s, TokenizerHash: hash, TokenizerPath: tokPath, Log: log}
+	setup := Setup{Config: cfg, Student: s, TokenizerHash: hash, TokenizerPath: tokPath, Log: log, spec: spec, prepared: true}
 	opts := LoaderOptions{BatchSize: cfg.Train.BatchSize, SeqLen: cfg.Train.SeqLen, Seed: cfg.Train.Seed,
 		Split: cfg.Data.TrainSplit, Packing: cfg.Data.Packing, Hidden: cfg.Loss.NeedsHidden(), Log: log}
 	if setup.Train, err = data.TrainLoader(cfg.Data.Train, opts); err != nil {
@@ -102,7 +106,8 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 	return setup, nil
 }
 
-// BuildStudent is the ModelBuilder for model/student.
+// BuildStudent is the ModelBuilder for model/student: it builds the student
+// Prepare checked (a hand-made Setup has no checked student and is refused).
 func BuildStudent(s Setup, seed int64) (Model, error) {
-	return NewStudentModel(s.Student, s.Config.Loss, seed)
+	return student.Build(s.spec, seed)
 }

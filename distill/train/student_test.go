@@ -10,6 +10,10 @@ import (
 	"github.com/distill-ml/distill/model/student"
 )
 
+// The student is the trainer's Model as it is: its Params are the
+// optimizer's (optim.Param), with no adapter or copy between them.
+var _ Model = (*student.Model)(nil)
+
 func smallStudent() student.Config {
 	return student.Config{VocabSize: 16, DModel: 16, NLayers: 2, NHeads: 2, NKVHeads: 1, FFNDim: 32,
 		ContextLength: 16, RopeBase: 10000, NormEps: 1e-5}
@@ -22,8 +26,8 @@ func TestRealStudentTrainsAndResumesBitIdentically(t *testing.T) {
 	cfg := testConfig(t.TempDir(), 2*n)
 	cfg.Train.LR, cfg.Train.MinLR = 0.01, 0.001
 	cfg.Train.EvalEvery, cfg.Train.CheckpointEvery = 4, 4
-	setup := func(seed int64, out string) (Setup, *StudentModel) {
-		m, err := NewStudentModel(smallStudent(), cfg.Loss, seed)
+	setup := func(seed int64, out string) (Setup, *student.Model) {
+		m, err := student.New(smallStudent(), cfg.Loss, seed)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -98,7 +98,7 @@ func TestTrainingStepsMatchPyTorch(t *testing.T) {
 	cfg.Loss = loss.Config{Alpha: 0, Temperature: 1}
 	cfg.Train.LR, cfg.Train.MinLR, cfg.Train.Warmup, cfg.Train.Clip = 5e-3, 1e-3, 2, 0.5
 	cfg.Train.EvalEvery, cfg.Train.CheckpointEvery = 100, 100
-	m, err := NewStudentModel(sc, cfg.Loss, 3)
+	m, err := student.New(sc, cfg.Loss, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

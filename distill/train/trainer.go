@@ -20,22 +20,12 @@ import (
 	"github.com/distill-ml/distill/optim"
 )
 
-// Param is one trainable tensor of the model. Data holds the live weights
-// (updated in place by the optimizer); Grad is overwritten by every
-// ForwardBackward with that batch's gradient.
-type Param struct {
-	Name  string
-	Shape []int
-	Data  []float32
-	Grad  []float32
-	Decay bool
-}
-
-// Model is the student as the trainer drives it.
+// Model is the student as the trainer drives it; *student.Model is one.
 type Model interface {
 	// Params lists the trainable tensors in a fixed order; the slices stay
-	// valid for the model's lifetime.
-	Params() []Param
+	// valid for the model's lifetime. Data is updated in place; every
+	// ForwardBackward overwrites Grad with that batch's gradient.
+	Params() []optim.Param
 	// ForwardBackward computes the loss on b and sets every Param.Grad to
 	// its gradient (overwriting, not accumulating).
 	ForwardBackward(b *batch.Batch) (loss.Terms, error)
@@ -71,6 +61,9 @@ type Setup struct {
 	Terminal bool      // Log is a terminal: draw a progress bar instead of lines
 	Pool     *parallel.Pool
 	Now      func() time.Time // nil = time.Now
+
+	spec     student.Spec // Student checked with Config.Loss, by Prepare
+	prepared bool         // Prepare validated Config; Run validates a hand-made Setup
 }
 
 // Result summarises a finished (or stopped) run.
@@ -104,8 +97,8 @@ func (e *NonFiniteError) Error() string {
 
 type trainer struct {
 	s          Setup
-	p          Params
-	params     []Param
+	p          LoopConfig
+	params     []optim.Param // the model's, Grad its own buffers
 	opt        *optim.AdamW
 	acc        [][]float32 // gradient accumulators (accumulation > 1), else nil
 	modelGrads [][]float32 // the model's Grad buffers, ordered like params
@@ -120,10 +113,13 @@ type trainer struct {
 }
 
 // Run trains until Config.Train.Steps (or StopAfter) updates, the context is
-// cancelled, or a non-finite value stops it.
+// cancelled, or a non-finite value stops it. The config of a Setup from
+// Prepare was validated there; Run validates one made otherwise.
 func Run(ctx context.Context, s Setup) (*Result, error) {
-	if err := s.Config.Validate(); err != nil {
-		return nil, err
+	if !s.prepared {
+		if err := s.Config.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if s.Model == nil || s.Train == nil {
 		return nil, errors.New("train: no model or loader")
@@ -139,21 +135,21 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 		t.s.Log = io.Discard
 	}
 	t.params = s.Model.Params()
-	optParams := make([]optim.Param, len(t.params))
+	// With accumulation the optimizer reads accumulators that the model's
+	// per-micro-batch gradients are added into; else the model's own.
+	optParams := t.params
 	if t.p.Accumulation > 1 {
+		optParams = make([]optim.Param, len(t.params))
 		t.acc = make([][]float32, len(t.params))
-	}
-	for i, p := range t.params {
-		g := p.Grad
-		t.modelGrads = append(t.modelGrads, p.Grad)
-		if t.acc != nil {
+		for i, p := range t.params {
+			t.modelGrads = append(t.modelGrads, p.Grad)
 			t.acc[i] = make([]float32, len(p.Grad))
-			g = t.acc[i]
+			optParams[i] = p
+			optParams[i].Grad = t.acc[i]
 		}
-		optParams[i] = optim.Param{Name: p.Name, Data: p.Data, Grad: g, Decay: p.Decay}
 	}
 	var err error
-	if t.opt, err = optim.NewAdamW(t.p.adamW(), optParams, s.Pool); err != nil {
+	if t.opt, err = optim.NewAdamW(t.p.AdamWConfig, optParams, s.Pool); err != nil {
 		return nil, err
 	}
 	t.rng = rand.NewPCG(uint64(t.p.Seed), 0x9e3779b97f4a7c15)
@@ -377,7 +373,6 @@ func (t *trainer) computeGradients(step int) (loss.Terms, float64, string, error
 func (t *trainer) firstBadGrad() string {
 	for i, p := range t.params {
 		g := p.Grad
-		t.modelGrads = append(t.modelGrads, p.Grad)
 		if t.acc != nil {
 			g = t.acc[i]
 		}

@@ -14,8 +14,18 @@ import (
 	"github.com/distill-ml/distill/model/checkpoint"
 )
 
+// mustDefaults is Defaults for tests; the embedded preset always decodes
+// (TestDefaultsAreTheEmbeddedYAML).
+func mustDefaults() Config {
+	c, err := Defaults()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
 func testConfig(out string, steps int) Config {
-	c := Defaults()
+	c := mustDefaults()
 	c.Model = "unused-in-fakes"
 	c.Data.Train, c.Data.Validation, c.Data.EvalBatches = "train", "val", 4
 	c.Loss.Alpha = 0
@@ -186,6 +196,24 @@ func TestNaNSkipPolicy(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), s); err == nil || !strings.Contains(err.Error(), "3 consecutive") {
 		t.Fatalf("persistent NaN with skip: %v", err)
+	}
+}
+
+// A skipped update whose gradient norm is not finite, with gradient
+// accumulation: naming the bad tensor must not disturb the accumulators, so
+// the run goes on (it used to fail the next update: "adamw: 2N gradient
+// tensors for N parameters").
+func TestNaNGradientSkipWithAccumulation(t *testing.T) {
+	cfg := testConfig(t.TempDir(), 8)
+	cfg.Train.NaNPolicy, cfg.Train.Accumulation = NaNSkip, 2
+	s, m := testSetup(cfg, 1)
+	m.nanGradAt = 3 // the first micro-batch of update 2
+	res, err := Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped != 1 || res.Steps != 8 || len(res.TrainHistory) != 7 {
+		t.Fatalf("skip with accumulation: %+v", res)
 	}
 }
 

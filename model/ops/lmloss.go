@@ -20,7 +20,11 @@ const DefaultLogitBudget = 256 << 20
 // LMLoss is the fused LM head + cross-entropy + KL-to-teacher loss.
 //
 //	h: [N, d] final normed hidden states   W: [V, d] head (tied embedding)
-//	value: scalar α·KL + (1−α)·CE   (see package loss for the definitions)
+//	value: scalar α·KL + (1−α)·CE   (loss.Config.Total without the MSE term)
+//
+// Package loss owns the objective: the per-row values and gradients
+// (loss.Config.Row, with the T² scale) and the weights of every row
+// (loss.Config.RowWeights); this op gathers, projects and reduces.
 //
 // Only the M positions with LossMask ≠ 0 are gathered ([M, d]) and projected
 // ([M, V] logits, chunked), so no N×V one-hot or full logit matrix exists. The
@@ -39,7 +43,7 @@ type LMLoss struct {
 	logits  []float32 // [M, V] (stored) or [chunk, V]
 	stored  bool      // logits holds the gradient rows for all M positions
 	sparse  bool      // the sparse teacher (top-k) enters the KL this pass
-	ceW     []float32 // [M] CE weight of each row (1−α)·mask/Σmask
+	ceW     []float32 // [M] CE weight of each row (loss.Config.RowWeights)
 	klW     []float32 // [M] KL weight, 0 where no teacher
 	rows    []loss.RowResult
 	scratch []loss.Scratch
@@ -77,7 +81,8 @@ func NewLMLoss(h, w *G.Node, cfg loss.Config, feed *Feed, train bool) (*G.Node, 
 func (op *LMLoss) SetLogitBudget(bytes int) { op.budget = bytes }
 
 // Terms returns CE, KL (unweighted) and token counts of the last forward.
-// Total holds α·KL + (1−α)·CE; MSE is filled by the caller.
+// Total holds loss.Config.Total of these terms with MSE 0; the caller fills
+// MSE and recomputes Total.
 func (op *LMLoss) Terms() loss.Terms { return op.terms }
 
 // Metrics returns the evaluation metrics of the last forward.
@@ -191,7 +196,6 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 		}
 	}
 	M := len(op.active)
-	alpha := op.cfg.Alpha
 	op.ceW = resize(op.ceW, M)
 	op.klW = resize(op.klW, M)
 	if cap(op.rows) < M {
@@ -199,12 +203,7 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	}
 	op.rows = op.rows[:M]
 	for i, p := range op.active {
-		m := float64(b.LossMask[p])
-		op.ceW[i] = float32((1 - alpha) * m / ceDen)
-		op.klW[i] = 0
-		if hasTeacher(p) {
-			op.klW[i] = float32(alpha * m / klDen)
-		}
+		op.ceW[i], op.klW[i] = op.cfg.RowWeights(b.LossMask[p], ceDen, klDen, hasTeacher(p))
 	}
 	// Gather the active hidden rows: hc [M, d].
 	op.hc = resize(op.hc, M*d)
@@ -249,7 +248,7 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	if klDen > 0 {
 		t.KL = klSum / klDen
 	}
-	t.Total = alpha*t.KL + (1-alpha)*t.CE
+	t.Total = op.cfg.Total(t) // without the MSE term, which other ops compute
 	op.terms = t
 	op.metrics = loss.Metrics{Tokens: M, TeacherTokens: kl}
 	if M > 0 {

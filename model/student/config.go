@@ -23,7 +23,7 @@
 // rotate together by angle pos·base^(-2i/headDim). Weights therefore export to
 // GGUF without the per-head permutation that Hugging Face checkpoints need.
 //
-// A Model (New) owns the weights as []*Param whose Data slices are the live
+// A Model (New) owns the weights as []optim.Param whose Data slices are the live
 // buffers every graph reads, so an optimizer updates them in place. It builds
 // one Gorgonia graph per (mode, B, T) on first use — training (forward +
 // symbolic backward of the fused ops in model/ops, by gorgonia.Grad),
@@ -42,6 +42,8 @@ package student
 import (
 	"errors"
 	"fmt"
+
+	"github.com/distill-ml/distill/loss"
 )
 
 // Config is the student architecture. N blocks are stored; with ShareBlocks
@@ -107,6 +109,39 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Spec is a student architecture with the objective it is built for,
+// checked together by Check; Build takes one, so no Model is built from an
+// unchecked pair. The zero Spec is unchecked.
+type Spec struct {
+	cfg     Config
+	lc      loss.Config
+	checked bool
+}
+
+// Check validates the architecture (Config.Validate) and its agreement with
+// the objective: every hidden_map pair's student layer within the applied
+// depth. It is the one place these are checked. lc itself must be valid
+// already (loss.Config.Validate, which the training config's Validate runs
+// at the edge; New runs it).
+func Check(cfg Config, lc loss.Config) (Spec, error) {
+	if err := cfg.Validate(); err != nil {
+		return Spec{}, err
+	}
+	var errs []error
+	for i, p := range lc.HiddenMap {
+		if p.Student > cfg.AppliedLayers() {
+			errs = append(errs, fmt.Errorf("loss.hidden_map[%d] uses student layer %d, the student applies %d", i, p.Student, cfg.AppliedLayers()))
+		}
+	}
+	if len(errs) > 0 {
+		return Spec{}, fmt.Errorf("student config with its loss: %w", errors.Join(errs...))
+	}
+	return Spec{cfg: cfg, lc: lc, checked: true}, nil
+}
+
+// Config is the checked architecture.
+func (s Spec) Config() Config { return s.cfg }
 
 // ParamCount is the number of stored parameters.
 func (c Config) ParamCount() int64 { return int64(c.paramCount()) }

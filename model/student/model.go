@@ -16,17 +16,8 @@ import (
 	"github.com/distill-ml/distill/model/ops"
 	"github.com/distill-ml/distill/num/kernels/gonumblas"
 	"github.com/distill-ml/distill/num/parallel"
+	"github.com/distill-ml/distill/optim"
 )
-
-// Param is one stored weight tensor. Data is the live buffer the graphs read
-// (the optimizer updates it in place); Grad is overwritten by ForwardBackward.
-type Param struct {
-	Name  string
-	Shape []int
-	Data  []float32 // live weight buffer, updated in place by the optimizer
-	Grad  []float32
-	Decay bool // false for norms and embeddings
-}
 
 // HiddenProjName is the name of the learned projection of hidden_map pair i
 // (only present when the teacher width differs from d_model). It is a
@@ -41,9 +32,9 @@ const maxGraphs = 4
 type Model struct {
 	cfg     Config
 	lc      loss.Config
-	params  []*Param
-	byName  map[string]*Param
-	weights []*weight // graph inputs; each backs one or more Params
+	params  []optim.Param  // Data is the live buffer the graphs read; ForwardBackward overwrites Grad
+	byName  map[string]int // index into params
+	weights []*weight      // graph inputs; each backs one or more Params
 	graphs  map[graphKey]*graph
 	order   []graphKey // insertion order, for eviction
 }
@@ -69,32 +60,37 @@ const (
 	modeLogits
 )
 
-// New builds a student with freshly initialised weights: N(0, 0.02) for the
-// embedding and every linear weight, N(0, 0.02/√(2·AppliedLayers)) for the
-// residual output projections (attn_output, ffn_down), ones for the norms and
-// N(0, 1/√d_model) for hidden-state projections. The same seed gives the same
-// weights.
 // useKernelsBLAS installs num/kernels behind every Gorgonia matmul that
 // the fused ops do not already handle (Gorgonia's BLAS is process-wide).
 var useKernelsBLAS sync.Once
 
+// New checks the objective (loss.Config.Validate) and the architecture with
+// it (Check), then builds the student (Build). Callers that checked them at
+// their own edge (distill/train's Prepare) call Build with their Spec.
 func New(cfg Config, lc loss.Config, seed int64) (*Model, error) {
-	useKernelsBLAS.Do(func() { G.Use(gonumblas.Implementation{}) })
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	if err := lc.Validate(); err != nil {
 		return nil, err
 	}
-	for i, p := range lc.HiddenMap {
-		if p.Student > cfg.AppliedLayers() {
-			return nil, fmt.Errorf("loss config: hidden_map[%d]: student layer %d beyond the %d applied layers", i, p.Student, cfg.AppliedLayers())
-		}
+	spec, err := Check(cfg, lc)
+	if err != nil {
+		return nil, err
 	}
-	if len(lc.HiddenMap) > 0 && lc.TeacherHiddenDim <= 0 {
-		return nil, fmt.Errorf("loss config: hidden_map needs teacher_hidden_dim > 0")
+	return Build(spec, seed)
+}
+
+// Build builds the student of a checked Spec with freshly initialised
+// weights: N(0, 0.02) for the embedding and every linear weight,
+// N(0, 0.02/√(2·AppliedLayers)) for the residual output projections
+// (attn_output, ffn_down), ones for the norms and N(0, 1/√d_model) for
+// hidden-state projections. The same seed gives the same weights. It checks
+// nothing again; a Spec that Check did not make is refused.
+func Build(spec Spec, seed int64) (*Model, error) {
+	if !spec.checked {
+		return nil, errors.New("student: Build needs a Spec made by student.Check")
 	}
-	m := &Model{cfg: cfg, lc: lc, byName: map[string]*Param{}, graphs: map[graphKey]*graph{}}
+	useKernelsBLAS.Do(func() { G.Use(gonumblas.Implementation{}) })
+	cfg, lc := spec.cfg, spec.lc
+	m := &Model{cfg: cfg, lc: lc, byName: map[string]int{}, graphs: map[graphKey]*graph{}}
 	rng := rand.New(rand.NewSource(seed))
 	d, hd := cfg.DModel, cfg.HeadDim()
 	std := 0.02
@@ -123,7 +119,7 @@ func New(cfg Config, lc loss.Config, seed int64) (*Model, error) {
 		off := 0
 		for _, pt := range parts {
 			n := pt.rows * per
-			p := &Param{Name: pt.name, Shape: shapeOf(pt.rows), Data: w.data[off : off+n : off+n], Grad: w.grad[off : off+n : off+n], Decay: pt.decay}
+			p := optim.Param{Name: pt.name, Shape: shapeOf(pt.rows), Data: w.data[off : off+n : off+n], Grad: w.grad[off : off+n : off+n], Decay: pt.decay}
 			for i := range p.Data {
 				if pt.init < 0 {
 					p.Data[i] = 1
@@ -131,8 +127,8 @@ func New(cfg Config, lc loss.Config, seed int64) (*Model, error) {
 					p.Data[i] = float32(rng.NormFloat64() * pt.init)
 				}
 			}
+			m.byName[pt.name] = len(m.params)
 			m.params = append(m.params, p)
-			m.byName[pt.name] = p
 			off += n
 		}
 		m.weights = append(m.weights, w)
@@ -178,11 +174,19 @@ func (m *Model) Config() Config { return m.cfg }
 // LossConfig is the distillation objective the model was built with.
 func (m *Model) LossConfig() loss.Config { return m.lc }
 
-// Params lists every stored parameter in a fixed order (GGUF names).
-func (m *Model) Params() []*Param { return m.params }
+// Params lists every stored parameter in a fixed order (GGUF names). Data and
+// Grad are the model's live buffers: the optimizer updates Data in place and
+// ForwardBackward overwrites Grad.
+func (m *Model) Params() []optim.Param { return m.params }
 
 // Param returns the parameter with the given name, or nil.
-func (m *Model) Param(name string) *Param { return m.byName[name] }
+func (m *Model) Param(name string) *optim.Param {
+	i, ok := m.byName[name]
+	if !ok {
+		return nil
+	}
+	return &m.params[i]
+}
 
 // graph is one compiled computation for a (mode, B, T).
 type graph struct {
@@ -295,8 +299,7 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 				return nil, err
 			}
 		}
-		weight := m.lc.Gamma / float64(len(m.lc.HiddenMap))
-		mn, mop, err := ops.NewHiddenMSE(y, gr.feed, pair.Teacher, weight)
+		mn, mop, err := ops.NewHiddenMSE(y, gr.feed, pair.Teacher, m.lc.HiddenPairWeight())
 		if err != nil {
 			return nil, err
 		}
@@ -439,7 +442,7 @@ func (m *Model) terms(gr *graph) loss.Terms {
 		}
 		t.MSE = s / float64(len(gr.mses))
 	}
-	t.Total += m.lc.Gamma * t.MSE
+	t.Total = m.lc.Total(t)
 	return t
 }
 

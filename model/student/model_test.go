@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/distill-ml/distill/data/batch"
@@ -116,6 +117,21 @@ func TestNewIsDeterministicAndInitScaled(t *testing.T) {
 	}
 	if a.Param("blk.1.attn_norm.weight").Data[3] != 1 || a.Param("blk.0.attn_norm.weight").Decay || !a.Param("blk.0.attn_q.weight").Decay {
 		t.Fatal("norm init/decay flags wrong")
+	}
+}
+
+// A Model is built only from a Spec that Check made: the zero Spec is an
+// error, not a panic on its zero architecture.
+func TestBuildRefusesUncheckedSpec(t *testing.T) {
+	if _, err := Build(Spec{}, 1); err == nil || !strings.Contains(err.Error(), "Check") {
+		t.Fatalf("unchecked spec: %v", err)
+	}
+	spec, err := Check(smallConfig(), loss.Config{Temperature: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := Build(spec, 1); err != nil || m.Config() != smallConfig() {
+		t.Fatalf("checked spec: %v", err)
 	}
 }
 

@@ -95,6 +95,25 @@ def kl_rows(lc, z, ids, lps, tail, tail_t):
     return Tm * Tm * D
 
 
+def dense_kl_rows(lc, z, tz):
+    """Per-row T²·D between softmax(tz/T) (dense teacher logits) and
+    softmax(z/T), every token its own bucket."""
+    Tm = lc["temperature"]
+    lt = torch.log_softmax(tz / Tm, -1)
+    ls = torch.log_softmax(z / Tm, -1)
+    t, s = lt.exp(), ls.exp()
+    kind = lc.get("kl") or "forward"
+    if kind == "forward":
+        D = (t * (lt - ls)).sum(1)
+    elif kind == "reverse":
+        D = (s * (ls - torch.log(t.clamp(min=1e-12)))).sum(1)
+    else:
+        b = lc["jsd_beta"]
+        lm = torch.log(b * t + (1 - b) * s)
+        D = (b * t * (lt - lm) + (1 - b) * s * (ls - lm)).sum(1)
+    return Tm * Tm * D
+
+
 def run_case(d):
     case = json.load(open(os.path.join(d, "case.json")))
     cfg, lc = case["config"], case["loss"]
@@ -113,21 +132,8 @@ def run_case(d):
     if os.path.exists(os.path.join(d, "dense.bin")):
         tz = load(d, "dense.bin", np.float32, [N, V]).to(DT)
         valid = load(d, "valid.bin", np.float32, [N]).to(DT)
-        Tm = lc["temperature"]
-        lt = torch.log_softmax(tz / Tm, -1)
-        ls = torch.log_softmax(logits / Tm, -1)
-        t, s = lt.exp(), ls.exp()
-        kind = lc.get("kl") or "forward"
-        if kind == "forward":
-            D = (t * (lt - ls)).sum(1)
-        elif kind == "reverse":
-            D = (s * (ls - torch.log(t.clamp(min=1e-12)))).sum(1)
-        else:
-            b = lc["jsd_beta"]
-            lm = torch.log(b * t + (1 - b) * s)
-            D = (b * t * (lt - lm) + (1 - b) * s * (ls - lm)).sum(1)
         w = mask * valid
-        KL = (w * Tm * Tm * D).sum() / w.sum()
+        KL = (w * dense_kl_rows(lc, logits, tz)).sum() / w.sum()
     elif K > 0:
         ids = load(d, "topk_ids.bin", np.int32, [N, K])
         lps = load(d, "topk_logprobs.bin", np.float32, [N, K]).to(DT)
@@ -159,6 +165,7 @@ def run_case(d):
               open(os.path.join(d, "terms.json"), "w"))
 
 
-for d in sys.argv[1:]:
-    run_case(d)
-print("ok")
+if __name__ == "__main__":  # loss/testdata/gen_reference.py imports the KL functions
+    for d in sys.argv[1:]:
+        run_case(d)
+    print("ok")
