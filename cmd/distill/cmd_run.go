@@ -169,7 +169,7 @@ func printGateSummary(a *app, path string) error {
 		if teacher != nil {
 			line("teacher", teacher, r)
 			if q := teacher.Quality[r]; q != nil && q.Answerable > 0 && q.AnswerableCorrect == 0 {
-				fmt.Fprintf(a.stdout, "the teacher answers none of the %d answerable golden questions: it sits at the abstain floor, and KD cannot transfer a skill the teacher lacks\n", q.Answerable)
+				fmt.Fprintf(a.stdout, "the teacher answers none of the %d answerable golden questions (at best the always-abstain floor): KD cannot transfer a skill the teacher lacks\n", q.Answerable)
 			}
 		}
 		if base != nil {

@@ -60,7 +60,7 @@ func TestGateSummaryTeacherFirstPartialAndPairedInterval(t *testing.T) {
 	// exp(-0.3)-1 = -25.9%, exp(-0.1)-1 = -9.5%.
 	want := []string{
 		"teacher (teacher-f32): answers 27 of 100 golden questions correctly (27.0%), 0 of 70 answerable; partial credit 0.312, perplexity 2.90",
-		"the teacher answers none of the 70 answerable golden questions: it sits at the abstain floor, and KD cannot transfer a skill the teacher lacks",
+		"the teacher answers none of the 70 answerable golden questions (at best the always-abstain floor): KD cannot transfer a skill the teacher lacks",
 		"distilled student (student-f32): answers 31 of 100 golden questions correctly (31.0%), 1 of 70 answerable; partial credit 0.334, perplexity 3.20",
 		"CE-only student   (student-ce-f32): answers 30 of 100 golden questions correctly (30.0%), 0 of 70 answerable; partial credit 0.300, perplexity 4.00",
 		"KD − CE-only, paired over 100 golden questions [95% bootstrap interval]: task score +0.010 [-0.020, +0.040], McNemar exact p = 1 (3 vs 2 items); partial credit +0.034 [+0.012, +0.058]; golden perplexity -20.0% [-25.9%, -9.5%]",
