@@ -47,8 +47,9 @@ func newQuickstartCmd(a *app) *cobra.Command {
 		Use:   "quickstart [--work DIR] [--set params.NAME=VALUE ...]",
 		Short: "Run the whole job on the embedded default: corpus, tokenizer, teacher, collection, KD student, export, quantize, gate",
 		Long: "The embedded quickstart pipeline (configs/quickstart.yaml): no network, no downloads.\n" +
-			"Prints the gate table: the distilled student against the CE-only student, each export's\n" +
-			"quality drop, p95 latency, sustained floor and the approved list.",
+			"Prints the gate table (each export's quality drop, p95 latency, sustained floor, the approved\n" +
+			"list), then the teacher's score, both students' exact and partial scores and KD − CE-only\n" +
+			"paired over the golden items with 95% intervals. A failed gate still prints them; exit 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if work != "" {
