@@ -22,18 +22,21 @@ func newGateCmd(a *app) *cobra.Command {
 	var (
 		config, baseline, out string
 		trainRun, signKey     string
+		teacher               string
 		candidates, refs      []string
 		sets                  []string
 	)
 	cmd := &cobra.Command{
-		Use:   "gate --config FILE --baseline F32.gguf --candidates A.gguf,B.gguf [--reference C.gguf] [--out DIR]",
+		Use:   "gate --config FILE --baseline F32.gguf --candidates A.gguf,B.gguf [--reference C.gguf] [--teacher T.gguf] [--out DIR]",
 		Short: "Measure exported artifacts against the launch bars; exit 1 unless every required candidate passes",
 		Long: "Runs the baseline (the unquantized student) and each candidate on the versioned golden set\n" +
-			"with the production prompt template: task score (answer + citation, abstention), perplexity,\n" +
-			"teacher agreement (with teacher: in the config), latency p50/p95/p99 after warm-up, a sustained\n" +
-			"decode run (burst, floor) and footprint (size, peak RSS, KV cache). Writes gate.json, gate.md,\n" +
-			"report.html and plots into --out. References (e.g. the CE-only student) are measured for\n" +
-			"comparison only.",
+			"with the production prompt template: task score (answer + citation, abstention) with partial\n" +
+			"credit beside it, perplexity, latency p50/p95/p99 after warm-up, a sustained decode run (burst,\n" +
+			"floor) and footprint (size, peak RSS, KV cache). With --teacher (or teacher: in the config) the\n" +
+			"teacher is scored too, candidates are held to max_drop_vs_teacher and agreement is measured.\n" +
+			"References (e.g. the CE-only student) are measured for comparison only and paired with the\n" +
+			"baseline item by item (bootstrap intervals, McNemar). Writes gate.json, gate.md, report.html\n" +
+			"and plots into --out.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if config == "" || baseline == "" || len(candidates) == 0 {
@@ -49,6 +52,9 @@ func newGateCmd(a *app) *cobra.Command {
 			var cfg gate.Config
 			if err := configs.Load(config, &cfg, sets...); err != nil {
 				return err
+			}
+			if teacher != "" {
+				cfg.Teacher = teacher
 			}
 			cfg.Defaults()
 			if err := cfg.Validate(); err != nil {
@@ -103,6 +109,7 @@ func newGateCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&baseline, "baseline", "", "the unquantized student GGUF")
 	cmd.Flags().StringSliceVar(&candidates, "candidates", nil, "candidate GGUF files (comma-separated or repeated)")
 	cmd.Flags().StringSliceVar(&refs, "reference", nil, "artifacts measured for comparison only (e.g. the CE-only student)")
+	cmd.Flags().StringVar(&teacher, "teacher", "", "teacher GGUF: scored on the golden set, the reference of max_drop_vs_teacher and of agreement (overrides teacher: in the config)")
 	cmd.Flags().StringVar(&out, "out", "gate-report", "directory for gate.json, gate.md, report.html")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key.path=value), repeatable")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (distill release keygen): when the gate passes, sign each approved release directory (manifest.json.sig)")
@@ -137,9 +144,14 @@ func goldenItems(path string) ([]gate.Item, error) {
 		g := g
 		items[i] = gate.Item{
 			ID: g.ID, Prompt: g.Prompt, Completion: g.Completion(), Stop: []string{synth.StopSequence},
-			Score: func(out string) (bool, string) {
+			Score: func(out string) gate.Grade {
 				r := synth.Score(g, out)
-				return r.Correct, string(r.Verdict)
+				reason := ""
+				if !r.Correct {
+					reason = string(r.Verdict)
+				}
+				return gate.Grade{Correct: r.Correct, Reason: reason, Partial: r.Partial, Answerable: !g.Abstain,
+					FactFraction: r.FactFraction(), CitationCorrect: r.CitationCorrect, AbstentionCorrect: r.AbstentionCorrect}
 			},
 		}
 	}

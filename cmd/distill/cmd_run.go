@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -46,8 +47,9 @@ func newQuickstartCmd(a *app) *cobra.Command {
 		Use:   "quickstart [--work DIR] [--set params.NAME=VALUE ...]",
 		Short: "Run the whole job on the embedded default: corpus, tokenizer, teacher, collection, KD student, export, quantize, gate",
 		Long: "The embedded quickstart pipeline (configs/quickstart.yaml): no network, no downloads.\n" +
-			"Prints the gate table: the distilled student against the CE-only student, each export's\n" +
-			"quality drop, p95 latency, sustained floor and the approved list.",
+			"Prints the gate table (each export's quality drop, p95 latency, sustained floor, the approved\n" +
+			"list), then the teacher's score, both students' exact and partial scores and KD − CE-only\n" +
+			"paired over the golden items with 95% intervals. A failed gate still prints them; exit 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if work != "" {
@@ -126,8 +128,11 @@ func joinArgs(args []string) string {
 	return out
 }
 
-// printGateSummary states the result in words: which fraction of golden
-// questions each student answers correctly, KD against CE-only, the approved list.
+// printGateSummary states the result in words: the teacher's score first
+// (and, when it answers none of the answerable questions, that KD cannot
+// transfer a skill the teacher lacks), each student's exact and partial
+// score, KD against CE-only paired item by item with 95% intervals, and the
+// gate's verdict.
 func printGateSummary(a *app, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -142,33 +147,104 @@ func printGateSummary(a *app, path string) error {
 		routes = append(routes, r)
 	}
 	sort.Strings(routes)
-	var base, ref *gate.Artifact
+	var base, ref, teacher *gate.Artifact
 	for _, art := range rep.Artifacts {
-		if art.Baseline {
+		switch {
+		case art.Baseline:
 			base = art
-		}
-		if art.Reference && ref == nil {
+		case art.Reference && ref == nil:
 			ref = art
+		case art.Teacher:
+			teacher = art
 		}
 	}
-	for _, r := range routes {
-		if base != nil {
-			q := base.Quality[r]
-			fmt.Fprintf(a.stdout, "distilled student (%s): answers %d of %d golden questions correctly (%.1f%%), perplexity %.2f\n", base.Name, q.Correct, q.Items, 100*q.TaskScore, q.Perplexity)
+	line := func(label string, art *gate.Artifact, r string) {
+		q := art.Quality[r]
+		if q == nil {
+			return
 		}
-		if ref != nil {
-			q := ref.Quality[r]
-			fmt.Fprintf(a.stdout, "CE-only student   (%s): answers %d of %d golden questions correctly (%.1f%%), perplexity %.2f\n", ref.Name, q.Correct, q.Items, 100*q.TaskScore, q.Perplexity)
-			if base != nil {
-				d := base.Quality[r].TaskScore - q.TaskScore
-				verdict := fmt.Sprintf("KD beat CE-only by %.1f points of task score", 100*d)
-				if d <= 0 {
-					verdict = fmt.Sprintf("KD did not beat CE-only (%+.1f points of task score)", 100*d)
-				}
-				fmt.Fprintf(a.stdout, "%s; perplexity on golden answers %.2f (KD) vs %.2f (CE-only)\n", verdict, base.Quality[r].Perplexity, q.Perplexity)
+		fmt.Fprintf(a.stdout, "%s (%s): answers %d of %d golden questions correctly (%.1f%%), %d of %d answerable; partial credit %.3f, perplexity %.2f\n",
+			label, art.Name, q.Correct, q.Items, 100*q.TaskScore, q.AnswerableCorrect, q.Answerable, q.PartialScore, q.Perplexity)
+	}
+	for _, r := range routes {
+		if teacher != nil {
+			line("teacher", teacher, r)
+			if q := teacher.Quality[r]; q != nil && q.Answerable > 0 && q.AnswerableCorrect == 0 {
+				fmt.Fprintf(a.stdout, "the teacher answers none of the %d answerable golden questions (at best the always-abstain floor): KD cannot transfer a skill the teacher lacks\n", q.Answerable)
 			}
 		}
+		if base != nil {
+			line("distilled student", base, r)
+		}
+		if ref == nil {
+			continue
+		}
+		line("CE-only student  ", ref, r)
+		if base == nil || base.Quality[r] == nil || ref.Quality[r] == nil {
+			continue
+		}
+		var cmp *gate.Comparison
+		for i, c := range rep.Comparisons {
+			if c.Route == r && c.A == base.Name && c.B == ref.Name {
+				cmp = &rep.Comparisons[i]
+			}
+		}
+		if cmp != nil {
+			ppl := ""
+			if cmp.LogPerplexityRatio != nil {
+				ppl = "; golden perplexity " + gate.FormatRelative(*cmp.LogPerplexityRatio)
+			}
+			fmt.Fprintf(a.stdout, "KD − CE-only, paired over %d golden questions [%.0f%% bootstrap interval]: task score %s, McNemar exact p = %.3g (%d vs %d items); partial credit %s%s\n",
+				cmp.Items, 100*cmp.TaskScore.Level, gate.FormatInterval(cmp.TaskScore), cmp.McNemar.P, cmp.McNemar.AOnly, cmp.McNemar.BOnly, gate.FormatInterval(cmp.Partial), ppl)
+		}
+		fmt.Fprintf(a.stdout, "%s; perplexity on golden answers %.2f (KD) vs %.2f (CE-only)\n",
+			kdVerdict(base.Quality[r].TaskScore-ref.Quality[r].TaskScore, cmp), base.Quality[r].Perplexity, ref.Quality[r].Perplexity)
 	}
 	fmt.Fprintf(a.stdout, "gate: %s\n", rep.Summary)
 	return nil
+}
+
+// kdVerdict says whether KD beat CE-only on the exact task score (d, the
+// difference in fraction correct), counting a win only when the paired 95%
+// interval lies above zero, and what the intervals say on partial credit and
+// golden perplexity. cmp is nil for a gate.json without comparisons.
+func kdVerdict(d float64, cmp *gate.Comparison) string {
+	if cmp == nil {
+		if d > 0 {
+			return fmt.Sprintf("KD beat CE-only by %.1f points of task score (no paired interval in this gate.json)", 100*d)
+		}
+		return fmt.Sprintf("KD did not beat CE-only (%+.1f points of task score)", 100*d)
+	}
+	var v string
+	switch {
+	case d > 0 && cmp.TaskScore.Lo > 0:
+		v = fmt.Sprintf("KD beat CE-only by %.1f points of task score (the 95%% interval lies above zero)", 100*d)
+	case d > 0:
+		v = fmt.Sprintf("KD did not clearly beat CE-only on task score (%+.1f points, the 95%% interval includes zero)", 100*d)
+	default:
+		v = fmt.Sprintf("KD did not beat CE-only (%+.1f points of task score)", 100*d)
+	}
+	var ahead, behind []string
+	if cmp.Partial.Lo > 0 {
+		ahead = append(ahead, "partial credit")
+	} else if cmp.Partial.Hi < 0 {
+		behind = append(behind, "partial credit")
+	}
+	if lp := cmp.LogPerplexityRatio; lp != nil { // lower perplexity is better
+		if lp.Hi < 0 {
+			ahead = append(ahead, "golden perplexity")
+		} else if lp.Lo > 0 {
+			behind = append(behind, "golden perplexity")
+		}
+	}
+	if len(ahead) > 0 {
+		v += "; KD is ahead on " + strings.Join(ahead, " and on ") + " (intervals exclude zero)"
+	}
+	if len(behind) > 0 {
+		v += "; KD is behind on " + strings.Join(behind, " and on ") + " (intervals exclude zero)"
+	}
+	if len(ahead)+len(behind) == 0 {
+		v += "; no clear difference on partial credit or golden perplexity"
+	}
+	return v
 }

@@ -81,10 +81,14 @@ func TestReadmeTourAndShortQuickstart(t *testing.T) {
 		t.Fatal("README has no `distill run quickstart` line")
 	}
 	t.Chdir(t.TempDir())
-	for _, c := range append([][]string{quick}, rest...) {
+	var quickOut string
+	for i, c := range append([][]string{quick}, rest...) {
 		code, out, errs := runCLI(t, c...)
 		if code != 0 {
 			t.Fatalf("distill %s: exit %d\nstdout:\n%s\nstderr (tail):\n%s", strings.Join(c, " "), code, tail(out, 3000), tail(errs, 4000))
+		}
+		if i == 0 {
+			quickOut = out
 		}
 	}
 
@@ -114,6 +118,32 @@ func TestReadmeTourAndShortQuickstart(t *testing.T) {
 	}
 	if !rep.Pass || len(rep.Approved) == 0 || rep.Approved[0] != "student-q8_0" {
 		t.Fatalf("gate: %s approved %v", rep.Summary, rep.Approved)
+	}
+	// The teacher is scored on the same items, and KD − CE-only is paired:
+	// the McNemar counts agree with the per-item answers.
+	teacher := byName["teacher-f32"]
+	if teacher == nil || !teacher.Teacher || teacher.Approved || teacher.Quality["policy"].Items != bq.Items {
+		t.Fatalf("teacher artifact %+v", teacher)
+	}
+	if len(rep.Comparisons) != 1 || rep.Comparisons[0].A != "student-f32" || rep.Comparisons[0].B != "student-ce-f32" || rep.Comparisons[0].Items != bq.Items {
+		t.Fatalf("comparisons %+v", rep.Comparisons)
+	}
+	aOnly, bOnly := 0, 0
+	for i, x := range bq.Answers {
+		y := cq.Answers[i]
+		if x.Correct && !y.Correct {
+			aOnly++
+		}
+		if y.Correct && !x.Correct {
+			bOnly++
+		}
+	}
+	if m := rep.Comparisons[0].McNemar; m.AOnly != aOnly || m.BOnly != bOnly {
+		t.Fatalf("McNemar %+v, per-item answers give %d vs %d", m, aOnly, bOnly)
+	}
+	ti, si := strings.Index(quickOut, "teacher (teacher-f32): answers"), strings.Index(quickOut, "distilled student (student-f32): answers")
+	if ti < 0 || si < ti || !strings.Contains(quickOut, "KD − CE-only, paired over") {
+		t.Fatalf("quickstart summary lacks the teacher's line first or the paired comparison:\n%s", tail(quickOut, 2000))
 	}
 
 	// An impossible bar fails the gate: exit 1, one error line.

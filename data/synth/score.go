@@ -45,6 +45,29 @@ type Result struct {
 	FactsFound         int      `json:"facts_found"`
 	FactsTotal         int      `json:"facts_total"`
 	MissingFacts       []string `json:"missing_facts,omitempty"`
+	// AbstentionCorrect: the output abstains exactly when the item is an
+	// abstention item (an empty output does not abstain).
+	AbstentionCorrect bool `json:"abstention_correct"`
+	// Partial is the partial credit in [0,1], defined from the item's own
+	// fields (key_facts, citation, abstain):
+	//
+	//	partial = abstention_right × (½·FactFraction + ½·citation_right)
+	//
+	// An answer that abstains, or an answer where the policy is silent, earns
+	// 0; on an answer item each key fact stated and the exact paragraph cited
+	// earn their share; an abstention that cites a paragraph earns ½. A correct
+	// result has Partial 1; Partial 1 without Correct means every fact and the
+	// citation are right but the answer states an unsupported number.
+	Partial float64 `json:"partial"`
+}
+
+// FactFraction is FactsFound / FactsTotal, 1 for an item without key facts
+// (an abstention item has nothing to state).
+func (r Result) FactFraction() float64 {
+	if r.FactsTotal == 0 {
+		return 1
+	}
+	return float64(r.FactsFound) / float64(r.FactsTotal)
 }
 
 // abstainPhrases are the (normalized) phrasings accepted as an abstention;
@@ -61,7 +84,8 @@ var abstainPhrases = []string{
 // An answer item is correct when the output states every key fact (case- and
 // whitespace-insensitive, numbers matched whole: "24 hours" does not state
 // "4 hours") and cites exactly the expected paragraph. An abstention item is
-// correct when the output abstains and cites no paragraph.
+// correct when the output abstains and cites no paragraph. Beside this exact
+// grade (the launch bar) the result carries partial credit (Result.Partial).
 func Score(item GoldenItem, output string) Result {
 	ans := strings.TrimLeft(output, " \t")
 	if i := strings.Index(ans, StopSequence); i >= 0 {
@@ -130,6 +154,14 @@ func Score(item GoldenItem, output string) Result {
 		res.Verdict = VerdictCorrect
 	}
 	res.Correct = res.Verdict == VerdictCorrect
+	res.AbstentionCorrect = res.Abstained == item.Abstain
+	if res.AbstentionCorrect {
+		cite := 0.0
+		if res.CitationCorrect {
+			cite = 1
+		}
+		res.Partial = 0.5*res.FactFraction() + 0.5*cite
+	}
 	return res
 }
 

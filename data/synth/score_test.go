@@ -141,8 +141,53 @@ func FuzzScore(f *testing.F) {
 		if r.Correct && abstain && !r.Abstained {
 			t.Fatalf("abstention item correct without abstaining: %+v", r)
 		}
+		if r.Partial < 0 || r.Partial > 1 || r.Correct && r.Partial != 1 {
+			t.Fatalf("partial credit %v (correct %v) outside [0,1] or below 1 for a correct answer", r.Partial, r.Correct)
+		}
 		if strings.Contains(r.Answer, StopSequence) {
 			t.Fatalf("answer not cut at the stop sequence: %q", r.Answer)
 		}
 	})
+}
+
+// TestPartialCreditHandWritten: the partial score is
+// abstention_right × (½·facts found/facts total + ½·citation right), with the
+// fact fraction 1 on an abstention item (it has no key facts). Each expected
+// value below is worked out by hand from that definition.
+func TestPartialCreditHandWritten(t *testing.T) {
+	cases := []struct {
+		name                  string
+		item                  GoldenItem
+		output                string
+		facts, citation, abst float64 // fraction of facts, citation right, abstention right
+		partial               float64
+	}{
+		{"exact answer", escalationItem, " Open a Tier 2 ticket within 4 hours [§7.1].", 1, 1, 1, 1},
+		{"one of two facts, right paragraph", escalationItem, " Open a Tier 2 ticket within 24 hours [§7.1].", 0.5, 1, 1, 0.75},
+		{"one of two facts, no citation", escalationItem, " A Tier 2 ticket.", 0.5, 0, 1, 0.25},
+		{"both facts, wrong paragraph", escalationItem, " Tier 2 within 4 hours [§7.2].", 1, 0, 1, 0.5},
+		{"no fact, right paragraph", escalationItem, " See [§7.1].", 0, 1, 1, 0.5},
+		{"both facts, right and an extra paragraph", escalationItem, " Tier 2 within 4 hours [§7.1, §8.1].", 1, 0, 1, 0.5},
+		{"false abstention", escalationItem, " Not covered by the policy.", 0, 0, 0, 0},
+		{"empty answer", escalationItem, "\n", 0, 0, 1, 0},
+		{"abstention", abstainItem, " Not covered by the policy.", 1, 1, 1, 1},
+		{"abstention citing a paragraph", abstainItem, " Not covered by the policy [§2.1].", 1, 0, 1, 0.5},
+		{"answer where the policy is silent", abstainItem, " Clean it every 7 days.", 1, 1, 0, 0},
+		{"empty on an abstention item", abstainItem, "", 1, 1, 0, 0},
+	}
+	for _, c := range cases {
+		r := Score(c.item, c.output)
+		abst := 0.0
+		if r.AbstentionCorrect {
+			abst = 1
+		}
+		cit := 0.0
+		if r.CitationCorrect {
+			cit = 1
+		}
+		if r.FactFraction() != c.facts || cit != c.citation || abst != c.abst || r.Partial != c.partial {
+			t.Errorf("%s: Score(%q) = facts %v citation %v abstention %v partial %v; want %v %v %v %v",
+				c.name, c.output, r.FactFraction(), cit, abst, r.Partial, c.facts, c.citation, c.abst, c.partial)
+		}
+	}
 }

@@ -21,20 +21,22 @@ import (
 )
 
 // Thresholds are the launch bars. A zero value disables that check, except
-// MaxQualityDrop, whose default is 0.02.
+// MaxQualityDrop, whose default is 0.02. MaxDropVsTeacher applies when a
+// teacher is given (Config.Teacher): without one there is nothing to compare.
 type Thresholds struct {
-	MaxQualityDrop  float64 `yaml:"max_quality_drop" json:"max_quality_drop"`               // task-score drop vs the baseline, absolute
-	MinQuality      float64 `yaml:"min_quality" json:"min_quality"`                         // task score floor
-	MaxP95TTFTMs    float64 `yaml:"max_p95_ttft_ms" json:"max_p95_ttft_ms"`                 // time to first token, p95
-	MaxP95TokenMs   float64 `yaml:"max_p95_token_ms" json:"max_p95_token_ms"`               // per-token decode latency, p95
-	MinSustainedTPS float64 `yaml:"min_sustained_tps" json:"min_sustained_tps"`             // floor of the sustained run
-	MaxFileMB       float64 `yaml:"max_file_mb" json:"max_file_mb"`                         // artifact size
-	MaxPeakRSSMB    float64 `yaml:"max_peak_rss_mb" json:"max_peak_rss_mb"`                 // process peak RSS while serving
-	MaxKVCacheMB    float64 `yaml:"max_kv_cache_mb" json:"max_kv_cache_mb"`                 // at Config.Context
-	MaxTeacherKL    float64 `yaml:"max_teacher_kl" json:"max_teacher_kl"`                   // mean KL(teacher‖candidate) on golden completions
-	MinTeacherTop1  float64 `yaml:"min_teacher_top1" json:"min_teacher_top1"`               // top-1 agreement with the teacher
-	MaxPerplexity   float64 `yaml:"max_perplexity" json:"max_perplexity"`                   // on golden completions
-	MaxPPLIncrease  float64 `yaml:"max_perplexity_increase" json:"max_perplexity_increase"` // relative, vs baseline
+	MaxQualityDrop   float64 `yaml:"max_quality_drop" json:"max_quality_drop"`               // task-score drop vs the baseline, absolute
+	MinTaskScore     float64 `yaml:"min_task_score" json:"min_task_score"`                   // task-score floor of the route (fraction correct)
+	MaxDropVsTeacher float64 `yaml:"max_drop_vs_teacher" json:"max_drop_vs_teacher"`         // task-score drop vs the teacher, absolute
+	MaxP95TTFTMs     float64 `yaml:"max_p95_ttft_ms" json:"max_p95_ttft_ms"`                 // time to first token, p95
+	MaxP95TokenMs    float64 `yaml:"max_p95_token_ms" json:"max_p95_token_ms"`               // per-token decode latency, p95
+	MinSustainedTPS  float64 `yaml:"min_sustained_tps" json:"min_sustained_tps"`             // floor of the sustained run
+	MaxFileMB        float64 `yaml:"max_file_mb" json:"max_file_mb"`                         // artifact size
+	MaxPeakRSSMB     float64 `yaml:"max_peak_rss_mb" json:"max_peak_rss_mb"`                 // process peak RSS while serving
+	MaxKVCacheMB     float64 `yaml:"max_kv_cache_mb" json:"max_kv_cache_mb"`                 // at Config.Context
+	MaxTeacherKL     float64 `yaml:"max_teacher_kl" json:"max_teacher_kl"`                   // mean KL(teacher‖candidate) on golden completions
+	MinTeacherTop1   float64 `yaml:"min_teacher_top1" json:"min_teacher_top1"`               // top-1 agreement with the teacher
+	MaxPerplexity    float64 `yaml:"max_perplexity" json:"max_perplexity"`                   // on golden completions
+	MaxPPLIncrease   float64 `yaml:"max_perplexity_increase" json:"max_perplexity_increase"` // relative, vs baseline
 }
 
 // Route is one job with its own golden set and bars (the seed article's
@@ -47,7 +49,9 @@ type Route struct {
 // Config is configs/gate.yaml.
 type Config struct {
 	Routes map[string]Route `yaml:"routes" json:"routes"` // at least one
-	// Teacher is an optional teacher GGUF for agreement metrics.
+	// Teacher is an optional teacher GGUF: it is scored on the golden set like
+	// the students (never approved), gives the drop-vs-teacher bar its
+	// reference, and the agreement metrics (top-1, KL) their distribution.
 	Teacher       string  `yaml:"teacher" json:"teacher"`
 	Context       int     `yaml:"context" json:"context"`               // KV-cache context the device runs at
 	MaxNewTokens  int     `yaml:"max_new_tokens" json:"max_new_tokens"` // per golden answer
@@ -104,7 +108,7 @@ func (c *Config) Validate() error {
 		for _, v := range []struct {
 			k string
 			v float64
-		}{{"max_quality_drop", t.MaxQualityDrop}, {"min_quality", t.MinQuality}, {"max_p95_ttft_ms", t.MaxP95TTFTMs},
+		}{{"max_quality_drop", t.MaxQualityDrop}, {"min_task_score", t.MinTaskScore}, {"max_drop_vs_teacher", t.MaxDropVsTeacher}, {"max_p95_ttft_ms", t.MaxP95TTFTMs},
 			{"max_p95_token_ms", t.MaxP95TokenMs}, {"min_sustained_tps", t.MinSustainedTPS}, {"max_file_mb", t.MaxFileMB},
 			{"max_peak_rss_mb", t.MaxPeakRSSMB}, {"max_kv_cache_mb", t.MaxKVCacheMB}, {"max_teacher_kl", t.MaxTeacherKL},
 			{"min_teacher_top1", t.MinTeacherTop1}, {"max_perplexity", t.MaxPerplexity}, {"max_perplexity_increase", t.MaxPPLIncrease}} {
@@ -112,8 +116,8 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("routes.%s.thresholds.%s: %g is negative", name, v.k, v.v))
 			}
 		}
-		if t.MinQuality > 1 || t.MinTeacherTop1 > 1 {
-			errs = append(errs, fmt.Errorf("routes.%s.thresholds: min_quality and min_teacher_top1 are fractions in [0,1]", name))
+		if t.MinTaskScore > 1 || t.MinTeacherTop1 > 1 {
+			errs = append(errs, fmt.Errorf("routes.%s.thresholds: min_task_score %g and min_teacher_top1 %g are fractions in [0,1]", name, t.MinTaskScore, t.MinTeacherTop1))
 		}
 	}
 	if c.Context < 1 || c.MaxNewTokens < 1 || c.WarmupPrompts < 0 || c.MaxItems < 0 {

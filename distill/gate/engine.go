@@ -46,7 +46,24 @@ type Item struct {
 	ID         string
 	Prompt     string // already in the production prompt template
 	Completion string // the expected completion (for perplexity and teacher agreement)
-	// Score judges a generated answer: correct, and a short reason when not.
-	Score func(output string) (bool, string)
+	// Score grades a generated answer.
+	Score func(output string) Grade
 	Stop  []string
+}
+
+// Grade is one answer's grade: the exact verdict, which is the launch bar,
+// and partial credit with its components, which show progress below it.
+type Grade struct {
+	Correct bool   `json:"correct"`
+	Reason  string `json:"reason,omitempty"` // why not correct
+	// Partial is the item's partial credit in [0,1] (the scorer defines it;
+	// synth.Result.Partial for the policy golden set).
+	Partial float64 `json:"partial"`
+	// Answerable: the golden item has an answer; false when the right output
+	// is an abstention.
+	Answerable bool `json:"answerable"`
+	// FactFraction is the fraction of the item's key facts stated (1 when it has none).
+	FactFraction      float64 `json:"fact_fraction"`
+	CitationCorrect   bool    `json:"citation_correct"`
+	AbstentionCorrect bool    `json:"abstention_correct"`
 }

@@ -33,14 +33,17 @@ type Artifact struct {
 	Path      string                   `json:"path"`
 	Baseline  bool                     `json:"baseline"`
 	Reference bool                     `json:"reference"` // compared for quality only, never approved
+	Teacher   bool                     `json:"teacher"`   // the teacher: scored for quality only, never approved
 	Quality   map[string]*RouteQuality `json:"quality"`
 	Drop      map[string]float64       `json:"quality_drop"` // baseline task score − this one's, per route
-	Latency   Latency                  `json:"latency"`
-	Sustained Sustained                `json:"sustained"`
-	Footprint Footprint                `json:"footprint"`
-	Checks    []Check                  `json:"checks"`
-	Approved  bool                     `json:"approved"`
-	Required  bool                     `json:"required"`
+	// DropVsTeacher is the teacher's task score − this one's, per route (with a teacher).
+	DropVsTeacher map[string]float64 `json:"drop_vs_teacher,omitempty"`
+	Latency       Latency            `json:"latency"`
+	Sustained     Sustained          `json:"sustained"`
+	Footprint     Footprint          `json:"footprint"`
+	Checks        []Check            `json:"checks"`
+	Approved      bool               `json:"approved"`
+	Required      bool               `json:"required"`
 }
 
 // Report is gate.json.
@@ -48,10 +51,13 @@ type Report struct {
 	SchemaVersion int         `json:"schema_version"`
 	Created       time.Time   `json:"created"`
 	Config        Config      `json:"config"`
-	Artifacts     []*Artifact `json:"artifacts"` // baseline first
-	Approved      []string    `json:"approved"`
-	Pass          bool        `json:"pass"`
-	Summary       string      `json:"summary"`
+	Artifacts     []*Artifact `json:"artifacts"` // baseline first, then candidates, references, the teacher
+	// Comparisons pair the baseline with each reference item by item (e.g.
+	// the KD student against the CE-only one).
+	Comparisons []Comparison `json:"comparisons,omitempty"`
+	Approved    []string     `json:"approved"`
+	Pass        bool         `json:"pass"`
+	Summary     string       `json:"summary"`
 }
 
 // Options are the inputs of one gate run.
@@ -96,6 +102,10 @@ func Run(cfg Config, opt Options) (*Report, error) {
 	sort.Strings(order)
 	names := map[string]bool{}
 	all := append(append([]string{opt.Baseline}, opt.Candidates...), opt.References...)
+	nStudents := len(all)
+	if cfg.Teacher != "" {
+		all = append(all, cfg.Teacher)
+	}
 	for _, c := range all {
 		n := ArtifactName(c)
 		if names[n] {
@@ -105,7 +115,7 @@ func Run(cfg Config, opt Options) (*Report, error) {
 	}
 	required := map[string]bool{}
 	for _, r := range cfg.Required {
-		if !names[r] || r == ArtifactName(opt.Baseline) {
+		if !names[r] || r == ArtifactName(opt.Baseline) || cfg.Teacher != "" && r == ArtifactName(cfg.Teacher) {
 			return nil, fmt.Errorf("gate: required candidate %q is not among the candidates", r)
 		}
 		required[r] = true
@@ -128,21 +138,35 @@ func Run(cfg Config, opt Options) (*Report, error) {
 
 	rep := &Report{SchemaVersion: SchemaVersion, Created: time.Now().UTC().Truncate(time.Second), Config: cfg}
 	for i, path := range all {
-		a := &Artifact{Name: ArtifactName(path), Path: path, Baseline: i == 0, Reference: i > len(opt.Candidates)}
-		a.Required = !a.Baseline && !a.Reference && (len(required) == 0 || required[a.Name])
+		a := &Artifact{Name: ArtifactName(path), Path: path, Baseline: i == 0, Reference: i > len(opt.Candidates) && i < nStudents, Teacher: i >= nStudents}
+		a.Required = !a.Baseline && !a.Reference && !a.Teacher && (len(required) == 0 || required[a.Name])
 		logf("gate: measuring %s (%d/%d)", a.Name, i+1, len(all))
-		if err := measureArtifact(a, teacher, opt, &cfg, order, clock, logf); err != nil {
+		agree := teacher
+		if a.Teacher {
+			agree = nil // the teacher's agreement with itself says nothing
+		}
+		if err := measureArtifact(a, agree, opt, &cfg, order, clock, logf); err != nil {
 			return nil, fmt.Errorf("gate: %s: %w", path, err)
 		}
 		rep.Artifacts = append(rep.Artifacts, a)
 	}
 	base := rep.Artifacts[0]
+	var teacherArt *Artifact
+	if cfg.Teacher != "" {
+		teacherArt = rep.Artifacts[len(rep.Artifacts)-1]
+	}
 	for _, a := range rep.Artifacts {
 		a.Drop = map[string]float64{}
 		for _, r := range order {
 			a.Drop[r] = base.Quality[r].TaskScore - a.Quality[r].TaskScore
 		}
-		if a.Reference {
+		if teacherArt != nil && !a.Teacher {
+			a.DropVsTeacher = map[string]float64{}
+			for _, r := range order {
+				a.DropVsTeacher[r] = teacherArt.Quality[r].TaskScore - a.Quality[r].TaskScore
+			}
+		}
+		if a.Reference || a.Teacher {
 			continue
 		}
 		a.Checks = checks(a, base, &cfg, order)
@@ -152,6 +176,18 @@ func Run(cfg Config, opt Options) (*Report, error) {
 		}
 		if !a.Baseline && a.Approved {
 			rep.Approved = append(rep.Approved, a.Name)
+		}
+	}
+	for _, ref := range rep.Artifacts[1:nStudents] {
+		if !ref.Reference {
+			continue
+		}
+		for _, r := range order {
+			c, err := compare(r, base, ref)
+			if err != nil {
+				return nil, fmt.Errorf("gate: %w", err)
+			}
+			rep.Comparisons = append(rep.Comparisons, c)
 		}
 	}
 	rep.Pass = true
@@ -209,7 +245,7 @@ func measureArtifact(a *Artifact, teacher Model, opt Options, cfg *Config, order
 	}
 	logf("gate:   %s latency: TTFT p95 %.1f ms, token p95 %.2f ms", a.Name, a.Latency.TTFTMs.P95, a.Latency.TokenMs.P95)
 	a.Footprint.PeakRSSBytes = -1
-	if a.Reference {
+	if a.Reference || a.Teacher {
 		return nil
 	}
 	if cfg.Sustained.Seconds > 0 {
@@ -250,7 +286,10 @@ func checks(a, base *Artifact, cfg *Config, order []string) []Check {
 		if !a.Baseline {
 			add(r, "quality_drop", a.Drop[r], "<=", t.MaxQualityDrop, "")
 		}
-		add(r, "task_score", q.TaskScore, ">=", t.MinQuality, "")
+		add(r, "task_score", q.TaskScore, ">=", t.MinTaskScore, "")
+		if a.DropVsTeacher != nil {
+			add(r, "drop_vs_teacher", a.DropVsTeacher[r], "<=", t.MaxDropVsTeacher, "")
+		}
 		add(r, "perplexity", q.Perplexity, "<=", t.MaxPerplexity, "")
 		if !a.Baseline && t.MaxPPLIncrease > 0 {
 			add(r, "perplexity_increase", q.Perplexity/base.Quality[r].Perplexity-1, "<=", t.MaxPPLIncrease, "")

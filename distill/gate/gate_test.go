@@ -87,11 +87,12 @@ func items(n int) []Item {
 	var out []Item
 	for i := 0; i < n; i++ {
 		p := "Q" + string(rune('A'+i%26)) + string(rune('a'+i/26)) + "?"
-		out = append(out, Item{ID: p, Prompt: p, Completion: " yes [§1.1]", Score: func(o string) (bool, string) {
+		out = append(out, Item{ID: p, Prompt: p, Completion: " yes [§1.1]", Score: func(o string) Grade {
 			if strings.Contains(o, "yes") && strings.Contains(o, "[§1.1]") {
-				return true, ""
+				return Grade{Correct: true, Partial: 1, Answerable: true, FactFraction: 1, CitationCorrect: true, AbstentionCorrect: true}
 			}
-			return false, "wrong answer"
+			// A wrong answer earns a quarter: half the facts, no citation.
+			return Grade{Reason: "wrong answer", Partial: 0.25, Answerable: true, FactFraction: 0.5, AbstentionCorrect: true}
 		}})
 	}
 	return out
@@ -239,11 +240,14 @@ func TestTeacherAgreementAndReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back Report
-	if err := json.Unmarshal(b, &back); err != nil || len(back.Artifacts) != 3 || back.Pass != rep.Pass {
-		t.Fatalf("gate.json round trip: %v", err)
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Artifacts) != 4 || !back.Artifacts[3].Teacher || back.Pass != rep.Pass {
+		t.Fatalf("gate.json round trip (baseline, 2 candidates, the teacher): %v", err)
+	}
+	if a := back.Artifacts[1].Quality["policy"].Answers; len(a) != 50 || !a[0].Correct || a[0].Partial != 1 || a[0].Tokens == 0 {
+		t.Fatalf("gate.json per-item answers: %+v", a)
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "gate.md"))
-	for _, want := range []string{"student-q8_0", "approved", "rejected", "**FAIL**", "quality_drop"} {
+	for _, want := range []string{"student-q8_0", "approved", "rejected", "**FAIL**", "quality_drop", "| teacher | policy | 1.000 (50/50) | 1.000 |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("gate.md lacks %q", want)
 		}
@@ -263,10 +267,14 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatalf("empty routes accepted: %v", err)
 	}
 	c = baseConfig()
-	c.Routes["policy"] = Route{Golden: "g", Thresholds: Thresholds{MinQuality: 1.5}}
+	c.Routes["policy"] = Route{Golden: "g", Thresholds: Thresholds{MinTaskScore: 1.5}}
 	c.Defaults()
-	if err := c.Validate(); err == nil {
-		t.Fatal("min_quality 1.5 accepted")
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "min_task_score") {
+		t.Fatalf("min_task_score 1.5 accepted: %v", err)
+	}
+	c.Routes["policy"] = Route{Golden: "g", Thresholds: Thresholds{MaxDropVsTeacher: -0.1}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "max_drop_vs_teacher") {
+		t.Fatalf("negative max_drop_vs_teacher accepted: %v", err)
 	}
 	_, paths, clock, eng, its := setup(t)
 	cfg := baseConfig()
@@ -303,7 +311,139 @@ func TestEmbeddedGatePresetLoads(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Routes["policy"].Thresholds.MaxQualityDrop != 0.02 || cfg.Sustained.Seconds != 600 {
+	th := cfg.Routes["policy"].Thresholds
+	if th.MaxQualityDrop != 0.02 || cfg.Sustained.Seconds != 600 {
 		t.Fatalf("%+v", cfg)
+	}
+	// The floor sits above the always-abstain score of the policy golden set
+	// (30 of its first 100 items are abstentions): an abstain-everything
+	// student must not pass the embedded bars.
+	if th.MinTaskScore <= 0.30 || th.MaxDropVsTeacher <= 0 {
+		t.Fatalf("embedded floor %v and drop-vs-teacher bar %v", th.MinTaskScore, th.MaxDropVsTeacher)
+	}
+}
+
+func findCheck(a *Artifact, name string) *Check {
+	for i := range a.Checks {
+		if a.Checks[i].Name == name {
+			return &a.Checks[i]
+		}
+	}
+	return nil
+}
+
+func TestTeacherIsScoredAndDropVsTeacherIsABar(t *testing.T) {
+	dir, paths, clock, eng, its := setup(t)
+	// The teacher answers every item right; q4_0 misses 5 of 50: 0.10 below the teacher.
+	cfg := baseConfig()
+	cfg.Routes["policy"] = Route{Golden: "g", Thresholds: Thresholds{MaxDropVsTeacher: 0.05}}
+	cfg.Teacher = filepath.Join(dir, "teacher.gguf")
+	os.WriteFile(cfg.Teacher, []byte("x"), 0o644)
+	rep, err := Run(cfg, Options{Baseline: paths[0], Candidates: paths[1:], Routes: map[string][]Item{"policy": its}, Engine: eng, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var teacher *Artifact
+	for _, a := range rep.Artifacts {
+		if a.Teacher {
+			teacher = a
+		}
+	}
+	if teacher == nil || teacher.Name != "teacher" || teacher.Approved || teacher.Required || len(teacher.Checks) != 0 || len(teacher.Sustained.Samples) != 0 {
+		t.Fatalf("teacher artifact %+v", teacher)
+	}
+	if q := teacher.Quality["policy"]; q.TaskScore != 1 || q.Items != 50 || q.HasTeacher {
+		t.Fatalf("teacher quality %+v", q)
+	}
+	q8, q4 := rep.Artifacts[1], rep.Artifacts[2]
+	if c := findCheck(q8, "drop_vs_teacher"); c == nil || !c.Pass || c.Value != 0 || c.Limit != 0.05 {
+		t.Fatalf("q8_0 drop_vs_teacher %+v", c)
+	}
+	if c := findCheck(q4, "drop_vs_teacher"); c == nil || c.Pass || math.Abs(c.Value-0.10) > 1e-12 {
+		t.Fatalf("q4_0 drop_vs_teacher %+v", c)
+	}
+	if q4.Approved || math.Abs(q4.DropVsTeacher["policy"]-0.10) > 1e-12 {
+		t.Fatalf("q4_0 approved %v drop vs teacher %v", q4.Approved, q4.DropVsTeacher)
+	}
+	// Without a teacher the bar cannot be measured and is not applied.
+	cfg.Teacher = ""
+	rep, err = Run(cfg, Options{Baseline: paths[0], Candidates: paths[1:], Routes: map[string][]Item{"policy": its}, Engine: eng, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := findCheck(rep.Artifacts[2], "drop_vs_teacher"); c != nil {
+		t.Fatalf("drop_vs_teacher checked without a teacher: %+v", c)
+	}
+}
+
+func TestFloorRejectsAnAbstainEverythingCandidate(t *testing.T) {
+	_, paths, clock, eng, its := setup(t)
+	all := map[string]bool{}
+	for _, it := range its[:20] { // q4_0 is right on 30 of 50: 0.60
+		all[it.Prompt] = true
+	}
+	eng.models["student-q4_0"].wrong = all
+	cfg := baseConfig()
+	cfg.Routes["policy"] = Route{Golden: "g", Thresholds: Thresholds{MinTaskScore: 0.7, MaxQualityDrop: 1}}
+	rep, err := Run(cfg, Options{Baseline: paths[0], Candidates: paths[1:], Routes: map[string][]Item{"policy": its}, Engine: eng, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q4 := rep.Artifacts[2]
+	if c := findCheck(q4, "task_score"); c == nil || c.Pass || c.Limit != 0.7 || math.Abs(c.Value-0.6) > 1e-12 || q4.Approved {
+		t.Fatalf("q4_0 under the floor: check %+v approved %v", c, q4.Approved)
+	}
+	if c := findCheck(rep.Artifacts[1], "task_score"); c == nil || !c.Pass {
+		t.Fatalf("q8_0 above the floor: %+v", c)
+	}
+}
+
+func TestPairedComparisonWithReference(t *testing.T) {
+	_, paths, clock, eng, its := setup(t)
+	// Baseline (KD) right on all 50 items with p(next)=0.9; the reference
+	// (q4_0 as the CE-only stand-in) wrong on 5 with p(next)=0.8.
+	rep, err := Run(baseConfig(), Options{Baseline: paths[0], Candidates: paths[1:2], References: paths[2:], Routes: map[string][]Item{"policy": its}, Engine: eng, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Comparisons) != 1 {
+		t.Fatalf("comparisons %+v", rep.Comparisons)
+	}
+	c := rep.Comparisons[0]
+	if c.A != "student-f32" || c.B != "student-q4_0" || c.Route != "policy" || c.Items != 50 {
+		t.Fatalf("comparison %+v", c)
+	}
+	// Exact: 5 of 50 more right → +0.10; all 5 discordant pairs favour A:
+	// McNemar p = 2·C(5,0)/2^5 = 0.0625.
+	if math.Abs(c.TaskScore.Estimate-0.10) > 1e-12 || c.McNemar.AOnly != 5 || c.McNemar.BOnly != 0 || math.Abs(c.McNemar.P-0.0625) > 1e-12 {
+		t.Fatalf("exact comparison %+v %+v", c.TaskScore, c.McNemar)
+	}
+	if c.TaskScore.Lo < 0 || c.TaskScore.Hi > 0.2+1e-12 || c.TaskScore.Level != 0.95 || c.TaskScore.Resamples != 10000 {
+		t.Fatalf("exact interval %+v", c.TaskScore)
+	}
+	// Partial: 5 items at 1 vs 0.25 → 5·0.75/50 = 0.075.
+	if math.Abs(c.Partial.Estimate-0.075) > 1e-12 {
+		t.Fatalf("partial %+v", c.Partial)
+	}
+	// Every token: −ln 0.9 vs −ln 0.8, so log(ppl_A/ppl_B) = ln(0.8/0.9) on every resample.
+	want := math.Log(0.8 / 0.9)
+	if lp := c.LogPerplexityRatio; lp == nil || math.Abs(lp.Estimate-want) > 1e-6 || math.Abs(lp.Lo-want) > 1e-6 || math.Abs(lp.Hi-want) > 1e-6 {
+		t.Fatalf("log perplexity ratio %+v, want %v", lp, want)
+	}
+	// Per-item results are in the report, so the comparison can be redone from gate.json.
+	ans := rep.Artifacts[2].Quality["policy"].Answers
+	if len(ans) != 50 || ans[0].Correct || ans[0].Partial != 0.25 || ans[0].Tokens != len(" yes [§1.1]") || math.Abs(ans[0].NLL-float64(ans[0].Tokens)*-math.Log(0.8)) > 1e-4 {
+		t.Fatalf("per-item answer %+v", ans[0])
+	}
+	q := rep.Artifacts[2].Quality["policy"]
+	if math.Abs(q.PartialScore-(45+5*0.25)/50) > 1e-12 || q.Answerable != 50 || q.AnswerableCorrect != 45 || math.Abs(q.FactRecall-(45+5*0.5)/50) > 1e-12 {
+		t.Fatalf("reference partial means %+v", q)
+	}
+	var md strings.Builder
+	WriteTable(&md, rep)
+	for _, want := range []string{"Paired comparisons", "student-f32 − student-q4_0", "McNemar", "+0.100 [", "p = 0.0625"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("gate.md lacks %q:\n%s", want, md.String())
+		}
 	}
 }

@@ -5,27 +5,45 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/distill-ml/distill/num/stats"
 )
 
 // RouteQuality is what the golden set of one route measured.
 type RouteQuality struct {
-	Items       int            `json:"items"`
-	Correct     int            `json:"correct"`
-	TaskScore   float64        `json:"task_score"` // Correct / Items
-	Perplexity  float64        `json:"perplexity"` // over expected completions
-	TeacherTop1 float64        `json:"teacher_top1,omitempty"`
-	TeacherKL   float64        `json:"teacher_kl,omitempty"`
-	HasTeacher  bool           `json:"has_teacher"`
-	Failures    map[string]int `json:"failures,omitempty"` // reason → count
-	Answers     []Answer       `json:"answers,omitempty"`
+	Items     int     `json:"items"`
+	Correct   int     `json:"correct"`
+	TaskScore float64 `json:"task_score"` // Correct / Items: the launch bar
+	// Answerable counts the items that have an answer (the rest want an
+	// abstention); AnswerableCorrect those answered exactly right. A model
+	// with AnswerableCorrect 0 is at the abstain floor.
+	Answerable        int `json:"answerable"`
+	AnswerableCorrect int `json:"answerable_correct"`
+	// PartialScore is the mean Grade.Partial; FactRecall the mean fraction of
+	// key facts stated over answerable items; CitationAccuracy and
+	// AbstentionAccuracy the fractions of items with the citation and the
+	// abstain-or-answer decision right.
+	PartialScore       float64        `json:"partial_score"`
+	FactRecall         float64        `json:"fact_recall"`
+	CitationAccuracy   float64        `json:"citation_accuracy"`
+	AbstentionAccuracy float64        `json:"abstention_accuracy"`
+	Perplexity         float64        `json:"perplexity"` // over expected completions
+	TeacherTop1        float64        `json:"teacher_top1,omitempty"`
+	TeacherKL          float64        `json:"teacher_kl,omitempty"`
+	HasTeacher         bool           `json:"has_teacher"`
+	Failures           map[string]int `json:"failures,omitempty"` // reason → count
+	Answers            []Answer       `json:"answers,omitempty"`
 }
 
-// Answer is one golden item's outcome.
+// Answer is one golden item's outcome: its grade, and the negative
+// log-likelihood (nats) of the expected completion's Tokens tokens, so two
+// artifacts' perplexities can be compared item by item.
 type Answer struct {
-	ID      string `json:"id"`
-	Output  string `json:"output"`
-	Correct bool   `json:"correct"`
-	Reason  string `json:"reason,omitempty"`
+	ID     string `json:"id"`
+	Output string `json:"output"`
+	Grade
+	NLL    float64 `json:"nll"`
+	Tokens int     `json:"tokens"`
 }
 
 // Percentiles of a latency distribution, milliseconds.
@@ -70,13 +88,7 @@ func percentiles(xs []float64) Percentiles {
 	}
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
-	at := func(q float64) float64 {
-		pos := q * float64(len(s)-1)
-		lo := int(math.Floor(pos))
-		hi := int(math.Ceil(pos))
-		return s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
-	}
-	return Percentiles{N: len(s), P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: s[len(s)-1]}
+	return Percentiles{N: len(s), P50: stats.Quantile(s, 0.50), P95: stats.Quantile(s, 0.95), P99: stats.Quantile(s, 0.99), Max: s[len(s)-1]}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -143,14 +155,17 @@ func measureQualityAndLatency(m, teacher Model, routes map[string][]Item, order 
 				ttfts = append(ttfts, ttft)
 			}
 			gaps = append(gaps, g...)
-			ok, reason := it.Score(text)
+			grade := it.Score(text)
+			if !(grade.Partial >= 0 && grade.Partial <= 1 && grade.FactFraction >= 0 && grade.FactFraction <= 1) {
+				return nil, Latency{}, fmt.Errorf("golden item %s: the scorer's partial credit %v or fact fraction %v is outside [0,1]", it.ID, grade.Partial, grade.FactFraction)
+			}
 			q.Items++
-			if ok {
+			if grade.Correct {
 				q.Correct++
 			} else {
-				q.Failures[reason]++
+				q.Failures[grade.Reason]++
 			}
-			q.Answers = append(q.Answers, Answer{ID: it.ID, Output: text, Correct: ok, Reason: reason})
+			ans := Answer{ID: it.ID, Output: text, Grade: grade}
 
 			// Perplexity and teacher agreement over the expected completion.
 			full := m.Tokenize(it.Prompt + it.Completion)
@@ -178,8 +193,8 @@ func measureQualityAndLatency(m, teacher Model, routes map[string][]Item, order 
 				if int(next) >= len(row) {
 					return nil, Latency{}, fmt.Errorf("golden item %s: token %d outside vocab %d", it.ID, next, len(row))
 				}
-				nll -= float64(row[next])
-				nTok++
+				ans.NLL -= float64(row[next])
+				ans.Tokens++
 				if tlp != nil {
 					trow := tlp[k]
 					if len(trow) != len(row) {
@@ -191,10 +206,11 @@ func measureQualityAndLatency(m, teacher Model, routes map[string][]Item, order 
 					kl += klDiv(trow, row)
 				}
 			}
+			nll += ans.NLL
+			nTok += ans.Tokens
+			q.Answers = append(q.Answers, ans)
 		}
-		if q.Items > 0 {
-			q.TaskScore = float64(q.Correct) / float64(q.Items)
-		}
+		summarizeGrades(q)
 		if nTok > 0 {
 			q.Perplexity = math.Exp(nll / float64(nTok))
 			if teacher != nil {
@@ -260,6 +276,39 @@ func measureSustained(m Model, prompts [][]int32, cfg *Config, clock Clock) (Sus
 		s.MeanTPS = sum / float64(len(s.Samples))
 	}
 	return s, nil
+}
+
+// summarizeGrades fills the task score and the partial-credit means from q.Answers.
+func summarizeGrades(q *RouteQuality) {
+	if q.Items == 0 {
+		return
+	}
+	var partial, facts float64
+	var cite, abst int
+	for _, a := range q.Answers {
+		partial += a.Partial
+		if a.Answerable {
+			q.Answerable++
+			facts += a.FactFraction
+			if a.Correct {
+				q.AnswerableCorrect++
+			}
+		}
+		if a.CitationCorrect {
+			cite++
+		}
+		if a.AbstentionCorrect {
+			abst++
+		}
+	}
+	n := float64(q.Items)
+	q.TaskScore = float64(q.Correct) / n
+	q.PartialScore = partial / n
+	q.CitationAccuracy = float64(cite) / n
+	q.AbstentionAccuracy = float64(abst) / n
+	if q.Answerable > 0 {
+		q.FactRecall = facts / float64(q.Answerable)
+	}
 }
 
 func samePrefix(full, prefix []int32) bool { return commonPrefix(full, prefix) == len(prefix) }

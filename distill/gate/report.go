@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"image/color"
 	"io"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/distill-ml/distill/internal/atomicfile"
+	"github.com/distill-ml/distill/num/stats"
 )
 
 // WriteReports writes gate.json, gate.md, report.html and its PNG plots into dir.
@@ -73,8 +75,15 @@ func WriteTable(w io.Writer, rep *Report) {
 	}
 	sort.Strings(routes)
 	fmt.Fprintf(w, "# Gate report\n\n%s\n\n", rep.Summary)
-	fmt.Fprintf(w, "| artifact | route | task score | drop | perplexity | teacher top-1 | teacher KL | TTFT p95 ms | token p95 ms | sustained floor tok/s | size MiB | KV MiB | verdict |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	if rep.Config.Teacher == "" {
+		for _, r := range routes {
+			if rep.Config.Routes[r].Thresholds.MaxDropVsTeacher > 0 {
+				fmt.Fprintf(w, "Route %s: max_drop_vs_teacher is set but no teacher was given; that bar was not checked.\n\n", r)
+			}
+		}
+	}
+	fmt.Fprintf(w, "| artifact | route | task score | partial | answerable right | perplexity | teacher top-1 | teacher KL | drop | TTFT p95 ms | token p95 ms | sustained floor tok/s | size MiB | KV MiB | verdict |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, a := range rep.Artifacts {
 		for _, r := range routes {
 			q := a.Quality[r]
@@ -84,6 +93,8 @@ func WriteTable(w io.Writer, rep *Report) {
 				verdict = "baseline"
 			case a.Reference:
 				verdict = "reference"
+			case a.Teacher:
+				verdict = "teacher"
 			case a.Approved:
 				verdict = "approved"
 			}
@@ -91,12 +102,13 @@ func WriteTable(w io.Writer, rep *Report) {
 			if q.HasTeacher {
 				top1, kl = fmt.Sprintf("%.3f", q.TeacherTop1), fmt.Sprintf("%.4f", q.TeacherKL)
 			}
-			fmt.Fprintf(w, "| %s | %s | %.3f (%d/%d) | %+.3f | %.3f | %s | %s | %.1f | %.2f | %.1f | %.1f | %.1f | %s |\n",
-				a.Name, r, q.TaskScore, q.Correct, q.Items, a.Drop[r], q.Perplexity, top1, kl,
+			fmt.Fprintf(w, "| %s | %s | %.3f (%d/%d) | %.3f | %d/%d | %.3f | %s | %s | %+.3f | %.1f | %.2f | %.1f | %.1f | %.1f | %s |\n",
+				a.Name, r, q.TaskScore, q.Correct, q.Items, q.PartialScore, q.AnswerableCorrect, q.Answerable, q.Perplexity, top1, kl, a.Drop[r],
 				a.Latency.TTFTMs.P95, a.Latency.TokenMs.P95, a.Sustained.FloorTPS,
 				float64(a.Footprint.FileBytes)/(1<<20), float64(a.Footprint.KVCacheBytes)/(1<<20), verdict)
 		}
 	}
+	writeComparisons(w, rep.Comparisons)
 	fmt.Fprintf(w, "\n## Checks\n\n| artifact | route | check | value | limit | result |\n|---|---|---|---|---|---|\n")
 	for _, a := range rep.Artifacts {
 		for _, c := range a.Checks {
@@ -108,6 +120,35 @@ func WriteTable(w io.Writer, rep *Report) {
 		}
 	}
 	fmt.Fprintf(w, "\nApproved: %s\n", strings.Join(append([]string{}, rep.Approved...), ", "))
+}
+
+// writeComparisons writes the paired comparisons (Markdown).
+func writeComparisons(w io.Writer, cs []Comparison) {
+	if len(cs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n## Paired comparisons\n\nA − B on the same golden items; [95%% paired-bootstrap interval, %d resamples]; McNemar's exact test on the items only one side gets right.\n\n", compareResamples)
+	fmt.Fprintf(w, "| A − B | route | items | task score | McNemar exact | partial credit | perplexity |\n|---|---|---|---|---|---|---|\n")
+	for _, c := range cs {
+		ppl := "-"
+		if lp := c.LogPerplexityRatio; lp != nil {
+			ppl = FormatRelative(*lp)
+		}
+		fmt.Fprintf(w, "| %s − %s | %s | %d | %s | %d vs %d items, p = %.4g | %s | %s |\n", c.A, c.B, c.Route, c.Items,
+			FormatInterval(c.TaskScore), c.McNemar.AOnly, c.McNemar.BOnly, c.McNemar.P, FormatInterval(c.Partial), ppl)
+	}
+}
+
+// FormatInterval writes a difference with its interval: "+0.100 [+0.020, +0.180]".
+func FormatInterval(iv stats.Interval) string {
+	return fmt.Sprintf("%+.3f [%+.3f, %+.3f]", iv.Estimate, iv.Lo, iv.Hi)
+}
+
+// FormatRelative writes a log ratio as a relative change with its interval:
+// "-10.5% [-12.0%, -9.1%]".
+func FormatRelative(iv stats.Interval) string {
+	rel := func(x float64) float64 { return 100 * (math.Exp(x) - 1) }
+	return fmt.Sprintf("%+.1f%% [%+.1f%%, %+.1f%%]", rel(iv.Estimate), rel(iv.Lo), rel(iv.Hi))
 }
 
 var palette = []color.Color{
