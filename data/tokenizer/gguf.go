@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"github.com/distill-ml/distill/format/gguf"
 	"strings"
 )
 
@@ -127,13 +128,13 @@ func fromGGUF(v GGUFVocab) (*Tokenizer, error) {
 		}
 		return &c, nil
 	}
-	if s.bos, err = content("tokenizer.ggml.bos_token_id", v.BOS); err != nil {
+	if s.bos, err = content(gguf.KeyTokenizerBOS, v.BOS); err != nil {
 		return nil, err
 	}
-	if s.eos, err = content("tokenizer.ggml.eos_token_id", v.EOS); err != nil {
+	if s.eos, err = content(gguf.KeyTokenizerEOS, v.EOS); err != nil {
 		return nil, err
 	}
-	if s.pad, err = content("tokenizer.ggml.padding_token_id", v.PAD); err != nil {
+	if s.pad, err = content(gguf.KeyTokenizerPAD, v.PAD); err != nil {
 		return nil, err
 	}
 	return build(s)
