@@ -27,7 +27,7 @@ const ggufModel = "gpt2"
 // GGUFVocab returns the vocabulary in GGUF form. A normalizer (Qwen's NFC)
 // has no GGUF representation and is dropped, as llama.cpp does not normalize.
 func (t *Tokenizer) GGUFVocab() GGUFVocab {
-	bl := newByteLevel()
+	bl := gpt2Bytes
 	v := GGUFVocab{
 		Model:        ggufModel,
 		Pre:          t.pre.String(),
@@ -82,7 +82,7 @@ func fromGGUF(v GGUFVocab) (*Tokenizer, error) {
 	if len(v.Merges) > maxMerges {
 		return nil, fmt.Errorf("tokenizer.ggml.merges: %d merges exceed the limit %d", len(v.Merges), maxMerges)
 	}
-	bl := newByteLevel()
+	bl := gpt2Bytes
 	s := &spec{name: "gguf", pre: kind, ignoreMerges: kind == preLlama3, chatTemplate: v.ChatTemplate}
 	for id, tok := range v.Tokens {
 		switch v.Types[id] {

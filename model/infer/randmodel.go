@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand"
 
+	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/num/f16"
@@ -106,25 +107,21 @@ func RandomVocab(n int) (tokens []string, types []int32, merges []string, err er
 	if n < 258+1 {
 		return nil, nil, nil, fmt.Errorf("random vocab: size %d < 259", n)
 	}
-	enc := map[byte]rune{}
-	for r, b := range byteDecoder() {
-		enc[b] = r
-	}
 	tokens = append(tokens, "<s>", "</s>")
 	types = append(types, tokenControl, tokenControl)
 	for b := 0; b < 256; b++ {
-		tokens = append(tokens, string(enc[byte(b)]))
+		tokens = append(tokens, string(tokenizer.ByteLevelRune(byte(b))))
 		types = append(types, tokenNormal)
 	}
 	// printable ASCII letters first so common text merges
 	var alpha []string
 	for _, c := range " etaoinshrdlucmfwypvbgkjqxzETAOINSHRDLUCMFWYPVBGKJQXZ.,0123456789" {
-		alpha = append(alpha, string(enc[byte(c)]))
+		alpha = append(alpha, string(tokenizer.ByteLevelRune(byte(c))))
 	}
 	var pairs []string
 	for _, a := range alpha {
 		for _, b := range alpha {
-			if a == string(enc[' ']) && b == string(enc[' ']) {
+			if a == string(tokenizer.ByteLevelRune(' ')) && b == string(tokenizer.ByteLevelRune(' ')) {
 				continue
 			}
 			pairs = append(pairs, a+" "+b)

@@ -90,7 +90,6 @@ func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
 		}
 	}
 	v.bytes = make([][]byte, len(v.tokens))
-	dec := byteDecoder()
 	for i, t := range v.tokens {
 		if v.types != nil && v.types[i] == tokenControl {
 			continue
@@ -101,7 +100,7 @@ func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
 		}
 		b := make([]byte, 0, len(t))
 		for _, r := range t {
-			if c, ok := dec[r]; ok {
+			if c, ok := tokenizer.ByteLevelByte(r); ok {
 				b = append(b, c)
 			} else {
 				b = append(b, string(r)...) // user-defined tokens are stored as plain text
@@ -110,22 +109,6 @@ func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
 		v.bytes[i] = b
 	}
 	return v, nil
-}
-
-// byteDecoder inverts GPT-2's byte-to-unicode table: printable Latin-1 bytes
-// map to themselves, the other 68 bytes to U+0100 onwards in byte order.
-func byteDecoder() map[rune]byte {
-	m := make(map[rune]byte, 256)
-	next := rune(256)
-	for b := 0; b < 256; b++ {
-		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
-			m[rune(b)] = byte(b)
-		} else {
-			m[next] = byte(b)
-			next++
-		}
-	}
-	return m
 }
 
 // TokenBytes is the text a token stands for (empty for control tokens such
