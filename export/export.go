@@ -166,7 +166,6 @@ func (m *Model) Plan(ft quant.FileType) ([]PlannedTensor, []string, error) {
 	for _, name := range extra {
 		notes = append(notes, fmt.Sprintf("ignoring tensor %q: not part of the llama model", name))
 	}
-	names := make([]string, 0, len(want))
 	for name, shape := range want {
 		data, ok := m.Tensors[name]
 		if !ok {
@@ -184,7 +183,6 @@ func (m *Model) Plan(ft quant.FileType) ([]PlannedTensor, []string, error) {
 				return nil, nil, fmt.Errorf("export: tensor %q holds %v at index %d", name, v, i)
 			}
 		}
-		names = append(names, name)
 	}
 	applied := c.AppliedLayers()
 	tied := !c.UntieEmbed

@@ -98,10 +98,6 @@ type hfSpecial struct {
 	ChatTemplate json.RawMessage `json:"chat_template"`
 }
 
-type typed struct {
-	Type string `json:"type"`
-}
-
 func parse(data []byte, name string, config []byte) (*Tokenizer, error) {
 	t, err := parseHF(data, name, config)
 	if err != nil {
