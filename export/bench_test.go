@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -22,7 +23,7 @@ func BenchmarkExport(b *testing.B) {
 		b.Fatal(err)
 	}
 	path := filepath.Join(b.TempDir(), "bench.gguf")
-	for _, ft := range []FileType{F16, Q8_0, Q4_K_M} {
+	for _, ft := range []quant.FileType{quant.FileF16, quant.FileQ8_0, quant.FileQ4_K_M} {
 		b.Run(fmt.Sprintf("tiny/%s", ft), func(b *testing.B) {
 			b.SetBytes(4 * cfg.ParamCount())
 			for i := 0; i < b.N; i++ {
@@ -49,7 +50,7 @@ func BenchmarkRequantize(b *testing.B) {
 	}
 	dir := b.TempDir()
 	src := filepath.Join(dir, "f16.gguf")
-	if err := Write(src, m, Options{Type: F16}); err != nil {
+	if err := Write(src, m, Options{Type: quant.FileF16}); err != nil {
 		b.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.gguf")
@@ -57,7 +58,7 @@ func BenchmarkRequantize(b *testing.B) {
 		b.SetBytes(4 * cfg.ParamCount())
 		c0 := cpuSeconds()
 		for i := 0; i < b.N; i++ {
-			if err := Requantize(src, out, Q4_K_M, Options{}); err != nil {
+			if err := Requantize(src, out, quant.FileQ4_K_M, Options{}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -33,22 +33,22 @@ func checkLlamaTensors(f *gguf.File) error {
 	}
 	var c student.Config
 	var err error
-	if c.DModel, err = get("llama.embedding_length", 0); err != nil {
+	if c.DModel, err = get(gguf.KeyLlamaEmbeddingLength, 0); err != nil {
 		return err
 	}
-	if c.NLayers, err = get("llama.block_count", 0); err != nil {
+	if c.NLayers, err = get(gguf.KeyLlamaBlockCount, 0); err != nil {
 		return err
 	}
 	if c.NLayers > maxLayers {
 		return fmt.Errorf("llama.block_count %d exceeds %d", c.NLayers, maxLayers)
 	}
-	if c.NHeads, err = get("llama.attention.head_count", 0); err != nil {
+	if c.NHeads, err = get(gguf.KeyLlamaHeadCount, 0); err != nil {
 		return err
 	}
-	if c.NKVHeads, err = get("llama.attention.head_count_kv", uint64(c.NHeads)); err != nil {
+	if c.NKVHeads, err = get(gguf.KeyLlamaHeadCountKV, uint64(c.NHeads)); err != nil {
 		return err
 	}
-	if c.FFNDim, err = get("llama.feed_forward_length", 0); err != nil {
+	if c.FFNDim, err = get(gguf.KeyLlamaFeedForwardLength, 0); err != nil {
 		return err
 	}
 	if c.DModel%c.NHeads != 0 || c.NHeads%c.NKVHeads != 0 {
@@ -63,8 +63,8 @@ func checkLlamaTensors(f *gguf.File) error {
 		return fmt.Errorf("tensor token_embd.weight has dims %v, want {embedding_length, vocab}", emb.Dims)
 	}
 	c.VocabSize = int(emb.Dims[1])
-	if _, ok := f.KV("llama.vocab_size"); ok {
-		if v, err := f.Uint("llama.vocab_size"); err != nil || int(v) != c.VocabSize {
+	if _, ok := f.KV(gguf.KeyLlamaVocabSize); ok {
+		if v, err := f.Uint(gguf.KeyLlamaVocabSize); err != nil || int(v) != c.VocabSize {
 			return fmt.Errorf("llama.vocab_size %d disagrees with token_embd.weight's %d rows (%v)", v, c.VocabSize, err)
 		}
 	}

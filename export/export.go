@@ -100,13 +100,13 @@ type Model struct {
 	// general.description / general.author / general.license when non-empty.
 	Name, Version, Description, Author, License string
 	// Extra metadata appended after the standard keys, e.g.
-	// {"distill.tokenizer_hash", gguf.Of("…")}; keys must be namespaced.
+	// {gguf.KeyDistillTokenizerHash, gguf.Of("…")}; keys must be namespaced.
 	Extra []gguf.KV
 }
 
 // Options control Write.
 type Options struct {
-	Type FileType
+	Type quant.FileType
 	// Progress, when set, is called after each tensor with the bytes of tensor
 	// data written so far and the total.
 	Progress func(done, total int64, tensor string)
@@ -146,12 +146,12 @@ func shapes(c student.Config) map[string][]int {
 }
 
 // Plan validates the model and lists the tensors Write writes, in file order.
-func (m *Model) Plan(ft FileType) ([]PlannedTensor, []string, error) {
+func (m *Model) Plan(ft quant.FileType) ([]PlannedTensor, []string, error) {
 	c := m.Config
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("export: %w", err)
 	}
-	if int(ft) < 0 || int(ft) >= len(fileTypes) {
+	if !ft.Valid() {
 		return nil, nil, fmt.Errorf("export: unknown file type %d", ft)
 	}
 	want := shapes(c)
@@ -166,7 +166,6 @@ func (m *Model) Plan(ft FileType) ([]PlannedTensor, []string, error) {
 	for _, name := range extra {
 		notes = append(notes, fmt.Sprintf("ignoring tensor %q: not part of the llama model", name))
 	}
-	names := make([]string, 0, len(want))
 	for name, shape := range want {
 		data, ok := m.Tensors[name]
 		if !ok {
@@ -184,7 +183,6 @@ func (m *Model) Plan(ft FileType) ([]PlannedTensor, []string, error) {
 				return nil, nil, fmt.Errorf("export: tensor %q holds %v at index %d", name, v, i)
 			}
 		}
-		names = append(names, name)
 	}
 	applied := c.AppliedLayers()
 	tied := !c.UntieEmbed
@@ -196,8 +194,8 @@ func (m *Model) Plan(ft FileType) ([]PlannedTensor, []string, error) {
 			dims[i] = uint64(shape[len(shape)-1-i]) // row-major [out, in] → ggml {in, out}
 		}
 		t := TensorType(ft, gname, dims, applied, tied)
-		if quantizable(gname, dims) && t != fileTypes[ft].base && ft != Q4_K_M {
-			notes = append(notes, fmt.Sprintf("%s: row length %d is not a multiple of %d, using %s", gname, dims[0], fileTypes[ft].base.BlockSize(), t))
+		if quantizable(gname, dims) && t != ft.Base() && ft != quant.FileQ4_K_M {
+			notes = append(notes, fmt.Sprintf("%s: row length %d is not a multiple of %d, using %s", gname, dims[0], ft.Base().BlockSize(), t))
 		}
 		plan = append(plan, PlannedTensor{Name: gname, Source: src, Type: t, Dims: dims})
 	}
@@ -219,7 +217,7 @@ func (m *Model) Plan(ft FileType) ([]PlannedTensor, []string, error) {
 }
 
 // metadata returns the file's key-value pairs in order.
-func (m *Model) metadata(ft FileType) ([]gguf.KV, error) {
+func (m *Model) metadata(ft quant.FileType) ([]gguf.KV, error) {
 	c := m.Config
 	if m.Name == "" || m.Version == "" {
 		return nil, fmt.Errorf("export: model name and version are required (general.name, general.version)")
@@ -229,29 +227,29 @@ func (m *Model) metadata(ft FileType) ([]gguf.KV, error) {
 	}
 	u32 := func(v int) gguf.Value { return gguf.Of(uint32(v)) }
 	kvs := []gguf.KV{
-		{Key: "general.architecture", Value: gguf.Of("llama")},
-		{Key: "general.name", Value: gguf.Of(m.Name)},
-		{Key: "general.version", Value: gguf.Of(m.Version)},
+		{Key: gguf.KeyArchitecture, Value: gguf.Of("llama")},
+		{Key: gguf.KeyName, Value: gguf.Of(m.Name)},
+		{Key: gguf.KeyVersion, Value: gguf.Of(m.Version)},
 	}
-	for _, o := range []struct{ k, v string }{{"general.description", m.Description}, {"general.author", m.Author}, {"general.license", m.License}} {
+	for _, o := range []struct{ k, v string }{{gguf.KeyDescription, m.Description}, {gguf.KeyAuthor, m.Author}, {gguf.KeyLicense, m.License}} {
 		if o.v != "" {
 			kvs = append(kvs, gguf.KV{Key: o.k, Value: gguf.Of(o.v)})
 		}
 	}
-	kvs = append(kvs, gguf.KV{Key: "general.file_type", Value: gguf.Of(ft.GGUFFileType())})
+	kvs = append(kvs, gguf.KV{Key: gguf.KeyFileType, Value: gguf.Of(ft.GGUFFileType())})
 	// GGML_QNT_VERSION; written for every file type, as llama.cpp's converter and llama-quantize do.
-	kvs = append(kvs, gguf.KV{Key: "general.quantization_version", Value: gguf.Of(uint32(2))})
+	kvs = append(kvs, gguf.KV{Key: gguf.KeyQuantizationVersion, Value: gguf.Of(uint32(2))})
 	kvs = append(kvs,
-		gguf.KV{Key: "llama.vocab_size", Value: u32(c.VocabSize)},
-		gguf.KV{Key: "llama.context_length", Value: u32(c.ContextLength)},
-		gguf.KV{Key: "llama.embedding_length", Value: u32(c.DModel)},
-		gguf.KV{Key: "llama.block_count", Value: u32(c.AppliedLayers())},
-		gguf.KV{Key: "llama.feed_forward_length", Value: u32(c.FFNDim)},
-		gguf.KV{Key: "llama.attention.head_count", Value: u32(c.NHeads)},
-		gguf.KV{Key: "llama.attention.head_count_kv", Value: u32(c.NKVHeads)},
-		gguf.KV{Key: "llama.rope.dimension_count", Value: u32(c.HeadDim())},
-		gguf.KV{Key: "llama.rope.freq_base", Value: gguf.Of(float32(c.RopeBase))},
-		gguf.KV{Key: "llama.attention.layer_norm_rms_epsilon", Value: gguf.Of(float32(c.NormEps))},
+		gguf.KV{Key: gguf.KeyLlamaVocabSize, Value: u32(c.VocabSize)},
+		gguf.KV{Key: gguf.KeyLlamaContextLength, Value: u32(c.ContextLength)},
+		gguf.KV{Key: gguf.KeyLlamaEmbeddingLength, Value: u32(c.DModel)},
+		gguf.KV{Key: gguf.KeyLlamaBlockCount, Value: u32(c.AppliedLayers())},
+		gguf.KV{Key: gguf.KeyLlamaFeedForwardLength, Value: u32(c.FFNDim)},
+		gguf.KV{Key: gguf.KeyLlamaHeadCount, Value: u32(c.NHeads)},
+		gguf.KV{Key: gguf.KeyLlamaHeadCountKV, Value: u32(c.NKVHeads)},
+		gguf.KV{Key: gguf.KeyLlamaRopeDimensionCount, Value: u32(c.HeadDim())},
+		gguf.KV{Key: gguf.KeyLlamaRopeFreqBase, Value: gguf.Of(float32(c.RopeBase))},
+		gguf.KV{Key: gguf.KeyLlamaRMSEpsilon, Value: gguf.Of(float32(c.NormEps))},
 	)
 	v := &m.Vocab
 	model := v.Model
@@ -259,26 +257,26 @@ func (m *Model) metadata(ft FileType) ([]gguf.KV, error) {
 		model = "gpt2"
 	}
 	kvs = append(kvs,
-		gguf.KV{Key: "tokenizer.ggml.model", Value: gguf.Of(model)},
-		gguf.KV{Key: "tokenizer.ggml.pre", Value: gguf.Of(v.Pre)},
-		gguf.KV{Key: "tokenizer.ggml.tokens", Value: gguf.ArrayOf(v.Tokens)},
-		gguf.KV{Key: "tokenizer.ggml.token_type", Value: gguf.ArrayOf(v.Types)},
-		gguf.KV{Key: "tokenizer.ggml.merges", Value: gguf.ArrayOf(v.Merges)},
+		gguf.KV{Key: gguf.KeyTokenizerModel, Value: gguf.Of(model)},
+		gguf.KV{Key: gguf.KeyTokenizerPre, Value: gguf.Of(v.Pre)},
+		gguf.KV{Key: gguf.KeyTokenizerTokens, Value: gguf.ArrayOf(v.Tokens)},
+		gguf.KV{Key: gguf.KeyTokenizerTokenTypes, Value: gguf.ArrayOf(v.Types)},
+		gguf.KV{Key: gguf.KeyTokenizerMerges, Value: gguf.ArrayOf(v.Merges)},
 	)
 	for _, s := range []struct {
 		key string
 		id  int32
-	}{{"bos_token_id", v.BOS}, {"eos_token_id", v.EOS}, {"eot_token_id", v.EOT}, {"padding_token_id", v.PAD}} {
+	}{{gguf.KeyTokenizerBOS, v.BOS}, {gguf.KeyTokenizerEOS, v.EOS}, {gguf.KeyTokenizerEOT, v.EOT}, {gguf.KeyTokenizerPAD, v.PAD}} {
 		if s.id >= 0 {
-			kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml." + s.key, Value: gguf.Of(uint32(s.id))})
+			kvs = append(kvs, gguf.KV{Key: s.key, Value: gguf.Of(uint32(s.id))})
 		}
 	}
 	kvs = append(kvs,
-		gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: gguf.Of(v.AddBOS)},
-		gguf.KV{Key: "tokenizer.ggml.add_eos_token", Value: gguf.Of(v.AddEOS)},
+		gguf.KV{Key: gguf.KeyTokenizerAddBOS, Value: gguf.Of(v.AddBOS)},
+		gguf.KV{Key: gguf.KeyTokenizerAddEOS, Value: gguf.Of(v.AddEOS)},
 	)
 	if v.ChatTemplate != "" {
-		kvs = append(kvs, gguf.KV{Key: "tokenizer.chat_template", Value: gguf.Of(v.ChatTemplate)})
+		kvs = append(kvs, gguf.KV{Key: gguf.KeyChatTemplate, Value: gguf.Of(v.ChatTemplate)})
 	}
 	for _, kv := range m.Extra {
 		if !strings.Contains(kv.Key, ".") {

@@ -82,17 +82,17 @@ func TestTensorTypeQ4KM(t *testing.T) {
 		{"blk.4.attn_q.weight", d(48, 48), true, quant.F16}, // not even a multiple of 32
 	}
 	for _, c := range cases {
-		if got := TensorType(Q4_K_M, c.name, c.dims, 8, c.tied); got != c.want {
+		if got := TensorType(quant.FileQ4_K_M, c.name, c.dims, 8, c.tied); got != c.want {
 			t.Errorf("%s %v tied=%v: %s, want %s", c.name, c.dims, c.tied, got, c.want)
 		}
 	}
-	if got := TensorType(Q6_K, "blk.0.attn_q.weight", d(96, 96), 8, true); got != quant.Q8_0 {
+	if got := TensorType(quant.FileQ6_K, "blk.0.attn_q.weight", d(96, 96), 8, true); got != quant.Q8_0 {
 		t.Errorf("pure q6_k fallback: %s", got)
 	}
-	if got := TensorType(Q5_K, "blk.0.attn_q.weight", d(96, 96), 8, true); got != quant.Q5_1 {
+	if got := TensorType(quant.FileQ5_K, "blk.0.attn_q.weight", d(96, 96), 8, true); got != quant.Q5_1 {
 		t.Errorf("pure q5_k fallback: %s", got)
 	}
-	if got := TensorType(F16, "blk.0.ffn_norm.weight", d(96), 8, true); got != quant.F32 {
+	if got := TensorType(quant.FileF16, "blk.0.ffn_norm.weight", d(96), 8, true); got != quant.F32 {
 		t.Errorf("f16 norm: %s", got)
 	}
 }
@@ -122,8 +122,8 @@ func TestExportRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	for _, cfg := range []student.Config{cfgK, cfgOdd} {
 		m := randomModel(t, cfg)
-		for _, ftName := range FileTypeNames() {
-			ft, _ := ParseFileType(ftName)
+		for _, ftName := range quant.FileTypeNames() {
+			ft, _ := quant.ParseFileType(ftName)
 			path := filepath.Join(dir, fmt.Sprintf("m%d-%s.gguf", cfg.DModel, ftName))
 			var notes []string
 			var lastDone, lastTotal int64
@@ -140,7 +140,7 @@ func TestExportRoundTrip(t *testing.T) {
 	}
 }
 
-func checkExport(t *testing.T, path string, m *Model, ft FileType) {
+func checkExport(t *testing.T, path string, m *Model, ft quant.FileType) {
 	t.Helper()
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -255,7 +255,7 @@ func TestExportRejects(t *testing.T) {
 	for name, mutate := range cases {
 		m := randomModel(t, cfgK)
 		mutate(m)
-		if err := Write(path, m, Options{Type: Q8_0}); err == nil {
+		if err := Write(path, m, Options{Type: quant.FileQ8_0}); err == nil {
 			t.Errorf("%s: accepted", name)
 		} else if _, serr := os.Stat(path); serr == nil {
 			t.Errorf("%s: failed export left %s", name, path)
@@ -265,7 +265,7 @@ func TestExportRejects(t *testing.T) {
 	m := randomModel(t, cfgK)
 	m.Tensors["distill.hidden_proj.0"] = make([]float32, 4)
 	var notes []string
-	if err := Write(path, m, Options{Type: F32, Warn: func(s string) { notes = append(notes, s) }}); err != nil {
+	if err := Write(path, m, Options{Type: quant.FileF32, Warn: func(s string) { notes = append(notes, s) }}); err != nil {
 		t.Fatal(err)
 	}
 	if len(notes) != 1 || !strings.Contains(notes[0], "distill.hidden_proj.0") {
@@ -281,10 +281,10 @@ func TestRequantizeMatchesDirectExport(t *testing.T) {
 		m := randomModel(t, cfg)
 		f32 := filepath.Join(dir, "f32.gguf")
 		f16 := filepath.Join(dir, "f16.gguf")
-		if err := Write(f32, m, Options{Type: F32}); err != nil {
+		if err := Write(f32, m, Options{Type: quant.FileF32}); err != nil {
 			t.Fatal(err)
 		}
-		if err := Write(f16, m, Options{Type: F16}); err != nil {
+		if err := Write(f16, m, Options{Type: quant.FileF16}); err != nil {
 			t.Fatal(err)
 		}
 		rounded := *m
@@ -300,7 +300,7 @@ func TestRequantizeMatchesDirectExport(t *testing.T) {
 			}
 			rounded.Tensors[name] = y
 		}
-		for _, ft := range []FileType{Q4_K_M, Q8_0, Q6_K} {
+		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ8_0, quant.FileQ6_K} {
 			direct := filepath.Join(dir, "direct.gguf")
 			if err := Write(direct, m, Options{Type: ft}); err != nil {
 				t.Fatal(err)
@@ -310,7 +310,7 @@ func TestRequantizeMatchesDirectExport(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !sameFile(t, direct, re) {
-				t.Errorf("d=%d %s: requantized F32 file differs from the direct export", cfg.DModel, ft)
+				t.Errorf("d=%d %s: requantized quant.FileF32 file differs from the direct export", cfg.DModel, ft)
 			}
 			if err := Write(direct, &rounded, Options{Type: ft}); err != nil {
 				t.Fatal(err)
@@ -319,18 +319,18 @@ func TestRequantizeMatchesDirectExport(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !sameFile(t, direct, re) {
-				t.Errorf("d=%d %s: requantized F16 file differs from exporting the F16-rounded weights", cfg.DModel, ft)
+				t.Errorf("d=%d %s: requantized quant.FileF16 file differs from exporting the quant.FileF16-rounded weights", cfg.DModel, ft)
 			}
 		}
 	}
 	// A quantized source is refused unless types stay the same.
 	m := randomModel(t, cfgK)
 	q4 := filepath.Join(dir, "q4.gguf")
-	if err := Write(q4, m, Options{Type: Q4_K}); err != nil {
+	if err := Write(q4, m, Options{Type: quant.FileQ4_K}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Requantize(q4, filepath.Join(dir, "x.gguf"), Q8_0, Options{}); err == nil || !strings.Contains(err.Error(), "already Q4_K") {
-		t.Errorf("requantizing Q4_K → Q8_0: %v", err)
+	if err := Requantize(q4, filepath.Join(dir, "x.gguf"), quant.FileQ8_0, Options{}); err == nil || !strings.Contains(err.Error(), "already Q4_K") {
+		t.Errorf("requantizing quant.FileQ4_K → quant.FileQ8_0: %v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -67,8 +68,8 @@ func TestLlamaCppLoadsEveryType(t *testing.T) {
 	var paths []string
 	for _, cfg := range cfgsForPeer() {
 		m := randomModel(t, cfg)
-		for _, name := range FileTypeNames() {
-			ft, _ := ParseFileType(name)
+		for _, name := range quant.FileTypeNames() {
+			ft, _ := quant.ParseFileType(name)
 			p := filepath.Join(dir, fmt.Sprintf("d%d-%s.gguf", cfg.DModel, name))
 			if err := Write(p, m, Options{Type: ft}); err != nil {
 				t.Fatal(err)
@@ -77,7 +78,7 @@ func TestLlamaCppLoadsEveryType(t *testing.T) {
 		}
 	}
 	re := filepath.Join(dir, "d256-requantized-q4_k_m.gguf")
-	if err := Requantize(filepath.Join(dir, "d256-f16.gguf"), re, Q4_K_M, Options{}); err != nil {
+	if err := Requantize(filepath.Join(dir, "d256-f16.gguf"), re, quant.FileQ4_K_M, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	paths = append(paths, re)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -116,23 +117,23 @@ func TestMatchesLlamaQuantize(t *testing.T) {
 	cfg320 := student.Config{VocabSize: 400, DModel: 320, NLayers: 8, NHeads: 5, NKVHeads: 1, FFNDim: 512,
 		ContextLength: 256, RopeBase: 10000, NormEps: 1e-5}
 	cases := []struct {
-		ft    FileType
+		ft    quant.FileType
 		ftype int // llama_ftype
 		pure  bool
 		cfgs  []student.Config
 	}{
-		{Q4_K_M, 15, false, []student.Config{cfgK, cfgOdd, cfg320}},
-		{Q8_0, 7, true, []student.Config{cfgK, cfgOdd}},
-		{Q4_0, 2, true, []student.Config{cfgK, cfgOdd}},
-		{Q4_K, 14, true, []student.Config{cfgK, cfgOdd}},
-		{Q5_K, 16, true, []student.Config{cfgK, cfgOdd}},
-		{Q6_K, 18, true, []student.Config{cfgK, cfgOdd}},
-		{F16, 1, false, []student.Config{cfgOdd}},
+		{quant.FileQ4_K_M, 15, false, []student.Config{cfgK, cfgOdd, cfg320}},
+		{quant.FileQ8_0, 7, true, []student.Config{cfgK, cfgOdd}},
+		{quant.FileQ4_0, 2, true, []student.Config{cfgK, cfgOdd}},
+		{quant.FileQ4_K, 14, true, []student.Config{cfgK, cfgOdd}},
+		{quant.FileQ5_K, 16, true, []student.Config{cfgK, cfgOdd}},
+		{quant.FileQ6_K, 18, true, []student.Config{cfgK, cfgOdd}},
+		{quant.FileF16, 1, false, []student.Config{cfgOdd}},
 	}
 	for ci, cfg := range []student.Config{cfgK, cfgOdd, cfg320} {
 		m := randomModel(t, cfg)
 		src := filepath.Join(dir, fmt.Sprintf("src%d-f32.gguf", ci))
-		if err := Write(src, m, Options{Type: F32}); err != nil {
+		if err := Write(src, m, Options{Type: quant.FileF32}); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range cases {

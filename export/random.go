@@ -10,22 +10,6 @@ import (
 	"github.com/distill-ml/distill/model/student"
 )
 
-// byteLevelAlphabet is GPT-2's bytes_to_unicode: the printable character each
-// byte is written as in byte-level BPE token texts (space → Ġ, newline → Ċ).
-func byteLevelAlphabet() [256]rune {
-	var m [256]rune
-	n := 0
-	for b := 0; b < 256; b++ {
-		if ('!' <= b && b <= '~') || (0xA1 <= b && b <= 0xAC) || (0xAE <= b && b <= 0xFF) {
-			m[b] = rune(b)
-		} else {
-			m[b] = rune(256 + n)
-			n++
-		}
-	}
-	return m
-}
-
 // SyntheticVocab builds a valid byte-level BPE vocabulary of exactly size
 // tokens: the 256 byte tokens, merges of letters and earlier merges, and
 // three control tokens at the end (<|endoftext|> = BOS = EOS, <|im_start|>,
@@ -35,11 +19,10 @@ func SyntheticVocab(size int) (Vocab, error) {
 	if size < 256+nSpecial {
 		return Vocab{}, fmt.Errorf("synthetic vocab: size %d < %d", size, 256+nSpecial)
 	}
-	alpha := byteLevelAlphabet()
 	v := Vocab{GGUFVocab: tokenizer.GGUFVocab{Model: "gpt2", Pre: "gpt-2", BOS: -1, EOS: -1, PAD: -1}, EOT: -1}
 	seen := map[string]bool{}
 	for b := 0; b < 256; b++ {
-		s := string(alpha[b])
+		s := string(tokenizer.ByteLevelRune(byte(b)))
 		v.Tokens = append(v.Tokens, s)
 		v.Types = append(v.Types, tokenizer.TypeNormal)
 		seen[s] = true

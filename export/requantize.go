@@ -15,8 +15,8 @@ import (
 // with general.file_type and general.quantization_version set for ft.
 // Tensors already quantized are only accepted when they keep their type
 // (re-quantizing quantized data compounds error, so it is refused).
-func Requantize(in, out string, ft FileType, opt Options) error {
-	if int(ft) < 0 || int(ft) >= len(fileTypes) {
+func Requantize(in, out string, ft quant.FileType, opt Options) error {
+	if !ft.Valid() {
 		return fmt.Errorf("quantize: unknown file type %d", ft)
 	}
 	f, err := gguf.Open(in)
@@ -24,7 +24,7 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 		return fmt.Errorf("quantize: %w", err)
 	}
 	defer f.Close()
-	arch, err := f.String("general.architecture")
+	arch, err := f.String(gguf.KeyArchitecture)
 	if err != nil {
 		return fmt.Errorf("quantize: %w", err)
 	}
@@ -41,32 +41,32 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 	_, hasOutput := f.Tensor("output.weight")
 
 	w := gguf.NewWriter()
-	_, hasQV := f.KV("general.quantization_version")
+	_, hasQV := f.KV(gguf.KeyQuantizationVersion)
 	setFT := false
 	for _, kv := range f.KVs {
 		v := kv.Value
 		switch kv.Key {
-		case "general.file_type":
+		case gguf.KeyFileType:
 			v, setFT = gguf.Of(ft.GGUFFileType()), true
-		case "general.quantization_version":
+		case gguf.KeyQuantizationVersion:
 			v = gguf.Of(uint32(2))
 		}
 		if err := w.Set(kv.Key, v); err != nil {
 			return fmt.Errorf("quantize %s: %w", in, err)
 		}
 		// A newly quantized file gets quantization_version right after file_type.
-		if kv.Key == "general.file_type" && !hasQV {
-			if err := w.Set("general.quantization_version", gguf.Of(uint32(2))); err != nil {
+		if kv.Key == gguf.KeyFileType && !hasQV {
+			if err := w.Set(gguf.KeyQuantizationVersion, gguf.Of(uint32(2))); err != nil {
 				return err
 			}
 		}
 	}
 	if !setFT {
-		if err := w.Set("general.file_type", gguf.Of(ft.GGUFFileType())); err != nil {
+		if err := w.Set(gguf.KeyFileType, gguf.Of(ft.GGUFFileType())); err != nil {
 			return err
 		}
 		if !hasQV {
-			if err := w.Set("general.quantization_version", gguf.Of(uint32(2))); err != nil {
+			if err := w.Set(gguf.KeyQuantizationVersion, gguf.Of(uint32(2))); err != nil {
 				return err
 			}
 		}
@@ -80,7 +80,7 @@ func Requantize(in, out string, ft FileType, opt Options) error {
 			nt = t.Type // norms and 1-D tensors are copied as they are
 		}
 		if nt != t.Type && t.Type != quant.F32 && t.Type != quant.F16 {
-			return fmt.Errorf("quantize %s: tensor %q is already %s; re-quantizing to %s needs an F32 or F16 source", in, t.Name, t.Type, nt)
+			return fmt.Errorf("quantize %s: tensor %q is already %s; re-quantizing to %s needs an quant.FileF32 or quant.FileF16 source", in, t.Name, t.Type, nt)
 		}
 		if nt != t.Type && !quant.Quantizable(nt) {
 			return fmt.Errorf("quantize %s: tensor %q: type %s is not supported", in, t.Name, nt)

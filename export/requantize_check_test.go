@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
 )
 
 // rewriteGGUF copies in to out, setting the given metadata values and
@@ -60,10 +61,10 @@ func rewriteGGUF(t *testing.T, in, out string, set map[string]gguf.Value, drop s
 func TestRequantizeRefusesBrokenInput(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "f32.gguf")
-	if err := Write(src, randomModel(t, cfgK), Options{Type: F32}); err != nil {
+	if err := Write(src, randomModel(t, cfgK), Options{Type: quant.FileF32}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Requantize(src, filepath.Join(dir, "ok.gguf"), Q8_0, Options{}); err != nil {
+	if err := Requantize(src, filepath.Join(dir, "ok.gguf"), quant.FileQ8_0, Options{}); err != nil {
 		t.Fatalf("clean input refused: %v", err)
 	}
 
@@ -87,13 +88,13 @@ func TestRequantizeRefusesBrokenInput(t *testing.T) {
 
 	for _, c := range []struct {
 		in   string
-		ft   FileType
+		ft   quant.FileType
 		want []string
 	}{
-		{nanNorm, Q8_0, []string{"blk.1.ffn_norm.weight", "element 9 is NaN"}},
-		{nanNorm, F32, []string{"blk.1.ffn_norm.weight", "NaN"}},
-		{missing, Q4_K_M, []string{"missing tensor blk.1.ffn_up.weight"}},
-		{wrongD, Q8_0, []string{"has dims", "embedding_length 128"}},
+		{nanNorm, quant.FileQ8_0, []string{"blk.1.ffn_norm.weight", "element 9 is NaN"}},
+		{nanNorm, quant.FileF32, []string{"blk.1.ffn_norm.weight", "NaN"}},
+		{missing, quant.FileQ4_K_M, []string{"missing tensor blk.1.ffn_up.weight"}},
+		{wrongD, quant.FileQ8_0, []string{"has dims", "embedding_length 128"}},
 	} {
 		out := filepath.Join(dir, "out-"+filepath.Base(c.in))
 		err := Requantize(c.in, out, c.ft, Options{})

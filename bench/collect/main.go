@@ -47,6 +47,7 @@ import (
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/distill/serve/servetest"
 	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -237,7 +238,7 @@ func benchModel(dir string, rng *rand.Rand) (string, *tokenizer.Tokenizer, error
 	m.Vocab = export.TokenizerVocab(tok)
 	m.Name, m.Version = "bench-collect", "1"
 	path := filepath.Join(dir, "teacher.gguf")
-	return path, tok, export.Write(path, m, export.Options{Type: export.F32})
+	return path, tok, export.Write(path, m, export.Options{Type: quant.FileF32})
 }
 
 type point struct {

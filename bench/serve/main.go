@@ -49,6 +49,7 @@ import (
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/student"
@@ -224,7 +225,7 @@ func benchModel(dir string) (string, error) {
 	m.Vocab = export.TokenizerVocab(tok)
 	m.Name, m.Version = "bench-serve", "1"
 	path := filepath.Join(dir, "serve.gguf")
-	return path, export.Write(path, m, export.Options{Type: export.F32})
+	return path, export.Write(path, m, export.Options{Type: quant.FileF32})
 }
 
 // client sends requests to the child.

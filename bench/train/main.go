@@ -32,6 +32,7 @@ import (
 	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/distill/train"
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/student"
 	"github.com/distill-ml/distill/optim"
@@ -356,20 +357,5 @@ func runWorker(js string) error {
 
 func tvSec(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 
-// vmRSS is the current resident set size in KiB.
-func vmRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				v, _ := strconv.ParseInt(f[1], 10, 64)
-				return v
-			}
-		}
-	}
-	return 0
-}
+// vmRSS is the current resident set size in KiB (0 if unknown).
+func vmRSS() int64 { return sysmem.ProcStatusBytes("VmRSS") >> 10 }

@@ -26,6 +26,7 @@ import (
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/student"
@@ -199,7 +200,7 @@ func e2eModel(t *testing.T, dir string) (gguf, tokPath string, tok *tokenizer.To
 	m.Vocab = export.TokenizerVocab(tok)
 	m.Name, m.Version = "collect-e2e", "1"
 	gguf = filepath.Join(dir, "teacher.gguf")
-	if err := export.Write(gguf, m, export.Options{Type: export.F32}); err != nil {
+	if err := export.Write(gguf, m, export.Options{Type: quant.FileF32}); err != nil {
 		t.Fatal(err)
 	}
 	return gguf, tokPath, tok

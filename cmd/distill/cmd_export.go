@@ -27,14 +27,14 @@ func newExportCmd(a *app) *cobra.Command {
 		Long: "Reads a checkpoint (model.safetensors, config.json, tokenizer.json; DIR may be a run\n" +
 			"directory, its newest step is used) and writes a GGUF with llama.* hyperparameters,\n" +
 			"llama.cpp tensor names, the embedded tokenizer and provenance. TYPE is one of\n" +
-			strings.Join(export.FileTypeNames(), ", ") + " (q4_k_m is llama.cpp's mix; the others are pure,\n" +
+			strings.Join(quant.FileTypeNames(), ", ") + " (q4_k_m is llama.cpp's mix; the others are pure,\n" +
 			"with llama.cpp's fallbacks for rows that are not a multiple of the block size).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if ckpt == "" || out == "" {
 				return usagef("export: --checkpoint and --out are required")
 			}
-			ft, err := export.ParseFileType(typ)
+			ft, err := quant.ParseFileType(typ)
 			if err != nil {
 				return usagef("export: --type: %v", err)
 			}
@@ -70,10 +70,10 @@ func newExportCmd(a *app) *cobra.Command {
 				Config: cfg, Tensors: weights, Vocab: vocab,
 				Name: name, Version: modelVersion, Description: description,
 				Extra: []gguf.KV{
-					{Key: "distill.version", Value: gguf.Of(version)},
-					{Key: "distill.checkpoint", Value: gguf.Of(filepath.Base(dir))},
-					{Key: "distill.tokenizer_hash", Value: gguf.Of(tok.Hash())},
-					{Key: "distill.share_blocks", Value: gguf.Of(cfg.ShareBlocks)},
+					{Key: gguf.KeyDistillVersion, Value: gguf.Of(version)},
+					{Key: gguf.KeyDistillCheckpoint, Value: gguf.Of(filepath.Base(dir))},
+					{Key: gguf.KeyDistillTokenizerHash, Value: gguf.Of(tok.Hash())},
+					{Key: gguf.KeyDistillShareBlocks, Value: gguf.Of(cfg.ShareBlocks)},
 				},
 			}
 			opt := export.Options{Type: ft, Progress: a.byteProgress("export"), Warn: func(s string) { fmt.Fprintf(a.stderr, "export: %s\n", s) }}
@@ -84,7 +84,7 @@ func newExportCmd(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&ckpt, "checkpoint", "", "checkpoint directory (a step directory or a run directory)")
-	c.Flags().StringVar(&typ, "type", "q8_0", "tensor encoding: "+strings.Join(export.FileTypeNames(), "|"))
+	c.Flags().StringVar(&typ, "type", "q8_0", "tensor encoding: "+strings.Join(quant.FileTypeNames(), "|"))
 	c.Flags().StringVar(&out, "out", "", "output GGUF file (written atomically)")
 	c.Flags().StringVar(&tokPath, "tokenizer", "", "tokenizer.json to embed (default: the checkpoint's copy)")
 	c.Flags().StringVar(&name, "name", "distill-student", "general.name")
@@ -101,7 +101,7 @@ func newQuantizeCmd(a *app) *cobra.Command {
 		Use:   "quantize --type TYPE IN.gguf OUT.gguf",
 		Short: "Re-quantize an F32/F16 GGUF (e.g. to llama.cpp's q4_k_m mix)",
 		Long: "Reads IN (F32/F16 weights), chooses each tensor's type as llama-quantize does for TYPE\n" +
-			"(" + strings.Join(export.FileTypeNames(), ", ") + "), quantizes with ggml's reference quantizers and\n" +
+			"(" + strings.Join(quant.FileTypeNames(), ", ") + "), quantizes with ggml's reference quantizers and\n" +
 			"writes OUT atomically. Norms and 1-D tensors are copied unchanged; metadata is copied with\n" +
 			"general.file_type updated.",
 		Args: cobra.ExactArgs(2),
@@ -109,7 +109,7 @@ func newQuantizeCmd(a *app) *cobra.Command {
 			if typ == "" {
 				return usagef("quantize: --type is required")
 			}
-			ft, err := export.ParseFileType(typ)
+			ft, err := quant.ParseFileType(typ)
 			if err != nil {
 				return usagef("quantize: --type: %v", err)
 			}
@@ -119,7 +119,7 @@ func newQuantizeCmd(a *app) *cobra.Command {
 			return a.summarizeGGUF("quantize", args[1])
 		},
 	}
-	c.Flags().StringVar(&typ, "type", "", "target encoding: "+strings.Join(export.FileTypeNames(), "|"))
+	c.Flags().StringVar(&typ, "type", "", "target encoding: "+strings.Join(quant.FileTypeNames(), "|"))
 	return c
 }
 

@@ -212,7 +212,7 @@ func TestExportedTokenizerMatchesLlamaCpp(t *testing.T) {
 			}
 			m.Vocab = voc
 			path := filepath.Join(t.TempDir(), "tok.gguf")
-			if err := export.Write(path, m, export.Options{Type: export.F16}); err != nil {
+			if err := export.Write(path, m, export.Options{Type: quant.FileF16}); err != nil {
 				t.Fatal(err)
 			}
 			in, _ := json.Marshal(texts)

@@ -36,13 +36,8 @@ func Merge(out string, inputs []string, opts MergeOptions) (MergeStats, error) {
 			return st, fmt.Errorf("merge: %w", err)
 		}
 		if len(dss) > 0 {
-			a, b := dss[0].Meta(), ds.Meta()
-			if err := a.Compatible(b); err != nil {
+			if err := dss[0].Meta().SameSource(ds.Meta()); err != nil {
 				return st, fmt.Errorf("merge %s with %s: %w", inputs[0], in, err)
-			}
-			if a.Teacher != b.Teacher || a.Temperature != b.Temperature || a.PolicyHash != b.PolicyHash {
-				return st, fmt.Errorf("merge %s with %s: teacher %q/%q, temperature %g/%g, policy %q/%q differ",
-					inputs[0], in, a.Teacher, b.Teacher, a.Temperature, b.Temperature, a.PolicyHash, b.PolicyHash)
 			}
 		}
 		dss = append(dss, ds)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -180,35 +182,104 @@ func (m *Meta) Validate() error {
 	return nil
 }
 
-// Compatible reports how two Metas disagree on anything that changes what
-// rows mean (used when merging and when the manifest is checked against shards).
-func (m *Meta) Compatible(o *Meta) error {
+// The three ways two Metas are compared, each including the ones before it.
+const (
+	// agreeRows: what the stored rows mean (tokenizer, vocabulary, K,
+	// hidden layers, the stored form).
+	agreeRows = iota
+	// agreeSource: also who produced the rows and under which rules.
+	agreeSource
+	// agreeAll: every field, also the writer and the request settings.
+	agreeAll
+)
+
+// metaFields lists the fields of Meta by their manifest key, each with the
+// weakest comparison it belongs to and its value as compared text.
+var metaFields = []struct {
+	key   string
+	level int
+	value func(*Meta) string
+}{
+	{"schema_version", agreeRows, func(m *Meta) string { return strconv.Itoa(m.SchemaVersion) }},
+	{"tokenizer_hash", agreeRows, func(m *Meta) string { return strconv.Quote(m.TokenizerHash) }},
+	{"vocab_size", agreeRows, func(m *Meta) string { return strconv.Itoa(m.VocabSize) }},
+	{"topk", agreeRows, func(m *Meta) string { return strconv.Itoa(m.TopK) }},
+	{"hidden_layers", agreeRows, func(m *Meta) string { return fmt.Sprint(m.HiddenLayers) }},
+	{"hidden_dim", agreeRows, func(m *Meta) string { return strconv.Itoa(m.HiddenDim) }},
+	{"logprob_scale", agreeRows, func(m *Meta) string { return strconv.Itoa(m.LogprobScale) }},
+	{"tail_temperature", agreeRows, func(m *Meta) string { return fmt.Sprint(m.TailTemperature) }},
+	{"teacher", agreeSource, func(m *Meta) string { return strconv.Quote(m.Teacher) }},
+	{"temperature", agreeSource, func(m *Meta) string { return fmt.Sprint(m.Temperature) }},
+	{"policy_hash", agreeSource, func(m *Meta) string { return strconv.Quote(m.PolicyHash) }},
+	{"writer_version", agreeAll, func(m *Meta) string { return strconv.Quote(m.WriterVersion) }},
+}
+
+// differences lists, by manifest key, the fields up to level in which m and
+// o differ ("topk 4 vs 5"); teacher settings are compared key by key.
+func (m *Meta) differences(o *Meta, level int) []string {
 	var d []string
-	if m.SchemaVersion != o.SchemaVersion {
-		d = append(d, fmt.Sprintf("schema_version %d vs %d", m.SchemaVersion, o.SchemaVersion))
+	for _, f := range metaFields {
+		if f.level > level {
+			continue
+		}
+		if a, b := f.value(m), f.value(o); a != b {
+			d = append(d, fmt.Sprintf("%s %s vs %s", f.key, a, b))
+		}
 	}
-	if m.TokenizerHash != o.TokenizerHash {
-		d = append(d, fmt.Sprintf("tokenizer_hash %q vs %q", m.TokenizerHash, o.TokenizerHash))
+	if level >= agreeAll {
+		keys := map[string]bool{}
+		for k := range m.TeacherSettings {
+			keys[k] = true
+		}
+		for k := range o.TeacherSettings {
+			keys[k] = true
+		}
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			a, aok := m.TeacherSettings[k]
+			b, bok := o.TeacherSettings[k]
+			if a != b || aok != bok {
+				d = append(d, fmt.Sprintf("teacher_settings.%s %s vs %s", k, settingText(a, aok), settingText(b, bok)))
+			}
+		}
 	}
-	if m.VocabSize != o.VocabSize {
-		d = append(d, fmt.Sprintf("vocab_size %d vs %d", m.VocabSize, o.VocabSize))
+	return d
+}
+
+func settingText(v string, ok bool) string {
+	if !ok {
+		return "(unset)"
 	}
-	if m.TopK != o.TopK {
-		d = append(d, fmt.Sprintf("topk %d vs %d", m.TopK, o.TopK))
+	const maxShown = 200 // the policy setting holds a whole policy file
+	if len(v) > maxShown {
+		return strconv.Quote(v[:maxShown]) + "..."
 	}
-	if fmt.Sprint(m.HiddenLayers) != fmt.Sprint(o.HiddenLayers) || m.HiddenDim != o.HiddenDim {
-		d = append(d, fmt.Sprintf("hidden layers %v dim %d vs %v dim %d", m.HiddenLayers, m.HiddenDim, o.HiddenLayers, o.HiddenDim))
+	return strconv.Quote(v)
+}
+
+func metaMismatch(what string, d []string) error {
+	if len(d) == 0 {
+		return nil
 	}
-	if m.LogprobScale != o.LogprobScale {
-		d = append(d, fmt.Sprintf("logprob_scale %d vs %d", m.LogprobScale, o.LogprobScale))
-	}
-	if m.TailTemperature != o.TailTemperature {
-		d = append(d, fmt.Sprintf("tail_temperature %g vs %g", m.TailTemperature, o.TailTemperature))
-	}
-	if len(d) > 0 {
-		return fmt.Errorf("incompatible dataset metadata: %s", strings.Join(d, "; "))
-	}
-	return nil
+	return fmt.Errorf("%s: %s", what, strings.Join(d, "; "))
+}
+
+// Compatible reports how two Metas disagree on anything that changes what
+// rows mean (used when the manifest is checked against shards).
+func (m *Meta) Compatible(o *Meta) error {
+	return metaMismatch("incompatible dataset metadata", m.differences(o, agreeRows))
+}
+
+// SameSource reports how two Metas disagree on what rows mean or on who
+// produced them (teacher, temperature, policy): datasets that agree may be
+// merged.
+func (m *Meta) SameSource(o *Meta) error {
+	return metaMismatch("incompatible dataset metadata", m.differences(o, agreeSource))
+}
+
+// Equal reports every field in which two Metas differ, teacher settings
+// and writer version included: datasets written by one collection run agree.
+func (m *Meta) Equal(o *Meta) error {
+	return metaMismatch("dataset metadata differs", m.differences(o, agreeAll))
 }
 
 // Parquet key-value metadata keys.

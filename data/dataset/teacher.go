@@ -125,9 +125,6 @@ func encodeTopK(ids []int32, lps, tail, tailT []float32, n, k, vocab int) (packe
 // littleEndian reports the host byte order (set once, never changed).
 var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
 
-// errCorrupt marks malformed packed data.
-var errCorrupt = errors.New("corrupt packed data")
-
 // FieldError is a problem with one column of a row.
 type FieldError struct {
 	Field string

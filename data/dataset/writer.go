@@ -365,24 +365,12 @@ func (s *shardWriter) close() (ShardInfo, error) {
 		os.Remove(tmp)
 		return ShardInfo{}, fmt.Errorf("write shard %s: %w", s.name, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return ShardInfo{}, err
 	}
 	s.info.Bytes = s.counter.n
 	s.info.SHA256 = hex.EncodeToString(s.counter.h.Sum(nil))
 	return s.info, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // writeFileAtomic writes path through internal/atomicfile (temp file in the

@@ -16,6 +16,22 @@ type byteLevel struct {
 // byteLevelRunes bounds the alphabet's code points (the highest is U+0143).
 const byteLevelRunes = 0x144
 
+// gpt2Bytes is the one byte-level table; it is never modified after init.
+var gpt2Bytes = newByteLevel()
+
+// ByteLevelRune is the character byte b is written as in byte-level BPE
+// token texts (GPT-2's bytes_to_unicode: space → Ġ, newline → Ċ).
+func ByteLevelRune(b byte) rune { return gpt2Bytes.toRune[b] }
+
+// ByteLevelByte is the byte the byte-level character r stands for, or false
+// when r is not one of the 256 characters of the alphabet.
+func ByteLevelByte(r rune) (byte, bool) {
+	if r < 0 || r >= byteLevelRunes || gpt2Bytes.fromRune[r] < 0 {
+		return 0, false
+	}
+	return byte(gpt2Bytes.fromRune[r]), true
+}
+
 func newByteLevel() *byteLevel {
 	bl := &byteLevel{}
 	for i := range bl.fromRune {
@@ -49,10 +65,11 @@ func (bl *byteLevel) encode(b []byte) string {
 func (bl *byteLevel) decode(s string) ([]byte, bool) {
 	out := make([]byte, 0, len(s))
 	for _, r := range s {
-		if r < 0 || r >= byteLevelRunes || bl.fromRune[r] < 0 {
+		b, ok := ByteLevelByte(r)
+		if !ok {
 			return nil, false
 		}
-		out = append(out, byte(bl.fromRune[r]))
+		out = append(out, b)
 	}
 	return out, true
 }

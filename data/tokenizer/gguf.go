@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"github.com/distill-ml/distill/format/gguf"
 	"strings"
 )
 
@@ -26,7 +27,7 @@ const ggufModel = "gpt2"
 // GGUFVocab returns the vocabulary in GGUF form. A normalizer (Qwen's NFC)
 // has no GGUF representation and is dropped, as llama.cpp does not normalize.
 func (t *Tokenizer) GGUFVocab() GGUFVocab {
-	bl := newByteLevel()
+	bl := gpt2Bytes
 	v := GGUFVocab{
 		Model:        ggufModel,
 		Pre:          t.pre.String(),
@@ -81,7 +82,7 @@ func fromGGUF(v GGUFVocab) (*Tokenizer, error) {
 	if len(v.Merges) > maxMerges {
 		return nil, fmt.Errorf("tokenizer.ggml.merges: %d merges exceed the limit %d", len(v.Merges), maxMerges)
 	}
-	bl := newByteLevel()
+	bl := gpt2Bytes
 	s := &spec{name: "gguf", pre: kind, ignoreMerges: kind == preLlama3, chatTemplate: v.ChatTemplate}
 	for id, tok := range v.Tokens {
 		switch v.Types[id] {
@@ -127,13 +128,13 @@ func fromGGUF(v GGUFVocab) (*Tokenizer, error) {
 		}
 		return &c, nil
 	}
-	if s.bos, err = content("tokenizer.ggml.bos_token_id", v.BOS); err != nil {
+	if s.bos, err = content(gguf.KeyTokenizerBOS, v.BOS); err != nil {
 		return nil, err
 	}
-	if s.eos, err = content("tokenizer.ggml.eos_token_id", v.EOS); err != nil {
+	if s.eos, err = content(gguf.KeyTokenizerEOS, v.EOS); err != nil {
 		return nil, err
 	}
-	if s.pad, err = content("tokenizer.ggml.padding_token_id", v.PAD); err != nil {
+	if s.pad, err = content(gguf.KeyTokenizerPAD, v.PAD); err != nil {
 		return nil, err
 	}
 	return build(s)

@@ -98,10 +98,6 @@ type hfSpecial struct {
 	ChatTemplate json.RawMessage `json:"chat_template"`
 }
 
-type typed struct {
-	Type string `json:"type"`
-}
-
 func parse(data []byte, name string, config []byte) (*Tokenizer, error) {
 	t, err := parseHF(data, name, config)
 	if err != nil {
@@ -165,7 +161,7 @@ func parseHF(data []byte, name string, config []byte) (*Tokenizer, error) {
 	if len(m.Vocab) > maxVocab {
 		return nil, fmt.Errorf("model.vocab: %d entries exceed the limit %d", len(m.Vocab), maxVocab)
 	}
-	bl := newByteLevel()
+	bl := gpt2Bytes
 	s.vocab = make([]vocabEntry, 0, len(m.Vocab))
 	for tok, id := range m.Vocab {
 		if id < 0 || id >= maxVocab {

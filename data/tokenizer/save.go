@@ -19,7 +19,7 @@ const (
 // Special-token roles and the chat template are not part of that format;
 // MarshalConfigJSON holds them.
 func (t *Tokenizer) MarshalJSON() ([]byte, error) {
-	bl := newByteLevel()
+	bl := gpt2Bytes
 	out := make([]byte, 0, 64*len(t.tokens))
 	out = append(out, "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": ["...)
 	for i, a := range t.added {

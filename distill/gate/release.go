@@ -10,8 +10,8 @@ import (
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/distill/release"
-	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/atomicfile"
 )
 
@@ -129,22 +129,20 @@ func modelFacts(path string) (release.Model, error) {
 	}
 	defer f.Close()
 	var m release.Model
-	if m.Architecture, err = f.String("general.architecture"); err != nil {
+	if m.Architecture, err = f.String(gguf.KeyArchitecture); err != nil {
 		return m, err
 	}
 	for _, t := range f.Tensors {
 		m.Parameters += int64(t.Elements())
 	}
-	if ft, err := f.Uint("general.file_type"); err == nil {
+	if ft, err := f.Uint(gguf.KeyFileType); err == nil {
 		m.QuantType = fmt.Sprintf("file_type %d", ft)
-		for _, name := range export.FileTypeNames() {
-			if t, err := export.ParseFileType(name); err == nil && uint64(t.GGUFFileType()) == ft {
-				m.QuantType = name
-			}
+		if t, ok := quant.FileTypeOfGGUF(ft); ok {
+			m.QuantType = t.String()
 		}
 	}
-	if _, ok := f.KV("distill.tokenizer_hash"); ok {
-		m.TokenizerHash, _ = f.String("distill.tokenizer_hash")
+	if _, ok := f.KV(gguf.KeyDistillTokenizerHash); ok {
+		m.TokenizerHash, _ = f.String(gguf.KeyDistillTokenizerHash)
 	}
 	if cl, err := f.Uint(m.Architecture + ".context_length"); err == nil {
 		m.ContextLength = int(cl)

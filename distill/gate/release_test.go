@@ -10,6 +10,7 @@ import (
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/distill/release"
 	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -25,7 +26,7 @@ func TestWriteReleasesManifestVerifies(t *testing.T) {
 	}
 	m.Name, m.Version = "t", "1"
 	gg := filepath.Join(dir, "student-q8_0.gguf")
-	if err := export.Write(gg, m, export.Options{Type: export.Q8_0}); err != nil {
+	if err := export.Write(gg, m, export.Options{Type: quant.FileQ8_0}); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")

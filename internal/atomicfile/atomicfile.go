@@ -52,9 +52,8 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, werr)
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := SyncDir(dir); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

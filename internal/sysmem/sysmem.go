@@ -22,13 +22,26 @@ var ErrUnknown = errors.New("available memory unknown (no /proc/meminfo MemAvail
 // ProcStatusBytes is a "Name:  N kB" field of /proc/self/status in bytes
 // (VmRSS, VmHWM for the peak), 0 if unknown.
 func ProcStatusBytes(field string) int64 {
+	n, _ := ProcStatus(field)
+	return n
+}
+
+// ProcStatus is a "Name:  N kB" field of /proc/self/status in bytes, or
+// false when the system does not report it.
+func ProcStatus(field string) (int64, bool) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	defer f.Close()
-	n, _ := kBField(f, field)
-	return n
+	return kBField(f, field)
+}
+
+// ResetPeak resets the kernel's high-water mark of this process's resident
+// set (VmHWM; Linux: writing 5 to /proc/self/clear_refs), so that a peak
+// read afterwards belongs to the work since. It reports whether it could.
+func ResetPeak() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
 
 // Available is /proc/meminfo's MemAvailable in bytes: the kernel's estimate

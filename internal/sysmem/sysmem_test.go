@@ -1,6 +1,7 @@
 package sysmem
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,17 @@ func TestFormat(t *testing.T) {
 		if got := Format(n); got != want {
 			t.Errorf("Format(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestProcStatusReportsUnknownFields(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc on this system")
+	}
+	if n, ok := ProcStatus("VmHWM"); !ok || n <= 0 {
+		t.Errorf("ProcStatus(VmHWM) = %d, %v; want a positive byte count", n, ok)
+	}
+	if n, ok := ProcStatus("NoSuchField"); ok {
+		t.Errorf("ProcStatus(NoSuchField) = %d, true; want unknown", n)
 	}
 }

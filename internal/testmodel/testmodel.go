@@ -12,6 +12,7 @@ import (
 
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -43,7 +44,7 @@ func GGUF(t testing.TB, tok *tokenizer.Tokenizer, name string, seed uint64) stri
 	m.Vocab = export.TokenizerVocab(tok)
 	m.Name, m.Version = "testmodel", "1"
 	path := filepath.Join(t.TempDir(), name)
-	if err := export.Write(path, m, export.Options{Type: export.F32}); err != nil {
+	if err := export.Write(path, m, export.Options{Type: quant.FileF32}); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -192,20 +192,10 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700
 		return "", fmt.Errorf("save checkpoint: %w", err)
 	}
-	syncDir(tmp)
-	if _, err := os.Stat(final); err == nil {
-		old := final + ".old"
-		os.RemoveAll(old)
-		if err := os.Rename(final, old); err != nil {
-			return "", fmt.Errorf("save checkpoint: replace %s: %w", final, err)
-		}
-		defer os.RemoveAll(old)
-	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := atomicfile.ReplaceDir(tmp, final); err != nil {
 		return "", fmt.Errorf("save checkpoint: %w", err)
 	}
 	ok = true
-	syncDir(root)
 	if keep > 0 {
 		if err := prune(root, keep); err != nil {
 			return final, err
@@ -234,13 +224,6 @@ func (c *Checkpoint) check() error {
 		}
 	}
 	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // List returns the checkpoint directories under root, oldest step first.
@@ -311,7 +294,9 @@ func prune(root string, keep int) error {
 		}
 		dirs = dirs[1:]
 	}
-	syncDir(root)
+	if err := atomicfile.SyncDir(root); err != nil {
+		return fmt.Errorf("prune checkpoints: %w", err)
+	}
 	return nil
 }
 

@@ -140,7 +140,7 @@ func (m *Model) Path() string { return m.path }
 
 func (m *Model) load(opts Options) error {
 	gf := m.file
-	arch, err := gf.String("general.architecture")
+	arch, err := gf.String(gguf.KeyArchitecture)
 	if err != nil {
 		return err
 	}
@@ -234,15 +234,15 @@ func (m *Model) readHyper() error {
 		return nil
 	}
 	if err := errors.Join(
-		geti("llama.embedding_length", &h.DModel, -1),
-		geti("llama.block_count", &h.NLayers, -1),
-		geti("llama.attention.head_count", &h.NHeads, -1),
-		geti("llama.feed_forward_length", &h.FFNDim, -1),
-		geti("llama.context_length", &h.ContextLength, -1),
+		geti(gguf.KeyLlamaEmbeddingLength, &h.DModel, -1),
+		geti(gguf.KeyLlamaBlockCount, &h.NLayers, -1),
+		geti(gguf.KeyLlamaHeadCount, &h.NHeads, -1),
+		geti(gguf.KeyLlamaFeedForwardLength, &h.FFNDim, -1),
+		geti(gguf.KeyLlamaContextLength, &h.ContextLength, -1),
 	); err != nil {
 		return err
 	}
-	if err := geti("llama.attention.head_count_kv", &h.NKVHeads, h.NHeads); err != nil {
+	if err := geti(gguf.KeyLlamaHeadCountKV, &h.NKVHeads, h.NHeads); err != nil {
 		return err
 	}
 	if h.DModel%h.NHeads != 0 {
@@ -252,15 +252,15 @@ func (m *Model) readHyper() error {
 		return fmt.Errorf("llama.attention.head_count %d is not divisible by llama.attention.head_count_kv %d", h.NHeads, h.NKVHeads)
 	}
 	h.HeadDim = h.DModel / h.NHeads
-	if err := geti("llama.rope.dimension_count", &h.RopeDim, h.HeadDim); err != nil {
+	if err := geti(gguf.KeyLlamaRopeDimensionCount, &h.RopeDim, h.HeadDim); err != nil {
 		return err
 	}
 	if h.RopeDim > h.HeadDim || h.RopeDim%2 != 0 {
 		return fmt.Errorf("llama.rope.dimension_count %d must be even and at most the head size %d", h.RopeDim, h.HeadDim)
 	}
 	h.RopeBase = 10000
-	if _, ok := gf.KV("llama.rope.freq_base"); ok {
-		b, err := gf.Float("llama.rope.freq_base")
+	if _, ok := gf.KV(gguf.KeyLlamaRopeFreqBase); ok {
+		b, err := gf.Float(gguf.KeyLlamaRopeFreqBase)
 		if err != nil {
 			return err
 		}
@@ -269,7 +269,7 @@ func (m *Model) readHyper() error {
 		}
 		h.RopeBase = b
 	}
-	eps, err := gf.Float("llama.attention.layer_norm_rms_epsilon")
+	eps, err := gf.Float(gguf.KeyLlamaRMSEpsilon)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand"
 
+	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/num/f16"
@@ -106,25 +107,21 @@ func RandomVocab(n int) (tokens []string, types []int32, merges []string, err er
 	if n < 258+1 {
 		return nil, nil, nil, fmt.Errorf("random vocab: size %d < 259", n)
 	}
-	enc := map[byte]rune{}
-	for r, b := range byteDecoder() {
-		enc[b] = r
-	}
 	tokens = append(tokens, "<s>", "</s>")
 	types = append(types, tokenControl, tokenControl)
 	for b := 0; b < 256; b++ {
-		tokens = append(tokens, string(enc[byte(b)]))
+		tokens = append(tokens, string(tokenizer.ByteLevelRune(byte(b))))
 		types = append(types, tokenNormal)
 	}
 	// printable ASCII letters first so common text merges
 	var alpha []string
 	for _, c := range " etaoinshrdlucmfwypvbgkjqxzETAOINSHRDLUCMFWYPVBGKJQXZ.,0123456789" {
-		alpha = append(alpha, string(enc[byte(c)]))
+		alpha = append(alpha, string(tokenizer.ByteLevelRune(byte(c))))
 	}
 	var pairs []string
 	for _, a := range alpha {
 		for _, b := range alpha {
-			if a == string(enc[' ']) && b == string(enc[' ']) {
+			if a == string(tokenizer.ByteLevelRune(' ')) && b == string(tokenizer.ByteLevelRune(' ')) {
 				continue
 			}
 			pairs = append(pairs, a+" "+b)
@@ -175,27 +172,27 @@ func WriteRandomModel(path string, sp RandomSpec) error {
 		k string
 		v gguf.Value
 	}{
-		{"general.architecture", gguf.Of("llama")},
-		{"general.name", gguf.Of("distill-random")},
-		{"general.file_type", gguf.Of(sp.fileType())},
-		{"llama.context_length", gguf.Of(uint32(sp.ContextLength))},
-		{"llama.embedding_length", gguf.Of(uint32(sp.DModel))},
-		{"llama.block_count", gguf.Of(uint32(sp.NLayers))},
-		{"llama.feed_forward_length", gguf.Of(uint32(sp.FFNDim))},
-		{"llama.attention.head_count", gguf.Of(uint32(sp.NHeads))},
-		{"llama.attention.head_count_kv", gguf.Of(uint32(sp.NKVHeads))},
-		{"llama.rope.dimension_count", gguf.Of(uint32(hd))},
-		{"llama.rope.freq_base", gguf.Of(float32(sp.RopeBase))},
-		{"llama.attention.layer_norm_rms_epsilon", gguf.Of(sp.NormEps)},
-		{"llama.vocab_size", gguf.Of(uint32(sp.VocabSize))},
-		{"tokenizer.ggml.model", gguf.Of("gpt2")},
-		{"tokenizer.ggml.pre", gguf.Of("gpt-2")},
-		{"tokenizer.ggml.tokens", gguf.ArrayOf(tokens)},
-		{"tokenizer.ggml.token_type", gguf.ArrayOf(types)},
-		{"tokenizer.ggml.merges", gguf.ArrayOf(merges)},
-		{"tokenizer.ggml.bos_token_id", gguf.Of(uint32(0))},
-		{"tokenizer.ggml.eos_token_id", gguf.Of(uint32(1))},
-		{"tokenizer.ggml.add_bos_token", gguf.Of(false)},
+		{gguf.KeyArchitecture, gguf.Of("llama")},
+		{gguf.KeyName, gguf.Of("distill-random")},
+		{gguf.KeyFileType, gguf.Of(sp.fileType())},
+		{gguf.KeyLlamaContextLength, gguf.Of(uint32(sp.ContextLength))},
+		{gguf.KeyLlamaEmbeddingLength, gguf.Of(uint32(sp.DModel))},
+		{gguf.KeyLlamaBlockCount, gguf.Of(uint32(sp.NLayers))},
+		{gguf.KeyLlamaFeedForwardLength, gguf.Of(uint32(sp.FFNDim))},
+		{gguf.KeyLlamaHeadCount, gguf.Of(uint32(sp.NHeads))},
+		{gguf.KeyLlamaHeadCountKV, gguf.Of(uint32(sp.NKVHeads))},
+		{gguf.KeyLlamaRopeDimensionCount, gguf.Of(uint32(hd))},
+		{gguf.KeyLlamaRopeFreqBase, gguf.Of(float32(sp.RopeBase))},
+		{gguf.KeyLlamaRMSEpsilon, gguf.Of(sp.NormEps)},
+		{gguf.KeyLlamaVocabSize, gguf.Of(uint32(sp.VocabSize))},
+		{gguf.KeyTokenizerModel, gguf.Of("gpt2")},
+		{gguf.KeyTokenizerPre, gguf.Of("gpt-2")},
+		{gguf.KeyTokenizerTokens, gguf.ArrayOf(tokens)},
+		{gguf.KeyTokenizerTokenTypes, gguf.ArrayOf(types)},
+		{gguf.KeyTokenizerMerges, gguf.ArrayOf(merges)},
+		{gguf.KeyTokenizerBOS, gguf.Of(uint32(0))},
+		{gguf.KeyTokenizerEOS, gguf.Of(uint32(1))},
+		{gguf.KeyTokenizerAddBOS, gguf.Of(false)},
 	}
 	for _, kv := range kvs {
 		if err := w.Set(kv.k, kv.v); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -34,7 +35,7 @@ func TestAgreesWithTrainingForward(t *testing.T) {
 			}
 		}
 		path := filepath.Join(t.TempDir(), "student.gguf")
-		if err := export.Write(path, em, export.Options{Type: export.F32}); err != nil {
+		if err := export.Write(path, em, export.Options{Type: quant.FileF32}); err != nil {
 			t.Fatal(err)
 		}
 		m, err := Load(path, Options{KVF32: true})

@@ -34,44 +34,44 @@ const (
 )
 
 func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
-	if _, ok := gf.KV("tokenizer.ggml.tokens"); !ok {
+	if _, ok := gf.KV(gguf.KeyTokenizerTokens); !ok {
 		return nil, nil
 	}
 	v := &vocab{bos: -1, eos: -1, pad: -1}
 	var err error
-	if v.model, err = gf.String("tokenizer.ggml.model"); err != nil {
+	if v.model, err = gf.String(gguf.KeyTokenizerModel); err != nil {
 		return nil, err
 	}
-	if _, ok := gf.KV("tokenizer.ggml.pre"); ok {
-		if v.pre, err = gf.String("tokenizer.ggml.pre"); err != nil {
+	if _, ok := gf.KV(gguf.KeyTokenizerPre); ok {
+		if v.pre, err = gf.String(gguf.KeyTokenizerPre); err != nil {
 			return nil, err
 		}
 	}
-	if v.tokens, err = gf.Strings("tokenizer.ggml.tokens"); err != nil {
+	if v.tokens, err = gf.Strings(gguf.KeyTokenizerTokens); err != nil {
 		return nil, err
 	}
 	if len(v.tokens) != vocabSize {
 		return nil, fmt.Errorf("tokenizer.ggml.tokens has %d entries but token_embd.weight has %d rows", len(v.tokens), vocabSize)
 	}
-	if _, ok := gf.KV("tokenizer.ggml.token_type"); ok {
-		if v.types, err = gf.Int32s("tokenizer.ggml.token_type"); err != nil {
+	if _, ok := gf.KV(gguf.KeyTokenizerTokenTypes); ok {
+		if v.types, err = gf.Int32s(gguf.KeyTokenizerTokenTypes); err != nil {
 			return nil, err
 		}
 		if len(v.types) != vocabSize {
 			return nil, fmt.Errorf("tokenizer.ggml.token_type has %d entries, want %d", len(v.types), vocabSize)
 		}
 	}
-	if _, ok := gf.KV("tokenizer.ggml.merges"); ok {
-		if v.merges, err = gf.Strings("tokenizer.ggml.merges"); err != nil {
+	if _, ok := gf.KV(gguf.KeyTokenizerMerges); ok {
+		if v.merges, err = gf.Strings(gguf.KeyTokenizerMerges); err != nil {
 			return nil, err
 		}
 	}
-	if _, ok := gf.KV("tokenizer.chat_template"); ok {
-		if v.chatTemplate, err = gf.String("tokenizer.chat_template"); err != nil {
+	if _, ok := gf.KV(gguf.KeyChatTemplate); ok {
+		if v.chatTemplate, err = gf.String(gguf.KeyChatTemplate); err != nil {
 			return nil, err
 		}
 	}
-	for key, dst := range map[string]*int32{"tokenizer.ggml.bos_token_id": &v.bos, "tokenizer.ggml.eos_token_id": &v.eos, "tokenizer.ggml.padding_token_id": &v.pad} {
+	for key, dst := range map[string]*int32{gguf.KeyTokenizerBOS: &v.bos, gguf.KeyTokenizerEOS: &v.eos, gguf.KeyTokenizerPAD: &v.pad} {
 		if _, ok := gf.KV(key); !ok {
 			continue
 		}
@@ -84,13 +84,12 @@ func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
 		}
 		*dst = int32(u)
 	}
-	if _, ok := gf.KV("tokenizer.ggml.add_bos_token"); ok {
-		if v.addBOS, err = gf.Bool("tokenizer.ggml.add_bos_token"); err != nil {
+	if _, ok := gf.KV(gguf.KeyTokenizerAddBOS); ok {
+		if v.addBOS, err = gf.Bool(gguf.KeyTokenizerAddBOS); err != nil {
 			return nil, err
 		}
 	}
 	v.bytes = make([][]byte, len(v.tokens))
-	dec := byteDecoder()
 	for i, t := range v.tokens {
 		if v.types != nil && v.types[i] == tokenControl {
 			continue
@@ -101,7 +100,7 @@ func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
 		}
 		b := make([]byte, 0, len(t))
 		for _, r := range t {
-			if c, ok := dec[r]; ok {
+			if c, ok := tokenizer.ByteLevelByte(r); ok {
 				b = append(b, c)
 			} else {
 				b = append(b, string(r)...) // user-defined tokens are stored as plain text
@@ -110,22 +109,6 @@ func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
 		v.bytes[i] = b
 	}
 	return v, nil
-}
-
-// byteDecoder inverts GPT-2's byte-to-unicode table: printable Latin-1 bytes
-// map to themselves, the other 68 bytes to U+0100 onwards in byte order.
-func byteDecoder() map[rune]byte {
-	m := make(map[rune]byte, 256)
-	next := rune(256)
-	for b := 0; b < 256; b++ {
-		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
-			m[rune(b)] = byte(b)
-		} else {
-			m[next] = byte(b)
-			next++
-		}
-	}
-	return m
 }
 
 // TokenBytes is the text a token stands for (empty for control tokens such

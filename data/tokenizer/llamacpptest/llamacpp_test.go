@@ -9,6 +9,7 @@ import (
 
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/student"
 	"golang.org/x/text/unicode/norm"
@@ -81,7 +82,7 @@ func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
 			}
 			m.Vocab = export.TokenizerVocab(tok)
 			path := filepath.Join(t.TempDir(), "tok.gguf")
-			if err := export.Write(path, m, export.Options{Type: export.F32}); err != nil {
+			if err := export.Write(path, m, export.Options{Type: quant.FileF32}); err != nil {
 				t.Fatal(err)
 			}
 			out := testpeers.RunNode(t, "node-llama-cpp", llamaTokenizeScript, in, path)

@@ -134,12 +134,6 @@ func (p Policy) Backoff(attempt int, retryAfter time.Duration, rng *rand.Rand) t
 	return d
 }
 
-// Stats counts what Do saw.
-type Stats struct {
-	Attempts int
-	Retries  map[string]int // reason → retries
-}
-
 // Do calls fn until it succeeds, fails permanently, the attempts run out, or
 // ctx ends. onRetry (optional) is told about each retry before the wait. The
 // returned error is the last *Error.

@@ -1,0 +1,29 @@
+package quant
+
+import "testing"
+
+func TestFileTypeNamesRoundTrip(t *testing.T) {
+	// llama.cpp's llama_ftype values (include/llama.h).
+	want := map[string]uint32{"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k": 14, "q4_k_m": 15, "q5_k": 16, "q6_k": 18}
+	if got := FileTypeNames(); len(got) != len(want) {
+		t.Fatalf("FileTypeNames() = %v, want the %d names of %v", got, len(want), want)
+	}
+	for name, ftype := range want {
+		f, err := ParseFileType(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.String() != name || f.GGUFFileType() != ftype {
+			t.Errorf("%s: String %q, GGUFFileType %d; want %d", name, f, f.GGUFFileType(), ftype)
+		}
+		if g, ok := FileTypeOfGGUF(uint64(ftype)); !ok || g != f {
+			t.Errorf("FileTypeOfGGUF(%d) = %v, %v; want %v", ftype, g, ok, f)
+		}
+	}
+	if _, ok := FileTypeOfGGUF(3); ok {
+		t.Error("FileTypeOfGGUF(3) (Q4_1, not written by distill) reported known")
+	}
+	if _, err := ParseFileType("q4_1"); err == nil {
+		t.Error("ParseFileType(q4_1) accepted")
+	}
+}
