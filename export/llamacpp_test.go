@@ -63,6 +63,9 @@ type loadResult struct {
 // and an untied output (fallback types) — plus a requantized file, and has
 // llama.cpp load each with its tensor checks on.
 func TestLlamaCppLoadsEveryType(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with llama.cpp: not in -short")
+	}
 	testpeers.NodeModules(t, "node-llama-cpp")
 	dir := t.TempDir()
 	var paths []string

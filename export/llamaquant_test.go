@@ -109,6 +109,9 @@ func llamaQuantizeBinary(t testing.TB) string {
 // every tensor's type and bytes, and every metadata value llama.cpp writes,
 // with our direct export of the same type.
 func TestMatchesLlamaQuantize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with llama-quantize: not in -short")
+	}
 	bin := llamaQuantizeBinary(t)
 	dir := t.TempDir()
 	// d 320, like MobileLLM-125M's 576, is a multiple of 32 but not of 256

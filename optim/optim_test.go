@@ -205,6 +205,9 @@ func TestScheduleValues(t *testing.T) {
 
 // Five steps with clipping and mixed decay, compared to torch.optim.AdamW.
 func TestAdamWMatchesTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with PyTorch: not in -short")
+	}
 	r := rand.New(rand.NewPCG(7, 8))
 	sizes := []int{33, 5, 17}
 	ps := randParams(r, sizes)

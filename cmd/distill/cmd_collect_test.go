@@ -342,6 +342,9 @@ func promptIDs(ps []e2ePrompt, source string) []string {
 }
 
 func TestCollectEndToEndRealProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end collection with real processes: not in -short")
+	}
 	dir := t.TempDir()
 	bin := e2eBinary(t, dir)
 	gguf, tokPath, tok := e2eModel(t, dir)

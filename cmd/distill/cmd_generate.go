@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/num/parallel"
 	"github.com/spf13/cobra"
@@ -76,19 +77,16 @@ func newGenerateCmd(a *app) *cobra.Command {
 				}
 				prompt = string(b)
 			}
-			m, err := infer.Load(model, runtimeOptions(threads, exact, ctxLen))
+			var o []engine.Option
+			if noBOS {
+				o = append(o, engine.WithoutBOS())
+			}
+			em, err := engine.Load(model, runtimeOptions(threads, exact, ctxLen), o...)
 			if err != nil {
 				return fmt.Errorf("generate: %w", err)
 			}
-			defer m.Close()
-			tok, err := m.Tokenizer()
-			if err != nil {
-				return fmt.Errorf("generate: %w", err)
-			}
-			ids := tok.Encode(prompt)
-			if m.AddBOS() && m.BOS() >= 0 && !noBOS {
-				ids = append([]int32{m.BOS()}, ids...)
-			}
+			defer em.Close()
+			m, ids := em.Runtime(), em.Tokenize(prompt)
 			if len(ids) == 0 {
 				return usagef("generate: the prompt is empty")
 			}

@@ -59,6 +59,9 @@ func TestServeFlagErrors(t *testing.T) {
 // needs the key, /health does not, limits answer 400, and the key appears in
 // neither stdout nor stderr.
 func TestServeAPIKeyFromEnv(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary: not in -short")
+	}
 	const key = "sk-serve-test-7f3a9c"
 	dir := t.TempDir()
 	bin := e2eBinary(t, dir)

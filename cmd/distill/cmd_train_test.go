@@ -133,6 +133,9 @@ func readMetrics(t *testing.T, out string) []metricLine {
 // the same data, --stop-after + --resume equals a straight run, and unusable
 // datasets are refused before training.
 func TestTrainEndToEndOnDataset(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end training run: not in -short")
+	}
 	tok, hash := writeByteTokenizer(t)
 	data := writeSyntheticDataset(t, hash, 8)
 
@@ -223,6 +226,9 @@ func TestTrainEndToEndOnDataset(t *testing.T) {
 // SIGINT during training saves a checkpoint at a clean step boundary and exits
 // 1 naming it; --resume continues from there.
 func TestTrainSIGINTSavesCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("training in a child process: not in -short")
+	}
 	tok, hash := writeByteTokenizer(t)
 	data := writeSyntheticDataset(t, hash, 8)
 	out := t.TempDir()

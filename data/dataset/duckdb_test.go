@@ -58,6 +58,9 @@ console.log(JSON.stringify({ count: count.n, tokens: count.t, meta, rows: out })
 `
 
 func TestDuckDBReadsDataset(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with DuckDB: not in -short")
+	}
 	cfg := datasettest.Config{Vocab: 40000, K: 8, Rows: 25, PromptLen: 5, CompletionLen: 12, Seed: 3,
 		HiddenLayers: []int{1}, HiddenDim: 4, Splits: []string{"train", "validation"}, TailTemperature: 2}
 	recs, _ := datasettest.Generate(cfg)

@@ -75,6 +75,9 @@ func klStored(exactLP []float64, exactTail float64, storedLP []float32, storedTa
 // report recorded in docs/BENCHMARKS.md (go test -run StorageReport -v). It
 // fails if the stored form's KL error is not negligible (> 1e-4 nats mean).
 func TestStorageReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("storage report: not in -short")
+	}
 	full := os.Getenv("DISTILL_STORAGE_REPORT") == "1"
 	rows := 40
 	if full {

@@ -123,6 +123,9 @@ func TestImportErrorsNameTheLine(t *testing.T) {
 // TestImportParquetWrittenByDuckDB imports Parquet files written by a
 // third-party writer, with extra columns and nullable (optional) strings.
 func TestImportParquetWrittenByDuckDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with DuckDB: not in -short")
+	}
 	tok := trainTokenizer(t)
 	dir := t.TempDir()
 	script := `

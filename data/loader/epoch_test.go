@@ -159,6 +159,9 @@ func resumeEverywhere(t *testing.T, ds *dataset.Dataset, cfg loader.Config, n, m
 // boundary, just after one — continues the uninterrupted sequence, over
 // several epochs, with one shard and with several, for both packings.
 func TestResumeAnywhereAcrossEpochs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("resumes at every position of several epochs: not in -short")
+	}
 	lengths, prompts := testRows()
 	// 12 rows of 8 tokens in 2×16 windows: an epoch is exactly 3 batches, so
 	// states fall exactly on epoch boundaries.

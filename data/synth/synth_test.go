@@ -182,6 +182,9 @@ func TestDefaultSizeAndScale(t *testing.T) {
 }
 
 func TestGoldenManualsHeldOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates the full corpus: not in -short")
+	}
 	c := fullCorpus(t)
 	goldenIDs := map[string]bool{}
 	for _, g := range c.Golden {

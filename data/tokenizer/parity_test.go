@@ -20,6 +20,9 @@ func totalBytes(chunks [][]byte) int {
 // TestParityWithReference checks that our ids equal the JS reference's on
 // ≥ 1 MB of generated text with the real Qwen3 and Llama 3 tokenizer.json files.
 func TestParityWithReference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with the JS reference tokenizer: not in -short")
+	}
 	chunks := ParityCorpus(1, parityCorpusBytes)
 	if n := totalBytes(chunks); n < parityCorpusBytes {
 		t.Fatalf("corpus is %d bytes", n)

@@ -136,6 +136,9 @@ func TestSpecialsFromConfig(t *testing.T) {
 // TestSaveLoadRealTokenizers saves the real Qwen3 and Llama 3 tokenizers,
 // reloads them, and checks hash, specials and ids are unchanged.
 func TestSaveLoadRealTokenizers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("round-trips the real Qwen3 and Llama 3 tokenizers: not in -short")
+	}
 	chunks := ParityCorpus(5, 64<<10)
 	for _, model := range []string{"qwen3", "llama3"} {
 		t.Run(model, func(t *testing.T) {
@@ -163,6 +166,9 @@ func TestSaveLoadRealTokenizers(t *testing.T) {
 func TestGGUFVocabRoundTrip(t *testing.T) {
 	for _, model := range []string{"llama3", "qwen3", "trained"} {
 		t.Run(model, func(t *testing.T) {
+			if testing.Short() && model != "trained" {
+				t.Skip("round-trips a real tokenizer: not in -short")
+			}
 			var a *Tokenizer
 			if model == "trained" {
 				a = trainSmall(t, "", 800)

@@ -72,6 +72,9 @@ func TestTrainDeterministicAndRoundTrip(t *testing.T) {
 // pre-tokenizer and checks the JS reference, loading those files, gives
 // our ids.
 func TestTrainedParityWithReference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with the JS reference tokenizer: not in -short")
+	}
 	chunks := ParityCorpus(3, 256<<10)
 	for _, pre := range []string{PreLlama3, PreQwen2, PreGPT2} {
 		t.Run(pre, func(t *testing.T) {

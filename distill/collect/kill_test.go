@@ -63,6 +63,9 @@ func journalSegments(path string) int {
 // different points, and checks that the final dataset holds every prompt
 // exactly once, and the same bytes as an uninterrupted run.
 func TestKillDashNineAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and resumes a child process: not in -short")
+	}
 	e := newEnv(t, 150)
 	e.cfg.SegmentRows = 5
 	e.cfg.Concurrency = 2

@@ -1,7 +1,14 @@
-// Package engine is distill's runtime as the gate, the server and the
-// pipeline see it: a GGUF loaded by model/infer together with the
+// Package engine is distill's runtime as the CLI, the gate, the server and
+// the pipeline see it: a GGUF loaded by model/infer together with the
 // tokenizer embedded in the file (data/tokenizer rebuilt from the
 // tokenizer.ggml.* keys). A Model implements gate.Model and serve.Backend.
+//
+// The engine owns how a text becomes the tokens the model is fed: the
+// embedded tokenizer's encoding, with BOS first when the file sets
+// tokenizer.ggml.add_bos_token (Tokenize, Encode). It also owns scoring a
+// dataset (Eval: `distill eval`), which uses the gate's rule for where a
+// completion starts, so `distill eval`, the gate and the server score the
+// same text identically.
 package engine
 
 import (
@@ -23,12 +30,22 @@ type Model struct {
 	tok     *tokenizer.Tokenizer
 	tokHash string
 	id      string
+	bos     int32 // the token Tokenize puts first; -1: none
 }
+
+// Option adjusts how Load sets up a Model.
+type Option func(*Model)
+
+// WithoutBOS makes Tokenize and Encode never prepend BOS, even when the
+// file asks for it (`--no-bos`).
+func WithoutBOS() Option { return func(m *Model) { m.bos = -1 } }
 
 // Load opens path with the runtime and its embedded tokenizer.
 // opts.Context caps the context length sessions get (see
 // infer.Options.Context); Load refuses a cap whose KV cache does not fit.
-func Load(path string, opts infer.Options) (*Model, error) {
+// BOS is prepended to every text when the file sets
+// tokenizer.ggml.add_bos_token and has a BOS token, unless WithoutBOS.
+func Load(path string, opts infer.Options, o ...Option) (*Model, error) {
 	rt, err := infer.Load(path, opts)
 	if err != nil {
 		return nil, err
@@ -42,7 +59,14 @@ func Load(path string, opts infer.Options) (*Model, error) {
 		rt.Close()
 		return nil, fmt.Errorf("%s: no tokenizer.ggml.* vocabulary in the file", path)
 	}
-	return &Model{rt: rt, tok: tok, tokHash: tok.Hash(), id: strings.TrimSuffix(filepath.Base(path), ".gguf")}, nil
+	m := &Model{rt: rt, tok: tok, tokHash: tok.Hash(), id: strings.TrimSuffix(filepath.Base(path), ".gguf"), bos: -1}
+	if rt.AddBOS() && rt.BOS() >= 0 {
+		m.bos = rt.BOS()
+	}
+	for _, f := range o {
+		f(m)
+	}
+	return m, nil
 }
 
 // Runtime is the underlying runtime model.
@@ -54,8 +78,17 @@ func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
 // Close releases the model.
 func (m *Model) Close() error { return m.rt.Close() }
 
-// Tokenize implements gate.Model.
-func (m *Model) Tokenize(text string) []int32 { return m.tok.Encode(text) }
+// Tokenize implements gate.Model: text as the model is fed it, the
+// embedded tokenizer's encoding after BOS when the file asks for BOS.
+func (m *Model) Tokenize(text string) []int32 {
+	if m.bos < 0 {
+		return m.tok.Encode(text)
+	}
+	return append([]int32{m.bos}, m.tok.Encode(text)...)
+}
+
+// AddsBOS reports whether Tokenize and Encode put BOS first.
+func (m *Model) AddsBOS() bool { return m.bos >= 0 }
 
 // TokenizerHash implements gate.Model.
 func (m *Model) TokenizerHash() string { return m.tokHash }
@@ -149,8 +182,8 @@ func logSoftmax(x []float32) []float32 {
 // ModelID implements serve.Backend.
 func (m *Model) ModelID() string { return m.id }
 
-// Encode implements serve.Backend.
-func (m *Model) Encode(text string) []int32 { return m.tok.Encode(text) }
+// Encode implements serve.Backend: Tokenize.
+func (m *Model) Encode(text string) []int32 { return m.Tokenize(text) }
 
 // TokenBytes implements serve.Backend.
 func (m *Model) TokenBytes(id int32) []byte {

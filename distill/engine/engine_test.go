@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -169,5 +170,42 @@ func TestServeRealModelThroughGoOpenAI(t *testing.T) {
 	}
 	if n := len(resp.Choices[0].LogProbs.Tokens); n == 0 || strings.Join(resp.Choices[0].LogProbs.Tokens, "") != want {
 		t.Fatalf("logprob tokens %q do not spell %q", resp.Choices[0].LogProbs.Tokens, want)
+	}
+}
+
+// TestTokenizeFollowsAddBOS: Tokenize and Encode put the tokenizer's BOS
+// first exactly when the file sets tokenizer.ggml.add_bos_token, and
+// WithoutBOS overrides the file.
+func TestTokenizeFollowsAddBOS(t *testing.T) {
+	tok := testmodel.Tokenizer(t)
+	bos := tok.Special().BOS
+	if bos < 0 {
+		t.Fatal("test tokenizer has no BOS")
+	}
+	text := "Replace the scanner battery"
+	plain := tok.Encode(text)
+	for _, c := range []struct {
+		name   string
+		addBOS bool
+		opts   []Option
+		want   []int32
+	}{
+		{"add_bos_token", true, nil, append([]int32{bos}, plain...)},
+		{"add_bos_token, WithoutBOS", true, []Option{WithoutBOS()}, plain},
+		{"no add_bos_token", false, nil, plain},
+	} {
+		path := testmodel.GGUF(t, tok, "plain.gguf", 7)
+		if c.addBOS {
+			path = testmodel.GGUFAddBOS(t, tok, "bos.gguf", 7)
+		}
+		m, err := Load(path, infer.Options{}, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, enc := m.Tokenize(text), m.Encode(text)
+		m.Close()
+		if !slices.Equal(got, c.want) || !slices.Equal(enc, c.want) {
+			t.Errorf("%s: Tokenize %v, Encode %v, want %v", c.name, got, enc, c.want)
+		}
 	}
 }

@@ -10,7 +10,8 @@ type Engine interface {
 
 // Model is a loaded artifact.
 type Model interface {
-	// Tokenize encodes text with the artifact's own tokenizer (no BOS added).
+	// Tokenize encodes text as the artifact is fed it: its own tokenizer,
+	// after BOS when the artifact asks for BOS (tokenizer.ggml.add_bos_token).
 	Tokenize(text string) []int32
 	// TokenizerHash identifies the tokenizer; teacher agreement needs equal hashes.
 	TokenizerHash() string

@@ -169,12 +169,7 @@ func measureQualityAndLatency(m, teacher Model, routes map[string][]Item, order 
 
 			// Perplexity and teacher agreement over the expected completion.
 			full := m.Tokenize(it.Prompt + it.Completion)
-			from := len(prompt) - 1
-			if len(full) <= len(prompt) || !samePrefix(full, prompt) {
-				// The completion must extend the prompt's tokens; when the
-				// tokenizer merges across the boundary, score from the shared prefix.
-				from = commonPrefix(full, prompt) - 1
-			}
+			from := CompletionStart(full, prompt) - 1
 			if from < 0 || from >= len(full)-1 {
 				return nil, Latency{}, fmt.Errorf("golden item %s: completion adds no tokens", it.ID)
 			}
@@ -311,7 +306,12 @@ func summarizeGrades(q *RouteQuality) {
 	}
 }
 
-func samePrefix(full, prefix []int32) bool { return commonPrefix(full, prefix) == len(prefix) }
+// CompletionStart is the index in full = Tokenize(prompt+completion) of the
+// first completion token scored, given prompt = Tokenize(prompt): the end
+// of their common prefix. The completion normally extends the prompt's
+// tokens; when the tokenizer merges across the boundary, the merged token
+// counts as completion. `distill eval` (distill/engine) uses the same rule.
+func CompletionStart(full, prompt []int32) int { return commonPrefix(full, prompt) }
 
 func commonPrefix(a, b []int32) int {
 	n := 0

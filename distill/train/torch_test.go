@@ -92,6 +92,9 @@ print(json.dumps({"losses": losses, "params": {n: p.detach().reshape(-1).tolist(
 // Four updates of the real student through the trainer (forward, backward,
 // clipping, schedule, decoupled decay) against the same four updates in PyTorch.
 func TestTrainingStepsMatchPyTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with PyTorch: not in -short")
+	}
 	sc := student.Config{VocabSize: 32, DModel: 16, NLayers: 2, NHeads: 2, NKVHeads: 1, FFNDim: 24,
 		ContextLength: 8, RopeBase: 10000, NormEps: 1e-5}
 	cfg := testConfig(t.TempDir(), 4)

@@ -87,6 +87,9 @@ func normJSON(t *testing.T, raw []byte) string {
 }
 
 func TestCrossReadHuggingFaceGGUF(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with Python gguf: not in -short")
+	}
 	path := filepath.Join(t.TempDir(), "x.gguf")
 	w, _ := writeSample(t, path, 64)
 	out := testpeers.RunNode(t, "@huggingface/gguf", hfScript, nil, path)
@@ -179,6 +182,9 @@ writeFileSync(process.argv[2], serializeGgufMetadata(md, { alignment: 32 }));
 `
 
 func TestReadHuggingFaceWrittenGGUF(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with Python gguf: not in -short")
+	}
 	path := filepath.Join(t.TempDir(), "hf.gguf")
 	testpeers.RunNode(t, "@huggingface/gguf", hfWriteScript, nil, path)
 	f, err := Open(path)

@@ -273,6 +273,9 @@ func inputs(n int) map[string][]float32 {
 var refTypes = []Type{F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K}
 
 func TestBitExactWithGGML(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares every type with ggml: not in -short")
+	}
 	var cases []refCase
 	for name, x := range inputs(1024) {
 		for _, typ := range refTypes {

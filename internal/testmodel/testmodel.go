@@ -35,6 +35,18 @@ func Tokenizer(t testing.TB) *tokenizer.Tokenizer {
 // under the given file name, and returns its path.
 func GGUF(t testing.TB, tok *tokenizer.Tokenizer, name string, seed uint64) string {
 	t.Helper()
+	return writeGGUF(t, tok, name, seed, false)
+}
+
+// GGUFAddBOS is GGUF with tokenizer.ggml.add_bos_token set: a runtime
+// feeding this model a text puts tok's BOS first.
+func GGUFAddBOS(t testing.TB, tok *tokenizer.Tokenizer, name string, seed uint64) string {
+	t.Helper()
+	return writeGGUF(t, tok, name, seed, true)
+}
+
+func writeGGUF(t testing.TB, tok *tokenizer.Tokenizer, name string, seed uint64, addBOS bool) string {
+	t.Helper()
 	cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 96,
 		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5}
 	m, err := export.RandomModel(cfg, seed)
@@ -42,6 +54,7 @@ func GGUF(t testing.TB, tok *tokenizer.Tokenizer, name string, seed uint64) stri
 		t.Fatal(err)
 	}
 	m.Vocab = export.TokenizerVocab(tok)
+	m.Vocab.AddBOS = addBOS
 	m.Name, m.Version = "testmodel", "1"
 	path := filepath.Join(t.TempDir(), name)
 	if err := export.Write(path, m, export.Options{Type: quant.FileF32}); err != nil {

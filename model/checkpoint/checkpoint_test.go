@@ -250,6 +250,9 @@ func FuzzReadSafetensors(f *testing.F) {
 // Cross-check with an independent reader and writer (Python json + numpy,
 // following the safetensors spec): Go writes → Python reads, Python writes → Go reads.
 func TestSafetensorsCrossReadPython(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with Python safetensors: not in -short")
+	}
 	ts := []Tensor{
 		{Name: "token_embd.weight", Shape: []int{3, 2}, Data: []float32{1, -2, 3.5, 1e-8, -0, 65504}},
 		{Name: "output_norm.weight", Shape: []int{2}, Data: []float32{0.25, -7}},

@@ -165,6 +165,9 @@ func hexFloats(xs ...[]float32) string {
 // over arguments spanning the polynomial's range, its overflow and underflow
 // flushes, and softmax rows masked with −Inf as llama.cpp pads them.
 func TestExactOpsMatchGGML(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with ggml: not in -short")
+	}
 	rng := rand.New(rand.NewSource(3))
 	var lines []string
 	type swi struct{ g, u []float32 }

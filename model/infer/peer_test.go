@@ -114,6 +114,9 @@ func greedyPrompts(vocab int) [][]int32 {
 // on 4 prompts (one of 70 tokens, which takes the fast prompt path) and
 // 32-token greedy continuations on 10 prompts, for every storage type.
 func TestAgreesWithLlamaCpp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with llama.cpp: not in -short")
+	}
 	types := []string{"F32", "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", "Q5_0", "Q4_K_M"}
 	req := peerRequest{GreedyTokens: 32}
 	spec := tinySpec("")

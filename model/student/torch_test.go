@@ -32,6 +32,9 @@ type torchCase struct {
 // logits, every parameter gradient and the loss terms to match. Tolerance,
 // per tensor: max_i |distill_i − torch_i| ≤ 1e-4·max_i |torch_i| + 1e-7.
 func TestAgreesWithPyTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with PyTorch: not in -short")
+	}
 	base := smallConfig()
 	shared := base
 	shared.ShareBlocks, shared.UntieEmbed = true, true

@@ -249,6 +249,9 @@ sys.stdout.buffer.write(h.view(np.float16).astype(np.float32).view('<u4').tobyte
 // numpy keeps signalling NaNs signalling where F16C quiets them, so NaNs are
 // compared as NaNs with the same sign and payload, quiet bit masked.
 func TestAgainstNumpy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with numpy: not in -short")
+	}
 	r := rand.New(rand.NewSource(4))
 	fs := edgeFloats(r, 5)
 	var in []byte

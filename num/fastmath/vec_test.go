@@ -8,7 +8,7 @@ import (
 
 func vecInputs() []float32 {
 	rng := rand.New(rand.NewSource(1))
-	x := []float32{0, -0.0, 1, -1, 88, 89, -87, -88, -103, -104, -105, -1000, 1000,
+	x := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 88, 89, -87, -88, -103, -104, -105, -1000, 1000,
 		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-30, -1e-30}
 	for len(x) < 16*40+7 {
 		x = append(x, float32(rng.NormFloat64()*30))
@@ -127,5 +127,14 @@ func BenchmarkExpSum(b *testing.B) {
 				ExpSum(dst, x, 0, 1)
 			}
 		})
+	}
+}
+
+// TestVecInputsHaveNegativeZero: the inputs hold -0 as well as +0 (a Go
+// literal -0.0 is +0).
+func TestVecInputsHaveNegativeZero(t *testing.T) {
+	x := vecInputs()
+	if math.Signbit(float64(x[0])) || !math.Signbit(float64(x[1])) {
+		t.Fatalf("vecInputs starts %v, %v (sign bits %v, %v); want +0, -0", x[0], x[1], math.Signbit(float64(x[0])), math.Signbit(float64(x[1])))
 	}
 }

@@ -39,6 +39,9 @@ console.log(JSON.stringify({ ids, logs }));
 // anyway, so invalid bytes are removed from the texts. llama.cpp does not
 // apply Qwen's NFC normalizer, so Qwen3 is compared on NFC text.
 func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with llama.cpp: not in -short")
+	}
 	testpeers.NodeModules(t, "node-llama-cpp")
 	var train []string
 	for _, c := range tokenizer.ParityCorpus(7, 200<<10) {

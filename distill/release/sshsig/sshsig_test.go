@@ -106,6 +106,9 @@ func TestParsePrivateKeyRejectsBadKeys(t *testing.T) {
 // ssh-keygen reads our keys and verifies our signatures, and we read its keys
 // and verify its signatures.
 func TestSSHKeygenInterop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with ssh-keygen: not in -short")
+	}
 	keygen := testpeers.SSHKeygen(t)
 	dir := t.TempDir()
 	run := func(stdin []byte, args ...string) string {
