@@ -82,15 +82,18 @@ func newDataValidateCmd(a *app) *cobra.Command {
 }
 
 func newDataImportCmd(a *app) *cobra.Command {
-	var in, tokPath, out, split, source string
+	var in, tokPath, out, split, source, docStart string
 	var noBOS, noEOS, replaceUTF8 bool
 	var shardMiB int
 	c := &cobra.Command{
-		Use:   "import --in FILE.jsonl|FILE.parquet --tokenizer tokenizer.json --out DIR",
-		Short: "Convert a JSONL or Parquet text dataset (prompt/completion, chat messages or text) into a distill dataset",
+		Use:   "import --in FILE.jsonl|FILE.parquet|FILE.txt --tokenizer tokenizer.json --out DIR",
+		Short: "Convert a JSONL, Parquet or plain-text dataset (prompt/completion, chat messages or text) into a distill dataset",
 		Long: "Rows may have prompt+completion, a chat \"messages\" list (rendered as ChatML; the last message\n" +
 			"must be the assistant's and becomes the completion) or text. Optional split/source fields\n" +
-			"override --split/--source. Rows with the same source and prompt (the same id) are kept once.",
+			"override --split/--source. Rows with the same source and prompt (the same id) are kept once;\n" +
+			"text rows with the same source and text. A .txt file becomes text rows (every token a target),\n" +
+			"one per document: one per paragraph, or, with --doc-start, one per line starting with it and\n" +
+			"the lines after it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if in == "" || tokPath == "" || out == "" {
@@ -107,7 +110,7 @@ func newDataImportCmd(a *app) *cobra.Command {
 			opts := importer.Options{Split: split, Source: source, BOS: sp.BOS, EOS: sp.EOS,
 				Writer:             dataset.WriterOptions{MaxShardBytes: int64(shardMiB) << 20},
 				Progress:           a.dataProgress("import " + filepath.Base(in)),
-				ReplaceInvalidUTF8: replaceUTF8}
+				ReplaceInvalidUTF8: replaceUTF8, DocStart: docStart}
 			if noBOS {
 				opts.BOS = -1
 			}
@@ -125,7 +128,7 @@ func newDataImportCmd(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "imported %s -> %s: %d rows, %d tokens", in, out, st.Rows, st.Tokens)
 			if st.Duplicates > 0 {
-				fmt.Fprintf(a.stdout, ", %d duplicate rows (same source and prompt) skipped", st.Duplicates)
+				fmt.Fprintf(a.stdout, ", %d duplicate rows (same id) skipped", st.Duplicates)
 			}
 			if st.Replaced > 0 {
 				fmt.Fprintf(a.stdout, ", %d rows with invalid UTF-8 replaced by U+FFFD", st.Replaced)
@@ -134,7 +137,8 @@ func newDataImportCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&in, "in", "", "input .jsonl or .parquet file")
+	c.Flags().StringVar(&in, "in", "", "input .jsonl, .parquet or .txt file")
+	c.Flags().StringVar(&docStart, "doc-start", "", "for a .txt input: a document (one row) begins at every line starting with this text (default: every paragraph)")
 	c.Flags().StringVar(&tokPath, "tokenizer", "", "tokenizer.json")
 	c.Flags().StringVar(&out, "out", "", "output dataset directory (must not hold a dataset)")
 	c.Flags().StringVar(&split, "split", "train", "split of rows that name none")
