@@ -13,6 +13,7 @@ import (
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/importer"
+	"github.com/distill-ml/distill/data/subset"
 	"github.com/distill-ml/distill/data/tokenizer"
 )
 
@@ -25,7 +26,7 @@ func newDataCmd(a *app) *cobra.Command {
 			"tokens, prompt length, packed teacher top-k and optional float16 hidden states) and a\n" +
 			"manifest.json listing every shard with its sha256.",
 	}
-	c.AddCommand(newDataSynthCmd(a), newDataImportCmd(a), newDataValidateCmd(a), newDataMergeCmd(a), newDataInspectCmd(a))
+	c.AddCommand(newDataSynthCmd(a), newDataImportCmd(a), newDataValidateCmd(a), newDataMergeCmd(a), newDataSubsetCmd(a), newDataInspectCmd(a))
 	return c
 }
 
@@ -147,6 +148,37 @@ func newDataImportCmd(a *app) *cobra.Command {
 	c.Flags().BoolVar(&noEOS, "no-eos", false, "do not append the tokenizer's EOS token to prompt/completion and text rows")
 	c.Flags().BoolVar(&replaceUTF8, "replace-invalid-utf8", false, "replace invalid UTF-8 in the input with U+FFFD instead of failing (the default names the line and byte offset)")
 	c.Flags().IntVar(&shardMiB, "shard-mib", 64, "maximum shard size in MiB")
+	return c
+}
+
+func newDataSubsetCmd(a *app) *cobra.Command {
+	var in, out string
+	var fraction float64
+	var seed int64
+	c := &cobra.Command{
+		Use:   "subset --in FILE.jsonl --fraction F --seed N --out FILE.jsonl",
+		Short: "Keep a deterministic fraction of a JSONL file's rows (the labelled rows of a data-limited run)",
+		Long: "Keeps exactly round(F·rows) rows: those whose seeded hash of the row id (the \"id\" field, else\n" +
+			"the dataset id of source and prompt or text) ranks lowest. The same ids, fraction and seed give\n" +
+			"the same rows on any machine and in any file order; a smaller fraction's rows are part of a\n" +
+			"larger one's. Lines are copied unchanged, in file order.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if in == "" || out == "" {
+				return usagef("data subset needs --in and --out")
+			}
+			st, err := subset.JSONL(in, out, fraction, seed)
+			if err != nil {
+				return fmt.Errorf("data subset: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "subset %s -> %s: %d of %d rows (fraction %g, seed %d)\n", in, out, st.Kept, st.Rows, fraction, seed)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&in, "in", "", "input .jsonl file")
+	c.Flags().StringVar(&out, "out", "", "output .jsonl file (written atomically)")
+	c.Flags().Float64Var(&fraction, "fraction", 1, "fraction of the rows to keep, in (0, 1]")
+	c.Flags().Int64Var(&seed, "seed", 1, "selection seed")
 	return c
 }
 
