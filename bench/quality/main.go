@@ -135,12 +135,14 @@ func runSeed(bin, pipeline, dir string, seed int64, sets []string) (seedResult, 
 	if !kdOK || !ceOK {
 		return r, fmt.Errorf("%s/gate/gate.json: want policy-route quality for student-f32 and student-ce-f32", dir)
 	}
-	// The teacher on the same golden items (the gate's own measurement, no
-	// candidates; latency bars off, a short sustained run).
+	// The teacher on the same golden items: the gate's own measurement with
+	// the teacher as baseline (the gate needs a candidate: the KD student,
+	// measured again), latency bars off, a short sustained run.
 	tdir := filepath.Join(dir, "teacher-gate")
 	if _, err := os.Stat(filepath.Join(tdir, "gate.json")); err != nil {
 		items := strconv.Itoa(rep.Config.MaxItems)
 		if err := run(bin, "gate", "--config", "gate", "--baseline", filepath.Join(dir, "teacher-f32.gguf"), "--out", tdir,
+			"--candidates", filepath.Join(dir, "artifacts", "student-f32.gguf"),
 			"--set", "routes.policy.golden="+rep.Config.Routes["policy"].Golden, "--set", "max_items="+items,
 			"--set", "sustained.seconds=1", "--set", "sustained.interval_seconds=1",
 			"--set", "routes.policy.thresholds.max_p95_ttft_ms=0", "--set", "routes.policy.thresholds.max_p95_token_ms=0",
