@@ -279,7 +279,9 @@ func report(w io.Writer, rs []seedResult, sets []string) {
 	}{{"KD − CE exact task score", 8}, {"CE − KD golden perplexity (positive: KD better)", 9}} {
 		m, _, half := stats(cols[d.col])
 		verdict := "interval includes 0: no difference shown"
-		if m-half > 0 {
+		if math.IsNaN(half) {
+			verdict = "one seed: no interval"
+		} else if m-half > 0 {
 			verdict = "interval above 0"
 		} else if m+half < 0 {
 			verdict = "interval below 0"
