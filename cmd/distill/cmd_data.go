@@ -13,6 +13,7 @@ import (
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/importer"
+	"github.com/distill-ml/distill/data/subset"
 	"github.com/distill-ml/distill/data/tokenizer"
 )
 
@@ -25,7 +26,7 @@ func newDataCmd(a *app) *cobra.Command {
 			"tokens, prompt length, packed teacher top-k and optional float16 hidden states) and a\n" +
 			"manifest.json listing every shard with its sha256.",
 	}
-	c.AddCommand(newDataSynthCmd(a), newDataImportCmd(a), newDataValidateCmd(a), newDataMergeCmd(a), newDataInspectCmd(a))
+	c.AddCommand(newDataSynthCmd(a), newDataImportCmd(a), newDataValidateCmd(a), newDataMergeCmd(a), newDataSubsetCmd(a), newDataInspectCmd(a))
 	return c
 }
 
@@ -82,15 +83,18 @@ func newDataValidateCmd(a *app) *cobra.Command {
 }
 
 func newDataImportCmd(a *app) *cobra.Command {
-	var in, tokPath, out, split, source string
+	var in, tokPath, out, split, source, docStart string
 	var noBOS, noEOS, replaceUTF8 bool
 	var shardMiB int
 	c := &cobra.Command{
-		Use:   "import --in FILE.jsonl|FILE.parquet --tokenizer tokenizer.json --out DIR",
-		Short: "Convert a JSONL or Parquet text dataset (prompt/completion, chat messages or text) into a distill dataset",
+		Use:   "import --in FILE.jsonl|FILE.parquet|FILE.txt --tokenizer tokenizer.json --out DIR",
+		Short: "Convert a JSONL, Parquet or plain-text dataset (prompt/completion, chat messages or text) into a distill dataset",
 		Long: "Rows may have prompt+completion, a chat \"messages\" list (rendered as ChatML; the last message\n" +
 			"must be the assistant's and becomes the completion) or text. Optional split/source fields\n" +
-			"override --split/--source. Rows with the same source and prompt (the same id) are kept once.",
+			"override --split/--source. Rows with the same source and prompt (the same id) are kept once;\n" +
+			"text rows with the same source and text. A .txt file becomes text rows (every token a target),\n" +
+			"one per document: one per paragraph, or, with --doc-start, one per line starting with it and\n" +
+			"the lines after it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if in == "" || tokPath == "" || out == "" {
@@ -107,7 +111,7 @@ func newDataImportCmd(a *app) *cobra.Command {
 			opts := importer.Options{Split: split, Source: source, BOS: sp.BOS, EOS: sp.EOS,
 				Writer:             dataset.WriterOptions{MaxShardBytes: int64(shardMiB) << 20},
 				Progress:           a.dataProgress("import " + filepath.Base(in)),
-				ReplaceInvalidUTF8: replaceUTF8}
+				ReplaceInvalidUTF8: replaceUTF8, DocStart: docStart}
 			if noBOS {
 				opts.BOS = -1
 			}
@@ -125,7 +129,7 @@ func newDataImportCmd(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "imported %s -> %s: %d rows, %d tokens", in, out, st.Rows, st.Tokens)
 			if st.Duplicates > 0 {
-				fmt.Fprintf(a.stdout, ", %d duplicate rows (same source and prompt) skipped", st.Duplicates)
+				fmt.Fprintf(a.stdout, ", %d duplicate rows (same id) skipped", st.Duplicates)
 			}
 			if st.Replaced > 0 {
 				fmt.Fprintf(a.stdout, ", %d rows with invalid UTF-8 replaced by U+FFFD", st.Replaced)
@@ -134,7 +138,8 @@ func newDataImportCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&in, "in", "", "input .jsonl or .parquet file")
+	c.Flags().StringVar(&in, "in", "", "input .jsonl, .parquet or .txt file")
+	c.Flags().StringVar(&docStart, "doc-start", "", "for a .txt input: a document (one row) begins at every line starting with this text (default: every paragraph)")
 	c.Flags().StringVar(&tokPath, "tokenizer", "", "tokenizer.json")
 	c.Flags().StringVar(&out, "out", "", "output dataset directory (must not hold a dataset)")
 	c.Flags().StringVar(&split, "split", "train", "split of rows that name none")
@@ -143,6 +148,37 @@ func newDataImportCmd(a *app) *cobra.Command {
 	c.Flags().BoolVar(&noEOS, "no-eos", false, "do not append the tokenizer's EOS token to prompt/completion and text rows")
 	c.Flags().BoolVar(&replaceUTF8, "replace-invalid-utf8", false, "replace invalid UTF-8 in the input with U+FFFD instead of failing (the default names the line and byte offset)")
 	c.Flags().IntVar(&shardMiB, "shard-mib", 64, "maximum shard size in MiB")
+	return c
+}
+
+func newDataSubsetCmd(a *app) *cobra.Command {
+	var in, out string
+	var fraction float64
+	var seed int64
+	c := &cobra.Command{
+		Use:   "subset --in FILE.jsonl --fraction F --seed N --out FILE.jsonl",
+		Short: "Keep a deterministic fraction of a JSONL file's rows (the labelled rows of a data-limited run)",
+		Long: "Keeps exactly round(F·rows) rows: those whose seeded hash of the row id (the \"id\" field, else\n" +
+			"the dataset id of source and prompt or text) ranks lowest. The same ids, fraction and seed give\n" +
+			"the same rows on any machine and in any file order; a smaller fraction's rows are part of a\n" +
+			"larger one's. Lines are copied unchanged, in file order.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if in == "" || out == "" {
+				return usagef("data subset needs --in and --out")
+			}
+			st, err := subset.JSONL(in, out, fraction, seed)
+			if err != nil {
+				return fmt.Errorf("data subset: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "subset %s -> %s: %d of %d rows (fraction %g, seed %d)\n", in, out, st.Kept, st.Rows, fraction, seed)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&in, "in", "", "input .jsonl file")
+	c.Flags().StringVar(&out, "out", "", "output .jsonl file (written atomically)")
+	c.Flags().Float64Var(&fraction, "fraction", 1, "fraction of the rows to keep, in (0, 1]")
+	c.Flags().Int64Var(&seed, "seed", 1, "selection seed")
 	return c
 }
 

@@ -56,7 +56,7 @@ func TestRoundTrip(t *testing.T) {
 	err = ds.Each(func(shard int, row int64, got *dataset.Record) error {
 		want := recs[i]
 		i++
-		if got.ID != dataset.RowID(want.Source, want.Prompt) || got.Split != want.Split || got.Source != want.Source ||
+		if got.ID != dataset.RecordID(want.Source, want.Prompt, want.Completion) || got.Split != want.Split || got.Source != want.Source ||
 			got.Teacher != want.Teacher || got.Prompt != want.Prompt || got.Completion != want.Completion ||
 			got.PromptLen != want.PromptLen || got.Provenance != want.Provenance || !reflect.DeepEqual(got.Tokens, want.Tokens) {
 			t.Fatalf("record %d: text fields differ:\n got %+v\nwant %+v", i-1, got, want)

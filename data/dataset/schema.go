@@ -403,12 +403,37 @@ func metaFromLookup(lookup func(string) (string, bool)) (Meta, error) {
 	return m, nil
 }
 
-// RowID is the stable id of a sequence: the first 16 bytes of
-// sha256(source || 0x00 || prompt), in hex.
+// RowID is the stable id of a sequence with a prompt: the first 16 bytes of
+// sha256(source || 0x00 || prompt), in hex. Rows without a prompt are
+// identified by their text (RecordID).
 func RowID(source, prompt string) string {
 	h := sha256.New()
 	h.Write([]byte(source))
 	h.Write([]byte{0})
 	h.Write([]byte(prompt))
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// RecordID is the id of a stored row: RowID(source, prompt) when the row
+// has a prompt; a text row (empty prompt, every token a target) is
+// identified by its text: the first 16 bytes of
+// sha256(source || 0x00 || 0x00 || "text" || 0x00 || completion), in hex.
+func RecordID(source, prompt, completion string) string {
+	if prompt != "" {
+		return RowID(source, prompt)
+	}
+	h := sha256.New()
+	h.Write([]byte(source))
+	h.Write([]byte{0, 0})
+	h.Write([]byte("text"))
+	h.Write([]byte{0})
+	h.Write([]byte(completion))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// idMatches reports whether id is the id of a row: RecordID, or for a text
+// row also RowID(source, "") (written by imports before text rows were
+// identified by their text).
+func idMatches(id, source, prompt, completion string) bool {
+	return id == RecordID(source, prompt, completion) || prompt == "" && id == RowID(source, "")
 }

@@ -199,7 +199,7 @@ func sortedCounts(m map[string]int64) []string {
 // row checks one row; every problem names the field.
 func (v *validator) row(shard string, idx int64, row *Row, meta *Meta, vocab int) {
 	add := func(field, format string, args ...any) { v.add(shard, idx, field, format, args...) }
-	if want := RowID(row.Source, row.Prompt); row.ID != want {
+	if want := RecordID(row.Source, row.Prompt, row.Completion); !idMatches(row.ID, row.Source, row.Prompt, row.Completion) {
 		add("id", "%q is not the id of its source and prompt (%s)", row.ID, want)
 	} else if prev, dup := v.ids[row.ID]; dup {
 		add("id", "duplicate of %s", prev)

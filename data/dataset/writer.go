@@ -133,8 +133,8 @@ func EncodeRecord(rec *Record, meta *Meta) (Row, error) {
 	if strings.IndexByte(rec.Source, 0) >= 0 {
 		return Row{}, errors.New("field source: contains a NUL byte")
 	}
-	id := RowID(rec.Source, rec.Prompt)
-	if rec.ID != "" && rec.ID != id {
+	id := RecordID(rec.Source, rec.Prompt, rec.Completion)
+	if rec.ID != "" && !idMatches(rec.ID, rec.Source, rec.Prompt, rec.Completion) {
 		return Row{}, fmt.Errorf("field id: %q is not the id of its source and prompt (%s)", rec.ID, id)
 	}
 	row := Row{

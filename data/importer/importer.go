@@ -1,6 +1,7 @@
 // Package importer converts text datasets (JSONL or Parquet with
-// prompt/completion, chat "messages" or "text" columns) into distill datasets
-// (package dataset) of text-only rows, tokenized by any Encoder.
+// prompt/completion, chat "messages" or "text" columns, or plain text) into
+// distill datasets (package dataset) of text-only rows, tokenized by any
+// Encoder.
 //
 // Row shapes, per JSON object or Parquet row:
 //
@@ -8,6 +9,9 @@
 //	{"messages": [{"role", "content"}, ...]}  rendered as ChatML; the last message
 //	                                      must be the assistant's and is the completion
 //	{"text": ...}                         the whole text is the completion
+//
+// A plain-text file (.txt) is split into documents (Options.DocStart), each
+// a text row: language-model data with every token a target.
 //
 // Optional "split" and "source" fields override the defaults. Other fields are
 // ignored (JSONL) or not read (Parquet); the input file and line/row go into
@@ -54,13 +58,17 @@ type Options struct {
 	// ReplaceInvalidUTF8 replaces each invalid UTF-8 sequence in the input
 	// text with U+FFFD (counted in Stats.Replaced) instead of failing.
 	ReplaceInvalidUTF8 bool
+	// DocStart splits a plain-text input (.txt) into documents, one text
+	// row each: a document begins at every line that starts with DocStart.
+	// "" = every paragraph (lines between blank lines) is a document.
+	DocStart string
 }
 
 // Stats summarizes an import.
 type Stats struct {
 	Rows       int64 // rows written
 	Tokens     int64
-	Duplicates int64 // rows skipped because an earlier row had the same source and prompt (same id)
+	Duplicates int64 // rows skipped because an earlier row had the same id (source and prompt; for text rows, source and text)
 	Replaced   int64 // rows whose invalid UTF-8 was replaced (Options.ReplaceInvalidUTF8)
 }
 
@@ -110,7 +118,7 @@ func Import(in string, enc Encoder, outDir string, opts Options) (Stats, error) 
 		if err != nil {
 			return fmt.Errorf("import %s %s: %w", in, ex.where, err)
 		}
-		id := dataset.RowID(rec.Source, rec.Prompt)
+		id := dataset.RecordID(rec.Source, rec.Prompt, rec.Completion)
 		if seen[id] {
 			st.Duplicates++
 			return nil
@@ -131,8 +139,10 @@ func Import(in string, enc Encoder, outDir string, opts Options) (Stats, error) 
 		err = readParquet(in, emit)
 	case ".jsonl", ".json", ".ndjson":
 		err = readJSONL(in, opts.ReplaceInvalidUTF8, emit)
+	case ".txt":
+		err = readText(in, opts.DocStart, emit)
 	default:
-		err = fmt.Errorf("import %s: unknown input type (want .jsonl or .parquet)", in)
+		err = fmt.Errorf("import %s: unknown input type (want .jsonl, .parquet or .txt)", in)
 	}
 	if err == nil && st.Rows == 0 {
 		err = fmt.Errorf("import %s: no rows", in)
@@ -274,6 +284,65 @@ func readJSONL(path string, replace bool, emit func(example) error) error {
 		ex.replaced = bad >= 0
 		if err := emit(ex); err != nil {
 			return err
+		}
+	}
+}
+
+// readText reads a plain-text file as text rows, one per document: a
+// document begins at every line starting with docStart (text before the
+// first such line is a document too), or, when docStart is "", at every
+// paragraph (a run of non-blank lines). Blank lines inside a docStart
+// document are kept, trailing ones dropped; each document ends with one
+// newline. A row's "where" is the line its document starts on.
+func readText(path, docStart string, emit func(example) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	var doc []string // lines of the current document
+	start := 0       // its first line
+	flush := func() error {
+		for len(doc) > 0 && strings.TrimSpace(doc[len(doc)-1]) == "" {
+			doc = doc[:len(doc)-1]
+		}
+		if len(doc) == 0 {
+			return nil
+		}
+		ex := example{completion: strings.Join(doc, "\n") + "\n", where: fmt.Sprintf("line %d", start)}
+		doc = doc[:0]
+		return emit(ex)
+	}
+	for line := 1; ; line++ {
+		b, _, err := readLine(br)
+		if err == io.EOF {
+			return flush()
+		}
+		if err != nil {
+			return fmt.Errorf("import %s line %d: %w", path, line, err)
+		}
+		text := strings.TrimRight(string(b), "\r\n")
+		blank := strings.TrimSpace(text) == ""
+		newDoc := docStart != "" && strings.HasPrefix(text, docStart) ||
+			docStart == "" && !blank && len(doc) == 0
+		if newDoc {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		switch {
+		case docStart == "" && blank:
+			if err := flush(); err != nil {
+				return err
+			}
+		case len(doc) == 0 && blank:
+			// blank lines between documents belong to none
+		default:
+			if len(doc) == 0 {
+				start = line
+			}
+			doc = append(doc, text)
 		}
 	}
 }

@@ -163,3 +163,81 @@ await c.run("COPY (SELECT 1 AS nothing_useful) TO '" + dir + "/bad.parquet' (FOR
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Text rows have no prompt: each is its own row, told apart by its text (a
+// row id of source and empty prompt would make every text row of a file a
+// "duplicate" of the first and silently drop it).
+func TestImportTextRowsAreNotDuplicatesOfEachOther(t *testing.T) {
+	tok := trainTokenizer(t)
+	in := filepath.Join(t.TempDir(), "texts.jsonl")
+	os.WriteFile(in, []byte(strings.Join([]string{
+		`{"text": "Scanners must be charged every night."}`,
+		`{"text": "Report dropped scanners within 24 hours."}`,
+		`{"text": "Scanners must be charged every night."}`,
+	}, "\n")), 0o644)
+	out := filepath.Join(t.TempDir(), "ds")
+	st, err := importer.Import(in, tok, out, importer.Options{BOS: -1, EOS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rows != 2 || st.Duplicates != 1 {
+		t.Fatalf("stats %+v, want 2 rows (two distinct texts) and 1 duplicate (the repeated text)", st)
+	}
+	recs := readAll(t, out)
+	if len(recs) != 2 || recs[0].Completion != "Scanners must be charged every night." || recs[1].Completion != "Report dropped scanners within 24 hours." {
+		t.Fatalf("rows %+v", recs)
+	}
+	if recs[0].ID == recs[1].ID {
+		t.Fatalf("two different texts share the id %s", recs[0].ID)
+	}
+}
+
+// A plain-text file becomes text rows, one per document: with DocStart a
+// document begins at every line starting with it, otherwise at every
+// paragraph (lines separated by blank lines). Every token is a target
+// (prompt_len 0 without BOS).
+func TestImportPlainTextDocuments(t *testing.T) {
+	tok := trainTokenizer(t)
+	dir := t.TempDir()
+	manuals := "=== P-1 ===\nScope\n\n§1 Scanners must be charged every night.\n=== P-2 ===\n§1 Report dropped scanners within 24 hours.\n\n"
+	in := filepath.Join(dir, "manuals.txt")
+	os.WriteFile(in, []byte(manuals), 0o644)
+
+	out := filepath.Join(dir, "docs")
+	st, err := importer.Import(in, tok, out, importer.Options{BOS: -1, EOS: tok.Special().EOS, DocStart: "=== "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readAll(t, out)
+	want := []string{"=== P-1 ===\nScope\n\n§1 Scanners must be charged every night.\n", "=== P-2 ===\n§1 Report dropped scanners within 24 hours.\n"}
+	if st.Rows != 2 || len(recs) != 2 {
+		t.Fatalf("stats %+v, %d rows; want 2 documents", st, len(recs))
+	}
+	for i, r := range recs {
+		if r.Completion != want[i] || r.PromptLen != 0 || r.Source != "manuals.txt" ||
+			!reflect.DeepEqual(r.Tokens, concat(tok.Encode(want[i]), []int32{tok.Special().EOS})) {
+			t.Fatalf("document %d: %+v, want completion %q with every token a target", i, r, want[i])
+		}
+	}
+	if !strings.Contains(recs[1].Provenance, `"line 5"`) {
+		t.Fatalf("document 2 provenance %s, want line 5", recs[1].Provenance)
+	}
+
+	paras := filepath.Join(dir, "paras")
+	st, err = importer.Import(in, tok, paras, importer.Options{BOS: -1, EOS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rows != 2 {
+		t.Fatalf("paragraph import: %+v, want 2 paragraphs", st)
+	}
+	if recs := readAll(t, paras); recs[1].Completion != "§1 Scanners must be charged every night.\n=== P-2 ===\n§1 Report dropped scanners within 24 hours.\n" {
+		t.Fatalf("paragraph 2 is %q", recs[1].Completion)
+	}
+
+	empty := filepath.Join(dir, "empty.txt")
+	os.WriteFile(empty, []byte("\n\n"), 0o644)
+	if _, err := importer.Import(empty, tok, filepath.Join(dir, "none"), importer.Options{BOS: -1, EOS: -1}); err == nil || !strings.Contains(err.Error(), "no rows") {
+		t.Fatalf("empty text file: %v, want an error saying no rows", err)
+	}
+}

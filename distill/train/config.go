@@ -33,6 +33,12 @@ type Config struct {
 	Loss   loss.Config `yaml:"loss" json:"loss"`
 	Data   DataConfig  `yaml:"data" json:"data"`
 	Train  LoopConfig  `yaml:"train" json:"train"`
+	// Init is a checkpoint (a step directory, or a checkpoints root: the
+	// newest) whose weights start the run — a pretrained model fine-tuned
+	// here — with a fresh optimizer, schedule and step count. Its student
+	// architecture and tokenizer must be the run's. "" = random init.
+	// Ignored when resuming (the resumed checkpoint holds the weights).
+	Init string `yaml:"init" json:"init,omitempty"`
 	// OutDir receives metrics.jsonl, loss.png, config.json and checkpoints/.
 	OutDir string `yaml:"out_dir" json:"out_dir"`
 }

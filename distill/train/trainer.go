@@ -161,6 +161,10 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 		if err := t.resume(s.Resume); err != nil {
 			return nil, err
 		}
+	} else if s.Config.Init != "" {
+		if err := t.initFrom(s.Config.Init); err != nil {
+			return nil, err
+		}
 	}
 	if err := writeRunConfig(s); err != nil {
 		return nil, err
@@ -170,6 +174,37 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 	}
 	defer t.metrics.close()
 	return t.loop(ctx)
+}
+
+// initFrom copies the weights of the checkpoint at path into the model
+// (Config.Init); the optimizer, schedule, data order and step start fresh.
+func (t *trainer) initFrom(path string) error {
+	ck, err := checkpoint.Load(path)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if ck.Meta.Student != t.s.Student {
+		return fmt.Errorf("init %s: checkpoint student %+v differs from the configured %+v", ck.Dir, ck.Meta.Student, t.s.Student)
+	}
+	if ck.Meta.TokenizerHash != t.s.TokenizerHash {
+		return fmt.Errorf("init %s: checkpoint tokenizer %s differs from %s", ck.Dir, ck.Meta.TokenizerHash, t.s.TokenizerHash)
+	}
+	weights := make(map[string]checkpoint.Tensor, len(ck.Weights))
+	for _, w := range ck.Weights {
+		weights[w.Name] = w
+	}
+	for _, p := range t.params {
+		w, ok := weights[p.Name]
+		if !ok {
+			return fmt.Errorf("init %s: %s lacks tensor %s", ck.Dir, checkpoint.ModelFile, p.Name)
+		}
+		if len(w.Data) != len(p.Data) {
+			return fmt.Errorf("init %s: tensor %s has %d values, the model %d", ck.Dir, p.Name, len(w.Data), len(p.Data))
+		}
+		copy(p.Data, w.Data)
+	}
+	fmt.Fprintf(t.s.Log, "initialized from %s (step %d of its run)\n", ck.Dir, ck.State.Step)
+	return nil
 }
 
 func (t *trainer) resume(path string) error {

@@ -1,0 +1,295 @@
+// Command quality repeats the quickstart's distillation comparison over
+// several seeds and reports each seed and the mean ± spread: the teacher's
+// golden task score, the KD and CE-only students' exact task scores and
+// golden perplexities, and KD − CE with a 95% interval across seeds.
+//
+//	go run ./bench/quality -seeds 3                          # the embedded defaults
+//	go run ./bench/quality -seeds 3 -set params.scale=0.1 -set params.student_steps=100
+//
+// Each seed runs `distill run quickstart --set params.seed=N` in its own work
+// directory (<work>/seed-N; a rerun skips current stages), then measures the
+// teacher with `distill gate` on the same golden items, and reads the
+// students from the pipeline's gate.json (student-f32 is the KD student,
+// student-ce-f32 the CE-only reference). Results also go to
+// <work>/quality.json. Nothing here tunes anything: the golden set, scorer
+// and gate are the pipeline's.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distill-ml/distill/distill/gate"
+	"github.com/distill-ml/distill/internal/atomicfile"
+)
+
+// repeated is a repeatable string flag.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, " ") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+// score is one model's golden-set result.
+type score struct {
+	Correct    int      `json:"correct"`
+	Items      int      `json:"items"`
+	Exact      float64  `json:"exact"`      // exact task score (correct / items)
+	Partial    *float64 `json:"partial"`    // partial credit; nil until the gate reports it (see partialCredit)
+	Perplexity float64  `json:"perplexity"` // on the golden completions
+}
+
+// seedResult is one seed's comparison.
+type seedResult struct {
+	Seed    int64   `json:"seed"`
+	Teacher score   `json:"teacher"`
+	KD      score   `json:"kd"`
+	CE      score   `json:"ce"`
+	Wall    float64 `json:"wall_seconds"` // pipeline + teacher measurement
+}
+
+func main() {
+	var sets repeated
+	seeds := flag.Int("seeds", 3, "seeds to run (params.seed = first .. first+seeds-1)")
+	first := flag.Int64("first-seed", 1, "first seed")
+	work := flag.String("work", "/tmp/distill-quality", "work directory (one subdirectory per seed; reruns skip current stages)")
+	bin := flag.String("distill", "", "distill binary (default: go build ./cmd/distill into the work directory)")
+	pipeline := flag.String("pipeline", "quickstart", "pipeline to run (embedded name or file)")
+	flag.Var(&sets, "set", "pipeline override (params.NAME=VALUE), repeatable")
+	flag.Parse()
+	if *seeds < 1 {
+		fail(fmt.Errorf("-seeds must be >= 1, got %d", *seeds))
+	}
+	for _, s := range sets {
+		if strings.HasPrefix(s, "params.seed=") || strings.HasPrefix(s, "work=") {
+			fail(fmt.Errorf("-set %s: the seed and work directory are set per seed by this command", s))
+		}
+	}
+	if err := os.MkdirAll(*work, 0o755); err != nil {
+		fail(err)
+	}
+	if *bin == "" {
+		*bin = filepath.Join(*work, "distill")
+		build := exec.Command("go", "build", "-o", *bin, "./cmd/distill")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fail(fmt.Errorf("build distill: %w", err))
+		}
+	}
+	var results []seedResult
+	for i := 0; i < *seeds; i++ {
+		seed := *first + int64(i)
+		r, err := runSeed(*bin, *pipeline, filepath.Join(*work, fmt.Sprintf("seed-%d", seed)), seed, sets)
+		if err != nil {
+			fail(fmt.Errorf("seed %d: %w", seed, err))
+		}
+		results = append(results, r)
+	}
+	report(os.Stdout, results, sets)
+	b, err := json.MarshalIndent(map[string]any{"sets": sets, "seeds": results}, "", "  ")
+	if err != nil {
+		fail(err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(*work, "quality.json"), append(b, '\n'), 0o644); err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "quality:", err)
+	os.Exit(1)
+}
+
+// runSeed runs the pipeline for one seed and reads its results.
+func runSeed(bin, pipeline, dir string, seed int64, sets []string) (seedResult, error) {
+	began := time.Now()
+	args := []string{"run", pipeline, "--set", "work=" + dir, "--set", "params.seed=" + strconv.FormatInt(seed, 10)}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	if err := run(bin, args...); err != nil {
+		return seedResult{}, err
+	}
+	rep, err := readGate(filepath.Join(dir, "gate", "gate.json"))
+	if err != nil {
+		return seedResult{}, err
+	}
+	r := seedResult{Seed: seed}
+	var kdOK, ceOK bool
+	for _, a := range rep.Artifacts {
+		switch a.Name {
+		case "student-f32":
+			r.KD, kdOK = policyScore(a)
+		case "student-ce-f32":
+			r.CE, ceOK = policyScore(a)
+		}
+	}
+	if !kdOK || !ceOK {
+		return r, fmt.Errorf("%s/gate/gate.json: want policy-route quality for student-f32 and student-ce-f32", dir)
+	}
+	// The teacher on the same golden items: the gate's own measurement with
+	// the teacher as baseline (the gate needs a candidate: the KD student,
+	// measured again), latency bars off, a short sustained run.
+	tdir := filepath.Join(dir, "teacher-gate")
+	if _, err := os.Stat(filepath.Join(tdir, "gate.json")); err != nil {
+		items := strconv.Itoa(rep.Config.MaxItems)
+		if err := run(bin, "gate", "--config", "gate", "--baseline", filepath.Join(dir, "teacher-f32.gguf"), "--out", tdir,
+			"--candidates", filepath.Join(dir, "artifacts", "student-f32.gguf"),
+			"--set", "routes.policy.golden="+rep.Config.Routes["policy"].Golden, "--set", "max_items="+items,
+			"--set", "sustained.seconds=1", "--set", "sustained.interval_seconds=1",
+			"--set", "routes.policy.thresholds.max_p95_ttft_ms=0", "--set", "routes.policy.thresholds.max_p95_token_ms=0",
+			"--set", "routes.policy.thresholds.min_sustained_tps=0"); err != nil {
+			return r, fmt.Errorf("teacher measurement: %w", err)
+		}
+	}
+	trep, err := readGate(filepath.Join(tdir, "gate.json"))
+	if err != nil {
+		return r, err
+	}
+	var ok bool
+	if len(trep.Artifacts) > 0 {
+		r.Teacher, ok = policyScore(trep.Artifacts[0])
+	}
+	if !ok {
+		return r, fmt.Errorf("%s/gate.json: no policy-route quality for the teacher", tdir)
+	}
+	r.Wall = time.Since(began).Seconds()
+	return r, nil
+}
+
+func run(bin string, args ...string) error {
+	fmt.Fprintf(os.Stderr, "$ distill %s\n", strings.Join(args, " "))
+	c := exec.Command(bin, args...)
+	c.Stdout, c.Stderr = os.Stderr, os.Stderr
+	if err := c.Run(); err != nil {
+		return fmt.Errorf("distill %s: %w", args[0], err)
+	}
+	return nil
+}
+
+func readGate(path string) (*gate.Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep gate.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &rep, nil
+}
+
+func policyScore(a *gate.Artifact) (score, bool) {
+	q := a.Quality["policy"]
+	if q == nil {
+		return score{}, false
+	}
+	return score{Correct: q.Correct, Items: q.Items, Exact: q.TaskScore, Partial: partialCredit(q), Perplexity: q.Perplexity}, true
+}
+
+// partialCredit is the route's partial-credit score, nil when the gate does
+// not report one.
+// TODO(issue 12, gatequality): return the partial-credit field the gate adds
+// to RouteQuality (facts, citation, abstention) once that branch is merged;
+// until then the tables print "n/a".
+func partialCredit(*gate.RouteQuality) *float64 { return nil }
+
+// orNaN is *p, or NaN for nil.
+func orNaN(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// stats is the mean, sample standard deviation and 95% t-interval half
+// width of xs (NaN entries make the result NaN).
+func stats(xs []float64) (mean, sd, half float64) {
+	n := float64(len(xs))
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= n
+	if len(xs) < 2 {
+		return mean, math.NaN(), math.NaN()
+	}
+	for _, x := range xs {
+		sd += (x - mean) * (x - mean)
+	}
+	sd = math.Sqrt(sd / (n - 1))
+	return mean, sd, tQuantile975(len(xs)-1) * sd / math.Sqrt(n)
+}
+
+// tQuantile975 is Student's t 0.975 quantile for df degrees of freedom.
+func tQuantile975(df int) float64 {
+	table := []float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228}
+	if df >= 1 && df <= len(table) {
+		return table[df-1]
+	}
+	return 1.96 + 2.5/float64(df) // within 0.01 of the exact value for df > 10
+}
+
+func f(x float64, prec int) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(x, 'f', prec, 64)
+}
+
+// report prints the per-seed table and the summary.
+func report(w io.Writer, rs []seedResult, sets []string) {
+	over := "(none)"
+	if len(sets) > 0 {
+		over = strings.Join(sets, " ")
+	}
+	fmt.Fprintf(w, "quickstart comparison over %d seed(s); overrides: %s\n\n", len(rs), over)
+	fmt.Fprintln(w, "| seed | teacher exact | teacher ppl | KD exact | KD partial | KD ppl | CE exact | CE partial | CE ppl | KD−CE exact | CE−KD ppl | wall s |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	cols := make([][]float64, 10)
+	for _, r := range rs {
+		row := []float64{r.Teacher.Exact, r.Teacher.Perplexity, r.KD.Exact, orNaN(r.KD.Partial), r.KD.Perplexity,
+			r.CE.Exact, orNaN(r.CE.Partial), r.CE.Perplexity, r.KD.Exact - r.CE.Exact, r.CE.Perplexity - r.KD.Perplexity}
+		for i, v := range row {
+			cols[i] = append(cols[i], v)
+		}
+		fmt.Fprintf(w, "| %d | %s (%d/%d) | %s | %s (%d/%d) | %s | %s | %s (%d/%d) | %s | %s | %+.3f | %+.3f | %.0f |\n", r.Seed,
+			f(r.Teacher.Exact, 3), r.Teacher.Correct, r.Teacher.Items, f(r.Teacher.Perplexity, 3),
+			f(r.KD.Exact, 3), r.KD.Correct, r.KD.Items, f(orNaN(r.KD.Partial), 3), f(r.KD.Perplexity, 3),
+			f(r.CE.Exact, 3), r.CE.Correct, r.CE.Items, f(orNaN(r.CE.Partial), 3), f(r.CE.Perplexity, 3),
+			row[8], row[9], r.Wall)
+	}
+	fmt.Fprint(w, "| mean ± sd |")
+	for _, c := range cols {
+		m, sd, _ := stats(c)
+		fmt.Fprintf(w, " %s ± %s |", f(m, 3), f(sd, 3))
+	}
+	fmt.Fprintln(w, " |")
+	fmt.Fprintln(w)
+	for _, d := range []struct {
+		name string
+		col  int
+	}{{"KD − CE exact task score", 8}, {"CE − KD golden perplexity (positive: KD better)", 9}} {
+		m, _, half := stats(cols[d.col])
+		verdict := "interval includes 0: no difference shown"
+		if math.IsNaN(half) {
+			verdict = "one seed: no interval"
+		} else if m-half > 0 {
+			verdict = "interval above 0"
+		} else if m+half < 0 {
+			verdict = "interval below 0"
+		}
+		fmt.Fprintf(w, "%s: mean %s, 95%% interval across seeds [%s, %s] (%s)\n", d.name, f(m, 4), f(m-half, 4), f(m+half, 4), verdict)
+	}
+	pm, _, _ := stats(cols[3])
+	if math.IsNaN(pm) {
+		fmt.Fprintln(w, "partial credit: n/a (the gate in this tree does not report it yet)")
+	}
+}

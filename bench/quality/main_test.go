@@ -1,0 +1,53 @@
+package main
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/distill/gate"
+)
+
+func TestStatsAgainstHandComputedValues(t *testing.T) {
+	// {1, 2, 3}: mean 2, sample sd 1, t(0.975, 2) = 4.303, half width 4.303/√3.
+	m, sd, half := stats([]float64{1, 2, 3})
+	if m != 2 || sd != 1 || math.Abs(half-2.48434) > 1e-4 {
+		t.Fatalf("stats = %v, %v, %v; want 2, 1, 2.48434", m, sd, half)
+	}
+	if _, sd, half := stats([]float64{5}); !math.IsNaN(sd) || !math.IsNaN(half) {
+		t.Fatalf("one seed has no spread: got sd %v, half %v", sd, half)
+	}
+	if q := tQuantile975(30); math.Abs(q-2.042) > 0.01 {
+		t.Fatalf("t(0.975, 30) = %v, want 2.042 ± 0.01", q)
+	}
+}
+
+func TestReportSaysWhetherTheIntervalClearsZero(t *testing.T) {
+	seed := func(s int64, kd, ce float64) seedResult {
+		return seedResult{Seed: s, Teacher: score{Exact: 0.5, Items: 100, Correct: 50, Perplexity: 2},
+			KD: score{Exact: 0.3, Items: 100, Correct: 30, Perplexity: kd}, CE: score{Exact: 0.3, Items: 100, Correct: 30, Perplexity: ce}}
+	}
+	var b strings.Builder
+	report(&b, []seedResult{seed(1, 4.0, 5.0), seed(2, 4.1, 5.0), seed(3, 3.9, 4.9)}, nil)
+	out := b.String()
+	if !strings.Contains(out, "CE − KD golden perplexity (positive: KD better): mean 0.9667") || !strings.Contains(out, "(interval above 0)") {
+		t.Fatalf("perplexity line wrong:\n%s", out)
+	}
+	if !strings.Contains(out, "KD − CE exact task score: mean 0.0000") || !strings.Contains(out, "no difference shown") {
+		t.Fatalf("exact score line wrong:\n%s", out)
+	}
+	if !strings.Contains(out, "partial credit: n/a") {
+		t.Fatalf("missing partial credit must be said:\n%s", out)
+	}
+}
+
+func TestPolicyScoreNeedsThePolicyRoute(t *testing.T) {
+	a := &gate.Artifact{Quality: map[string]*gate.RouteQuality{"policy": {Items: 10, Correct: 3, TaskScore: 0.3, Perplexity: 4}}}
+	s, ok := policyScore(a)
+	if !ok || s.Correct != 3 || s.Exact != 0.3 || s.Perplexity != 4 || s.Partial != nil {
+		t.Fatalf("score %+v ok %v", s, ok)
+	}
+	if _, ok := policyScore(&gate.Artifact{}); ok {
+		t.Fatal("an artifact without the policy route gave a score")
+	}
+}

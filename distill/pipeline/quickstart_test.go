@@ -1,0 +1,83 @@
+package pipeline_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/configs"
+	"github.com/distill-ml/distill/distill/pipeline"
+)
+
+// quickstartStages builds the embedded quickstart and returns each stage's
+// command line (args) by name, with flags and --set keys as a map.
+func quickstartStages(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	var cfg pipeline.Config
+	if err := configs.Load("quickstart", &cfg, "work=/w"); err != nil {
+		t.Fatal(err)
+	}
+	stages, err := cfg.Build(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]string{}
+	for _, s := range stages {
+		args := s.Params.([]string)
+		m := map[string]string{"cmd": args[0]}
+		for i := 1; i+1 < len(args); i++ {
+			switch {
+			case args[i] == "--set":
+				k, v, _ := strings.Cut(args[i+1], "=")
+				m[k] = v
+				i++
+			case strings.HasPrefix(args[i], "--") && strings.HasPrefix(args[i+1], "--"):
+				m[args[i]] = "true" // a boolean flag
+			case strings.HasPrefix(args[i], "--"):
+				m[args[i]] = args[i+1]
+				i++
+			}
+		}
+		out[s.Name] = m
+	}
+	return out
+}
+
+// The quickstart's comparison is data-limited and fair: both students train
+// on the identical rows — the teacher's signals collected on the seeded
+// labelled subset — and the teacher learns from every labelled row after a
+// language-model stage on the manuals.
+func TestQuickstartStudentsShareTheLabelledSubset(t *testing.T) {
+	st := quickstartStages(t)
+	kd, ce := st["train-student-kd"], st["train-student-ce"]
+	if kd == nil || ce == nil {
+		t.Fatal("quickstart lacks train-student-kd or train-student-ce")
+	}
+	for _, k := range []string{"data.train", "data.validation", "train.steps", "train.seed", "model"} {
+		if kd[k] == "" || kd[k] != ce[k] {
+			t.Errorf("%s: KD student %q, CE-only student %q; want the same", k, kd[k], ce[k])
+		}
+	}
+	if kd["loss.alpha"] == "0" || ce["--config"] != "train-ce" || kd["--config"] != "train-kd" {
+		t.Errorf("KD student %v / CE-only %v: want train-kd and train-ce", kd, ce)
+	}
+	collect, sub := st["collect-train"], st["labeled-subset"]
+	if collect == nil || sub == nil {
+		t.Fatal("quickstart lacks collect-train or labeled-subset")
+	}
+	if kd["data.train"] != collect["out"]+"/dataset" {
+		t.Errorf("students train on %s, not the collected %s/dataset", kd["data.train"], collect["out"])
+	}
+	if collect["prompts"] != sub["--out"] || sub["--in"] != "/w/corpus/train.jsonl" || sub["--fraction"] != "0.1" {
+		t.Errorf("collection reads %s; subset %v: want the 0.1 subset of corpus/train.jsonl", collect["prompts"], sub)
+	}
+	teacher, lm := st["train-teacher"], st["pretrain-teacher"]
+	if teacher == nil || lm == nil {
+		t.Fatal("quickstart lacks train-teacher or pretrain-teacher")
+	}
+	if teacher["data.train"] != "/w/text-train" || teacher["init"] != lm["out_dir"]+"/checkpoints" {
+		t.Errorf("teacher fine-tune %v: want all labelled rows, initialized from the pretraining run %s", teacher, lm["out_dir"])
+	}
+	if imp := st["import-manuals"]; lm["data.train"] != imp["--out"] || imp["--in"] != "/w/corpus/manuals_train.txt" {
+		t.Errorf("pretraining reads %s; manuals import %v", lm["data.train"], imp)
+	}
+}
