@@ -43,7 +43,7 @@ type score struct {
 	Correct    int      `json:"correct"`
 	Items      int      `json:"items"`
 	Exact      float64  `json:"exact"`      // exact task score (correct / items)
-	Partial    *float64 `json:"partial"`    // partial credit; nil until the gate reports it (see partialCredit)
+	Partial    *float64 `json:"partial"`    // partial credit (see partialCredit)
 	Perplexity float64  `json:"perplexity"` // on the golden completions
 }
 
@@ -195,12 +195,9 @@ func policyScore(a *gate.Artifact) (score, bool) {
 	return score{Correct: q.Correct, Items: q.Items, Exact: q.TaskScore, Partial: partialCredit(q), Perplexity: q.Perplexity}, true
 }
 
-// partialCredit is the route's partial-credit score, nil when the gate does
-// not report one.
-// TODO(issue 12, gatequality): return the partial-credit field the gate adds
-// to RouteQuality (facts, citation, abstention) once that branch is merged;
-// until then the tables print "n/a".
-func partialCredit(*gate.RouteQuality) *float64 { return nil }
+// partialCredit is the route's partial-credit score (facts, citation,
+// abstention; see synth.Result.Partial).
+func partialCredit(q *gate.RouteQuality) *float64 { p := q.PartialScore; return &p }
 
 // orNaN is *p, or NaN for nil.
 func orNaN(p *float64) float64 {

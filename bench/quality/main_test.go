@@ -42,9 +42,9 @@ func TestReportSaysWhetherTheIntervalClearsZero(t *testing.T) {
 }
 
 func TestPolicyScoreNeedsThePolicyRoute(t *testing.T) {
-	a := &gate.Artifact{Quality: map[string]*gate.RouteQuality{"policy": {Items: 10, Correct: 3, TaskScore: 0.3, Perplexity: 4}}}
+	a := &gate.Artifact{Quality: map[string]*gate.RouteQuality{"policy": {Items: 10, Correct: 3, TaskScore: 0.3, PartialScore: 0.45, Perplexity: 4}}}
 	s, ok := policyScore(a)
-	if !ok || s.Correct != 3 || s.Exact != 0.3 || s.Perplexity != 4 || s.Partial != nil {
+	if !ok || s.Correct != 3 || s.Exact != 0.3 || s.Perplexity != 4 || s.Partial == nil || *s.Partial != 0.45 {
 		t.Fatalf("score %+v ok %v", s, ok)
 	}
 	if _, ok := policyScore(&gate.Artifact{}); ok {

@@ -105,7 +105,7 @@ func TestCLIGateServerScoreTextIdentically(t *testing.T) {
 	}
 	cfg := gate.Config{Routes: map[string]gate.Route{"qa": {Golden: "inline"}}, MaxNewTokens: 2, WarmupPrompts: 1,
 		Sustained: gate.Sustain{Seconds: 1, IntervalSeconds: 1}}
-	items := []gate.Item{{ID: "q1", Prompt: prompt, Completion: completion, Score: func(string) (bool, string) { return true, "" }}}
+	items := []gate.Item{{ID: "q1", Prompt: prompt, Completion: completion, Score: func(string) gate.Grade { return gate.Grade{Correct: true, Partial: 1} }}}
 	grep, err := gate.Run(cfg, gate.Options{Baseline: path, Candidates: []string{candidate},
 		Routes: map[string][]gate.Item{"qa": items}, Engine: engine.GateEngine{}, Clock: &tickClock{}})
 	if err != nil {
