@@ -115,12 +115,21 @@ func runSeed(bin, pipeline, dir string, seed int64, sets []string) (seedResult, 
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
-	if err := run(bin, args...); err != nil {
-		return seedResult{}, err
-	}
+	runErr := run(bin, args...)
+	// A failed gate (the quickstart's gate stage may fail its bars and the run
+	// then exits 1) is a verdict, not a lost measurement: its gate.json holds
+	// every artifact's quality. Anything else that failed leaves no report.
 	rep, err := readGate(filepath.Join(dir, "gate", "gate.json"))
 	if err != nil {
+		if runErr != nil {
+			return seedResult{}, runErr
+		}
 		return seedResult{}, err
+	}
+	if runErr != nil && !rep.Pass {
+		fmt.Fprintf(os.Stderr, "quality: seed %d: the gate failed its bars (%v); its measurements are used\n", seed, runErr)
+	} else if runErr != nil {
+		return seedResult{}, runErr
 	}
 	r := seedResult{Seed: seed}
 	var kdOK, ceOK bool
@@ -135,9 +144,18 @@ func runSeed(bin, pipeline, dir string, seed int64, sets []string) (seedResult, 
 	if !kdOK || !ceOK {
 		return r, fmt.Errorf("%s/gate/gate.json: want policy-route quality for student-f32 and student-ce-f32", dir)
 	}
-	// The teacher on the same golden items: the gate's own measurement with
-	// the teacher as baseline (the gate needs a candidate: the KD student,
-	// measured again), latency bars off, a short sustained run.
+	// The teacher on the same golden items: the gate scores it when the
+	// pipeline passes --teacher (the quickstart does); otherwise the gate's
+	// own measurement with the teacher as baseline (the gate needs a
+	// candidate: the KD student, measured again), latency bars off.
+	for _, a := range rep.Artifacts {
+		if a.Teacher {
+			if r.Teacher, kdOK = policyScore(a); kdOK {
+				r.Wall = time.Since(began).Seconds()
+				return r, nil
+			}
+		}
+	}
 	tdir := filepath.Join(dir, "teacher-gate")
 	if _, err := os.Stat(filepath.Join(tdir, "gate.json")); err != nil {
 		items := strconv.Itoa(rep.Config.MaxItems)
