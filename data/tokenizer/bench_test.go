@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/data/synth"
+	"github.com/distill-ml/distill/data/tokenizer/tokenizertest"
 	"github.com/distill-ml/distill/internal/sysmem"
 )
 
@@ -23,7 +24,7 @@ func BenchmarkEncodeVsReference(b *testing.B) {
 	corpora := []struct {
 		name   string
 		chunks [][]byte
-	}{{"parity", ParityCorpus(1, parityCorpusBytes)}, {"policy", policyCorpus(b, parityCorpusBytes)}}
+	}{{"parity", tokenizertest.ParityCorpus(1, parityCorpusBytes)}, {"policy", policyCorpus(b, parityCorpusBytes)}}
 	for _, corpus := range corpora {
 		chunks := corpus.chunks
 		size := totalBytes(chunks)
@@ -96,7 +97,7 @@ func policyCorpus(b *testing.B, n int) [][]byte {
 func BenchmarkTrain(b *testing.B) {
 	var texts []string
 	size := 0
-	for _, c := range ParityCorpus(11, 10<<20) {
+	for _, c := range tokenizertest.ParityCorpus(11, 10<<20) {
 		texts = append(texts, string(c))
 		size += len(c)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/distill-ml/distill/data/tokenizer/tokenizertest"
 )
 
 // parityCorpusBytes is the size of the corpus checked against the reference.
@@ -20,7 +22,7 @@ func totalBytes(chunks [][]byte) int {
 // TestParityWithReference checks that our ids equal the JS reference's on
 // ≥ 1 MB of generated text with the real Qwen3 and Llama 3 tokenizer.json files.
 func TestParityWithReference(t *testing.T) {
-	chunks := ParityCorpus(1, parityCorpusBytes)
+	chunks := tokenizertest.ParityCorpus(1, parityCorpusBytes)
 	if n := totalBytes(chunks); n < parityCorpusBytes {
 		t.Fatalf("corpus is %d bytes", n)
 	}
