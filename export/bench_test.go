@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/distill-ml/distill/format/quant"
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -56,13 +56,13 @@ func BenchmarkRequantize(b *testing.B) {
 	out := filepath.Join(dir, "out.gguf")
 	b.Run("tiny-q4_k_m/distill", func(b *testing.B) {
 		b.SetBytes(4 * cfg.ParamCount())
-		c0 := cpuSeconds()
+		c0 := sysmem.CPUTime().Seconds()
 		for i := 0; i < b.N; i++ {
 			if err := Requantize(src, out, quant.FileQ4_K_M, Options{}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric((cpuSeconds()-c0)/float64(b.N), "cpu-s/op")
+		b.ReportMetric((sysmem.CPUTime().Seconds()-c0)/float64(b.N), "cpu-s/op")
 	})
 	b.Run("tiny-q4_k_m/llama.cpp", func(b *testing.B) {
 		bin := llamaQuantizeBinary(b)
@@ -77,11 +77,4 @@ func BenchmarkRequantize(b *testing.B) {
 		}
 		b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
 	})
-}
-
-// cpuSeconds is this process's user+system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Sec+ru.Stime.Sec) + 1e-6*float64(ru.Utime.Usec+ru.Stime.Usec)
 }

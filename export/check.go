@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -87,7 +88,7 @@ func checkLlamaTensors(f *gguf.File) error {
 		for i := range shape {
 			dims[i] = uint64(shape[len(shape)-1-i])
 		}
-		if !equalDims(ti.Dims, dims) {
+		if !slices.Equal(ti.Dims, dims) {
 			return fmt.Errorf("tensor %s has dims %v; the llama.* metadata (embedding_length %d, head_count %d, head_count_kv %d, feed_forward_length %d) implies %v",
 				name, ti.Dims, c.DModel, c.NHeads, c.NKVHeads, c.FFNDim, dims)
 		}
@@ -99,16 +100,4 @@ func checkLlamaTensors(f *gguf.File) error {
 		return fmt.Errorf("missing tensor %s (llama.block_count is %d)", strings.Join(missing, ", "), c.NLayers)
 	}
 	return nil
-}
-
-func equalDims(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -34,7 +34,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -48,6 +47,7 @@ import (
 	"github.com/distill-ml/distill/distill/serve/servetest"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/format/quant"
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -154,13 +154,6 @@ func startServer(spec string) (*server, error) {
 }
 
 func (s *server) stop() { s.stdin.Close(); s.cmd.Wait() }
-
-// cpuSelf is this process's user+sys CPU time.
-func cpuSelf() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // cpuOf reads a live process's user+sys CPU time from /proc (clock ticks of 10 ms).
 func cpuOf(pid int) time.Duration {
@@ -281,7 +274,7 @@ func runPoint(name string, cfg collect.Config, srvPID, n int, tok collect.Tokeni
 		tt = t
 	}
 	opt.Teacher = tt
-	c0, s0, t0 := cpuSelf(), time.Duration(0), time.Now()
+	c0, s0, t0 := sysmem.CPUTime(), time.Duration(0), time.Now()
 	if srvPID > 0 {
 		s0 = cpuOf(srvPID)
 	}
@@ -289,7 +282,7 @@ func runPoint(name string, cfg collect.Config, srvPID, n int, tok collect.Tokeni
 	if err != nil {
 		return point{}, err
 	}
-	p := point{name: name, conc: cfg.Concurrency, reqs: n, wall: time.Since(t0), client: cpuSelf() - c0, tokens: sum.Tokens, failed: sum.Failed}
+	p := point{name: name, conc: cfg.Concurrency, reqs: n, wall: time.Since(t0), client: sysmem.CPUTime() - c0, tokens: sum.Tokens, failed: sum.Failed}
 	if srvPID > 0 {
 		p.srv = cpuOf(srvPID) - s0
 	}
@@ -308,7 +301,7 @@ func requestsOnly(srv *server, name string, c, n int) (point, error) {
 	}
 	jobs := make(chan int)
 	errs := make(chan error, c)
-	c0, s0, t0 := cpuSelf(), cpuOf(srv.cmd.Process.Pid), time.Now()
+	c0, s0, t0 := sysmem.CPUTime(), cpuOf(srv.cmd.Process.Pid), time.Now()
 	for w := 0; w < c; w++ {
 		go func() {
 			var first error
@@ -330,7 +323,7 @@ func requestsOnly(srv *server, name string, c, n int) (point, error) {
 			return point{}, err
 		}
 	}
-	return point{name: name + ", requests only", conc: c, reqs: n, wall: time.Since(t0), client: cpuSelf() - c0, srv: cpuOf(srv.cmd.Process.Pid) - s0}, nil
+	return point{name: name + ", requests only", conc: c, reqs: n, wall: time.Since(t0), client: sysmem.CPUTime() - c0, srv: cpuOf(srv.cmd.Process.Pid) - s0}, nil
 }
 
 func modelID(base string) string {
@@ -432,9 +425,9 @@ func run(n, nReal, nLocal int) error {
 	tw.Flush()
 	fmt.Printf("  (a run of one request costs the client %.1f ms of CPU: prompts, policy, dataset files, manifest, fsyncs;\n   included above, i.e. %.2f ms/request at %d requests and %.2f at %d)\n",
 		fixedCost.Seconds()*1000, fixedCost.Seconds()*1000/float64(n), n, fixedCost.Seconds()*1000/float64(nReal), nReal)
-	c0 := cpuSelf()
+	c0 := sysmem.CPUTime()
 	time.Sleep(3 * time.Second)
-	fmt.Printf("  (this process idle for 3 s: %.1f ms of CPU per second)\n", (cpuSelf()-c0).Seconds()*1000/3)
+	fmt.Printf("  (this process idle for 3 s: %.1f ms of CPU per second)\n", (sysmem.CPUTime()-c0).Seconds()*1000/3)
 
 	// 2. Local teacher against the raw forward on the same sequences.
 	fmt.Println()
@@ -461,7 +454,7 @@ func run(n, nReal, nLocal int) error {
 		fwdTokens += int64(len(full) - 1)
 	}
 	raw := func(hidden []int) (time.Duration, time.Duration, error) {
-		c0, t0 := cpuSelf(), time.Now()
+		c0, t0 := sysmem.CPUTime(), time.Now()
 		for _, s := range seqs {
 			if _, err := m.NewSession(len(s)).EvalAll(s); err != nil {
 				return 0, 0, err
@@ -472,7 +465,7 @@ func run(n, nReal, nLocal int) error {
 				}
 			}
 		}
-		return time.Since(t0), cpuSelf() - c0, nil
+		return time.Since(t0), sysmem.CPUTime() - c0, nil
 	}
 	tw = tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "local teacher (%d rows, %d forward tokens, top-16 of %d)\tconcurrency\ttokens/s\tCPU µs/token\tvs raw EvalAll (wall)\tvs raw (CPU)\t\n", len(seqs), fwdTokens, tok.VocabSize())

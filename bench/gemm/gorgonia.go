@@ -30,7 +30,7 @@ func runGorgonia(w io.Writer, threads []int, ss []shape, minTime time.Duration) 
 		runtime.GOMAXPROCS(t)
 		ours := gonumblas.Implementation{Engine: kernels.NewEngine(parallel.New(t))}
 		for _, s := range ss {
-			if s.Batch > 0 || s.TransA || s.TransB {
+			if s.TransA || s.TransB {
 				continue
 			}
 			r := rand.New(rand.NewSource(1))

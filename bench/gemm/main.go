@@ -33,13 +33,11 @@ import (
 	"github.com/distill-ml/distill/num/parallel"
 )
 
-// shape is one GEMM: C[m,n] = op(A)·op(B), op(A) m×k, op(B) k×n, or Batch
-// independent ones (strided batched; numpy matmul on 3-D arrays).
+// shape is one GEMM: C[m,n] = op(A)·op(B), op(A) m×k, op(B) k×n.
 type shape struct {
 	Name           string
 	TransA, TransB bool
 	M, N, K        int
-	Batch          int // 0: a single GEMM
 }
 
 func (s shape) op() string {
@@ -52,30 +50,25 @@ func (s shape) op() string {
 	return t(s.TransA) + t(s.TransB)
 }
 
-func (s shape) batch() int { return max(1, s.Batch) }
-
 func (s shape) flops() float64 {
-	return 2 * float64(s.batch()) * float64(s.M) * float64(s.N) * float64(s.K)
+	return 2 * float64(s.M) * float64(s.N) * float64(s.K)
 }
 
 // shapes are the training GEMMs of the presets (tokens = batch·seq rows):
 // forward x·W (NN), input gradient dy·Wᵀ (NT), weight gradient xᵀ·dy (TN),
 // the tied LM head x·Eᵀ over a 32000 vocabulary (scaled to 512 tokens), 512³.
 var shapes = []shape{
-	{"512³", false, false, 512, 512, 512, 0},
-	{"tiny d256 qkv/out", false, false, 1024, 256, 256, 0},
-	{"tiny d256 ffn up", false, false, 1024, 688, 256, 0},
-	{"tiny d256 ffn down", false, false, 1024, 256, 688, 0},
-	{"125m d576 ffn up", false, false, 2048, 1536, 576, 0},
-	{"125m d576 ffn down", false, false, 2048, 576, 1536, 0},
-	{"125m d576 ffn dX", false, true, 2048, 576, 1536, 0},
-	{"125m d576 ffn dW", true, false, 576, 1536, 2048, 0},
-	{"350m d960 ffn up", false, false, 2048, 2560, 960, 0},
-	{"350m d960 ffn down", false, false, 2048, 960, 2560, 0},
-	{"125m vocab head", false, true, 512, 32000, 576, 0},
-	// Attention for 125m at batch 8, seq 128: scores Q·Kᵀ and P·V for 8·9 heads.
-	{"125m attn Q·Kᵀ ×72", false, true, 128, 128, 64, 72},
-	{"125m attn P·V ×72", false, false, 128, 64, 128, 72},
+	{"512³", false, false, 512, 512, 512},
+	{"tiny d256 qkv/out", false, false, 1024, 256, 256},
+	{"tiny d256 ffn up", false, false, 1024, 688, 256},
+	{"tiny d256 ffn down", false, false, 1024, 256, 688},
+	{"125m d576 ffn up", false, false, 2048, 1536, 576},
+	{"125m d576 ffn down", false, false, 2048, 576, 1536},
+	{"125m d576 ffn dX", false, true, 2048, 576, 1536},
+	{"125m d576 ffn dW", true, false, 576, 1536, 2048},
+	{"350m d960 ffn up", false, false, 2048, 2560, 960},
+	{"350m d960 ffn down", false, false, 2048, 960, 2560},
+	{"125m vocab head", false, true, 512, 32000, 576},
 }
 
 // pyScript serves timing requests, one JSON line per shape on stdin, one
@@ -103,12 +96,11 @@ for line in sys.stdin:
     s = req["shape"]
     m, n, k = s["M"], s["N"], s["K"]
     if key != line:
-        lead = (s["Batch"],) if s["Batch"] else ()
-        A = rng.standard_normal(lead + ((k, m) if s["TransA"] else (m, k)), dtype=np.float32)
-        B = rng.standard_normal(lead + ((n, k) if s["TransB"] else (k, n)), dtype=np.float32)
-        a = np.swapaxes(A, -1, -2) if s["TransA"] else A
-        b = np.swapaxes(B, -1, -2) if s["TransB"] else B
-        C = np.empty(lead + (m, n), dtype=np.float32)
+        A = rng.standard_normal((k, m) if s["TransA"] else (m, k), dtype=np.float32)
+        B = rng.standard_normal((n, k) if s["TransB"] else (k, n), dtype=np.float32)
+        a = A.T if s["TransA"] else A
+        b = B.T if s["TransB"] else B
+        C = np.empty((m, n), dtype=np.float32)
         np.matmul(a, b, out=C)
         key = line
     clock = time.thread_time if req["clock"] == "thread" else time.perf_counter
@@ -206,8 +198,7 @@ type goCase struct {
 
 func newGoCase(s shape) *goCase {
 	r := rand.New(rand.NewSource(1))
-	nb := s.batch()
-	g := &goCase{s: s, a: randSlice(r, nb*s.M*s.K), b: randSlice(r, nb*s.K*s.N), c: make([]float32, nb*s.M*s.N), lda: s.K, ldb: s.N}
+	g := &goCase{s: s, a: randSlice(r, s.M*s.K), b: randSlice(r, s.K*s.N), c: make([]float32, s.M*s.N), lda: s.K, ldb: s.N}
 	if s.TransA {
 		g.lda = s.M
 	}
@@ -221,11 +212,6 @@ func newGoCase(s shape) *goCase {
 func (g *goCase) time(e *kernels.Engine, minTime time.Duration, clock func() time.Duration) time.Duration {
 	s := g.s
 	run := func() { e.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1, g.a, g.lda, g.b, g.ldb, 0, g.c, s.N) }
-	if s.Batch > 0 {
-		run = func() {
-			e.SgemmStridedBatched(s.TransA, s.TransB, s.M, s.N, s.K, 1, g.a, g.lda, s.M*s.K, g.b, g.ldb, s.K*s.N, 0, g.c, s.N, s.M*s.N, s.Batch)
-		}
-	}
 	run()
 	best, total := time.Duration(1<<62), time.Duration(0)
 	for reps := 0; reps < 3 || total < minTime; reps++ {
@@ -361,9 +347,6 @@ func run(w io.Writer, threadsFlag, kernelsFlag, python string, minTime time.Dura
 			for i, kn := range kernNames {
 				rate := s.flops() / ours[i].Seconds() / 1e9
 				dims := fmt.Sprintf("%d×%d×%d", s.M, s.N, s.K)
-				if s.Batch > 0 {
-					dims = fmt.Sprintf("%d × %s", s.Batch, dims)
-				}
 				fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %.1f | %.1f | %.2f |\n",
 					s.Name, s.op(), dims, t, kn, rate, peerRate, rate/peerRate)
 			}

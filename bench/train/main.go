@@ -317,8 +317,7 @@ func runWorker(js string) error {
 	rssStart := vmRSS()
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
-	var ru0 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	cpu0 := sysmem.CPUTime()
 	t0 := time.Now()
 	var trace []int64
 	var sampleBytes, sampleObjs uint64
@@ -348,14 +347,10 @@ func runWorker(js string) error {
 		j.Name, float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(j.Steps), (ms1.Mallocs-ms0.Mallocs)/uint64(j.Steps),
 		float64(ms1.HeapInuse)/(1<<20), ms1.NumGC-ms0.NumGC, j.Steps, float64(ms1.NumGC-ms0.NumGC)/float64(j.Steps),
 		float64(ms1.PauseTotalNs-ms0.PauseTotalNs)/1e6)
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	cpu := tvSec(ru.Utime) - tvSec(ru0.Utime) + tvSec(ru.Stime) - tvSec(ru0.Stime)
+	cpu := (sysmem.CPUTime() - cpu0).Seconds()
 	return json.NewEncoder(os.Stdout).Encode(result{TokensPerS: float64(n*j.Steps) / dt, StepS: dt / float64(j.Steps), CPUS: cpu, Tokens: int64(n * j.Steps),
-		PeakRSSKiB: ru.Maxrss, RSSStartKiB: rssStart, RSSEndKiB: vmRSS(), Loss: last, RSSTraceKiB: trace})
+		PeakRSSKiB: sysmem.ProcStatusBytes("VmHWM") >> 10, RSSStartKiB: rssStart, RSSEndKiB: vmRSS(), Loss: last, RSSTraceKiB: trace})
 }
-
-func tvSec(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 
 // vmRSS is the current resident set size in KiB (0 if unknown).
 func vmRSS() int64 { return sysmem.ProcStatusBytes("VmRSS") >> 10 }

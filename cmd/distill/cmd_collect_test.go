@@ -5,11 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"math"
-	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,12 +16,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/distill/collect/teacher/teachertest"
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/export"
@@ -34,7 +35,7 @@ import (
 
 // The end-to-end collection test runs real processes over real HTTP on
 // loopback: the distill binary serves a random-weight GGUF (`distill serve`),
-// a fault-injecting proxy in this test sits in front of it, and
+// a fault-injecting proxy (teachertest.FaultProxy) sits in front of it, and
 // `distill collect` (teacher kind openai, chat mode, through go-openai) is
 // SIGKILLed mid-way and rerun. Then --shard /3 with JOB_COMPLETION_INDEX and
 // `distill data merge`, as the Kubernetes Job in docs/collect-k8s-job.yaml runs them.
@@ -90,90 +91,14 @@ func e2ePrompts(n int) []e2ePrompt {
 	return ps
 }
 
-// e2eProxy forwards to the served model and injects faults: the first
-// attempt of most prompts fails in one of five ways (429 with Retry-After,
-// 500, a stall past the client timeout, truncated JSON, malformed logprobs);
-// FAULT-400 prompts always get 400, ALWAYS-BAD prompts always get malformed
-// logprobs. It records every prompt it receives and when.
-type e2eProxy struct {
-	upstream string
-	mu       sync.Mutex
-	attempts map[string][]time.Time
-	faults   map[string]string // prompt → fault injected on its first attempt
-	badAuth  int
-}
-
-func (p *e2eProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	if r.Header.Get("Authorization") != "Bearer "+e2eKey {
-		p.mu.Lock()
-		p.badAuth++
-		p.mu.Unlock()
-		http.Error(w, `{"error":{"message":"bad key"}}`, 401)
-		return
-	}
-	var req struct {
-		Messages []struct{ Content string } `json:"messages"`
-	}
-	json.Unmarshal(body, &req)
-	prompt := ""
-	if len(req.Messages) > 0 {
-		prompt = req.Messages[len(req.Messages)-1].Content
-	}
-	p.mu.Lock()
-	p.attempts[prompt] = append(p.attempts[prompt], time.Now())
-	attempt := len(p.attempts[prompt])
-	p.mu.Unlock()
-	h := fnv.New32a()
-	h.Write([]byte(prompt))
-	fault := ""
-	switch {
-	case strings.Contains(prompt, "FAULT-400"):
-		w.WriteHeader(400)
-		io.WriteString(w, `{"error":{"message":"unsupported prompt","type":"invalid_request_error"}}`)
-		return
-	case strings.Contains(prompt, "ALWAYS-BAD"):
-		fault = "logprobs"
-	case attempt == 1:
-		fault = []string{"429", "500", "stall", "truncate", "logprobs", "", "", ""}[h.Sum32()%8]
-		p.mu.Lock()
-		p.faults[prompt] = fault
-		p.mu.Unlock()
-	}
-	switch fault {
-	case "429":
-		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(429)
-		io.WriteString(w, `{"error":{"message":"slow down","type":"rate_limit"}}`)
-		return
-	case "500":
-		w.WriteHeader(500)
-		io.WriteString(w, `{"error":{"message":"internal","type":"server_error"}}`)
-		return
-	case "stall":
-		select { // past the client's 1 s timeout
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-		return
-	}
-	resp, err := http.Post(p.upstream+r.URL.Path, "application/json", bytes.NewReader(body))
-	if err != nil {
-		http.Error(w, err.Error(), 502)
-		return
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	switch fault {
-	case "truncate":
-		out = out[:len(out)/2]
-	case "logprobs":
-		out = bytes.Replace(out, []byte(`"logprob":-`), []byte(`"logprob":`), 1) // a positive logprob
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(resp.StatusCode)
-	w.Write(out)
-}
+// e2eFaults are the first-attempt faults the proxy injects in front of the
+// served model: four transient ways to fail and, more often, none. The
+// collector runs in a child process whose request deadlines the test does
+// not hold, so there is no timeout fault here (distill/collect's tests end
+// request deadlines in process); its client timeout is generous, so no
+// outcome depends on the machine's speed.
+var e2eFaults = []teachertest.Fault{teachertest.Fault429, teachertest.Fault500, teachertest.FaultTruncate,
+	teachertest.FaultBadLogprobs, teachertest.NoFault, teachertest.NoFault, teachertest.NoFault}
 
 // e2eModel exports a random-weight llama GGUF with a BPE tokenizer trained on
 // the prompts' vocabulary, and saves the tokenizer as the student's.
@@ -350,7 +275,11 @@ func TestCollectEndToEndRealProcesses(t *testing.T) {
 	gguf, tokPath, tok := e2eModel(t, dir)
 	serveURL := startServe(t, bin, gguf)
 
-	proxy := &e2eProxy{upstream: strings.TrimSuffix(serveURL, "/v1"), attempts: map[string][]time.Time{}, faults: map[string]string{}}
+	upstream, err := url.Parse(strings.TrimSuffix(serveURL, "/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := &teachertest.FaultProxy{Backend: httputil.NewSingleHostReverseProxy(upstream), Key: e2eKey, FirstAttempt: e2eFaults}
 	hs := httptest.NewServer(proxy)
 	defer hs.Close()
 
@@ -381,7 +310,7 @@ teacher:
     model: teacher
     api_key_env: DISTILL_E2E_KEY
     mode: chat
-    timeout: 1s
+    timeout: 2m
 sampling: {max_tokens: 8, temperature: 0, top_p: 1}
 top_k: 5
 concurrency: 4
@@ -393,10 +322,15 @@ retry: {max_attempts: 5, base_delay: 10ms, max_delay: 2s}
 	env := []string{"DISTILL_E2E_KEY=" + e2eKey}
 	journal := filepath.Join(out, "journal.jsonl")
 
-	// Run, SIGKILL after two committed segments, run again to the end.
+	// Run, SIGKILL after two committed segments, run again to the end. Once
+	// the journal names two segments the proxy answers nothing more, so the
+	// collector cannot finish before the kill however slowly this test polls.
 	var logs []string
+	var holding atomic.Bool
+	holding.Store(true)
+	proxy.HoldWhile(func() bool { return holding.Load() && countSegments(journal) >= 2 })
 	cmd, o, e := runCollect(t, bin, env, "--config", cfgPath)
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute) // a backstop against a hang, not a pass/fail timing
 	for countSegments(journal) < 2 {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
@@ -408,6 +342,7 @@ retry: {max_attempts: 5, base_delay: 10ms, max_delay: 2s}
 	cmd.Wait()
 	logs = append(logs, o.String(), e.String())
 	atKill := countSegments(journal)
+	holding.Store(false)
 	resumed := time.Now()
 	cmd, o, e = runCollect(t, bin, env, "--config", cfgPath)
 	if err := cmd.Wait(); err != nil {
@@ -457,16 +392,16 @@ retry: {max_attempts: 5, base_delay: 10ms, max_delay: 2s}
 	}
 
 	// What the server saw: no sensitive row, nothing unredacted, the right key.
-	proxy.mu.Lock()
+	faults := proxy.Faults()
 	var retried429 []string
-	for got, times := range proxy.attempts {
+	for got, times := range proxy.Attempts() {
 		if strings.Contains(got, "SENSITIVE-RATE") {
 			t.Errorf("the teacher received a sensitive row: %q", got)
 		}
 		if strings.Contains(got, "@") || strings.Contains(got, "SN-") {
 			t.Errorf("the teacher received an unredacted prompt: %q", got)
 		}
-		if proxy.faults[got] == "429" && len(times) > 1 && times[0].After(resumed) {
+		if faults[got] == teachertest.Fault429 && len(times) > 1 && times[0].After(resumed) {
 			retried429 = append(retried429, got)
 			// Retry-After: 1 is honoured (max_delay 2s does not cut it)
 			// within one process (the killed run's 429s are retried at once on resume).
@@ -475,15 +410,17 @@ retry: {max_attempts: 5, base_delay: 10ms, max_delay: 2s}
 			}
 		}
 	}
-	seen := map[string]bool{}
-	for _, f := range proxy.faults {
+	seen := map[teachertest.Fault]bool{}
+	for _, f := range faults {
 		seen[f] = true
 	}
-	if proxy.badAuth > 0 {
-		t.Errorf("%d requests without the API key", proxy.badAuth)
+	if n := proxy.BadAuth(); n > 0 {
+		t.Errorf("%d requests without the API key", n)
 	}
-	proxy.mu.Unlock()
-	for _, f := range []string{"429", "500", "stall", "truncate", "logprobs"} {
+	for _, f := range e2eFaults {
+		if f == teachertest.NoFault {
+			continue
+		}
 		if !seen[f] {
 			t.Errorf("fault %s was never injected", f)
 		}

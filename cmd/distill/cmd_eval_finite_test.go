@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/format/gguf"
-	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // fillTensorF32 sets every element of the F32 tensor name in a GGUF file to v.
@@ -65,9 +65,9 @@ func TestEvalRefusesNaNWeights(t *testing.T) {
 // exit 0.
 func TestEvalFailsOnNonFiniteResult(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "huge.gguf")
-	sp := infer.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
 		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "F32"}
-	if err := infer.WriteRandomModel(path, sp); err != nil {
+	if err := infertest.WriteRandomModel(path, sp); err != nil {
 		t.Fatal(err)
 	}
 	fillTensorF32(t, path, "output_norm.weight", 3e38)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // tinyGGUF writes a small random-weight llama GGUF with an embedded
@@ -14,9 +14,9 @@ import (
 func tinyGGUF(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tiny.gguf")
-	sp := infer.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
 		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := infer.WriteRandomModel(path, sp); err != nil {
+	if err := infertest.WriteRandomModel(path, sp); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/data/tokenizer/tokenizertest"
 )
 
 func TestTokenizerTrainEncodeDecodeInfo(t *testing.T) {
 	dir := t.TempDir()
 	corpus := filepath.Join(dir, "corpus.txt")
 	var b strings.Builder
-	for _, c := range tokenizer.ParityCorpus(1, 200<<10) {
+	for _, c := range tokenizertest.ParityCorpus(1, 200<<10) {
 		b.Write(c)
 	}
 	if err := os.WriteFile(corpus, []byte(b.String()), 0o644); err != nil {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // cliChildEnv holds the arguments (a JSON array) a child process of
@@ -62,9 +62,9 @@ func runCLIChild(t *testing.T, args ...string) (int, string, string) {
 func ctx16mGGUF(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
-	sp := infer.RandomSpec{VocabSize: 300, DModel: 1024, NLayers: 2, NHeads: 8, NKVHeads: 8, FFNDim: 256,
+	sp := infertest.RandomSpec{VocabSize: 300, DModel: 1024, NLayers: 2, NHeads: 8, NKVHeads: 8, FFNDim: 256,
 		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := infer.WriteRandomModel(path, sp); err != nil {
+	if err := infertest.WriteRandomModel(path, sp); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/dataset/datasettest"
 	"github.com/distill-ml/distill/data/loader"
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/internal/testpeers"
 )
 
@@ -65,14 +65,14 @@ func BenchmarkLoader(b *testing.B) {
 				b.Fatal(err)
 			}
 			var bt batch.Batch
-			cpu0 := cpuSeconds()
+			cpu0 := sysmem.CPUTime().Seconds()
 			b.ResetTimer()
 			for b.Loop() {
 				if err := l.Next(&bt); err != nil {
 					b.Fatal(err)
 				}
 			}
-			cpu := cpuSeconds() - cpu0
+			cpu := sysmem.CPUTime().Seconds() - cpu0
 			// Wall-clock rate, and the rate per CPU-second of this process
 			// (with -cpu 1 that is one core's work, GC included), which stays
 			// meaningful when other jobs share the machine.
@@ -80,15 +80,6 @@ func BenchmarkLoader(b *testing.B) {
 			b.ReportMetric(float64(b.N*8*512)/cpu, "tokens/cpu-s")
 		})
 	}
-}
-
-// cpuSeconds is this process's user+system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
 
 // duckdbScan times full scans of a dataset in DuckDB (one thread), touching
@@ -117,12 +108,12 @@ func BenchmarkScanVsDuckDB(b *testing.B) {
 	for _, decode := range []bool{false, true} {
 		name := map[bool]string{false: "distill_read", true: "distill_read_decode"}[decode]
 		b.Run(name, func(b *testing.B) {
-			cpu0 := cpuSeconds()
+			cpu0 := sysmem.CPUTime().Seconds()
 			for b.Loop() {
 				scanDistill(b, ds, decode)
 			}
 			b.ReportMetric(tokens*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
-			b.ReportMetric(tokens*float64(b.N)/(cpuSeconds()-cpu0), "tokens/cpu-s")
+			b.ReportMetric(tokens*float64(b.N)/(sysmem.CPUTime().Seconds()-cpu0), "tokens/cpu-s")
 		})
 	}
 	b.Run("duckdb", func(b *testing.B) {

@@ -2,11 +2,11 @@ package tokenizer
 
 import (
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/distill-ml/distill/data/synth"
+	"github.com/distill-ml/distill/data/tokenizer/tokenizertest"
+	"github.com/distill-ml/distill/internal/sysmem"
 )
 
 // BenchmarkEncodeVsReference measures encode throughput of ours and of the
@@ -24,7 +24,7 @@ func BenchmarkEncodeVsReference(b *testing.B) {
 	corpora := []struct {
 		name   string
 		chunks [][]byte
-	}{{"parity", ParityCorpus(1, parityCorpusBytes)}, {"policy", policyCorpus(b, parityCorpusBytes)}}
+	}{{"parity", tokenizertest.ParityCorpus(1, parityCorpusBytes)}, {"policy", policyCorpus(b, parityCorpusBytes)}}
 	for _, corpus := range corpora {
 		chunks := corpus.chunks
 		size := totalBytes(chunks)
@@ -41,7 +41,7 @@ func BenchmarkEncodeVsReference(b *testing.B) {
 					jsWall, jsCPU = referenceSpeed(b, jsonPath, configPath, chunks)
 				}
 				b.SetBytes(int64(size))
-				cpu0 := processCPU()
+				cpu0 := sysmem.CPUTime()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					for _, s := range texts {
@@ -49,7 +49,7 @@ func BenchmarkEncodeVsReference(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				cpu := processCPU() - cpu0
+				cpu := sysmem.CPUTime() - cpu0
 				ours := float64(size) * float64(b.N) / b.Elapsed().Seconds() / 1e6
 				oursCPU := float64(size) * float64(b.N) / cpu.Seconds() / 1e6
 				b.ReportMetric(jsWall, "js-MB/s")
@@ -90,15 +90,6 @@ func policyCorpus(b *testing.B, n int) [][]byte {
 	return chunks
 }
 
-// processCPU is the user + system CPU time of this process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkTrain trains a 4096-token llama-bpe tokenizer on 10 MB of the
 // parity corpus (no peer: a timing of our trainer alone):
 //
@@ -106,7 +97,7 @@ func processCPU() time.Duration {
 func BenchmarkTrain(b *testing.B) {
 	var texts []string
 	size := 0
-	for _, c := range ParityCorpus(11, 10<<20) {
+	for _, c := range tokenizertest.ParityCorpus(11, 10<<20) {
 		texts = append(texts, string(c))
 		size += len(c)
 	}

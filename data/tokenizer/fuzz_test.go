@@ -3,6 +3,8 @@ package tokenizer
 import (
 	"bytes"
 	"testing"
+
+	"github.com/distill-ml/distill/data/tokenizer/tokenizertest"
 )
 
 // FuzzParseTokenizerJSON: the loader never panics, and whatever it accepts
@@ -61,7 +63,7 @@ func FuzzEncodeDecode(f *testing.F) {
 	}
 	// Small seeds: the fuzzer minimizes every new interesting input, which
 	// is slow for inputs of kilobytes.
-	for _, c := range ParityCorpus(4, 64<<10)[:8] {
+	for _, c := range tokenizertest.ParityCorpus(4, 64<<10)[:8] {
 		f.Add(c[:min(len(c), 160)])
 	}
 	f.Add([]byte("\xed\xa0\x80<|im_start|>\xff\xfe   \r\n\t 'S 'll 123456 ⑩ 👍🏽"))

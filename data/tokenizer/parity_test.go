@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/distill-ml/distill/data/tokenizer/tokenizertest"
 )
 
 // parityCorpusBytes is the size of the corpus checked against the reference.
@@ -23,7 +25,7 @@ func TestParityWithReference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compares with the JS reference tokenizer: not in -short")
 	}
-	chunks := ParityCorpus(1, parityCorpusBytes)
+	chunks := tokenizertest.ParityCorpus(1, parityCorpusBytes)
 	if n := totalBytes(chunks); n < parityCorpusBytes {
 		t.Fatalf("corpus is %d bytes", n)
 	}

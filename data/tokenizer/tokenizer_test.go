@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/distill-ml/distill/data/tokenizer/tokenizertest"
 )
 
 // loadedLenml caches the real tokenizers across tests (they are immutable);
@@ -139,7 +141,7 @@ func TestSaveLoadRealTokenizers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("round-trips the real Qwen3 and Llama 3 tokenizers: not in -short")
 	}
-	chunks := ParityCorpus(5, 64<<10)
+	chunks := tokenizertest.ParityCorpus(5, 64<<10)
 	for _, model := range []string{"qwen3", "llama3"} {
 		t.Run(model, func(t *testing.T) {
 			a := loadLenml(t, model)
@@ -190,7 +192,7 @@ func TestGGUFVocabRoundTrip(t *testing.T) {
 			if a.normalizer == "" && a.Hash() != b.Hash() {
 				t.Fatal("GGUF round trip changed the hash")
 			}
-			for _, c := range ParityCorpus(9, 32<<10) {
+			for _, c := range tokenizertest.ParityCorpus(9, 32<<10) {
 				s := string(c)
 				if a.normalizer == "NFC" {
 					s = norm.NFC.String(strings.ToValidUTF8(s, ""))
@@ -294,7 +296,7 @@ func TestSaveIsAtomic(t *testing.T) {
 // TestConcurrentEncode: Encode is safe for concurrent use (run with -race).
 func TestConcurrentEncode(t *testing.T) {
 	tok := trainSmall(t, "", 500)
-	chunks := ParityCorpus(8, 64<<10)
+	chunks := tokenizertest.ParityCorpus(8, 64<<10)
 	want := make([][]int32, len(chunks))
 	for i, c := range chunks {
 		want[i] = tok.Encode(string(c))

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"path/filepath"
 	"testing"
+
+	"github.com/distill-ml/distill/data/tokenizer/tokenizertest"
 )
 
 // trainCorpus is text for training small test tokenizers.
 func trainCorpus(seed uint64, n int) []string {
 	var texts []string
-	for _, c := range ParityCorpus(seed, n) {
+	for _, c := range tokenizertest.ParityCorpus(seed, n) {
 		texts = append(texts, string(c))
 	}
 	return texts
@@ -43,7 +45,7 @@ func TestTrainDeterministicAndRoundTrip(t *testing.T) {
 		}
 	}
 	// Round trip of held-out text, including invalid UTF-8 and specials.
-	for _, c := range ParityCorpus(99, 200<<10) {
+	for _, c := range tokenizertest.ParityCorpus(99, 200<<10) {
 		ids := a.Encode(string(c))
 		if got := a.Decode(ids); !bytes.Equal(got, c) {
 			t.Fatalf("round trip differs:\n got %q\nwant %q", head(string(got), 200), head(string(c), 200))
@@ -75,7 +77,7 @@ func TestTrainedParityWithReference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compares with the JS reference tokenizer: not in -short")
 	}
-	chunks := ParityCorpus(3, 256<<10)
+	chunks := tokenizertest.ParityCorpus(3, 256<<10)
 	for _, pre := range []string{PreLlama3, PreQwen2, PreGPT2} {
 		t.Run(pre, func(t *testing.T) {
 			t.Parallel()

@@ -5,16 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,104 +45,10 @@ redactions:
   - {name: email, pattern: '[a-z0-9.]+@[a-z0-9.]+\.[a-z]{2,}', replace: '[EMAIL]'}
 `
 
-// faultProxy sits between go-openai and the scripted server. It records every
-// prompt it forwards and injects faults by prompt: the first attempt of most
-// prompts fails in one of five transient ways; "FAULT-400" prompts always get
-// a permanent 400; "ALWAYS-BAD" prompts always get malformed logprobs.
-// The timeout fault expires the request's deadline in deadlines and stalls
-// until the client gives up, so it never depends on the machine's speed; a
-// request whose deadline the test does not control (a child process) gets
-// no timeout fault.
-type faultProxy struct {
-	t         *testing.T
-	backend   http.Handler
-	deadlines *teachertest.Deadlines
-	mu        sync.Mutex
-	holdWhile func() bool // see holdRequestsWhile
-	attempts  map[string]int
-	received  []string
-}
-
-func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body) // first: the server notices a client gone only once the body is read
-	f.mu.Lock()
-	holdWhile := f.holdWhile
-	f.mu.Unlock()
-	if holdWhile != nil && holdWhile() {
-		<-r.Context().Done()
-		return
-	}
-	if r.Header.Get("Authorization") != "Bearer "+testKey {
-		w.WriteHeader(401)
-		return
-	}
-	var req struct {
-		Messages []struct{ Content string } `json:"messages"`
-	}
-	json.Unmarshal(body, &req)
-	prompt := ""
-	if len(req.Messages) > 0 {
-		prompt = req.Messages[len(req.Messages)-1].Content
-	}
-	f.mu.Lock()
-	f.attempts[prompt]++
-	attempt := f.attempts[prompt]
-	f.received = append(f.received, prompt)
-	f.mu.Unlock()
-	h := fnv.New32a()
-	h.Write([]byte(prompt))
-	fault := -1
-	switch {
-	case strings.Contains(prompt, "FAULT-400"):
-		w.WriteHeader(400)
-		fmt.Fprint(w, `{"error":{"message":"unsupported prompt","type":"invalid_request_error"}}`)
-		return
-	case strings.Contains(prompt, "ALWAYS-BAD"):
-		fault = 4
-	case attempt == 1:
-		fault = int(h.Sum32() % 6) // 5: no fault
-	}
-	switch fault {
-	case 0:
-		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(429)
-		fmt.Fprint(w, `{"error":{"message":"rate limited","type":"rate_limit"}}`)
-		return
-	case 1:
-		w.WriteHeader(500)
-		fmt.Fprint(w, `{"error":{"message":"internal","type":"server_error"}}`)
-		return
-	case 2:
-		if f.deadlines.Expire(prompt) {
-			<-r.Context().Done() // the client gave up: its deadline ended
-			return
-		}
-	case 3, 4:
-		rec := httptest.NewRecorder()
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		f.backend.ServeHTTP(rec, r)
-		out := rec.Body.Bytes()
-		if fault == 3 {
-			out = out[:len(out)/2] // truncated JSON
-		} else {
-			out = bytes.Replace(out, []byte(`"logprob":-`), []byte(`"logprob":`), 1) // a positive logprob
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(out)
-		return
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	f.backend.ServeHTTP(w, r)
-}
-
-// holdRequestsWhile makes the proxy hold every request that arrives while
-// cond is true until the client goes away: a collector can be frozen at a
-// point of the test's choosing whatever the machine's speed.
-func (f *faultProxy) holdRequestsWhile(cond func() bool) {
-	f.mu.Lock()
-	f.holdWhile = cond
-	f.mu.Unlock()
-}
+// collectFaults are the first-attempt faults of the in-process tests: five
+// transient ways to fail, and no fault, by the prompt's hash.
+var collectFaults = []teachertest.Fault{teachertest.Fault429, teachertest.Fault500, teachertest.FaultTimeout,
+	teachertest.FaultTruncate, teachertest.FaultBadLogprobs, teachertest.NoFault}
 
 func writePrompts(t *testing.T, path string, n int) []Prompt {
 	var ps []Prompt
@@ -177,7 +80,7 @@ func writePrompts(t *testing.T, path string, n int) []Prompt {
 
 type env struct {
 	cfg       Config
-	proxy     *faultProxy
+	proxy     *teachertest.FaultProxy
 	pol       *policy.Policy
 	url       string
 	resolver  *teachertest.Resolver // resolves host names in teacher URLs (none by default)
@@ -194,7 +97,7 @@ func newEnv(t *testing.T, n int) *env {
 		t.Fatal(err)
 	}
 	deadlines := teachertest.NewDeadlines()
-	fp := &faultProxy{t: t, backend: srv, deadlines: deadlines, attempts: map[string]int{}}
+	fp := &teachertest.FaultProxy{Backend: srv, Key: testKey, Deadlines: deadlines, FirstAttempt: collectFaults}
 	hs := httptest.NewServer(fp)
 	t.Cleanup(hs.Close)
 	pp := filepath.Join(dir, "policy.yaml")
@@ -330,7 +233,7 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 		}
 	}
 	// The server never saw a sensitive row nor an unredacted email.
-	for _, got := range e.proxy.received {
+	for _, got := range e.proxy.Received() {
 		if strings.Contains(got, "@fleet") {
 			t.Errorf("server received an unredacted email: %q", got)
 		}
@@ -395,15 +298,15 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 	for _, d := range []string{"." + DatasetDir + ".tmp-12345", DatasetDir + ".old"} {
 		os.MkdirAll(filepath.Join(e.cfg.Out, d, "x"), 0o755)
 	}
-	before := len(e.proxy.received)
+	before := len(e.proxy.Received())
 	sum2, err := e.run(t, context.Background(), nil)
 	for _, d := range []string{"." + DatasetDir + ".tmp-12345", DatasetDir + ".old"} {
 		if _, err := os.Stat(filepath.Join(e.cfg.Out, d)); err == nil {
 			t.Errorf("%s left behind", d)
 		}
 	}
-	if err != nil || sum2.AlreadySettled != len(prompts) || len(e.proxy.received) != before || sum2.Rows != sum.Rows {
-		t.Fatalf("rerun: %+v %v (requests %d → %d)", sum2, err, before, len(e.proxy.received))
+	if err != nil || sum2.AlreadySettled != len(prompts) || len(e.proxy.Received()) != before || sum2.Rows != sum.Rows {
+		t.Fatalf("rerun: %+v %v (requests %d → %d)", sum2, err, before, len(e.proxy.Received()))
 	}
 }
 
@@ -419,7 +322,7 @@ func TestCollectRefusesUnacknowledgedTerms(t *testing.T) {
 	if _, err := e.run(t, context.Background(), nil); err == nil || !strings.Contains(err.Error(), "acknowledge_terms") {
 		t.Fatalf("got %v", err)
 	}
-	if len(e.proxy.received) != 0 {
+	if len(e.proxy.Received()) != 0 {
 		t.Fatal("requests were sent before the terms check")
 	}
 }
@@ -490,7 +393,7 @@ func TestRemoteTeacherDeclaredLocalIsRefused(t *testing.T) {
 	if _, err := e.run(t, context.Background(), nil); err == nil || !strings.Contains(err.Error(), "declares it local") {
 		t.Fatalf("got %v", err)
 	}
-	if len(e.proxy.received) != 0 {
+	if len(e.proxy.Received()) != 0 {
 		t.Fatal("requests were sent")
 	}
 }
@@ -536,7 +439,7 @@ func TestLoopbackLookalikeTeacherNeverGetsLocalOnlyRows(t *testing.T) {
 		oc.BaseURL, oc.Remote = c.url, nil
 		cfg.Teacher.OpenAI = &oc
 		cfg.Defaults()
-		before := len(e.proxy.received)
+		before := len(e.proxy.Received())
 		tt, err := e.newTeacher(cfg)
 		if err == nil {
 			_, err = Run(context.Background(), Options{Config: cfg, Teacher: tt, Tokenizer: servetest.Tokenizer{}, EOS: servetest.EOS, Policy: e.pol, Seed: 1})
@@ -560,7 +463,7 @@ func TestLoopbackLookalikeTeacherNeverGetsLocalOnlyRows(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error about %s", c.url, err, c.want)
 		}
-		if n := len(e.proxy.received) - before; n != 0 {
+		if n := len(e.proxy.Received()) - before; n != 0 {
 			t.Errorf("%s: %d requests reached the server", c.url, n)
 		}
 		if b, _ := os.ReadFile(filepath.Join(cfg.Out, ErrorsFile)); bytes.Contains(b, []byte("not_loopback")) {

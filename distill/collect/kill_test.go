@@ -87,7 +87,7 @@ func TestKillDashNineAndResume(t *testing.T) {
 	// more: the collector cannot finish before it is killed, however slowly
 	// this process polls.
 	var killAfter atomic.Int64
-	e.proxy.holdRequestsWhile(func() bool { return int64(journalSegments(jpath)) >= killAfter.Load() })
+	e.proxy.HoldWhile(func() bool { return int64(journalSegments(jpath)) >= killAfter.Load() })
 	for _, k := range []int64{2, 9} {
 		killAfter.Store(k)
 		cmd := start()

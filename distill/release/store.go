@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -194,7 +195,7 @@ func (s Store) Promote(dir string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("promote %s: the stored copy of this id does not verify: %w", id, err)
 		}
-		if !sameFiles(stored.Files, m.Files) {
+		if !slices.Equal(stored.Files, m.Files) {
 			return "", fmt.Errorf("promote %s: the store already holds a different artifact with this name and version", id)
 		}
 	} else {
@@ -285,18 +286,6 @@ func (s Store) switchTo(id, from, action string) error {
 		return fmt.Errorf("release store: %w", err)
 	}
 	return nil
-}
-
-func sameFiles(a, b []File) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // copyDirAtomic copies the listed files and the manifest from src into a

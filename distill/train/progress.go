@@ -5,85 +5,49 @@ import (
 	"io"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/distill-ml/distill/internal/progress"
 )
 
-// progress shows the run: a progress bar with loss, tokens/s and ETA on a
-// terminal, otherwise one plain line every logEvery updates.
-type progress struct {
-	w         io.Writer
-	bar       *progressbar.ProgressBar
-	logEvery  int
-	total     int
-	startStep int
-	begin     time.Time
-	now       func() time.Time
-	tokens    int64
-	done      bool
+// runProgress shows the run through internal/progress: a bar with loss,
+// tokens/s and ETA on a terminal, otherwise one plain line every logEvery
+// steps (and at the last).
+type runProgress struct {
+	r      *progress.Reporter
+	begin  time.Time
+	now    func() time.Time
+	tokens int64
+	// the latest step's figures, for the plain line
+	loss, lr, gradNorm, tps float64
 }
 
-func newProgress(w io.Writer, terminal bool, startStep, total, logEvery int, now func() time.Time) *progress {
-	p := &progress{w: w, logEvery: logEvery, total: total, startStep: startStep, begin: now(), now: now}
-	if terminal {
-		p.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetWidth(24),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionSetDescription("train"),
-		)
-		p.bar.Set(startStep)
-	}
+func newProgress(w io.Writer, terminal bool, startStep, total, logEvery int, now func() time.Time) *runProgress {
+	p := &runProgress{begin: now(), now: now}
+	p.r = progress.NewWith(w, terminal, progress.Config{Desc: "train", Total: int64(total), Start: int64(startStep),
+		Every: int64(logEvery), Now: now, Line: p.line})
 	return p
 }
 
-func (p *progress) update(step int, loss, lr, gradNorm float64, tokens int) {
-	p.tokens += int64(tokens)
-	elapsed := p.now().Sub(p.begin).Seconds()
-	tps := 0.0
-	if elapsed > 0 {
-		tps = float64(p.tokens) / elapsed
-	}
-	if p.bar != nil {
-		p.bar.Describe(fmt.Sprintf("loss %.4f  %.0f tok/s", loss, tps))
-		p.bar.Set(step)
-		return
-	}
-	if step%p.logEvery != 0 && step != p.total {
-		return
-	}
+// line is the plain line of a step; it runs inside update's r.Set.
+func (p *runProgress) line(s progress.Status) string {
 	eta := "?"
-	if done := step - p.startStep; done > 0 {
-		eta = (time.Duration(elapsed/float64(done)*float64(p.total-step)) * time.Second).Round(time.Second).String()
+	if s.ETA >= 0 {
+		eta = s.ETA.String()
 	}
-	fmt.Fprintf(p.w, "step %d/%d  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  eta %s\n", step, p.total, loss, lr, gradNorm, tps, eta)
+	return fmt.Sprintf("step %d/%d  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  eta %s", s.Done, s.Total, p.loss, p.lr, p.gradNorm, p.tps, eta)
+}
+
+func (p *runProgress) update(step int, loss, lr, gradNorm float64, tokens int) {
+	p.tokens += int64(tokens)
+	p.tps = 0
+	if elapsed := p.now().Sub(p.begin).Seconds(); elapsed > 0 {
+		p.tps = float64(p.tokens) / elapsed
+	}
+	p.loss, p.lr, p.gradNorm = loss, lr, gradNorm
+	p.r.Set(int64(step), fmt.Sprintf("loss %.4f  %.0f tok/s", loss, p.tps))
 }
 
 // lineWriter is where whole lines go (eval results, checkpoints): on a
 // terminal the bar is cleared first and redrawn at the next update.
-func (p *progress) lineWriter() io.Writer {
-	if p.bar == nil {
-		return p.w
-	}
-	return clearingWriter{p}
-}
+func (p *runProgress) lineWriter() io.Writer { return p.r.Writer() }
 
-type clearingWriter struct{ p *progress }
-
-func (c clearingWriter) Write(b []byte) (int, error) {
-	c.p.bar.Clear()
-	return c.p.w.Write(b)
-}
-
-func (p *progress) finish() {
-	if p.done {
-		return
-	}
-	p.done = true
-	if p.bar != nil {
-		p.bar.Exit()
-		fmt.Fprintln(p.w)
-	}
-}
+func (p *runProgress) finish() { p.r.Finish() }

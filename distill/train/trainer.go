@@ -106,7 +106,7 @@ type trainer struct {
 	rng        *rand.PCG
 	state      checkpoint.State
 	metrics    *metricsLog
-	prog       *progress
+	prog       *runProgress
 	ckptDir    string
 	now        func() time.Time
 	savedStep  int64 // step of the last checkpoint written by this process, -1 none

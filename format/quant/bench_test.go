@@ -5,8 +5,9 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"os/exec"
-	"syscall"
 	"testing"
+
+	"github.com/distill-ml/distill/internal/sysmem"
 )
 
 // BenchmarkQuantize reports quantization throughput in MB/s of float32 input
@@ -33,11 +34,11 @@ func BenchmarkQuantize(b *testing.B) {
 			}
 			b.SetBytes(4 * n)
 			b.ResetTimer()
-			c0 := cpuSeconds()
+			c0 := sysmem.CPUTime().Seconds()
 			for i := 0; i < b.N; i++ {
 				Quantize(typ, dst, x)
 			}
-			cpu := cpuSeconds() - c0
+			cpu := sysmem.CPUTime().Seconds() - c0
 			b.StopTimer()
 			ours := float64(4*n) * float64(b.N) / cpu / 1e6
 			b.ReportMetric(ours, "cpu-MB/s")
@@ -51,13 +52,6 @@ func BenchmarkQuantize(b *testing.B) {
 			}
 		})
 	}
-}
-
-// cpuSeconds is the process's user+system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Sec+ru.Stime.Sec) + 1e-6*float64(ru.Utime.Usec+ru.Stime.Usec)
 }
 
 // ggmlThroughput times ggml's reference quantizer (compiled -O2, one thread)

@@ -32,11 +32,14 @@ func isTempOf(base string) func(name string) bool {
 	prefix := "." + base + ".tmp-"
 	return func(name string) bool {
 		rest, ok := strings.CutPrefix(name, prefix)
-		return ok && allDigits(rest)
+		return ok && AllDigits(rest)
 	}
 }
 
-func allDigits(s string) bool {
+// AllDigits reports whether s is one or more ASCII decimal digits: the
+// random part os.CreateTemp and os.MkdirTemp put in place of a pattern's
+// star, which RemoveStale predicates check before removing anything.
+func AllDigits(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -78,3 +78,13 @@ func TestMkdirTempIsWorldReadable(t *testing.T) {
 		t.Fatalf("%s does not follow the temporary naming pattern", tmp)
 	}
 }
+
+// TestAllDigits: only a non-empty run of ASCII digits is the random part of
+// a temporary's name; signs, spaces, other scripts' digits and "" are not.
+func TestAllDigits(t *testing.T) {
+	for s, want := range map[string]bool{"0": true, "0123456789": true, "": false, "12a": false, "-1": false, "+1": false, " 1": false, "١٢": false} {
+		if got := AllDigits(s); got != want {
+			t.Errorf("AllDigits(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

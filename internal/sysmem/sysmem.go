@@ -2,7 +2,9 @@
 // process's resident set (/proc/self/status VmRSS, VmHWM) and the memory
 // available for new work without swapping (/proc/meminfo MemAvailable), and
 // formats byte counts for the errors that refuse a plan that does not fit.
-// It is the one /proc "Name:  N kB" parser of the repository.
+// It is the one /proc "Name:  N kB" parser of the repository, and the one
+// reader of the CPU time this process and its children have used
+// (getrusage), which benchmarks divide their work by.
 package sysmem
 
 import (

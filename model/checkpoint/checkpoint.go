@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -311,19 +312,7 @@ func isSaveTemp(name string) bool {
 		return false
 	}
 	step, random, ok := strings.Cut(rest, "-")
-	return ok && digitsOnly(step) && digitsOnly(random)
-}
-
-func digitsOnly(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	return ok && atomicfile.AllDigits(step) && atomicfile.AllDigits(random)
 }
 
 // Load reads and validates the checkpoint in dir (or the newest under dir).
@@ -452,7 +441,7 @@ func checkWeights(path string, cfg student.Config, ts []Tensor) error {
 		if i := FirstNonFinite(t.Data); i >= 0 {
 			return fmt.Errorf("%s: tensor %s holds %v at index %d", path, t.Name, t.Data[i], i)
 		}
-		if shape, ok := want[t.Name]; ok && !equalShape(shape, t.Shape) {
+		if shape, ok := want[t.Name]; ok && !slices.Equal(shape, t.Shape) {
 			return fmt.Errorf("%s: tensor %s has shape %v, the config implies %v", path, t.Name, t.Shape, shape)
 		}
 	}
@@ -487,7 +476,7 @@ func checkMoments(path string, weights, moments []Tensor) error {
 			if !ok {
 				return fmt.Errorf("%s: missing tensor %s", path, n)
 			}
-			if !equalShape(t.Shape, w.Shape) {
+			if !slices.Equal(t.Shape, w.Shape) {
 				return fmt.Errorf("%s: tensor %s has shape %v, its parameter has %v", path, n, t.Shape, w.Shape)
 			}
 		}
@@ -496,18 +485,6 @@ func checkMoments(path string, weights, moments []Tensor) error {
 		return fmt.Errorf("%s: %d tensors for %d parameters (want 2 each)", path, len(moments), len(weights))
 	}
 	return nil
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func readJSON(path string, v any) error {

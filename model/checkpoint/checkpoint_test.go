@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	for _, g := range append(got.Weights, got.Optimizer...) {
 		w := want[g.Name]
-		if !equalShape(w.Shape, g.Shape) || len(w.Data) != len(g.Data) {
+		if !slices.Equal(w.Shape, g.Shape) || len(w.Data) != len(g.Data) {
 			t.Fatalf("%s: shape %v vs %v", g.Name, g.Shape, w.Shape)
 		}
 		for i := range w.Data {
@@ -304,7 +305,7 @@ with open(sys.argv[2], "wb") as f:
 			Values []float64
 		}
 		json.Unmarshal(res[tt.Name], &e)
-		if e.Dtype != "F32" || !equalShape(e.Shape, tt.Shape) || len(e.Values) != len(tt.Data) {
+		if e.Dtype != "F32" || !slices.Equal(e.Shape, tt.Shape) || len(e.Values) != len(tt.Data) {
 			t.Fatalf("%s read by python as %+v", tt.Name, e)
 		}
 		for i, v := range e.Values {
@@ -317,7 +318,7 @@ with open(sys.argv[2], "wb") as f:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(back) != 2 || back[0].Name != "y" || back[0].Data[0] != -1.5 || back[1].Name != "x" || !equalShape(back[1].Shape, []int{2, 3}) || back[1].Data[5] != 1.25 {
+	if len(back) != 2 || back[0].Name != "y" || back[0].Data[0] != -1.5 || back[1].Name != "x" || !slices.Equal(back[1].Shape, []int{2, 3}) || back[1].Data[5] != 1.25 {
 		t.Fatalf("python-written file read as %+v", back)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // pokeTensor overwrites bytes of tensor name at byte offset off in a GGUF file.
@@ -53,10 +54,10 @@ func TestLoadRefusesNonFiniteWeights(t *testing.T) {
 		{"Q4_K_M", "token_embd.weight", 210*5 + 208, nan16, "tensor token_embd.weight: block 5"},
 	}
 	for _, c := range cases {
-		sp := RandomSpec{VocabSize: 300, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 256, ContextLength: 64,
+		sp := infertest.RandomSpec{VocabSize: 300, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 256, ContextLength: 64,
 			RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, Seed: 3, Type: c.typ}
 		path := filepath.Join(t.TempDir(), "m.gguf")
-		if err := WriteRandomModel(path, sp); err != nil {
+		if err := infertest.WriteRandomModel(path, sp); err != nil {
 			t.Fatal(err)
 		}
 		m, err := Load(path, Options{})

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // FuzzLoad mutates a small valid GGUF and checks that Load and a short
@@ -11,9 +13,9 @@ import (
 func FuzzLoad(f *testing.F) {
 	dir := f.TempDir()
 	seed := filepath.Join(dir, "seed.gguf")
-	sp := RandomSpec{VocabSize: 260, DModel: 32, NLayers: 1, NHeads: 2, NKVHeads: 1, FFNDim: 64,
+	sp := infertest.RandomSpec{VocabSize: 260, DModel: 32, NLayers: 1, NHeads: 2, NKVHeads: 1, FFNDim: 64,
 		ContextLength: 16, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, Seed: 1, Type: "Q8_0"}
-	if err := WriteRandomModel(seed, sp); err != nil {
+	if err := infertest.WriteRandomModel(seed, sp); err != nil {
 		f.Fatal(err)
 	}
 	raw, err := os.ReadFile(seed)

@@ -4,6 +4,8 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // A session whose KV cache and RoPE tables grow while it runs (256 → 512 →
@@ -15,7 +17,7 @@ func TestKVGrowthBitIdentical(t *testing.T) {
 		spec := tinySpec("Q8_0")
 		spec.ContextLength = 600
 		path := filepath.Join(t.TempDir(), "tiny-600.gguf")
-		if err := WriteRandomModel(path, spec); err != nil {
+		if err := infertest.WriteRandomModel(path, spec); err != nil {
 			t.Fatal(err)
 		}
 		m, err := Load(path, Options{KVF32: kvF32})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // hugeCtxChildEnv names the model file a child process of
@@ -19,8 +20,8 @@ const hugeCtxChildEnv = "DISTILL_HUGE_CTX_CHILD_MODEL"
 // hugeContextSpec is issue 16's file: llama.context_length = 16777216 on a
 // small model whose KV cache costs 4 KiB per token (1 layer × K,V × 1024
 // channels × F16), 64 GiB at the declared context.
-func hugeContextSpec() infer.RandomSpec {
-	return infer.RandomSpec{VocabSize: 384, DModel: 1024, NLayers: 1, NHeads: 8, NKVHeads: 8, FFNDim: 256,
+func hugeContextSpec() infertest.RandomSpec {
+	return infertest.RandomSpec{VocabSize: 384, DModel: 1024, NLayers: 1, NHeads: 8, NKVHeads: 8, FFNDim: 256,
 		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, Seed: 3, Type: "Q8_0"}
 }
 
@@ -37,7 +38,7 @@ func TestHugeContextLengthSizesSessionsToTokens(t *testing.T) {
 		return
 	}
 	path := filepath.Join(t.TempDir(), "huge-ctx.gguf")
-	if err := infer.WriteRandomModel(path, hugeContextSpec()); err != nil {
+	if err := infertest.WriteRandomModel(path, hugeContextSpec()); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHugeContextLengthSizesSessionsToTokens$", "-test.count=1")
@@ -111,7 +112,7 @@ func TestLoadRefusesMemoryThatDoesNotFit(t *testing.T) {
 	sp := hugeContextSpec()
 	sp.NLayers, sp.DModel, sp.NHeads, sp.NKVHeads = 2, 256, 4, 2 // 1 KiB KV + 256 B RoPE per token
 	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
-	if err := infer.WriteRandomModel(path, sp); err != nil {
+	if err := infertest.WriteRandomModel(path, sp); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(path)

@@ -11,6 +11,7 @@ import (
 	"github.com/distill-ml/distill/bench/runtime/rtbench"
 	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // rssChildEnv names the model file a child process of
@@ -37,10 +38,10 @@ func TestRSSWithinFilePlusKV(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, typ := range []string{"Q8_0", "Q4_K_M"} {
-		sp := infer.MobileLLM125M()
+		sp := infertest.MobileLLM125M()
 		sp.Type = typ
 		path := filepath.Join(dir, "125m-"+typ+".gguf")
-		if err := infer.WriteRandomModel(path, sp); err != nil {
+		if err := infertest.WriteRandomModel(path, sp); err != nil {
 			t.Fatal(err)
 		}
 		st, err := os.Stat(path)

@@ -6,17 +6,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
-func tinySpec(typ string) RandomSpec {
-	return RandomSpec{VocabSize: 384, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 512,
+func tinySpec(typ string) infertest.RandomSpec {
+	return infertest.RandomSpec{VocabSize: 384, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 512,
 		ContextLength: 256, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.08, EmbedSigma: 0.3, Seed: 7, Type: typ}
 }
 
 func writeTiny(t *testing.T, typ string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tiny-"+typ+".gguf")
-	if err := WriteRandomModel(path, tinySpec(typ)); err != nil {
+	if err := infertest.WriteRandomModel(path, tinySpec(typ)); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -2,13 +2,13 @@ package ops
 
 import (
 	"math/rand"
-	"syscall"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/distill-ml/distill/data/batch/batchtest"
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/loss"
 )
 
@@ -42,7 +42,7 @@ func BenchmarkOps(b *testing.B) {
 			if _, err := op.Do(in...); err != nil {
 				b.Fatal(err)
 			}
-			c0 := cpuSeconds()
+			c0 := sysmem.CPUTime().Seconds()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -50,7 +50,7 @@ func BenchmarkOps(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric((cpuSeconds()-c0)*1e9/float64(b.N), "cpu-ns/op")
+			b.ReportMetric((sysmem.CPUTime().Seconds()-c0)*1e9/float64(b.N), "cpu-ns/op")
 		})
 	}
 	// Linear shapes of one block: fused qkv (d→(H+2KV)·hd), o (d→d), fused gate/up (d→2·ffn), down (ffn→d).
@@ -116,16 +116,6 @@ func BenchmarkOps(b *testing.B) {
 		lg.base = base{name: "lg", self: lg}
 		run("lmloss_"+lc.name+"/bwd", lg, h, wv, G.NewF32(1))
 	}
-}
-
-// cpuSeconds is the process's user+system CPU time (less distorted than wall
-// time when the machine is shared).
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 func itoa(n int) string {

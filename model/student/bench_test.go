@@ -6,24 +6,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
-	"github.com/distill-ml/distill/internal/testpeers"
-
 	"github.com/distill-ml/distill/data/batch/batchtest"
+	"github.com/distill-ml/distill/internal/sysmem"
+	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/loss"
 )
-
-// cpuSeconds is the process's user+system CPU time: tokens per CPU-second
-// is less distorted than wall time when other work shares the machine.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-}
 
 //go:embed testdata/torch_bench.py
 var torchBench string
@@ -77,7 +66,7 @@ func BenchmarkForwardBackward(b *testing.B) {
 				if _, err := m.ForwardBackward(bt); err != nil {
 					b.Fatal(err)
 				}
-				cpu0 := cpuSeconds()
+				cpu0 := sysmem.CPUTime().Seconds()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					if _, err := m.ForwardBackward(bt); err != nil {
@@ -86,7 +75,7 @@ func BenchmarkForwardBackward(b *testing.B) {
 				}
 				ours := float64(b.N*B*T) / b.Elapsed().Seconds()
 				b.ReportMetric(ours, "tokens/s")
-				oursCPU := float64(b.N*B*T) / (cpuSeconds() - cpu0)
+				oursCPU := float64(b.N*B*T) / (sysmem.CPUTime().Seconds() - cpu0)
 				b.ReportMetric(oursCPU, "tokens/cpu-s")
 				if os.Getenv("DISTILL_BENCH_TORCH") == "1" {
 					b.StopTimer()

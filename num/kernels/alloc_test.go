@@ -33,9 +33,9 @@ func poolForAllocs(p *parallel.Pool) float64 {
 	return testing.AllocsPerRun(20, func() { p.For(64, 1, fn) })
 }
 
-// TestSgemmAllocFree: once warmed up, Sgemm, Sgemv and the batched GEMMs
-// allocate nothing (per-call state, packed panels and edge tiles are reused
-// from the engine's free list). Allocation counts are deterministic, not a
+// TestSgemmAllocFree: once warmed up, Sgemm and Sgemv allocate nothing
+// (per-call state, packed panels and edge tiles are reused from the
+// engine's free list). Allocation counts are deterministic, not a
 // timing. On a multi-thread pool the pool's own per-For allocation (if any)
 // is excluded by running the same engine on a one-thread pool as well.
 func TestSgemmAllocFree(t *testing.T) {
@@ -71,26 +71,6 @@ func TestSgemmAllocFree(t *testing.T) {
 					if got := testing.AllocsPerRun(5, run); got != 0 {
 						t.Errorf("%s, %d threads: Sgemv trans=%v inc=%v allocates %.1f objects per call", kern.name, threads, trans, inc, got)
 					}
-				}
-			}
-			// Batched GEMMs: attention-like heads, GQA offsets.
-			const B, T, H, hd = 2, 40, 4, 16
-			q, kk, out := randMat(B*T*H*hd, 7), randMat(B*T*H*hd, 8), randMat(B*H*T*T, 9)
-			offA, offB, offC := make([]int, B*H), make([]int, B*H), make([]int, B*H)
-			for i := range offA {
-				bb, h := i/H, i%H
-				offA[i] = bb*T*H*hd + h*hd
-				offB[i] = bb*T*H*hd + (h/2)*hd
-				offC[i] = i * T * T
-			}
-			runB := func() { e.SgemmBatched(false, true, T, T, hd, 1, q, H*hd, offA, kk, H*hd, offB, 0, out, T, offC) }
-			runS := func() {
-				e.SgemmStridedBatched(false, false, T, hd, T, 1, out, T, T*T, q, hd, T*hd, 0, kk, hd, T*hd, B*H)
-			}
-			for name, run := range map[string]func(){"SgemmBatched": runB, "SgemmStridedBatched": runS} {
-				run()
-				if got := testing.AllocsPerRun(5, run); got != 0 {
-					t.Errorf("%s, %d threads: %s allocates %.1f objects per call", kern.name, threads, name, got)
 				}
 			}
 		}

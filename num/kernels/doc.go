@@ -1,8 +1,7 @@
 // Package kernels holds distill's dense fp32 compute kernels: a cache-blocked
 // SGEMM with packed panels and register-tiled micro-kernels in Go assembly
 // (AVX-512 and AVX2+FMA, picked at run time from golang.org/x/sys/cpu), a
-// portable pure-Go fallback with the same blocking, batched GEMM for attention,
-// and Sgemv.
+// portable pure-Go fallback with the same blocking, and Sgemv.
 //
 // All operands are row-major, like gonum's blas: element (i, j) of an r×c
 // matrix x with leading dimension ldx is x[i*ldx+j], ldx ≥ c. A transpose flag

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -247,7 +246,6 @@ type gemmCall struct {
 	run    func(lo, hi int)
 
 	gemvState
-	batchState
 }
 
 // getCall takes a gemmCall from the engine's free list (or makes one).
@@ -264,7 +262,6 @@ func (e *Engine) getCall() *gemmCall {
 		c = &gemmCall{e: e}
 		c.run = c.work
 		c.gemvRun = c.gemvWork
-		c.batchRun = c.batchWork
 	}
 	return c
 }
@@ -274,7 +271,6 @@ func (e *Engine) getCall() *gemmCall {
 func (e *Engine) putCall(c *gemmCall) {
 	c.a, c.b, c.c = nil, nil, nil
 	c.gemvState.release()
-	c.batchState.release()
 	e.mu.Lock()
 	e.free = append(e.free, c)
 	e.mu.Unlock()
@@ -291,12 +287,6 @@ func growF32(b []float32, n int) []float32 {
 // gemm runs the blocked algorithm on up to threads goroutines of e.pool.
 // Arguments are already validated.
 func (e *Engine) gemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	e.gemmWith(nil, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
-// gemmWith is gemm with the call state use (which the caller took from the
-// free list and returns), or one from the free list when use is nil.
-func (e *Engine) gemmWith(use *gemmCall, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if alpha == 0 || k == 0 {
 		scaleC(c, m, n, ldc, beta)
 		return
@@ -341,11 +331,8 @@ func (e *Engine) gemmWith(use *gemmCall, threads int, transA, transB bool, m, n,
 		nBlocks = max(nBlocks, 3*threads)
 		nBlocks = min(units, (nBlocks+threads-1)/threads*threads)
 	}
-	cl := use
-	if cl == nil {
-		cl = e.getCall()
-		defer e.putCall(cl)
-	}
+	cl := e.getCall()
+	defer e.putCall(cl)
 	cl.transA, cl.transB, cl.m, cl.n, cl.k, cl.alpha = transA, transB, m, n, k, alpha
 	cl.a, cl.b, cl.c, cl.lda, cl.ldb, cl.ldc = a, b, c, lda, ldb, ldc
 	cl.units, cl.nBlocks = units, nBlocks
@@ -574,29 +561,6 @@ func packTransposed(dst []float32, width int, src []float32, ld, rows, depth int
 	if rows < width {
 		for p := 0; p < depth; p++ {
 			clear(dst[p*width+rows : p*width+width])
-		}
-	}
-}
-
-// checkDisjointC panics if two batch entries' C matrices share an element:
-// they are written concurrently. Pairs are checked exhaustively up to 512
-// entries, beyond that between neighbours in address order. It sorts offC
-// (a scratch copy of the offsets) in place.
-func checkDisjointC(offC []int, m, n, ldc int) {
-	if len(offC) < 2 || m == 0 || n == 0 {
-		return
-	}
-	o := offC
-	slices.Sort(o)
-	for i := 1; i < len(o); i++ {
-		last := 0
-		if len(o) > 512 {
-			last = i - 1
-		}
-		for j := i - 1; j >= last; j-- {
-			if stridedHit(o[i]-o[j], m, n, m, n, ldc) {
-				panic(fmt.Sprintf("kernels: batched C matrices at offsets %d and %d overlap", o[j], o[i]))
-			}
 		}
 	}
 }

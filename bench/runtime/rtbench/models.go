@@ -7,17 +7,17 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // Shapes are the model shapes the runtime is benchmarked on, random weights:
 // the student's `tiny` preset (d 256, 8 layers, 4/2 heads, FFN 688, vocabulary
 // 4096) and MobileLLM-125M (30 layers, d 576, 9/3 heads, FFN 1536, vocabulary
 // 32000, tied embeddings).
-func Shapes() map[string]infer.RandomSpec {
-	tiny := infer.RandomSpec{VocabSize: 4096, DModel: 256, NLayers: 8, NHeads: 4, NKVHeads: 2, FFNDim: 688,
+func Shapes() map[string]infertest.RandomSpec {
+	tiny := infertest.RandomSpec{VocabSize: 4096, DModel: 256, NLayers: 8, NHeads: 4, NKVHeads: 2, FFNDim: 688,
 		ContextLength: 1024, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, EmbedSigma: 0.3, Seed: 1}
-	return map[string]infer.RandomSpec{"tiny": tiny, "mobilellm-125m": infer.MobileLLM125M()}
+	return map[string]infertest.RandomSpec{"tiny": tiny, "mobilellm-125m": infertest.MobileLLM125M()}
 }
 
 // ShapeNames lists Shapes' keys, sorted.
@@ -58,7 +58,7 @@ func WriteModel(dir, shape, typ string) (string, error) {
 	tmp := f.Name()
 	f.Close()
 	defer os.Remove(tmp)
-	if err := infer.WriteRandomModel(tmp, sp); err != nil {
+	if err := infertest.WriteRandomModel(tmp, sp); err != nil {
 		return "", fmt.Errorf("write random model %s %s: %w", shape, typ, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -3,7 +3,6 @@ package rtbench
 import (
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/distill-ml/distill/internal/sysmem"
@@ -59,7 +58,7 @@ func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, e
 		return nil, fmt.Errorf("measure: %w", err)
 	}
 	rss0 := RSSBytes()
-	cpu0 := SelfCPUSeconds()
+	cpu0 := sysmem.CPUTime().Seconds()
 	pool := parallel.New(threads)
 	defer pool.Close()
 	m, err := infer.Load(path, infer.Options{Pool: pool})
@@ -115,23 +114,9 @@ func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, e
 		res.DecodeBest = min(res.DecodeBest, d)
 	}
 	res.KVBytes = s.KVCacheBytes() // the cache grows as it is used: read it after the runs
-	res.CPUSeconds = SelfCPUSeconds() - cpu0
+	res.CPUSeconds = sysmem.CPUTime().Seconds() - cpu0
 	res.RSSGrowth = RSSBytes() - rss0
 	return res, nil
-}
-
-// SelfCPUSeconds is this process's user+system CPU time.
-func SelfCPUSeconds() float64 { return rusageSeconds(syscall.RUSAGE_SELF) }
-
-// ChildrenCPUSeconds is the user+system CPU time of this process's waited-for children.
-func ChildrenCPUSeconds() float64 { return rusageSeconds(syscall.RUSAGE_CHILDREN) }
-
-func rusageSeconds(who int) float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(who, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // RSSBytes is this process's resident set size (VmRSS), 0 if unknown.

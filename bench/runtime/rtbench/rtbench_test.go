@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/internal/testpeers"
-	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 // llamaBenchJSON renders test records the way llama-bench's json_printer
@@ -166,9 +166,9 @@ func TestFormatTable(t *testing.T) {
 // figure is a positive finite number and the bookkeeping is filled in.
 func TestMeasureOurs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.gguf")
-	sp := infer.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 2, NKVHeads: 1, FFNDim: 128,
+	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 2, NKVHeads: 1, FFNDim: 128,
 		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, Seed: 3, Type: "Q8_0"}
-	if err := infer.WriteRandomModel(path, sp); err != nil {
+	if err := infertest.WriteRandomModel(path, sp); err != nil {
 		t.Fatal(err)
 	}
 	res, err := MeasureOurs(path, 1, 16, 4, 2)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distill-ml/distill/internal/sysmem"
 )
 
 // LoadAverage is /proc/loadavg's 1, 5 and 15 minute load averages (what
@@ -48,7 +50,7 @@ type OtherLoad struct {
 
 // StartOtherLoad begins an interval.
 func StartOtherLoad() *OtherLoad {
-	o := &OtherLoad{start: time.Now(), own: SelfCPUSeconds() + ChildrenCPUSeconds()}
+	o := &OtherLoad{start: time.Now(), own: (sysmem.CPUTime() + sysmem.ChildrenCPUTime()).Seconds()}
 	o.busy, o.all, o.ok = procStat()
 	return o
 }
@@ -62,7 +64,7 @@ func (o *OtherLoad) Cores() float64 {
 		return -1
 	}
 	busyCoreSeconds := float64(busy-o.busy) / float64(all-o.all) * float64(runtime.NumCPU()) * wall
-	own := SelfCPUSeconds() + ChildrenCPUSeconds() - o.own
+	own := (sysmem.CPUTime() + sysmem.ChildrenCPUTime()).Seconds() - o.own
 	return max(0, (busyCoreSeconds-own)/wall)
 }
 

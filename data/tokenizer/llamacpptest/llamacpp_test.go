@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/data/tokenizer/tokenizertest"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
@@ -44,11 +45,11 @@ func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
 	}
 	testpeers.NodeModules(t, "node-llama-cpp")
 	var train []string
-	for _, c := range tokenizer.ParityCorpus(7, 200<<10) {
+	for _, c := range tokenizertest.ParityCorpus(7, 200<<10) {
 		train = append(train, string(c))
 	}
 	var texts []string
-	for _, c := range tokenizer.ParityCorpus(2, 256<<10) {
+	for _, c := range tokenizertest.ParityCorpus(2, 256<<10) {
 		texts = append(texts, strings.ToValidUTF8(string(c), ""))
 	}
 	var nfcTexts []string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/distill-ml/distill/internal/testmodel"
 	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/model/infer/infertest"
 )
 
 func TestTopKMatchesFullSort(t *testing.T) {
@@ -223,9 +224,9 @@ func TestLocalTeacherTemperedTail(t *testing.T) {
 // completion allocates for the tokens, not for 16M positions.
 func TestLocalTeacherHugeDeclaredContext(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
-	sp := infer.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
 		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := infer.WriteRandomModel(path, sp); err != nil {
+	if err := infertest.WriteRandomModel(path, sp); err != nil {
 		t.Fatal(err)
 	}
 	m, err := infer.Load(path, infer.Options{})

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/num/parallel"
 )
 
@@ -51,11 +52,11 @@ func BenchmarkMatVec(b *testing.B) {
 				ws := &Workspace{}
 				b.SetBytes(int64(len(data)))
 				b.ResetTimer()
-				cpu0 := processCPU()
+				cpu0 := sysmem.CPUTime()
 				for i := 0; i < b.N; i++ {
 					m.mulBatch(k, pool, dst, x, 1, ws)
 				}
-				cpu := processCPU() - cpu0
+				cpu := sysmem.CPUTime() - cpu0
 				bytes := float64(len(data)) * float64(b.N)
 				rate := bytes / b.Elapsed().Seconds()
 				b.ReportMetric(rate/1e9, "GB/s")
@@ -93,11 +94,11 @@ func BenchmarkMatVecInCache(b *testing.B) {
 				ws := &Workspace{}
 				b.SetBytes(int64(len(data)))
 				b.ResetTimer()
-				cpu0 := processCPU()
+				cpu0 := sysmem.CPUTime()
 				for i := 0; i < b.N; i++ {
 					m.mulBatch(k, pool, dst, x, 1, ws)
 				}
-				if cpu := processCPU() - cpu0; cpu > 0 {
+				if cpu := sysmem.CPUTime() - cpu0; cpu > 0 {
 					b.ReportMetric(float64(len(data))*float64(b.N)/cpu.Seconds()/1e9, "GB/cpu-s")
 				}
 			})

@@ -1,7 +1,9 @@
 // Package teachertest holds fakes for testing OpenAI-compatible teachers
 // without DNS or a wall clock: a table Resolver (whose answers can change
 // between lookups, as under DNS rebinding) and Deadlines, per-request
-// deadlines that end when the test says so. They plug into teacher.Env.
+// deadlines that end when the test says so, which plug into teacher.Env;
+// and FaultProxy, the fault-injecting proxy in front of an OpenAI-compatible
+// server that collection tests (in process and end to end) run against.
 package teachertest
 
 import (

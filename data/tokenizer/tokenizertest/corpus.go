@@ -1,4 +1,8 @@
-package tokenizer
+// Package tokenizertest holds test data for tokenizers: ParityCorpus, the
+// deterministic text the parity checks against Hugging Face's and
+// llama.cpp's tokenizers and the tokenizer benchmarks run on. Only tests
+// and benchmark commands import it.
+package tokenizertest
 
 import (
 	"math/rand/v2"

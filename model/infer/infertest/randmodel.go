@@ -1,4 +1,9 @@
-package infer
+// Package infertest writes random-weight llama GGUF files for tests and
+// benchmarks of the inference runtime and everything that serves through
+// it: WriteRandomModel (any shape and storage type, a consistent byte-level
+// BPE vocabulary), RandomVocab and RandomRow. Only tests and benchmark
+// commands import it.
+package infertest
 
 import (
 	"encoding/binary"
@@ -108,10 +113,10 @@ func RandomVocab(n int) (tokens []string, types []int32, merges []string, err er
 		return nil, nil, nil, fmt.Errorf("random vocab: size %d < 259", n)
 	}
 	tokens = append(tokens, "<s>", "</s>")
-	types = append(types, tokenControl, tokenControl)
+	types = append(types, tokenizer.TypeControl, tokenizer.TypeControl)
 	for b := 0; b < 256; b++ {
 		tokens = append(tokens, string(tokenizer.ByteLevelRune(byte(b))))
-		types = append(types, tokenNormal)
+		types = append(types, tokenizer.TypeNormal)
 	}
 	// printable ASCII letters first so common text merges
 	var alpha []string
@@ -137,7 +142,7 @@ func RandomVocab(n int) (tokens []string, types []int32, merges []string, err er
 		}
 		seen[left+right] = true
 		tokens = append(tokens, left+right)
-		types = append(types, tokenNormal)
+		types = append(types, tokenizer.TypeNormal)
 		merges = append(merges, left+" "+right)
 	}
 	for _, p := range pairs {
