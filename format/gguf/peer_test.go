@@ -130,6 +130,18 @@ func TestCrossReadHuggingFaceGGUF(t *testing.T) {
 			}
 			continue
 		}
+		if kv.Value.typ == TypeFloat64 || kv.Value.elem == TypeFloat64 {
+			// JSON.stringify writes -0 as 0, so float64 values are compared
+			// as numbers (-0 == 0); the sign bit is checked by TestRoundTrip.
+			var there, here any
+			json.Unmarshal(m.Value, &there)
+			json.Unmarshal([]byte(jsonOf(kv.Value)), &here)
+			if !sameNumbers(there, here) {
+				t.Errorf("key %q: %s there, %s here", kv.Key, m.Value, jsonOf(kv.Value))
+			}
+			checked++
+			continue
+		}
 		if got, want := normJSON(t, m.Value), jsonOf(kv.Value); got != want {
 			t.Errorf("key %q: %s there, %s here", kv.Key, got, want)
 		}
@@ -208,4 +220,26 @@ func TestReadHuggingFaceWrittenGGUF(t *testing.T) {
 	if len(f.Tensors) != 0 || f.Version != 3 {
 		t.Errorf("version %d, %d tensors", f.Version, len(f.Tensors))
 	}
+}
+
+// sameNumbers reports whether two decoded JSON values (a float64 or a list
+// of them) are numerically equal element by element.
+func sameNumbers(a, b any) bool {
+	switch x := a.(type) {
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameNumbers(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
