@@ -199,6 +199,9 @@ func printGateSummary(a *app, path string) error {
 		}
 		fmt.Fprintf(a.stdout, "%s; perplexity on golden answers %.2f (KD) vs %.2f (CE-only)\n",
 			kdVerdict(base.Quality[r].TaskScore-ref.Quality[r].TaskScore, cmp), base.Quality[r].Perplexity, ref.Quality[r].Perplexity)
+		if base.Quality[r].Answerable > 0 && base.Quality[r].AnswerableCorrect == 0 && ref.Quality[r].AnswerableCorrect == 0 {
+			fmt.Fprintf(a.stdout, "neither student answers any of the %d answerable golden questions: their task scores differ only in abstentions\n", base.Quality[r].Answerable)
+		}
 	}
 	fmt.Fprintf(a.stdout, "gate: %s\n", rep.Summary)
 	return nil
@@ -206,7 +209,8 @@ func printGateSummary(a *app, path string) error {
 
 // kdVerdict says whether KD beat CE-only on the exact task score (d, the
 // difference in fraction correct), counting a win only when the paired 95%
-// interval lies above zero, and what the intervals say on partial credit and
+// interval lies above zero and McNemar's exact test gives p < 0.05, and what
+// the intervals say on partial credit and
 // golden perplexity. cmp is nil for a gate.json without comparisons.
 func kdVerdict(d float64, cmp *gate.Comparison) string {
 	if cmp == nil {
@@ -217,8 +221,12 @@ func kdVerdict(d float64, cmp *gate.Comparison) string {
 	}
 	var v string
 	switch {
+	case d > 0 && cmp.TaskScore.Lo > 0 && cmp.McNemar.P < 0.05:
+		v = fmt.Sprintf("KD beat CE-only by %.1f points of task score (the 95%% interval lies above zero, McNemar exact p = %.3g)", 100*d, cmp.McNemar.P)
 	case d > 0 && cmp.TaskScore.Lo > 0:
-		v = fmt.Sprintf("KD beat CE-only by %.1f points of task score (the 95%% interval lies above zero)", 100*d)
+		// The percentile interval is optimistic with few discordant items;
+		// the exact score's test is McNemar's.
+		v = fmt.Sprintf("KD did not clearly beat CE-only on task score (%+.1f points: the bootstrap interval lies above zero but McNemar exact p = %.3g)", 100*d, cmp.McNemar.P)
 	case d > 0:
 		v = fmt.Sprintf("KD did not clearly beat CE-only on task score (%+.1f points, the 95%% interval includes zero)", 100*d)
 	default:

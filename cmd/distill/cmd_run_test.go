@@ -85,3 +85,21 @@ func TestGateSummaryTeacherFirstPartialAndPairedInterval(t *testing.T) {
 		t.Fatalf("teacher with 40 answerable right:\n%s", out.String())
 	}
 }
+
+// TestKDVerdictNeedsMcNemarForTheExactScore: 5 items only KD gets right and
+// none only CE-only gets right give a bootstrap interval above zero, but
+// McNemar's exact p = 2·(1/2)^5 = 0.0625, so the exact-score win is not
+// claimed (the seed-1 quickstart at the defaults, 2026-12-06); 7 vs 0 gives
+// p = 2·(1/2)^7 = 0.0156 and is.
+func TestKDVerdictNeedsMcNemarForTheExactScore(t *testing.T) {
+	cmp := &gate.Comparison{Items: 100}
+	cmp.TaskScore.Lo, cmp.TaskScore.Hi = 0.01, 0.10
+	cmp.McNemar.AOnly, cmp.McNemar.BOnly, cmp.McNemar.P = 5, 0, 0.0625
+	if v := kdVerdict(0.05, cmp); !strings.HasPrefix(v, "KD did not clearly beat CE-only on task score (+5.0 points: the bootstrap interval lies above zero but McNemar exact p = 0.0625)") {
+		t.Fatalf("5 vs 0: %s", v)
+	}
+	cmp.McNemar.AOnly, cmp.McNemar.P = 7, 0.015625
+	if v := kdVerdict(0.07, cmp); !strings.HasPrefix(v, "KD beat CE-only by 7.0 points of task score (the 95% interval lies above zero, McNemar exact p = 0.0156)") {
+		t.Fatalf("7 vs 0: %s", v)
+	}
+}
