@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -95,8 +96,8 @@ func runPipeline(a *app, name string, sets []string, force bool) error {
 	}
 	fmt.Fprintf(a.stdout, "\n%s: %d stages (%d skipped as current) in %.0fs; work directory %s\n", cfg.Name, len(results), countSkipped(results), total, cfg.Work)
 	if g := filepath.Join(cfg.Work, "gate", "gate.json"); fileExists(g) {
-		if err := printGateSummary(a, g); err != nil {
-			return err
+		if err := printGateSummary(a, g); err != nil && (!errors.Is(err, errGateFailed) || len(failures) == 0) {
+			return fmt.Errorf("%s: %w", cfg.Name, err)
 		}
 	}
 	if len(failures) > 0 {
@@ -204,8 +205,16 @@ func printGateSummary(a *app, path string) error {
 		}
 	}
 	fmt.Fprintf(a.stdout, "gate: %s\n", rep.Summary)
+	if !rep.Pass {
+		return errGateFailed
+	}
 	return nil
 }
+
+// errGateFailed is printGateSummary's answer for a gate.json whose verdict is
+// FAIL: the run exits non-zero also when the gate stage was skipped as
+// current (a failed gate is a non-zero exit on every run, not only the first).
+var errGateFailed = errors.New("the gate failed (see its summary above)")
 
 // kdVerdict says whether KD beat CE-only on the exact task score (d, the
 // difference in fraction correct), counting a win only when the paired 95%

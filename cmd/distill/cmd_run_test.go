@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +53,7 @@ func writeSummaryReport(t *testing.T, rep *gate.Report) string {
 
 func TestGateSummaryTeacherFirstPartialAndPairedInterval(t *testing.T) {
 	var out bytes.Buffer
-	if err := printGateSummary(&app{stdout: &out, stderr: &out}, writeSummaryReport(t, summaryReport(0))); err != nil {
+	if err := printGateSummary(&app{stdout: &out, stderr: &out}, writeSummaryReport(t, summaryReport(0))); !errors.Is(err, errGateFailed) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -78,7 +79,7 @@ func TestGateSummaryTeacherFirstPartialAndPairedInterval(t *testing.T) {
 
 	// A teacher that answers some answerable items gets no floor statement.
 	out.Reset()
-	if err := printGateSummary(&app{stdout: &out, stderr: &out}, writeSummaryReport(t, summaryReport(40))); err != nil {
+	if err := printGateSummary(&app{stdout: &out, stderr: &out}, writeSummaryReport(t, summaryReport(40))); !errors.Is(err, errGateFailed) {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "abstain floor") || !strings.HasPrefix(out.String(), "teacher (teacher-f32): answers 67 of 100") {
@@ -101,5 +102,22 @@ func TestKDVerdictNeedsMcNemarForTheExactScore(t *testing.T) {
 	cmp.McNemar.AOnly, cmp.McNemar.P = 7, 0.015625
 	if v := kdVerdict(0.07, cmp); !strings.HasPrefix(v, "KD beat CE-only by 7.0 points of task score (the 95% interval lies above zero, McNemar exact p = 0.0156)") {
 		t.Fatalf("7 vs 0: %s", v)
+	}
+}
+
+// TestFailedGateSummaryIsAnError: a rerun whose gate stage is skipped as
+// current still reads a FAIL verdict, and the run must exit non-zero for it
+// (it printed "gate: FAIL" and exited 0).
+func TestFailedGateSummaryIsAnError(t *testing.T) {
+	rep := summaryReport(0)
+	rep.Pass, rep.Summary = false, "FAIL: required candidate(s) student-q8_0 did not pass"
+	var out bytes.Buffer
+	err := printGateSummary(&app{stdout: &out, stderr: &out}, writeSummaryReport(t, rep))
+	if !errors.Is(err, errGateFailed) || !strings.Contains(out.String(), "gate: FAIL") {
+		t.Fatalf("error %v after:\n%s", err, out.String())
+	}
+	rep.Pass, rep.Summary = true, "PASS"
+	if err := printGateSummary(&app{stdout: &out, stderr: &out}, writeSummaryReport(t, rep)); err != nil {
+		t.Fatalf("a passing gate: %v", err)
 	}
 }
