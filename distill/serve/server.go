@@ -340,14 +340,15 @@ func (s *Server) params(g *genRequest, promptParam string, defMax int, topN int)
 // token is one generated token with its logprob and alternatives.
 type token struct {
 	id      int32
-	bytes   []byte
+	bytes   []byte // the text it adds (Backend.TokenBytes)
+	piece   []byte // its name in logprobs (Backend.TokenPiece)
 	logprob float32
 	top     []alt
 }
 
 type alt struct {
 	id      int32
-	bytes   []byte
+	piece   []byte // Backend.TokenPiece
 	logprob float32
 }
 
@@ -391,7 +392,8 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 		}
 		tok := token{id: id, bytes: s.b.TokenBytes(id)}
 		if p.topN >= 0 {
-			tok.logprob, tok.top = logSoftmaxTop(logits, id, p.topN, s.b.TokenBytes)
+			tok.piece = s.b.TokenPiece(id)
+			tok.logprob, tok.top = logSoftmaxTop(logits, id, p.topN, s.b.TokenPiece)
 		}
 		completion++
 		text = append(text, tok.bytes...)
@@ -429,7 +431,7 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 
 // logSoftmaxTop returns the chosen token's logprob and the topN alternatives
 // of the model's distribution (temperature 1), sorted descending.
-func logSoftmaxTop(logits []float32, chosen int32, topN int, tb func(int32) []byte) (float32, []alt) {
+func logSoftmaxTop(logits []float32, chosen int32, topN int, piece func(int32) []byte) (float32, []alt) {
 	mx := float32(math.Inf(-1))
 	for _, v := range logits {
 		mx = max(mx, v)
@@ -460,7 +462,7 @@ func logSoftmaxTop(logits []float32, chosen int32, topN int, tb func(int32) []by
 			}
 		}
 		for _, id := range idx {
-			top = append(top, alt{id: id, bytes: tb(id), logprob: lp(int(id))})
+			top = append(top, alt{id: id, piece: piece(id), logprob: lp(int(id))})
 		}
 	}
 	return lp(int(chosen)), top
