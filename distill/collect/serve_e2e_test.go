@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/distill-ml/distill/distill/collect/teacher"
 	"github.com/distill-ml/distill/distill/engine"
@@ -85,7 +86,7 @@ func TestCollectFromDistillServeStoresRuntimeTopK(t *testing.T) {
 				t.Fatalf("%d rows stored, want %d (summary %+v)", len(recs), n, sum)
 			}
 			v := m.Runtime().Hyper.VocabSize
-			checked, control := 0, 0
+			checked, control, partial := 0, 0, 0
 			for id, rec := range recs {
 				if rec.TopKIDs == nil {
 					t.Errorf("%s: stored CE-only (%s)", id, rec.Provenance)
@@ -129,14 +130,18 @@ func TestCollectFromDistillServeStoresRuntimeTopK(t *testing.T) {
 						if len(m.TokenBytes(got)) == 0 {
 							control++
 						}
+						if !utf8.Valid(m.TokenBytes(got)) {
+							partial++
+						}
 					}
 					checked++
 				}
 			}
-			// The case this test is for: control tokens (no text of their
-			// own) among the alternatives.
-			if !t.Failed() && (checked == 0 || control == 0) {
-				t.Fatalf("%d completion positions compared, %d control-token alternatives among them: the fixture no longer covers them", checked, control)
+			// The cases this test is for: control tokens (no text of their
+			// own) and byte tokens that are not UTF-8 alone among the
+			// alternatives.
+			if !t.Failed() && (checked == 0 || control == 0 || partial == 0) {
+				t.Fatalf("%d completion positions compared, with %d control-token and %d non-UTF-8 alternatives: the fixture no longer covers both", checked, control, partial)
 			}
 		})
 	}
