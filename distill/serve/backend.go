@@ -26,7 +26,7 @@ type Backend interface {
 	ModelID() string
 	Encode(text string) []int32
 	TokenBytes(id int32) []byte // the text id stands for (empty for control tokens)
-	// TokenPiece is the bytes that name id in logprobs: TokenBytes, or for
+	// TokenPiece is the bytes that name id among top_logprobs: TokenBytes, or for
 	// a control token, which has no text, its name in the vocabulary (e.g.
 	// "<|im_end|>", as llama.cpp reports it), so that a client with the
 	// same tokenizer maps every reported token back to its id.

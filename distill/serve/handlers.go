@@ -77,7 +77,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 			for _, a := range t.top {
 				m[tokenString(a.piece)] = a.logprob
 			}
-			chunk.Tokens = append(chunk.Tokens, tokenString(t.piece))
+			chunk.Tokens = append(chunk.Tokens, tokenString(t.bytes))
 			chunk.TokenLogprobs = append(chunk.TokenLogprobs, t.logprob)
 			chunk.TopLogprobs = append(chunk.TopLogprobs, m)
 			chunk.TextOffset = append(chunk.TextOffset, offset)
@@ -153,7 +153,7 @@ type chatLP struct {
 func chatLogprobs(toks []token) []chatLP {
 	out := make([]chatLP, 0, len(toks))
 	for _, t := range toks {
-		c := chatLP{Token: tokenString(t.piece), Logprob: t.logprob, Bytes: byteInts(t.piece), TopLogprobs: []chatTop{}}
+		c := chatLP{Token: tokenString(t.bytes), Logprob: t.logprob, Bytes: byteInts(t.bytes), TopLogprobs: []chatTop{}}
 		for _, a := range t.top {
 			c.TopLogprobs = append(c.TopLogprobs, chatTop{Token: tokenString(a.piece), Logprob: a.logprob, Bytes: byteInts(a.piece)})
 		}

@@ -340,12 +340,15 @@ func (s *Server) params(g *genRequest, promptParam string, defMax int, topN int)
 // token is one generated token with its logprob and alternatives.
 type token struct {
 	id      int32
-	bytes   []byte // the text it adds (Backend.TokenBytes)
-	piece   []byte // its name in logprobs (Backend.TokenPiece)
+	bytes   []byte // the text it adds (Backend.TokenBytes), which logprobs report
 	logprob float32
 	top     []alt
 }
 
+// alt is one alternative. Logprobs name it by its piece: a control token
+// among the alternatives needs a name to be told apart and mapped back to
+// its id, while the chosen token reports its text, so that the tokens still
+// spell the completion (a chosen control token adds no text).
 type alt struct {
 	id      int32
 	piece   []byte // Backend.TokenPiece
@@ -392,7 +395,6 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 		}
 		tok := token{id: id, bytes: s.b.TokenBytes(id)}
 		if p.topN >= 0 {
-			tok.piece = s.b.TokenPiece(id)
 			tok.logprob, tok.top = logSoftmaxTop(logits, id, p.topN, s.b.TokenPiece)
 		}
 		completion++
