@@ -191,6 +191,16 @@ func (m *Model) TokenBytes(id int32) []byte {
 	return b
 }
 
+// TokenPiece implements serve.Backend: a control token's name (its content
+// in the embedded tokenizer, e.g. "<|im_end|>"), else TokenBytes.
+func (m *Model) TokenPiece(id int32) []byte {
+	if b, _ := m.rt.TokenBytes(id); len(b) > 0 {
+		return b
+	}
+	b, _ := m.tok.TokenBytes(id)
+	return b
+}
+
 // EOS implements serve.Backend.
 func (m *Model) EOS() int32 { return m.rt.EOS() }
 

@@ -25,7 +25,12 @@ package serve
 type Backend interface {
 	ModelID() string
 	Encode(text string) []int32
-	TokenBytes(id int32) []byte
+	TokenBytes(id int32) []byte // the text id stands for (empty for control tokens)
+	// TokenPiece is the bytes that name id among top_logprobs: TokenBytes, or for
+	// a control token, which has no text, its name in the vocabulary (e.g.
+	// "<|im_end|>", as llama.cpp reports it), so that a client with the
+	// same tokenizer maps every reported token back to its id.
+	TokenPiece(id int32) []byte
 	EOS() int32 // -1 when the model has none
 	VocabSize() int
 	ContextLength() int

@@ -75,7 +75,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		for _, t := range toks {
 			m := map[string]float32{}
 			for _, a := range t.top {
-				m[tokenString(a.bytes)] = a.logprob
+				m[tokenString(a.piece)] = a.logprob
 			}
 			chunk.Tokens = append(chunk.Tokens, tokenString(t.bytes))
 			chunk.TokenLogprobs = append(chunk.TokenLogprobs, t.logprob)
@@ -155,7 +155,7 @@ func chatLogprobs(toks []token) []chatLP {
 	for _, t := range toks {
 		c := chatLP{Token: tokenString(t.bytes), Logprob: t.logprob, Bytes: byteInts(t.bytes), TopLogprobs: []chatTop{}}
 		for _, a := range t.top {
-			c.TopLogprobs = append(c.TopLogprobs, chatTop{Token: tokenString(a.bytes), Logprob: a.logprob, Bytes: byteInts(a.bytes)})
+			c.TopLogprobs = append(c.TopLogprobs, chatTop{Token: tokenString(a.piece), Logprob: a.logprob, Bytes: byteInts(a.piece)})
 		}
 		out = append(out, c)
 	}

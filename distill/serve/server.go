@@ -340,14 +340,18 @@ func (s *Server) params(g *genRequest, promptParam string, defMax int, topN int)
 // token is one generated token with its logprob and alternatives.
 type token struct {
 	id      int32
-	bytes   []byte
+	bytes   []byte // the text it adds (Backend.TokenBytes), which logprobs report
 	logprob float32
 	top     []alt
 }
 
+// alt is one alternative. Logprobs name it by its piece: a control token
+// among the alternatives needs a name to be told apart and mapped back to
+// its id, while the chosen token reports its text, so that the tokens still
+// spell the completion (a chosen control token adds no text).
 type alt struct {
 	id      int32
-	bytes   []byte
+	piece   []byte // Backend.TokenPiece
 	logprob float32
 }
 
@@ -391,7 +395,7 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 		}
 		tok := token{id: id, bytes: s.b.TokenBytes(id)}
 		if p.topN >= 0 {
-			tok.logprob, tok.top = logSoftmaxTop(logits, id, p.topN, s.b.TokenBytes)
+			tok.logprob, tok.top = logSoftmaxTop(logits, id, p.topN, s.b.TokenPiece)
 		}
 		completion++
 		text = append(text, tok.bytes...)
@@ -429,7 +433,7 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 
 // logSoftmaxTop returns the chosen token's logprob and the topN alternatives
 // of the model's distribution (temperature 1), sorted descending.
-func logSoftmaxTop(logits []float32, chosen int32, topN int, tb func(int32) []byte) (float32, []alt) {
+func logSoftmaxTop(logits []float32, chosen int32, topN int, piece func(int32) []byte) (float32, []alt) {
 	mx := float32(math.Inf(-1))
 	for _, v := range logits {
 		mx = max(mx, v)
@@ -460,7 +464,7 @@ func logSoftmaxTop(logits []float32, chosen int32, topN int, tb func(int32) []by
 			}
 		}
 		for _, id := range idx {
-			top = append(top, alt{id: id, bytes: tb(id), logprob: lp(int(id))})
+			top = append(top, alt{id: id, piece: piece(id), logprob: lp(int(id))})
 		}
 	}
 	return lp(int(chosen)), top

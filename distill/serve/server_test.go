@@ -151,3 +151,49 @@ func TestRequestErrors(t *testing.T) {
 		t.Fatalf("models %+v %v", ms, err)
 	}
 }
+
+// TestLogprobsNameControlTokens: with every token among the alternatives,
+// end-of-sequence (a control token with no text) is reported by its name,
+// in chat (token and bytes) and in the legacy completion map, never as "",
+// so that a client with the same tokenizer can map it back to its id.
+func TestLogprobsNameControlTokens(t *testing.T) {
+	s, err := serve.New(servetest.Model{Default: "ok"}, serve.Options{NewSampler: servetest.GreedyFactory, MaxTopLogprobs: 257})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	cfg := openai.DefaultConfig("unused")
+	cfg.BaseURL = srv.URL + "/v1"
+	c := openai.NewClientWithConfig(cfg)
+	chat, err := c.CreateChatCompletion(context.Background(), openai.ChatCompletionRequest{
+		Model: "byte-model", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "hello"}},
+		MaxTokens: 8, LogProbs: true, TopLogProbs: 257,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range chat.Choices[0].LogProbs.Content {
+		named := 0
+		for _, a := range p.TopLogProbs {
+			if a.Token == "" || len(a.Bytes) == 0 {
+				t.Fatalf("chat position %d: alternative with no name: %+v", i, a)
+			}
+			if a.Token == servetest.EOSPiece && string(a.Bytes) == servetest.EOSPiece {
+				named++
+			}
+		}
+		if named != 1 || len(p.TopLogProbs) != 257 {
+			t.Fatalf("chat position %d: %d alternatives, end-of-sequence named %s %d times", i, len(p.TopLogProbs), servetest.EOSPiece, named)
+		}
+	}
+	cmpl, err := c.CreateCompletion(context.Background(), openai.CompletionRequest{Model: "byte-model", Prompt: "hello", MaxTokens: 8, LogProbs: 257})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, top := range cmpl.Choices[0].LogProbs.TopLogprobs {
+		if _, ok := top[servetest.EOSPiece]; !ok || len(top) != 257 {
+			t.Fatalf("completion position %d: %d alternatives, end-of-sequence among them as %s: %v", i, len(top), servetest.EOSPiece, ok)
+		}
+	}
+}

@@ -47,6 +47,17 @@ func (m Model) TokenBytes(id int32) []byte {
 	return []byte{byte(id)}
 }
 
+// EOSPiece names EOS in logprobs.
+const EOSPiece = "</s>"
+
+// TokenPiece implements serve.Backend: TokenBytes, and EOSPiece for EOS.
+func (m Model) TokenPiece(id int32) []byte {
+	if id == EOS {
+		return []byte(EOSPiece)
+	}
+	return m.TokenBytes(id)
+}
+
 // EOS implements serve.Backend.
 func (m Model) EOS() int32 { return EOS }
 
@@ -129,8 +140,11 @@ func (Tokenizer) Hash() string { return "sha256:servetest-bytes" }
 // VocabSize is 257.
 func (Tokenizer) VocabSize() int { return 257 }
 
-// IDForBytes maps a single byte to its id.
+// IDForBytes maps a single byte to its id, and EOSPiece to EOS.
 func (Tokenizer) IDForBytes(b []byte) (int32, bool) {
+	if string(b) == EOSPiece {
+		return EOS, true
+	}
 	if len(b) != 1 {
 		return 0, false
 	}
