@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -35,7 +36,9 @@ func newCollectCmd(a *app) *cobra.Command {
 			"policy allows are stored. Retries 429/5xx/timeouts with backoff, honours Retry-After, and\n" +
 			"records permanent failures in <out>/errors.jsonl. Killed at any moment, the same command\n" +
 			"resumes and stores every prompt exactly once. --shard i/N (or /N with JOB_COMPLETION_INDEX)\n" +
-			"collects a deterministic slice; `distill data merge` combines the shards.",
+			"collects a deterministic slice; `distill data merge` combines the shards.\n" +
+			"Exits 1 when the shard has prompts but its dataset holds no row (every prompt failed or was\n" +
+			"refused); a partial failure exits 0 and the summary counts the failed prompts.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if config == "" {
@@ -95,13 +98,29 @@ func newCollectCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("collect: %w", err)
 			}
-			return nil
+			return collectOutcome(cfg.Out, sum)
 		},
 	}
 	cmd.Flags().StringVar(&config, "config", "", "collection config (YAML)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key.path=value), repeatable")
 	cmd.Flags().StringVar(&shard, "shard", "", "collect slice i of N (i/N; /N takes i from JOB_COMPLETION_INDEX)")
 	return cmd
+}
+
+// collectOutcome decides the exit status of a collection that ran to the
+// end: a shard with prompts whose dataset holds no row failed (exit 1, naming
+// the failure reasons); a partial failure stores what it could and exits 0,
+// its summary line counting the failed prompts.
+func collectOutcome(out string, s *collect.Summary) error {
+	if s.Rows > 0 || s.Prompts == 0 {
+		return nil
+	}
+	reasons := "none recorded"
+	if len(s.FailuresByReason) > 0 {
+		reasons = kvList(s.FailuresByReason)
+	}
+	return fmt.Errorf("collect %s: no rows stored: %d of %d prompts failed (%s; see %s)",
+		s.Shard, s.Failed, s.Prompts, reasons, filepath.Join(out, collect.ErrorsFile))
 }
 
 func printCollectSummary(a *app, out string, s *collect.Summary) {

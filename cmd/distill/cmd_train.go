@@ -20,20 +20,26 @@ func newTrainCmd(a *app) *cobra.Command {
 		sets      []string
 		resume    string
 		stopAfter int
+		overwrite bool
 	)
 	cmd := &cobra.Command{
-		Use:   "train --config FILE|PRESET [--set key=value ...] [--resume DIR]",
+		Use:   "train --config FILE|PRESET [--set key=value ...] [--resume DIR | --overwrite]",
 		Short: "Train the student (knowledge distillation or CE-only) with checkpoints and metrics",
 		Long: "Train a student on a dataset written by `distill data import`/`distill collect`.\n" +
 			"The config (e.g. the embedded train-kd or train-ce) names the student preset, the loss\n" +
 			"(alpha·T²·KL + (1−alpha)·CE + gamma·MSE), the datasets and the optimisation settings;\n" +
 			"--set overrides any key (train.steps=200). Writes <out_dir>/metrics.jsonl, loss.png and\n" +
 			"checkpoints/step-N/ (safetensors). SIGINT/SIGTERM saves a checkpoint and stops;\n" +
-			"--resume DIR continues bit-identically from a checkpoint (or the newest under DIR).",
+			"--resume DIR continues bit-identically from a checkpoint (or the newest under DIR).\n" +
+			"A non-empty out_dir is refused unless --resume or --overwrite (deletes the earlier run's\n" +
+			"checkpoints, metrics.jsonl, loss.png and config.json, then starts from step 0) is given.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if config == "" {
 				return usagef("train needs --config FILE|PRESET (e.g. train-kd, train-ce)")
+			}
+			if resume != "" && overwrite {
+				return usagef("--resume and --overwrite contradict each other: give one")
 			}
 			if stopAfter < 0 {
 				return usagef("--stop-after must be >= 0")
@@ -53,6 +59,7 @@ func newTrainCmd(a *app) *cobra.Command {
 			}
 			setup.Resume = resume
 			setup.StopAfter = stopAfter
+			setup.Overwrite = overwrite
 			setup.Terminal = isTerminal(a.stderr)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -70,6 +77,7 @@ func newTrainCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&config, "config", "", "training config file or embedded preset (train-kd, train-ce)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key.path=value), repeatable")
 	cmd.Flags().StringVar(&resume, "resume", "", "checkpoint directory (or a checkpoints root: newest) to continue from")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "start from step 0 in a non-empty out_dir, deleting the earlier run's checkpoints and metrics")
 	cmd.Flags().IntVar(&stopAfter, "stop-after", 0, "stop with a checkpoint after this many updates in total (the schedule still spans train.steps)")
 	return cmd
 }

@@ -29,6 +29,10 @@ func TestTrainUsageAndConfigErrors(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, p+":3") || !strings.Contains(stderr, "stepz") {
 		t.Fatalf("unknown key: exit %d %q", code, stderr)
 	}
+	code, _, stderr = runCLI(t, "train", "--config", "train-kd", "--resume", t.TempDir(), "--overwrite")
+	if code != 2 || !strings.Contains(stderr, "--resume and --overwrite") {
+		t.Fatalf("--resume with --overwrite: exit %d %q", code, stderr)
+	}
 	code, _, stderr = runCLI(t, "train", "--config", "train-kd", "--set", "train.nan_policy=sometimes")
 	if code != 1 || !strings.Contains(stderr, "nan_policy") {
 		t.Fatalf("invalid value: exit %d %q", code, stderr)

@@ -134,8 +134,7 @@ func (v *validator) shard(dir string, m *Manifest, i int, vocab int) {
 		v.add(name, -1, "", "%v", err)
 		return
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, sum, err := fileDigest(f)
 	f.Close()
 	if err != nil {
 		v.add(name, -1, "", "read: %v", err)
@@ -144,7 +143,7 @@ func (v *validator) shard(dir string, m *Manifest, i int, vocab int) {
 	if n != info.Bytes {
 		v.add(name, -1, "bytes", "file has %d bytes, manifest says %d", n, info.Bytes)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != info.SHA256 {
+	if sum != info.SHA256 {
 		v.add(name, -1, "sha256", "file hashes to %s, manifest says %s", sum, info.SHA256)
 	}
 	sr, err := OpenShard(path)
@@ -361,4 +360,52 @@ func checkTemperedTail(r, q float32, T float64) string {
 		return fmt.Sprintf("tempered tail %g at T %g is above the tail %g (tempering at T < 1 cannot grow it)", q, T, r)
 	}
 	return ""
+}
+
+// fileDigest reads r to the end: its size in bytes and hex sha256.
+func fileDigest(r io.Reader) (int64, string, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return n, hex.EncodeToString(h.Sum(nil)), err
+}
+
+// VerifyShards checks that every shard the manifest of dataset dir lists is
+// the file it describes (size, sha256, a readable footer with the listed row
+// count) and fails on the first that is not, naming it: a missing, empty,
+// truncated or altered shard. It reads each file once but decodes no rows
+// (Validate does); users of a dataset (inspect, train) call it before they
+// report or train on anything.
+func VerifyShards(dir string) error {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range m.Shards {
+		path := filepath.Join(dir, s.File)
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", s.File, err)
+		}
+		n, sum, err := fileDigest(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", path, err)
+		}
+		if n != s.Bytes {
+			return fmt.Errorf("shard %s: %d bytes, the manifest lists %d (truncated or replaced)", path, n, s.Bytes)
+		}
+		if sum != s.SHA256 {
+			return fmt.Errorf("shard %s: sha256 %s, the manifest lists %s (the file was altered)", path, sum, s.SHA256)
+		}
+		sr, err := OpenShard(path)
+		if err != nil {
+			return err
+		}
+		rows := sr.NumRows()
+		sr.Close()
+		if rows != s.Rows {
+			return fmt.Errorf("shard %s: %d rows, the manifest lists %d", path, rows, s.Rows)
+		}
+	}
+	return nil
 }

@@ -111,6 +111,11 @@ func Load(path string, overrides ...string) (Config, error) {
 		return Config{}, err
 	}
 	if err := configs.Load(path, &c, overrides...); err != nil {
+		// A student architecture (e.g. the preset tiny) is chosen by a
+		// training config's model key, not given as the config itself.
+		if _, serr := LoadStudent(path); serr == nil {
+			return Config{}, fmt.Errorf("config %s is a model (student architecture), not a training config: choose it with --set model=%s on a training config (e.g. --config train-kd --set model=%s)", path, path, path)
+		}
 		return Config{}, err
 	}
 	return c, nil

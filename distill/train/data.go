@@ -28,10 +28,16 @@ type LoaderOptions struct {
 // through data/loader.
 type DatasetData struct{}
 
-// Info reads the dataset manifest in dir.
+// Info reads the dataset manifest in dir and checks every shard against it
+// (size, sha256, row count: dataset.VerifyShards), so a run refuses a
+// missing, truncated or altered shard before step 1 instead of training on
+// what it could read.
 func (DatasetData) Info(dir string) (DatasetInfo, error) {
 	ds, err := dataset.Open(dir)
 	if err != nil {
+		return DatasetInfo{}, err
+	}
+	if err := dataset.VerifyShards(dir); err != nil {
 		return DatasetInfo{}, err
 	}
 	m := ds.Meta()

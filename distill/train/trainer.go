@@ -56,6 +56,10 @@ type Setup struct {
 	// StopAfter ends the run, with a checkpoint, after this many updates in
 	// total (0 = run to Config.Train.Steps). The schedule still spans Steps.
 	StopAfter int
+	// Overwrite starts afresh in a non-empty OutDir, deleting the previous
+	// run's outputs (checkpoints/, metrics.jsonl, loss.png, config.json);
+	// without it or Resume, Run refuses a non-empty OutDir.
+	Overwrite bool
 
 	Log      io.Writer // progress and eval lines (stderr); nil = discard
 	Terminal bool      // Log is a terminal: draw a progress bar instead of lines
@@ -154,6 +158,9 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 	}
 	t.rng = rand.NewPCG(uint64(t.p.Seed), 0x9e3779b97f4a7c15)
 	t.ckptDir = filepath.Join(s.Config.OutDir, "checkpoints")
+	if err := claimOutDir(s.Config.OutDir, s.Config.Init, s.Resume != "", s.Overwrite); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(s.Config.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
