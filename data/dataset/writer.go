@@ -306,6 +306,12 @@ func newShardWriter(dir string, index int, meta *Meta, opts WriterOptions) (*sha
 	if err != nil {
 		return nil, fmt.Errorf("create shard %s: %w", name, err)
 	}
+	// CreateTemp makes 0600 files; a shard is read by whoever trains on it.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("create shard %s: %w", name, err)
+	}
 	cw := &countingWriter{w: f, h: sha256.New()}
 	wopts := []parquet.WriterOption{
 		parquet.Compression(&zstd.Codec{Level: zstd.Level(opts.ZstdLevel)}),
