@@ -28,7 +28,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -37,6 +36,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/distill-ml/distill/bench/runtime/rtbench"
 	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/collect"
@@ -124,36 +124,11 @@ func childServe(spec string) error {
 	return (&http.Server{Handler: s}).Serve(ln)
 }
 
-type server struct {
-	cmd   *exec.Cmd
-	url   string
-	stdin interface{ Close() error }
+// startServer runs the OpenAI-compatible server in a child process (this
+// executable again), so its CPU time is measured apart from the client's.
+func startServer(spec string) (*rtbench.Child, error) {
+	return rtbench.StartChild("BENCH_COLLECT_SERVE=" + spec)
 }
-
-func startServer(spec string) (*server, error) {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "BENCH_COLLECT_SERVE="+spec)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "addr ") {
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("server child: %q %v", line, err)
-	}
-	return &server{cmd: cmd, url: strings.TrimSpace(strings.TrimPrefix(line, "addr ")), stdin: in}, nil
-}
-
-func (s *server) stop() { s.stdin.Close(); s.cmd.Wait() }
 
 // cpuOf reads a live process's user+sys CPU time from /proc (clock ticks of 10 ms).
 func cpuOf(pid int) time.Duration {
@@ -294,14 +269,14 @@ func runPoint(name string, cfg collect.Config, srvPID, n int, tok collect.Tokeni
 
 // requestsOnly sends n chat requests (top-5 logprobs, 16 tokens) through the
 // collector's OpenAI teacher at concurrency c, without storing anything.
-func requestsOnly(srv *server, name string, c, n int) (point, error) {
-	tt, err := teacher.NewOpenAI(teacher.OpenAIConfig{Name: "bench-http", BaseURL: srv.url, Model: modelID(srv.url), Mode: "chat", Timeout: 5 * time.Minute})
+func requestsOnly(srv *rtbench.Child, name string, c, n int) (point, error) {
+	tt, err := teacher.NewOpenAI(teacher.OpenAIConfig{Name: "bench-http", BaseURL: srv.Addr, Model: modelID(srv.Addr), Mode: "chat", Timeout: 5 * time.Minute})
 	if err != nil {
 		return point{}, err
 	}
 	jobs := make(chan int)
 	errs := make(chan error, c)
-	c0, s0, t0 := sysmem.CPUTime(), cpuOf(srv.cmd.Process.Pid), time.Now()
+	c0, s0, t0 := sysmem.CPUTime(), cpuOf(srv.Cmd.Process.Pid), time.Now()
 	for w := 0; w < c; w++ {
 		go func() {
 			var first error
@@ -323,7 +298,7 @@ func requestsOnly(srv *server, name string, c, n int) (point, error) {
 			return point{}, err
 		}
 	}
-	return point{name: name + ", requests only", conc: c, reqs: n, wall: time.Since(t0), client: sysmem.CPUTime() - c0, srv: cpuOf(srv.cmd.Process.Pid) - s0}, nil
+	return point{name: name + ", requests only", conc: c, reqs: n, wall: time.Since(t0), client: sysmem.CPUTime() - c0, srv: cpuOf(srv.Cmd.Process.Pid) - s0}, nil
 }
 
 func modelID(base string) string {
@@ -383,17 +358,17 @@ func run(n, nReal, nLocal int) error {
 			reqs = nReal
 		}
 		// Warm up connections and caches.
-		if _, err := httpPoint(dir, sp.name+"-warm", srv.url, srv.cmd.Process.Pid, 4, 8, t, hash, pol, rng); err != nil {
-			srv.stop()
+		if _, err := httpPoint(dir, sp.name+"-warm", srv.Addr, srv.Cmd.Process.Pid, 4, 8, t, hash, pol, rng); err != nil {
+			srv.Stop()
 			return err
 		}
 		if sp.name == "scripted" {
 			// A run's fixed cost: one request, best of five.
 			best := time.Duration(1 << 62)
 			for i := 0; i < 5; i++ {
-				p, err := httpPoint(dir, fmt.Sprintf("fixed%d", i), srv.url, srv.cmd.Process.Pid, 1, 1, t, hash, pol, rng)
+				p, err := httpPoint(dir, fmt.Sprintf("fixed%d", i), srv.Addr, srv.Cmd.Process.Pid, 1, 1, t, hash, pol, rng)
 				if err != nil {
-					srv.stop()
+					srv.Stop()
 					return err
 				}
 				best = min(best, p.client)
@@ -401,9 +376,9 @@ func run(n, nReal, nLocal int) error {
 			fixedCost = best
 		}
 		for _, c := range []int{1, 4, 16} {
-			p, err := httpPoint(dir, sp.name, srv.url, srv.cmd.Process.Pid, c, reqs, t, hash, pol, rng)
+			p, err := httpPoint(dir, sp.name, srv.Addr, srv.Cmd.Process.Pid, c, reqs, t, hash, pol, rng)
 			if err != nil {
-				srv.stop()
+				srv.Stop()
 				return err
 			}
 			emit(p)
@@ -414,13 +389,13 @@ func run(n, nReal, nLocal int) error {
 			for _, c := range []int{1, 4, 16} {
 				p, err := requestsOnly(srv, sp.name, c, reqs)
 				if err != nil {
-					srv.stop()
+					srv.Stop()
 					return err
 				}
 				emit(p)
 			}
 		}
-		srv.stop()
+		srv.Stop()
 	}
 	tw.Flush()
 	fmt.Printf("  (a run of one request costs the client %.1f ms of CPU: prompts, policy, dataset files, manifest, fsyncs;\n   included above, i.e. %.2f ms/request at %d requests and %.2f at %d)\n",

@@ -34,7 +34,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -149,48 +148,22 @@ func child(gguf, args string) error {
 }
 
 // server is the child process.
-type server struct {
-	cmd  *exec.Cmd
-	addr string
-	in   io.WriteCloser
-	out  *bufio.Reader
-}
+type server struct{ *rtbench.Child }
 
 func startServer(gguf string, c *config) (*server, error) {
-	self, err := os.Executable()
+	child, err := rtbench.StartChild(childEnv+"="+gguf, fmt.Sprintf("%s_ARGS=%d %s", childEnv, c.parallel, c.readTimeout))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), childEnv+"="+gguf, fmt.Sprintf("%s_ARGS=%d %s", childEnv, c.parallel, c.readTimeout))
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	out := bufio.NewReader(outPipe)
-	line, err := out.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "addr ") {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("server child printed %q: %v", line, err)
-	}
-	return &server{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "addr ")), in: in, out: out}, nil
+	return &server{child}, nil
 }
 
 // rss is the child's resident set size now and at its peak.
 func (s *server) rss() (now, peak int64, err error) {
-	if _, err := io.WriteString(s.in, "rss\n"); err != nil {
+	if _, err := io.WriteString(s.In, "rss\n"); err != nil {
 		return 0, 0, err
 	}
-	line, err := s.out.ReadString('\n')
+	line, err := s.Out.ReadString('\n')
 	if err != nil {
 		return 0, 0, err
 	}
@@ -198,11 +171,6 @@ func (s *server) rss() (now, peak int64, err error) {
 		return 0, 0, fmt.Errorf("child rss line %q: %w", line, err)
 	}
 	return now, peak, nil
-}
-
-func (s *server) stop() error {
-	s.in.Close()
-	return s.cmd.Wait()
 }
 
 // benchModel writes a random-weight llama GGUF (d 128, 4 layers, context
@@ -425,10 +393,10 @@ func run(c *config, args []string) error {
 	stopped := false
 	defer func() {
 		if !stopped {
-			srv.stop()
+			srv.Stop()
 		}
 	}()
-	cl := &client{base: "http://" + srv.addr, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	cl := &client{base: "http://" + srv.Addr, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	_, baseRSS, err := srv.rss()
 	if err != nil {
 		return err
@@ -483,7 +451,7 @@ func run(c *config, args []string) error {
 	add(func() abuseResult {
 		return abuseRequests(ctx, cl, "wrong API key", "Bearer not-the-key", []byte(`{"prompt":"x"}`), c.abuse)
 	})
-	add(func() abuseResult { return slowBodies(ctx, srv.addr, c.slow) })
+	add(func() abuseResult { return slowBodies(ctx, srv.Addr, c.slow) })
 	mixed, err := normal(ctx, cl, 4, c.n, 99)
 	wg.Wait()
 	if err != nil {
@@ -494,7 +462,7 @@ func run(c *config, args []string) error {
 		return err
 	}
 	stopped = true
-	if err := srv.stop(); err != nil {
+	if err := srv.Stop(); err != nil {
 		return fmt.Errorf("server child: %w", err)
 	}
 	otherCores := other.Cores()
