@@ -47,6 +47,7 @@ import (
 	"github.com/distill-ml/distill/distill/serve/servetest"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/format/quant"
+	"github.com/distill-ml/distill/internal/cpuinfo"
 	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/student"
@@ -490,6 +491,6 @@ func run(n, nReal, nLocal int) error {
 }
 
 func numCPU() int {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(b), "processor\t:")
+	in, _ := cpuinfo.Read()
+	return in.CPUs
 }

@@ -29,6 +29,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/distill-ml/distill/bench/internal/blaspeer"
+	"github.com/distill-ml/distill/internal/cpuinfo"
 	"github.com/distill-ml/distill/num/kernels"
 	"github.com/distill-ml/distill/num/parallel"
 )
@@ -74,20 +76,13 @@ var shapes = []shape{
 // pyScript serves timing requests, one JSON line per shape on stdin, one
 // JSON line back: the best time of np.matmul over at least 3 calls and
 // min_time seconds, after a warm-up call. Operands are built once per shape.
-const pyScript = `
-import ctypes, json, sys, time
+// On each new shape it first checks its own product against a float64
+// reference (blaspeer.InfoPy) and returns the error with the time.
+const pyScript = blaspeer.InfoPy + `
+import json, sys, time
 import numpy as np
-libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.lower() and '.so' in l})
-info = {"numpy": np.__version__, "libs": libs}
-for lib in libs:
-    try:
-        h = ctypes.CDLL(lib)
-        h.openblas_get_config.restype = ctypes.c_char_p
-        info["openblas_config"] = h.openblas_get_config().decode()
-        info["openblas_threads"] = h.openblas_get_num_threads()
-        break
-    except (OSError, AttributeError):
-        pass
+info = openblas_info()
+info["numpy"] = np.__version__
 print(json.dumps(info), flush=True)
 rng = np.random.default_rng(1)
 key, ops = None, None
@@ -102,6 +97,7 @@ for line in sys.stdin:
         b = B.T if s["TransB"] else B
         C = np.empty((m, n), dtype=np.float32)
         np.matmul(a, b, out=C)
+        rel_err = sgemm_rel_err(C, a, b)
         key = line
     clock = time.thread_time if req["clock"] == "thread" else time.perf_counter
     reps, total, best = 0, 0.0, float("inf")
@@ -110,7 +106,7 @@ for line in sys.stdin:
         np.matmul(a, b, out=C)
         dt = clock() - t0
         best = min(best, dt); total += dt; reps += 1
-    print(json.dumps({"seconds": best}), flush=True)
+    print(json.dumps({"seconds": best, "rel_err": rel_err}), flush=True)
 `
 
 // peer is a running numpy timing server.
@@ -122,16 +118,13 @@ type peer struct {
 }
 
 type peerInfo struct {
-	Numpy           string   `json:"numpy"`
-	Libs            []string `json:"libs"`
-	OpenBLASConfig  string   `json:"openblas_config"`
-	OpenBLASThreads int      `json:"openblas_threads"`
+	Numpy string `json:"numpy"`
+	blaspeer.Info
 }
 
 func startPeer(python string, threads int) (*peer, error) {
 	cmd := exec.Command(python, "-c", pyScript)
-	t := strconv.Itoa(threads)
-	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+t, "OMP_NUM_THREADS="+t)
+	cmd.Env, _ = blaspeer.Env(os.Environ(), map[string]int{"OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads})
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -149,13 +142,9 @@ func startPeer(python string, threads int) (*peer, error) {
 		p.close()
 		return nil, fmt.Errorf("numpy peer %s: read startup line: %w", python, err)
 	}
-	if p.info.OpenBLASConfig == "" {
+	if err := p.info.Check(threads); err != nil {
 		p.close()
-		return nil, fmt.Errorf("numpy under %s does not run on OpenBLAS (loaded BLAS libraries: %v)", python, p.info.Libs)
-	}
-	if p.info.OpenBLASThreads != threads {
-		p.close()
-		return nil, fmt.Errorf("OpenBLAS runs %d threads, want %d", p.info.OpenBLASThreads, threads)
+		return nil, fmt.Errorf("numpy under %s: %w", python, err)
 	}
 	return p, nil
 }
@@ -169,9 +158,15 @@ func (p *peer) time(s shape, minTime time.Duration, clock string) (time.Duration
 	if _, err := p.in.Write(append(req, '\n')); err != nil {
 		return 0, fmt.Errorf("numpy peer: send %s: %w", s.Name, err)
 	}
-	var resp struct{ Seconds float64 }
+	var resp struct {
+		Seconds float64
+		RelErr  float64 `json:"rel_err"`
+	}
 	if err := p.out.Decode(&resp); err != nil {
 		return 0, fmt.Errorf("numpy peer: result for %s: %w", s.Name, err)
+	}
+	if err := blaspeer.CheckErr(s.Name, resp.RelErr); err != nil {
+		return 0, err
 	}
 	return time.Duration(resp.Seconds * float64(time.Second)), nil
 }
@@ -306,6 +301,7 @@ func run(w io.Writer, threadsFlag, kernelsFlag, python string, minTime time.Dura
 			return fmt.Errorf("-shapes %q selects no shape", only)
 		}
 	}
+	fmt.Fprintf(w, "CPU: %s\npeer environment: %s\n\n", cpuinfo.Describe(), blaspeer.Removed())
 	fmt.Fprintf(w, "| shape | op | m×n×k | threads | kernel | distill GFLOP/s | OpenBLAS GFLOP/s | ratio |\n")
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
 	var info peerInfo
@@ -353,7 +349,7 @@ func run(w io.Writer, threadsFlag, kernelsFlag, python string, minTime time.Dura
 		}
 		py.close()
 	}
-	fmt.Fprintf(w, "\nclock: %s; peer: numpy %s, %s (%v)\n", clockName, info.Numpy, info.OpenBLASConfig, info.Libs)
+	fmt.Fprintf(w, "\nclock: %s; peer: numpy %s, %s (%v), every shape's product checked against float64\n", clockName, info.Numpy, info.Info, info.Libs)
 	if gorgonia {
 		return runGorgonia(w, threads, ss, minTime)
 	}

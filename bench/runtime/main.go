@@ -199,6 +199,15 @@ func run(args []string) error {
 			}
 		}
 	}
+	// Read bandwidth per thread count, measured in this run: the ceiling of
+	// a decode step that reads every weight once.
+	bandwidth := map[int]float64{}
+	for _, t := range c.threads {
+		if _, ok := bandwidth[t]; !ok {
+			bandwidth[t] = rtbench.ReadBandwidth(t, 1<<30, 5)
+			fmt.Fprintf(os.Stderr, "read bandwidth, %d threads: %.1f GB/s\n", t, bandwidth[t]/1e9)
+		}
+	}
 	var rows []rtbench.Row
 	var llamaCommit string
 	for i, j := range jobs {
@@ -227,8 +236,13 @@ func run(args []string) error {
 		nf := native.Figures()
 		llamaCommit = fmt.Sprintf("%s (build %d)", native.Prompt.BuildCommit, native.Prompt.BuildNumber)
 		fmt.Fprintf(os.Stderr, ", llama.cpp %.0f/%.1f", nf.PromptTokS, nf.DecodeTokS)
+		decodeBytes, err := rtbench.DecodeBytesPerToken(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr)
+			return err
+		}
 		row := rtbench.Row{Shape: j.shape, Type: j.typ, FileBytes: st.Size(), Threads: j.threads,
-			Ours: of, Native: nf, RSSRatio: ours.RSSRatio()}
+			Ours: of, Native: nf, RSSRatio: ours.RSSRatio(), DecodeBytes: decodeBytes, Bandwidth: bandwidth[j.threads]}
 		if c.prebuilt {
 			vocab := rtbench.Shapes()[j.shape].VocabSize
 			pre, err := rtbench.RunPrebuilt(nodeModules, path, vocab, j.threads, c.prompt, c.decode, c.reps)
@@ -249,7 +263,13 @@ func run(args []string) error {
 	cpu := rtbench.CPUModel()
 	fmt.Printf("Runtime vs llama.cpp, %s–%s UTC: `%s`\n\n",
 		started.Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"), strings.Join(append([]string{"go run ./bench/runtime"}, args...), " "))
-	fmt.Printf("- machine: %s, %d CPUs, %s\n", cpu, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("- machine: %s, %s\n", cpu, runtime.Version())
+	for _, t := range c.threads {
+		if bw, ok := bandwidth[t]; ok {
+			fmt.Printf("- read bandwidth, %d threads: %.1f GB/s (F32 matrix-vector products streaming 1 GiB, best of 5, this run)\n", t, bw/1e9)
+			delete(bandwidth, t)
+		}
+	}
 	if buildInfo != nil {
 		fmt.Printf("- llama.cpp: llama-bench %s, built natively (%s; %s)\n", llamaCommit, strings.Join(buildInfo.CMakeFlags[:2], " "), buildInfo.Compiler)
 	} else {

@@ -29,9 +29,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/distill-ml/distill/bench/internal/blaspeer"
 	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/distill/train"
+	"github.com/distill-ml/distill/internal/cpuinfo"
 	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/student"
@@ -60,15 +62,17 @@ type job struct {
 }
 
 type result struct {
-	TokensPerS  float64 `json:"tokens_per_s"`
-	StepS       float64 `json:"step_s"`
-	CPUS        float64 `json:"cpu_s"`  // user+sys CPU seconds of the timed steps
-	Tokens      int64   `json:"tokens"` // tokens of the timed steps
-	PeakRSSKiB  int64   `json:"peak_rss_kib"`
-	RSSStartKiB int64   `json:"rss_start_kib"`
-	RSSEndKiB   int64   `json:"rss_end_kib"`
-	Loss        float64 `json:"loss"`
-	RSSTraceKiB []int64 `json:"rss_trace_kib,omitempty"` // VmRSS sampled every steps/10 timed steps
+	TokensPerS  float64        `json:"tokens_per_s"`
+	StepS       float64        `json:"step_s"`
+	CPUS        float64        `json:"cpu_s"`  // user+sys CPU seconds of the timed steps
+	Tokens      int64          `json:"tokens"` // tokens of the timed steps
+	PeakRSSKiB  int64          `json:"peak_rss_kib"`
+	RSSStartKiB int64          `json:"rss_start_kib"`
+	RSSEndKiB   int64          `json:"rss_end_kib"`
+	Loss        float64        `json:"loss"`
+	RSSTraceKiB []int64        `json:"rss_trace_kib,omitempty"` // VmRSS sampled every steps/10 timed steps
+	BLAS        *blaspeer.Info `json:"blas,omitempty"`          // the PyTorch peer's OpenBLAS
+	SgemmRelErr float64        `json:"sgemm_rel_err,omitempty"` // the peer's matmul against float64
 	setting     string
 }
 
@@ -100,8 +104,11 @@ func main() {
 }
 
 func runBench(cfgList string, vocab, bsz, seq, threads, steps, warmup int, useTorch bool, profile string) error {
-	fmt.Printf("bench/train: B=%d T=%d vocab=%d threads=%d, %d timed steps after %d warm-up; %s, GOMAXPROCS child=%d, %s\n",
-		bsz, seq, vocab, threads, steps, warmup, runtime.Version(), threads, cpuName())
+	fmt.Printf("bench/train: B=%d T=%d vocab=%d threads=%d, %d timed steps after %d warm-up; %s, GOMAXPROCS child=%d\nCPU: %s\n",
+		bsz, seq, vocab, threads, steps, warmup, runtime.Version(), threads, cpuinfo.Describe())
+	if useTorch {
+		fmt.Printf("PyTorch peer environment: %s\n", blaspeer.Removed())
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "config\tparams\tdistill tok/s\ttok/CPU-s\tpeak RSS\tRSS start→end\tPyTorch tok/s\ttok/CPU-s\tpeak RSS\tPyTorch setting\tspeed ratio\tCPU-time ratio\tRSS ratio\t")
 	for _, spec := range strings.Split(cfgList, ",") {
@@ -170,21 +177,6 @@ func (r result) perCPU() float64 {
 
 func mib(kib int64) string { return fmt.Sprintf("%.0f MiB", float64(kib)/1024) }
 
-func cpuName() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			if i := strings.IndexByte(line, ':'); i >= 0 {
-				return strings.TrimSpace(line[i+1:])
-			}
-		}
-	}
-	return runtime.GOARCH
-}
-
 // runDistill re-executes this binary as a worker with GOMAXPROCS=threads.
 func runDistill(j job, threads int) (result, error) {
 	exe, err := os.Executable()
@@ -206,7 +198,7 @@ func runTorchBest(j job, threads int) (result, error) {
 	}
 	defer os.RemoveAll(dir)
 	script := dir + "/torch_step.py"
-	if err := os.WriteFile(script, []byte(torchScript), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(blaspeer.InfoPy+torchScript), 0o644); err != nil {
 		return result{}, err
 	}
 	settings := []struct{ intra, omp, blas int }{
@@ -220,12 +212,21 @@ func runTorchBest(j job, threads int) (result, error) {
 		jj.TorchThreads = s.intra
 		js, _ := json.Marshal(jj)
 		cmd := exec.Command("/usr/bin/python3", script, string(js))
-		cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", s.omp), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", s.blas))
+		cmd.Env, _ = blaspeer.Env(os.Environ(), map[string]int{"OMP_NUM_THREADS": s.omp, "OPENBLAS_NUM_THREADS": s.blas})
 		r, err := runChild(cmd)
 		if err != nil {
 			return result{}, err
 		}
-		r.setting = fmt.Sprintf("torch=%d OMP=%d BLAS=%d", s.intra, s.omp, s.blas)
+		if r.BLAS == nil {
+			return result{}, fmt.Errorf("PyTorch peer reported no BLAS")
+		}
+		if err := r.BLAS.Check(s.blas); err != nil {
+			return result{}, fmt.Errorf("PyTorch peer: %w", err)
+		}
+		if err := blaspeer.CheckErr("torch.matmul 256×512×256", r.SgemmRelErr); err != nil {
+			return result{}, err
+		}
+		r.setting = fmt.Sprintf("torch=%d OMP=%d BLAS=%d core=%s", s.intra, s.omp, s.blas, r.BLAS.Corename)
 		fmt.Fprintf(os.Stderr, "  %s: PyTorch %s: %.0f tok/s, %.0f tok/CPU-s, peak RSS %s\n", j.Name, r.setting, r.TokensPerS, r.perCPU(), mib(r.PeakRSSKiB))
 		if r.TokensPerS > best.TokensPerS {
 			best = r

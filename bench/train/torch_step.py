@@ -10,6 +10,13 @@ import torch
 import torch.nn.functional as F
 
 cfg = json.loads(sys.argv[1])
+# blaspeer.InfoPy (prepended by bench/train) defines openblas_info and
+# sgemm_rel_err: record the BLAS core and check torch's own matmul against a
+# float64 reference before timing anything.
+_a = _np.random.default_rng(1).standard_normal((256, 512), dtype=_np.float32)
+_b = _np.random.default_rng(2).standard_normal((512, 256), dtype=_np.float32)
+SGEMM_REL_ERR = sgemm_rel_err((torch.from_numpy(_a) @ torch.from_numpy(_b)).numpy(), _a, _b)
+BLAS = openblas_info()
 torch.manual_seed(cfg.get("seed", 1))
 torch.set_num_threads(cfg["torch_threads"])
 V, D, L = cfg["vocab"], cfg["d_model"], cfg["n_layers"]
@@ -130,6 +137,8 @@ dt = time.perf_counter() - t0
 ru1 = resource.getrusage(resource.RUSAGE_SELF)
 cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
 print(json.dumps({
+    "blas": BLAS,
+    "sgemm_rel_err": SGEMM_REL_ERR,
     "tokens_per_s": B * T * cfg["steps"] / dt,
     "step_s": dt / cfg["steps"],
     "cpu_s": cpu,

@@ -23,7 +23,7 @@ var layers = []struct {
 	prefix string
 	rank   int
 }{
-	{"internal/atomicfile", 0}, {"internal/progress", 0}, {"internal/testpeers", 0}, {"internal/layering", 0}, {"internal/sysmem", 0},
+	{"internal/atomicfile", 0}, {"internal/cpuinfo", 0}, {"internal/progress", 0}, {"internal/testpeers", 0}, {"internal/layering", 0}, {"internal/sysmem", 0},
 	{"configs", 0},
 	{"num", 1},
 	{"format", 2},

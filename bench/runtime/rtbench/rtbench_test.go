@@ -2,6 +2,7 @@ package rtbench
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/infer/infertest"
 )
@@ -150,6 +153,17 @@ func TestFormatTable(t *testing.T) {
 		}
 	}
 
+	// With the bandwidth measured: decode bytes × tok/s over bandwidth.
+	b.Reset()
+	rows[0].DecodeBytes, rows[0].Bandwidth = 100e6, 50e9 // 85 tok/s → 17%, 170 → 34%
+	if err := FormatTable(&b, rows, TableOptions{LoadedCores: 0.3}); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.String(); !strings.Contains(s, "| 0.93 | 17% / 34% of 50.0 GB/s | 400 / 42.5") || !strings.Contains(s, "| — | — / — of — | — |") {
+		t.Errorf("bandwidth column:\n%s", s)
+	}
+	rows[0].DecodeBytes, rows[0].Bandwidth = 0, 0
+
 	// No prebuilt figures and no loaded rows: neither the column nor the footnote.
 	b.Reset()
 	rows[1].OtherCores = 0.1
@@ -157,7 +171,7 @@ func TestFormatTable(t *testing.T) {
 	if err := FormatTable(&b, rows, TableOptions{LoadedCores: 0.3}); err != nil {
 		t.Fatal(err)
 	}
-	if s := b.String(); strings.Contains(s, "prebuilt") || strings.Contains(s, "†") {
+	if s := b.String(); strings.Contains(s, "prebuilt") || strings.Contains(s, "†") || strings.Contains(s, "bandwidth") {
 		t.Errorf("unexpected prebuilt column or load mark:\n%s", s)
 	}
 }
@@ -224,5 +238,46 @@ func TestEnsureLlamaBenchNeedsCMake(t *testing.T) {
 	if _, err := EnsureLlamaBench(BuildOptions{Bundle: filepath.Join(bin, "missing.bundle"), CacheDir: cache}); err == nil ||
 		!strings.Contains(err.Error(), "install-test-deps.sh") {
 		t.Errorf("missing bundle: err = %v", err)
+	}
+}
+
+// TestDecodeBytesPerToken: a tied model's decode reads every tensor; an
+// untied one reads one row of token_embd instead of all of it. The files are
+// written here tensor by tensor, so the expected sums are known by hand.
+func TestDecodeBytesPerToken(t *testing.T) {
+	dir := t.TempDir()
+	const d, v, f = 64, 300, 128
+	for _, untie := range []bool{false, true} {
+		w := gguf.NewWriter()
+		add := func(name string, dims ...uint64) {
+			if _, err := w.AddTensor(name, quant.F32, dims...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		add("token_embd.weight", d, v)
+		add("blk.0.ffn_up.weight", d, f)
+		add("output_norm.weight", d)
+		want := int64(4 * (d*v + d*f + d))
+		if untie {
+			add("output.weight", d, v)
+			want += 4 * d // the head is read whole, the embedding only one row of it
+		}
+		path := filepath.Join(dir, fmt.Sprintf("m-%v.gguf", untie))
+		if err := w.WriteFile(path, func(i int, info gguf.TensorInfo, out io.Writer) error {
+			_, err := out.Write(make([]byte, info.Size))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeBytesPerToken(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("untie=%v: %d bytes per token, want %d", untie, got, want)
+		}
+	}
+	if s := BandwidthShare(10, 0, 1e9); !math.IsNaN(s) {
+		t.Errorf("unknown bytes gave %v", s)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distill-ml/distill/internal/cpuinfo"
 	"github.com/distill-ml/distill/internal/sysmem"
 )
 
@@ -106,16 +107,6 @@ func Uptime() string {
 	return FormatLoad(la)
 }
 
-// CPUModel is the CPU's model name from /proc/cpuinfo (GOARCH if unknown).
-func CPUModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return runtime.GOARCH
-}
+// CPUModel is the one-line CPU description (cpuinfo.Describe): model name,
+// vendor, family, model and the extensions kernels dispatch on.
+func CPUModel() string { return cpuinfo.Describe() }

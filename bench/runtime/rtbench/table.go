@@ -27,6 +27,17 @@ type Row struct {
 	OtherCores float64
 	// RSSRatio is our RSS growth over file size + KV cache (0: unknown).
 	RSSRatio float64
+	// DecodeBytes is the weight bytes a decode step reads
+	// (DecodeBytesPerToken); Bandwidth the read bandwidth (bytes/s) the same
+	// thread count reached in the same run (ReadBandwidth). 0: unknown.
+	DecodeBytes int64
+	Bandwidth   float64
+}
+
+// DecodeBandwidthShare is the fraction of the measured read bandwidth ours
+// and llama.cpp's decode use (NaN when unknown).
+func (r Row) DecodeBandwidthShare() (ours, native float64) {
+	return BandwidthShare(r.Ours.DecodeTokS, r.DecodeBytes, r.Bandwidth), BandwidthShare(r.Native.DecodeTokS, r.DecodeBytes, r.Bandwidth)
 }
 
 // PromptRatio and DecodeRatio are ours / native llama.cpp.
@@ -53,13 +64,18 @@ type TableOptions struct {
 // node-llama-cpp figures with ours' ratio to them. Rows measured under load
 // are marked with † (explained below the table).
 func FormatTable(w io.Writer, rows []Row, o TableOptions) error {
-	prebuilt := false
+	prebuilt, bw := false, false
 	for _, r := range rows {
 		prebuilt = prebuilt || r.Prebuilt != nil
+		bw = bw || r.Bandwidth > 0
 	}
 	var b strings.Builder
 	b.WriteString("| model | type | file | threads | prompt tok/s ours / llama.cpp | prompt ratio | decode tok/s ours / llama.cpp | decode ratio | CPU s ours / llama.cpp | other load (cores) | RSS/(file+KV) |")
 	sep := "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	if bw {
+		b.WriteString(" decode share of read bandwidth ours / llama.cpp |")
+		sep += "---:|"
+	}
 	if prebuilt {
 		b.WriteString(" prebuilt node-llama-cpp prompt / decode tok/s (ours ÷ prebuilt) |")
 		sep += "---:|"
@@ -85,6 +101,10 @@ func FormatTable(w io.Writer, rows []Row, o TableOptions) error {
 			tokS(r.Ours.PromptTokS), tokS(r.Native.PromptTokS), ratioString(r.PromptRatio()), mark,
 			tokS(r.Ours.DecodeTokS), tokS(r.Native.DecodeTokS), ratioString(r.DecodeRatio()), mark,
 			r.Ours.CPUSeconds, r.Native.CPUSeconds, other, rss)
+		if bw {
+			o, n := r.DecodeBandwidthShare()
+			fmt.Fprintf(&b, " %s / %s of %s |", percent(o), percent(n), gbs(r.Bandwidth))
+		}
 		if prebuilt {
 			if p := r.Prebuilt; p != nil {
 				fmt.Fprintf(&b, " %s / %s (%s / %s) |", tokS(p.PromptTokS), tokS(p.DecodeTokS),
@@ -125,4 +145,18 @@ func ratioString(r float64) string {
 
 func mib(n int64) string {
 	return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+}
+
+func percent(f float64) string {
+	if math.IsNaN(f) {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f%%", 100*f)
+}
+
+func gbs(bps float64) string {
+	if bps <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f GB/s", bps/1e9)
 }
