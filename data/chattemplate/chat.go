@@ -95,3 +95,29 @@ func (c *Chat) Turns(messages []Value, extra map[string]Value) ([]Turn, error) {
 	}
 	return turns, nil
 }
+
+// TokenPieces is the part of a tokenizer ForTokenizer reads;
+// *tokenizer.Tokenizer satisfies it.
+type TokenPieces interface {
+	TokenBytes(id int32) ([]byte, bool)
+}
+
+// ForTokenizer returns the Chat of a tokenizer's template src with the texts
+// of its special tokens (bos, eos, endOfTurn are ids, -1 for none; a missing
+// endOfTurn falls back to eos).
+func ForTokenizer(src string, tok TokenPieces, bos, eos, endOfTurn int32) (*Chat, error) {
+	if src == "" {
+		return nil, fmt.Errorf("the tokenizer has no chat template (tokenizer_config.json chat_template)")
+	}
+	piece := func(id int32) string {
+		if id < 0 {
+			return ""
+		}
+		b, _ := tok.TokenBytes(id)
+		return string(b)
+	}
+	if endOfTurn < 0 {
+		endOfTurn = eos
+	}
+	return NewChat(src, piece(bos), piece(eos), piece(endOfTurn))
+}

