@@ -34,8 +34,12 @@ type Backend interface {
 	EOS() int32 // -1 when the model has none
 	VocabSize() int
 	ContextLength() int
-	// FormatChat renders chat messages into the model's prompt text.
+	// FormatChat renders chat messages into the model's prompt text (with
+	// the model's own chat template, ending with its generation prompt).
 	FormatChat(msgs []Message) (string, error)
+	// EndOfTurn lists the tokens besides EOS that end the assistant's turn
+	// (<|im_end|>, <|eot_id|>): a chat completion stops at them.
+	EndOfTurn() []int32
 	NewSession(ctxLen int) Session
 }
 
