@@ -40,6 +40,14 @@ func (c *Chat) Render(messages []Value, addGenerationPrompt bool, extra map[stri
 	return c.Template.Render(vars)
 }
 
+// Message returns a chat message {"role": role, "content": content}.
+func Message(role, content string) Value {
+	d := NewDict()
+	d.Set("role", role)
+	d.Set("content", content)
+	return d
+}
+
 // Turn is one assistant turn of a conversation as a training example: the
 // prompt is the template's rendering of every message before the turn and
 // its generation prompt, the completion is the turn as the template renders

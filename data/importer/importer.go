@@ -95,10 +95,7 @@ type Message struct {
 func chatValues(msgs []Message) []chattemplate.Value {
 	out := make([]chattemplate.Value, len(msgs))
 	for i, m := range msgs {
-		d := chattemplate.NewDict()
-		d.Set("role", m.Role)
-		d.Set("content", m.Content)
-		out[i] = d
+		out[i] = chattemplate.Message(m.Role, m.Content)
 	}
 	return out
 }

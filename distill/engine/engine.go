@@ -228,10 +228,7 @@ func (m *Model) FormatChat(msgs []serve.Message) (string, error) {
 	}
 	vals := make([]chattemplate.Value, len(msgs))
 	for i, x := range msgs {
-		d := chattemplate.NewDict()
-		d.Set("role", x.Role)
-		d.Set("content", x.Content)
-		vals[i] = d
+		vals[i] = chattemplate.Message(x.Role, x.Content)
 	}
 	text, err := m.chat.Render(vals, true, nil)
 	if err != nil {

@@ -61,12 +61,7 @@ func OllamaTemplate(chat *chattemplate.Chat) (string, error) {
 	render := func(msgs []chattemplate.Value, gen bool) (string, error) {
 		return chat.Render(msgs, gen, nil)
 	}
-	msg := func(role, content string) chattemplate.Value {
-		d := chattemplate.NewDict()
-		d.Set("role", role)
-		d.Set("content", content)
-		return d
-	}
+	msg := chattemplate.Message
 	var head string
 	wraps := map[string]roleWrap{}
 	for _, role := range []string{"system", "user", "assistant"} {
@@ -173,10 +168,7 @@ func checkOllamaTemplate(src string, chat *chattemplate.Chat) error {
 		}
 		vals := make([]chattemplate.Value, len(p))
 		for j, m := range p {
-			d := chattemplate.NewDict()
-			d.Set("role", m.Role)
-			d.Set("content", m.Content)
-			vals[j] = d
+			vals[j] = chattemplate.Message(m.Role, m.Content)
 		}
 		// Ollama continues a last assistant message: the context with the
 		// generation prompt, then the message's text so far.
