@@ -55,13 +55,15 @@ func TestRaiseExceptionIsTemplateError(t *testing.T) {
 
 func TestParseErrorsNameTheLine(t *testing.T) {
 	for src, want := range map[string]string{
-		"ok\n{% if x %}":              "missing {% endif %}",
-		"a\nb\n{{ x + }}":             "line 3",
-		"{% for x in y %}{% endif %}": "unexpected {% endif %}",
-		"{{ 'abc }}":                  "unterminated string",
-		"{% unknown %}":               "unsupported statement",
-		"{{ x":                        "unterminated tag",
-		"{{ x $ y }}":                 "unexpected character",
+		"ok\n{% if x %}":  "missing {% endif %}",
+		"a\nb\n{{ x + }}": "line 3",
+		"{% if a %}\n  {% if b %}\n  {% endif %}\n{% endif %}\n{{ x + }}": "line 5",
+		"{# one\ntwo #}\n{% for x in y %}\n{{ x.( }}{% endfor %}":         "line 4",
+		"{% for x in y %}{% endif %}":                                     "unexpected {% endif %}",
+		"{{ 'abc }}":                                                      "unterminated string",
+		"{% unknown %}":                                                   "unsupported statement",
+		"{{ x":                                                            "unterminated tag",
+		"{{ x $ y }}":                                                     "unexpected character",
 	} {
 		_, err := Parse(src)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -2,7 +2,6 @@ package chattemplate
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode"
 )
@@ -30,28 +29,19 @@ type token struct {
 	line int
 }
 
-// preprocess applies what transformers' environment does before lexing:
-// trim_blocks (the newline after a block tag or comment goes), lstrip_blocks
-// (spaces and tabs before a block tag at the start of a line go) and Jinja's
-// default of dropping one trailing newline.
-var (
-	lstripBlocks = regexp.MustCompile(`(?m)^[ \t]*(\{[#%])`)
-	trimBlocks   = regexp.MustCompile(`([#%]\})\n`)
-)
-
-func preprocess(src string) string {
-	src = strings.TrimSuffix(src, "\n")
-	src = lstripBlocks.ReplaceAllString(src, "$1")
-	return trimBlocks.ReplaceAllString(src, "$1")
-}
-
-// lex splits a template into text and tag tokens. Whitespace control ("{{-",
-// "-%}") is applied here: a '-' strips the whitespace of the neighbouring text.
+// lex splits a template into text and tag tokens, in the environment
+// transformers renders chat templates with: Jinja drops one trailing
+// newline; trim_blocks drops the newline right after a block tag or comment;
+// lstrip_blocks drops the spaces and tabs before a block tag or comment that
+// starts a line; and whitespace control ("{{-", "-%}") strips all the
+// whitespace of the neighbouring text. Done here rather than by rewriting
+// the source, so that token lines are the source's lines.
 func lex(src string) ([]token, error) {
-	src = preprocess(src)
+	src = strings.TrimSuffix(src, "\n")
 	var toks []token
 	line := 1
-	stripNext := false
+	stripNext := false // the last tag ended with '-'
+	lineStart := true  // src starts a line
 	for len(src) > 0 {
 		open := indexTagOpen(src)
 		text := src
@@ -62,8 +52,16 @@ func lex(src string) ([]token, error) {
 			text = strings.TrimLeftFunc(text, unicode.IsSpace)
 			stripNext = false
 		}
-		if open >= 0 && open+2 < len(src) && src[open+2] == '-' {
-			text = strings.TrimRightFunc(text, unicode.IsSpace)
+		if open >= 0 {
+			switch {
+			case open+2 < len(src) && src[open+2] == '-':
+				text = strings.TrimRightFunc(text, unicode.IsSpace)
+			case src[open+1] != '{': // lstrip_blocks
+				nl := strings.LastIndexByte(text, '\n')
+				if (nl >= 0 || lineStart) && strings.Trim(text[nl+1:], " \t") == "" {
+					text = text[:nl+1]
+				}
+			}
 		}
 		if text != "" {
 			toks = append(toks, token{kind: tokText, val: text, line: line})
@@ -89,21 +87,31 @@ func lex(src string) ([]token, error) {
 			}
 			line += strings.Count(src[:end+2], "\n")
 			src = src[end+2:]
-			continue
+		} else {
+			openKind, closeKind, closer := tokExprOpen, tokExprClose, "}}"
+			if kind == '%' {
+				openKind, closeKind, closer = tokStmtOpen, tokStmtClose, "%}"
+			}
+			toks = append(toks, token{kind: openKind, line: line})
+			rest, strip, err := lexTag(src[body:], closer, &line, &toks)
+			if err != nil {
+				return nil, err
+			}
+			toks = append(toks, token{kind: closeKind, line: line})
+			stripNext = strip
+			src = rest
+			if kind == '{' {
+				lineStart = false
+				continue
+			}
 		}
-		openKind, closeKind, closer := tokExprOpen, tokExprClose, "}}"
-		if kind == '%' {
-			openKind, closeKind, closer = tokStmtOpen, tokStmtClose, "%}"
+		// trim_blocks: the newline after a block tag or comment goes.
+		lineStart = false
+		if strings.HasPrefix(src, "\n") {
+			src = src[1:]
+			line++
+			lineStart = true
 		}
-		toks = append(toks, token{kind: openKind, line: line})
-		rest, inner, strip, err := lexTag(src[body:], closer, &line, &toks)
-		if err != nil {
-			return nil, err
-		}
-		_ = inner
-		toks = append(toks, token{kind: closeKind, line: line})
-		stripNext = strip
-		src = rest
 	}
 	toks = append(toks, token{kind: tokEOF, line: line})
 	return toks, nil
@@ -125,7 +133,7 @@ var twoCharOps = []string{"==", "!=", "<=", ">=", "//", "**"}
 // lexTag tokenizes the inside of a tag up to closer ("}}" or "%}", optionally
 // preceded by '-'); it returns the rest of the template and whether the
 // closer asked to strip the following whitespace.
-func lexTag(s, closer string, line *int, toks *[]token) (rest string, n int, strip bool, err error) {
+func lexTag(s, closer string, line *int, toks *[]token) (rest string, strip bool, err error) {
 	i := 0
 	for {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
@@ -135,13 +143,13 @@ func lexTag(s, closer string, line *int, toks *[]token) (rest string, n int, str
 			i++
 		}
 		if i >= len(s) {
-			return "", 0, false, fmt.Errorf("line %d: unterminated tag (want %q)", *line, closer)
+			return "", false, fmt.Errorf("line %d: unterminated tag (want %q)", *line, closer)
 		}
 		if strings.HasPrefix(s[i:], "-"+closer) {
-			return s[i+3:], i, true, nil
+			return s[i+3:], true, nil
 		}
 		if strings.HasPrefix(s[i:], closer) {
-			return s[i+2:], i, false, nil
+			return s[i+2:], false, nil
 		}
 		c := s[i]
 		switch {
@@ -180,7 +188,7 @@ func lexTag(s, closer string, line *int, toks *[]token) (rest string, n int, str
 				j++
 			}
 			if j >= len(s) {
-				return "", 0, false, fmt.Errorf("line %d: unterminated string literal", *line)
+				return "", false, fmt.Errorf("line %d: unterminated string literal", *line)
 			}
 			*toks = append(*toks, token{kind: tokString, val: b.String(), line: *line})
 			i = j + 1
@@ -229,7 +237,7 @@ func lexTag(s, closer string, line *int, toks *[]token) (rest string, n int, str
 			}
 			if op == "" {
 				if !strings.ContainsRune("+-*/%~|.,:()[]{}=<>!", rune(c)) {
-					return "", 0, false, fmt.Errorf("line %d: unexpected character %q in tag", *line, c)
+					return "", false, fmt.Errorf("line %d: unexpected character %q in tag", *line, c)
 				}
 				op = s[i : i+1]
 			}
