@@ -72,6 +72,20 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 	}
 }
 
+// TestRenderErrorsNameTheLine: a rendering error names the template line of
+// the statement that failed.
+func TestRenderErrorsNameTheLine(t *testing.T) {
+	tp, err := Parse("{% for m in messages %}\n  {% if m.role == 'user' %}\n{{ m.content + 1 }}\n  {% endif %}\n{% endfor %}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := FromJSON([]byte(constructMessages))
+	_, err = tp.Render(map[string]Value{"messages": msgs})
+	if err == nil || !strings.Contains(err.Error(), "line 3: unsupported operand types for +: str and int") {
+		t.Fatalf("err = %v, want it to name line 3", err)
+	}
+}
+
 func TestHostileTemplatesAreBounded(t *testing.T) {
 	for _, src := range []string{
 		`{% for i in range(100000000) %}x{% endfor %}`,

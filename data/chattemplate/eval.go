@@ -97,6 +97,24 @@ type state struct {
 	now   time.Time
 }
 
+// lineError names the template line a rendering error happened on.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
+
+// atLine names line in err, unless err already names one (the innermost
+// statement's line is the useful one) or is loop control.
+func atLine(line int, err error) error {
+	if err == errBreak || err == errContinue || errors.As(err, new(*lineError)) {
+		return err
+	}
+	return &lineError{line: line, err: err}
+}
+
 var errBreak = errors.New("break outside a loop")
 var errContinue = errors.New("continue outside a loop")
 
@@ -125,13 +143,13 @@ func (st *state) exec(body []node, sc *scope) error {
 		case outputNode:
 			v, err := st.eval(n.expr, sc)
 			if err != nil {
-				return err
+				return atLine(n.line, err)
 			}
 			st.out.WriteString(str(v))
 		case ifNode:
 			c, err := st.eval(n.cond, sc)
 			if err != nil {
-				return err
+				return atLine(n.line, err)
 			}
 			branch := n.els
 			if truthy(c) {
@@ -142,11 +160,11 @@ func (st *state) exec(body []node, sc *scope) error {
 			}
 		case forNode:
 			if err := st.execFor(n, sc); err != nil {
-				return err
+				return atLine(n.line, err)
 			}
 		case setNode:
 			if err := st.execSet(n, sc); err != nil {
-				return err
+				return atLine(n.line, err)
 			}
 		case controlNode:
 			if n.brk {

@@ -10,22 +10,28 @@ type node interface{}
 
 type (
 	textNode   struct{ text string }
-	outputNode struct{ expr expr }
-	ifNode     struct {
+	outputNode struct {
+		expr expr
+		line int
+	}
+	ifNode struct {
 		cond      expr
 		then, els []node
+		line      int
 	}
 	forNode struct {
 		vars      []string // one name, or several to unpack each item
 		iter      expr
 		filter    expr // optional inline "if"
 		body, els []node
+		line      int
 	}
 	setNode struct {
 		target []string // a name, or namespace and attribute
 		names  []string // several names to unpack (set a, b = ...)
 		value  expr
 		body   []node // block form {% set x %}...{% endset %}
+		line   int
 	}
 	controlNode struct{ brk bool } // break / continue
 	macroNode   struct {
@@ -153,7 +159,7 @@ func (p *parser) parseBody(ends ...string) ([]node, string, error) {
 			if _, err := p.expectKind(tokExprClose, `"}}"`); err != nil {
 				return nil, "", err
 			}
-			body = append(body, outputNode{e})
+			body = append(body, outputNode{expr: e, line: t.line})
 		case tokStmtOpen:
 			p.next()
 			name, err := p.expectKind(tokName, "a statement name")
@@ -186,11 +192,11 @@ func (p *parser) closeStmt() error {
 func (p *parser) parseStatement(name token) (node, error) {
 	switch name.val {
 	case "if":
-		return p.parseIf()
+		return p.parseIf(name.line)
 	case "for":
-		return p.parseFor()
+		return p.parseFor(name.line)
 	case "set":
-		return p.parseSet()
+		return p.parseSet(name.line)
 	case "macro":
 		return p.parseMacro()
 	case "break", "continue":
@@ -206,7 +212,7 @@ func (p *parser) parseStatement(name token) (node, error) {
 	return nil, fmt.Errorf("line %d: unsupported statement %q", name.line, name.val)
 }
 
-func (p *parser) parseIf() (node, error) {
+func (p *parser) parseIf(line int) (node, error) {
 	cond, err := p.parseExpr()
 	if err != nil {
 		return nil, err
@@ -218,10 +224,10 @@ func (p *parser) parseIf() (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := ifNode{cond: cond, then: body}
+	n := ifNode{cond: cond, then: body, line: line}
 	switch end {
 	case "elif":
-		inner, err := p.parseIf()
+		inner, err := p.parseIf(p.toks[p.pos-1].line)
 		if err != nil {
 			return nil, err
 		}
@@ -238,8 +244,8 @@ func (p *parser) parseIf() (node, error) {
 	return n, p.closeStmt()
 }
 
-func (p *parser) parseFor() (node, error) {
-	var n forNode
+func (p *parser) parseFor(line int) (node, error) {
+	n := forNode{line: line}
 	for {
 		t, err := p.expectKind(tokName, "a loop variable")
 		if err != nil {
@@ -284,8 +290,8 @@ func (p *parser) parseFor() (node, error) {
 	return n, p.closeStmt()
 }
 
-func (p *parser) parseSet() (node, error) {
-	var n setNode
+func (p *parser) parseSet(line int) (node, error) {
+	n := setNode{line: line}
 	t, err := p.expectKind(tokName, "a variable name")
 	if err != nil {
 		return nil, err
