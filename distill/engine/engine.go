@@ -226,9 +226,9 @@ func (m *Model) FormatChat(msgs []serve.Message) (string, error) {
 	if m.chatErr != nil {
 		return "", m.chatErr
 	}
-	vals := make([]chattemplate.Value, len(msgs))
-	for i, x := range msgs {
-		vals[i] = chattemplate.Message(x.Role, x.Content)
+	vals, err := serve.TemplateMessages(msgs)
+	if err != nil {
+		return "", err
 	}
 	text, err := m.chat.Render(vals, true, nil)
 	if err != nil {
