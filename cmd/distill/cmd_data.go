@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/distill-ml/distill/data/chattemplate"
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/importer"
 	"github.com/distill-ml/distill/data/subset"
@@ -89,8 +90,9 @@ func newDataImportCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "import --in FILE.jsonl|FILE.parquet|FILE.txt --tokenizer tokenizer.json --out DIR",
 		Short: "Convert a JSONL, Parquet or plain-text dataset (prompt/completion, chat messages or text) into a distill dataset",
-		Long: "Rows may have prompt+completion, a chat \"messages\" list (rendered as ChatML; the last message\n" +
-			"must be the assistant's and becomes the completion) or text. Optional split/source fields\n" +
+		Long: "Rows may have prompt+completion, a chat \"messages\" list (rendered by the tokenizer's own chat\n" +
+			"template; every assistant turn becomes a row whose prompt is everything before it, and the last\n" +
+			"message must be the assistant's) or text. Optional split/source fields\n" +
 			"override --split/--source. Rows with the same source and prompt (the same id) are kept once;\n" +
 			"text rows with the same source and text. A .txt file becomes text rows (every token a target),\n" +
 			"one per document: one per paragraph, or, with --doc-start, one per line starting with it and\n" +
@@ -112,6 +114,11 @@ func newDataImportCmd(a *app) *cobra.Command {
 				Writer:             dataset.WriterOptions{MaxShardBytes: int64(shardMiB) << 20},
 				Progress:           a.dataProgress("import " + filepath.Base(in)),
 				ReplaceInvalidUTF8: replaceUTF8, DocStart: docStart}
+			if sp.ChatTemplate != "" {
+				if opts.Chat, err = chattemplate.ForTokenizer(sp.ChatTemplate, tok, sp.BOS, sp.EOS, sp.EOT); err != nil {
+					fmt.Fprintf(a.stderr, "data import: warning: %s: %v (messages rows cannot be imported)\n", tokPath, err)
+				}
+			}
 			if noBOS {
 				opts.BOS = -1
 			}

@@ -6,8 +6,8 @@
 // Row shapes, per JSON object or Parquet row:
 //
 //	{"prompt": ..., "completion": ...}   prompt tokens are masked from the loss
-//	{"messages": [{"role", "content"}, ...]}  rendered as ChatML; the last message
-//	                                      must be the assistant's and is the completion
+//	{"messages": [{"role", "content", ...}, ...]}  rendered by the model's own chat
+//	                                      template (Options.Chat); one row per assistant turn
 //	{"text": ...}                         the whole text is the completion
 //
 // A plain-text file (.txt) is split into documents (Options.DocStart), each
@@ -17,10 +17,16 @@
 // ignored (JSONL) or not read (Parquet); the input file and line/row go into
 // each row's provenance.
 //
-// Chat rendering (ChatML): prompt = Σ "<|im_start|>{role}\n{content}<|im_end|>\n"
-// over all but the last message, then "<|im_start|>assistant\n"; completion =
-// "{content}<|im_end|>". The markers become single tokens when the tokenizer
-// defines them as added tokens (distill's and Qwen's do).
+// Chat rendering: every assistant message of a conversation is a row. Its
+// prompt is the template's rendering of the messages before it with the
+// generation prompt; its completion is the turn as the template renders it,
+// through the end-of-turn token (chattemplate.Chat.Turns). So every turn is
+// trained on, with everything but the assistant's own text masked. The
+// messages keep every field the template may read (tool_calls,
+// reasoning_content, ...). A conversation must end with an assistant message
+// (later messages would be lost). A leading BOS text the template renders is
+// dropped, since BOS is Options.BOS's to prepend. Special-token texts become
+// single tokens when the tokenizer defines them as added tokens.
 package importer
 
 import (
@@ -35,6 +41,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/distill-ml/distill/data/chattemplate"
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/parquet-go/parquet-go"
 )
@@ -62,6 +69,9 @@ type Options struct {
 	// row each: a document begins at every line that starts with DocStart.
 	// "" = every paragraph (lines between blank lines) is a document.
 	DocStart string
+	// Chat renders "messages" rows: the model's own chat template with its
+	// special tokens (chattemplate.ForTokenizer). Required for messages rows.
+	Chat *chattemplate.Chat
 }
 
 // Stats summarizes an import.
@@ -75,16 +85,26 @@ type Stats struct {
 // maxLineBytes bounds one JSONL line.
 const maxLineBytes = 64 << 20
 
-// Message is one chat turn.
+// Message is one chat turn of a Parquet messages column.
 type Message struct {
 	Role    string `json:"role" parquet:"role"`
 	Content string `json:"content" parquet:"content"`
 }
 
+// chatValues converts Parquet messages to template values.
+func chatValues(msgs []Message) []chattemplate.Value {
+	out := make([]chattemplate.Value, len(msgs))
+	for i, m := range msgs {
+		out[i] = chattemplate.Message(m.Role, m.Content)
+	}
+	return out
+}
+
 // example is one input row before tokenization.
 type example struct {
 	prompt, completion string
-	chat               bool
+	chat               bool                 // completion ends with the template's end-of-turn, no EOS
+	messages           []chattemplate.Value // a conversation still to render into turns
 	split, source      string
 	where              string // "line N" or "row N"
 	replaced           bool   // invalid UTF-8 in the input was replaced by U+FFFD
@@ -106,7 +126,35 @@ func Import(in string, enc Encoder, outDir string, opts Options) (Stats, error) 
 	var st Stats
 	seen := map[string]bool{}
 	var n int64
-	emit := func(ex example) error {
+	var emit func(ex example) error
+	emitTurns := func(ex example) error {
+		if opts.Chat == nil {
+			return fmt.Errorf("import %s %s: a messages row needs the model's chat template (none was given: the tokenizer has none, or it did not parse)", in, ex.where)
+		}
+		bos := opts.Chat.BOSToken
+		turns, err := opts.Chat.Turns(ex.messages, nil)
+		if err != nil {
+			return fmt.Errorf("import %s %s: field %w", in, ex.where, err)
+		}
+		for _, turn := range turns {
+			tex := ex
+			tex.messages = nil
+			tex.chat = true
+			tex.prompt, tex.completion = turn.Prompt, turn.Completion
+			if bos != "" {
+				tex.prompt = strings.TrimPrefix(tex.prompt, bos)
+			}
+			tex.where = fmt.Sprintf("%s messages[%d]", ex.where, turn.Message)
+			if err := emit(tex); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	emit = func(ex example) error {
+		if ex.messages != nil {
+			return emitTurns(ex)
+		}
 		n++
 		if opts.Progress != nil && n%1000 == 0 {
 			opts.Progress(n)
@@ -185,34 +233,36 @@ func tokenize(ex example, enc Encoder, opts Options, in string) (*dataset.Record
 	}, nil
 }
 
-// renderChat renders messages as ChatML prompt and completion.
-func renderChat(msgs []Message) (string, string, error) {
+// checkMessages checks a conversation's shape: mappings with a string role,
+// ending with the assistant's message.
+func checkMessages(msgs []chattemplate.Value) error {
 	if len(msgs) == 0 {
-		return "", "", errors.New("field messages: empty")
+		return errors.New("field messages: empty")
 	}
-	last := msgs[len(msgs)-1]
-	if last.Role != "assistant" {
-		return "", "", fmt.Errorf("field messages: last message has role %q, want \"assistant\" (it is the completion)", last.Role)
-	}
-	var b strings.Builder
-	for i, m := range msgs[:len(msgs)-1] {
-		if m.Role == "" {
-			return "", "", fmt.Errorf("field messages[%d].role: empty", i)
+	for i, m := range msgs {
+		d, ok := m.(*chattemplate.Dict)
+		if !ok {
+			return fmt.Errorf("field messages[%d]: not an object", i)
 		}
-		b.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
+		role, _ := d.Get("role")
+		if r, ok := role.(string); !ok || r == "" {
+			return fmt.Errorf("field messages[%d].role: missing, empty or not a string", i)
+		}
+		if i == len(msgs)-1 && role != "assistant" {
+			return fmt.Errorf("field messages: last message has role %q, want \"assistant\" (messages after the last assistant turn would be lost)", role)
+		}
 	}
-	b.WriteString("<|im_start|>assistant\n")
-	return b.String(), last.Content + "<|im_end|>", nil
+	return nil
 }
 
 // jsonRow is the union of the accepted JSON shapes.
 type jsonRow struct {
-	Prompt     *string   `json:"prompt"`
-	Completion *string   `json:"completion"`
-	Messages   []Message `json:"messages"`
-	Text       *string   `json:"text"`
-	Split      string    `json:"split"`
-	Source     string    `json:"source"`
+	Prompt     *string         `json:"prompt"`
+	Completion *string         `json:"completion"`
+	Messages   json.RawMessage `json:"messages"`
+	Text       *string         `json:"text"`
+	Split      string          `json:"split"`
+	Source     string          `json:"source"`
 }
 
 func (r *jsonRow) example(where string) (example, error) {
@@ -222,11 +272,18 @@ func (r *jsonRow) example(where string) (example, error) {
 		if r.Prompt != nil || r.Completion != nil || r.Text != nil {
 			return ex, errors.New("row has both messages and prompt/completion/text fields")
 		}
-		p, c, err := renderChat(r.Messages)
+		v, err := chattemplate.FromJSON(r.Messages)
 		if err != nil {
+			return ex, fmt.Errorf("field messages: %w", err)
+		}
+		msgs, ok := v.([]chattemplate.Value)
+		if !ok {
+			return ex, errors.New("field messages: not a list")
+		}
+		if err := checkMessages(msgs); err != nil {
 			return ex, err
 		}
-		ex.prompt, ex.completion, ex.chat = p, c, true
+		ex.messages = msgs
 	case r.Prompt != nil || r.Completion != nil:
 		if r.Prompt == nil || r.Completion == nil {
 			return ex, errors.New("row has only one of prompt and completion")
@@ -454,8 +511,8 @@ func readParquet(path string, emit func(example) error) (err error) {
 	switch {
 	case cols["messages"]:
 		return readParquetRows[pqChatRow](pf, path, func(r *pqChatRow, where string) (example, error) {
-			p, c, err := renderChat(r.Messages)
-			return example{prompt: p, completion: c, chat: true, split: r.Split, source: r.Source, where: where}, err
+			msgs := chatValues(r.Messages)
+			return example{messages: msgs, split: r.Split, source: r.Source, where: where}, checkMessages(msgs)
 		}, emit)
 	case cols["prompt"] && cols["completion"]:
 		return readParquetRows[pqPromptRow](pf, path, func(r *pqPromptRow, where string) (example, error) {

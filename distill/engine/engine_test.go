@@ -210,3 +210,34 @@ func TestTokenizeFollowsAddBOS(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatChatUsesTheModelTemplate: chat prompts are the GGUF's own
+// tokenizer.chat_template rendered with the generation prompt (not
+// hand-built ChatML), a leading BOS text is left to add_bos_token, and the
+// turn ends at the tokenizer's end-of-turn token.
+func TestFormatChatUsesTheModelTemplate(t *testing.T) {
+	const tmpl = "{{ bos_token }}{% for m in messages %}### {{ m.role|capitalize }}: {{ m.content }}<|im_end|>{% endfor %}{% if add_generation_prompt %}### Assistant:{% endif %}"
+	texts := make([]string, 50)
+	for i := range texts {
+		texts[i] = "Replace the scanner battery after 500 charge cycles [§3.2]."
+	}
+	tok, err := tokenizer.TrainStrings(texts, tokenizer.TrainConfig{VocabSize: 300, ChatTemplate: tmpl}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(testmodel.GGUF(t, tok, "tmpl.gguf", 7), infer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got, err := m.FormatChat([]serve.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Battery?"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "### System: Be brief.<|im_end|>### User: Battery?<|im_end|>### Assistant:"; got != want {
+		t.Fatalf("FormatChat = %q, want %q", got, want)
+	}
+	if eot := m.EndOfTurn(); len(eot) != 1 || eot[0] != tok.Special().ImEnd {
+		t.Fatalf("EndOfTurn = %v, want [<|im_end|> %d]", eot, tok.Special().ImEnd)
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/distill-ml/distill/data/chattemplate"
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/distill/release"
 	"github.com/distill-ml/distill/format/gguf"
@@ -23,7 +25,9 @@ type Provenance struct {
 }
 
 // WriteReleases writes, for every approved candidate, a release directory
-// dir/<name>/ holding the GGUF, the gate report and a manifest.json with
+// dir/<name>/ holding the GGUF, the gate report, an Ollama Modelfile
+// (release.Modelfile: the GGUF's chat template as TEMPLATE, its end-of-turn
+// and EOS tokens as stops) and a manifest.json with
 // per-file sha256, model facts, provenance and the gate's thresholds and
 // measurements (which release.CheckGate cross-checks against gate.json). It
 // returns the directories written; sign them with release.Sign.
@@ -50,6 +54,13 @@ func WriteReleases(dir string, rep *Report, prov Provenance) ([]string, error) {
 			return nil, err
 		}
 		if err := atomicfile.WriteFile(filepath.Join(rd, "gate.json"), append(gateJSON, '\n'), 0o644); err != nil {
+			return nil, err
+		}
+		mf, err := modelfile(a.Path, file)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(rd, release.ModelfileName), mf, 0o644); err != nil {
 			return nil, err
 		}
 		model, err := modelFacts(a.Path)
@@ -148,4 +159,51 @@ func modelFacts(path string) (release.Model, error) {
 		m.ContextLength = int(cl)
 	}
 	return m, nil
+}
+
+// modelfile writes the Ollama Modelfile of the GGUF at path (released as
+// file) from its tokenizer.chat_template and special tokens.
+func modelfile(path, file string) ([]byte, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var tokens []string
+	if _, ok := f.KV(gguf.KeyTokenizerTokens); ok {
+		if tokens, err = f.Strings(gguf.KeyTokenizerTokens); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	piece := func(key string) string {
+		if _, ok := f.KV(key); !ok {
+			return ""
+		}
+		id, err := f.Uint(key)
+		if err != nil || id >= uint64(len(tokens)) {
+			return ""
+		}
+		return tokens[id]
+	}
+	bos, eos, eot := piece(gguf.KeyTokenizerBOS), piece(gguf.KeyTokenizerEOS), piece(gguf.KeyTokenizerEOT)
+	if eot == "" {
+		eot = eos
+	}
+	stops := []string{eot}
+	if eos != eot {
+		stops = append(stops, eos)
+	}
+	var chat *chattemplate.Chat
+	if _, ok := f.KV(gguf.KeyChatTemplate); ok {
+		src, err := f.String(gguf.KeyChatTemplate)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if chat, err = chattemplate.NewChat(src, bos, eos, eot); err != nil {
+			// Released all the same; the Modelfile says why it has no TEMPLATE.
+			note := "# the chat template did not parse: " + strings.ReplaceAll(err.Error(), "\n", " ") + "\n"
+			return append([]byte(note), release.Modelfile(file, nil, stops)...), nil
+		}
+	}
+	return release.Modelfile(file, chat, stops), nil
 }

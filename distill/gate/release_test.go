@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/release"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/format/quant"
@@ -24,6 +25,7 @@ func TestWriteReleasesManifestVerifies(t *testing.T) {
 	if m.Vocab, err = export.SyntheticVocab(300); err != nil {
 		t.Fatal(err)
 	}
+	m.Vocab.ChatTemplate = tokenizer.DefaultChatTemplate
 	m.Name, m.Version = "t", "1"
 	gg := filepath.Join(dir, "student-q8_0.gguf")
 	if err := export.Write(gg, m, export.Options{Type: quant.FileQ8_0}); err != nil {
@@ -66,6 +68,24 @@ func TestWriteReleasesManifestVerifies(t *testing.T) {
 	}
 	if man.Gate.Thresholds["policy.quality_drop"] != 0.02 || man.Gate.Measured["policy.quality_drop"] != 0.01 {
 		t.Fatalf("gate %+v", man.Gate)
+	}
+	// An Ollama Modelfile beside the GGUF, listed in the manifest: FROM, the
+	// chat template in Go-template form, the end-of-turn and EOS stops.
+	mf, err := os.ReadFile(filepath.Join(dirs[0], release.ModelfileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"FROM ./student-q8_0.gguf\n", "TEMPLATE \"\"\"", `{{ $m.Content }}`, "PARAMETER stop \"<|im_end|>\"\n", "PARAMETER stop \"<|endoftext|>\"\n"} {
+		if !strings.Contains(string(mf), want) {
+			t.Errorf("Modelfile lacks %q:\n%s", want, mf)
+		}
+	}
+	listed := false
+	for _, f := range man.Files {
+		listed = listed || f.Path == release.ModelfileName
+	}
+	if !listed {
+		t.Errorf("manifest files %+v do not list the Modelfile", man.Files)
 	}
 	// The release directory is promotable: its manifest agrees with its gate.json.
 	if err := release.CheckGate(dirs[0], man); err != nil {

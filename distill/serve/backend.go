@@ -21,6 +21,13 @@
 // JSON naming the field in "param".
 package serve
 
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/distill-ml/distill/data/chattemplate"
+)
+
 // Backend is a loaded model.
 type Backend interface {
 	ModelID() string
@@ -34,8 +41,12 @@ type Backend interface {
 	EOS() int32 // -1 when the model has none
 	VocabSize() int
 	ContextLength() int
-	// FormatChat renders chat messages into the model's prompt text.
+	// FormatChat renders chat messages into the model's prompt text (with
+	// the model's own chat template, ending with its generation prompt).
 	FormatChat(msgs []Message) (string, error)
+	// EndOfTurn lists the tokens besides EOS that end the assistant's turn
+	// (<|im_end|>, <|eot_id|>): a chat completion stops at them.
+	EndOfTurn() []int32
 	NewSession(ctxLen int) Session
 }
 
@@ -45,10 +56,16 @@ type Session interface {
 	Eval(tokens []int32) ([]float32, error)
 }
 
-// Message is one chat message.
+// Message is one chat message. Besides role and content it carries the
+// fields chat templates read (Qwen3's, for one): an assistant's tool_calls
+// and reasoning_content, a tool result's tool_call_id and name.
 type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role             string          `json:"role"`
+	Content          string          `json:"content"`
+	ReasoningContent *string         `json:"reasoning_content,omitempty"`
+	ToolCalls        json.RawMessage `json:"tool_calls,omitempty"`
+	ToolCallID       string          `json:"tool_call_id,omitempty"`
+	Name             string          `json:"name,omitempty"`
 }
 
 // Sampler picks a token from logits; the server builds one per request.
@@ -58,3 +75,35 @@ type Sampler interface {
 
 // SamplerFactory builds a sampler from request settings.
 type SamplerFactory func(temperature, topP float64, topK int, seed int64) (Sampler, error)
+
+// TemplateMessages converts chat messages into chat-template values
+// (chattemplate.Chat.Render's messages): role and content always, the other
+// fields only when set, so that a template's `is defined` tests see what
+// the client sent. tool_calls keep their JSON key order.
+func TemplateMessages(msgs []Message) ([]chattemplate.Value, error) {
+	out := make([]chattemplate.Value, len(msgs))
+	for i, m := range msgs {
+		d := chattemplate.Message(m.Role, m.Content).(*chattemplate.Dict)
+		if m.ReasoningContent != nil {
+			d.Set("reasoning_content", *m.ReasoningContent)
+		}
+		if len(m.ToolCalls) > 0 && string(m.ToolCalls) != "null" {
+			calls, err := chattemplate.FromJSON(m.ToolCalls)
+			if err != nil {
+				return nil, fmt.Errorf("messages[%d].tool_calls: %w", i, err)
+			}
+			if _, ok := calls.([]chattemplate.Value); !ok {
+				return nil, fmt.Errorf("messages[%d].tool_calls: not a list", i)
+			}
+			d.Set("tool_calls", calls)
+		}
+		if m.ToolCallID != "" {
+			d.Set("tool_call_id", m.ToolCallID)
+		}
+		if m.Name != "" {
+			d.Set("name", m.Name)
+		}
+		out[i] = d
+	}
+	return out, nil
+}

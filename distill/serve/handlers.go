@@ -191,6 +191,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	p.stopIDs = s.b.EndOfTurn()
 	promptText, err := s.b.FormatChat(req.Messages)
 	if err != nil {
 		writeError(w, badRequest("messages", "%v", err))

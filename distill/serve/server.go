@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -280,7 +281,8 @@ type genParams struct {
 	topK        int
 	seed        int64
 	stop        []string
-	topN        int // alternatives per position; -1: no logprobs at all
+	stopIDs     []int32 // tokens that end the generation besides EOS (a chat turn's end)
+	topN        int     // alternatives per position; -1: no logprobs at all
 }
 
 func (s *Server) params(g *genRequest, promptParam string, defMax int, topN int) (genParams, error) {
@@ -389,7 +391,7 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 			return "", completion, err
 		}
 		id := smp.Sample(logits)
-		if id == eos {
+		if id == eos || slices.Contains(p.stopIDs, id) {
 			finish = "stop"
 			break
 		}

@@ -27,7 +27,7 @@ var layers = []struct {
 	{"configs", 0},
 	{"num", 1},
 	{"format", 2},
-	{"data", 3},
+	{"data", 3}, {"data/chattemplate", 3},
 	{"loss", 4}, {"optim", 4},
 	{"model", 5},
 	{"export", 6}, {"internal/testmodel", 6},
@@ -49,7 +49,7 @@ func rankOf(pkg string) int {
 
 func TestRankOf(t *testing.T) {
 	for pkg, want := range map[string]int{
-		"num/f16": 1, "format/gguf": 2, "model/infer": 5, "internal/testmodel": 6, "internal/atomicfile": 0,
+		"num/f16": 1, "format/gguf": 2, "data/chattemplate": 3, "model/infer": 5, "internal/testmodel": 6, "internal/atomicfile": 0,
 		"distill/collect/teacher": 7, "cmd/distill": 8, "numbers": -1, "internal/other": -1,
 	} {
 		if got := rankOf(pkg); got != want {

@@ -6,6 +6,8 @@
 //	    optimizer.safetensors  AdamW moments: "<param>.exp_avg", "<param>.exp_avg_sq"
 //	    config.json            student.Config + loss/training config + tokenizer hash
 //	    tokenizer.json         copy of the student's tokenizer
+//	    tokenizer_config.json  its chat template and BOS/EOS/PAD (when the tokenizer has one)
+//	    generation_config.json the generation settings beside the tokenizer (when present)
 //	    state.json             step, optimizer step, tokens seen, data-loader state, RNG state, LR
 //	    SHA256SUMS             sha256 of every file above (`sha256sum -c SHA256SUMS` checks them)
 //
@@ -34,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/internal/atomicfile"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -44,7 +47,13 @@ const (
 	OptimizerFile = "optimizer.safetensors"
 	ConfigFile    = "config.json"
 	TokenizerFile = "tokenizer.json"
-	StateFile     = "state.json"
+	// TokenizerConfigFile (chat template, BOS/EOS/PAD) and
+	// GenerationConfigFile are copied from beside the tokenizer when it has
+	// them, so the checkpoint's tokenizer, and the GGUF exported from it,
+	// keep the chat template and the generation settings.
+	TokenizerConfigFile  = "tokenizer_config.json"
+	GenerationConfigFile = "generation_config.json"
+	StateFile            = "state.json"
 
 	// FormatName and FormatVersion identify config.json. Version 2 added
 	// SumsFile; version 1 checkpoints are still read (without it).
@@ -165,12 +174,12 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 		{ConfigFile, jsonFill(meta)},
 		{StateFile, jsonFill(c.State)},
 	}
-	if c.TokenizerPath != "" {
+	for _, cp := range tokenizerCopies(c.TokenizerPath) {
 		steps = append(steps, struct {
 			name string
 			fill func(io.Writer) error
-		}{TokenizerFile, func(w io.Writer) error {
-			src, err := os.Open(c.TokenizerPath)
+		}{cp.name, func(w io.Writer) error {
+			src, err := os.Open(cp.src)
 			if err != nil {
 				return err
 			}
@@ -354,7 +363,7 @@ func Load(path string) (*Checkpoint, error) {
 		return nil, err
 	}
 	if c.Meta.Version >= 2 {
-		if err := verifySums(dir, ConfigFile, StateFile, ModelFile, OptimizerFile, TokenizerFile); err != nil {
+		if err := verifySums(dir, ConfigFile, StateFile, ModelFile, OptimizerFile, TokenizerFile, TokenizerConfigFile, GenerationConfigFile); err != nil {
 			return nil, err
 		}
 	}
@@ -391,7 +400,7 @@ func LoadWeights(path string) (student.Config, map[string][]float32, string, err
 		return student.Config{}, nil, "", err
 	}
 	if meta.Version >= 2 {
-		if err := verifySums(dir, ConfigFile, ModelFile, TokenizerFile); err != nil {
+		if err := verifySums(dir, ConfigFile, ModelFile, TokenizerFile, TokenizerConfigFile, GenerationConfigFile); err != nil {
 			return student.Config{}, nil, "", err
 		}
 	}
@@ -499,4 +508,26 @@ func readJSON(path string, v any) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// tokenizerCopy is a file Save copies in from beside the tokenizer.
+type tokenizerCopy struct{ name, src string }
+
+// tokenizerCopies lists tokenizer.json and, when they exist, its
+// tokenizer_config.json (tokenizer.ConfigPath) and the generation_config.json
+// in its directory.
+func tokenizerCopies(tokPath string) []tokenizerCopy {
+	if tokPath == "" {
+		return nil
+	}
+	out := []tokenizerCopy{{TokenizerFile, tokPath}}
+	for _, c := range []tokenizerCopy{
+		{TokenizerConfigFile, tokenizer.ConfigPath(tokPath)},
+		{GenerationConfigFile, filepath.Join(filepath.Dir(tokPath), GenerationConfigFile)},
+	} {
+		if st, err := os.Stat(c.src); err == nil && st.Mode().IsRegular() {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -22,6 +22,8 @@ const EOS = 256
 type Model struct {
 	Default string
 	Script  func(prompt []byte) string
+	// EndOfTurnIDs are the ids that end a chat turn (serve.Backend.EndOfTurn).
+	EndOfTurnIDs []int32
 }
 
 // ScriptedLogprob is the log-probability of every scripted byte.
@@ -78,6 +80,9 @@ func (m Model) FormatChat(msgs []serve.Message) (string, error) {
 	}
 	return b.String() + "assistant:", nil
 }
+
+// EndOfTurn implements serve.Backend.
+func (m Model) EndOfTurn() []int32 { return m.EndOfTurnIDs }
 
 // NewSession implements serve.Backend.
 func (m Model) NewSession(int) serve.Session { return &session{m: m} }
