@@ -29,6 +29,8 @@ type trainRecord struct {
 	GradNorm     float64 `json:"grad_norm"` // before clipping
 	TokensPerSec float64 `json:"tokens_per_s"`
 	StepSeconds  float64 `json:"step_s"`
+	// Online is present when a teacher is asked during training.
+	Online *onlineRecord `json:"online,omitempty"`
 }
 
 // evalRecord is one "eval" line of metrics.jsonl (held-out set).

@@ -1,0 +1,123 @@
+// Package onpolicy puts the teacher in the training loop: a local GGUF
+// teacher (distill's runtime, model/infer) scores each training batch as it
+// is drawn — full-vocabulary logits when the vocabularies match, top-k +
+// tempered tail otherwise (the reduction collection stores, shared through
+// distill/collect/teacher.TopKTail) — and, in on-policy mode, the current
+// student samples completions for a fraction λ of the prompts (batched: one
+// student forward per sampling step for every active sequence), which the
+// teacher scores so that the loss on those positions is a divergence between
+// the two distributions on the student's own text (GKD, MiniLLM).
+//
+// distill/train owns the loop; this package owns the teacher's side
+// (Local), the rollout (Rollout) and the on-policy batch (Split).
+package onpolicy
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/distill-ml/distill/loss"
+)
+
+// Divergences accepted in Config.Divergence.
+const (
+	ReverseKL = "reverse_kl" // KL(student‖teacher), MiniLLM; the default
+	JSD       = "jsd"        // generalized JSD(β), GKD
+	ForwardKL = "forward_kl" // KL(teacher‖student)
+)
+
+// SamplerStudent samples from the student's current weights (the only
+// sampler so far).
+const SamplerStudent = "student"
+
+// Config is the train.on_policy section.
+type Config struct {
+	// Lambda is the fraction of prompts whose completion the student samples
+	// (0 = off-policy training only).
+	Lambda       float64 `yaml:"lambda" json:"lambda"`
+	MaxNewTokens int     `yaml:"max_new_tokens" json:"max_new_tokens"` // sampled tokens per prompt (also bounded by seq_len)
+	Temperature  float64 `yaml:"temperature" json:"temperature"`       // sampling temperature (> 0)
+	TopP         float64 `yaml:"top_p" json:"top_p"`                   // nucleus cut in (0, 1]
+	Divergence   string  `yaml:"divergence" json:"divergence"`         // reverse_kl | jsd | forward_kl
+	Beta         float64 `yaml:"beta" json:"beta"`                     // JSD's β in (0,1)
+	// Sampler is "student": the trainer's live weights, refreshed every
+	// update (gguf:<type>, sampling from the quantized export, is not
+	// implemented yet and is refused).
+	Sampler string `yaml:"sampler" json:"sampler"`
+}
+
+// Enabled reports whether on-policy samples are drawn.
+func (c Config) Enabled() bool { return c.Lambda > 0 }
+
+// Validate checks the section once, at the edge.
+func (c Config) Validate() error {
+	if c.Lambda == 0 {
+		return nil
+	}
+	var errs []error
+	if !(c.Lambda > 0 && c.Lambda <= 1) {
+		errs = append(errs, fmt.Errorf("train.on_policy.lambda must be in [0, 1], got %g", c.Lambda))
+	}
+	if c.MaxNewTokens < 1 || c.MaxNewTokens > 1<<16 {
+		errs = append(errs, fmt.Errorf("train.on_policy.max_new_tokens must be in [1, 65536], got %d", c.MaxNewTokens))
+	}
+	if !(c.Temperature > 0) || math.IsInf(c.Temperature, 0) {
+		errs = append(errs, fmt.Errorf("train.on_policy.temperature must be > 0 and finite, got %g", c.Temperature))
+	}
+	if !(c.TopP > 0 && c.TopP <= 1) {
+		errs = append(errs, fmt.Errorf("train.on_policy.top_p must be in (0, 1], got %g", c.TopP))
+	}
+	switch c.Divergence {
+	case ReverseKL, ForwardKL:
+	case JSD:
+		if !(c.Beta > 0 && c.Beta < 1) {
+			errs = append(errs, fmt.Errorf("train.on_policy.beta must be in (0, 1) for divergence jsd, got %g", c.Beta))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("train.on_policy.divergence must be reverse_kl, jsd or forward_kl, got %q", c.Divergence))
+	}
+	if c.Sampler != SamplerStudent {
+		errs = append(errs, fmt.Errorf("train.on_policy.sampler %q: only %q (the live student weights) is implemented; sampling from a quantized export (gguf:q4_k_m) is not yet", c.Sampler, SamplerStudent))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// Objective is the loss on sampled positions: lc with α = 1 and the
+// configured divergence (loss.Config.Sampled).
+func (c Config) Objective(lc loss.Config) loss.Config {
+	kind := map[string]string{ReverseKL: loss.KLReverse, JSD: loss.KLJSD, ForwardKL: loss.KLForward}[c.Divergence]
+	return lc.Sampled(kind, c.Beta)
+}
+
+// TeacherConfig is the training config's teacher: section.
+type TeacherConfig struct {
+	Local LocalConfig `yaml:"local" json:"local"`
+}
+
+// LocalConfig is a local GGUF teacher asked during training.
+type LocalConfig struct {
+	// Model is the teacher GGUF; "" = no online teacher (stored signals).
+	Model string `yaml:"model" json:"model"`
+	// Dense uses the teacher's full distribution when its vocabulary is the
+	// student's; else (or false) the top-k + tempered tail.
+	Dense bool `yaml:"dense" json:"dense"`
+	TopK  int  `yaml:"top_k" json:"top_k"` // alternatives per position for the sparse form
+}
+
+// Enabled reports whether a local teacher is configured.
+func (c TeacherConfig) Enabled() bool { return c.Local.Model != "" }
+
+// Validate checks the section once, at the edge.
+func (c TeacherConfig) Validate() error {
+	if c.Local.Model == "" {
+		return nil
+	}
+	if c.Local.TopK < 1 || c.Local.TopK > 1<<12 {
+		return fmt.Errorf("teacher.local.top_k must be in [1, 4096], got %d", c.Local.TopK)
+	}
+	return nil
+}
