@@ -1,0 +1,86 @@
+package train
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/distill/onpolicy"
+	"github.com/distill-ml/distill/internal/testmodel"
+	"github.com/distill-ml/distill/loss"
+)
+
+// Prepare loads teacher.local.model, accepts a text-only dataset for KD
+// when the teacher is online, and refuses a teacher whose tokenizer is not
+// the student's, naming both.
+func TestPrepareLoadsTheOnlineTeacher(t *testing.T) {
+	tok := testmodel.Tokenizer(t)
+	tokPath := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := tok.Save(tokPath); err != nil {
+		t.Fatal(err)
+	}
+	cfg := prepConfig()
+	cfg.OutDir = t.TempDir()
+	cfg.Loss = loss.Config{Alpha: 0.5, Temperature: 2}
+	cfg.Teacher.Local = onpolicy.LocalConfig{Model: testmodel.GGUF(t, tok, "teacher.gguf", 1), Dense: true, TopK: 8}
+	textOnly := &fakeData{info: DatasetInfo{TokenizerHash: tok.Hash(), VocabSize: tok.VocabSize()}, tokPath: tokPath}
+	s, err := Prepare(cfg, textOnly, BuildStudent, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Teacher == nil || s.EOS != tok.Special().EOS {
+		t.Fatalf("setup: teacher %v, eos %d", s.Teacher, s.EOS)
+	}
+	other, err := tokenizer.TrainStrings([]string{"Another corpus, another tokenizer: the ids mean other things."}, tokenizer.TrainConfig{VocabSize: 300}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Teacher.Local.Model = testmodel.GGUF(t, other, "other.gguf", 1)
+	if _, err := Prepare(cfg, textOnly, BuildStudent, nil); err == nil || !strings.Contains(err.Error(), other.Hash()) || !strings.Contains(err.Error(), tok.Hash()) {
+		t.Fatalf("teacher with another tokenizer: %v", err)
+	}
+	// Without the online teacher the same text-only dataset cannot do KD.
+	cfg.Teacher.Local.Model = ""
+	if _, err := Prepare(cfg, textOnly, BuildStudent, nil); err == nil || !strings.Contains(err.Error(), "logprobs") {
+		t.Fatalf("KD on a text-only dataset without a teacher: %v", err)
+	}
+}
+
+func TestOnPolicyConfigRefusals(t *testing.T) {
+	good := func() Config {
+		c := testConfig("out", 4)
+		c.Data.Packing = "whole"
+		c.Loss.Alpha = 0.5
+		c.Teacher.Local = onpolicy.LocalConfig{Model: "t.gguf", Dense: true, TopK: 8}
+		c.Train.OnPolicy = onpolicy.Config{Lambda: 0.5, MaxNewTokens: 16, Temperature: 1, TopP: 1, Divergence: onpolicy.ReverseKL, Beta: 0.5, Sampler: onpolicy.SamplerStudent}
+		return c
+	}
+	if err := good().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"no teacher", func(c *Config) { c.Teacher.Local.Model = "" }, "needs a teacher"},
+		{"packed rows", func(c *Config) { c.Data.Packing = "concat" }, "packing: whole"},
+		{"lambda", func(c *Config) { c.Train.OnPolicy.Lambda = 1.5 }, "lambda"},
+		{"divergence", func(c *Config) { c.Train.OnPolicy.Divergence = "tvd" }, "divergence"},
+		{"jsd beta", func(c *Config) { c.Train.OnPolicy.Divergence, c.Train.OnPolicy.Beta = onpolicy.JSD, 1 }, "beta"},
+		{"quantized sampler", func(c *Config) { c.Train.OnPolicy.Sampler = "gguf:q4_k_m" }, "not yet"},
+		{"top_p", func(c *Config) { c.Train.OnPolicy.TopP = 0 }, "top_p"},
+		{"hidden states", func(c *Config) {
+			c.Loss.Gamma, c.Loss.HiddenMap, c.Loss.TeacherHiddenDim = 1, []loss.LayerPair{{1, 1}}, 8
+		}, "hidden states"},
+		{"idle teacher", func(c *Config) { c.Loss.Alpha, c.Train.OnPolicy.Lambda = 0, 0 }, "never be asked"},
+		{"top_k", func(c *Config) { c.Teacher.Local.TopK = 0 }, "top_k"},
+	} {
+		c := good()
+		tc.edit(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
