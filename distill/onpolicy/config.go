@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/distill-ml/distill/distill/collect/teacher"
 	"github.com/distill-ml/distill/loss"
 )
 
@@ -93,31 +94,56 @@ func (c Config) Objective(lc loss.Config) loss.Config {
 	return lc.Sampled(kind, c.Beta)
 }
 
-// TeacherConfig is the training config's teacher: section.
+// TeacherConfig is the training config's teacher: section: at most one of
+// a local GGUF and an OpenAI-compatible endpoint.
 type TeacherConfig struct {
 	Local LocalConfig `yaml:"local" json:"local"`
+	// OpenAI is an endpoint that scores given token sequences through
+	// /v1/completions with echo and logprobs (vLLM does); base_url, model,
+	// name (the policy's), api_key_env, timeout, remote as for collection.
+	OpenAI *teacher.OpenAIConfig `yaml:"openai" json:"openai,omitempty"`
+	// TopK is the alternatives per position of a sparse teacher (a local
+	// one with dense: false, and every remote one).
+	TopK int `yaml:"top_k" json:"top_k"`
+	// DefaultClass is the policy class of training rows that carry none
+	// (imported text), for deciding what a remote teacher may receive; ""
+	// refuses such rows.
+	DefaultClass string `yaml:"default_class" json:"default_class"`
+	// AcknowledgeTerms accepts a teacher whose terms restrict training on
+	// its outputs (the policy's restricts_training), after review.
+	AcknowledgeTerms bool `yaml:"acknowledge_terms" json:"acknowledge_terms"`
 }
 
 // LocalConfig is a local GGUF teacher asked during training.
 type LocalConfig struct {
-	// Model is the teacher GGUF; "" = no online teacher (stored signals).
+	// Model is the teacher GGUF; "" = no local teacher.
 	Model string `yaml:"model" json:"model"`
-	// Dense uses the teacher's full distribution when its vocabulary is the
-	// student's; else (or false) the top-k + tempered tail.
+	// Dense uses the teacher's full distribution (its vocabulary is the
+	// student's); false gives the top-k + tempered tail.
 	Dense bool `yaml:"dense" json:"dense"`
-	TopK  int  `yaml:"top_k" json:"top_k"` // alternatives per position for the sparse form
 }
 
-// Enabled reports whether a local teacher is configured.
-func (c TeacherConfig) Enabled() bool { return c.Local.Model != "" }
+// Enabled reports whether a teacher is asked during training.
+func (c TeacherConfig) Enabled() bool { return c.Local.Model != "" || c.OpenAI != nil }
 
 // Validate checks the section once, at the edge.
 func (c TeacherConfig) Validate() error {
-	if c.Local.Model == "" {
+	if !c.Enabled() {
 		return nil
 	}
-	if c.Local.TopK < 1 || c.Local.TopK > 1<<12 {
-		return fmt.Errorf("teacher.local.top_k must be in [1, 4096], got %d", c.Local.TopK)
+	var errs []error
+	if c.Local.Model != "" && c.OpenAI != nil {
+		errs = append(errs, errors.New("teacher: local and openai are exclusive"))
 	}
-	return nil
+	if c.TopK < 1 || c.TopK > 1<<12 {
+		errs = append(errs, fmt.Errorf("teacher.top_k must be in [1, 4096], got %d", c.TopK))
+	}
+	if c.OpenAI != nil {
+		if c.OpenAI.Mode != "completion" {
+			errs = append(errs, fmt.Errorf("teacher.openai.mode must be completion (scoring uses /v1/completions with echo), got %q", c.OpenAI.Mode))
+		} else if err := c.OpenAI.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("teacher.openai: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }

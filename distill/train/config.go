@@ -208,17 +208,25 @@ func (c Config) validateOnline() []error {
 		errs = append(errs, err)
 	}
 	if op.Enabled() && !c.Teacher.Enabled() {
-		errs = append(errs, errors.New("train.on_policy.lambda > 0 needs a teacher to score the student's samples: set teacher.local.model to a GGUF"))
+		errs = append(errs, errors.New("train.on_policy.lambda > 0 needs a teacher to score the student's samples: set teacher.local.model (a GGUF) or teacher.openai"))
 	}
 	if op.Enabled() && c.Data.Packing != "whole" {
 		errs = append(errs, fmt.Errorf("train.on_policy needs data.packing: whole (one prompt per row), got %q", c.Data.Packing))
 	}
+	if c.Teacher.OpenAI != nil {
+		if c.Policy == "" {
+			errs = append(errs, errors.New("teacher.openai: a teacher that receives training rows (and the student's samples) needs policy: to decide which rows may be sent"))
+		}
+		if c.Loss.Temperature != 1 && (c.Loss.Alpha > 0 || op.Enabled()) {
+			errs = append(errs, fmt.Errorf("teacher.openai gives top-k logprobs without the tempered tail that KL at loss.temperature %g needs; set loss.temperature: 1 (or use a local teacher)", c.Loss.Temperature))
+		}
+	}
 	if c.Teacher.Enabled() {
 		if c.Loss.Gamma > 0 {
-			errs = append(errs, errors.New("teacher.local: the online teacher gives no hidden states yet; set loss.gamma: 0"))
+			errs = append(errs, errors.New("teacher: the online teacher gives no hidden states yet; set loss.gamma: 0"))
 		}
 		if c.Loss.Alpha == 0 && !op.Enabled() {
-			errs = append(errs, errors.New("teacher.local.model is set, but loss.alpha is 0 and train.on_policy is off: the teacher would never be asked"))
+			errs = append(errs, errors.New("teacher: a teacher is set, but loss.alpha is 0 and train.on_policy is off: it would never be asked"))
 		}
 	}
 	return errs

@@ -1,12 +1,17 @@
 package train
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/distill/collect/teacher"
 	"github.com/distill-ml/distill/distill/onpolicy"
+	"github.com/distill-ml/distill/distill/policy"
 	"github.com/distill-ml/distill/internal/testmodel"
 	"github.com/distill-ml/distill/loss"
 )
@@ -23,7 +28,8 @@ func TestPrepareLoadsTheOnlineTeacher(t *testing.T) {
 	cfg := prepConfig()
 	cfg.OutDir = t.TempDir()
 	cfg.Loss = loss.Config{Alpha: 0.5, Temperature: 2}
-	cfg.Teacher.Local = onpolicy.LocalConfig{Model: testmodel.GGUF(t, tok, "teacher.gguf", 1), Dense: true, TopK: 8}
+	cfg.Teacher.Local = onpolicy.LocalConfig{Model: testmodel.GGUF(t, tok, "teacher.gguf", 1), Dense: true}
+	cfg.Teacher.TopK = 8
 	textOnly := &fakeData{info: DatasetInfo{TokenizerHash: tok.Hash(), VocabSize: tok.VocabSize()}, tokPath: tokPath}
 	s, err := Prepare(cfg, textOnly, BuildStudent, nil)
 	if err != nil {
@@ -47,17 +53,27 @@ func TestPrepareLoadsTheOnlineTeacher(t *testing.T) {
 	}
 }
 
+func remoteConfig() *teacher.OpenAIConfig {
+	return &teacher.OpenAIConfig{Name: "cloud-teacher", BaseURL: "http://127.0.0.1:1/v1", Model: "m", Mode: "completion", Timeout: time.Minute}
+}
+
 func TestOnPolicyConfigRefusals(t *testing.T) {
 	good := func() Config {
 		c := testConfig("out", 4)
 		c.Data.Packing = "whole"
 		c.Loss.Alpha = 0.5
-		c.Teacher.Local = onpolicy.LocalConfig{Model: "t.gguf", Dense: true, TopK: 8}
+		c.Teacher.Local = onpolicy.LocalConfig{Model: "t.gguf", Dense: true}
+		c.Teacher.TopK = 8
 		c.Train.OnPolicy = onpolicy.Config{Lambda: 0.5, MaxNewTokens: 16, Temperature: 1, TopP: 1, Divergence: onpolicy.ReverseKL, Beta: 0.5, Sampler: onpolicy.SamplerStudent}
 		return c
 	}
 	if err := good().Validate(); err != nil {
 		t.Fatal(err)
+	}
+	remote := good()
+	remote.Teacher.Local.Model, remote.Teacher.OpenAI, remote.Policy, remote.Loss.Temperature = "", remoteConfig(), "policy-default", 1
+	if err := remote.Validate(); err != nil {
+		t.Fatalf("remote teacher: %v", err)
 	}
 	for _, tc := range []struct {
 		name string
@@ -72,15 +88,59 @@ func TestOnPolicyConfigRefusals(t *testing.T) {
 		{"quantized sampler", func(c *Config) { c.Train.OnPolicy.Sampler = "gguf:q4_k_m" }, "not yet"},
 		{"top_p", func(c *Config) { c.Train.OnPolicy.TopP = 0 }, "top_p"},
 		{"hidden states", func(c *Config) {
-			c.Loss.Gamma, c.Loss.HiddenMap, c.Loss.TeacherHiddenDim = 1, []loss.LayerPair{{1, 1}}, 8
+			c.Loss.Gamma, c.Loss.HiddenMap, c.Loss.TeacherHiddenDim = 1, []loss.LayerPair{{Student: 1, Teacher: 1}}, 8
 		}, "hidden states"},
 		{"idle teacher", func(c *Config) { c.Loss.Alpha, c.Train.OnPolicy.Lambda = 0, 0 }, "never be asked"},
-		{"top_k", func(c *Config) { c.Teacher.Local.TopK = 0 }, "top_k"},
+		{"top_k", func(c *Config) { c.Teacher.TopK = 0 }, "top_k"},
+		{"two teachers", func(c *Config) { c.Teacher.OpenAI = remoteConfig() }, "exclusive"},
+		{"remote without policy", func(c *Config) { c.Teacher.Local.Model, c.Teacher.OpenAI, c.Loss.Temperature = "", remoteConfig(), 1 }, "needs policy"},
+		{"remote at T=2", func(c *Config) {
+			c.Teacher.Local.Model, c.Teacher.OpenAI, c.Policy, c.Loss.Temperature = "", remoteConfig(), "policy-default", 2
+		}, "loss.temperature: 1"},
+		{"remote chat mode", func(c *Config) {
+			c.Teacher.Local.Model, c.Teacher.OpenAI, c.Policy, c.Loss.Temperature = "", remoteConfig(), "policy-default", 1
+			c.Teacher.OpenAI.Mode = "chat"
+		}, "mode must be completion"},
 	} {
 		c := good()
 		tc.edit(&c)
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// Rows go to an online teacher only where the policy lets their class go:
+// a local-only class never reaches a remote teacher, and a row without a
+// class needs teacher.default_class.
+func TestCheckSendAppliesThePolicyToTrainingRows(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	w, err := dataset.Create(dir, dataset.Meta{TokenizerHash: "sha256:t", VocabSize: 10}, dataset.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, prov := range []string{`{"class":"public"}`, `{"class":"sensitive"}`, ""} {
+		if err := w.Write(&dataset.Record{Split: "train", Source: "s", Prompt: fmt.Sprint("p", i), Completion: "x",
+			Tokens: []int32{1, 2, 3}, PromptLen: 1, Provenance: prov}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Load("policy-default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSend(dir, pol, "local-teacher", "internal"); err != nil {
+		t.Fatalf("local teacher, every class allowed: %v", err)
+	}
+	err = CheckSend(dir, pol, "cloud-teacher", "internal")
+	if err == nil || !strings.Contains(err.Error(), "row 1") || !strings.Contains(err.Error(), `class "sensitive" is local-only`) {
+		t.Fatalf("sensitive row to a remote teacher: %v", err)
+	}
+	err = CheckSend(dir, pol, "local-teacher", "")
+	if err == nil || !strings.Contains(err.Error(), "row 2") || !strings.Contains(err.Error(), "default_class") {
+		t.Fatalf("row without a class: %v", err)
 	}
 }

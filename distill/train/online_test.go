@@ -80,7 +80,8 @@ func trainRows(t *testing.T, path string) []map[string]any {
 func onlineConfig(out string, steps int, lc loss.Config) Config {
 	cfg := testConfig(out, steps)
 	cfg.Loss = lc
-	cfg.Teacher.Local = onpolicy.LocalConfig{Model: "teacher.gguf", Dense: true, TopK: 4}
+	cfg.Teacher.Local = onpolicy.LocalConfig{Model: "teacher.gguf", Dense: true}
+	cfg.Teacher.TopK = 4
 	cfg.Train.LR, cfg.Train.MinLR, cfg.Train.Warmup = 0.01, 0.001, 0
 	return cfg
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/distill-ml/distill/distill/collect/teacher"
 	"github.com/distill-ml/distill/distill/engine"
 	"github.com/distill-ml/distill/distill/onpolicy"
 	"github.com/distill-ml/distill/distill/policy"
@@ -99,8 +100,13 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 	}
 	setup := Setup{Config: cfg, Student: s, TokenizerHash: hash, TokenizerPath: tokPath, Log: log, spec: spec, prepared: true,
 		EOS: tok.Special().EOS}
-	if cfg.Teacher.Enabled() {
+	switch {
+	case cfg.Teacher.Local.Model != "":
 		if setup.Teacher, err = loadTeacher(cfg, s.VocabSize, hash); err != nil {
+			return Setup{}, err
+		}
+	case cfg.Teacher.OpenAI != nil:
+		if setup.Teacher, err = remoteTeacher(cfg, tok, s.VocabSize); err != nil {
 			return Setup{}, err
 		}
 	}
@@ -142,12 +148,38 @@ func loadTeacher(cfg Config, vocab int, tokHash string) (Teacher, error) {
 		m.Close()
 		return nil, fmt.Errorf("teacher.local.dense: the full distributions of a %d×%d batch over %d tokens take %d MiB (limit %d MiB); set teacher.local.dense: false (top-k + tail) or a smaller batch", cfg.Train.BatchSize, cfg.Train.SeqLen, vocab, n>>20, denseTeacherBudget>>20)
 	}
-	t, err := onpolicy.NewLocal(m.Runtime(), vocab, lc.Dense, lc.TopK, cfg.Loss.Temperature)
+	t, err := onpolicy.NewLocal(m.Runtime(), vocab, lc.Dense, cfg.Teacher.TopK, cfg.Loss.Temperature)
 	if err != nil {
 		m.Close()
 		return nil, err
 	}
 	return t, nil
+}
+
+// remoteTeacher builds the OpenAI-compatible teacher after the policy's
+// checks: its terms, its declared locality, and that every training row's
+// class may be sent to it (the student's samples of a row go where its
+// prompt may).
+func remoteTeacher(cfg Config, tok *tokenizer.Tokenizer, vocab int) (Teacher, error) {
+	oc := *cfg.Teacher.OpenAI
+	pol, err := policy.Load(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	if err := pol.CheckTerms(oc.Name, cfg.Teacher.AcknowledgeTerms); err != nil {
+		return nil, fmt.Errorf("teacher.openai: %w (teacher.acknowledge_terms)", err)
+	}
+	ot, err := teacher.NewOpenAI(oc)
+	if err != nil {
+		return nil, err
+	}
+	if pt := pol.Teachers[oc.Name]; ot.Remote() && !pt.Remote {
+		return nil, fmt.Errorf("teacher.openai %q sends rows over the network, but policy %s declares it local (remote: false); declare it remote: true", oc.Name, cfg.Policy)
+	}
+	if err := CheckSend(cfg.Data.Train, pol, oc.Name, cfg.Teacher.DefaultClass); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", cfg.Policy, err)
+	}
+	return onpolicy.NewRemote(ot, tok, vocab, cfg.Teacher.TopK), nil
 }
 
 // BuildStudent is the ModelBuilder for model/student: it builds the student
