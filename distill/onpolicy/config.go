@@ -28,8 +28,9 @@ const (
 	ForwardKL = "forward_kl" // KL(teacher‖student)
 )
 
-// SamplerStudent samples from the student's current weights (the only
-// sampler so far).
+// SamplerStudent samples from the student's live weights through its
+// training graph (full forwards, no KV cache); the default is gguf:f32, the
+// runtime on an export of the weights (RuntimeSampler).
 const SamplerStudent = "student"
 
 // Config is the train.on_policy section.
@@ -42,10 +43,16 @@ type Config struct {
 	TopP         float64 `yaml:"top_p" json:"top_p"`                   // nucleus cut in (0, 1]
 	Divergence   string  `yaml:"divergence" json:"divergence"`         // reverse_kl | jsd | forward_kl
 	Beta         float64 `yaml:"beta" json:"beta"`                     // JSD's β in (0,1)
-	// Sampler is "student": the trainer's live weights, refreshed every
-	// update (gguf:<type>, sampling from the quantized export, is not
-	// implemented yet and is refused).
+	// Sampler is gguf:<type> (f32, q8_0, q4_k_m, ...): the student exported
+	// as that file type and run by the runtime, batched with KV caches — with
+	// q4_k_m the student is corrected on the mistakes of the artifact users
+	// run; or "student": the live weights through the training graph (exact,
+	// slow: a full forward per token).
 	Sampler string `yaml:"sampler" json:"sampler"`
+	// RefreshEvery is the updates between re-exports of a gguf sampler
+	// (1: every update samples from the current weights; resume is
+	// bit-identical only then, since a resumed run re-exports at once).
+	RefreshEvery int `yaml:"refresh_every" json:"refresh_every"`
 }
 
 // Enabled reports whether on-policy samples are drawn.
@@ -78,8 +85,11 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("train.on_policy.divergence must be reverse_kl, jsd or forward_kl, got %q", c.Divergence))
 	}
-	if c.Sampler != SamplerStudent {
-		errs = append(errs, fmt.Errorf("train.on_policy.sampler %q: only %q (the live student weights) is implemented; sampling from a quantized export (gguf:q4_k_m) is not yet", c.Sampler, SamplerStudent))
+	if _, _, err := ParseSampler(c.Sampler); err != nil {
+		errs = append(errs, err)
+	}
+	if c.RefreshEvery < 1 || c.RefreshEvery > 1<<20 {
+		errs = append(errs, fmt.Errorf("train.on_policy.refresh_every must be in [1, 1048576], got %d", c.RefreshEvery))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

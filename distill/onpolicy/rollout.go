@@ -24,13 +24,9 @@ type Rollout struct {
 
 	off, on batch.Batch
 	offMask []float32 // [B*T]
-	tokens  []int32   // [B*T] rows being sampled: prompt, completion so far, 0s
+	tokens  []int32   // [B*T] the sampled rows: prompt, completion, 0s
 	targets []int32   // [B*T]
 	onMask  []float32 // [B*T]
-	chosen  []bool    // [B]
-	cur     []int     // [B] tokens in the row so far
-	limit   []int     // [B] most tokens the row may sample
-	gen     []int     // [B] tokens sampled
 }
 
 // NewRollout prepares sampling for a student of vocab tokens; eos ends a
@@ -43,34 +39,27 @@ func NewRollout(cfg Config, vocab int, eos int32) *Rollout {
 type RolloutStats struct {
 	Rows     int // prompts the student completed
 	Tokens   int // tokens it sampled
-	Forwards int // student forwards (one per sampling step, for all active rows)
+	Forwards int // sampler forwards (prefills and batched decode steps)
 }
 
 // Split draws for every row of b that has a loss position whether the student
 // completes it (probability λ, from rng). Chosen rows keep their prompt —
 // the tokens up to and including the first loss position, which predicts the
-// completion's first token — and the student samples the rest with the
-// configured temperature and top-p (seeded from rng, so a run resumed with
+// completion's first token — and smp continues them with the configured
+// temperature and top-p (its generator seeded from rng, so a run resumed with
 // the same rng state samples the same tokens), up to max_new_tokens, EOS or
-// the end of the row. Sampling is batched: one m.Logits forward over all B
-// rows per step. It returns b with the chosen rows' loss masked out (nil when
-// no loss position is left) and the sampled batch (nil when no row was
+// the end of the row. It returns b with the chosen rows' loss masked out (nil
+// when no loss position is left) and the sampled batch (nil when no row was
 // chosen): its loss positions are the sampled tokens, its targets the tokens
 // the student chose. b is not modified; both results are reused by the next
 // call.
-func (r *Rollout) Split(m LogitsModel, b *batch.Batch, rng *rand.Rand) (off, on *batch.Batch, st RolloutStats, err error) {
+func (r *Rollout) Split(smp Sampler, b *batch.Batch, rng *rand.Rand) (off, on *batch.Batch, st RolloutStats, err error) {
 	B, T := b.B, b.T
 	N := B * T
 	r.offMask = grow(r.offMask, N)
 	copy(r.offMask, b.LossMask)
-	r.tokens = growI(r.tokens, N)
-	r.targets = growI(r.targets, N)
-	r.onMask = grow(r.onMask, N)
-	clear(r.tokens)
-	clear(r.targets)
-	clear(r.onMask)
-	r.chosen = resizeB(r.chosen, B)
-	r.cur, r.limit, r.gen = resizeI(r.cur, B), resizeI(r.limit, B), resizeI(r.gen, B)
+	var prompts [][]int32
+	var limits, rows []int
 	offLeft := false
 	for row := 0; row < B; row++ {
 		first := -1
@@ -80,62 +69,50 @@ func (r *Rollout) Split(m LogitsModel, b *batch.Batch, rng *rand.Rand) (off, on 
 				break
 			}
 		}
-		r.chosen[row] = false
 		if first < 0 {
 			continue
 		}
-		// Draw for every row with a loss position, chosen or not, so the
-		// rng advances the same way whatever the outcome.
+		// Draw for every row with a loss position, so the rng advances the
+		// same way whatever the outcome.
 		if rng.Float64() >= r.cfg.Lambda {
 			offLeft = true
 			continue
 		}
-		r.chosen[row] = true
-		st.Rows++
-		copy(r.tokens[row*T:row*T+first+1], b.Tokens[row*T:row*T+first+1])
-		clear(r.offMask[row*T : (row+1)*T])
-		r.cur[row], r.gen[row] = first+1, 0
+		prompts = append(prompts, b.Tokens[row*T:row*T+first+1])
 		// The last sampled token is only a target: it needs no input slot.
-		r.limit[row] = min(r.cfg.MaxNewTokens, T-first)
+		limits = append(limits, min(r.cfg.MaxNewTokens, T-first))
+		rows = append(rows, row)
+		clear(r.offMask[row*T : (row+1)*T])
 	}
-	if st.Rows == 0 {
+	if len(rows) == 0 {
 		return b, nil, st, nil
 	}
-	smp := infer.NewSampler(infer.SamplerConfig{Temperature: r.cfg.Temperature, TopP: r.cfg.TopP, Seed: int64(rng.Uint64() >> 1)})
-	V := r.vocab
-	for {
-		active := false
-		for row := range B {
-			active = active || (r.chosen[row] && r.gen[row] < r.limit[row])
+	sampler := infer.NewSampler(infer.SamplerConfig{Temperature: r.cfg.Temperature, TopP: r.cfg.TopP, Seed: int64(rng.Uint64() >> 1)})
+	comps, forwards, err := smp.Sample(prompts, limits, sampler, r.eos)
+	if err != nil {
+		return nil, nil, st, fmt.Errorf("rollout: %w", err)
+	}
+	st.Rows, st.Forwards = len(rows), forwards
+	r.tokens, r.targets, r.onMask = growI(r.tokens, N), growI(r.targets, N), grow(r.onMask, N)
+	clear(r.tokens)
+	clear(r.targets)
+	clear(r.onMask)
+	for j, row := range rows {
+		p, c := prompts[j], comps[j]
+		if len(c) == 0 || len(p)+len(c)-1 > T {
+			return nil, nil, st, fmt.Errorf("rollout: row %d: %d sampled tokens after a %d-token prompt in a row of %d", row, len(c), len(p), T)
 		}
-		if !active {
-			break
+		base := row * T
+		copy(r.tokens[base:], p)
+		copy(r.tokens[base+len(p):], c[:len(c)-1])
+		for i, id := range c {
+			if id < 0 || int(id) >= r.vocab {
+				return nil, nil, st, fmt.Errorf("rollout: row %d: sampled token %d outside the vocabulary %d", row, id, r.vocab)
+			}
+			pos := base + len(p) - 1 + i
+			r.targets[pos], r.onMask[pos] = id, 1
 		}
-		logits, err := m.Logits(r.tokens, B, T) // [B*T*V]
-		if err != nil {
-			return nil, nil, st, fmt.Errorf("rollout: student forward: %w", err)
-		}
-		st.Forwards++
-		for row := range B {
-			if !r.chosen[row] || r.gen[row] >= r.limit[row] {
-				continue
-			}
-			p := row*T + r.cur[row] - 1 // predicts the next token
-			tok := smp.Sample(logits[p*V : (p+1)*V])
-			if tok < 0 || int(tok) >= V {
-				return nil, nil, st, fmt.Errorf("rollout: sampled token %d outside the vocabulary %d", tok, V)
-			}
-			r.targets[p], r.onMask[p] = tok, 1
-			r.gen[row]++
-			st.Tokens++
-			if tok == r.eos {
-				r.limit[row] = r.gen[row]
-			}
-			if r.gen[row] < r.limit[row] {
-				r.tokens[row*T+r.cur[row]] = tok
-				r.cur[row]++
-			}
-		}
+		st.Tokens += len(c)
 	}
 	r.on = batch.Batch{B: B, T: T, Tokens: r.tokens, Targets: r.targets, LossMask: r.onMask}
 	if offLeft {
@@ -146,18 +123,4 @@ func (r *Rollout) Split(m LogitsModel, b *batch.Batch, rng *rand.Rand) (off, on 
 		off = &r.off
 	}
 	return off, &r.on, st, nil
-}
-
-func resizeB(b []bool, n int) []bool {
-	if cap(b) < n {
-		return make([]bool, n)
-	}
-	return b[:n]
-}
-
-func resizeI(b []int, n int) []int {
-	if cap(b) < n {
-		return make([]int, n)
-	}
-	return b[:n]
 }

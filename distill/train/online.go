@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/distill/onpolicy"
@@ -36,7 +37,8 @@ type onlineRecord struct {
 	TeacherLogprob      *float64 `json:"teacher_logprob_of_samples,omitempty"`
 	RolloutSeconds      float64  `json:"rollout_s,omitempty"`
 	RolloutTokensPerSec float64  `json:"rollout_tokens_per_s,omitempty"`
-	ScoringSeconds      float64  `json:"scoring_s,omitempty"` // the teacher's share spent on sampled rows
+	ScoringSeconds      float64  `json:"scoring_s,omitempty"`         // the teacher's share spent on sampled rows
+	RefreshSeconds      float64  `json:"sampler_refresh_s,omitempty"` // re-exporting and loading a gguf sampler
 
 	divSum, lpSum  float64
 	lpN            int
@@ -94,14 +96,36 @@ func (t *trainer) setupOnline() error {
 		return fmt.Errorf("train.on_policy: %w", err)
 	}
 	t.rollout = onpolicy.NewRollout(op, t.s.Student.VocabSize, t.s.EOS)
+	ft, gguf, err := onpolicy.ParseSampler(op.Sampler)
+	if err != nil {
+		return err
+	}
+	if gguf {
+		t.runtimeSampler = onpolicy.NewRuntimeSampler(filepath.Join(t.s.Config.OutDir, samplerFile), ft)
+		t.sampler = t.runtimeSampler
+	} else {
+		t.sampler = onpolicy.NewStudentSampler(t.s.Model.(sampledModel), t.s.Student.VocabSize, t.p.BatchSize, t.p.SeqLen)
+	}
 	return nil
 }
 
+// samplerFile is the on-policy sampler's GGUF in out_dir, rewritten at
+// every refresh.
+const samplerFile = ".onpolicy-sampler.gguf"
+
 // split lets the student complete a fraction λ of b's prompts (on-policy
 // mode) and returns b's remaining rows and the sampled batch.
-func (t *trainer) split(b *batch.Batch) ([2]part, error) {
+func (t *trainer) split(step int, b *batch.Batch) ([2]part, error) {
 	began := t.now()
-	off, on, st, err := t.rollout.Split(t.s.Model.(sampledModel), b, t.sampleRNG)
+	if rs := t.runtimeSampler; rs != nil && (!rs.Loaded() || (step%t.p.OnPolicy.RefreshEvery == 0 && step != t.refreshedAt)) {
+		if err := rs.Refresh(t.params, t.s.Student); err != nil {
+			return [2]part{}, err
+		}
+		t.refreshedAt = step
+		t.online.RefreshSeconds += t.now().Sub(began).Seconds()
+		began = t.now()
+	}
+	off, on, st, err := t.rollout.Split(t.sampler, b, t.sampleRNG)
 	if err != nil {
 		return [2]part{}, err
 	}

@@ -64,7 +64,7 @@ func TestOnPolicyConfigRefusals(t *testing.T) {
 		c.Loss.Alpha = 0.5
 		c.Teacher.Local = onpolicy.LocalConfig{Model: "t.gguf", Dense: true}
 		c.Teacher.TopK = 8
-		c.Train.OnPolicy = onpolicy.Config{Lambda: 0.5, MaxNewTokens: 16, Temperature: 1, TopP: 1, Divergence: onpolicy.ReverseKL, Beta: 0.5, Sampler: onpolicy.SamplerStudent}
+		c.Train.OnPolicy = onpolicy.Config{Lambda: 0.5, MaxNewTokens: 16, Temperature: 1, TopP: 1, Divergence: onpolicy.ReverseKL, Beta: 0.5, Sampler: "gguf:q4_k_m", RefreshEvery: 1}
 		return c
 	}
 	if err := good().Validate(); err != nil {
@@ -85,7 +85,9 @@ func TestOnPolicyConfigRefusals(t *testing.T) {
 		{"lambda", func(c *Config) { c.Train.OnPolicy.Lambda = 1.5 }, "lambda"},
 		{"divergence", func(c *Config) { c.Train.OnPolicy.Divergence = "tvd" }, "divergence"},
 		{"jsd beta", func(c *Config) { c.Train.OnPolicy.Divergence, c.Train.OnPolicy.Beta = onpolicy.JSD, 1 }, "beta"},
-		{"quantized sampler", func(c *Config) { c.Train.OnPolicy.Sampler = "gguf:q4_k_m" }, "not yet"},
+		{"sampler", func(c *Config) { c.Train.OnPolicy.Sampler = "llama" }, "gguf:<type>"},
+		{"sampler type", func(c *Config) { c.Train.OnPolicy.Sampler = "gguf:q9_x" }, "unknown type"},
+		{"refresh", func(c *Config) { c.Train.OnPolicy.RefreshEvery = 0 }, "refresh_every"},
 		{"top_p", func(c *Config) { c.Train.OnPolicy.TopP = 0 }, "top_p"},
 		{"hidden states", func(c *Config) {
 			c.Loss.Gamma, c.Loss.HiddenMap, c.Loss.TeacherHiddenDim = 1, []loss.LayerPair{{Student: 1, Teacher: 1}}, 8

@@ -222,7 +222,7 @@ func TestOnPolicyCorrectsTheStudentsOwnMistake(t *testing.T) {
 	out := t.TempDir()
 	cfg := onlineConfig(out, 30, lc)
 	cfg.Data.Packing = "whole"
-	cfg.Train.OnPolicy = onpolicy.Config{Lambda: 1, MaxNewTokens: 4, Temperature: 1, TopP: 1, Divergence: onpolicy.ReverseKL, Sampler: onpolicy.SamplerStudent}
+	cfg.Train.OnPolicy = onpolicy.Config{Lambda: 1, MaxNewTokens: 4, Temperature: 1, TopP: 1, Divergence: onpolicy.ReverseKL, Sampler: "gguf:f32", RefreshEvery: 1}
 	cfg.Train.EvalEvery, cfg.Train.CheckpointEvery = 30, 30
 	// The loader still yields the wrong continuation as its "labels": were
 	// they trained on, p(9) would rise.
@@ -250,10 +250,18 @@ func TestOnPolicyCorrectsTheStudentsOwnMistake(t *testing.T) {
 	}
 }
 
-// On-policy training resumes bit-identically: the sampler's generator is the
-// trainer's RNG, whose state the checkpoint keeps, so N + resume + N updates
-// sample the same tokens and reach the same weights as 2N straight.
+// On-policy training resumes bit-identically, with the runtime sampler (the
+// student exported to F32, refreshed every update) and with the live one:
+// the sampler's generator is the trainer's RNG, whose state the checkpoint
+// keeps, so N + resume + N updates sample the same tokens and reach the same
+// weights as 2N straight.
 func TestOnPolicyResumeIsBitIdentical(t *testing.T) {
+	for _, sampler := range []string{"gguf:f32", onpolicy.SamplerStudent} {
+		t.Run(sampler, func(t *testing.T) { testOnPolicyResume(t, sampler) })
+	}
+}
+
+func testOnPolicyResume(t *testing.T, sampler string) {
 	const n = 4
 	teacherPath := exportTeacher(t, smallStudent(), trainCE(t, 5, 3, 2))
 	lc := mustDefaults().Loss
@@ -262,7 +270,7 @@ func TestOnPolicyResumeIsBitIdentical(t *testing.T) {
 		cfg := onlineConfig(out, 2*n, lc)
 		cfg.Data.Packing = "whole"
 		cfg.Train.EvalEvery, cfg.Train.CheckpointEvery = 2, 2
-		cfg.Train.OnPolicy = onpolicy.Config{Lambda: 0.5, MaxNewTokens: 5, Temperature: 1, TopP: 0.9, Divergence: onpolicy.JSD, Beta: 0.5, Sampler: onpolicy.SamplerStudent}
+		cfg.Train.OnPolicy = onpolicy.Config{Lambda: 0.5, MaxNewTokens: 5, Temperature: 1, TopP: 0.9, Divergence: onpolicy.JSD, Beta: 0.5, Sampler: sampler, RefreshEvery: 1}
 		m, err := student.New(smallStudent(), lc, seed)
 		if err != nil {
 			t.Fatal(err)

@@ -94,7 +94,7 @@ func TestSampledObjectiveMatchesPyTorch(t *testing.T) {
 		for _, temp := range []float64{1, 2} {
 			for _, kind := range []string{onpolicy.ForwardKL, onpolicy.ReverseKL, onpolicy.JSD} {
 				lc := loss.Config{Alpha: 0.5, Temperature: temp}
-				op := onpolicy.Config{Lambda: 1, MaxNewTokens: 6, Temperature: 1, TopP: 1, Divergence: kind, Beta: 0.3, Sampler: onpolicy.SamplerStudent}
+				op := onpolicy.Config{Lambda: 1, MaxNewTokens: 6, Temperature: 1, TopP: 1, Divergence: kind, Beta: 0.3, Sampler: onpolicy.SamplerStudent, RefreshEvery: 1}
 				obj := op.Objective(lc)
 				m, err := student.New(sc, lc, 5) // the same weights in every case
 				if err != nil {
@@ -106,7 +106,7 @@ func TestSampledObjectiveMatchesPyTorch(t *testing.T) {
 					}
 				}
 				b, _ := newFakeLoader(2).Next()
-				_, on, st, err := onpolicy.NewRollout(op, sc.VocabSize, -1).Split(m, b, rand.New(rand.NewPCG(1, 2)))
+				_, on, st, err := onpolicy.NewRollout(op, sc.VocabSize, -1).Split(onpolicy.NewStudentSampler(m, sc.VocabSize, b.B, b.T), b, rand.New(rand.NewPCG(1, 2)))
 				if err != nil || on == nil || st.Tokens == 0 {
 					t.Fatalf("rollout: %v %+v", err, st)
 				}

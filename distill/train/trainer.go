@@ -144,11 +144,14 @@ type trainer struct {
 	savedStep  int64 // step of the last checkpoint written by this process, -1 none
 
 	// Online teacher and on-policy mode (nil / zero without them).
-	rollout   *onpolicy.Rollout
-	sampled   loss.Config // the objective on sampled positions
-	sampleRNG *rand.Rand  // draws from rng (whose state the checkpoint keeps)
-	passes    int         // forward/backward passes of the current update
-	online    onlineRecord
+	rollout        *onpolicy.Rollout
+	sampler        onpolicy.Sampler
+	runtimeSampler *onpolicy.RuntimeSampler // the sampler when it is a gguf export, else nil
+	refreshedAt    int                      // update whose weights the runtime sampler holds
+	sampled        loss.Config              // the objective on sampled positions
+	sampleRNG      *rand.Rand               // draws from rng (whose state the checkpoint keeps)
+	passes         int                      // forward/backward passes of the current update
+	online         onlineRecord
 }
 
 // Run trains until Config.Train.Steps (or StopAfter) updates, the context is
@@ -176,6 +179,12 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 	t.params = s.Model.Params()
 	if err := t.setupOnline(); err != nil {
 		return nil, err
+	}
+	if rs := t.runtimeSampler; rs != nil { // its GGUF is a cache of the weights: gone with the run
+		defer func() {
+			rs.Close()
+			os.Remove(filepath.Join(s.Config.OutDir, samplerFile))
+		}()
 	}
 	// With accumulation the optimizer reads accumulators that the model's
 	// per-micro-batch gradients are added into; else the model's own.
@@ -407,7 +416,7 @@ func (t *trainer) stop(res *Result, step int, interrupted bool) (*Result, error)
 // description of the first non-finite value ("" when all is finite).
 func (t *trainer) computeGradients(step int) (loss.Terms, float64, string, error) {
 	var sum loss.Terms
-	var wsum float64
+	var wsum, ceW float64
 	t.passes = 0
 	t.online = onlineRecord{}
 	for micro := 0; micro < t.p.Accumulation; micro++ {
@@ -420,7 +429,7 @@ func (t *trainer) computeGradients(step int) (loss.Terms, float64, string, error
 		}
 		parts := [2]part{{b: b}}
 		if t.rollout != nil {
-			if parts, err = t.split(b); err != nil {
+			if parts, err = t.split(step, b); err != nil {
 				return sum, 0, "", fmt.Errorf("step %d: %w", step+1, err)
 			}
 		}
@@ -448,7 +457,10 @@ func (t *trainer) computeGradients(step int) (loss.Terms, float64, string, error
 			t.passes++
 			w := float64(terms.Tokens)
 			sum.Total += terms.Total * w
-			sum.CE += terms.CE * w
+			if !pt.sampled { // CE on the student's own samples is not in the objective
+				sum.CE += terms.CE * w
+				ceW += w
+			}
 			sum.KL += terms.KL * w
 			sum.MSE += terms.MSE * w
 			sum.Tokens += terms.Tokens
@@ -458,9 +470,11 @@ func (t *trainer) computeGradients(step int) (loss.Terms, float64, string, error
 	}
 	if wsum > 0 {
 		sum.Total /= wsum
-		sum.CE /= wsum
 		sum.KL /= wsum
 		sum.MSE /= wsum
+	}
+	if ceW > 0 {
+		sum.CE /= ceW
 	}
 	if t.passes == 0 {
 		return sum, 0, "", fmt.Errorf("step %d: no batch had a loss position", step+1)
