@@ -323,3 +323,32 @@ func testOnPolicyResume(t *testing.T, sampler string) {
 		}
 	}
 }
+
+// The on-policy divergence is a curve of the loss plot, restored on resume
+// from the rows kept in metrics.jsonl.
+func TestOnPolicyDivergenceIsPlotted(t *testing.T) {
+	dir := t.TempDir()
+	rows := `{"kind":"train","step":1,"loss":2,"online":{"teacher_s":0.1,"onpolicy_divergence":0.75}}
+{"kind":"train","step":2,"loss":1.5,"online":{"teacher_s":0.1}}
+{"kind":"train","step":3,"loss":1,"online":{"teacher_s":0.1,"onpolicy_divergence":0.5}}
+`
+	if err := os.WriteFile(filepath.Join(dir, "metrics.jsonl"), []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := openMetrics(dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	if len(m.onPolicyPts) != 1 || m.onPolicyPts[0] != (point{1, 0.75}) {
+		t.Fatalf("restored on-policy points %v", m.onPolicyPts)
+	}
+	d := 0.25
+	m.train(trainRecord{Kind: "train", Step: 3, Loss: 1, Online: &onlineRecord{SampledDivergence: &d}})
+	if len(m.onPolicyPts) != 2 || m.onPolicyPts[1] != (point{3, 0.25}) {
+		t.Fatalf("on-policy points %v", m.onPolicyPts)
+	}
+	if err := m.plot(filepath.Join(dir, "loss.png")); err != nil {
+		t.Fatal(err)
+	}
+}
