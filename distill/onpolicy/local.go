@@ -92,13 +92,7 @@ func (t *Local) Score(b *batch.Batch) (*batch.Batch, []float32, Stats, error) {
 	}
 	for r := 0; r < b.B; r++ {
 		row := r * b.T
-		last := -1
-		for i := b.T - 1; i >= 0; i-- {
-			if b.LossMask[row+i] != 0 {
-				last = i
-				break
-			}
-		}
+		_, last := lossSpan(b.LossMask[row : row+b.T])
 		if last < 0 {
 			continue
 		}
@@ -134,6 +128,21 @@ func (t *Local) Score(b *batch.Batch) (*batch.Batch, []float32, Stats, error) {
 		}
 	}
 	return o, dense, st, nil
+}
+
+// lossSpan returns the first and last loss positions of one row's mask
+// (-1, -1 when it has none).
+func lossSpan(mask []float32) (first, last int) {
+	first, last = -1, -1
+	for i, m := range mask {
+		if m != 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	return first, last
 }
 
 // logSumExp is log Σ exp(z) in float64.

@@ -54,13 +54,7 @@ func (r *Remote) Score(b *batch.Batch) (*batch.Batch, []float32, Stats, error) {
 	clear(o.TailMass)
 	for row := 0; row < b.B; row++ {
 		base := row * b.T
-		last := -1
-		for i := b.T - 1; i >= 0; i-- {
-			if b.LossMask[base+i] != 0 {
-				last = i
-				break
-			}
-		}
+		_, last := lossSpan(b.LossMask[base : base+b.T])
 		if last < 0 {
 			continue
 		}

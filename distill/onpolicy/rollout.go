@@ -62,13 +62,7 @@ func (r *Rollout) Split(smp Sampler, b *batch.Batch, rng *rand.Rand) (off, on *b
 	var limits, rows []int
 	offLeft := false
 	for row := 0; row < B; row++ {
-		first := -1
-		for i := 0; i < T; i++ {
-			if b.LossMask[row*T+i] != 0 {
-				first = i
-				break
-			}
-		}
+		first, _ := lossSpan(b.LossMask[row*T : (row+1)*T])
 		if first < 0 {
 			continue
 		}

@@ -292,36 +292,7 @@ func testOnPolicyResume(t *testing.T, sampler string) {
 	if sampled == 0 || sampled == 2*2*n {
 		t.Fatalf("λ = 0.5 sampled %d of %d rows: the mix is not exercised", sampled, 2*2*n)
 	}
-	out := t.TempDir()
-	sB, _ := setup(1, out)
-	sB.StopAfter = n
-	resB1, err := Run(context.Background(), sB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sC, mC := setup(2, out)
-	sC.Resume = filepath.Join(out, "checkpoints")
-	resB2, err := Run(context.Background(), sC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	joined := append(append([]float64{}, resB1.TrainHistory...), resB2.TrainHistory...)
-	if len(joined) != len(resA.TrainHistory) {
-		t.Fatalf("%d updates resumed, %d straight", len(joined), len(resA.TrainHistory))
-	}
-	for i := range resA.TrainHistory {
-		if math.Float64bits(joined[i]) != math.Float64bits(resA.TrainHistory[i]) {
-			t.Fatalf("update %d: straight %v, resumed %v", i+1, resA.TrainHistory[i], joined[i])
-		}
-	}
-	for i, p := range mA.Params() {
-		q := mC.Params()[i]
-		for j := range p.Data {
-			if math.Float32bits(p.Data[j]) != math.Float32bits(q.Data[j]) {
-				t.Fatalf("weight %s[%d]: %v vs %v", p.Name, j, p.Data[j], q.Data[j])
-			}
-		}
-	}
+	requireResumeIsBitIdentical(t, setup, n, resA, mA)
 }
 
 // The on-policy divergence is a curve of the loss plot, restored on resume
