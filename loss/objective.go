@@ -1,5 +1,7 @@
 package loss
 
+import "fmt"
+
 // Weights are the coefficients of the objective's terms:
 // Total = KL·α + CE·(1−α) + MSE·γ. The T² scale of the KL belongs to the KL
 // term itself (Row returns T²·D), not to its weight.
@@ -44,4 +46,34 @@ func (c Config) HiddenPairWeight() float64 {
 		return 0
 	}
 	return c.Weights().MSE / float64(len(c.HiddenMap))
+}
+
+// Sampled is the objective on sequences the student sampled itself
+// (on-policy distillation, as in GKD and MiniLLM): the divergence kind
+// (KLForward, KLReverse or KLJSD with weight beta) at every sampled position,
+// with no cross-entropy — the sampled tokens are the student's own choices,
+// not labels. Temperature and the hidden-state MSE are c's, so the same
+// model graph evaluates it (model/ops' Feed.Objective).
+func (c Config) Sampled(kind string, beta float64) Config {
+	s := c
+	s.Alpha, s.KL, s.JSDBeta = 1, kind, beta
+	if kind != KLJSD {
+		s.JSDBeta = 0
+	}
+	return s
+}
+
+// SameGraph reports whether o can replace c in a model graph built for c:
+// the temperature and the hidden-state terms agree (only the weights of CE
+// and KL and the divergence may differ).
+func (c Config) SameGraph(o Config) error {
+	if c.Temperature != o.Temperature || c.Gamma != o.Gamma || c.TeacherHiddenDim != o.TeacherHiddenDim || len(c.HiddenMap) != len(o.HiddenMap) {
+		return fmt.Errorf("objective differs from the built one in temperature or hidden-state terms (T %g vs %g, gamma %g vs %g)", o.Temperature, c.Temperature, o.Gamma, c.Gamma)
+	}
+	for i := range c.HiddenMap {
+		if c.HiddenMap[i] != o.HiddenMap[i] {
+			return fmt.Errorf("objective hidden_map[%d] differs from the built one", i)
+		}
+	}
+	return nil
 }

@@ -31,6 +31,9 @@ func newTrainCmd(a *app) *cobra.Command {
 			"--set overrides any key (train.steps=200). Writes <out_dir>/metrics.jsonl, loss.png and\n" +
 			"checkpoints/step-N/ (safetensors). SIGINT/SIGTERM saves a checkpoint and stops;\n" +
 			"--resume DIR continues bit-identically from a checkpoint (or the newest under DIR).\n" +
+			"teacher.local.model (or teacher.openai) asks a teacher for every batch instead of stored\n" +
+			"signals; train.on_policy.lambda > 0 lets the student complete that fraction of prompts itself\n" +
+			"and trains on the teacher's scores of its samples (see configs/train-defaults.yaml).\n" +
 			"A non-empty out_dir is refused unless --resume or --overwrite (deletes the earlier run's\n" +
 			"checkpoints, metrics.jsonl, loss.png and config.json, then starts from step 0) is given.",
 		Args: cobra.NoArgs,

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -86,6 +87,38 @@ func CheckPolicy(dir string, p *policy.Policy) error {
 	}
 	return ds.Each(func(shard int, row int64, rec *dataset.Record) error {
 		if err := p.CheckRow(rec.Provenance, rec.TopKIDs != nil, rec.Hidden != nil); err != nil {
+			return fmt.Errorf("dataset %s shard %d row %d (id %s): %w", dir, shard, row, rec.ID, err)
+		}
+		return nil
+	})
+}
+
+// CheckSend refuses, before any request, a training dataset holding a row
+// the policy forbids sending to the teacher: rows go to an online teacher
+// (and, in on-policy mode, the student's completions of their prompts, which
+// follow the prompt's class) exactly as prompts go to a collection teacher
+// (policy.CheckSend). A row without a class (imported text) takes
+// defaultClass; without one it is refused.
+func CheckSend(dir string, p *policy.Policy, teacherName, defaultClass string) error {
+	ds, err := dataset.Open(dir)
+	if err != nil {
+		return err
+	}
+	return ds.Each(func(shard int, row int64, rec *dataset.Record) error {
+		var prov struct {
+			Class string `json:"class"`
+		}
+		if rec.Provenance != "" {
+			_ = json.Unmarshal([]byte(rec.Provenance), &prov) // a provenance without a class is a row without one
+		}
+		class := prov.Class
+		if class == "" {
+			class = defaultClass
+		}
+		if class == "" {
+			return fmt.Errorf("dataset %s shard %d row %d (id %s) has no policy class, so it may not be sent to teacher %q; set teacher.default_class", dir, shard, row, rec.ID, teacherName)
+		}
+		if err := p.CheckSend(class, teacherName); err != nil {
 			return fmt.Errorf("dataset %s shard %d row %d (id %s): %w", dir, shard, row, rec.ID, err)
 		}
 		return nil

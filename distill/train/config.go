@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/distill-ml/distill/configs"
+	"github.com/distill-ml/distill/distill/onpolicy"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/student"
 	"github.com/distill-ml/distill/optim"
@@ -39,6 +40,10 @@ type Config struct {
 	// architecture and tokenizer must be the run's. "" = random init.
 	// Ignored when resuming (the resumed checkpoint holds the weights).
 	Init string `yaml:"init" json:"init,omitempty"`
+	// Teacher is a teacher asked during training (teacher.local.model: a
+	// GGUF run by the runtime) instead of the signals stored in the dataset;
+	// on-policy mode (train.on_policy) needs it.
+	Teacher onpolicy.TeacherConfig `yaml:"teacher" json:"teacher"`
 	// OutDir receives metrics.jsonl, loss.png, config.json and checkpoints/.
 	OutDir string `yaml:"out_dir" json:"out_dir"`
 }
@@ -81,6 +86,9 @@ type LoopConfig struct {
 	MaxSkips          int     `yaml:"max_skips" json:"max_skips"`               // consecutive skipped updates before stopping
 	Seed              int64   `yaml:"seed" json:"seed"`                         // weights init, data order, RNG
 	Threads           int     `yaml:"threads" json:"threads"`                   // compute threads, 0 = all cores
+	// OnPolicy samples completions from the student for a fraction of the
+	// prompts, scored by the online teacher (see distill/onpolicy).
+	OnPolicy onpolicy.Config `yaml:"on_policy" json:"on_policy"`
 }
 
 // DefaultsPreset is the embedded config holding the default of every key
@@ -181,10 +189,47 @@ func (c Config) Validate() error {
 	if p.NaNPolicy != NaNStop && p.NaNPolicy != NaNSkip {
 		errs = append(errs, fmt.Errorf("train.nan_policy must be %q or %q, got %q", NaNStop, NaNSkip, p.NaNPolicy))
 	}
+	errs = append(errs, c.validateOnline()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("training config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// validateOnline checks the teacher: and train.on_policy sections together
+// with the rest of the config.
+func (c Config) validateOnline() []error {
+	var errs []error
+	if err := c.Teacher.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	op := c.Train.OnPolicy
+	if err := op.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if op.Enabled() && !c.Teacher.Enabled() {
+		errs = append(errs, errors.New("train.on_policy.lambda > 0 needs a teacher to score the student's samples: set teacher.local.model (a GGUF) or teacher.openai"))
+	}
+	if op.Enabled() && c.Data.Packing != "whole" {
+		errs = append(errs, fmt.Errorf("train.on_policy needs data.packing: whole (one prompt per row), got %q", c.Data.Packing))
+	}
+	if c.Teacher.OpenAI != nil {
+		if c.Policy == "" {
+			errs = append(errs, errors.New("teacher.openai: a teacher that receives training rows (and the student's samples) needs policy: to decide which rows may be sent"))
+		}
+		if c.Loss.Temperature != 1 && (c.Loss.Alpha > 0 || op.Enabled()) {
+			errs = append(errs, fmt.Errorf("teacher.openai gives top-k logprobs without the tempered tail that KL at loss.temperature %g needs; set loss.temperature: 1 (or use a local teacher)", c.Loss.Temperature))
+		}
+	}
+	if c.Teacher.Enabled() {
+		if c.Loss.Gamma > 0 {
+			errs = append(errs, errors.New("teacher: the online teacher gives no hidden states yet; set loss.gamma: 0"))
+		}
+		if c.Loss.Alpha == 0 && !op.Enabled() {
+			errs = append(errs, errors.New("teacher: a teacher is set, but loss.alpha is 0 and train.on_policy is off: it would never be asked"))
+		}
+	}
+	return errs
 }
 
 func (p LoopConfig) schedule() optim.Schedule {

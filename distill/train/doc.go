@@ -11,6 +11,21 @@
 // *student.Model is a Model as it is (its parameters are optim.Params, the
 // optimizer's own type); the adapter for data/loader lives beside them.
 //
+// Teacher in the loop: with teacher.local.model (a GGUF on the runtime) or
+// teacher.openai (an endpoint with echo + logprobs), the teacher scores every
+// batch as it is drawn instead of the dataset's stored signals — full
+// distributions (ForwardBackwardDense) from a local teacher with dense:
+// true, else top-k + tail. With train.on_policy.lambda > 0 the student
+// completes that fraction of prompts itself (distill/onpolicy: a gguf
+// export of its weights, refreshed every refresh_every updates, or the live
+// graph), the teacher scores the samples and they train under
+// loss.Config.Sampled (the configured divergence, no CE) in a second pass
+// of the micro-batch; the update averages the passes. The sampler's
+// generator is the trainer's RNG, so resume stays bit-identical. Each train
+// row of metrics.jsonl then carries an "online" object (teacher time and
+// share, off-policy loss, on-policy divergence, sample length, the teacher's
+// mean log-probability of the samples, rollout time and tokens/s).
+//
 // Configuration: Load decodes a file over the defaults of every key
 // (configs/train-defaults.yaml, DefaultsPreset); Prepare validates it once,
 // with the student checked against its loss (student.Check), before reading

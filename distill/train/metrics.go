@@ -29,6 +29,8 @@ type trainRecord struct {
 	GradNorm     float64 `json:"grad_norm"` // before clipping
 	TokensPerSec float64 `json:"tokens_per_s"`
 	StepSeconds  float64 `json:"step_s"`
+	// Online is present when a teacher is asked during training.
+	Online *onlineRecord `json:"online,omitempty"`
 }
 
 // evalRecord is one "eval" line of metrics.jsonl (held-out set).
@@ -65,6 +67,7 @@ type metricsLog struct {
 	path              string
 	f                 *os.File
 	trainPts, evalPts []point
+	onPolicyPts       []point // the divergence on the student's samples (on-policy mode)
 	err               error
 }
 
@@ -89,9 +92,12 @@ func openMetrics(outDir string, keepThrough int) (*metricsLog, error) {
 				continue
 			}
 			var r struct {
-				Kind string  `json:"kind"`
-				Step int     `json:"step"`
-				Loss float64 `json:"loss"`
+				Kind   string  `json:"kind"`
+				Step   int     `json:"step"`
+				Loss   float64 `json:"loss"`
+				Online *struct {
+					Divergence *float64 `json:"onpolicy_divergence"`
+				} `json:"online"`
 			}
 			if err := json.Unmarshal(line, &r); err != nil {
 				if i == len(lines)-1 { // no newline after it: the torn tail
@@ -107,6 +113,9 @@ func openMetrics(outDir string, keepThrough int) (*metricsLog, error) {
 			switch r.Kind {
 			case "train":
 				m.trainPts = append(m.trainPts, point{r.Step, r.Loss})
+				if r.Online != nil && r.Online.Divergence != nil {
+					m.onPolicyPts = append(m.onPolicyPts, point{r.Step, *r.Online.Divergence})
+				}
 			case "eval":
 				m.evalPts = append(m.evalPts, point{r.Step, r.Loss})
 			}
@@ -135,6 +144,9 @@ func (m *metricsLog) write(v any) {
 func (m *metricsLog) train(r trainRecord) {
 	m.write(r)
 	m.trainPts = append(m.trainPts, point{r.Step, r.Loss})
+	if r.Online != nil && r.Online.SampledDivergence != nil {
+		m.onPolicyPts = append(m.onPolicyPts, point{r.Step, *r.Online.SampledDivergence})
+	}
 }
 
 func (m *metricsLog) eval(r evalRecord) {
@@ -180,6 +192,16 @@ func (m *metricsLog) plot(path string) error {
 		l.Color = color.RGBA{R: 70, G: 130, B: 180, A: 255}
 		p.Add(l)
 		p.Legend.Add("train", l)
+	}
+	if len(m.onPolicyPts) > 0 {
+		l, err := plotter.NewLine(xys(m.onPolicyPts))
+		if err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		l.Color = color.RGBA{R: 60, G: 160, B: 80, A: 255}
+		l.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
+		p.Add(l)
+		p.Legend.Add("on-policy divergence (T²·D on samples)", l)
 	}
 	if len(m.evalPts) > 0 {
 		l, s, err := plotter.NewLinePoints(xys(m.evalPts))

@@ -10,7 +10,7 @@ import (
 
 // runOutputs are the entries of out_dir a run writes; Overwrite deletes
 // exactly these.
-var runOutputs = []string{"checkpoints", "metrics.jsonl", "loss.png", "config.json"}
+var runOutputs = []string{"checkpoints", "metrics.jsonl", "loss.png", "config.json", samplerFile}
 
 // claimOutDir decides whether a run may write into outDir. A missing or
 // empty directory is free. A non-empty one holds an earlier run (or

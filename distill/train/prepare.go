@@ -2,8 +2,13 @@ package train
 
 import (
 	"fmt"
-	"github.com/distill-ml/distill/distill/policy"
 	"io"
+
+	"github.com/distill-ml/distill/distill/collect/teacher"
+	"github.com/distill-ml/distill/distill/engine"
+	"github.com/distill-ml/distill/distill/onpolicy"
+	"github.com/distill-ml/distill/distill/policy"
+	"github.com/distill-ml/distill/model/infer"
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/tokenizer"
@@ -71,8 +76,14 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 		}
 	}
 	hash := tok.Hash()
+	dataLoss := cfg.Loss
+	if cfg.Teacher.Enabled() {
+		// The online teacher gives the training signals; the held-out set's
+		// stored ones, when present, are still evaluated.
+		dataLoss.Alpha = 0
+	}
 	for _, d := range []DatasetInfo{trainInfo, valInfo} {
-		if err := CheckDataset(d, hash, s, cfg.Loss); err != nil {
+		if err := CheckDataset(d, hash, s, dataLoss); err != nil {
 			return Setup{}, err
 		}
 	}
@@ -87,7 +98,18 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 			}
 		}
 	}
-	setup := Setup{Config: cfg, Student: s, TokenizerHash: hash, TokenizerPath: tokPath, Log: log, spec: spec, prepared: true}
+	setup := Setup{Config: cfg, Student: s, TokenizerHash: hash, TokenizerPath: tokPath, Log: log, spec: spec, prepared: true,
+		EOS: tok.Special().EOS}
+	switch {
+	case cfg.Teacher.Local.Model != "":
+		if setup.Teacher, err = loadTeacher(cfg, s.VocabSize, hash); err != nil {
+			return Setup{}, err
+		}
+	case cfg.Teacher.OpenAI != nil:
+		if setup.Teacher, err = remoteTeacher(cfg, tok, s.VocabSize); err != nil {
+			return Setup{}, err
+		}
+	}
 	opts := LoaderOptions{BatchSize: cfg.Train.BatchSize, SeqLen: cfg.Train.SeqLen, Seed: cfg.Train.Seed,
 		Split: cfg.Data.TrainSplit, Packing: cfg.Data.Packing, Hidden: cfg.Loss.NeedsHidden(), Log: log}
 	if setup.Train, err = data.TrainLoader(cfg.Data.Train, opts); err != nil {
@@ -104,6 +126,60 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 		return Setup{}, fmt.Errorf("build student: %w", err)
 	}
 	return setup, nil
+}
+
+// denseTeacherBudget bounds the dense teacher logits of one batch
+// (B·T·V float32); beyond it teacher.local.dense: false is asked for.
+const denseTeacherBudget = 1 << 30
+
+// loadTeacher loads teacher.local.model with the runtime and checks that it
+// shares the student's tokenizer (it reads the student's token ids).
+func loadTeacher(cfg Config, vocab int, tokHash string) (Teacher, error) {
+	lc := cfg.Teacher.Local
+	m, err := engine.Load(lc.Model, infer.Options{Context: cfg.Train.SeqLen})
+	if err != nil {
+		return nil, fmt.Errorf("teacher.local.model %s: %w", lc.Model, err)
+	}
+	if m.TokenizerHash() != tokHash {
+		m.Close()
+		return nil, fmt.Errorf("teacher.local.model %s: its tokenizer (%s) is not the student's (%s); an online teacher reads the student's token ids and must share its tokenizer", lc.Model, m.TokenizerHash(), tokHash)
+	}
+	if n := int64(cfg.Train.BatchSize) * int64(cfg.Train.SeqLen) * int64(vocab) * 4; lc.Dense && n > denseTeacherBudget {
+		m.Close()
+		return nil, fmt.Errorf("teacher.local.dense: the full distributions of a %d×%d batch over %d tokens take %d MiB (limit %d MiB); set teacher.local.dense: false (top-k + tail) or a smaller batch", cfg.Train.BatchSize, cfg.Train.SeqLen, vocab, n>>20, denseTeacherBudget>>20)
+	}
+	t, err := onpolicy.NewLocal(m.Runtime(), vocab, lc.Dense, cfg.Teacher.TopK, cfg.Loss.Temperature)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// remoteTeacher builds the OpenAI-compatible teacher after the policy's
+// checks: its terms, its declared locality, and that every training row's
+// class may be sent to it (the student's samples of a row go where its
+// prompt may).
+func remoteTeacher(cfg Config, tok *tokenizer.Tokenizer, vocab int) (Teacher, error) {
+	oc := *cfg.Teacher.OpenAI
+	pol, err := policy.Load(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	if err := pol.CheckTerms(oc.Name, cfg.Teacher.AcknowledgeTerms); err != nil {
+		return nil, fmt.Errorf("teacher.openai: %w (teacher.acknowledge_terms)", err)
+	}
+	ot, err := teacher.NewOpenAI(oc)
+	if err != nil {
+		return nil, err
+	}
+	if pt := pol.Teachers[oc.Name]; ot.Remote() && !pt.Remote {
+		return nil, fmt.Errorf("teacher.openai %q sends rows over the network, but policy %s declares it local (remote: false); declare it remote: true", oc.Name, cfg.Policy)
+	}
+	if err := CheckSend(cfg.Data.Train, pol, oc.Name, cfg.Teacher.DefaultClass); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", cfg.Policy, err)
+	}
+	return onpolicy.NewRemote(ot, tok, vocab, cfg.Teacher.TopK), nil
 }
 
 // BuildStudent is the ModelBuilder for model/student: it builds the student

@@ -44,36 +44,49 @@ func TestRealStudentTrainsAndResumesBitIdentically(t *testing.T) {
 	if !(resA.EvalLoss < resA.FirstEval) {
 		t.Fatalf("held-out loss did not fall: %v → %v", resA.FirstEval, resA.EvalLoss)
 	}
+	resB2 := requireResumeIsBitIdentical(t, setup, n, resA, mA)
+	// The exporter's reader sees the llama.cpp names and the config.
+	s, w, _, err := checkpoint.LoadWeights(resB2.Checkpoint)
+	if err != nil || s != smallStudent() || len(w["blk.1.attn_k.weight"]) != 8*16 {
+		t.Fatalf("LoadWeights: %v %+v %d", err, s, len(w))
+	}
+}
+
+// requireResumeIsBitIdentical runs setup's configuration for n updates,
+// resumes it (from a model built with another seed) to the end, and fails
+// unless that equals the straight run (a, model mStraight) bit for bit:
+// every update's loss and every final weight. It returns the resumed part.
+func requireResumeIsBitIdentical(t *testing.T, setup func(seed int64, out string) (Setup, *student.Model), n int, a *Result, mStraight Model) *Result {
+	t.Helper()
 	out := t.TempDir()
 	sB, _ := setup(1, out)
 	sB.StopAfter = n
-	resB1, err := Run(context.Background(), sB)
+	b1, err := Run(context.Background(), sB)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sC, mC := setup(2, out)
+	sC, mResumed := setup(2, out)
 	sC.Resume = filepath.Join(out, "checkpoints")
-	resB2, err := Run(context.Background(), sC)
+	b2, err := Run(context.Background(), sC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	joined := append(append([]float64{}, resB1.TrainHistory...), resB2.TrainHistory...)
-	for i := range resA.TrainHistory {
-		if math.Float64bits(joined[i]) != math.Float64bits(resA.TrainHistory[i]) {
-			t.Fatalf("update %d: straight %v, resumed %v", i+1, resA.TrainHistory[i], joined[i])
+	joined := append(append([]float64{}, b1.TrainHistory...), b2.TrainHistory...)
+	if len(joined) != len(a.TrainHistory) {
+		t.Fatalf("%d updates resumed, %d straight", len(joined), len(a.TrainHistory))
+	}
+	for i := range a.TrainHistory {
+		if math.Float64bits(joined[i]) != math.Float64bits(a.TrainHistory[i]) {
+			t.Fatalf("update %d: straight %v, resumed %v", i+1, a.TrainHistory[i], joined[i])
 		}
 	}
-	for i, p := range mA.Params() {
-		q := mC.Params()[i]
+	for i, p := range mStraight.Params() {
+		q := mResumed.Params()[i]
 		for j := range p.Data {
 			if math.Float32bits(p.Data[j]) != math.Float32bits(q.Data[j]) {
 				t.Fatalf("weight %s[%d]: %v vs %v", p.Name, j, p.Data[j], q.Data[j])
 			}
 		}
 	}
-	// The exporter's reader sees the llama.cpp names and the config.
-	s, w, _, err := checkpoint.LoadWeights(resB2.Checkpoint)
-	if err != nil || s != smallStudent() || len(w["blk.1.attn_k.weight"]) != 8*16 {
-		t.Fatalf("LoadWeights: %v %+v %d", err, s, len(w))
-	}
+	return b2
 }

@@ -28,11 +28,11 @@ func (f *fixedLoader) State() (json.RawMessage, error) {
 }
 func (f *fixedLoader) Restore(s json.RawMessage) error { return json.Unmarshal(s, &f.i) }
 
-// torchTrain is an independent float64 PyTorch implementation of the student
-// (llama.cpp RoPE pairing, GQA by repeat_interleave, RMSNorm, SwiGLU, tied
-// head) trained with masked-mean cross-entropy, clip_grad_norm_ and
-// torch.optim.AdamW (decay only where distill's Param.Decay says).
-const torchTrain = `
+// torchStudent is an independent float64 PyTorch implementation of the
+// student (llama.cpp RoPE pairing, GQA by repeat_interleave, RMSNorm, SwiGLU,
+// tied head): logits_of(b) gives the logits [B*T, V] of a batch, with the
+// weights P (requires_grad) read from the input's "config" and "params".
+const torchStudent = `
 import json, sys, torch
 torch.set_default_dtype(torch.float64)
 d = json.load(sys.stdin)
@@ -40,7 +40,6 @@ c = d["config"]
 V, D, L, H, KV = c["vocab_size"], c["d_model"], c["n_layers"], c["n_heads"], c["n_kv_heads"]
 hd, eps, base = D // H, c["norm_eps"], c["rope_base"]
 P = {p["name"]: torch.tensor(p["data"], dtype=torch.float64).view(p["shape"]).requires_grad_() for p in d["params"]}
-decay = {p["name"]: p["decay"] for p in d["params"]}
 
 def rms(x, w):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
@@ -53,7 +52,7 @@ def rope(x, B, T, n):  # x: [B, T, n*hd]; pairs (2i, 2i+1)
     x0, x1 = x[..., 0], x[..., 1]
     return torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), -1).view(B, T, n * hd)
 
-def loss_of(b):
+def logits_of(b):
     B, T = b["B"], b["T"]
     tok = torch.tensor(b["tokens"]).view(B, T)
     x = P["token_embd.weight"][tok]
@@ -69,8 +68,17 @@ def loss_of(b):
         x = x + a.transpose(1, 2).reshape(B, T, H * hd) @ w("attn_output").T
         h = rms(x, w("ffn_norm"))
         x = x + (torch.nn.functional.silu(h @ w("ffn_gate").T) * (h @ w("ffn_up").T)) @ w("ffn_down").T
-    z = rms(x, P["output_norm.weight"]) @ P["token_embd.weight"].T
-    nll = torch.nn.functional.cross_entropy(z.view(B * T, V), torch.tensor(b["targets"]), reduction="none")
+    return (rms(x, P["output_norm.weight"]) @ P["token_embd.weight"].T).view(B * T, V)
+`
+
+// torchTrain trains torchStudent with masked-mean cross-entropy,
+// clip_grad_norm_ and torch.optim.AdamW (decay only where distill's
+// Param.Decay says).
+const torchTrain = torchStudent + `
+decay = {p["name"]: p["decay"] for p in d["params"]}
+
+def loss_of(b):
+    nll = torch.nn.functional.cross_entropy(logits_of(b), torch.tensor(b["targets"]), reduction="none")
     m = torch.tensor(b["mask"], dtype=torch.float64)
     return (nll * m).sum() / m.sum()
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/data/batch"
+	"github.com/distill-ml/distill/distill/onpolicy"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/distill-ml/distill/model/student"
@@ -31,6 +32,27 @@ type Model interface {
 	ForwardBackward(b *batch.Batch) (loss.Terms, error)
 	// Evaluate computes the loss and metrics on b without touching gradients.
 	Evaluate(b *batch.Batch) (loss.Terms, loss.Metrics, error)
+}
+
+// Teacher is a teacher asked during training; *onpolicy.Local is one.
+type Teacher interface {
+	// Score returns a copy of b carrying the teacher's distribution at every
+	// loss position, and dense logits [B*T*V] when it gives full
+	// distributions (nil: the copy's top-k + tail).
+	Score(b *batch.Batch) (*batch.Batch, []float32, onpolicy.Stats, error)
+}
+
+// denseModel trains on dense teacher logits (*student.Model).
+type denseModel interface {
+	ForwardBackwardDense(b *batch.Batch, teacherLogits []float32) (loss.Terms, error)
+}
+
+// sampledModel trains under another objective for one batch and samples
+// (*student.Model): what on-policy mode needs of the student.
+type sampledModel interface {
+	denseModel
+	onpolicy.LogitsModel
+	ForwardBackwardObjective(b *batch.Batch, teacherLogits []float32, obj loss.Config) (loss.Terms, error)
 }
 
 // Loader yields training batches forever (epochs wrap) in a deterministic
@@ -60,6 +82,12 @@ type Setup struct {
 	// run's outputs (checkpoints/, metrics.jsonl, loss.png, config.json);
 	// without it or Resume, Run refuses a non-empty OutDir.
 	Overwrite bool
+
+	// Teacher, when set (teacher.local.model; Prepare loads it), scores
+	// every training batch in place of its stored signals; on-policy mode
+	// needs it. EOS ends the student's sampled completions (-1: none).
+	Teacher Teacher
+	EOS     int32
 
 	Log      io.Writer // progress and eval lines (stderr); nil = discard
 	Terminal bool      // Log is a terminal: draw a progress bar instead of lines
@@ -114,6 +142,16 @@ type trainer struct {
 	ckptDir    string
 	now        func() time.Time
 	savedStep  int64 // step of the last checkpoint written by this process, -1 none
+
+	// Online teacher and on-policy mode (nil / zero without them).
+	rollout        *onpolicy.Rollout
+	sampler        onpolicy.Sampler
+	runtimeSampler *onpolicy.RuntimeSampler // the sampler when it is a gguf export, else nil
+	refreshedAt    int                      // update whose weights the runtime sampler holds
+	sampled        loss.Config              // the objective on sampled positions
+	sampleRNG      *rand.Rand               // draws from rng (whose state the checkpoint keeps)
+	passes         int                      // forward/backward passes of the current update
+	online         onlineRecord
 }
 
 // Run trains until Config.Train.Steps (or StopAfter) updates, the context is
@@ -139,10 +177,19 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 		t.s.Log = io.Discard
 	}
 	t.params = s.Model.Params()
+	if err := t.setupOnline(); err != nil {
+		return nil, err
+	}
+	if rs := t.runtimeSampler; rs != nil { // its GGUF is a cache of the weights: gone with the run
+		defer func() {
+			rs.Close()
+			os.Remove(filepath.Join(s.Config.OutDir, samplerFile))
+		}()
+	}
 	// With accumulation the optimizer reads accumulators that the model's
 	// per-micro-batch gradients are added into; else the model's own.
 	optParams := t.params
-	if t.p.Accumulation > 1 {
+	if t.p.Accumulation > 1 || t.rollout != nil { // on-policy: up to two passes per micro-batch
 		optParams = make([]optim.Param, len(t.params))
 		t.acc = make([][]float32, len(t.params))
 		for i, p := range t.params {
@@ -157,6 +204,7 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 		return nil, err
 	}
 	t.rng = rand.NewPCG(uint64(t.p.Seed), 0x9e3779b97f4a7c15)
+	t.sampleRNG = rand.New(t.rng)
 	t.ckptDir = filepath.Join(s.Config.OutDir, "checkpoints")
 	if err := claimOutDir(s.Config.OutDir, s.Config.Init, s.Resume != "", s.Overwrite); err != nil {
 		return nil, err
@@ -315,7 +363,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 		consecutiveSkips = 0
 		lr := t.sched.LR(step)
-		scale := 1 / float64(t.p.Accumulation)
+		scale := 1 / float64(t.passes)
 		t.opt.Step(lr, scale*optim.ClipScale(norm, t.p.Clip))
 		t.state.Step++
 		t.state.OptimizerStep = t.opt.Steps()
@@ -325,8 +373,12 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		dt := t.now().Sub(began).Seconds()
 		res.TrainLoss = terms.Total
 		res.TrainHistory = append(res.TrainHistory, terms.Total)
-		t.metrics.train(trainRecord{Kind: "train", Step: step + 1, Loss: terms.Total, CE: terms.CE, KL: terms.KL, MSE: terms.MSE,
-			Tokens: terms.Tokens, LR: lr, GradNorm: norm, TokensPerSec: float64(inputTokens) / math.Max(dt, 1e-9), StepSeconds: dt})
+		rec := trainRecord{Kind: "train", Step: step + 1, Loss: terms.Total, CE: terms.CE, KL: terms.KL, MSE: terms.MSE,
+			Tokens: terms.Tokens, LR: lr, GradNorm: norm, TokensPerSec: float64(inputTokens) / math.Max(dt, 1e-9), StepSeconds: dt}
+		if t.s.Teacher != nil {
+			rec.Online = t.online.finish(dt)
+		}
+		t.metrics.train(rec)
 		t.prog.update(step+1, terms.Total, lr, norm, inputTokens)
 		done := step+1 == end
 		if (step+1)%t.p.EvalEvery == 0 || done {
@@ -364,7 +416,9 @@ func (t *trainer) stop(res *Result, step int, interrupted bool) (*Result, error)
 // description of the first non-finite value ("" when all is finite).
 func (t *trainer) computeGradients(step int) (loss.Terms, float64, string, error) {
 	var sum loss.Terms
-	var wsum float64
+	var wsum, ceW float64
+	t.passes = 0
+	t.online = onlineRecord{}
 	for micro := 0; micro < t.p.Accumulation; micro++ {
 		b, err := t.s.Train.Next()
 		if err != nil {
@@ -373,39 +427,59 @@ func (t *trainer) computeGradients(step int) (loss.Terms, float64, string, error
 		if err := b.Validate(t.s.Student.VocabSize); err != nil {
 			return sum, 0, "", fmt.Errorf("step %d: %w", step+1, err)
 		}
-		terms, err := t.s.Model.ForwardBackward(b)
-		if err != nil {
-			return sum, 0, "", fmt.Errorf("step %d: forward/backward: %w", step+1, err)
-		}
-		for _, v := range []struct {
-			name string
-			x    float64
-		}{{"loss", terms.Total}, {"CE term", terms.CE}, {"KL term", terms.KL}, {"MSE term", terms.MSE}} {
-			if math.IsNaN(v.x) || math.IsInf(v.x, 0) {
-				return terms, 0, fmt.Sprintf("%s (%v)", v.name, v.x), nil
-			}
-		}
-		if t.acc != nil {
-			if err := t.opt.AccumulateGrads(t.modelGrads, micro == 0); err != nil {
+		parts := [2]part{{b: b}}
+		if t.rollout != nil {
+			if parts, err = t.split(step, b); err != nil {
 				return sum, 0, "", fmt.Errorf("step %d: %w", step+1, err)
 			}
 		}
-		w := float64(terms.Tokens)
-		sum.Total += terms.Total * w
-		sum.CE += terms.CE * w
-		sum.KL += terms.KL * w
-		sum.MSE += terms.MSE * w
-		sum.Tokens += terms.Tokens
-		sum.KLTokens += terms.KLTokens
-		wsum += w
+		for _, pt := range parts {
+			if pt.b == nil {
+				continue
+			}
+			terms, err := t.pass(pt)
+			if err != nil {
+				return sum, 0, "", fmt.Errorf("step %d: %w", step+1, err)
+			}
+			for _, v := range []struct {
+				name string
+				x    float64
+			}{{"loss", terms.Total}, {"CE term", terms.CE}, {"KL term", terms.KL}, {"MSE term", terms.MSE}} {
+				if math.IsNaN(v.x) || math.IsInf(v.x, 0) {
+					return terms, 0, fmt.Sprintf("%s (%v)", v.name, v.x), nil
+				}
+			}
+			if t.acc != nil {
+				if err := t.opt.AccumulateGrads(t.modelGrads, t.passes == 0); err != nil {
+					return sum, 0, "", fmt.Errorf("step %d: %w", step+1, err)
+				}
+			}
+			t.passes++
+			w := float64(terms.Tokens)
+			sum.Total += terms.Total * w
+			if !pt.sampled { // CE on the student's own samples is not in the objective
+				sum.CE += terms.CE * w
+				ceW += w
+			}
+			sum.KL += terms.KL * w
+			sum.MSE += terms.MSE * w
+			sum.Tokens += terms.Tokens
+			sum.KLTokens += terms.KLTokens
+			wsum += w
+		}
 	}
 	if wsum > 0 {
 		sum.Total /= wsum
-		sum.CE /= wsum
 		sum.KL /= wsum
 		sum.MSE /= wsum
 	}
-	norm := t.opt.GradNorm(1 / float64(t.p.Accumulation))
+	if ceW > 0 {
+		sum.CE /= ceW
+	}
+	if t.passes == 0 {
+		return sum, 0, "", fmt.Errorf("step %d: no batch had a loss position", step+1)
+	}
+	norm := t.opt.GradNorm(1 / float64(t.passes))
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
 		return sum, norm, "gradient norm (" + t.firstBadGrad() + ")", nil
 	}

@@ -50,7 +50,7 @@ func rankOf(pkg string) int {
 func TestRankOf(t *testing.T) {
 	for pkg, want := range map[string]int{
 		"num/f16": 1, "format/gguf": 2, "data/chattemplate": 3, "model/infer": 5, "internal/testmodel": 6, "internal/atomicfile": 0,
-		"distill/collect/teacher": 7, "cmd/distill": 8, "numbers": -1, "internal/other": -1,
+		"distill/collect/teacher": 7, "distill/onpolicy": 7, "cmd/distill": 8, "numbers": -1, "internal/other": -1,
 	} {
 		if got := rankOf(pkg); got != want {
 			t.Errorf("rankOf(%q) = %d, want %d", pkg, got, want)

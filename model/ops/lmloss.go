@@ -33,7 +33,8 @@ const DefaultLogitBudget = 256 << 20
 // scaled by the upstream gradient: dh = g·D·W, dW = g·Dᵀ·h.
 type LMLoss struct {
 	base
-	cfg    loss.Config
+	cfg    loss.Config // as built
+	cur    loss.Config // this pass's: cfg, or Feed.Objective
 	feed   *Feed
 	train  bool
 	budget int
@@ -138,7 +139,7 @@ func (op *LMLoss) lossRows(lo, hi int) {
 			}
 			teacher = &tr
 		}
-		op.rows[m] = op.cfg.Row(L[i*V:(i+1)*V], b.Targets[p], teacher, op.ceW[m], op.klW[m], grad, sc)
+		op.rows[m] = op.cur.Row(L[i*V:(i+1)*V], b.Targets[p], teacher, op.ceW[m], op.klW[m], grad, sc)
 	}
 }
 
@@ -165,6 +166,10 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	if b == nil || len(b.Targets) != N || len(b.LossMask) != N {
 		return nil, fmt.Errorf("lm loss: feed has no batch of %d positions", N)
 	}
+	op.cur = op.cfg
+	if op.feed.Objective != nil {
+		op.cur = *op.feed.Objective
+	}
 	if op.feed.DenseTeacher != nil && len(op.feed.DenseTeacher) != N*V {
 		return nil, fmt.Errorf("lm loss: dense teacher has %d values, want %d", len(op.feed.DenseTeacher), N*V)
 	}
@@ -173,7 +178,7 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	}
 	// Without a tail tempered at T (T ≠ 1) the sparse teacher's KL cannot be
 	// evaluated: with α = 0 it is then not measured (KLTokens 0).
-	op.sparse = b.K > 0 && (op.cfg.Temperature == 1 || (b.TailTempered != nil && b.TailTemperature == op.cfg.Temperature))
+	op.sparse = b.K > 0 && (op.cur.Temperature == 1 || (b.TailTempered != nil && b.TailTemperature == op.cur.Temperature))
 	hasTeacher := func(p int) bool {
 		return (op.sparse || op.feed.DenseTeacher != nil) && len(b.TeacherValid) == N && b.TeacherValid[p] != 0
 	}
@@ -203,7 +208,7 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	}
 	op.rows = op.rows[:M]
 	for i, p := range op.active {
-		op.ceW[i], op.klW[i] = op.cfg.RowWeights(b.LossMask[p], ceDen, klDen, hasTeacher(p))
+		op.ceW[i], op.klW[i] = op.cur.RowWeights(b.LossMask[p], ceDen, klDen, hasTeacher(p))
 	}
 	// Gather the active hidden rows: hc [M, d].
 	op.hc = resize(op.hc, M*d)
@@ -248,7 +253,7 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	if klDen > 0 {
 		t.KL = klSum / klDen
 	}
-	t.Total = op.cfg.Total(t) // without the MSE term, which other ops compute
+	t.Total = op.cur.Total(t) // without the MSE term, which other ops compute
 	op.terms = t
 	op.metrics = loss.Metrics{Tokens: M, TeacherTokens: kl}
 	if M > 0 {
@@ -265,11 +270,11 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 // at temperature T ≠ 1 every sparse teacher row needs its tail tempered at T
 // (see package loss).
 func (op *LMLoss) checkTemperedTail(N int) error {
-	b, T := op.feed.Batch, op.cfg.Temperature
+	b, T := op.feed.Batch, op.cur.Temperature
 	if b.TailTempered != nil && len(b.TailTempered) != N {
 		return fmt.Errorf("lm loss: tempered tail has %d values, want %d", len(b.TailTempered), N)
 	}
-	if op.cfg.Alpha == 0 || T == 1 || b.K == 0 || op.feed.DenseTeacher != nil {
+	if op.cur.Alpha == 0 || T == 1 || b.K == 0 || op.feed.DenseTeacher != nil {
 		return nil
 	}
 	if b.TailTempered == nil {

@@ -37,6 +37,9 @@ type Model struct {
 	weights []*weight      // graph inputs; each backs one or more Params
 	graphs  map[graphKey]*graph
 	order   []graphKey // insertion order, for eviction
+	// objective replaces lc in the LM-head loss during one
+	// ForwardBackwardObjective call (nil otherwise).
+	objective *loss.Config
 }
 
 // weight is one graph input tensor. Q, K and V of a block are one weight
@@ -425,8 +428,8 @@ func (m *Model) run(mode int, b *batch.Batch, dense []float32) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	gr.feed.Batch, gr.feed.DenseTeacher = b, dense
-	defer func() { gr.feed.Batch, gr.feed.DenseTeacher = nil, nil }()
+	gr.feed.Batch, gr.feed.DenseTeacher, gr.feed.Objective = b, dense, m.objective
+	defer func() { gr.feed.Batch, gr.feed.DenseTeacher, gr.feed.Objective = nil, nil, nil }()
 	if err := gr.exec.run(); err != nil {
 		return nil, fmt.Errorf("student step B=%d T=%d: %w", b.B, b.T, err)
 	}

@@ -158,30 +158,25 @@ func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
 		resp.TailTempered = make([]float64, len(comp))
 	}
 	inv := 1 / temp
-	order := make([]int32, 0, k)
+	ids, lps := make([]int32, k), make([]float64, k)
 	for j := range comp {
 		row := logits[(P-1+j)*v : (P+j)*v]
-		lse := logSumExpScaled(row, temp)
 		chosen := comp[j]
+		var lse, tail, tailT float64
+		if k > 0 {
+			lse, tail, tailT = TopKTail(row, temp, kdT, ids, lps)
+		} else {
+			lse = logSumExpScaled(row, temp)
+		}
 		pos := Position{Alt: Alt{ID: chosen, Logprob: float64(row[chosen])*inv - lse}}
 		if k > 0 {
-			top := topK(row, k, order[:0]) // x/T is monotonic in x
-			mass := 0.0
 			pos.Top = make([]Alt, k)
-			for r, id := range top {
-				lp := float64(row[id])*inv - lse
-				pos.Top[r] = Alt{ID: id, Logprob: lp}
-				mass += math.Exp(lp)
+			for r, id := range ids {
+				pos.Top[r] = Alt{ID: id, Logprob: lps[r]}
 			}
-			resp.TailMass[j] = math.Min(1, math.Max(0, 1-mass))
+			resp.TailMass[j] = tail
 			if resp.TailTempered != nil {
-				lseT := logSumExpScaled(row, temp*kdT)
-				invT := 1 / (temp * kdT)
-				massT := 0.0
-				for _, id := range top {
-					massT += math.Exp(float64(row[id])*invT - lseT)
-				}
-				resp.TailTempered[j] = math.Min(1, math.Max(0, 1-massT))
+				resp.TailTempered[j] = tailT
 			}
 		}
 		resp.Positions[j] = pos
@@ -202,6 +197,35 @@ func (t *Local) Complete(ctx context.Context, req Request) (*Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// TopKTail reduces one position's logits row [V] to what a dataset stores
+// of the distribution p = softmax(row/temp): the len(ids) most likely ids
+// (descending, ties by the lower id) into ids, their natural-log
+// probabilities into lps, the log-normaliser lse = log Σ exp(row/temp), the
+// mass of p outside them, and for kdT > 0 the tail of p tempered at kdT
+// (q_T = Σ_tail p^{1/T} / Σ p^{1/T}, the tail of softmax(row/(temp·kdT)); 0
+// when kdT ≤ 0). Collection and the trainer's online teacher share it.
+func TopKTail(row []float32, temp, kdT float64, ids []int32, lps []float64) (lse, tail, tailT float64) {
+	lse = logSumExpScaled(row, temp)
+	inv := 1 / temp
+	top := topK(row, len(ids), ids[:0]) // x/T is monotonic in x
+	mass := 0.0
+	for r, id := range top {
+		lps[r] = float64(row[id])*inv - lse
+		mass += math.Exp(lps[r])
+	}
+	tail = math.Min(1, math.Max(0, 1-mass))
+	if kdT > 0 {
+		lseT := logSumExpScaled(row, temp*kdT)
+		invT := 1 / (temp * kdT)
+		massT := 0.0
+		for _, id := range top {
+			massT += math.Exp(float64(row[id])*invT - lseT)
+		}
+		tailT = math.Min(1, math.Max(0, 1-massT))
+	}
+	return lse, tail, tailT
 }
 
 // topK returns the ids of the k largest scores, descending, ties by lower id,

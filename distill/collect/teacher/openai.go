@@ -76,6 +76,7 @@ func (c *OpenAIConfig) Validate() error {
 type OpenAI struct {
 	cfg      OpenAIConfig
 	client   *openai.Client
+	httpc    openai.HTTPDoer // the client's transport (loopback-only when local), for Echo
 	key      string
 	remote   bool
 	deadline func(ctx context.Context, req Request, timeout time.Duration) (context.Context, context.CancelFunc)
@@ -164,7 +165,7 @@ func NewOpenAIWith(cfg OpenAIConfig, env Env) (*OpenAI, error) {
 	} else {
 		oc.HTTPClient = loopbackOnlyClient(env.Resolver, capture)
 	}
-	return &OpenAI{cfg: cfg, client: openai.NewClientWithConfig(oc), key: key, remote: remote, deadline: env.Deadline}, nil
+	return &OpenAI{cfg: cfg, client: openai.NewClientWithConfig(oc), httpc: oc.HTTPClient, key: key, remote: remote, deadline: env.Deadline}, nil
 }
 
 // Name implements Teacher.
