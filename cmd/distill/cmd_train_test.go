@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"github.com/distill-ml/distill/internal/testmodel"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
