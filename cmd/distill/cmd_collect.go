@@ -119,12 +119,12 @@ func collectOutcome(out string, s *collect.Summary) error {
 	if len(s.FailuresByReason) > 0 {
 		reasons = kvList(s.FailuresByReason)
 	}
-	return fmt.Errorf("collect %s: no rows stored: %d of %d prompts failed (%s; see %s)",
+	return fmt.Errorf("collect shard %s: no rows stored: %d of %d prompts failed (%s; see %s)",
 		s.Shard, s.Failed, s.Prompts, reasons, filepath.Join(out, collect.ErrorsFile))
 }
 
 func printCollectSummary(a *app, out string, s *collect.Summary) {
-	fmt.Fprintf(a.stdout, "collect %s: %d prompts (%d settled earlier): %d rows stored (%d with teacher top-k, %d CE-only), %d tokens, %d failed\n",
+	fmt.Fprintf(a.stdout, "collect shard %s: %d prompts (%d settled earlier): %d rows stored (%d with teacher top-k, %d CE-only), %d tokens, %d failed\n",
 		s.Shard, s.Prompts, s.AlreadySettled, s.Rows, s.TeacherRows, s.CEOnlyRows, s.Tokens, s.Failed)
 	fmt.Fprintf(a.stdout, "  bytes/token %.1f, redactions %d, %.1fs\n", s.BytesPerToken, s.Redactions, s.Seconds)
 	if len(s.Retries) > 0 {

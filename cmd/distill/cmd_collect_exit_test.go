@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/data/tokenizer"
+	"github.com/distill-ml/distill/distill/collect"
 )
 
 // A collection whose teacher refuses every request stores nothing: that run
@@ -68,5 +70,19 @@ func writeFile(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The summary names the shard as a shard ("collect shard 0/1:", not a bare
+// "collect 0/1:" that reads like a progress count) (issue 17, item 11).
+func TestCollectSummaryLabelsTheShard(t *testing.T) {
+	var out bytes.Buffer
+	printCollectSummary(&app{stdout: &out, stderr: &out}, "kd", &collect.Summary{Shard: "0/1", Prompts: 10, Rows: 10, TeacherRows: 10, Tokens: 99, Complete: true})
+	if first, _, _ := strings.Cut(out.String(), "\n"); !strings.HasPrefix(first, "collect shard 0/1: 10 prompts") {
+		t.Fatalf("summary line %q", first)
+	}
+	err := collectOutcome("kd", &collect.Summary{Shard: "1/2", Prompts: 3, Failed: 3})
+	if err == nil || !strings.HasPrefix(err.Error(), "collect shard 1/2: no rows stored") {
+		t.Fatalf("outcome %v", err)
 	}
 }

@@ -627,6 +627,11 @@ segment_rows: 5
 	if d.Manifest.Rows != 12 {
 		t.Fatalf("%d rows, want 12", d.Manifest.Rows)
 	}
+	// The finished total is reported once, by the summary, not also by a
+	// progress line just above it (issue 17, item 11).
+	if strings.Contains(stderr, "collect: 12/12") || strings.Count(stdout, "12 prompts") != 1 {
+		t.Fatalf("final collect line twice:\nstderr:\n%s\nstdout:\n%s", stderr, stdout)
+	}
 
 	// A student tokenizer that is not the teacher's is refused.
 	other, err := tokenizer.TrainStrings([]string{"something entirely different, again and again and again"}, tokenizer.TrainConfig{VocabSize: 300}, nil)

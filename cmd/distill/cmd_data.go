@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -264,16 +266,21 @@ func describeMeta(a *app, m *dataset.Meta) {
 	if teacher == "" {
 		teacher = "(none: text only)"
 	}
-	fmt.Fprintf(a.stdout, "teacher:         %s, temperature %g", teacher, m.Temperature)
-	if len(m.TeacherSettings) > 0 {
-		var kv []string
-		for k, v := range m.TeacherSettings {
-			kv = append(kv, k+"="+v)
-		}
-		sort.Strings(kv)
-		fmt.Fprintf(a.stdout, ", %s", strings.Join(kv, " "))
+	fmt.Fprintf(a.stdout, "teacher:         %s, temperature %g\n", teacher, m.Temperature)
+	keys := make([]string, 0, len(m.TeacherSettings))
+	for k := range m.TeacherSettings {
+		keys = append(keys, k)
 	}
-	fmt.Fprintln(a.stdout)
+	sort.Strings(keys)
+	for _, k := range keys {
+		// One setting a line; a JSON value (the dataset policy) indented.
+		v := m.TeacherSettings[k]
+		var ind bytes.Buffer
+		if t := strings.TrimSpace(v); (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) && json.Indent(&ind, []byte(t), "    ", "  ") == nil {
+			v = ind.String()
+		}
+		fmt.Fprintf(a.stdout, "  %-14s %s\n", k+":", v)
+	}
 	if m.PolicyHash != "" {
 		fmt.Fprintf(a.stdout, "policy:          %s\n", m.PolicyHash)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/distill-ml/distill/distill/engine"
@@ -14,6 +15,8 @@ import (
 type evalReport struct {
 	Model string `json:"model"`
 	Data  string `json:"data"`
+	// Measured says which tokens the perplexity is over (measuredText).
+	Measured string `json:"measured"`
 	engine.EvalResult
 	Seconds float64 `json:"seconds"`
 }
@@ -66,14 +69,19 @@ func newEvalCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
-			rep := evalReport{Model: model, Data: data, EvalResult: res, Seconds: time.Since(start).Seconds()}
+			measured, plain := measuredText(recs)
+			rep := evalReport{Model: model, Data: data, Measured: measured, EvalResult: res, Seconds: time.Since(start).Seconds()}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(rep)
 			}
-			fmt.Fprintf(a.stdout, "model       %s\ndata        %s\nsequences   %d\ntokens      %d\nmean NLL    %.4f nats/token\nperplexity  %.4f\ntime        %.1fs (%.0f tokens/s)\n",
-				model, data, rep.Sequences, rep.Tokens, rep.MeanNLL, rep.Perplexity, rep.Seconds, float64(rep.Tokens)/rep.Seconds)
+			fmt.Fprintf(a.stdout, "model       %s\ndata        %s\nmeasured    %s\nsequences   %d\ntokens      %d scored\nmean NLL    %.4f nats/token\nperplexity  %.4f = exp(mean NLL)\ntime        %.1fs (%.0f tokens/s)\n",
+				model, data, measured, rep.Sequences, rep.Tokens, rep.MeanNLL, rep.Perplexity, rep.Seconds, float64(rep.Tokens)/rep.Seconds)
+			if plain > 0 {
+				fmt.Fprintln(a.stdout, "note        plain text is scored as language modelling, which is not what a model fine-tuned on prompt/completion pairs trained on"+
+					" (the quickstart's students never train on manual text; only its teacher does), so expect a high perplexity; for a student, score {prompt, completion} JSONL such as corpus/validation.jsonl")
+			}
 			return nil
 		},
 	}
@@ -87,4 +95,31 @@ func newEvalCmd(a *app) *cobra.Command {
 	f.BoolVar(&noBOS, "no-bos", false, "do not prepend BOS even if the model asks for it")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return c
+}
+
+// measuredText says which tokens eval's perplexity is over, and returns the
+// number of plain-text records (no prompt: every token after the first).
+func measuredText(recs []engine.EvalRecord) (string, int) {
+	pairs := 0
+	for _, r := range recs {
+		if r.Prompt != "" {
+			pairs++
+		}
+	}
+	plain := len(recs) - pairs
+	var parts []string
+	if pairs > 0 {
+		parts = append(parts, fmt.Sprintf("the completion of each of %d prompt/completion %s given its prompt", pairs, plural(pairs, "record", "records")))
+	}
+	if plain > 0 {
+		parts = append(parts, fmt.Sprintf("every token after the first of %d plain-text %s", plain, plural(plain, "sequence", "sequences")))
+	}
+	return strings.Join(parts, ", and "), plain
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -114,3 +114,46 @@ func TestEvalExact(t *testing.T) {
 		}
 	}
 }
+
+// eval says what its perplexity measures and on what: completions given
+// their prompts, or every token of plain text — and that plain text such as
+// the manuals is not what a Q&A student trained on (issue 17, item 8).
+func TestEvalLabelsWhatIsMeasured(t *testing.T) {
+	model := tinyGGUF(t)
+	dir := t.TempDir()
+	pairs, text, mixed := filepath.Join(dir, "qa.jsonl"), filepath.Join(dir, "manuals.txt"), filepath.Join(dir, "mixed.jsonl")
+	os.WriteFile(pairs, []byte(`{"prompt": "the cat", "completion": " sat on the mat"}`+"\n"), 0o644)
+	os.WriteFile(text, []byte("=== MP-1 ===\nReplace the battery pack after 500 charge cycles.\n"), 0o644)
+	os.WriteFile(mixed, []byte(`{"prompt": "the cat", "completion": " sat"}`+"\n"+`{"text": "hello world"}`+"\n"), 0o644)
+	for _, c := range []struct {
+		data      string
+		want      []string
+		textNote  bool
+		jsonField string
+	}{
+		{pairs, []string{"measured    the completion of each of 1 prompt/completion record given its prompt", "perplexity  ", "= exp(mean NLL)"}, false, "completion"},
+		{text, []string{"measured    every token after the first of 2 plain-text sequences", "= exp(mean NLL)"}, true, "plain-text"},
+		{mixed, []string{"measured    the completion of each of 1 prompt/completion record given its prompt, and every token after the first of 1 plain-text sequence"}, true, "plain-text"},
+	} {
+		code, out, stderr := runCLI(t, "eval", "--model", model, "--data", c.data)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.data, code, stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", filepath.Base(c.data), w, out)
+			}
+		}
+		if got := strings.Contains(out, "not what a model fine-tuned on prompt/completion pairs trained on"); got != c.textNote {
+			t.Errorf("%s: note on plain text shown %v, want %v:\n%s", filepath.Base(c.data), got, c.textNote, out)
+		}
+		code, out, _ = runCLI(t, "eval", "--model", model, "--data", c.data, "--json")
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
+			t.Fatalf("%s --json: exit %d, %v", c.data, code, err)
+		}
+		if m, _ := rep["measured"].(string); !strings.Contains(m, c.jsonField) {
+			t.Errorf("%s --json: measured %q, want it to mention %q", filepath.Base(c.data), m, c.jsonField)
+		}
+	}
+}

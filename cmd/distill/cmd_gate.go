@@ -83,8 +83,10 @@ func newGateCmd(a *app) *cobra.Command {
 			}
 			gate.WriteTable(a.stdout, rep)
 			fmt.Fprintf(a.stdout, "\nreports: %s/gate.json, %s/gate.md, %s/report.html\n", out, out, out)
+			// No LlamaCppBuild: the gate runs distill's runtime only, and a
+			// manifest records a llama.cpp build only when one checked the file.
 			dirs, err := gate.WriteReleases(filepath.Join(out, "release"), rep, gate.Provenance{
-				TrainRun: trainRun, DistillVersion: version, LlamaCppBuild: llamaCppBuild})
+				TrainRun: trainRun, DistillVersion: version})
 			if err != nil {
 				return fmt.Errorf("gate: release manifests: %w", err)
 			}
@@ -116,10 +118,6 @@ func newGateCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&trainRun, "train-run", "", "the student's training run directory, for the manifest's provenance (config and dataset hashes, teacher, policy)")
 	return cmd
 }
-
-// llamaCppBuild is the llama.cpp build the test suite verifies exported GGUFs
-// against (the prebuilt binary of npm node-llama-cpp 3.22.1).
-const llamaCppBuild = "llama.cpp de3ff81 (node-llama-cpp 3.22.1)"
 
 func splitList(xs []string) []string {
 	var out []string

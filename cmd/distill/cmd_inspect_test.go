@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/tokenizer"
 )
 
@@ -71,5 +73,22 @@ func TestInspectValidatesWhatItPrints(t *testing.T) {
 				t.Errorf("%s shard: inspect shard exit %d, stdout %q, stderr %q", c.name, code, stdout, stderr)
 			}
 		}
+	}
+}
+
+// inspect prints a teacher setting that holds JSON (the dataset policy)
+// indented over several lines, not as one long line (issue 17, item 11).
+func TestInspectIndentsJSONTeacherSettings(t *testing.T) {
+	var out bytes.Buffer
+	describeMeta(&app{stdout: &out, stderr: &out}, &dataset.Meta{Teacher: "local-teacher", Temperature: 1,
+		TeacherSettings: map[string]string{"kind": "local", "policy": `{"version":1,"teachers":{"local-teacher":{"remote":false}}}`}})
+	text := out.String()
+	for _, want := range []string{"\n  kind:", "local\n", "\n  policy:", "\n      \"version\": 1,\n", "\n      \"teachers\": {\n", "\"remote\": false\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, `{"version":1`) {
+		t.Errorf("the policy JSON is printed on one line:\n%s", text)
 	}
 }

@@ -109,7 +109,11 @@ func newReleaseCmd(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "trusted key: %s\ncurrent: %s\n", trusted, cur)
 			for _, e := range evs {
-				fmt.Fprintf(a.stdout, "%s %-8s %s (was %s)\n", e.Time.Format("2006-01-02T15:04:05Z"), e.Action, e.ID, e.From)
+				was := "(first release)"
+				if e.From != "" {
+					was = "(was " + e.From + ")"
+				}
+				fmt.Fprintf(a.stdout, "%s %-8s %s %s\n", e.Time.Format("2006-01-02T15:04:05Z"), e.Action, e.ID, was)
 			}
 			return nil
 		},

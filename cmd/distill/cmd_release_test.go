@@ -50,6 +50,11 @@ func TestVerifyPromoteRollbackCLI(t *testing.T) {
 	if code, out, _ := runCLI(t, "release", "status", "--store", store); code != 0 || !strings.Contains(out, "current: student-1") {
 		t.Fatalf("status: %d %q", code, out)
 	}
+	// The first promote has no previous version: no empty "(was )" (issue 17, item 11).
+	if _, out, _ := runCLI(t, "release", "status", "--store", store); strings.Contains(out, "(was )") ||
+		!strings.Contains(out, "promote  student-1 (first release)") || !strings.Contains(out, "promote  student-2 (was student-1)") {
+		t.Fatalf("status history:\n%s", out)
+	}
 	os.WriteFile(filepath.Join(a2, "student.gguf"), []byte("GGUF-X"), 0o644)
 	code, _, errs := runCLI(t, "verify", a2)
 	if code != 1 || !strings.Contains(errs, "student.gguf: sha256") {

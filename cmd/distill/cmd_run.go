@@ -27,7 +27,9 @@ func newRunCmd(a *app) *cobra.Command {
 		Short: "Run a pipeline of distill commands as resumable stages (synth/collect → train → export → quantize → gate)",
 		Long: "Each stage is one distill command. A stage is keyed by the sha256 of its inputs and its\n" +
 			"command line; a rerun skips current stages and reruns an interrupted or changed one.\n" +
-			"State is kept in <work>/pipeline-state.json.",
+			"A changed stage (or every stage under --force) replaces its declared outputs as a whole:\n" +
+			"the previous ones wait beside them (NAME.pipeline-old) until it succeeds and are put back\n" +
+			"if it fails. State is kept in <work>/pipeline-state.json.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPipeline(a, args[0], sets, force)

@@ -73,9 +73,9 @@ func newDataSynthCmd(a *app) *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&out, "out", "", "output directory (created if missing)")
-	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed; the same seed gives byte-identical output")
+	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed of the train/validation manuals and questions; the same seed gives byte-identical output (the versioned golden set does not depend on it)")
 	f.Float64Var(&cfg.Scale, "scale", cfg.Scale, "size multiplier for train/validation (1 = about 16 MB); the golden set does not scale")
-	f.IntVar(&cfg.GoldenItems, "golden", cfg.GoldenItems, "number of golden-set items")
+	f.IntVar(&cfg.GoldenItems, "golden", cfg.GoldenItems, "number of golden-set items (a prefix of the versioned set)")
 	f.IntVar(&cfg.ExcerptMin, "excerpt-min", cfg.ExcerptMin, "fewest policy paragraphs per prompt")
 	f.IntVar(&cfg.ExcerptMax, "excerpt-max", cfg.ExcerptMax, "most policy paragraphs per prompt")
 	f.IntVar(&cfg.MaxChars, "max-chars", cfg.MaxChars, "upper bound on prompt+completion bytes")

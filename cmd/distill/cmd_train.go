@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -72,8 +73,10 @@ func newTrainCmd(a *app) *cobra.Command {
 				// message says where. Either way the run did not finish: exit 1.
 				return fmt.Errorf("train: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "trained %d steps: train loss %.4f, held-out loss %.4f (ppl %.2f)\ncheckpoint %s\nmetrics %s\nplot %s\n",
-				res.Steps, res.TrainLoss, res.EvalLoss, res.Perplexity, res.Checkpoint, res.MetricsPath, res.PlotPath)
+			// The loss is the configured objective (CE, KD terms, hidden MSE);
+			// the perplexity is exp(CE) of the same evaluation.
+			fmt.Fprintf(a.stdout, "trained %d steps: train loss %.4f, held-out loss %.4f (CE %.4f nats/token, ppl exp(CE) %.2f)\ncheckpoint %s\nmetrics %s\nplot %s\n",
+				res.Steps, res.TrainLoss, res.EvalLoss, math.Log(res.Perplexity), res.Perplexity, res.Checkpoint, res.MetricsPath, res.PlotPath)
 			return nil
 		},
 	}

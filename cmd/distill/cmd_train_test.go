@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/distill-ml/distill/internal/testmodel"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -113,6 +114,7 @@ type metricLine struct {
 	Step int     `json:"step"`
 	Loss float64 `json:"loss"`
 	KL   float64 `json:"kl"`
+	CE   float64 `json:"ce"`
 }
 
 func readMetrics(t *testing.T, out string) []metricLine {
@@ -171,6 +173,12 @@ func TestTrainEndToEndOnDataset(t *testing.T) {
 	// biased target started near 8 and fell by 8%, the exact one by ~10%).
 	if len(evals) != 4 || evals[0].Step != 0 || !(evals[3].Loss < 0.93*evals[0].Loss) {
 		t.Fatalf("held-out loss did not fall: %+v", evals)
+	}
+	// The closing line labels its numbers: the training objective, its CE part and
+	// the perplexity exp(CE) (not exp(loss)), as in metrics.jsonl (issue 17, item 8).
+	last := evals[3]
+	if want := fmt.Sprintf("held-out loss %.4f (CE %.4f nats/token, ppl exp(CE) %.2f)", last.Loss, last.CE, math.Exp(last.CE)); !strings.Contains(stdout, want) {
+		t.Fatalf("train output lacks %q:\n%s", want, stdout)
 	}
 	if _, err := os.Stat(filepath.Join(straight, "loss.png")); err != nil {
 		t.Fatal(err)

@@ -17,8 +17,11 @@
 // no timestamps, so the same Config yields byte-identical files. The golden
 // set (golden.jsonl) is drawn from held-out manuals whose names (manual IDs,
 // models, manufacturers, vendors, sites) never occur in the training or
-// validation splits, and it does not depend on Scale. Score grades a model
-// output against a golden item.
+// validation splits. The golden set is versioned (GoldenVersion): its manuals
+// and questions come from a fixed recipe of their own (goldenRecipe), so they
+// are the same items whatever the corpus seed, scale or excerpt settings;
+// GoldenItems only takes a prefix. Score grades a model output against a
+// golden item.
 package synth
 
 import (
@@ -42,7 +45,19 @@ const (
 	baseManuals = 930
 	// maxScale bounds Scale so a typo cannot ask for terabytes.
 	maxScale = 50
+	// goldenSeed is the seed of GoldenVersion's held-out manuals and
+	// questions; it is part of the version, whatever Config.Seed says.
+	goldenSeed = 1
 )
+
+// goldenRecipe returns the generator settings of GoldenVersion's items: the
+// default recipe at goldenSeed, n items. Changing anything it returns changes
+// every recorded golden score, so it needs a new GoldenVersion.
+func goldenRecipe(n int) Config {
+	g := DefaultConfig()
+	g.Seed, g.GoldenItems = goldenSeed, n
+	return g
+}
 
 // Config controls generation. The zero value is not valid; start from
 // DefaultConfig. Field names in YAML match the json tags.
@@ -164,19 +179,21 @@ func Generate(cfg Config, progress func(done, total int)) (*Corpus, error) {
 	}
 	c := &Corpus{Config: cfg}
 
-	// Golden first: it depends only on the seed and GoldenItems.
+	// Golden first, from its own recipe: it depends only on GoldenVersion
+	// and GoldenItems, and its names are taken before any other manual's.
+	gcfg := goldenRecipe(cfg.GoldenItems)
 	var gtext strings.Builder
 	entities := map[string]bool{}
-	for i := 0; len(c.Golden) < cfg.GoldenItems; i++ {
-		m := newManual(cfg.Seed, "golden", i, heldOut, cats, tops)
-		r := newRNG(cfg.Seed, "examples/golden", uint64(i))
+	for i := 0; len(c.Golden) < gcfg.GoldenItems; i++ {
+		m := newManual(gcfg.Seed, "golden", i, heldOut, cats, tops)
+		r := newRNG(gcfg.Seed, "examples/golden", uint64(i))
 		near, last := KindAbstainNearMiss, KindAbstain
 		if i%2 == 1 {
 			near, last = KindAbstain, KindAnswer
 		}
-		exs := manualExamples(r, m, tops, cfg, []string{KindAnswer, KindAnswer, KindAnswer, near, last})
+		exs := manualExamples(r, m, tops, gcfg, []string{KindAnswer, KindAnswer, KindAnswer, near, last})
 		for _, ex := range exs {
-			if len(c.Golden) == cfg.GoldenItems {
+			if len(c.Golden) == gcfg.GoldenItems {
 				break
 			}
 			c.Golden = append(c.Golden, goldenFromExample(ex, len(c.Golden)+1))

@@ -92,7 +92,8 @@ func TestDifferentSeedsDiffer(t *testing.T) {
 	dirA, _ := writeCorpus(t, smallConfig(1))
 	dirB, _ := writeCorpus(t, smallConfig(2))
 	a, b := hashDir(t, dirA), hashDir(t, dirB)
-	for _, name := range []string{TrainFile, ValidationFile, GoldenFile, TrainManualsFile, TokenizerCorpusFile} {
+	// The golden set does not depend on the seed (TestGoldenSetIndependentOfSeedAndScale).
+	for _, name := range []string{TrainFile, ValidationFile, TrainManualsFile, TokenizerCorpusFile} {
 		if a[name] == b[name] {
 			t.Errorf("%s is identical for seeds 1 and 2", name)
 		}

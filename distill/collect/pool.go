@@ -47,7 +47,8 @@ func collectPending(ctx context.Context, cfg *Config, opt *Options, meta dataset
 	rp := cfg.RetryPolicy()
 	var prog *progress.Reporter
 	if opt.Progress != nil {
-		prog = progress.New(opt.Progress, "collect", int64(len(pending)))
+		// The CLI prints the summary of a finished run (collect.Summary).
+		prog = progress.NewWith(opt.Progress, progress.IsTerminal(opt.Progress), progress.Config{Desc: "collect", Total: int64(len(pending)), SummaryFollows: true})
 	}
 	window := cfg.Concurrency * reorderWindowPerWorker
 	// freeSlots holds one token per prompt that may start: the dispatcher

@@ -69,7 +69,9 @@ func WriteReleases(dir string, rep *Report, prov Provenance) ([]string, error) {
 		}
 		model.File = file
 		m := &release.Manifest{
-			Name: "distill-student", Version: a.Name + "-" + rep.Created.Format("20060102T150405Z"),
+			// The id is Name-Version: "distill-student-q8_0-<time>" (the
+			// artifact's name already says "student").
+			Name: "distill", Version: a.Name + "-" + rep.Created.Format("20060102T150405Z"),
 			Model:      model,
 			Runtime:    release.Runtime{DistillVersion: prov.DistillVersion, LlamaCppBuild: prov.LlamaCppBuild},
 			Provenance: p,

@@ -59,6 +59,11 @@ func TestWriteReleasesManifestVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The release id names the artifact once: distill-student-q8_0-<time>,
+	// not distill-student-student-q8_0-<time> (issue 17, item 11).
+	if id := man.ID(); !strings.HasPrefix(id, "distill-student-q8_0-") || strings.Contains(id, "student-student") {
+		t.Fatalf("release id %q", id)
+	}
 	if man.Model.Architecture != "llama" || man.Model.QuantType != "q8_0" || man.Model.Parameters != cfg.ParamCount() || man.Model.ContextLength != 64 {
 		t.Fatalf("model facts %+v (want %d parameters)", man.Model, cfg.ParamCount())
 	}

@@ -114,3 +114,124 @@ func TestHashPathDirectoryIsContentAndNameSensitive(t *testing.T) {
 		t.Fatal("changed content hashed equal")
 	}
 }
+
+// refusingStage writes dir/out.txt inside a fresh directory dir and, like
+// `distill data import`, refuses a directory that already holds it.
+func refusingStage(dir string, param string, runs *int, fail bool) Stage {
+	return Stage{Name: "import", Params: param, Outputs: []string{dir}, Run: func(context.Context) error {
+		*runs++
+		if _, err := os.Stat(filepath.Join(dir, "out.txt")); err == nil {
+			return errors.New("create dataset: already holds out.txt")
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "out.txt"), []byte(param), 0o644); err != nil {
+			return err
+		}
+		if fail {
+			return errors.New("boom after writing")
+		}
+		return nil
+	}}
+}
+
+// A changed stage replaces its outputs: a command that refuses existing
+// output (as `data import` does) reruns cleanly with new parameters, and
+// going back to the old parameters works too (issue 17, item 2).
+func TestChangedStageReplacesItsOutputs(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "text-train")
+	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
+	ctx := context.Background()
+	runs := 0
+	for i, param := range []string{"scale=0.3", "scale=0.02", "scale=0.02", "scale=0.3"} {
+		res, err := r.Run(ctx, []Stage{refusingStage(out, param, &runs, false)})
+		if err != nil {
+			t.Fatalf("run %d (%s): %v", i, param, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(out, "out.txt")); string(b) != param {
+			t.Fatalf("run %d: output %q, want %q", i, b, param)
+		}
+		if want := i == 2; res[0].Skipped != want {
+			t.Fatalf("run %d: skipped %v, want %v", i, res[0].Skipped, want)
+		}
+	}
+	if _, err := os.Stat(out + backupSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the replaced outputs were left beside the new ones: %v", err)
+	}
+	// --force replaces current outputs as well.
+	r.Force = true
+	if res, err := r.Run(ctx, []Stage{refusingStage(out, "scale=0.3", &runs, false)}); err != nil || res[0].Skipped {
+		t.Fatalf("forced run: %+v %v", res, err)
+	}
+}
+
+// A changed stage that fails leaves the previous outputs and their record as
+// they were: rerunning the old parameters skips the stage as current.
+func TestFailedReplacementRestoresPreviousOutputs(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "text-train")
+	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
+	ctx := context.Background()
+	runs := 0
+	if _, err := r.Run(ctx, []Stage{refusingStage(out, "old", &runs, false)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Run(ctx, []Stage{refusingStage(out, "new", &runs, true)})
+	if err == nil || !strings.Contains(err.Error(), "boom after writing") || !strings.Contains(err.Error(), "previous outputs restored") {
+		t.Fatalf("failed replacement: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "out.txt")); string(b) != "old" {
+		t.Fatalf("after a failed replacement the output holds %q, want the previous %q", b, "old")
+	}
+	res, err := r.Run(ctx, []Stage{refusingStage(out, "old", &runs, false)})
+	if err != nil || !res[0].Skipped || runs != 2 {
+		t.Fatalf("old parameters after a failed replacement: %+v %v (runs %d)", res, err, runs)
+	}
+}
+
+// A stage with nothing to replace keeps the partial work of a failed attempt,
+// and a rerun of the same attempt runs in place, so commands that resume
+// their own work (collect's journal) do so.
+func TestInterruptedAttemptResumesInPlace(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "kd")
+	journal := filepath.Join(out, "journal")
+	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
+	ctx := context.Background()
+	attempt := 0
+	stage := Stage{Name: "collect", Params: "p", Outputs: []string{out}, Run: func(context.Context) error {
+		attempt++
+		os.MkdirAll(out, 0o755)
+		f, err := os.OpenFile(journal, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		f.WriteString("x")
+		if attempt == 1 {
+			return errors.New("interrupted")
+		}
+		return nil
+	}}
+	if _, err := r.Run(ctx, []Stage{stage}); err == nil {
+		t.Fatal("first attempt should fail")
+	}
+	if _, err := r.Run(ctx, []Stage{stage}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(journal); string(b) != "xx" {
+		t.Fatalf("journal %q: the second attempt did not resume the first one's work", b)
+	}
+}
+
+// An output that holds the state file would be moved aside with it.
+func TestOutputHoldingTheStateFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
+	_, err := r.Run(context.Background(), []Stage{{Name: "s", Outputs: []string{dir}, Run: func(context.Context) error { return nil }}})
+	if err == nil || !strings.Contains(err.Error(), "holds the pipeline state") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,5 +80,42 @@ func TestQuickstartStudentsShareTheLabelledSubset(t *testing.T) {
 	}
 	if imp := st["import-manuals"]; lm["data.train"] != imp["--out"] || imp["--in"] != "/w/corpus/manuals_train.txt" {
 		t.Errorf("pretraining reads %s; manuals import %v", lm["data.train"], imp)
+	}
+}
+
+// Every quickstart stage declares, as an output, the whole file or directory
+// its command writes (--out, out_dir=, out=), so a changed stage replaces all
+// of it: a training run's checkpoints go with its metrics, a collection's
+// journal with its dataset (issue 17, item 2).
+func TestQuickstartOutputsCoverWhatEachCommandWrites(t *testing.T) {
+	var cfg pipeline.Config
+	if err := configs.Load("quickstart", &cfg, "work=/w"); err != nil {
+		t.Fatal(err)
+	}
+	stages, err := cfg.Build(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := quickstartStages(t)
+	for _, s := range stages {
+		f := flags[s.Name]
+		var writes []string
+		for _, k := range []string{"--out", "out_dir", "out"} {
+			if f[k] != "" {
+				writes = append(writes, f[k])
+			}
+		}
+		if f["cmd"] == "quantize" {
+			args := s.Params.([]string)
+			writes = append(writes, args[len(args)-1])
+		}
+		if len(writes) == 0 {
+			t.Errorf("stage %s: no output location found in %v", s.Name, s.Params)
+		}
+		for _, w := range writes {
+			if !slices.Contains(s.Outputs, w) {
+				t.Errorf("stage %s writes %s but declares outputs %v", s.Name, w, s.Outputs)
+			}
+		}
 	}
 }

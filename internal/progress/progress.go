@@ -31,6 +31,10 @@ type Config struct {
 	// Line formats a plain line (without the newline); nil means
 	// "desc: done/total (rate/s, ETA eta) extra".
 	Line func(Status) string
+	// SummaryFollows says the caller prints its own summary when the work
+	// is done: plain output then has no line for the finished total (it
+	// would say the same thing twice); an unfinished run still gets its line.
+	SummaryFollows bool
 }
 
 // Status is the state a plain line reports.
@@ -59,8 +63,14 @@ type Reporter struct {
 // New starts a reporter that draws a bar when w is a terminal. total < 0
 // means unknown.
 func New(w io.Writer, desc string, total int64) *Reporter {
+	return NewWith(w, IsTerminal(w), Config{Desc: desc, Total: total})
+}
+
+// IsTerminal reports whether w is a terminal (a bar) rather than a pipe or
+// file (plain lines).
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return NewWith(w, ok && term.IsTerminal(int(f.Fd())), Config{Desc: desc, Total: total})
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // NewWith starts a reporter configured by c that draws a bar when terminal
@@ -115,7 +125,12 @@ func (r *Reporter) update(done int64, extra string) {
 	if r.cfg.Every > 0 {
 		due = done/r.cfg.Every != prev/r.cfg.Every
 	}
-	if due || (r.cfg.Total >= 0 && done >= r.cfg.Total) {
+	finished := r.cfg.Total >= 0 && done >= r.cfg.Total
+	if finished && r.cfg.SummaryFollows {
+		r.printed = true // the caller's summary reports it
+		return
+	}
+	if due || finished {
 		r.last = now
 		r.line(now)
 	}

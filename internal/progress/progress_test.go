@@ -64,3 +64,26 @@ func TestFinishPrintsTheLastState(t *testing.T) {
 		t.Fatalf("output %q, want %q", buf.String(), want)
 	}
 }
+
+// TestSummaryFollowsSkipsTheFinishedLine: a caller that prints its own
+// summary when done (collect) gets no plain line for the finished total, but
+// still one for where an interrupted run stopped.
+func TestSummaryFollowsSkipsTheFinishedLine(t *testing.T) {
+	var buf bytes.Buffer
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	r := NewWith(&buf, false, Config{Desc: "collect", Total: 3, Every: 1, SummaryFollows: true, Now: clock.now})
+	r.Add(1, "a")
+	r.Add(1, "b")
+	r.Add(1, "c")
+	r.Finish()
+	if want := "collect: 1/3 (0.0/s) a\ncollect: 2/3 (0.0/s) b\n"; buf.String() != want {
+		t.Fatalf("output %q, want %q", buf.String(), want)
+	}
+	buf.Reset()
+	r = NewWith(&buf, false, Config{Desc: "collect", Total: 30, Every: 10, SummaryFollows: true, Now: clock.now})
+	r.Add(4, "stopped")
+	r.Finish()
+	if want := "collect: 4/30 (0.0/s) stopped\n"; buf.String() != want {
+		t.Fatalf("interrupted: output %q, want %q", buf.String(), want)
+	}
+}
