@@ -104,64 +104,75 @@ func llamaQuantizeBinary(t testing.TB) string {
 	return llamaQuantize.bin
 }
 
+// quantConfigs are the shapes every file type is compared on: tied and
+// untied outputs, K-quant-friendly widths (256, 512) and unfriendly ones (96
+// with an FFN of 168, not even a multiple of 32; 320 and MobileLLM-125M's 576,
+// multiples of 32 only), GQA ratios 1 to 5, and 8 layers so that
+// use_more_bits and the first-eighth rules pick distinct layers.
+var quantConfigs = []student.Config{
+	cfgK,   // d256 ffn512, tied, GQA 2
+	cfgOdd, // d96 ffn168, untied, shared blocks
+	{VocabSize: 400, DModel: 320, NLayers: 8, NHeads: 5, NKVHeads: 1, FFNDim: 512,
+		ContextLength: 256, RopeBase: 10000, NormEps: 1e-5},
+	{VocabSize: 300, DModel: 512, NLayers: 8, NHeads: 8, NKVHeads: 2, FFNDim: 256,
+		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5, UntieEmbed: true},
+	{VocabSize: 260, DModel: 576, NLayers: 2, NHeads: 9, NKVHeads: 3, FFNDim: 768,
+		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5},
+}
+
 // TestMatchesLlamaQuantize quantizes our F32 export with llama.cpp's own
-// llama_model_quantize (Q4_K_M mix; the pure types with --pure) and compares
-// every tensor's type and bytes, and every metadata value llama.cpp writes,
-// with our direct export of the same type.
+// llama_model_quantize for every file type, with and without --pure, and
+// compares every tensor's type and bytes, and every metadata value llama.cpp
+// writes, with our direct export and our Requantize of the same type.
 func TestMatchesLlamaQuantize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compares with llama-quantize: not in -short")
 	}
 	bin := llamaQuantizeBinary(t)
 	dir := t.TempDir()
-	// d 320, like MobileLLM-125M's 576, is a multiple of 32 but not of 256
-	// (k-quant rows fall back) while FFN 512 rows are k-quant friendly; 8
-	// layers spread use_more_bits over the first/last eighth and every third.
-	cfg320 := student.Config{VocabSize: 400, DModel: 320, NLayers: 8, NHeads: 5, NKVHeads: 1, FFNDim: 512,
-		ContextLength: 256, RopeBase: 10000, NormEps: 1e-5}
-	cases := []struct {
-		ft    quant.FileType
-		ftype int // llama_ftype
-		pure  bool
-		cfgs  []student.Config
-	}{
-		{quant.FileQ4_K_M, 15, false, []student.Config{cfgK, cfgOdd, cfg320}},
-		{quant.FileQ8_0, 7, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileQ4_0, 2, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileQ4_K, 14, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileQ5_K, 16, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileQ6_K, 18, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileF16, 1, false, []student.Config{cfgOdd}},
-	}
-	for ci, cfg := range []student.Config{cfgK, cfgOdd, cfg320} {
+	for _, cfg := range quantConfigs {
 		m := randomModel(t, cfg)
-		src := filepath.Join(dir, fmt.Sprintf("src%d-f32.gguf", ci))
+		tie := "tied"
+		if cfg.UntieEmbed {
+			tie = "untied"
+		}
+		shape := fmt.Sprintf("d%d-ffn%d-%s", cfg.DModel, cfg.FFNDim, tie)
+		src := filepath.Join(dir, shape+"-f32.gguf")
 		if err := Write(src, m, Options{Type: quant.FileF32}); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range cases {
-			use := false
-			for _, cc := range c.cfgs {
-				use = use || cc == cfg
-			}
-			if !use {
+		for _, name := range quant.FileTypeNames() {
+			ft, _ := quant.ParseFileType(name)
+			if ft == quant.FileF32 {
 				continue
 			}
-			name := fmt.Sprintf("d%d-%s", cfg.DModel, c.ft)
-			ours := filepath.Join(dir, name+"-ours.gguf")
-			theirs := filepath.Join(dir, name+"-llama.gguf")
-			if err := Write(ours, m, Options{Type: c.ft}); err != nil {
-				t.Fatal(err)
+			for _, pure := range []bool{false, true} {
+				if pure && (!ft.Quantized() || cfg.DModel > 256) {
+					continue // --pure needs no more than a friendly and an unfriendly width
+				}
+				name := fmt.Sprintf("%s-%s", shape, ft)
+				if pure {
+					name += "-pure"
+				}
+				t.Run(name, func(t *testing.T) {
+					ours := filepath.Join(dir, name+"-ours.gguf")
+					re := filepath.Join(dir, name+"-requant.gguf")
+					theirs := filepath.Join(dir, name+"-llama.gguf")
+					opt := Options{Type: ft, Pure: pure}
+					if err := Write(ours, m, opt); err != nil {
+						t.Fatal(err)
+					}
+					if err := Requantize(src, re, ft, opt); err != nil {
+						t.Fatal(err)
+					}
+					cmd := exec.Command(bin, src, theirs, fmt.Sprint(ft.GGUFFileType()), map[bool]string{false: "0", true: "1"}[pure])
+					if out, err := cmd.CombinedOutput(); err != nil {
+						t.Fatalf("llama_model_quantize: %v\n%s", err, out)
+					}
+					compareGGUF(t, "export", ours, theirs)
+					compareGGUF(t, "quantize", re, theirs)
+				})
 			}
-			pure := "0"
-			if c.pure {
-				pure = "1"
-			}
-			cmd := exec.Command(bin, src, theirs, fmt.Sprint(c.ftype), pure)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("%s: llama_model_quantize: %v\n%s", name, err, out)
-			}
-			compareGGUF(t, name, ours, theirs)
 		}
 	}
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // Requantize reads an F32/F16 GGUF at in and writes out (atomically) with the
-// tensor types file type ft implies (TensorType, with the input's
-// <arch>.block_count and tied-output state). Metadata is copied in order,
+// tensor types file type ft implies (Mix.TensorType with opt.Pure, the
+// input's <arch>.block_count, head counts and tied-output state). Metadata is copied in order,
 // with general.file_type and general.quantization_version set for ft.
 // Tensors already quantized are only accepted when they keep their type
 // (re-quantizing quantized data compounds error, so it is refused).
@@ -39,6 +39,12 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 		return fmt.Errorf("quantize %s: %w", in, err)
 	}
 	_, hasOutput := f.Tensor("output.weight")
+	mix := Mix{Type: ft, Pure: opt.Pure, NLayers: int(nLayers), Tied: !hasOutput, GQA: 1}
+	if nHead, err := f.Uint(gguf.KeyLlamaHeadCount); err == nil { // both checked by checkLlamaTensors
+		if nKV, err := f.Uint(gguf.KeyLlamaHeadCountKV); err == nil && nKV > 0 {
+			mix.GQA = int(nHead / nKV)
+		}
+	}
 
 	w := gguf.NewWriter()
 	_, hasQV := f.KV(gguf.KeyQuantizationVersion)
@@ -75,7 +81,7 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 	types := make([]quant.Type, len(f.Tensors))
 	var total int64
 	for i, t := range f.Tensors {
-		nt := TensorType(ft, t.Name, t.Dims, int(nLayers), !hasOutput)
+		nt := mix.TensorType(t.Name, t.Dims)
 		if !quantizable(t.Name, t.Dims) {
 			nt = t.Type // norms and 1-D tensors are copied as they are
 		}
