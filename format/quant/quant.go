@@ -23,7 +23,7 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // Quantizable reports whether Quantize/Dequantize support t.
 func Quantizable(t Type) bool {
 	switch t {
-	case F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
@@ -109,6 +109,14 @@ func quantizeBlocks(t Type, dst []byte, src []float32) {
 		for i := 0; i < len(src)/32; i++ {
 			quantizeQ5_1((*[24]byte)(dst[i*24:]), (*[32]float32)(src[i*32:]))
 		}
+	case Q2_K:
+		for i := 0; i < len(src)/QK_K; i++ {
+			quantizeQ2_K(dst[i*84:(i+1)*84], src[i*QK_K:(i+1)*QK_K])
+		}
+	case Q3_K:
+		for i := 0; i < len(src)/QK_K; i++ {
+			quantizeQ3_K(dst[i*110:(i+1)*110], src[i*QK_K:(i+1)*QK_K])
+		}
 	case Q4_K:
 		for i := 0; i < len(src)/QK_K; i++ {
 			quantizeQ4_K(dst[i*144:(i+1)*144], src[i*QK_K:(i+1)*QK_K])
@@ -153,6 +161,14 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 	case Q5_1:
 		for i := 0; i < len(dst)/32; i++ {
 			dequantizeQ5_1(dst[i*32:(i+1)*32], src[i*24:(i+1)*24])
+		}
+	case Q2_K:
+		for i := 0; i < len(dst)/QK_K; i++ {
+			dequantizeQ2_K(dst[i*QK_K:(i+1)*QK_K], src[i*84:(i+1)*84])
+		}
+	case Q3_K:
+		for i := 0; i < len(dst)/QK_K; i++ {
+			dequantizeQ3_K(dst[i*QK_K:(i+1)*QK_K], src[i*110:(i+1)*110])
 		}
 	case Q4_K:
 		for i := 0; i < len(dst)/QK_K; i++ {
@@ -375,9 +391,18 @@ func dequantizeQ5_1(y []float32, x []byte) {
 // ---- k-quant helpers ----
 
 // makeQKX2Quants is ggml's make_qkx2_quants: a weighted search for the scale
-// and min of a sub-block with levels 0..nmax. It fills L and returns (scale, -min).
-func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin, rdelta float32, nstep int) (float32, float32) {
-	const n = 32
+// and min of a sub-block of len(x) elements with levels 0..nmax, the error
+// measured as squared (useMad false) or absolute (useMad true) differences.
+// It fills L (Laux is scratch, both len(x)) and returns (scale, -min).
+func makeQKX2Quants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMad bool) (float32, float32) {
+	n := len(x)
+	weights, L, Laux = weights[:n], L[:n], Laux[:n]
+	errOf := func(diff float32) float32 {
+		if useMad {
+			return abs32(diff)
+		}
+		return float32(diff * diff)
+	}
 	minv, maxv := x[0], x[0]
 	sumW := weights[0]
 	sumX := float32(sumW * x[0])
@@ -396,7 +421,7 @@ func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin,
 		minv = 0
 	}
 	if maxv == minv {
-		*L = [32]uint8{}
+		clear(L)
 		return 0, -minv
 	}
 	fmax := float32(nmax)
@@ -407,13 +432,13 @@ func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin,
 		l := nearestInt(float32(iscale * (x[i] - minv)))
 		L[i] = uint8(max(0, min(nmax, l)))
 		diff := float32(float32(scale*float32(L[i]))+minv) - x[i]
-		diff = float32(diff * diff)
-		bestError += float32(weights[i] * diff)
+		bestError += float32(weights[i] * errOf(diff))
 	}
 	if nstep < 1 {
 		return scale, -minv
 	}
-	var xm [32]float32 // x - min, rounded as the C expression rounds it
+	var xmBuf [32]float32 // x - min, rounded as the C expression rounds it
+	xm := xmBuf[:n]
 	for i := range xm {
 		xm[i] = x[i] - minv
 	}
@@ -442,11 +467,10 @@ func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin,
 			var curError float32
 			for i := 0; i < n; i++ {
 				diff := float32(float32(thisScale*float32(Laux[i]))+thisMin) - x[i]
-				diff = float32(diff * diff)
-				curError += float32(weights[i] * diff)
+				curError += float32(weights[i] * errOf(diff))
 			}
 			if curError < bestError {
-				*L = *Laux
+				copy(L, Laux)
 				bestError = curError
 				scale = thisScale
 				minv = thisMin // later steps search around the new min (as in C)
@@ -484,7 +508,7 @@ func quantizeK45(y []byte, x []float32, L *[QK_K]uint8, nmax int, rmin float32, 
 		for l, v := range xs {
 			weights[l] = avX + abs32(v)
 		}
-		scales[j], mins[j] = makeQKX2Quants(nmax, xs, &weights, (*[32]uint8)(L[32*j:]), &Laux, rmin, 0.1, nstep)
+		scales[j], mins[j] = makeQKX2Quants(nmax, xs[:], weights[:], L[32*j:32*j+32], Laux[:], rmin, 0.1, nstep, false)
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}

@@ -52,6 +52,8 @@ static double bench(uint32_t typ, const float * x, uint8_t * q, uint32_t n, uint
 	case GGML_TYPE_Q4_0: f = (quantize_fn)quantize_row_q4_0_ref; break;
 	case GGML_TYPE_Q5_0: f = (quantize_fn)quantize_row_q5_0_ref; break;
 	case GGML_TYPE_Q5_1: f = (quantize_fn)quantize_row_q5_1_ref; break;
+	case GGML_TYPE_Q2_K: f = (quantize_fn)quantize_row_q2_K_ref; break;
+	case GGML_TYPE_Q3_K: f = (quantize_fn)quantize_row_q3_K_ref; break;
 	case GGML_TYPE_Q4_K: f = (quantize_fn)quantize_row_q4_K_ref; break;
 	case GGML_TYPE_Q5_K: f = (quantize_fn)quantize_row_q5_K_ref; break;
 	case GGML_TYPE_Q6_K: f = (quantize_fn)quantize_row_q6_K_ref; break;
@@ -97,6 +99,8 @@ int main(void) {
 		case GGML_TYPE_Q4_0: quantize_row_q4_0_ref(x, (block_q4_0 *)q, n); dequantize_row_q4_0((block_q4_0 *)q, y, n); nb = n / QK4_0 * sizeof(block_q4_0); break;
 		case GGML_TYPE_Q5_0: quantize_row_q5_0_ref(x, (block_q5_0 *)q, n); dequantize_row_q5_0((block_q5_0 *)q, y, n); nb = n / QK5_0 * sizeof(block_q5_0); break;
 		case GGML_TYPE_Q5_1: quantize_row_q5_1_ref(x, (block_q5_1 *)q, n); dequantize_row_q5_1((block_q5_1 *)q, y, n); nb = n / QK5_1 * sizeof(block_q5_1); break;
+		case GGML_TYPE_Q2_K: quantize_row_q2_K_ref(x, (block_q2_K *)q, n); dequantize_row_q2_K((block_q2_K *)q, y, n); nb = n / QK_K * sizeof(block_q2_K); break;
+		case GGML_TYPE_Q3_K: quantize_row_q3_K_ref(x, (block_q3_K *)q, n); dequantize_row_q3_K((block_q3_K *)q, y, n); nb = n / QK_K * sizeof(block_q3_K); break;
 		case GGML_TYPE_Q4_K: quantize_row_q4_K_ref(x, (block_q4_K *)q, n); dequantize_row_q4_K((block_q4_K *)q, y, n); nb = n / QK_K * sizeof(block_q4_K); break;
 		case GGML_TYPE_Q5_K: quantize_row_q5_K_ref(x, (block_q5_K *)q, n); dequantize_row_q5_K((block_q5_K *)q, y, n); nb = n / QK_K * sizeof(block_q5_K); break;
 		case GGML_TYPE_Q6_K: quantize_row_q6_K_ref(x, (block_q6_K *)q, n); dequantize_row_q6_K((block_q6_K *)q, y, n); nb = n / QK_K * sizeof(block_q6_K); break;
@@ -270,7 +274,7 @@ func inputs(n int) map[string][]float32 {
 	return m
 }
 
-var refTypes = []Type{F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K}
+var refTypes = []Type{F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K}
 
 func TestBitExactWithGGML(t *testing.T) {
 	if testing.Short() {
