@@ -100,7 +100,7 @@ func (m *Matrix) Row(dst []float32, r int) error {
 // Workspace holds the converted activations of a product; reuse one per
 // goroutine to avoid allocating in steady state.
 type Workspace struct {
-	q8_0, q8_1 []byte    // activations quantized per block
+	q8_0, q8_1 []byte // activations quantized per block
 	q8_K       []byte
 	xh         []float32 // F16-rounded activations for F16 weights
 }
