@@ -105,6 +105,16 @@ func (m Mix) mixType(t quant.Type, name string, dims []uint64) quant.Type {
 		return t
 	case strings.HasSuffix(name, ".attn_v.weight"):
 		switch {
+		case ft == quant.FileQ2_K:
+			if m.GQA >= 4 {
+				return quant.Q4_K
+			}
+			return quant.Q3_K
+		case ft == quant.FileQ3_K_M:
+			if layer < 2 {
+				return quant.Q5_K
+			}
+			return quant.Q4_K
 		case (ft == quant.FileQ4_K_M || ft == quant.FileQ5_K_M) && useMoreBits(layer, n):
 			return quant.Q6_K
 		case ft == quant.FileQ4_K_S && layer < 4:
@@ -112,6 +122,13 @@ func (m Mix) mixType(t quant.Type, name string, dims []uint64) quant.Type {
 		}
 	case strings.HasSuffix(name, ".ffn_down.weight"):
 		switch {
+		case ft == quant.FileQ2_K:
+			return quant.Q3_K
+		case ft == quant.FileQ3_K_M:
+			if layer < n/16 {
+				return quant.Q5_K
+			}
+			return quant.Q4_K
 		case ft == quant.FileQ4_K_M:
 			if useMoreBits(layer, n) {
 				return quant.Q6_K
@@ -120,6 +137,13 @@ func (m Mix) mixType(t quant.Type, name string, dims []uint64) quant.Type {
 			return quant.Q6_K
 		case ft == quant.FileQ4_K_S && layer < n/8:
 			return quant.Q5_K
+		}
+	case strings.HasSuffix(name, ".attn_output.weight"):
+		switch ft {
+		case quant.FileQ2_K:
+			return quant.Q3_K
+		case quant.FileQ3_K_M:
+			return quant.Q4_K
 		}
 	}
 	return t

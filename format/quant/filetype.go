@@ -22,6 +22,9 @@ const (
 	FileQ5_K_S
 	FileQ4_K_M
 	FileQ4_K_S
+	FileQ3_K_M
+	FileQ3_K_S
+	FileQ2_K
 )
 
 var fileTypes = []struct {
@@ -38,11 +41,14 @@ var fileTypes = []struct {
 	FileQ5_K_S: {"q5_k_s", Q5_K, 16},
 	FileQ4_K_M: {"q4_k_m", Q4_K, 15},
 	FileQ4_K_S: {"q4_k_s", Q4_K, 14},
+	FileQ3_K_M: {"q3_k_m", Q3_K, 12},
+	FileQ3_K_S: {"q3_k_s", Q3_K, 11},
+	FileQ2_K:   {"q2_k", Q2_K, 10},
 }
 
 // fileTypeAliases are llama-quantize's aliases: its Q4_K is Q4_K_M, not
 // "every tensor Q4_K" (that is q4_k_m with --pure).
-var fileTypeAliases = map[string]FileType{"q4_k": FileQ4_K_M, "q5_k": FileQ5_K_M}
+var fileTypeAliases = map[string]FileType{"q3_k": FileQ3_K_M, "q4_k": FileQ4_K_M, "q5_k": FileQ5_K_M}
 
 // FileTypeNames lists the file type names (the --type values), without aliases.
 func FileTypeNames() []string {
@@ -64,7 +70,7 @@ func ParseFileType(s string) (FileType, error) {
 	if ft, ok := fileTypeAliases[strings.ToLower(s)]; ok {
 		return ft, nil
 	}
-	return 0, fmt.Errorf("unknown type %q (want one of %s; q4_k and q5_k are aliases of q4_k_m and q5_k_m as in llama-quantize)",
+	return 0, fmt.Errorf("unknown type %q (want one of %s; q3_k, q4_k and q5_k are aliases of the _m types as in llama-quantize)",
 		s, strings.Join(FileTypeNames(), ", "))
 }
 
