@@ -124,7 +124,65 @@ type PlannedTensor struct {
 	Name   string     // GGUF name
 	Source string     // name in Model.Tensors (differs for repeated shared blocks)
 	Type   quant.Type // chosen ggml type
+	Wanted quant.Type // the type the mix wanted; differs from Type after a shape fallback
 	Dims   []uint64   // ggml dims (row length first)
+}
+
+// Bytes is the tensor's data size in the file (without alignment padding).
+func (p PlannedTensor) Bytes() int64 {
+	rs, err := p.Type.RowSize(int(p.Dims[0]))
+	if err != nil {
+		return 0 // Type always divides the row (the fallback guarantees it)
+	}
+	n := int64(rs)
+	for _, d := range p.Dims[1:] {
+		n *= int64(d)
+	}
+	return n
+}
+
+// Elements is the tensor's element count.
+func (p PlannedTensor) Elements() int64 {
+	n := int64(1)
+	for _, d := range p.Dims {
+		n *= int64(d)
+	}
+	return n
+}
+
+// PlanShapes lists the tensors a student of architecture c is written as,
+// in file order, with the type llama-quantize's mix (opt.Type, opt.Pure)
+// gives each: what Write writes, computed from the shapes alone (c must be
+// valid).
+func PlanShapes(c student.Config, opt Options) []PlannedTensor {
+	want := shapes(c)
+	applied := c.AppliedLayers()
+	mix := Mix{Type: opt.Type, Pure: opt.Pure, NLayers: applied, Tied: !c.UntieEmbed, GQA: c.NHeads / c.NKVHeads}
+	var plan []PlannedTensor
+	add := func(gname, src string) {
+		shape := want[src]
+		dims := make([]uint64, len(shape))
+		for i := range shape {
+			dims[i] = uint64(shape[len(shape)-1-i]) // row-major [out, in] → ggml {in, out}
+		}
+		t, wanted := mix.Choose(gname, dims)
+		plan = append(plan, PlannedTensor{Name: gname, Source: src, Type: t, Wanted: wanted, Dims: dims})
+	}
+	add("token_embd.weight", "token_embd.weight")
+	for l := 0; l < applied; l++ {
+		stored := l
+		if c.ShareBlocks {
+			stored = l / 2
+		}
+		for _, n := range blockNames {
+			add(fmt.Sprintf("blk.%d.%s.weight", l, n), fmt.Sprintf("blk.%d.%s.weight", stored, n))
+		}
+	}
+	add("output_norm.weight", "output_norm.weight")
+	if c.UntieEmbed {
+		add("output.weight", "output.weight")
+	}
+	return plan
 }
 
 // blockNames are the per-block tensors in the order llama.cpp's converter writes them.
@@ -190,34 +248,11 @@ func (m *Model) Plan(opt Options) ([]PlannedTensor, []string, error) {
 			}
 		}
 	}
-	applied := c.AppliedLayers()
-	mix := Mix{Type: ft, Pure: opt.Pure, NLayers: applied, Tied: !c.UntieEmbed, GQA: c.NHeads / c.NKVHeads}
-	var plan []PlannedTensor
-	add := func(gname, src string) {
-		shape := want[src]
-		dims := make([]uint64, len(shape))
-		for i := range shape {
-			dims[i] = uint64(shape[len(shape)-1-i]) // row-major [out, in] → ggml {in, out}
+	plan := PlanShapes(c, opt)
+	for _, p := range plan {
+		if p.Type != p.Wanted {
+			notes = append(notes, fmt.Sprintf("%s: row length %d is not a multiple of %s's block of %d, using %s", p.Name, p.Dims[0], p.Wanted, p.Wanted.BlockSize(), p.Type))
 		}
-		t, wanted := mix.Choose(gname, dims)
-		if t != wanted {
-			notes = append(notes, fmt.Sprintf("%s: row length %d is not a multiple of %s's block of %d, using %s", gname, dims[0], wanted, wanted.BlockSize(), t))
-		}
-		plan = append(plan, PlannedTensor{Name: gname, Source: src, Type: t, Dims: dims})
-	}
-	add("token_embd.weight", "token_embd.weight")
-	for l := 0; l < applied; l++ {
-		stored := l
-		if c.ShareBlocks {
-			stored = l / 2
-		}
-		for _, n := range blockNames {
-			add(fmt.Sprintf("blk.%d.%s.weight", l, n), fmt.Sprintf("blk.%d.%s.weight", stored, n))
-		}
-	}
-	add("output_norm.weight", "output_norm.weight")
-	if c.UntieEmbed {
-		add("output.weight", "output.weight")
 	}
 	return plan, notes, nil
 }

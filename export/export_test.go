@@ -114,6 +114,8 @@ func tolerance(t quant.Type, norm bool) float64 {
 		return scale / 20
 	case quant.Q5_0, quant.Q5_1, quant.Q5_K:
 		return scale / 10
+	case quant.Q2_K: // four levels per 16 weights: up to ~half a step of ~range/3
+		return scale / 2.5
 	}
 	return scale / 5
 }
