@@ -127,7 +127,7 @@ func quantizeBlocks(t Type, dst []byte, src []float32) {
 		}
 	case Q6_K:
 		for i := 0; i < len(src)/QK_K; i++ {
-			quantizeQ6_K(dst[i*210:(i+1)*210], src[i*QK_K:(i+1)*QK_K])
+			quantizeQ6_K(dst[i*210:(i+1)*210], src[i*QK_K:(i+1)*QK_K], nil)
 		}
 	}
 }
@@ -661,10 +661,10 @@ func dequantizeQ5_K(y []float32, x []byte) {
 
 const groupMaxEps = 1e-15
 
-// makeQXQuants is ggml's make_qx_quants with rmse_type 1 and no weights
-// (the only variant q6_K's reference uses): levels -nmax..nmax-1 stored
-// offset by nmax in L; returns the scale.
-func makeQXQuants(nmax int, x *[16]float32, L *[16]int8) float32 {
+// makeQXQuants is ggml's make_qx_quants with rmse_type 1 (the variant q6_K
+// uses): levels -nmax..nmax-1 stored offset by nmax in L; returns the
+// scale. The weights are qw (an importance matrix's) or, when qw is nil, x².
+func makeQXQuants(nmax int, x *[16]float32, L *[16]int8, qw *[16]float32) float32 {
 	var maxv, amax float32
 	for _, v := range x {
 		if ax := abs32(v); ax > amax {
@@ -686,7 +686,11 @@ func makeQXQuants(nmax int, x *[16]float32, L *[16]int8) float32 {
 		l := nearestInt(float32(iscale * v))
 		l = max(-nmax, min(nmax-1, l))
 		L[i] = int8(l + nmax)
-		w[i] = float32(v * v)
+		if qw != nil {
+			w[i] = qw[i]
+		} else {
+			w[i] = float32(v * v)
+		}
 		wx[i] = float32(w[i] * v)
 		fl := float32(l)
 		sumlx += float32(wx[i] * fl)
@@ -722,12 +726,18 @@ func makeQXQuants(nmax int, x *[16]float32, L *[16]int8) float32 {
 	return scale
 }
 
-func quantizeQ6_K(y []byte, x []float32) {
+// quantizeQ6_K is quantize_row_q6_K_ref, or quantize_row_q6_K_impl with
+// importance weights qw (len QK_K) when qw is not nil.
+func quantizeQ6_K(y []byte, x []float32, qw []float32) {
 	var L [QK_K]int8
 	var scales [QK_K / 16]float32
 	var maxScale, maxAbsScale float32
 	for ib := 0; ib < QK_K/16; ib++ {
-		s := makeQXQuants(32, (*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]))
+		var w *[16]float32
+		if qw != nil {
+			w = (*[16]float32)(qw[16*ib:])
+		}
+		s := makeQXQuants(32, (*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]), w)
 		scales[ib] = s
 		if as := abs32(s); as > maxAbsScale {
 			maxAbsScale = as

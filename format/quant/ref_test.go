@@ -34,7 +34,13 @@ const harnessC = `
 
 // Stubs for the four symbols ggml-quants.c links against outside the _ref paths.
 void ggml_abort(const char * file, int line, const char * fmt, ...) { fprintf(stderr, "ggml_abort %s:%d\n", file, line); exit(3); }
-size_t ggml_row_size(enum ggml_type type, int64_t ne) { (void)type; (void)ne; ggml_abort(__FILE__, __LINE__, "stub"); return 0; }
+size_t ggml_row_size(enum ggml_type type, int64_t ne) { // the types the weighted records use
+	switch (type) {
+	case GGML_TYPE_Q4_K: return ne / QK_K * sizeof(block_q4_K);
+	case GGML_TYPE_Q6_K: return ne / QK_K * sizeof(block_q6_K);
+	default: ggml_abort(__FILE__, __LINE__, "stub"); return 0;
+	}
+}
 size_t ggml_type_size(enum ggml_type type) { (void)type; ggml_abort(__FILE__, __LINE__, "stub"); return 0; }
 const char * ggml_type_name(enum ggml_type type) { (void)type; return "stub"; }
 
@@ -83,6 +89,24 @@ int main(void) {
 			double s = bench(typ, x, q, n, iters);
 			fwrite(&s, 8, 1, stdout);
 			free(x); free(q);
+			continue;
+		}
+		if (hdr[0] & 0x40000000u) { // weighted record: type|flag, n, n_per_row, floats, n_per_row weights → bytes
+			uint32_t typ = hdr[0] & 0x3fffffffu, n = hdr[1], npr;
+			rd(&npr, 4, 1);
+			float * x = malloc(4 * (size_t)n), * qw = malloc(4 * (size_t)npr);
+			uint8_t * q = malloc(8 * (size_t)n + 64);
+			rd(x, 4, n); rd(qw, 4, npr);
+			size_t nb = 0;
+			switch (typ) {
+			case GGML_TYPE_Q4_K: nb = quantize_q4_K(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q6_K: nb = quantize_q6_K(x, q, n / npr, npr, qw); break;
+			default: fprintf(stderr, "unsupported weighted type %u\n", typ); return 5;
+			}
+			uint32_t nb32 = (uint32_t)nb;
+			fwrite(&nb32, 4, 1, stdout);
+			fwrite(q, 1, nb, stdout);
+			free(x); free(qw); free(q);
 			continue;
 		}
 		uint32_t typ = hdr[0], n = hdr[1];

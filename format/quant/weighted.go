@@ -1,0 +1,199 @@
+package quant
+
+import "fmt"
+
+// Importance-matrix quantization: ggml's quantize_<type>(…, quant_weights),
+// which llama-quantize calls with a tensor's importance-matrix row (the mean
+// squared activation of each input column) when given --imatrix. Types
+// whose ggml quantizer ignores the weights (F32, F16, Q8_0) quantize as
+// without them.
+
+// WeightedQuantizable reports whether QuantizeWeighted supports t.
+func WeightedQuantizable(t Type) bool {
+	switch t {
+	case F32, F16, Q8_0, Q4_K, Q6_K:
+		return true
+	}
+	return false
+}
+
+// QuantizeWeighted encodes rows of rowLen elements of src into dst as type
+// t with importance weights qw (len rowLen, shared by every row), exactly as
+// ggml's quantize_<t> with quant_weights: for Q4_K quantize_row_q4_K_impl
+// (make_qkx3_quants and make_qp_quants weighted by qw·√(σ²+x²)), for Q6_K
+// quantize_row_q6_K_impl (make_qx_quants weighted by qw). Other types
+// return an error.
+func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float32) error {
+	if !WeightedQuantizable(t) {
+		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q4_K, Q6_K)", t)
+	}
+	if err := checkSizes(t, len(dst), len(src)); err != nil {
+		return err
+	}
+	if rowLen <= 0 || len(src)%rowLen != 0 || len(qw) != rowLen {
+		return fmt.Errorf("quant: %d values in rows of %d with %d importance weights", len(src), rowLen, len(qw))
+	}
+	rs, err := t.RowSize(rowLen)
+	if err != nil {
+		return fmt.Errorf("quant: %w", err)
+	}
+	for r := 0; r < len(src)/rowLen; r++ {
+		x, y := src[r*rowLen:(r+1)*rowLen], dst[r*rs:(r+1)*rs]
+		switch t {
+		case Q4_K:
+			for i := 0; i < rowLen/QK_K; i++ {
+				quantizeQ4_KWeighted(y[i*144:(i+1)*144], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+			}
+		case Q6_K:
+			for i := 0; i < rowLen/QK_K; i++ {
+				quantizeQ6_K(y[i*210:(i+1)*210], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+			}
+		default:
+			quantizeBlocks(t, y, x)
+		}
+	}
+	return nil
+}
+
+// makeQPQuants is ggml's make_qp_quants: levels 0..nmax for the n
+// non-negative values x (sub-block scales or mins), weighted by qw, by a
+// search over 9 scales and up to five coordinate-descent passes; returns the
+// scale.
+func makeQPQuants(nmax int, x []float32, L []uint8, qw []float32) float32 {
+	n := len(x)
+	var maxv float32
+	for _, v := range x {
+		maxv = max(maxv, v) // C: MAX(max, x[i]) = max > x ? max : x
+	}
+	if maxv < groupMaxEps {
+		clear(L[:n])
+		return 0
+	}
+	iscale := float32(nmax) / maxv
+	for i, v := range x {
+		L[i] = uint8(nearestInt(float32(iscale * v)))
+	}
+	scale := 1 / iscale
+	var bestMSE float32
+	for i, v := range x {
+		diff := v - float32(scale*float32(L[i]))
+		bestMSE += float32(float32(qw[i]*diff) * diff)
+	}
+	for is := -4; is <= 4; is++ {
+		if is == 0 {
+			continue
+		}
+		iscaleIs := (float32(0.1*float32(is)) + float32(nmax)) / maxv
+		scaleIs := 1 / iscaleIs
+		var mse float32
+		for i, v := range x {
+			l := min(nmax, nearestInt(float32(iscaleIs*v)))
+			diff := v - float32(scaleIs*float32(l))
+			mse += float32(float32(qw[i]*diff) * diff)
+		}
+		if mse < bestMSE {
+			bestMSE = mse
+			iscale = iscaleIs
+		}
+	}
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := min(nmax, nearestInt(float32(iscale*v)))
+		L[i] = uint8(l)
+		w, fl := qw[i], float32(l)
+		sumlx += float32(float32(w*v) * fl)
+		suml2 += float32(float32(w*fl) * fl)
+	}
+	for range 5 {
+		changed := 0
+		for i, v := range x {
+			w, li := qw[i], float32(L[i])
+			slx := sumlx - float32(float32(w*v)*li)
+			sl2 := suml2 - float32(float32(w*li)*li)
+			if slx > 0 && sl2 > 0 {
+				nl := min(nmax, nearestInt(float32(v*sl2)/slx))
+				if nl != int(L[i]) {
+					fn := float32(nl)
+					slx += float32(float32(w*v) * fn)
+					sl2 += float32(float32(w*fn) * fn)
+					if float32(float32(slx*slx)*suml2) > float32(float32(sumlx*sumlx)*sl2) {
+						L[i] = uint8(nl)
+						sumlx, suml2 = slx, sl2
+						changed++
+					}
+				}
+			}
+		}
+		if changed == 0 {
+			break
+		}
+	}
+	if suml2 > 0 {
+		return sumlx / suml2
+	}
+	return 0
+}
+
+// quantizeQ4_KWeighted is quantize_row_q4_K_impl for one super-block.
+func quantizeQ4_KWeighted(y []byte, x, qw []float32) {
+	var L [QK_K]uint8
+	var Laux [32]uint8
+	var Ls, Lm [QK_K / 32]uint8
+	var weights [32]float32
+	var sw, mins, scales [QK_K / 32]float32
+	var sumX2 float32
+	for _, v := range x[:QK_K] {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := 2 * sumX2 / QK_K
+	for j := 0; j < QK_K/32; j++ {
+		for l := 0; l < 32; l++ {
+			v := x[32*j+l]
+			weights[l] = qw[32*j+l] * sqrt32(sigma2+float32(v*v))
+		}
+		var sumw float32
+		for _, w := range weights {
+			sumw += w
+		}
+		sw[j] = sumw
+		// make_qkx3_quants with weights is make_qkx2_quants (max ≤ min only when equal).
+		scales[j], mins[j] = makeQKX2Quants(15, x[32*j:32*j+32], weights[:], L[32*j:32*j+32], Laux[:], -0.9, 0.05, 36, false)
+	}
+	dBlock := makeQPQuants(63, scales[:], Ls[:], sw[:])
+	mBlock := makeQPQuants(63, mins[:], Lm[:], sw[:])
+	sc := y[4:16]
+	clear(sc)
+	for j := 0; j < QK_K/32; j++ {
+		ls, lm := Ls[j], Lm[j]
+		if j < 4 {
+			sc[j] = ls
+			sc[j+4] = lm
+		} else {
+			sc[j+4] = ls&0xf | (lm&0xf)<<4
+			sc[j-4] |= (ls >> 4) << 6
+			sc[j] |= (lm >> 4) << 6
+		}
+	}
+	putHalf(y[0:], dBlock)
+	putHalf(y[2:], mBlock)
+	dAll, dminAll := half(y[0:]), half(y[2:])
+	for j := 0; j < QK_K/32; j++ {
+		s, m := getScaleMinK4(j, sc)
+		d := dAll * float32(s)
+		if d == 0 {
+			continue
+		}
+		dm := dminAll * float32(m)
+		for ii := 0; ii < 32; ii++ {
+			l := nearestInt((x[32*j+ii] + dm) / d)
+			L[32*j+ii] = uint8(max(0, min(15, l)))
+		}
+	}
+	q := y[16:]
+	for j := 0; j < QK_K; j += 64 {
+		for l := 0; l < 32; l++ {
+			q[l] = L[j+l] | L[j+l+32]<<4
+		}
+		q = q[32:]
+	}
+}
