@@ -112,6 +112,12 @@ type Options struct {
 	// llama-quantize --pure (no output/token_embd or per-layer mix rules;
 	// rows the block does not divide still fall back).
 	Pure bool
+	// Imatrix, when set, holds importance weights per tensor name (one per
+	// input column, as llama-quantize derives them from an imatrix file):
+	// Requantize then quantizes those tensors as llama_model_quantize does
+	// with params.imatrix (quant.QuantizeWeighted). Tensors without an entry
+	// quantize as without it.
+	Imatrix map[string][]float32
 	// Progress, when set, is called after each tensor with the bytes of tensor
 	// data written so far and the total.
 	Progress func(done, total int64, tensor string)

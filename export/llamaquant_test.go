@@ -2,7 +2,10 @@ package export
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +25,7 @@ import (
 const llamaQuantizeC = `
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include "llama.h"
 
 static void quiet(enum ggml_log_level level, const char * text, void * data) {
@@ -29,14 +33,36 @@ static void quiet(enum ggml_log_level level, const char * text, void * data) {
 	if (level >= GGML_LOG_LEVEL_WARN) fputs(text, stderr);
 }
 
+// readImatrix reads the test's importance weights: u32 count, then per
+// entry u32 name length, the name, u32 n, n floats.
+static struct llama_model_imatrix_data * readImatrix(const char * path) {
+	FILE * f = fopen(path, "rb");
+	if (!f) { perror(path); exit(2); }
+	uint32_t count;
+	if (fread(&count, 4, 1, f) != 1) exit(2);
+	struct llama_model_imatrix_data * d = calloc(count + 1, sizeof(*d));
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t len, n;
+		if (fread(&len, 4, 1, f) != 1) exit(2);
+		char * name = calloc(len + 1, 1);
+		if (fread(name, 1, len, f) != len || fread(&n, 4, 1, f) != 1) exit(2);
+		float * v = malloc(4 * (size_t)n);
+		if (fread(v, 4, n, f) != n) exit(2);
+		d[i].name = name; d[i].data = v; d[i].size = n;
+	}
+	fclose(f);
+	return d;
+}
+
 int main(int argc, char ** argv) {
-	if (argc != 5) { fprintf(stderr, "usage: llama-quantize-min IN OUT FTYPE PURE\n"); return 2; }
+	if (argc != 5 && argc != 6) { fprintf(stderr, "usage: llama-quantize-min IN OUT FTYPE PURE [IMATRIX]\n"); return 2; }
 	llama_log_set(quiet, NULL);
 	llama_backend_init();
 	struct llama_model_quantize_params p = llama_model_quantize_default_params();
 	p.ftype = (enum llama_ftype)atoi(argv[3]);
 	p.pure = atoi(argv[4]) != 0;
 	p.nthread = 1;
+	if (argc == 6) p.imatrix = readImatrix(argv[5]);
 	uint32_t rc = llama_model_quantize(argv[1], argv[2], &p);
 	llama_backend_free();
 	return rc == 0 ? 0 : 1;
@@ -173,6 +199,77 @@ func TestMatchesLlamaQuantize(t *testing.T) {
 					compareGGUF(t, "quantize", re, theirs)
 				})
 			}
+		}
+	}
+}
+
+// TestMatchesLlamaQuantizeWithImatrix gives llama_model_quantize and our
+// Requantize the same importance weights (log-normal per column, as real
+// imatrix rows spread; one tensor left without an entry) and compares the
+// files, for the types whose weighted quantizers distill has.
+func TestMatchesLlamaQuantizeWithImatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with llama-quantize: not in -short")
+	}
+	bin := llamaQuantizeBinary(t)
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, cfg := range []student.Config{quantConfigs[0], quantConfigs[3]} { // d256 tied, d512 untied
+		m := randomModel(t, cfg)
+		shape := fmt.Sprintf("d%d", cfg.DModel)
+		src := filepath.Join(dir, shape+"-f32.gguf")
+		if err := Write(src, m, Options{Type: quant.FileF32}); err != nil {
+			t.Fatal(err)
+		}
+		imatrix := map[string][]float32{}
+		var dump bytes.Buffer
+		var names []string
+		for _, p := range PlanShapes(cfg, Options{Type: quant.FileF32}) {
+			if len(p.Dims) != 2 || p.Name == "token_embd.weight" || p.Name == "blk.1.attn_k.weight" {
+				continue // token_embd is a lookup (no imatrix entry); attn_k of layer 1 tests a missing entry
+			}
+			w := make([]float32, p.Dims[0])
+			for i := range w {
+				w[i] = float32(math.Exp(rng.NormFloat64() * 1.5))
+			}
+			imatrix[p.Name] = w
+			names = append(names, p.Name)
+		}
+		binary.Write(&dump, binary.LittleEndian, uint32(len(names)))
+		for _, n := range names {
+			binary.Write(&dump, binary.LittleEndian, uint32(len(n)))
+			dump.WriteString(n)
+			binary.Write(&dump, binary.LittleEndian, uint32(len(imatrix[n])))
+			binary.Write(&dump, binary.LittleEndian, imatrix[n])
+		}
+		imPath := filepath.Join(dir, shape+"-imatrix.bin")
+		if err := os.WriteFile(imPath, dump.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ6_K, quant.FileQ8_0} {
+			name := fmt.Sprintf("%s-%s-imatrix", shape, ft)
+			t.Run(name, func(t *testing.T) {
+				ours := filepath.Join(dir, name+"-ours.gguf")
+				theirs := filepath.Join(dir, name+"-llama.gguf")
+				if err := Requantize(src, ours, ft, Options{Imatrix: imatrix}); err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(bin, src, theirs, fmt.Sprint(ft.GGUFFileType()), "0", imPath)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("llama_model_quantize: %v\n%s", err, out)
+				}
+				compareGGUF(t, "quantize --imatrix", ours, theirs)
+				// The weights matter: without them the Q4_K/Q6_K bytes differ.
+				if ft != quant.FileQ8_0 {
+					plain := filepath.Join(dir, name+"-plain.gguf")
+					if err := Requantize(src, plain, ft, Options{}); err != nil {
+						t.Fatal(err)
+					}
+					if sameFile(t, plain, ours) {
+						t.Errorf("%s: the importance matrix changed nothing", name)
+					}
+				}
+			})
 		}
 	}
 }

@@ -39,7 +39,11 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 		return fmt.Errorf("quantize %s: %w", in, err)
 	}
 	_, hasOutput := f.Tensor("output.weight")
-	mix := Mix{Type: ft, Pure: opt.Pure, NLayers: int(nLayers), Tied: !hasOutput, GQA: 1}
+	mix := Mix{Type: ft, Pure: opt.Pure, NLayers: int(nLayers), Tied: !hasOutput, GQA: 1, HasImatrix: opt.Imatrix != nil}
+	if opt.Imatrix != nil && ft == quant.FileQ4_0 {
+		// llama.cpp then also moves the first eighth of ffn_down to Q4_1.
+		return fmt.Errorf("quantize %s: q4_0 with an importance matrix is not implemented yet", in)
+	}
 	if nHead, err := f.Uint(gguf.KeyLlamaHeadCount); err == nil { // both checked by checkLlamaTensors
 		if nKV, err := f.Uint(gguf.KeyLlamaHeadCountKV); err == nil && nKV > 0 {
 			mix.GQA = int(nHead / nKV)
@@ -91,6 +95,19 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 		if nt != t.Type && !quant.Quantizable(nt) {
 			return fmt.Errorf("quantize %s: tensor %q: type %s is not supported", in, t.Name, nt)
 		}
+		if qw, ok := opt.Imatrix[t.Name]; ok && nt != t.Type {
+			if !quant.WeightedQuantizable(nt) {
+				return fmt.Errorf("quantize %s: tensor %q: importance-matrix quantization to %s is not implemented yet (without --imatrix it is)", in, t.Name, nt)
+			}
+			if uint64(len(qw)) != t.Dims[0] || len(t.Dims) != 2 {
+				return fmt.Errorf("quantize %s: imatrix entry for %q has %d values, the tensor's rows %d", in, t.Name, len(qw), t.Dims[0])
+			}
+			for j, v := range qw {
+				if v != v || v-v != 0 {
+					return fmt.Errorf("quantize %s: imatrix entry for %q holds %v at column %d", in, t.Name, v, j)
+				}
+			}
+		}
 		types[i] = nt
 		ti, err := w.AddTensor(t.Name, nt, t.Dims...)
 		if err != nil {
@@ -136,7 +153,11 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 				dst = make([]byte, info.Size)
 			}
 			b := dst[:info.Size]
-			if err := quant.QuantizeParallel(types[i], b, x); err != nil {
+			if qw, ok := opt.Imatrix[t.Name]; ok {
+				if err := quant.QuantizeWeighted(types[i], b, x, int(t.Dims[0]), qw); err != nil {
+					return err
+				}
+			} else if err := quant.QuantizeParallel(types[i], b, x); err != nil {
 				return err
 			}
 			if _, err := o.Write(b); err != nil {

@@ -1,6 +1,10 @@
 package quant
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/distill-ml/distill/num/parallel"
+)
 
 // Importance-matrix quantization: ggml's quantize_<type>(…, quant_weights),
 // which llama-quantize calls with a tensor's importance-matrix row (the mean
@@ -37,22 +41,28 @@ func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float3
 	if err != nil {
 		return fmt.Errorf("quant: %w", err)
 	}
-	for r := 0; r < len(src)/rowLen; r++ {
-		x, y := src[r*rowLen:(r+1)*rowLen], dst[r*rs:(r+1)*rs]
-		switch t {
-		case Q4_K:
-			for i := 0; i < rowLen/QK_K; i++ {
-				quantizeQ4_KWeighted(y[i*144:(i+1)*144], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
-			}
-		case Q6_K:
-			for i := 0; i < rowLen/QK_K; i++ {
-				quantizeQ6_K(y[i*210:(i+1)*210], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
-			}
-		default:
-			quantizeBlocks(t, y, x)
+	parallel.Default().For(len(src)/rowLen, 1, func(lo, hi int) { // rows are independent
+		for r := lo; r < hi; r++ {
+			quantizeRowWeighted(t, dst[r*rs:(r+1)*rs], src[r*rowLen:(r+1)*rowLen], qw)
 		}
-	}
+	})
 	return nil
+}
+
+// quantizeRowWeighted quantizes one row x into y with importance weights qw.
+func quantizeRowWeighted(t Type, y []byte, x, qw []float32) {
+	switch t {
+	case Q4_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			quantizeQ4_KWeighted(y[i*144:(i+1)*144], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+		}
+	case Q6_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			quantizeQ6_K(y[i*210:(i+1)*210], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+		}
+	default: // F32, F16, Q8_0: ggml ignores the weights
+		quantizeBlocks(t, y, x)
+	}
 }
 
 // makeQPQuants is ggml's make_qp_quants: levels 0..nmax for the n
