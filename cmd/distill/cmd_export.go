@@ -10,6 +10,7 @@ import (
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/imatrix"
 	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/schollz/progressbar/v3"
@@ -98,16 +99,18 @@ func newExportCmd(a *app) *cobra.Command {
 
 // newQuantizeCmd is `distill quantize`: re-encode an F32/F16 GGUF.
 func newQuantizeCmd(a *app) *cobra.Command {
-	var typ string
+	var typ, imatrixPath string
 	var pure bool
 	c := &cobra.Command{
-		Use:   "quantize --type TYPE [--pure] IN.gguf OUT.gguf",
+		Use:   "quantize --type TYPE [--pure] [--imatrix FILE] IN.gguf OUT.gguf",
 		Short: "Re-quantize an F32/F16 GGUF (e.g. to llama.cpp's q4_k_m mix)",
 		Long: "Reads IN (F32/F16 weights), chooses each tensor's type as llama-quantize does for TYPE\n" +
 			"(" + strings.Join(quant.FileTypeNames(), ", ") + "), quantizes with ggml's reference quantizers and\n" +
 			"writes OUT atomically. Norms and 1-D tensors are copied unchanged; metadata is copied with\n" +
 			"general.file_type updated. --pure gives every quantizable tensor the base type, as\n" +
-			"llama-quantize --pure does.",
+			"llama-quantize --pure does. --imatrix FILE (llama.cpp's GGUF imatrix or legacy .dat) weights\n" +
+			"the quantizers as llama-quantize --imatrix does (Q4_K and Q6_K tensors; Q8_0/F16 ignore it;\n" +
+			"other types are refused for now).",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if typ == "" {
@@ -117,7 +120,17 @@ func newQuantizeCmd(a *app) *cobra.Command {
 			if err != nil {
 				return usagef("quantize: --type: %v", err)
 			}
-			if err := export.Requantize(args[0], args[1], ft, export.Options{Pure: pure, Progress: a.byteProgress("quantize")}); err != nil {
+			opt := export.Options{Pure: pure, Progress: a.byteProgress("quantize")}
+			if imatrixPath != "" {
+				im, err := imatrix.Read(imatrixPath)
+				if err != nil {
+					return fmt.Errorf("quantize: %w", err)
+				}
+				if opt.Imatrix, err = im.Weights(); err != nil {
+					return fmt.Errorf("quantize: %s: %w", imatrixPath, err)
+				}
+			}
+			if err := export.Requantize(args[0], args[1], ft, opt); err != nil {
 				return err
 			}
 			return a.summarizeGGUF("quantize", args[1])
@@ -125,6 +138,7 @@ func newQuantizeCmd(a *app) *cobra.Command {
 	}
 	c.Flags().StringVar(&typ, "type", "", "target encoding: "+strings.Join(quant.FileTypeNames(), "|"))
 	c.Flags().BoolVar(&pure, "pure", false, "every quantizable tensor in the base type (llama-quantize --pure)")
+	c.Flags().StringVar(&imatrixPath, "imatrix", "", "importance matrix (llama.cpp GGUF imatrix or legacy .dat) to weight the quantizers with")
 	return c
 }
 
