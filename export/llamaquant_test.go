@@ -246,7 +246,7 @@ func TestMatchesLlamaQuantizeWithImatrix(t *testing.T) {
 		if err := os.WriteFile(imPath, dump.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ6_K, quant.FileQ8_0} {
+		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ4_K_S, quant.FileQ5_K_M, quant.FileQ5_K_S, quant.FileQ6_K, quant.FileQ8_0} {
 			name := fmt.Sprintf("%s-%s-imatrix", shape, ft)
 			t.Run(name, func(t *testing.T) {
 				ours := filepath.Join(dir, name+"-ours.gguf")

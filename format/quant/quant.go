@@ -563,6 +563,11 @@ func quantizeK45(y []byte, x []float32, L *[QK_K]uint8, nmax int, rmin float32, 
 func quantizeQ4_K(y []byte, x []float32) {
 	var L [QK_K]uint8
 	quantizeK45(y, x, &L, 15, -1, 20)
+	packQ4_K(y, &L)
+}
+
+// packQ4_K stores the levels L (0..15) in a Q4_K block's qs.
+func packQ4_K(y []byte, L *[QK_K]uint8) {
 	q := y[16:]
 	for j := 0; j < QK_K; j += 64 {
 		for l := 0; l < 32; l++ {
@@ -598,6 +603,11 @@ func dequantizeQ4_K(y []float32, x []byte) {
 func quantizeQ5_K(y []byte, x []float32) {
 	var L [QK_K]uint8
 	quantizeK45(y, x, &L, 31, -0.5, 15)
+	packQ5_K(y, &L)
+}
+
+// packQ5_K stores the levels L (0..31) in a Q5_K block's qh and qs.
+func packQ5_K(y []byte, L *[QK_K]uint8) {
 	qh := y[16:48]
 	ql := y[48:]
 	for i := range qh {

@@ -37,6 +37,7 @@ void ggml_abort(const char * file, int line, const char * fmt, ...) { fprintf(st
 size_t ggml_row_size(enum ggml_type type, int64_t ne) { // the types the weighted records use
 	switch (type) {
 	case GGML_TYPE_Q4_K: return ne / QK_K * sizeof(block_q4_K);
+	case GGML_TYPE_Q5_K: return ne / QK_K * sizeof(block_q5_K);
 	case GGML_TYPE_Q6_K: return ne / QK_K * sizeof(block_q6_K);
 	default: ggml_abort(__FILE__, __LINE__, "stub"); return 0;
 	}
@@ -100,6 +101,7 @@ int main(void) {
 			size_t nb = 0;
 			switch (typ) {
 			case GGML_TYPE_Q4_K: nb = quantize_q4_K(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q5_K: nb = quantize_q5_K(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q6_K: nb = quantize_q6_K(x, q, n / npr, npr, qw); break;
 			default: fprintf(stderr, "unsupported weighted type %u\n", typ); return 5;
 			}

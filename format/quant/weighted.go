@@ -15,7 +15,7 @@ import (
 // WeightedQuantizable reports whether QuantizeWeighted supports t.
 func WeightedQuantizable(t Type) bool {
 	switch t {
-	case F32, F16, Q8_0, Q4_K, Q6_K:
+	case F32, F16, Q8_0, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
@@ -23,13 +23,14 @@ func WeightedQuantizable(t Type) bool {
 
 // QuantizeWeighted encodes rows of rowLen elements of src into dst as type
 // t with importance weights qw (len rowLen, shared by every row), exactly as
-// ggml's quantize_<t> with quant_weights: for Q4_K quantize_row_q4_K_impl
-// (make_qkx3_quants and make_qp_quants weighted by qw·√(σ²+x²)), for Q6_K
+// ggml's quantize_<t> with quant_weights: for Q4_K and Q5_K
+// quantize_row_q4_K_impl / q5_K_impl (make_qkx3_quants and make_qp_quants
+// weighted by qw·√(σ²+x²)), for Q6_K
 // quantize_row_q6_K_impl (make_qx_quants weighted by qw). Other types
 // return an error.
 func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float32) error {
 	if !WeightedQuantizable(t) {
-		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q4_K, Q6_K)", t)
+		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q4_K, Q5_K, Q6_K)", t)
 	}
 	if err := checkSizes(t, len(dst), len(src)); err != nil {
 		return err
@@ -54,7 +55,17 @@ func quantizeRowWeighted(t Type, y []byte, x, qw []float32) {
 	switch t {
 	case Q4_K:
 		for i := 0; i < len(x)/QK_K; i++ {
-			quantizeQ4_KWeighted(y[i*144:(i+1)*144], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+			var L [QK_K]uint8
+			b := y[i*144 : (i+1)*144]
+			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, 15)
+			packQ4_K(b, &L)
+		}
+	case Q5_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			var L [QK_K]uint8
+			b := y[i*176 : (i+1)*176]
+			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, 31)
+			packQ5_K(b, &L)
 		}
 	case Q6_K:
 		for i := 0; i < len(x)/QK_K; i++ {
@@ -144,9 +155,10 @@ func makeQPQuants(nmax int, x []float32, L []uint8, qw []float32) float32 {
 	return 0
 }
 
-// quantizeQ4_KWeighted is quantize_row_q4_K_impl for one super-block.
-func quantizeQ4_KWeighted(y []byte, x, qw []float32) {
-	var L [QK_K]uint8
+// quantizeK45Weighted is the shared body of quantize_row_q4_K_impl /
+// q5_K_impl (levels 0..nmax) for one super-block: it fills y's d, dmin and
+// scales and returns the levels in L.
+func quantizeK45Weighted(y []byte, x, qw []float32, L *[QK_K]uint8, nmax int) {
 	var Laux [32]uint8
 	var Ls, Lm [QK_K / 32]uint8
 	var weights [32]float32
@@ -167,14 +179,14 @@ func quantizeQ4_KWeighted(y []byte, x, qw []float32) {
 		}
 		sw[j] = sumw
 		// make_qkx3_quants with weights is make_qkx2_quants (max ≤ min only when equal).
-		scales[j], mins[j] = makeQKX2Quants(15, x[32*j:32*j+32], weights[:], L[32*j:32*j+32], Laux[:], -0.9, 0.05, 36, false)
+		scales[j], mins[j] = makeQKX2Quants(nmax, x[32*j:32*j+32], weights[:], L[32*j:32*j+32], Laux[:], -0.9, 0.05, 36, false)
 	}
 	dBlock := makeQPQuants(63, scales[:], Ls[:], sw[:])
 	mBlock := makeQPQuants(63, mins[:], Lm[:], sw[:])
 	sc := y[4:16]
 	clear(sc)
 	for j := 0; j < QK_K/32; j++ {
-		ls, lm := Ls[j], Lm[j]
+		ls, lm := min(63, Ls[j]), min(63, Lm[j])
 		if j < 4 {
 			sc[j] = ls
 			sc[j+4] = lm
@@ -196,14 +208,7 @@ func quantizeQ4_KWeighted(y []byte, x, qw []float32) {
 		dm := dminAll * float32(m)
 		for ii := 0; ii < 32; ii++ {
 			l := nearestInt((x[32*j+ii] + dm) / d)
-			L[32*j+ii] = uint8(max(0, min(15, l)))
+			L[32*j+ii] = uint8(max(0, min(nmax, l)))
 		}
-	}
-	q := y[16:]
-	for j := 0; j < QK_K; j += 64 {
-		for l := 0; l < 32; l++ {
-			q[l] = L[j+l] | L[j+l+32]<<4
-		}
-		q = q[32:]
 	}
 }
