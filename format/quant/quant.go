@@ -674,7 +674,8 @@ const groupMaxEps = 1e-15
 // makeQXQuants is ggml's make_qx_quants with rmse_type 1 (the variant q6_K
 // uses): levels -nmax..nmax-1 stored offset by nmax in L; returns the
 // scale. The weights are qw (an importance matrix's) or, when qw is nil, x².
-func makeQXQuants(nmax int, x *[16]float32, L *[16]int8, qw *[16]float32) float32 {
+func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
+	L = L[:len(x)]
 	var maxv, amax float32
 	for _, v := range x {
 		if ax := abs32(v); ax > amax {
@@ -683,14 +684,15 @@ func makeQXQuants(nmax int, x *[16]float32, L *[16]int8, qw *[16]float32) float3
 		}
 	}
 	if amax < groupMaxEps {
-		*L = [16]int8{}
+		clear(L)
 		return 0
 	}
 	fn := float32(nmax)
 	iscale := float32(-nmax) / maxv
 	// Weights w = x² and w·x, rounded as the C expressions round them; the
 	// search below reuses them instead of recomputing.
-	var w, wx [16]float32
+	var wBuf, wxBuf [32]float32
+	w, wx := wBuf[:len(x)], wxBuf[:len(x)]
 	var sumlx, suml2 float32
 	for i, v := range x {
 		l := nearestInt(float32(iscale * v))
@@ -743,11 +745,11 @@ func quantizeQ6_K(y []byte, x []float32, qw []float32) {
 	var scales [QK_K / 16]float32
 	var maxScale, maxAbsScale float32
 	for ib := 0; ib < QK_K/16; ib++ {
-		var w *[16]float32
+		var w []float32
 		if qw != nil {
-			w = (*[16]float32)(qw[16*ib:])
+			w = qw[16*ib : 16*ib+16]
 		}
-		s := makeQXQuants(32, (*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]), w)
+		s := makeQXQuants(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16], w)
 		scales[ib] = s
 		if as := abs32(s); as > maxAbsScale {
 			maxAbsScale = as

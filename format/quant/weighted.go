@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/distill-ml/distill/num/parallel"
@@ -15,7 +16,7 @@ import (
 // WeightedQuantizable reports whether QuantizeWeighted supports t.
 func WeightedQuantizable(t Type) bool {
 	switch t {
-	case F32, F16, Q8_0, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q8_0, Q5_0, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
@@ -25,12 +26,13 @@ func WeightedQuantizable(t Type) bool {
 // t with importance weights qw (len rowLen, shared by every row), exactly as
 // ggml's quantize_<t> with quant_weights: for Q4_K and Q5_K
 // quantize_row_q4_K_impl / q5_K_impl (make_qkx3_quants and make_qp_quants
-// weighted by qw·√(σ²+x²)), for Q6_K
+// weighted by qw·√(σ²+x²)), for Q5_0 quantize_row_q5_0_impl (make_qx_quants
+// weighted by qw·√(σ²+x²), σ² over the row), for Q6_K
 // quantize_row_q6_K_impl (make_qx_quants weighted by qw). Other types
 // return an error.
 func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float32) error {
 	if !WeightedQuantizable(t) {
-		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q4_K, Q5_K, Q6_K)", t)
+		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q5_0, Q4_K, Q5_K, Q6_K)", t)
 	}
 	if err := checkSizes(t, len(dst), len(src)); err != nil {
 		return err
@@ -71,6 +73,8 @@ func quantizeRowWeighted(t Type, y []byte, x, qw []float32) {
 		for i := 0; i < len(x)/QK_K; i++ {
 			quantizeQ6_K(y[i*210:(i+1)*210], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
 		}
+	case Q5_0:
+		quantizeQ5_0Weighted(y, x, qw)
 	default: // F32, F16, Q8_0: ggml ignores the weights
 		quantizeBlocks(t, y, x)
 	}
@@ -210,5 +214,33 @@ func quantizeK45Weighted(y []byte, x, qw []float32, L *[QK_K]uint8, nmax int) {
 			l := nearestInt((x[32*j+ii] + dm) / d)
 			L[32*j+ii] = uint8(max(0, min(nmax, l)))
 		}
+	}
+}
+
+// quantizeQ5_0Weighted is quantize_row_q5_0_impl for one row.
+func quantizeQ5_0Weighted(y []byte, x, qw []float32) {
+	var sumX2 float32
+	for _, v := range x {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := sumX2 / float32(len(x))
+	var weight [32]float32
+	var L [32]int8
+	for ib := 0; ib < len(x)/32; ib++ {
+		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
+		for j, v := range xb {
+			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
+		}
+		d := makeQXQuants(16, xb, L[:], weight[:])
+		b := y[22*ib : 22*ib+22]
+		putHalf(b, d)
+		var qh uint32
+		for j := 0; j < 16; j++ {
+			xi0, xi1 := uint8(L[j]), uint8(L[j+16])
+			b[6+j] = xi0&0x0f | (xi1&0x0f)<<4
+			qh |= uint32(xi0&0x10) >> 4 << j
+			qh |= uint32(xi1&0x10) >> 4 << (j + 16)
+		}
+		binary.LittleEndian.PutUint32(b[2:], qh)
 	}
 }
