@@ -90,7 +90,7 @@ func quantizeQ3_K(y []byte, x []float32) {
 			maxScale = scales[j]
 		}
 	}
-	hmask, qs, sc := y[0:32], y[32:96], y[96:108]
+	sc := y[96:108]
 	clear(sc)
 	if maxScale != 0 {
 		iscale := -32 / maxScale
@@ -109,6 +109,13 @@ func quantizeQ3_K(y []byte, x []float32) {
 	} else {
 		putHalf(y[108:], 0)
 	}
+	finishQ3_K(y, x, &L)
+}
+
+// finishQ3_K requantizes x with the block's stored scales (sub-blocks of
+// scale 0 keep their levels from L) and packs the levels into hmask and qs.
+func finishQ3_K(y []byte, x []float32, L *[QK_K]int8) {
+	hmask, qs, sc := y[0:32], y[32:96], y[96:108]
 	dAll := half(y[108:])
 	for j := 0; j < QK_K/16; j++ {
 		d := dAll * float32(q3KScale(sc, j))

@@ -37,6 +37,8 @@ void ggml_abort(const char * file, int line, const char * fmt, ...) { fprintf(st
 size_t ggml_row_size(enum ggml_type type, int64_t ne) { // the types the weighted records use
 	switch (type) {
 	case GGML_TYPE_Q5_0: return ne / QK5_0 * sizeof(block_q5_0);
+	case GGML_TYPE_Q5_1: return ne / QK5_1 * sizeof(block_q5_1);
+	case GGML_TYPE_Q3_K: return ne / QK_K * sizeof(block_q3_K);
 	case GGML_TYPE_Q4_K: return ne / QK_K * sizeof(block_q4_K);
 	case GGML_TYPE_Q5_K: return ne / QK_K * sizeof(block_q5_K);
 	case GGML_TYPE_Q6_K: return ne / QK_K * sizeof(block_q6_K);
@@ -102,6 +104,8 @@ int main(void) {
 			size_t nb = 0;
 			switch (typ) {
 			case GGML_TYPE_Q5_0: nb = quantize_q5_0(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q5_1: nb = quantize_q5_1(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q3_K: nb = quantize_q3_K(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q4_K: nb = quantize_q4_K(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q5_K: nb = quantize_q5_K(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q6_K: nb = quantize_q6_K(x, q, n / npr, npr, qw); break;

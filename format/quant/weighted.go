@@ -16,7 +16,7 @@ import (
 // WeightedQuantizable reports whether QuantizeWeighted supports t.
 func WeightedQuantizable(t Type) bool {
 	switch t {
-	case F32, F16, Q8_0, Q5_0, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q8_0, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
@@ -27,12 +27,14 @@ func WeightedQuantizable(t Type) bool {
 // ggml's quantize_<t> with quant_weights: for Q4_K and Q5_K
 // quantize_row_q4_K_impl / q5_K_impl (make_qkx3_quants and make_qp_quants
 // weighted by qw·√(σ²+x²)), for Q5_0 quantize_row_q5_0_impl (make_qx_quants
-// weighted by qw·√(σ²+x²), σ² over the row), for Q6_K
+// weighted by qw·√(σ²+x²), σ² over the row), for Q5_1 quantize_row_q5_1_impl
+// (make_qkx3_quants with those weights), for Q3_K quantize_row_q3_K_impl
+// (make_qx_quants for the levels and for the scales), for Q6_K
 // quantize_row_q6_K_impl (make_qx_quants weighted by qw). Other types
 // return an error.
 func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float32) error {
 	if !WeightedQuantizable(t) {
-		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q5_0, Q4_K, Q5_K, Q6_K)", t)
+		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K, Q6_K)", t)
 	}
 	if err := checkSizes(t, len(dst), len(src)); err != nil {
 		return err
@@ -75,6 +77,12 @@ func quantizeRowWeighted(t Type, y []byte, x, qw []float32) {
 		}
 	case Q5_0:
 		quantizeQ5_0Weighted(y, x, qw)
+	case Q5_1:
+		quantizeQ5_1Weighted(y, x, qw)
+	case Q3_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			quantizeQ3_KWeighted(y[i*110:(i+1)*110], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+		}
 	default: // F32, F16, Q8_0: ggml ignores the weights
 		quantizeBlocks(t, y, x)
 	}
@@ -243,4 +251,74 @@ func quantizeQ5_0Weighted(y []byte, x, qw []float32) {
 		}
 		binary.LittleEndian.PutUint32(b[2:], qh)
 	}
+}
+
+// quantizeQ5_1Weighted is quantize_row_q5_1_impl for one row.
+func quantizeQ5_1Weighted(y []byte, x, qw []float32) {
+	var sumX2 float32
+	for _, v := range x {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := sumX2 / float32(len(x))
+	var weight [32]float32
+	var L, Laux [32]uint8
+	for ib := 0; ib < len(x)/32; ib++ {
+		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
+		for j, v := range xb {
+			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
+		}
+		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
+		d, negMin := makeQKX2Quants(31, xb, weight[:], L[:], Laux[:], -0.9, 0.05, 36, false)
+		b := y[24*ib : 24*ib+24]
+		putHalf(b, d)
+		putHalf(b[2:], -negMin)
+		var qh uint32
+		for j := 0; j < 16; j++ {
+			xi0, xi1 := L[j], L[j+16]
+			b[8+j] = xi0&0x0f | (xi1&0x0f)<<4
+			qh |= uint32(xi0&0x10) >> 4 << j
+			qh |= uint32(xi1&0x10) >> 4 << (j + 16)
+		}
+		binary.LittleEndian.PutUint32(b[4:], qh)
+	}
+}
+
+// quantizeQ3_KWeighted is quantize_row_q3_K_impl for one super-block.
+func quantizeQ3_KWeighted(y []byte, x, qw []float32) {
+	var L [QK_K]int8
+	var scales, sw [QK_K / 16]float32
+	var Ls [QK_K / 16]int8
+	var weight [16]float32
+	var sumX2 float32
+	for _, v := range x[:QK_K] {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := 2 * sumX2 / QK_K
+	for j := 0; j < QK_K/16; j++ {
+		for l := 0; l < 16; l++ {
+			v := x[16*j+l]
+			weight[l] = qw[16*j+l] * sqrt32(sigma2+float32(v*v))
+		}
+		var sumw float32
+		for _, w := range weight {
+			sumw += w
+		}
+		sw[j] = sumw
+		scales[j] = makeQXQuants(4, x[16*j:16*j+16], L[16*j:16*j+16], weight[:])
+	}
+	sc := y[96:108]
+	clear(sc)
+	dBlock := makeQXQuants(32, scales[:], Ls[:], sw[:])
+	for j := 0; j < QK_K/16; j++ {
+		l := int(Ls[j])
+		if j < 8 {
+			sc[j] = uint8(l & 0xf)
+		} else {
+			sc[j-8] |= uint8(l&0xf) << 4
+		}
+		l >>= 4
+		sc[j%4+8] |= uint8(l << (2 * (j / 4)))
+	}
+	putHalf(y[108:], dBlock)
+	finishQ3_K(y, x, &L)
 }
