@@ -246,9 +246,9 @@ func TestMatchesLlamaQuantizeWithImatrix(t *testing.T) {
 		if err := os.WriteFile(imPath, dump.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ4_K_S, quant.FileQ5_K_M, quant.FileQ5_K_S, quant.FileQ6_K, quant.FileQ8_0, quant.FileQ3_K_M, quant.FileQ3_K_S} {
-			if cfg.DModel == 576 && (ft == quant.FileQ3_K_M || ft == quant.FileQ3_K_S) {
-				continue // Q3_K falls back to Q4_0 there, whose weighted quantizer distill lacks
+		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ4_K_S, quant.FileQ5_K_M, quant.FileQ5_K_S, quant.FileQ6_K, quant.FileQ8_0, quant.FileQ3_K_M, quant.FileQ3_K_S, quant.FileQ2_K} {
+			if cfg.DModel == 576 && (ft == quant.FileQ3_K_M || ft == quant.FileQ3_K_S || ft == quant.FileQ2_K) {
+				continue // Q3_K and Q2_K fall back to Q4_0 there, whose weighted quantizer distill lacks
 			}
 			name := fmt.Sprintf("%s-%s-imatrix", shape, ft)
 			t.Run(name, func(t *testing.T) {

@@ -38,6 +38,7 @@ size_t ggml_row_size(enum ggml_type type, int64_t ne) { // the types the weighte
 	switch (type) {
 	case GGML_TYPE_Q5_0: return ne / QK5_0 * sizeof(block_q5_0);
 	case GGML_TYPE_Q5_1: return ne / QK5_1 * sizeof(block_q5_1);
+	case GGML_TYPE_Q2_K: return ne / QK_K * sizeof(block_q2_K);
 	case GGML_TYPE_Q3_K: return ne / QK_K * sizeof(block_q3_K);
 	case GGML_TYPE_Q4_K: return ne / QK_K * sizeof(block_q4_K);
 	case GGML_TYPE_Q5_K: return ne / QK_K * sizeof(block_q5_K);
@@ -105,6 +106,7 @@ int main(void) {
 			switch (typ) {
 			case GGML_TYPE_Q5_0: nb = quantize_q5_0(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q5_1: nb = quantize_q5_1(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q2_K: nb = quantize_q2_K(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q3_K: nb = quantize_q3_K(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q4_K: nb = quantize_q4_K(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q5_K: nb = quantize_q5_K(x, q, n / npr, npr, qw); break;

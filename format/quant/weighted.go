@@ -16,7 +16,7 @@ import (
 // WeightedQuantizable reports whether QuantizeWeighted supports t.
 func WeightedQuantizable(t Type) bool {
 	switch t {
-	case F32, F16, Q8_0, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q8_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
@@ -28,13 +28,14 @@ func WeightedQuantizable(t Type) bool {
 // quantize_row_q4_K_impl / q5_K_impl (make_qkx3_quants and make_qp_quants
 // weighted by qw·√(σ²+x²)), for Q5_0 quantize_row_q5_0_impl (make_qx_quants
 // weighted by qw·√(σ²+x²), σ² over the row), for Q5_1 quantize_row_q5_1_impl
-// (make_qkx3_quants with those weights), for Q3_K quantize_row_q3_K_impl
+// (make_qkx3_quants with those weights), for Q2_K quantize_row_q2_K_impl
+// (make_qkx3_quants, make_qp_quants, requantized), for Q3_K quantize_row_q3_K_impl
 // (make_qx_quants for the levels and for the scales), for Q6_K
 // quantize_row_q6_K_impl (make_qx_quants weighted by qw). Other types
 // return an error.
 func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float32) error {
 	if !WeightedQuantizable(t) {
-		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K, Q6_K)", t)
+		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)", t)
 	}
 	if err := checkSizes(t, len(dst), len(src)); err != nil {
 		return err
@@ -79,6 +80,10 @@ func quantizeRowWeighted(t Type, y []byte, x, qw []float32) {
 		quantizeQ5_0Weighted(y, x, qw)
 	case Q5_1:
 		quantizeQ5_1Weighted(y, x, qw)
+	case Q2_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			quantizeQ2_KWeighted(y[i*84:(i+1)*84], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+		}
 	case Q3_K:
 		for i := 0; i < len(x)/QK_K; i++ {
 			quantizeQ3_KWeighted(y[i*110:(i+1)*110], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
@@ -321,4 +326,54 @@ func quantizeQ3_KWeighted(y []byte, x, qw []float32) {
 	}
 	putHalf(y[108:], dBlock)
 	finishQ3_K(y, x, &L)
+}
+
+// quantizeQ2_KWeighted is quantize_row_q2_K_impl for one super-block.
+func quantizeQ2_KWeighted(y []byte, x, qw []float32) {
+	var L [QK_K]uint8
+	var Laux [16]uint8
+	var mins, scales, sw [QK_K / 16]float32
+	var weight [16]float32
+	var Ls, Lm [QK_K / 16]uint8
+	var sumX2 float32
+	for _, v := range x[:QK_K] {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := sumX2 / QK_K
+	for j := 0; j < QK_K/16; j++ {
+		for l := 0; l < 16; l++ {
+			v := x[16*j+l]
+			weight[l] = qw[16*j+l] * sqrt32(sigma2+float32(v*v))
+		}
+		for _, w := range weight {
+			sw[j] += w
+		}
+		// make_qkx3_quants with weights is make_qkx2_quants.
+		scales[j], mins[j] = makeQKX2Quants(3, x[16*j:16*j+16], weight[:], L[16*j:16*j+16], Laux[:], -0.9, 0.05, 36, false)
+	}
+	dm := makeQPQuants(15, scales[:], Ls[:], sw[:])
+	mm := makeQPQuants(15, mins[:], Lm[:], sw[:])
+	putHalf(y[80:], dm)
+	putHalf(y[82:], mm)
+	dm, mm = half(y[80:]), half(y[82:])
+	sc, qs := y[0:16], y[16:80]
+	for j := range sc {
+		sc[j] = Ls[j] | Lm[j]<<4
+	}
+	for j := 0; j < QK_K/16; j++ {
+		d := dm * float32(sc[j]&0xf)
+		if d == 0 {
+			continue
+		}
+		m := mm * float32(sc[j]>>4)
+		for ii := 0; ii < 16; ii++ {
+			l := nearestInt((x[16*j+ii] + m) / d)
+			L[16*j+ii] = uint8(max(0, min(3, l)))
+		}
+	}
+	for j := 0; j < QK_K; j += 128 {
+		for l := 0; l < 32; l++ {
+			qs[j/4+l] = L[j+l] | L[j+l+32]<<2 | L[j+l+64]<<4 | L[j+l+96]<<6
+		}
+	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // TestWeightedBitExactWithGGML: QuantizeWeighted gives the bytes of ggml's
-// quantize_q5_0 / q5_1 / q3_K / q4_K / q5_K / q6_K with quant_weights (what llama-quantize
+// quantize_q5_0 / q5_1 / q2_K / q3_K / q4_K / q5_K / q6_K with quant_weights (what llama-quantize
 // --imatrix runs), on the adversarial inputs of TestBitExactWithGGML with
 // importance weights shaped like real imatrix rows (positive, spanning
 // orders of magnitude, some columns 0 or equal).
@@ -49,7 +49,7 @@ func TestWeightedBitExactWithGGML(t *testing.T) {
 	var cases []wcase
 	for xn, x := range inputs(4 * nPerRow) {
 		for wn, qw := range weightRows {
-			for _, typ := range []Type{Q5_0, Q5_1, Q3_K, Q4_K, Q5_K, Q6_K} {
+			for _, typ := range []Type{Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K} {
 				cases = append(cases, wcase{xn + "/" + wn, typ, x, qw})
 			}
 		}
