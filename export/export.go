@@ -1,9 +1,10 @@
 // Package export writes distill students as llama-architecture GGUF files that
 // llama.cpp loads: llama.* hyperparameters, llama.cpp tensor names, the
 // byte-level BPE tokenizer embedded as tokenizer.ggml.* (model "gpt2"),
-// general.* provenance, and weights encoded as F32, F16, Q8_0, Q4_0, Q4_K,
-// Q5_K, Q6_K or llama.cpp's Q4_K_M mix (see TensorType). It also re-quantizes
-// an F32/F16 GGUF into another file type (Requantize).
+// general.* provenance, and weights encoded as one of llama-quantize's file
+// types (quant.FileType: its per-tensor mix, or every tensor the base type
+// with Options.Pure; see Mix). It also re-quantizes an F32/F16 GGUF into
+// another file type (Requantize).
 //
 // Layout: a student weight [out, in] (row-major, y = x·Wᵀ) is a GGUF tensor
 // with ggml dims {in, out}; the bytes are the same. Q and K are written as
@@ -14,8 +15,8 @@
 // block repeated as blk.2i and blk.2i+1, so standard runtimes load it.
 //
 // The tensor types and bytes equal what llama.cpp's llama_model_quantize
-// writes from the F32 file (Q4_K_M; the pure types as with --pure), which a
-// test checks against the libllama shipped with node-llama-cpp.
+// writes from the F32 file for the same type and --pure, which a test checks
+// against the libllama shipped with node-llama-cpp.
 package export
 
 import (
@@ -107,6 +108,16 @@ type Model struct {
 // Options control Write.
 type Options struct {
 	Type quant.FileType
+	// Pure gives every quantizable tensor the file type's base type, as
+	// llama-quantize --pure (no output/token_embd or per-layer mix rules;
+	// rows the block does not divide still fall back).
+	Pure bool
+	// Imatrix, when set, holds importance weights per tensor name (one per
+	// input column, as llama-quantize derives them from an imatrix file):
+	// Requantize then quantizes those tensors as llama_model_quantize does
+	// with params.imatrix (quant.QuantizeWeighted). Tensors without an entry
+	// quantize as without it.
+	Imatrix map[string][]float32
 	// Progress, when set, is called after each tensor with the bytes of tensor
 	// data written so far and the total.
 	Progress func(done, total int64, tensor string)
@@ -119,7 +130,65 @@ type PlannedTensor struct {
 	Name   string     // GGUF name
 	Source string     // name in Model.Tensors (differs for repeated shared blocks)
 	Type   quant.Type // chosen ggml type
+	Wanted quant.Type // the type the mix wanted; differs from Type after a shape fallback
 	Dims   []uint64   // ggml dims (row length first)
+}
+
+// Bytes is the tensor's data size in the file (without alignment padding).
+func (p PlannedTensor) Bytes() int64 {
+	rs, err := p.Type.RowSize(int(p.Dims[0]))
+	if err != nil {
+		return 0 // Type always divides the row (the fallback guarantees it)
+	}
+	n := int64(rs)
+	for _, d := range p.Dims[1:] {
+		n *= int64(d)
+	}
+	return n
+}
+
+// Elements is the tensor's element count.
+func (p PlannedTensor) Elements() int64 {
+	n := int64(1)
+	for _, d := range p.Dims {
+		n *= int64(d)
+	}
+	return n
+}
+
+// PlanShapes lists the tensors a student of architecture c is written as,
+// in file order, with the type llama-quantize's mix (opt.Type, opt.Pure)
+// gives each: what Write writes, computed from the shapes alone (c must be
+// valid).
+func PlanShapes(c student.Config, opt Options) []PlannedTensor {
+	want := shapes(c)
+	applied := c.AppliedLayers()
+	mix := Mix{Type: opt.Type, Pure: opt.Pure, NLayers: applied, Tied: !c.UntieEmbed, GQA: c.NHeads / c.NKVHeads}
+	var plan []PlannedTensor
+	add := func(gname, src string) {
+		shape := want[src]
+		dims := make([]uint64, len(shape))
+		for i := range shape {
+			dims[i] = uint64(shape[len(shape)-1-i]) // row-major [out, in] → ggml {in, out}
+		}
+		t, wanted := mix.Choose(gname, dims)
+		plan = append(plan, PlannedTensor{Name: gname, Source: src, Type: t, Wanted: wanted, Dims: dims})
+	}
+	add("token_embd.weight", "token_embd.weight")
+	for l := 0; l < applied; l++ {
+		stored := l
+		if c.ShareBlocks {
+			stored = l / 2
+		}
+		for _, n := range blockNames {
+			add(fmt.Sprintf("blk.%d.%s.weight", l, n), fmt.Sprintf("blk.%d.%s.weight", stored, n))
+		}
+	}
+	add("output_norm.weight", "output_norm.weight")
+	if c.UntieEmbed {
+		add("output.weight", "output.weight")
+	}
+	return plan
 }
 
 // blockNames are the per-block tensors in the order llama.cpp's converter writes them.
@@ -146,8 +215,9 @@ func shapes(c student.Config) map[string][]int {
 }
 
 // Plan validates the model and lists the tensors Write writes, in file order.
-func (m *Model) Plan(ft quant.FileType) ([]PlannedTensor, []string, error) {
+func (m *Model) Plan(opt Options) ([]PlannedTensor, []string, error) {
 	c := m.Config
+	ft := opt.Type
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("export: %w", err)
 	}
@@ -184,34 +254,11 @@ func (m *Model) Plan(ft quant.FileType) ([]PlannedTensor, []string, error) {
 			}
 		}
 	}
-	applied := c.AppliedLayers()
-	tied := !c.UntieEmbed
-	var plan []PlannedTensor
-	add := func(gname, src string) {
-		shape := want[src]
-		dims := make([]uint64, len(shape))
-		for i := range shape {
-			dims[i] = uint64(shape[len(shape)-1-i]) // row-major [out, in] → ggml {in, out}
+	plan := PlanShapes(c, opt)
+	for _, p := range plan {
+		if p.Type != p.Wanted {
+			notes = append(notes, fmt.Sprintf("%s: row length %d is not a multiple of %s's block of %d, using %s", p.Name, p.Dims[0], p.Wanted, p.Wanted.BlockSize(), p.Type))
 		}
-		t := TensorType(ft, gname, dims, applied, tied)
-		if quantizable(gname, dims) && t != ft.Base() && ft != quant.FileQ4_K_M {
-			notes = append(notes, fmt.Sprintf("%s: row length %d is not a multiple of %d, using %s", gname, dims[0], ft.Base().BlockSize(), t))
-		}
-		plan = append(plan, PlannedTensor{Name: gname, Source: src, Type: t, Dims: dims})
-	}
-	add("token_embd.weight", "token_embd.weight")
-	for l := 0; l < applied; l++ {
-		stored := l
-		if c.ShareBlocks {
-			stored = l / 2
-		}
-		for _, n := range blockNames {
-			add(fmt.Sprintf("blk.%d.%s.weight", l, n), fmt.Sprintf("blk.%d.%s.weight", stored, n))
-		}
-	}
-	add("output_norm.weight", "output_norm.weight")
-	if c.UntieEmbed {
-		add("output.weight", "output.weight")
 	}
 	return plan, notes, nil
 }
@@ -289,7 +336,7 @@ func (m *Model) metadata(ft quant.FileType) ([]gguf.KV, error) {
 
 // Write exports m to path (atomically) as file type opt.Type.
 func Write(path string, m *Model, opt Options) error {
-	plan, notes, err := m.Plan(opt.Type)
+	plan, notes, err := m.Plan(opt)
 	if err != nil {
 		return err
 	}

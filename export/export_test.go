@@ -82,17 +82,17 @@ func TestTensorTypeQ4KM(t *testing.T) {
 		{"blk.4.attn_q.weight", d(48, 48), true, quant.F16}, // not even a multiple of 32
 	}
 	for _, c := range cases {
-		if got := TensorType(quant.FileQ4_K_M, c.name, c.dims, 8, c.tied); got != c.want {
+		if got := (Mix{Type: quant.FileQ4_K_M, NLayers: 8, Tied: c.tied, GQA: 1}).TensorType(c.name, c.dims); got != c.want {
 			t.Errorf("%s %v tied=%v: %s, want %s", c.name, c.dims, c.tied, got, c.want)
 		}
 	}
-	if got := TensorType(quant.FileQ6_K, "blk.0.attn_q.weight", d(96, 96), 8, true); got != quant.Q8_0 {
+	if got := (Mix{Type: quant.FileQ6_K, NLayers: 8, Tied: true}).TensorType("blk.0.attn_q.weight", d(96, 96)); got != quant.Q8_0 {
 		t.Errorf("pure q6_k fallback: %s", got)
 	}
-	if got := TensorType(quant.FileQ5_K, "blk.0.attn_q.weight", d(96, 96), 8, true); got != quant.Q5_1 {
+	if got := (Mix{Type: quant.FileQ5_K_M, Pure: true, NLayers: 8, Tied: true}).TensorType("blk.0.attn_q.weight", d(96, 96)); got != quant.Q5_1 {
 		t.Errorf("pure q5_k fallback: %s", got)
 	}
-	if got := TensorType(quant.FileF16, "blk.0.ffn_norm.weight", d(96), 8, true); got != quant.F32 {
+	if got := (Mix{Type: quant.FileF16, NLayers: 8, Tied: true}).TensorType("blk.0.ffn_norm.weight", d(96)); got != quant.F32 {
 		t.Errorf("f16 norm: %s", got)
 	}
 }
@@ -114,6 +114,8 @@ func tolerance(t quant.Type, norm bool) float64 {
 		return scale / 20
 	case quant.Q5_0, quant.Q5_1, quant.Q5_K:
 		return scale / 10
+	case quant.Q2_K: // four levels per 16 weights: up to ~half a step of ~range/3
+		return scale / 2.5
 	}
 	return scale / 5
 }
@@ -326,11 +328,11 @@ func TestRequantizeMatchesDirectExport(t *testing.T) {
 	// A quantized source is refused unless types stay the same.
 	m := randomModel(t, cfgK)
 	q4 := filepath.Join(dir, "q4.gguf")
-	if err := Write(q4, m, Options{Type: quant.FileQ4_K}); err != nil {
+	if err := Write(q4, m, Options{Type: quant.FileQ4_K_M, Pure: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := Requantize(q4, filepath.Join(dir, "x.gguf"), quant.FileQ8_0, Options{}); err == nil || !strings.Contains(err.Error(), "already Q4_K") {
-		t.Errorf("requantizing quant.FileQ4_K → quant.FileQ8_0: %v", err)
+		t.Errorf("requantizing pure q4_k_m → q8_0: %v", err)
 	}
 }
 

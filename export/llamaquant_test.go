@@ -2,7 +2,10 @@ package export
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +25,7 @@ import (
 const llamaQuantizeC = `
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include "llama.h"
 
 static void quiet(enum ggml_log_level level, const char * text, void * data) {
@@ -29,14 +33,36 @@ static void quiet(enum ggml_log_level level, const char * text, void * data) {
 	if (level >= GGML_LOG_LEVEL_WARN) fputs(text, stderr);
 }
 
+// readImatrix reads the test's importance weights: u32 count, then per
+// entry u32 name length, the name, u32 n, n floats.
+static struct llama_model_imatrix_data * readImatrix(const char * path) {
+	FILE * f = fopen(path, "rb");
+	if (!f) { perror(path); exit(2); }
+	uint32_t count;
+	if (fread(&count, 4, 1, f) != 1) exit(2);
+	struct llama_model_imatrix_data * d = calloc(count + 1, sizeof(*d));
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t len, n;
+		if (fread(&len, 4, 1, f) != 1) exit(2);
+		char * name = calloc(len + 1, 1);
+		if (fread(name, 1, len, f) != len || fread(&n, 4, 1, f) != 1) exit(2);
+		float * v = malloc(4 * (size_t)n);
+		if (fread(v, 4, n, f) != n) exit(2);
+		d[i].name = name; d[i].data = v; d[i].size = n;
+	}
+	fclose(f);
+	return d;
+}
+
 int main(int argc, char ** argv) {
-	if (argc != 5) { fprintf(stderr, "usage: llama-quantize-min IN OUT FTYPE PURE\n"); return 2; }
+	if (argc != 5 && argc != 6) { fprintf(stderr, "usage: llama-quantize-min IN OUT FTYPE PURE [IMATRIX]\n"); return 2; }
 	llama_log_set(quiet, NULL);
 	llama_backend_init();
 	struct llama_model_quantize_params p = llama_model_quantize_default_params();
 	p.ftype = (enum llama_ftype)atoi(argv[3]);
 	p.pure = atoi(argv[4]) != 0;
 	p.nthread = 1;
+	if (argc == 6) p.imatrix = readImatrix(argv[5]);
 	uint32_t rc = llama_model_quantize(argv[1], argv[2], &p);
 	llama_backend_free();
 	return rc == 0 ? 0 : 1;
@@ -104,64 +130,149 @@ func llamaQuantizeBinary(t testing.TB) string {
 	return llamaQuantize.bin
 }
 
+// quantConfigs are the shapes every file type is compared on: tied and
+// untied outputs, K-quant-friendly widths (256, 512) and unfriendly ones (96
+// with an FFN of 168, not even a multiple of 32; 320 and MobileLLM-125M's 576,
+// multiples of 32 only), GQA ratios 1 to 5, and 8 layers so that
+// use_more_bits and the first-eighth rules pick distinct layers.
+var quantConfigs = []student.Config{
+	cfgK,   // d256 ffn512, tied, GQA 2
+	cfgOdd, // d96 ffn168, untied, shared blocks
+	{VocabSize: 400, DModel: 320, NLayers: 8, NHeads: 5, NKVHeads: 1, FFNDim: 512,
+		ContextLength: 256, RopeBase: 10000, NormEps: 1e-5},
+	{VocabSize: 300, DModel: 512, NLayers: 8, NHeads: 8, NKVHeads: 2, FFNDim: 256,
+		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5, UntieEmbed: true},
+	{VocabSize: 260, DModel: 576, NLayers: 2, NHeads: 9, NKVHeads: 3, FFNDim: 768,
+		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5},
+}
+
 // TestMatchesLlamaQuantize quantizes our F32 export with llama.cpp's own
-// llama_model_quantize (Q4_K_M mix; the pure types with --pure) and compares
-// every tensor's type and bytes, and every metadata value llama.cpp writes,
-// with our direct export of the same type.
+// llama_model_quantize for every file type, with and without --pure, and
+// compares every tensor's type and bytes, and every metadata value llama.cpp
+// writes, with our direct export and our Requantize of the same type.
 func TestMatchesLlamaQuantize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compares with llama-quantize: not in -short")
 	}
 	bin := llamaQuantizeBinary(t)
 	dir := t.TempDir()
-	// d 320, like MobileLLM-125M's 576, is a multiple of 32 but not of 256
-	// (k-quant rows fall back) while FFN 512 rows are k-quant friendly; 8
-	// layers spread use_more_bits over the first/last eighth and every third.
-	cfg320 := student.Config{VocabSize: 400, DModel: 320, NLayers: 8, NHeads: 5, NKVHeads: 1, FFNDim: 512,
-		ContextLength: 256, RopeBase: 10000, NormEps: 1e-5}
-	cases := []struct {
-		ft    quant.FileType
-		ftype int // llama_ftype
-		pure  bool
-		cfgs  []student.Config
-	}{
-		{quant.FileQ4_K_M, 15, false, []student.Config{cfgK, cfgOdd, cfg320}},
-		{quant.FileQ8_0, 7, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileQ4_0, 2, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileQ4_K, 14, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileQ5_K, 16, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileQ6_K, 18, true, []student.Config{cfgK, cfgOdd}},
-		{quant.FileF16, 1, false, []student.Config{cfgOdd}},
-	}
-	for ci, cfg := range []student.Config{cfgK, cfgOdd, cfg320} {
+	for _, cfg := range quantConfigs {
 		m := randomModel(t, cfg)
-		src := filepath.Join(dir, fmt.Sprintf("src%d-f32.gguf", ci))
+		tie := "tied"
+		if cfg.UntieEmbed {
+			tie = "untied"
+		}
+		shape := fmt.Sprintf("d%d-ffn%d-%s", cfg.DModel, cfg.FFNDim, tie)
+		src := filepath.Join(dir, shape+"-f32.gguf")
 		if err := Write(src, m, Options{Type: quant.FileF32}); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range cases {
-			use := false
-			for _, cc := range c.cfgs {
-				use = use || cc == cfg
-			}
-			if !use {
+		for _, name := range quant.FileTypeNames() {
+			ft, _ := quant.ParseFileType(name)
+			if ft == quant.FileF32 {
 				continue
 			}
-			name := fmt.Sprintf("d%d-%s", cfg.DModel, c.ft)
-			ours := filepath.Join(dir, name+"-ours.gguf")
-			theirs := filepath.Join(dir, name+"-llama.gguf")
-			if err := Write(ours, m, Options{Type: c.ft}); err != nil {
-				t.Fatal(err)
+			for _, pure := range []bool{false, true} {
+				if pure && (!ft.Quantized() || cfg.DModel > 256) {
+					continue // --pure needs no more than a friendly and an unfriendly width
+				}
+				name := fmt.Sprintf("%s-%s", shape, ft)
+				if pure {
+					name += "-pure"
+				}
+				t.Run(name, func(t *testing.T) {
+					ours := filepath.Join(dir, name+"-ours.gguf")
+					re := filepath.Join(dir, name+"-requant.gguf")
+					theirs := filepath.Join(dir, name+"-llama.gguf")
+					opt := Options{Type: ft, Pure: pure}
+					if err := Write(ours, m, opt); err != nil {
+						t.Fatal(err)
+					}
+					if err := Requantize(src, re, ft, opt); err != nil {
+						t.Fatal(err)
+					}
+					cmd := exec.Command(bin, src, theirs, fmt.Sprint(ft.GGUFFileType()), map[bool]string{false: "0", true: "1"}[pure])
+					if out, err := cmd.CombinedOutput(); err != nil {
+						t.Fatalf("llama_model_quantize: %v\n%s", err, out)
+					}
+					compareGGUF(t, "export", ours, theirs)
+					compareGGUF(t, "quantize", re, theirs)
+				})
 			}
-			pure := "0"
-			if c.pure {
-				pure = "1"
+		}
+	}
+}
+
+// TestMatchesLlamaQuantizeWithImatrix gives llama_model_quantize and our
+// Requantize the same importance weights (log-normal per column, as real
+// imatrix rows spread; one tensor left without an entry) and compares the
+// files, for the types whose weighted quantizers distill has.
+func TestMatchesLlamaQuantizeWithImatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with llama-quantize: not in -short")
+	}
+	bin := llamaQuantizeBinary(t)
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, cfg := range []student.Config{quantConfigs[0], quantConfigs[3], quantConfigs[4]} { // d256 tied, d512 untied, d576 tied (Q5_0 fallbacks)
+		m := randomModel(t, cfg)
+		shape := fmt.Sprintf("d%d", cfg.DModel)
+		src := filepath.Join(dir, shape+"-f32.gguf")
+		if err := Write(src, m, Options{Type: quant.FileF32}); err != nil {
+			t.Fatal(err)
+		}
+		imatrix := map[string][]float32{}
+		var dump bytes.Buffer
+		var names []string
+		for _, p := range PlanShapes(cfg, Options{Type: quant.FileF32}) {
+			if len(p.Dims) != 2 || p.Name == "token_embd.weight" || p.Name == "blk.1.attn_k.weight" {
+				continue // token_embd is a lookup (no imatrix entry); attn_k of layer 1 tests a missing entry
 			}
-			cmd := exec.Command(bin, src, theirs, fmt.Sprint(c.ftype), pure)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("%s: llama_model_quantize: %v\n%s", name, err, out)
+			w := make([]float32, p.Dims[0])
+			for i := range w {
+				w[i] = float32(math.Exp(rng.NormFloat64() * 1.5))
 			}
-			compareGGUF(t, name, ours, theirs)
+			imatrix[p.Name] = w
+			names = append(names, p.Name)
+		}
+		binary.Write(&dump, binary.LittleEndian, uint32(len(names)))
+		for _, n := range names {
+			binary.Write(&dump, binary.LittleEndian, uint32(len(n)))
+			dump.WriteString(n)
+			binary.Write(&dump, binary.LittleEndian, uint32(len(imatrix[n])))
+			binary.Write(&dump, binary.LittleEndian, imatrix[n])
+		}
+		imPath := filepath.Join(dir, shape+"-imatrix.bin")
+		if err := os.WriteFile(imPath, dump.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ4_K_S, quant.FileQ5_K_M, quant.FileQ5_K_S, quant.FileQ6_K, quant.FileQ8_0, quant.FileQ3_K_M, quant.FileQ3_K_S, quant.FileQ2_K} {
+			if cfg.DModel == 576 && (ft == quant.FileQ3_K_M || ft == quant.FileQ3_K_S || ft == quant.FileQ2_K) {
+				continue // Q3_K and Q2_K fall back to Q4_0 there, whose weighted quantizer distill lacks
+			}
+			name := fmt.Sprintf("%s-%s-imatrix", shape, ft)
+			t.Run(name, func(t *testing.T) {
+				ours := filepath.Join(dir, name+"-ours.gguf")
+				theirs := filepath.Join(dir, name+"-llama.gguf")
+				if err := Requantize(src, ours, ft, Options{Imatrix: imatrix}); err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(bin, src, theirs, fmt.Sprint(ft.GGUFFileType()), "0", imPath)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("llama_model_quantize: %v\n%s", err, out)
+				}
+				compareGGUF(t, "quantize --imatrix", ours, theirs)
+				// The weights matter: without them the Q4_K/Q6_K bytes differ.
+				if ft != quant.FileQ8_0 {
+					plain := filepath.Join(dir, name+"-plain.gguf")
+					if err := Requantize(src, plain, ft, Options{}); err != nil {
+						t.Fatal(err)
+					}
+					if sameFile(t, plain, ours) {
+						t.Errorf("%s: the importance matrix changed nothing", name)
+					}
+				}
+			})
 		}
 	}
 }

@@ -33,43 +33,120 @@ func useMoreBits(i, n int) bool {
 	return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2
 }
 
-// TensorType chooses the ggml type of one tensor the way llama.cpp's
-// llama-quantize does (src/llama-quant.cpp at de3ff81) for a llama model
-// without experts: name is the GGUF tensor name, dims its ggml dims (row length
-// first), nLayers the file's block_count and tied whether output.weight is
-// absent (the output then reuses token_embd).
+// Mix is what llama-quantize (src/llama-quant.cpp at de3ff81) knows about a
+// llama model when it chooses each tensor's type: the file type, --pure, the
+// block count, whether the output is tied to token_embd (output.weight
+// absent), the GQA ratio n_head/n_head_kv and whether an importance matrix
+// is given.
+type Mix struct {
+	Type       quant.FileType
+	Pure       bool
+	NLayers    int
+	Tied       bool
+	GQA        int
+	HasImatrix bool
+}
+
+// TensorType chooses the ggml type of one tensor (name: GGUF tensor name,
+// dims: ggml dims, row length first) as llama_tensor_get_type does for a
+// llama model without experts:
 //
-// Non-quantizable tensors (1-D, norms) stay F32. Pure file types give every
-// other tensor the base type. Q4_K_M gives the output (or the tied
-// token_embd) Q6_K — Q8_0 if its rows are not a multiple of 256 —, attn_v and
-// ffn_down on use_more_bits layers Q6_K, and the rest Q4_K. Finally a type
-// whose block does not divide the row length falls back as llama.cpp does:
-// Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, and → F16 when a 32-element block does
-// not fit either.
-func TensorType(ft quant.FileType, name string, dims []uint64, nLayers int, tied bool) quant.Type {
+//   - 1-D tensors and norms stay F32; F32/F16 files change nothing else.
+//   - The output — and token_embd when tied, which llama.cpp quantizes as the
+//     output — gets Q8_0 when its rows are not a multiple of the base type's
+//     block, else Q6_K (unless the base is Q8_0).
+//   - attn_v, ffn_down and attn_output follow the mix of the file type
+//     (use_more_bits layers, the first eighth of ffn_down, ...).
+//   - --pure skips both rules above: every quantizable tensor gets the base.
+//   - A type whose block does not divide the row length falls back as
+//     tensor_type_fallback does (Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, and F16
+//     when a 32-element block does not fit either).
+//
+// Layer indices are llama.cpp's counters, which for a llama model's
+// layer-sorted tensors equal the N of "blk.N.".
+func (m Mix) TensorType(name string, dims []uint64) quant.Type {
+	t, _ := m.Choose(name, dims)
+	return t
+}
+
+// Choose is TensorType that also returns the type the mix wanted before the
+// shape fallback (equal to t when there was none).
+func (m Mix) Choose(name string, dims []uint64) (t, wanted quant.Type) {
 	if !quantizable(name, dims) {
-		return quant.F32
+		return quant.F32, quant.F32
 	}
-	t := ft.Base()
-	if ft == quant.FileF32 || ft == quant.FileF16 {
+	ft := m.Type
+	wanted = ft.Base()
+	if !ft.Quantized() {
+		return wanted, wanted
+	}
+	if !m.Pure {
+		wanted = m.mixType(wanted, name, dims)
+	}
+	return fallback(wanted, dims[0]), wanted
+}
+
+// mixType is llama_tensor_get_type_impl for the llama architecture without
+// experts (the cases that cannot occur for it are left out).
+func (m Mix) mixType(t quant.Type, name string, dims []uint64) quant.Type {
+	ft := m.Type
+	layer, _ := layerOf(name)
+	n := m.NLayers
+	switch {
+	case name == "output.weight" || (m.Tied && name == "token_embd.weight"):
+		if dims[0]%uint64(t.BlockSize()) != 0 {
+			return quant.Q8_0
+		}
+		if t != quant.Q8_0 {
+			return quant.Q6_K
+		}
 		return t
-	}
-	if ft == quant.FileQ4_K_M {
-		nx := dims[0]
+	case name == "token_embd.weight":
+		return t
+	case strings.HasSuffix(name, ".attn_v.weight"):
 		switch {
-		case name == "output.weight" || (tied && name == "token_embd.weight"):
-			if nx%uint64(t.BlockSize()) != 0 {
-				t = quant.Q8_0
-			} else {
-				t = quant.Q6_K
+		case ft == quant.FileQ2_K:
+			if m.GQA >= 4 {
+				return quant.Q4_K
 			}
-		case strings.HasSuffix(name, ".attn_v.weight"), strings.HasSuffix(name, ".ffn_down.weight"):
-			if i, ok := layerOf(name); ok && useMoreBits(i, nLayers) {
-				t = quant.Q6_K
+			return quant.Q3_K
+		case ft == quant.FileQ3_K_M:
+			if layer < 2 {
+				return quant.Q5_K
 			}
+			return quant.Q4_K
+		case (ft == quant.FileQ4_K_M || ft == quant.FileQ5_K_M) && useMoreBits(layer, n):
+			return quant.Q6_K
+		case ft == quant.FileQ4_K_S && layer < 4:
+			return quant.Q5_K
+		}
+	case strings.HasSuffix(name, ".ffn_down.weight"):
+		switch {
+		case ft == quant.FileQ2_K:
+			return quant.Q3_K
+		case ft == quant.FileQ3_K_M:
+			if layer < n/16 {
+				return quant.Q5_K
+			}
+			return quant.Q4_K
+		case ft == quant.FileQ4_K_M:
+			if useMoreBits(layer, n) {
+				return quant.Q6_K
+			}
+		case ft == quant.FileQ5_K_M && useMoreBits(layer, n):
+			return quant.Q6_K
+		case ft == quant.FileQ4_K_S && layer < n/8:
+			return quant.Q5_K
+		}
+	case strings.HasSuffix(name, ".attn_output.weight"):
+		switch ft {
+		case quant.FileQ2_K:
+			return quant.Q3_K
+		case quant.FileQ3_K_M:
+			return quant.Q4_K
 		}
 	}
-	return fallback(t, dims[0])
+	return t
 }
 
 // fallback is llama.cpp's tensor_type_fallback for the types we produce.
@@ -78,12 +155,16 @@ func fallback(t quant.Type, ncols uint64) quant.Type {
 		return t
 	}
 	switch t {
+	case quant.Q2_K, quant.Q3_K:
+		t = quant.Q4_0
 	case quant.Q4_K:
 		t = quant.Q5_0
 	case quant.Q5_K:
 		t = quant.Q5_1
 	case quant.Q6_K:
 		t = quant.Q8_0
+	case quant.IQ4_XS:
+		t = quant.IQ4_NL
 	}
 	if ncols%uint64(t.BlockSize()) != 0 {
 		t = quant.F16

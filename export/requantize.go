@@ -10,8 +10,8 @@ import (
 )
 
 // Requantize reads an F32/F16 GGUF at in and writes out (atomically) with the
-// tensor types file type ft implies (TensorType, with the input's
-// <arch>.block_count and tied-output state). Metadata is copied in order,
+// tensor types file type ft implies (Mix.TensorType with opt.Pure, the
+// input's <arch>.block_count, head counts and tied-output state). Metadata is copied in order,
 // with general.file_type and general.quantization_version set for ft.
 // Tensors already quantized are only accepted when they keep their type
 // (re-quantizing quantized data compounds error, so it is refused).
@@ -39,6 +39,16 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 		return fmt.Errorf("quantize %s: %w", in, err)
 	}
 	_, hasOutput := f.Tensor("output.weight")
+	mix := Mix{Type: ft, Pure: opt.Pure, NLayers: int(nLayers), Tied: !hasOutput, GQA: 1, HasImatrix: opt.Imatrix != nil}
+	if opt.Imatrix != nil && ft == quant.FileQ4_0 {
+		// llama.cpp then also moves the first eighth of ffn_down to Q4_1.
+		return fmt.Errorf("quantize %s: q4_0 with an importance matrix is not implemented yet", in)
+	}
+	if nHead, err := f.Uint(gguf.KeyLlamaHeadCount); err == nil { // both checked by checkLlamaTensors
+		if nKV, err := f.Uint(gguf.KeyLlamaHeadCountKV); err == nil && nKV > 0 {
+			mix.GQA = int(nHead / nKV)
+		}
+	}
 
 	w := gguf.NewWriter()
 	_, hasQV := f.KV(gguf.KeyQuantizationVersion)
@@ -75,7 +85,7 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 	types := make([]quant.Type, len(f.Tensors))
 	var total int64
 	for i, t := range f.Tensors {
-		nt := TensorType(ft, t.Name, t.Dims, int(nLayers), !hasOutput)
+		nt := mix.TensorType(t.Name, t.Dims)
 		if !quantizable(t.Name, t.Dims) {
 			nt = t.Type // norms and 1-D tensors are copied as they are
 		}
@@ -84,6 +94,19 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 		}
 		if nt != t.Type && !quant.Quantizable(nt) {
 			return fmt.Errorf("quantize %s: tensor %q: type %s is not supported", in, t.Name, nt)
+		}
+		if qw, ok := opt.Imatrix[t.Name]; ok && nt != t.Type {
+			if !quant.WeightedQuantizable(nt) {
+				return fmt.Errorf("quantize %s: tensor %q: importance-matrix quantization to %s is not implemented yet (without --imatrix it is)", in, t.Name, nt)
+			}
+			if uint64(len(qw)) != t.Dims[0] || len(t.Dims) != 2 {
+				return fmt.Errorf("quantize %s: imatrix entry for %q has %d values, the tensor's rows %d", in, t.Name, len(qw), t.Dims[0])
+			}
+			for j, v := range qw {
+				if v != v || v-v != 0 {
+					return fmt.Errorf("quantize %s: imatrix entry for %q holds %v at column %d", in, t.Name, v, j)
+				}
+			}
 		}
 		types[i] = nt
 		ti, err := w.AddTensor(t.Name, nt, t.Dims...)
@@ -130,7 +153,11 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 				dst = make([]byte, info.Size)
 			}
 			b := dst[:info.Size]
-			if err := quant.QuantizeParallel(types[i], b, x); err != nil {
+			if qw, ok := opt.Imatrix[t.Name]; ok {
+				if err := quant.QuantizeWeighted(types[i], b, x, int(t.Dims[0]), qw); err != nil {
+					return err
+				}
+			} else if err := quant.QuantizeParallel(types[i], b, x); err != nil {
 				return err
 			}
 			if _, err := o.Write(b); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/imatrix"
 	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/schollz/progressbar/v3"
@@ -20,15 +21,16 @@ import (
 // newExportCmd is `distill export`: a training checkpoint → llama GGUF.
 func newExportCmd(a *app) *cobra.Command {
 	var ckpt, typ, out, tokPath, name, modelVersion, description string
-	var addBOS bool
+	var addBOS, pure bool
 	c := &cobra.Command{
 		Use:   "export --checkpoint DIR --type TYPE --out FILE.gguf",
 		Short: "Export a trained student as a llama-architecture GGUF that llama.cpp loads",
 		Long: "Reads a checkpoint (model.safetensors, config.json, tokenizer.json; DIR may be a run\n" +
 			"directory, its newest step is used) and writes a GGUF with llama.* hyperparameters,\n" +
 			"llama.cpp tensor names, the embedded tokenizer and provenance. TYPE is one of\n" +
-			strings.Join(quant.FileTypeNames(), ", ") + " (q4_k_m is llama.cpp's mix; the others are pure,\n" +
-			"with llama.cpp's fallbacks for rows that are not a multiple of the block size).",
+			strings.Join(quant.FileTypeNames(), ", ") + " (llama-quantize's names; q4_k and q5_k are aliases\n" +
+			"of q4_k_m and q5_k_m): each tensor gets the type llama-quantize's mix gives it, or with --pure\n" +
+			"the base type everywhere, with llama.cpp's fallbacks for rows the block does not divide.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if ckpt == "" || out == "" {
@@ -76,7 +78,7 @@ func newExportCmd(a *app) *cobra.Command {
 					{Key: gguf.KeyDistillShareBlocks, Value: gguf.Of(cfg.ShareBlocks)},
 				},
 			}
-			opt := export.Options{Type: ft, Progress: a.byteProgress("export"), Warn: func(s string) { fmt.Fprintf(a.stderr, "export: %s\n", s) }}
+			opt := export.Options{Type: ft, Pure: pure, Progress: a.byteProgress("export"), Warn: func(s string) { fmt.Fprintf(a.stderr, "export: %s\n", s) }}
 			if err := export.Write(out, m, opt); err != nil {
 				return err
 			}
@@ -90,20 +92,25 @@ func newExportCmd(a *app) *cobra.Command {
 	c.Flags().StringVar(&name, "name", "distill-student", "general.name")
 	c.Flags().StringVar(&modelVersion, "model-version", "", "general.version (default: the checkpoint step directory name)")
 	c.Flags().StringVar(&description, "description", "", "general.description")
+	c.Flags().BoolVar(&pure, "pure", false, "every quantizable tensor in the base type (llama-quantize --pure)")
 	c.Flags().BoolVar(&addBOS, "add-bos", false, "declare tokenizer.ggml.add_bos_token so runtimes prepend BOS (use when the training rows started with BOS, i.e. were imported without --no-bos)")
 	return c
 }
 
 // newQuantizeCmd is `distill quantize`: re-encode an F32/F16 GGUF.
 func newQuantizeCmd(a *app) *cobra.Command {
-	var typ string
+	var typ, imatrixPath string
+	var pure bool
 	c := &cobra.Command{
-		Use:   "quantize --type TYPE IN.gguf OUT.gguf",
+		Use:   "quantize --type TYPE [--pure] [--imatrix FILE] IN.gguf OUT.gguf",
 		Short: "Re-quantize an F32/F16 GGUF (e.g. to llama.cpp's q4_k_m mix)",
 		Long: "Reads IN (F32/F16 weights), chooses each tensor's type as llama-quantize does for TYPE\n" +
 			"(" + strings.Join(quant.FileTypeNames(), ", ") + "), quantizes with ggml's reference quantizers and\n" +
 			"writes OUT atomically. Norms and 1-D tensors are copied unchanged; metadata is copied with\n" +
-			"general.file_type updated.",
+			"general.file_type updated. --pure gives every quantizable tensor the base type, as\n" +
+			"llama-quantize --pure does. --imatrix FILE (llama.cpp's GGUF imatrix or legacy .dat) weights\n" +
+			"the quantizers as llama-quantize --imatrix does (Q2_K..Q6_K, Q5_0, Q5_1; Q8_0/F16 ignore it;\n" +
+			"other types are refused for now).",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if typ == "" {
@@ -113,13 +120,25 @@ func newQuantizeCmd(a *app) *cobra.Command {
 			if err != nil {
 				return usagef("quantize: --type: %v", err)
 			}
-			if err := export.Requantize(args[0], args[1], ft, export.Options{Progress: a.byteProgress("quantize")}); err != nil {
+			opt := export.Options{Pure: pure, Progress: a.byteProgress("quantize")}
+			if imatrixPath != "" {
+				im, err := imatrix.Read(imatrixPath)
+				if err != nil {
+					return fmt.Errorf("quantize: %w", err)
+				}
+				if opt.Imatrix, err = im.Weights(); err != nil {
+					return fmt.Errorf("quantize: %s: %w", imatrixPath, err)
+				}
+			}
+			if err := export.Requantize(args[0], args[1], ft, opt); err != nil {
 				return err
 			}
 			return a.summarizeGGUF("quantize", args[1])
 		},
 	}
 	c.Flags().StringVar(&typ, "type", "", "target encoding: "+strings.Join(quant.FileTypeNames(), "|"))
+	c.Flags().BoolVar(&pure, "pure", false, "every quantizable tensor in the base type (llama-quantize --pure)")
+	c.Flags().StringVar(&imatrixPath, "imatrix", "", "importance matrix (llama.cpp GGUF imatrix or legacy .dat) to weight the quantizers with")
 	return c
 }
 

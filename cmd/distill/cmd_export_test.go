@@ -149,7 +149,7 @@ func TestExportCLIErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"export", "--type", "q4_k"}, 2, "required"},
-		{[]string{"export", "--checkpoint", dir, "--out", "x.gguf", "--type", "q3_k"}, 2, "unknown type"},
+		{[]string{"export", "--checkpoint", dir, "--out", "x.gguf", "--type", "q4_1"}, 2, "unknown type"},
 		{[]string{"export", "--checkpoint", filepath.Join(dir, "none"), "--out", "x.gguf"}, 1, "none"},
 		{[]string{"quantize", "--type", "q4_k_m", "in.gguf"}, 2, "accepts 2"},
 		{[]string{"quantize", "in.gguf", "out.gguf"}, 2, "--type"},

@@ -7,6 +7,8 @@ import (
 
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/train"
+	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -26,6 +28,9 @@ func newModelInfoCmd(a *app) *cobra.Command {
 		vocab     int
 		tokenizer string
 		seqLen    int
+		quantType string
+		pure      bool
+		budgetMB  float64
 	)
 	cmd := &cobra.Command{
 		Use:   "info [--config FILE|PRESET]",
@@ -33,9 +38,36 @@ func newModelInfoCmd(a *app) *cobra.Command {
 		Long: "Print a student's parameter count, forward FLOPs per token and KV-cache bytes per token.\n" +
 			"--config takes a student architecture (preset: tiny, mobilellm-125m, mobilellm-350m, or a YAML\n" +
 			"file) or a training config (its model is used). Presets leave vocab_size to the tokenizer: give\n" +
-			"--tokenizer or --vocab, otherwise 32000 is assumed and said so.",
+			"--tokenizer or --vocab, otherwise 32000 is assumed and said so.\n" +
+			"--quant TYPE (a distill quantize type, e.g. q4_k_m) adds the type llama-quantize's mix gives\n" +
+			"each tensor, bits/weight, tensor-data size and KV bytes/token, and warns on fallbacks.\n" +
+			"--budget-mb N --quant TYPE lists the student presets whose tensor data fits N MiB.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var qopt export.Options
+			if quantType != "" {
+				ft, err := quant.ParseFileType(quantType)
+				if err != nil {
+					return usagef("model info: --quant: %v", err)
+				}
+				qopt = export.Options{Type: ft, Pure: pure}
+			}
+			if budgetMB != 0 {
+				if quantType == "" || budgetMB < 0 || len(args) > 0 || config != "" {
+					return usagef("model info: --budget-mb N needs --quant TYPE and no config (it lists the presets)")
+				}
+				v, note := vocab, "from --vocab"
+				if tokenizer != "" {
+					var err error
+					if v, err = tokenizerVocab(tokenizer); err != nil {
+						return err
+					}
+					note = "from " + tokenizer
+				} else if v == 0 {
+					v, note = 32000, "assumed; pass --tokenizer or --vocab"
+				}
+				return printBudget(a, int64(budgetMB*(1<<20)), v, note, qopt)
+			}
 			if len(args) == 1 {
 				if config != "" {
 					return usagef("give the config either as --config or as an argument, not both")
@@ -78,6 +110,9 @@ func newModelInfoCmd(a *app) *cobra.Command {
 				seqLen = s.ContextLength
 			}
 			printModelInfo(a, config, s, vocabNote, seqLen)
+			if quantType != "" {
+				printQuantInfo(a, s, qopt)
+			}
 			return nil
 		},
 	}
@@ -85,6 +120,9 @@ func newModelInfoCmd(a *app) *cobra.Command {
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key.path=value), repeatable")
 	cmd.Flags().IntVar(&vocab, "vocab", 0, "vocabulary size when the config leaves it to the tokenizer")
 	cmd.Flags().StringVar(&tokenizer, "tokenizer", "", "tokenizer.json whose vocabulary size to use")
+	cmd.Flags().StringVar(&quantType, "quant", "", "also show the tensor types, size and bits/weight of this quantize type (e.g. q4_k_m)")
+	cmd.Flags().BoolVar(&pure, "pure", false, "with --quant: llama-quantize --pure (every tensor the base type)")
+	cmd.Flags().Float64Var(&budgetMB, "budget-mb", 0, "with --quant: list the presets whose tensor data fits this many MiB")
 	cmd.Flags().IntVar(&seqLen, "seq-len", 0, "sequence position for the attention FLOPs (default: train.seq_len or context_length)")
 	return cmd
 }

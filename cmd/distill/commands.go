@@ -20,6 +20,7 @@ func subcommands(a *app) []*cobra.Command {
 		newTrainCmd(a),
 		newExportCmd(a),
 		newQuantizeCmd(a),
+		newImatrixCmd(a),
 		newGenerateCmd(a),
 		newEvalCmd(a),
 	}

@@ -70,7 +70,7 @@ func TestPresetValues(t *testing.T) {
 	want := map[string][5]int{ // layers, d, heads, kv heads, ffn
 		"mobilellm-125m": {30, 576, 9, 3, 1536},
 		"mobilellm-350m": {32, 960, 15, 5, 2560},
-		"tiny":           {8, 256, 4, 2, 688},
+		"tiny":           {8, 256, 4, 2, 768},
 	}
 	for name, w := range want {
 		s, err := LoadStudent(name)

@@ -4,7 +4,8 @@ import "testing"
 
 func TestFileTypeNamesRoundTrip(t *testing.T) {
 	// llama.cpp's llama_ftype values (include/llama.h).
-	want := map[string]uint32{"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k": 14, "q4_k_m": 15, "q5_k": 16, "q6_k": 18}
+	want := map[string]uint32{"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k_s": 14, "q4_k_m": 15,
+		"q5_k_s": 16, "q5_k_m": 17, "q6_k": 18, "q3_k_s": 11, "q3_k_m": 12, "q2_k": 10}
 	if got := FileTypeNames(); len(got) != len(want) {
 		t.Fatalf("FileTypeNames() = %v, want the %d names of %v", got, len(want), want)
 	}
@@ -25,5 +26,16 @@ func TestFileTypeNamesRoundTrip(t *testing.T) {
 	}
 	if _, err := ParseFileType("q4_1"); err == nil {
 		t.Error("ParseFileType(q4_1) accepted")
+	}
+}
+
+// llama-quantize's Q4_K and Q5_K are aliases of the _M mixes
+// (tools/quantize/quantize.cpp QUANT_OPTIONS), not pure files.
+func TestFileTypeAliasesAreLlamaQuantizes(t *testing.T) {
+	for alias, want := range map[string]FileType{"q4_k": FileQ4_K_M, "Q4_K": FileQ4_K_M, "q5_k": FileQ5_K_M, "q3_k": FileQ3_K_M, "Q4_K_M": FileQ4_K_M} {
+		got, err := ParseFileType(alias)
+		if err != nil || got != want {
+			t.Errorf("ParseFileType(%q) = %v, %v; want %v", alias, got, err, want)
+		}
 	}
 }

@@ -23,7 +23,7 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // Quantizable reports whether Quantize/Dequantize support t.
 func Quantizable(t Type) bool {
 	switch t {
-	case F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
@@ -109,6 +109,14 @@ func quantizeBlocks(t Type, dst []byte, src []float32) {
 		for i := 0; i < len(src)/32; i++ {
 			quantizeQ5_1((*[24]byte)(dst[i*24:]), (*[32]float32)(src[i*32:]))
 		}
+	case Q2_K:
+		for i := 0; i < len(src)/QK_K; i++ {
+			quantizeQ2_K(dst[i*84:(i+1)*84], src[i*QK_K:(i+1)*QK_K])
+		}
+	case Q3_K:
+		for i := 0; i < len(src)/QK_K; i++ {
+			quantizeQ3_K(dst[i*110:(i+1)*110], src[i*QK_K:(i+1)*QK_K])
+		}
 	case Q4_K:
 		for i := 0; i < len(src)/QK_K; i++ {
 			quantizeQ4_K(dst[i*144:(i+1)*144], src[i*QK_K:(i+1)*QK_K])
@@ -119,7 +127,7 @@ func quantizeBlocks(t Type, dst []byte, src []float32) {
 		}
 	case Q6_K:
 		for i := 0; i < len(src)/QK_K; i++ {
-			quantizeQ6_K(dst[i*210:(i+1)*210], src[i*QK_K:(i+1)*QK_K])
+			quantizeQ6_K(dst[i*210:(i+1)*210], src[i*QK_K:(i+1)*QK_K], nil)
 		}
 	}
 }
@@ -153,6 +161,14 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 	case Q5_1:
 		for i := 0; i < len(dst)/32; i++ {
 			dequantizeQ5_1(dst[i*32:(i+1)*32], src[i*24:(i+1)*24])
+		}
+	case Q2_K:
+		for i := 0; i < len(dst)/QK_K; i++ {
+			dequantizeQ2_K(dst[i*QK_K:(i+1)*QK_K], src[i*84:(i+1)*84])
+		}
+	case Q3_K:
+		for i := 0; i < len(dst)/QK_K; i++ {
+			dequantizeQ3_K(dst[i*QK_K:(i+1)*QK_K], src[i*110:(i+1)*110])
 		}
 	case Q4_K:
 		for i := 0; i < len(dst)/QK_K; i++ {
@@ -375,9 +391,18 @@ func dequantizeQ5_1(y []float32, x []byte) {
 // ---- k-quant helpers ----
 
 // makeQKX2Quants is ggml's make_qkx2_quants: a weighted search for the scale
-// and min of a sub-block with levels 0..nmax. It fills L and returns (scale, -min).
-func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin, rdelta float32, nstep int) (float32, float32) {
-	const n = 32
+// and min of a sub-block of len(x) elements with levels 0..nmax, the error
+// measured as squared (useMad false) or absolute (useMad true) differences.
+// It fills L (Laux is scratch, both len(x)) and returns (scale, -min).
+func makeQKX2Quants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMad bool) (float32, float32) {
+	n := len(x)
+	weights, L, Laux = weights[:n], L[:n], Laux[:n]
+	errOf := func(diff float32) float32 {
+		if useMad {
+			return abs32(diff)
+		}
+		return float32(diff * diff)
+	}
 	minv, maxv := x[0], x[0]
 	sumW := weights[0]
 	sumX := float32(sumW * x[0])
@@ -396,7 +421,7 @@ func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin,
 		minv = 0
 	}
 	if maxv == minv {
-		*L = [32]uint8{}
+		clear(L)
 		return 0, -minv
 	}
 	fmax := float32(nmax)
@@ -407,13 +432,13 @@ func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin,
 		l := nearestInt(float32(iscale * (x[i] - minv)))
 		L[i] = uint8(max(0, min(nmax, l)))
 		diff := float32(float32(scale*float32(L[i]))+minv) - x[i]
-		diff = float32(diff * diff)
-		bestError += float32(weights[i] * diff)
+		bestError += float32(weights[i] * errOf(diff))
 	}
 	if nstep < 1 {
 		return scale, -minv
 	}
-	var xm [32]float32 // x - min, rounded as the C expression rounds it
+	var xmBuf [32]float32 // x - min, rounded as the C expression rounds it
+	xm := xmBuf[:n]
 	for i := range xm {
 		xm[i] = x[i] - minv
 	}
@@ -442,11 +467,10 @@ func makeQKX2Quants(nmax int, x, weights *[32]float32, L, Laux *[32]uint8, rmin,
 			var curError float32
 			for i := 0; i < n; i++ {
 				diff := float32(float32(thisScale*float32(Laux[i]))+thisMin) - x[i]
-				diff = float32(diff * diff)
-				curError += float32(weights[i] * diff)
+				curError += float32(weights[i] * errOf(diff))
 			}
 			if curError < bestError {
-				*L = *Laux
+				copy(L, Laux)
 				bestError = curError
 				scale = thisScale
 				minv = thisMin // later steps search around the new min (as in C)
@@ -484,7 +508,7 @@ func quantizeK45(y []byte, x []float32, L *[QK_K]uint8, nmax int, rmin float32, 
 		for l, v := range xs {
 			weights[l] = avX + abs32(v)
 		}
-		scales[j], mins[j] = makeQKX2Quants(nmax, xs, &weights, (*[32]uint8)(L[32*j:]), &Laux, rmin, 0.1, nstep)
+		scales[j], mins[j] = makeQKX2Quants(nmax, xs[:], weights[:], L[32*j:32*j+32], Laux[:], rmin, 0.1, nstep, false)
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -539,6 +563,11 @@ func quantizeK45(y []byte, x []float32, L *[QK_K]uint8, nmax int, rmin float32, 
 func quantizeQ4_K(y []byte, x []float32) {
 	var L [QK_K]uint8
 	quantizeK45(y, x, &L, 15, -1, 20)
+	packQ4_K(y, &L)
+}
+
+// packQ4_K stores the levels L (0..15) in a Q4_K block's qs.
+func packQ4_K(y []byte, L *[QK_K]uint8) {
 	q := y[16:]
 	for j := 0; j < QK_K; j += 64 {
 		for l := 0; l < 32; l++ {
@@ -574,6 +603,11 @@ func dequantizeQ4_K(y []float32, x []byte) {
 func quantizeQ5_K(y []byte, x []float32) {
 	var L [QK_K]uint8
 	quantizeK45(y, x, &L, 31, -0.5, 15)
+	packQ5_K(y, &L)
+}
+
+// packQ5_K stores the levels L (0..31) in a Q5_K block's qh and qs.
+func packQ5_K(y []byte, L *[QK_K]uint8) {
 	qh := y[16:48]
 	ql := y[48:]
 	for i := range qh {
@@ -637,10 +671,11 @@ func dequantizeQ5_K(y []float32, x []byte) {
 
 const groupMaxEps = 1e-15
 
-// makeQXQuants is ggml's make_qx_quants with rmse_type 1 and no weights
-// (the only variant q6_K's reference uses): levels -nmax..nmax-1 stored
-// offset by nmax in L; returns the scale.
-func makeQXQuants(nmax int, x *[16]float32, L *[16]int8) float32 {
+// makeQXQuants is ggml's make_qx_quants with rmse_type 1 (the variant q6_K
+// uses): levels -nmax..nmax-1 stored offset by nmax in L; returns the
+// scale. The weights are qw (an importance matrix's) or, when qw is nil, x².
+func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
+	L = L[:len(x)]
 	var maxv, amax float32
 	for _, v := range x {
 		if ax := abs32(v); ax > amax {
@@ -649,20 +684,25 @@ func makeQXQuants(nmax int, x *[16]float32, L *[16]int8) float32 {
 		}
 	}
 	if amax < groupMaxEps {
-		*L = [16]int8{}
+		clear(L)
 		return 0
 	}
 	fn := float32(nmax)
 	iscale := float32(-nmax) / maxv
 	// Weights w = x² and w·x, rounded as the C expressions round them; the
 	// search below reuses them instead of recomputing.
-	var w, wx [16]float32
+	var wBuf, wxBuf [32]float32
+	w, wx := wBuf[:len(x)], wxBuf[:len(x)]
 	var sumlx, suml2 float32
 	for i, v := range x {
 		l := nearestInt(float32(iscale * v))
 		l = max(-nmax, min(nmax-1, l))
 		L[i] = int8(l + nmax)
-		w[i] = float32(v * v)
+		if qw != nil {
+			w[i] = qw[i]
+		} else {
+			w[i] = float32(v * v)
+		}
 		wx[i] = float32(w[i] * v)
 		fl := float32(l)
 		sumlx += float32(wx[i] * fl)
@@ -698,12 +738,18 @@ func makeQXQuants(nmax int, x *[16]float32, L *[16]int8) float32 {
 	return scale
 }
 
-func quantizeQ6_K(y []byte, x []float32) {
+// quantizeQ6_K is quantize_row_q6_K_ref, or quantize_row_q6_K_impl with
+// importance weights qw (len QK_K) when qw is not nil.
+func quantizeQ6_K(y []byte, x []float32, qw []float32) {
 	var L [QK_K]int8
 	var scales [QK_K / 16]float32
 	var maxScale, maxAbsScale float32
 	for ib := 0; ib < QK_K/16; ib++ {
-		s := makeQXQuants(32, (*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]))
+		var w []float32
+		if qw != nil {
+			w = qw[16*ib : 16*ib+16]
+		}
+		s := makeQXQuants(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16], w)
 		scales[ib] = s
 		if as := abs32(s); as > maxAbsScale {
 			maxAbsScale = as

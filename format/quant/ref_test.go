@@ -34,7 +34,18 @@ const harnessC = `
 
 // Stubs for the four symbols ggml-quants.c links against outside the _ref paths.
 void ggml_abort(const char * file, int line, const char * fmt, ...) { fprintf(stderr, "ggml_abort %s:%d\n", file, line); exit(3); }
-size_t ggml_row_size(enum ggml_type type, int64_t ne) { (void)type; (void)ne; ggml_abort(__FILE__, __LINE__, "stub"); return 0; }
+size_t ggml_row_size(enum ggml_type type, int64_t ne) { // the types the weighted records use
+	switch (type) {
+	case GGML_TYPE_Q5_0: return ne / QK5_0 * sizeof(block_q5_0);
+	case GGML_TYPE_Q5_1: return ne / QK5_1 * sizeof(block_q5_1);
+	case GGML_TYPE_Q2_K: return ne / QK_K * sizeof(block_q2_K);
+	case GGML_TYPE_Q3_K: return ne / QK_K * sizeof(block_q3_K);
+	case GGML_TYPE_Q4_K: return ne / QK_K * sizeof(block_q4_K);
+	case GGML_TYPE_Q5_K: return ne / QK_K * sizeof(block_q5_K);
+	case GGML_TYPE_Q6_K: return ne / QK_K * sizeof(block_q6_K);
+	default: ggml_abort(__FILE__, __LINE__, "stub"); return 0;
+	}
+}
 size_t ggml_type_size(enum ggml_type type) { (void)type; ggml_abort(__FILE__, __LINE__, "stub"); return 0; }
 const char * ggml_type_name(enum ggml_type type) { (void)type; return "stub"; }
 
@@ -52,6 +63,8 @@ static double bench(uint32_t typ, const float * x, uint8_t * q, uint32_t n, uint
 	case GGML_TYPE_Q4_0: f = (quantize_fn)quantize_row_q4_0_ref; break;
 	case GGML_TYPE_Q5_0: f = (quantize_fn)quantize_row_q5_0_ref; break;
 	case GGML_TYPE_Q5_1: f = (quantize_fn)quantize_row_q5_1_ref; break;
+	case GGML_TYPE_Q2_K: f = (quantize_fn)quantize_row_q2_K_ref; break;
+	case GGML_TYPE_Q3_K: f = (quantize_fn)quantize_row_q3_K_ref; break;
 	case GGML_TYPE_Q4_K: f = (quantize_fn)quantize_row_q4_K_ref; break;
 	case GGML_TYPE_Q5_K: f = (quantize_fn)quantize_row_q5_K_ref; break;
 	case GGML_TYPE_Q6_K: f = (quantize_fn)quantize_row_q6_K_ref; break;
@@ -83,6 +96,29 @@ int main(void) {
 			free(x); free(q);
 			continue;
 		}
+		if (hdr[0] & 0x40000000u) { // weighted record: type|flag, n, n_per_row, floats, n_per_row weights → bytes
+			uint32_t typ = hdr[0] & 0x3fffffffu, n = hdr[1], npr;
+			rd(&npr, 4, 1);
+			float * x = malloc(4 * (size_t)n), * qw = malloc(4 * (size_t)npr);
+			uint8_t * q = malloc(8 * (size_t)n + 64);
+			rd(x, 4, n); rd(qw, 4, npr);
+			size_t nb = 0;
+			switch (typ) {
+			case GGML_TYPE_Q5_0: nb = quantize_q5_0(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q5_1: nb = quantize_q5_1(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q2_K: nb = quantize_q2_K(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q3_K: nb = quantize_q3_K(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q4_K: nb = quantize_q4_K(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q5_K: nb = quantize_q5_K(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q6_K: nb = quantize_q6_K(x, q, n / npr, npr, qw); break;
+			default: fprintf(stderr, "unsupported weighted type %u\n", typ); return 5;
+			}
+			uint32_t nb32 = (uint32_t)nb;
+			fwrite(&nb32, 4, 1, stdout);
+			fwrite(q, 1, nb, stdout);
+			free(x); free(qw); free(q);
+			continue;
+		}
 		uint32_t typ = hdr[0], n = hdr[1];
 		float * x = malloc(4 * (size_t)n), * y = malloc(4 * (size_t)n);
 		uint8_t * q = malloc(8 * (size_t)n + 64);
@@ -97,6 +133,8 @@ int main(void) {
 		case GGML_TYPE_Q4_0: quantize_row_q4_0_ref(x, (block_q4_0 *)q, n); dequantize_row_q4_0((block_q4_0 *)q, y, n); nb = n / QK4_0 * sizeof(block_q4_0); break;
 		case GGML_TYPE_Q5_0: quantize_row_q5_0_ref(x, (block_q5_0 *)q, n); dequantize_row_q5_0((block_q5_0 *)q, y, n); nb = n / QK5_0 * sizeof(block_q5_0); break;
 		case GGML_TYPE_Q5_1: quantize_row_q5_1_ref(x, (block_q5_1 *)q, n); dequantize_row_q5_1((block_q5_1 *)q, y, n); nb = n / QK5_1 * sizeof(block_q5_1); break;
+		case GGML_TYPE_Q2_K: quantize_row_q2_K_ref(x, (block_q2_K *)q, n); dequantize_row_q2_K((block_q2_K *)q, y, n); nb = n / QK_K * sizeof(block_q2_K); break;
+		case GGML_TYPE_Q3_K: quantize_row_q3_K_ref(x, (block_q3_K *)q, n); dequantize_row_q3_K((block_q3_K *)q, y, n); nb = n / QK_K * sizeof(block_q3_K); break;
 		case GGML_TYPE_Q4_K: quantize_row_q4_K_ref(x, (block_q4_K *)q, n); dequantize_row_q4_K((block_q4_K *)q, y, n); nb = n / QK_K * sizeof(block_q4_K); break;
 		case GGML_TYPE_Q5_K: quantize_row_q5_K_ref(x, (block_q5_K *)q, n); dequantize_row_q5_K((block_q5_K *)q, y, n); nb = n / QK_K * sizeof(block_q5_K); break;
 		case GGML_TYPE_Q6_K: quantize_row_q6_K_ref(x, (block_q6_K *)q, n); dequantize_row_q6_K((block_q6_K *)q, y, n); nb = n / QK_K * sizeof(block_q6_K); break;
@@ -270,7 +308,7 @@ func inputs(n int) map[string][]float32 {
 	return m
 }
 
-var refTypes = []Type{F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K}
+var refTypes = []Type{F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K}
 
 func TestBitExactWithGGML(t *testing.T) {
 	if testing.Short() {

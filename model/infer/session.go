@@ -45,6 +45,8 @@ type Session struct {
 	vGather                     [][]float32           // per pool thread: one V channel of a batch (storeKVRows)
 	actBuf                      []float32             // mulDequant's rounded activations
 	actQ                        [][]byte              // per pool thread: their quantized form
+	observe                     MatmulObserver        // Observe's callback, or nil
+	matNames                    map[*qdot.Matrix]string
 }
 
 // NewSession starts an empty sequence with room for ctxLen tokens (≤ 0 or
@@ -391,6 +393,9 @@ const (
 // quantized dot products of qdot (llama.cpp's arithmetic).
 // x: [n, cols], dsts[i]: [n, mats[i].Rows].
 func (s *Session) mul(mats []*qdot.Matrix, dsts [][]float32, x []float32, n int) {
+	if s.observe != nil {
+		s.observeMul(mats, x, n) // observe.go
+	}
 	if n >= gemmMinBatch {
 		var rest, deq []*qdot.Matrix
 		var restDst, deqDst [][]float32

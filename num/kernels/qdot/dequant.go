@@ -139,7 +139,9 @@ func dequantizeRowGo(t Type, dst []float32, src []byte, n int) error {
 			}
 		}
 	default:
-		return fmt.Errorf("dequantize: unsupported tensor type %s", t)
+		if !dequantizeLowBit(t, dst, src, n) {
+			return fmt.Errorf("dequantize: unsupported tensor type %s", t)
+		}
 	}
 	return nil
 }

@@ -100,7 +100,8 @@ func (m *Matrix) Row(dst []float32, r int) error {
 // Workspace holds the converted activations of a product; reuse one per
 // goroutine to avoid allocating in steady state.
 type Workspace struct {
-	q8_0, q8_K []byte    // activations quantized per block
+	q8_0, q8_1 []byte // activations quantized per block
+	q8_K       []byte
 	xh         []float32 // F16-rounded activations for F16 weights
 }
 
@@ -109,6 +110,8 @@ func (m *Matrix) actRowBytes() int {
 	switch VecDotType(m.Type) {
 	case Q8_0:
 		return m.Cols / QK * BytesQ8_0
+	case Q8_1:
+		return m.Cols / QK * BytesQ8_1
 	case Q8_K:
 		return m.Cols / QKK * BytesQ8_K
 	}
@@ -126,6 +129,12 @@ func (m *Matrix) dotRow(k *dotKernels, r int, qa []byte, x []float32) float32 {
 		return k.q4_0(w, qa, m.Cols/QK)
 	case Q5_0:
 		return k.q5_0(w, qa, m.Cols/QK)
+	case Q5_1:
+		return dotQ5_1Go(w, qa, m.Cols/QK)
+	case Q2_K:
+		return dotQ2_KGo(w, qa, m.Cols/QKK)
+	case Q3_K:
+		return dotQ3_KGo(w, qa, m.Cols/QKK)
 	case Q4_K:
 		return k.q4_K(w, qa, m.Cols/QKK)
 	case Q5_K:
@@ -222,7 +231,7 @@ func mulBatchSet(k *dotKernels, pool *parallel.Pool, mats []*Matrix, dsts [][]fl
 	if ws == nil {
 		ws = &Workspace{}
 	}
-	var haveQ8_0, haveQ8_K, haveF16 bool
+	var haveQ8_0, haveQ8_1, haveQ8_K, haveF16 bool
 	preps := make([]prepared, len(mats))
 	total := 0
 	for i, m := range mats {
@@ -244,6 +253,15 @@ func mulBatchSet(k *dotKernels, pool *parallel.Pool, mats []*Matrix, dsts [][]fl
 				haveQ8_0 = true
 			}
 			p.qa = ws.q8_0
+		case Q8_1:
+			if !haveQ8_1 {
+				ws.q8_1 = grow(ws.q8_1, n*arb)
+				for t := 0; t < n; t++ {
+					quantizeQ8_1(ws.q8_1[t*arb:(t+1)*arb], x[t*cols:(t+1)*cols])
+				}
+				haveQ8_1 = true
+			}
+			p.qa = ws.q8_1
 		case Q8_K:
 			if !haveQ8_K {
 				ws.q8_K = grow(ws.q8_K, n*arb)

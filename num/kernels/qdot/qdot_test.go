@@ -15,7 +15,7 @@ import (
 // avx2 and avx512 when the CPU has them.
 func impls() []*dotKernels { return kernelSets() }
 
-var weightTypes = []Type{Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, F16, F32}
+var weightTypes = []Type{Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, F16, F32}
 
 func putHalf(b []byte, v float32) { binary.LittleEndian.PutUint16(b, f16.Float16(v)) }
 
@@ -60,9 +60,14 @@ func randomRow(rng *rand.Rand, t Type, n int, adversarial bool) []byte {
 			switch t {
 			case Q8_0, Q4_0, Q5_0:
 				putHalf(blk, scale())
-			case Q4_K, Q5_K:
+			case Q4_K, Q5_K, Q5_1:
 				putHalf(blk, scale())
 				putHalf(blk[2:], scale())
+			case Q2_K:
+				putHalf(blk[80:], scale())
+				putHalf(blk[82:], scale())
+			case Q3_K:
+				putHalf(blk[108:], scale())
 			case Q6_K:
 				putHalf(blk[208:], scale())
 			}
@@ -112,6 +117,23 @@ func refDot(t Type, w, qa []byte, x []float32, n int) (dot, mag float64) {
 	wf := make([]float32, n)
 	if err := DequantizeRow(t, wf, w, n); err != nil {
 		panic(err)
+	}
+	if t == Q5_1 {
+		// ggml defines Q5_1·Q8_1 per block as d·da·Σ q·qa + m·s, with s the
+		// activation block's F16-rounded da·Σ qa (ggml_vec_dot_q5_1_q8_1_generic).
+		for b := 0; b < n/QK; b++ {
+			wb, ab := w[b*BytesQ5_1:], qa[b*BytesQ8_1:]
+			qh := binary.LittleEndian.Uint32(wb[4:])
+			for e := 0; e < QK; e++ {
+				p := float64(half(wb)) * float64(q5_1Code(wb, qh, e)) * float64(half(ab)) * float64(int8(ab[4+e]))
+				dot += p
+				mag += math.Abs(p)
+			}
+			p := float64(half(wb[2:])) * float64(half(ab[2:]))
+			dot += p
+			mag += math.Abs(p)
+		}
+		return dot, mag
 	}
 	af := x
 	if vt := VecDotType(t); vt != F32 {
@@ -337,6 +359,12 @@ func TestRoundActivationsGiveTheDotProductsOperands(t *testing.T) {
 	rng := rand.New(rand.NewSource(11))
 	pool := parallel.New(2)
 	for _, typ := range weightTypes {
+		if typ == Q5_1 {
+			// Q5_1's product adds m·s per block, s being the activation block's
+			// F16-rounded d·Σq (ggml's Q8_1): no per-element rounding gives
+			// that term; TestLowBitDotsMatchGGML pins it against ggml.
+			continue
+		}
 		rows, cols := 16, 512
 		rb, _ := RowBytes(typ, cols)
 		m, data := randomMatrix(t, rng, typ, rows, cols)

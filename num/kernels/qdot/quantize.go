@@ -131,6 +131,11 @@ func QuantizeActivations(t Type, x []float32, buf []byte) []byte {
 		buf = grow(buf, n)
 		QuantizeQ8_0(buf, x)
 		return buf
+	case Q8_1:
+		n := len(x) / QK * BytesQ8_1
+		buf = grow(buf, n)
+		quantizeQ8_1(buf, x)
+		return buf
 	case Q8_K:
 		n := len(x) / QKK * BytesQ8_K
 		buf = grow(buf, n)
@@ -161,7 +166,7 @@ func half(b []byte) float32 { return f16.Float32(binary.LittleEndian.Uint16(b)) 
 func RoundActivations(t Type, dst, x []float32, buf []byte) []byte {
 	dst = dst[:len(x)]
 	switch vt := VecDotType(t); vt {
-	case Q8_0, Q8_K:
+	case Q8_0, Q8_1, Q8_K:
 		buf = QuantizeActivations(t, x, buf)
 		if err := DequantizeRow(vt, dst, buf, len(x)); err != nil {
 			panic("qdot: RoundActivations: " + err.Error())

@@ -1,6 +1,6 @@
 // Package qdot holds the runtime's quantized and half-precision dot products:
-// weights stored in ggml's block formats (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K,
-// F16, F32) against activations quantized per block to 8 bits the way
+// weights stored in ggml's block formats (Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K,
+// Q4_K, Q5_K, Q6_K, F16, F32) against activations quantized per block to 8 bits the way
 // llama.cpp does for its vec_dot (Q8_0 for the 32-element block types, Q8_K
 // for the 256-element K-quants), plus matrix-vector and small matrix-matrix
 // (prompt batch) products multi-threaded by rows over the shared worker pool.
@@ -38,7 +38,11 @@ const (
 	F16  Type = 1
 	Q4_0 Type = 2
 	Q5_0 Type = 6
+	Q5_1 Type = 7
 	Q8_0 Type = 8
+	Q8_1 Type = 9
+	Q2_K Type = 10
+	Q3_K Type = 11
 	Q4_K Type = 12
 	Q5_K Type = 13
 	Q6_K Type = 14
@@ -56,6 +60,10 @@ const (
 	BytesQ8_0 = 34
 	BytesQ4_0 = 18
 	BytesQ5_0 = 22
+	BytesQ5_1 = 24
+	BytesQ8_1 = 36
+	BytesQ2_K = 84
+	BytesQ3_K = 110
 	BytesQ4_K = 144
 	BytesQ5_K = 176
 	BytesQ6_K = 210
@@ -73,6 +81,14 @@ func (t Type) String() string {
 		return "Q4_0"
 	case Q5_0:
 		return "Q5_0"
+	case Q5_1:
+		return "Q5_1"
+	case Q8_1:
+		return "Q8_1"
+	case Q2_K:
+		return "Q2_K"
+	case Q3_K:
+		return "Q3_K"
 	case Q8_0:
 		return "Q8_0"
 	case Q4_K:
@@ -90,7 +106,7 @@ func (t Type) String() string {
 // Supported reports whether t can be a weight type here.
 func (t Type) Supported() bool {
 	switch t {
-	case F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q4_0, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
@@ -101,9 +117,9 @@ func (t Type) BlockElems() int {
 	switch t {
 	case F32, F16:
 		return 1
-	case Q4_0, Q5_0, Q8_0:
+	case Q4_0, Q5_0, Q5_1, Q8_0, Q8_1:
 		return QK
-	case Q4_K, Q5_K, Q6_K, Q8_K:
+	case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K:
 		return QKK
 	}
 	return 0
@@ -120,8 +136,16 @@ func (t Type) BlockBytes() int {
 		return BytesQ4_0
 	case Q5_0:
 		return BytesQ5_0
+	case Q5_1:
+		return BytesQ5_1
 	case Q8_0:
 		return BytesQ8_0
+	case Q8_1:
+		return BytesQ8_1
+	case Q2_K:
+		return BytesQ2_K
+	case Q3_K:
+		return BytesQ3_K
 	case Q4_K:
 		return BytesQ4_K
 	case Q5_K:
@@ -148,14 +172,16 @@ func RowBytes(t Type, n int) (int, error) {
 }
 
 // VecDotType is the activation format the dot product of weight type t uses
-// (llama.cpp's vec_dot_type): Q8_0 for the 32-element block types, Q8_K for
-// the K-quants, F32 for F32 and F16 weights (F16 rows are dotted with F32
-// activations directly).
+// (llama.cpp's vec_dot_type): Q8_0 for the 32-element block types (Q8_1
+// for Q5_1), Q8_K for the K-quants, F32 for F32 and F16 weights (F16 rows
+// are dotted with F32 activations directly).
 func VecDotType(t Type) Type {
 	switch t {
 	case Q4_0, Q5_0, Q8_0:
 		return Q8_0
-	case Q4_K, Q5_K, Q6_K:
+	case Q5_1:
+		return Q8_1
+	case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
 		return Q8_K
 	}
 	return F32

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distill-ml/distill/export"
+	"github.com/distill-ml/distill/format/imatrix"
+	"github.com/distill-ml/distill/format/quant"
+	"github.com/distill-ml/distill/model/student"
+)
+
+// quantize --imatrix FILE reads the file as llama-quantize does (sums /
+// count) and quantizes with those weights: the same bytes as Requantize
+// given the weights computed here by hand.
+func TestQuantizeWithImatrixFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := student.Config{VocabSize: 320, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 512,
+		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
+	m, err := export.RandomModel(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "f32.gguf")
+	if err := export.Write(src, m, export.Options{Type: quant.FileF32}); err != nil {
+		t.Fatal(err)
+	}
+	im := &imatrix.File{Entries: map[string]imatrix.Entry{}, Datasets: []string{"prompts"}, ChunkCount: 2, ChunkSize: 64}
+	want := map[string][]float32{}
+	for _, p := range export.PlanShapes(cfg, export.Options{Type: quant.FileF32}) {
+		if len(p.Dims) != 2 || p.Name == "token_embd.weight" {
+			continue
+		}
+		sums := make([]float32, p.Dims[0])
+		w := make([]float32, p.Dims[0])
+		for i := range sums {
+			sums[i] = float32(4 * (1 + (i*7+len(p.Name))%13)) // counts 4: weights 1..13
+			w[i] = float32(1 + (i*7+len(p.Name))%13)
+		}
+		im.Entries[p.Name] = imatrix.Entry{Sums: sums, Counts: []int64{4}}
+		want[p.Name] = w
+	}
+	imPath := filepath.Join(dir, "imatrix.gguf")
+	if err := imatrix.Write(imPath, im); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "q4km.gguf")
+	if code, _, stderr := runCLI(t, "quantize", "--type", "q4_k_m", "--imatrix", imPath, src, out); code != 0 {
+		t.Fatalf("quantize --imatrix: exit %d: %s", code, stderr)
+	}
+	ref := filepath.Join(dir, "ref.gguf")
+	if err := export.Requantize(src, ref, quant.FileQ4_K_M, export.Options{Imatrix: want}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(out)
+	b, _ := os.ReadFile(ref)
+	if !bytes.Equal(a, b) {
+		t.Error("quantize --imatrix differs from Requantize with the file's weights")
+	}
+	plain := filepath.Join(dir, "plain.gguf")
+	if code, _, stderr := runCLI(t, "quantize", "--type", "q4_k_m", src, plain); code != 0 {
+		t.Fatalf("quantize: %s", stderr)
+	}
+	if c, _ := os.ReadFile(plain); bytes.Equal(a, c) {
+		t.Error("the importance matrix changed nothing")
+	}
+	if code, _, stderr := runCLI(t, "quantize", "--type", "q4_0", "--imatrix", imPath, src, filepath.Join(dir, "x.gguf")); code != 1 || !strings.Contains(stderr, "not implemented") {
+		t.Errorf("q4_0 --imatrix: exit %d %s; want a clear refusal", code, stderr)
+	}
+	missing := filepath.Join(dir, "none.dat")
+	if code, _, stderr := runCLI(t, "quantize", "--type", "q4_k_m", "--imatrix", missing, src, filepath.Join(dir, "y.gguf")); code != 1 || !strings.Contains(stderr, "none.dat") {
+		t.Errorf("missing imatrix: exit %d %s", code, stderr)
+	}
+}

@@ -1,0 +1,379 @@
+package quant
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/distill-ml/distill/num/parallel"
+)
+
+// Importance-matrix quantization: ggml's quantize_<type>(…, quant_weights),
+// which llama-quantize calls with a tensor's importance-matrix row (the mean
+// squared activation of each input column) when given --imatrix. Types
+// whose ggml quantizer ignores the weights (F32, F16, Q8_0) quantize as
+// without them.
+
+// WeightedQuantizable reports whether QuantizeWeighted supports t.
+func WeightedQuantizable(t Type) bool {
+	switch t {
+	case F32, F16, Q8_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+		return true
+	}
+	return false
+}
+
+// QuantizeWeighted encodes rows of rowLen elements of src into dst as type
+// t with importance weights qw (len rowLen, shared by every row), exactly as
+// ggml's quantize_<t> with quant_weights: for Q4_K and Q5_K
+// quantize_row_q4_K_impl / q5_K_impl (make_qkx3_quants and make_qp_quants
+// weighted by qw·√(σ²+x²)), for Q5_0 quantize_row_q5_0_impl (make_qx_quants
+// weighted by qw·√(σ²+x²), σ² over the row), for Q5_1 quantize_row_q5_1_impl
+// (make_qkx3_quants with those weights), for Q2_K quantize_row_q2_K_impl
+// (make_qkx3_quants, make_qp_quants, requantized), for Q3_K quantize_row_q3_K_impl
+// (make_qx_quants for the levels and for the scales), for Q6_K
+// quantize_row_q6_K_impl (make_qx_quants weighted by qw). Other types
+// return an error.
+func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float32) error {
+	if !WeightedQuantizable(t) {
+		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)", t)
+	}
+	if err := checkSizes(t, len(dst), len(src)); err != nil {
+		return err
+	}
+	if rowLen <= 0 || len(src)%rowLen != 0 || len(qw) != rowLen {
+		return fmt.Errorf("quant: %d values in rows of %d with %d importance weights", len(src), rowLen, len(qw))
+	}
+	rs, err := t.RowSize(rowLen)
+	if err != nil {
+		return fmt.Errorf("quant: %w", err)
+	}
+	parallel.Default().For(len(src)/rowLen, 1, func(lo, hi int) { // rows are independent
+		for r := lo; r < hi; r++ {
+			quantizeRowWeighted(t, dst[r*rs:(r+1)*rs], src[r*rowLen:(r+1)*rowLen], qw)
+		}
+	})
+	return nil
+}
+
+// quantizeRowWeighted quantizes one row x into y with importance weights qw.
+func quantizeRowWeighted(t Type, y []byte, x, qw []float32) {
+	switch t {
+	case Q4_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			var L [QK_K]uint8
+			b := y[i*144 : (i+1)*144]
+			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, 15)
+			packQ4_K(b, &L)
+		}
+	case Q5_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			var L [QK_K]uint8
+			b := y[i*176 : (i+1)*176]
+			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, 31)
+			packQ5_K(b, &L)
+		}
+	case Q6_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			quantizeQ6_K(y[i*210:(i+1)*210], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+		}
+	case Q5_0:
+		quantizeQ5_0Weighted(y, x, qw)
+	case Q5_1:
+		quantizeQ5_1Weighted(y, x, qw)
+	case Q2_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			quantizeQ2_KWeighted(y[i*84:(i+1)*84], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+		}
+	case Q3_K:
+		for i := 0; i < len(x)/QK_K; i++ {
+			quantizeQ3_KWeighted(y[i*110:(i+1)*110], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
+		}
+	default: // F32, F16, Q8_0: ggml ignores the weights
+		quantizeBlocks(t, y, x)
+	}
+}
+
+// makeQPQuants is ggml's make_qp_quants: levels 0..nmax for the n
+// non-negative values x (sub-block scales or mins), weighted by qw, by a
+// search over 9 scales and up to five coordinate-descent passes; returns the
+// scale.
+func makeQPQuants(nmax int, x []float32, L []uint8, qw []float32) float32 {
+	n := len(x)
+	var maxv float32
+	for _, v := range x {
+		maxv = max(maxv, v) // C: MAX(max, x[i]) = max > x ? max : x
+	}
+	if maxv < groupMaxEps {
+		clear(L[:n])
+		return 0
+	}
+	iscale := float32(nmax) / maxv
+	for i, v := range x {
+		L[i] = uint8(nearestInt(float32(iscale * v)))
+	}
+	scale := 1 / iscale
+	var bestMSE float32
+	for i, v := range x {
+		diff := v - float32(scale*float32(L[i]))
+		bestMSE += float32(float32(qw[i]*diff) * diff)
+	}
+	for is := -4; is <= 4; is++ {
+		if is == 0 {
+			continue
+		}
+		iscaleIs := (float32(0.1*float32(is)) + float32(nmax)) / maxv
+		scaleIs := 1 / iscaleIs
+		var mse float32
+		for i, v := range x {
+			l := min(nmax, nearestInt(float32(iscaleIs*v)))
+			diff := v - float32(scaleIs*float32(l))
+			mse += float32(float32(qw[i]*diff) * diff)
+		}
+		if mse < bestMSE {
+			bestMSE = mse
+			iscale = iscaleIs
+		}
+	}
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := min(nmax, nearestInt(float32(iscale*v)))
+		L[i] = uint8(l)
+		w, fl := qw[i], float32(l)
+		sumlx += float32(float32(w*v) * fl)
+		suml2 += float32(float32(w*fl) * fl)
+	}
+	for range 5 {
+		changed := 0
+		for i, v := range x {
+			w, li := qw[i], float32(L[i])
+			slx := sumlx - float32(float32(w*v)*li)
+			sl2 := suml2 - float32(float32(w*li)*li)
+			if slx > 0 && sl2 > 0 {
+				nl := min(nmax, nearestInt(float32(v*sl2)/slx))
+				if nl != int(L[i]) {
+					fn := float32(nl)
+					slx += float32(float32(w*v) * fn)
+					sl2 += float32(float32(w*fn) * fn)
+					if float32(float32(slx*slx)*suml2) > float32(float32(sumlx*sumlx)*sl2) {
+						L[i] = uint8(nl)
+						sumlx, suml2 = slx, sl2
+						changed++
+					}
+				}
+			}
+		}
+		if changed == 0 {
+			break
+		}
+	}
+	if suml2 > 0 {
+		return sumlx / suml2
+	}
+	return 0
+}
+
+// quantizeK45Weighted is the shared body of quantize_row_q4_K_impl /
+// q5_K_impl (levels 0..nmax) for one super-block: it fills y's d, dmin and
+// scales and returns the levels in L.
+func quantizeK45Weighted(y []byte, x, qw []float32, L *[QK_K]uint8, nmax int) {
+	var Laux [32]uint8
+	var Ls, Lm [QK_K / 32]uint8
+	var weights [32]float32
+	var sw, mins, scales [QK_K / 32]float32
+	var sumX2 float32
+	for _, v := range x[:QK_K] {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := 2 * sumX2 / QK_K
+	for j := 0; j < QK_K/32; j++ {
+		for l := 0; l < 32; l++ {
+			v := x[32*j+l]
+			weights[l] = qw[32*j+l] * sqrt32(sigma2+float32(v*v))
+		}
+		var sumw float32
+		for _, w := range weights {
+			sumw += w
+		}
+		sw[j] = sumw
+		// make_qkx3_quants with weights is make_qkx2_quants (max ≤ min only when equal).
+		scales[j], mins[j] = makeQKX2Quants(nmax, x[32*j:32*j+32], weights[:], L[32*j:32*j+32], Laux[:], -0.9, 0.05, 36, false)
+	}
+	dBlock := makeQPQuants(63, scales[:], Ls[:], sw[:])
+	mBlock := makeQPQuants(63, mins[:], Lm[:], sw[:])
+	sc := y[4:16]
+	clear(sc)
+	for j := 0; j < QK_K/32; j++ {
+		ls, lm := min(63, Ls[j]), min(63, Lm[j])
+		if j < 4 {
+			sc[j] = ls
+			sc[j+4] = lm
+		} else {
+			sc[j+4] = ls&0xf | (lm&0xf)<<4
+			sc[j-4] |= (ls >> 4) << 6
+			sc[j] |= (lm >> 4) << 6
+		}
+	}
+	putHalf(y[0:], dBlock)
+	putHalf(y[2:], mBlock)
+	dAll, dminAll := half(y[0:]), half(y[2:])
+	for j := 0; j < QK_K/32; j++ {
+		s, m := getScaleMinK4(j, sc)
+		d := dAll * float32(s)
+		if d == 0 {
+			continue
+		}
+		dm := dminAll * float32(m)
+		for ii := 0; ii < 32; ii++ {
+			l := nearestInt((x[32*j+ii] + dm) / d)
+			L[32*j+ii] = uint8(max(0, min(nmax, l)))
+		}
+	}
+}
+
+// quantizeQ5_0Weighted is quantize_row_q5_0_impl for one row.
+func quantizeQ5_0Weighted(y []byte, x, qw []float32) {
+	var sumX2 float32
+	for _, v := range x {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := sumX2 / float32(len(x))
+	var weight [32]float32
+	var L [32]int8
+	for ib := 0; ib < len(x)/32; ib++ {
+		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
+		for j, v := range xb {
+			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
+		}
+		d := makeQXQuants(16, xb, L[:], weight[:])
+		b := y[22*ib : 22*ib+22]
+		putHalf(b, d)
+		var qh uint32
+		for j := 0; j < 16; j++ {
+			xi0, xi1 := uint8(L[j]), uint8(L[j+16])
+			b[6+j] = xi0&0x0f | (xi1&0x0f)<<4
+			qh |= uint32(xi0&0x10) >> 4 << j
+			qh |= uint32(xi1&0x10) >> 4 << (j + 16)
+		}
+		binary.LittleEndian.PutUint32(b[2:], qh)
+	}
+}
+
+// quantizeQ5_1Weighted is quantize_row_q5_1_impl for one row.
+func quantizeQ5_1Weighted(y []byte, x, qw []float32) {
+	var sumX2 float32
+	for _, v := range x {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := sumX2 / float32(len(x))
+	var weight [32]float32
+	var L, Laux [32]uint8
+	for ib := 0; ib < len(x)/32; ib++ {
+		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
+		for j, v := range xb {
+			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
+		}
+		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
+		d, negMin := makeQKX2Quants(31, xb, weight[:], L[:], Laux[:], -0.9, 0.05, 36, false)
+		b := y[24*ib : 24*ib+24]
+		putHalf(b, d)
+		putHalf(b[2:], -negMin)
+		var qh uint32
+		for j := 0; j < 16; j++ {
+			xi0, xi1 := L[j], L[j+16]
+			b[8+j] = xi0&0x0f | (xi1&0x0f)<<4
+			qh |= uint32(xi0&0x10) >> 4 << j
+			qh |= uint32(xi1&0x10) >> 4 << (j + 16)
+		}
+		binary.LittleEndian.PutUint32(b[4:], qh)
+	}
+}
+
+// quantizeQ3_KWeighted is quantize_row_q3_K_impl for one super-block.
+func quantizeQ3_KWeighted(y []byte, x, qw []float32) {
+	var L [QK_K]int8
+	var scales, sw [QK_K / 16]float32
+	var Ls [QK_K / 16]int8
+	var weight [16]float32
+	var sumX2 float32
+	for _, v := range x[:QK_K] {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := 2 * sumX2 / QK_K
+	for j := 0; j < QK_K/16; j++ {
+		for l := 0; l < 16; l++ {
+			v := x[16*j+l]
+			weight[l] = qw[16*j+l] * sqrt32(sigma2+float32(v*v))
+		}
+		var sumw float32
+		for _, w := range weight {
+			sumw += w
+		}
+		sw[j] = sumw
+		scales[j] = makeQXQuants(4, x[16*j:16*j+16], L[16*j:16*j+16], weight[:])
+	}
+	sc := y[96:108]
+	clear(sc)
+	dBlock := makeQXQuants(32, scales[:], Ls[:], sw[:])
+	for j := 0; j < QK_K/16; j++ {
+		l := int(Ls[j])
+		if j < 8 {
+			sc[j] = uint8(l & 0xf)
+		} else {
+			sc[j-8] |= uint8(l&0xf) << 4
+		}
+		l >>= 4
+		sc[j%4+8] |= uint8(l << (2 * (j / 4)))
+	}
+	putHalf(y[108:], dBlock)
+	finishQ3_K(y, x, &L)
+}
+
+// quantizeQ2_KWeighted is quantize_row_q2_K_impl for one super-block.
+func quantizeQ2_KWeighted(y []byte, x, qw []float32) {
+	var L [QK_K]uint8
+	var Laux [16]uint8
+	var mins, scales, sw [QK_K / 16]float32
+	var weight [16]float32
+	var Ls, Lm [QK_K / 16]uint8
+	var sumX2 float32
+	for _, v := range x[:QK_K] {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := sumX2 / QK_K
+	for j := 0; j < QK_K/16; j++ {
+		for l := 0; l < 16; l++ {
+			v := x[16*j+l]
+			weight[l] = qw[16*j+l] * sqrt32(sigma2+float32(v*v))
+		}
+		for _, w := range weight {
+			sw[j] += w
+		}
+		// make_qkx3_quants with weights is make_qkx2_quants.
+		scales[j], mins[j] = makeQKX2Quants(3, x[16*j:16*j+16], weight[:], L[16*j:16*j+16], Laux[:], -0.9, 0.05, 36, false)
+	}
+	dm := makeQPQuants(15, scales[:], Ls[:], sw[:])
+	mm := makeQPQuants(15, mins[:], Lm[:], sw[:])
+	putHalf(y[80:], dm)
+	putHalf(y[82:], mm)
+	dm, mm = half(y[80:]), half(y[82:])
+	sc, qs := y[0:16], y[16:80]
+	for j := range sc {
+		sc[j] = Ls[j] | Lm[j]<<4
+	}
+	for j := 0; j < QK_K/16; j++ {
+		d := dm * float32(sc[j]&0xf)
+		if d == 0 {
+			continue
+		}
+		m := mm * float32(sc[j]>>4)
+		for ii := 0; ii < 16; ii++ {
+			l := nearestInt((x[16*j+ii] + m) / d)
+			L[16*j+ii] = uint8(max(0, min(3, l)))
+		}
+	}
+	for j := 0; j < QK_K; j += 128 {
+		for l := 0; l < 32; l++ {
+			qs[j/4+l] = L[j+l] | L[j+l+32]<<2 | L[j+l+64]<<4 | L[j+l+96]<<6
+		}
+	}
+}
