@@ -113,3 +113,35 @@ func BenchmarkTrain(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncodeGeneralVsFast measures encode throughput of the general
+// pipeline (the split regex run by regexp2) against the hand-written
+// scanner (fast path) for the same real tokenizers on the 1 MB parity
+// corpus; report, not assertion:
+//
+//	go test ./data/tokenizer -run '^$' -bench GeneralVsFast -benchtime 3x
+func BenchmarkEncodeGeneralVsFast(b *testing.B) {
+	chunks := tokenizertest.ParityCorpus(1, parityCorpusBytes)
+	texts := make([]string, len(chunks))
+	for i, c := range chunks {
+		texts[i] = string(c)
+	}
+	size := totalBytes(chunks)
+	for _, model := range []string{"llama3", "qwen3"} {
+		for _, path := range []string{"fast", "general"} {
+			b.Run(model+"/"+path, func(b *testing.B) {
+				tok := loadLenml(b, model)
+				if path == "general" {
+					tok = loadGeneral(b, model)
+				}
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					for _, s := range texts {
+						tok.Encode(s)
+					}
+				}
+			})
+		}
+	}
+}

@@ -246,7 +246,7 @@ func build(s *spec) (*Tokenizer, error) {
 		}
 		for b := 0; b < 256 && t.unkID < 0; b++ {
 			if t.byteID[b] < 0 {
-				return nil, fmt.Errorf("a character outside the vocabulary has no token: byte_fallback lacks <0x%02X> and there is no unk_token", b)
+				return nil, fmt.Errorf("model: no ByteLevel pre-tokenizer, so the vocabulary is text, and a character outside it has no token (byte_fallback lacks <0x%02X> and there is no unk_token)", b)
 			}
 		}
 	}

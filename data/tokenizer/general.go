@@ -236,3 +236,33 @@ func describeSteps[T any](steps []T) string {
 	}
 	return strings.Join(names, "+")
 }
+
+func jsonQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// stripTrimOffsets drops every "trim_offsets" key (it changes offsets, not ids).
+func stripTrimOffsets(raw []byte) []byte {
+	var v any
+	if raw == nil || json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			delete(x, "trim_offsets")
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	out, _ := json.Marshal(v)
+	return out
+}

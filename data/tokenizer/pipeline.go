@@ -98,23 +98,23 @@ type hfComponent struct {
 	Pretokenizers []json.RawMessage `json:"pretokenizers"`
 	Decoders      []json.RawMessage `json:"decoders"`
 	// Prepend, Replace, Split, Strip, Metaspace, ByteLevel, Digits.
-	Prepend            string          `json:"prepend"`
-	Pattern            json.RawMessage `json:"pattern"`
-	Content            json.RawMessage `json:"content"`
-	Behavior           string          `json:"behavior"`
-	Invert             bool            `json:"invert"`
-	StripLeft          *bool           `json:"strip_left"`
-	StripRight         *bool           `json:"strip_right"`
-	Start              int             `json:"start"`
-	Stop               int             `json:"stop"`
-	Replacement        string          `json:"replacement"`
-	PrependScheme      string          `json:"prepend_scheme"`
-	AddPrefixSpace     *bool           `json:"add_prefix_space"`
-	Split              *bool           `json:"split"`
-	UseRegex           *bool           `json:"use_regex"`
-	IndividualDigits   bool            `json:"individual_digits"`
-	TrimOffsets        *bool           `json:"trim_offsets"`
-	StrRep             *string         `json:"str_rep"`
+	Prepend          string          `json:"prepend"`
+	Pattern          json.RawMessage `json:"pattern"`
+	Content          json.RawMessage `json:"content"`
+	Behavior         string          `json:"behavior"`
+	Invert           bool            `json:"invert"`
+	StripLeft        *bool           `json:"strip_left"`
+	StripRight       *bool           `json:"strip_right"`
+	Start            int             `json:"start"`
+	Stop             int             `json:"stop"`
+	Replacement      string          `json:"replacement"`
+	PrependScheme    string          `json:"prepend_scheme"`
+	AddPrefixSpace   *bool           `json:"add_prefix_space"`
+	Split            *bool           `json:"split"`
+	UseRegex         *bool           `json:"use_regex"`
+	IndividualDigits bool            `json:"individual_digits"`
+	TrimOffsets      *bool           `json:"trim_offsets"`
+	StrRep           *string         `json:"str_rep"`
 }
 
 func decodeComponent(raw json.RawMessage, path string) (*hfComponent, error) {

@@ -92,7 +92,10 @@ func (t *Tokenizer) Name() string { return t.name }
 // tokenizer.json pipeline with no such name.
 func (t *Tokenizer) Pre() string {
 	if t.gen != nil {
-		return PreCustom
+		if t.gen.charLevel {
+			return PreCustom
+		}
+		return ggufPreName(t.normalizerJSON, t.preJSON)
 	}
 	return t.pre.String()
 }
@@ -333,8 +336,8 @@ type encState struct {
 	pairs  pairCache
 	ends   []int
 	pieces []string
-	cache map[string][]int32
-	arena []int32
+	cache  map[string][]int32
+	arena  []int32
 }
 
 const (

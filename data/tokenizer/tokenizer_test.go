@@ -222,12 +222,12 @@ func TestParseErrors(t *testing.T) {
 	cases := map[string]struct{ from, to, want string }{
 		"truncated":    {"", "", "parse JSON"},
 		"model type":   {`"type": "BPE"`, `"type": "WordPiece"`, "only BPE"},
-		"pattern":      {`"Regex": "(?i:'s`, `"Regex": "(?x:'s`, "unsupported Split pattern"},
+		"pattern":      {`"Regex": "(?i:'s`, `"Regex": "(?<i:'s`, "pre_tokenizer.pretokenizers[0].pattern.Regex"},
 		"merge":        {`"merges": [`, `"merges": [["zz", "qq"],`, "not in vocabulary"},
 		"dropout":      {`"dropout": null`, `"dropout": 0.1`, "dropout"},
 		"huge id":      {`"<|pad|>", "single_word"`, `"<|pad|>", "id": 2000000000, "single_word"`, "id"},
-		"no pre":       {`"pre_tokenizer": {`, `"pre_tokenizer": null, "x": {`, "pre_tokenizer"},
-		"normalizer":   {`"normalizer": null`, `"normalizer": {"type": "Lowercase"}`, "normalizer"},
+		"no pre":       {`"pre_tokenizer": {`, `"pre_tokenizer": null, "x": {`, "no ByteLevel pre-tokenizer"},
+		"normalizer":   {`"normalizer": null`, `"normalizer": {"type": "BertNormalizer"}`, `normalizer: unsupported normalizer type "BertNormalizer"`},
 		"vocab dup id": {`"!": 33`, `"!": 34`, "used twice"},
 	}
 	for name, c := range cases {
