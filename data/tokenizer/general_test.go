@@ -293,6 +293,12 @@ func TestGGUFGeneralPreTokenizers(t *testing.T) {
 		t.Skip("loads a real tokenizer: not in -short")
 	}
 	tok := loadLenml(t, "gptoss")
+	if err := tok.GGUFCompatible(); err != nil {
+		t.Errorf("gptoss: %v", err)
+	}
+	if err := loadLenml(t, "llama2").GGUFCompatible(); err == nil || !strings.Contains(err.Error(), "text") {
+		t.Errorf("llama2 (text vocabulary): GGUFCompatible %v", err)
+	}
 	v := tok.GGUFVocab()
 	if v.Pre != "gpt-4o" {
 		t.Fatalf("gptoss pre %q, want gpt-4o (llama.cpp's name)", v.Pre)
@@ -310,5 +316,27 @@ func TestGGUFGeneralPreTokenizers(t *testing.T) {
 	v.Pre = "no-such-pre"
 	if _, err := FromGGUFVocab(v); err == nil || !strings.Contains(err.Error(), "smollm") {
 		t.Errorf("unknown pre: error %v, want the supported names listed", err)
+	}
+}
+
+// TestGGUFSmolLMPreTokenizer builds a tokenizer from GGUF arrays named
+// "smollm" (single digits, then GPT-2's split) and checks the split.
+func TestGGUFSmolLMPreTokenizer(t *testing.T) {
+	base := trainSmall(t, PreGPT2, 300)
+	v := base.GGUFVocab()
+	v.Pre = "smollm"
+	tok, err := FromGGUFVocab(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Pre() != "smollm" {
+		t.Errorf("Pre() = %q, want smollm", tok.Pre())
+	}
+	var want []int32
+	for _, piece := range []string{"x", "4", "2", "1", " yz", "7"} {
+		want = append(want, base.Encode(piece)...)
+	}
+	if got := tok.Encode("x421 yz7"); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", pieces(tok, got), pieces(tok, want))
 	}
 }

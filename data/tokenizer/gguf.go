@@ -91,6 +91,20 @@ func ggufPreName(normalizerJSON, preJSON []byte) string {
 	return PreCustom
 }
 
+// GGUFCompatible says whether GGUFVocab represents the tokenizer in
+// llama.cpp's "gpt2" form: nil, or why not (a text vocabulary, or a
+// pipeline llama.cpp has no pre-tokenizer name for). As before, a Unicode
+// normalization alone (Qwen's NFC) is dropped: llama.cpp does not normalize.
+func (t *Tokenizer) GGUFCompatible() error {
+	switch {
+	case t.textVocab():
+		return fmt.Errorf("tokenizer %s: a text (SentencePiece-style) vocabulary has no GGUF \"gpt2\" form", t.name)
+	case t.Pre() == PreCustom:
+		return fmt.Errorf("tokenizer %s: its pre-tokenizer has no llama.cpp name (known: %s)", t.name, strings.Join(GGUFPreNames(), ", "))
+	}
+	return nil
+}
+
 // FromGGUFVocab builds a tokenizer from GGUF vocabulary arrays. As in
 // llama.cpp, the llama-bpe pre-tokenizer implies ignore_merges.
 func FromGGUFVocab(v GGUFVocab) (*Tokenizer, error) {

@@ -200,7 +200,7 @@ func (t *Tokenizer) Hash() string {
 		// The general pipeline (fast-path tokenizers keep their old hash).
 		str("general-v1")
 		str(canonicalJSON(t.normalizerJSON))
-		str(canonicalJSON(t.preJSON))
+		str(canonicalJSON(stripTrimOffsets(t.preJSON)))
 		u(b2u(t.gen.charLevel) | b2u(t.byteFallback)<<1 | b2u(t.fuseUnk)<<2)
 		u(uint64(t.unkID + 1))
 	}

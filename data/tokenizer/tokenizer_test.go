@@ -293,9 +293,26 @@ func TestSaveIsAtomic(t *testing.T) {
 	}
 }
 
-// TestConcurrentEncode: Encode is safe for concurrent use (run with -race).
+// TestConcurrentEncode: Encode is safe for concurrent use (run with -race),
+// on the fast path and on the general pipeline (a regexp2 Split, Digits).
 func TestConcurrentEncode(t *testing.T) {
-	tok := trainSmall(t, "", 500)
+	fast := trainSmall(t, "", 500)
+	data, _ := fast.MarshalJSON()
+	data = bytes.Replace(data, []byte(`"pretokenizers": [`), []byte(`"pretokenizers": [{"type": "Digits", "individual_digits": true}, `), 1)
+	data = bytes.Replace(data, []byte(`"Regex": "(?i:'s`), []byte(`"Regex": "(?:'s`), 1)
+	general, err := Parse(data, "general.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if general.gen == nil {
+		t.Fatal("the modified tokenizer is not on the general path")
+	}
+	for _, tok := range []*Tokenizer{fast, general} {
+		encodeConcurrently(t, tok)
+	}
+}
+
+func encodeConcurrently(t *testing.T, tok *Tokenizer) {
 	chunks := tokenizertest.ParityCorpus(8, 64<<10)
 	want := make([][]int32, len(chunks))
 	for i, c := range chunks {
