@@ -11,7 +11,8 @@ import (
 
 // BenchmarkEncodeVsReference measures encode throughput of ours and of the
 // JS reference (@lenml/tokenizers, best of three passes after loading) on
-// the same text with the real Qwen3 and Llama 3 tokenizers, and reports both
+// the same text with the real Qwen3 and Llama 3 tokenizers (fast path) and
+// gpt-oss and Llama 2 (general pipeline), and reports both
 // and their ratio, by wall-clock time (MB/s, js-MB/s, x-vs-js) and by process
 // CPU time (cpu-MB/s, js-cpu-MB/s, x-vs-js-cpu; CPU time is robust to other
 // processes competing for the cores). Two corpora: "parity", the 1 MB
@@ -32,7 +33,7 @@ func BenchmarkEncodeVsReference(b *testing.B) {
 		for i, c := range chunks {
 			texts[i] = string(c)
 		}
-		for _, model := range []string{"qwen3", "llama3"} {
+		for _, model := range []string{"qwen3", "llama3", "gptoss", "llama2"} {
 			var jsWall, jsCPU float64
 			b.Run(corpus.name+"/"+model, func(b *testing.B) {
 				jsonPath, configPath := lenmlModel(b, model)

@@ -87,7 +87,10 @@ var (
 		"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|endoftext|>", "<|start_header_id|>",
 		"<|end_header_id|>", "<|reserved_special_token_5|>", "<think>", "</think>", "<tool_call>",
 		"<|im_sta", "<|im_end", "<|", "|>", "<<|im_end|>>", "<|im_end|><|im_start|>", " <|eot_id|> ",
-		"<|pad|>", "<|fim_prefix|>", "<|unknown_token|>"}
+		"<|pad|>", "<|fim_prefix|>", "<|unknown_token|>",
+		// Llama 2, Gemma, gpt-oss and Claude specials, whole and in text.
+		"<s>", "</s>", "<unk>", " <s> ", "<s>[INST] ", "<bos>", "<eos>", "<start_of_turn>user\n", "<end_of_turn>\n",
+		"<|startoftext|>", "<|return|>", "<|start|>assistant<|channel|>final<|message|>", "<EOT>", "<mask>"}
 	// Right-to-left scripts, with bidi controls, Arabic-Indic digits and
 	// harakat (combining marks).
 	rtl = []string{"مرحبا بالعالم", "السَّلَامُ عَلَيْكُمْ", "العدد ١٢٣٤٥ والرقم 678", "שלום עולם", "עִבְרִית עם ניקוד",
