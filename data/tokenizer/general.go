@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -227,12 +226,22 @@ func canonicalJSON(raw []byte) string {
 	return string(out)
 }
 
-// describeNormalizer names the normalizer steps for Normalizer().
-func describeSteps[T any](steps []T) string {
+// describeNormalizers names the normalizer steps for Normalizer().
+func describeNormalizers(steps []normStep) string {
 	names := make([]string, len(steps))
 	for i, s := range steps {
-		names[i] = strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%T", s), "Norm"), "Step")
-		names[i] = strings.TrimPrefix(names[i], "tokenizer.")
+		switch x := s.(type) {
+		case unicodeNorm:
+			names[i] = x.name
+		case lowercaseNorm:
+			names[i] = "Lowercase"
+		case prependNorm:
+			names[i] = "Prepend"
+		case replaceNorm:
+			names[i] = "Replace"
+		case stripNorm:
+			names[i] = "Strip"
+		}
 	}
 	return strings.Join(names, "+")
 }

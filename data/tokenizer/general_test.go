@@ -340,3 +340,41 @@ func TestGGUFSmolLMPreTokenizer(t *testing.T) {
 		t.Errorf("got %v, want %v", pieces(tok, got), pieces(tok, want))
 	}
 }
+
+// TestNormalizerName checks Normalizer() names a general pipeline's steps.
+func TestNormalizerName(t *testing.T) {
+	steps, err := parseNormalizers(json.RawMessage(`{"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"}, {"type": "NFKC"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}`), "normalizer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := describeNormalizers(steps); got != "Prepend+NFKC+Replace" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// TestDecoderComponents checks decoders on Hugging Face's documented
+// behaviour: Metaspace drops the first token's prefix space (not with
+// prepend_scheme "never"); ByteFallback joins a run of <0xXX> tokens into
+// its bytes; Strip removes up to start/stop copies of its character.
+func TestDecoderComponents(t *testing.T) {
+	for _, c := range []struct {
+		raw    string
+		tokens []string
+		want   string
+	}{
+		{`{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}`, []string{"▁Hey", "▁friend!"}, "Hey friend!"},
+		{`{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never", "split": true}`, []string{"▁Hey", "▁friend!"}, " Hey friend!"},
+		{`{"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"}]}`, []string{"a", "<0xE2>", "<0x86>", "<0x92>", "b", "<0x0A>"}, "a→b\n"},
+		{`{"type": "Sequence", "decoders": [{"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 2}]}`, []string{"  a", " ", " "}, " a"},
+		{`{"type": "Replace", "pattern": {"Regex": "▁+"}, "content": " "}`, []string{"▁▁a▁b"}, " a b"},
+	} {
+		steps, err := parseDecoders(json.RawMessage(c.raw), "decoder")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := &Tokenizer{decoders: steps}
+		if got := string(tok.runDecoders(c.tokens, false)); got != c.want {
+			t.Errorf("%s on %q: got %q, want %q", c.raw, c.tokens, got, c.want)
+		}
+	}
+}

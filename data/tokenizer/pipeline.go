@@ -28,7 +28,10 @@ type normStep interface {
 	normalize(s string) string
 }
 
-type unicodeNorm struct{ form norm.Form }
+type unicodeNorm struct {
+	name string // "NFC", "NFD", "NFKC" or "NFKD"
+	form norm.Form
+}
 
 func (n unicodeNorm) normalize(s string) string {
 	if n.form.IsNormalString(s) {
@@ -147,13 +150,13 @@ func parseNormalizers(raw json.RawMessage, path string) ([]normStep, error) {
 		}
 		return out, nil
 	case "NFC":
-		return []normStep{unicodeNorm{norm.NFC}}, nil
+		return []normStep{unicodeNorm{"NFC", norm.NFC}}, nil
 	case "NFD":
-		return []normStep{unicodeNorm{norm.NFD}}, nil
+		return []normStep{unicodeNorm{"NFD", norm.NFD}}, nil
 	case "NFKC":
-		return []normStep{unicodeNorm{norm.NFKC}}, nil
+		return []normStep{unicodeNorm{"NFKC", norm.NFKC}}, nil
 	case "NFKD":
-		return []normStep{unicodeNorm{norm.NFKD}}, nil
+		return []normStep{unicodeNorm{"NFKD", norm.NFKD}}, nil
 	case "Lowercase":
 		return []normStep{lowercaseNorm{}}, nil
 	case "Prepend":

@@ -104,7 +104,7 @@ func (t *Tokenizer) Pre() string {
 // none, "NFC" for Qwen, the steps joined by "+" for a general pipeline).
 func (t *Tokenizer) Normalizer() string {
 	if t.gen != nil {
-		return describeSteps(t.gen.norm)
+		return describeNormalizers(t.gen.norm)
 	}
 	return t.normalizer
 }
