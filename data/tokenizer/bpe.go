@@ -17,6 +17,15 @@ const (
 	stackWord = 128
 )
 
+// modelWord appends the BPE tokens of one pre-token: over its bytes for a
+// byte-level vocabulary, over its characters for a text vocabulary.
+func (t *Tokenizer) modelWord(w string, out []int32, pc *pairCache) []int32 {
+	if t.textVocab() {
+		return t.charWord(w, out, pc)
+	}
+	return t.bpeWord(w, out, pc)
+}
+
 // bpeWord appends the BPE tokens of one pre-token (raw bytes) to out.
 func (t *Tokenizer) bpeWord(w string, out []int32, pc *pairCache) []int32 {
 	if len(w) == 1 {
@@ -107,18 +116,31 @@ func (t *Tokenizer) bpePasses(w string, out []int32, pc *pairCache) []int32 {
 // bpeScan is BPE by repeatedly merging the leftmost lowest-rank pair.
 func (t *Tokenizer) bpeScan(w string, out []int32, pc *pairCache) []int32 {
 	var symBuf [stackWord]int32
-	var rankBuf [stackWord]uint32
 	n := len(w)
-	sym, rank := symBuf[:], rankBuf[:]
+	sym := symBuf[:]
 	if n > stackWord {
-		sym, rank = make([]int32, n), make([]uint32, n)
+		sym = make([]int32, n)
 	}
 	sym = sym[:n]
 	for i := 0; i < n; i++ {
 		sym[i] = t.byteID[w[i]]
 	}
+	return t.mergeSyms(sym, out, pc)
+}
+
+// mergeSyms runs BPE on initial symbols (modified in place) and appends the
+// result: the quadratic scan for short words, the heap for long ones.
+func (t *Tokenizer) mergeSyms(sym []int32, out []int32, pc *pairCache) []int32 {
+	n := len(sym)
+	if n == 0 {
+		return out
+	}
+	if n > scanWord {
+		return t.bpeHeapSyms(sym, out, pc)
+	}
+	var rankBuf [stackWord]uint32
 	// rank[i] is the rank of merging sym[i] and sym[i+1] (MaxUint32: none).
-	rank = rank[:n-1]
+	rank := rankBuf[:n-1]
 	for i := 0; i < n-1; i++ {
 		rank[i] = uint32(t.pair(sym[i], sym[i+1], pc) >> 32)
 	}

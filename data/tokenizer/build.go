@@ -35,6 +35,14 @@ type spec struct {
 	bosFromPost string
 
 	postProcessor, decoder []byte
+
+	// The general pipeline (nil: fast path) and its decoding; see Tokenizer.
+	gen                     *pipeline
+	decoders                []decStep
+	textDecode              bool
+	unk                     string // unknown token of a text vocabulary, "" if none
+	fuseUnk                 bool
+	normalizerJSON, preJSON []byte
 }
 
 type vocabEntry struct {
@@ -44,7 +52,7 @@ type vocabEntry struct {
 
 // build validates s and constructs the Tokenizer.
 func build(s *spec) (*Tokenizer, error) {
-	if s.pre == 0 {
+	if s.pre == 0 && s.gen == nil {
 		return nil, errors.New("no pre-tokenizer")
 	}
 	switch s.normalizer {
@@ -94,7 +102,16 @@ func build(s *spec) (*Tokenizer, error) {
 		postProcessor: s.postProcessor,
 		decoder:       s.decoder,
 		split:         newSplitter(s.pre),
+
+		gen:            s.gen,
+		decoders:       s.decoders,
+		textDecode:     s.textDecode,
+		unkID:          -1,
+		fuseUnk:        s.fuseUnk,
+		normalizerJSON: s.normalizerJSON,
+		preJSON:        s.preJSON,
 	}
+	textVocab := t.textVocab()
 	for i := range t.types {
 		t.types[i] = TypeUnused
 	}
@@ -116,6 +133,15 @@ func build(s *spec) (*Tokenizer, error) {
 		t.vocab[v.bytes] = v.id
 	}
 	for b := 0; b < 256; b++ {
+		if textVocab {
+			// SentencePiece-style byte-fallback tokens, where present.
+			id, ok := t.vocab[fmt.Sprintf("<0x%02X>", b)]
+			if !ok || !s.byteFallback {
+				id = -1
+			}
+			t.byteID[b] = id
+			continue
+		}
 		id, ok := t.vocab[string([]byte{byte(b)})]
 		if !ok {
 			return nil, fmt.Errorf("vocabulary lacks the token of byte 0x%02x (byte-level BPE needs all 256)", b)
@@ -205,10 +231,27 @@ func build(s *spec) (*Tokenizer, error) {
 		}
 		t.addedLens[c] = lens
 	}
-	for b := 0; b < 256; b++ {
+	for b := 0; b < 256 && !textVocab; b++ {
 		if _, ok := t.vocab[string([]byte{byte(b)})]; !ok {
 			return nil, fmt.Errorf("the token of byte 0x%02x is redeclared as an added token", b)
 		}
+	}
+	if textVocab {
+		if s.unk != "" {
+			id, ok := t.IDForBytes([]byte(s.unk))
+			if !ok {
+				return nil, fmt.Errorf("model.unk_token %q is not in the vocabulary", s.unk)
+			}
+			t.unkID = id
+		}
+		for b := 0; b < 256 && t.unkID < 0; b++ {
+			if t.byteID[b] < 0 {
+				return nil, fmt.Errorf("model: no ByteLevel pre-tokenizer, so the vocabulary is text, and a character outside it has no token (byte_fallback lacks <0x%02X> and there is no unk_token)", b)
+			}
+		}
+	}
+	if t.textDecode {
+		t.initPieces()
 	}
 	sp, err := t.resolveSpecial(s)
 	if err != nil {

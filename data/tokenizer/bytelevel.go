@@ -51,8 +51,11 @@ func newByteLevel() *byteLevel {
 	return bl
 }
 
-// encode maps raw bytes to their byte-level string.
+// encode maps raw bytes to their byte-level string (nil table: the identity).
 func (bl *byteLevel) encode(b []byte) string {
+	if bl == nil {
+		return string(b)
+	}
 	out := make([]byte, 0, len(b)*2)
 	for _, c := range b {
 		out = utf8.AppendRune(out, bl.toRune[c])
@@ -61,8 +64,12 @@ func (bl *byteLevel) encode(b []byte) string {
 }
 
 // decode maps a byte-level string back to raw bytes; ok is false if s holds a
-// character outside the 256-character alphabet.
+// character outside the 256-character alphabet. A nil table is the identity
+// (vocabularies that spell tokens as text).
 func (bl *byteLevel) decode(s string) ([]byte, bool) {
+	if bl == nil {
+		return []byte(s), true
+	}
 	out := make([]byte, 0, len(s))
 	for _, r := range s {
 		b, ok := ByteLevelByte(r)

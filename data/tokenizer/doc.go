@@ -1,6 +1,9 @@
-// Package tokenizer is distill's byte-level BPE tokenizer: it loads and saves
-// Hugging Face tokenizer.json files for BPE models with the ByteLevel
-// pre-tokenizer (the GPT-2, Llama 3 and Qwen2/Qwen3 split patterns), encodes
+// Package tokenizer is distill's BPE tokenizer: it loads and saves Hugging
+// Face tokenizer.json files for BPE models — byte-level (GPT-2, Llama 3,
+// Qwen, gpt-oss, ...) and SentencePiece-style over characters with
+// byte_fallback (Llama 2, Gemma) — through the general Hugging Face
+// pipeline, with hand-written fast paths for the GPT-2, Llama 3 and
+// Qwen2/Qwen3 split patterns, encodes
 // and decodes with exact round trips for any input bytes, matches added and
 // special tokens in the input as Hugging Face does, trains new tokenizers
 // deterministically, and converts to and from the vocabulary arrays of a GGUF
@@ -18,6 +21,30 @@
 // so Decode(Encode(b)) == b for every byte string when the tokenizer has no
 // normalizer (Llama 3, GPT-2 and every tokenizer trained here); with NFC
 // (Qwen) the round trip is exact for NFC text.
+//
+// # The general pipeline
+//
+// A tokenizer.json whose normalizer is more than one Unicode normalization,
+// or whose pre-tokenizer is not one of the three patterns, runs through the
+// general pipeline (pipeline.go, general.go), component by component with
+// Hugging Face tokenizers' semantics: normalizers NFC/NFD/NFKC/NFKD,
+// Lowercase, Prepend, Replace, Strip and Sequence; pre-tokenizers Split (a
+// literal or any Oniguruma-style regex, run by github.com/dlclark/regexp2,
+// which has the lookahead Go's regexp lacks; every behavior, invert),
+// Digits, ByteLevel (with or without its regex), Metaspace and Sequence;
+// decoders ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace and
+// Sequence. Without a ByteLevel pre-tokenizer the vocabulary spells tokens
+// as text ("▁the", "<0x0A>"): BPE starts from characters, a character
+// outside the vocabulary becomes its <0xXX> bytes (byte_fallback) or the
+// unknown token (fused with fuse_unk), and TokenBytes is a token's decoded
+// text. ByteFallback decoding keeps the raw bytes of a run that is not valid
+// UTF-8 (Hugging Face writes U+FFFD), so Decode(Encode(b)) stays exact where
+// the decoders allow it. An unsupported component is an error naming its
+// type and JSON path ("pre_tokenizer.pretokenizers[1]: unsupported
+// pre-tokenizer type "Whitespace""). TestFastPathsEqualGeneralPath proves
+// the fast paths identical to the general pipeline on the parity corpus;
+// TestParityWithReference checks ids and decoded text against the JS
+// reference on nine real tokenizers.
 //
 // # Character classes
 //
@@ -39,10 +66,8 @@
 //
 // Load/Parse read tokenizer.json files whose model is BPE (merges in either
 // the "a b" or the ["a", "b"] form; a pair listed twice takes its later rank,
-// as in Hugging Face) and whose pre-tokenizer is ByteLevel with its built-in
-// GPT-2 regex, or a Sequence of Split (GPT-2, Llama 3 or Qwen2 pattern,
-// Isolated) and ByteLevel without regex. Normalizers: none or NFC/NFD/NFKC/NFKD.
-// Anything else is a clear error naming the file and field. Sizes are bounded
+// as in Hugging Face) with the components listed above. Anything else is a
+// clear error naming the file and field. Sizes are bounded
 // before allocating. Hugging Face keeps special-token roles and the chat
 // template in tokenizer_config.json: Load reads it from beside the file
 // (ConfigPath) and Save writes both files, each atomically. No extra keys go
@@ -52,8 +77,10 @@
 //
 // Hash is sha256 over a canonical serialization of everything that decides
 // the ids (pattern, normalizer, ignore_merges, each token's type and bytes,
-// merges in rank order, added-token flags) plus BOS/EOS/PAD; formatting and
-// the chat template do not count. Datasets record it and the trainer checks it.
+// merges in rank order, added-token flags) plus BOS/EOS/PAD, and for the
+// general pipeline its normalizer and pre-tokenizer sections (canonical
+// JSON), unk and byte_fallback; formatting and the chat template do not
+// count, and fast-path tokenizers hash as before. Datasets record it and the trainer checks it.
 //
 // # Training and GGUF
 //
@@ -65,5 +92,8 @@
 // Llama 3's, named "llama-bpe" in GGUF, and a llama-bpe tokenizer sets
 // ignore_merges exactly as llama.cpp does for that name. GGUFVocab and
 // FromGGUFVocab convert to and from llama.cpp's "gpt2" vocabulary arrays
-// (byte-level token strings, types 1/3/4, "a b" merges).
+// (byte-level token strings, types 1/3/4, "a b" merges); besides the three
+// fast-path names, FromGGUFVocab knows "smollm" (single digits, then GPT-2)
+// and "gpt-4o" (o200k), and GGUFVocab names a general pipeline that is one
+// of them. A text (SentencePiece-style) vocabulary has no "gpt2" form.
 package tokenizer

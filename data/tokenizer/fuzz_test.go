@@ -50,7 +50,8 @@ func FuzzParseTokenizerJSON(f *testing.F) {
 }
 
 // FuzzEncodeDecode: Decode(Encode(b)) == b for any bytes, with every
-// pre-tokenizer, and every id is inside the vocabulary.
+// fast-path pre-tokenizer and a general pipeline, and every id is inside
+// the vocabulary.
 func FuzzEncodeDecode(f *testing.F) {
 	var toks []*Tokenizer
 	texts := trainCorpus(21, 64<<10)
@@ -61,6 +62,7 @@ func FuzzEncodeDecode(f *testing.F) {
 		}
 		toks = append(toks, tok)
 	}
+	toks = append(toks, generalVariant(f, toks[0])) // the general pipeline
 	// Small seeds: the fuzzer minimizes every new interesting input, which
 	// is slow for inputs of kilobytes.
 	for _, c := range tokenizertest.ParityCorpus(4, 64<<10)[:8] {

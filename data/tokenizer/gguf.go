@@ -30,7 +30,7 @@ func (t *Tokenizer) GGUFVocab() GGUFVocab {
 	bl := gpt2Bytes
 	v := GGUFVocab{
 		Model:        ggufModel,
-		Pre:          t.pre.String(),
+		Pre:          t.Pre(),
 		Tokens:       make([]string, len(t.tokens)),
 		Types:        append([]int32(nil), t.types...),
 		Merges:       make([]string, len(t.mergeList)),
@@ -55,6 +55,56 @@ func (t *Tokenizer) GGUFVocab() GGUFVocab {
 	return v
 }
 
+// ggufPreTokenizer is the tokenizer.json pre_tokenizer of a llama.cpp
+// pre-tokenizer name beyond the three fast-path patterns (the form the
+// models' own tokenizer.json files use; llama.cpp's regexes for the name in
+// llama-vocab.cpp split identically).
+func ggufPreTokenizer(name string) (string, bool) {
+	switch name {
+	case "smollm": // SmolLM/SmolLM2: single digits, then GPT-2's split
+		return `{"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":true},{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}]}`, true
+	case "gpt-4o": // o200k (GPT-4o, gpt-oss)
+		return `{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":` + jsonQuote(patternO200k) + `},"behavior":"Isolated","invert":false},{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]}`, true
+	}
+	return "", false
+}
+
+// patternO200k is the split regex of the o200k tokenizers (GPT-4o, gpt-oss).
+const patternO200k = `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+// GGUFPreNames lists the tokenizer.ggml.pre names FromGGUFVocab accepts.
+func GGUFPreNames() []string { return []string{PreLlama3, PreQwen2, PreGPT2, "smollm", "gpt-4o"} }
+
+// ggufPreName is the llama.cpp name of a general pipeline's pre-tokenizer
+// when it is one ggufPreTokenizer knows (trim_offsets, which does not change
+// ids, ignored), else PreCustom.
+func ggufPreName(normalizerJSON, preJSON []byte) string {
+	if normalizerJSON != nil {
+		return PreCustom
+	}
+	have := canonicalJSON(stripTrimOffsets(preJSON))
+	for _, name := range GGUFPreNames() {
+		if raw, ok := ggufPreTokenizer(name); ok && canonicalJSON(stripTrimOffsets([]byte(raw))) == have {
+			return name
+		}
+	}
+	return PreCustom
+}
+
+// GGUFCompatible says whether GGUFVocab represents the tokenizer in
+// llama.cpp's "gpt2" form: nil, or why not (a text vocabulary, or a
+// pipeline llama.cpp has no pre-tokenizer name for). As before, a Unicode
+// normalization alone (Qwen's NFC) is dropped: llama.cpp does not normalize.
+func (t *Tokenizer) GGUFCompatible() error {
+	switch {
+	case t.textVocab():
+		return fmt.Errorf("tokenizer %s: a text (SentencePiece-style) vocabulary has no GGUF \"gpt2\" form", t.name)
+	case t.Pre() == PreCustom:
+		return fmt.Errorf("tokenizer %s: its pre-tokenizer has no llama.cpp name (known: %s)", t.name, strings.Join(GGUFPreNames(), ", "))
+	}
+	return nil
+}
+
 // FromGGUFVocab builds a tokenizer from GGUF vocabulary arrays. As in
 // llama.cpp, the llama-bpe pre-tokenizer implies ignore_merges.
 func FromGGUFVocab(v GGUFVocab) (*Tokenizer, error) {
@@ -70,8 +120,19 @@ func fromGGUF(v GGUFVocab) (*Tokenizer, error) {
 		return nil, fmt.Errorf("tokenizer.ggml.model %q: only %q (byte-level BPE) is supported", v.Model, ggufModel)
 	}
 	kind, err := preKindByName(v.Pre)
+	var gen *pipeline
+	var preJSON []byte
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer.ggml.pre: %w", err)
+		raw, ok := ggufPreTokenizer(v.Pre)
+		if !ok {
+			return nil, fmt.Errorf("tokenizer.ggml.pre: unknown pre-tokenizer %q (want %s)", v.Pre, strings.Join(GGUFPreNames(), ", "))
+		}
+		var info preInfo
+		steps, err := parsePreTokenizers([]byte(raw), "tokenizer.ggml.pre "+v.Pre, &info)
+		if err != nil {
+			return nil, err
+		}
+		kind, gen, preJSON = 0, &pipeline{pre: steps}, []byte(raw)
 	}
 	if len(v.Tokens) > maxVocab {
 		return nil, fmt.Errorf("tokenizer.ggml.tokens: %d tokens exceed the limit %d", len(v.Tokens), maxVocab)
@@ -83,7 +144,7 @@ func fromGGUF(v GGUFVocab) (*Tokenizer, error) {
 		return nil, fmt.Errorf("tokenizer.ggml.merges: %d merges exceed the limit %d", len(v.Merges), maxMerges)
 	}
 	bl := gpt2Bytes
-	s := &spec{name: "gguf", pre: kind, ignoreMerges: kind == preLlama3, chatTemplate: v.ChatTemplate}
+	s := &spec{name: "gguf", pre: kind, ignoreMerges: kind == preLlama3, chatTemplate: v.ChatTemplate, gen: gen, preJSON: preJSON}
 	for id, tok := range v.Tokens {
 		switch v.Types[id] {
 		case TypeNormal:

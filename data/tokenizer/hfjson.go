@@ -85,6 +85,7 @@ type hfModel struct {
 	ContinuingSubwordPrefix *string          `json:"continuing_subword_prefix"`
 	EndOfWordSuffix         *string          `json:"end_of_word_suffix"`
 	ByteFallback            bool             `json:"byte_fallback"`
+	FuseUnk                 bool             `json:"fuse_unk"`
 	IgnoreMerges            bool             `json:"ignore_merges"`
 	Vocab                   map[string]int64 `json:"vocab"`
 	Merges                  json.RawMessage  `json:"merges"`
@@ -135,12 +136,13 @@ func parseHF(data []byte, name string, config []byte) (*Tokenizer, error) {
 		decoder:       rawOrNil(f.Decoder),
 	}
 	var err error
-	if s.normalizer, err = parseNormalizer(f.Normalizer); err != nil {
-		return nil, fmt.Errorf("normalizer: %w", err)
+	if err = parsePipeline(s, &f); err != nil {
+		return nil, err
 	}
-	if s.pre, s.prefixSpace, err = parsePreTokenizer(f.PreTokenizer); err != nil {
-		return nil, fmt.Errorf("pre_tokenizer: %w", err)
+	if s.gen != nil && s.gen.charLevel && m.UnkToken != nil {
+		s.unk = *m.UnkToken
 	}
+	s.fuseUnk = m.FuseUnk
 	if len(f.AddedTokens) > maxAddedToks {
 		return nil, fmt.Errorf("added_tokens: %d entries exceed the limit %d", len(f.AddedTokens), maxAddedToks)
 	}
@@ -162,6 +164,9 @@ func parseHF(data []byte, name string, config []byte) (*Tokenizer, error) {
 		return nil, fmt.Errorf("model.vocab: %d entries exceed the limit %d", len(m.Vocab), maxVocab)
 	}
 	bl := gpt2Bytes
+	if s.gen != nil && s.gen.charLevel {
+		bl = nil // the vocabulary spells tokens as text
+	}
 	s.vocab = make([]vocabEntry, 0, len(m.Vocab))
 	for tok, id := range m.Vocab {
 		if id < 0 || id >= maxVocab {
@@ -179,6 +184,7 @@ func parseHF(data []byte, name string, config []byte) (*Tokenizer, error) {
 	if s.merges, err = parseMerges(m.Merges, bl); err != nil {
 		return nil, fmt.Errorf("model.merges: %w", err)
 	}
+
 	s.bosFromPost = firstTemplateSpecial(f.PostProcessor)
 	if config != nil {
 		sp := &hfSpecial{}
@@ -287,7 +293,11 @@ func parsePreTokenizer(raw json.RawMessage) (preKind, bool, error) {
 		if bl.UseRegex == nil || *bl.UseRegex {
 			return 0, false, errors.New("ByteLevel after Split must have use_regex false")
 		}
-		if split.Invert || (split.Behavior != "Isolated" && split.Behavior != "") {
+		// Removed with invert keeps exactly the matches; the three patterns
+		// match every character, so there are no gaps and this is Isolated.
+		isolated := !split.Invert && (split.Behavior == "Isolated" || split.Behavior == "")
+		matchesOnly := split.Invert && split.Behavior == "Removed"
+		if !isolated && !matchesOnly {
 			return 0, false, fmt.Errorf("Split behavior %q invert %v: want Isolated, not inverted", split.Behavior, split.Invert)
 		}
 		if split.Pattern.Regex == nil {

@@ -13,6 +13,9 @@ const (
 	PreGPT2   = "gpt-2"
 	PreLlama3 = "llama-bpe"
 	PreQwen2  = "qwen2"
+	// PreCustom is Pre() of a tokenizer.json whose pipeline runs through
+	// the general path (no llama.cpp name).
+	PreCustom = "custom"
 )
 
 // The split regexes as they appear in tokenizer.json files.

@@ -19,7 +19,9 @@ import (
 // encode(text, {add_special_tokens: false}), and maps each remaining byte to
 // the id of its character in the reference's own ByteLevel byte_encoder.
 //
-// mode "ids" writes, per chunk, uint32 count + int32 ids. mode "bench"
+// mode "ids" writes, per chunk, uint32 count + int32 ids; mode "ids+text"
+// follows each chunk's ids with its reference decoding of them (uint32
+// length + UTF-8; no special tokens skipped, no clean-up). mode "bench"
 // writes JSON {bytes, seconds, cpu_seconds}: the best wall-clock and the
 // best CPU time (user + system, all threads) of three passes over all
 // chunks, after loading.
@@ -38,11 +40,14 @@ function findByteEncoder(p) {
   for (const s of p.tokenizers ?? []) { const r = findByteEncoder(s); if (r) return r; }
   return null;
 }
+// Bytes of invalid UTF-8 become the byte's token: its ByteLevel character,
+// else (a text vocabulary) its <0xXX> byte-fallback token, else unk.
 const byteEncoder = findByteEncoder(tok.pre_tokenizer);
-if (!byteEncoder) throw new Error("no ByteLevel pre-tokenizer in the reference");
 const byteIds = [];
 for (let b = 0; b < 256; b++) {
-  const id = tok.model.tokens_to_ids.get(byteEncoder[b]);
+  const name = byteEncoder ? byteEncoder[b] : "<0x" + b.toString(16).toUpperCase().padStart(2, "0") + ">";
+  let id = tok.model.tokens_to_ids.get(name);
+  if (id === undefined && !byteEncoder) id = tok.model.unk_token_id;
   if (id === undefined) throw new Error("no token for byte " + b);
   byteIds.push(id);
 }
@@ -120,6 +125,12 @@ if (mode === "bench") {
     b.writeUInt32LE(ids.length, 0);
     for (let k = 0; k < ids.length; k++) b.writeInt32LE(ids[k], 4 + 4 * k);
     parts.push(b);
+    if (mode === "ids+text") {
+      const text = Buffer.from(tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }), "utf8");
+      const n = Buffer.alloc(4);
+      n.writeUInt32LE(text.length, 0);
+      parts.push(n, text);
+    }
   }
   process.stdout.write(Buffer.concat(parts));
 }
@@ -138,14 +149,29 @@ func frameChunks(chunks [][]byte) []byte {
 // referenceIDs runs the JS reference over chunks with the tokenizer.json at
 // jsonPath (and tokenizer_config.json at configPath, "" for none).
 func referenceIDs(t testing.TB, jsonPath, configPath string, chunks [][]byte) [][]int32 {
+	ids, _ := reference(t, jsonPath, configPath, chunks, false)
+	return ids
+}
+
+// reference runs the JS reference over chunks and returns its ids and, with
+// withText, its decoding of those ids.
+func reference(t testing.TB, jsonPath, configPath string, chunks [][]byte, withText bool) ([][]int32, []string) {
 	t.Helper()
-	out := testpeers.RunNode(t, "@lenml/tokenizers", referenceScript, frameChunks(chunks), jsonPath, configPath, "ids")
+	mode := "ids"
+	if withText {
+		mode = "ids+text"
+	}
+	out := testpeers.RunNode(t, "@lenml/tokenizers", referenceScript, frameChunks(chunks), jsonPath, configPath, mode)
 	res := make([][]int32, 0, len(chunks))
-	for off := 0; off < len(out); {
+	var texts []string
+	u32 := func(off int) int {
 		if off+4 > len(out) {
 			t.Fatalf("reference output truncated at byte %d", off)
 		}
-		n := int(binary.LittleEndian.Uint32(out[off:]))
+		return int(binary.LittleEndian.Uint32(out[off:]))
+	}
+	for off := 0; off < len(out); {
+		n := u32(off)
 		off += 4
 		if off+4*n > len(out) {
 			t.Fatalf("reference output truncated in chunk %d", len(res))
@@ -156,11 +182,20 @@ func referenceIDs(t testing.TB, jsonPath, configPath string, chunks [][]byte) []
 		}
 		off += 4 * n
 		res = append(res, ids)
+		if withText {
+			n := u32(off)
+			off += 4
+			if off+n > len(out) {
+				t.Fatalf("reference text truncated in chunk %d", len(res)-1)
+			}
+			texts = append(texts, string(out[off:off+n]))
+			off += n
+		}
 	}
 	if len(res) != len(chunks) {
 		t.Fatalf("reference returned %d chunks, want %d", len(res), len(chunks))
 	}
-	return res
+	return res, texts
 }
 
 // referenceSpeed returns the reference's encode throughput in MB/s, by

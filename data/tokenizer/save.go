@@ -20,6 +20,9 @@ const (
 // MarshalConfigJSON holds them.
 func (t *Tokenizer) MarshalJSON() ([]byte, error) {
 	bl := gpt2Bytes
+	if t.textVocab() {
+		bl = nil // the vocabulary spells tokens as text
+	}
 	out := make([]byte, 0, 64*len(t.tokens))
 	out = append(out, "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": ["...)
 	for i, a := range t.added {
@@ -37,13 +40,17 @@ func (t *Tokenizer) MarshalJSON() ([]byte, error) {
 		out = append(out, "\n  "...)
 	}
 	out = append(out, "],\n  \"normalizer\": "...)
-	if t.normalizer == "" {
+	if t.normalizerJSON != nil {
+		out = append(out, t.normalizerJSON...)
+	} else if t.normalizer == "" {
 		out = append(out, "null"...)
 	} else {
 		out = append(out, `{"type": "`+t.normalizer+`"}`...)
 	}
 	out = append(out, ",\n  \"pre_tokenizer\": "...)
-	if t.pre == preGPT2 {
+	if t.preJSON != nil || t.gen != nil {
+		out = appendRawOr(out, t.preJSON, "null")
+	} else if t.pre == preGPT2 {
 		out = append(out, fmt.Sprintf(`{"type": "ByteLevel", "add_prefix_space": %v, "trim_offsets": true, "use_regex": true}`, t.prefixSpace)...)
 	} else {
 		out = append(out, `{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": `...)
@@ -54,10 +61,12 @@ func (t *Tokenizer) MarshalJSON() ([]byte, error) {
 	out = appendRawOr(out, t.postProcessor, defaultPostProcessor)
 	out = append(out, ",\n  \"decoder\": "...)
 	out = appendRawOr(out, t.decoder, defaultDecoder)
-	out = append(out, fmt.Sprintf(",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n    \"byte_fallback\": %v,\n    \"ignore_merges\": %v,\n    \"vocab\": {", t.byteFallback, t.ignoreMerges)...)
+	out = append(out, fmt.Sprintf(",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": %s,\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": %v,\n    \"byte_fallback\": %v,\n    \"ignore_merges\": %v,\n    \"vocab\": {", t.unkJSON(), t.fuseUnk, t.byteFallback, t.ignoreMerges)...)
 	first := true
 	for id, b := range t.tokens {
-		if t.types[id] != TypeNormal {
+		// A text vocabulary (SentencePiece's) lists its added tokens too:
+		// the unknown token must be in it.
+		if t.types[id] != TypeNormal && (!t.textVocab() || t.types[id] == TypeUnused) {
 			continue
 		}
 		if !first {
@@ -104,6 +113,13 @@ func (t *Tokenizer) MarshalConfigJSON() ([]byte, error) {
 	out = appendJSONString(out, t.special.ChatTemplate)
 	out = append(out, "\n}\n"...)
 	return out, nil
+}
+
+func (t *Tokenizer) unkJSON() string {
+	if t.unkID < 0 {
+		return "null"
+	}
+	return string(appendJSONString(nil, string(t.tokens[t.unkID])))
 }
 
 func appendRawOr(out, raw []byte, def string) []byte {
@@ -179,6 +195,14 @@ func (t *Tokenizer) Hash() string {
 	}
 	for _, id := range []int32{t.special.BOS, t.special.EOS, t.special.PAD} {
 		u(uint64(id + 1))
+	}
+	if t.gen != nil {
+		// The general pipeline (fast-path tokenizers keep their old hash).
+		str("general-v1")
+		str(canonicalJSON(t.normalizerJSON))
+		str(canonicalJSON(stripTrimOffsets(t.preJSON)))
+		u(b2u(t.gen.charLevel) | b2u(t.byteFallback)<<1 | b2u(t.fuseUnk)<<2)
+		u(uint64(t.unkID + 1))
 	}
 	h.Write(buf)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

@@ -65,6 +65,19 @@ type Tokenizer struct {
 	special Special
 	split   splitter
 
+	// The general pipeline (nil: the fast path above) and what decoding
+	// needs beyond concatenating bytes.
+	gen        *pipeline
+	decoders   []decStep // nil: concatenate token bytes (ByteLevel)
+	textDecode bool      // char-level vocabulary: decode through decoders
+	unkID      int32     // unknown token (char-level), -1 if none
+	fuseUnk    bool
+	pieces     [][]byte         // textDecode: each id's decoded text
+	pieceID    map[string]int32 // textDecode: decoded text → id
+
+	// Raw JSON sections kept for Save (nil: write our defaults).
+	normalizerJSON, preJSON []byte
+
 	states sync.Pool // *encState, per-goroutine scratch and piece cache
 
 	// Raw JSON sections kept for Save (nil: write our defaults).
@@ -75,12 +88,26 @@ type Tokenizer struct {
 // Name is where the tokenizer came from (a path or "trained").
 func (t *Tokenizer) Name() string { return t.name }
 
-// Pre is the llama.cpp name of the pre-tokenizer pattern.
-func (t *Tokenizer) Pre() string { return t.pre.String() }
+// Pre is the llama.cpp name of the pre-tokenizer pattern, or "custom" for a
+// tokenizer.json pipeline with no such name.
+func (t *Tokenizer) Pre() string {
+	if t.gen != nil {
+		if t.gen.charLevel {
+			return PreCustom
+		}
+		return ggufPreName(t.normalizerJSON, t.preJSON)
+	}
+	return t.pre.String()
+}
 
-// Normalizer is the Unicode normalization applied before pre-tokenization
-// ("" for none, "NFC" for Qwen).
-func (t *Tokenizer) Normalizer() string { return t.normalizer }
+// Normalizer is the normalization applied before pre-tokenization ("" for
+// none, "NFC" for Qwen, the steps joined by "+" for a general pipeline).
+func (t *Tokenizer) Normalizer() string {
+	if t.gen != nil {
+		return describeNormalizers(t.gen.norm)
+	}
+	return t.normalizer
+}
 
 // NumMerges is the number of BPE merges.
 func (t *Tokenizer) NumMerges() int { return len(t.mergeList) }
@@ -95,10 +122,15 @@ func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
 func (t *Tokenizer) Special() Special { return t.special }
 
 // TokenBytes returns the raw bytes of id (an added token's content for
-// added tokens); false if id is out of range or unused.
+// added tokens; for a text vocabulary such as SentencePiece's, the token's
+// decoded text: "▁the" is " the", "<0x0A>" is "\n"); false if id is out of
+// range or unused.
 func (t *Tokenizer) TokenBytes(id int32) ([]byte, bool) {
 	if id < 0 || int(id) >= len(t.tokens) || t.tokens[id] == nil {
 		return nil, false
+	}
+	if t.pieces != nil {
+		return t.pieces[id], true
 	}
 	return t.tokens[id], true
 }
@@ -117,6 +149,10 @@ func (t *Tokenizer) IDForBytes(b []byte) (int32, bool) {
 	if i, ok := t.addedByStr[string(b)]; ok {
 		return t.added[i].id, true
 	}
+	if t.pieceID != nil {
+		id, ok := t.pieceID[string(b)]
+		return id, ok
+	}
 	id, ok := t.vocab[string(b)]
 	return id, ok
 }
@@ -131,7 +167,7 @@ func (t *Tokenizer) Encode(text string) []int32 {
 	}
 	defer t.states.Put(st)
 	if len(t.added) == 0 {
-		return t.encodeSection(text, out, st)
+		return t.encodeSection(text, true, out, st)
 	}
 	start := 0 // start of the pending ordinary text
 	for i := 0; i < len(text); {
@@ -149,7 +185,7 @@ func (t *Tokenizer) Encode(text string) []int32 {
 		if a.lstrip {
 			seg = strings.TrimRightFunc(seg, unicode.IsSpace)
 		}
-		out = t.encodeSection(seg, out, st)
+		out = t.encodeSection(seg, start == 0, out, st)
 		out = append(out, a.id)
 		i += n
 		if a.rstrip {
@@ -163,7 +199,7 @@ func (t *Tokenizer) Encode(text string) []int32 {
 		}
 		start = i
 	}
-	return t.encodeSection(text[start:], out, st)
+	return t.encodeSection(text[start:], start == 0, out, st)
 }
 
 // matchAdded returns the index and length of the longest added token
@@ -201,34 +237,38 @@ func (t *Tokenizer) atWordBoundary(text string, lo, hi int) bool {
 	return true
 }
 
-// encodeSection encodes text holding no added token.
-func (t *Tokenizer) encodeSection(s string, out []int32, st *encState) []int32 {
+// encodeSection encodes text holding no added token; first is true when it
+// starts the input.
+func (t *Tokenizer) encodeSection(s string, first bool, out []int32, st *encState) []int32 {
 	if len(s) == 0 {
 		return out
 	}
 	if utf8.ValidString(s) {
-		return t.encodeValid(s, out, st)
+		return t.encodeValid(s, first, out, st)
 	}
 	// Each invalid byte is a boundary and its own byte token.
 	start := 0
 	for i := 0; i < len(s); {
 		r, w := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && w == 1 {
-			out = t.encodeValid(s[start:i], out, st)
-			out = append(out, t.byteID[s[i]])
+			out = t.encodeValid(s[start:i], first && start == 0, out, st)
+			out = append(out, t.invalidByte(s[i]))
 			i++
 			start = i
 			continue
 		}
 		i += w
 	}
-	return t.encodeValid(s[start:], out, st)
+	return t.encodeValid(s[start:], first && start == 0, out, st)
 }
 
 // encodeValid normalizes, pre-tokenizes and BPE-encodes valid UTF-8 text.
-func (t *Tokenizer) encodeValid(s string, out []int32, st *encState) []int32 {
+func (t *Tokenizer) encodeValid(s string, first bool, out []int32, st *encState) []int32 {
 	if len(s) == 0 {
 		return out
+	}
+	if t.gen != nil {
+		return t.encodeGeneral(s, first, out, st)
 	}
 	s = t.normalize(s)
 	if t.prefixSpace && s[0] != ' ' {
@@ -263,6 +303,9 @@ func (t *Tokenizer) normalize(s string) string {
 // Decode concatenates the bytes of ids. Ids out of range or unused are
 // skipped; use DecodeChecked to reject them.
 func (t *Tokenizer) Decode(ids []int32) []byte {
+	if t.decoders != nil || t.textDecode {
+		return t.decodeGeneral(ids)
+	}
 	out := make([]byte, 0, len(ids)*4)
 	for _, id := range ids {
 		if id >= 0 && int(id) < len(t.tokens) {
@@ -281,16 +324,20 @@ func (t *Tokenizer) DecodeChecked(ids []int32) ([]byte, error) {
 		}
 		out = append(out, t.tokens[id]...)
 	}
+	if t.decoders != nil || t.textDecode {
+		return t.decodeGeneral(ids), nil
+	}
 	return out, nil
 }
 
 // encState is per-goroutine scratch space: pre-token ends and a bounded
 // cache of BPE results for short pieces.
 type encState struct {
-	pairs pairCache
-	ends  []int
-	cache map[string][]int32
-	arena []int32
+	pairs  pairCache
+	ends   []int
+	pieces []string
+	cache  map[string][]int32
+	arena  []int32
 }
 
 const (
@@ -304,17 +351,17 @@ func newEncState() *encState {
 
 // cachedWord is bpeWord through the state's cache.
 func (t *Tokenizer) cachedWord(w string, out []int32, st *encState) []int32 {
-	if len(w) == 1 {
+	if len(w) == 1 && !t.textVocab() {
 		return append(out, t.byteID[w[0]])
 	}
 	if len(w) > cacheMaxPiece {
-		return t.bpeWord(w, out, &st.pairs)
+		return t.modelWord(w, out, &st.pairs)
 	}
 	if ids, ok := st.cache[w]; ok {
 		return append(out, ids...)
 	}
 	n := len(out)
-	out = t.bpeWord(w, out, &st.pairs)
+	out = t.modelWord(w, out, &st.pairs)
 	if len(st.cache) >= cacheMaxEntries {
 		clear(st.cache)
 		st.arena = nil

@@ -222,12 +222,12 @@ func TestParseErrors(t *testing.T) {
 	cases := map[string]struct{ from, to, want string }{
 		"truncated":    {"", "", "parse JSON"},
 		"model type":   {`"type": "BPE"`, `"type": "WordPiece"`, "only BPE"},
-		"pattern":      {`"Regex": "(?i:'s`, `"Regex": "(?x:'s`, "unsupported Split pattern"},
+		"pattern":      {`"Regex": "(?i:'s`, `"Regex": "(?<i:'s`, "pre_tokenizer.pretokenizers[0].pattern.Regex"},
 		"merge":        {`"merges": [`, `"merges": [["zz", "qq"],`, "not in vocabulary"},
 		"dropout":      {`"dropout": null`, `"dropout": 0.1`, "dropout"},
 		"huge id":      {`"<|pad|>", "single_word"`, `"<|pad|>", "id": 2000000000, "single_word"`, "id"},
-		"no pre":       {`"pre_tokenizer": {`, `"pre_tokenizer": null, "x": {`, "pre_tokenizer"},
-		"normalizer":   {`"normalizer": null`, `"normalizer": {"type": "Lowercase"}`, "normalizer"},
+		"no pre":       {`"pre_tokenizer": {`, `"pre_tokenizer": null, "x": {`, "no ByteLevel pre-tokenizer"},
+		"normalizer":   {`"normalizer": null`, `"normalizer": {"type": "BertNormalizer"}`, `normalizer: unsupported normalizer type "BertNormalizer"`},
 		"vocab dup id": {`"!": 33`, `"!": 34`, "used twice"},
 	}
 	for name, c := range cases {
@@ -293,9 +293,35 @@ func TestSaveIsAtomic(t *testing.T) {
 	}
 }
 
-// TestConcurrentEncode: Encode is safe for concurrent use (run with -race).
+// TestConcurrentEncode: Encode is safe for concurrent use (run with -race),
+// on the fast path and on the general pipeline (a regexp2 Split, Digits).
 func TestConcurrentEncode(t *testing.T) {
-	tok := trainSmall(t, "", 500)
+	fast := trainSmall(t, "", 500)
+	general := generalVariant(t, fast)
+	for _, tok := range []*Tokenizer{fast, general} {
+		encodeConcurrently(t, tok)
+	}
+}
+
+// generalVariant is a trained llama-bpe tokenizer changed so that only the
+// general pipeline runs it: single digits first, and its split regex with a
+// different (?i:…) group.
+func generalVariant(t testing.TB, tok *Tokenizer) *Tokenizer {
+	t.Helper()
+	data, _ := tok.MarshalJSON()
+	data = bytes.Replace(data, []byte(`"pretokenizers": [`), []byte(`"pretokenizers": [{"type": "Digits", "individual_digits": true}, `), 1)
+	data = bytes.Replace(data, []byte(`"Regex": "(?i:'s`), []byte(`"Regex": "(?:'s`), 1)
+	general, err := Parse(data, "general.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if general.gen == nil {
+		t.Fatal("the modified tokenizer is not on the general path")
+	}
+	return general
+}
+
+func encodeConcurrently(t *testing.T, tok *Tokenizer) {
 	chunks := tokenizertest.ParityCorpus(8, 64<<10)
 	want := make([][]int32, len(chunks))
 	for i, c := range chunks {

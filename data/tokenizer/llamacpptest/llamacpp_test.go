@@ -37,7 +37,8 @@ console.log(JSON.stringify({ ids, logs }));
 // pattern) and checks llama.cpp's ids equal ours on the valid-UTF-8 part of
 // the parity corpus; likewise for the real Llama 3 and Qwen3 tokenizers.
 // JSON cannot carry invalid UTF-8, and llama.cpp replaces it with U+FFFD
-// anyway, so invalid bytes are removed from the texts. llama.cpp does not
+// anyway, so invalid bytes are removed from the texts, as are the strings
+// llama.cpp forces to control tokens (see controlLooking). llama.cpp does not
 // apply Qwen's NFC normalizer, so Qwen3 is compared on NFC text.
 func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
 	if testing.Short() {
@@ -48,9 +49,16 @@ func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
 	for _, c := range tokenizertest.ParityCorpus(7, 200<<10) {
 		train = append(train, string(c))
 	}
+	// llama.cpp turns a vocabulary token spelled like an end-of-generation
+	// marker into a control token even when the model has it as ordinary
+	// text (llama-vocab.cpp, "control-looking token ... will be
+	// overridden"), so "</s>" in text is one token there and several in
+	// Hugging Face (Qwen3 has "</s>" as a normal token). Those strings are
+	// left out of the comparison.
+	controlLooking := strings.NewReplacer("</s>", "", "<eos>", "", "<EOT>", "", "<|return|>", "", "<end_of_turn>", "")
 	var texts []string
 	for _, c := range tokenizertest.ParityCorpus(2, 256<<10) {
-		texts = append(texts, strings.ToValidUTF8(string(c), ""))
+		texts = append(texts, controlLooking.Replace(strings.ToValidUTF8(string(c), "")))
 	}
 	var nfcTexts []string
 	for _, s := range texts {

@@ -16,7 +16,7 @@ import (
 // sequences, flags, keycaps), CJK and Hangul, accented Latin in composed and
 // decomposed forms, whitespace runs (tabs, CRLF, NBSP, ideographic space,
 // trailing spaces), digits in many scripts, mixed scripts with combining
-// marks, special-token strings (whole and partial), and invalid UTF-8
+// marks, right-to-left text (Arabic, Hebrew, bidi controls), special-token strings (whole and partial), and invalid UTF-8
 // (stray continuation bytes, truncated, overlong and surrogate sequences,
 // bytes 0xF5-0xFF).
 //
@@ -87,7 +87,14 @@ var (
 		"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|endoftext|>", "<|start_header_id|>",
 		"<|end_header_id|>", "<|reserved_special_token_5|>", "<think>", "</think>", "<tool_call>",
 		"<|im_sta", "<|im_end", "<|", "|>", "<<|im_end|>>", "<|im_end|><|im_start|>", " <|eot_id|> ",
-		"<|pad|>", "<|fim_prefix|>", "<|unknown_token|>"}
+		"<|pad|>", "<|fim_prefix|>", "<|unknown_token|>",
+		// Llama 2, Gemma, gpt-oss and Claude specials, whole and in text.
+		"<s>", "</s>", "<unk>", " <s> ", "<s>[INST] ", "<bos>", "<eos>", "<start_of_turn>user\n", "<end_of_turn>\n",
+		"<|startoftext|>", "<|return|>", "<|start|>assistant<|channel|>final<|message|>", "<EOT>", "<mask>"}
+	// Right-to-left scripts, with bidi controls, Arabic-Indic digits and
+	// harakat (combining marks).
+	rtl = []string{"مرحبا بالعالم", "السَّلَامُ عَلَيْكُمْ", "العدد ١٢٣٤٥ والرقم 678", "שלום עולם", "עִבְרִית עם ניקוד",
+		"‫مقلوب‬", "‏טקסט‎ mixed English", "ایران ۱۴۰۲", "اردو زبان", "ܫܠܡܐ"}
 	invalidUTF8 = []string{"\x80", "\xbf", "\xc0\xaf", "\xc3", "\xe2\x82", "\xf0\x9f\x98", "\xed\xa0\x80",
 		"\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xf5", "\xfe", "\xff", "\xe0\x80\xaf", "\xc1\xbf", "\xff\xfe",
 		"\x80\x80\x80", "\xf8\x88\x80\x80\x80"}
@@ -141,7 +148,7 @@ func (g *corpusGen) sentence(b *strings.Builder) {
 
 // paragraph appends one randomly chosen kind of content.
 func (g *corpusGen) paragraph(b *strings.Builder) {
-	switch g.r.IntN(12) {
+	switch g.r.IntN(13) {
 	case 0, 1:
 		for k := 1 + g.r.IntN(4); k > 0; k-- {
 			g.sentence(b)
@@ -197,5 +204,8 @@ func (g *corpusGen) paragraph(b *strings.Builder) {
 		unit := g.pick([]string{"a", " ", "9", "=", "ab", "\t", "-", "é", "中"})
 		b.WriteString(strings.Repeat(unit, 1+g.r.IntN(300)))
 		b.WriteString(g.pick([]string{"x", " ", "\n", ""}))
+	case 12:
+		b.WriteString(g.pick(rtl))
+		b.WriteString(g.pick([]string{" ", ". ", "\n", "، "}))
 	}
 }
