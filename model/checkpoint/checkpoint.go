@@ -429,6 +429,12 @@ func ExpectedShapes(c student.Config) map[string][]int {
 		m[p+"ffn_gate.weight"] = []int{c.FFNDim, d}
 		m[p+"ffn_up.weight"] = []int{c.FFNDim, d}
 		m[p+"ffn_down.weight"] = []int{d, c.FFNDim}
+		if c.QKVBias() {
+			m[p+"attn_q.bias"], m[p+"attn_k.bias"], m[p+"attn_v.bias"] = []int{q}, []int{kv}, []int{kv}
+		}
+		if c.QKNorm() {
+			m[p+"attn_q_norm.weight"], m[p+"attn_k_norm.weight"] = []int{hd}, []int{hd}
+		}
 	}
 	return m
 }
