@@ -350,7 +350,7 @@ func Load(path string) (*Checkpoint, error) {
 	if c.Optimizer, _, err = ReadSafetensorsFile(opath); err != nil {
 		return nil, err
 	}
-	if err := checkMoments(opath, c.Weights, c.Optimizer); err != nil {
+	if err := checkMoments(opath, c.Weights, c.Optimizer, c.State.OptimizerStep); err != nil {
 		return nil, err
 	}
 	if c.Meta.Version >= 2 {
@@ -467,7 +467,12 @@ func checkWeights(path string, cfg student.Config, ts []Tensor) error {
 	return nil
 }
 
-func checkMoments(path string, weights, moments []Tensor) error {
+// checkMoments checks the AdamW moments against the weights. A checkpoint
+// at optimizer step 0 may hold none (an imported model, SaveImported).
+func checkMoments(path string, weights, moments []Tensor, optimizerStep int64) error {
+	if len(moments) == 0 && optimizerStep == 0 {
+		return nil
+	}
 	byName := make(map[string]Tensor, len(moments))
 	for _, t := range moments {
 		byName[t.Name] = t

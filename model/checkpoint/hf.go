@@ -206,15 +206,6 @@ func HFTensors(c student.Config) []HFTensor {
 	return ts
 }
 
-// Pretrained is a model read from outside a training run (a Hugging Face
-// directory or a GGUF file) in the student's form.
-type Pretrained struct {
-	Source        string
-	Config        student.Config
-	Weights       []Tensor // student names, in HFTensors order
-	TokenizerPath string   // tokenizer.json ("" when the source has none)
-}
-
 // ReadHF reads a Hugging Face model directory: the architecture from
 // config.json (ReadHFConfig), the weights from model.safetensors or the
 // shards model.safetensors.index.json names (F32, F16 or BF16, widened to
@@ -402,7 +393,7 @@ func HFWeights(c student.Config, weights map[string][]float32) ([]Tensor, error)
 		if m.PermuteHeads > 0 {
 			cols := len(data) / (m.PermuteHeads * m.HeadDim)
 			var err error
-			if data, err = student.RotateHalfToInterleaved(data, m.PermuteHeads, m.HeadDim, cols); err != nil {
+			if data, err = student.InterleavedToRotateHalf(data, m.PermuteHeads, m.HeadDim, cols); err != nil {
 				return nil, fmt.Errorf("tensor %s: %w", m.Name, err)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,5 +176,73 @@ func TestHFUnsupportedArchitecture(t *testing.T) {
 	_, err := ReadHF(dir)
 	if err == nil || !strings.Contains(err.Error(), `"mistral (MistralForCausalLM)"`) || !strings.Contains(err.Error(), "supported: llama, qwen2, qwen3") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestHFRoundTripBitIdentical: Hugging Face → student → Hugging Face gives
+// back every tensor bit for bit at F32 (Q/K permuted there and back), the
+// architecture unchanged.
+func TestHFRoundTripBitIdentical(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes models with PyTorch: not in -short")
+	}
+	for i, arch := range []string{"llama", "qwen2", "qwen3"} {
+		t.Run(arch, func(t *testing.T) {
+			src := makeHFModel(t, arch, 20+i, 40, 1+i%2)
+			p, err := ReadHF(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			weights := map[string][]float32{}
+			for _, w := range p.Weights {
+				weights[w.Name] = w.Data
+			}
+			out := t.TempDir()
+			if err := WriteHFWeights(out, p.Config, weights, DtypeF32); err != nil {
+				t.Fatal(err)
+			}
+			cj, err := HFConfigJSON(p.Config, DtypeF32, 0, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(out, HFConfigFile), cj, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			back, err := ReadHF(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.Config != p.Config {
+				t.Fatalf("config %+v, want %+v", back.Config, p.Config)
+			}
+			orig := map[string]Tensor{}
+			for _, f := range []string{HFWeightsFile, "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"} {
+				ts, _, err := ReadSafetensorsFile(filepath.Join(src, f))
+				if err != nil {
+					continue
+				}
+				for _, t := range ts {
+					orig[t.Name] = t
+				}
+			}
+			got, _, err := ReadSafetensorsFile(filepath.Join(out, HFWeightsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(orig) || len(got) == 0 {
+				t.Fatalf("%d tensors written, the source has %d", len(got), len(orig))
+			}
+			for _, g := range got {
+				o, ok := orig[g.Name]
+				if !ok || !slices.Equal(g.Shape, o.Shape) {
+					t.Fatalf("tensor %s %v not in the source (or shape %v)", g.Name, g.Shape, o.Shape)
+				}
+				for j := range g.Data {
+					if math.Float32bits(g.Data[j]) != math.Float32bits(o.Data[j]) {
+						t.Fatalf("tensor %s [%d]: %g, source %g", g.Name, j, g.Data[j], o.Data[j])
+					}
+				}
+			}
+		})
 	}
 }
