@@ -154,25 +154,6 @@ const RopeFreqsTensor = "rope_freqs.weight"
 // Hugging Face's row order; llama pairs neighbours as the student does.
 func NeoxRope(c student.Config) bool { return c.ArchName() != student.ArchLlama }
 
-// ropeHeads is, for a Q/K tensor name (weight, bias or per-head norm), the
-// number of heads its rows hold, and 0 for every other tensor.
-func ropeHeads(c student.Config, name string) int {
-	_, base, ok := strings.Cut(name, ".")
-	if !ok || !strings.HasPrefix(name, "blk.") {
-		return 0
-	}
-	_, base, _ = strings.Cut(base, ".")
-	switch base {
-	case "attn_q.weight", "attn_q.bias":
-		return c.NHeads
-	case "attn_k.weight", "attn_k.bias":
-		return c.NKVHeads
-	case "attn_q_norm.weight", "attn_k_norm.weight":
-		return 1
-	}
-	return 0
-}
-
 // Plan validates the model and lists the tensors Write writes, in file order.
 func (m *Model) Plan(ft quant.FileType) ([]PlannedTensor, []string, error) {
 	c := m.Config
@@ -217,6 +198,10 @@ func (m *Model) Plan(ft quant.FileType) ([]PlannedTensor, []string, error) {
 	}
 	applied := c.AppliedLayers()
 	tied := !c.UntieEmbed
+	ropeHeads := map[string]int{} // Q/K tensors (weights, biases, norms): heads per row block
+	for _, t := range checkpoint.HFTensors(c) {
+		ropeHeads[t.Name] = t.PermuteHeads
+	}
 	var plan []PlannedTensor
 	add := func(gname, src string) {
 		shape := want[src]
@@ -230,7 +215,7 @@ func (m *Model) Plan(ft quant.FileType) ([]PlannedTensor, []string, error) {
 		}
 		pt := PlannedTensor{Name: gname, Source: src, Type: t, Dims: dims}
 		if NeoxRope(c) {
-			pt.PermuteHeads = ropeHeads(c, src)
+			pt.PermuteHeads = ropeHeads[src]
 		}
 		plan = append(plan, pt)
 	}

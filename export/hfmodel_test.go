@@ -124,6 +124,15 @@ func TestGGUFRoundTripTensorIdentical(t *testing.T) {
 			if !sameFile(t, a, b) {
 				t.Fatal("GGUF → student → GGUF is not byte-identical")
 			}
+			// Requantizing checks the file against its <arch>.* metadata; the
+			// Q8_0 file imports again (dequantized).
+			q8 := filepath.Join(dir, "q8.gguf")
+			if err := Requantize(a, q8, quant.FileQ8_0, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := checkpoint.ReadGGUF(q8); err != nil {
+				t.Fatal(err)
+			}
 			f, err := gguf.Open(a)
 			if err != nil {
 				t.Fatal(err)
