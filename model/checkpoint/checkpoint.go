@@ -17,6 +17,12 @@
 // names the broken file and tensor, then checks the files against
 // SHA256SUMS, which catches corruption that still parses (a flipped bit in a
 // weight); LoadWeights does the same for the files export reads.
+//
+// Pretrained models come in through hf.go (Hugging Face directories, read and
+// written: ReadHF, HFConfigJSON, WriteHFWeights), gguf.go (ReadGGUF, any
+// tensor type dequantized to F32) and pretrained.go (OpenPretrained for all
+// three sources, SaveImported for `distill model import`: a step-0
+// checkpoint without optimizer state, which Load accepts).
 package checkpoint
 
 import (

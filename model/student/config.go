@@ -1,7 +1,12 @@
 // Package student is distill's small deep-and-thin decoder: a Llama-style
 // transformer (token embedding; N blocks of RMSNorm → causal GQA attention with
 // RoPE → residual, RMSNorm → SwiGLU MLP → residual; final RMSNorm; LM head tied
-// to the embedding) built as a Gorgonia graph with custom fused ops.
+// to the embedding or not) built as a Gorgonia graph with custom fused ops.
+// Config.Arch selects the block variant of a pretrained model: "llama"
+// (optionally Llama 3 rope_scaling), "qwen2" (Q/K/V biases, blk.N.attn_q.bias
+// etc., fused as attn_qkv.bias) or "qwen3" (per-head RMSNorm of Q and K
+// before RoPE, blk.N.attn_q_norm.weight / attn_k_norm.weight [headDim], and a
+// head_dim that need not be d_model/n_heads).
 //
 // Weight names and layouts follow llama.cpp's GGUF tensor names so that export
 // is a straight mapping (see docs/ARCHITECTURE.md):
@@ -20,8 +25,10 @@
 //	output.weight            [vocab, d]  (only when untied)
 //
 // RoPE uses llama.cpp's "normal" pairing: within each head, elements (2i, 2i+1)
-// rotate together by angle pos·base^(-2i/headDim). Weights therefore export to
-// GGUF without the per-head permutation that Hugging Face checkpoints need.
+// rotate together by angle pos·base^(-2i/headDim) (divided by the Llama 3
+// factor of pair i). Weights therefore export to llama GGUFs as they are;
+// Hugging Face checkpoints and NEOX GGUFs (qwen2, qwen3) pair (i, i+hd/2), and
+// RotateHalfToInterleaved / InterleavedToRotateHalf permute their Q/K rows.
 //
 // A Model (New) owns the weights as []optim.Param whose Data slices are the live
 // buffers every graph reads, so an optimizer updates them in place. It builds
