@@ -31,7 +31,7 @@ func newModelImportCmd(a *app) *cobra.Command {
 		Long: "Reads SRC — a Hugging Face model directory (config.json, model.safetensors or sharded\n" +
 			"model-*.safetensors with model.safetensors.index.json, tokenizer.json) or a GGUF file (any\n" +
 			"tensor type, dequantized to F32; its tokenizer rebuilt from tokenizer.ggml.*) — and writes\n" +
-			"DIR/step-00000000, a checkpoint that `init:`, `distill export` and `model info` read.\n" +
+			"DIR/step-00000000, a checkpoint that `init:` and `distill export` read.\n" +
 			"Architectures: " + strings.Join(student.SupportedArchs, ", ") + ". `init: SRC` in a training config\n" +
 			"reads SRC directly, without this step.",
 		Args: cobra.ExactArgs(1),
@@ -78,7 +78,8 @@ func newModelInfoCmd(a *app) *cobra.Command {
 		Short: "Print a student's parameters, FLOPs/token and KV-cache bytes/token",
 		Long: "Print a student's parameter count, forward FLOPs per token and KV-cache bytes per token.\n" +
 			"--config takes a student architecture (preset: tiny, mobilellm-125m, mobilellm-350m, or a YAML\n" +
-			"file) or a training config (its model is used). Presets leave vocab_size to the tokenizer: give\n" +
+			"file), a training config (its model is used), or a pretrained model (a Hugging Face directory\n" +
+			"or a .gguf file). Presets leave vocab_size to the tokenizer: give\n" +
 			"--tokenizer or --vocab, otherwise 32000 is assumed and said so.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -138,6 +139,13 @@ func newModelInfoCmd(a *app) *cobra.Command {
 // resolveStudentForInfo returns the architecture (vocab may be 0) and, for a
 // training config, its seq_len.
 func resolveStudentForInfo(config string, sets []string) (student.Config, int, error) {
+	if checkpoint.IsPretrainedSource(config) {
+		if len(sets) > 0 {
+			return student.Config{}, 0, usagef("model info: --set does not apply to a pretrained model (%s)", config)
+		}
+		s, err := checkpoint.PretrainedConfig(config)
+		return s, 0, err
+	}
 	isTrain, err := train.IsTrainingConfig(config)
 	if err != nil {
 		return student.Config{}, 0, err

@@ -207,3 +207,24 @@ func TestModelImportExportRoundTrip(t *testing.T) {
 		t.Fatalf("unsupported architecture: exit %d %q", code, stderr)
 	}
 }
+
+// `model info` reads a Hugging Face directory's architecture.
+func TestModelInfoOfHFDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := `{"architectures":["Qwen3ForCausalLM"],"model_type":"qwen3","vocab_size":1000,"hidden_size":64,
+"intermediate_size":128,"num_hidden_layers":3,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":32,
+"max_position_embeddings":512,"rope_theta":1000000,"rms_norm_eps":1e-6,"tie_word_embeddings":true,"hidden_act":"silu"}`
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "model", "info", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	// Parameters by hand: embedding 1000·64; per block 2 norms (128), Q 64·128,
+	// K and V 64·64 each, O 128·64, q/k norms 2·32, FFN 3·64·128; final norm 64.
+	const want = 1000*64 + 3*(128+64*128+2*64*64+128*64+64+3*64*128) + 64
+	if !strings.Contains(stdout, "arch         qwen3") || !strings.Contains(stdout, "(head 32)") || !strings.Contains(stdout, commas(want)) {
+		t.Fatalf("model info:\n%s\nwant qwen3, head 32, %s parameters", stdout, commas(want))
+	}
+}
