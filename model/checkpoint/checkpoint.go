@@ -6,6 +6,7 @@
 //	    optimizer.safetensors  AdamW moments: "<param>.exp_avg", "<param>.exp_avg_sq"
 //	    config.json            student.Config + loss/training config + tokenizer hash
 //	    tokenizer.json         copy of the student's tokenizer
+//	    tokenizer_config.json  its BOS/EOS/PAD and chat template, when the tokenizer has one beside it
 //	    state.json             step, optimizer step, tokens seen, data-loader state, RNG state, LR
 //	    SHA256SUMS             sha256 of every file above (`sha256sum -c SHA256SUMS` checks them)
 //
@@ -40,6 +41,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/internal/atomicfile"
 	"github.com/distill-ml/distill/model/student"
 )
@@ -50,6 +52,9 @@ const (
 	OptimizerFile = "optimizer.safetensors"
 	ConfigFile    = "config.json"
 	TokenizerFile = "tokenizer.json"
+	// TokenizerConfigFile is the tokenizer's tokenizer_config.json (BOS,
+	// EOS, PAD, chat template), copied from beside TokenizerPath when there.
+	TokenizerConfigFile = "tokenizer_config.json"
 	StateFile     = "state.json"
 
 	// FormatName and FormatVersion identify config.json. Version 2 added
@@ -184,6 +189,22 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 			_, err = io.Copy(w, src)
 			return err
 		}})
+	}
+	if c.TokenizerPath != "" {
+		if src := tokenizer.ConfigPath(c.TokenizerPath); fileExists(src) {
+			steps = append(steps, struct {
+				name string
+				fill func(io.Writer) error
+			}{TokenizerConfigFile, func(w io.Writer) error {
+				f, err := os.Open(src)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				_, err = io.Copy(w, f)
+				return err
+			}})
+		}
 	}
 	for _, s := range steps {
 		if err := write(s.name, s.fill); err != nil {
@@ -360,7 +381,7 @@ func Load(path string) (*Checkpoint, error) {
 		return nil, err
 	}
 	if c.Meta.Version >= 2 {
-		if err := verifySums(dir, ConfigFile, StateFile, ModelFile, OptimizerFile, TokenizerFile); err != nil {
+		if err := verifySums(dir, ConfigFile, StateFile, ModelFile, OptimizerFile, TokenizerFile, TokenizerConfigFile); err != nil {
 			return nil, err
 		}
 	}
@@ -397,7 +418,7 @@ func LoadWeights(path string) (student.Config, map[string][]float32, string, err
 		return student.Config{}, nil, "", err
 	}
 	if meta.Version >= 2 {
-		if err := verifySums(dir, ConfigFile, ModelFile, TokenizerFile); err != nil {
+		if err := verifySums(dir, ConfigFile, ModelFile, TokenizerFile, TokenizerConfigFile); err != nil {
 			return student.Config{}, nil, "", err
 		}
 	}

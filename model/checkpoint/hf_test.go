@@ -246,3 +246,30 @@ func TestHFRoundTripBitIdentical(t *testing.T) {
 		})
 	}
 }
+
+// A checkpoint keeps the tokenizer_config.json beside its tokenizer (BOS,
+// EOS, chat template), checksummed; a checkpoint without one still loads.
+func TestCheckpointKeepsTokenizerConfig(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "tokenizer.json")
+	os.WriteFile(tok, []byte(`{"model":"x"}`), 0o644)
+	conf := `{"chat_template":"{{ messages }}","eos_token":"<|end|>"}`
+	os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(conf), 0o644)
+	c := fakeCheckpoint(t, 3, 1)
+	c.TokenizerPath = tok
+	ck, err := Save(t.TempDir(), c, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(ck, TokenizerConfigFile))
+	if err != nil || string(b) != conf {
+		t.Fatalf("tokenizer_config.json in the checkpoint: %q (%v)", b, err)
+	}
+	if _, err := Load(ck); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(ck, TokenizerConfigFile), []byte(`{}`), 0o644)
+	if _, err := Load(ck); err == nil || !strings.Contains(err.Error(), TokenizerConfigFile) {
+		t.Fatalf("a changed tokenizer_config.json: %v", err)
+	}
+}
