@@ -55,7 +55,7 @@ const (
 	// TokenizerConfigFile is the tokenizer's tokenizer_config.json (BOS,
 	// EOS, PAD, chat template), copied from beside TokenizerPath when there.
 	TokenizerConfigFile = "tokenizer_config.json"
-	StateFile     = "state.json"
+	StateFile           = "state.json"
 
 	// FormatName and FormatVersion identify config.json. Version 2 added
 	// SumsFile; version 1 checkpoints are still read (without it).
