@@ -2,7 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -206,16 +205,7 @@ func (op *headNormOp) rows(lo, hi int) {
 		copy(yr[:a], xr[:a])
 		copy(yr[b:], xr[b:])
 		for h := 0; h < op.count; h++ {
-			xs, ys := xr[a+h*hd:a+(h+1)*hd], yr[a+h*hd:a+(h+1)*hd]
-			var ss float32
-			for _, v := range xs {
-				ss += v * v
-			}
-			r := float32(1 / math.Sqrt(float64(ss/float32(hd)+op.eps)))
-			op.rstd[n*op.count+h] = r
-			for i, v := range xs {
-				ys[i] = v * r * op.w[i]
-			}
+			op.rstd[n*op.count+h] = rmsRow(yr[a+h*hd:a+(h+1)*hd], xr[a+h*hd:a+(h+1)*hd], op.w, op.eps)
 		}
 	}
 }
@@ -286,22 +276,13 @@ func (op *headNormGradXOp) rows(lo, hi int) {
 	f := op.fwd
 	W, hd := op.width, f.hd
 	a, b := f.first*hd, (f.first+f.count)*hd
-	invD := 1 / float32(hd)
 	for n := lo; n < hi; n++ {
 		xr, gr, dr := op.x[n*W:(n+1)*W], op.dy[n*W:(n+1)*W], op.dx[n*W:(n+1)*W]
 		copy(dr[:a], gr[:a])
 		copy(dr[b:], gr[b:])
 		for h := 0; h < f.count; h++ {
-			xs, gs, ds := xr[a+h*hd:a+(h+1)*hd], gr[a+h*hd:a+(h+1)*hd], dr[a+h*hd:a+(h+1)*hd]
-			r := f.rstd[n*f.count+h]
-			var dot float32
-			for i, v := range xs {
-				dot += op.w[i] * gs[i] * v
-			}
-			c := r * r * r * dot * invD
-			for i, v := range xs {
-				ds[i] = r*op.w[i]*gs[i] - v*c
-			}
+			s0, s1 := a+h*hd, a+(h+1)*hd
+			rmsGradRow(dr[s0:s1], xr[s0:s1], op.w, gr[s0:s1], f.rstd[n*f.count+h])
 		}
 	}
 }
