@@ -133,9 +133,9 @@ func ReadHFConfig(dir string) (student.Config, error) {
 	if hc.HeadDim > 0 && (c.NHeads <= 0 || hc.HeadDim*c.NHeads != c.DModel) {
 		c.HeadDimension = hc.HeadDim
 	}
-	// transformers' default is tied for qwen2/qwen3 configs written without
-	// the key only in old versions; every real config states it.
-	c.UntieEmbed = hc.TieWordEmbeddings != nil && !*hc.TieWordEmbeddings
+	// Without the key transformers unties (LlamaConfig, Qwen2Config and
+	// Qwen3Config all default tie_word_embeddings to false).
+	c.UntieEmbed = hc.TieWordEmbeddings == nil || !*hc.TieWordEmbeddings
 	if rs := hc.RopeScaling; rs != nil {
 		typ, _ := rs["rope_type"].(string)
 		if typ == "" {

@@ -273,3 +273,32 @@ func TestCheckpointKeepsTokenizerConfig(t *testing.T) {
 		t.Fatalf("a changed tokenizer_config.json: %v", err)
 	}
 }
+
+// config.json without tie_word_embeddings is untied, as in transformers;
+// head_dim equal to hidden_size/heads is not recorded; bad values are named.
+func TestReadHFConfigDefaults(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) {
+		if err := os.WriteFile(filepath.Join(dir, HFConfigFile), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,
+"num_attention_heads":2,"head_dim":4,"max_position_embeddings":32,"rms_norm_eps":1e-5}`)
+	c, err := ReadHFConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := student.Config{VocabSize: 10, DModel: 8, NLayers: 1, NHeads: 2, NKVHeads: 2, FFNDim: 16, ContextLength: 32,
+		RopeBase: 10000, NormEps: 1e-5, UntieEmbed: true}
+	if c != want {
+		t.Fatalf("config %+v, want %+v", c, want)
+	}
+	write(`{"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,
+"num_attention_heads":2,"max_position_embeddings":32,"rms_norm_eps":1e-5,"hidden_act":"gelu",
+"rope_scaling":{"rope_type":"yarn","factor":4}}`)
+	_, err = ReadHFConfig(dir)
+	if err == nil || !strings.Contains(err.Error(), `hidden_act "gelu"`) || !strings.Contains(err.Error(), `rope_scaling type "yarn"`) {
+		t.Fatalf("got %v", err)
+	}
+}
