@@ -14,8 +14,8 @@ import (
 // expected tensor set.
 const maxLayers = 1 << 16
 
-// checkLlamaTensors refuses a llama GGUF whose tensors do not match its
-// llama.* hyperparameters: every tensor the architecture needs (the set
+// checkLlamaTensors refuses a llama, qwen2 or qwen3 GGUF whose tensors do not
+// match its <arch>.* hyperparameters: every tensor the architecture needs (the set
 // Write writes, output.weight when present) must be there with the dims the
 // metadata implies. Extra tensors are allowed (they are copied).
 func checkLlamaTensors(f *gguf.File) error {
@@ -33,28 +33,43 @@ func checkLlamaTensors(f *gguf.File) error {
 		return int(u), nil
 	}
 	var c student.Config
-	var err error
-	if c.DModel, err = get(gguf.KeyLlamaEmbeddingLength, 0); err != nil {
+	arch, err := f.String(gguf.KeyArchitecture)
+	if err != nil {
 		return err
 	}
-	if c.NLayers, err = get(gguf.KeyLlamaBlockCount, 0); err != nil {
+	if !slices.Contains(student.SupportedArchs, arch) {
+		return fmt.Errorf("architecture %q is not supported (supported: %s)", arch, strings.Join(student.SupportedArchs, ", "))
+	}
+	if arch != student.ArchLlama {
+		c.Arch = arch
+	}
+	key := func(name string) string { return gguf.ArchKey(arch, name) }
+	if c.DModel, err = get(key(gguf.HyperEmbeddingLength), 0); err != nil {
+		return err
+	}
+	if c.NLayers, err = get(key(gguf.HyperBlockCount), 0); err != nil {
 		return err
 	}
 	if c.NLayers > maxLayers {
-		return fmt.Errorf("llama.block_count %d exceeds %d", c.NLayers, maxLayers)
+		return fmt.Errorf("%s %d exceeds %d", key(gguf.HyperBlockCount), c.NLayers, maxLayers)
 	}
-	if c.NHeads, err = get(gguf.KeyLlamaHeadCount, 0); err != nil {
+	if c.NHeads, err = get(key(gguf.HyperHeadCount), 0); err != nil {
 		return err
 	}
-	if c.NKVHeads, err = get(gguf.KeyLlamaHeadCountKV, uint64(c.NHeads)); err != nil {
+	if c.NKVHeads, err = get(key(gguf.HyperHeadCountKV), uint64(c.NHeads)); err != nil {
 		return err
 	}
-	if c.FFNDim, err = get(gguf.KeyLlamaFeedForwardLength, 0); err != nil {
+	if c.FFNDim, err = get(key(gguf.HyperFeedForwardLength), 0); err != nil {
 		return err
 	}
-	if c.DModel%c.NHeads != 0 || c.NHeads%c.NKVHeads != 0 {
-		return fmt.Errorf("llama.embedding_length %d, head_count %d, head_count_kv %d: embedding_length must be a multiple of head_count and head_count of head_count_kv",
-			c.DModel, c.NHeads, c.NKVHeads)
+	if _, ok := f.KV(key(gguf.HyperKeyLength)); ok {
+		if c.HeadDimension, err = get(key(gguf.HyperKeyLength), 0); err != nil {
+			return err
+		}
+	}
+	if (c.HeadDimension == 0 && c.DModel%c.NHeads != 0) || c.NHeads%c.NKVHeads != 0 {
+		return fmt.Errorf("%s %d, head_count %d, head_count_kv %d: embedding_length must be a multiple of head_count (or key_length set) and head_count of head_count_kv",
+			key(gguf.HyperEmbeddingLength), c.DModel, c.NHeads, c.NKVHeads)
 	}
 	emb, ok := f.Tensor("token_embd.weight")
 	if !ok {
@@ -64,9 +79,9 @@ func checkLlamaTensors(f *gguf.File) error {
 		return fmt.Errorf("tensor token_embd.weight has dims %v, want {embedding_length, vocab}", emb.Dims)
 	}
 	c.VocabSize = int(emb.Dims[1])
-	if _, ok := f.KV(gguf.KeyLlamaVocabSize); ok {
-		if v, err := f.Uint(gguf.KeyLlamaVocabSize); err != nil || int(v) != c.VocabSize {
-			return fmt.Errorf("llama.vocab_size %d disagrees with token_embd.weight's %d rows (%v)", v, c.VocabSize, err)
+	if _, ok := f.KV(key(gguf.HyperVocabSize)); ok {
+		if v, err := f.Uint(key(gguf.HyperVocabSize)); err != nil || int(v) != c.VocabSize {
+			return fmt.Errorf("%s %d disagrees with token_embd.weight's %d rows (%v)", key(gguf.HyperVocabSize), v, c.VocabSize, err)
 		}
 	}
 	_, c.UntieEmbed = f.Tensor("output.weight")
@@ -89,15 +104,15 @@ func checkLlamaTensors(f *gguf.File) error {
 			dims[i] = uint64(shape[len(shape)-1-i])
 		}
 		if !slices.Equal(ti.Dims, dims) {
-			return fmt.Errorf("tensor %s has dims %v; the llama.* metadata (embedding_length %d, head_count %d, head_count_kv %d, feed_forward_length %d) implies %v",
-				name, ti.Dims, c.DModel, c.NHeads, c.NKVHeads, c.FFNDim, dims)
+			return fmt.Errorf("tensor %s has dims %v; the %s.* metadata (embedding_length %d, head_count %d, head_count_kv %d, feed_forward_length %d) implies %v",
+				name, ti.Dims, arch, c.DModel, c.NHeads, c.NKVHeads, c.FFNDim, dims)
 		}
 	}
 	if len(missing) > 0 {
 		if len(missing) > 5 {
 			missing = append(missing[:5], fmt.Sprintf("… %d more", len(missing)-5))
 		}
-		return fmt.Errorf("missing tensor %s (llama.block_count is %d)", strings.Join(missing, ", "), c.NLayers)
+		return fmt.Errorf("missing tensor %s (%s is %d)", strings.Join(missing, ", "), key(gguf.HyperBlockCount), c.NLayers)
 	}
 	return nil
 }

@@ -1,5 +1,5 @@
-// Package export writes distill students as llama-architecture GGUF files that
-// llama.cpp loads: llama.* hyperparameters, llama.cpp tensor names, the
+// Package export writes distill students as GGUF files that llama.cpp loads
+// (architectures llama, qwen2 and qwen3): <arch>.* hyperparameters, llama.cpp tensor names, the
 // byte-level BPE tokenizer embedded as tokenizer.ggml.* (model "gpt2"),
 // general.* provenance, and weights encoded as one of llama-quantize's file
 // types (quant.FileType: its per-tensor mix, or every tensor the base type
@@ -8,8 +8,11 @@
 //
 // Layout: a student weight [out, in] (row-major, y = x·Wᵀ) is a GGUF tensor
 // with ggml dims {in, out}; the bytes are the same. Q and K are written as
-// they are: the student's RoPE already pairs elements (2i, 2i+1) the way
-// llama.cpp's "normal" RoPE does. A tied output is not written (llama.cpp then
+// they are for llama: the student's RoPE already pairs elements (2i, 2i+1)
+// the way llama.cpp's "normal" RoPE does; qwen2/qwen3 use llama.cpp's NEOX
+// RoPE, so their Q/K rows (weights, biases, q/k norms) are written in
+// Hugging Face's rotate-half order (NeoxRope). Llama 3 rope_scaling is
+// written as llama.cpp's rope_freqs.weight. A tied output is not written (llama.cpp then
 // uses token_embd). A block-shared student (MobileLLM-LS: each stored block
 // applied twice) is written with block_count = 2·NLayers and every stored
 // block repeated as blk.2i and blk.2i+1, so standard runtimes load it.
@@ -29,6 +32,7 @@ import (
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/format/quant"
+	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -132,6 +136,9 @@ type PlannedTensor struct {
 	Type   quant.Type // chosen ggml type
 	Wanted quant.Type // the type the mix wanted; differs from Type after a shape fallback
 	Dims   []uint64   // ggml dims (row length first)
+	// PermuteHeads > 0: the rows are that many Q/K heads, written in
+	// Hugging Face's rotate-half order (NeoxRope architectures).
+	PermuteHeads int
 }
 
 // Bytes is the tensor's data size in the file (without alignment padding).
@@ -164,6 +171,10 @@ func PlanShapes(c student.Config, opt Options) []PlannedTensor {
 	want := shapes(c)
 	applied := c.AppliedLayers()
 	mix := Mix{Type: opt.Type, Pure: opt.Pure, NLayers: applied, Tied: !c.UntieEmbed, GQA: c.NHeads / c.NKVHeads}
+	ropeHeads := map[string]int{} // Q/K tensors (weights, biases, norms): heads per row block
+	for _, t := range checkpoint.HFTensors(c) {
+		ropeHeads[t.Name] = t.PermuteHeads
+	}
 	var plan []PlannedTensor
 	add := func(gname, src string) {
 		shape := want[src]
@@ -172,16 +183,23 @@ func PlanShapes(c student.Config, opt Options) []PlannedTensor {
 			dims[i] = uint64(shape[len(shape)-1-i]) // row-major [out, in] → ggml {in, out}
 		}
 		t, wanted := mix.Choose(gname, dims)
-		plan = append(plan, PlannedTensor{Name: gname, Source: src, Type: t, Wanted: wanted, Dims: dims})
+		pt := PlannedTensor{Name: gname, Source: src, Type: t, Wanted: wanted, Dims: dims}
+		if NeoxRope(c) {
+			pt.PermuteHeads = ropeHeads[src]
+		}
+		plan = append(plan, pt)
 	}
 	add("token_embd.weight", "token_embd.weight")
+	if c.RopeScaling.Type != "" {
+		plan = append(plan, PlannedTensor{Name: RopeFreqsTensor, Type: quant.F32, Wanted: quant.F32, Dims: []uint64{uint64(c.HeadDim() / 2)}})
+	}
 	for l := 0; l < applied; l++ {
 		stored := l
 		if c.ShareBlocks {
 			stored = l / 2
 		}
-		for _, n := range blockNames {
-			add(fmt.Sprintf("blk.%d.%s.weight", l, n), fmt.Sprintf("blk.%d.%s.weight", stored, n))
+		for _, n := range blockTensors(c) {
+			add(fmt.Sprintf("blk.%d.%s", l, n), fmt.Sprintf("blk.%d.%s", stored, n))
 		}
 	}
 	add("output_norm.weight", "output_norm.weight")
@@ -191,28 +209,30 @@ func PlanShapes(c student.Config, opt Options) []PlannedTensor {
 	return plan
 }
 
-// blockNames are the per-block tensors in the order llama.cpp's converter writes them.
-var blockNames = []string{"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"}
+// blockTensors are the per-block tensors of c (names after "blk.N."), in
+// the order llama.cpp's converter writes them.
+func blockTensors(c student.Config) []string {
+	ts := []string{"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight"}
+	if c.QKVBias() {
+		ts = append(ts, "attn_q.bias", "attn_k.bias", "attn_v.bias")
+	}
+	if c.QKNorm() {
+		ts = append(ts, "attn_q_norm.weight", "attn_k_norm.weight")
+	}
+	return append(ts, "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight")
+}
 
 // shapes is the student's row-major shape for each stored weight.
-func shapes(c student.Config) map[string][]int {
-	d, hd := c.DModel, c.HeadDim()
-	q, kv := c.NHeads*hd, c.NKVHeads*hd
-	m := map[string][]int{"token_embd.weight": {c.VocabSize, d}, "output_norm.weight": {d}}
-	if c.UntieEmbed {
-		m["output.weight"] = []int{c.VocabSize, d}
-	}
-	per := map[string][]int{
-		"attn_norm": {d}, "attn_q": {q, d}, "attn_k": {kv, d}, "attn_v": {kv, d}, "attn_output": {d, q},
-		"ffn_norm": {d}, "ffn_gate": {c.FFNDim, d}, "ffn_up": {c.FFNDim, d}, "ffn_down": {d, c.FFNDim},
-	}
-	for i := 0; i < c.NLayers; i++ {
-		for _, n := range blockNames {
-			m[fmt.Sprintf("blk.%d.%s.weight", i, n)] = per[n]
-		}
-	}
-	return m
-}
+func shapes(c student.Config) map[string][]int { return checkpoint.ExpectedShapes(c) }
+
+// RopeFreqsTensor is llama.cpp's tensor of Llama 3 RoPE frequency divisors
+// [head dim / 2], written when the student has rope_scaling.
+const RopeFreqsTensor = "rope_freqs.weight"
+
+// NeoxRope reports whether llama.cpp rotates the architecture's RoPE pairs
+// (i, i+hd/2) ("NEOX", Hugging Face's rotate-half), so Q/K are written in
+// Hugging Face's row order; llama pairs neighbours as the student does.
+func NeoxRope(c student.Config) bool { return c.ArchName() != student.ArchLlama }
 
 // Plan validates the model and lists the tensors Write writes, in file order.
 func (m *Model) Plan(opt Options) ([]PlannedTensor, []string, error) {
@@ -224,6 +244,9 @@ func (m *Model) Plan(opt Options) ([]PlannedTensor, []string, error) {
 	if !ft.Valid() {
 		return nil, nil, fmt.Errorf("export: unknown file type %d", ft)
 	}
+	if c.ShareBlocks && NeoxRope(c) {
+		return nil, nil, fmt.Errorf("export: share_blocks is supported for llama students only, not %s", c.ArchName())
+	}
 	want := shapes(c)
 	var notes []string
 	var extra []string
@@ -234,7 +257,7 @@ func (m *Model) Plan(opt Options) ([]PlannedTensor, []string, error) {
 	}
 	sort.Strings(extra)
 	for _, name := range extra {
-		notes = append(notes, fmt.Sprintf("ignoring tensor %q: not part of the llama model", name))
+		notes = append(notes, fmt.Sprintf("ignoring tensor %q: not part of the %s model", name, c.ArchName()))
 	}
 	for name, shape := range want {
 		data, ok := m.Tensors[name]
@@ -273,8 +296,10 @@ func (m *Model) metadata(ft quant.FileType) ([]gguf.KV, error) {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	u32 := func(v int) gguf.Value { return gguf.Of(uint32(v)) }
+	arch := c.ArchName()
+	key := func(name string) string { return gguf.ArchKey(arch, name) }
 	kvs := []gguf.KV{
-		{Key: gguf.KeyArchitecture, Value: gguf.Of("llama")},
+		{Key: gguf.KeyArchitecture, Value: gguf.Of(arch)},
 		{Key: gguf.KeyName, Value: gguf.Of(m.Name)},
 		{Key: gguf.KeyVersion, Value: gguf.Of(m.Version)},
 	}
@@ -287,17 +312,31 @@ func (m *Model) metadata(ft quant.FileType) ([]gguf.KV, error) {
 	// GGML_QNT_VERSION; written for every file type, as llama.cpp's converter and llama-quantize do.
 	kvs = append(kvs, gguf.KV{Key: gguf.KeyQuantizationVersion, Value: gguf.Of(uint32(2))})
 	kvs = append(kvs,
-		gguf.KV{Key: gguf.KeyLlamaVocabSize, Value: u32(c.VocabSize)},
-		gguf.KV{Key: gguf.KeyLlamaContextLength, Value: u32(c.ContextLength)},
-		gguf.KV{Key: gguf.KeyLlamaEmbeddingLength, Value: u32(c.DModel)},
-		gguf.KV{Key: gguf.KeyLlamaBlockCount, Value: u32(c.AppliedLayers())},
-		gguf.KV{Key: gguf.KeyLlamaFeedForwardLength, Value: u32(c.FFNDim)},
-		gguf.KV{Key: gguf.KeyLlamaHeadCount, Value: u32(c.NHeads)},
-		gguf.KV{Key: gguf.KeyLlamaHeadCountKV, Value: u32(c.NKVHeads)},
-		gguf.KV{Key: gguf.KeyLlamaRopeDimensionCount, Value: u32(c.HeadDim())},
-		gguf.KV{Key: gguf.KeyLlamaRopeFreqBase, Value: gguf.Of(float32(c.RopeBase))},
-		gguf.KV{Key: gguf.KeyLlamaRMSEpsilon, Value: gguf.Of(float32(c.NormEps))},
+		gguf.KV{Key: key(gguf.HyperVocabSize), Value: u32(c.VocabSize)},
+		gguf.KV{Key: key(gguf.HyperContextLength), Value: u32(c.ContextLength)},
+		gguf.KV{Key: key(gguf.HyperEmbeddingLength), Value: u32(c.DModel)},
+		gguf.KV{Key: key(gguf.HyperBlockCount), Value: u32(c.AppliedLayers())},
+		gguf.KV{Key: key(gguf.HyperFeedForwardLength), Value: u32(c.FFNDim)},
+		gguf.KV{Key: key(gguf.HyperHeadCount), Value: u32(c.NHeads)},
+		gguf.KV{Key: key(gguf.HyperHeadCountKV), Value: u32(c.NKVHeads)},
 	)
+	if c.HeadDim()*c.NHeads != c.DModel || c.QKNorm() {
+		kvs = append(kvs,
+			gguf.KV{Key: key(gguf.HyperKeyLength), Value: u32(c.HeadDim())},
+			gguf.KV{Key: key(gguf.HyperValueLength), Value: u32(c.HeadDim())})
+	}
+	kvs = append(kvs,
+		gguf.KV{Key: key(gguf.HyperRopeDimensionCount), Value: u32(c.HeadDim())},
+		gguf.KV{Key: key(gguf.HyperRopeFreqBase), Value: gguf.Of(float32(c.RopeBase))},
+		gguf.KV{Key: key(gguf.HyperRMSEpsilon), Value: gguf.Of(float32(c.NormEps))},
+	)
+	if rs := c.RopeScaling; rs.Type != "" {
+		kvs = append(kvs,
+			gguf.KV{Key: gguf.KeyDistillRopeScalingFactor, Value: gguf.Of(rs.Factor)},
+			gguf.KV{Key: gguf.KeyDistillRopeScalingLowFreqFactor, Value: gguf.Of(rs.LowFreqFactor)},
+			gguf.KV{Key: gguf.KeyDistillRopeScalingHighFreqFactor, Value: gguf.Of(rs.HighFreqFactor)},
+			gguf.KV{Key: gguf.KeyDistillRopeScalingOriginalContext, Value: u32(rs.OriginalContext)})
+	}
 	v := &m.Vocab
 	model := v.Model
 	if model == "" {
@@ -332,6 +371,30 @@ func (m *Model) metadata(ft quant.FileType) ([]gguf.KV, error) {
 		kvs = append(kvs, kv)
 	}
 	return kvs, nil
+}
+
+// tensorData is the float32 data of a planned tensor: the source weight,
+// its Q/K heads reordered to rotate-half for NEOX architectures, or the
+// Llama 3 RoPE frequency divisors.
+func (m *Model) tensorData(p PlannedTensor) ([]float32, error) {
+	if p.Name == RopeFreqsTensor {
+		f := m.Config.RopeFreqFactors()
+		out := make([]float32, len(f))
+		for i, v := range f {
+			out[i] = float32(v)
+		}
+		return out, nil
+	}
+	src := m.Tensors[p.Source]
+	if p.PermuteHeads == 0 {
+		return src, nil
+	}
+	hd := m.Config.HeadDim()
+	out, err := student.InterleavedToRotateHalf(src, p.PermuteHeads, hd, len(src)/(p.PermuteHeads*hd))
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", p.Source, err)
+	}
+	return out, nil
 }
 
 // Write exports m to path (atomically) as file type opt.Type.
@@ -371,7 +434,11 @@ func Write(path string, m *Model, opt Options) error {
 			buf = make([]byte, info.Size)
 		}
 		b := buf[:info.Size]
-		if err := quant.QuantizeParallel(p.Type, b, m.Tensors[p.Source]); err != nil {
+		src, err := m.tensorData(p)
+		if err != nil {
+			return err
+		}
+		if err := quant.QuantizeParallel(p.Type, b, src); err != nil {
 			return fmt.Errorf("quantize %s as %s: %w", p.Source, p.Type, err)
 		}
 		if _, err := out.Write(b); err != nil {

@@ -28,15 +28,12 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("quantize: %w", err)
 	}
-	if arch != "llama" {
-		return fmt.Errorf("quantize %s: general.architecture is %q; only \"llama\" is supported", in, arch)
+	if err := checkLlamaTensors(f); err != nil { // also refuses an unsupported architecture
+		return fmt.Errorf("quantize %s: %w", in, err)
 	}
-	nLayers, err := f.Uint(arch + ".block_count")
+	nLayers, err := f.Uint(gguf.ArchKey(arch, gguf.HyperBlockCount))
 	if err != nil {
 		return fmt.Errorf("quantize: %w", err)
-	}
-	if err := checkLlamaTensors(f); err != nil {
-		return fmt.Errorf("quantize %s: %w", in, err)
 	}
 	_, hasOutput := f.Tensor("output.weight")
 	mix := Mix{Type: ft, Pure: opt.Pure, NLayers: int(nLayers), Tied: !hasOutput, GQA: 1, HasImatrix: opt.Imatrix != nil}

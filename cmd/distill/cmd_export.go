@@ -20,21 +20,38 @@ import (
 
 // newExportCmd is `distill export`: a training checkpoint → llama GGUF.
 func newExportCmd(a *app) *cobra.Command {
-	var ckpt, typ, out, tokPath, name, modelVersion, description string
+	var ckpt, typ, out, tokPath, name, modelVersion, description, format, dtype string
 	var addBOS, pure bool
 	c := &cobra.Command{
-		Use:   "export --checkpoint DIR --type TYPE --out FILE.gguf",
-		Short: "Export a trained student as a llama-architecture GGUF that llama.cpp loads",
+		Use:   "export --checkpoint DIR [--format gguf|hf] --type TYPE --out FILE.gguf|DIR",
+		Short: "Export a trained student as a GGUF that llama.cpp loads, or a Hugging Face directory",
 		Long: "Reads a checkpoint (model.safetensors, config.json, tokenizer.json; DIR may be a run\n" +
-			"directory, its newest step is used) and writes a GGUF with llama.* hyperparameters,\n" +
-			"llama.cpp tensor names, the embedded tokenizer and provenance. TYPE is one of\n" +
+			"directory, its newest step is used).\n" +
+			"--format gguf (default) writes a GGUF (architecture llama, qwen2 or qwen3) with <arch>.*\n" +
+			"hyperparameters, llama.cpp tensor names, the embedded tokenizer and provenance. TYPE is one of\n" +
 			strings.Join(quant.FileTypeNames(), ", ") + " (llama-quantize's names; q4_k and q5_k are aliases\n" +
 			"of q4_k_m and q5_k_m): each tensor gets the type llama-quantize's mix gives it, or with --pure\n" +
-			"the base type everywhere, with llama.cpp's fallbacks for rows the block does not divide.",
+			"the base type everywhere, with llama.cpp's fallbacks for rows the block does not divide.\n" +
+			"--format hf writes the directory --out: config.json, model.safetensors (--dtype f32, f16 or\n" +
+			"bf16), tokenizer.json, tokenizer_config.json and generation_config.json, as transformers'\n" +
+			"from_pretrained loads them.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if ckpt == "" || out == "" {
 				return usagef("export: --checkpoint and --out are required")
+			}
+			if format != "gguf" && format != "hf" {
+				return usagef("export: --format %q: want gguf or hf", format)
+			}
+			stDtype := map[string]string{"f32": checkpoint.DtypeF32, "f16": checkpoint.DtypeF16, "bf16": checkpoint.DtypeBF16}[strings.ToLower(dtype)]
+			if stDtype == "" {
+				return usagef("export: --dtype %q: want f32, f16 or bf16", dtype)
+			}
+			if format == "hf" && (cmd.Flags().Changed("type") || addBOS) {
+				return usagef("export: --type and --add-bos are GGUF options; --format hf takes --dtype")
+			}
+			if format == "gguf" && cmd.Flags().Changed("dtype") {
+				return usagef("export: --dtype is for --format hf; GGUF takes --type")
 			}
 			ft, err := quant.ParseFileType(typ)
 			if err != nil {
@@ -57,6 +74,13 @@ func newExportCmd(a *app) *cobra.Command {
 			tok, err := tokenizer.Load(tokPath)
 			if err != nil {
 				return fmt.Errorf("export: %w", err)
+			}
+			if format == "hf" {
+				if err := export.WriteHF(out, &export.HFModel{Config: cfg, Tensors: weights, Tok: tok, Dtype: stDtype}); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "export: wrote %s (Hugging Face %s, %s)\n", out, cfg.ArchName(), stDtype)
+				return nil
 			}
 			vocab := export.TokenizerVocab(tok)
 			if addBOS {
@@ -86,8 +110,10 @@ func newExportCmd(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&ckpt, "checkpoint", "", "checkpoint directory (a step directory or a run directory)")
-	c.Flags().StringVar(&typ, "type", "q8_0", "tensor encoding: "+strings.Join(quant.FileTypeNames(), "|"))
-	c.Flags().StringVar(&out, "out", "", "output GGUF file (written atomically)")
+	c.Flags().StringVar(&format, "format", "gguf", "gguf (llama.cpp) or hf (Hugging Face directory)")
+	c.Flags().StringVar(&typ, "type", "q8_0", "GGUF tensor encoding: "+strings.Join(quant.FileTypeNames(), "|"))
+	c.Flags().StringVar(&dtype, "dtype", "f32", "Hugging Face weight type: f32|f16|bf16")
+	c.Flags().StringVar(&out, "out", "", "output GGUF file or Hugging Face directory (written atomically)")
 	c.Flags().StringVar(&tokPath, "tokenizer", "", "tokenizer.json to embed (default: the checkpoint's copy)")
 	c.Flags().StringVar(&name, "name", "distill-student", "general.name")
 	c.Flags().StringVar(&modelVersion, "model-version", "", "general.version (default: the checkpoint step directory name)")

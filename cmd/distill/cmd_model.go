@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -9,15 +10,60 @@ import (
 	"github.com/distill-ml/distill/distill/train"
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/format/quant"
+	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/distill-ml/distill/model/student"
 )
 
 func newModelCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
-		Short: "Inspect student architectures",
+		Short: "Inspect student architectures; import pretrained models",
 	}
-	cmd.AddCommand(newModelInfoCmd(a))
+	cmd.AddCommand(newModelInfoCmd(a), newModelImportCmd(a))
+	return cmd
+}
+
+// newModelImportCmd is `distill model import`: a Hugging Face directory or
+// a GGUF → a distill checkpoint (step 0, no optimizer state).
+func newModelImportCmd(a *app) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "import SRC --out DIR",
+		Short: "Import a pretrained llama/qwen2/qwen3 model (Hugging Face directory or GGUF) as a checkpoint",
+		Long: "Reads SRC — a Hugging Face model directory (config.json, model.safetensors or sharded\n" +
+			"model-*.safetensors with model.safetensors.index.json, tokenizer.json) or a GGUF file (any\n" +
+			"tensor type, dequantized to F32; its tokenizer rebuilt from tokenizer.ggml.*) — and writes\n" +
+			"DIR/step-00000000, a checkpoint that `init:` and `distill export` read.\n" +
+			"Architectures: " + strings.Join(student.SupportedArchs, ", ") + ". `init: SRC` in a training config\n" +
+			"reads SRC directly, without this step.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef("model import: --out DIR is required")
+			}
+			src := args[0]
+			if !checkpoint.IsPretrainedSource(src) {
+				return fmt.Errorf("model import: %s is neither a Hugging Face model directory (config.json with model_type) nor a .gguf file", src)
+			}
+			p, err := checkpoint.OpenPretrained(src)
+			if err != nil {
+				return fmt.Errorf("model import: %w", err)
+			}
+			tok, err := p.LoadTokenizer()
+			if err != nil {
+				return fmt.Errorf("model import: %w", err)
+			}
+			dir, err := checkpoint.SaveImported(out, p, tok)
+			if err != nil {
+				return fmt.Errorf("model import: %w", err)
+			}
+			c := p.Config
+			fmt.Fprintf(a.stdout, "model import: wrote %s (%s, %d blocks, d_model %d, %s parameters, tokenizer %s)\n",
+				dir, c.ArchName(), c.NLayers, c.DModel, humanCount(c.ParamCount()), tok.Hash()[:12])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "checkpoints root to write step-00000000 into")
 	return cmd
 }
 
@@ -37,7 +83,8 @@ func newModelInfoCmd(a *app) *cobra.Command {
 		Short: "Print a student's parameters, FLOPs/token and KV-cache bytes/token",
 		Long: "Print a student's parameter count, forward FLOPs per token and KV-cache bytes per token.\n" +
 			"--config takes a student architecture (preset: tiny, mobilellm-125m, mobilellm-350m, or a YAML\n" +
-			"file) or a training config (its model is used). Presets leave vocab_size to the tokenizer: give\n" +
+			"file), a training config (its model is used), or a pretrained model (a Hugging Face directory\n" +
+			"or a .gguf file). Presets leave vocab_size to the tokenizer: give\n" +
 			"--tokenizer or --vocab, otherwise 32000 is assumed and said so.\n" +
 			"--quant TYPE (a distill quantize type, e.g. q4_k_m) adds the type llama-quantize's mix gives\n" +
 			"each tensor, bits/weight, tensor-data size and KV bytes/token, and warns on fallbacks.\n" +
@@ -130,6 +177,13 @@ func newModelInfoCmd(a *app) *cobra.Command {
 // resolveStudentForInfo returns the architecture (vocab may be 0) and, for a
 // training config, its seq_len.
 func resolveStudentForInfo(config string, sets []string) (student.Config, int, error) {
+	if checkpoint.IsPretrainedSource(config) {
+		if len(sets) > 0 {
+			return student.Config{}, 0, usagef("model info: --set does not apply to a pretrained model (%s)", config)
+		}
+		s, err := checkpoint.PretrainedConfig(config)
+		return s, 0, err
+	}
 	isTrain, err := train.IsTrainingConfig(config)
 	if err != nil {
 		return student.Config{}, 0, err
@@ -170,6 +224,9 @@ func printModelInfo(a *app, name string, s student.Config, vocabNote string, seq
 		share = ", blocks shared (MobileLLM-LS)"
 	}
 	fmt.Fprintf(w, "model        %s\n", name)
+	if s.Arch != "" || s.RopeScaling.Type != "" {
+		fmt.Fprintf(w, "arch         %s%s\n", s.ArchName(), map[bool]string{true: ", rope_scaling " + s.RopeScaling.Type}[s.RopeScaling.Type != ""])
+	}
 	fmt.Fprintf(w, "architecture %d blocks (%d applied%s), d_model %d, %d heads / %d kv heads (head %d), ffn %d, context %d, %s\n",
 		s.NLayers, s.AppliedLayers(), share, s.DModel, s.NHeads, s.NKVHeads, s.HeadDim(), s.FFNDim, s.ContextLength, tie)
 	fmt.Fprintf(w, "vocab        %d (%s)\n", s.VocabSize, vocabNote)

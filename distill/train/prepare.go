@@ -13,6 +13,7 @@ import (
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/internal/sysmem"
+	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -64,6 +65,17 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 	tok, err := tokenizer.Load(tokPath)
 	if err != nil {
 		return Setup{}, fmt.Errorf("tokenizer: %w", err)
+	}
+	if cfg.Init != "" && checkpoint.IsPretrainedSource(cfg.Init) {
+		// A pretrained model brings its own architecture.
+		pre, err := checkpoint.PretrainedConfig(cfg.Init)
+		if err != nil {
+			return Setup{}, fmt.Errorf("init: %w", err)
+		}
+		if log != nil {
+			fmt.Fprintf(log, "student architecture from init %s (%s, %d blocks, d_model %d); model: %q not used\n", cfg.Init, pre.ArchName(), pre.NLayers, pre.DModel, cfg.Model)
+		}
+		cfg.Student, cfg.Model = &pre, ""
 	}
 	spec, err := cfg.ResolveStudent(tok.VocabSize())
 	if err != nil {

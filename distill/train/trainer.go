@@ -233,16 +233,26 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 
 // initFrom copies the weights of the checkpoint at path into the model
 // (Config.Init); the optimizer, schedule, data order and step start fresh.
+// A Hugging Face directory or a GGUF file (checkpoint.OpenPretrained) is
+// read directly; Prepare took the student architecture from it.
 func (t *trainer) initFrom(path string) error {
-	ck, err := checkpoint.Load(path)
+	ck, err := checkpoint.OpenPretrained(path)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	if ck.Meta.Student != t.s.Student {
-		return fmt.Errorf("init %s: checkpoint student %+v differs from the configured %+v", ck.Dir, ck.Meta.Student, t.s.Student)
+	if ck.Config != t.s.Student {
+		return fmt.Errorf("init %s: checkpoint student %+v differs from the configured %+v", ck.Source, ck.Config, t.s.Student)
 	}
-	if ck.Meta.TokenizerHash != t.s.TokenizerHash {
-		return fmt.Errorf("init %s: checkpoint tokenizer %s differs from %s", ck.Dir, ck.Meta.TokenizerHash, t.s.TokenizerHash)
+	hash := ck.TokenizerHash
+	if hash == "" {
+		tok, err := ck.LoadTokenizer()
+		if err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+		hash = tok.Hash()
+	}
+	if hash != t.s.TokenizerHash {
+		return fmt.Errorf("init %s: checkpoint tokenizer %s differs from %s", ck.Source, hash, t.s.TokenizerHash)
 	}
 	weights := make(map[string]checkpoint.Tensor, len(ck.Weights))
 	for _, w := range ck.Weights {
@@ -251,14 +261,14 @@ func (t *trainer) initFrom(path string) error {
 	for _, p := range t.params {
 		w, ok := weights[p.Name]
 		if !ok {
-			return fmt.Errorf("init %s: %s lacks tensor %s", ck.Dir, checkpoint.ModelFile, p.Name)
+			return fmt.Errorf("init %s: %s lacks tensor %s", ck.Source, checkpoint.ModelFile, p.Name)
 		}
 		if len(w.Data) != len(p.Data) {
-			return fmt.Errorf("init %s: tensor %s has %d values, the model %d", ck.Dir, p.Name, len(w.Data), len(p.Data))
+			return fmt.Errorf("init %s: tensor %s has %d values, the model %d", ck.Source, p.Name, len(w.Data), len(p.Data))
 		}
 		copy(p.Data, w.Data)
 	}
-	fmt.Fprintf(t.s.Log, "initialized from %s (step %d of its run)\n", ck.Dir, ck.State.Step)
+	fmt.Fprintf(t.s.Log, "initialized from %s\n", ck.Source)
 	return nil
 }
 

@@ -2,7 +2,8 @@ package gguf
 
 // Metadata keys distill reads and writes, as llama.cpp names them
 // (gguf-py/gguf/constants.py). Hyperparameter keys carry the architecture
-// ("llama."); distill writes only llama files.
+// ("llama."); ArchKey builds them for any architecture from the Hyper*
+// names.
 const (
 	KeyArchitecture        = "general.architecture"
 	KeyName                = "general.name"
@@ -24,6 +25,20 @@ const (
 	KeyLlamaRopeDimensionCount = "llama.rope.dimension_count"
 	KeyLlamaRopeFreqBase       = "llama.rope.freq_base"
 
+	// Hyperparameter names under the architecture prefix (ArchKey).
+	HyperVocabSize          = "vocab_size"
+	HyperContextLength      = "context_length"
+	HyperEmbeddingLength    = "embedding_length"
+	HyperBlockCount         = "block_count"
+	HyperFeedForwardLength  = "feed_forward_length"
+	HyperHeadCount          = "attention.head_count"
+	HyperHeadCountKV        = "attention.head_count_kv"
+	HyperKeyLength          = "attention.key_length"   // per-head Q/K width when not embedding_length/head_count
+	HyperValueLength        = "attention.value_length" // per-head V width
+	HyperRMSEpsilon         = "attention.layer_norm_rms_epsilon"
+	HyperRopeDimensionCount = "rope.dimension_count"
+	HyperRopeFreqBase       = "rope.freq_base"
+
 	KeyTokenizerModel      = "tokenizer.ggml.model"
 	KeyTokenizerPre        = "tokenizer.ggml.pre"
 	KeyTokenizerTokens     = "tokenizer.ggml.tokens"
@@ -42,4 +57,15 @@ const (
 	KeyDistillCheckpoint    = "distill.checkpoint"
 	KeyDistillTokenizerHash = "distill.tokenizer_hash"
 	KeyDistillShareBlocks   = "distill.share_blocks"
+	// Llama 3 rope_scaling parameters (the file's rope_freqs.weight holds
+	// the factors they imply; these keys let distill read the config back).
+	KeyDistillRopeScalingFactor          = "distill.rope_scaling.factor"
+	KeyDistillRopeScalingLowFreqFactor   = "distill.rope_scaling.low_freq_factor"
+	KeyDistillRopeScalingHighFreqFactor  = "distill.rope_scaling.high_freq_factor"
+	KeyDistillRopeScalingOriginalContext = "distill.rope_scaling.original_context_length"
 )
+
+// ArchKey is the hyperparameter key name (a Hyper* constant) of
+// architecture arch, e.g. ArchKey("qwen2", HyperBlockCount) =
+// "qwen2.block_count".
+func ArchKey(arch, name string) string { return arch + "." + name }

@@ -19,6 +19,12 @@
 // names the broken file and tensor, then checks the files against
 // SHA256SUMS, which catches corruption that still parses (a flipped bit in a
 // weight); LoadWeights does the same for the files export reads.
+//
+// Pretrained models come in through hf.go (Hugging Face directories, read and
+// written: ReadHF, HFConfigJSON, WriteHFWeights), gguf.go (ReadGGUF, any
+// tensor type dequantized to F32) and pretrained.go (OpenPretrained for all
+// three sources, SaveImported for `distill model import`: a step-0
+// checkpoint without optimizer state, which Load accepts).
 package checkpoint
 
 import (
@@ -187,6 +193,22 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 			_, err = io.Copy(w, src)
 			return err
 		}})
+	}
+	if c.TokenizerPath != "" {
+		if src := tokenizer.ConfigPath(c.TokenizerPath); fileExists(src) {
+			steps = append(steps, struct {
+				name string
+				fill func(io.Writer) error
+			}{TokenizerConfigFile, func(w io.Writer) error {
+				f, err := os.Open(src)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				_, err = io.Copy(w, f)
+				return err
+			}})
+		}
 	}
 	for _, s := range steps {
 		if err := write(s.name, s.fill); err != nil {
@@ -359,7 +381,7 @@ func Load(path string) (*Checkpoint, error) {
 	if c.Optimizer, _, err = ReadSafetensorsFile(opath); err != nil {
 		return nil, err
 	}
-	if err := checkMoments(opath, c.Weights, c.Optimizer); err != nil {
+	if err := checkMoments(opath, c.Weights, c.Optimizer, c.State.OptimizerStep); err != nil {
 		return nil, err
 	}
 	if c.Meta.Version >= 2 {
@@ -438,6 +460,12 @@ func ExpectedShapes(c student.Config) map[string][]int {
 		m[p+"ffn_gate.weight"] = []int{c.FFNDim, d}
 		m[p+"ffn_up.weight"] = []int{c.FFNDim, d}
 		m[p+"ffn_down.weight"] = []int{d, c.FFNDim}
+		if c.QKVBias() {
+			m[p+"attn_q.bias"], m[p+"attn_k.bias"], m[p+"attn_v.bias"] = []int{q}, []int{kv}, []int{kv}
+		}
+		if c.QKNorm() {
+			m[p+"attn_q_norm.weight"], m[p+"attn_k_norm.weight"] = []int{hd}, []int{hd}
+		}
 	}
 	return m
 }
@@ -470,7 +498,12 @@ func checkWeights(path string, cfg student.Config, ts []Tensor) error {
 	return nil
 }
 
-func checkMoments(path string, weights, moments []Tensor) error {
+// checkMoments checks the AdamW moments against the weights. A checkpoint
+// at optimizer step 0 may hold none (an imported model, SaveImported).
+func checkMoments(path string, weights, moments []Tensor, optimizerStep int64) error {
+	if len(moments) == 0 && optimizerStep == 0 {
+		return nil
+	}
 	byName := make(map[string]Tensor, len(moments))
 	for _, t := range moments {
 		byName[t.Name] = t

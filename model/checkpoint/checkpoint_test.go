@@ -216,7 +216,7 @@ func TestSafetensorsRejectsBadHeaders(t *testing.T) {
 	cases := map[string][]byte{
 		"huge header length": append(binary.LittleEndian.AppendUint64(nil, 1<<40), '{', '}'),
 		"bad json":           mk(`{"a":`, 0),
-		"f16 dtype":          mk(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}`, 4),
+		"i8 dtype":           mk(`{"a":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}}`, 4),
 		"size mismatch":      mk(`{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`, 8),
 		"offset past end":    mk(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, 4),
 		"hole":               mk(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, 8),

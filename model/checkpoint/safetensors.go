@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/distill-ml/distill/num/f16"
 )
 
 // Tensor is one named float32 tensor, row-major.
@@ -38,6 +40,26 @@ type tensorHeader struct {
 // section} plus optional "__metadata__" (string → string), padded with spaces
 // to a multiple of 8 bytes, then the raw little-endian data in the order given.
 func WriteSafetensors(w io.Writer, tensors []Tensor, metadata map[string]string) error {
+	return WriteSafetensorsAs(w, tensors, metadata, DtypeF32)
+}
+
+// Safetensors element types distill reads and writes.
+const (
+	DtypeF32  = "F32"
+	DtypeF16  = "F16"  // IEEE half, round to nearest even
+	DtypeBF16 = "BF16" // bfloat16, round to nearest even (as torch's .to(torch.bfloat16))
+)
+
+// dtypeBytes is the element size of each supported dtype.
+var dtypeBytes = map[string]int64{DtypeF32: 4, DtypeF16: 2, DtypeBF16: 2}
+
+// WriteSafetensorsAs is WriteSafetensors storing every tensor as dtype
+// (DtypeF32, DtypeF16 or DtypeBF16), rounded to nearest even.
+func WriteSafetensorsAs(w io.Writer, tensors []Tensor, metadata map[string]string, dtype string) error {
+	esize, ok := dtypeBytes[dtype]
+	if !ok {
+		return fmt.Errorf("safetensors: dtype %q not supported (F32, F16, BF16)", dtype)
+	}
 	header := make(map[string]any, len(tensors)+1)
 	if len(metadata) > 0 {
 		header["__metadata__"] = metadata
@@ -62,8 +84,8 @@ func WriteSafetensors(w io.Writer, tensors []Tensor, metadata map[string]string)
 		if n != int64(len(t.Data)) {
 			return fmt.Errorf("safetensors: tensor %s: shape %v holds %d values, data has %d", t.Name, t.Shape, n, len(t.Data))
 		}
-		header[t.Name] = tensorHeader{Dtype: "F32", Shape: shape, DataOffsets: []int64{off, off + 4*n}}
-		off += 4 * n
+		header[t.Name] = tensorHeader{Dtype: dtype, Shape: shape, DataOffsets: []int64{off, off + esize*n}}
+		off += esize * n
 	}
 	hb, err := json.Marshal(header)
 	if err != nil {
@@ -78,13 +100,21 @@ func WriteSafetensors(w io.Writer, tensors []Tensor, metadata map[string]string)
 	bw.Write(lenBuf[:])
 	bw.Write(hb)
 	var buf [4096]byte
+	per := len(buf) / int(esize)
 	for _, t := range tensors {
-		for i := 0; i < len(t.Data); i += len(buf) / 4 {
-			end := min(i+len(buf)/4, len(t.Data))
+		for i := 0; i < len(t.Data); i += per {
+			end := min(i+per, len(t.Data))
 			for j, v := range t.Data[i:end] {
-				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
+				switch dtype {
+				case DtypeF32:
+					binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
+				case DtypeF16:
+					binary.LittleEndian.PutUint16(buf[2*j:], f16.Float16(v))
+				case DtypeBF16:
+					binary.LittleEndian.PutUint16(buf[2*j:], bfloat16(v))
+				}
 			}
-			if _, err := bw.Write(buf[:4*(end-i)]); err != nil {
+			if _, err := bw.Write(buf[:int(esize)*(end-i)]); err != nil {
 				return fmt.Errorf("safetensors: write %s: %w", t.Name, err)
 			}
 		}
@@ -92,8 +122,17 @@ func WriteSafetensors(w io.Writer, tensors []Tensor, metadata map[string]string)
 	return bw.Flush()
 }
 
-// ReadSafetensorsFile reads and validates a safetensors file holding only F32
-// tensors. Tensors come back in data-offset order. Every problem names the
+// bfloat16 rounds f to the nearest bfloat16, ties to even; NaN stays NaN.
+func bfloat16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if f != f {
+		return uint16(b>>16) | 0x40
+	}
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
+}
+
+// ReadSafetensorsFile reads and validates a safetensors file of F32, F16 or
+// BF16 tensors (halves widened to float32 exactly). Tensors come back in data-offset order. Every problem names the
 // file and, where it applies, the tensor.
 func ReadSafetensorsFile(path string) ([]Tensor, map[string]string, error) {
 	f, err := os.Open(path)
@@ -136,6 +175,8 @@ func readSafetensors(r io.Reader, size int64) ([]Tensor, map[string]string, erro
 	var md map[string]string
 	type entry struct {
 		name   string
+		dtype  string
+		esize  int64
 		shape  []int
 		lo, hi int64
 	}
@@ -156,8 +197,9 @@ func readSafetensors(r io.Reader, size int64) ([]Tensor, map[string]string, erro
 		if err := dec.Decode(&th); err != nil {
 			return nil, nil, fmt.Errorf("safetensors: tensor %s: header entry: %w", name, err)
 		}
-		if th.Dtype != "F32" {
-			return nil, nil, fmt.Errorf("safetensors: tensor %s: dtype %q, only F32 is supported", name, th.Dtype)
+		esize, ok := dtypeBytes[th.Dtype]
+		if !ok {
+			return nil, nil, fmt.Errorf("safetensors: tensor %s: dtype %q, supported: F32, F16, BF16", name, th.Dtype)
 		}
 		if len(th.Shape) > maxDims || len(th.DataOffsets) != 2 {
 			return nil, nil, fmt.Errorf("safetensors: tensor %s: %d dims, %d data offsets", name, len(th.Shape), len(th.DataOffsets))
@@ -178,10 +220,10 @@ func readSafetensors(r io.Reader, size int64) ([]Tensor, map[string]string, erro
 		if lo < 0 || hi < lo || hi > dataLen {
 			return nil, nil, fmt.Errorf("safetensors: tensor %s: data_offsets [%d, %d) outside the %d-byte data section", name, lo, hi, dataLen)
 		}
-		if hi-lo != 4*n {
-			return nil, nil, fmt.Errorf("safetensors: tensor %s: shape %v needs %d bytes, data_offsets span %d", name, th.Shape, 4*n, hi-lo)
+		if hi-lo != esize*n {
+			return nil, nil, fmt.Errorf("safetensors: tensor %s: shape %v of %s needs %d bytes, data_offsets span %d", name, th.Shape, th.Dtype, esize*n, hi-lo)
 		}
-		entries = append(entries, entry{name, shape, lo, hi})
+		entries = append(entries, entry{name, th.Dtype, esize, shape, lo, hi})
 	}
 	sort.Slice(entries, func(i, j int) bool {
 		if entries[i].lo != entries[j].lo {
@@ -202,15 +244,23 @@ func readSafetensors(r io.Reader, size int64) ([]Tensor, map[string]string, erro
 	out := make([]Tensor, len(entries))
 	var buf [4096]byte
 	for i, e := range entries {
-		data := make([]float32, (e.hi-e.lo)/4)
-		for j := 0; j < len(data); j += len(buf) / 4 {
-			end := min(j+len(buf)/4, len(data))
-			b := buf[:4*(end-j)]
+		data := make([]float32, (e.hi-e.lo)/e.esize)
+		per := len(buf) / int(e.esize)
+		for j := 0; j < len(data); j += per {
+			end := min(j+per, len(data))
+			b := buf[:int(e.esize)*(end-j)]
 			if _, err := io.ReadFull(r, b); err != nil {
 				return nil, nil, fmt.Errorf("safetensors: tensor %s: read data: %w", e.name, err)
 			}
 			for k := range data[j:end] {
-				data[j+k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
+				switch e.dtype {
+				case DtypeF32:
+					data[j+k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
+				case DtypeF16:
+					data[j+k] = f16.Float32(binary.LittleEndian.Uint16(b[2*k:]))
+				case DtypeBF16:
+					data[j+k] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*k:])) << 16)
+				}
 			}
 		}
 		out[i] = Tensor{Name: e.name, Shape: e.shape, Data: data}

@@ -1,12 +1,14 @@
-// Package infer is distill's pure-Go inference engine for llama-architecture
-// GGUF files (the format llama.cpp runs): it maps the file, keeps every weight
+// Package infer is distill's pure-Go inference engine for llama, qwen2 and
+// qwen3 GGUF files (the format llama.cpp runs): it maps the file, keeps every weight
 // in its stored type (F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, in any
 // mix) and multiplies with the quantized dot products of num/kernels/qdot,
 // threaded by rows over the shared worker pool.
 //
 // The forward pass is llama.cpp's llama graph: token embedding; per block
-// RMSNorm → Q/K/V projections → RoPE with llama.cpp's normal pairing
-// (adjacent elements (2i, 2i+1) of a head rotate by pos·base^(−2i/n_rot)) →
+// RMSNorm → Q/K/V projections (+ biases for qwen2; per-head RMSNorm of Q and
+// K for qwen3) → RoPE with llama.cpp's normal pairing for llama (adjacent
+// elements (2i, 2i+1) of a head rotate by pos·base^(−2i/n_rot), divided by
+// rope_freqs.weight when present) or NEOX pairing (i, i+n_rot/2) for qwen →
 // causal grouped-query attention over a KV cache → output projection →
 // residual, RMSNorm → SwiGLU (silu(gate)·up → down) → residual; final RMSNorm
 // and the LM head (output.weight, or token_embd when tied).

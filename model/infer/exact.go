@@ -45,13 +45,21 @@ func ropePair(x0, x1, c, s float32) (float32, float32) {
 // float32, one multiply per pair; sine and cosine as glibc's sinf/cosf
 // (exact_trig.go). Each row depends on its position only, so tables can be
 // filled piece by piece as a session grows.
-func ropeTables(cos, sin []float32, from, to, ropeDim int, base float64) {
+//
+// freqFactors (rope_freqs.weight, Llama 3 scaling; nil for none) divides the
+// angle of pair i before its sine and cosine, as ggml's rope_yarn does with
+// freq_factors (ext_factor 0, freq_scale 1).
+func ropeTables(cos, sin []float32, from, to, ropeDim int, base float64, freqFactors []float32) {
 	half := ropeDim / 2
 	thetaScale := float32(math.Pow(float64(float32(base)), float64(float32(-2.0)/float32(ropeDim))))
 	for p := from; p < to; p++ {
 		theta := float32(p)
 		for i := 0; i < half; i++ {
-			sin[p*half+i], cos[p*half+i] = sinCosf32(theta)
+			angle := theta
+			if freqFactors != nil {
+				angle = theta / freqFactors[i]
+			}
+			sin[p*half+i], cos[p*half+i] = sinCosf32(angle)
 			theta *= thetaScale
 		}
 	}

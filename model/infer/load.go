@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/num/kernels"
@@ -48,21 +50,31 @@ type Options struct {
 	MemoryLimit int64
 }
 
-// Hyper is the architecture read from the llama.* keys of a GGUF file.
+// Hyper is the architecture read from the <arch>.* keys of a GGUF file.
 type Hyper struct {
+	Arch          string  // general.architecture: llama, qwen2 or qwen3
 	VocabSize     int     // rows of token_embd
 	DModel        int     // llama.embedding_length
 	NLayers       int     // llama.block_count
 	NHeads        int     // llama.attention.head_count
 	NKVHeads      int     // llama.attention.head_count_kv (default NHeads)
-	HeadDim       int     // DModel / NHeads
+	HeadDim       int     // <arch>.attention.key_length (default DModel / NHeads)
 	FFNDim        int     // llama.feed_forward_length
 	ContextLength int     // llama.context_length (what the model was trained for; sessions are capped by Model.ContextLength)
 	RopeDim       int     // llama.rope.dimension_count (default HeadDim)
 	RopeBase      float64 // llama.rope.freq_base (default 10000)
 	NormEps       float32 // llama.attention.layer_norm_rms_epsilon
 	TiedOutput    bool    // no output.weight: the LM head is token_embd
+	// Neox: RoPE rotates pairs (i, i+RopeDim/2) of a head (qwen2, qwen3;
+	// llama.cpp's LLAMA_ROPE_TYPE_NEOX) instead of (2i, 2i+1).
+	Neox bool
+	// RopeFreqFactors divides the angle of each pair (rope_freqs.weight,
+	// Llama 3 scaling) [RopeDim/2]; nil means none.
+	RopeFreqFactors []float32
 }
+
+// supportedArchs are the general.architecture values Load reads.
+var supportedArchs = []string{"llama", "qwen2", "qwen3"}
 
 // maxDim bounds every hyperparameter read from a file before it sizes an allocation.
 const maxDim = 1 << 24
@@ -74,6 +86,8 @@ type block struct {
 	wo                qdot.Matrix // [d, nHeads·hd]
 	wGate, wUp        qdot.Matrix // [ffn, d]
 	wDown             qdot.Matrix // [d, ffn]
+	bq, bk, bv        []float32   // Q/K/V biases (qwen2), nil otherwise
+	qNorm, kNorm      []float32   // per-head RMSNorm weights [hd] (qwen3), nil otherwise
 }
 
 // Model is a loaded GGUF model. It is safe for concurrent use by several
@@ -144,9 +158,10 @@ func (m *Model) load(opts Options) error {
 	if err != nil {
 		return err
 	}
-	if arch != "llama" {
-		return fmt.Errorf("general.architecture is %q; only \"llama\" is supported", arch)
+	if !slices.Contains(supportedArchs, arch) {
+		return fmt.Errorf("general.architecture is %q; supported: %s", arch, strings.Join(supportedArchs, ", "))
 	}
+	m.Hyper.Arch, m.Hyper.Neox = arch, arch != "llama"
 	if err := m.readHyper(); err != nil {
 		return err
 	}
@@ -200,7 +215,25 @@ func (m *Model) load(opts Options) error {
 		add(e)
 		b.wDown, e = m.matrix(name("ffn_down"), h.DModel, h.FFNDim)
 		add(e)
+		optional := func(tensor string, n int) []float32 {
+			if _, ok := gf.Tensor(fmt.Sprintf("blk.%d.%s", i, tensor)); !ok {
+				return nil
+			}
+			v, e := m.vector(fmt.Sprintf("blk.%d.%s", i, tensor), n)
+			add(e)
+			return v
+		}
+		b.bq, b.bk, b.bv = optional("attn_q.bias", q), optional("attn_k.bias", kv), optional("attn_v.bias", kv)
+		b.qNorm, b.kNorm = optional("attn_q_norm.weight", h.HeadDim), optional("attn_k_norm.weight", h.HeadDim)
+		if (b.bq == nil) != (b.bk == nil) || (b.bq == nil) != (b.bv == nil) || (b.qNorm == nil) != (b.kNorm == nil) {
+			add(fmt.Errorf("block %d: Q/K/V biases and q/k norms must come as complete sets", i))
+		}
 		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	if _, ok := gf.Tensor("rope_freqs.weight"); ok {
+		if h.RopeFreqFactors, err = m.vector("rope_freqs.weight", h.RopeDim/2); err != nil {
 			return err
 		}
 	}
@@ -233,48 +266,57 @@ func (m *Model) readHyper() error {
 		*dst = int(u)
 		return nil
 	}
+	key := func(name string) string { return gguf.ArchKey(h.Arch, name) }
 	if err := errors.Join(
-		geti(gguf.KeyLlamaEmbeddingLength, &h.DModel, -1),
-		geti(gguf.KeyLlamaBlockCount, &h.NLayers, -1),
-		geti(gguf.KeyLlamaHeadCount, &h.NHeads, -1),
-		geti(gguf.KeyLlamaFeedForwardLength, &h.FFNDim, -1),
-		geti(gguf.KeyLlamaContextLength, &h.ContextLength, -1),
+		geti(key(gguf.HyperEmbeddingLength), &h.DModel, -1),
+		geti(key(gguf.HyperBlockCount), &h.NLayers, -1),
+		geti(key(gguf.HyperHeadCount), &h.NHeads, -1),
+		geti(key(gguf.HyperFeedForwardLength), &h.FFNDim, -1),
+		geti(key(gguf.HyperContextLength), &h.ContextLength, -1),
 	); err != nil {
 		return err
 	}
-	if err := geti(gguf.KeyLlamaHeadCountKV, &h.NKVHeads, h.NHeads); err != nil {
+	if err := geti(key(gguf.HyperHeadCountKV), &h.NKVHeads, h.NHeads); err != nil {
 		return err
 	}
-	if h.DModel%h.NHeads != 0 {
-		return fmt.Errorf("llama.embedding_length %d is not divisible by llama.attention.head_count %d", h.DModel, h.NHeads)
+	if err := geti(key(gguf.HyperKeyLength), &h.HeadDim, 0); err != nil {
+		return err
+	}
+	if h.HeadDim == 0 && h.DModel%h.NHeads != 0 {
+		return fmt.Errorf("%s %d is not divisible by %s %d", key(gguf.HyperEmbeddingLength), h.DModel, key(gguf.HyperHeadCount), h.NHeads)
 	}
 	if h.NHeads%h.NKVHeads != 0 {
-		return fmt.Errorf("llama.attention.head_count %d is not divisible by llama.attention.head_count_kv %d", h.NHeads, h.NKVHeads)
+		return fmt.Errorf("%s %d is not divisible by %s %d", key(gguf.HyperHeadCount), h.NHeads, key(gguf.HyperHeadCountKV), h.NKVHeads)
 	}
-	h.HeadDim = h.DModel / h.NHeads
-	if err := geti(gguf.KeyLlamaRopeDimensionCount, &h.RopeDim, h.HeadDim); err != nil {
+	if h.HeadDim == 0 {
+		h.HeadDim = h.DModel / h.NHeads
+	}
+	if vl := 0; geti(key(gguf.HyperValueLength), &vl, h.HeadDim) != nil || vl != h.HeadDim {
+		return fmt.Errorf("%s must equal the key length %d", key(gguf.HyperValueLength), h.HeadDim)
+	}
+	if err := geti(key(gguf.HyperRopeDimensionCount), &h.RopeDim, h.HeadDim); err != nil {
 		return err
 	}
 	if h.RopeDim > h.HeadDim || h.RopeDim%2 != 0 {
-		return fmt.Errorf("llama.rope.dimension_count %d must be even and at most the head size %d", h.RopeDim, h.HeadDim)
+		return fmt.Errorf("%s %d must be even and at most the head size %d", key(gguf.HyperRopeDimensionCount), h.RopeDim, h.HeadDim)
 	}
 	h.RopeBase = 10000
-	if _, ok := gf.KV(gguf.KeyLlamaRopeFreqBase); ok {
-		b, err := gf.Float(gguf.KeyLlamaRopeFreqBase)
+	if _, ok := gf.KV(key(gguf.HyperRopeFreqBase)); ok {
+		b, err := gf.Float(key(gguf.HyperRopeFreqBase))
 		if err != nil {
 			return err
 		}
 		if !(b > 1) || math.IsInf(b, 0) {
-			return fmt.Errorf("llama.rope.freq_base = %g must be a finite number > 1", b)
+			return fmt.Errorf("%s = %g must be a finite number > 1", key(gguf.HyperRopeFreqBase), b)
 		}
 		h.RopeBase = b
 	}
-	eps, err := gf.Float(gguf.KeyLlamaRMSEpsilon)
+	eps, err := gf.Float(key(gguf.HyperRMSEpsilon))
 	if err != nil {
 		return err
 	}
 	if !(eps > 0 && eps < 1) {
-		return fmt.Errorf("llama.attention.layer_norm_rms_epsilon = %g out of range (0, 1)", eps)
+		return fmt.Errorf("%s = %g out of range (0, 1)", key(gguf.HyperRMSEpsilon), eps)
 	}
 	h.NormEps = float32(eps)
 	return nil

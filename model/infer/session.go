@@ -114,7 +114,7 @@ func (s *Session) growKV(need int) {
 	cos, sin := make([]float32, newCap*half), make([]float32, newCap*half)
 	copy(cos, s.cos)
 	copy(sin, s.sin)
-	ropeTables(cos, sin, s.kvCap, newCap, h.RopeDim, h.RopeBase) // exact.go: ggml's float32 angles
+	ropeTables(cos, sin, s.kvCap, newCap, h.RopeDim, h.RopeBase, h.RopeFreqFactors) // exact.go: ggml's float32 angles
 	s.cos, s.sin, s.kvCap = cos, sin, newCap
 }
 
@@ -305,6 +305,15 @@ func (s *Session) step(tokens []int32, hook func(layer int, x []float32), lastRo
 		s.forRows(n, func(slot, lo, hi int) {
 			for i := lo; i < hi; i++ {
 				p := s.pos + i
+				if b.bq != nil { // qwen2: ggml_add after the product
+					addTo(q[i*qDim:(i+1)*qDim], b.bq)
+					addTo(k[i*kvDim:(i+1)*kvDim], b.bk)
+					addTo(v[i*kvDim:(i+1)*kvDim], b.bv)
+				}
+				if b.qNorm != nil { // qwen3: RMSNorm of every head before RoPE
+					headNorm(q[i*qDim:(i+1)*qDim], b.qNorm, hp.NHeads, hp.HeadDim, hp.NormEps)
+					headNorm(k[i*kvDim:(i+1)*kvDim], b.kNorm, hp.NKVHeads, hp.HeadDim, hp.NormEps)
+				}
 				s.rope(q[i*qDim:(i+1)*qDim], hp.NHeads, p)
 				s.rope(k[i*kvDim:(i+1)*kvDim], hp.NKVHeads, p)
 			}
@@ -546,14 +555,36 @@ func rmsNorm(dst, x, w []float32, eps float32) {
 	}
 }
 
-// rope rotates the first RopeDim elements of each of nh heads of vec in
-// adjacent pairs (2i, 2i+1) by angle p·base^(−2i/RopeDim).
+// addTo adds b to x element by element (ggml_add of a bias row).
+func addTo(x, b []float32) {
+	for i := range x {
+		x[i] += b[i]
+	}
+}
+
+// headNorm RMS-normalises each of nh heads of hd values of vec in place and
+// scales it by w [hd] (ggml_rms_norm over a head, then ggml_mul).
+func headNorm(vec, w []float32, nh, hd int, eps float32) {
+	for h := 0; h < nh; h++ {
+		rmsNorm(vec[h*hd:(h+1)*hd], vec[h*hd:(h+1)*hd], w, eps)
+	}
+}
+
+// rope rotates the first RopeDim elements of each of nh heads of vec by
+// angle p·base^(−2i/RopeDim) (divided by the rope_freqs factor of pair i):
+// adjacent pairs (2i, 2i+1), or (i, i+RopeDim/2) for NEOX architectures.
 func (s *Session) rope(vec []float32, nh, p int) {
 	hp := s.m.Hyper
 	half := hp.RopeDim / 2
 	cs, sn := s.cos[p*half:(p+1)*half], s.sin[p*half:(p+1)*half]
 	for hh := 0; hh < nh; hh++ {
 		hv := vec[hh*hp.HeadDim : hh*hp.HeadDim+hp.RopeDim]
+		if hp.Neox {
+			for i := 0; i < half; i++ {
+				hv[i], hv[i+half] = ropePair(hv[i], hv[i+half], cs[i], sn[i]) // exact.go
+			}
+			continue
+		}
 		for i := 0; i < half; i++ {
 			hv[2*i], hv[2*i+1] = ropePair(hv[2*i], hv[2*i+1], cs[i], sn[i]) // exact.go
 		}

@@ -75,16 +75,34 @@ func (op *rmsNormOp) Do(in ...G.Value) (G.Value, error) {
 func (op *rmsNormOp) rows(lo, hi int) {
 	x, w, y, d := op.x, op.w, op.y, op.d
 	for n := lo; n < hi; n++ {
-		xr, yr := x[n*d:(n+1)*d], y[n*d:(n+1)*d]
-		var ss float32
-		for _, v := range xr {
-			ss += v * v
-		}
-		r := float32(1 / math.Sqrt(float64(ss/float32(d)+op.eps)))
-		op.rstd[n] = r
-		for i, v := range xr {
-			yr[i] = v * r * w[i]
-		}
+		op.rstd[n] = rmsRow(y[n*d:(n+1)*d], x[n*d:(n+1)*d], w, op.eps)
+	}
+}
+
+// rmsRow sets y = x·r⊙w for one row (also a head, HeadRMSNorm) and returns
+// r = 1/sqrt(mean(x²) + eps).
+func rmsRow(y, x, w []float32, eps float32) float32 {
+	var ss float32
+	for _, v := range x {
+		ss += v * v
+	}
+	r := float32(1 / math.Sqrt(float64(ss/float32(len(x))+eps)))
+	for i, v := range x {
+		y[i] = v * r * w[i]
+	}
+	return r
+}
+
+// rmsGradRow sets dx = r·(w⊙dy) − x·r³/d·Σ w·dy·x for one row.
+func rmsGradRow(dx, x, w, dy []float32, r float32) {
+	var dot float32
+	for i, v := range x {
+		dot += w[i] * dy[i] * v
+	}
+	invD := 1 / float32(len(x))
+	c := r * r * r * dot * invD
+	for i, v := range x {
+		dx[i] = r*w[i]*dy[i] - v*c
 	}
 }
 
@@ -154,18 +172,8 @@ func (op *rmsNormGradXOp) Do(in ...G.Value) (G.Value, error) {
 // rows computes dx for rows [lo, hi) of the running backward.
 func (op *rmsNormGradXOp) rows(lo, hi int) {
 	x, w, dy, dx, d := op.x, op.w, op.dy, op.dx, op.d
-	invD := 1 / float32(d)
 	for n := lo; n < hi; n++ {
-		xr, gr, dr := x[n*d:(n+1)*d], dy[n*d:(n+1)*d], dx[n*d:(n+1)*d]
-		r := op.fwd.rstd[n]
-		var dot float32
-		for i, v := range xr {
-			dot += w[i] * gr[i] * v
-		}
-		c := r * r * r * dot * invD
-		for i, v := range xr {
-			dr[i] = r*w[i]*gr[i] - v*c
-		}
+		rmsGradRow(dx[n*d:(n+1)*d], x[n*d:(n+1)*d], w, dy[n*d:(n+1)*d], op.fwd.rstd[n])
 	}
 }
 

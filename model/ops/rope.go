@@ -21,15 +21,28 @@ import (
 //
 // The map is orthogonal, so the backward is the rotation by −angle.
 func RoPE(x *G.Node, T, heads, headDim int, base float64) (*G.Node, error) {
-	if x.Shape().Dims() != 2 || x.Shape()[1] < heads*headDim || headDim%2 != 0 || x.Shape()[0]%T != 0 {
-		return nil, fmt.Errorf("rope: x %v, T %d, heads %d, head dim %d", x.Shape(), T, heads, headDim)
+	if headDim%2 != 0 {
+		return nil, fmt.Errorf("rope: odd head dim %d", headDim)
+	}
+	freqs := make([]float64, headDim/2)
+	for i := range freqs {
+		freqs[i] = math.Pow(base, -2*float64(i)/float64(headDim))
+	}
+	return RoPEFreqs(x, T, heads, headDim, freqs)
+}
+
+// RoPEFreqs is RoPE with the angle of pair i given as t·freqs[i] (freqs:
+// [headDim/2]), for scaled frequencies such as Llama 3's.
+func RoPEFreqs(x *G.Node, T, heads, headDim int, freqs []float64) (*G.Node, error) {
+	if x.Shape().Dims() != 2 || x.Shape()[1] < heads*headDim || headDim%2 != 0 || x.Shape()[0]%T != 0 || len(freqs) != headDim/2 {
+		return nil, fmt.Errorf("rope: x %v, T %d, heads %d, head dim %d, %d frequencies", x.Shape(), T, heads, headDim, len(freqs))
 	}
 	half := headDim / 2
 	cos := make([]float32, T*half) // [T, headDim/2]
 	sin := make([]float32, T*half)
 	for t := 0; t < T; t++ {
 		for i := 0; i < half; i++ {
-			theta := float64(t) * math.Pow(base, -2*float64(i)/float64(headDim))
+			theta := float64(t) * freqs[i]
 			cos[t*half+i] = float32(math.Cos(theta))
 			sin[t*half+i] = float32(math.Sin(theta))
 		}

@@ -128,3 +128,36 @@ func steadyAllocs(fn func()) float64 {
 	}
 	return got
 }
+
+// TestArchStepsAllocateNothing: the qwen2 (bias add and its column sums) and
+// qwen3 (per-head q/k norm, head_dim ≠ d_model/n_heads) blocks and llama3
+// rope scaling keep a steady-state step allocation-free.
+func TestArchStepsAllocateNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	base := Config{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 96,
+		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
+	qwen2, qwen3, llama3 := base, base, base
+	qwen2.Arch = ArchQwen2
+	qwen3.Arch, qwen3.HeadDimension = ArchQwen3, 32
+	llama3.RopeScaling = RopeScaling{Type: RopeScalingLlama3, Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalContext: 32}
+	for _, cfg := range []Config{qwen2, qwen3, llama3} {
+		lc := loss.Config{Alpha: 0.5, Temperature: 2}
+		m, err := New(cfg, lc, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := randomBatch(rand.New(rand.NewSource(1)), 4, 64, cfg.VocabSize, 4, 0, nil)
+		batchtest.TemperTail(b, cfg.VocabSize, lc.Temperature)
+		step := func() {
+			if _, err := m.ForwardBackward(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		step()
+		if got := steadyAllocs(step); got != 0 {
+			t.Errorf("%s: ForwardBackward allocates %.1f objects per step in steady state", cfg.ArchName(), got)
+		}
+	}
+}

@@ -1,7 +1,12 @@
 // Package student is distill's small deep-and-thin decoder: a Llama-style
 // transformer (token embedding; N blocks of RMSNorm → causal GQA attention with
 // RoPE → residual, RMSNorm → SwiGLU MLP → residual; final RMSNorm; LM head tied
-// to the embedding) built as a Gorgonia graph with custom fused ops.
+// to the embedding or not) built as a Gorgonia graph with custom fused ops.
+// Config.Arch selects the block variant of a pretrained model: "llama"
+// (optionally Llama 3 rope_scaling), "qwen2" (Q/K/V biases, blk.N.attn_q.bias
+// etc., fused as attn_qkv.bias) or "qwen3" (per-head RMSNorm of Q and K
+// before RoPE, blk.N.attn_q_norm.weight / attn_k_norm.weight [headDim], and a
+// head_dim that need not be d_model/n_heads).
 //
 // Weight names and layouts follow llama.cpp's GGUF tensor names so that export
 // is a straight mapping (see docs/ARCHITECTURE.md):
@@ -20,8 +25,10 @@
 //	output.weight            [vocab, d]  (only when untied)
 //
 // RoPE uses llama.cpp's "normal" pairing: within each head, elements (2i, 2i+1)
-// rotate together by angle pos·base^(-2i/headDim). Weights therefore export to
-// GGUF without the per-head permutation that Hugging Face checkpoints need.
+// rotate together by angle pos·base^(-2i/headDim) (divided by the Llama 3
+// factor of pair i). Weights therefore export to llama GGUFs as they are;
+// Hugging Face checkpoints and NEOX GGUFs (qwen2, qwen3) pair (i, i+hd/2), and
+// RotateHalfToInterleaved / InterleavedToRotateHalf permute their Q/K rows.
 //
 // A Model (New) owns the weights as []optim.Param whose Data slices are the live
 // buffers every graph reads, so an optimizer updates them in place. It builds
@@ -42,6 +49,9 @@ package student
 import (
 	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
 
 	"github.com/distill-ml/distill/loss"
 )
@@ -61,10 +71,104 @@ type Config struct {
 	NormEps       float64 `yaml:"norm_eps" json:"norm_eps"`             // RMSNorm epsilon, e.g. 1e-5
 	ShareBlocks   bool    `yaml:"share_blocks" json:"share_blocks"`     // MobileLLM-LS: apply each block twice
 	UntieEmbed    bool    `yaml:"untie_embeddings" json:"untie_embeddings"`
+
+	// Arch is the block variant: "" or "llama" (the default), "qwen2"
+	// (Q/K/V projections with biases) or "qwen3" (per-head RMSNorm of Q and
+	// K before RoPE, q_norm/k_norm weights [head dim]).
+	Arch string `yaml:"arch" json:"arch,omitempty"`
+	// HeadDimension is the per-head width when it is not d_model/n_heads
+	// (Qwen3); 0 means d_model/n_heads.
+	HeadDimension int `yaml:"head_dim" json:"head_dim,omitempty"`
+	// RopeScaling is Llama 3's frequency-dependent RoPE scaling; the zero
+	// value means none.
+	RopeScaling RopeScaling `yaml:"rope_scaling" json:"rope_scaling,omitzero"`
 }
 
-// HeadDim is DModel / NHeads.
-func (c Config) HeadDim() int { return c.DModel / c.NHeads }
+// Architectures the student, checkpoints, runtime and export support.
+const (
+	ArchLlama = "llama"
+	ArchQwen2 = "qwen2"
+	ArchQwen3 = "qwen3"
+)
+
+// SupportedArchs lists the architectures by name, for error messages.
+var SupportedArchs = []string{ArchLlama, ArchQwen2, ArchQwen3}
+
+// ArchName is Arch with "" read as "llama".
+func (c Config) ArchName() string {
+	if c.Arch == "" {
+		return ArchLlama
+	}
+	return c.Arch
+}
+
+// QKVBias reports whether the Q/K/V projections carry biases (qwen2).
+func (c Config) QKVBias() bool { return c.Arch == ArchQwen2 }
+
+// QKNorm reports whether Q and K are RMS-normalised per head before RoPE (qwen3).
+func (c Config) QKNorm() bool { return c.Arch == ArchQwen3 }
+
+// RopeScaling is Hugging Face's rope_scaling of rope_type "llama3": wave
+// lengths longer than OriginalContext/LowFreqFactor are slowed by Factor,
+// those shorter than OriginalContext/HighFreqFactor kept, and the band
+// between interpolated.
+type RopeScaling struct {
+	Type            string  `yaml:"type" json:"type"` // "llama3"
+	Factor          float64 `yaml:"factor" json:"factor"`
+	LowFreqFactor   float64 `yaml:"low_freq_factor" json:"low_freq_factor"`
+	HighFreqFactor  float64 `yaml:"high_freq_factor" json:"high_freq_factor"`
+	OriginalContext int     `yaml:"original_context_length" json:"original_context_length"`
+}
+
+// RopeScalingLlama3 is RopeScaling's one Type.
+const RopeScalingLlama3 = "llama3"
+
+// HeadDim is HeadDimension when set, else DModel / NHeads.
+func (c Config) HeadDim() int {
+	if c.HeadDimension > 0 {
+		return c.HeadDimension
+	}
+	return c.DModel / c.NHeads
+}
+
+// RopeFreqFactors is, per rotated pair i of a head, the divisor of the
+// angle pos·base^(−2i/headDim) that Llama 3 scaling applies (all 1 without
+// scaling) — llama.cpp's rope_freqs tensor [headDim/2].
+func (c Config) RopeFreqFactors() []float64 {
+	hd := c.HeadDim()
+	f := make([]float64, hd/2)
+	rs := c.RopeScaling
+	for i := range f {
+		f[i] = 1
+		if rs.Type != RopeScalingLlama3 {
+			continue
+		}
+		freq := math.Pow(c.RopeBase, -2*float64(i)/float64(hd))
+		wavelen := 2 * math.Pi / freq
+		lowWave := float64(rs.OriginalContext) / rs.LowFreqFactor
+		highWave := float64(rs.OriginalContext) / rs.HighFreqFactor
+		switch {
+		case wavelen < highWave:
+		case wavelen > lowWave:
+			f[i] = rs.Factor
+		default:
+			smooth := (float64(rs.OriginalContext)/wavelen - rs.LowFreqFactor) / (rs.HighFreqFactor - rs.LowFreqFactor)
+			f[i] = 1 / ((1-smooth)/rs.Factor + smooth)
+		}
+	}
+	return f
+}
+
+// RopeInvFreqs is the rotation frequency of each pair of a head:
+// base^(−2i/headDim) / RopeFreqFactors()[i].
+func (c Config) RopeInvFreqs() []float64 {
+	f := c.RopeFreqFactors()
+	hd := c.HeadDim()
+	for i := range f {
+		f[i] = math.Pow(c.RopeBase, -2*float64(i)/float64(hd)) / f[i]
+	}
+	return f
+}
 
 // AppliedLayers is the depth the forward pass runs (2·NLayers with sharing).
 func (c Config) AppliedLayers() int {
@@ -89,14 +193,28 @@ func (c Config) Validate() error {
 	pos("n_kv_heads", c.NKVHeads)
 	pos("ffn_dim", c.FFNDim)
 	pos("context_length", c.ContextLength)
-	if c.NHeads > 0 && c.DModel%c.NHeads != 0 {
-		errs = append(errs, fmt.Errorf("d_model %d not divisible by n_heads %d", c.DModel, c.NHeads))
+	if c.HeadDimension < 0 {
+		errs = append(errs, fmt.Errorf("head_dim must be >= 0 (0: d_model/n_heads), got %d", c.HeadDimension))
+	}
+	if c.NHeads > 0 && c.HeadDimension == 0 && c.DModel%c.NHeads != 0 {
+		errs = append(errs, fmt.Errorf("d_model %d not divisible by n_heads %d (or set head_dim)", c.DModel, c.NHeads))
 	}
 	if c.NHeads > 0 && c.NKVHeads > 0 && c.NHeads%c.NKVHeads != 0 {
 		errs = append(errs, fmt.Errorf("n_heads %d not divisible by n_kv_heads %d", c.NHeads, c.NKVHeads))
 	}
-	if c.NHeads > 0 && c.DModel%c.NHeads == 0 && c.HeadDim()%2 != 0 {
+	if c.NHeads > 0 && c.HeadDimension >= 0 && c.HeadDim()%2 != 0 {
 		errs = append(errs, fmt.Errorf("head size %d must be even for RoPE", c.HeadDim()))
+	}
+	if c.Arch != "" && !slices.Contains(SupportedArchs, c.Arch) {
+		errs = append(errs, fmt.Errorf("arch %q is not supported (supported: %s)", c.Arch, strings.Join(SupportedArchs, ", ")))
+	}
+	if rs := c.RopeScaling; rs != (RopeScaling{}) {
+		switch {
+		case rs.Type != RopeScalingLlama3:
+			errs = append(errs, fmt.Errorf("rope_scaling.type %q is not supported (supported: %s)", rs.Type, RopeScalingLlama3))
+		case rs.Factor < 1 || rs.LowFreqFactor <= 0 || rs.HighFreqFactor <= rs.LowFreqFactor || rs.OriginalContext <= 0:
+			errs = append(errs, fmt.Errorf("rope_scaling: want factor >= 1, 0 < low_freq_factor < high_freq_factor, original_context_length > 0; got %+v", rs))
+		}
 	}
 	if c.RopeBase <= 1 {
 		errs = append(errs, fmt.Errorf("rope_base must be > 1, got %g", c.RopeBase))
@@ -153,6 +271,12 @@ func (c Config) paramCount() float64 {
 	q := float64(c.NHeads) * hd
 	kv := float64(c.NKVHeads) * hd
 	block := d + d*q + 2*d*kv + q*d + d + 3*d*float64(c.FFNDim)
+	if c.QKVBias() {
+		block += q + 2*kv
+	}
+	if c.QKNorm() {
+		block += 2 * hd
+	}
 	n := float64(c.VocabSize)*d + float64(c.NLayers)*block + d
 	if c.UntieEmbed {
 		n += float64(c.VocabSize) * d

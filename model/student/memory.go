@@ -44,6 +44,9 @@ func (c Config) TrainingMemory(batch, seqLen int, accumulate bool) TrainingMemor
 	// and their SwiGLU), plus the attention probabilities, per head and
 	// query, over every key.
 	perBlock := n*(4*d+2*q+4*kv+3*ffn) + float64(batch)*float64(c.NHeads)*float64(seqLen)*float64(seqLen)
+	if c.QKVBias() || c.QKNorm() { // one more copy of Q/K/V per bias add or head norm
+		perBlock += n * (q + 2*kv) * map[bool]float64{true: 2, false: 1}[c.QKNorm()]
+	}
 	act := 2 * 4 * (float64(c.AppliedLayers())*perBlock + n*vocab) // values and their gradients, F32
 	opt := 8 * p
 	if accumulate {

@@ -40,6 +40,8 @@ type Model struct {
 	// objective replaces lc in the LM-head loss during one
 	// ForwardBackwardObjective call (nil otherwise).
 	objective *loss.Config
+
+	ropeFreqs []float64 // [headDim/2] RoPE frequency of each pair (Config.RopeInvFreqs)
 }
 
 // weight is one graph input tensor. Q, K and V of a block are one weight
@@ -93,7 +95,7 @@ func Build(spec Spec, seed int64) (*Model, error) {
 	}
 	useKernelsBLAS.Do(func() { G.Use(gonumblas.Implementation{}) })
 	cfg, lc := spec.cfg, spec.lc
-	m := &Model{cfg: cfg, lc: lc, byName: map[string]int{}, graphs: map[graphKey]*graph{}}
+	m := &Model{cfg: cfg, lc: lc, byName: map[string]int{}, graphs: map[graphKey]*graph{}, ropeFreqs: cfg.RopeInvFreqs()}
 	rng := rand.New(rand.NewSource(seed))
 	d, hd := cfg.DModel, cfg.HeadDim()
 	std := 0.02
@@ -152,6 +154,16 @@ func Build(spec Spec, seed int64) (*Model, error) {
 			part{b + "attn_q.weight", cfg.NHeads * hd, true, std},
 			part{b + "attn_k.weight", cfg.NKVHeads * hd, true, std},
 			part{b + "attn_v.weight", cfg.NKVHeads * hd, true, std})
+		if cfg.QKVBias() {
+			fused(b+"attn_qkv.bias", 0,
+				part{b + "attn_q.bias", cfg.NHeads * hd, false, 0},
+				part{b + "attn_k.bias", cfg.NKVHeads * hd, false, 0},
+				part{b + "attn_v.bias", cfg.NKVHeads * hd, false, 0})
+		}
+		if cfg.QKNorm() {
+			add(b+"attn_q_norm.weight", false, ones, hd)
+			add(b+"attn_k_norm.weight", false, ones, hd)
+		}
 		add(b+"attn_output.weight", true, resid, d, cfg.NHeads*hd)
 		add(b+"ffn_norm.weight", false, ones, d)
 		fused(b+"ffn_gate_up.weight", d,
@@ -261,7 +273,7 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 		if c.ShareBlocks {
 			blk = l / 2
 		}
-		w := func(s string) *G.Node { return node[fmt.Sprintf("blk.%d.%s.weight", blk, s)] }
+		w := func(s string) *G.Node { return node[fmt.Sprintf("blk.%d.%s", blk, s)] }
 		if x, err = m.block(x, w, B, T); err != nil {
 			return nil, fmt.Errorf("applied layer %d (block %d): %w", l, blk, err)
 		}
@@ -349,35 +361,51 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 
 // block applies one transformer block to the residual stream x [N, d]:
 // x + Attention(RoPE(RMSNorm(x)·Wqkvᵀ))·Woᵀ, then + SwiGLU(RMSNorm(x)·Wgate_upᵀ)·Wdownᵀ.
+//
+// qwen2 adds the Q/K/V biases after the projection; qwen3 RMS-normalises
+// every Q and K head (q_norm, k_norm) before RoPE.
 func (m *Model) block(x *G.Node, w func(string) *G.Node, B, T int) (*G.Node, error) {
 	c := m.cfg
 	hd := c.HeadDim()
-	h, err := ops.RMSNorm(x, w("attn_norm"), c.NormEps) // [N, d]
+	h, err := ops.RMSNorm(x, w("attn_norm.weight"), c.NormEps) // [N, d]
 	if err != nil {
 		return nil, err
 	}
-	qkv, err := ops.Linear(h, w("attn_qkv")) // [N, (H+2·KV)·hd]
+	qkv, err := ops.Linear(h, w("attn_qkv.weight")) // [N, (H+2·KV)·hd]
 	if err != nil {
 		return nil, err
 	}
-	if qkv, err = ops.RoPE(qkv, T, c.NHeads+c.NKVHeads, hd, c.RopeBase); err != nil { // q and k heads
+	if c.QKVBias() {
+		if qkv, err = ops.BiasAdd(qkv, w("attn_qkv.bias")); err != nil {
+			return nil, err
+		}
+	}
+	if c.QKNorm() {
+		if qkv, err = ops.HeadRMSNorm(qkv, w("attn_q_norm.weight"), 0, c.NHeads, hd, c.NormEps); err != nil {
+			return nil, err
+		}
+		if qkv, err = ops.HeadRMSNorm(qkv, w("attn_k_norm.weight"), c.NHeads, c.NKVHeads, hd, c.NormEps); err != nil {
+			return nil, err
+		}
+	}
+	if qkv, err = ops.RoPEFreqs(qkv, T, c.NHeads+c.NKVHeads, hd, m.ropeFreqs); err != nil { // q and k heads
 		return nil, err
 	}
 	a, err := ops.Attention(qkv, B, T, c.NHeads, c.NKVHeads, hd) // [N, H·hd]
 	if err != nil {
 		return nil, err
 	}
-	o, err := ops.Linear(a, w("attn_output")) // [N, d]
+	o, err := ops.Linear(a, w("attn_output.weight")) // [N, d]
 	if err != nil {
 		return nil, err
 	}
 	if x, err = ops.Add(x, o); err != nil {
 		return nil, err
 	}
-	if h, err = ops.RMSNorm(x, w("ffn_norm"), c.NormEps); err != nil {
+	if h, err = ops.RMSNorm(x, w("ffn_norm.weight"), c.NormEps); err != nil {
 		return nil, err
 	}
-	gu, err := ops.Linear(h, w("ffn_gate_up")) // [N, 2·ffn]
+	gu, err := ops.Linear(h, w("ffn_gate_up.weight")) // [N, 2·ffn]
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +413,7 @@ func (m *Model) block(x *G.Node, w func(string) *G.Node, B, T int) (*G.Node, err
 	if err != nil {
 		return nil, err
 	}
-	down, err := ops.Linear(f, w("ffn_down")) // [N, d]
+	down, err := ops.Linear(f, w("ffn_down.weight")) // [N, d]
 	if err != nil {
 		return nil, err
 	}
