@@ -194,22 +194,6 @@ func Save(root string, c *Checkpoint, keep int) (string, error) {
 			return err
 		}})
 	}
-	if c.TokenizerPath != "" {
-		if src := tokenizer.ConfigPath(c.TokenizerPath); fileExists(src) {
-			steps = append(steps, struct {
-				name string
-				fill func(io.Writer) error
-			}{TokenizerConfigFile, func(w io.Writer) error {
-				f, err := os.Open(src)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				_, err = io.Copy(w, f)
-				return err
-			}})
-		}
-	}
 	for _, s := range steps {
 		if err := write(s.name, s.fill); err != nil {
 			return "", fmt.Errorf("save checkpoint %s: %w", final, err)
@@ -558,7 +542,7 @@ func tokenizerCopies(tokPath string) []tokenizerCopy {
 		{TokenizerConfigFile, tokenizer.ConfigPath(tokPath)},
 		{GenerationConfigFile, filepath.Join(filepath.Dir(tokPath), GenerationConfigFile)},
 	} {
-		if st, err := os.Stat(c.src); err == nil && st.Mode().IsRegular() {
+		if fileExists(c.src) {
 			out = append(out, c)
 		}
 	}
