@@ -109,6 +109,7 @@ func WriteTable(w io.Writer, rep *Report) {
 		}
 	}
 	writeComparisons(w, rep.Comparisons)
+	writeKLD(w, rep, routes)
 	fmt.Fprintf(w, "\n## Checks\n\n| artifact | route | check | value | limit | result |\n|---|---|---|---|---|---|\n")
 	for _, a := range rep.Artifacts {
 		for _, c := range a.Checks {
@@ -136,6 +137,29 @@ func writeComparisons(w io.Writer, cs []Comparison) {
 		}
 		fmt.Fprintf(w, "| %s − %s | %s | %d | %s | %d vs %d items, p = %.4g | %s | %s |\n", c.A, c.B, c.Route, c.Items,
 			FormatInterval(c.TaskScore), c.McNemar.AOnly, c.McNemar.BOnly, c.McNemar.P, FormatInterval(c.Partial), ppl)
+	}
+}
+
+// writeKLD writes each candidate's KL-divergence statistics against the
+// baseline (Markdown), per golden route and on the held-out text.
+func writeKLD(w io.Writer, rep *Report, routes []string) {
+	sets := append(append([]string{}, routes...), HeldOutSet)
+	header := false
+	for _, a := range rep.Artifacts {
+		for _, set := range sets {
+			k := a.KLD[set]
+			if k == nil {
+				continue
+			}
+			if !header {
+				fmt.Fprintf(w, "\n## KL divergence from the baseline\n\nKL(baseline‖candidate) per scored token, as `llama-perplexity --kl-divergence` reports it (± is the standard error); Δp is the candidate's probability of the actual token minus the baseline's.\n\n")
+				fmt.Fprintf(w, "| artifact | tokens of | positions | mean KLD | median | p90 | p95 | p99 | max | same top | mean Δp | RMS Δp | PPL ratio |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+				header = true
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %.6f ± %.6f | %.6f | %.6f | %.6f | %.6f | %.6f | %.2f ± %.2f%% | %+.3f ± %.3f%% | %.3f%% | %.4f ± %.4f |\n",
+				a.Name, set, k.Tokens, k.MeanKLD, k.MeanKLDUnc, k.KLDMedian, k.KLDP90, k.KLDP95, k.KLDP99, k.KLDMax,
+				100*k.SameTop, 100*k.SameTopUnc, 100*k.MeanDeltaP, 100*k.MeanDeltaPUnc, 100*k.RMSDeltaP, k.PPLRatio, k.PPLRatioUnc)
+		}
 	}
 }
 
