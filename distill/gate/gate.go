@@ -44,10 +44,10 @@ type Artifact struct {
 	// KLD compares a candidate with the baseline per token set: each
 	// route's golden completions (by route name) and the held-out text
 	// (HeldOutSet). Candidates only.
-	KLD    map[string]*KLDStats `json:"kld,omitempty"`
-	Checks        []Check            `json:"checks"`
-	Approved      bool               `json:"approved"`
-	Required      bool               `json:"required"`
+	KLD      map[string]*KLDStats `json:"kld,omitempty"`
+	Checks   []Check              `json:"checks"`
+	Approved bool                 `json:"approved"`
+	Required bool                 `json:"required"`
 }
 
 // Report is gate.json.
