@@ -238,3 +238,36 @@ func TestUnsupportedFieldsAreRefused(t *testing.T) {
 		t.Errorf("neutral fields: %d %s", code, b)
 	}
 }
+
+// TestStreamingEcho: streamed, the echoed prompt is the first chunk (its
+// first token unscored), then the completion.
+func TestStreamingEcho(t *testing.T) {
+	srv, _ := newTestServer(t, "ok")
+	code, b := postJSON(t, srv.URL+"/v1/completions", `{"prompt": "Hi", "echo": true, "logprobs": 0, "max_tokens": 4, "stream": true}`)
+	if code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	var texts []string
+	var first legacyCompletion
+	for i, line := range strings.Split(string(b), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var ev legacyCompletion
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		if len(texts) == 0 {
+			first = ev
+		}
+		texts = append(texts, ev.Choices[0].Text)
+	}
+	if strings.Join(texts, "") != "Hiok" || texts[0] != "Hi" {
+		t.Fatalf("chunks %q", texts)
+	}
+	lp := first.Choices[0].Logprobs
+	if len(lp.Tokens) != 2 || lp.TokenLogprobs[0] != nil || lp.TokenLogprobs[1] == nil || lp.TextOffset[1] != 1 {
+		t.Fatalf("echo chunk logprobs %+v", lp)
+	}
+}
