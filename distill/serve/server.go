@@ -470,7 +470,8 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 }
 
 // allLogitsSession is a Session that returns the logits of every position
-// of one evaluation, [len(tokens)·VocabSize] (the runtime's batched prompt).
+// of one evaluation, [len(tokens)·VocabSize] (the runtime's batched prompt):
+// echo needs it.
 type allLogitsSession interface {
 	EvalAll(tokens []int32) ([]float32, error)
 }
@@ -482,25 +483,19 @@ func (s *Server) scorePrompt(sess Session, prompt []int32, topN int) ([]token, [
 	v := s.b.VocabSize()
 	// rows[i]: the logits after prompt[:i+1], [len(prompt)][VocabSize].
 	rows := make([][]float32, len(prompt))
-	if all, ok := sess.(allLogitsSession); ok {
-		flat, err := all.EvalAll(prompt)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(flat) != len(prompt)*v {
-			return nil, nil, fmt.Errorf("echo: the backend returned %d logits for %d tokens of vocabulary %d", len(flat), len(prompt), v)
-		}
-		for i := range rows {
-			rows[i] = flat[i*v : (i+1)*v]
-		}
-	} else {
-		for i, id := range prompt {
-			l, err := sess.Eval([]int32{id})
-			if err != nil {
-				return nil, nil, err
-			}
-			rows[i] = append([]float32(nil), l...)
-		}
+	all, ok := sess.(allLogitsSession)
+	if !ok {
+		return nil, nil, badRequest("echo", "echo is not supported by this backend (its sessions cannot return every position's logits)")
+	}
+	flat, err := all.EvalAll(prompt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(flat) != len(prompt)*v {
+		return nil, nil, fmt.Errorf("echo: the backend returned %d logits for %d tokens of vocabulary %d", len(flat), len(prompt), v)
+	}
+	for i := range rows {
+		rows[i] = flat[i*v : (i+1)*v]
 	}
 	toks := make([]token, len(prompt))
 	for i, id := range prompt {
