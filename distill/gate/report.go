@@ -157,7 +157,7 @@ func buildDoc(rep *Report) reportDoc {
 		doc.Tables = append(doc.Tables, t)
 	}
 	kld := table{Title: "KL divergence from the baseline",
-		Note: "KL(baseline‖candidate) per scored token, as llama-perplexity --kl-divergence reports it (± is the standard error); Δp is the candidate's probability of the actual token minus the baseline's.",
+		Note:   "KL(baseline‖candidate) per scored token, as llama-perplexity --kl-divergence reports it (± is the standard error); Δp is the candidate's probability of the actual token minus the baseline's.",
 		Header: []string{"artifact", "tokens of", "positions", "mean KLD", "median", "p90", "p95", "p99", "max", "same top", "mean Δp", "RMS Δp", "PPL ratio"}}
 	for _, a := range rep.Artifacts {
 		for _, set := range append(append([]string{}, routes...), HeldOutSet) {

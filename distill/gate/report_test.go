@@ -115,7 +115,7 @@ window.addEventListener('load', () => {
 	}
 	var got struct {
 		PageOverflow, TableOverflow, Rows int
-		Images                           []int
+		Images                            []int
 	}
 	if err := json.Unmarshal([]byte(html.UnescapeString(string(m[1]))), &got); err != nil {
 		t.Fatal(err)
