@@ -18,6 +18,7 @@ import (
 	"github.com/distill-ml/distill/internal/testmodel"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/model/student"
 )
 
 // heldOutText is deterministic policy-like prose: sentences drawn from a
@@ -68,7 +69,8 @@ func parseLlamaKLD(t *testing.T, out string) llamaKLD {
 // llama-perplexity --kl-divergence (built from the source node-llama-cpp
 // ships) on the same F32 baseline, the same Q4_0 candidate and the same
 // held-out text (chunks of 128 tokens, BOS first, the second half of each
-// chunk scored), and requires the KLD statistics to agree within 1%.
+// chunk scored), and requires the KLD statistics, the same-top share and
+// the perplexity ratio to agree within 1% (Δp within its printed precision).
 func TestKLDMatchesLlamaPerplexity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds llama-perplexity on first use (many minutes) and runs both sides; skipped under -short")
@@ -76,7 +78,27 @@ func TestKLDMatchesLlamaPerplexity(t *testing.T) {
 	perplexity := testpeers.LlamaTool(t, "llama-perplexity")
 	dir := t.TempDir()
 	tok := testmodel.Tokenizer(t)
-	base := testmodel.GGUFAddBOS(t, tok, "student-f32.gguf", 5)
+	// testmodel's weights (σ 0.02) give near-uniform next-token
+	// distributions whose Q4_0 KLD (~3e-4) is below the precision of
+	// llama.cpp's 16-bit baseline file; embeddings (tied, so the output head)
+	// at σ 0.06 give KLDs near 2e-3 (σ 0.3 makes the actual token's
+	// log-probability fall below the file's 16-nat floor).
+	scfg := student.Config{VocabSize: tok.VocabSize(), DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 96,
+		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5}
+	m, err := export.RandomModel(scfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Tensors["token_embd.weight"] { // tied: the output head too
+		m.Tensors["token_embd.weight"][i] *= 3
+	}
+	m.Vocab = export.TokenizerVocab(tok)
+	m.Vocab.AddBOS = true
+	m.Name, m.Version = "kld-crosscheck", "1"
+	base := filepath.Join(dir, "student-f32.gguf")
+	if err := export.Write(base, m, export.Options{Type: quant.FileF32}); err != nil {
+		t.Fatal(err)
+	}
 	cand := filepath.Join(dir, "student-q4_0.gguf")
 	if err := export.Requantize(base, cand, quant.FileQ4_0, export.Options{}); err != nil {
 		t.Fatal(err)
@@ -131,7 +153,6 @@ func TestKLDMatchesLlamaPerplexity(t *testing.T) {
 		{"95.0%   KLD", ours.KLDP95, ref.values["95.0%   KLD"]},
 		{"90.0%   KLD", ours.KLDP90, ref.values["90.0%   KLD"]},
 		{"Median  KLD", ours.KLDMedian, ref.values["Median  KLD"]},
-		{"RMS Δp", 100 * ours.RMSDeltaP, ref.values["RMS Δp"]},
 		{"Same top p", 100 * ours.SameTop, ref.values["Same top p"]},
 		{"Mean PPL(Q)/PPL(base)", ours.PPLRatio, ref.values["Mean PPL(Q)/PPL(base)"]},
 	} {
@@ -140,8 +161,15 @@ func TestKLDMatchesLlamaPerplexity(t *testing.T) {
 			t.Errorf("%s: ours %.6f, llama-perplexity %.6f: more than 1%% apart", c.name, c.ours, c.ref)
 		}
 	}
-	// Mean Δp is a small difference of probabilities: compare it on the scale of RMS Δp.
-	if d := math.Abs(100*ours.MeanDeltaP - ref.values["Mean    Δp"]); d > 0.01*ref.values["RMS Δp"] {
-		t.Errorf("Mean Δp: ours %.4f%%, llama-perplexity %.4f%%", 100*ours.MeanDeltaP, ref.values["Mean    Δp"])
+	// llama-perplexity prints Δp in percent with three decimals, and here
+	// RMS Δp is about 0.02%: allow one and a half printed units.
+	for _, c := range []struct {
+		name      string
+		ours, ref float64
+	}{{"RMS Δp", 100 * ours.RMSDeltaP, ref.values["RMS Δp"]}, {"Mean    Δp", 100 * ours.MeanDeltaP, ref.values["Mean    Δp"]}} {
+		t.Logf("%-22s ours %.6f%% llama-perplexity %.3f%%", c.name, c.ours, c.ref)
+		if math.Abs(c.ours-c.ref) > 0.0015 {
+			t.Errorf("%s: ours %.6f%%, llama-perplexity %.3f%%", c.name, c.ours, c.ref)
+		}
 	}
 }
