@@ -41,9 +41,13 @@ type Artifact struct {
 	Latency       Latency            `json:"latency"`
 	Sustained     Sustained          `json:"sustained"`
 	Footprint     Footprint          `json:"footprint"`
-	Checks        []Check            `json:"checks"`
-	Approved      bool               `json:"approved"`
-	Required      bool               `json:"required"`
+	// KLD compares a candidate with the baseline per token set: each
+	// route's golden completions (by route name) and the held-out text
+	// (HeldOutSet). Candidates only.
+	KLD      map[string]*KLDStats `json:"kld,omitempty"`
+	Checks   []Check              `json:"checks"`
+	Approved bool                 `json:"approved"`
+	Required bool                 `json:"required"`
 }
 
 // Report is gate.json.
@@ -136,6 +140,20 @@ func Run(cfg Config, opt Options) (*Report, error) {
 		teacher = t
 	}
 
+	var heldOut string
+	if cfg.HeldOut.Text != "" {
+		b, err := os.ReadFile(cfg.HeldOut.Text)
+		if err != nil {
+			return nil, fmt.Errorf("gate: held_out.text: %w", err)
+		}
+		heldOut = string(b)
+	}
+	spool, err := newBaseSpool()
+	if err != nil {
+		return nil, fmt.Errorf("gate: %w", err)
+	}
+	defer spool.Close()
+
 	rep := &Report{SchemaVersion: SchemaVersion, Created: time.Now().UTC().Truncate(time.Second), Config: cfg}
 	for i, path := range all {
 		a := &Artifact{Name: ArtifactName(path), Path: path, Baseline: i == 0, Reference: i > len(opt.Candidates) && i < nStudents, Teacher: i >= nStudents}
@@ -145,7 +163,17 @@ func Run(cfg Config, opt Options) (*Report, error) {
 		if a.Teacher {
 			agree = nil // the teacher's agreement with itself says nothing
 		}
-		if err := measureArtifact(a, agree, opt, &cfg, order, clock, logf); err != nil {
+		var kp *kldPass
+		switch {
+		case a.Baseline:
+			kp = &kldPass{spool: spool, record: true}
+		case !a.Reference && !a.Teacher:
+			if err := spool.rewind(); err != nil {
+				return nil, fmt.Errorf("gate: %w", err)
+			}
+			kp = &kldPass{spool: spool, sets: map[string]*kldAccumulator{}}
+		}
+		if err := measureArtifact(a, agree, kp, heldOut, opt, &cfg, order, clock, logf); err != nil {
 			return nil, fmt.Errorf("gate: %s: %w", path, err)
 		}
 		rep.Artifacts = append(rep.Artifacts, a)
@@ -206,7 +234,7 @@ func Run(cfg Config, opt Options) (*Report, error) {
 	return rep, nil
 }
 
-func measureArtifact(a *Artifact, teacher Model, opt Options, cfg *Config, order []string, clock Clock, logf func(string, ...any)) error {
+func measureArtifact(a *Artifact, teacher Model, kp *kldPass, heldOut string, opt Options, cfg *Config, order []string, clock Clock, logf func(string, ...any)) error {
 	st, err := os.Stat(a.Path)
 	if err != nil {
 		return err
@@ -235,9 +263,23 @@ func measureArtifact(a *Artifact, teacher Model, opt Options, cfg *Config, order
 			prompts = append(prompts, m.Tokenize(it.Prompt))
 		}
 	}
-	a.Quality, a.Latency, err = measureQualityAndLatency(m, teacher, routes, order, cfg, clock, nil)
+	a.Quality, a.Latency, err = measureQualityAndLatency(m, teacher, kp, routes, order, cfg, clock, nil)
 	if err != nil {
 		return err
+	}
+	if kp != nil && heldOut != "" {
+		logf("gate:   %s held-out text (%d-token chunks)", a.Name, cfg.HeldOut.Context)
+		if err := scoreHeldOut(m, heldOut, cfg.HeldOut.Context, cfg.HeldOut.MaxChunks, kp); err != nil {
+			return fmt.Errorf("%s: %w", cfg.HeldOut.Text, err)
+		}
+	}
+	if kp != nil && !kp.record {
+		a.KLD = kp.results()
+		for _, set := range append(append([]string{}, order...), HeldOutSet) {
+			if k := a.KLD[set]; k != nil {
+				logf("gate:   %s KLD vs baseline on %s: mean %.6f ± %.6f, p99 %.6f, same top %.2f%%", a.Name, set, k.MeanKLD, k.MeanKLDUnc, k.KLDP99, 100*k.SameTop)
+			}
+		}
 	}
 	for _, r := range order {
 		q := a.Quality[r]
@@ -259,6 +301,17 @@ func measureArtifact(a *Artifact, teacher Model, opt Options, cfg *Config, order
 		a.Footprint.PeakRSSBytes = peakRSS()
 	}
 	return nil
+}
+
+// kldChecks adds the KL-divergence bars of one token set; a set that was
+// not measured fails them (NaN).
+func kldChecks(add func(route, name string, value float64, op string, limit float64, unit string), set string, k *KLDStats, maxP99, minSameTop float64) {
+	p99, same := math.NaN(), math.NaN()
+	if k != nil {
+		p99, same = k.KLDP99, k.SameTop
+	}
+	add(set, "kld_p99", p99, "<=", maxP99, "nats")
+	add(set, "same_top", same, ">=", minSameTop, "")
 }
 
 func checks(a, base *Artifact, cfg *Config, order []string) []Check {
@@ -316,6 +369,12 @@ func checks(a, base *Artifact, cfg *Config, order []string) []Check {
 			add(r, "peak_rss_mb", v, "<=", t.MaxPeakRSSMB, "MiB")
 		}
 		add(r, "kv_cache_mb", float64(a.Footprint.KVCacheBytes)/mb, "<=", t.MaxKVCacheMB, "MiB")
+		if !a.Baseline {
+			kldChecks(add, r, a.KLD[r], t.MaxKLDP99, t.MinSameTop)
+		}
+	}
+	if !a.Baseline && cfg.HeldOut.Text != "" {
+		kldChecks(add, HeldOutSet, a.KLD[HeldOutSet], cfg.HeldOut.MaxKLDP99, cfg.HeldOut.MinSameTop)
 	}
 	return cs
 }

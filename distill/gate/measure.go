@@ -118,7 +118,7 @@ func generateTimed(m Model, clock Clock, prompt []int32, maxNew int, stop []stri
 // measureQualityAndLatency runs every golden item of every route through m,
 // scoring answers, timing generation, and computing perplexity and (with a
 // teacher) agreement on the expected completions.
-func measureQualityAndLatency(m, teacher Model, routes map[string][]Item, order []string, cfg *Config, clock Clock, progress func(string)) (map[string]*RouteQuality, Latency, error) {
+func measureQualityAndLatency(m, teacher Model, kp *kldPass, routes map[string][]Item, order []string, cfg *Config, clock Clock, progress func(string)) (map[string]*RouteQuality, Latency, error) {
 	var ttfts, gaps []float64
 	// Warm-up: generate on the first items, discard.
 	warm := 0
@@ -176,6 +176,9 @@ func measureQualityAndLatency(m, teacher Model, routes map[string][]Item, order 
 			lp, err := m.LogProbs(full, from)
 			if err != nil {
 				return nil, Latency{}, fmt.Errorf("golden item %s: log-probs: %w", it.ID, err)
+			}
+			if err := kp.add(r, full[from+1:], lp); err != nil {
+				return nil, Latency{}, fmt.Errorf("golden item %s: KL divergence from the baseline: %w", it.ID, err)
 			}
 			var tlp [][]float32
 			if teacher != nil {

@@ -18,7 +18,15 @@
 // and IdleTimeout. With Options.APIKey every endpoint but GET /health needs
 // "Authorization: Bearer KEY" (401 otherwise); /health stays open for load
 // balancers and answers only "ok". Bad requests get 400 with OpenAI's error
-// JSON naming the field in "param".
+// JSON naming the field in "param"; so does a field the server does not
+// implement (tools, response_format, ...): refused, never silently ignored.
+//
+// /v1/completions follows OpenAI's legacy semantics as vLLM does, so that
+// lm-evaluation-harness's local-completions model scores loglikelihood
+// tasks: the prompt is a string, token ids, or a batch of either; with
+// echo the prompt's tokens come first in text and logprobs (tokens,
+// token_logprobs with null for the first token, top_logprobs, text_offset),
+// and max_tokens may be 0 to score the prompt only.
 package serve
 
 import (

@@ -20,30 +20,78 @@ type usage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
+// completionLogprobs is OpenAI's legacy logprobs object; an echoed prompt's
+// first token has a null logprob and null top_logprobs.
 type completionLogprobs struct {
 	Tokens        []string             `json:"tokens"`
-	TokenLogprobs []float32            `json:"token_logprobs"`
+	TokenLogprobs []*float32           `json:"token_logprobs"`
 	TopLogprobs   []map[string]float32 `json:"top_logprobs"`
 	TextOffset    []int                `json:"text_offset"`
+}
+
+func (l *completionLogprobs) append(c *completionLogprobs) {
+	l.Tokens = append(l.Tokens, c.Tokens...)
+	l.TokenLogprobs = append(l.TokenLogprobs, c.TokenLogprobs...)
+	l.TopLogprobs = append(l.TopLogprobs, c.TopLogprobs...)
+	l.TextOffset = append(l.TextOffset, c.TextOffset...)
+}
+
+// maxPrompts bounds the prompts of one completions request (a batch, as
+// lm-evaluation-harness sends them); each is decoded in turn.
+const maxPrompts = 64
+
+// completionPrompts decodes "prompt": a string, an array of strings, an
+// array of token ids, or an array of such arrays (OpenAI's four forms).
+// Token ids are used as given (no BOS is added); text is encoded by the
+// backend. text is the prompt's text (token ids: their bytes joined).
+func (s *Server) completionPrompts(raw json.RawMessage) (texts []string, ids [][]int32, err error) {
+	// Each form is tried on its own variable: a failed json.Unmarshal may
+	// leave a partly filled one behind.
+	var one string
+	var strs, many []string
+	var toks []int32
+	var ints, batch [][]int32
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return nil, nil, badRequest("prompt", "prompt is required")
+	case json.Unmarshal(raw, &one) == nil:
+		many = []string{one}
+	case json.Unmarshal(raw, &strs) == nil:
+		many = strs
+	case json.Unmarshal(raw, &toks) == nil:
+		batch = [][]int32{toks}
+	case json.Unmarshal(raw, &ints) == nil:
+		batch = ints
+	default:
+		return nil, nil, badRequest("prompt", "prompt must be a string, an array of strings, an array of token ids or an array of arrays of token ids")
+	}
+	n := len(many) + len(batch)
+	if n == 0 || n > maxPrompts {
+		return nil, nil, badRequest("prompt", "%d prompts: need 1 to %d", n, maxPrompts)
+	}
+	for _, p := range many {
+		if err := s.checkPromptBytes("prompt", p); err != nil {
+			return nil, nil, err
+		}
+		texts, ids = append(texts, p), append(ids, s.b.Encode(p))
+	}
+	for i, p := range batch {
+		var text []byte
+		for k, id := range p {
+			if id < 0 || int(id) >= s.b.VocabSize() {
+				return nil, nil, badRequest("prompt", "prompt %d token %d: id %d is outside the vocabulary [0, %d)", i, k, id, s.b.VocabSize())
+			}
+			text = append(text, s.b.TokenBytes(id)...)
+		}
+		texts, ids = append(texts, string(text)), append(ids, p)
+	}
+	return texts, ids, nil
 }
 
 func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 	var req completionRequest
 	if err := decodeBody(w, r, s, &req); err != nil {
 		writeError(w, err)
-		return
-	}
-	var prompt string
-	if err := json.Unmarshal(req.Prompt, &prompt); err != nil {
-		var many []string
-		if err2 := json.Unmarshal(req.Prompt, &many); err2 != nil || len(many) != 1 {
-			writeError(w, badRequest("prompt", "prompt must be a string (or an array of exactly one string)"))
-			return
-		}
-		prompt = many[0]
-	}
-	if req.Echo {
-		writeError(w, badRequest("echo", "echo is not supported"))
 		return
 	}
 	topN := -1
@@ -54,80 +102,110 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p, err := s.params(&req.genRequest, "prompt", 16, topN)
+	minTokens := 1
+	if req.Echo {
+		minTokens = 0 // score the prompt only
+	}
+	p, err := s.paramsMin(&req.genRequest, "prompt", 16, topN, minTokens)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.checkPromptBytes("prompt", prompt); err != nil {
+	p.echo = req.Echo
+	texts, prompts, err := s.completionPrompts(req.Prompt)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	ids := s.b.Encode(prompt)
+	if req.Stream && len(prompts) > 1 {
+		writeError(w, badRequest("stream", "streaming takes one prompt, got %d", len(prompts)))
+		return
+	}
 	id, created := s.newID("cmpl"), time.Now().Unix()
-	lp := &completionLogprobs{Tokens: []string{}, TokenLogprobs: []float32{}, TopLogprobs: []map[string]float32{}, TextOffset: []int{}}
-	offset := 0
-	addLP := func(toks []token) *completionLogprobs {
+	// addLP converts tokens to logprobs, advancing *offset by their bytes.
+	addLP := func(toks []token, offset *int) *completionLogprobs {
 		if topN < 0 {
 			return nil
 		}
 		chunk := &completionLogprobs{}
 		for _, t := range toks {
-			m := map[string]float32{}
-			for _, a := range t.top {
-				m[tokenString(a.piece)] = a.logprob
+			var m map[string]float32
+			var lp *float32
+			if !t.unscored {
+				m = map[string]float32{}
+				for _, a := range t.top {
+					m[tokenString(a.piece)] = a.logprob
+				}
+				lp = &t.logprob
 			}
 			chunk.Tokens = append(chunk.Tokens, tokenString(t.bytes))
-			chunk.TokenLogprobs = append(chunk.TokenLogprobs, t.logprob)
+			chunk.TokenLogprobs = append(chunk.TokenLogprobs, lp)
 			chunk.TopLogprobs = append(chunk.TopLogprobs, m)
-			chunk.TextOffset = append(chunk.TextOffset, offset)
-			offset += len(t.bytes)
+			chunk.TextOffset = append(chunk.TextOffset, *offset)
+			*offset += len(t.bytes)
 		}
 		return chunk
 	}
-	choice := func(text string, l *completionLogprobs, finish any) map[string]any {
-		c := map[string]any{"index": 0, "text": text, "finish_reason": finish, "logprobs": nil}
+	choice := func(index int, text string, l *completionLogprobs, finish any) map[string]any {
+		c := map[string]any{"index": index, "text": text, "finish_reason": finish, "logprobs": nil}
 		if l != nil {
 			c["logprobs"] = l
 		}
 		return c
 	}
+	// echoText replaces the echoed prompt's token bytes by the request's
+	// own text (the same bytes but for a BOS, which has none).
+	echoText := func(i int, t string, echoing *bool) string {
+		if *echoing {
+			*echoing = false
+			return texts[i]
+		}
+		return t
+	}
 	if req.Stream {
 		ev := newSSE(w)
-		finish, n, err := s.generate(r.Context(), ids, p, func(text string, toks []token) error {
+		offset, echoing := 0, req.Echo
+		finish, n, err := s.generate(r.Context(), prompts[0], p, func(text string, toks []token) error {
 			return ev.send(map[string]any{"id": id, "object": "text_completion", "created": created, "model": s.b.ModelID(),
-				"choices": []any{choice(text, addLP(toks), nil)}})
+				"choices": []any{choice(0, echoText(0, text, &echoing), addLP(toks, &offset), nil)}})
 		})
 		if err != nil {
 			ev.fail(err)
 			return
 		}
 		ev.send(map[string]any{"id": id, "object": "text_completion", "created": created, "model": s.b.ModelID(),
-			"choices": []any{choice("", nil, finish)}, "usage": usage{len(ids), n, len(ids) + n}})
+			"choices": []any{choice(0, "", nil, finish)}, "usage": usage{len(prompts[0]), n, len(prompts[0]) + n}})
 		ev.done()
 		return
 	}
-	var text []byte
-	finish, n, err := s.generate(r.Context(), ids, p, func(t string, toks []token) error {
-		text = append(text, t...)
-		if c := addLP(toks); c != nil {
-			lp.Tokens = append(lp.Tokens, c.Tokens...)
-			lp.TokenLogprobs = append(lp.TokenLogprobs, c.TokenLogprobs...)
-			lp.TopLogprobs = append(lp.TopLogprobs, c.TopLogprobs...)
-			lp.TextOffset = append(lp.TextOffset, c.TextOffset...)
+	var choices []any
+	var total usage
+	for i, ids := range prompts {
+		var text []byte
+		lp := &completionLogprobs{Tokens: []string{}, TokenLogprobs: []*float32{}, TopLogprobs: []map[string]float32{}, TextOffset: []int{}}
+		offset, echoing := 0, req.Echo
+		finish, n, err := s.generate(r.Context(), ids, p, func(t string, toks []token) error {
+			text = append(text, echoText(i, t, &echoing)...)
+			if c := addLP(toks, &offset); c != nil {
+				lp.append(c)
+			}
+			return nil
+		})
+		if err != nil {
+			writeError(w, err)
+			return
 		}
-		return nil
-	})
-	if err != nil {
-		writeError(w, err)
-		return
+		if topN < 0 {
+			lp = nil
+		}
+		choices = append(choices, choice(i, string(text), lp, finish))
+		total.PromptTokens += len(ids)
+		total.CompletionTokens += n
 	}
-	if topN < 0 {
-		lp = nil
-	}
+	total.TotalTokens = total.PromptTokens + total.CompletionTokens
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"id": id, "object": "text_completion", "created": created, "model": s.b.ModelID(),
-		"choices": []any{choice(string(text), lp, finish)}, "usage": usage{len(ids), n, len(ids) + n}})
+		"choices": choices, "usage": total})
 }
 
 type chatRequest struct {

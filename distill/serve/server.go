@@ -271,6 +271,12 @@ type genRequest struct {
 	Stop        stopList `json:"stop"`
 	Stream      bool     `json:"stream"`
 	N           *int     `json:"n"`
+	// Accepted only at their neutral values (the server implements no
+	// penalties or biases); User is metadata with no effect on the output.
+	PresencePenalty  float64            `json:"presence_penalty"`
+	FrequencyPenalty float64            `json:"frequency_penalty"`
+	LogitBias        map[string]float64 `json:"logit_bias"`
+	User             string             `json:"user"`
 }
 
 type genParams struct {
@@ -283,9 +289,18 @@ type genParams struct {
 	stop        []string
 	stopIDs     []int32 // tokens that end the generation besides EOS (a chat turn's end)
 	topN        int     // alternatives per position; -1: no logprobs at all
+	// echo: emit the prompt's tokens (with their logprobs, the first one
+	// without) before the completion, as OpenAI's legacy completions do.
+	echo bool
 }
 
 func (s *Server) params(g *genRequest, promptParam string, defMax int, topN int) (genParams, error) {
+	return s.paramsMin(g, promptParam, defMax, topN, 1)
+}
+
+// paramsMin is params with minTokens the smallest max_tokens accepted (0 for
+// an echo request, which may only score its prompt).
+func (s *Server) paramsMin(g *genRequest, promptParam string, defMax, topN, minTokens int) (genParams, error) {
 	p := genParams{promptParam: promptParam, maxTokens: defMax, temperature: 1, topP: 1, topK: g.TopK, stop: g.Stop, topN: topN}
 	if g.Model != "" && g.Model != s.b.ModelID() {
 		return p, &apiError{status: 404, message: fmt.Sprintf("model %q not found; this server has %q", g.Model, s.b.ModelID()), typ: "invalid_request_error", param: "model"}
@@ -298,8 +313,16 @@ func (s *Server) params(g *genRequest, promptParam string, defMax int, topN int)
 	} else if g.MaxTokens != nil {
 		p.maxTokens = *g.MaxTokens
 	}
-	if p.maxTokens < 1 || p.maxTokens > s.opt.MaxTokens {
-		return p, badRequest("max_tokens", "max_tokens %d must be in [1, %d]", p.maxTokens, s.opt.MaxTokens)
+	if p.maxTokens < minTokens || p.maxTokens > s.opt.MaxTokens {
+		return p, badRequest("max_tokens", "max_tokens %d must be in [%d, %d]", p.maxTokens, minTokens, s.opt.MaxTokens)
+	}
+	switch {
+	case g.PresencePenalty != 0:
+		return p, badRequest("presence_penalty", "presence_penalty is not supported (only 0)")
+	case g.FrequencyPenalty != 0:
+		return p, badRequest("frequency_penalty", "frequency_penalty is not supported (only 0)")
+	case len(g.LogitBias) > 0:
+		return p, badRequest("logit_bias", "logit_bias is not supported (only an empty object)")
 	}
 	if g.Temperature != nil {
 		p.temperature = *g.Temperature
@@ -345,6 +368,9 @@ type token struct {
 	bytes   []byte // the text it adds (Backend.TokenBytes), which logprobs report
 	logprob float32
 	top     []alt
+	// unscored: the first echoed prompt token, which nothing predicts
+	// (null logprob and top_logprobs).
+	unscored bool
 }
 
 // alt is one alternative. Logprobs name it by its piece: a control token
@@ -375,8 +401,20 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 		return "", 0, badRequest("temperature", "%v", err)
 	}
 	sess := s.b.NewSession(s.b.ContextLength())
-	logits, err := sess.Eval(prompt)
-	if err != nil {
+	var logits []float32
+	if p.echo {
+		var echoed []token
+		if echoed, logits, err = s.scorePrompt(sess, prompt, p.topN); err != nil {
+			return "", 0, err
+		}
+		var text []byte
+		for _, t := range echoed {
+			text = append(text, t.bytes...)
+		}
+		if err := emit(string(text), echoed); err != nil {
+			return "", 0, err
+		}
+	} else if logits, err = sess.Eval(prompt); err != nil {
 		return "", 0, err
 	}
 	eos := s.b.EOS()
@@ -431,6 +469,44 @@ func (s *Server) generate(ctx context.Context, prompt []int32, p genParams, emit
 		}
 	}
 	return finish, completion, nil
+}
+
+// allLogitsSession is a Session that returns the logits of every position
+// of one evaluation, [len(tokens)·VocabSize] (the runtime's batched prompt):
+// echo needs it.
+type allLogitsSession interface {
+	EvalAll(tokens []int32) ([]float32, error)
+}
+
+// scorePrompt evaluates the prompt and returns its tokens with the
+// log-probability the model gives each one after the tokens before it
+// (the first one is unscored), and the logits after the last one.
+func (s *Server) scorePrompt(sess Session, prompt []int32, topN int) ([]token, []float32, error) {
+	v := s.b.VocabSize()
+	// rows[i]: the logits after prompt[:i+1], [len(prompt)][VocabSize].
+	rows := make([][]float32, len(prompt))
+	all, ok := sess.(allLogitsSession)
+	if !ok {
+		return nil, nil, badRequest("echo", "echo is not supported by this backend (its sessions cannot return every position's logits)")
+	}
+	flat, err := all.EvalAll(prompt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(flat) != len(prompt)*v {
+		return nil, nil, fmt.Errorf("echo: the backend returned %d logits for %d tokens of vocabulary %d", len(flat), len(prompt), v)
+	}
+	for i := range rows {
+		rows[i] = flat[i*v : (i+1)*v]
+	}
+	toks := make([]token, len(prompt))
+	for i, id := range prompt {
+		toks[i] = token{id: id, bytes: s.b.TokenBytes(id), unscored: i == 0}
+		if i > 0 && topN >= 0 {
+			toks[i].logprob, toks[i].top = logSoftmaxTop(rows[i-1], id, topN, s.b.TokenPiece)
+		}
+	}
+	return toks, rows[len(rows)-1], nil
 }
 
 // logSoftmaxTop returns the chosen token's logprob and the topN alternatives
@@ -512,6 +588,7 @@ func (s *Server) newID(prefix string) string {
 func decodeBody(w http.ResponseWriter, r *http.Request, s *Server, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	var (
 		ae      *apiError
@@ -528,11 +605,31 @@ func decodeBody(w http.ResponseWriter, r *http.Request, s *Server, v any) error 
 		return ae
 	case errors.As(err, &tooBig):
 		return badRequest("", "request body is larger than %d bytes", tooBig.Limit)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return unsupportedField(strings.TrimPrefix(err.Error(), "json: unknown field "))
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		field := strings.TrimPrefix(typeErr.Field, "genRequest.") // the embedded common fields
 		return badRequest(field, "%s must be of JSON type %s, got %s", field, jsonType(typeErr.Type), typeErr.Value)
 	}
 	return badRequest("", "invalid JSON body: %v", err)
+}
+
+// unsupportedField is the 400 for a request field the server does not
+// implement: refused, never silently ignored. quoted is the field name as
+// encoding/json quotes it.
+func unsupportedField(quoted string) error {
+	name, err := strconv.Unquote(quoted)
+	if err != nil {
+		name = quoted
+	}
+	why := "this server does not implement it"
+	switch name {
+	case "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls":
+		why = "tool calling is not supported"
+	case "response_format":
+		why = "structured output (response_format) is not supported"
+	}
+	return badRequest(name, "unsupported field %q: %s, and refuses it rather than ignore it", name, why)
 }
 
 // jsonType names the JSON type a Go type decodes from.

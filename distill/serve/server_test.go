@@ -135,7 +135,7 @@ func TestRequestErrors(t *testing.T) {
 	if !errors.As(err, &ae) || ae.HTTPStatusCode != 400 {
 		t.Fatalf("max_tokens: %v", err)
 	}
-	for _, body := range []string{`{"prompt":`, `{"prompt":"x","n":2}`, `{"prompt":["a","b"]}`, `{"prompt":"x","stop":[""]}`} {
+	for _, body := range []string{`{"prompt":`, `{"prompt":"x","n":2}`, `{"prompt":[]}`, `{"prompt":[[1],[300]]}`, `{"prompt":"x","stop":[""]}`, `{"prompt":["a","b"],"stream":true}`} {
 		resp, err := http.Post(srv.URL+"/v1/completions", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)

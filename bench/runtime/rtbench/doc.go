@@ -6,7 +6,7 @@
 // The peer is llama.cpp's own llama-bench, built natively (GGML_NATIVE=ON,
 // Release) from the source that npm node-llama-cpp ships as a git bundle
 // (llama/gitRelease.bundle) and cached per commit under
-// .testdeps/llama-native/<commit>/ (EnsureLlamaBench). node-llama-cpp's
+// .testdeps/llama-native/<commit>/ (EnsureLlamaBench, through testpeers.BuildLlamaCpp). node-llama-cpp's
 // prebuilt generic x86-64 binary can be measured as a secondary peer
 // (RunPrebuilt). Both sides run the same protocol as llama-bench: a warm-up,
 // then reps repetitions of a prompt of P tokens on an empty context and of

@@ -116,6 +116,23 @@ func (s *session) Eval(tokens []int32) ([]float32, error) {
 	return logits, nil
 }
 
+// EvalAll evaluates a prompt on a fresh session and returns the logits of
+// every position, [len(tokens)·257]: all zero (uniform) inside the prompt,
+// which the model knows nothing about, and after its last token the same
+// logits as Eval (the script's first byte). Echo scores prompts with it.
+func (s *session) EvalAll(tokens []int32) ([]float32, error) {
+	if s.script != nil || len(tokens) == 0 {
+		return nil, fmt.Errorf("servetest: EvalAll takes a whole prompt on a fresh session")
+	}
+	last, err := s.Eval(tokens)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(tokens)*257)
+	copy(out[(len(tokens)-1)*257:], last)
+	return out, nil
+}
+
 // Greedy picks the largest logit (lowest id on ties).
 type Greedy struct{}
 
