@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
 )
 
 // writeEpochDataset writes a one-shard text dataset over the fake model's
@@ -16,10 +17,7 @@ import (
 func writeEpochDataset(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ds")
-	w, err := dataset.Create(dir, dataset.Meta{TokenizerHash: "sha256:test", VocabSize: 16, Teacher: "none"}, dataset.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var recs []*dataset.Record
 	for r, n := range []int{5, 7, 9, 11, 13, 6, 8, 10, 11} {
 		rec := &dataset.Record{Split: "train", Source: "s", Prompt: fmt.Sprint(r), PromptLen: 1}
 		tok := int32(r % 16)
@@ -27,13 +25,9 @@ func writeEpochDataset(t *testing.T) string {
 			rec.Tokens = append(rec.Tokens, tok)
 			tok = (3*tok + 1) % 16
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, rec)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	datasettest.Write(t, dir, dataset.Meta{TokenizerHash: "sha256:test", VocabSize: 16, Teacher: "none"}, dataset.WriterOptions{}, recs)
 	return dir
 }
 
