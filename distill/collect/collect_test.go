@@ -195,6 +195,17 @@ func readErrors(t *testing.T, path string) map[string]string {
 	return out
 }
 
+// outcome reads what e's collection settled: its prompts, the stored rows
+// by prompt id and the failure reasons (errors file) by prompt id.
+func (e *env) outcome(t *testing.T) ([]Prompt, map[string]*dataset.Record, map[string]string) {
+	t.Helper()
+	prompts, err := ReadPrompts(e.cfg.Prompts, "prompts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prompts, readDataset(t, filepath.Join(e.cfg.Out, DatasetDir)), readErrors(t, filepath.Join(e.cfg.Out, ErrorsFile))
+}
+
 func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 	e := newEnv(t, 120)
 	var logs bytes.Buffer
@@ -202,9 +213,7 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prompts, _ := ReadPrompts(e.cfg.Prompts, "prompts")
-	rows := readDataset(t, filepath.Join(e.cfg.Out, DatasetDir))
-	fails := readErrors(t, filepath.Join(e.cfg.Out, ErrorsFile))
+	prompts, rows, fails := e.outcome(t)
 	for _, p := range prompts {
 		_, stored := rows[p.ID]
 		reason, failed := fails[p.ID]

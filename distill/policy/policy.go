@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -160,10 +161,8 @@ func (p *Policy) CheckSend(class, teacher string) error {
 	if t.Remote && c.LocalOnly {
 		return &Refusal{fmt.Sprintf("class %q is local-only and teacher %q is remote", class, teacher)}
 	}
-	for _, allowed := range c.Teachers {
-		if allowed == teacher {
-			return nil
-		}
+	if slices.Contains(c.Teachers, teacher) {
+		return nil
 	}
 	return &Refusal{fmt.Sprintf("teacher %q may not receive class %q", teacher, class)}
 }
@@ -174,10 +173,8 @@ func (p *Policy) CheckStore(class string, s Signal) error {
 	if !ok {
 		return &Refusal{fmt.Sprintf("data class %q is not in the policy", class)}
 	}
-	for _, allowed := range c.Store {
-		if allowed == s {
-			return nil
-		}
+	if slices.Contains(c.Store, s) {
+		return nil
 	}
 	return &Refusal{fmt.Sprintf("signal %q may not be stored for class %q", s, class)}
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/internal/testmodel"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/infer/infertest"
@@ -74,22 +75,31 @@ func TestLogSumExpScaledMatchesDirectSum(t *testing.T) {
 	}
 }
 
-// TestLocalTeacherMatchesRuntime checks the local teacher's response against
-// the runtime run directly: the completion positions' top-k at temperature T
-// (log-softmax of logits/T), the tail mass, and the hidden states.
-func TestLocalTeacherMatchesRuntime(t *testing.T) {
+// newReferenceTeacher loads a small random GGUF (testmodel, seed 3) with the
+// test tokenizer and returns a local teacher on it in reference mode that
+// reports the hidden states of layers hidden; the model closes with t.
+func newReferenceTeacher(t *testing.T, hidden []int) (*tokenizer.Tokenizer, *infer.Model, *Local) {
+	t.Helper()
 	tok := testmodel.Tokenizer(t)
 	path := testmodel.GGUF(t, tok, "t.gguf", 3)
 	m, err := infer.Load(path, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
-	eos := tok.Special().EOS
-	lt, err := NewLocal(LocalConfig{Name: "local", Model: path, Completion: "reference", HiddenLayers: []int{1, 3}}, m, tok, eos)
+	t.Cleanup(func() { m.Close() })
+	lt, err := NewLocal(LocalConfig{Name: "local", Model: path, Completion: "reference", HiddenLayers: hidden}, m, tok, tok.Special().EOS)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tok, m, lt
+}
+
+// TestLocalTeacherMatchesRuntime checks the local teacher's response against
+// the runtime run directly: the completion positions' top-k at temperature T
+// (log-softmax of logits/T), the tail mass, and the hidden states.
+func TestLocalTeacherMatchesRuntime(t *testing.T) {
+	tok, m, lt := newReferenceTeacher(t, []int{1, 3})
+	eos := tok.Special().EOS
 	const k, temp = 5, 2.0
 	resp, err := lt.Complete(context.Background(), Request{Prompt: "Replace the scanner", Reference: " battery after 500 cycles.", TopLogprobs: k, Temperature: temp})
 	if err != nil {
@@ -161,18 +171,8 @@ func TestLocalTeacherMatchesRuntime(t *testing.T) {
 // q = Σ_{j∉top-k} p_j^{1/T} / Σ_j p_j^{1/T}, summed directly over the tail
 // tokens in float64 from the runtime's logits; without one it reports none.
 func TestLocalTeacherTemperedTail(t *testing.T) {
-	tok := testmodel.Tokenizer(t)
-	path := testmodel.GGUF(t, tok, "t.gguf", 3)
-	m, err := infer.Load(path, infer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	tok, m, lt := newReferenceTeacher(t, nil)
 	eos := tok.Special().EOS
-	lt, err := NewLocal(LocalConfig{Name: "local", Model: path, Completion: "reference"}, m, tok, eos)
-	if err != nil {
-		t.Fatal(err)
-	}
 	prompt := tok.Encode("Replace the scanner")
 	comp := append(tok.Encode(" battery after 500 cycles."), eos)
 	full := append(append([]int32{}, prompt...), comp...)
