@@ -321,13 +321,7 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 
 func TestCollectRefusesUnacknowledgedTerms(t *testing.T) {
 	e := newEnv(t, 3)
-	pol := strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: {remote: true, restricts_training: true}", 1)
-	var p policy.Policy
-	if err := configs.Decode("p.yaml", []byte(pol), &p); err != nil {
-		t.Fatal(err)
-	}
-	p.Validate()
-	e.pol = &p
+	e.pol = policyDeclaring(t, "{remote: true, restricts_training: true}")
 	if _, err := e.run(t, context.Background(), nil); err == nil || !strings.Contains(err.Error(), "acknowledge_terms") {
 		t.Fatalf("got %v", err)
 	}
@@ -390,15 +384,7 @@ func TestDuplicateAfterRedactionIsRecorded(t *testing.T) {
 // before any request.
 func TestRemoteTeacherDeclaredLocalIsRefused(t *testing.T) {
 	e := newEnv(t, 3)
-	pol := strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: {remote: false}", 1)
-	var p policy.Policy
-	if err := configs.Decode("p.yaml", []byte(pol), &p); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	e.pol = &p
+	e.pol = localPolicy(t)
 	if _, err := e.run(t, context.Background(), nil); err == nil || !strings.Contains(err.Error(), "declares it local") {
 		t.Fatalf("got %v", err)
 	}
@@ -411,8 +397,15 @@ func TestRemoteTeacherDeclaredLocalIsRefused(t *testing.T) {
 // so the local_only class "sensitive" may be sent to it.
 func localPolicy(t *testing.T) *policy.Policy {
 	t.Helper()
+	return policyDeclaring(t, "{remote: false}")
+}
+
+// policyDeclaring is testPolicy, decoded and validated, with remote-teacher
+// declared as decl (YAML) instead of {remote: true}.
+func policyDeclaring(t *testing.T, decl string) *policy.Policy {
+	t.Helper()
 	var p policy.Policy
-	if err := configs.Decode("p.yaml", []byte(strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: {remote: false}", 1)), &p); err != nil {
+	if err := configs.Decode("p.yaml", []byte(strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: "+decl, 1)), &p); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Validate(); err != nil {

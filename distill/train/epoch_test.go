@@ -3,7 +3,6 @@ package train
 import (
 	"context"
 	"fmt"
-	"math"
 	"path/filepath"
 	"testing"
 
@@ -67,21 +66,6 @@ func TestResumeAcrossEpochsIsBitIdentical(t *testing.T) {
 		if err != nil {
 			t.Fatalf("resume after update %d: %v", stop, err)
 		}
-		joined := append(append([]float64{}, resB1.TrainHistory...), resB2.TrainHistory...)
-		if len(joined) != len(resA.TrainHistory) {
-			t.Fatalf("stop %d: %d vs %d losses", stop, len(joined), len(resA.TrainHistory))
-		}
-		for i := range joined {
-			if math.Float64bits(joined[i]) != math.Float64bits(resA.TrainHistory[i]) {
-				t.Fatalf("stop %d: loss at update %d: straight %v, resumed %v", stop, i+1, resA.TrainHistory[i], joined[i])
-			}
-		}
-		for i, p := range sm.params {
-			for j := range p.Data {
-				if math.Float32bits(p.Data[j]) != math.Float32bits(rm.params[i].Data[j]) {
-					t.Fatalf("stop %d: weight %s[%d] differs: %v vs %v", stop, p.Name, j, p.Data[j], rm.params[i].Data[j])
-				}
-			}
-		}
+		requireSameAsStraight(t, fmt.Sprintf("stop %d", stop), resA, resB1, resB2, sm, rm)
 	}
 }

@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"math"
 	"path/filepath"
 	"testing"
 
@@ -71,22 +70,6 @@ func requireResumeIsBitIdentical(t *testing.T, setup func(seed int64, out string
 	if err != nil {
 		t.Fatal(err)
 	}
-	joined := append(append([]float64{}, b1.TrainHistory...), b2.TrainHistory...)
-	if len(joined) != len(a.TrainHistory) {
-		t.Fatalf("%d updates resumed, %d straight", len(joined), len(a.TrainHistory))
-	}
-	for i := range a.TrainHistory {
-		if math.Float64bits(joined[i]) != math.Float64bits(a.TrainHistory[i]) {
-			t.Fatalf("update %d: straight %v, resumed %v", i+1, a.TrainHistory[i], joined[i])
-		}
-	}
-	for i, p := range mStraight.Params() {
-		q := mResumed.Params()[i]
-		for j := range p.Data {
-			if math.Float32bits(p.Data[j]) != math.Float32bits(q.Data[j]) {
-				t.Fatalf("weight %s[%d]: %v vs %v", p.Name, j, p.Data[j], q.Data[j])
-			}
-		}
-	}
+	requireSameAsStraight(t, "student", a, b1, b2, mStraight, mResumed)
 	return b2
 }
