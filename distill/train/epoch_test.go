@@ -55,17 +55,9 @@ func TestResumeAcrossEpochsIsBitIdentical(t *testing.T) {
 		c := cfg
 		c.OutDir = t.TempDir()
 		first, _ := setup(c, 1)
-		first.StopAfter = stop
-		resB1, err := Run(context.Background(), first)
-		if err != nil {
-			t.Fatal(err)
-		}
 		second, rm := setup(c, 777)
-		second.Resume = filepath.Join(c.OutDir, "checkpoints")
-		resB2, err := Run(context.Background(), second)
-		if err != nil {
-			t.Fatalf("resume after update %d: %v", stop, err)
-		}
-		requireSameAsStraight(t, fmt.Sprintf("stop %d", stop), resA, resB1, resB2, sm, rm)
+		what := fmt.Sprintf("stop %d", stop)
+		resB1, resB2 := runStoppedThenResumed(t, what, first, second, stop)
+		requireSameAsStraight(t, what, resA, resB1, resB2, sm, rm)
 	}
 }

@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/distill-ml/distill/model/checkpoint"
@@ -59,17 +58,8 @@ func requireResumeIsBitIdentical(t *testing.T, setup func(seed int64, out string
 	t.Helper()
 	out := t.TempDir()
 	sB, _ := setup(1, out)
-	sB.StopAfter = n
-	b1, err := Run(context.Background(), sB)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sC, mResumed := setup(2, out)
-	sC.Resume = filepath.Join(out, "checkpoints")
-	b2, err := Run(context.Background(), sC)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b1, b2 := runStoppedThenResumed(t, "student", sB, sC, n)
 	requireSameAsStraight(t, "student", a, b1, b2, mStraight, mResumed)
 	return b2
 }

@@ -87,6 +87,27 @@ func TestTrainingLowersHeldOutLoss(t *testing.T) {
 	}
 }
 
+// runStoppedThenResumed runs first until it stops after update stop, then
+// second resumed from first's checkpoints (build second's model with another
+// seed: the checkpoint must overwrite it). what starts each failure.
+func runStoppedThenResumed(t *testing.T, what string, first, second Setup, stop int) (*Result, *Result) {
+	t.Helper()
+	first.StopAfter = stop
+	b1, err := Run(context.Background(), first)
+	if err != nil {
+		t.Fatalf("%s: first part: %v", what, err)
+	}
+	if b1.Steps != stop {
+		t.Fatalf("%s: stopped at %d, want %d", what, b1.Steps, stop)
+	}
+	second.Resume = filepath.Join(first.Config.OutDir, "checkpoints")
+	b2, err := Run(context.Background(), second)
+	if err != nil {
+		t.Fatalf("%s: resume after update %d: %v", what, stop, err)
+	}
+	return b1, b2
+}
+
 // requireSameAsStraight fails unless a run stopped and resumed (first, then
 // resumed on model mResumed) equals the straight run (model mStraight) bit
 // for bit: every update's loss and every final weight. what starts each
@@ -128,21 +149,10 @@ func TestResumeIsBitIdentical(t *testing.T) {
 
 		cfg.OutDir = t.TempDir()
 		first, _ := testSetup(cfg, 1)
-		first.StopAfter = n
-		resB1, err := Run(context.Background(), first)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resB1.Steps != n {
-			t.Fatalf("stopped at %d", resB1.Steps)
-		}
 		second, rm := testSetup(cfg, 777) // different init: the checkpoint must overwrite it
-		second.Resume = filepath.Join(cfg.OutDir, "checkpoints")
-		resB2, err := Run(context.Background(), second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		requireSameAsStraight(t, fmt.Sprintf("accum %d", accum), resA, resB1, resB2, sm, rm)
+		what := fmt.Sprintf("accum %d", accum)
+		resB1, resB2 := runStoppedThenResumed(t, what, first, second, n)
+		requireSameAsStraight(t, what, resA, resB1, resB2, sm, rm)
 		if resA.EvalLoss != resB2.EvalLoss {
 			t.Fatalf("accum %d: final held-out loss %v vs %v", accum, resA.EvalLoss, resB2.EvalLoss)
 		}
