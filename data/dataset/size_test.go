@@ -14,23 +14,7 @@ import (
 // writeDataset writes recs into a fresh dataset directory.
 func writeDataset(t testing.TB, dir string, meta dataset.Meta, recs []*dataset.Record, opts dataset.WriterOptions) *dataset.Manifest {
 	t.Helper()
-	w, err := dataset.Create(dir, meta, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	m, err := dataset.ReadManifest(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return datasettest.Write(t, dir, meta, opts, recs).Manifest
 }
 
 func dirBytes(t testing.TB, dir string) int64 {

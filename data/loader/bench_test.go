@@ -24,22 +24,7 @@ func benchDataset(b *testing.B, hidden bool) *dataset.Dataset {
 	}
 	recs, _ := datasettest.Generate(cfg)
 	dir := filepath.Join(b.TempDir(), "ds")
-	w, err := dataset.Create(dir, cfg.Meta(), dataset.WriterOptions{MaxShardBytes: 4 << 20, RowGroupBytes: 1 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	ds, err := dataset.Open(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ds := datasettest.Write(b, dir, cfg.Meta(), dataset.WriterOptions{MaxShardBytes: 4 << 20, RowGroupBytes: 1 << 20}, recs)
 	var bytes int64
 	for _, s := range ds.Manifest.Shards {
 		st, _ := os.Stat(filepath.Join(dir, s.File))

@@ -129,20 +129,7 @@ func resumeEverywhere(t *testing.T, ds *dataset.Dataset, cfg loader.Config, n, m
 		if cut%10 != 0 && !nearBoundary(cut) {
 			continue
 		}
-		l, _ := loader.New(ds, cfg)
-		collect(t, l, cut)
-		js, err := json.Marshal(l.State())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st loader.State
-		if err := json.Unmarshal(js, &st); err != nil {
-			t.Fatal(err)
-		}
-		resumed, _ := loader.New(ds, cfg)
-		if err := resumed.Restore(st); err != nil {
-			t.Fatalf("restore the state after batch %d (%s): %v", cut, js, err)
-		}
+		resumed, js := resumeAfter(t, ds, cfg, cut)
 		got := collect(t, resumed, n-cut)
 		for i := range got {
 			if !reflect.DeepEqual(got[i], want[cut+i]) {
@@ -153,6 +140,33 @@ func resumeEverywhere(t *testing.T, ds *dataset.Dataset, cfg loader.Config, n, m
 			t.Fatalf("resumed after batch %d: %d batches, final state %+v, straight %+v", cut, len(got), resumed.State(), straight.State())
 		}
 	}
+}
+
+// resumeAfter runs a loader on cfg for cut batches, round-trips its State
+// through JSON and returns a fresh loader restored from it, with the JSON.
+func resumeAfter(t *testing.T, ds *dataset.Dataset, cfg loader.Config, cut int) (*loader.Loader, []byte) {
+	t.Helper()
+	l, err := loader.New(ds, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, l, cut)
+	js, err := json.Marshal(l.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st loader.State
+	if err := json.Unmarshal(js, &st); err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := loader.New(ds, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resumed.Restore(st); err != nil {
+		t.Fatalf("restore the state after batch %d (%s): %v", cut, js, err)
+	}
+	return resumed, js
 }
 
 // Resuming from the State after any batch — mid-epoch, exactly at an epoch

@@ -1,7 +1,6 @@
 package loader_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
 	"github.com/distill-ml/distill/data/loader"
 )
 
@@ -33,12 +33,8 @@ func buildDataset(t testing.TB, lengths, promptLens []int, splits []string) *dat
 // (1<<30 gives one shard).
 func buildDatasetShards(t testing.TB, lengths, promptLens []int, splits []string, maxShardBytes int64) *dataset.Dataset {
 	t.Helper()
-	dir := t.TempDir()
 	meta := dataset.Meta{TokenizerHash: "h", VocabSize: vocab, Teacher: "t", TopK: K, HiddenLayers: []int{4, 9}, HiddenDim: D}
-	w, err := dataset.Create(dir, meta, dataset.WriterOptions{MaxShardBytes: maxShardBytes, RowGroupBytes: 2 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var recs []*dataset.Record
 	for r, n := range lengths {
 		pl := promptLens[r]
 		rec := &dataset.Record{Split: splits[r%len(splits)], Source: "s", Prompt: fmt.Sprint(r), PromptLen: pl}
@@ -57,18 +53,9 @@ func buildDatasetShards(t testing.TB, lengths, promptLens []int, splits []string
 				rec.Hidden[1][s*D], rec.Hidden[1][s*D+1] = -float32(j), float32(r)
 			}
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, rec)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := dataset.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ds
+	return datasettest.Write(t, t.TempDir(), meta, dataset.WriterOptions{MaxShardBytes: maxShardBytes, RowGroupBytes: 2 << 10}, recs)
 }
 
 func testRows() (lengths, prompts []int) {
@@ -227,20 +214,7 @@ func TestResumeIsExact(t *testing.T) {
 			t.Fatalf("test should cross epochs, at epoch %d", straight.Epoch())
 		}
 		for _, cut := range []int{0, 1, 7, 29, 30, 31, 55, 89} {
-			l, _ := loader.New(ds, cfg)
-			collect(t, l, cut)
-			js, err := json.Marshal(l.State())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var st loader.State
-			if err := json.Unmarshal(js, &st); err != nil {
-				t.Fatal(err)
-			}
-			resumed, _ := loader.New(ds, cfg)
-			if err := resumed.Restore(st); err != nil {
-				t.Fatal(err)
-			}
+			resumed, _ := resumeAfter(t, ds, cfg, cut)
 			got := collect(t, resumed, len(want)-cut)
 			if !reflect.DeepEqual(got, want[cut:]) {
 				t.Fatalf("%s: resuming after batch %d diverges from the straight run", packing, cut)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
 	"github.com/distill-ml/distill/data/loader"
 )
 
@@ -15,28 +16,15 @@ import (
 // hidden states) with tokens encoded like buildDataset's.
 func buildTextDataset(t *testing.T, lengths []int) *dataset.Dataset {
 	t.Helper()
-	dir := t.TempDir()
-	w, err := dataset.Create(dir, dataset.Meta{TokenizerHash: "h", VocabSize: vocab, Teacher: "none"}, dataset.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var recs []*dataset.Record
 	for r, n := range lengths {
 		rec := &dataset.Record{Split: "train", Source: "s", Prompt: fmt.Sprint(r)}
 		for i := 0; i < n; i++ {
 			rec.Tokens = append(rec.Tokens, tok(r, i))
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, rec)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := dataset.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ds
+	return datasettest.Write(t, t.TempDir(), dataset.Meta{TokenizerHash: "h", VocabSize: vocab, Teacher: "none"}, dataset.WriterOptions{}, recs)
 }
 
 // contextCounts recounts, from the batches alone, what loader.Stats reports

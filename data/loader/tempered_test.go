@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
 	"github.com/distill-ml/distill/data/loader"
 )
 
@@ -16,12 +17,8 @@ import (
 func TestTemperedTailFollowsItsPosition(t *testing.T) {
 	lengths, prompts := []int{30, 9, 50, 17}, []int{3, 0, 5, 2}
 	for _, temp := range []float64{0, 2} {
-		dir := t.TempDir()
 		meta := dataset.Meta{TokenizerHash: "h", VocabSize: vocab, Teacher: "t", TopK: K, TailTemperature: temp}
-		w, err := dataset.Create(dir, meta, dataset.WriterOptions{MaxShardBytes: 4 << 10, RowGroupBytes: 2 << 10})
-		if err != nil {
-			t.Fatal(err)
-		}
+		var recs []*dataset.Record
 		for r, n := range lengths {
 			pl := prompts[r]
 			rec := &dataset.Record{Split: "train", Source: "s", Prompt: fmt.Sprint(r), PromptLen: pl}
@@ -37,17 +34,9 @@ func TestTemperedTailFollowsItsPosition(t *testing.T) {
 					rec.TailTempered = append(rec.TailTempered, 0.25+float32(j)/1024)
 				}
 			}
-			if err := w.Write(rec); err != nil {
-				t.Fatal(err)
-			}
+			recs = append(recs, rec)
 		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		ds, err := dataset.Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ds := datasettest.Write(t, t.TempDir(), meta, dataset.WriterOptions{MaxShardBytes: 4 << 10, RowGroupBytes: 2 << 10}, recs)
 		l, err := loader.New(ds, loader.Config{BatchSize: 2, Context: 16, Seed: 3, OnePass: true, Packing: loader.PackConcat})
 		if err != nil {
 			t.Fatal(err)

@@ -195,6 +195,17 @@ func readErrors(t *testing.T, path string) map[string]string {
 	return out
 }
 
+// outcome reads what e's collection settled: its prompts, the stored rows
+// by prompt id and the failure reasons (errors file) by prompt id.
+func (e *env) outcome(t *testing.T) ([]Prompt, map[string]*dataset.Record, map[string]string) {
+	t.Helper()
+	prompts, err := ReadPrompts(e.cfg.Prompts, "prompts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prompts, readDataset(t, filepath.Join(e.cfg.Out, DatasetDir)), readErrors(t, filepath.Join(e.cfg.Out, ErrorsFile))
+}
+
 func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 	e := newEnv(t, 120)
 	var logs bytes.Buffer
@@ -202,9 +213,7 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prompts, _ := ReadPrompts(e.cfg.Prompts, "prompts")
-	rows := readDataset(t, filepath.Join(e.cfg.Out, DatasetDir))
-	fails := readErrors(t, filepath.Join(e.cfg.Out, ErrorsFile))
+	prompts, rows, fails := e.outcome(t)
 	for _, p := range prompts {
 		_, stored := rows[p.ID]
 		reason, failed := fails[p.ID]
@@ -322,13 +331,7 @@ func TestCollectThroughFaultsEveryPromptExactlyOnce(t *testing.T) {
 
 func TestCollectRefusesUnacknowledgedTerms(t *testing.T) {
 	e := newEnv(t, 3)
-	pol := strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: {remote: true, restricts_training: true}", 1)
-	var p policy.Policy
-	if err := configs.Decode("p.yaml", []byte(pol), &p); err != nil {
-		t.Fatal(err)
-	}
-	p.Validate()
-	e.pol = &p
+	e.pol = policyDeclaring(t, "{remote: true, restricts_training: true}")
 	if _, err := e.run(t, context.Background(), nil); err == nil || !strings.Contains(err.Error(), "acknowledge_terms") {
 		t.Fatalf("got %v", err)
 	}
@@ -391,15 +394,7 @@ func TestDuplicateAfterRedactionIsRecorded(t *testing.T) {
 // before any request.
 func TestRemoteTeacherDeclaredLocalIsRefused(t *testing.T) {
 	e := newEnv(t, 3)
-	pol := strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: {remote: false}", 1)
-	var p policy.Policy
-	if err := configs.Decode("p.yaml", []byte(pol), &p); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	e.pol = &p
+	e.pol = localPolicy(t)
 	if _, err := e.run(t, context.Background(), nil); err == nil || !strings.Contains(err.Error(), "declares it local") {
 		t.Fatalf("got %v", err)
 	}
@@ -412,8 +407,15 @@ func TestRemoteTeacherDeclaredLocalIsRefused(t *testing.T) {
 // so the local_only class "sensitive" may be sent to it.
 func localPolicy(t *testing.T) *policy.Policy {
 	t.Helper()
+	return policyDeclaring(t, "{remote: false}")
+}
+
+// policyDeclaring is testPolicy, decoded and validated, with remote-teacher
+// declared as decl (YAML) instead of {remote: true}.
+func policyDeclaring(t *testing.T, decl string) *policy.Policy {
+	t.Helper()
 	var p policy.Policy
-	if err := configs.Decode("p.yaml", []byte(strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: {remote: false}", 1)), &p); err != nil {
+	if err := configs.Decode("p.yaml", []byte(strings.Replace(testPolicy, "remote-teacher: {remote: true}", "remote-teacher: "+decl, 1)), &p); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Validate(); err != nil {

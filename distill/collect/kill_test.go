@@ -111,9 +111,7 @@ func TestKillDashNineAndResume(t *testing.T) {
 	if final := journalSegments(jpath); final <= atKill {
 		t.Fatalf("the kills came after the work was done (%d segments at kill, %d at the end)", atKill, final)
 	}
-	prompts, _ := ReadPrompts(e.cfg.Prompts, "prompts")
-	rows := readDataset(t, filepath.Join(e.cfg.Out, DatasetDir))
-	fails := readErrors(t, filepath.Join(e.cfg.Out, ErrorsFile))
+	prompts, rows, fails := e.outcome(t)
 	for _, p := range prompts {
 		_, stored := rows[p.ID]
 		_, failed := fails[p.ID]

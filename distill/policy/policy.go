@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -146,38 +147,52 @@ type Refusal struct{ Reason string }
 
 func (r *Refusal) Error() string { return "refused by policy: " + r.Reason }
 
+// class is the policy's class name; an unknown one is refused (fail closed).
+func (p *Policy) class(name string) (Class, error) {
+	c, ok := p.Classes[name]
+	if !ok {
+		return Class{}, &Refusal{fmt.Sprintf("data class %q is not in the policy", name)}
+	}
+	return c, nil
+}
+
+// teacher is the policy's teacher name; an unknown one is refused (fail closed).
+func (p *Policy) teacher(name string) (Teacher, error) {
+	t, ok := p.Teachers[name]
+	if !ok {
+		return Teacher{}, &Refusal{fmt.Sprintf("teacher %q is not in the policy", name)}
+	}
+	return t, nil
+}
+
 // CheckSend decides whether a row of class may be sent to teacher.
 // Call it before any network I/O.
 func (p *Policy) CheckSend(class, teacher string) error {
-	c, ok := p.Classes[class]
-	if !ok {
-		return &Refusal{fmt.Sprintf("data class %q is not in the policy", class)}
+	c, err := p.class(class)
+	if err != nil {
+		return err
 	}
-	t, ok := p.Teachers[teacher]
-	if !ok {
-		return &Refusal{fmt.Sprintf("teacher %q is not in the policy", teacher)}
+	t, err := p.teacher(teacher)
+	if err != nil {
+		return err
 	}
 	if t.Remote && c.LocalOnly {
 		return &Refusal{fmt.Sprintf("class %q is local-only and teacher %q is remote", class, teacher)}
 	}
-	for _, allowed := range c.Teachers {
-		if allowed == teacher {
-			return nil
-		}
+	if slices.Contains(c.Teachers, teacher) {
+		return nil
 	}
 	return &Refusal{fmt.Sprintf("teacher %q may not receive class %q", teacher, class)}
 }
 
 // CheckStore decides whether signal may be stored for rows of class.
 func (p *Policy) CheckStore(class string, s Signal) error {
-	c, ok := p.Classes[class]
-	if !ok {
-		return &Refusal{fmt.Sprintf("data class %q is not in the policy", class)}
+	c, err := p.class(class)
+	if err != nil {
+		return err
 	}
-	for _, allowed := range c.Store {
-		if allowed == s {
-			return nil
-		}
+	if slices.Contains(c.Store, s) {
+		return nil
 	}
 	return &Refusal{fmt.Sprintf("signal %q may not be stored for class %q", s, class)}
 }
@@ -185,9 +200,9 @@ func (p *Policy) CheckStore(class string, s Signal) error {
 // CheckTerms refuses a teacher whose terms restrict training on its outputs
 // unless acknowledged is true.
 func (p *Policy) CheckTerms(teacher string, acknowledged bool) error {
-	t, ok := p.Teachers[teacher]
-	if !ok {
-		return &Refusal{fmt.Sprintf("teacher %q is not in the policy", teacher)}
+	t, err := p.teacher(teacher)
+	if err != nil {
+		return err
 	}
 	if t.RestrictsTraining && !acknowledged {
 		where := ""

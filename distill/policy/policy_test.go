@@ -180,3 +180,24 @@ classes:
 		t.Fatal("hash is not of the canonical form")
 	}
 }
+
+// An unknown class or teacher is refused by every decision that looks it
+// up, with a Refusal naming it.
+func TestUnknownNamesAreRefused(t *testing.T) {
+	p := load(t, sample)
+	for _, c := range []struct {
+		call string
+		err  error
+		want string
+	}{
+		{"CheckSend(unknown class)", p.CheckSend("secret", "cloud-gpt"), `data class "secret" is not in the policy`},
+		{"CheckSend(unknown teacher)", p.CheckSend("public", "someone-else"), `teacher "someone-else" is not in the policy`},
+		{"CheckStore(unknown class)", p.CheckStore("secret", SignalText), `data class "secret" is not in the policy`},
+		{"CheckTerms(unknown teacher)", p.CheckTerms("someone-else", true), `teacher "someone-else" is not in the policy`},
+	} {
+		var r *Refusal
+		if !errors.As(c.err, &r) || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("%s = %v, want a Refusal saying %s", c.call, c.err, c.want)
+		}
+	}
+}

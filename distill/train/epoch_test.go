@@ -3,11 +3,11 @@ package train
 import (
 	"context"
 	"fmt"
-	"math"
 	"path/filepath"
 	"testing"
 
 	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
 )
 
 // writeEpochDataset writes a one-shard text dataset over the fake model's
@@ -16,10 +16,7 @@ import (
 func writeEpochDataset(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ds")
-	w, err := dataset.Create(dir, dataset.Meta{TokenizerHash: "sha256:test", VocabSize: 16, Teacher: "none"}, dataset.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var recs []*dataset.Record
 	for r, n := range []int{5, 7, 9, 11, 13, 6, 8, 10, 11} {
 		rec := &dataset.Record{Split: "train", Source: "s", Prompt: fmt.Sprint(r), PromptLen: 1}
 		tok := int32(r % 16)
@@ -27,13 +24,9 @@ func writeEpochDataset(t *testing.T) string {
 			rec.Tokens = append(rec.Tokens, tok)
 			tok = (3*tok + 1) % 16
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, rec)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	datasettest.Write(t, dir, dataset.Meta{TokenizerHash: "sha256:test", VocabSize: 16, Teacher: "none"}, dataset.WriterOptions{}, recs)
 	return dir
 }
 
@@ -62,32 +55,9 @@ func TestResumeAcrossEpochsIsBitIdentical(t *testing.T) {
 		c := cfg
 		c.OutDir = t.TempDir()
 		first, _ := setup(c, 1)
-		first.StopAfter = stop
-		resB1, err := Run(context.Background(), first)
-		if err != nil {
-			t.Fatal(err)
-		}
 		second, rm := setup(c, 777)
-		second.Resume = filepath.Join(c.OutDir, "checkpoints")
-		resB2, err := Run(context.Background(), second)
-		if err != nil {
-			t.Fatalf("resume after update %d: %v", stop, err)
-		}
-		joined := append(append([]float64{}, resB1.TrainHistory...), resB2.TrainHistory...)
-		if len(joined) != len(resA.TrainHistory) {
-			t.Fatalf("stop %d: %d vs %d losses", stop, len(joined), len(resA.TrainHistory))
-		}
-		for i := range joined {
-			if math.Float64bits(joined[i]) != math.Float64bits(resA.TrainHistory[i]) {
-				t.Fatalf("stop %d: loss at update %d: straight %v, resumed %v", stop, i+1, resA.TrainHistory[i], joined[i])
-			}
-		}
-		for i, p := range sm.params {
-			for j := range p.Data {
-				if math.Float32bits(p.Data[j]) != math.Float32bits(rm.params[i].Data[j]) {
-					t.Fatalf("stop %d: weight %s[%d] differs: %v vs %v", stop, p.Name, j, p.Data[j], rm.params[i].Data[j])
-				}
-			}
-		}
+		what := fmt.Sprintf("stop %d", stop)
+		resB1, resB2 := runStoppedThenResumed(t, what, first, second, stop)
+		requireSameAsStraight(t, what, resA, resB1, resB2, sm, rm)
 	}
 }

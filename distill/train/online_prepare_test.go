@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/collect/teacher"
 	"github.com/distill-ml/distill/distill/onpolicy"
@@ -117,19 +118,12 @@ func TestOnPolicyConfigRefusals(t *testing.T) {
 // class needs teacher.default_class.
 func TestCheckSendAppliesThePolicyToTrainingRows(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ds")
-	w, err := dataset.Create(dir, dataset.Meta{TokenizerHash: "sha256:t", VocabSize: 10}, dataset.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var recs []*dataset.Record
 	for i, prov := range []string{`{"class":"public"}`, `{"class":"sensitive"}`, ""} {
-		if err := w.Write(&dataset.Record{Split: "train", Source: "s", Prompt: fmt.Sprint("p", i), Completion: "x",
-			Tokens: []int32{1, 2, 3}, PromptLen: 1, Provenance: prov}); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, &dataset.Record{Split: "train", Source: "s", Prompt: fmt.Sprint("p", i), Completion: "x",
+			Tokens: []int32{1, 2, 3}, PromptLen: 1, Provenance: prov})
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	datasettest.Write(t, dir, dataset.Meta{TokenizerHash: "sha256:t", VocabSize: 10}, dataset.WriterOptions{}, recs)
 	pol, err := policy.Load("policy-default")
 	if err != nil {
 		t.Fatal(err)

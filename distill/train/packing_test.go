@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/data/dataset"
+	"github.com/distill-ml/distill/data/dataset/datasettest"
 	"github.com/distill-ml/distill/data/loader"
 )
 
@@ -16,10 +17,7 @@ import (
 func writeTeacherDataset(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "kd")
-	w, err := dataset.Create(dir, dataset.Meta{TokenizerHash: "sha256:test", VocabSize: 16, Teacher: "t", TopK: 1}, dataset.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var recs []*dataset.Record
 	for r, n := range []int{5, 7, 9, 11, 13, 6, 8, 10, 11} {
 		rec := &dataset.Record{Split: "train", Source: "s", Prompt: fmt.Sprint(r), PromptLen: 2}
 		for i := 0; i < n; i++ {
@@ -30,13 +28,9 @@ func writeTeacherDataset(t *testing.T) string {
 			rec.TopKLogprobs = append(rec.TopKLogprobs, -0.25)
 			rec.TailMass = append(rec.TailMass, 0.2)
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, rec)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	datasettest.Write(t, dir, dataset.Meta{TokenizerHash: "sha256:test", VocabSize: 16, Teacher: "t", TopK: 1}, dataset.WriterOptions{}, recs)
 	return dir
 }
 

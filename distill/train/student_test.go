@@ -2,8 +2,6 @@ package train
 
 import (
 	"context"
-	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/distill-ml/distill/model/checkpoint"
@@ -60,33 +58,8 @@ func requireResumeIsBitIdentical(t *testing.T, setup func(seed int64, out string
 	t.Helper()
 	out := t.TempDir()
 	sB, _ := setup(1, out)
-	sB.StopAfter = n
-	b1, err := Run(context.Background(), sB)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sC, mResumed := setup(2, out)
-	sC.Resume = filepath.Join(out, "checkpoints")
-	b2, err := Run(context.Background(), sC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	joined := append(append([]float64{}, b1.TrainHistory...), b2.TrainHistory...)
-	if len(joined) != len(a.TrainHistory) {
-		t.Fatalf("%d updates resumed, %d straight", len(joined), len(a.TrainHistory))
-	}
-	for i := range a.TrainHistory {
-		if math.Float64bits(joined[i]) != math.Float64bits(a.TrainHistory[i]) {
-			t.Fatalf("update %d: straight %v, resumed %v", i+1, a.TrainHistory[i], joined[i])
-		}
-	}
-	for i, p := range mStraight.Params() {
-		q := mResumed.Params()[i]
-		for j := range p.Data {
-			if math.Float32bits(p.Data[j]) != math.Float32bits(q.Data[j]) {
-				t.Fatalf("weight %s[%d]: %v vs %v", p.Name, j, p.Data[j], q.Data[j])
-			}
-		}
-	}
+	b1, b2 := runStoppedThenResumed(t, "student", sB, sC, n)
+	requireSameAsStraight(t, "student", a, b1, b2, mStraight, mResumed)
 	return b2
 }

@@ -254,38 +254,63 @@ func (t *trainer) initFrom(path string) error {
 	if hash != t.s.TokenizerHash {
 		return fmt.Errorf("init %s: checkpoint tokenizer %s differs from %s", ck.Source, hash, t.s.TokenizerHash)
 	}
-	weights := make(map[string]checkpoint.Tensor, len(ck.Weights))
-	for _, w := range ck.Weights {
-		weights[w.Name] = w
-	}
-	for _, p := range t.params {
-		w, ok := weights[p.Name]
-		if !ok {
-			return fmt.Errorf("init %s: %s lacks tensor %s", ck.Source, checkpoint.ModelFile, p.Name)
-		}
-		if len(w.Data) != len(p.Data) {
-			return fmt.Errorf("init %s: tensor %s has %d values, the model %d", ck.Source, p.Name, len(w.Data), len(p.Data))
-		}
-		copy(p.Data, w.Data)
+	if _, err := t.copyWeights("init", ck.Source, ck.Weights); err != nil {
+		return err
 	}
 	fmt.Fprintf(t.s.Log, "initialized from %s\n", ck.Source)
 	return nil
 }
 
-func (t *trainer) resume(path string) error {
+// loadWeights loads the distill checkpoint at path, checks that it was
+// written for this student and tokenizer, and copies its tensor of each
+// parameter into the model. It returns the checkpoint and its tensors no
+// parameter took; op ("resume") starts every error.
+func (t *trainer) loadWeights(op, path string) (*checkpoint.Checkpoint, map[string]checkpoint.Tensor, error) {
 	ck, err := checkpoint.Load(path)
 	if err != nil {
-		return fmt.Errorf("resume: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if ck.Meta.Student != t.s.Student {
-		return fmt.Errorf("resume %s: checkpoint student %+v differs from the configured %+v", ck.Dir, ck.Meta.Student, t.s.Student)
+		return nil, nil, fmt.Errorf("%s %s: checkpoint student %+v differs from the configured %+v", op, ck.Dir, ck.Meta.Student, t.s.Student)
 	}
 	if ck.Meta.TokenizerHash != t.s.TokenizerHash {
-		return fmt.Errorf("resume %s: checkpoint tokenizer %s differs from %s", ck.Dir, ck.Meta.TokenizerHash, t.s.TokenizerHash)
+		return nil, nil, fmt.Errorf("%s %s: checkpoint tokenizer %s differs from %s", op, ck.Dir, ck.Meta.TokenizerHash, t.s.TokenizerHash)
 	}
-	weights := make(map[string]checkpoint.Tensor, len(ck.Weights))
-	for _, w := range ck.Weights {
+	unused, err := t.copyWeights(op, ck.Dir, ck.Weights)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ck, unused, nil
+}
+
+// copyWeights copies the tensor of each parameter from tensors (read from
+// source) into the model and returns the tensors no parameter took.
+func (t *trainer) copyWeights(op, source string, tensors []checkpoint.Tensor) (map[string]checkpoint.Tensor, error) {
+	weights := make(map[string]checkpoint.Tensor, len(tensors))
+	for _, w := range tensors {
 		weights[w.Name] = w
+	}
+	for _, p := range t.params {
+		w, ok := weights[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("%s %s: %s lacks tensor %s", op, source, checkpoint.ModelFile, p.Name)
+		}
+		if len(w.Data) != len(p.Data) {
+			return nil, fmt.Errorf("%s %s: tensor %s has %d values, the model %d", op, source, p.Name, len(w.Data), len(p.Data))
+		}
+		copy(p.Data, w.Data)
+		delete(weights, p.Name)
+	}
+	return weights, nil
+}
+
+func (t *trainer) resume(path string) error {
+	ck, unused, err := t.loadWeights("resume", path)
+	if err != nil {
+		return err
+	}
+	for name := range unused {
+		return fmt.Errorf("resume %s: tensor %s is not a parameter of this model", ck.Dir, name)
 	}
 	moments := make(map[string]checkpoint.Tensor, len(ck.Optimizer))
 	for _, m := range ck.Optimizer {
@@ -293,22 +318,8 @@ func (t *trainer) resume(path string) error {
 	}
 	ms, vs := make([][]float32, len(t.params)), make([][]float32, len(t.params))
 	for i, p := range t.params {
-		w, ok := weights[p.Name]
-		if !ok {
-			return fmt.Errorf("resume %s: %s lacks tensor %s", ck.Dir, checkpoint.ModelFile, p.Name)
-		}
-		if len(w.Data) != len(p.Data) {
-			return fmt.Errorf("resume %s: tensor %s has %d values, the model %d", ck.Dir, p.Name, len(w.Data), len(p.Data))
-		}
-		copy(p.Data, w.Data)
 		ms[i] = moments[checkpoint.MomentName(p.Name, "exp_avg")].Data
 		vs[i] = moments[checkpoint.MomentName(p.Name, "exp_avg_sq")].Data
-		delete(weights, p.Name)
-	}
-	if len(weights) > 0 {
-		for name := range weights {
-			return fmt.Errorf("resume %s: tensor %s is not a parameter of this model", ck.Dir, name)
-		}
 	}
 	if err := t.opt.Restore(ck.State.OptimizerStep, ms, vs); err != nil {
 		return fmt.Errorf("resume %s: %w", ck.Dir, err)

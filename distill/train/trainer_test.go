@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -86,6 +87,52 @@ func TestTrainingLowersHeldOutLoss(t *testing.T) {
 	}
 }
 
+// runStoppedThenResumed runs first until it stops after update stop, then
+// second resumed from first's checkpoints (build second's model with another
+// seed: the checkpoint must overwrite it). what starts each failure.
+func runStoppedThenResumed(t *testing.T, what string, first, second Setup, stop int) (*Result, *Result) {
+	t.Helper()
+	first.StopAfter = stop
+	b1, err := Run(context.Background(), first)
+	if err != nil {
+		t.Fatalf("%s: first part: %v", what, err)
+	}
+	if b1.Steps != stop {
+		t.Fatalf("%s: stopped at %d, want %d", what, b1.Steps, stop)
+	}
+	second.Resume = filepath.Join(first.Config.OutDir, "checkpoints")
+	b2, err := Run(context.Background(), second)
+	if err != nil {
+		t.Fatalf("%s: resume after update %d: %v", what, stop, err)
+	}
+	return b1, b2
+}
+
+// requireSameAsStraight fails unless a run stopped and resumed (first, then
+// resumed on model mResumed) equals the straight run (model mStraight) bit
+// for bit: every update's loss and every final weight. what starts each
+// failure.
+func requireSameAsStraight(t *testing.T, what string, straight, first, resumed *Result, mStraight, mResumed Model) {
+	t.Helper()
+	joined := append(append([]float64{}, first.TrainHistory...), resumed.TrainHistory...)
+	if len(joined) != len(straight.TrainHistory) {
+		t.Fatalf("%s: %d updates resumed, %d straight", what, len(joined), len(straight.TrainHistory))
+	}
+	for i := range joined {
+		if math.Float64bits(joined[i]) != math.Float64bits(straight.TrainHistory[i]) {
+			t.Fatalf("%s: loss at update %d: straight %v, resumed %v", what, i+1, straight.TrainHistory[i], joined[i])
+		}
+	}
+	for i, p := range mStraight.Params() {
+		q := mResumed.Params()[i]
+		for j := range p.Data {
+			if math.Float32bits(p.Data[j]) != math.Float32bits(q.Data[j]) {
+				t.Fatalf("%s: weight %s[%d] differs: %v vs %v", what, p.Name, j, p.Data[j], q.Data[j])
+			}
+		}
+	}
+}
+
 // 2N updates straight must equal N updates, a resume from the checkpoint into
 // a freshly built model (different init seed) and loader, and N more — in
 // every loss and every weight bit.
@@ -102,37 +149,10 @@ func TestResumeIsBitIdentical(t *testing.T) {
 
 		cfg.OutDir = t.TempDir()
 		first, _ := testSetup(cfg, 1)
-		first.StopAfter = n
-		resB1, err := Run(context.Background(), first)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resB1.Steps != n {
-			t.Fatalf("stopped at %d", resB1.Steps)
-		}
 		second, rm := testSetup(cfg, 777) // different init: the checkpoint must overwrite it
-		second.Resume = filepath.Join(cfg.OutDir, "checkpoints")
-		resB2, err := Run(context.Background(), second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		joined := append(append([]float64{}, resB1.TrainHistory...), resB2.TrainHistory...)
-		if len(joined) != len(resA.TrainHistory) {
-			t.Fatalf("accum %d: %d vs %d losses", accum, len(joined), len(resA.TrainHistory))
-		}
-		for i := range joined {
-			if math.Float64bits(joined[i]) != math.Float64bits(resA.TrainHistory[i]) {
-				t.Fatalf("accum %d: loss at update %d: straight %v, resumed %v", accum, i+1, resA.TrainHistory[i], joined[i])
-			}
-		}
-		for i, p := range sm.params {
-			q := rm.params[i]
-			for j := range p.Data {
-				if math.Float32bits(p.Data[j]) != math.Float32bits(q.Data[j]) {
-					t.Fatalf("accum %d: weight %s[%d] differs: %v vs %v", accum, p.Name, j, p.Data[j], q.Data[j])
-				}
-			}
-		}
+		what := fmt.Sprintf("accum %d", accum)
+		resB1, resB2 := runStoppedThenResumed(t, what, first, second, n)
+		requireSameAsStraight(t, what, resA, resB1, resB2, sm, rm)
 		if resA.EvalLoss != resB2.EvalLoss {
 			t.Fatalf("accum %d: final held-out loss %v vs %v", accum, resA.EvalLoss, resB2.EvalLoss)
 		}

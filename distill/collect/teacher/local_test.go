@@ -74,35 +74,56 @@ func TestLogSumExpScaledMatchesDirectSum(t *testing.T) {
 	}
 }
 
-// TestLocalTeacherMatchesRuntime checks the local teacher's response against
-// the runtime run directly: the completion positions' top-k at temperature T
-// (log-softmax of logits/T), the tail mass, and the hidden states.
-func TestLocalTeacherMatchesRuntime(t *testing.T) {
+// The reference pair the local-teacher tests score.
+const refPrompt, refCompletion = "Replace the scanner", " battery after 500 cycles."
+
+// referenceRun is a local teacher in reference mode on a small random GGUF
+// (testmodel, seed 3) and the runtime's own view of the reference pair.
+type referenceRun struct {
+	m      *infer.Model
+	lt     *Local
+	prompt []int32   // refPrompt's ids
+	comp   []int32   // refCompletion's ids, then EOS
+	full   []int32   // prompt then comp
+	logits []float32 // the runtime's logits over full[:len(full)-1]: [len(full)-1, vocab]
+}
+
+// newReferenceRun builds a referenceRun whose teacher reports the hidden
+// states of layers hidden; the model closes with t.
+func newReferenceRun(t *testing.T, hidden []int) referenceRun {
+	t.Helper()
 	tok := testmodel.Tokenizer(t)
 	path := testmodel.GGUF(t, tok, "t.gguf", 3)
 	m, err := infer.Load(path, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
 	eos := tok.Special().EOS
-	lt, err := NewLocal(LocalConfig{Name: "local", Model: path, Completion: "reference", HiddenLayers: []int{1, 3}}, m, tok, eos)
+	lt, err := NewLocal(LocalConfig{Name: "local", Model: path, Completion: "reference", HiddenLayers: hidden}, m, tok, eos)
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := referenceRun{m: m, lt: lt, prompt: tok.Encode(refPrompt), comp: append(tok.Encode(refCompletion), eos)}
+	r.full = append(append([]int32{}, r.prompt...), r.comp...)
+	if r.logits, err = m.NewSession(128).EvalAll(r.full[:len(r.full)-1]); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestLocalTeacherMatchesRuntime checks the local teacher's response against
+// the runtime run directly: the completion positions' top-k at temperature T
+// (log-softmax of logits/T), the tail mass, and the hidden states.
+func TestLocalTeacherMatchesRuntime(t *testing.T) {
+	run := newReferenceRun(t, []int{1, 3})
+	m, prompt, comp, logits := run.m, run.prompt, run.comp, run.logits
 	const k, temp = 5, 2.0
-	resp, err := lt.Complete(context.Background(), Request{Prompt: "Replace the scanner", Reference: " battery after 500 cycles.", TopLogprobs: k, Temperature: temp})
+	resp, err := run.lt.Complete(context.Background(), Request{Prompt: refPrompt, Reference: refCompletion, TopLogprobs: k, Temperature: temp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	prompt := tok.Encode("Replace the scanner")
-	comp := append(tok.Encode(" battery after 500 cycles."), eos)
-	full := append(append([]int32{}, prompt...), comp...)
-	logits, err := m.NewSession(128).EvalAll(full[:len(full)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs, err := m.NewSession(128).HiddenStates(full[:len(full)-1], []int{1, 3})
+	hs, err := m.NewSession(128).HiddenStates(run.full[:len(run.full)-1], []int{1, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,29 +182,12 @@ func TestLocalTeacherMatchesRuntime(t *testing.T) {
 // q = Σ_{j∉top-k} p_j^{1/T} / Σ_j p_j^{1/T}, summed directly over the tail
 // tokens in float64 from the runtime's logits; without one it reports none.
 func TestLocalTeacherTemperedTail(t *testing.T) {
-	tok := testmodel.Tokenizer(t)
-	path := testmodel.GGUF(t, tok, "t.gguf", 3)
-	m, err := infer.Load(path, infer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	eos := tok.Special().EOS
-	lt, err := NewLocal(LocalConfig{Name: "local", Model: path, Completion: "reference"}, m, tok, eos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prompt := tok.Encode("Replace the scanner")
-	comp := append(tok.Encode(" battery after 500 cycles."), eos)
-	full := append(append([]int32{}, prompt...), comp...)
-	logits, err := m.NewSession(128).EvalAll(full[:len(full)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := m.Hyper.VocabSize
+	run := newReferenceRun(t, nil)
+	prompt, comp, logits := run.prompt, run.comp, run.logits
+	v := run.m.Hyper.VocabSize
 	const k = 4
 	for _, c := range []struct{ temp, kd float64 }{{1, 2}, {0.7, 4}, {1.5, 0.5}, {1, 0}} {
-		resp, err := lt.Complete(context.Background(), Request{Prompt: "Replace the scanner", Reference: " battery after 500 cycles.",
+		resp, err := run.lt.Complete(context.Background(), Request{Prompt: refPrompt, Reference: refCompletion,
 			TopLogprobs: k, Temperature: c.temp, KDTemperature: c.kd})
 		if err != nil {
 			t.Fatal(err)

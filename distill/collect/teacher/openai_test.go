@@ -111,13 +111,22 @@ func newTeacher(t *testing.T, url, mode string, deadlines *teachertest.Deadlines
 	return tt
 }
 
-func TestChatAndCompletionLogprobs(t *testing.T) {
-	var b atomic.Value
-	b.Store("ok")
+// fakeAPI starts server with behaviour initial; it returns the server's URL,
+// the behaviour to change between requests and the deadlines its stall
+// fault ends. The server closes with t.
+func fakeAPI(t *testing.T, initial string) (string, *atomic.Value, *teachertest.Deadlines) {
+	t.Helper()
+	behaviour := new(atomic.Value)
+	behaviour.Store(initial)
 	deadlines := teachertest.NewDeadlines()
-	srv := server(t, &b, deadlines)
-	defer srv.Close()
-	chat := newTeacher(t, srv.URL, "chat", deadlines)
+	srv := server(t, behaviour, deadlines)
+	t.Cleanup(srv.Close)
+	return srv.URL, behaviour, deadlines
+}
+
+func TestChatAndCompletionLogprobs(t *testing.T) {
+	url, _, deadlines := fakeAPI(t, "ok")
+	chat := newTeacher(t, url, "chat", deadlines)
 	if chat.Remote() {
 		t.Error("loopback teacher reported remote")
 	}
@@ -132,7 +141,7 @@ func TestChatAndCompletionLogprobs(t *testing.T) {
 	if top[0].Token != "Hi" || top[1].Token != "Hello" || string(top[1].Bytes) != "Hello" {
 		t.Fatalf("top not sorted descending / bytes lost: %+v", top)
 	}
-	comp := newTeacher(t, srv.URL, "completion", deadlines)
+	comp := newTeacher(t, url, "completion", deadlines)
 	r, err = comp.Complete(context.Background(), Request{Prompt: "x", MaxTokens: 1, TopLogprobs: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -143,12 +152,8 @@ func TestChatAndCompletionLogprobs(t *testing.T) {
 }
 
 func TestFaultsAreClassifiedAndKeyNeverLeaks(t *testing.T) {
-	var b atomic.Value
-	b.Store("")
-	deadlines := teachertest.NewDeadlines()
-	srv := server(t, &b, deadlines)
-	defer srv.Close()
-	tt := newTeacher(t, srv.URL, "chat", deadlines)
+	url, b, deadlines := fakeAPI(t, "")
+	tt := newTeacher(t, url, "chat", deadlines)
 	cases := []struct {
 		behaviour, reason string
 		transient         bool
