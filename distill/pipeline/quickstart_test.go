@@ -81,3 +81,13 @@ func TestQuickstartStudentsShareTheLabelledSubset(t *testing.T) {
 		t.Errorf("pretraining reads %s; manuals import %v", lm["data.train"], imp)
 	}
 }
+
+// The teacher's fine-tune trains every labelled row whole: the answer is an
+// extraction from the row's excerpt, and concatenated packing (the default
+// for text-only data) cuts about half of the rows from their excerpt.
+func TestQuickstartTeacherTrainsRowsWhole(t *testing.T) {
+	st := quickstartStages(t)
+	if got := st["train-teacher"]["data.packing"]; got != "whole" {
+		t.Errorf("train-teacher data.packing %q, want whole", got)
+	}
+}
