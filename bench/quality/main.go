@@ -1,9 +1,12 @@
 // Command quality repeats the quickstart's distillation comparison over
 // several seeds and reports each seed and the mean ± spread: the teacher's
-// golden task score, the KD and CE-only students' exact task scores and
-// golden perplexities, and KD − CE with a 95% interval across seeds.
+// golden task score, the KD and CE-only students' exact and partial scores
+// and golden perplexities, each seed's paired KD − CE comparison over the
+// golden items (the gate's 95% bootstrap intervals and McNemar's exact test),
+// and KD − CE with a 95% interval across seeds.
 //
 //	go run ./bench/quality -seeds 3                          # the embedded defaults
+//	go run ./bench/quality -seeds 3 -profile full            # the quickstart's longer profile
 //	go run ./bench/quality -seeds 3 -set params.scale=0.1 -set params.student_steps=100
 //
 // Each seed runs `distill run quickstart --set params.seed=N` in its own work
@@ -49,11 +52,14 @@ type score struct {
 
 // seedResult is one seed's comparison.
 type seedResult struct {
-	Seed    int64   `json:"seed"`
-	Teacher score   `json:"teacher"`
-	KD      score   `json:"kd"`
-	CE      score   `json:"ce"`
-	Wall    float64 `json:"wall_seconds"` // pipeline + teacher measurement
+	Seed    int64 `json:"seed"`
+	Teacher score `json:"teacher"`
+	KD      score `json:"kd"`
+	CE      score `json:"ce"`
+	// Paired is the gate's KD − CE-only comparison over the golden items
+	// (nil when the gate.json holds none).
+	Paired *gate.Comparison `json:"paired,omitempty"`
+	Wall   float64          `json:"wall_seconds"` // pipeline + teacher measurement
 }
 
 func main() {
@@ -63,6 +69,7 @@ func main() {
 	work := flag.String("work", "/tmp/distill-quality", "work directory (one subdirectory per seed; reruns skip current stages)")
 	bin := flag.String("distill", "", "distill binary (default: go build ./cmd/distill into the work directory)")
 	pipeline := flag.String("pipeline", "quickstart", "pipeline to run (embedded name or file)")
+	profile := flag.String("profile", "", "the pipeline's named parameter set (e.g. full), passed as --profile")
 	flag.Var(&sets, "set", "pipeline override (params.NAME=VALUE), repeatable")
 	flag.Parse()
 	if *seeds < 1 {
@@ -87,14 +94,17 @@ func main() {
 	var results []seedResult
 	for i := 0; i < *seeds; i++ {
 		seed := *first + int64(i)
-		r, err := runSeed(*bin, *pipeline, filepath.Join(*work, fmt.Sprintf("seed-%d", seed)), seed, sets)
+		r, err := runSeed(*bin, *pipeline, *profile, filepath.Join(*work, fmt.Sprintf("seed-%d", seed)), seed, sets)
 		if err != nil {
 			fail(fmt.Errorf("seed %d: %w", seed, err))
 		}
 		results = append(results, r)
 	}
+	if *profile != "" {
+		sets = append([]string{"--profile " + *profile}, sets...)
+	}
 	report(os.Stdout, results, sets)
-	b, err := json.MarshalIndent(map[string]any{"sets": sets, "seeds": results}, "", "  ")
+	b, err := json.MarshalIndent(map[string]any{"profile": *profile, "sets": sets, "seeds": results}, "", "  ")
 	if err != nil {
 		fail(err)
 	}
@@ -109,9 +119,12 @@ func fail(err error) {
 }
 
 // runSeed runs the pipeline for one seed and reads its results.
-func runSeed(bin, pipeline, dir string, seed int64, sets []string) (seedResult, error) {
+func runSeed(bin, pipeline, profile, dir string, seed int64, sets []string) (seedResult, error) {
 	began := time.Now()
 	args := []string{"run", pipeline, "--set", "work=" + dir, "--set", "params.seed=" + strconv.FormatInt(seed, 10)}
+	if profile != "" {
+		args = append(args, "--profile", profile)
+	}
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
@@ -143,6 +156,11 @@ func runSeed(bin, pipeline, dir string, seed int64, sets []string) (seedResult, 
 	}
 	if !kdOK || !ceOK {
 		return r, fmt.Errorf("%s/gate/gate.json: want policy-route quality for student-f32 and student-ce-f32", dir)
+	}
+	for i, c := range rep.Comparisons {
+		if c.Route == "policy" && c.A == "student-f32" && c.B == "student-ce-f32" {
+			r.Paired = &rep.Comparisons[i]
+		}
 	}
 	// The teacher on the same golden items: the gate scores it when the
 	// pipeline passes --teacher (the quickstart does); otherwise the gate's
@@ -268,10 +286,11 @@ func report(w io.Writer, rs []seedResult, sets []string) {
 	fmt.Fprintf(w, "quickstart comparison over %d seed(s); overrides: %s\n\n", len(rs), over)
 	fmt.Fprintln(w, "| seed | teacher exact | teacher ppl | KD exact | KD partial | KD ppl | CE exact | CE partial | CE ppl | KD−CE exact | CE−KD ppl | wall s |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
-	cols := make([][]float64, 10)
+	cols := make([][]float64, 11)
 	for _, r := range rs {
 		row := []float64{r.Teacher.Exact, r.Teacher.Perplexity, r.KD.Exact, orNaN(r.KD.Partial), r.KD.Perplexity,
-			r.CE.Exact, orNaN(r.CE.Partial), r.CE.Perplexity, r.KD.Exact - r.CE.Exact, r.CE.Perplexity - r.KD.Perplexity}
+			r.CE.Exact, orNaN(r.CE.Partial), r.CE.Perplexity, r.KD.Exact - r.CE.Exact, r.CE.Perplexity - r.KD.Perplexity,
+			orNaN(r.KD.Partial) - orNaN(r.CE.Partial)}
 		for i, v := range row {
 			cols[i] = append(cols[i], v)
 		}
@@ -282,16 +301,17 @@ func report(w io.Writer, rs []seedResult, sets []string) {
 			row[8], row[9], r.Wall)
 	}
 	fmt.Fprint(w, "| mean ± sd |")
-	for _, c := range cols {
+	for _, c := range cols[:10] {
 		m, sd, _ := stats(c)
 		fmt.Fprintf(w, " %s ± %s |", f(m, 3), f(sd, 3))
 	}
 	fmt.Fprintln(w, " |")
 	fmt.Fprintln(w)
+	writePaired(w, rs)
 	for _, d := range []struct {
 		name string
 		col  int
-	}{{"KD − CE exact task score", 8}, {"CE − KD golden perplexity (positive: KD better)", 9}} {
+	}{{"KD − CE exact task score", 8}, {"KD − CE partial credit", 10}, {"CE − KD golden perplexity (positive: KD better)", 9}} {
 		m, _, half := stats(cols[d.col])
 		verdict := "interval includes 0: no difference shown"
 		if math.IsNaN(half) {
@@ -307,4 +327,26 @@ func report(w io.Writer, rs []seedResult, sets []string) {
 	if math.IsNaN(pm) {
 		fmt.Fprintln(w, "partial credit: n/a (the gate in this tree does not report it yet)")
 	}
+}
+
+// writePaired prints each seed's paired KD − CE-only comparison over the
+// golden items, as the gate measured it.
+func writePaired(w io.Writer, rs []seedResult) {
+	fmt.Fprintln(w, "KD − CE-only paired over the golden items, per seed (95% bootstrap intervals; McNemar's exact test on the exact score):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| seed | exact [95%], McNemar p | partial [95%] | KD/CE golden perplexity [95%] |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, r := range rs {
+		c := r.Paired
+		if c == nil {
+			fmt.Fprintf(w, "| %d | n/a | n/a | n/a |\n", r.Seed)
+			continue
+		}
+		ppl := "n/a"
+		if c.LogPerplexityRatio != nil {
+			ppl = gate.FormatRelative(*c.LogPerplexityRatio)
+		}
+		fmt.Fprintf(w, "| %d | %s, p = %.3g | %s | %s |\n", r.Seed, gate.FormatInterval(c.TaskScore), c.McNemar.P, gate.FormatInterval(c.Partial), ppl)
+	}
+	fmt.Fprintln(w)
 }

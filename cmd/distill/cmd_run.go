@@ -19,11 +19,12 @@ import (
 
 func newRunCmd(a *app) *cobra.Command {
 	var (
-		sets  []string
-		force bool
+		sets    []string
+		force   bool
+		profile string
 	)
 	cmd := &cobra.Command{
-		Use:   "run PIPELINE.yaml|PRESET [--set params.NAME=VALUE ...]",
+		Use:   "run PIPELINE.yaml|PRESET [--profile NAME] [--set params.NAME=VALUE ...]",
 		Short: "Run a pipeline of distill commands as resumable stages (synth/collect → train → export → quantize → gate)",
 		Long: "Each stage is one distill command. A stage is keyed by the sha256 of its inputs and its\n" +
 			"command line; a rerun skips current stages and reruns an interrupted or changed one.\n" +
@@ -32,22 +33,24 @@ func newRunCmd(a *app) *cobra.Command {
 			"if it fails. State is kept in <work>/pipeline-state.json.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPipeline(a, args[0], sets, force)
+			return runPipeline(a, args[0], profile, sets, force)
 		},
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a pipeline key (params.NAME=VALUE, work=DIR), repeatable")
 	cmd.Flags().BoolVar(&force, "force", false, "run every stage even when current")
+	cmd.Flags().StringVar(&profile, "profile", "", "apply the pipeline's named set of parameter values (profiles: in the file); --set still overrides it")
 	return cmd
 }
 
 func newQuickstartCmd(a *app) *cobra.Command {
 	var (
-		sets  []string
-		force bool
-		work  string
+		sets    []string
+		force   bool
+		work    string
+		profile string
 	)
 	cmd := &cobra.Command{
-		Use:   "quickstart [--work DIR] [--set params.NAME=VALUE ...]",
+		Use:   "quickstart [--work DIR] [--profile full] [--set params.NAME=VALUE ...]",
 		Short: "Run the whole job on the embedded default: corpus, tokenizer, teacher, collection, KD student, export, quantize, gate",
 		Long: "The embedded quickstart pipeline (configs/quickstart.yaml): no network, no downloads.\n" +
 			"Prints the gate table (each export's quality drop, p95 latency, sustained floor, the approved\n" +
@@ -58,19 +61,31 @@ func newQuickstartCmd(a *app) *cobra.Command {
 			if work != "" {
 				sets = append([]string{"work=" + work}, sets...)
 			}
-			return runPipeline(a, "quickstart", sets, force)
+			return runPipeline(a, "quickstart", profile, sets, force)
 		},
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a pipeline key (params.NAME=VALUE), repeatable")
 	cmd.Flags().BoolVar(&force, "force", false, "run every stage even when current")
 	cmd.Flags().StringVar(&work, "work", "", "working directory (default runs/quickstart)")
+	cmd.Flags().StringVar(&profile, "profile", "", "named parameter set of configs/quickstart.yaml (full: the longer teacher); --set still overrides it")
 	return cmd
 }
 
-func runPipeline(a *app, name string, sets []string, force bool) error {
+func runPipeline(a *app, name, profile string, sets []string, force bool) error {
 	var cfg pipeline.Config
 	if err := configs.Load(name, &cfg, sets...); err != nil {
 		return err
+	}
+	if profile != "" {
+		// The profile's values go under the explicit overrides, which win.
+		ps, err := cfg.ProfileSets(profile)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		cfg = pipeline.Config{}
+		if err := configs.Load(name, &cfg, append(ps, sets...)...); err != nil {
+			return err
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", name, err)

@@ -121,3 +121,25 @@ func TestFailedGateSummaryIsAnError(t *testing.T) {
 		t.Fatalf("a passing gate: %v", err)
 	}
 }
+
+// --profile applies the pipeline's named parameter values; an explicit --set
+// still wins, and an unknown profile fails naming it.
+func TestRunProfileUnderExplicitOverrides(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.yaml")
+	// The stage's command fails (allow_fail), but its expanded command line is echoed first.
+	yaml := "name: p\nwork: " + dir + "\nparams:\n  steps: \"10\"\n  lr: \"1\"\n" +
+		"profiles:\n  full:\n    steps: \"900\"\n    lr: \"2\"\n" +
+		"stages:\n  - name: echo\n    run: model --no-such-flag {steps} {lr}\n    allow_fail: true\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, stderr := runCLI(t, "run", file, "--profile", "full", "--set", "params.lr=3")
+	if !strings.Contains(stderr, "$ distill model --no-such-flag 900 3\n") {
+		t.Errorf("profile full with --set params.lr=3: stderr\n%s\nwant the stage run with steps 900, lr 3", stderr)
+	}
+	code, _, stderr := runCLI(t, "run", file, "--profile", "fast")
+	if code == 0 || !strings.Contains(stderr, `profile "fast"`) {
+		t.Errorf("unknown profile: exit %d, stderr %s", code, stderr)
+	}
+}

@@ -18,7 +18,11 @@ type Config struct {
 	Name   string            `yaml:"name" json:"name"`
 	Work   string            `yaml:"work" json:"work"`     // working directory for every stage's files
 	Params map[string]string `yaml:"params" json:"params"` // values for {name} placeholders
-	Stages []StageConfig     `yaml:"stages" json:"stages"`
+	// Profiles are named sets of parameter values (`distill quickstart
+	// --profile full`): a profile's values replace the defaults under Params,
+	// and explicit --set params.NAME=VALUE overrides still win (ProfileSets).
+	Profiles map[string]map[string]string `yaml:"profiles" json:"profiles"`
+	Stages   []StageConfig                `yaml:"stages" json:"stages"`
 }
 
 // StageConfig is one stage.
@@ -43,6 +47,13 @@ func (c *Config) Validate() error {
 	if len(c.Stages) == 0 {
 		errs = append(errs, errors.New("stages: none"))
 	}
+	for _, name := range sortedKeys(c.Profiles) {
+		for _, key := range sortedKeys(c.Profiles[name]) {
+			if _, ok := c.Params[key]; !ok {
+				errs = append(errs, fmt.Errorf("profiles.%s.%s: not a parameter (define it under params)", name, key))
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for i, s := range c.Stages {
 		if s.Name == "" || seen[s.Name] {
@@ -60,6 +71,34 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ProfileSets returns the profile's parameter values as overrides
+// ("params.NAME=VALUE", sorted by name), to be applied before the explicit
+// ones so that those win.
+func (c *Config) ProfileSets(name string) ([]string, error) {
+	p, ok := c.Profiles[name]
+	if !ok {
+		known := "none"
+		if len(c.Profiles) > 0 {
+			known = strings.Join(sortedKeys(c.Profiles), ", ")
+		}
+		return nil, fmt.Errorf("profile %q: not defined under profiles (known: %s)", name, known)
+	}
+	sets := make([]string, 0, len(p))
+	for _, key := range sortedKeys(p) {
+		sets = append(sets, "params."+key+"="+p[key])
+	}
+	return sets, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func orEmpty(err error) error {

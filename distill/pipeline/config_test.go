@@ -73,3 +73,29 @@ func TestValidateNamesUnknownPlaceholders(t *testing.T) {
 		}
 	}
 }
+
+// A profile is a named set of parameter values: applied under the explicit
+// --set overrides, refused when it names a parameter the file lacks or when
+// the profile does not exist.
+func TestProfileSetsComeBeforeOverrides(t *testing.T) {
+	cfg := Config{Work: "w", Params: map[string]string{"steps": "10", "lr": "1"},
+		Profiles: map[string]map[string]string{"full": {"steps": "900", "lr": "2"}},
+		Stages:   []StageConfig{{Name: "a", Run: "x {steps} {lr}"}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sets, err := cfg.ProfileSets("full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"params.lr=2", "params.steps=900"}; !reflect.DeepEqual(sets, want) {
+		t.Fatalf("profile sets %q, want %q", sets, want)
+	}
+	if _, err := cfg.ProfileSets("fast"); err == nil || !strings.Contains(err.Error(), `"fast"`) || !strings.Contains(err.Error(), "full") {
+		t.Errorf("unknown profile: %v, want an error naming it and the known ones", err)
+	}
+	cfg.Profiles["full"]["stepz"] = "1"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "profiles.full.stepz") {
+		t.Errorf("profile naming an unknown parameter: %v", err)
+	}
+}

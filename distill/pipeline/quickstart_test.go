@@ -119,3 +119,49 @@ func TestQuickstartOutputsCoverWhatEachCommandWrites(t *testing.T) {
 		}
 	}
 }
+
+// The teacher's fine-tune trains every labelled row whole: the answer is an
+// extraction from the row's excerpt, and concatenated packing (the default
+// for text-only data) cuts about half of the rows from their excerpt.
+func TestQuickstartTeacherTrainsRowsWhole(t *testing.T) {
+	st := quickstartStages(t)
+	if got := st["train-teacher"]["data.packing"]; got != "whole" {
+		t.Errorf("train-teacher data.packing %q, want whole", got)
+	}
+}
+
+// The full profile spends its longer budget on the teacher alone: both
+// teacher stages get more updates, the students and the gate stay as in the
+// default so the two profiles' comparisons mean the same thing.
+func TestQuickstartFullProfileLengthensOnlyTheTeacher(t *testing.T) {
+	var cfg pipeline.Config
+	if err := configs.Load("quickstart", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	sets, err := cfg.ProfileSets("full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sets {
+		if !strings.HasPrefix(s, "params.teacher_") {
+			t.Errorf("profile full sets %s; want teacher parameters only", s)
+		}
+	}
+	def := quickstartStages(t)
+	var full pipeline.Config
+	if err := configs.Load("quickstart", &full, append([]string{"work=/w"}, sets...)...); err != nil {
+		t.Fatal(err)
+	}
+	stages, err := full.Build(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stages {
+		args := strings.Join(s.Params.([]string), " ")
+		if s.Name == "pretrain-teacher" || s.Name == "train-teacher" {
+			if !strings.Contains(args, "train.steps=") || strings.Contains(args, "train.steps="+def[s.Name]["train.steps"]+" ") {
+				t.Errorf("%s under profile full keeps the default's %s updates: %s", s.Name, def[s.Name]["train.steps"], args)
+			}
+		}
+	}
+}
