@@ -14,7 +14,8 @@
 #     numpy peers run on OpenBLAS rather than the reference BLAS; cmake, g++
 #     and make to build llama.cpp's llama-bench natively (bench/runtime);
 #     openssh-client for ssh-keygen, which checks release signatures
-#     (distill/release/sshsig).
+#     (distill/release/sshsig); qemu-user-static for qemu-aarch64-static,
+#     which runs the arm64 (NEON) kernel tests on amd64 (num/kernels/qdot).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +48,7 @@ fi
 # --- Debian ----------------------------------------------------------------
 # cmake (+ g++, make): bench/runtime builds llama.cpp's llama-bench natively
 # (GGML_NATIVE) from the source bundle inside node-llama-cpp.
-apt_pkgs=(python3-torch python3-numpy libopenblas0-pthread cmake g++ make openssh-client)
+apt_pkgs=(python3-torch python3-numpy libopenblas0-pthread cmake g++ make openssh-client qemu-user-static)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
