@@ -31,7 +31,7 @@ func kernelSets() []*dotKernels {
 
 func chooseKernels(want string) *dotKernels {
 	sets := kernelSets()
-	rank := map[string]int{"go": 0, "avx2": 1, "avx512": 2}
+	rank := map[string]int{"go": 0, "avx2": 1, "avx512": 2, "neon": 2} // neon: arm64's best, as avx512 is amd64's
 	r, ok := rank[want]
 	if !ok {
 		return sets[len(sets)-1]

@@ -1,0 +1,123 @@
+//go:build arm64
+
+#include "textflag.h"
+
+// NEON dot products, bit-identical to the portable Go ones as gc compiles
+// them for arm64 (dot_generic.go), where `s += w*x` on float32 becomes a
+// fused multiply-add: FMLA/FMADDS here. The Go assembler lacks some NEON
+// instructions; those are WORDs with the instruction in the comment.
+
+// func dotF32NEON(w, x *float32, n int) float32
+// Lane k of V0 is the Go path's s_k (elements i ≡ k mod 4 of the multiple-of-4
+// prefix); the leftover n mod 4 elements are FMA'd into s0 in order; the
+// result is (s0+s1)+(s2+s3).
+TEXT ·dotF32NEON(SB), NOSPLIT, $0-28
+	MOVD	w+0(FP), R0
+	MOVD	x+8(FP), R1
+	MOVD	n+16(FP), R2
+	VEOR	V0.B16, V0.B16, V0.B16
+	LSR	$2, R2, R3
+	CBZ	R3, f32tail
+f32loop:
+	VLD1.P	16(R0), [V1.S4]
+	VLD1.P	16(R1), [V2.S4]
+	VFMLA	V2.S4, V1.S4, V0.S4
+	SUBS	$1, R3, R3
+	BNE	f32loop
+f32tail:
+	ANDS	$3, R2, R2
+	BEQ	f32sum
+	FMOVS	F0, F4 // s0 (a scalar write would clear V0's other lanes)
+f32tailloop:
+	FMOVS.P	4(R0), F1
+	FMOVS.P	4(R1), F2
+	FMADDS	F2, F4, F1, F4
+	SUBS	$1, R2, R2
+	BNE	f32tailloop
+	VMOV	V4.S[0], V0.S[0]
+f32sum:
+	WORD	$0x6e20d400 // FADDP V0.4S, V0.4S, V0.4S: [s0+s1, s2+s3, …]
+	WORD	$0x7e30d800 // FADDP S0, V0.2S
+	FMOVS	F0, ret+24(FP)
+	RET
+
+// func dotF16NEON(w *uint16, x *float32, n int) float32
+// dotF32NEON with the weights widened from IEEE halves (exact).
+TEXT ·dotF16NEON(SB), NOSPLIT, $0-28
+	MOVD	w+0(FP), R0
+	MOVD	x+8(FP), R1
+	MOVD	n+16(FP), R2
+	VEOR	V0.B16, V0.B16, V0.B16
+	LSR	$2, R2, R3
+	CBZ	R3, f16tail
+f16loop:
+	VLD1.P	8(R0), [V1.H4]
+	VLD1.P	16(R1), [V2.S4]
+	WORD	$0x0e217821 // FCVTL V1.4S, V1.4H
+	VFMLA	V2.S4, V1.S4, V0.S4
+	SUBS	$1, R3, R3
+	BNE	f16loop
+f16tail:
+	ANDS	$3, R2, R2
+	BEQ	f16sum
+	FMOVS	F0, F4
+f16tailloop:
+	MOVHU.P	2(R0), R3
+	FMOVS	R3, F1
+	FCVTHS	F1, F1
+	FMOVS.P	4(R1), F2
+	FMADDS	F2, F4, F1, F4
+	SUBS	$1, R2, R2
+	BNE	f16tailloop
+	VMOV	V4.S[0], V0.S[0]
+f16sum:
+	WORD	$0x6e20d400 // FADDP V0.4S, V0.4S, V0.4S
+	WORD	$0x7e30d800 // FADDP S0, V0.2S
+	FMOVS	F0, ret+24(FP)
+	RET
+
+// func dotQ8_0NEON(w, a *byte, nb int) float32
+// nb ≥ 1 blocks of 34 bytes (f16 scale, 32 int8). Per block the eight int32
+// lanes of dotQ8_0Go (lane k: Σ of the products of elements 4k..4k+3, exact:
+// SMULL to int16, SADDLP, ADDP) are converted (exactly, |lane| ≤ 2¹⁶) and
+// FMA'd with d = half(w)·half(a) into acc[0:4] (V0) and acc[4:8] (V1); then
+// hsum8: t = V0+V1, u = t[0:2]+t[2:4], u0+u1.
+TEXT ·dotQ8_0NEON(SB), NOSPLIT, $0-28
+	MOVD	w+0(FP), R0
+	MOVD	a+8(FP), R1
+	MOVD	nb+16(FP), R2
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+q80loop:
+	MOVHU.P	2(R0), R3
+	MOVHU.P	2(R1), R4
+	FMOVS	R3, F16
+	FMOVS	R4, F17
+	FCVTHS	F16, F16
+	FCVTHS	F17, F17
+	FMULS	F17, F16, F16
+	VDUP	V16.S[0], V16.S4
+	VLD1.P	32(R0), [V2.B16, V3.B16]
+	VLD1.P	32(R1), [V4.B16, V5.B16]
+	WORD	$0x0e24c046 // SMULL  V6.8H, V2.8B, V4.8B      elements 0..7
+	WORD	$0x4e24c047 // SMULL2 V7.8H, V2.16B, V4.16B    8..15
+	WORD	$0x0e25c072 // SMULL  V18.8H, V3.8B, V5.8B     16..23
+	WORD	$0x4e25c073 // SMULL2 V19.8H, V3.16B, V5.16B   24..31
+	WORD	$0x4e6028c6 // SADDLP V6.4S, V6.8H
+	WORD	$0x4e6028e7 // SADDLP V7.4S, V7.8H
+	WORD	$0x4e602a52 // SADDLP V18.4S, V18.8H
+	WORD	$0x4e602a73 // SADDLP V19.4S, V19.8H
+	WORD	$0x4ea7bcc6 // ADDP V6.4S, V6.4S, V7.4S        lanes 0..3
+	WORD	$0x4eb3be52 // ADDP V18.4S, V18.4S, V19.4S     lanes 4..7
+	WORD	$0x4e21d8c6 // SCVTF V6.4S, V6.4S
+	WORD	$0x4e21da52 // SCVTF V18.4S, V18.4S
+	VFMLA	V16.S4, V6.S4, V0.S4
+	VFMLA	V16.S4, V18.S4, V1.S4
+	SUBS	$1, R2, R2
+	BNE	q80loop
+	WORD	$0x4e21d402 // FADD V2.4S, V0.4S, V1.4S        t_k = acc_k + acc_k+4
+	VEXT	$8, V2.B16, V2.B16, V3.B16
+	WORD	$0x4e23d442 // FADD V2.4S, V2.4S, V3.4S        u0 = t0+t2, u1 = t1+t3
+	WORD	$0x7e30d840 // FADDP S0, V2.2S                 u0+u1
+	FMOVS	F0, ret+24(FP)
+	RET
