@@ -20,6 +20,12 @@ func dotF16NEON(w *uint16, x *float32, n int) float32
 //go:noescape
 func dotQ8_0NEON(w, a *byte, nb int) float32
 
+// q4KChunkSums sets out to one Q4_K super-block's eight unscaled chunk
+// sums (dot_arm64.s); q is the 128 code bytes, a the 256 activation codes.
+//
+//go:noescape
+func q4KChunkSums(q, a *byte, out *[8]int32)
+
 // neonKernels is the portable set with the NEON kernels in place of the Go
 // ones that have one; the other types stay on the Go kernels.
 var neonKernels = withNEON(genericKernels)
@@ -49,9 +55,38 @@ func withNEON(k dotKernels) dotKernels {
 		_, _ = w[nb*BytesQ8_0-1], a[nb*BytesQ8_0-1]
 		return dotQ8_0NEON(&w[0], &a[0], nb)
 	}
-	k.q8_0Rows = nil // the single-row kernel per row
+	k.q4_K = func(w, a []byte, nb int) float32 {
+		if nb <= 0 {
+			return 0
+		}
+		_, _ = w[nb*BytesQ4_K-1], a[nb*BytesQ8_K-1]
+		return dotQ4_KNEON(w, a, nb)
+	}
+	k.q8_0Rows, k.q4_KRows = nil, nil // the single-row kernels per row
 	return k
 }
 
 // platformKernelSets lists the assembly implementations: NEON.
 func platformKernelSets() []*dotKernels { return []*dotKernels{&neonKernels} }
+
+// dotQ4_KNEON is dotQ4_KGo with each super-block's integer sums from NEON
+// (exact, so in any order); the scales, and the float steps in
+// dotQ4_KGo's order, stay in Go.
+func dotQ4_KNEON(w, a []byte, nb int) float32 {
+	var acc, accm float32
+	var sums [8]int32
+	for i := 0; i < nb; i++ {
+		wb := w[i*BytesQ4_K : i*BytesQ4_K+BytesQ4_K]
+		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
+		sc, m := scaleMinK4(wb[4:16])
+		q4KChunkSums(&wb[16], &ab[4], &sums)
+		var sumi int32
+		for j, s := range sums {
+			sumi += s * int32(sc[j])
+		}
+		da := q8KScale(ab)
+		acc = fma32(float32(sumi), half(wb)*da, acc)
+		accm = fma32(float32(q4KMins(ab, &m)), half(wb[2:])*da, accm)
+	}
+	return acc - accm
+}

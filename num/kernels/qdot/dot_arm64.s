@@ -121,3 +121,45 @@ q80loop:
 	WORD	$0x7e30d840 // FADDP S0, V2.2S                 u0+u1
 	FMOVS	F0, ret+24(FP)
 	RET
+
+// CHUNK32 sets V20 to the four int32 partial sums of the 32 products
+// V(ql)·V(al) (bytes 0..15) and V(qh)·V(ah) (bytes 16..31); the WORDs name
+// their registers, so the callers move the operands into V8/V9 × V2/V3.
+#define CHUNK32 \
+	WORD	$0x0e22c110 \ // SMULL  V16.8H, V8.8B, V2.8B
+	WORD	$0x4e22c111 \ // SMULL2 V17.8H, V8.16B, V2.16B
+	WORD	$0x0e23c132 \ // SMULL  V18.8H, V9.8B, V3.8B
+	WORD	$0x4e23c133 \ // SMULL2 V19.8H, V9.16B, V3.16B
+	WORD	$0x4e602a14 \ // SADDLP V20.4S, V16.8H
+	WORD	$0x4e606a34 \ // SADALP V20.4S, V17.8H
+	WORD	$0x4e606a54 \ // SADALP V20.4S, V18.8H
+	WORD	$0x4e606a74   // SADALP V20.4S, V19.8H
+
+// func q4KChunkSums(q, a *byte, out *[8]int32)
+// One Q4_K super-block's unscaled integer sums, exact: out[2j] is Σ_l
+// (q[32j+l]&15)·a[64j+l] and out[2j+1] is Σ_l (q[32j+l]>>4)·a[64j+32+l]
+// over l < 32 (q: the 128 code bytes, a: the 256 Q8_K codes).
+TEXT ·q4KChunkSums(SB), NOSPLIT, $0-24
+	MOVD	q+0(FP), R0
+	MOVD	a+8(FP), R1
+	MOVD	out+16(FP), R2
+	VMOVI	$15, V7.B16
+	MOVD	$4, R3
+q4kloop:
+	VLD1.P	32(R0), [V0.B16, V1.B16]
+	VLD1.P	64(R1), [V2.B16, V3.B16, V4.B16, V5.B16]
+	VAND	V7.B16, V0.B16, V8.B16
+	VAND	V7.B16, V1.B16, V9.B16
+	CHUNK32
+	VADDV	V20.S4, V20
+	FMOVS.P	F20, 4(R2)
+	VUSHR	$4, V0.B16, V8.B16
+	VUSHR	$4, V1.B16, V9.B16
+	VMOV	V4.B16, V2.B16
+	VMOV	V5.B16, V3.B16
+	CHUNK32
+	VADDV	V20.S4, V20
+	FMOVS.P	F20, 4(R2)
+	SUBS	$1, R3, R3
+	BNE	q4kloop
+	RET
