@@ -26,6 +26,13 @@ func dotQ8_0NEON(w, a *byte, nb int) float32
 //go:noescape
 func q4KChunkSums(q, a *byte, out *[8]int32)
 
+// q6KLanes sets out to one Q6_K super-block's eight integer lanes without
+// the −32 code offset (dot_arm64.s); w is the block, a the 256 activation
+// codes, scl the 16 sub-block scales.
+//
+//go:noescape
+func q6KLanes(w, a *byte, scl *[16]int32, out *[8]int32)
+
 // neonKernels is the portable set with the NEON kernels in place of the Go
 // ones that have one; the other types stay on the Go kernels.
 var neonKernels = withNEON(genericKernels)
@@ -62,7 +69,14 @@ func withNEON(k dotKernels) dotKernels {
 		_, _ = w[nb*BytesQ4_K-1], a[nb*BytesQ8_K-1]
 		return dotQ4_KNEON(w, a, nb)
 	}
-	k.q8_0Rows, k.q4_KRows = nil, nil // the single-row kernels per row
+	k.q6_K = func(w, a []byte, nb int) float32 {
+		if nb <= 0 {
+			return 0
+		}
+		_, _ = w[nb*BytesQ6_K-1], a[nb*BytesQ8_K-1]
+		return dotQ6_KNEON(w, a, nb)
+	}
+	k.q8_0Rows, k.q4_KRows, k.q6_KRows = nil, nil, nil // the single-row kernels per row
 	return k
 }
 
@@ -89,4 +103,27 @@ func dotQ4_KNEON(w, a []byte, nb int) float32 {
 		accm = fma32(float32(q4KMins(ab, &m)), half(wb[2:])*da, accm)
 	}
 	return acc - accm
+}
+
+// dotQ6_KNEON is dotQ6_KGo with each super-block's lanes from NEON (integer,
+// exact): lane k is q6KLanes' lane minus 32·(sc[2k]·bsums[2k] +
+// sc[2k+1]·bsums[2k+1]), then one FMA per lane with d·da and hsum8, in
+// dotQ6_KGo's order.
+func dotQ6_KNEON(w, a []byte, nb int) float32 {
+	var acc [8]float32
+	var scl [16]int32
+	var lanes [8]int32
+	for i := 0; i < nb; i++ {
+		wb := w[i*BytesQ6_K : i*BytesQ6_K+BytesQ6_K]
+		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
+		for g, s := range wb[192:208] {
+			scl[g] = int32(int8(s))
+		}
+		q6KLanes(&wb[0], &ab[4], &scl, &lanes)
+		for k := range lanes {
+			lanes[k] -= (scl[2*k]*q8KBsum(ab, 2*k) + scl[2*k+1]*q8KBsum(ab, 2*k+1)) << 5
+		}
+		fmaLanes(&acc, &lanes, half(wb[208:])*q8KScale(ab))
+	}
+	return hsum8(&acc)
 }

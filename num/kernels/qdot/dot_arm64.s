@@ -163,3 +163,90 @@ q4kloop:
 	SUBS	$1, R3, R3
 	BNE	q4kloop
 	RET
+
+// Q6CHUNK adds one 32-element Q6_K chunk into the eight lanes V24 (lanes
+// 0..3) and V25 (4..7): lane k gets the products of elements 4k..4k+3 of the
+// chunk's unsigned codes (V8: elements 0..15, V9: 16..31) and activations
+// (V10, V11), summed exactly (SMULL, SADDLP, ADDP) and times the scale of
+// the 16 elements they belong to (the next two int32 at R3).
+#define Q6CHUNK \
+	WORD	$0x0e2ac110 \ // SMULL  V16.8H, V8.8B, V10.8B
+	WORD	$0x4e2ac111 \ // SMULL2 V17.8H, V8.16B, V10.16B
+	WORD	$0x0e2bc132 \ // SMULL  V18.8H, V9.8B, V11.8B
+	WORD	$0x4e2bc133 \ // SMULL2 V19.8H, V9.16B, V11.16B
+	WORD	$0x4e602a10 \ // SADDLP V16.4S, V16.8H
+	WORD	$0x4e602a31 \ // SADDLP V17.4S, V17.8H
+	WORD	$0x4e602a52 \ // SADDLP V18.4S, V18.8H
+	WORD	$0x4e602a73 \ // SADDLP V19.4S, V19.8H
+	WORD	$0x4eb1be10 \ // ADDP   V16.4S, V16.4S, V17.4S
+	WORD	$0x4eb3be52 \ // ADDP   V18.4S, V18.4S, V19.4S
+	VLD1R.P	4(R3), [V20.S4] \
+	VLD1R.P	4(R3), [V21.S4] \
+	WORD	$0x4eb49618 \ // MLA    V24.4S, V16.4S, V20.4S
+	WORD	$0x4eb59659   // MLA    V25.4S, V18.4S, V21.4S
+
+// func q6KLanes(w, a *byte, scl *[16]int32, out *[8]int32)
+// One Q6_K super-block's eight integer lanes without the −32 offset, exact:
+// out[k] = Σ scl[e/16]·code(e)·a[e] over the elements e with (e mod 32)/4 = k,
+// code(e) the unsigned 6-bit code (w: the 210-byte block, a: 256 Q8_K codes,
+// scl: the 16 sub-block scales).
+TEXT ·q6KLanes(SB), NOSPLIT, $0-32
+	MOVD	w+0(FP), R0
+	MOVD	a+8(FP), R1
+	MOVD	scl+16(FP), R3
+	MOVD	out+24(FP), R2
+	VMOVI	$15, V30.B16
+	VMOVI	$48, V31.B16
+	VEOR	V24.B16, V24.B16, V24.B16
+	VEOR	V25.B16, V25.B16, V25.B16
+	ADD	$128, R0, R4 // qh
+	MOVD	$2, R5
+q6khalf:
+	VLD1.P	64(R0), [V0.B16, V1.B16, V2.B16, V3.B16] // ql
+	VLD1.P	32(R4), [V4.B16, V5.B16]                 // qh
+	// elements 0..31: ql[l]&15 | (qh[l]&3)<<4
+	VAND	V30.B16, V0.B16, V8.B16
+	VSHL	$4, V4.B16, V12.B16
+	VAND	V31.B16, V12.B16, V12.B16
+	VORR	V12.B16, V8.B16, V8.B16
+	VAND	V30.B16, V1.B16, V9.B16
+	VSHL	$4, V5.B16, V13.B16
+	VAND	V31.B16, V13.B16, V13.B16
+	VORR	V13.B16, V9.B16, V9.B16
+	VLD1.P	32(R1), [V10.B16, V11.B16]
+	Q6CHUNK
+	// elements 32..63: ql[32+l]&15 | ((qh[l]>>2)&3)<<4
+	VAND	V30.B16, V2.B16, V8.B16
+	VSHL	$2, V4.B16, V12.B16
+	VAND	V31.B16, V12.B16, V12.B16
+	VORR	V12.B16, V8.B16, V8.B16
+	VAND	V30.B16, V3.B16, V9.B16
+	VSHL	$2, V5.B16, V13.B16
+	VAND	V31.B16, V13.B16, V13.B16
+	VORR	V13.B16, V9.B16, V9.B16
+	VLD1.P	32(R1), [V10.B16, V11.B16]
+	Q6CHUNK
+	// elements 64..95: ql[l]>>4 | ((qh[l]>>4)&3)<<4
+	VUSHR	$4, V0.B16, V8.B16
+	VAND	V31.B16, V4.B16, V12.B16
+	VORR	V12.B16, V8.B16, V8.B16
+	VUSHR	$4, V1.B16, V9.B16
+	VAND	V31.B16, V5.B16, V13.B16
+	VORR	V13.B16, V9.B16, V9.B16
+	VLD1.P	32(R1), [V10.B16, V11.B16]
+	Q6CHUNK
+	// elements 96..127: ql[32+l]>>4 | (qh[l]>>6)<<4
+	VUSHR	$4, V2.B16, V8.B16
+	VUSHR	$2, V4.B16, V12.B16
+	VAND	V31.B16, V12.B16, V12.B16
+	VORR	V12.B16, V8.B16, V8.B16
+	VUSHR	$4, V3.B16, V9.B16
+	VUSHR	$2, V5.B16, V13.B16
+	VAND	V31.B16, V13.B16, V13.B16
+	VORR	V13.B16, V9.B16, V9.B16
+	VLD1.P	32(R1), [V10.B16, V11.B16]
+	Q6CHUNK
+	SUBS	$1, R5, R5
+	BNE	q6khalf
+	VST1	[V24.S4, V25.S4], (R2)
+	RET
