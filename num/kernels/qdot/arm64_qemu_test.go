@@ -12,7 +12,8 @@ import (
 
 // arm64QemuTests are the tests the emulated run must pass: the NEON kernels
 // against the Go ones (kernels_arm64_test.go) and the implementation-
-// independent checks of every kernel set against float64 references.
+// independent checks of every kernel set and of the activation quantizers
+// against float64 references.
 var arm64QemuTests = []string{
 	"TestNEONQuantDotsBitIdenticalToGo",
 	"TestNEONFloatDotsBitIdenticalToGo",
@@ -24,6 +25,9 @@ var arm64QemuTests = []string{
 	"TestMulBatchSetMixedTypes",
 	"TestRowKernelsCheckBounds",
 	"TestDequantizeBitIdentical",
+	"TestQuantizeQ8_0",
+	"TestQuantizeQ8_K",
+	"TestQuantizersMatchFloat64Reference", // failed on arm64 before roundEven's float32(p)
 }
 
 // TestArm64KernelsUnderQemu cross-compiles this package's tests for

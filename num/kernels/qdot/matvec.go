@@ -18,6 +18,7 @@ import (
 // an unknown name is ignored. The quantized dot products and QuantizeQ8_0
 // of all three agree bit for bit (llama.cpp's order); the F16/F32 dots of
 // avx2 and avx512 are the same code, and Go's sum in a different order.
+// On arm64 the best is "neon" (DISTILL_QDOT=neon), bit-identical to "go".
 var kernelSet = chooseKernels(os.Getenv(EnvImplementation))
 
 // EnvImplementation is the environment variable that forces an implementation.
