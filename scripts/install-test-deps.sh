@@ -17,7 +17,9 @@
 #     openssh-client for ssh-keygen, which checks release signatures
 #     (distill/release/sshsig); chromium, which renders the gate's
 #     report.html headless (distill/gate's browser test). The same cmake
-#     and g++ build llama-perplexity (distill/gate's KLD cross-check).
+#     and g++ build llama-perplexity (distill/gate's KLD cross-check);
+#     qemu-user-static for qemu-aarch64-static, which runs the arm64 (NEON)
+#     kernel tests on amd64 (num/kernels/qdot).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,7 +59,7 @@ fi
 # --- Debian ----------------------------------------------------------------
 # cmake (+ g++, make): bench/runtime builds llama.cpp's llama-bench natively
 # (GGML_NATIVE) from the source bundle inside node-llama-cpp.
-apt_pkgs=(python3-torch python3-numpy libopenblas0-pthread cmake g++ make openssh-client chromium)
+apt_pkgs=(python3-torch python3-numpy libopenblas0-pthread cmake g++ make openssh-client chromium qemu-user-static)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,6 +18,7 @@ import (
 // an unknown name is ignored. The quantized dot products and QuantizeQ8_0
 // of all three agree bit for bit (llama.cpp's order); the F16/F32 dots of
 // avx2 and avx512 are the same code, and Go's sum in a different order.
+// On arm64 the best is "neon" (DISTILL_QDOT=neon), bit-identical to "go".
 var kernelSet = chooseKernels(os.Getenv(EnvImplementation))
 
 // EnvImplementation is the environment variable that forces an implementation.
@@ -31,7 +32,7 @@ func kernelSets() []*dotKernels {
 
 func chooseKernels(want string) *dotKernels {
 	sets := kernelSets()
-	rank := map[string]int{"go": 0, "avx2": 1, "avx512": 2}
+	rank := map[string]int{"go": 0, "avx2": 1, "avx512": 2, "neon": 2} // neon: arm64's best, as avx512 is amd64's
 	r, ok := rank[want]
 	if !ok {
 		return sets[len(sets)-1]

@@ -67,10 +67,11 @@ func absMax(xb []float32) float32 {
 // roundEven rounds p to the nearest integer, ties to even, for |p| < 2²²
 // (adding and removing 1.5·2²³ leaves no fraction bits; float32 addition
 // rounds half to even). Activation codes satisfy |p| ≤ 127.00002; a NaN
-// stays NaN.
+// stays NaN. float32(p) keeps p's own rounding where the caller passes a
+// product: without it gc on arm64 fuses v·id + magic into one FMADD.
 func roundEven(p float32) float32 {
 	const magic = 0x1.8p23
-	return (p + magic) - magic
+	return (float32(p) + magic) - magic
 }
 
 // QuantizeQ8_K quantizes x (len a multiple of 256) into Q8_K blocks in dst
