@@ -16,18 +16,7 @@ func writeTestDataset(t *testing.T, dir string, seed int64) datasettest.Config {
 	cfg := datasettest.Config{Vocab: 2000, K: 4, Rows: 12, PromptLen: 3, CompletionLen: 6, Seed: seed,
 		HiddenLayers: []int{2}, HiddenDim: 3, Splits: []string{"train", "validation"}}
 	recs, _ := datasettest.Generate(cfg)
-	w, err := dataset.Create(dir, cfg.Meta(), dataset.WriterOptions{MaxShardBytes: 1 << 10, RowGroupBytes: 512})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	datasettest.Write(t, dir, cfg.Meta(), dataset.WriterOptions{MaxShardBytes: 1 << 10, RowGroupBytes: 512}, recs)
 	return cfg
 }
 

@@ -17,16 +17,8 @@ import (
 // matrix with one row count per evaluated token, and change the q4_k_m file.
 func TestImatrixThenQuantize(t *testing.T) {
 	dir := t.TempDir()
-	cfg := student.Config{VocabSize: 320, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 512,
-		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
-	m, err := export.RandomModel(cfg, 9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(dir, "f32.gguf")
-	if err := export.Write(src, m, export.Options{Type: quant.FileF32}); err != nil {
-		t.Fatal(err)
-	}
+	src, m := writeImatrixTestModel(t, dir, 9)
+	cfg := m.Config
 	data := filepath.Join(dir, "prompts.jsonl")
 	os.WriteFile(data, []byte(`{"prompt": "Question: what is the torque?", "completion": " 12 Nm [§3.1]"}
 {"prompt": "Question: may I skip the inspection?", "completion": " Not covered by the policy."}
@@ -75,4 +67,21 @@ func TestImatrixThenQuantize(t *testing.T) {
 	if code, _, _ := runCLI(t, "imatrix", "--model", src, "--out", im); code != 2 {
 		t.Errorf("no --data: exit %d, want 2", code)
 	}
+}
+
+// writeImatrixTestModel writes a random 2-block student (widths that divide
+// the K-quant block) as dir/f32.gguf and returns its path and model.
+func writeImatrixTestModel(t *testing.T, dir string, seed uint64) (string, *export.Model) {
+	t.Helper()
+	cfg := student.Config{VocabSize: 320, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 512,
+		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
+	m, err := export.RandomModel(cfg, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "f32.gguf")
+	if err := export.Write(src, m, export.Options{Type: quant.FileF32}); err != nil {
+		t.Fatal(err)
+	}
+	return src, m
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/distill-ml/distill/export"
 	"github.com/distill-ml/distill/format/imatrix"
 	"github.com/distill-ml/distill/format/quant"
-	"github.com/distill-ml/distill/model/student"
 )
 
 // quantize --imatrix FILE reads the file as llama-quantize does (sums /
@@ -18,16 +17,8 @@ import (
 // given the weights computed here by hand.
 func TestQuantizeWithImatrixFile(t *testing.T) {
 	dir := t.TempDir()
-	cfg := student.Config{VocabSize: 320, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 512,
-		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
-	m, err := export.RandomModel(cfg, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(dir, "f32.gguf")
-	if err := export.Write(src, m, export.Options{Type: quant.FileF32}); err != nil {
-		t.Fatal(err)
-	}
+	src, m := writeImatrixTestModel(t, dir, 3)
+	cfg := m.Config
 	im := &imatrix.File{Entries: map[string]imatrix.Entry{}, Datasets: []string{"prompts"}, ChunkCount: 2, ChunkSize: 64}
 	want := map[string][]float32{}
 	for _, p := range export.PlanShapes(cfg, export.Options{Type: quant.FileF32}) {
