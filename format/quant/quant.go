@@ -523,26 +523,33 @@ func quantizeK45(y []byte, x []float32, L *[QK_K]uint8, nmax int, rmin float32, 
 	if maxMin > 0 {
 		invMin = 63 / maxMin
 	}
-	sc := y[4:16]
-	for i := range sc {
-		sc[i] = 0
+	var ls, lm [QK_K / 32]uint8
+	for j := range ls {
+		ls[j] = min(63, uint8(nearestInt(float32(invScale*scales[j]))))
+		lm[j] = min(63, uint8(nearestInt(float32(invMin*mins[j]))))
 	}
+	finishScalesMinsK4(y, x, L[:], nmax, maxScale/63, maxMin/63, &ls, &lm)
+}
+
+// finishScalesMinsK4 ends a Q4_K/Q5_K super-block as ggml does: it packs the
+// eight 6-bit sub-block scales ls and mins lm into y[4:16], writes d and dmin
+// as halves at y[0:4], and re-quantizes x into levels 0..nmax in L with the
+// values as stored (rounded to half and to 6 bits).
+func finishScalesMinsK4(y []byte, x []float32, L []uint8, nmax int, d, dmin float32, ls, lm *[QK_K / 32]uint8) {
+	sc := y[4:16]
+	clear(sc)
 	for j := 0; j < QK_K/32; j++ {
-		ls := uint8(nearestInt(float32(invScale * scales[j])))
-		lm := uint8(nearestInt(float32(invMin * mins[j])))
-		ls = min(63, ls)
-		lm = min(63, lm)
 		if j < 4 {
-			sc[j] = ls
-			sc[j+4] = lm
+			sc[j] = ls[j]
+			sc[j+4] = lm[j]
 		} else {
-			sc[j+4] = ls&0xf | (lm&0xf)<<4
-			sc[j-4] |= (ls >> 4) << 6
-			sc[j] |= (lm >> 4) << 6
+			sc[j+4] = ls[j]&0xf | (lm[j]&0xf)<<4
+			sc[j-4] |= (ls[j] >> 4) << 6
+			sc[j] |= (lm[j] >> 4) << 6
 		}
 	}
-	putHalf(y[0:], maxScale/63)
-	putHalf(y[2:], maxMin/63)
+	putHalf(y[0:], d)
+	putHalf(y[2:], dmin)
 	dAll, dminAll := half(y[0:]), half(y[2:])
 	for j := 0; j < QK_K/32; j++ {
 		s, m := getScaleMinK4(j, sc)

@@ -200,34 +200,11 @@ func quantizeK45Weighted(y []byte, x, qw []float32, L *[QK_K]uint8, nmax int) {
 	}
 	dBlock := makeQPQuants(63, scales[:], Ls[:], sw[:])
 	mBlock := makeQPQuants(63, mins[:], Lm[:], sw[:])
-	sc := y[4:16]
-	clear(sc)
-	for j := 0; j < QK_K/32; j++ {
-		ls, lm := min(63, Ls[j]), min(63, Lm[j])
-		if j < 4 {
-			sc[j] = ls
-			sc[j+4] = lm
-		} else {
-			sc[j+4] = ls&0xf | (lm&0xf)<<4
-			sc[j-4] |= (ls >> 4) << 6
-			sc[j] |= (lm >> 4) << 6
-		}
+	var ls, lm [QK_K / 32]uint8
+	for j := range ls {
+		ls[j], lm[j] = min(63, Ls[j]), min(63, Lm[j])
 	}
-	putHalf(y[0:], dBlock)
-	putHalf(y[2:], mBlock)
-	dAll, dminAll := half(y[0:]), half(y[2:])
-	for j := 0; j < QK_K/32; j++ {
-		s, m := getScaleMinK4(j, sc)
-		d := dAll * float32(s)
-		if d == 0 {
-			continue
-		}
-		dm := dminAll * float32(m)
-		for ii := 0; ii < 32; ii++ {
-			l := nearestInt((x[32*j+ii] + dm) / d)
-			L[32*j+ii] = uint8(max(0, min(nmax, l)))
-		}
-	}
+	finishScalesMinsK4(y, x, L[:], nmax, dBlock, mBlock, &ls, &lm)
 }
 
 // quantizeQ5_0Weighted is quantize_row_q5_0_impl for one row.
