@@ -123,7 +123,18 @@ func TestKLDMatchesLlamaPerplexity(t *testing.T) {
 	}
 	logits := filepath.Join(dir, "base.kld")
 	run("-m", base, "-f", textPath, "--kl-divergence-base", logits)
-	ref := parseLlamaKLD(t, run("-m", cand, "--kl-divergence-base", logits, "--kl-divergence"))
+	// llama-perplexity prints through llama.cpp's asynchronous logger, whose
+	// worker can lose the tail of the output when the process exits: on this
+	// tiny model about 4 runs in 10 exit 0 with the summary cut short or
+	// missing (stdout and --log-file alike; measured here). The figures are
+	// deterministic, so a run whose summary is incomplete is repeated (at
+	// most 8 runs) rather than compared; a wrong figure still fails.
+	out := run("-m", cand, "--kl-divergence-base", logits, "--kl-divergence")
+	for try := 1; try < 8 && len(llamaStat.FindAllString(out, -1)) < 9; try++ {
+		t.Logf("llama-perplexity printed no complete summary (try %d); running it again", try)
+		out = run("-m", cand, "--kl-divergence-base", logits, "--kl-divergence")
+	}
+	ref := parseLlamaKLD(t, out)
 
 	golden := []gate.Item{{ID: "q1", Prompt: "Question: when is the scanner battery replaced?\nAnswer:", Completion: " after 500 charge cycles [§3.2].\n",
 		Score: func(string) gate.Grade { return gate.Grade{} }, Stop: []string{"\n"}}}
