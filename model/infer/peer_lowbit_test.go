@@ -56,16 +56,7 @@ func TestLowBitMixesAgreeWithLlamaCpp(t *testing.T) {
 	peer := runLlamaCpp(t, req)
 	for fi, c := range cases {
 		t.Run(c.ft.String(), func(t *testing.T) {
-			m, err := Load(req.Files[fi].Path, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			exact, err := Load(req.Files[fi].Path, Options{ExactPrompt: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer exact.Close()
+			m, exact := loadFastAndExact(t, req.Files[fi].Path)
 			t.Logf("%s: %v", c.ft, m.Types)
 			V := m.Hyper.VocabSize
 			var worst float64

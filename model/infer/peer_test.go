@@ -138,16 +138,7 @@ func TestAgreesWithLlamaCpp(t *testing.T) {
 			if typ == "F32" || typ == "F16" {
 				tol = 1e-3
 			}
-			m, err := Load(req.Files[fi].Path, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			exact, err := Load(req.Files[fi].Path, Options{ExactPrompt: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer exact.Close()
+			m, exact := loadFastAndExact(t, req.Files[fi].Path)
 			V := m.Hyper.VocabSize
 			var worst, worstFast, worstExact, worstKL, sumKL float64
 			top1, positions := 0, 0
@@ -346,4 +337,21 @@ var tokenizerCorpus = []string{
 	"a b c d e f g h i j k l m n o p q r s t u v w x y z",
 	"\"Quoted\" (parenthesised) [bracketed] {braced} 'single'",
 	"",
+}
+
+// loadFastAndExact loads the file twice: with the runtime's fast prompt path
+// and with llama.cpp's arithmetic (ExactPrompt); both close with the test.
+func loadFastAndExact(t *testing.T, path string) (fast, exact *Model) {
+	t.Helper()
+	fast, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fast.Close() })
+	exact, err = Load(path, Options{ExactPrompt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exact.Close() })
+	return fast, exact
 }
