@@ -184,7 +184,7 @@ func TestOpsAllocFree(t *testing.T) {
 		g := G.NewGraph()
 		const B, T, H, KV, hd = 2, 40, 4, 2, 8
 		qkv := newInput(g, rng, "qkv", 1, B*T, (H+2*KV)*hd)
-		y, err := Attention(qkv.node, B, T, H, KV, hd)
+		y, err := Attention(qkv.node, nil, B, T, H, KV, hd)
 		if err != nil {
 			t.Fatal(err)
 		}
