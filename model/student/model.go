@@ -530,12 +530,18 @@ func (m *Model) Evaluate(b *batch.Batch) (loss.Terms, loss.Metrics, error) {
 	return t, mt, nil
 }
 
-// Logits returns the student's logits [B*T*V] for token rows tokens [B*T].
+// Logits returns the student's logits [B*T*V] for token rows tokens [B*T],
+// each of the B rows one document (plain causal attention).
 func (m *Model) Logits(tokens []int32, B, T int) ([]float32, error) {
 	if B <= 0 || T <= 0 || len(tokens) != B*T {
 		return nil, fmt.Errorf("logits: %d tokens for B=%d T=%d", len(tokens), B, T)
 	}
-	b := &batch.Batch{B: B, T: T, Tokens: tokens, Targets: make([]int32, B*T), LossMask: make([]float32, B*T)}
+	return m.batchLogits(&batch.Batch{B: B, T: T, Tokens: tokens, Targets: make([]int32, B*T), LossMask: make([]float32, B*T)})
+}
+
+// batchLogits returns the student's logits [B*T*V] for b's tokens under its
+// document mask (b.RowStart).
+func (m *Model) batchLogits(b *batch.Batch) ([]float32, error) {
 	gr, err := m.run(modeLogits, b, nil)
 	if err != nil {
 		return nil, err

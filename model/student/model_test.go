@@ -376,3 +376,40 @@ func TestWeightGradientsWrittenInPlace(t *testing.T) {
 		}
 	}
 }
+
+// packRows makes b's windows hold several rows, as the loader's packing
+// does: the documents of window w start at starts[w] (each list beginning
+// with 0) and positions from pad[w] on are padding. It returns the
+// batch.RowStart [B*T] and masks out what the loader masks: padding and the
+// last position of each row (its successor belongs to another row).
+func packRows(b *batch.Batch, starts [][]int, pad []int) []int32 {
+	T := b.T
+	rs := make([]int32, b.B*T)
+	for w, st := range starts {
+		for t := 0; t < T; t++ {
+			p := w*T + t
+			s, end := 0, pad[w] // the document holding t: [s, end)
+			for i, v := range st {
+				if v <= t {
+					s = v
+					if i+1 < len(st) {
+						end = st[i+1]
+					} else {
+						end = pad[w]
+					}
+				}
+			}
+			if t >= pad[w] {
+				s, end = t, t+1
+			}
+			rs[p] = int32(s)
+			if t == end-1 {
+				b.LossMask[p] = 0
+				if b.TeacherValid != nil {
+					b.TeacherValid[p] = 0
+				}
+			}
+		}
+	}
+	return rs
+}
