@@ -188,7 +188,7 @@ func TestOpsAllocFree(t *testing.T) {
 		qkv := newInput(g, rng, "qkv", 1, B*T, (H+2*KV)*hd)
 		var feed *Feed
 		if c.packed { // document masks: two rows then padding; three rows
-			feed = &Feed{Batch: &batch.Batch{B: B, T: T, RowStart: docRowStarts(T, [][]int{{0, 17}, {0, 5, 33}}, []int{36, T})}}
+			feed = &Feed{Batch: &batch.Batch{B: B, T: T, RowStart: batchtest.RowStarts(T, [][]int{{0, 17}, {0, 5, 33}}, []int{36, T})}}
 		}
 		y, err := Attention(qkv.node, feed, B, T, H, KV, hd)
 		if err != nil {

@@ -216,28 +216,6 @@ func TestEmbeddingRejectsBadID(t *testing.T) {
 	}
 }
 
-// docRowStarts returns batch.RowStart [B*T] for windows of T positions whose
-// documents start at starts[b] (each list beginning with 0) and whose
-// positions from pad[b] on are padding (each its own document).
-func docRowStarts(T int, starts [][]int, pad []int) []int32 {
-	rs := make([]int32, len(starts)*T)
-	for b, st := range starts {
-		for t := 0; t < T; t++ {
-			s := 0
-			for _, v := range st {
-				if v <= t {
-					s = v
-				}
-			}
-			if t >= pad[b] {
-				s = t
-			}
-			rs[b*T+t] = int32(s)
-		}
-	}
-	return rs
-}
-
 func TestAttentionGrad(t *testing.T) {
 	for _, c := range []struct {
 		B, T, H, KV, hd int
@@ -261,7 +239,7 @@ func TestAttentionGrad(t *testing.T) {
 		var feed *Feed
 		rowStart := make([]int32, N) // one document per window
 		if c.starts != nil {
-			rowStart = docRowStarts(c.T, c.starts, c.pad)
+			rowStart = batchtest.RowStarts(c.T, c.starts, c.pad)
 			feed = &Feed{Batch: &batch.Batch{B: c.B, T: c.T, RowStart: rowStart}}
 		}
 		y, err := Attention(qkv.node, feed, c.B, c.T, c.H, c.KV, c.hd)

@@ -384,30 +384,13 @@ func TestWeightGradientsWrittenInPlace(t *testing.T) {
 // last position of each row (its successor belongs to another row).
 func packRows(b *batch.Batch, starts [][]int, pad []int) []int32 {
 	T := b.T
-	rs := make([]int32, b.B*T)
-	for w, st := range starts {
-		for t := 0; t < T; t++ {
-			p := w*T + t
-			s, end := 0, pad[w] // the document holding t: [s, end)
-			for i, v := range st {
-				if v <= t {
-					s = v
-					if i+1 < len(st) {
-						end = st[i+1]
-					} else {
-						end = pad[w]
-					}
-				}
-			}
-			if t >= pad[w] {
-				s, end = t, t+1
-			}
-			rs[p] = int32(s)
-			if t == end-1 {
-				b.LossMask[p] = 0
-				if b.TeacherValid != nil {
-					b.TeacherValid[p] = 0
-				}
+	rs := batchtest.RowStarts(T, starts, pad)
+	for p := range rs {
+		// The last position of a document: the next starts its own.
+		if t := p % T; t == T-1 || int(rs[p+1]) == t+1 {
+			b.LossMask[p] = 0
+			if b.TeacherValid != nil {
+				b.TeacherValid[p] = 0
 			}
 		}
 	}
