@@ -4,8 +4,24 @@
 // producer and the consumers share one definition.
 //
 // Positions are flattened row-major over [B, T]: position p = b*T + t.
-// Targets[p] is the token the model must predict after reading Tokens[0..t]
-// of row b; the teacher signal at p describes that same prediction.
+// Targets[p] is the token the model must predict after reading the tokens of
+// its document in window b up to Tokens[p]; the teacher signal at p describes
+// that same prediction.
+//
+// # Documents
+//
+// A window (one of the B rows of length T) may hold several dataset rows
+// packed end to end ("documents"). RowStart[p] is the window index t0 of the
+// first token of the document position p belongs to, so the student's
+// attention lets position p read positions [b*T+RowStart[p], p] of its
+// window only (a block-diagonal causal "document mask", as Hugging Face's
+// per-row position ids / varlen attention): a packed row never sees the rows
+// before it, as the teacher (which scored each row alone) and the golden set
+// (one prompt per sequence) never do. Padding positions start their own
+// document (RowStart[p] = t), which is the cheapest: they read only
+// themselves. A row continued from the previous window (concat packing)
+// starts at 0. RowStart nil means one document per window (RowStart[p] = 0
+// everywhere): right only for producers whose windows each hold one row.
 package batch
 
 import "fmt"
@@ -17,6 +33,10 @@ type Batch struct {
 	Tokens   []int32   // [B*T] input token ids
 	Targets  []int32   // [B*T] next-token ids (undefined where LossMask is 0)
 	LossMask []float32 // [B*T] 1 where CE/KL/MSE count (completion tokens), 0 for prompt and padding
+	// RowStart is the window index t0 (0 ≤ t0 ≤ t) of the first token of the
+	// document position p = b*T + t belongs to [B*T]; nil: one document per
+	// window (see the package doc).
+	RowStart []int32
 
 	// Sparse teacher distribution for the prediction at each position, K entries,
 	// sorted by logprob descending. K is 0 when the dataset stores no logprobs.
@@ -46,6 +66,19 @@ func (b *Batch) Validate(vocab int) error {
 	}
 	if len(b.Tokens) != n || len(b.Targets) != n || len(b.LossMask) != n {
 		return fmt.Errorf("batch: lengths tokens=%d targets=%d mask=%d, want %d", len(b.Tokens), len(b.Targets), len(b.LossMask), n)
+	}
+	if b.RowStart != nil {
+		if len(b.RowStart) != n {
+			return fmt.Errorf("batch: row starts of %d positions, want %d", len(b.RowStart), n)
+		}
+		// A document is a run of positions: p continues the document of
+		// p-1 or starts one of its own.
+		for p, s := range b.RowStart {
+			t := p % b.T
+			if int(s) != t && (t == 0 || s != b.RowStart[p-1]) {
+				return fmt.Errorf("batch: row start %d at position %d (window %d, index %d): want %d (a document starting here) or the previous position's %d", s, p, p/b.T, t, t, b.RowStart[max(p-1, 0)])
+			}
+		}
 	}
 	for p, id := range b.Tokens {
 		if id < 0 || int(id) >= vocab {

@@ -25,6 +25,14 @@
 // where LossMask is 1 and the row carries teacher signals. Positions after the
 // end of the data are padding (token 0, masks 0).
 //
+// Every batch marks its documents (batch.RowStart, whatever the packing): a
+// position's row start is the window index of the first token of its row in
+// that window — 0 for a row continued from the previous window (concat) —
+// and a padding position starts a document of its own. The student's
+// attention reads only a position's own row, so rows packed into one window
+// never see each other, as the teacher (which scored each row alone) and the
+// golden set never do.
+//
 // PackWhole never splits a row: a row that does not fit in the rest of a
 // window starts a fresh one (the rest is padding), so every supervised
 // position sees its row from the first token on, the context the teacher's
@@ -520,9 +528,13 @@ func (l *Loader) shape(b *batch.Batch) {
 	b.Tokens = grow(b.Tokens, n)
 	b.Targets = grow(b.Targets, n)
 	b.LossMask = grow(b.LossMask, n)
+	b.RowStart = grow(b.RowStart, n)
 	clear(b.Tokens)
 	clear(b.Targets)
 	clear(b.LossMask)
+	for p := range b.RowStart { // padding: a document of its own
+		b.RowStart[p] = int32(p % T)
+	}
 	if K > 0 {
 		b.TopKIDs = grow(b.TopKIDs, n*K)
 		b.TopKLogprobs = grow(b.TopKLogprobs, n*K)
@@ -638,6 +650,10 @@ func (l *Loader) emit(b *batch.Batch, p int, row *dataset.Row, from, count, K in
 	n := len(row.Tokens)
 	pl := int(row.PromptLen)
 	copy(b.Tokens[p:p+count], row.Tokens[from:from+count])
+	start := int32(p % l.cfg.Context) // the row's first position in this window
+	for i := range count {
+		b.RowStart[p+i] = start
+	}
 	teacher := len(l.sigTail) > 0
 	lo, hi := -1, -1 // signal range covered, for hidden states
 	for i := 0; i < count; i++ {

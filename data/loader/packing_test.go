@@ -209,3 +209,49 @@ func TestWholePackingKeepsTheEndOfLongRows(t *testing.T) {
 		t.Fatalf("after %d epochs, want one warning, got:\n%s", l.Epoch(), log.String())
 	}
 }
+
+// Every batch says where each position's row starts in its window
+// (batch.RowStart), recounted from the tokens alone: a row's tokens form a run
+// of consecutive ids (tok), a row continued from the previous window (concat)
+// starts at 0, and padding (token 0 after the data, never part of a run)
+// starts at its own position. With whole packing a window holds several rows,
+// so a wrong or missing RowStart lets a row attend to the rows before it.
+func TestBatchesMarkRowStarts(t *testing.T) {
+	lengths, prompts := testRows()
+	for _, c := range []struct {
+		name string
+		ds   *dataset.Dataset
+		pack loader.Packing
+	}{
+		{"whole", buildDataset(t, lengths, prompts, []string{"train"}), loader.PackWhole},
+		{"concat", buildTextDataset(t, lengths), loader.PackConcat},
+	} {
+		l, err := loader.New(c.ds, loader.Config{BatchSize: 3, Context: 80, Seed: 9, Packing: c.pack, OnePass: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs := collect(t, l, 1000)
+		several := 0
+		for k, b := range bs {
+			if len(b.RowStart) != b.B*b.T {
+				t.Fatalf("%s: batch %d has %d row starts, want %d", c.name, k, len(b.RowStart), b.B*b.T)
+			}
+			for q := range b.Tokens {
+				ws := q / b.T * b.T
+				p := q
+				for p > ws && b.Tokens[p-1] == b.Tokens[p]-1 {
+					p--
+				}
+				if want := int32(p - ws); b.RowStart[q] != want {
+					t.Fatalf("%s: batch %d window %d position %d (token %d): row start %d, want %d", c.name, k, q/b.T, q-ws, b.Tokens[q], b.RowStart[q], want)
+				}
+				if q > ws && b.RowStart[q] == int32(q-ws) && b.Tokens[q]%200 == 0 && b.Tokens[q] != 0 {
+					several++ // a second (or later) row of a window starts here
+				}
+			}
+		}
+		if several == 0 {
+			t.Fatalf("%s: no window holds two rows: the test checks nothing", c.name)
+		}
+	}
+}

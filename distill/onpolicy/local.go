@@ -2,6 +2,7 @@ package onpolicy
 
 import (
 	"fmt"
+	"iter"
 	"math"
 
 	"github.com/distill-ml/distill/data/batch"
@@ -52,7 +53,10 @@ type Stats struct {
 }
 
 // Score asks the teacher about every loss position (LossMask ≠ 0) of b: one
-// forward per row, over the row up to its last loss position. It returns a
+// forward per document (a packed row of a window, batch.RowStart; the whole
+// window without one) that has a loss position, over the document up to its
+// last one — the teacher, like the student's masked attention, never reads
+// the rows packed before it. It returns a
 // copy of b carrying the teacher (TeacherValid 1 at every loss position, and
 // for the sparse form the top-k, tail and tempered tail) and, for the dense
 // form, the teacher logits [B*T*V] (temperature 1) for the student's
@@ -60,9 +64,9 @@ type Stats struct {
 // reused by the next call.
 func (t *Local) Score(b *batch.Batch) (*batch.Batch, []float32, Stats, error) {
 	var st Stats
-	N, V, tv := b.B*b.T, t.vocab, t.m.Hyper.VocabSize
+	N, V := b.B*b.T, t.vocab
 	o := &t.out
-	*o = batch.Batch{B: b.B, T: b.T, Tokens: b.Tokens, Targets: b.Targets, LossMask: b.LossMask,
+	*o = batch.Batch{B: b.B, T: b.T, Tokens: b.Tokens, Targets: b.Targets, LossMask: b.LossMask, RowStart: b.RowStart,
 		TeacherValid: grow(o.TeacherValid, N)}
 	clear(o.TeacherValid)
 	var dense []float32
@@ -92,42 +96,78 @@ func (t *Local) Score(b *batch.Batch) (*batch.Batch, []float32, Stats, error) {
 	}
 	for r := 0; r < b.B; r++ {
 		row := r * b.T
-		_, last := lossSpan(b.LossMask[row : row+b.T])
-		if last < 0 {
-			continue
-		}
-		t.sess.Reset()
-		logits, err := t.sess.EvalAll(b.Tokens[row : row+last+1]) // [last+1, tv]
-		if err != nil {
-			return nil, nil, st, fmt.Errorf("teacher %s: batch row %d: %w", t.m.Path(), r, err)
-		}
-		for i := 0; i <= last; i++ {
-			p := row + i
-			if b.LossMask[p] == 0 {
+		for s, e := range documents(b, r) {
+			_, last := lossSpan(b.LossMask[row+s : row+e])
+			if last < 0 {
 				continue
 			}
-			z := logits[i*tv : (i+1)*tv]
-			o.TeacherValid[p] = 1
-			st.Positions++
-			if dense != nil {
-				copy(dense[p*V:(p+1)*V], z)
-				st.Logprob += float64(z[b.Targets[p]]) - logSumExp(z)
-				continue
-			}
-			lse, tail, tailT := teacher.TopKTail(z, 1, kdT, t.ids, t.lps)
-			st.Logprob += float64(z[b.Targets[p]]) - lse
-			k := o.K
-			copy(o.TopKIDs[p*k:(p+1)*k], t.ids)
-			for j, lp := range t.lps {
-				o.TopKLogprobs[p*k+j] = float32(lp)
-			}
-			o.TailMass[p] = float32(tail)
-			if o.TailTempered != nil {
-				o.TailTempered[p] = float32(tailT)
+			last += s
+			if err := t.scoreDocument(b, o, dense, row, s, last, kdT, &st); err != nil {
+				return nil, nil, st, fmt.Errorf("teacher %s: batch row %d document at %d: %w", t.m.Path(), r, s, err)
 			}
 		}
 	}
 	return o, dense, st, nil
+}
+
+// scoreDocument runs the teacher over window positions [s, last] of the
+// window starting at position row and stores its distribution at every loss
+// position there.
+func (t *Local) scoreDocument(b, o *batch.Batch, dense []float32, row, s, last int, kdT float64, st *Stats) error {
+	V, tv := t.vocab, t.m.Hyper.VocabSize
+	t.sess.Reset()
+	logits, err := t.sess.EvalAll(b.Tokens[row+s : row+last+1]) // [last+1-s, tv]
+	if err != nil {
+		return err
+	}
+	for i := s; i <= last; i++ {
+		p := row + i
+		if b.LossMask[p] == 0 {
+			continue
+		}
+		z := logits[(i-s)*tv : (i-s+1)*tv]
+		o.TeacherValid[p] = 1
+		st.Positions++
+		if dense != nil {
+			copy(dense[p*V:(p+1)*V], z)
+			st.Logprob += float64(z[b.Targets[p]]) - logSumExp(z)
+			continue
+		}
+		lse, tail, tailT := teacher.TopKTail(z, 1, kdT, t.ids, t.lps)
+		st.Logprob += float64(z[b.Targets[p]]) - lse
+		k := o.K
+		copy(o.TopKIDs[p*k:(p+1)*k], t.ids)
+		for j, lp := range t.lps {
+			o.TopKLogprobs[p*k+j] = float32(lp)
+		}
+		o.TailMass[p] = float32(tail)
+		if o.TailTempered != nil {
+			o.TailTempered[p] = float32(tailT)
+		}
+	}
+	return nil
+}
+
+// documents yields the [start, end) window indices of the documents of
+// window w of b (batch.RowStart; one document, the whole window, without).
+func documents(b *batch.Batch, w int) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		T := b.T
+		if b.RowStart == nil {
+			yield(0, T)
+			return
+		}
+		rs := b.RowStart[w*T : (w+1)*T]
+		s := 0
+		for t := 1; t <= T; t++ {
+			if t == T || int(rs[t]) == t {
+				if !yield(s, t) {
+					return
+				}
+				s = t
+			}
+		}
+	}
 }
 
 // lossSpan returns the first and last loss positions of one row's mask

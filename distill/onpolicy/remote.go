@@ -46,7 +46,7 @@ func (r *Remote) Score(b *batch.Batch) (*batch.Batch, []float32, Stats, error) {
 	var st Stats
 	N, k := b.B*b.T, r.topK
 	o := &r.out
-	*o = batch.Batch{B: b.B, T: b.T, Tokens: b.Tokens, Targets: b.Targets, LossMask: b.LossMask, K: k,
+	*o = batch.Batch{B: b.B, T: b.T, Tokens: b.Tokens, Targets: b.Targets, LossMask: b.LossMask, RowStart: b.RowStart, K: k,
 		TeacherValid: grow(o.TeacherValid, N), TopKIDs: growI(o.TopKIDs, N*k), TopKLogprobs: grow(o.TopKLogprobs, N*k), TailMass: grow(o.TailMass, N)}
 	clear(o.TeacherValid)
 	clear(o.TopKIDs)
@@ -54,49 +54,62 @@ func (r *Remote) Score(b *batch.Batch) (*batch.Batch, []float32, Stats, error) {
 	clear(o.TailMass)
 	for row := 0; row < b.B; row++ {
 		base := row * b.T
-		_, last := lossSpan(b.LossMask[base : base+b.T])
-		if last < 0 {
-			continue
-		}
-		// Position p's distribution is the one over token p+1, so the
-		// sequence runs to the last loss position's target.
-		r.seq = append(append(r.seq[:0], b.Tokens[base:base+last+1]...), b.Targets[base+last])
-		pos, err := r.t.Echo(context.Background(), r.seq, k)
-		if err != nil {
-			return nil, nil, st, fmt.Errorf("batch row %d: %w", row, err)
-		}
-		for i, want := range r.seq {
-			if id, ok := r.ids.IDForBytes(pos[i].RawBytes()); !ok || id != want {
-				return nil, nil, st, fmt.Errorf("batch row %d: the teacher's token %d is %q, the student's id %d: the endpoint does not read the student's token ids as sent (another tokenizer?)", row, i, pos[i].Token, want)
-			}
-		}
-		for i := 0; i <= last; i++ {
-			p := base + i
-			if b.LossMask[p] == 0 {
+		for s, e := range documents(b, row) {
+			_, last := lossSpan(b.LossMask[base+s : base+e])
+			if last < 0 {
 				continue
 			}
-			at := pos[i+1]
-			mass, n := 0.0, 0
-			for _, a := range at.Top {
-				if n == k {
-					break
-				}
-				id, ok := r.ids.IDForBytes(a.RawBytes())
-				if !ok || int(id) >= r.vocab {
-					continue // not a student token: its mass stays in the tail
-				}
-				o.TopKIDs[p*k+n], o.TopKLogprobs[p*k+n] = id, float32(a.Logprob)
-				mass += math.Exp(a.Logprob)
-				n++
+			if err := r.scoreDocument(b, o, base+s, base+s+last, &st); err != nil {
+				return nil, nil, st, fmt.Errorf("batch row %d document at %d: %w", row, s, err)
 			}
-			for ; n < k; n++ { // fewer student tokens than k: empty buckets
-				o.TopKIDs[p*k+n], o.TopKLogprobs[p*k+n] = o.TopKIDs[p*k], float32(math.Inf(-1))
-			}
-			o.TailMass[p] = float32(math.Min(1, math.Max(0, 1-mass)))
-			o.TeacherValid[p] = 1
-			st.Positions++
-			st.Logprob += at.Logprob
 		}
 	}
 	return o, nil, st, nil
+}
+
+// scoreDocument sends batch positions [first, last] (one document up to its
+// last loss position) in one echo request and stores the teacher's
+// alternatives at every loss position there.
+func (r *Remote) scoreDocument(b, o *batch.Batch, first, last int, st *Stats) error {
+	k := r.topK
+	// Position p's distribution is the one over token p+1, so the
+	// sequence runs to the last loss position's target.
+	r.seq = append(append(r.seq[:0], b.Tokens[first:last+1]...), b.Targets[last])
+	pos, err := r.t.Echo(context.Background(), r.seq, k)
+	if err != nil {
+		return err
+	}
+	for i, want := range r.seq {
+		if id, ok := r.ids.IDForBytes(pos[i].RawBytes()); !ok || id != want {
+			return fmt.Errorf("the teacher's token %d is %q, the student's id %d: the endpoint does not read the student's token ids as sent (another tokenizer?)", i, pos[i].Token, want)
+		}
+	}
+	for i := 0; i <= last-first; i++ {
+		p := first + i
+		if b.LossMask[p] == 0 {
+			continue
+		}
+		at := pos[i+1]
+		mass, n := 0.0, 0
+		for _, a := range at.Top {
+			if n == k {
+				break
+			}
+			id, ok := r.ids.IDForBytes(a.RawBytes())
+			if !ok || int(id) >= r.vocab {
+				continue // not a student token: its mass stays in the tail
+			}
+			o.TopKIDs[p*k+n], o.TopKLogprobs[p*k+n] = id, float32(a.Logprob)
+			mass += math.Exp(a.Logprob)
+			n++
+		}
+		for ; n < k; n++ { // fewer student tokens than k: empty buckets
+			o.TopKIDs[p*k+n], o.TopKLogprobs[p*k+n] = o.TopKIDs[p*k], float32(math.Inf(-1))
+		}
+		o.TailMass[p] = float32(math.Min(1, math.Max(0, 1-mass)))
+		o.TeacherValid[p] = 1
+		st.Positions++
+		st.Logprob += at.Logprob
+	}
+	return nil
 }

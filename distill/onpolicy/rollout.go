@@ -44,8 +44,9 @@ type RolloutStats struct {
 
 // Split draws for every row of b that has a loss position whether the student
 // completes it (probability λ, from rng). Chosen rows keep their prompt —
-// the tokens up to and including the first loss position, which predicts the
-// completion's first token — and smp continues them with the configured
+// the tokens of the first loss position's document (batch.RowStart) up to
+// and including that position, which predicts the completion's first token —
+// and smp continues them with the configured
 // temperature and top-p (its generator seeded from rng, so a run resumed with
 // the same rng state samples the same tokens), up to max_new_tokens, EOS or
 // the end of the row. It returns b with the chosen rows' loss masked out (nil
@@ -72,9 +73,15 @@ func (r *Rollout) Split(smp Sampler, b *batch.Batch, rng *rand.Rand) (off, on *b
 			offLeft = true
 			continue
 		}
-		prompts = append(prompts, b.Tokens[row*T:row*T+first+1])
+		// The prompt starts where its document does (batch.RowStart): a
+		// row packed after others is completed from its own prompt alone.
+		start := 0
+		if b.RowStart != nil {
+			start = int(b.RowStart[row*T+first])
+		}
+		prompts = append(prompts, b.Tokens[row*T+start:row*T+first+1])
 		// The last sampled token is only a target: it needs no input slot.
-		limits = append(limits, min(r.cfg.MaxNewTokens, T-first))
+		limits = append(limits, min(r.cfg.MaxNewTokens, T-(first-start)))
 		rows = append(rows, row)
 		clear(r.offMask[row*T : (row+1)*T])
 	}
@@ -108,9 +115,10 @@ func (r *Rollout) Split(smp Sampler, b *batch.Batch, rng *rand.Rand) (off, on *b
 		}
 		st.Tokens += len(c)
 	}
+	// One sampled sequence per window, from its start: RowStart nil.
 	r.on = batch.Batch{B: B, T: T, Tokens: r.tokens, Targets: r.targets, LossMask: r.onMask}
 	if offLeft {
-		r.off = batch.Batch{B: B, T: T, Tokens: b.Tokens, Targets: b.Targets, LossMask: r.offMask,
+		r.off = batch.Batch{B: B, T: T, Tokens: b.Tokens, Targets: b.Targets, LossMask: r.offMask, RowStart: b.RowStart,
 			K: b.K, TopKIDs: b.TopKIDs, TopKLogprobs: b.TopKLogprobs, TailMass: b.TailMass,
 			TailTempered: b.TailTempered, TailTemperature: b.TailTemperature, TeacherValid: b.TeacherValid,
 			HiddenLayers: b.HiddenLayers, HiddenDim: b.HiddenDim, Hidden: b.Hidden}

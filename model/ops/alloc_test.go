@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/num/parallel"
@@ -180,18 +182,22 @@ func TestOpsAllocFree(t *testing.T) {
 		}
 		check("embedding", opSteps(t, g, rng, y, w.node))
 	}
-	for _, recompute := range []bool{false, true} {
+	for _, c := range []struct{ recompute, packed bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 		g := G.NewGraph()
 		const B, T, H, KV, hd = 2, 40, 4, 2, 8
 		qkv := newInput(g, rng, "qkv", 1, B*T, (H+2*KV)*hd)
-		y, err := Attention(qkv.node, B, T, H, KV, hd)
+		var feed *Feed
+		if c.packed { // document masks: two rows then padding; three rows
+			feed = &Feed{Batch: &batch.Batch{B: B, T: T, RowStart: batchtest.RowStarts(T, [][]int{{0, 17}, {0, 5, 33}}, []int{36, T})}}
+		}
+		y, err := Attention(qkv.node, feed, B, T, H, KV, hd)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if recompute {
+		if c.recompute {
 			y.Op().(*attentionOp).storeLimit = 0
 		}
-		check("attention", opSteps(t, g, rng, y, qkv.node))
+		check(fmt.Sprintf("attention recompute=%v packed=%v", c.recompute, c.packed), opSteps(t, g, rng, y, qkv.node))
 	}
 	for _, c := range []struct {
 		name   string

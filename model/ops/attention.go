@@ -13,18 +13,25 @@ import (
 )
 
 // attnBlock is the query-row block of the causal GEMMs: a block of rows
-// [r0, r1) only touches key columns [0, r1), which skips most of the masked
-// upper triangle.
+// [r0, r1) only touches key columns [c0, r1), c0 the smallest row start of
+// its queries, which skips most of the masked upper triangle and the masked
+// part left of the block's documents.
 const attnBlock = 32
 
 // Attention is causal grouped-query self-attention over projected, rotated
 // heads, read in place from the fused token-major QKV projection (no
 // transposes, no repeated K/V: query head h reads key/value head
-// h/(heads/kvHeads)).
+// h/(heads/kvHeads)), with a block-diagonal document mask: query position t
+// of window b attends to keys [RowStart[b·T+t], t] of its window only
+// (feed.Batch.RowStart, see data/batch; a nil feed, batch or RowStart is one
+// document per window, plain causal attention). Rows packed into one window
+// thus never see each other. Positions are not reset at a document start:
+// RoPE (applied before) makes the scores depend on t−s only, so a document
+// at window offset t0 gets the scores it would get at offset 0.
 //
 //	qkv: [B·T, W], W = (heads + 2·kvHeads)·hd, row = [q heads | k heads | v heads]
 //	out: [B·T, heads·hd]
-//	P[b,h] = softmax_causal(Q[b,h]·K[b,g]ᵀ/√hd)   (kept for the backward when
+//	P[b,h] = softmax_masked(Q[b,h]·K[b,g]ᵀ/√hd)   (kept for the backward when
 //	small, else recomputed there from the row log-sum-exp)
 //	out[b,h] = P[b,h]·V[b,g]
 //
@@ -33,13 +40,13 @@ const attnBlock = 32
 //
 //	dV += Pᵀ·dO    dP = dO·Vᵀ    dS = P⊙(dP − rowsum(P⊙dP))/√hd
 //	dQ = dS·K      dK += dSᵀ·Q
-func Attention(qkv *G.Node, B, T, heads, kvHeads, headDim int) (*G.Node, error) {
+func Attention(qkv *G.Node, feed *Feed, B, T, heads, kvHeads, headDim int) (*G.Node, error) {
 	N := B * T
 	if qkv.Shape().Dims() != 2 || qkv.Shape()[0] != N || qkv.Shape()[1] != (heads+2*kvHeads)*headDim ||
 		kvHeads <= 0 || heads%kvHeads != 0 {
 		return nil, fmt.Errorf("attention: qkv %v for B %d T %d heads %d/%d hd %d", qkv.Shape(), B, T, heads, kvHeads, headDim)
 	}
-	op := &attentionOp{B: B, T: T, H: heads, KV: kvHeads, hd: headDim, storeLimit: attnStoreBytes}
+	op := &attentionOp{B: B, T: T, H: heads, KV: kvHeads, hd: headDim, feed: feed, storeLimit: attnStoreBytes}
 	op.base = base{name: "Attention", self: op}
 	return G.ApplyOp(op, qkv)
 }
@@ -47,6 +54,8 @@ func Attention(qkv *G.Node, B, T, heads, kvHeads, headDim int) (*G.Node, error) 
 type attentionOp struct {
 	base
 	B, T, H, KV, hd int
+	feed            *Feed     // Batch.RowStart: the document mask (nil feed, batch or RowStart: causal over the window)
+	rowStart        []int32   // [B*T] the last forward's row starts (a copy, read by the backward)
 	storeLimit      int       // bytes of probabilities kept at most (attnStoreBytes)
 	store           bool      // probs kept for the backward (small enough)
 	probs           []float32 // [B, H, T, T] causal softmax of the last forward, when stored
@@ -109,6 +118,9 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := op.loadRowStart(); err != nil {
+		return nil, err
+	}
 	op.store = B*H*T*T*4 <= op.storeLimit
 	if op.store && len(op.probs) != B*H*T*T {
 		op.probs = make([]float32, B*H*T*T)
@@ -127,6 +139,42 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 	parallel.Default().For(B*H, grain, op.headsFn)
 	op.x, op.o = nil, nil
 	return t, nil
+}
+
+// loadRowStart copies this step's document starts into rowStart [B*T]
+// (zeros without a document mask), checking each lies in [0, t].
+func (op *attentionOp) loadRowStart() error {
+	B, T := op.B, op.T
+	op.rowStart = resize(op.rowStart, B*T)
+	var src []int32
+	if op.feed != nil && op.feed.Batch != nil {
+		src = op.feed.Batch.RowStart
+	}
+	if src == nil {
+		clear(op.rowStart)
+		return nil
+	}
+	if len(src) != B*T {
+		return fmt.Errorf("attention: batch row starts of %d positions, want B*T = %d", len(src), B*T)
+	}
+	for p, s := range src {
+		if s < 0 || int(s) > p%T {
+			return fmt.Errorf("attention: batch row start %d at position %d outside [0, %d]", s, p, p%T)
+		}
+	}
+	copy(op.rowStart, src)
+	return nil
+}
+
+// blockLeft is the first key column a query block [r0, r1) of window b
+// reads: the smallest row start of its queries.
+func (op *attentionOp) blockLeft(b, r0, r1 int) int {
+	rs := op.rowStart[b*op.T : (b+1)*op.T]
+	c0 := int(rs[r0])
+	for _, s := range rs[r0+1 : r1] {
+		c0 = min(c0, int(s))
+	}
+	return c0
 }
 
 // heads runs the forward for (batch, head) pairs [lo, hi).
@@ -149,28 +197,32 @@ func (op *attentionOp) heads(lo, hi int) {
 			P = op.work[lo/grain][:T*T]
 		}
 		lse := op.lse[bh*T : (bh+1)*T]
+		rs := op.rowStart[b*T : (b+1)*T]
 		for r0 := 0; r0 < T; r0 += attnBlock {
 			r1 := min(r0+attnBlock, T)
-			// S[r0:r1, 0:r1] = scale·Q[r0:r1]·K[0:r1]ᵀ
-			sgemm(false, true, r1-r0, r1, hd, scale, x[qo+r0*W:], W, x[ko:], W, 0, P[r0*T:], T)
+			c0 := op.blockLeft(b, r0, r1)
+			// S[r0:r1, c0:r1] = scale·Q[r0:r1]·K[c0:r1]ᵀ
+			sgemm(false, true, r1-r0, r1-c0, hd, scale, x[qo+r0*W:], W, x[ko+c0*W:], W, 0, P[r0*T+c0:], T)
 			for r := r0; r < r1; r++ {
 				row := P[r*T : (r+1)*T]
-				m := row[0]
-				for _, v := range row[1 : r+1] {
+				s0 := int(rs[r]) // keys [s0, r]
+				m := row[s0]
+				for _, v := range row[s0+1 : r+1] {
 					if v > m {
 						m = v
 					}
 				}
-				sum := fastmath.ExpSum(row[:r+1], row[:r+1], m, 1)
+				sum := fastmath.ExpSum(row[s0:r+1], row[s0:r+1], m, 1)
 				lse[r] = m + float32(math.Log(sum))
 				inv := float32(1 / sum)
-				for s := 0; s <= r; s++ {
+				for s := s0; s <= r; s++ {
 					row[s] *= inv
 				}
+				clear(row[:s0])
 				clear(row[r+1:])
 			}
-			// O[r0:r1] = P[r0:r1, 0:r1]·V[0:r1]
-			sgemm(false, false, r1-r0, hd, r1, 1, P[r0*T:], T, x[vo:], W, 0, o[oo+r0*Wq:], Wq)
+			// O[r0:r1] = P[r0:r1, c0:r1]·V[c0:r1]
+			sgemm(false, false, r1-r0, hd, r1-c0, 1, P[r0*T+c0:], T, x[vo+c0*W:], W, 0, o[oo+r0*Wq:], Wq)
 		}
 	}
 }
@@ -225,7 +277,7 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(f.lse) != B*H*T || (f.store && len(f.probs) != B*H*T*T) {
+	if len(f.lse) != B*H*T || len(f.rowStart) != B*T || (f.store && len(f.probs) != B*H*T*T) {
 		return nil, fmt.Errorf("attention grad: forward has not run")
 	}
 	t, dx := op.out.get(B*T, W)
@@ -265,29 +317,35 @@ func (op *attentionGradOp) groups(lo, hi int) {
 			qo := b*T*W + h*hd
 			oo := b*T*Wq + h*hd
 			lse := f.lse[bh*T : (bh+1)*T]
+			rs := f.rowStart[b*T : (b+1)*T]
 			for r0 := 0; r0 < T; r0 += attnBlock {
 				r1 := min(r0+attnBlock, T)
-				// P[r0:r1, 0:r1] (leading dimension T): stored, or
-				// recomputed as exp(scale·Q·Kᵀ − lse).
+				c0 := f.blockLeft(b, r0, r1)
+				// P[r0:r1, c0:r1] (leading dimension T, column c0 at
+				// offset c0): stored, or recomputed as
+				// exp(scale·Q·Kᵀ − lse) on each query's keys [s0, r].
 				var P []float32
 				if f.store {
 					P = f.probs[bh*T*T+r0*T:]
 				} else {
 					P = Pbuf
-					sgemm(false, true, r1-r0, r1, hd, scale, x[qo+r0*W:], W, x[ko:], W, 0, P, T)
+					sgemm(false, true, r1-r0, r1-c0, hd, scale, x[qo+r0*W:], W, x[ko+c0*W:], W, 0, P[c0:], T)
 					for r := r0; r < r1; r++ {
+						s0 := int(rs[r])
 						row := P[(r-r0)*T : (r-r0)*T+r1]
-						fastmath.ExpSum(row[:r+1], row[:r+1], lse[r], 1)
+						fastmath.ExpSum(row[s0:r+1], row[s0:r+1], lse[r], 1)
+						clear(row[c0:s0])
 						clear(row[r+1:])
 					}
 				}
-				// dV[0:r1] += P[r0:r1, 0:r1]ᵀ·dO[r0:r1]
-				sgemm(true, false, r1, hd, r1-r0, 1, P, T, dO[oo+r0*Wq:], Wq, 1, dx[vo:], W)
-				// dP[r0:r1, 0:r1] = dO[r0:r1]·V[0:r1]ᵀ
-				sgemm(false, true, r1-r0, r1, hd, 1, dO[oo+r0*Wq:], Wq, x[vo:], W, 0, dS, T)
+				// dV[c0:r1] += P[r0:r1, c0:r1]ᵀ·dO[r0:r1]
+				sgemm(true, false, r1-c0, hd, r1-r0, 1, P[c0:], T, dO[oo+r0*Wq:], Wq, 1, dx[vo+c0*W:], W)
+				// dP[r0:r1, c0:r1] = dO[r0:r1]·V[c0:r1]ᵀ
+				sgemm(false, true, r1-r0, r1-c0, hd, 1, dO[oo+r0*Wq:], Wq, x[vo+c0*W:], W, 0, dS[c0:], T)
 				for r := r0; r < r1; r++ {
 					i := (r - r0) * T
-					pr, dr := P[i:i+r+1], dS[i:i+r+1]
+					s0 := int(rs[r])
+					pr, dr := P[i+s0:i+r+1], dS[i+s0:i+r+1]
 					var dot float32
 					for s := range pr {
 						dot += pr[s] * dr[s]
@@ -295,12 +353,13 @@ func (op *attentionGradOp) groups(lo, hi int) {
 					for s := range pr {
 						dr[s] = pr[s] * (dr[s] - dot) * scale
 					}
+					clear(dS[i+c0 : i+s0])
 					clear(dS[i+r+1 : i+r1])
 				}
-				// dQ[r0:r1] = dS[r0:r1, 0:r1]·K[0:r1]
-				sgemm(false, false, r1-r0, hd, r1, 1, dS, T, x[ko:], W, 0, dx[qo+r0*W:], W)
-				// dK[0:r1] += dS[r0:r1, 0:r1]ᵀ·Q[r0:r1]
-				sgemm(true, false, r1, hd, r1-r0, 1, dS, T, x[qo+r0*W:], W, 1, dx[ko:], W)
+				// dQ[r0:r1] = dS[r0:r1, c0:r1]·K[c0:r1]
+				sgemm(false, false, r1-r0, hd, r1-c0, 1, dS[c0:], T, x[ko+c0*W:], W, 0, dx[qo+r0*W:], W)
+				// dK[c0:r1] += dS[r0:r1, c0:r1]ᵀ·Q[r0:r1]
+				sgemm(true, false, r1-c0, hd, r1-r0, 1, dS[c0:], T, x[qo+r0*W:], W, 1, dx[ko+c0*W:], W)
 			}
 		}
 	}

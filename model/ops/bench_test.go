@@ -67,7 +67,7 @@ func BenchmarkOps(b *testing.B) {
 		run(name+"/gradW", gw, dy, x)
 	}
 	qkv, do := val(N, (H+2*KV)*hd), val(N, H*hd)
-	a, _ := Attention(node(qkv), B, T, H, KV, hd)
+	a, _ := Attention(node(qkv), nil, B, T, H, KV, hd)
 	aop := a.Op().(*attentionOp)
 	run("attention/fwd", aop, qkv)
 	ag := &attentionGradOp{fwd: aop}

@@ -16,8 +16,8 @@
 //     probabilities, LM-head logit gradients) live in op-private scratch that is
 //     never handed to Gorgonia as a value.
 //   - Per-step inputs that are not float tensors (token ids, targets, masks,
-//     teacher signals) are read from a *Batch the caller fills before running
-//     the machine (see Feed).
+//     teacher signals, the document starts attention masks by) are read from
+//     a *Batch the caller fills before running the machine (see Feed).
 //   - Q/K/V and gate/up come from fused projections ([N, (H+2·KV)·hd] and
 //     [N, 2·ffn]), so attention and SwiGLU have one input and one gradient.
 //     An op with gradients for several inputs that one kernel computes

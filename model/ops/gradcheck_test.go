@@ -220,12 +220,29 @@ func TestAttentionGrad(t *testing.T) {
 	for _, c := range []struct {
 		B, T, H, KV, hd int
 		recompute       bool
-	}{{2, 5, 4, 2, 4, false}, {1, 37, 2, 1, 4, false}, {1, 3, 3, 3, 2, false}, {2, 37, 4, 2, 4, true}} {
+		starts          [][]int // documents of each window (nil: one per window)
+		pad             []int   // first padding position of each window
+	}{{2, 5, 4, 2, 4, false, nil, nil}, {1, 37, 2, 1, 4, false, nil, nil}, {1, 3, 3, 3, 2, false, nil, nil}, {2, 37, 4, 2, 4, true, nil, nil},
+		// Two rows packed in one window (the second across the query block
+		// boundary at 32), padding after them; the other window holds one
+		// row, then a second starting in the second query block (left part
+		// of that block skipped).
+		{2, 37, 4, 2, 4, false, [][]int{{0, 20}, {0, 33}}, []int{35, 37}},
+		{2, 37, 4, 2, 4, true, [][]int{{0, 20}, {0, 33}}, []int{35, 37}},
+		{1, 70, 2, 1, 4, false, [][]int{{0, 9, 40, 41}}, []int{66}},
+		{1, 70, 2, 1, 4, true, [][]int{{0, 9, 40, 41}}, []int{66}},
+	} {
 		g, rng := G.NewGraph(), rand.New(rand.NewSource(7))
 		N := c.B * c.T
 		W := (c.H + 2*c.KV) * c.hd
 		qkv := newInput(g, rng, "qkv", 1, N, W)
-		y, err := Attention(qkv.node, c.B, c.T, c.H, c.KV, c.hd)
+		var feed *Feed
+		rowStart := make([]int32, N) // one document per window
+		if c.starts != nil {
+			rowStart = batchtest.RowStarts(c.T, c.starts, c.pad)
+			feed = &Feed{Batch: &batch.Batch{B: c.B, T: c.T, RowStart: rowStart}}
+		}
+		y, err := Attention(qkv.node, feed, c.B, c.T, c.H, c.KV, c.hd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,15 +259,17 @@ func TestAttentionGrad(t *testing.T) {
 				gk := h / (c.H / c.KV)
 				kc, vc := (c.H+gk)*c.hd, (c.H+c.KV+gk)*c.hd
 				for ti := 0; ti < c.T; ti++ {
-					sc := make([]float64, ti+1)
+					// Keys [s0, ti]: the query's document up to itself.
+					s0 := int(rowStart[b*c.T+ti])
+					sc := make([]float64, ti+1-s0)
 					mx := math.Inf(-1)
-					for s := 0; s <= ti; s++ {
+					for s := s0; s <= ti; s++ {
 						var dot float64
 						for i := 0; i < c.hd; i++ {
 							dot += at(b*c.T+ti, h*c.hd+i) * at(b*c.T+s, kc+i)
 						}
-						sc[s] = dot / math.Sqrt(float64(c.hd))
-						mx = math.Max(mx, sc[s])
+						sc[s-s0] = dot / math.Sqrt(float64(c.hd))
+						mx = math.Max(mx, sc[s-s0])
 					}
 					var sum float64
 					for s := range sc {
@@ -260,7 +279,7 @@ func TestAttentionGrad(t *testing.T) {
 					for i := 0; i < c.hd; i++ {
 						var o float64
 						for s := range sc {
-							o += sc[s] / sum * at(b*c.T+s, vc+i)
+							o += sc[s] / sum * at(b*c.T+s0+s, vc+i)
 						}
 						if got := float64(out[(b*c.T+ti)*Wq+h*c.hd+i]); math.Abs(got-o) > 1e-5 {
 							t.Fatalf("%+v: out[b%d h%d t%d i%d] = %g, naive %g", c, b, h, ti, i, got, o)

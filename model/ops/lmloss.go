@@ -286,9 +286,10 @@ func (op *LMLoss) checkTemperedTail(N int) error {
 	return nil
 }
 
-func resize(b []float32, n int) []float32 {
+// resize returns b with length n, reallocated only when its capacity is short.
+func resize[E any](b []E, n int) []E {
 	if cap(b) < n {
-		return make([]float32, n)
+		return make([]E, n)
 	}
 	return b[:n]
 }

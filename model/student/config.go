@@ -8,6 +8,11 @@
 // before RoPE, blk.N.attn_q_norm.weight / attn_k_norm.weight [headDim], and a
 // head_dim that need not be d_model/n_heads).
 //
+// A training batch may pack several dataset rows into one window: attention
+// follows its document mask (batch.RowStart), so a row reads only its own
+// tokens and its logits and gradients are those of the row alone in a window
+// (RoPE is relative, so positions need no reset at a row's start).
+//
 // Weight names and layouts follow llama.cpp's GGUF tensor names so that export
 // is a straight mapping (see docs/ARCHITECTURE.md):
 //

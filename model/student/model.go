@@ -274,7 +274,7 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 			blk = l / 2
 		}
 		w := func(s string) *G.Node { return node[fmt.Sprintf("blk.%d.%s", blk, s)] }
-		if x, err = m.block(x, w, B, T); err != nil {
+		if x, err = m.block(x, w, gr.feed, B, T); err != nil {
 			return nil, fmt.Errorf("applied layer %d (block %d): %w", l, blk, err)
 		}
 		hiddens = append(hiddens, x)
@@ -364,7 +364,7 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 //
 // qwen2 adds the Q/K/V biases after the projection; qwen3 RMS-normalises
 // every Q and K head (q_norm, k_norm) before RoPE.
-func (m *Model) block(x *G.Node, w func(string) *G.Node, B, T int) (*G.Node, error) {
+func (m *Model) block(x *G.Node, w func(string) *G.Node, feed *ops.Feed, B, T int) (*G.Node, error) {
 	c := m.cfg
 	hd := c.HeadDim()
 	h, err := ops.RMSNorm(x, w("attn_norm.weight"), c.NormEps) // [N, d]
@@ -391,7 +391,7 @@ func (m *Model) block(x *G.Node, w func(string) *G.Node, B, T int) (*G.Node, err
 	if qkv, err = ops.RoPEFreqs(qkv, T, c.NHeads+c.NKVHeads, hd, m.ropeFreqs); err != nil { // q and k heads
 		return nil, err
 	}
-	a, err := ops.Attention(qkv, B, T, c.NHeads, c.NKVHeads, hd) // [N, H·hd]
+	a, err := ops.Attention(qkv, feed, B, T, c.NHeads, c.NKVHeads, hd) // [N, H·hd]
 	if err != nil {
 		return nil, err
 	}
@@ -530,12 +530,18 @@ func (m *Model) Evaluate(b *batch.Batch) (loss.Terms, loss.Metrics, error) {
 	return t, mt, nil
 }
 
-// Logits returns the student's logits [B*T*V] for token rows tokens [B*T].
+// Logits returns the student's logits [B*T*V] for token rows tokens [B*T],
+// each of the B rows one document (plain causal attention).
 func (m *Model) Logits(tokens []int32, B, T int) ([]float32, error) {
 	if B <= 0 || T <= 0 || len(tokens) != B*T {
 		return nil, fmt.Errorf("logits: %d tokens for B=%d T=%d", len(tokens), B, T)
 	}
-	b := &batch.Batch{B: B, T: T, Tokens: tokens, Targets: make([]int32, B*T), LossMask: make([]float32, B*T)}
+	return m.batchLogits(&batch.Batch{B: B, T: T, Tokens: tokens, Targets: make([]int32, B*T), LossMask: make([]float32, B*T)})
+}
+
+// batchLogits returns the student's logits [B*T*V] for b's tokens under its
+// document mask (b.RowStart).
+func (m *Model) batchLogits(b *batch.Batch) ([]float32, error) {
 	gr, err := m.run(modeLogits, b, nil)
 	if err != nil {
 		return nil, err

@@ -376,3 +376,100 @@ func TestWeightGradientsWrittenInPlace(t *testing.T) {
 		}
 	}
 }
+
+// packRows makes b's windows hold several rows, as the loader's packing
+// does: the documents of window w start at starts[w] (each list beginning
+// with 0) and positions from pad[w] on are padding. It returns the
+// batch.RowStart [B*T] and masks out what the loader masks: padding and the
+// last position of each row (its successor belongs to another row).
+func packRows(b *batch.Batch, starts [][]int, pad []int) []int32 {
+	T := b.T
+	rs := batchtest.RowStarts(T, starts, pad)
+	for p := range rs {
+		// The last position of a document: the next starts its own.
+		if t := p % T; t == T-1 || int(rs[p+1]) == t+1 {
+			b.LossMask[p] = 0
+			if b.TeacherValid != nil {
+				b.TeacherValid[p] = 0
+			}
+		}
+	}
+	return rs
+}
+
+// A row's logits and its contribution to the loss gradient are the same
+// whether it is packed after another row in its window or alone in one
+// (within float tolerance: RoPE angles and sums differ in rounding only):
+// with the document mask a packed row never reads the rows before it.
+func TestPackedRowMatchesRowAlone(t *testing.T) {
+	cfg := smallConfig()
+	lc := loss.Config{Alpha: 0.5, Gamma: 0.3, Temperature: 2, KL: "forward", HiddenMap: []loss.LayerPair{{Student: 1, Teacher: 3}}, TeacherHiddenDim: 12}
+	const T, first, n, K, Dt = 16, 6, 8, 3, 12 // the row: n tokens after a first row of `first`
+	rng := rand.New(rand.NewSource(21))
+	m, err := New(cfg, lc, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scramble(m, rng)
+	packed := randomBatch(rng, 1, T, cfg.VocabSize, K, Dt, []int{3})
+	batchtest.TemperTail(packed, cfg.VocabSize, lc.Temperature)
+	// The row alone: the same tokens, targets, teacher and hidden states
+	// moved to the start of a window; the first row's loss masked out in
+	// the packed window, so both batches train on the row's positions only.
+	alone := randomBatch(rng, 1, T, cfg.VocabSize, K, Dt, []int{3})
+	batchtest.TemperTail(alone, cfg.VocabSize, lc.Temperature)
+	clear(packed.LossMask)
+	clear(alone.LossMask)
+	for i := 0; i < n; i++ {
+		p, a := first+i, i
+		alone.Tokens[a], alone.Targets[a] = packed.Tokens[p], packed.Targets[p]
+		copy(alone.TopKIDs[a*K:(a+1)*K], packed.TopKIDs[p*K:(p+1)*K])
+		copy(alone.TopKLogprobs[a*K:(a+1)*K], packed.TopKLogprobs[p*K:(p+1)*K])
+		alone.TailMass[a], alone.TailTempered[a], alone.TeacherValid[a] = packed.TailMass[p], packed.TailTempered[p], packed.TeacherValid[p]
+		copy(alone.Hidden[0][a*Dt:(a+1)*Dt], packed.Hidden[0][p*Dt:(p+1)*Dt])
+		if i >= 2 && i < n-1 { // a two-token prompt; the last target belongs to no row
+			packed.LossMask[p], alone.LossMask[a] = 1, 1
+		}
+	}
+	packed.RowStart = packRows(packed, [][]int{{0, first}}, []int{first + n})
+	alone.RowStart = packRows(alone, [][]int{{0}}, []int{n})
+
+	run := func(b *batch.Batch) (logits []float32, grads [][]float32) {
+		t.Helper()
+		if _, err := m.ForwardBackward(b); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m.Params() {
+			grads = append(grads, append([]float32(nil), p.Grad...))
+		}
+		if logits, err = m.batchLogits(b); err != nil {
+			t.Fatal(err)
+		}
+		return logits, grads
+	}
+	V := cfg.VocabSize
+	near := func(got, want []float32) (float64, bool) {
+		var maxRef, maxErr float64
+		for i := range want {
+			maxRef = math.Max(maxRef, math.Abs(float64(want[i])))
+			maxErr = math.Max(maxErr, math.Abs(float64(got[i])-float64(want[i])))
+		}
+		return maxErr, maxErr <= 1e-4*maxRef+1e-6
+	}
+	pl, pg := run(packed)
+	al, ag := run(alone)
+	if e, ok := near(pl[first*V:(first+n)*V], al[:n*V]); !ok {
+		t.Errorf("the row's logits packed after another row differ from the row alone by %g", e)
+	}
+	for j, p := range m.Params() {
+		if e, ok := near(pg[j], ag[j]); !ok {
+			t.Errorf("gradient of %s: packed row differs from the row alone by %g", p.Name, e)
+		}
+	}
+	// The check can fail: without the document mask the packed row reads
+	// the first row and its logits move.
+	packed.RowStart = nil
+	if ul, _ := run(packed); func() bool { _, ok := near(ul[first*V:(first+n)*V], al[:n*V]); return ok }() {
+		t.Fatal("the row's logits do not depend on the row before it even without the mask: the test checks nothing")
+	}
+}

@@ -25,6 +25,13 @@ type torchCase struct {
 	B, T  int
 	K, Dt int
 	dense bool // dense teacher logits instead of the sparse top-k
+	// starts, when set, packs several rows into each window: the documents
+	// of window b start at starts[b] and positions from pad[b] on are
+	// padding (batch.RowStart; the reference masks attention block-diagonally
+	// and restarts RoPE positions at each document, Hugging Face's
+	// position_ids, where distill keeps window positions).
+	starts [][]int
+	pad    []int
 }
 
 // TestAgreesWithPyTorch runs an independent float64 PyTorch implementation of
@@ -42,14 +49,17 @@ func TestAgreesWithPyTorch(t *testing.T) {
 	mha.NKVHeads, mha.NLayers = 4, 1
 	hidden := []loss.LayerPair{{Student: 1, Teacher: 3}, {Student: 2, Teacher: 6}}
 	cases := []torchCase{
-		{"gqa-forward-kl-mse-proj", base, loss.Config{Alpha: 0.5, Gamma: 0.3, Temperature: 2, KL: "forward", HiddenMap: hidden, TeacherHiddenDim: 12}, 2, 7, 4, 12, false},
-		{"shared-untied-reverse-kl", shared, loss.Config{Alpha: 0.7, Temperature: 1.5, KL: "reverse"}, 2, 6, 3, 0, false},
-		{"gqa-jsd-mse-same-width", base, loss.Config{Alpha: 0.4, Gamma: 1, Temperature: 1, KL: "jsd", JSDBeta: 0.3, HiddenMap: []loss.LayerPair{{Student: 0, Teacher: 2}}, TeacherHiddenDim: 16}, 1, 9, 5, 16, false},
-		{"mha-ce-only", mha, loss.Config{Alpha: 0, Temperature: 1}, 3, 4, 0, 0, false},
-		{"gqa-kl-only", base, loss.Config{Alpha: 1, Temperature: 3, KL: "forward"}, 2, 5, 6, 0, false},
-		{"dense-forward", base, loss.Config{Alpha: 0.6, Temperature: 2, KL: "forward"}, 2, 5, 2, 0, true},
-		{"dense-reverse", shared, loss.Config{Alpha: 0.6, Temperature: 1, KL: "reverse"}, 1, 6, 2, 0, true},
-		{"dense-jsd", base, loss.Config{Alpha: 0.5, Temperature: 1.5, KL: "jsd", JSDBeta: 0.6}, 1, 6, 2, 0, true},
+		{"gqa-forward-kl-mse-proj", base, loss.Config{Alpha: 0.5, Gamma: 0.3, Temperature: 2, KL: "forward", HiddenMap: hidden, TeacherHiddenDim: 12}, 2, 7, 4, 12, false, nil, nil},
+		{"shared-untied-reverse-kl", shared, loss.Config{Alpha: 0.7, Temperature: 1.5, KL: "reverse"}, 2, 6, 3, 0, false, nil, nil},
+		{"gqa-jsd-mse-same-width", base, loss.Config{Alpha: 0.4, Gamma: 1, Temperature: 1, KL: "jsd", JSDBeta: 0.3, HiddenMap: []loss.LayerPair{{Student: 0, Teacher: 2}}, TeacherHiddenDim: 16}, 1, 9, 5, 16, false, nil, nil},
+		{"mha-ce-only", mha, loss.Config{Alpha: 0, Temperature: 1}, 3, 4, 0, 0, false, nil, nil},
+		{"gqa-kl-only", base, loss.Config{Alpha: 1, Temperature: 3, KL: "forward"}, 2, 5, 6, 0, false, nil, nil},
+		{"dense-forward", base, loss.Config{Alpha: 0.6, Temperature: 2, KL: "forward"}, 2, 5, 2, 0, true, nil, nil},
+		{"dense-reverse", shared, loss.Config{Alpha: 0.6, Temperature: 1, KL: "reverse"}, 1, 6, 2, 0, true, nil, nil},
+		{"dense-jsd", base, loss.Config{Alpha: 0.5, Temperature: 1.5, KL: "jsd", JSDBeta: 0.6}, 1, 6, 2, 0, true, nil, nil},
+		{"packed-rows-kl-mse", base, loss.Config{Alpha: 0.5, Gamma: 0.3, Temperature: 2, KL: "forward", HiddenMap: hidden, TeacherHiddenDim: 12}, 2, 14, 4, 12, false,
+			[][]int{{0, 5}, {0, 4, 9}}, []int{12, 14}},
+		{"packed-rows-shared-ce", shared, loss.Config{Alpha: 0, Temperature: 1}, 2, 13, 0, 0, false, [][]int{{0, 3, 4, 10}, {0, 6}}, []int{13, 11}},
 	}
 	root := t.TempDir()
 	type prepared struct {
@@ -74,6 +84,9 @@ func TestAgreesWithPyTorch(t *testing.T) {
 			layers = append(layers, p.Teacher)
 		}
 		b := randomBatch(rng, c.B, c.T, c.cfg.VocabSize, c.K, c.Dt, layers)
+		if c.starts != nil {
+			b.RowStart = packRows(b, c.starts, c.pad)
+		}
 		if c.K > 0 && !c.dense {
 			batchtest.TemperTail(b, c.cfg.VocabSize, c.lc.Temperature)
 		}
@@ -88,7 +101,7 @@ func TestAgreesWithPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		logits, err := m.Logits(b.Tokens, b.B, b.T)
+		logits, err := m.batchLogits(b)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -110,6 +123,9 @@ func TestAgreesWithPyTorch(t *testing.T) {
 		writeRaw(t, filepath.Join(dir, "tokens.bin"), b.Tokens)
 		writeRaw(t, filepath.Join(dir, "targets.bin"), b.Targets)
 		writeRaw(t, filepath.Join(dir, "mask.bin"), b.LossMask)
+		if b.RowStart != nil {
+			writeRaw(t, filepath.Join(dir, "row_start.bin"), b.RowStart)
+		}
 		if c.dense {
 			writeRaw(t, filepath.Join(dir, "dense.bin"), dense)
 			writeRaw(t, filepath.Join(dir, "valid.bin"), b.TeacherValid)

@@ -28,3 +28,25 @@ func TemperTail(b *batch.Batch, V int, temp float64) {
 		b.TailTempered[p] = float32(rest / (top + rest))
 	}
 }
+
+// RowStarts returns a batch.RowStart [len(starts)·T] for windows of T
+// positions whose documents start at starts[w] (each list beginning with 0)
+// and whose positions from pad[w] on are padding (each its own document).
+func RowStarts(T int, starts [][]int, pad []int) []int32 {
+	rs := make([]int32, len(starts)*T)
+	for w, st := range starts {
+		for t := 0; t < T; t++ {
+			s := 0
+			for _, v := range st {
+				if v <= t {
+					s = v
+				}
+			}
+			if t >= pad[w] {
+				s = t
+			}
+			rs[w*T+t] = int32(s)
+		}
+	}
+	return rs
+}

@@ -21,32 +21,42 @@ def rmsnorm(x, w, eps):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
-def rope(x, B, T, nh, hd, base):
+def rope(x, B, T, nh, hd, base, pos):
     # llama.cpp "normal" mode: adjacent pairs (2i, 2i+1) rotate together.
+    # pos: [B, T] position of each token.
     x = x.view(B, T, nh, hd // 2, 2)
-    pos = torch.arange(T, dtype=DT)
     inv = base ** (-2.0 * torch.arange(hd // 2, dtype=DT) / hd)
-    th = pos[:, None] * inv[None, :]  # [T, hd/2]
-    c = th.cos()[None, :, None, :]
-    s = th.sin()[None, :, None, :]
+    th = pos[:, :, None] * inv[None, None, :]  # [B, T, hd/2]
+    c = th.cos()[:, :, None, :]
+    s = th.sin()[:, :, None, :]
     x0, x1 = x[..., 0], x[..., 1]
     y = torch.stack([x0 * c - x1 * s, x0 * s + x1 * c], dim=-1)
     return y.reshape(B, T, nh * hd)
 
 
-def forward(cfg, P, tokens, B, T):
+def forward(cfg, P, tokens, B, T, row_start=None):
+    """row_start [B, T] (optional): the window index where each token's
+    document starts. Each document then attends only to itself (causal,
+    block-diagonal) and its RoPE positions restart at 0, as Hugging Face's
+    per-row position_ids do; without it one document per row."""
     d, H, KV = cfg["d_model"], cfg["n_heads"], cfg["n_kv_heads"]
     hd = d // H
     x = P["token_embd.weight"][tokens.long()].view(B, T, d)
     hiddens = [x]
     depth = cfg["n_layers"] * (2 if cfg["share_blocks"] else 1)
-    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    t = torch.arange(T)
+    mask = (t[None, :] <= t[:, None])[None, None]  # [1, 1, T query, T key]
+    pos = t.to(DT)[None, :].expand(B, T)
+    if row_start is not None:
+        rs = row_start.long().view(B, T)
+        mask = mask & (t[None, None, :] >= rs[:, :, None])[:, None]  # [B, 1, T, T]
+        pos = (t[None, :] - rs).to(DT)
     for l in range(depth):
         blk = l // 2 if cfg["share_blocks"] else l
         w = lambda n: P["blk.%d.%s.weight" % (blk, n)]
         h = rmsnorm(x, w("attn_norm"), cfg["norm_eps"])
-        q = rope(h @ w("attn_q").T, B, T, H, hd, cfg["rope_base"]).view(B, T, H, hd).transpose(1, 2)
-        k = rope(h @ w("attn_k").T, B, T, KV, hd, cfg["rope_base"]).view(B, T, KV, hd).transpose(1, 2)
+        q = rope(h @ w("attn_q").T, B, T, H, hd, cfg["rope_base"], pos).view(B, T, H, hd).transpose(1, 2)
+        k = rope(h @ w("attn_k").T, B, T, KV, hd, cfg["rope_base"], pos).view(B, T, KV, hd).transpose(1, 2)
         v = (h @ w("attn_v").T).view(B, T, KV, hd).transpose(1, 2)
         k = k.repeat_interleave(H // KV, dim=1)
         v = v.repeat_interleave(H // KV, dim=1)
@@ -125,7 +135,10 @@ def run_case(d):
     tokens = load(d, "tokens.bin", np.int32, [N])
     targets = load(d, "targets.bin", np.int32, [N]).long()
     mask = load(d, "mask.bin", np.float32, [N]).to(DT)
-    logits, hiddens = forward(cfg, P, tokens, B, T)
+    row_start = None
+    if os.path.exists(os.path.join(d, "row_start.bin")):
+        row_start = load(d, "row_start.bin", np.int32, [B, T])
+    logits, hiddens = forward(cfg, P, tokens, B, T, row_start)
     ce_rows = -torch.log_softmax(logits, -1).gather(1, targets[:, None].clamp(0, V - 1))[:, 0]
     CE = (mask * ce_rows).sum() / mask.sum()
     KL = torch.zeros((), dtype=DT)
