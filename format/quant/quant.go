@@ -316,7 +316,10 @@ func dequantizeQ4_0(y []float32, x []byte) {
 
 // ---- Q4_1: d, m (f16), 16 bytes of nibbles; x = q·d + m ----
 
-func quantizeQ4_1(y *[20]byte, x *[32]float32) {
+// putScaleMin writes the d and m halves of a Q4_1/Q5_1 block (levels
+// 0..nmax over x's range, m its minimum) and returns the minimum and 1/d
+// (0 when d is 0), as quantize_row_q4_1_ref / q5_1_ref compute them.
+func putScaleMin(y []byte, x *[32]float32, nmax float32) (minv, id float32) {
 	minv, maxv := float32(math.MaxFloat32), float32(-math.MaxFloat32)
 	for _, v := range x {
 		if v < minv {
@@ -326,13 +329,17 @@ func quantizeQ4_1(y *[20]byte, x *[32]float32) {
 			maxv = v
 		}
 	}
-	d := (maxv - minv) / 15
-	var id float32
+	d := (maxv - minv) / nmax
 	if d != 0 {
 		id = 1 / d
 	}
 	putHalf(y[0:], d)
 	putHalf(y[2:], minv)
+	return minv, id
+}
+
+func quantizeQ4_1(y *[20]byte, x *[32]float32) {
+	minv, id := putScaleMin(y[:], x, 15)
 	for j := 0; j < 16; j++ {
 		x0 := (x[j] - minv) * id
 		x1 := (x[16+j] - minv) * id
@@ -403,22 +410,7 @@ func dequantizeQ5_0(y []float32, x []byte) {
 func truncUint8(f float32) uint8 { return uint8(truncInt8(f)) }
 
 func quantizeQ5_1(y *[24]byte, x *[32]float32) {
-	minv, maxv := float32(math.MaxFloat32), float32(-math.MaxFloat32)
-	for _, v := range x {
-		if v < minv {
-			minv = v
-		}
-		if v > maxv {
-			maxv = v
-		}
-	}
-	d := (maxv - minv) / 31
-	var id float32
-	if d != 0 {
-		id = 1 / d
-	}
-	putHalf(y[0:], d)
-	putHalf(y[2:], minv)
+	minv, id := putScaleMin(y[:], x, 31)
 	var qh uint32
 	for j := 0; j < 16; j++ {
 		x0 := (x[j] - minv) * id

@@ -215,103 +215,87 @@ func quantizeK45Weighted(y []byte, x, qw []float32, L *[QK_K]uint8, nmax int) {
 	finishScalesMinsK4(y, x, L[:], nmax, dBlock, mBlock, &ls, &lm)
 }
 
-// rowSigma2 is the σ² of the row-wise impl quantizers: the mean of x².
-func rowSigma2(x []float32) float32 {
+// eachWeightedBlock calls f for every 32-element block xb (index ib) of the
+// row x with the weights of ggml's row-wise impl quantizers (q4_0, q4_1,
+// q5_0, q5_1): qw·√(σ²+x²), σ² the mean of x² over the row.
+func eachWeightedBlock(x, qw []float32, f func(ib int, xb, weight []float32)) {
 	var sumX2 float32
 	for _, v := range x {
 		sumX2 += float32(v * v)
 	}
-	return sumX2 / float32(len(x))
+	sigma2 := sumX2 / float32(len(x))
+	var weight [32]float32
+	for ib := 0; ib < len(x)/32; ib++ {
+		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
+		for j, v := range xb {
+			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
+		}
+		f(ib, xb, weight[:])
+	}
 }
 
 // quantizeQ4_0Weighted is quantize_row_q4_0_impl for one row.
 func quantizeQ4_0Weighted(y []byte, x, qw []float32) {
-	sigma2 := rowSigma2(x)
-	var weight [32]float32
 	var L [32]int8
-	for ib := 0; ib < len(x)/32; ib++ {
-		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
-		for j, v := range xb {
-			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
-		}
-		d := makeQXQuants(8, xb, L[:], weight[:])
+	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
 		b := y[18*ib : 18*ib+18]
-		putHalf(b, d)
+		putHalf(b, makeQXQuants(8, xb, L[:], weight))
 		for j := 0; j < 16; j++ {
 			b[2+j] = uint8(L[j]) | uint8(L[j+16])<<4
 		}
-	}
+	})
 }
 
 // quantizeQ4_1Weighted is quantize_row_q4_1_impl for one row.
 func quantizeQ4_1Weighted(y []byte, x, qw []float32) {
-	sigma2 := rowSigma2(x)
-	var weight [32]float32
 	var L, Laux [32]uint8
-	for ib := 0; ib < len(x)/32; ib++ {
-		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
-		for j, v := range xb {
-			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
-		}
+	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
 		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
-		d, negMin := makeQKX2Quants(15, xb, weight[:], L[:], Laux[:], -0.9, 0.05, 36, false)
+		d, negMin := makeQKX2Quants(15, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
 		b := y[20*ib : 20*ib+20]
 		putHalf(b, d)
 		putHalf(b[2:], -negMin)
 		for j := 0; j < 16; j++ {
 			b[4+j] = L[j] | L[j+16]<<4
 		}
-	}
+	})
 }
 
 // quantizeQ5_0Weighted is quantize_row_q5_0_impl for one row.
 func quantizeQ5_0Weighted(y []byte, x, qw []float32) {
-	sigma2 := rowSigma2(x)
-	var weight [32]float32
 	var L [32]int8
-	for ib := 0; ib < len(x)/32; ib++ {
-		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
-		for j, v := range xb {
-			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
-		}
-		d := makeQXQuants(16, xb, L[:], weight[:])
+	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
 		b := y[22*ib : 22*ib+22]
-		putHalf(b, d)
-		var qh uint32
-		for j := 0; j < 16; j++ {
-			xi0, xi1 := uint8(L[j]), uint8(L[j+16])
-			b[6+j] = xi0&0x0f | (xi1&0x0f)<<4
-			qh |= uint32(xi0&0x10) >> 4 << j
-			qh |= uint32(xi1&0x10) >> 4 << (j + 16)
-		}
-		binary.LittleEndian.PutUint32(b[2:], qh)
-	}
+		putHalf(b, makeQXQuants(16, xb, L[:], weight))
+		packQ5(b[2:], b[6:22], func(j int) uint8 { return uint8(L[j]) })
+	})
 }
 
 // quantizeQ5_1Weighted is quantize_row_q5_1_impl for one row.
 func quantizeQ5_1Weighted(y []byte, x, qw []float32) {
-	sigma2 := rowSigma2(x)
-	var weight [32]float32
 	var L, Laux [32]uint8
-	for ib := 0; ib < len(x)/32; ib++ {
-		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
-		for j, v := range xb {
-			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
-		}
+	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
 		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
-		d, negMin := makeQKX2Quants(31, xb, weight[:], L[:], Laux[:], -0.9, 0.05, 36, false)
+		d, negMin := makeQKX2Quants(31, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
 		b := y[24*ib : 24*ib+24]
 		putHalf(b, d)
 		putHalf(b[2:], -negMin)
-		var qh uint32
-		for j := 0; j < 16; j++ {
-			xi0, xi1 := L[j], L[j+16]
-			b[8+j] = xi0&0x0f | (xi1&0x0f)<<4
-			qh |= uint32(xi0&0x10) >> 4 << j
-			qh |= uint32(xi1&0x10) >> 4 << (j + 16)
-		}
-		binary.LittleEndian.PutUint32(b[4:], qh)
+		packQ5(b[4:], b[8:24], func(j int) uint8 { return L[j] })
+	})
+}
+
+// packQ5 stores 32 five-bit levels (level(j) for element j) as Q5_0/Q5_1
+// do: the low nibbles in qs (element j low, 16+j high), the fifth bits in
+// the little-endian u32 qh.
+func packQ5(qh, qs []byte, level func(j int) uint8) {
+	var h uint32
+	for j := 0; j < 16; j++ {
+		xi0, xi1 := level(j), level(j+16)
+		qs[j] = xi0&0x0f | (xi1&0x0f)<<4
+		h |= uint32(xi0&0x10) >> 4 << j
+		h |= uint32(xi1&0x10) >> 4 << (j + 16)
 	}
+	binary.LittleEndian.PutUint32(qh, h)
 }
 
 // quantizeQ3_KWeighted is quantize_row_q3_K_impl for one super-block.
