@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -224,31 +226,9 @@ func TestMatchesLlamaQuantizeWithImatrix(t *testing.T) {
 		if err := Write(src, m, Options{Type: quant.FileF32}); err != nil {
 			t.Fatal(err)
 		}
-		imatrix := map[string][]float32{}
-		var dump bytes.Buffer
-		var names []string
-		for _, p := range PlanShapes(cfg, Options{Type: quant.FileF32}) {
-			if len(p.Dims) != 2 || p.Name == "token_embd.weight" || p.Name == "blk.1.attn_k.weight" {
-				continue // token_embd is a lookup (no imatrix entry); attn_k of layer 1 tests a missing entry
-			}
-			w := make([]float32, p.Dims[0])
-			for i := range w {
-				w[i] = float32(math.Exp(rng.NormFloat64() * 1.5))
-			}
-			imatrix[p.Name] = w
-			names = append(names, p.Name)
-		}
-		binary.Write(&dump, binary.LittleEndian, uint32(len(names)))
-		for _, n := range names {
-			binary.Write(&dump, binary.LittleEndian, uint32(len(n)))
-			dump.WriteString(n)
-			binary.Write(&dump, binary.LittleEndian, uint32(len(imatrix[n])))
-			binary.Write(&dump, binary.LittleEndian, imatrix[n])
-		}
+		imatrix := randomImatrix(cfg, rng, "blk.1.attn_k.weight")
 		imPath := filepath.Join(dir, shape+"-imatrix.bin")
-		if err := os.WriteFile(imPath, dump.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeImatrixForLlama(t, imPath, imatrix)
 		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ4_K_S, quant.FileQ5_K_M, quant.FileQ5_K_S, quant.FileQ6_K, quant.FileQ8_0,
 			quant.FileQ3_K_M, quant.FileQ3_K_S, quant.FileQ2_K, quant.FileQ4_0, quant.FileIQ4_NL, quant.FileIQ4_XS} {
 			name := fmt.Sprintf("%s-%s-imatrix", shape, ft)
@@ -275,6 +255,43 @@ func TestMatchesLlamaQuantizeWithImatrix(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// randomImatrix gives every 2-D tensor but token_embd (a lookup: llama.cpp
+// has no imatrix entry for it) and the skip one log-normal importance
+// weights per column, as real imatrix rows spread.
+func randomImatrix(cfg student.Config, rng *rand.Rand, skip string) map[string][]float32 {
+	imatrix := map[string][]float32{}
+	for _, p := range PlanShapes(cfg, Options{Type: quant.FileF32}) {
+		if len(p.Dims) != 2 || p.Name == "token_embd.weight" || p.Name == skip {
+			continue
+		}
+		w := make([]float32, p.Dims[0])
+		for i := range w {
+			w[i] = float32(math.Exp(rng.NormFloat64() * 1.5))
+		}
+		imatrix[p.Name] = w
+	}
+	return imatrix
+}
+
+// writeImatrixForLlama writes importance weights in the format the
+// llama_model_quantize caller reads (llamaQuantizeC's readImatrix), entries
+// in name order.
+func writeImatrixForLlama(t testing.TB, path string, imatrix map[string][]float32) {
+	t.Helper()
+	names := slices.Sorted(maps.Keys(imatrix))
+	var dump bytes.Buffer
+	binary.Write(&dump, binary.LittleEndian, uint32(len(names)))
+	for _, n := range names {
+		binary.Write(&dump, binary.LittleEndian, uint32(len(n)))
+		dump.WriteString(n)
+		binary.Write(&dump, binary.LittleEndian, uint32(len(imatrix[n])))
+		binary.Write(&dump, binary.LittleEndian, imatrix[n])
+	}
+	if err := os.WriteFile(path, dump.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
