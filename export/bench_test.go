@@ -81,7 +81,7 @@ func BenchmarkRequantize(b *testing.B) {
 }
 
 // BenchmarkRequantizeImatrix is BenchmarkRequantize with an importance
-// matrix (log-normal weights for every block matrix and the output), to
+// matrix (log-normal weights for every block matrix), to
 // Q4_K_M and IQ4_XS: distill's Requantize against llama.cpp's
 // llama_model_quantize given the same weights, CPU seconds per file.
 func BenchmarkRequantizeImatrix(b *testing.B) {
