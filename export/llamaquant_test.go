@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -206,7 +208,10 @@ func TestMatchesLlamaQuantize(t *testing.T) {
 // TestMatchesLlamaQuantizeWithImatrix gives llama_model_quantize and our
 // Requantize the same importance weights (log-normal per column, as real
 // imatrix rows spread; one tensor left without an entry) and compares the
-// files, for the types whose weighted quantizers distill has.
+// files, for the types whose weighted quantizers distill has. With an
+// imatrix llama.cpp gives Q4_0's first eighth of ffn_down Q4_1 (layer 0 of
+// the 8-layer d512 model) and stops giving IQ4's Q5_K; d576 sends Q3_K and
+// Q2_K to the Q4_0 fallback and IQ4_XS to IQ4_NL.
 func TestMatchesLlamaQuantizeWithImatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compares with llama-quantize: not in -short")
@@ -221,35 +226,11 @@ func TestMatchesLlamaQuantizeWithImatrix(t *testing.T) {
 		if err := Write(src, m, Options{Type: quant.FileF32}); err != nil {
 			t.Fatal(err)
 		}
-		imatrix := map[string][]float32{}
-		var dump bytes.Buffer
-		var names []string
-		for _, p := range PlanShapes(cfg, Options{Type: quant.FileF32}) {
-			if len(p.Dims) != 2 || p.Name == "token_embd.weight" || p.Name == "blk.1.attn_k.weight" {
-				continue // token_embd is a lookup (no imatrix entry); attn_k of layer 1 tests a missing entry
-			}
-			w := make([]float32, p.Dims[0])
-			for i := range w {
-				w[i] = float32(math.Exp(rng.NormFloat64() * 1.5))
-			}
-			imatrix[p.Name] = w
-			names = append(names, p.Name)
-		}
-		binary.Write(&dump, binary.LittleEndian, uint32(len(names)))
-		for _, n := range names {
-			binary.Write(&dump, binary.LittleEndian, uint32(len(n)))
-			dump.WriteString(n)
-			binary.Write(&dump, binary.LittleEndian, uint32(len(imatrix[n])))
-			binary.Write(&dump, binary.LittleEndian, imatrix[n])
-		}
+		imatrix := randomImatrix(cfg, rng, "blk.1.attn_k.weight")
 		imPath := filepath.Join(dir, shape+"-imatrix.bin")
-		if err := os.WriteFile(imPath, dump.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ4_K_S, quant.FileQ5_K_M, quant.FileQ5_K_S, quant.FileQ6_K, quant.FileQ8_0, quant.FileQ3_K_M, quant.FileQ3_K_S, quant.FileQ2_K} {
-			if cfg.DModel == 576 && (ft == quant.FileQ3_K_M || ft == quant.FileQ3_K_S || ft == quant.FileQ2_K) {
-				continue // Q3_K and Q2_K fall back to Q4_0 there, whose weighted quantizer distill lacks
-			}
+		writeImatrixForLlama(t, imPath, imatrix)
+		for _, ft := range []quant.FileType{quant.FileQ4_K_M, quant.FileQ4_K_S, quant.FileQ5_K_M, quant.FileQ5_K_S, quant.FileQ6_K, quant.FileQ8_0,
+			quant.FileQ3_K_M, quant.FileQ3_K_S, quant.FileQ2_K, quant.FileQ4_0, quant.FileIQ4_NL, quant.FileIQ4_XS} {
 			name := fmt.Sprintf("%s-%s-imatrix", shape, ft)
 			t.Run(name, func(t *testing.T) {
 				ours := filepath.Join(dir, name+"-ours.gguf")
@@ -274,6 +255,43 @@ func TestMatchesLlamaQuantizeWithImatrix(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// randomImatrix gives every 2-D tensor but token_embd (a lookup: llama.cpp
+// has no imatrix entry for it) and the skip one log-normal importance
+// weights per column, as real imatrix rows spread.
+func randomImatrix(cfg student.Config, rng *rand.Rand, skip string) map[string][]float32 {
+	imatrix := map[string][]float32{}
+	for _, p := range PlanShapes(cfg, Options{Type: quant.FileF32}) {
+		if len(p.Dims) != 2 || p.Name == "token_embd.weight" || p.Name == skip {
+			continue
+		}
+		w := make([]float32, p.Dims[0])
+		for i := range w {
+			w[i] = float32(math.Exp(rng.NormFloat64() * 1.5))
+		}
+		imatrix[p.Name] = w
+	}
+	return imatrix
+}
+
+// writeImatrixForLlama writes importance weights in the format the
+// llama_model_quantize caller reads (llamaQuantizeC's readImatrix), entries
+// in name order.
+func writeImatrixForLlama(t testing.TB, path string, imatrix map[string][]float32) {
+	t.Helper()
+	names := slices.Sorted(maps.Keys(imatrix))
+	var dump bytes.Buffer
+	binary.Write(&dump, binary.LittleEndian, uint32(len(names)))
+	for _, n := range names {
+		binary.Write(&dump, binary.LittleEndian, uint32(len(n)))
+		dump.WriteString(n)
+		binary.Write(&dump, binary.LittleEndian, uint32(len(imatrix[n])))
+		binary.Write(&dump, binary.LittleEndian, imatrix[n])
+	}
+	if err := os.WriteFile(path, dump.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -56,10 +56,13 @@ type Mix struct {
 //     output — gets Q8_0 when its rows are not a multiple of the base type's
 //     block, else Q6_K (unless the base is Q8_0).
 //   - attn_v, ffn_down and attn_output follow the mix of the file type
-//     (use_more_bits layers, the first eighth of ffn_down, ...).
+//     (use_more_bits layers, the first eighth of ffn_down, ...); with an
+//     importance matrix Q4_0 files give the first eighth of ffn_down
+//     Q4_1, and IQ4_NL/IQ4_XS files stop giving it Q5_K.
 //   - --pure skips both rules above: every quantizable tensor gets the base.
 //   - A type whose block does not divide the row length falls back as
-//     tensor_type_fallback does (Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, and F16
+//     tensor_type_fallback does (Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0,
+//     IQ4_XS→IQ4_NL, and F16
 //     when a 32-element block does not fit either).
 //
 // Layer indices are llama.cpp's counters, which for a llama model's
@@ -119,6 +122,8 @@ func (m Mix) mixType(t quant.Type, name string, dims []uint64) quant.Type {
 			return quant.Q6_K
 		case ft == quant.FileQ4_K_S && layer < 4:
 			return quant.Q5_K
+		case (ft == quant.FileIQ4_NL || ft == quant.FileIQ4_XS) && m.GQA >= 4:
+			return quant.Q5_K
 		}
 	case strings.HasSuffix(name, ".ffn_down.weight"):
 		switch {
@@ -137,6 +142,11 @@ func (m Mix) mixType(t quant.Type, name string, dims []uint64) quant.Type {
 			return quant.Q6_K
 		case ft == quant.FileQ4_K_S && layer < n/8:
 			return quant.Q5_K
+		case (ft == quant.FileIQ4_NL || ft == quant.FileIQ4_XS) && layer < n/8 && !m.HasImatrix:
+			return quant.Q5_K
+		case ft == quant.FileQ4_0 && layer < n/8 && m.HasImatrix:
+			// llama.cpp's guard for the first ffn_down layers, with an imatrix only.
+			return quant.Q4_1
 		}
 	case strings.HasSuffix(name, ".attn_output.weight"):
 		switch ft {

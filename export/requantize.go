@@ -36,11 +36,7 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 		return fmt.Errorf("quantize: %w", err)
 	}
 	_, hasOutput := f.Tensor("output.weight")
-	mix := Mix{Type: ft, Pure: opt.Pure, NLayers: int(nLayers), Tied: !hasOutput, GQA: 1, HasImatrix: opt.Imatrix != nil}
-	if opt.Imatrix != nil && ft == quant.FileQ4_0 {
-		// llama.cpp then also moves the first eighth of ffn_down to Q4_1.
-		return fmt.Errorf("quantize %s: q4_0 with an importance matrix is not implemented yet", in)
-	}
+	mix := Mix{Type: ft, Pure: opt.Pure, NLayers: int(nLayers), Tied: !hasOutput, GQA: 1, HasImatrix: len(opt.Imatrix) > 0}
 	if nHead, err := f.Uint(gguf.KeyLlamaHeadCount); err == nil { // both checked by checkLlamaTensors
 		if nKV, err := f.Uint(gguf.KeyLlamaHeadCountKV); err == nil && nKV > 0 {
 			mix.GQA = int(nHead / nKV)

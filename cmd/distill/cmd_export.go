@@ -135,8 +135,7 @@ func newQuantizeCmd(a *app) *cobra.Command {
 			"writes OUT atomically. Norms and 1-D tensors are copied unchanged; metadata is copied with\n" +
 			"general.file_type updated. --pure gives every quantizable tensor the base type, as\n" +
 			"llama-quantize --pure does. --imatrix FILE (llama.cpp's GGUF imatrix or legacy .dat) weights\n" +
-			"the quantizers as llama-quantize --imatrix does (Q2_K..Q6_K, Q5_0, Q5_1; Q8_0/F16 ignore it;\n" +
-			"other types are refused for now).",
+			"the quantizers as llama-quantize --imatrix does (Q8_0/F16 ignore it).",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if typ == "" {

@@ -81,3 +81,22 @@ func TestModelInfoBudget(t *testing.T) {
 		t.Errorf("unknown --quant: exit %d %s", code, stderr)
 	}
 }
+
+// IQ4_XS needs 256-wide rows: at MobileLLM-125M's width 576 the d-wide
+// matrices take IQ4_NL (llama.cpp's fallback), and without an imatrix the
+// first eighth of ffn_down takes Q5_K.
+func TestModelInfoQuantIQ4XSFallsBackToIQ4NL(t *testing.T) {
+	code, out, stderr := runCLI(t, "model", "info", "--config", "mobilellm-125m", "--vocab", "32000", "--quant", "iq4_xs")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if l := lineOf(out, "blk.1.attn_q.weight "); !regexp.MustCompile(`576×576\s+IQ4_NL\s+4\.50.*wanted IQ4_XS`).MatchString(l) {
+		t.Errorf("attn_q line %q: want IQ4_NL (wanted IQ4_XS)", l)
+	}
+	if l := lineOf(out, "blk.0.ffn_down.weight "); !regexp.MustCompile(`1536×576\s+Q5_K\s+5\.50`).MatchString(l) {
+		t.Errorf("ffn_down of layer 0 %q: want Q5_K", l)
+	}
+	if l := lineOf(out, "blk.5.ffn_down.weight "); !regexp.MustCompile(`1536×576\s+IQ4_XS\s+4\.25`).MatchString(l) {
+		t.Errorf("ffn_down of layer 5 %q: want IQ4_XS", l)
+	}
+}

@@ -47,8 +47,7 @@ func TestQuantizeWithImatrixFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := os.ReadFile(out)
-	b, _ := os.ReadFile(ref)
-	if !bytes.Equal(a, b) {
+	if !bytes.Equal(a, mustRead(t, ref)) {
 		t.Error("quantize --imatrix differs from Requantize with the file's weights")
 	}
 	plain := filepath.Join(dir, "plain.gguf")
@@ -58,11 +57,30 @@ func TestQuantizeWithImatrixFile(t *testing.T) {
 	if c, _ := os.ReadFile(plain); bytes.Equal(a, c) {
 		t.Error("the importance matrix changed nothing")
 	}
-	if code, _, stderr := runCLI(t, "quantize", "--type", "q4_0", "--imatrix", imPath, src, filepath.Join(dir, "x.gguf")); code != 1 || !strings.Contains(stderr, "not implemented") {
-		t.Errorf("q4_0 --imatrix: exit %d %s; want a clear refusal", code, stderr)
+	// q4_0 and iq4_xs with an imatrix (q4_0's was refused before its weighted quantizer and Q4_1 rule).
+	for _, ft := range []quant.FileType{quant.FileQ4_0, quant.FileIQ4_XS} {
+		got, ref := filepath.Join(dir, ft.String()+".gguf"), filepath.Join(dir, ft.String()+"-ref.gguf")
+		if code, _, stderr := runCLI(t, "quantize", "--type", ft.String(), "--imatrix", imPath, src, got); code != 0 {
+			t.Fatalf("%s --imatrix: exit %d: %s", ft, code, stderr)
+		}
+		if err := export.Requantize(src, ref, ft, export.Options{Imatrix: want}); err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := os.ReadFile(got); !bytes.Equal(a, mustRead(t, ref)) {
+			t.Errorf("%s --imatrix differs from Requantize with the file's weights", ft)
+		}
 	}
 	missing := filepath.Join(dir, "none.dat")
 	if code, _, stderr := runCLI(t, "quantize", "--type", "q4_k_m", "--imatrix", missing, src, filepath.Join(dir, "y.gguf")); code != 1 || !strings.Contains(stderr, "none.dat") {
 		t.Errorf("missing imatrix: exit %d %s", code, stderr)
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

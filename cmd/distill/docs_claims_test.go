@@ -56,7 +56,7 @@ func TestReadmeQuantizeTypesAreTheAcceptedOnes(t *testing.T) {
 		t.Fatal("README has no '**Quantize and export** GGUF (…)' list of types")
 	}
 	var listed []string
-	for _, w := range regexp.MustCompile(`\b(?:F32|F16|Q\d_\d|Q\d_K(?:_[SM])?)\b`).FindAllString(m[1], -1) {
+	for _, w := range regexp.MustCompile(`\b(?:F32|F16|Q\d_\d|Q\d_K(?:_[SM])?|IQ4_(?:NL|XS))\b`).FindAllString(m[1], -1) {
 		listed = append(listed, strings.ToLower(w))
 	}
 	accepted := quant.FileTypeNames()

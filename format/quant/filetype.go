@@ -11,7 +11,8 @@ import (
 // llama.cpp's per-tensor mix rules (which export applies unless --pure).
 type FileType int
 
-// The file types distill writes, in llama-quantize's listing order.
+// The file types distill writes, in llama-quantize's listing order (the
+// IQ4 types last).
 const (
 	FileF32 FileType = iota
 	FileF16
@@ -25,6 +26,8 @@ const (
 	FileQ3_K_M
 	FileQ3_K_S
 	FileQ2_K
+	FileIQ4_NL
+	FileIQ4_XS
 )
 
 var fileTypes = []struct {
@@ -44,6 +47,8 @@ var fileTypes = []struct {
 	FileQ3_K_M: {"q3_k_m", Q3_K, 12},
 	FileQ3_K_S: {"q3_k_s", Q3_K, 11},
 	FileQ2_K:   {"q2_k", Q2_K, 10},
+	FileIQ4_NL: {"iq4_nl", IQ4_NL, 25},
+	FileIQ4_XS: {"iq4_xs", IQ4_XS, 30},
 }
 
 // fileTypeAliases are llama-quantize's aliases: its Q4_K is Q4_K_M, not

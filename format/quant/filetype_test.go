@@ -5,7 +5,8 @@ import "testing"
 func TestFileTypeNamesRoundTrip(t *testing.T) {
 	// llama.cpp's llama_ftype values (include/llama.h).
 	want := map[string]uint32{"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k_s": 14, "q4_k_m": 15,
-		"q5_k_s": 16, "q5_k_m": 17, "q6_k": 18, "q3_k_s": 11, "q3_k_m": 12, "q2_k": 10}
+		"q5_k_s": 16, "q5_k_m": 17, "q6_k": 18, "q3_k_s": 11, "q3_k_m": 12, "q2_k": 10,
+		"iq4_nl": 25, "iq4_xs": 30}
 	if got := FileTypeNames(); len(got) != len(want) {
 		t.Fatalf("FileTypeNames() = %v, want the %d names of %v", got, len(want), want)
 	}

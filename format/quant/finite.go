@@ -18,6 +18,7 @@ var scaleFields = map[Type][]struct {
 }{
 	Q8_0: {{0, "d"}},
 	Q4_0: {{0, "d"}},
+	Q4_1: {{0, "d"}, {2, "m"}},
 	Q5_0: {{0, "d"}},
 	Q5_1: {{0, "d"}, {2, "m"}},
 	Q2_K: {{80, "d"}, {82, "dmin"}},
@@ -25,6 +26,9 @@ var scaleFields = map[Type][]struct {
 	Q4_K: {{0, "d"}, {2, "dmin"}},
 	Q5_K: {{0, "d"}, {2, "dmin"}},
 	Q6_K: {{208, "d"}},
+	// IQ4: d times an integer sub-block scale times one of 16 integer levels.
+	IQ4_NL: {{0, "d"}},
+	IQ4_XS: {{0, "d"}},
 }
 
 // CheckFinite returns an error naming the first element (F32, F16) or block

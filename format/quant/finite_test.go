@@ -29,6 +29,9 @@ func TestCheckFiniteFindsNaNInEveryType(t *testing.T) {
 		{Q4_K, 512, func(b []byte) { binary.LittleEndian.PutUint16(b[144+2:], nanF16) }, "block 1 (elements 256..511): scale dmin is NaN", -1},
 		{Q5_K, 256, func(b []byte) { binary.LittleEndian.PutUint16(b[0:], nanF16) }, "scale d is NaN", -1},
 		{Q6_K, 256, func(b []byte) { binary.LittleEndian.PutUint16(b[208:], nanF16) }, "block 0 (elements 0..255): scale d is NaN", -1},
+		{Q4_1, 64, func(b []byte) { binary.LittleEndian.PutUint16(b[20+2:], infF16) }, "block 1 (elements 32..63): scale m is +Inf", -1},
+		{IQ4_NL, 64, func(b []byte) { binary.LittleEndian.PutUint16(b[18:], nanF16) }, "block 1 (elements 32..63): scale d is NaN", -1},
+		{IQ4_XS, 512, func(b []byte) { binary.LittleEndian.PutUint16(b[136:], nanF16) }, "block 1 (elements 256..511): scale d is NaN", -1},
 	}
 	for _, c := range cases {
 		size, err := c.t.RowSize(c.n)

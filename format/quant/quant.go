@@ -23,7 +23,7 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // Quantizable reports whether Quantize/Dequantize support t.
 func Quantizable(t Type) bool {
 	switch t {
-	case F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS:
 		return true
 	}
 	return false
@@ -44,7 +44,8 @@ func checkSizes(t Type, nBytes, nElems int) error {
 }
 
 // Quantize encodes src into dst as type t, block by block, exactly as ggml's
-// quantize_row_<t>_ref does. len(src) must be a multiple of t's block size and
+// quantize_row_<t>_ref does (for IQ4_NL and IQ4_XS: as quantize_iq4_nl /
+// quantize_iq4_xs without weights, which llama-quantize runs; see iq4.go). len(src) must be a multiple of t's block size and
 // len(dst) must be the matching byte size (t.RowSize(len(src))). src must be
 // finite (callers check; non-finite input gives the same bytes as ggml's
 // reference on x86, which are meaningless).
@@ -101,6 +102,10 @@ func quantizeBlocks(t Type, dst []byte, src []float32) {
 		for i := 0; i < len(src)/32; i++ {
 			quantizeQ4_0((*[18]byte)(dst[i*18:]), (*[32]float32)(src[i*32:]))
 		}
+	case Q4_1:
+		for i := 0; i < len(src)/32; i++ {
+			quantizeQ4_1((*[20]byte)(dst[i*20:]), (*[32]float32)(src[i*32:]))
+		}
 	case Q5_0:
 		for i := 0; i < len(src)/32; i++ {
 			quantizeQ5_0((*[22]byte)(dst[i*22:]), (*[32]float32)(src[i*32:]))
@@ -129,6 +134,8 @@ func quantizeBlocks(t Type, dst []byte, src []float32) {
 		for i := 0; i < len(src)/QK_K; i++ {
 			quantizeQ6_K(dst[i*210:(i+1)*210], src[i*QK_K:(i+1)*QK_K], nil)
 		}
+	case IQ4_NL, IQ4_XS:
+		quantizeIQ4Row(t, dst, src, nil, iq4Tries)
 	}
 }
 
@@ -153,6 +160,18 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 	case Q4_0:
 		for i := 0; i < len(dst)/32; i++ {
 			dequantizeQ4_0(dst[i*32:(i+1)*32], src[i*18:(i+1)*18])
+		}
+	case Q4_1:
+		for i := 0; i < len(dst)/32; i++ {
+			dequantizeQ4_1(dst[i*32:(i+1)*32], src[i*20:(i+1)*20])
+		}
+	case IQ4_NL:
+		for i := 0; i < len(dst)/32; i++ {
+			dequantizeIQ4_NL(dst[i*32:(i+1)*32], src[i*18:(i+1)*18])
+		}
+	case IQ4_XS:
+		for i := 0; i < len(dst)/QK_K; i++ {
+			dequantizeIQ4_XS(dst[i*QK_K:(i+1)*QK_K], src[i*136:(i+1)*136])
 		}
 	case Q5_0:
 		for i := 0; i < len(dst)/32; i++ {
@@ -295,6 +314,49 @@ func dequantizeQ4_0(y []float32, x []byte) {
 	}
 }
 
+// ---- Q4_1: d, m (f16), 16 bytes of nibbles; x = q·d + m ----
+
+// putScaleMin writes the d and m halves of a Q4_1/Q5_1 block (levels
+// 0..nmax over x's range, m its minimum) and returns the minimum and 1/d
+// (0 when d is 0), as quantize_row_q4_1_ref / q5_1_ref compute them.
+func putScaleMin(y []byte, x *[32]float32, nmax float32) (minv, id float32) {
+	minv, maxv := float32(math.MaxFloat32), float32(-math.MaxFloat32)
+	for _, v := range x {
+		if v < minv {
+			minv = v
+		}
+		if v > maxv {
+			maxv = v
+		}
+	}
+	d := (maxv - minv) / nmax
+	if d != 0 {
+		id = 1 / d
+	}
+	putHalf(y[0:], d)
+	putHalf(y[2:], minv)
+	return minv, id
+}
+
+func quantizeQ4_1(y *[20]byte, x *[32]float32) {
+	minv, id := putScaleMin(y[:], x, 15)
+	for j := 0; j < 16; j++ {
+		x0 := (x[j] - minv) * id
+		x1 := (x[16+j] - minv) * id
+		xi0 := uint8(min(15, int(truncInt8(x0+0.5))))
+		xi1 := uint8(min(15, int(truncInt8(x1+0.5))))
+		y[4+j] = xi0 | xi1<<4
+	}
+}
+
+func dequantizeQ4_1(y []float32, x []byte) {
+	d, m := half(x[0:]), half(x[2:])
+	for j := 0; j < 16; j++ {
+		y[j] = float32(float32(x[4+j]&0x0f)*d) + m
+		y[j+16] = float32(float32(x[4+j]>>4)*d) + m
+	}
+}
+
 // ---- Q5_0: d (f16), qh (4 bytes: 5th bits), 16 bytes of nibbles ----
 
 func quantizeQ5_0(y *[22]byte, x *[32]float32) {
@@ -348,22 +410,7 @@ func dequantizeQ5_0(y []float32, x []byte) {
 func truncUint8(f float32) uint8 { return uint8(truncInt8(f)) }
 
 func quantizeQ5_1(y *[24]byte, x *[32]float32) {
-	minv, maxv := float32(math.MaxFloat32), float32(-math.MaxFloat32)
-	for _, v := range x {
-		if v < minv {
-			minv = v
-		}
-		if v > maxv {
-			maxv = v
-		}
-	}
-	d := (maxv - minv) / 31
-	var id float32
-	if d != 0 {
-		id = 1 / d
-	}
-	putHalf(y[0:], d)
-	putHalf(y[2:], minv)
+	minv, id := putScaleMin(y[:], x, 31)
 	var qh uint32
 	for j := 0; j < 16; j++ {
 		x0 := (x[j] - minv) * id

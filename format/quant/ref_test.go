@@ -36,6 +36,8 @@ const harnessC = `
 void ggml_abort(const char * file, int line, const char * fmt, ...) { fprintf(stderr, "ggml_abort %s:%d\n", file, line); exit(3); }
 size_t ggml_row_size(enum ggml_type type, int64_t ne) { // the types the weighted records use
 	switch (type) {
+	case GGML_TYPE_Q4_0: return ne / QK4_0 * sizeof(block_q4_0);
+	case GGML_TYPE_Q4_1: return ne / QK4_1 * sizeof(block_q4_1);
 	case GGML_TYPE_Q5_0: return ne / QK5_0 * sizeof(block_q5_0);
 	case GGML_TYPE_Q5_1: return ne / QK5_1 * sizeof(block_q5_1);
 	case GGML_TYPE_Q2_K: return ne / QK_K * sizeof(block_q2_K);
@@ -104,6 +106,10 @@ int main(void) {
 			rd(x, 4, n); rd(qw, 4, npr);
 			size_t nb = 0;
 			switch (typ) {
+			case GGML_TYPE_Q4_0: nb = quantize_q4_0(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_Q4_1: nb = quantize_q4_1(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_IQ4_NL: nb = quantize_iq4_nl(x, q, n / npr, npr, qw); break;
+			case GGML_TYPE_IQ4_XS: nb = quantize_iq4_xs(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q5_0: nb = quantize_q5_0(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q5_1: nb = quantize_q5_1(x, q, n / npr, npr, qw); break;
 			case GGML_TYPE_Q2_K: nb = quantize_q2_K(x, q, n / npr, npr, qw); break;
@@ -131,7 +137,12 @@ int main(void) {
 			nb = 2 * (size_t)n; break;
 		case GGML_TYPE_Q8_0: quantize_row_q8_0_ref(x, (block_q8_0 *)q, n); dequantize_row_q8_0((block_q8_0 *)q, y, n); nb = n / QK8_0 * sizeof(block_q8_0); break;
 		case GGML_TYPE_Q4_0: quantize_row_q4_0_ref(x, (block_q4_0 *)q, n); dequantize_row_q4_0((block_q4_0 *)q, y, n); nb = n / QK4_0 * sizeof(block_q4_0); break;
+		case GGML_TYPE_Q4_1: quantize_row_q4_1_ref(x, (block_q4_1 *)q, n); dequantize_row_q4_1((block_q4_1 *)q, y, n); nb = n / QK4_1 * sizeof(block_q4_1); break;
 		case GGML_TYPE_Q5_0: quantize_row_q5_0_ref(x, (block_q5_0 *)q, n); dequantize_row_q5_0((block_q5_0 *)q, y, n); nb = n / QK5_0 * sizeof(block_q5_0); break;
+		// IQ4_NL: what ggml_quantize_chunk (llama-quantize) runs without an imatrix; the flagged record is quantize_row_iq4_nl_ref.
+		case GGML_TYPE_IQ4_NL: quantize_iq4_nl(x, q, 1, n, NULL); dequantize_row_iq4_nl((block_iq4_nl *)q, y, n); nb = n / QK4_NL * sizeof(block_iq4_nl); break;
+		case 0x10000000u | GGML_TYPE_IQ4_NL: quantize_row_iq4_nl_ref(x, (block_iq4_nl *)q, n); dequantize_row_iq4_nl((block_iq4_nl *)q, y, n); nb = n / QK4_NL * sizeof(block_iq4_nl); break;
+		case GGML_TYPE_IQ4_XS: quantize_row_iq4_xs_ref(x, (block_iq4_xs *)q, n); dequantize_row_iq4_xs((block_iq4_xs *)q, y, n); nb = n / QK_K * sizeof(block_iq4_xs); break;
 		case GGML_TYPE_Q5_1: quantize_row_q5_1_ref(x, (block_q5_1 *)q, n); dequantize_row_q5_1((block_q5_1 *)q, y, n); nb = n / QK5_1 * sizeof(block_q5_1); break;
 		case GGML_TYPE_Q2_K: quantize_row_q2_K_ref(x, (block_q2_K *)q, n); dequantize_row_q2_K((block_q2_K *)q, y, n); nb = n / QK_K * sizeof(block_q2_K); break;
 		case GGML_TYPE_Q3_K: quantize_row_q3_K_ref(x, (block_q3_K *)q, n); dequantize_row_q3_K((block_q3_K *)q, y, n); nb = n / QK_K * sizeof(block_q3_K); break;
@@ -308,7 +319,7 @@ func inputs(n int) map[string][]float32 {
 	return m
 }
 
-var refTypes = []Type{F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K}
+var refTypes = []Type{F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS}
 
 func TestBitExactWithGGML(t *testing.T) {
 	if testing.Short() {

@@ -16,7 +16,7 @@ import (
 // WeightedQuantizable reports whether QuantizeWeighted supports t.
 func WeightedQuantizable(t Type) bool {
 	switch t {
-	case F32, F16, Q8_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS:
 		return true
 	}
 	return false
@@ -27,15 +27,17 @@ func WeightedQuantizable(t Type) bool {
 // ggml's quantize_<t> with quant_weights: for Q4_K and Q5_K
 // quantize_row_q4_K_impl / q5_K_impl (make_qkx3_quants and make_qp_quants
 // weighted by qw·√(σ²+x²)), for Q5_0 quantize_row_q5_0_impl (make_qx_quants
-// weighted by qw·√(σ²+x²), σ² over the row), for Q5_1 quantize_row_q5_1_impl
-// (make_qkx3_quants with those weights), for Q2_K quantize_row_q2_K_impl
+// weighted by qw·√(σ²+x²), σ² over the row; Q4_0 likewise with
+// quantize_row_q4_0_impl), for Q5_1 and Q4_1 quantize_row_q5_1_impl /
+// q4_1_impl (make_qkx3_quants with those weights), for IQ4_NL and IQ4_XS
+// quantize_iq4_nl / quantize_iq4_xs (quantize_row_iq4_nl_impl), for Q2_K quantize_row_q2_K_impl
 // (make_qkx3_quants, make_qp_quants, requantized), for Q3_K quantize_row_q3_K_impl
 // (make_qx_quants for the levels and for the scales), for Q6_K
 // quantize_row_q6_K_impl (make_qx_quants weighted by qw). Other types
 // return an error.
 func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float32) error {
 	if !WeightedQuantizable(t) {
-		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)", t)
+		return fmt.Errorf("quant: importance-matrix quantization to %s is not implemented (supported: F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)", t)
 	}
 	if err := checkSizes(t, len(dst), len(src)); err != nil {
 		return err
@@ -76,10 +78,16 @@ func quantizeRowWeighted(t Type, y []byte, x, qw []float32) {
 		for i := 0; i < len(x)/QK_K; i++ {
 			quantizeQ6_K(y[i*210:(i+1)*210], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
 		}
+	case Q4_0:
+		quantizeQ4_0Weighted(y, x, qw)
+	case Q4_1:
+		quantizeQ4_1Weighted(y, x, qw)
 	case Q5_0:
 		quantizeQ5_0Weighted(y, x, qw)
 	case Q5_1:
 		quantizeQ5_1Weighted(y, x, qw)
+	case IQ4_NL, IQ4_XS:
+		quantizeIQ4Row(t, y, x, qw, iq4Tries)
 	case Q2_K:
 		for i := 0; i < len(x)/QK_K; i++ {
 			quantizeQ2_KWeighted(y[i*84:(i+1)*84], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
@@ -207,62 +215,87 @@ func quantizeK45Weighted(y []byte, x, qw []float32, L *[QK_K]uint8, nmax int) {
 	finishScalesMinsK4(y, x, L[:], nmax, dBlock, mBlock, &ls, &lm)
 }
 
-// quantizeQ5_0Weighted is quantize_row_q5_0_impl for one row.
-func quantizeQ5_0Weighted(y []byte, x, qw []float32) {
+// eachWeightedBlock calls f for every 32-element block xb (index ib) of the
+// row x with the weights of ggml's row-wise impl quantizers (q4_0, q4_1,
+// q5_0, q5_1): qw·√(σ²+x²), σ² the mean of x² over the row.
+func eachWeightedBlock(x, qw []float32, f func(ib int, xb, weight []float32)) {
 	var sumX2 float32
 	for _, v := range x {
 		sumX2 += float32(v * v)
 	}
 	sigma2 := sumX2 / float32(len(x))
 	var weight [32]float32
-	var L [32]int8
 	for ib := 0; ib < len(x)/32; ib++ {
 		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
 		for j, v := range xb {
 			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
 		}
-		d := makeQXQuants(16, xb, L[:], weight[:])
-		b := y[22*ib : 22*ib+22]
-		putHalf(b, d)
-		var qh uint32
-		for j := 0; j < 16; j++ {
-			xi0, xi1 := uint8(L[j]), uint8(L[j+16])
-			b[6+j] = xi0&0x0f | (xi1&0x0f)<<4
-			qh |= uint32(xi0&0x10) >> 4 << j
-			qh |= uint32(xi1&0x10) >> 4 << (j + 16)
-		}
-		binary.LittleEndian.PutUint32(b[2:], qh)
+		f(ib, xb, weight[:])
 	}
+}
+
+// quantizeQ4_0Weighted is quantize_row_q4_0_impl for one row.
+func quantizeQ4_0Weighted(y []byte, x, qw []float32) {
+	var L [32]int8
+	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
+		b := y[18*ib : 18*ib+18]
+		putHalf(b, makeQXQuants(8, xb, L[:], weight))
+		for j := 0; j < 16; j++ {
+			b[2+j] = uint8(L[j]) | uint8(L[j+16])<<4
+		}
+	})
+}
+
+// quantizeQ4_1Weighted is quantize_row_q4_1_impl for one row.
+func quantizeQ4_1Weighted(y []byte, x, qw []float32) {
+	var L, Laux [32]uint8
+	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
+		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
+		d, negMin := makeQKX2Quants(15, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
+		b := y[20*ib : 20*ib+20]
+		putHalf(b, d)
+		putHalf(b[2:], -negMin)
+		for j := 0; j < 16; j++ {
+			b[4+j] = L[j] | L[j+16]<<4
+		}
+	})
+}
+
+// quantizeQ5_0Weighted is quantize_row_q5_0_impl for one row.
+func quantizeQ5_0Weighted(y []byte, x, qw []float32) {
+	var L [32]int8
+	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
+		b := y[22*ib : 22*ib+22]
+		putHalf(b, makeQXQuants(16, xb, L[:], weight))
+		packQ5(b[2:], b[6:22], func(j int) uint8 { return uint8(L[j]) })
+	})
 }
 
 // quantizeQ5_1Weighted is quantize_row_q5_1_impl for one row.
 func quantizeQ5_1Weighted(y []byte, x, qw []float32) {
-	var sumX2 float32
-	for _, v := range x {
-		sumX2 += float32(v * v)
-	}
-	sigma2 := sumX2 / float32(len(x))
-	var weight [32]float32
 	var L, Laux [32]uint8
-	for ib := 0; ib < len(x)/32; ib++ {
-		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
-		for j, v := range xb {
-			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
-		}
+	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
 		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
-		d, negMin := makeQKX2Quants(31, xb, weight[:], L[:], Laux[:], -0.9, 0.05, 36, false)
+		d, negMin := makeQKX2Quants(31, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
 		b := y[24*ib : 24*ib+24]
 		putHalf(b, d)
 		putHalf(b[2:], -negMin)
-		var qh uint32
-		for j := 0; j < 16; j++ {
-			xi0, xi1 := L[j], L[j+16]
-			b[8+j] = xi0&0x0f | (xi1&0x0f)<<4
-			qh |= uint32(xi0&0x10) >> 4 << j
-			qh |= uint32(xi1&0x10) >> 4 << (j + 16)
-		}
-		binary.LittleEndian.PutUint32(b[4:], qh)
+		packQ5(b[4:], b[8:24], func(j int) uint8 { return L[j] })
+	})
+}
+
+// packQ5 stores 32 five-bit levels (level(j) for element j) as Q5_0/Q5_1
+// do: the low nibbles in qs (element j low, 16+j high), the fifth bits in
+// the little-endian u32 qh.
+func packQ5(qh, qs []byte, level func(j int) uint8) {
+	var h uint32
+	for j := 0; j < 16; j++ {
+		xi0, xi1 := level(j), level(j+16)
+		qs[j] = xi0&0x0f | (xi1&0x0f)<<4
+		h |= uint32(xi0&0x10) >> 4 << j
+		h |= uint32(xi1&0x10) >> 4 << (j + 16)
 	}
+	binary.LittleEndian.PutUint32(qh, h)
 }
 
 // quantizeQ3_KWeighted is quantize_row_q3_K_impl for one super-block.

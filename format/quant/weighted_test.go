@@ -11,7 +11,7 @@ import (
 )
 
 // TestWeightedBitExactWithGGML: QuantizeWeighted gives the bytes of ggml's
-// quantize_q5_0 / q5_1 / q2_K / q3_K / q4_K / q5_K / q6_K with quant_weights (what llama-quantize
+// quantize_q4_0 / q4_1 / q5_0 / q5_1 / iq4_nl / iq4_xs / q2_K / q3_K / q4_K / q5_K / q6_K with quant_weights (what llama-quantize
 // --imatrix runs), on the adversarial inputs of TestBitExactWithGGML with
 // importance weights shaped like real imatrix rows (positive, spanning
 // orders of magnitude, some columns 0 or equal).
@@ -49,7 +49,7 @@ func TestWeightedBitExactWithGGML(t *testing.T) {
 	var cases []wcase
 	for xn, x := range inputs(4 * nPerRow) {
 		for wn, qw := range weightRows {
-			for _, typ := range []Type{Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K} {
+			for _, typ := range []Type{Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS} {
 				cases = append(cases, wcase{xn + "/" + wn, typ, x, qw})
 			}
 		}
@@ -96,7 +96,7 @@ func TestWeightedBitExactWithGGML(t *testing.T) {
 		matched++
 	}
 	t.Logf("%d of %d weighted cases byte-identical with ggml", matched, len(cases))
-	if err := QuantizeWeighted(Q4_0, make([]byte, 18), make([]float32, 32), 32, make([]float32, 32)); err == nil {
-		t.Error("QuantizeWeighted(Q4_0) accepted: its weighted quantizer is not implemented")
+	if err := QuantizeWeighted(IQ2_XXS, make([]byte, 66), make([]float32, 256), 256, make([]float32, 256)); err == nil {
+		t.Error("QuantizeWeighted(IQ2_XXS) accepted: its weighted quantizer is not implemented")
 	}
 }

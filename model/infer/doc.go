@@ -1,6 +1,6 @@
 // Package infer is distill's pure-Go inference engine for llama, qwen2 and
 // qwen3 GGUF files (the format llama.cpp runs): it maps the file, keeps every weight
-// in its stored type (F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, in any
+// in its stored type (F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, in any
 // mix) and multiplies with the quantized dot products of num/kernels/qdot,
 // threaded by rows over the shared worker pool.
 //

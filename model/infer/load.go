@@ -360,7 +360,7 @@ func (m *Model) tensorBytes(name string, rows, cols int) (gguf.TensorInfo, []byt
 	}
 	t := qdot.Type(ti.Type)
 	if !t.Supported() {
-		return ti, nil, fmt.Errorf("tensor %s: type %s is not supported by the runtime (supported: F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)", name, ti.Type)
+		return ti, nil, fmt.Errorf("tensor %s: type %s is not supported by the runtime (supported: F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)", name, ti.Type)
 	}
 	want := []uint64{uint64(cols)}
 	if rows != 0 {

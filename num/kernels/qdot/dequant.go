@@ -139,7 +139,7 @@ func dequantizeRowGo(t Type, dst []float32, src []byte, n int) error {
 			}
 		}
 	default:
-		if !dequantizeLowBit(t, dst, src, n) {
+		if !dequantizeLowBit(t, dst, src, n) && !dequantizeIQ4(t, dst, src, n) {
 			return fmt.Errorf("dequantize: unsupported tensor type %s", t)
 		}
 	}

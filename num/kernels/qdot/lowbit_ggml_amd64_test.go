@@ -16,7 +16,7 @@ import (
 	"github.com/distill-ml/distill/internal/testpeers"
 )
 
-// The reference for the Q5_1, Q3_K and Q2_K dot products is the code
+// The reference for the Q5_1, Q4_1, Q3_K, Q2_K, IQ4_NL and IQ4_XS dot products is the code
 // llama.cpp runs: ggml-cpu's arch/x86/quants.c (activation quantizers and
 // ggml_vec_dot_*) from the llama.cpp source shipped in node-llama-cpp, built
 // with gcc for AVX2+FMA+F16C in C's gnu11 mode as ggml's CMake builds it
@@ -54,6 +54,9 @@ int main(void) {
 		memset(a, 0, 2 * (size_t)n + 64); // quantize_row_q8_K_ref leaves an all-zero block's bsums unset
 		float s = 0; size_t ab = 0;
 		switch (typ) {
+		case GGML_TYPE_Q4_1: quantize_row_q8_1(x, a, n); ab = n / 32 * sizeof(block_q8_1); ggml_vec_dot_q4_1_q8_1(n, &s, 0, w, 0, a, 0, 1); break;
+		case GGML_TYPE_IQ4_NL: quantize_row_q8_0(x, a, n); ab = n / 32 * sizeof(block_q8_0); ggml_vec_dot_iq4_nl_q8_0(n, &s, 0, w, 0, a, 0, 1); break;
+		case GGML_TYPE_IQ4_XS: quantize_row_q8_K(x, a, n); ab = n / 256 * sizeof(block_q8_K); ggml_vec_dot_iq4_xs_q8_K(n, &s, 0, w, 0, a, 0, 1); break;
 		case GGML_TYPE_Q5_1: quantize_row_q8_1(x, a, n); ab = n / 32 * sizeof(block_q8_1); ggml_vec_dot_q5_1_q8_1(n, &s, 0, w, 0, a, 0, 1); break;
 		case GGML_TYPE_Q3_K: quantize_row_q8_K(x, a, n); ab = n / 256 * sizeof(block_q8_K); ggml_vec_dot_q3_K_q8_K(n, &s, 0, w, 0, a, 0, 1); break;
 		case GGML_TYPE_Q2_K: quantize_row_q8_K(x, a, n); ab = n / 256 * sizeof(block_q8_K); ggml_vec_dot_q2_K_q8_K(n, &s, 0, w, 0, a, 0, 1); break;
@@ -99,7 +102,8 @@ func buildVecDotHarness(t *testing.T) string {
 	return bin
 }
 
-// TestLowBitDotsMatchGGML: for Q5_1, Q3_K and Q2_K weights, the runtime's
+// TestLowBitDotsMatchGGML: for Q5_1, Q4_1, Q3_K, Q2_K, IQ4_NL and IQ4_XS weights
+// (IQ4_NL rows of an odd block count take ggml's scalar tail), the runtime's
 // activation blocks and dot products equal ggml's x86 code bit for bit, on
 // random and adversarial rows, through every implementation (they share
 // the portable code) and through Matrix.MulVec.
@@ -120,7 +124,7 @@ func TestLowBitDotsMatchGGML(t *testing.T) {
 		x    []float32
 	}
 	var cases []tc
-	for _, typ := range []Type{Q5_1, Q3_K, Q2_K} {
+	for _, typ := range []Type{Q5_1, Q4_1, Q3_K, Q2_K, IQ4_NL, IQ4_XS} {
 		for i := 0; i < 40; i++ {
 			n := typ.BlockElems() * (1 + rng.Intn(8))
 			adv := i%4 == 3

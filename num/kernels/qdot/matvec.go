@@ -132,6 +132,12 @@ func (m *Matrix) dotRow(k *dotKernels, r int, qa []byte, x []float32) float32 {
 		return k.q5_0(w, qa, m.Cols/QK)
 	case Q5_1:
 		return dotQ5_1Go(w, qa, m.Cols/QK)
+	case Q4_1:
+		return dotQ4_1Go(w, qa, m.Cols/QK)
+	case IQ4_NL:
+		return dotIQ4_NLGo(w, qa, m.Cols/QK)
+	case IQ4_XS:
+		return dotIQ4_XSGo(w, qa, m.Cols/QKK)
 	case Q2_K:
 		return dotQ2_KGo(w, qa, m.Cols/QKK)
 	case Q3_K:

@@ -15,7 +15,7 @@ import (
 // avx2 and avx512 when the CPU has them.
 func impls() []*dotKernels { return kernelSets() }
 
-var weightTypes = []Type{Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, F16, F32}
+var weightTypes = []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, F16, F32}
 
 func putHalf(b []byte, v float32) { binary.LittleEndian.PutUint16(b, f16.Float16(v)) }
 
@@ -58,9 +58,9 @@ func randomRow(rng *rand.Rand, t Type, n int, adversarial bool) []byte {
 			blk := b[off : off+bb]
 			fill(blk)
 			switch t {
-			case Q8_0, Q4_0, Q5_0:
+			case Q8_0, Q4_0, Q5_0, IQ4_NL, IQ4_XS:
 				putHalf(blk, scale())
-			case Q4_K, Q5_K, Q5_1:
+			case Q4_K, Q5_K, Q5_1, Q4_1:
 				putHalf(blk, scale())
 				putHalf(blk[2:], scale())
 			case Q2_K:
@@ -118,14 +118,19 @@ func refDot(t Type, w, qa []byte, x []float32, n int) (dot, mag float64) {
 	if err := DequantizeRow(t, wf, w, n); err != nil {
 		panic(err)
 	}
-	if t == Q5_1 {
+	if t == Q5_1 || t == Q4_1 {
 		// ggml defines Q5_1·Q8_1 per block as d·da·Σ q·qa + m·s, with s the
-		// activation block's F16-rounded da·Σ qa (ggml_vec_dot_q5_1_q8_1_generic).
+		// activation block's F16-rounded da·Σ qa (ggml_vec_dot_q5_1_q8_1_generic);
+		// Q4_1 likewise.
 		for b := 0; b < n/QK; b++ {
-			wb, ab := w[b*BytesQ5_1:], qa[b*BytesQ8_1:]
+			wb, ab := w[b*t.BlockBytes():], qa[b*BytesQ8_1:]
 			qh := binary.LittleEndian.Uint32(wb[4:])
 			for e := 0; e < QK; e++ {
-				p := float64(half(wb)) * float64(q5_1Code(wb, qh, e)) * float64(half(ab)) * float64(int8(ab[4+e]))
+				code := float64(iq4Code(wb[4:20], e))
+				if t == Q5_1 {
+					code = float64(q5_1Code(wb, qh, e))
+				}
+				p := float64(half(wb)) * code * float64(half(ab)) * float64(int8(ab[4+e]))
 				dot += p
 				mag += math.Abs(p)
 			}
@@ -359,8 +364,8 @@ func TestRoundActivationsGiveTheDotProductsOperands(t *testing.T) {
 	rng := rand.New(rand.NewSource(11))
 	pool := parallel.New(2)
 	for _, typ := range weightTypes {
-		if typ == Q5_1 {
-			// Q5_1's product adds m·s per block, s being the activation block's
+		if typ == Q5_1 || typ == Q4_1 {
+			// Q5_1's (and Q4_1's) product adds m·s per block, s being the activation block's
 			// F16-rounded d·Σq (ggml's Q8_1): no per-element rounding gives
 			// that term; TestLowBitDotsMatchGGML pins it against ggml.
 			continue

@@ -1,6 +1,6 @@
 // Package qdot holds the runtime's quantized and half-precision dot products:
-// weights stored in ggml's block formats (Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K,
-// Q4_K, Q5_K, Q6_K, F16, F32) against activations quantized per block to 8 bits the way
+// weights stored in ggml's block formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K,
+// Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, F16, F32) against activations quantized per block to 8 bits the way
 // llama.cpp does for its vec_dot (Q8_0 for the 32-element block types, Q8_K
 // for the 256-element K-quants), plus matrix-vector and small matrix-matrix
 // (prompt batch) products multi-threaded by rows over the shared worker pool.
@@ -37,6 +37,7 @@ const (
 	F32  Type = 0
 	F16  Type = 1
 	Q4_0 Type = 2
+	Q4_1 Type = 3
 	Q5_0 Type = 6
 	Q5_1 Type = 7
 	Q8_0 Type = 8
@@ -47,6 +48,9 @@ const (
 	Q5_K Type = 13
 	Q6_K Type = 14
 	Q8_K Type = 15
+
+	IQ4_NL Type = 20
+	IQ4_XS Type = 23
 )
 
 // Block sizes in elements.
@@ -59,6 +63,7 @@ const (
 const (
 	BytesQ8_0 = 34
 	BytesQ4_0 = 18
+	BytesQ4_1 = 20
 	BytesQ5_0 = 22
 	BytesQ5_1 = 24
 	BytesQ8_1 = 36
@@ -68,6 +73,9 @@ const (
 	BytesQ5_K = 176
 	BytesQ6_K = 210
 	BytesQ8_K = 292
+
+	BytesIQ4_NL = 18
+	BytesIQ4_XS = 136
 )
 
 // String is ggml's type name.
@@ -79,6 +87,12 @@ func (t Type) String() string {
 		return "F16"
 	case Q4_0:
 		return "Q4_0"
+	case Q4_1:
+		return "Q4_1"
+	case IQ4_NL:
+		return "IQ4_NL"
+	case IQ4_XS:
+		return "IQ4_XS"
 	case Q5_0:
 		return "Q5_0"
 	case Q5_1:
@@ -106,7 +120,7 @@ func (t Type) String() string {
 // Supported reports whether t can be a weight type here.
 func (t Type) Supported() bool {
 	switch t {
-	case F32, F16, Q4_0, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+	case F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS:
 		return true
 	}
 	return false
@@ -117,9 +131,9 @@ func (t Type) BlockElems() int {
 	switch t {
 	case F32, F16:
 		return 1
-	case Q4_0, Q5_0, Q5_1, Q8_0, Q8_1:
+	case Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, IQ4_NL:
 		return QK
-	case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K:
+	case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_XS:
 		return QKK
 	}
 	return 0
@@ -134,6 +148,12 @@ func (t Type) BlockBytes() int {
 		return 2
 	case Q4_0:
 		return BytesQ4_0
+	case Q4_1:
+		return BytesQ4_1
+	case IQ4_NL:
+		return BytesIQ4_NL
+	case IQ4_XS:
+		return BytesIQ4_XS
 	case Q5_0:
 		return BytesQ5_0
 	case Q5_1:
@@ -173,15 +193,15 @@ func RowBytes(t Type, n int) (int, error) {
 
 // VecDotType is the activation format the dot product of weight type t uses
 // (llama.cpp's vec_dot_type): Q8_0 for the 32-element block types (Q8_1
-// for Q5_1), Q8_K for the K-quants, F32 for F32 and F16 weights (F16 rows
+// for Q4_1 and Q5_1), Q8_K for the K-quants and IQ4_XS, F32 for F32 and F16 weights (F16 rows
 // are dotted with F32 activations directly).
 func VecDotType(t Type) Type {
 	switch t {
-	case Q4_0, Q5_0, Q8_0:
+	case Q4_0, Q5_0, Q8_0, IQ4_NL:
 		return Q8_0
-	case Q5_1:
+	case Q4_1, Q5_1:
 		return Q8_1
-	case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+	case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS:
 		return Q8_K
 	}
 	return F32
