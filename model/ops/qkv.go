@@ -36,17 +36,12 @@ type biasAddOp struct {
 func (op *biasAddOp) Arity() int    { return 2 }
 func (op *biasAddOp) Type() hm.Type { return fnType(2, 2, 1) }
 func (op *biasAddOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	return shapeOfFirst(in)
 }
 
 func (op *biasAddOp) Do(in ...G.Value) (G.Value, error) {
-	x, err := f32(in[0])
-	if err != nil {
-		return nil, err
-	}
-	b, err := f32(in[1])
-	if err != nil {
+	var x, b []float32
+	if err := f32s(in, &x, &b); err != nil {
 		return nil, err
 	}
 	N, C := in[0].Shape()[0], in[0].Shape()[1]

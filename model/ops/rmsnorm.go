@@ -63,17 +63,12 @@ type rmsNormOp struct {
 func (op *rmsNormOp) Arity() int    { return 2 }
 func (op *rmsNormOp) Type() hm.Type { return fnType(2, 2, 1) }
 func (op *rmsNormOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	return shapeOfFirst(in)
 }
 
 func (op *rmsNormOp) Do(in ...G.Value) (G.Value, error) {
-	x, err := f32(in[0])
-	if err != nil {
-		return nil, err
-	}
-	w, err := f32(in[1])
-	if err != nil {
+	var x, w []float32
+	if err := f32s(in, &x, &w); err != nil {
 		return nil, err
 	}
 	N, W := in[0].Shape()[0], in[0].Shape()[1]
@@ -168,21 +163,12 @@ type rmsNormGradXOp struct {
 func (op *rmsNormGradXOp) Arity() int    { return 3 }
 func (op *rmsNormGradXOp) Type() hm.Type { return fnType(2, 2, 1, 2) }
 func (op *rmsNormGradXOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	return shapeOfFirst(in)
 }
 
 func (op *rmsNormGradXOp) Do(in ...G.Value) (G.Value, error) {
-	x, err := f32(in[0])
-	if err != nil {
-		return nil, err
-	}
-	w, err := f32(in[1])
-	if err != nil {
-		return nil, err
-	}
-	dy, err := f32(in[2])
-	if err != nil {
+	var x, w, dy []float32
+	if err := f32s(in, &x, &w, &dy); err != nil {
 		return nil, err
 	}
 	N, W := in[0].Shape()[0], in[0].Shape()[1]
@@ -233,12 +219,8 @@ func (op *rmsNormGradWOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *rmsNormGradWOp) Do(in ...G.Value) (G.Value, error) {
-	x, err := f32(in[0])
-	if err != nil {
-		return nil, err
-	}
-	dy, err := f32(in[1])
-	if err != nil {
+	var x, dy []float32
+	if err := f32s(in, &x, &dy); err != nil {
 		return nil, err
 	}
 	N, W := in[0].Shape()[0], in[0].Shape()[1]
