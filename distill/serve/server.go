@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/distill-ml/distill/num/fastmath"
 )
 
 // Request limits. OpenAI accepts at most 4 stop strings; it documents no
@@ -512,15 +514,7 @@ func (s *Server) scorePrompt(sess Session, prompt []int32, topN int) ([]token, [
 // logSoftmaxTop returns the chosen token's logprob and the topN alternatives
 // of the model's distribution (temperature 1), sorted descending.
 func logSoftmaxTop(logits []float32, chosen int32, topN int, piece func(int32) []byte) (float32, []alt) {
-	mx := float32(math.Inf(-1))
-	for _, v := range logits {
-		mx = max(mx, v)
-	}
-	var sum float64
-	for _, v := range logits {
-		sum += math.Exp(float64(v - mx))
-	}
-	lse := float64(mx) + math.Log(sum)
+	lse := fastmath.LogSumExp(logits)
 	lp := func(i int) float32 { return float32(float64(logits[i]) - lse) }
 	var top []alt
 	if topN > 0 {
