@@ -86,41 +86,28 @@ type Server struct {
 	keyHash [sha256.Size]byte
 }
 
+// positiveOr sets an option that is not positive to its default.
+func positiveOr[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // New builds a server for b.
 func New(b Backend, opt Options) (*Server, error) {
-	if opt.Parallel <= 0 {
-		opt.Parallel = 1
-	}
+	positiveOr(&opt.Parallel, 1)
 	if opt.MaxTokens <= 0 {
 		opt.MaxTokens = b.ContextLength()
 	}
-	if opt.MaxTopLogprobs <= 0 {
-		opt.MaxTopLogprobs = 20
-	}
-	if opt.MaxBodyBytes <= 0 {
-		opt.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if opt.MaxStops <= 0 {
-		opt.MaxStops = defaultMaxStops
-	}
-	if opt.MaxStopBytes <= 0 {
-		opt.MaxStopBytes = defaultMaxStopBytes
-	}
-	if opt.MaxQueue <= 0 {
-		opt.MaxQueue = DefaultMaxQueue
-	}
-	if opt.RetryAfter <= 0 {
-		opt.RetryAfter = defaultRetryAfter
-	}
-	if opt.RequestTimeout <= 0 {
-		opt.RequestTimeout = DefaultRequestTimeout
-	}
-	if opt.ReadTimeout <= 0 {
-		opt.ReadTimeout = DefaultReadTimeout
-	}
-	if opt.IdleTimeout <= 0 {
-		opt.IdleTimeout = DefaultIdleTimeout
-	}
+	positiveOr(&opt.MaxTopLogprobs, 20)
+	positiveOr(&opt.MaxBodyBytes, DefaultMaxBodyBytes)
+	positiveOr(&opt.MaxStops, defaultMaxStops)
+	positiveOr(&opt.MaxStopBytes, defaultMaxStopBytes)
+	positiveOr(&opt.MaxQueue, DefaultMaxQueue)
+	positiveOr(&opt.RetryAfter, defaultRetryAfter)
+	positiveOr(&opt.RequestTimeout, DefaultRequestTimeout)
+	positiveOr(&opt.ReadTimeout, DefaultReadTimeout)
+	positiveOr(&opt.IdleTimeout, DefaultIdleTimeout)
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
