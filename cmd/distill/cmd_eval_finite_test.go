@@ -64,12 +64,7 @@ func TestEvalRefusesNaNWeights(t *testing.T) {
 // overflow give a non-finite NLL; eval used to print "perplexity NaN" and
 // exit 0.
 func TestEvalFailsOnNonFiniteResult(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "huge.gguf")
-	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
-		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "F32"}
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
+	path := infertest.WriteTemp(t, "huge.gguf", infertest.SmallSpec("F32", 128))
 	fillTensorF32(t, path, "output_norm.weight", 3e38)
 	code, out, stderr := runCLI(t, "eval", "--model", path, "--data", evalData(t))
 	if code != 1 || !strings.Contains(stderr, "not finite") || !strings.Contains(stderr, "record 1") {

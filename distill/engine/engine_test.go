@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -90,13 +89,7 @@ func TestEngineMatchesRuntimeAndTokenizer(t *testing.T) {
 // 16777216, as in issue 16.
 func ctx16mModel(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
-	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
-		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return infertest.WriteTemp(t, "ctx16m.gguf", infertest.SmallSpec("Q8_0", 1<<24))
 }
 
 // checkCappedSessions checks m's context cap and that a session the server

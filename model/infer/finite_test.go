@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -56,10 +55,7 @@ func TestLoadRefusesNonFiniteWeights(t *testing.T) {
 	for _, c := range cases {
 		sp := infertest.RandomSpec{VocabSize: 300, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 256, ContextLength: 64,
 			RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, Seed: 3, Type: c.typ}
-		path := filepath.Join(t.TempDir(), "m.gguf")
-		if err := infertest.WriteRandomModel(path, sp); err != nil {
-			t.Fatal(err)
-		}
+		path := infertest.WriteTemp(t, "m.gguf", sp)
 		m, err := Load(path, Options{})
 		if err != nil {
 			t.Fatalf("%s: clean model refused: %v", c.typ, err)

@@ -1,7 +1,8 @@
 // Package infertest writes random-weight llama GGUF files for tests and
 // benchmarks of the inference runtime and everything that serves through
 // it: WriteRandomModel (any shape and storage type, a consistent byte-level
-// BPE vocabulary), RandomVocab and RandomRow. Only tests and benchmark
+// BPE vocabulary), WriteTemp (into a test's temporary directory), SmallSpec
+// (the small model many tests share), RandomVocab and RandomRow. Only tests and benchmark
 // commands import it.
 package infertest
 
@@ -12,6 +13,7 @@ import (
 	"io"
 	"math"
 	"math/rand"
+	"path/filepath"
 
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/format/gguf"
@@ -19,6 +21,32 @@ import (
 	"github.com/distill-ml/distill/num/f16"
 	"github.com/distill-ml/distill/num/kernels/qdot"
 )
+
+// SmallSpec is the small llama many tests serve: vocabulary 300, d 64, 2
+// layers, 4 query and 2 KV heads, FFN 128, weights σ 0.1, embeddings σ 0.3,
+// seed 3, of file type typ, declaring contextLength positions.
+func SmallSpec(typ string, contextLength int) RandomSpec {
+	return RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+		ContextLength: contextLength, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: typ}
+}
+
+// TB is the part of testing.TB WriteTemp uses.
+type TB interface {
+	Helper()
+	TempDir() string
+	Fatal(args ...any)
+}
+
+// WriteTemp writes the model of sp as name in a new temporary directory of
+// tb and returns its path; an error fails tb.
+func WriteTemp(tb TB, name string, sp RandomSpec) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), name)
+	if err := WriteRandomModel(path, sp); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
 
 // RandomSpec describes a random-weight llama GGUF for tests and benchmarks:
 // weights are random codes in their storage type (no quantizer involved),
