@@ -2,7 +2,8 @@
 // benchmarks of the inference runtime and everything that serves through
 // it: WriteRandomModel (any shape and storage type, a consistent byte-level
 // BPE vocabulary), WriteTemp (into a test's temporary directory), SmallSpec
-// (the small model many tests share), RandomVocab and RandomRow. Only tests and benchmark
+// (the small model many tests share), PokeTensor and FillTensorF32 (damage
+// a written model on purpose), RandomVocab and RandomRow. Only tests and benchmark
 // commands import it.
 package infertest
 
@@ -13,6 +14,7 @@ import (
 	"io"
 	"math"
 	"math/rand"
+	"os"
 	"path/filepath"
 
 	"github.com/distill-ml/distill/data/tokenizer"
@@ -30,11 +32,12 @@ func SmallSpec(typ string, contextLength int) RandomSpec {
 		ContextLength: contextLength, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: typ}
 }
 
-// TB is the part of testing.TB WriteTemp uses.
+// TB is the part of testing.TB the helpers here use.
 type TB interface {
 	Helper()
 	TempDir() string
 	Fatal(args ...any)
+	Fatalf(format string, args ...any)
 }
 
 // WriteTemp writes the model of sp as name in a new temporary directory of
@@ -46,6 +49,49 @@ func WriteTemp(tb TB, name string, sp RandomSpec) string {
 		tb.Fatal(err)
 	}
 	return path
+}
+
+// PokeTensor overwrites the bytes of tensor name from byte offset off on in
+// the GGUF file at path with b: a test damaging a model on purpose.
+func PokeTensor(tb TB, path, name string, off int64, b []byte) {
+	tb.Helper()
+	start, _ := tensorSpan(tb, path, name)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, start+off); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// FillTensorF32 sets every element of the F32 tensor name in the GGUF file
+// at path to v.
+func FillTensorF32(tb TB, path, name string, v float32) {
+	tb.Helper()
+	_, size := tensorSpan(tb, path, name)
+	b := make([]byte, size)
+	for i := 0; i+4 <= len(b); i += 4 {
+		binary.LittleEndian.PutUint32(b[i:], math.Float32bits(v))
+	}
+	PokeTensor(tb, path, name, 0, b)
+}
+
+// tensorSpan is where tensor name's data starts in the GGUF file at path and
+// its size in bytes.
+func tensorSpan(tb TB, path, name string) (start, size int64) {
+	tb.Helper()
+	gf, err := gguf.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer gf.Close()
+	ti, ok := gf.Tensor(name)
+	if !ok {
+		tb.Fatalf("no tensor %s", name)
+	}
+	return gf.DataOffset + int64(ti.Offset), int64(ti.Size)
 }
 
 // RandomSpec describes a random-weight llama GGUF for tests and benchmarks:
