@@ -159,19 +159,22 @@ func stridedHit(d, r1, c1, r2, c2, ld int) bool {
 	return false
 }
 
+// storedDims is the rows × cols an operand op(X) of rows × cols occupies in
+// memory: cols × rows when it is stored transposed.
+func storedDims(trans bool, rows, cols int) (int, int) {
+	if trans {
+		return cols, rows
+	}
+	return rows, cols
+}
+
 // checkNoOverlap panics if C shares memory with A or B (BLAS forbids it).
 func checkNoOverlap(a, b, c []float32, transA, transB bool, m, n, k, lda, ldb, ldc int) {
 	if k == 0 {
 		return
 	}
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
+	ar, ac := storedDims(transA, m, k)
+	br, bc := storedDims(transB, k, n)
 	if regionsOverlap(a, ar, ac, lda, c, m, n, ldc) {
 		panic("kernels: C overlaps A")
 	}
