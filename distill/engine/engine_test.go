@@ -9,10 +9,9 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
-	"net/http/httptest"
-
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/serve"
+	"github.com/distill-ml/distill/distill/serve/servetest"
 	"github.com/distill-ml/distill/internal/testmodel"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/infer/infertest"
@@ -146,11 +145,7 @@ func TestServeRealModelThroughGoOpenAI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(s)
-	defer hs.Close()
-	cfg := openai.DefaultConfig("")
-	cfg.BaseURL = hs.URL + "/v1"
-	c := openai.NewClientWithConfig(cfg)
+	_, c := servetest.Client(t, s, "")
 	resp, err := c.CreateCompletion(context.Background(), openai.CompletionRequest{Model: "student-f32", Prompt: "Replace the scanner", MaxTokens: 8, LogProbs: 3, Temperature: math.SmallestNonzeroFloat32})
 	if err != nil {
 		t.Fatal(err)

@@ -319,11 +319,8 @@ func TestBearerAuth(t *testing.T) {
 		t.Fatalf("health without a key: status %d", rec.Code)
 	}
 	// Through an OpenAI client with the key.
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	cfg := openai.DefaultConfig(key)
-	cfg.BaseURL = srv.URL + "/v1"
-	if _, err := openai.NewClientWithConfig(cfg).CreateCompletion(context.Background(), openai.CompletionRequest{Model: "byte-model", Prompt: "x", MaxTokens: 2}); err != nil {
+	_, c := servetest.Client(t, s, key)
+	if _, err := c.CreateCompletion(context.Background(), openai.CompletionRequest{Model: "byte-model", Prompt: "x", MaxTokens: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// A key that cannot travel in a header is refused at construction.
