@@ -464,25 +464,41 @@ func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur
 		rows := min(mr, mcur-r*mr)
 		ib := i0 + r*mr
 		if transA { // op(A)[i][p] = a[p*lda+i]: each depth step is a contiguous row segment
-			switch {
-			case rows == 12 && mr == 12: // inline copies instead of memmove calls
-				for p := 0; p < kcur; p++ {
-					*(*[12]float32)(d[p*12:]) = *(*[12]float32)(a[(pc+p)*lda+ib:])
-				}
-			case rows == 6 && mr == 6:
-				for p := 0; p < kcur; p++ {
-					*(*[6]float32)(d[p*6:]) = *(*[6]float32)(a[(pc+p)*lda+ib:])
-				}
-			default:
-				for p := 0; p < kcur; p++ {
-					dp := d[p*mr : p*mr+mr]
-					copy(dp, a[(pc+p)*lda+ib:(pc+p)*lda+ib+rows])
-					clear(dp[rows:])
-				}
-			}
+			packSegments(d, mr, a[pc*lda+ib:], lda, rows, kcur)
 			continue
 		}
 		packTransposed(d, mr, a[ib*lda+pc:], lda, rows, kcur, tr)
+	}
+}
+
+// packSegments packs kcur contiguous segments of n values, src[p*ld:][:n]
+// for p < kcur, into dst rows of w values: [kcur][w], zero past n. The tile
+// widths of the kernels (12 and 6 rows of A, 32 and 16 columns of B) are
+// copied as arrays, inline instead of memmove calls.
+func packSegments(dst []float32, w int, src []float32, ld, n, kcur int) {
+	switch {
+	case n == 32 && w == 32:
+		for p := 0; p < kcur; p++ {
+			*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(src[p*ld:])
+		}
+	case n == 16 && w == 16:
+		for p := 0; p < kcur; p++ {
+			*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(src[p*ld:])
+		}
+	case n == 12 && w == 12:
+		for p := 0; p < kcur; p++ {
+			*(*[12]float32)(dst[p*12:]) = *(*[12]float32)(src[p*ld:])
+		}
+	case n == 6 && w == 6:
+		for p := 0; p < kcur; p++ {
+			*(*[6]float32)(dst[p*6:]) = *(*[6]float32)(src[p*ld:])
+		}
+	default:
+		for p := 0; p < kcur; p++ {
+			dp := dst[p*w : p*w+w]
+			copy(dp, src[p*ld:p*ld+n])
+			clear(dp[n:])
+		}
 	}
 }
 
@@ -490,22 +506,7 @@ func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur
 // dst: [kcur][nr], columns past cols zeroed.
 func packBSliver(dst []float32, transB bool, b []float32, ldb, pc, kcur, j, cols, nr int, tr *transposers) {
 	if !transB { // op(B)[p][j] = b[p*ldb+j]: contiguous
-		switch {
-		case cols == 32 && nr == 32: // inline copies instead of memmove calls
-			for p := 0; p < kcur; p++ {
-				*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(b[(pc+p)*ldb+j:])
-			}
-		case cols == 16 && nr == 16:
-			for p := 0; p < kcur; p++ {
-				*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(b[(pc+p)*ldb+j:])
-			}
-		default:
-			for p := 0; p < kcur; p++ {
-				dp := dst[p*nr : p*nr+nr]
-				copy(dp, b[(pc+p)*ldb+j:(pc+p)*ldb+j+cols])
-				clear(dp[cols:])
-			}
-		}
+		packSegments(dst, nr, b[pc*ldb+j:], ldb, cols, kcur)
 		return
 	}
 	packTransposed(dst, nr, b[j*ldb+pc:], ldb, cols, kcur, tr) // op(B)[p][j] = b[j*ldb+p]
