@@ -235,14 +235,20 @@ func (p *parser) parseIf(line int) (node, error) {
 		n.els = []node{inner}
 		return n, nil
 	case "else":
-		if err := p.closeStmt(); err != nil {
-			return nil, err
-		}
-		if n.els, _, err = p.parseBody("endif"); err != nil {
+		if n.els, err = p.parseElse("endif"); err != nil {
 			return nil, err
 		}
 	}
 	return n, p.closeStmt()
+}
+
+// parseElse reads the rest of an {% else %} tag and its body up to end.
+func (p *parser) parseElse(end string) ([]node, error) {
+	if err := p.closeStmt(); err != nil {
+		return nil, err
+	}
+	body, _, err := p.parseBody(end)
+	return body, err
 }
 
 func (p *parser) parseFor(line int) (node, error) {
@@ -281,10 +287,7 @@ func (p *parser) parseFor(line int) (node, error) {
 	}
 	n.body = body
 	if end == "else" {
-		if err := p.closeStmt(); err != nil {
-			return nil, err
-		}
-		if n.els, _, err = p.parseBody("endfor"); err != nil {
+		if n.els, err = p.parseElse("endfor"); err != nil {
 			return nil, err
 		}
 	}
