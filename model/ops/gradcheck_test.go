@@ -281,15 +281,7 @@ func lossBatch(rng *rand.Rand, B, T, V, K, Dt int) *batch.Batch {
 		if p%5 != 3 {
 			b.TeacherValid[p] = 1
 		}
-		perm := rng.Perm(V)[:K]
-		rest := 1.0
-		for k := 0; k < K; k++ {
-			pr := rest * (0.3 + 0.4*rng.Float64())
-			rest -= pr
-			b.TopKIDs[p*K+k] = int32(perm[k])
-			b.TopKLogprobs[p*K+k] = float32(math.Log(pr))
-		}
-		b.TailMass[p] = float32(rest)
+		batchtest.RandomTopK(rng, b, p, V, 0.3, 0.4)
 	}
 	if Dt > 0 {
 		b.HiddenLayers = []int{4}
