@@ -43,8 +43,7 @@ type Engine struct {
 	pool *parallel.Pool
 	kern *microKernel
 
-	mu   sync.Mutex
-	free []*gemmCall
+	free parallel.FreeList[gemmCall]
 }
 
 // NewEngine returns an engine computing on pool (parallel.Default() if nil)
@@ -253,14 +252,7 @@ type gemmCall struct {
 
 // getCall takes a gemmCall from the engine's free list (or makes one).
 func (e *Engine) getCall() *gemmCall {
-	e.mu.Lock()
-	var c *gemmCall
-	if n := len(e.free); n > 0 {
-		c = e.free[n-1]
-		e.free[n-1] = nil
-		e.free = e.free[:n-1]
-	}
-	e.mu.Unlock()
+	c := e.free.Get()
 	if c == nil {
 		c = &gemmCall{e: e}
 		c.run = c.work
@@ -274,9 +266,7 @@ func (e *Engine) getCall() *gemmCall {
 func (e *Engine) putCall(c *gemmCall) {
 	c.a, c.b, c.c = nil, nil, nil
 	c.gemvState.release()
-	e.mu.Lock()
-	e.free = append(e.free, c)
-	e.mu.Unlock()
+	e.free.Put(c)
 }
 
 // growF32 returns b resliced to n elements, reallocated only when too small.
