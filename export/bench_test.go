@@ -12,17 +12,25 @@ import (
 	"github.com/distill-ml/distill/model/student"
 )
 
-// BenchmarkExport writes a `tiny`-preset student (d 256, 8 layers, FFN 688,
-// vocab 32000: 14.4M parameters) with random weights to a GGUF file, in MB/s
-// of float32 weights; it includes quantization on the shared pool, the
-// streaming write and fsync.
-func BenchmarkExport(b *testing.B) {
+// tinyPresetModel is a `tiny`-preset student (d 256, 8 layers, FFN 688,
+// vocab 32000: 14.4M parameters) with random weights (seed 1).
+func tinyPresetModel(b *testing.B) (student.Config, *Model) {
+	b.Helper()
 	cfg := student.Config{VocabSize: 32000, DModel: 256, NLayers: 8, NHeads: 4, NKVHeads: 2, FFNDim: 688,
 		ContextLength: 2048, RopeBase: 10000, NormEps: 1e-5}
 	m, err := RandomModel(cfg, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return cfg, m
+}
+
+// BenchmarkExport writes a `tiny`-preset student (d 256, 8 layers, FFN 688,
+// vocab 32000: 14.4M parameters) with random weights to a GGUF file, in MB/s
+// of float32 weights; it includes quantization on the shared pool, the
+// streaming write and fsync.
+func BenchmarkExport(b *testing.B) {
+	cfg, m := tinyPresetModel(b)
 	path := filepath.Join(b.TempDir(), "bench.gguf")
 	for _, ft := range []quant.FileType{quant.FileF16, quant.FileQ8_0, quant.FileQ4_K_M} {
 		b.Run(fmt.Sprintf("tiny/%s", ft), func(b *testing.B) {
@@ -43,12 +51,7 @@ func BenchmarkExport(b *testing.B) {
 // getrusage delta, the llama.cpp child's user+system time), which stays
 // comparable on a loaded machine; ns/op is wall time.
 func BenchmarkRequantize(b *testing.B) {
-	cfg := student.Config{VocabSize: 32000, DModel: 256, NLayers: 8, NHeads: 4, NKVHeads: 2, FFNDim: 688,
-		ContextLength: 2048, RopeBase: 10000, NormEps: 1e-5}
-	m, err := RandomModel(cfg, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg, m := tinyPresetModel(b)
 	dir := b.TempDir()
 	src := filepath.Join(dir, "f16.gguf")
 	if err := Write(src, m, Options{Type: quant.FileF16}); err != nil {

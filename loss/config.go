@@ -108,6 +108,16 @@ type Config struct {
 	TeacherHiddenDim int `yaml:"teacher_hidden_dim" json:"teacher_hidden_dim"`
 }
 
+// CheckJSDBeta checks the weight β of a divergence: JSD(β) needs 0 < β < 1;
+// the other kinds ignore it. The error leaves naming the config key to the
+// caller.
+func CheckJSDBeta(kind string, beta float64) error {
+	if kind == KLJSD && !(beta > 0 && beta < 1) {
+		return fmt.Errorf("must be in (0,1) for jsd, got %g", beta)
+	}
+	return nil
+}
+
 // KLKind is the effective divergence ("forward" when KL is empty).
 func (c Config) KLKind() string {
 	if c.KL == "" {
@@ -128,11 +138,10 @@ func (c Config) Validate() error {
 	if !(c.Temperature > 0 && c.Temperature <= 100) {
 		errs = append(errs, fmt.Errorf("temperature must be in (0,100], got %g", c.Temperature))
 	}
-	switch c.KLKind() {
-	case KLForward, KLReverse:
-	case KLJSD:
-		if !(c.JSDBeta > 0 && c.JSDBeta < 1) {
-			errs = append(errs, fmt.Errorf("jsd_beta must be in (0,1) for kl: jsd, got %g", c.JSDBeta))
+	switch kind := c.KLKind(); kind {
+	case KLForward, KLReverse, KLJSD:
+		if err := CheckJSDBeta(kind, c.JSDBeta); err != nil {
+			errs = append(errs, fmt.Errorf("jsd_beta %w", err))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("kl must be forward, reverse or jsd, got %q", c.KL))

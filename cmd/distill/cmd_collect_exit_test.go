@@ -22,14 +22,7 @@ func TestCollectNothingStoredExitsNonZero(t *testing.T) {
 		http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
 	}))
 	defer teacher.Close()
-	tok, err := tokenizer.TrainStrings([]string{"Replace the scanner battery after 500 charge cycles."}, tokenizer.TrainConfig{VocabSize: 300}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokPath := filepath.Join(dir, "tokenizer.json")
-	if err := tok.Save(tokPath); err != nil {
-		t.Fatal(err)
-	}
+	_, tokPath := writeTrainedTokenizer(t, filepath.Join(dir, "tokenizer.json"), 300, "Replace the scanner battery after 500 charge cycles.")
 	var pb strings.Builder
 	for i := 0; i < 4; i++ {
 		fmt.Fprintf(&pb, `{"prompt":"Replace the scanner battery %d","class":"public"}`+"\n", i)
@@ -64,6 +57,20 @@ retry: {max_attempts: 1, base_delay: 1ms, max_delay: 1ms}
 	if !strings.Contains(stdout, "0 rows stored") {
 		t.Errorf("the summary is still printed: stdout %q", stdout)
 	}
+}
+
+// writeTrainedTokenizer trains a byte-level BPE tokenizer of vocab ids on
+// texts and saves it at path.
+func writeTrainedTokenizer(t *testing.T, path string, vocab int, texts ...string) (*tokenizer.Tokenizer, string) {
+	t.Helper()
+	tok, err := tokenizer.TrainStrings(texts, tokenizer.TrainConfig{VocabSize: vocab}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	return tok, path
 }
 
 func writeFile(t *testing.T, path, text string) {

@@ -634,14 +634,7 @@ segment_rows: 5
 	}
 
 	// A student tokenizer that is not the teacher's is refused.
-	other, err := tokenizer.TrainStrings([]string{"something entirely different, again and again and again"}, tokenizer.TrainConfig{VocabSize: 300}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherPath := filepath.Join(dir, "other-tokenizer.json")
-	if err := other.Save(otherPath); err != nil {
-		t.Fatal(err)
-	}
+	_, otherPath := writeTrainedTokenizer(t, filepath.Join(dir, "other-tokenizer.json"), 300, "something entirely different, again and again and again")
 	code, _, stderr = runCLI(t, "collect", "--config", cfgPath, "--set", "tokenizer="+otherPath, "--set", "out="+filepath.Join(dir, "out2"))
 	if code != 1 || !strings.Contains(stderr, "must share the student's tokenizer") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)

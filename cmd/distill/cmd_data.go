@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/distill-ml/distill/data/chattemplate"
 	"github.com/distill-ml/distill/data/dataset"
@@ -227,10 +224,8 @@ func newDataInspectCmd(a *app) *cobra.Command {
 // dataProgress reports rows read on stderr: a spinner on a terminal, a plain
 // line every 100k rows otherwise.
 func (a *app) dataProgress(what string) func(rows int64) {
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(what),
-			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		return func(rows int64) { bar.Set64(rows) }
+	if bar := a.terminalBar(what, false); bar != nil {
+		return func(rows int64) { bar(rows, -1) }
 	}
 	return func(rows int64) {
 		if rows%100000 == 0 {
@@ -242,15 +237,8 @@ func (a *app) dataProgress(what string) func(rows int64) {
 // shardProgress reports shards done on stderr: a bar on a terminal, a plain
 // line per shard otherwise (only for datasets of more than one shard).
 func (a *app) shardProgress(what string) func(done, total int) {
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		var bar *progressbar.ProgressBar
-		return func(done, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(what),
-					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-			}
-			bar.Set(done)
-		}
+	if bar := a.terminalBar(what, false); bar != nil {
+		return func(done, total int) { bar(int64(done), int64(total)) }
 	}
 	return func(done, total int) {
 		if total > 1 {

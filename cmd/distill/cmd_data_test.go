@@ -8,7 +8,6 @@ import (
 
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/data/dataset/datasettest"
-	"github.com/distill-ml/distill/data/tokenizer"
 )
 
 func writeTestDataset(t *testing.T, dir string, seed int64) datasettest.Config {
@@ -57,15 +56,8 @@ func TestDataValidateCLI(t *testing.T) {
 
 func TestDataImportInspectMergeCLI(t *testing.T) {
 	tmp := t.TempDir()
-	tok, err := tokenizer.TrainStrings([]string{"Scanners are charged nightly. Policy 3.1 covers drops.", "Report damage within a day."},
-		tokenizer.TrainConfig{VocabSize: 300}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokPath := filepath.Join(tmp, "tokenizer.json")
-	if err := tok.Save(tokPath); err != nil {
-		t.Fatal(err)
-	}
+	tok, tokPath := writeTrainedTokenizer(t, filepath.Join(tmp, "tokenizer.json"), 300,
+		"Scanners are charged nightly. Policy 3.1 covers drops.", "Report damage within a day.")
 	in := filepath.Join(tmp, "train.jsonl")
 	os.WriteFile(in, []byte(`{"prompt": "Policy 3.1?", "completion": " It covers drops."}
 {"messages": [{"role": "user", "content": "Damage?"}, {"role": "assistant", "content": "Report within a day."}]}

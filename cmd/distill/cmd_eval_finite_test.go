@@ -1,42 +1,14 @@
 package main
 
 import (
-	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/model/infer/infertest"
 )
-
-// fillTensorF32 sets every element of the F32 tensor name in a GGUF file to v.
-func fillTensorF32(t *testing.T, path, name string, v float32) {
-	t.Helper()
-	gf, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ti, ok := gf.Tensor(name)
-	gf.Close()
-	if !ok {
-		t.Fatalf("no tensor %s", name)
-	}
-	b := make([]byte, ti.Size)
-	for i := 0; i+4 <= len(b); i += 4 {
-		binary.LittleEndian.PutUint32(b[i:], math.Float32bits(v))
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, gf.DataOffset+int64(ti.Offset)); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func evalData(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "d.jsonl")
@@ -49,7 +21,7 @@ func evalData(t *testing.T) string {
 // the tensor.
 func TestEvalRefusesNaNWeights(t *testing.T) {
 	model := tinyGGUF(t)
-	fillTensorF32(t, model, "blk.0.ffn_norm.weight", float32(math.NaN()))
+	infertest.FillTensorF32(t, model, "blk.0.ffn_norm.weight", float32(math.NaN()))
 	code, out, stderr := runCLI(t, "eval", "--model", model, "--data", evalData(t))
 	if code != 1 || !strings.Contains(stderr, "blk.0.ffn_norm.weight") || !strings.Contains(stderr, "NaN") {
 		t.Fatalf("eval on NaN weights: exit %d, stdout %q, stderr %q", code, out, stderr)
@@ -64,13 +36,8 @@ func TestEvalRefusesNaNWeights(t *testing.T) {
 // overflow give a non-finite NLL; eval used to print "perplexity NaN" and
 // exit 0.
 func TestEvalFailsOnNonFiniteResult(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "huge.gguf")
-	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
-		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "F32"}
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
-	fillTensorF32(t, path, "output_norm.weight", 3e38)
+	path := infertest.WriteTemp(t, "huge.gguf", infertest.SmallSpec("F32", 128))
+	infertest.FillTensorF32(t, path, "output_norm.weight", 3e38)
 	code, out, stderr := runCLI(t, "eval", "--model", path, "--data", evalData(t))
 	if code != 1 || !strings.Contains(stderr, "not finite") || !strings.Contains(stderr, "record 1") {
 		t.Fatalf("eval with overflowing logits: exit %d, stdout %q, stderr %q", code, out, stderr)

@@ -15,7 +15,6 @@ import (
 	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // newExportCmd is `distill export`: a training checkpoint → llama GGUF.
@@ -167,18 +166,34 @@ func newQuantizeCmd(a *app) *cobra.Command {
 	return c
 }
 
+// terminalBar returns a function that shows done of total on a progress bar
+// on stderr, made at its first call (when the total is known; < 0: a
+// spinner), or nil when stderr is not a terminal. bytes shows the counts as
+// sizes.
+func (a *app) terminalBar(what string, bytes bool) func(done, total int64) {
+	if !isTerminal(a.stderr) {
+		return nil
+	}
+	f := a.stderr.(*os.File)
+	count := progressbar.OptionShowCount()
+	if bytes {
+		count = progressbar.OptionShowBytes(true)
+	}
+	var bar *progressbar.ProgressBar
+	return func(done, total int64) {
+		if bar == nil {
+			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(what),
+				count, progressbar.OptionClearOnFinish())
+		}
+		bar.Set64(done)
+	}
+}
+
 // byteProgress shows tensor bytes written: a bar on a terminal, plain lines
 // at every quarter otherwise.
 func (a *app) byteProgress(what string) func(done, total int64, tensor string) {
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		var bar *progressbar.ProgressBar
-		return func(done, total int64, tensor string) {
-			if bar == nil {
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(what),
-					progressbar.OptionShowBytes(true), progressbar.OptionClearOnFinish())
-			}
-			bar.Set64(done)
-		}
+	if bar := a.terminalBar(what, true); bar != nil {
+		return func(done, total int64, tensor string) { bar(done, total) }
 	}
 	last := int64(-1)
 	return func(done, total int64, tensor string) {

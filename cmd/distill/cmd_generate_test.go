@@ -13,13 +13,7 @@ import (
 // byte-level BPE vocabulary.
 func tinyGGUF(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tiny.gguf")
-	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
-		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return infertest.WriteTemp(t, "tiny.gguf", infertest.SmallSpec("Q8_0", 128))
 }
 
 func TestGenerateStreamsAndIsDeterministic(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/data/dataset"
-	"github.com/distill-ml/distill/data/tokenizer"
 )
 
 // importSmallDataset imports two rows into a fresh dataset directory and
@@ -16,14 +15,7 @@ import (
 func importSmallDataset(t *testing.T) string {
 	t.Helper()
 	tmp := t.TempDir()
-	tok, err := tokenizer.TrainStrings([]string{"Scanners are charged nightly. Policy 3.1 covers drops."}, tokenizer.TrainConfig{VocabSize: 300}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokPath := filepath.Join(tmp, "tokenizer.json")
-	if err := tok.Save(tokPath); err != nil {
-		t.Fatal(err)
-	}
+	_, tokPath := writeTrainedTokenizer(t, filepath.Join(tmp, "tokenizer.json"), 300, "Scanners are charged nightly. Policy 3.1 covers drops.")
 	in := filepath.Join(tmp, "train.jsonl")
 	os.WriteFile(in, []byte(`{"prompt": "Policy 3.1?", "completion": " It covers drops."}
 {"text": "Scanners are charged nightly."}

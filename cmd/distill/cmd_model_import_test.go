@@ -39,8 +39,7 @@ func TestTrainKDFromHFModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains pretrained students made with PyTorch: not in -short")
 	}
-	tok, hash := writeByteTokenizer(t)
-	data := writeSyntheticDataset(t, hash, 8)
+	tok, data := writeKDInputs(t)
 	for i, arch := range []string{"llama", "qwen2", "qwen3"} {
 		t.Run(arch, func(t *testing.T) {
 			hf := makeHFStudent(t, arch, tok, string(rune('1'+i)))

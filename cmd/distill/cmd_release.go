@@ -20,8 +20,7 @@ func newVerifyCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "ok: %s (%d files, model %s %s, gate approved: %v); signature not checked (no --pubkey)\n",
-					m.ID(), len(m.Files), m.Model.File, m.Model.QuantType, m.Gate.Approved)
+				printVerified(a, m, "signature not checked (no --pubkey)")
 				return nil
 			}
 			key, err := release.ReadPublicKey(pubkey)
@@ -32,13 +31,19 @@ func newVerifyCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "ok: %s (%d files, model %s %s, gate approved: %v); signature: good (%s)\n",
-				m.ID(), len(m.Files), m.Model.File, m.Model.QuantType, m.Gate.Approved, release.Fingerprint(key))
+			printVerified(a, m, "signature: good ("+release.Fingerprint(key)+")")
 			return nil
 		},
 	}
 	c.Flags().StringVar(&pubkey, "pubkey", "", "ed25519 public key (KEY.pub of `distill release keygen`, or any OpenSSH ssh-ed25519 key); requires a valid manifest.json.sig by it")
 	return c
+}
+
+// printVerified is verify's report of a manifest whose hashes all match; sig
+// says whether and how its signature was checked.
+func printVerified(a *app, m *release.Manifest, sig string) {
+	fmt.Fprintf(a.stdout, "ok: %s (%d files, model %s %s, gate approved: %v); %s\n",
+		m.ID(), len(m.Files), m.Model.File, m.Model.QuantType, m.Gate.Approved, sig)
 }
 
 func newReleaseCmd(a *app) *cobra.Command {
@@ -53,34 +58,14 @@ func newReleaseCmd(a *app) *cobra.Command {
 		Short: "Verify a gate-approved artifact (and its signature, if the store trusts a key) and make it the current release",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s := release.Store{Dir: storeDir}
-			key, err := s.TrustedKey()
-			if err != nil {
-				return err
-			}
-			id, err := s.Promote(args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "promoted %s; current release is now %s%s\n", args[0], id, signatureNote(a, key, storeDir))
-			return nil
+			return moveCurrent(a, storeDir, "promoted "+args[0], func(s release.Store) (string, error) { return s.Promote(args[0]) })
 		},
 	}, &cobra.Command{
 		Use:   "rollback",
 		Short: "Make the previously promoted version current again",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s := release.Store{Dir: storeDir}
-			key, err := s.TrustedKey()
-			if err != nil {
-				return err
-			}
-			id, err := s.Rollback()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "rolled back; current release is now %s%s\n", id, signatureNote(a, key, storeDir))
-			return nil
+			return moveCurrent(a, storeDir, "rolled back", release.Store.Rollback)
 		},
 	}, &cobra.Command{
 		Use:   "status",
@@ -119,6 +104,23 @@ func newReleaseCmd(a *app) *cobra.Command {
 		},
 	})
 	return c
+}
+
+// moveCurrent makes another release of the store current (move: Promote or
+// Rollback), the store's trusted key read first, and reports the new current
+// release with how it was checked.
+func moveCurrent(a *app, storeDir, done string, move func(release.Store) (string, error)) error {
+	s := release.Store{Dir: storeDir}
+	key, err := s.TrustedKey()
+	if err != nil {
+		return err
+	}
+	id, err := move(s)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s; current release is now %s%s\n", done, id, signatureNote(a, key, storeDir))
+	return nil
 }
 
 // signatureNote says how the release made current was checked: by the

@@ -2,15 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/data/synth"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 )
 
 // newDataSynthCmd is `distill data synth`: generate the embedded default
@@ -112,15 +109,8 @@ func synthProgress(a *app, quiet bool) func(done, total int) {
 	if quiet {
 		return nil
 	}
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		var bar *progressbar.ProgressBar
-		return func(done, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("synth manuals"),
-					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-			}
-			bar.Set(done)
-		}
+	if bar := a.terminalBar("synth manuals", false); bar != nil {
+		return func(done, total int) { bar(int64(done), int64(total)) }
 	}
 	last := -1
 	return func(done, total int) {

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/data/tokenizer"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // newTokenizerCmd is `distill tokenizer`: train, encode, decode, info.
@@ -107,15 +105,8 @@ func newTokenizerTrainCmd(a *app) *cobra.Command {
 // countProgress reports done/total on stderr: a bar on a terminal, plain
 // lines at every quarter otherwise.
 func (a *app) countProgress(what string) func(done, total int) {
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		var bar *progressbar.ProgressBar
-		return func(done, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(what),
-					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-			}
-			bar.Set(done)
-		}
+	if bar := a.terminalBar(what, false); bar != nil {
+		return func(done, total int) { bar(int64(done), int64(total)) }
 	}
 	last := -1
 	return func(done, total int) {

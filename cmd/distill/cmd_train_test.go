@@ -43,6 +43,14 @@ func TestTrainUsageAndConfigErrors(t *testing.T) {
 // writeByteTokenizer writes a 256-token byte-level tokenizer (see testmodel.ByteTokenizer).
 func writeByteTokenizer(t *testing.T) (string, string) { return testmodel.ByteTokenizer(t) }
 
+// writeKDInputs writes the byte tokenizer and a synthetic dataset of top-8
+// teacher signals tokenized by it; it returns their paths.
+func writeKDInputs(t *testing.T) (tok, data string) {
+	t.Helper()
+	tok, hash := writeByteTokenizer(t)
+	return tok, writeSyntheticDataset(t, hash, 8)
+}
+
 // writeSyntheticDataset writes a dataset of synthetic teacher signals (K = k,
 // 0 for text-only) with train and validation splits, tokenized for hash.
 func writeSyntheticDataset(t *testing.T, hash string, k int) string {
@@ -241,8 +249,7 @@ func TestTrainSIGINTSavesCheckpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("training in a child process: not in -short")
 	}
-	tok, hash := writeByteTokenizer(t)
-	data := writeSyntheticDataset(t, hash, 8)
+	tok, data := writeKDInputs(t)
 	out := t.TempDir()
 	cfg := writeRunConfig(t, tok, data, out)
 	// Our own registration keeps the test process alive whatever the timing.

@@ -61,13 +61,9 @@ func runCLIChild(t *testing.T, args ...string) (int, string, string) {
 // 136 GiB at the declared context.
 func ctx16mGGUF(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
 	sp := infertest.RandomSpec{VocabSize: 300, DModel: 1024, NLayers: 2, NHeads: 8, NKVHeads: 8, FFNDim: 256,
 		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return infertest.WriteTemp(t, "ctx16m.gguf", sp)
 }
 
 // generate and eval size their sessions to the text, not to a declared

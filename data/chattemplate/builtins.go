@@ -627,24 +627,7 @@ func selectAttr(a []Value, keep bool) (Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []Value{}
-	for _, x := range items {
-		v := attribute(x, attr)
-		ok := truthy(v)
-		if len(a) > 2 {
-			name, err := wantString(a[2], "test name")
-			if err != nil {
-				return nil, err
-			}
-			if ok, err = runTest(name, v, a[3:]); err != nil {
-				return nil, err
-			}
-		}
-		if ok == keep {
-			out = append(out, x)
-		}
-	}
-	return out, nil
+	return filterByTest(items, keep, func(x Value) Value { return attribute(x, attr) }, a[2:])
 }
 
 // selectItems is select/reject([test[, arg]]).
@@ -653,15 +636,23 @@ func selectItems(a []Value, keep bool) (Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	return filterByTest(items, keep, func(x Value) Value { return x }, a[1:])
+}
+
+// filterByTest keeps the items x for which of(x) passes test (truthiness
+// when test is empty, else `of(x) is test[0](test[1:]...)`) exactly when
+// keep is true.
+func filterByTest(items []Value, keep bool, of func(Value) Value, test []Value) (Value, error) {
 	out := []Value{}
 	for _, x := range items {
-		ok := truthy(x)
-		if len(a) > 1 {
-			name, err := wantString(a[1], "test name")
+		v := of(x)
+		ok := truthy(v)
+		if len(test) > 0 {
+			name, err := wantString(test[0], "test name")
 			if err != nil {
 				return nil, err
 			}
-			if ok, err = runTest(name, x, a[2:]); err != nil {
+			if ok, err = runTest(name, v, test[1:]); err != nil {
 				return nil, err
 			}
 		}

@@ -2,6 +2,7 @@ package chattemplate
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -234,14 +235,20 @@ func (p *parser) parseIf(line int) (node, error) {
 		n.els = []node{inner}
 		return n, nil
 	case "else":
-		if err := p.closeStmt(); err != nil {
-			return nil, err
-		}
-		if n.els, _, err = p.parseBody("endif"); err != nil {
+		if n.els, err = p.parseElse("endif"); err != nil {
 			return nil, err
 		}
 	}
 	return n, p.closeStmt()
+}
+
+// parseElse reads the rest of an {% else %} tag and its body up to end.
+func (p *parser) parseElse(end string) ([]node, error) {
+	if err := p.closeStmt(); err != nil {
+		return nil, err
+	}
+	body, _, err := p.parseBody(end)
+	return body, err
 }
 
 func (p *parser) parseFor(line int) (node, error) {
@@ -280,10 +287,7 @@ func (p *parser) parseFor(line int) (node, error) {
 	}
 	n.body = body
 	if end == "else" {
-		if err := p.closeStmt(); err != nil {
-			return nil, err
-		}
-		if n.els, _, err = p.parseBody("endfor"); err != nil {
+		if n.els, err = p.parseElse("endfor"); err != nil {
 			return nil, err
 		}
 	}
@@ -416,28 +420,31 @@ func (p *parser) parseExpr() (expr, error) {
 	return e, nil
 }
 
-func (p *parser) parseOr() (expr, error) {
-	l, err := p.parseAnd()
-	for err == nil && p.isName("or") {
+// leftAssoc parses one level of left-associative binary operators:
+// operand (op operand)*, ops being operator symbols or the keywords "or" and
+// "and".
+func (p *parser) leftAssoc(operand func() (expr, error), ops ...string) (expr, error) {
+	l, err := operand()
+	for err == nil {
+		t := p.peek()
+		if (t.kind != tokOp && t.kind != tokName) || !slices.Contains(ops, t.val) {
+			break
+		}
 		p.next()
 		var r expr
-		if r, err = p.parseAnd(); err == nil {
-			l = binaryExpr{"or", l, r}
+		if r, err = operand(); err == nil {
+			l = binaryExpr{t.val, l, r}
 		}
 	}
 	return l, err
 }
 
+func (p *parser) parseOr() (expr, error) {
+	return p.leftAssoc(p.parseAnd, "or")
+}
+
 func (p *parser) parseAnd() (expr, error) {
-	l, err := p.parseNot()
-	for err == nil && p.isName("and") {
-		p.next()
-		var r expr
-		if r, err = p.parseNot(); err == nil {
-			l = binaryExpr{"and", l, r}
-		}
-	}
-	return l, err
+	return p.leftAssoc(p.parseNot, "and")
 }
 
 func (p *parser) parseNot() (expr, error) {
@@ -475,39 +482,15 @@ func (p *parser) parseCompare() (expr, error) {
 }
 
 func (p *parser) parseAdd() (expr, error) {
-	l, err := p.parseConcat()
-	for err == nil && (p.isOp("+") || p.isOp("-")) {
-		op := p.next().val
-		var r expr
-		if r, err = p.parseConcat(); err == nil {
-			l = binaryExpr{op, l, r}
-		}
-	}
-	return l, err
+	return p.leftAssoc(p.parseConcat, "+", "-")
 }
 
 func (p *parser) parseConcat() (expr, error) {
-	l, err := p.parseMul()
-	for err == nil && p.isOp("~") {
-		p.next()
-		var r expr
-		if r, err = p.parseMul(); err == nil {
-			l = binaryExpr{"~", l, r}
-		}
-	}
-	return l, err
+	return p.leftAssoc(p.parseMul, "~")
 }
 
 func (p *parser) parseMul() (expr, error) {
-	l, err := p.parseUnary()
-	for err == nil && (p.isOp("*") || p.isOp("/") || p.isOp("//") || p.isOp("%")) {
-		op := p.next().val
-		var r expr
-		if r, err = p.parseUnary(); err == nil {
-			l = binaryExpr{op, l, r}
-		}
-	}
-	return l, err
+	return p.leftAssoc(p.parseUnary, "*", "/", "//", "%")
 }
 
 func (p *parser) parseUnary() (expr, error) {

@@ -2,8 +2,10 @@ package tokenizer
 
 import (
 	"fmt"
-	"github.com/distill-ml/distill/format/gguf"
+	"math"
 	"strings"
+
+	"github.com/distill-ml/distill/format/gguf"
 )
 
 // GGUFVocab is a tokenizer as the tokenizer.ggml.* keys of a GGUF file hold
@@ -19,6 +21,67 @@ type GGUFVocab struct {
 	// Special ids, -1 if none.
 	BOS, EOS, PAD int32
 	ChatTemplate  string
+}
+
+// ReadGGUFVocab reads the tokenizer.ggml.* keys of a GGUF file (nil when it
+// has no tokens). With vocabSize > 0 (the rows of token_embd.weight) the
+// tokens and their types must have that many entries. The special ids must
+// name tokens; a missing one is -1.
+func ReadGGUFVocab(f *gguf.File, vocabSize int) (*GGUFVocab, error) {
+	if _, ok := f.KV(gguf.KeyTokenizerTokens); !ok {
+		return nil, nil
+	}
+	v := &GGUFVocab{BOS: -1, EOS: -1, PAD: -1}
+	var err error
+	str := func(key string, dst *string) {
+		if _, ok := f.KV(key); ok && err == nil {
+			*dst, err = f.String(key)
+		}
+	}
+	str(gguf.KeyTokenizerModel, &v.Model)
+	str(gguf.KeyTokenizerPre, &v.Pre)
+	if err != nil {
+		return nil, err
+	}
+	if v.Tokens, err = f.Strings(gguf.KeyTokenizerTokens); err != nil {
+		return nil, err
+	}
+	if vocabSize > 0 && len(v.Tokens) != vocabSize {
+		return nil, fmt.Errorf("tokenizer.ggml.tokens has %d entries but token_embd.weight has %d rows", len(v.Tokens), vocabSize)
+	}
+	if _, ok := f.KV(gguf.KeyTokenizerTokenTypes); ok {
+		if v.Types, err = f.Int32s(gguf.KeyTokenizerTokenTypes); err != nil {
+			return nil, err
+		}
+		if vocabSize > 0 && len(v.Types) != vocabSize {
+			return nil, fmt.Errorf("tokenizer.ggml.token_type has %d entries, want %d", len(v.Types), vocabSize)
+		}
+	}
+	if _, ok := f.KV(gguf.KeyTokenizerMerges); ok {
+		if v.Merges, err = f.Strings(gguf.KeyTokenizerMerges); err != nil {
+			return nil, err
+		}
+	}
+	if str(gguf.KeyChatTemplate, &v.ChatTemplate); err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		key string
+		dst *int32
+	}{{gguf.KeyTokenizerBOS, &v.BOS}, {gguf.KeyTokenizerEOS, &v.EOS}, {gguf.KeyTokenizerPAD, &v.PAD}} {
+		if _, ok := f.KV(s.key); !ok {
+			continue
+		}
+		u, err := f.Uint(s.key)
+		if err != nil {
+			return nil, err
+		}
+		if u >= uint64(len(v.Tokens)) || u > math.MaxInt32 {
+			return nil, fmt.Errorf("%s = %d is outside the vocabulary [0, %d)", s.key, u, len(v.Tokens))
+		}
+		*s.dst = int32(u)
+	}
+	return v, nil
 }
 
 // ggufModel is the only tokenizer.ggml.model this package writes and reads.

@@ -128,9 +128,11 @@ func decodeComponent(raw json.RawMessage, path string) (*hfComponent, error) {
 	return &c, nil
 }
 
-// parseNormalizers flattens a normalizer (null, one component or a
-// Sequence) into steps; path is its JSON path ("normalizer").
-func parseNormalizers(raw json.RawMessage, path string) ([]normStep, error) {
+// parseSteps flattens a pipeline component (JSON null, one component or a
+// Sequence) at path into steps of type S: a Sequence's elements, listed under
+// its key listKey (read by list), are flattened in turn; one parses any other
+// component.
+func parseSteps[S any](raw json.RawMessage, path, listKey string, list func(*hfComponent) []json.RawMessage, one func(c *hfComponent, path string) ([]S, error)) ([]S, error) {
 	if rawOrNil(raw) == nil {
 		return nil, nil
 	}
@@ -138,17 +140,29 @@ func parseNormalizers(raw json.RawMessage, path string) ([]normStep, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch c.Type {
-	case "Sequence":
-		var out []normStep
-		for i, sub := range c.Normalizers {
-			steps, err := parseNormalizers(sub, fmt.Sprintf("%s.normalizers[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, steps...)
+	if c.Type != "Sequence" {
+		return one(c, path)
+	}
+	var out []S
+	for i, sub := range list(c) {
+		steps, err := parseSteps(sub, fmt.Sprintf("%s.%s[%d]", path, listKey, i), listKey, list, one)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		out = append(out, steps...)
+	}
+	return out, nil
+}
+
+// parseNormalizers flattens a normalizer (null, one component or a
+// Sequence) into steps; path is its JSON path ("normalizer").
+func parseNormalizers(raw json.RawMessage, path string) ([]normStep, error) {
+	return parseSteps(raw, path, "normalizers", func(c *hfComponent) []json.RawMessage { return c.Normalizers }, normalizerSteps)
+}
+
+// normalizerSteps is the step of one normalizer other than a Sequence.
+func normalizerSteps(c *hfComponent, path string) ([]normStep, error) {
+	switch c.Type {
 	case "NFC":
 		return []normStep{unicodeNorm{"NFC", norm.NFC}}, nil
 	case "NFD":
@@ -162,19 +176,28 @@ func parseNormalizers(raw json.RawMessage, path string) ([]normStep, error) {
 	case "Prepend":
 		return []normStep{prependNorm{c.Prepend}}, nil
 	case "Replace":
-		m, err := parsePattern(c.Pattern, path+".pattern")
+		r, err := parseReplace(c, path)
 		if err != nil {
 			return nil, err
 		}
-		content, err := jsonString(c.Content, path+".content")
-		if err != nil {
-			return nil, err
-		}
-		return []normStep{replaceNorm{m, content}}, nil
+		return []normStep{r}, nil
 	case "Strip":
 		return []normStep{stripNorm{left: c.StripLeft == nil || *c.StripLeft, right: c.StripRight == nil || *c.StripRight}}, nil
 	}
 	return nil, fmt.Errorf("%s: unsupported normalizer type %q (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Sequence)", path, c.Type)
+}
+
+// parseReplace reads a Replace normalizer or decoder: its pattern and content.
+func parseReplace(c *hfComponent, path string) (replaceNorm, error) {
+	m, err := parsePattern(c.Pattern, path+".pattern")
+	if err != nil {
+		return replaceNorm{}, err
+	}
+	content, err := jsonString(c.Content, path+".content")
+	if err != nil {
+		return replaceNorm{}, err
+	}
+	return replaceNorm{m, content}, nil
 }
 
 func jsonString(raw json.RawMessage, path string) (string, error) {
@@ -464,24 +487,13 @@ type preInfo struct {
 // parsePreTokenizers flattens a pre-tokenizer into steps; path is its JSON
 // path ("pre_tokenizer").
 func parsePreTokenizers(raw json.RawMessage, path string, info *preInfo) ([]preStep, error) {
-	if rawOrNil(raw) == nil {
-		return nil, nil
-	}
-	c, err := decodeComponent(raw, path)
-	if err != nil {
-		return nil, err
-	}
+	return parseSteps(raw, path, "pretokenizers", func(c *hfComponent) []json.RawMessage { return c.Pretokenizers },
+		func(c *hfComponent, path string) ([]preStep, error) { return preTokenizerSteps(c, path, info) })
+}
+
+// preTokenizerSteps is the step of one pre-tokenizer other than a Sequence.
+func preTokenizerSteps(c *hfComponent, path string, info *preInfo) ([]preStep, error) {
 	switch c.Type {
-	case "Sequence":
-		var out []preStep
-		for i, sub := range c.Pretokenizers {
-			steps, err := parsePreTokenizers(sub, fmt.Sprintf("%s.pretokenizers[%d]", path, i), info)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, steps...)
-		}
-		return out, nil
 	case "Split":
 		m, err := parsePattern(c.Pattern, path+".pattern")
 		if err != nil {
@@ -656,36 +668,20 @@ func (d metaspaceDec) decode(tokens []string, _ func(string) bool) []string {
 
 // parseDecoders flattens a decoder into steps; path is its JSON path ("decoder").
 func parseDecoders(raw json.RawMessage, path string) ([]decStep, error) {
-	if rawOrNil(raw) == nil {
-		return nil, nil
-	}
-	c, err := decodeComponent(raw, path)
-	if err != nil {
-		return nil, err
-	}
+	return parseSteps(raw, path, "decoders", func(c *hfComponent) []json.RawMessage { return c.Decoders }, decoderSteps)
+}
+
+// decoderSteps is the step of one decoder other than a Sequence.
+func decoderSteps(c *hfComponent, path string) ([]decStep, error) {
 	switch c.Type {
-	case "Sequence":
-		var out []decStep
-		for i, sub := range c.Decoders {
-			steps, err := parseDecoders(sub, fmt.Sprintf("%s.decoders[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, steps...)
-		}
-		return out, nil
 	case "ByteLevel":
 		return []decStep{byteLevelDec{}}, nil
 	case "Replace":
-		m, err := parsePattern(c.Pattern, path+".pattern")
+		r, err := parseReplace(c, path)
 		if err != nil {
 			return nil, err
 		}
-		content, err := jsonString(c.Content, path+".content")
-		if err != nil {
-			return nil, err
-		}
-		return []decStep{replaceDec{replaceNorm{m, content}}}, nil
+		return []decStep{replaceDec{r}}, nil
 	case "ByteFallback":
 		return []decStep{byteFallbackDec{}}, nil
 	case "Fuse":

@@ -256,20 +256,8 @@ func (sp *splitter) splitLlama3(s string, ends []int, maxDigits int) []int {
 				continue
 			}
 		}
-		// Here c == clsSpace. Find the maximal whitespace run, the end of
-		// its last CR/LF, and the start of its last rune.
-		end, afterNL, lastStart := i, -1, i
-		for end < len(s) {
-			r2, w2, c2 := sp.at(s, end)
-			if c2 != clsSpace {
-				break
-			}
-			lastStart = end
-			end += w2
-			if r2 == '\r' || r2 == '\n' {
-				afterNL = end
-			}
-		}
+		// Here c == clsSpace.
+		end, afterNL, lastStart := sp.spaceRun(s, i)
 		switch {
 		case afterNL >= 0: // \s*[\r\n]+
 			i = afterNL
@@ -281,6 +269,24 @@ func (sp *splitter) splitLlama3(s string, ends []int, maxDigits int) []int {
 		ends = append(ends, i)
 	}
 	return ends
+}
+
+// spaceRun finds the maximal whitespace run from i: its end, the end of its
+// last CR/LF (-1 without one) and the start of its last rune.
+func (sp *splitter) spaceRun(s string, i int) (end, afterNL, lastStart int) {
+	end, afterNL, lastStart = i, -1, i
+	for end < len(s) {
+		r, w, c := sp.at(s, end)
+		if c != clsSpace {
+			break
+		}
+		lastStart = end
+		end += w
+		if r == '\r' || r == '\n' {
+			afterNL = end
+		}
+	}
+	return end, afterNL, lastStart
 }
 
 // splitGPT2 implements 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
@@ -307,15 +313,7 @@ func (sp *splitter) splitGPT2(s string, ends []int) []int {
 			ends = append(ends, i)
 			continue
 		}
-		end, lastStart := i, i
-		for end < len(s) {
-			_, w2, c2 := sp.at(s, end)
-			if c2 != clsSpace {
-				break
-			}
-			lastStart = end
-			end += w2
-		}
+		end, _, lastStart := sp.spaceRun(s, i)
 		if end == len(s) || lastStart == i {
 			i = end
 		} else {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -230,7 +231,7 @@ func compareIDs(t *testing.T, tok *Tokenizer, chunks [][]byte, want [][]int32) {
 	bad := 0
 	for i, c := range chunks {
 		got := tok.Encode(string(c))
-		if slicesEqual(got, want[i]) {
+		if slices.Equal(got, want[i]) {
 			continue
 		}
 		bad++
@@ -250,18 +251,6 @@ func compareIDs(t *testing.T, tok *Tokenizer, chunks [][]byte, want [][]int32) {
 	if bad > 0 {
 		t.Errorf("%d of %d chunks differ from the reference", bad, len(chunks))
 	}
-}
-
-func slicesEqual(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func window(ids []int32, lo, hi int) []int32 { return ids[min(lo, len(ids)):min(hi, len(ids))] }

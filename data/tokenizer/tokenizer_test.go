@@ -145,14 +145,7 @@ func TestSaveLoadRealTokenizers(t *testing.T) {
 	for _, model := range []string{"qwen3", "llama3"} {
 		t.Run(model, func(t *testing.T) {
 			a := loadLenml(t, model)
-			path := filepath.Join(t.TempDir(), "tokenizer.json")
-			if err := a.Save(path); err != nil {
-				t.Fatal(err)
-			}
-			b, err := Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := saveLoad(t, a)
 			if a.Hash() != b.Hash() || a.Special() != b.Special() {
 				t.Fatalf("Save→Load changed the tokenizer")
 			}
@@ -419,4 +412,18 @@ func TestBPEPassesStopOnLowerRank(t *testing.T) {
 			t.Fatalf("%q: scan %v heap %v passes %v", head(w, 20), a, b, c)
 		}
 	}
+}
+
+// saveLoad saves tok in a temporary directory and loads it back.
+func saveLoad(t *testing.T, tok *Tokenizer) *Tokenizer {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := tok.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return back
 }

@@ -52,14 +52,7 @@ func TestTrainDeterministicAndRoundTrip(t *testing.T) {
 		}
 	}
 	// Save → Load gives the same tokenizer and the same file.
-	path := filepath.Join(t.TempDir(), "tokenizer.json")
-	if err := a.Save(path); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := saveLoad(t, a)
 	if c.Hash() != a.Hash() || c.Special() != a.Special() {
 		t.Fatalf("Save→Load changed the tokenizer: %s %+v vs %s %+v", c.Hash(), c.Special(), a.Hash(), a.Special())
 	}

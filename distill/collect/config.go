@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/distill-ml/distill/configs"
 	"github.com/distill-ml/distill/data/dataset"
 	"github.com/distill-ml/distill/distill/collect/ratelimit"
 	"github.com/distill-ml/distill/distill/collect/retry"
@@ -68,34 +69,16 @@ type RetryConfig struct {
 
 // Defaults fills unset fields.
 func (c *Config) Defaults() {
-	if c.TopK == 0 {
-		c.TopK = 32
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = 4
-	}
-	if c.SegmentRows == 0 {
-		c.SegmentRows = 256
-	}
-	if c.Source == "" {
-		c.Source = "prompts"
-	}
-	if c.DefaultClass == "" {
-		c.DefaultClass = "public"
-	}
-	if c.Sampling.MaxTokens == 0 {
-		c.Sampling.MaxTokens = 256
-	}
+	configs.Default(&c.TopK, 32)
+	configs.Default(&c.Concurrency, 4)
+	configs.Default(&c.SegmentRows, 256)
+	configs.Default(&c.Source, "prompts")
+	configs.Default(&c.DefaultClass, "public")
+	configs.Default(&c.Sampling.MaxTokens, 256)
 	d := retry.Default()
-	if c.Retry.MaxAttempts == 0 {
-		c.Retry.MaxAttempts = d.MaxAttempts
-	}
-	if c.Retry.BaseDelay == 0 {
-		c.Retry.BaseDelay = d.BaseDelay
-	}
-	if c.Retry.MaxDelay == 0 {
-		c.Retry.MaxDelay = d.MaxDelay
-	}
+	configs.Default(&c.Retry.MaxAttempts, d.MaxAttempts)
+	configs.Default(&c.Retry.BaseDelay, d.BaseDelay)
+	configs.Default(&c.Retry.MaxDelay, d.MaxDelay)
 	if c.Teacher.OpenAI != nil && c.Teacher.OpenAI.Timeout == 0 {
 		c.Teacher.OpenAI.Timeout = 60 * time.Second
 	}

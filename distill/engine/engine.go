@@ -14,7 +14,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/distill-ml/distill/distill/gate"
 	"github.com/distill-ml/distill/distill/serve"
 	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/num/fastmath"
 )
 
 // Model is a loaded GGUF with its tokenizer.
@@ -167,16 +167,9 @@ func (m *Model) LogProbs(tokens []int32, from int) ([][]float32, error) {
 	return out, nil
 }
 
+// logSoftmax is log softmax(x): x − log Σ exp(x), in float32.
 func logSoftmax(x []float32) []float32 {
-	mx := float32(math.Inf(-1))
-	for _, v := range x {
-		mx = max(mx, v)
-	}
-	var s float64
-	for _, v := range x {
-		s += math.Exp(float64(v - mx))
-	}
-	lse := float32(float64(mx) + math.Log(s))
+	lse := float32(fastmath.LogSumExp(x))
 	out := make([]float32, len(x))
 	for i, v := range x {
 		out[i] = v - lse

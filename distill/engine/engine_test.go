@@ -3,17 +3,15 @@ package engine
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	openai "github.com/sashabaranov/go-openai"
 
-	"net/http/httptest"
-
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/distill/serve"
+	"github.com/distill-ml/distill/distill/serve/servetest"
 	"github.com/distill-ml/distill/internal/testmodel"
 	"github.com/distill-ml/distill/model/infer"
 	"github.com/distill-ml/distill/model/infer/infertest"
@@ -90,13 +88,7 @@ func TestEngineMatchesRuntimeAndTokenizer(t *testing.T) {
 // 16777216, as in issue 16.
 func ctx16mModel(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
-	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
-		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return infertest.WriteTemp(t, "ctx16m.gguf", infertest.SmallSpec("Q8_0", 1<<24))
 }
 
 // checkCappedSessions checks m's context cap and that a session the server
@@ -153,11 +145,7 @@ func TestServeRealModelThroughGoOpenAI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(s)
-	defer hs.Close()
-	cfg := openai.DefaultConfig("")
-	cfg.BaseURL = hs.URL + "/v1"
-	c := openai.NewClientWithConfig(cfg)
+	_, c := servetest.Client(t, s, "")
 	resp, err := c.CreateCompletion(context.Background(), openai.CompletionRequest{Model: "student-f32", Prompt: "Replace the scanner", MaxTokens: 8, LogProbs: 3, Temperature: math.SmallestNonzeroFloat32})
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ package gate
 import (
 	"errors"
 	"fmt"
+	"github.com/distill-ml/distill/configs"
 )
 
 // Thresholds are the launch bars. A zero value disables that check, except
@@ -94,28 +95,14 @@ type Sustain struct {
 
 // Defaults fills unset fields.
 func (c *Config) Defaults() {
-	if c.Context == 0 {
-		c.Context = 512
-	}
-	if c.MaxNewTokens == 0 {
-		c.MaxNewTokens = 48
-	}
-	if c.WarmupPrompts == 0 {
-		c.WarmupPrompts = 2
-	}
-	if c.Sustained.Seconds == 0 {
-		c.Sustained.Seconds = 600
-	}
-	if c.Sustained.IntervalSeconds == 0 {
-		c.Sustained.IntervalSeconds = 10
-	}
-	if c.HeldOut.Context == 0 {
-		c.HeldOut.Context = 512
-	}
+	configs.Default(&c.Context, 512)
+	configs.Default(&c.MaxNewTokens, 48)
+	configs.Default(&c.WarmupPrompts, 2)
+	configs.Default(&c.Sustained.Seconds, 600)
+	configs.Default(&c.Sustained.IntervalSeconds, 10)
+	configs.Default(&c.HeldOut.Context, 512)
 	for name, r := range c.Routes {
-		if r.Thresholds.MaxQualityDrop == 0 {
-			r.Thresholds.MaxQualityDrop = 0.02
-		}
+		configs.Default(&r.Thresholds.MaxQualityDrop, 0.02)
 		c.Routes[name] = r
 	}
 }

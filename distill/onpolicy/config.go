@@ -21,7 +21,8 @@ import (
 	"github.com/distill-ml/distill/loss"
 )
 
-// Divergences accepted in Config.Divergence.
+// Divergences accepted in Config.Divergence: the on-policy config's
+// spellings of loss.KLReverse, loss.KLJSD and loss.KLForward (lossKind).
 const (
 	ReverseKL = "reverse_kl" // KL(student‖teacher), MiniLLM; the default
 	JSD       = "jsd"        // generalized JSD(β), GKD
@@ -76,14 +77,10 @@ func (c Config) Validate() error {
 	if !(c.TopP > 0 && c.TopP <= 1) {
 		errs = append(errs, fmt.Errorf("train.on_policy.top_p must be in (0, 1], got %g", c.TopP))
 	}
-	switch c.Divergence {
-	case ReverseKL, ForwardKL:
-	case JSD:
-		if !(c.Beta > 0 && c.Beta < 1) {
-			errs = append(errs, fmt.Errorf("train.on_policy.beta must be in (0, 1) for divergence jsd, got %g", c.Beta))
-		}
-	default:
+	if kind, ok := c.lossKind(); !ok {
 		errs = append(errs, fmt.Errorf("train.on_policy.divergence must be reverse_kl, jsd or forward_kl, got %q", c.Divergence))
+	} else if err := loss.CheckJSDBeta(kind, c.Beta); err != nil {
+		errs = append(errs, fmt.Errorf("train.on_policy.beta %w", err))
 	}
 	if _, _, err := ParseSampler(c.Sampler); err != nil {
 		errs = append(errs, err)
@@ -100,8 +97,22 @@ func (c Config) Validate() error {
 // Objective is the loss on sampled positions: lc with α = 1 and the
 // configured divergence (loss.Config.Sampled).
 func (c Config) Objective(lc loss.Config) loss.Config {
-	kind := map[string]string{ReverseKL: loss.KLReverse, JSD: loss.KLJSD, ForwardKL: loss.KLForward}[c.Divergence]
+	kind, _ := c.lossKind()
 	return lc.Sampled(kind, c.Beta)
+}
+
+// lossKind is the loss's name of the configured divergence (loss.KLReverse,
+// loss.KLJSD or loss.KLForward); false for an unknown one.
+func (c Config) lossKind() (string, bool) {
+	switch c.Divergence {
+	case ReverseKL:
+		return loss.KLReverse, true
+	case JSD:
+		return loss.KLJSD, true
+	case ForwardKL:
+		return loss.KLForward, true
+	}
+	return "", false
 }
 
 // TeacherConfig is the training config's teacher: section: at most one of

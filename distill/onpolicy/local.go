@@ -3,11 +3,11 @@ package onpolicy
 import (
 	"fmt"
 	"iter"
-	"math"
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/distill/collect/teacher"
 	"github.com/distill-ml/distill/model/infer"
+	"github.com/distill-ml/distill/num/fastmath"
 )
 
 // Local is a GGUF teacher run in-process by the runtime, asked for every
@@ -130,7 +130,7 @@ func (t *Local) scoreDocument(b, o *batch.Batch, dense []float32, row, s, last i
 		st.Positions++
 		if dense != nil {
 			copy(dense[p*V:(p+1)*V], z)
-			st.Logprob += float64(z[b.Targets[p]]) - logSumExp(z)
+			st.Logprob += float64(z[b.Targets[p]]) - fastmath.LogSumExp(z)
 			continue
 		}
 		lse, tail, tailT := teacher.TopKTail(z, 1, kdT, t.ids, t.lps)
@@ -183,19 +183,6 @@ func lossSpan(mask []float32) (first, last int) {
 		}
 	}
 	return first, last
-}
-
-// logSumExp is log Σ exp(z) in float64.
-func logSumExp(z []float32) float64 {
-	m := z[0]
-	for _, v := range z {
-		m = max(m, v)
-	}
-	var s float64
-	for _, v := range z {
-		s += math.Exp(float64(v - m))
-	}
-	return float64(m) + math.Log(s)
 }
 
 func grow(b []float32, n int) []float32 {

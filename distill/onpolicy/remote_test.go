@@ -167,19 +167,28 @@ func TestRemoteScoresAsTheLocalTeacher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gst.Positions != 8 || wst.Positions != gst.Positions || math.Abs(gst.Logprob-wst.Logprob) > 1e-9 {
+	checkSameScores(t, b, 4, got, want, gst, wst, 1e-9, 1e-7)
+}
+
+// checkSameScores fails t unless the remote scores got (stats gst) equal the
+// local want (wst) on the 8 positions of b: the summed logprob within
+// lpTol, the valid flags (= b's loss mask) exactly, tails and the k
+// alternatives' logprobs within tol, their ids exactly.
+func checkSameScores(t *testing.T, b *batch.Batch, k int, got, want *batch.Batch, gst, wst Stats, lpTol, tol float64) {
+	t.Helper()
+	if gst.Positions != 8 || wst.Positions != gst.Positions || math.Abs(gst.Logprob-wst.Logprob) > lpTol {
 		t.Fatalf("stats remote %+v local %+v", gst, wst)
 	}
 	for p := range b.LossMask {
 		if got.TeacherValid[p] != want.TeacherValid[p] || got.TeacherValid[p] != b.LossMask[p] {
 			t.Fatalf("position %d: valid remote %v local %v mask %v", p, got.TeacherValid[p], want.TeacherValid[p], b.LossMask[p])
 		}
-		if math.Abs(float64(got.TailMass[p]-want.TailMass[p])) > 1e-7 {
+		if math.Abs(float64(got.TailMass[p]-want.TailMass[p])) > tol {
 			t.Fatalf("position %d: tail remote %v local %v", p, got.TailMass[p], want.TailMass[p])
 		}
-		for j := 0; j < 4; j++ {
-			i := p*4 + j
-			if got.TopKIDs[i] != want.TopKIDs[i] || math.Abs(float64(got.TopKLogprobs[i]-want.TopKLogprobs[i])) > 1e-7 {
+		for j := 0; j < k; j++ {
+			i := p*k + j
+			if got.TopKIDs[i] != want.TopKIDs[i] || math.Abs(float64(got.TopKLogprobs[i]-want.TopKLogprobs[i])) > tol {
 				t.Fatalf("position %d alt %d: remote %d %v, local %d %v", p, j, got.TopKIDs[i], got.TopKLogprobs[i], want.TopKIDs[i], want.TopKLogprobs[i])
 			}
 		}

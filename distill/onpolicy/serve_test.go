@@ -1,7 +1,6 @@
 package onpolicy
 
 import (
-	"math"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -77,21 +76,5 @@ func TestRemoteThroughDistillServeScoresAsLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gst.Positions != 8 || wst.Positions != gst.Positions || math.Abs(gst.Logprob-wst.Logprob) > 1e-4 {
-		t.Fatalf("stats remote %+v local %+v", gst, wst)
-	}
-	for p := range b.LossMask {
-		if got.TeacherValid[p] != want.TeacherValid[p] || got.TeacherValid[p] != b.LossMask[p] {
-			t.Fatalf("position %d: valid remote %v local %v mask %v", p, got.TeacherValid[p], want.TeacherValid[p], b.LossMask[p])
-		}
-		if math.Abs(float64(got.TailMass[p]-want.TailMass[p])) > 1e-5 {
-			t.Fatalf("position %d: tail remote %v local %v", p, got.TailMass[p], want.TailMass[p])
-		}
-		for j := 0; j < k; j++ {
-			i := p*k + j
-			if got.TopKIDs[i] != want.TopKIDs[i] || math.Abs(float64(got.TopKLogprobs[i]-want.TopKLogprobs[i])) > 1e-5 {
-				t.Fatalf("position %d alt %d: remote %d %v, local %d %v", p, j, got.TopKIDs[i], got.TopKLogprobs[i], want.TopKIDs[i], want.TopKLogprobs[i])
-			}
-		}
-	}
+	checkSameScores(t, b, k, got, want, gst, wst, 1e-4, 1e-5)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -47,8 +49,8 @@ func (c *Config) Validate() error {
 	if len(c.Stages) == 0 {
 		errs = append(errs, errors.New("stages: none"))
 	}
-	for _, name := range sortedKeys(c.Profiles) {
-		for _, key := range sortedKeys(c.Profiles[name]) {
+	for _, name := range slices.Sorted(maps.Keys(c.Profiles)) {
+		for _, key := range slices.Sorted(maps.Keys(c.Profiles[name])) {
 			if _, ok := c.Params[key]; !ok {
 				errs = append(errs, fmt.Errorf("profiles.%s.%s: not a parameter (define it under params)", name, key))
 			}
@@ -81,24 +83,15 @@ func (c *Config) ProfileSets(name string) ([]string, error) {
 	if !ok {
 		known := "none"
 		if len(c.Profiles) > 0 {
-			known = strings.Join(sortedKeys(c.Profiles), ", ")
+			known = strings.Join(slices.Sorted(maps.Keys(c.Profiles)), ", ")
 		}
 		return nil, fmt.Errorf("profile %q: not defined under profiles (known: %s)", name, known)
 	}
 	sets := make([]string, 0, len(p))
-	for _, key := range sortedKeys(p) {
+	for _, key := range slices.Sorted(maps.Keys(p)) {
 		sets = append(sets, "params."+key+"="+p[key])
 	}
 	return sets, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func orEmpty(err error) error {

@@ -10,7 +10,7 @@ import (
 )
 
 func TestSkipsCurrentStagesAndRerunsChanged(t *testing.T) {
-	dir := t.TempDir()
+	dir, r := newRunner(t)
 	in := filepath.Join(dir, "in.txt")
 	mid := filepath.Join(dir, "mid.txt")
 	out := filepath.Join(dir, "out.txt")
@@ -30,7 +30,6 @@ func TestSkipsCurrentStagesAndRerunsChanged(t *testing.T) {
 			}},
 		}
 	}
-	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
 	ctx := context.Background()
 	if _, err := r.Run(ctx, stages(1)); err != nil {
 		t.Fatal(err)
@@ -68,7 +67,7 @@ func TestSkipsCurrentStagesAndRerunsChanged(t *testing.T) {
 }
 
 func TestFailedStageIsNotRecorded(t *testing.T) {
-	dir := t.TempDir()
+	dir, r := newRunner(t)
 	out := filepath.Join(dir, "o")
 	fail := true
 	st := []Stage{{Name: "s", Outputs: []string{out}, Run: func(context.Context) error {
@@ -78,7 +77,6 @@ func TestFailedStageIsNotRecorded(t *testing.T) {
 		}
 		return os.WriteFile(out, []byte("ok"), 0o644)
 	}}}
-	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
 	if _, err := r.Run(context.Background(), st); err == nil || !strings.Contains(err.Error(), "stage s: boom") {
 		t.Fatalf("want stage error, got %v", err)
 	}
@@ -90,8 +88,7 @@ func TestFailedStageIsNotRecorded(t *testing.T) {
 }
 
 func TestMissingOutputIsAnError(t *testing.T) {
-	dir := t.TempDir()
-	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
+	dir, r := newRunner(t)
 	_, err := r.Run(context.Background(), []Stage{{Name: "s", Outputs: []string{filepath.Join(dir, "never")}, Run: func(context.Context) error { return nil }}})
 	if err == nil || !strings.Contains(err.Error(), "declared output missing") {
 		t.Fatalf("got %v", err)
@@ -140,9 +137,8 @@ func refusingStage(dir string, param string, runs *int, fail bool) Stage {
 // output (as `data import` does) reruns cleanly with new parameters, and
 // going back to the old parameters works too (issue 17, item 2).
 func TestChangedStageReplacesItsOutputs(t *testing.T) {
-	dir := t.TempDir()
+	dir, r := newRunner(t)
 	out := filepath.Join(dir, "text-train")
-	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
 	ctx := context.Background()
 	runs := 0
 	for i, param := range []string{"scale=0.3", "scale=0.02", "scale=0.02", "scale=0.3"} {
@@ -170,9 +166,8 @@ func TestChangedStageReplacesItsOutputs(t *testing.T) {
 // A changed stage that fails leaves the previous outputs and their record as
 // they were: rerunning the old parameters skips the stage as current.
 func TestFailedReplacementRestoresPreviousOutputs(t *testing.T) {
-	dir := t.TempDir()
+	dir, r := newRunner(t)
 	out := filepath.Join(dir, "text-train")
-	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
 	ctx := context.Background()
 	runs := 0
 	if _, err := r.Run(ctx, []Stage{refusingStage(out, "old", &runs, false)}); err != nil {
@@ -195,10 +190,9 @@ func TestFailedReplacementRestoresPreviousOutputs(t *testing.T) {
 // and a rerun of the same attempt runs in place, so commands that resume
 // their own work (collect's journal) do so.
 func TestInterruptedAttemptResumesInPlace(t *testing.T) {
-	dir := t.TempDir()
+	dir, r := newRunner(t)
 	out := filepath.Join(dir, "kd")
 	journal := filepath.Join(out, "journal")
-	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
 	ctx := context.Background()
 	attempt := 0
 	stage := Stage{Name: "collect", Params: "p", Outputs: []string{out}, Run: func(context.Context) error {
@@ -228,10 +222,16 @@ func TestInterruptedAttemptResumesInPlace(t *testing.T) {
 
 // An output that holds the state file would be moved aside with it.
 func TestOutputHoldingTheStateFileIsRefused(t *testing.T) {
-	dir := t.TempDir()
-	r := &Runner{StateFile: filepath.Join(dir, "state.json")}
+	dir, r := newRunner(t)
 	_, err := r.Run(context.Background(), []Stage{{Name: "s", Outputs: []string{dir}, Run: func(context.Context) error { return nil }}})
 	if err == nil || !strings.Contains(err.Error(), "holds the pipeline state") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// newRunner is a runner whose state file lies in dir, a new temporary
+// directory.
+func newRunner(t *testing.T) (dir string, r *Runner) {
+	dir = t.TempDir()
+	return dir, &Runner{StateFile: filepath.Join(dir, "state.json")}
 }

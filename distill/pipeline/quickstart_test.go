@@ -9,9 +9,8 @@ import (
 	"github.com/distill-ml/distill/distill/pipeline"
 )
 
-// quickstartStages builds the embedded quickstart and returns each stage's
-// command line (args) by name, with flags and --set keys as a map.
-func quickstartStages(t *testing.T) map[string]map[string]string {
+// quickstartBuild builds the embedded quickstart's stages with work=/w.
+func quickstartBuild(t *testing.T) []pipeline.Stage {
 	t.Helper()
 	var cfg pipeline.Config
 	if err := configs.Load("quickstart", &cfg, "work=/w"); err != nil {
@@ -21,6 +20,14 @@ func quickstartStages(t *testing.T) map[string]map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return stages
+}
+
+// quickstartStages builds the embedded quickstart and returns each stage's
+// command line (args) by name, with flags and --set keys as a map.
+func quickstartStages(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	stages := quickstartBuild(t)
 	out := map[string]map[string]string{}
 	for _, s := range stages {
 		args := s.Params.([]string)
@@ -88,14 +95,7 @@ func TestQuickstartStudentsShareTheLabelledSubset(t *testing.T) {
 // of it: a training run's checkpoints go with its metrics, a collection's
 // journal with its dataset (issue 17, item 2).
 func TestQuickstartOutputsCoverWhatEachCommandWrites(t *testing.T) {
-	var cfg pipeline.Config
-	if err := configs.Load("quickstart", &cfg, "work=/w"); err != nil {
-		t.Fatal(err)
-	}
-	stages, err := cfg.Build(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stages := quickstartBuild(t)
 	flags := quickstartStages(t)
 	for _, s := range stages {
 		f := flags[s.Name]

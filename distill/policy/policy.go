@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -113,7 +114,7 @@ func (p *Policy) Validate() error {
 	if len(p.Classes) == 0 {
 		errs = append(errs, errors.New("classes: none defined"))
 	}
-	for _, name := range sortedKeys(p.Classes) {
+	for _, name := range slices.Sorted(maps.Keys(p.Classes)) {
 		c := p.Classes[name]
 		for _, t := range c.Teachers {
 			if _, ok := p.Teachers[t]; !ok {
@@ -277,19 +278,10 @@ func (p *Policy) AllowedSignals(class string) []Signal {
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // String summarises the policy for logs.
 func (p *Policy) String() string {
 	var b strings.Builder
-	for _, name := range sortedKeys(p.Classes) {
+	for _, name := range slices.Sorted(maps.Keys(p.Classes)) {
 		c := p.Classes[name]
 		fmt.Fprintf(&b, "%s: teachers=%v store=%v local_only=%v; ", name, c.Teachers, c.Store, c.LocalOnly)
 	}

@@ -66,27 +66,25 @@ func readSmall(path string) ([]byte, error) {
 
 // ReadPrivateKey reads an unencrypted OpenSSH ed25519 private key file.
 func ReadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := readSmall(path)
-	if err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	k, err := sshsig.ParsePrivateKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
-	}
-	return k, nil
+	return readKey(path, "signing key", sshsig.ParsePrivateKey)
 }
 
 // ReadPublicKey reads an ed25519 public key file (authorized_keys or
 // allowed_signers line).
 func ReadPublicKey(path string) (ed25519.PublicKey, error) {
+	return readKey(path, "public key", sshsig.ParsePublicKey)
+}
+
+// readKey reads a small key file and parses it; errors say what it is.
+func readKey[K any](path, what string, parse func([]byte) (K, error)) (K, error) {
+	var none K
 	b, err := readSmall(path)
 	if err != nil {
-		return nil, fmt.Errorf("public key: %w", err)
+		return none, fmt.Errorf("%s: %w", what, err)
 	}
-	k, err := sshsig.ParsePublicKey(b)
+	k, err := parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("public key %s: %w", path, err)
+		return none, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	return k, nil
 }

@@ -199,9 +199,10 @@ func readUntilClosed(t *testing.T, conn net.Conn, r io.Reader) string {
 	return string(b)
 }
 
-// TestSlowBodyConnectionIsClosed: a client that sends headers and part of a
-// body, then stalls, is answered 408 and disconnected after ReadTimeout.
-func TestSlowBodyConnectionIsClosed(t *testing.T) {
+// dialShortTimeouts connects to a server whose read and idle timeouts are
+// 100 ms; the connection is closed at the test's end.
+func dialShortTimeouts(t *testing.T) net.Conn {
+	t.Helper()
 	s, err := serve.New(servetest.Model{Default: "ok"}, serve.Options{NewSampler: servetest.GreedyFactory,
 		ReadTimeout: 100 * time.Millisecond, IdleTimeout: 100 * time.Millisecond})
 	if err != nil {
@@ -211,7 +212,14 @@ func TestSlowBodyConnectionIsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// TestSlowBodyConnectionIsClosed: a client that sends headers and part of a
+// body, then stalls, is answered 408 and disconnected after ReadTimeout.
+func TestSlowBodyConnectionIsClosed(t *testing.T) {
+	conn := dialShortTimeouts(t)
 	io.WriteString(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"prompt\":\"")
 	got := readUntilClosed(t, conn, conn)
 	if !strings.HasPrefix(got, "HTTP/1.1 408") {
@@ -222,16 +230,7 @@ func TestSlowBodyConnectionIsClosed(t *testing.T) {
 // TestIdleConnectionIsClosed: a keep-alive connection that sends nothing
 // after its request is closed after IdleTimeout.
 func TestIdleConnectionIsClosed(t *testing.T) {
-	s, err := serve.New(servetest.Model{Default: "ok"}, serve.Options{NewSampler: servetest.GreedyFactory,
-		ReadTimeout: 100 * time.Millisecond, IdleTimeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.Dial("tcp", startHTTP(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialShortTimeouts(t)
 	io.WriteString(conn, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
@@ -320,11 +319,8 @@ func TestBearerAuth(t *testing.T) {
 		t.Fatalf("health without a key: status %d", rec.Code)
 	}
 	// Through an OpenAI client with the key.
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	cfg := openai.DefaultConfig(key)
-	cfg.BaseURL = srv.URL + "/v1"
-	if _, err := openai.NewClientWithConfig(cfg).CreateCompletion(context.Background(), openai.CompletionRequest{Model: "byte-model", Prompt: "x", MaxTokens: 2}); err != nil {
+	_, c := servetest.Client(t, s, key)
+	if _, err := c.CreateCompletion(context.Background(), openai.CompletionRequest{Model: "byte-model", Prompt: "x", MaxTokens: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// A key that cannot travel in a header is refused at construction.

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/distill-ml/distill/num/fastmath"
 )
 
 // Request limits. OpenAI accepts at most 4 stop strings; it documents no
@@ -84,41 +86,28 @@ type Server struct {
 	keyHash [sha256.Size]byte
 }
 
+// positiveOr sets an option that is not positive to its default.
+func positiveOr[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // New builds a server for b.
 func New(b Backend, opt Options) (*Server, error) {
-	if opt.Parallel <= 0 {
-		opt.Parallel = 1
-	}
+	positiveOr(&opt.Parallel, 1)
 	if opt.MaxTokens <= 0 {
 		opt.MaxTokens = b.ContextLength()
 	}
-	if opt.MaxTopLogprobs <= 0 {
-		opt.MaxTopLogprobs = 20
-	}
-	if opt.MaxBodyBytes <= 0 {
-		opt.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if opt.MaxStops <= 0 {
-		opt.MaxStops = defaultMaxStops
-	}
-	if opt.MaxStopBytes <= 0 {
-		opt.MaxStopBytes = defaultMaxStopBytes
-	}
-	if opt.MaxQueue <= 0 {
-		opt.MaxQueue = DefaultMaxQueue
-	}
-	if opt.RetryAfter <= 0 {
-		opt.RetryAfter = defaultRetryAfter
-	}
-	if opt.RequestTimeout <= 0 {
-		opt.RequestTimeout = DefaultRequestTimeout
-	}
-	if opt.ReadTimeout <= 0 {
-		opt.ReadTimeout = DefaultReadTimeout
-	}
-	if opt.IdleTimeout <= 0 {
-		opt.IdleTimeout = DefaultIdleTimeout
-	}
+	positiveOr(&opt.MaxTopLogprobs, 20)
+	positiveOr(&opt.MaxBodyBytes, DefaultMaxBodyBytes)
+	positiveOr(&opt.MaxStops, defaultMaxStops)
+	positiveOr(&opt.MaxStopBytes, defaultMaxStopBytes)
+	positiveOr(&opt.MaxQueue, DefaultMaxQueue)
+	positiveOr(&opt.RetryAfter, defaultRetryAfter)
+	positiveOr(&opt.RequestTimeout, DefaultRequestTimeout)
+	positiveOr(&opt.ReadTimeout, DefaultReadTimeout)
+	positiveOr(&opt.IdleTimeout, DefaultIdleTimeout)
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
@@ -512,15 +501,7 @@ func (s *Server) scorePrompt(sess Session, prompt []int32, topN int) ([]token, [
 // logSoftmaxTop returns the chosen token's logprob and the topN alternatives
 // of the model's distribution (temperature 1), sorted descending.
 func logSoftmaxTop(logits []float32, chosen int32, topN int, piece func(int32) []byte) (float32, []alt) {
-	mx := float32(math.Inf(-1))
-	for _, v := range logits {
-		mx = max(mx, v)
-	}
-	var sum float64
-	for _, v := range logits {
-		sum += math.Exp(float64(v - mx))
-	}
-	lse := float64(mx) + math.Log(sum)
+	lse := fastmath.LogSumExp(logits)
 	lp := func(i int) float32 { return float32(float64(logits[i]) - lse) }
 	var top []alt
 	if topN > 0 {

@@ -22,11 +22,7 @@ func newTestServer(t *testing.T, script string) (*httptest.Server, *openai.Clien
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	cfg := openai.DefaultConfig("unused")
-	cfg.BaseURL = srv.URL + "/v1"
-	return srv, openai.NewClientWithConfig(cfg)
+	return servetest.Client(t, s, "unused")
 }
 
 // The logprob of the scripted byte: logits 5 and 2 and 255 zeros.
@@ -161,11 +157,7 @@ func TestLogprobsNameControlTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	cfg := openai.DefaultConfig("unused")
-	cfg.BaseURL = srv.URL + "/v1"
-	c := openai.NewClientWithConfig(cfg)
+	_, c := servetest.Client(t, s, "unused")
 	chat, err := c.CreateChatCompletion(context.Background(), openai.ChatCompletionRequest{
 		Model: "byte-model", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "hello"}},
 		MaxTokens: 8, LogProbs: true, TopLogProbs: 257,

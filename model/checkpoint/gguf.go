@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -78,60 +77,10 @@ func readGGUF(f *gguf.File) (*Pretrained, error) {
 		}
 		p.Weights = append(p.Weights, Tensor{Name: m.Name, Shape: shape, Data: data})
 	}
-	if p.Vocab, err = readGGUFVocab(f); err != nil {
+	if p.Vocab, err = tokenizer.ReadGGUFVocab(f, 0); err != nil {
 		return nil, err
 	}
 	return p, nil
-}
-
-// readGGUFVocab reads tokenizer.ggml.* (nil when the file has no tokens).
-func readGGUFVocab(f *gguf.File) (*tokenizer.GGUFVocab, error) {
-	if _, ok := f.KV(gguf.KeyTokenizerTokens); !ok {
-		return nil, nil
-	}
-	v := &tokenizer.GGUFVocab{BOS: -1, EOS: -1, PAD: -1}
-	var err error
-	str := func(key string, dst *string) {
-		if _, ok := f.KV(key); ok && err == nil {
-			*dst, err = f.String(key)
-		}
-	}
-	str(gguf.KeyTokenizerModel, &v.Model)
-	str(gguf.KeyTokenizerPre, &v.Pre)
-	str(gguf.KeyChatTemplate, &v.ChatTemplate)
-	if err != nil {
-		return nil, err
-	}
-	if v.Tokens, err = f.Strings(gguf.KeyTokenizerTokens); err != nil {
-		return nil, err
-	}
-	if _, ok := f.KV(gguf.KeyTokenizerTokenTypes); ok {
-		if v.Types, err = f.Int32s(gguf.KeyTokenizerTokenTypes); err != nil {
-			return nil, err
-		}
-	}
-	if _, ok := f.KV(gguf.KeyTokenizerMerges); ok {
-		if v.Merges, err = f.Strings(gguf.KeyTokenizerMerges); err != nil {
-			return nil, err
-		}
-	}
-	for _, s := range []struct {
-		key string
-		dst *int32
-	}{{gguf.KeyTokenizerBOS, &v.BOS}, {gguf.KeyTokenizerEOS, &v.EOS}, {gguf.KeyTokenizerPAD, &v.PAD}} {
-		if _, ok := f.KV(s.key); !ok {
-			continue
-		}
-		u, err := f.Uint(s.key)
-		if err != nil {
-			return nil, err
-		}
-		if u >= uint64(len(v.Tokens)) || u > math.MaxInt32 {
-			return nil, fmt.Errorf("%s = %d is outside the vocabulary [0, %d)", s.key, u, len(v.Tokens))
-		}
-		*s.dst = int32(u)
-	}
-	return v, nil
 }
 
 // LoadTokenizer is the model's tokenizer: its tokenizer.json, or the GGUF

@@ -2,7 +2,6 @@ package infer
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/distill-ml/distill/model/infer/infertest"
@@ -15,12 +14,9 @@ import (
 func TestDecoderStepMatchesLoneDecode(t *testing.T) {
 	for _, typ := range []string{"F32", "Q8_0"} {
 		t.Run(typ, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "m.gguf")
 			sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 3, NHeads: 4, NKVHeads: 2, FFNDim: 96, ContextLength: 64,
 				RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, EmbedSigma: 1, Seed: 3, Type: typ}
-			if err := infertest.WriteRandomModel(path, sp); err != nil {
-				t.Fatal(err)
-			}
+			path := infertest.WriteTemp(t, "m.gguf", sp)
 			m, err := Load(path, Options{})
 			if err != nil {
 				t.Fatal(err)

@@ -1,7 +1,6 @@
 package infer
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/distill-ml/distill/model/infer/infertest"
@@ -9,12 +8,9 @@ import (
 
 // EvalAllHidden must equal EvalAll and HiddenStates run separately.
 func TestEvalAllHiddenEqualsSeparatePasses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.gguf")
 	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 3, NHeads: 4, NKVHeads: 2, FFNDim: 96, ContextLength: 64,
 		RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, Seed: 3, Type: "F32"}
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
+	path := infertest.WriteTemp(t, "m.gguf", sp)
 	m, err := Load(path, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -3,36 +3,11 @@ package infer
 import (
 	"encoding/binary"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/model/infer/infertest"
 )
-
-// pokeTensor overwrites bytes of tensor name at byte offset off in a GGUF file.
-func pokeTensor(t *testing.T, path, name string, off int64, b []byte) {
-	t.Helper()
-	gf, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ti, ok := gf.Tensor(name)
-	gf.Close()
-	if !ok {
-		t.Fatalf("no tensor %s", name)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, gf.DataOffset+int64(ti.Offset)+off); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestLoadRefusesNonFiniteWeights: a NaN norm weight, an Inf F32 weight, and a
 // NaN Q8_0 block scale each make Load fail with the tensor's name (before,
@@ -56,16 +31,13 @@ func TestLoadRefusesNonFiniteWeights(t *testing.T) {
 	for _, c := range cases {
 		sp := infertest.RandomSpec{VocabSize: 300, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 256, ContextLength: 64,
 			RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, Seed: 3, Type: c.typ}
-		path := filepath.Join(t.TempDir(), "m.gguf")
-		if err := infertest.WriteRandomModel(path, sp); err != nil {
-			t.Fatal(err)
-		}
+		path := infertest.WriteTemp(t, "m.gguf", sp)
 		m, err := Load(path, Options{})
 		if err != nil {
 			t.Fatalf("%s: clean model refused: %v", c.typ, err)
 		}
 		m.Close()
-		pokeTensor(t, path, c.tensor, c.off, c.b)
+		infertest.PokeTensor(t, path, c.tensor, c.off, c.b)
 		for _, noMmap := range []bool{false, true} {
 			m, err := Load(path, Options{NoMmap: noMmap})
 			if err == nil {

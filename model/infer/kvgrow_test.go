@@ -2,7 +2,6 @@ package infer
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/distill-ml/distill/model/infer/infertest"
@@ -16,10 +15,7 @@ func TestKVGrowthBitIdentical(t *testing.T) {
 	for _, kvF32 := range []bool{false, true} {
 		spec := tinySpec("Q8_0")
 		spec.ContextLength = 600
-		path := filepath.Join(t.TempDir(), "tiny-600.gguf")
-		if err := infertest.WriteRandomModel(path, spec); err != nil {
-			t.Fatal(err)
-		}
+		path := infertest.WriteTemp(t, "tiny-600.gguf", spec)
 		m, err := Load(path, Options{KVF32: kvF32})
 		if err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,10 +36,7 @@ func TestHugeContextLengthSizesSessionsToTokens(t *testing.T) {
 		hugeCtxChild(path)
 		return
 	}
-	path := filepath.Join(t.TempDir(), "huge-ctx.gguf")
-	if err := infertest.WriteRandomModel(path, hugeContextSpec()); err != nil {
-		t.Fatal(err)
-	}
+	path := infertest.WriteTemp(t, "huge-ctx.gguf", hugeContextSpec())
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHugeContextLengthSizesSessionsToTokens$", "-test.count=1")
 	cmd.Env = append(os.Environ(), hugeCtxChildEnv+"="+path)
 	out, err := cmd.CombinedOutput()
@@ -111,10 +107,7 @@ func firstLines(b []byte, n int) string {
 func TestLoadRefusesMemoryThatDoesNotFit(t *testing.T) {
 	sp := hugeContextSpec()
 	sp.NLayers, sp.DModel, sp.NHeads, sp.NKVHeads = 2, 256, 4, 2 // 1 KiB KV + 256 B RoPE per token
-	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
+	path := infertest.WriteTemp(t, "ctx16m.gguf", sp)
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package infer
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/distill-ml/distill/internal/testpeers"
@@ -258,7 +259,7 @@ func TestAgreesWithLlamaCpp(t *testing.T) {
 					t.Fatal(err)
 				}
 				for i, text := range req.Texts {
-					if got, want := tok.Encode(text), peer[fi].Tokens[i]; !equalIDs(got, want) {
+					if got, want := tok.Encode(text), peer[fi].Tokens[i]; !slices.Equal(got, want) {
 						t.Errorf("tokenize corpus line %d %q:\n ours  %v\n llama %v", i, text, got, want)
 					}
 					if got := string(tok.Decode(peer[fi].Tokens[i])); got != text {
@@ -310,18 +311,6 @@ func klAndTop1(ref []float64, ours []float32) (kl float64, sameTop bool) {
 		}
 	}
 	return kl, ar == ao
-}
-
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // tokenizerCorpus exercises the GPT-2 split: contractions, digits, spaces,

@@ -17,11 +17,7 @@ func tinySpec(typ string) infertest.RandomSpec {
 
 func writeTiny(t *testing.T, typ string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tiny-"+typ+".gguf")
-	if err := infertest.WriteRandomModel(path, tinySpec(typ)); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return infertest.WriteTemp(t, "tiny-"+typ+".gguf", tinySpec(typ))
 }
 
 func maxAbsDiff(a, b []float32) (d, scale float64) {

@@ -11,15 +11,9 @@ import (
 
 // vocab is the tokenizer metadata of a GGUF file (tokenizer.ggml.*).
 type vocab struct {
-	model, pre   string
-	tokens       []string
-	types        []int32 // 1 normal, 3 control, 4 user-defined, ...
-	merges       []string
-	bos, eos     int32 // −1 when absent
-	pad          int32
-	addBOS       bool
-	chatTemplate string
-	bytes        [][]byte // the bytes each token stands for (nil for control tokens)
+	tokenizer.GGUFVocab // Types: 1 normal, 3 control, 4 user-defined, ...; BOS, EOS, PAD −1 when absent
+	addBOS              bool
+	bytes               [][]byte // the bytes each token stands for (nil for control tokens)
 
 	once sync.Once
 	tok  *tokenizer.Tokenizer
@@ -37,64 +31,25 @@ func readVocab(gf *gguf.File, vocabSize int) (*vocab, error) {
 	if _, ok := gf.KV(gguf.KeyTokenizerTokens); !ok {
 		return nil, nil
 	}
-	v := &vocab{bos: -1, eos: -1, pad: -1}
-	var err error
-	if v.model, err = gf.String(gguf.KeyTokenizerModel); err != nil {
+	if _, err := gf.String(gguf.KeyTokenizerModel); err != nil { // required here
 		return nil, err
 	}
-	if _, ok := gf.KV(gguf.KeyTokenizerPre); ok {
-		if v.pre, err = gf.String(gguf.KeyTokenizerPre); err != nil {
-			return nil, err
-		}
-	}
-	if v.tokens, err = gf.Strings(gguf.KeyTokenizerTokens); err != nil {
+	gv, err := tokenizer.ReadGGUFVocab(gf, vocabSize)
+	if err != nil {
 		return nil, err
 	}
-	if len(v.tokens) != vocabSize {
-		return nil, fmt.Errorf("tokenizer.ggml.tokens has %d entries but token_embd.weight has %d rows", len(v.tokens), vocabSize)
-	}
-	if _, ok := gf.KV(gguf.KeyTokenizerTokenTypes); ok {
-		if v.types, err = gf.Int32s(gguf.KeyTokenizerTokenTypes); err != nil {
-			return nil, err
-		}
-		if len(v.types) != vocabSize {
-			return nil, fmt.Errorf("tokenizer.ggml.token_type has %d entries, want %d", len(v.types), vocabSize)
-		}
-	}
-	if _, ok := gf.KV(gguf.KeyTokenizerMerges); ok {
-		if v.merges, err = gf.Strings(gguf.KeyTokenizerMerges); err != nil {
-			return nil, err
-		}
-	}
-	if _, ok := gf.KV(gguf.KeyChatTemplate); ok {
-		if v.chatTemplate, err = gf.String(gguf.KeyChatTemplate); err != nil {
-			return nil, err
-		}
-	}
-	for key, dst := range map[string]*int32{gguf.KeyTokenizerBOS: &v.bos, gguf.KeyTokenizerEOS: &v.eos, gguf.KeyTokenizerPAD: &v.pad} {
-		if _, ok := gf.KV(key); !ok {
-			continue
-		}
-		u, err := gf.Uint(key)
-		if err != nil {
-			return nil, err
-		}
-		if u >= uint64(vocabSize) {
-			return nil, fmt.Errorf("%s = %d is outside the vocabulary [0, %d)", key, u, vocabSize)
-		}
-		*dst = int32(u)
-	}
+	v := &vocab{GGUFVocab: *gv}
 	if _, ok := gf.KV(gguf.KeyTokenizerAddBOS); ok {
 		if v.addBOS, err = gf.Bool(gguf.KeyTokenizerAddBOS); err != nil {
 			return nil, err
 		}
 	}
-	v.bytes = make([][]byte, len(v.tokens))
-	for i, t := range v.tokens {
-		if v.types != nil && v.types[i] == tokenControl {
+	v.bytes = make([][]byte, len(v.Tokens))
+	for i, t := range v.Tokens {
+		if v.Types != nil && v.Types[i] == tokenControl {
 			continue
 		}
-		if v.model != "gpt2" {
+		if v.Model != "gpt2" {
 			v.bytes[i] = []byte(t)
 			continue
 		}
@@ -135,7 +90,7 @@ func (m *Model) BOS() int32 {
 	if m.vocab == nil {
 		return -1
 	}
-	return m.vocab.bos
+	return m.vocab.BOS
 }
 
 // EOS is the end-of-sequence id (−1 when absent).
@@ -143,7 +98,7 @@ func (m *Model) EOS() int32 {
 	if m.vocab == nil {
 		return -1
 	}
-	return m.vocab.eos
+	return m.vocab.EOS
 }
 
 // AddBOS reports tokenizer.ggml.add_bos_token.
@@ -157,17 +112,14 @@ func (m *Model) Tokenizer() (*tokenizer.Tokenizer, error) {
 		return nil, errors.New("model file has no tokenizer (tokenizer.ggml.tokens missing)")
 	}
 	v.once.Do(func() {
-		types := v.types
-		if types == nil {
-			types = make([]int32, len(v.tokens))
-			for i := range types {
-				types[i] = tokenNormal
+		gv := v.GGUFVocab
+		if gv.Types == nil {
+			gv.Types = make([]int32, len(gv.Tokens))
+			for i := range gv.Types {
+				gv.Types[i] = tokenNormal
 			}
 		}
-		v.tok, v.err = tokenizer.FromGGUFVocab(tokenizer.GGUFVocab{
-			Model: v.model, Pre: v.pre, Tokens: v.tokens, Types: types, Merges: v.merges,
-			BOS: v.bos, EOS: v.eos, PAD: v.pad, ChatTemplate: v.chatTemplate,
-		})
+		v.tok, v.err = tokenizer.FromGGUFVocab(gv)
 		if v.err != nil {
 			v.err = fmt.Errorf("model %s: %w", m.path, v.err)
 		}

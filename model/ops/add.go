@@ -33,17 +33,12 @@ type addOp struct {
 func (op *addOp) Arity() int    { return 2 }
 func (op *addOp) Type() hm.Type { return fnType(op.dims, op.dims, op.dims) }
 func (op *addOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	return shapeOfFirst(in)
 }
 
 func (op *addOp) Do(in ...G.Value) (G.Value, error) {
-	a, err := f32(in[0])
-	if err != nil {
-		return nil, err
-	}
-	b, err := f32(in[1])
-	if err != nil {
+	var a, b []float32
+	if err := f32s(in, &a, &b); err != nil {
 		return nil, err
 	}
 	if len(a) != len(b) {

@@ -255,8 +255,7 @@ type attentionGradOp struct {
 func (op *attentionGradOp) Arity() int    { return 2 }
 func (op *attentionGradOp) Type() hm.Type { return fnType(2, 2, 2) }
 func (op *attentionGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	return shapeOfFirst(in)
 }
 
 func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
@@ -269,12 +268,8 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 	if err := checkShape("attention grad", "dO", in[1], B*T, Wq); err != nil {
 		return nil, err
 	}
-	x, err := f32(in[0])
-	if err != nil {
-		return nil, err
-	}
-	dO, err := f32(in[1])
-	if err != nil {
+	var x, dO []float32
+	if err := f32s(in, &x, &dO); err != nil {
 		return nil, err
 	}
 	if len(f.lse) != B*H*T || len(f.rowStart) != B*T || (f.store && len(f.probs) != B*H*T*T) {

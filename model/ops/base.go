@@ -66,6 +66,18 @@ func f32(v G.Value) ([]float32, error) {
 	return nil, fmt.Errorf("want float32 tensor, got %T", v)
 }
 
+// f32s sets *dst[i] to the backing slice of the float32 tensor value in[i].
+func f32s(in []G.Value, dst ...*[]float32) error {
+	for i, d := range dst {
+		v, err := f32(in[i])
+		if err != nil {
+			return err
+		}
+		*d = v
+	}
+	return nil
+}
+
 // scalar reads a float32 scalar value (the upstream gradient of a loss).
 func scalar(v G.Value) (float32, error) {
 	switch x := v.(type) {
@@ -122,6 +134,13 @@ func shapeOf(ds G.DimSizer) (tensor.Shape, error) {
 		return nil, fmt.Errorf("input shape is %T, not a tensor.Shape", ds)
 	}
 	return s, nil
+}
+
+// shapeOfFirst is the InferShape of an op whose output has its first
+// input's shape.
+func shapeOfFirst(in []G.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(in[0])
+	return s.Clone(), err
 }
 
 // fetchOp exposes gradient number idx of a bundle op. Its single input is the

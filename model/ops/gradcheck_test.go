@@ -110,37 +110,31 @@ func gradCheck(t *testing.T, g *G.ExprGraph, rng *rand.Rand, y *G.Node, ins ...i
 	run() // leave the unperturbed values in the graph
 }
 
-func TestLinearGrad(t *testing.T) {
-	g, rng := G.NewGraph(), rand.New(rand.NewSource(1))
-	x := newInput(g, rng, "x", 1, 5, 7)
-	w := newInput(g, rng, "W", 1, 4, 7)
-	y, err := Linear(x.node, w.node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gradCheck(t, g, rng, y, x, w)
-}
-
-func TestAddGrad(t *testing.T) {
-	g, rng := G.NewGraph(), rand.New(rand.NewSource(2))
-	a := newInput(g, rng, "a", 1, 3, 4)
-	b := newInput(g, rng, "b", 1, 3, 4)
-	y, err := Add(a.node, b.node)
+// gradCheckBinary gradient-checks op(a, b) on random inputs a and b of the
+// given shapes, drawn from seed.
+func gradCheckBinary(t *testing.T, seed int64, op func(a, b *G.Node) (*G.Node, error), aName string, aShape []int, bName string, bShape []int) {
+	t.Helper()
+	g, rng := G.NewGraph(), rand.New(rand.NewSource(seed))
+	a := newInput(g, rng, aName, 1, aShape...)
+	b := newInput(g, rng, bName, 1, bShape...)
+	y, err := op(a.node, b.node)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gradCheck(t, g, rng, y, a, b)
 }
 
+func TestLinearGrad(t *testing.T) {
+	gradCheckBinary(t, 1, Linear, "x", []int{5, 7}, "W", []int{4, 7})
+}
+
+func TestAddGrad(t *testing.T) {
+	gradCheckBinary(t, 2, Add, "a", []int{3, 4}, "b", []int{3, 4})
+}
+
 func TestRMSNormGrad(t *testing.T) {
-	g, rng := G.NewGraph(), rand.New(rand.NewSource(3))
-	x := newInput(g, rng, "x", 1, 6, 8)
-	w := newInput(g, rng, "w", 1, 8)
-	y, err := RMSNorm(x.node, w.node, 1e-5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gradCheck(t, g, rng, y, x, w)
+	rmsNorm := func(x, w *G.Node) (*G.Node, error) { return RMSNorm(x, w, 1e-5) }
+	gradCheckBinary(t, 3, rmsNorm, "x", []int{6, 8}, "w", []int{8})
 }
 
 func TestRoPEGradAndPairing(t *testing.T) {
@@ -306,15 +300,7 @@ func lossBatch(rng *rand.Rand, B, T, V, K, Dt int) *batch.Batch {
 		if p%5 != 3 {
 			b.TeacherValid[p] = 1
 		}
-		perm := rng.Perm(V)[:K]
-		rest := 1.0
-		for k := 0; k < K; k++ {
-			pr := rest * (0.3 + 0.4*rng.Float64())
-			rest -= pr
-			b.TopKIDs[p*K+k] = int32(perm[k])
-			b.TopKLogprobs[p*K+k] = float32(math.Log(pr))
-		}
-		b.TailMass[p] = float32(rest)
+		batchtest.RandomTopK(rng, b, p, V, 0.3, 0.4)
 	}
 	if Dt > 0 {
 		b.HiddenLayers = []int{4}

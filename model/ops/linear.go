@@ -59,12 +59,8 @@ func (op *linearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *linearOp) Do(in ...G.Value) (G.Value, error) {
-	a, err := f32(in[0])
-	if err != nil {
-		return nil, err
-	}
-	b, err := f32(in[1])
-	if err != nil {
+	var a, b []float32
+	if err := f32s(in, &a, &b); err != nil {
 		return nil, err
 	}
 	as, bs := in[0].Shape(), in[1].Shape()

@@ -153,12 +153,8 @@ func (op *LMLoss) gather(lo, hi int) {
 }
 
 func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
-	h, err := f32(in[0])
-	if err != nil {
-		return nil, err
-	}
-	w, err := f32(in[1])
-	if err != nil {
+	var h, w []float32
+	if err := f32s(in, &h, &w); err != nil {
 		return nil, err
 	}
 	b := op.feed.Batch
@@ -325,8 +321,7 @@ type lmLossGradOp struct {
 func (op *lmLossGradOp) Arity() int    { return 3 }
 func (op *lmLossGradOp) Type() hm.Type { return fnType(2, 2, 2, 0) }
 func (op *lmLossGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	return shapeOfFirst(in)
 }
 
 func (op *lmLossGradOp) Do(in ...G.Value) (G.Value, error) {

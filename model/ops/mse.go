@@ -145,8 +145,7 @@ type hiddenMSEGradOp struct {
 func (op *hiddenMSEGradOp) Arity() int    { return 2 }
 func (op *hiddenMSEGradOp) Type() hm.Type { return fnType(2, 2, 0) }
 func (op *hiddenMSEGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	return shapeOfFirst(in)
 }
 
 func (op *hiddenMSEGradOp) Do(in ...G.Value) (G.Value, error) {

@@ -48,11 +48,7 @@ func TestHeadRMSNormForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := G.NewTapeMachine(g)
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
+	runGraph(t, g)
 	out, _ := f32(y.Value())
 	for n := 0; n < 2; n++ {
 		row := x.data[n*3*hd : (n+1)*3*hd]
@@ -88,11 +84,7 @@ func TestRoPEFreqsMatchesRoPE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := G.NewTapeMachine(g)
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
+	runGraph(t, g)
 	av, _ := f32(a.Value())
 	bv, _ := f32(b.Value())
 	for i := range av {
@@ -102,5 +94,16 @@ func TestRoPEFreqsMatchesRoPE(t *testing.T) {
 	}
 	if _, err := RoPEFreqs(x.node, 3, 2, 8, freqs[:3]); err == nil {
 		t.Fatal("wrong frequency count accepted")
+	}
+}
+
+// runGraph runs g's forward once; the machine lives to the test's end, so
+// the nodes keep their values.
+func runGraph(t *testing.T, g *G.ExprGraph) {
+	t.Helper()
+	vm := G.NewTapeMachine(g)
+	t.Cleanup(func() { vm.Close() })
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
 	}
 }

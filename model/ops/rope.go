@@ -67,8 +67,7 @@ type ropeOp struct {
 func (op *ropeOp) Arity() int    { return 1 }
 func (op *ropeOp) Type() hm.Type { return fnType(2, 2) }
 func (op *ropeOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	return shapeOfFirst(in)
 }
 
 func (op *ropeOp) Do(in ...G.Value) (G.Value, error) {

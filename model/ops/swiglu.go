@@ -101,17 +101,12 @@ type swigluGradOp struct {
 func (op *swigluGradOp) Arity() int    { return 2 }
 func (op *swigluGradOp) Type() hm.Type { return fnType(2, 2, 2) }
 func (op *swigluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	return s.Clone(), err
+	return shapeOfFirst(in)
 }
 
 func (op *swigluGradOp) Do(in ...G.Value) (G.Value, error) {
-	gu, err := f32(in[0])
-	if err != nil {
-		return nil, err
-	}
-	dy, err := f32(in[1])
-	if err != nil {
+	var gu, dy []float32
+	if err := f32s(in, &gu, &dy); err != nil {
 		return nil, err
 	}
 	N, F := in[0].Shape()[0], in[0].Shape()[1]/2

@@ -38,27 +38,9 @@ func BenchmarkStepAllocs(b *testing.B) {
 		if sh.layers > 0 {
 			cfg.NLayers = sh.layers
 		}
-		for _, bc := range []struct {
-			name string
-			lc   loss.Config
-			K    int
-		}{
-			{"ce", loss.Config{Temperature: 1}, 0},
-			{"kd", loss.Config{Alpha: 0.5, Temperature: 2, KL: "forward"}, 16},
-		} {
+		for _, bc := range stepCases() {
 			b.Run(sh.name+"/"+bc.name, func(b *testing.B) {
-				m, err := New(cfg, bc.lc, 1)
-				if err != nil {
-					b.Fatal(err)
-				}
-				rng := rand.New(rand.NewSource(1))
-				bt := randomBatch(rng, B, T, cfg.VocabSize, bc.K, 0, nil)
-				if bc.K > 0 {
-					batchtest.TemperTail(bt, cfg.VocabSize, bc.lc.Temperature)
-				}
-				for i := range bt.LossMask {
-					bt.LossMask[i] = 1
-				}
+				m, bt := stepModel(b, cfg, bc, B, T)
 				for range 2 { // warm-up: graph, machine and op buffers
 					if _, err := m.ForwardBackward(bt); err != nil {
 						b.Fatal(err)

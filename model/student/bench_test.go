@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/data/batch/batchtest"
 	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/internal/testpeers"
@@ -16,6 +17,41 @@ import (
 
 //go:embed testdata/torch_bench.py
 var torchBench string
+
+// stepCase is a loss the step benchmarks time, with K teacher alternatives
+// per position.
+type stepCase struct {
+	name string
+	lc   loss.Config
+	K    int
+}
+
+// stepCases are CE only, and CE + sparse top-16 KL (α 0.5, T 2).
+func stepCases() []stepCase {
+	return []stepCase{
+		{"ce", loss.Config{Temperature: 1}, 0},
+		{"kd", loss.Config{Alpha: 0.5, Temperature: 2, KL: "forward"}, 16},
+	}
+}
+
+// stepModel builds the student of cfg with bc's loss and a B×T batch of
+// random tokens (seed 1) with bc.K teacher alternatives (tail tempered) in
+// which every position is a target.
+func stepModel(b *testing.B, cfg Config, bc stepCase, B, T int) (*Model, *batch.Batch) {
+	b.Helper()
+	m, err := New(cfg, bc.lc, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bt := randomBatch(rand.New(rand.NewSource(1)), B, T, cfg.VocabSize, bc.K, 0, nil)
+	if bc.K > 0 {
+		batchtest.TemperTail(bt, cfg.VocabSize, bc.lc.Temperature)
+	}
+	for i := range bt.LossMask {
+		bt.LossMask[i] = 1
+	}
+	return m, bt
+}
 
 // BenchmarkForwardBackward times one training step's forward + backward (no
 // optimizer) on the benchmark shapes, V 4096, B 8, T 128: 4 layers of
@@ -41,28 +77,10 @@ func BenchmarkForwardBackward(b *testing.B) {
 	}
 	const B, T = 8, 128
 	for _, sh := range shapes {
-		for _, bc := range []struct {
-			name string
-			lc   loss.Config
-			K    int
-		}{
-			{"ce", loss.Config{Temperature: 1}, 0},
-			{"kd", loss.Config{Alpha: 0.5, Temperature: 2, KL: "forward"}, 16},
-		} {
+		for _, bc := range stepCases() {
 			b.Run(sh.name+"/"+bc.name, func(b *testing.B) {
 				cfg := sh.cfg
-				m, err := New(cfg, bc.lc, 1)
-				if err != nil {
-					b.Fatal(err)
-				}
-				rng := rand.New(rand.NewSource(1))
-				bt := randomBatch(rng, B, T, cfg.VocabSize, bc.K, 0, nil)
-				if bc.K > 0 {
-					batchtest.TemperTail(bt, cfg.VocabSize, bc.lc.Temperature)
-				}
-				for i := range bt.LossMask {
-					bt.LossMask[i] = 1
-				}
+				m, bt := stepModel(b, cfg, bc, B, T)
 				if _, err := m.ForwardBackward(bt); err != nil {
 					b.Fatal(err)
 				}

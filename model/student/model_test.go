@@ -38,15 +38,7 @@ func randomBatch(rng *rand.Rand, B, T, V, K, Dt int, layers []int) *batch.Batch 
 			if p%7 != 4 {
 				b.TeacherValid[p] = 1
 			}
-			perm := rng.Perm(V)[:K]
-			rest := 1.0
-			for k := 0; k < K; k++ {
-				pr := rest * (0.25 + 0.5*rng.Float64())
-				rest -= pr
-				b.TopKIDs[p*K+k] = int32(perm[k])
-				b.TopKLogprobs[p*K+k] = float32(math.Log(pr))
-			}
-			b.TailMass[p] = float32(rest)
+			batchtest.RandomTopK(rng, b, p, V, 0.25, 0.5)
 		}
 	}
 	for _, l := range layers {

@@ -89,14 +89,7 @@ func FromFloat32(dst []uint16, src []float32) {
 	if len(dst) < len(src) {
 		panic("f16.FromFloat32: dst shorter than src")
 	}
-	n := 0
-	if hasF16C {
-		n = len(src) &^ 7
-		if n > 0 {
-			fromFloat32F16C(&dst[0], &src[0], n)
-		}
-	}
-	fromFloat32Generic(dst[n:], src[n:])
+	convert(dst, src, fromFloat32F16C, fromFloat32Generic)
 }
 
 // ToFloat32 converts src from half precision into dst[:len(src)].
@@ -105,14 +98,21 @@ func ToFloat32(dst []float32, src []uint16) {
 	if len(dst) < len(src) {
 		panic("f16.ToFloat32: dst shorter than src")
 	}
+	convert(dst, src, toFloat32F16C, toFloat32Generic)
+}
+
+// convert runs the F16C kernel on the largest multiple of 8 elements when
+// the CPU has it, and the portable conversion on the rest (len(dst) ≥
+// len(src)).
+func convert[D, S uint16 | float32](dst []D, src []S, f16c func(dst *D, src *S, n int), portable func(dst []D, src []S)) {
 	n := 0
 	if hasF16C {
 		n = len(src) &^ 7
 		if n > 0 {
-			toFloat32F16C(&dst[0], &src[0], n)
+			f16c(&dst[0], &src[0], n)
 		}
 	}
-	toFloat32Generic(dst[n:], src[n:])
+	portable(dst[n:], src[n:])
 }
 
 func fromFloat32Generic(dst []uint16, src []float32) {

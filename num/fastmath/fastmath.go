@@ -1,5 +1,6 @@
 // Package fastmath has the float32 transcendental functions the training
-// kernels need in their inner loops (exp, sigmoid), faster than math.Exp.
+// kernels need in their inner loops (exp, sigmoid), faster than math.Exp,
+// and the one exact log-sum-exp of a row of logits the scorers share.
 package fastmath
 
 import "math"

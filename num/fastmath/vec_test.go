@@ -16,16 +16,25 @@ func vecInputs() []float32 {
 	return x
 }
 
+// forEachPath runs check on the AVX-512 path (when the CPU has it, asm
+// true) and on the Go fallback; the CPU's path is restored after.
+func forEachPath(check func(asm bool)) {
+	has := useAVX512
+	defer func() { useAVX512 = has }()
+	for _, asm := range []bool{true, false} {
+		if asm && !has {
+			continue
+		}
+		useAVX512 = asm
+		check(asm)
+	}
+}
+
 // TestExpSumMatchesMath checks both paths (assembly when the CPU has it, and
 // the Go fallback) element by element against math.Exp, and the sum.
 func TestExpSumMatchesMath(t *testing.T) {
 	x := vecInputs()
-	for _, asm := range []bool{true, false} {
-		if asm && !useAVX512 {
-			continue
-		}
-		saved := useAVX512
-		useAVX512 = asm
+	forEachPath(func(asm bool) {
 		for _, ms := range [][2]float32{{0, 1}, {3, 0.5}, {-2, 1.7}} {
 			dst := make([]float32, len(x))
 			sum := ExpSum(dst, x, ms[0], ms[1])
@@ -73,18 +82,12 @@ func TestExpSumMatchesMath(t *testing.T) {
 				t.Fatalf("asm %v: sum %g, element sum %g", asm, sum, want)
 			}
 		}
-		useAVX512 = saved
-	}
+	})
 }
 
 func TestSigmoidSliceMatchesMath(t *testing.T) {
 	x := vecInputs()
-	for _, asm := range []bool{true, false} {
-		if asm && !useAVX512 {
-			continue
-		}
-		saved := useAVX512
-		useAVX512 = asm
+	forEachPath(func(asm bool) {
 		dst := make([]float32, len(x))
 		SigmoidSlice(dst, x)
 		for i, v := range x {
@@ -100,8 +103,7 @@ func TestSigmoidSliceMatchesMath(t *testing.T) {
 				t.Fatalf("asm %v: sigmoid(%g) = %g, want %g", asm, v, got, w)
 			}
 		}
-		useAVX512 = saved
-	}
+	})
 }
 
 func BenchmarkExpSum(b *testing.B) {

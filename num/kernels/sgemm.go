@@ -43,8 +43,7 @@ type Engine struct {
 	pool *parallel.Pool
 	kern *microKernel
 
-	mu   sync.Mutex
-	free []*gemmCall
+	free parallel.FreeList[gemmCall]
 }
 
 // NewEngine returns an engine computing on pool (parallel.Default() if nil)
@@ -159,19 +158,22 @@ func stridedHit(d, r1, c1, r2, c2, ld int) bool {
 	return false
 }
 
+// storedDims is the rows × cols an operand op(X) of rows × cols occupies in
+// memory: cols × rows when it is stored transposed.
+func storedDims(trans bool, rows, cols int) (int, int) {
+	if trans {
+		return cols, rows
+	}
+	return rows, cols
+}
+
 // checkNoOverlap panics if C shares memory with A or B (BLAS forbids it).
 func checkNoOverlap(a, b, c []float32, transA, transB bool, m, n, k, lda, ldb, ldc int) {
 	if k == 0 {
 		return
 	}
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
+	ar, ac := storedDims(transA, m, k)
+	br, bc := storedDims(transB, k, n)
 	if regionsOverlap(a, ar, ac, lda, c, m, n, ldc) {
 		panic("kernels: C overlaps A")
 	}
@@ -250,14 +252,7 @@ type gemmCall struct {
 
 // getCall takes a gemmCall from the engine's free list (or makes one).
 func (e *Engine) getCall() *gemmCall {
-	e.mu.Lock()
-	var c *gemmCall
-	if n := len(e.free); n > 0 {
-		c = e.free[n-1]
-		e.free[n-1] = nil
-		e.free = e.free[:n-1]
-	}
-	e.mu.Unlock()
+	c := e.free.Get()
 	if c == nil {
 		c = &gemmCall{e: e}
 		c.run = c.work
@@ -271,9 +266,7 @@ func (e *Engine) getCall() *gemmCall {
 func (e *Engine) putCall(c *gemmCall) {
 	c.a, c.b, c.c = nil, nil, nil
 	c.gemvState.release()
-	e.mu.Lock()
-	e.free = append(e.free, c)
-	e.mu.Unlock()
+	e.free.Put(c)
 }
 
 // growF32 returns b resliced to n elements, reallocated only when too small.
@@ -461,25 +454,41 @@ func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur
 		rows := min(mr, mcur-r*mr)
 		ib := i0 + r*mr
 		if transA { // op(A)[i][p] = a[p*lda+i]: each depth step is a contiguous row segment
-			switch {
-			case rows == 12 && mr == 12: // inline copies instead of memmove calls
-				for p := 0; p < kcur; p++ {
-					*(*[12]float32)(d[p*12:]) = *(*[12]float32)(a[(pc+p)*lda+ib:])
-				}
-			case rows == 6 && mr == 6:
-				for p := 0; p < kcur; p++ {
-					*(*[6]float32)(d[p*6:]) = *(*[6]float32)(a[(pc+p)*lda+ib:])
-				}
-			default:
-				for p := 0; p < kcur; p++ {
-					dp := d[p*mr : p*mr+mr]
-					copy(dp, a[(pc+p)*lda+ib:(pc+p)*lda+ib+rows])
-					clear(dp[rows:])
-				}
-			}
+			packSegments(d, mr, a[pc*lda+ib:], lda, rows, kcur)
 			continue
 		}
 		packTransposed(d, mr, a[ib*lda+pc:], lda, rows, kcur, tr)
+	}
+}
+
+// packSegments packs kcur contiguous segments of n values, src[p*ld:][:n]
+// for p < kcur, into dst rows of w values: [kcur][w], zero past n. The tile
+// widths of the kernels (12 and 6 rows of A, 32 and 16 columns of B) are
+// copied as arrays, inline instead of memmove calls.
+func packSegments(dst []float32, w int, src []float32, ld, n, kcur int) {
+	switch {
+	case n == 32 && w == 32:
+		for p := 0; p < kcur; p++ {
+			*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(src[p*ld:])
+		}
+	case n == 16 && w == 16:
+		for p := 0; p < kcur; p++ {
+			*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(src[p*ld:])
+		}
+	case n == 12 && w == 12:
+		for p := 0; p < kcur; p++ {
+			*(*[12]float32)(dst[p*12:]) = *(*[12]float32)(src[p*ld:])
+		}
+	case n == 6 && w == 6:
+		for p := 0; p < kcur; p++ {
+			*(*[6]float32)(dst[p*6:]) = *(*[6]float32)(src[p*ld:])
+		}
+	default:
+		for p := 0; p < kcur; p++ {
+			dp := dst[p*w : p*w+w]
+			copy(dp, src[p*ld:p*ld+n])
+			clear(dp[n:])
+		}
 	}
 }
 
@@ -487,22 +496,7 @@ func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur
 // dst: [kcur][nr], columns past cols zeroed.
 func packBSliver(dst []float32, transB bool, b []float32, ldb, pc, kcur, j, cols, nr int, tr *transposers) {
 	if !transB { // op(B)[p][j] = b[p*ldb+j]: contiguous
-		switch {
-		case cols == 32 && nr == 32: // inline copies instead of memmove calls
-			for p := 0; p < kcur; p++ {
-				*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(b[(pc+p)*ldb+j:])
-			}
-		case cols == 16 && nr == 16:
-			for p := 0; p < kcur; p++ {
-				*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(b[(pc+p)*ldb+j:])
-			}
-		default:
-			for p := 0; p < kcur; p++ {
-				dp := dst[p*nr : p*nr+nr]
-				copy(dp, b[(pc+p)*ldb+j:(pc+p)*ldb+j+cols])
-				clear(dp[cols:])
-			}
-		}
+		packSegments(dst, nr, b[pc*ldb+j:], ldb, cols, kcur)
 		return
 	}
 	packTransposed(dst, nr, b[j*ldb+pc:], ldb, cols, kcur, tr) // op(B)[p][j] = b[j*ldb+p]

@@ -49,14 +49,8 @@ func randSlice(r *rand.Rand, n int) []float32 {
 // newCase builds operands with leading dimensions width+pad.
 func newCase(r *rand.Rand, transA, transB bool, m, n, k, pad int, alpha, beta float32) *gemmCase {
 	g := &gemmCase{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta}
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
+	ar, ac := storedDims(transA, m, k)
+	br, bc := storedDims(transB, k, n)
 	g.lda, g.ldb, g.ldc = max(1, ac+pad), max(1, bc+pad), max(1, n+pad)
 	g.a = randSlice(r, max(0, ar*g.lda))
 	g.b = randSlice(r, max(0, br*g.ldb))

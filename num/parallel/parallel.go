@@ -42,8 +42,7 @@ type Pool struct {
 	polling atomic.Int32        // workers awake (polling or running a job)
 	stop    chan struct{}
 	spin    time.Duration // how long an idle worker polls before parking
-	freeMu  sync.Mutex
-	free    []*job // recycled jobs (a plain list: a sync.Pool misses, and allocates, whenever the caller moved to another P since its last Put, and drops its items at GC)
+	free    FreeList[job] // recycled jobs
 }
 
 // job is one For call: its chunks are claimed through an atomic bit mask by
@@ -229,14 +228,7 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	}
 	size := (n + chunks - 1) / chunks
 	chunks = (n + size - 1) / size
-	var j *job
-	p.freeMu.Lock()
-	if k := len(p.free); k > 0 {
-		j = p.free[k-1]
-		p.free[k-1] = nil
-		p.free = p.free[:k-1]
-	}
-	p.freeMu.Unlock()
+	j := p.free.Get()
 	if j == nil {
 		j = &job{done: make(chan struct{}, 1)}
 	}
@@ -258,7 +250,5 @@ wake:
 	j.wait(p.spin)
 	p.cur.CompareAndSwap(j, nil)
 	j.fn = nil // do not keep fn's captures alive
-	p.freeMu.Lock()
-	p.free = append(p.free, j)
-	p.freeMu.Unlock()
+	p.free.Put(j)
 }

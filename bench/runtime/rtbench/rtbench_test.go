@@ -179,12 +179,9 @@ func TestFormatTable(t *testing.T) {
 // TestMeasureOurs runs the measurement on a very small random model: every
 // figure is a positive finite number and the bookkeeping is filled in.
 func TestMeasureOurs(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.gguf")
 	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 2, NKVHeads: 1, FFNDim: 128,
 		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, Seed: 3, Type: "Q8_0"}
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
+	path := infertest.WriteTemp(t, "m.gguf", sp)
 	res, err := MeasureOurs(path, 1, 16, 4, 2)
 	if err != nil {
 		t.Fatal(err)

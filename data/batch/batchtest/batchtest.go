@@ -4,9 +4,27 @@ package batchtest
 
 import (
 	"math"
+	"math/rand"
 
 	"github.com/distill-ml/distill/data/batch"
 )
+
+// RandomTopK fills position p of b's sparse teacher (b.K alternatives) with
+// a random distribution over a vocabulary of V: K distinct ids in random
+// order, each taking a fraction lo + span·u (u uniform in [0, 1)) of the
+// mass the earlier ones left, and the rest as the tail.
+func RandomTopK(rng *rand.Rand, b *batch.Batch, p, V int, lo, span float64) {
+	K := b.K
+	perm := rng.Perm(V)[:K]
+	rest := 1.0
+	for k := 0; k < K; k++ {
+		pr := rest * (lo + span*rng.Float64())
+		rest -= pr
+		b.TopKIDs[p*K+k] = int32(perm[k])
+		b.TopKLogprobs[p*K+k] = float32(math.Log(pr))
+	}
+	b.TailMass[p] = float32(rest)
+}
 
 // TemperTail gives b's sparse teacher its tail tempered at temp, for the
 // vocabulary-V distribution whose tail mass r is spread evenly over the V−K

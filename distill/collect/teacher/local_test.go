@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"math/rand"
-	"path/filepath"
 	"sort"
 	"testing"
 
@@ -227,12 +226,7 @@ func TestLocalTeacherTemperedTail(t *testing.T) {
 // local teacher's context is the runtime's 4096-token cap, and generating a
 // completion allocates for the tokens, not for 16M positions.
 func TestLocalTeacherHugeDeclaredContext(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ctx16m.gguf")
-	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
-		ContextLength: 1 << 24, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: "Q8_0"}
-	if err := infertest.WriteRandomModel(path, sp); err != nil {
-		t.Fatal(err)
-	}
+	path := infertest.WriteTemp(t, "ctx16m.gguf", infertest.SmallSpec("Q8_0", 1<<24))
 	m, err := infer.Load(path, infer.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -3,16 +3,33 @@
 // bytes, 256 is end-of-sequence. Whatever the prompt, the model continues
 // with a script chosen from the prompt, then EOS; its logits put 5 on the
 // scripted byte, 2 on the next byte value and 0 elsewhere, so every
-// log-probability is known in closed form.
+// log-probability is known in closed form. Client serves a handler over
+// loopback HTTP to an OpenAI client for the length of a test.
 package servetest
 
 import (
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"testing"
+
+	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/distill-ml/distill/distill/serve"
 )
+
+// Client serves h over loopback HTTP until the test ends and returns the
+// server and an OpenAI client of its /v1 API sending key as the bearer token.
+func Client(tb testing.TB, h http.Handler, key string) (*httptest.Server, *openai.Client) {
+	tb.Helper()
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	cfg := openai.DefaultConfig(key)
+	cfg.BaseURL = srv.URL + "/v1"
+	return srv, openai.NewClientWithConfig(cfg)
+}
 
 // EOS is the end-of-sequence id.
 const EOS = 256

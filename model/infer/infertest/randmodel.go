@@ -1,7 +1,9 @@
 // Package infertest writes random-weight llama GGUF files for tests and
 // benchmarks of the inference runtime and everything that serves through
 // it: WriteRandomModel (any shape and storage type, a consistent byte-level
-// BPE vocabulary), RandomVocab and RandomRow. Only tests and benchmark
+// BPE vocabulary), WriteTemp (into a test's temporary directory), SmallSpec
+// (the small model many tests share), PokeTensor and FillTensorF32 (damage
+// a written model on purpose), RandomVocab and RandomRow. Only tests and benchmark
 // commands import it.
 package infertest
 
@@ -12,6 +14,8 @@ import (
 	"io"
 	"math"
 	"math/rand"
+	"os"
+	"path/filepath"
 
 	"github.com/distill-ml/distill/data/tokenizer"
 	"github.com/distill-ml/distill/format/gguf"
@@ -19,6 +23,76 @@ import (
 	"github.com/distill-ml/distill/num/f16"
 	"github.com/distill-ml/distill/num/kernels/qdot"
 )
+
+// SmallSpec is the small llama many tests serve: vocabulary 300, d 64, 2
+// layers, 4 query and 2 KV heads, FFN 128, weights σ 0.1, embeddings σ 0.3,
+// seed 3, of file type typ, declaring contextLength positions.
+func SmallSpec(typ string, contextLength int) RandomSpec {
+	return RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 128,
+		ContextLength: contextLength, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.1, EmbedSigma: 0.3, Seed: 3, Type: typ}
+}
+
+// TB is the part of testing.TB the helpers here use.
+type TB interface {
+	Helper()
+	TempDir() string
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// WriteTemp writes the model of sp as name in a new temporary directory of
+// tb and returns its path; an error fails tb.
+func WriteTemp(tb TB, name string, sp RandomSpec) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), name)
+	if err := WriteRandomModel(path, sp); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// PokeTensor overwrites the bytes of tensor name from byte offset off on in
+// the GGUF file at path with b: a test damaging a model on purpose.
+func PokeTensor(tb TB, path, name string, off int64, b []byte) {
+	tb.Helper()
+	start, _ := tensorSpan(tb, path, name)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, start+off); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// FillTensorF32 sets every element of the F32 tensor name in the GGUF file
+// at path to v.
+func FillTensorF32(tb TB, path, name string, v float32) {
+	tb.Helper()
+	_, size := tensorSpan(tb, path, name)
+	b := make([]byte, size)
+	for i := 0; i+4 <= len(b); i += 4 {
+		binary.LittleEndian.PutUint32(b[i:], math.Float32bits(v))
+	}
+	PokeTensor(tb, path, name, 0, b)
+}
+
+// tensorSpan is where tensor name's data starts in the GGUF file at path and
+// its size in bytes.
+func tensorSpan(tb TB, path, name string) (start, size int64) {
+	tb.Helper()
+	gf, err := gguf.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer gf.Close()
+	ti, ok := gf.Tensor(name)
+	if !ok {
+		tb.Fatalf("no tensor %s", name)
+	}
+	return gf.DataOffset + int64(ti.Offset), int64(ti.Size)
+}
 
 // RandomSpec describes a random-weight llama GGUF for tests and benchmarks:
 // weights are random codes in their storage type (no quantizer involved),
