@@ -1,15 +1,30 @@
 // Command train benchmarks one training step — forward + backward + AdamW
 // (with global-norm clipping) — of distill's student against the same model
 // in PyTorch (Debian python3-torch on OpenBLAS, /usr/bin/python3), side by
-// side in one run, on the same configs, batch, sequence length and thread
-// count. Each side runs in its own child process so that peak RSS is its own.
+// side in one run, on the same shapes, batch, sequence length and thread
+// count. Each side runs in its own child process so that peak RSS is its own
+// (the kernel's ru_maxrss of that child: VmHWM over the whole run, warm-up
+// included).
+//
+// A shape is an embedded student preset, a student YAML, a Hugging Face
+// model directory or its config.json (read by model/checkpoint as `init:`
+// reads it) or a GGUF file. bench/train/shapes holds the published
+// config.json of SmolLM2-135M and Qwen2.5-0.5B; their rows use their own
+// vocabulary unless -vocab is given. The PyTorch peer builds the same
+// architecture (qwen2 Q/K/V biases, qwen3 q/k norms, head_dim, untied head,
+// shared blocks, the RoPE frequencies distill computes) and its parameter
+// count must equal distill's.
 //
 //	go run ./bench/train                       # tiny and mobilellm-125m cut to 4 layers
 //	go run ./bench/train -steps 1000 -configs tiny -torch=false   # RSS flatness
+//	go run ./bench/train -memory -steps 1 -warmup 1 -seq 512 -configs bench/train/shapes/smollm2-135m
 //
 // PyTorch is run under several thread settings (OMP/OpenBLAS pools fight on 2
-// cores) and its best is reported. The loss is cross-entropy over every
-// position (alpha = 0) on both sides.
+// cores) and its best is reported (-memory: only the first, the usual
+// winner). The loss is cross-entropy over every position (alpha = 0) on
+// both sides. A shape whose training-memory estimate
+// (student.Config.TrainingMemory) exceeds MemAvailable is refused before it
+// starts.
 package main
 
 import (
@@ -21,6 +36,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -36,6 +52,7 @@ import (
 	"github.com/distill-ml/distill/internal/cpuinfo"
 	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/loss"
+	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/distill-ml/distill/model/student"
 	"github.com/distill-ml/distill/optim"
 )
@@ -43,22 +60,23 @@ import (
 //go:embed torch_step.py
 var torchScript string
 
-// job is one side's run, passed to the child as JSON.
+// job is one side's run, passed to the child as JSON. Student is the whole
+// architecture; HeadDim, QKVBias, QKNorm and RopeInvFreqs are derived from
+// it by model/student so that the PyTorch peer does not re-derive them.
 type job struct {
-	Name         string `json:"name"`
-	Vocab        int    `json:"vocab"`
-	DModel       int    `json:"d_model"`
-	NLayers      int    `json:"n_layers"`
-	NHeads       int    `json:"n_heads"`
-	NKVHeads     int    `json:"n_kv_heads"`
-	FFNDim       int    `json:"ffn_dim"`
-	Batch        int    `json:"batch"`
-	SeqLen       int    `json:"seq_len"`
-	Warmup       int    `json:"warmup"`
-	Steps        int    `json:"steps"`
-	TorchThreads int    `json:"torch_threads"`
-	Seed         int    `json:"seed"`
-	CPUProfile   string `json:"cpuprofile,omitempty"`
+	Name         string         `json:"name"`
+	Student      student.Config `json:"student"`
+	HeadDim      int            `json:"head_dim"`
+	QKVBias      bool           `json:"qkv_bias"`
+	QKNorm       bool           `json:"qk_norm"`
+	RopeInvFreqs []float64      `json:"rope_inv_freqs"` // [head_dim/2]
+	Batch        int            `json:"batch"`
+	SeqLen       int            `json:"seq_len"`
+	Warmup       int            `json:"warmup"`
+	Steps        int            `json:"steps"`
+	TorchThreads int            `json:"torch_threads"`
+	Seed         int            `json:"seed"`
+	CPUProfile   string         `json:"cpuprofile,omitempty"`
 }
 
 type result struct {
@@ -73,22 +91,50 @@ type result struct {
 	RSSTraceKiB []int64        `json:"rss_trace_kib,omitempty"` // VmRSS sampled every steps/10 timed steps
 	BLAS        *blaspeer.Info `json:"blas,omitempty"`          // the PyTorch peer's OpenBLAS
 	SgemmRelErr float64        `json:"sgemm_rel_err,omitempty"` // the peer's matmul against float64
+	Params      int64          `json:"params,omitempty"`        // the peer's parameter count
 	setting     string
 }
 
+// defaultVocab is the vocabulary of a shape that takes it from the tokenizer
+// (the embedded student presets' vocab_size 0) when -vocab is not given.
+const defaultVocab = 4096
+
+// options are the command's flags, checked once by check.
+type options struct {
+	configs                    string
+	vocab, batch, seq, threads int
+	steps, warmup              int
+	torch, memory              bool
+	profile                    string
+}
+
+func (o *options) check() error {
+	switch {
+	case o.vocab < 0:
+		return fmt.Errorf("-vocab %d: want >= 0 (0: each shape's own vocab_size)", o.vocab)
+	case o.batch <= 0 || o.seq <= 0 || o.threads <= 0:
+		return fmt.Errorf("-batch %d -seq %d -threads %d: want > 0", o.batch, o.seq, o.threads)
+	case o.steps <= 0 || o.warmup < 0:
+		return fmt.Errorf("-steps %d -warmup %d: want steps > 0, warmup >= 0", o.steps, o.warmup)
+	}
+	return nil
+}
+
 func main() {
-	var (
-		worker   = flag.String("worker", "", "internal: run one distill job given as JSON")
-		cfgList  = flag.String("configs", "tiny,mobilellm-125m:4", "student presets, optionally cut to N layers (preset:N)")
-		vocab    = flag.Int("vocab", 4096, "vocabulary size")
-		bsz      = flag.Int("batch", 8, "sequences per step")
-		seq      = flag.Int("seq", 128, "tokens per sequence")
-		threads  = flag.Int("threads", 2, "compute threads for both sides")
-		steps    = flag.Int("steps", 10, "timed steps")
-		warmup   = flag.Int("warmup", 2, "untimed steps first")
-		useTorch = flag.Bool("torch", true, "run the PyTorch side")
-		profile  = flag.String("cpuprofile", "", "write the distill side's CPU profile to this file (prefix; one per config)")
-	)
+	var o options
+	worker := flag.String("worker", "", "internal: run one distill job given as JSON")
+	flag.StringVar(&o.configs, "configs", "tiny,mobilellm-125m:4", "comma-separated model shapes, each optionally cut to N layers (SHAPE:N): an embedded student preset, "+
+		"a student YAML, a Hugging Face model directory or its config.json (read as `init:` reads it, e.g. bench/train/shapes/smollm2-135m) or a GGUF file")
+	flag.IntVar(&o.vocab, "vocab", 0, fmt.Sprintf("vocabulary size of every row (0: each shape's own vocab_size; %d for presets that take it from the tokenizer)", defaultVocab))
+	flag.IntVar(&o.batch, "batch", 8, "sequences per step")
+	flag.IntVar(&o.seq, "seq", 128, "tokens per sequence")
+	flag.IntVar(&o.threads, "threads", 2, "compute threads for both sides")
+	flag.IntVar(&o.steps, "steps", 10, "timed steps")
+	flag.IntVar(&o.warmup, "warmup", 2, "untimed steps first")
+	flag.BoolVar(&o.torch, "torch", true, "run the PyTorch side")
+	flag.BoolVar(&o.memory, "memory", false, "peak RSS of full training steps only (no speeds printed): PyTorch under one thread setting "+
+		"(torch=1 OMP=1 BLAS=threads, the speed runs' winner); use -steps 1 -warmup 1 (PyTorch allocates AdamW's moments in its first step)")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write the distill side's CPU profile to this file (prefix; one per config)")
 	flag.Parse()
 	if *worker != "" {
 		if err := runWorker(*worker); err != nil {
@@ -97,68 +143,166 @@ func main() {
 		}
 		return
 	}
-	if err := runBench(*cfgList, *vocab, *bsz, *seq, *threads, *steps, *warmup, *useTorch, *profile); err != nil {
+	if err := o.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/train:", err)
+		os.Exit(2)
+	}
+	if err := runBench(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/train:", err)
 		os.Exit(1)
 	}
 }
 
-func runBench(cfgList string, vocab, bsz, seq, threads, steps, warmup int, useTorch bool, profile string) error {
-	fmt.Printf("bench/train: B=%d T=%d vocab=%d threads=%d, %d timed steps after %d warm-up; %s, GOMAXPROCS child=%d\nCPU: %s\n",
-		bsz, seq, vocab, threads, steps, warmup, runtime.Version(), threads, cpuinfo.Describe())
-	if useTorch {
+// shape is one row's model: its label and architecture.
+type shape struct {
+	label string
+	cfg   student.Config
+}
+
+// loadShape resolves one -configs entry (see the flag) with vocab as -vocab
+// and seq as -seq. The architecture comes from the one reader of its kind:
+// configs.Load for presets and student YAML, checkpoint.PretrainedConfig
+// (ReadHFConfig, the GGUF reader) for pretrained sources, so a shape here
+// is the model distill would build for it.
+func loadShape(spec string, vocab, seq int) (shape, error) {
+	src, layers := spec, 0
+	if i := strings.LastIndexByte(spec, ':'); i >= 0 {
+		n, err := strconv.Atoi(spec[i+1:])
+		if err != nil || n <= 0 {
+			return shape{}, fmt.Errorf("config %q: want SHAPE or SHAPE:layers with layers > 0", spec)
+		}
+		src, layers = spec[:i], n
+	}
+	if src == "" {
+		return shape{}, fmt.Errorf("config %q: empty shape", spec)
+	}
+	var (
+		s     student.Config
+		err   error
+		label = src
+	)
+	fi, statErr := os.Stat(src)
+	switch {
+	case statErr == nil && fi.IsDir():
+		s, err = checkpoint.PretrainedConfig(src) // a Hugging Face directory
+		label = filepath.Base(filepath.Clean(src))
+	case statErr == nil && filepath.Base(src) == checkpoint.HFConfigFile:
+		s, err = checkpoint.ReadHFConfig(filepath.Dir(src))
+		label = filepath.Base(filepath.Dir(filepath.Clean(src)))
+	case statErr == nil && checkpoint.IsGGUF(src):
+		s, err = checkpoint.PretrainedConfig(src)
+		label = strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
+	default:
+		err = configs.Load(src, &s) // embedded preset or student YAML
+	}
+	if err != nil {
+		return shape{}, fmt.Errorf("config %q: %w", spec, err)
+	}
+	switch {
+	case vocab > 0:
+		s.VocabSize = vocab
+	case s.VocabSize == 0:
+		s.VocabSize = defaultVocab
+	}
+	if layers > 0 {
+		s.NLayers = layers
+		label = fmt.Sprintf("%s (%d layers)", label, layers)
+	}
+	// context_length only bounds positions; a benchmark may run a shape at a
+	// longer sequence than it was trained for.
+	s.ContextLength = max(s.ContextLength, seq)
+	if err := s.Validate(); err != nil {
+		return shape{}, fmt.Errorf("config %q: %w", spec, err)
+	}
+	return shape{label: label, cfg: s}, nil
+}
+
+// newJob is the run of shape sh both sides share.
+func newJob(sh shape, o options) job {
+	c := sh.cfg
+	return job{Name: sh.label, Student: c, HeadDim: c.HeadDim(), QKVBias: c.QKVBias(), QKNorm: c.QKNorm(), RopeInvFreqs: c.RopeInvFreqs(),
+		Batch: o.batch, SeqLen: o.seq, Warmup: o.warmup, Steps: o.steps, Seed: 1}
+}
+
+func runBench(o options) error {
+	vocab := "per shape"
+	if o.vocab > 0 {
+		vocab = strconv.Itoa(o.vocab)
+	}
+	mode := fmt.Sprintf("%d timed steps after %d warm-up", o.steps, o.warmup)
+	if o.memory {
+		mode = fmt.Sprintf("peak RSS of %d warm-up + %d steps (no speeds)", o.warmup, o.steps)
+	}
+	fmt.Printf("bench/train: B=%d T=%d vocab=%s threads=%d, %s; %s, GOMAXPROCS child=%d\nCPU: %s\n",
+		o.batch, o.seq, vocab, o.threads, mode, runtime.Version(), o.threads, cpuinfo.Describe())
+	if o.torch {
 		fmt.Printf("PyTorch peer environment: %s\n", blaspeer.Removed())
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "config\tparams\tdistill tok/s\ttok/CPU-s\tpeak RSS\tRSS start→end\tPyTorch tok/s\ttok/CPU-s\tpeak RSS\tPyTorch setting\tspeed ratio\tCPU-time ratio\tRSS ratio\t")
-	for _, spec := range strings.Split(cfgList, ",") {
-		name, layers := spec, 0
-		if i := strings.IndexByte(spec, ':'); i >= 0 {
-			name = spec[:i]
-			n, err := strconv.Atoi(spec[i+1:])
-			if err != nil || n <= 0 {
-				return fmt.Errorf("config %q: want preset or preset:layers", spec)
-			}
-			layers = n
-		}
-		var s student.Config
-		if err := configs.Load(name, &s); err != nil {
+	var shapes []shape
+	for _, spec := range strings.Split(o.configs, ",") {
+		sh, err := loadShape(strings.TrimSpace(spec), o.vocab, o.seq)
+		if err != nil {
 			return err
 		}
-		s.VocabSize = vocab
-		if layers > 0 {
-			s.NLayers = layers
+		shapes = append(shapes, sh)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	if o.memory {
+		fmt.Fprintln(tw, "config\tparams\tvocab\tdistill peak RSS\testimate\tPyTorch peak RSS\tPyTorch setting\tRSS ratio\t")
+	} else {
+		fmt.Fprintln(tw, "config\tparams\tdistill tok/s\ttok/CPU-s\tpeak RSS\tRSS start→end\tPyTorch tok/s\ttok/CPU-s\tpeak RSS\tPyTorch setting\tspeed ratio\tCPU-time ratio\tRSS ratio\t")
+	}
+	for _, sh := range shapes {
+		s, label := sh.cfg, sh.label
+		// Refuse a shape that cannot fit before starting it: the machine is
+		// shared, and an OOM kill would take others' work with it.
+		est := s.TrainingMemory(o.batch, o.seq, false)
+		if avail, err := sysmem.Available(); err == nil {
+			if err := s.CheckTrainingMemory(o.batch, o.seq, false, avail); err != nil {
+				return fmt.Errorf("%s: %w", label, err)
+			}
 		}
-		label := name
-		if layers > 0 {
-			label = fmt.Sprintf("%s (%d layers)", name, layers)
+		j := newJob(sh, o)
+		if o.profile != "" {
+			j.CPUProfile = o.profile + "." + strings.NewReplacer(":", "-", "/", "_").Replace(label) + ".pprof"
 		}
-		j := job{Name: label, Vocab: vocab, DModel: s.DModel, NLayers: s.NLayers, NHeads: s.NHeads, NKVHeads: s.NKVHeads,
-			FFNDim: s.FFNDim, Batch: bsz, SeqLen: seq, Warmup: warmup, Steps: steps, Seed: 1}
-		if profile != "" {
-			j.CPUProfile = profile + "." + strings.ReplaceAll(spec, ":", "-") + ".pprof"
-		}
-		d, err := runDistill(j, threads)
+		d, err := runDistill(j, o.threads)
 		if err != nil {
 			return fmt.Errorf("%s: distill: %w", label, err)
 		}
-		if steps >= 50 {
+		if o.steps >= 50 {
 			var tr []string
 			for _, k := range d.RSSTraceKiB {
 				tr = append(tr, mib(k))
 			}
-			fmt.Fprintf(os.Stderr, "  %s: distill RSS every %d steps: %s\n", label, max(steps/10, 1), strings.Join(tr, ", "))
+			fmt.Fprintf(os.Stderr, "  %s: distill RSS every %d steps: %s\n", label, max(o.steps/10, 1), strings.Join(tr, ", "))
 		}
-		row := fmt.Sprintf("%s\t%.2fM\t%.0f\t%.0f\t%s\t%s→%s\t", label, float64(s.ParamCount())/1e6, d.TokensPerS, d.perCPU(), mib(d.PeakRSSKiB), mib(d.RSSStartKiB), mib(d.RSSEndKiB))
-		if useTorch {
-			p, err := runTorchBest(j, threads)
-			if err != nil {
+		params := fmt.Sprintf("%.2fM", float64(s.ParamCount())/1e6)
+		var p result
+		if o.torch {
+			settings := torchSettings(o.threads)
+			if o.memory {
+				settings = settings[:1]
+			}
+			if p, err = runTorchBest(j, settings, s.ParamCount()); err != nil {
 				return fmt.Errorf("%s: torch: %w", label, err)
 			}
-			row += fmt.Sprintf("%.0f\t%.0f\t%s\t%s\t%.2f×\t%.2f×\t%.2f×\t", p.TokensPerS, p.perCPU(), mib(p.PeakRSSKiB), p.setting,
+		}
+		var row string
+		switch {
+		case o.memory && o.torch:
+			row = fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.2f×\t", label, params, s.VocabSize, mib(d.PeakRSSKiB), mib(est.Total()>>10),
+				mib(p.PeakRSSKiB), p.setting, float64(d.PeakRSSKiB)/float64(p.PeakRSSKiB))
+		case o.memory:
+			row = fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t-\t-\t-\t", label, params, s.VocabSize, mib(d.PeakRSSKiB), mib(est.Total()>>10))
+		case o.torch:
+			row = fmt.Sprintf("%s\t%s\t%.0f\t%.0f\t%s\t%s→%s\t%.0f\t%.0f\t%s\t%s\t%.2f×\t%.2f×\t%.2f×\t", label, params,
+				d.TokensPerS, d.perCPU(), mib(d.PeakRSSKiB), mib(d.RSSStartKiB), mib(d.RSSEndKiB),
+				p.TokensPerS, p.perCPU(), mib(p.PeakRSSKiB), p.setting,
 				d.TokensPerS/p.TokensPerS, d.perCPU()/p.perCPU(), float64(d.PeakRSSKiB)/float64(p.PeakRSSKiB))
-		} else {
-			row += "-\t-\t-\t-\t-\t-\t-\t"
+		default:
+			row = fmt.Sprintf("%s\t%s\t%.0f\t%.0f\t%s\t%s→%s\t-\t-\t-\t-\t-\t-\t-\t", label, params,
+				d.TokensPerS, d.perCPU(), mib(d.PeakRSSKiB), mib(d.RSSStartKiB), mib(d.RSSEndKiB))
 		}
 		fmt.Fprintln(tw, row)
 		tw.Flush()
@@ -189,9 +333,22 @@ func runDistill(j job, threads int) (result, error) {
 	return runChild(cmd)
 }
 
-// runTorchBest runs the PyTorch peer under the usual thread settings and
-// returns the fastest.
-func runTorchBest(j job, threads int) (result, error) {
+// torchSetting is one thread configuration of the PyTorch peer.
+type torchSetting struct{ intra, omp, blas int }
+
+// torchSettings are the usual thread settings, the one that wins the speed
+// runs first.
+func torchSettings(threads int) []torchSetting {
+	return []torchSetting{
+		{1, 1, threads},       // one torch thread, OpenBLAS threads inside GEMM (best in the notes)
+		{threads, threads, 1}, // torch's intra-op pool, single-threaded BLAS
+		{threads, threads, threads},
+	}
+}
+
+// runTorchBest runs the PyTorch peer under settings and returns the
+// fastest. The peer must build params parameters, as distill's student does.
+func runTorchBest(j job, settings []torchSetting, params int64) (result, error) {
 	dir, err := os.MkdirTemp("", "bench-train-")
 	if err != nil {
 		return result{}, err
@@ -200,11 +357,6 @@ func runTorchBest(j job, threads int) (result, error) {
 	script := dir + "/torch_step.py"
 	if err := os.WriteFile(script, []byte(blaspeer.InfoPy+torchScript), 0o644); err != nil {
 		return result{}, err
-	}
-	settings := []struct{ intra, omp, blas int }{
-		{1, 1, threads},       // one torch thread, OpenBLAS threads inside GEMM (best in the notes)
-		{threads, threads, 1}, // torch's intra-op pool, single-threaded BLAS
-		{threads, threads, threads},
 	}
 	var best result
 	for _, s := range settings {
@@ -225,6 +377,9 @@ func runTorchBest(j job, threads int) (result, error) {
 		}
 		if err := blaspeer.CheckErr("torch.matmul 256×512×256", r.SgemmRelErr); err != nil {
 			return result{}, err
+		}
+		if r.Params != params {
+			return result{}, fmt.Errorf("PyTorch peer built %d parameters, distill's student has %d: the two models differ", r.Params, params)
 		}
 		r.setting = fmt.Sprintf("torch=%d OMP=%d BLAS=%d core=%s", s.intra, s.omp, s.blas, r.BLAS.Corename)
 		fmt.Fprintf(os.Stderr, "  %s: PyTorch %s: %.0f tok/s, %.0f tok/CPU-s, peak RSS %s\n", j.Name, r.setting, r.TokensPerS, r.perCPU(), mib(r.PeakRSSKiB))
@@ -272,9 +427,7 @@ func runWorker(js string) error {
 		return err
 	}
 	train.TuneGC() // as `distill train` runs
-	s := student.Config{VocabSize: j.Vocab, DModel: j.DModel, NLayers: j.NLayers, NHeads: j.NHeads, NKVHeads: j.NKVHeads,
-		FFNDim: j.FFNDim, ContextLength: max(j.SeqLen, 16), RopeBase: 10000, NormEps: 1e-5}
-	m, err := student.New(s, loss.Config{Alpha: 0, Temperature: 1}, int64(j.Seed))
+	m, err := student.New(j.Student, loss.Config{Alpha: 0, Temperature: 1}, int64(j.Seed))
 	if err != nil {
 		return err
 	}
@@ -286,8 +439,8 @@ func runWorker(js string) error {
 	n := j.Batch * j.SeqLen
 	b := &batch.Batch{B: j.Batch, T: j.SeqLen, Tokens: make([]int32, n), Targets: make([]int32, n), LossMask: make([]float32, n)}
 	for i := range b.Tokens {
-		b.Tokens[i] = int32(r.IntN(j.Vocab))
-		b.Targets[i] = int32(r.IntN(j.Vocab))
+		b.Tokens[i] = int32(r.IntN(j.Student.VocabSize))
+		b.Targets[i] = int32(r.IntN(j.Student.VocabSize))
 		b.LossMask[i] = 1
 	}
 	var last float64

@@ -1,9 +1,14 @@
 # PyTorch peer for bench/train: the same Llama-style student as distill's
 # model/student (token embedding; N blocks of RMSNorm -> causal GQA attention
 # with RoPE (llama.cpp pairing) -> residual, RMSNorm -> SwiGLU -> residual;
-# final RMSNorm; LM head tied to the embedding), one training step =
-# forward + CE loss over all positions + backward + AdamW.
-# Usage: python3 torch_step.py '<json config>'  -> one JSON line on stdout.
+# final RMSNorm; LM head tied to the embedding or not), with the variants of
+# its arch: qwen2 (Q/K/V biases), qwen3 (per-head RMSNorm of Q and K before
+# RoPE), head_dim != d_model/n_heads, MobileLLM-LS block sharing (each block
+# applied twice). One training step = forward + CE loss over all positions +
+# backward + AdamW. The RoPE frequencies come from distill's config (job
+# "rope_inv_freqs"), so Llama 3 rope_scaling needs no second implementation.
+# Usage: python3 torch_step.py '<json config>'  -> one JSON line on stdout,
+# with "params", the parameter count bench/train checks against distill's.
 import json, math, resource, sys, time
 
 import torch
@@ -19,11 +24,17 @@ SGEMM_REL_ERR = sgemm_rel_err((torch.from_numpy(_a) @ torch.from_numpy(_b)).nump
 BLAS = openblas_info()
 torch.manual_seed(cfg.get("seed", 1))
 torch.set_num_threads(cfg["torch_threads"])
-V, D, L = cfg["vocab"], cfg["d_model"], cfg["n_layers"]
-H, KV, FF = cfg["n_heads"], cfg["n_kv_heads"], cfg["ffn_dim"]
+S = cfg["student"]
+V, D, L = S["vocab_size"], S["d_model"], S["n_layers"]
+H, KV, FF = S["n_heads"], S["n_kv_heads"], S["ffn_dim"]
 B, T = cfg["batch"], cfg["seq_len"]
-HD = D // H
-EPS = 1e-5
+HD = cfg["head_dim"]
+EPS = S["norm_eps"]
+QKV_BIAS, QK_NORM = cfg["qkv_bias"], cfg["qk_norm"]
+APPLY = 2 if S.get("share_blocks") else 1  # MobileLLM-LS: each block twice in a row
+UNTIED = S.get("untie_embeddings", False)
+INV_FREQS = torch.tensor(cfg["rope_inv_freqs"], dtype=torch.float64)  # [HD/2]
+assert INV_FREQS.numel() == HD // 2, "rope_inv_freqs must have head_dim/2 entries"
 
 
 class RMSNorm(torch.nn.Module):
@@ -35,10 +46,9 @@ class RMSNorm(torch.nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS) * self.weight
 
 
-def rope_tables(T, hd, base=10000.0):
-    inv = base ** (-torch.arange(0, hd, 2, dtype=torch.float32) / hd)  # [hd/2]
-    ang = torch.arange(T, dtype=torch.float32)[:, None] * inv[None, :]  # [T, hd/2]
-    return ang.cos(), ang.sin()
+def rope_tables(T, inv):
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]  # [T, hd/2]
+    return ang.cos().float(), ang.sin().float()
 
 
 def rope(x, cos, sin):
@@ -53,9 +63,12 @@ class Block(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.attn_norm = RMSNorm(D)
-        self.q = torch.nn.Linear(D, H * HD, bias=False)
-        self.k = torch.nn.Linear(D, KV * HD, bias=False)
-        self.v = torch.nn.Linear(D, KV * HD, bias=False)
+        self.q = torch.nn.Linear(D, H * HD, bias=QKV_BIAS)
+        self.k = torch.nn.Linear(D, KV * HD, bias=QKV_BIAS)
+        self.v = torch.nn.Linear(D, KV * HD, bias=QKV_BIAS)
+        if QK_NORM:
+            self.q_norm = RMSNorm(HD)  # over each head's HD
+            self.k_norm = RMSNorm(HD)
         self.o = torch.nn.Linear(H * HD, D, bias=False)
         self.ffn_norm = RMSNorm(D)
         self.gate = torch.nn.Linear(D, FF, bias=False)
@@ -67,6 +80,8 @@ class Block(torch.nn.Module):
         q = self.q(h).view(B, T, H, HD).transpose(1, 2)
         k = self.k(h).view(B, T, KV, HD).transpose(1, 2)
         v = self.v(h).view(B, T, KV, HD).transpose(1, 2)
+        if QK_NORM:
+            q, k = self.q_norm(q), self.k_norm(k)
         q, k = rope(q, cos, sin), rope(k, cos, sin)
         rep = H // KV
         k = k.repeat_interleave(rep, dim=1)
@@ -84,12 +99,15 @@ class Student(torch.nn.Module):
         self.emb = torch.nn.Embedding(V, D)
         self.blocks = torch.nn.ModuleList([Block() for _ in range(L)])
         self.norm = RMSNorm(D)
+        self.out = torch.nn.Linear(D, V, bias=False) if UNTIED else None
 
     def forward(self, tokens, cos, sin, mask):
         x = self.emb(tokens)
         for b in self.blocks:
-            x = b(x, cos, sin, mask)
-        return self.norm(x) @ self.emb.weight.t()  # tied LM head
+            for _ in range(APPLY):
+                x = b(x, cos, sin, mask)
+        head = self.out.weight if UNTIED else self.emb.weight  # [V, D]
+        return self.norm(x) @ head.t()
 
 
 model = Student()
@@ -101,7 +119,8 @@ decay = [p for n, p in model.named_parameters() if p.dim() == 2 and not n.starts
 no_decay = [p for n, p in model.named_parameters() if not (p.dim() == 2 and not n.startswith("emb"))]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                         lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
-cos, sin = rope_tables(T, HD)
+PARAMS = sum(p.numel() for p in model.parameters())
+cos, sin = rope_tables(T, INV_FREQS)
 mask = torch.full((T, T), float("-inf")).triu(1)
 g = torch.Generator().manual_seed(7)
 tokens = torch.randint(0, V, (B, T), generator=g)
@@ -148,4 +167,5 @@ print(json.dumps({
     "rss_end_kib": rss_kib(),
     "loss": loss,
     "torch": torch.__version__,
+    "params": PARAMS,
 }))
