@@ -12,10 +12,13 @@ import (
 // parameters (hidden-state projections excluded); activations are an
 // estimate of the op buffers a (batch, seq_len) step keeps for its backward
 // pass, to tell a config that cannot fit from one that can, not to budget
-// the last MiB. It stays below what training measures (the tiny preset and
+// the last MiB. It is within about 25% of what training measures, but not
+// on one side: below it for short windows (the tiny preset and
 // mobilellm-125m cut to 4 layers at batch 8 × 128 tokens, vocabulary 2048:
-// about 430 and 610 MiB estimated against 511 and 710 MiB peak RSS in
-// docs/BENCHMARKS.md), so a config it refuses would not have fit either.
+// about 430 and 610 MiB estimated against 511 and 710 MiB peak RSS), above
+// it for long ones (the SmolLM2-135M shape at batch 8 × 512: 16.2 GiB
+// estimated against 13.0 GiB; docs/BENCHMARKS.md), so a config within a
+// fifth of the limit may be refused that would just have fit.
 type TrainingMemory struct {
 	Weights     int64 // F32 parameters
 	Gradients   int64 // one F32 gradient per parameter (Param.Grad)
