@@ -33,6 +33,7 @@ import (
 
 	"github.com/distill-ml/distill/distill/gate"
 	"github.com/distill-ml/distill/internal/atomicfile"
+	numstats "github.com/distill-ml/distill/num/stats"
 )
 
 // repeated is a repeatable string flag.
@@ -132,7 +133,7 @@ func runSeed(bin, pipeline, profile, dir string, seed int64, sets []string) (see
 	// A failed gate (the quickstart's gate stage may fail its bars and the run
 	// then exits 1) is a verdict, not a lost measurement: its gate.json holds
 	// every artifact's quality. Anything else that failed leaves no report.
-	rep, err := readGate(filepath.Join(dir, "gate", "gate.json"))
+	rep, err := gate.ReadReport(filepath.Join(dir, "gate", "gate.json"))
 	if err != nil {
 		if runErr != nil {
 			return seedResult{}, runErr
@@ -186,7 +187,7 @@ func runSeed(bin, pipeline, profile, dir string, seed int64, sets []string) (see
 			return r, fmt.Errorf("teacher measurement: %w", err)
 		}
 	}
-	trep, err := readGate(filepath.Join(tdir, "gate.json"))
+	trep, err := gate.ReadReport(filepath.Join(tdir, "gate.json"))
 	if err != nil {
 		return r, err
 	}
@@ -211,18 +212,6 @@ func run(bin string, args ...string) error {
 	return nil
 }
 
-func readGate(path string) (*gate.Report, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var rep gate.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &rep, nil
-}
-
 func policyScore(a *gate.Artifact) (score, bool) {
 	q := a.Quality["policy"]
 	if q == nil {
@@ -241,33 +230,6 @@ func orNaN(p *float64) float64 {
 		return math.NaN()
 	}
 	return *p
-}
-
-// stats is the mean, sample standard deviation and 95% t-interval half
-// width of xs (NaN entries make the result NaN).
-func stats(xs []float64) (mean, sd, half float64) {
-	n := float64(len(xs))
-	for _, x := range xs {
-		mean += x
-	}
-	mean /= n
-	if len(xs) < 2 {
-		return mean, math.NaN(), math.NaN()
-	}
-	for _, x := range xs {
-		sd += (x - mean) * (x - mean)
-	}
-	sd = math.Sqrt(sd / (n - 1))
-	return mean, sd, tQuantile975(len(xs)-1) * sd / math.Sqrt(n)
-}
-
-// tQuantile975 is Student's t 0.975 quantile for df degrees of freedom.
-func tQuantile975(df int) float64 {
-	table := []float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228}
-	if df >= 1 && df <= len(table) {
-		return table[df-1]
-	}
-	return 1.96 + 2.5/float64(df) // within 0.01 of the exact value for df > 10
 }
 
 func f(x float64, prec int) string {
@@ -302,7 +264,7 @@ func report(w io.Writer, rs []seedResult, sets []string) {
 	}
 	fmt.Fprint(w, "| mean ± sd |")
 	for _, c := range cols[:10] {
-		m, sd, _ := stats(c)
+		m, sd, _ := numstats.MeanSpread(c)
 		fmt.Fprintf(w, " %s ± %s |", f(m, 3), f(sd, 3))
 	}
 	fmt.Fprintln(w, " |")
@@ -312,7 +274,7 @@ func report(w io.Writer, rs []seedResult, sets []string) {
 		name string
 		col  int
 	}{{"KD − CE exact task score", 8}, {"KD − CE partial credit", 10}, {"CE − KD golden perplexity (positive: KD better)", 9}} {
-		m, _, half := stats(cols[d.col])
+		m, _, half := numstats.MeanSpread(cols[d.col])
 		verdict := "interval includes 0: no difference shown"
 		if math.IsNaN(half) {
 			verdict = "one seed: no interval"
@@ -323,7 +285,7 @@ func report(w io.Writer, rs []seedResult, sets []string) {
 		}
 		fmt.Fprintf(w, "%s: mean %s, 95%% interval across seeds [%s, %s] (%s)\n", d.name, f(m, 4), f(m-half, 4), f(m+half, 4), verdict)
 	}
-	pm, _, _ := stats(cols[3])
+	pm, _, _ := numstats.MeanSpread(cols[3])
 	if math.IsNaN(pm) {
 		fmt.Fprintln(w, "partial credit: n/a (the gate in this tree does not report it yet)")
 	}

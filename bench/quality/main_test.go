@@ -1,27 +1,12 @@
 package main
 
 import (
-	"math"
 	"strings"
 	"testing"
 
 	"github.com/distill-ml/distill/distill/gate"
 	numstats "github.com/distill-ml/distill/num/stats"
 )
-
-func TestStatsAgainstHandComputedValues(t *testing.T) {
-	// {1, 2, 3}: mean 2, sample sd 1, t(0.975, 2) = 4.303, half width 4.303/√3.
-	m, sd, half := stats([]float64{1, 2, 3})
-	if m != 2 || sd != 1 || math.Abs(half-2.48434) > 1e-4 {
-		t.Fatalf("stats = %v, %v, %v; want 2, 1, 2.48434", m, sd, half)
-	}
-	if _, sd, half := stats([]float64{5}); !math.IsNaN(sd) || !math.IsNaN(half) {
-		t.Fatalf("one seed has no spread: got sd %v, half %v", sd, half)
-	}
-	if q := tQuantile975(30); math.Abs(q-2.042) > 0.01 {
-		t.Fatalf("t(0.975, 30) = %v, want 2.042 ± 0.01", q)
-	}
-}
 
 func TestReportSaysWhetherTheIntervalClearsZero(t *testing.T) {
 	seed := func(s int64, kd, ce float64) seedResult {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -152,13 +151,9 @@ func joinArgs(args []string) string {
 // score, KD against CE-only paired item by item with 95% intervals, and the
 // gate's verdict.
 func printGateSummary(a *app, path string) error {
-	b, err := os.ReadFile(path)
+	rep, err := gate.ReadReport(path)
 	if err != nil {
 		return err
-	}
-	var rep gate.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
 	}
 	routes := make([]string, 0, len(rep.Config.Routes))
 	for r := range rep.Config.Routes {

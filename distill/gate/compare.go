@@ -41,8 +41,9 @@ type McNemar struct {
 	P     float64 `json:"p"`      // exact two-sided p-value
 }
 
-// compare pairs a and b's answers on route by item id.
-func compare(route string, a, b *Artifact) (Comparison, error) {
+// Compare pairs a and b's answers on route by item id (both measured on the
+// same golden items, as one gate run measures every artifact).
+func Compare(route string, a, b *Artifact) (Comparison, error) {
 	qa, qb := a.Quality[route], b.Quality[route]
 	c := Comparison{Route: route, A: a.Name, B: b.Name, Items: len(qa.Answers)}
 	if len(qa.Answers) != len(qb.Answers) {

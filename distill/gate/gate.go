@@ -211,7 +211,7 @@ func Run(cfg Config, opt Options) (*Report, error) {
 			continue
 		}
 		for _, r := range order {
-			c, err := compare(r, base, ref)
+			c, err := Compare(r, base, ref)
 			if err != nil {
 				return nil, fmt.Errorf("gate: %w", err)
 			}

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -19,6 +20,20 @@ import (
 	"github.com/distill-ml/distill/internal/atomicfile"
 	"github.com/distill-ml/distill/num/stats"
 )
+
+// ReadReport reads a gate.json that WriteReports wrote; a file that is not
+// one is an error naming it.
+func ReadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read gate report: %w", err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("read gate report %s: %w", path, err)
+	}
+	return &rep, nil
+}
 
 // WriteReports writes gate.json, gate.md, report.html and its PNG plots into dir.
 func WriteReports(dir string, rep *Report) error {

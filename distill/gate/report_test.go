@@ -170,3 +170,27 @@ func TestLatencyHistogramLegendAboveBars(t *testing.T) {
 		t.Errorf("histogram y range ends at %.0f, tallest bin %d: the legend covers the bars", p.Y.Max, tallest)
 	}
 }
+
+func TestReadReportReadsWhatWriteReportsWrote(t *testing.T) {
+	rep := latencyReport(t)
+	dir := t.TempDir()
+	if err := WriteReports(dir, rep); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadReport(filepath.Join(dir, "gate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(rep)
+	back, _ := json.Marshal(got)
+	if !bytes.Equal(want, back) {
+		t.Fatalf("gate.json read back differs:\nwrote %s\nread  %s", want, back)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"artifacts": 3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadReport(bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("ReadReport(%s) = %v, want an error naming the file", bad, err)
+	}
+}

@@ -1,7 +1,8 @@
 // Package stats holds the paired statistics distill reports when it compares
 // two models on the same items: a percentile paired-bootstrap interval of a
 // (weighted) mean difference, McNemar's exact test on paired right/wrong
-// outcomes, and the linear-interpolation quantile (numpy's default) both use.
+// outcomes, the linear-interpolation quantile (numpy's default) both use, and
+// the mean ± Student-t interval of a few seeds' results.
 // Everything is deterministic: the bootstrap draws from a PCG seeded by the
 // caller.
 package stats
@@ -12,6 +13,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Interval is a point estimate with a bootstrap confidence interval.
@@ -114,4 +117,29 @@ func Quantile(sorted []float64, q float64) float64 {
 	lo := int(math.Floor(pos))
 	hi := int(math.Ceil(pos))
 	return sorted[lo] + (sorted[hi]-sorted[lo])*(pos-float64(lo))
+}
+
+// MeanSpread is the mean of xs, their sample standard deviation and the half
+// width of the 95% Student-t interval of the mean (t₀.₉₇₅ with len(xs)−1
+// degrees of freedom · sd/√n): the across-seed summary the benchmarks report.
+// Fewer than two values have no spread (sd and half NaN); a NaN value makes
+// every result NaN.
+func MeanSpread(xs []float64) (mean, sd, half float64) {
+	if len(xs) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	n := float64(len(xs))
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= n
+	if len(xs) < 2 {
+		return mean, math.NaN(), math.NaN()
+	}
+	for _, x := range xs {
+		sd += (x - mean) * (x - mean)
+	}
+	sd = math.Sqrt(sd / (n - 1))
+	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}
+	return mean, sd, t.Quantile(0.975) * sd / math.Sqrt(n)
 }

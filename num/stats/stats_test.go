@@ -137,3 +137,33 @@ func TestQuantileMatchesNumpy(t *testing.T) {
 		}
 	}
 }
+
+func TestMeanSpreadAgainstTables(t *testing.T) {
+	// {1, 2, 3}: mean 2, sample sd 1; t(0.975, 2) = 4.302653 (printed tables:
+	// 4.303), so the half width is 4.302653/√3 = 2.484138.
+	m, sd, half := MeanSpread([]float64{1, 2, 3})
+	if m != 2 || sd != 1 || math.Abs(half-4.302653/math.Sqrt(3)) > 1e-5 {
+		t.Fatalf("MeanSpread({1,2,3}) = %v, %v, %v; want 2, 1, %v", m, sd, half, 4.302653/math.Sqrt(3))
+	}
+	// Student-t 0.975 quantiles from printed tables, recovered from four values
+	// ranks 0..df (any values: the half width over sd·√n is t itself).
+	for _, c := range []struct {
+		df int
+		t  float64
+	}{{1, 12.7062}, {4, 2.7764}, {11, 2.2010}, {30, 2.0423}} {
+		xs := make([]float64, c.df+1)
+		for i := range xs {
+			xs[i] = float64(i)
+		}
+		_, sd, half := MeanSpread(xs)
+		if got := half * math.Sqrt(float64(len(xs))) / sd; math.Abs(got-c.t) > 1e-3 {
+			t.Errorf("t(0.975, %d) = %.4f, want %.4f", c.df, got, c.t)
+		}
+	}
+	if _, sd, half := MeanSpread([]float64{5}); !math.IsNaN(sd) || !math.IsNaN(half) {
+		t.Fatalf("one value has no spread: got sd %v, half %v", sd, half)
+	}
+	if m, _, _ := MeanSpread(nil); !math.IsNaN(m) {
+		t.Fatalf("no values: mean %v, want NaN", m)
+	}
+}
