@@ -122,7 +122,7 @@ func TestNEONMulBatchBitIdenticalToGo(t *testing.T) {
 	for _, typ := range weightTypes {
 		for _, n := range []int{1, 3} {
 			rows, cols := 37, 3*QKK
-			if typ.BlockElems() == QK {
+			if typ.BlockSize() == QK {
 				cols = 17 * QK
 			}
 			if typ == F16 || typ == F32 {

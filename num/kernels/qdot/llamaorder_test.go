@@ -128,7 +128,7 @@ func randomQ4(rng *rand.Rand, t Type, rows, cols int) []byte {
 	rb, _ := RowBytes(t, cols)
 	b := make([]byte, rows*rb)
 	rng.Read(b)
-	bb := t.BlockBytes()
+	bb := t.TypeSize()
 	for off := 0; off < len(b); off += bb {
 		binary.LittleEndian.PutUint16(b[off:], f16.Float16(float32(rng.NormFloat64()*0.01)))
 		if t == Q4_K {
