@@ -55,24 +55,10 @@ func dotQ4_KGemmOrderGo(w, a []byte, nb int) float32 {
 // split over pool. W must be Q4_K.
 // x: [n, Cols], dst: [n, Rows].
 func (m *Matrix) MulQ4KGemmOrder(pool *parallel.Pool, dst, x []float32, n int, ws *Workspace) {
-	if m.Type != Q4_K {
-		panic("qdot: MulQ4KGemmOrder on a " + m.Type.String() + " matrix")
-	}
+	pool, qa, arb := m.quantizedProductArgs(Q4_K, "MulQ4KGemmOrder", pool, x, n, ws)
 	if n <= 0 {
 		return
 	}
-	if pool == nil {
-		pool = parallel.Default()
-	}
-	if ws == nil {
-		ws = &Workspace{}
-	}
-	arb := m.actRowBytes()
-	ws.q8_K = grow(ws.q8_K, n*arb)
-	for t := 0; t < n; t++ {
-		QuantizeQ8_K(ws.q8_K[t*arb:(t+1)*arb], x[t*m.Cols:(t+1)*m.Cols])
-	}
-	qa := ws.q8_K
 	nb := m.Cols / QKK
 	pool.For(m.Rows, 16, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
