@@ -274,18 +274,8 @@ func TestMulBatchBitIdenticalAcrossImplementations(t *testing.T) {
 			if typ.BlockSize() == QK {
 				cols = 17 * QK
 			}
-			var data []byte
-			for r := 0; r < rows; r++ {
-				data = append(data, randomRow(rng, typ, cols, r%3 == 0)...)
-			}
-			m, err := NewMatrix(typ, rows, cols, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			x := make([]float32, n*cols)
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-			}
+			m, _ := randomMatrixEvery(t, rng, typ, rows, cols, 3)
+			x := randomX(rng, n*cols)
 			want := make([]float32, n*rows)
 			m.mulBatch(ref, pool, want, x, n, &Workspace{})
 			for _, k := range kernelSets() {

@@ -80,9 +80,16 @@ func randomRow(rng *rand.Rand, t Type, n int, adversarial bool) []byte {
 // its bytes.
 func randomMatrix(tb testing.TB, rng *rand.Rand, t Type, rows, cols int) (Matrix, []byte) {
 	tb.Helper()
+	return randomMatrixEvery(tb, rng, t, rows, cols, 0)
+}
+
+// randomMatrixEvery is randomMatrix with adversarial rows 0, every,
+// 2·every, … (none when every is 0).
+func randomMatrixEvery(tb testing.TB, rng *rand.Rand, t Type, rows, cols, every int) (Matrix, []byte) {
+	tb.Helper()
 	var data []byte
 	for r := 0; r < rows; r++ {
-		data = append(data, randomRow(rng, t, cols, false)...)
+		data = append(data, randomRow(rng, t, cols, every > 0 && r%every == 0)...)
 	}
 	m, err := NewMatrix(t, rows, cols, data)
 	if err != nil {
