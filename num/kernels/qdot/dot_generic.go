@@ -162,6 +162,19 @@ func q4KMins(ab []byte, m *[8]uint8) int32 {
 	return summ
 }
 
+// q4KPairSums is the exact integer dot of a Q4_K sub-block pair's codes q
+// (32 bytes: the low nibbles are the first sub-block, the high nibbles the
+// second) with its 64 activations aq: s1 for the first sub-block against
+// aq[0:32], s2 for the second against aq[32:64].
+func q4KPairSums(q, aq []byte) (s1, s2 int32) {
+	_, _ = q[31], aq[63]
+	for l := 0; l < 32; l++ {
+		s1 += int32(q[l]&15) * int32(int8(aq[l]))
+		s2 += int32(q[l]>>4) * int32(int8(aq[32+l]))
+	}
+	return s1, s2
+}
+
 func dotQ4_KGo(w, a []byte, nb int) float32 {
 	var acc, accm float32
 	for i := 0; i < nb; i++ {
@@ -171,12 +184,7 @@ func dotQ4_KGo(w, a []byte, nb int) float32 {
 		aq := ab[4:]
 		var sumi int32
 		for j := 0; j < 4; j++ {
-			q := wb[16+32*j:]
-			var s1, s2 int32
-			for l := 0; l < 32; l++ {
-				s1 += int32(q[l]&15) * int32(int8(aq[64*j+l]))
-				s2 += int32(q[l]>>4) * int32(int8(aq[64*j+32+l]))
-			}
+			s1, s2 := q4KPairSums(wb[16+32*j:16+32*j+32], aq[64*j:64*j+64])
 			sumi += s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
 		}
 		da := q8KScale(ab)

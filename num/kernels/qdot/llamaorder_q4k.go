@@ -34,12 +34,7 @@ func dotQ4_KGemmOrderGo(w, a []byte, nb int) float32 {
 		dd := half(wb) * da
 		dm := half(wb[2:]) * da
 		for j := 0; j < 4; j++ {
-			q := wb[16+32*j:]
-			var s1, s2 int32
-			for l := 0; l < 32; l++ {
-				s1 += int32(q[l]&15) * int32(int8(aq[64*j+l]))
-				s2 += int32(q[l]>>4) * int32(int8(aq[64*j+32+l]))
-			}
+			s1, s2 := q4KPairSums(wb[16+32*j:16+32*j+32], aq[64*j:64*j+64])
 			isb := s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
 			imin := int32(m[2*j])*(q8KBsum(ab, 4*j)+q8KBsum(ab, 4*j+1)) +
 				int32(m[2*j+1])*(q8KBsum(ab, 4*j+2)+q8KBsum(ab, 4*j+3))
