@@ -60,32 +60,29 @@ func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float3
 // quantizeRowWeighted quantizes one row x into y with importance weights qw.
 func quantizeRowWeighted(t Type, y []byte, x, qw []float32) {
 	switch t {
-	case Q4_K:
-		for i := 0; i < len(x)/QK_K; i++ {
-			var L [QK_K]uint8
-			b := y[i*144 : (i+1)*144]
-			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, 15)
-			packQ4_K(b, &L)
+	case Q4_K, Q5_K:
+		ts, nmax := t.TypeSize(), 15 // Q4_K: levels 0..15
+		if t == Q5_K {
+			nmax = 31
 		}
-	case Q5_K:
 		for i := 0; i < len(x)/QK_K; i++ {
 			var L [QK_K]uint8
-			b := y[i*176 : (i+1)*176]
-			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, 31)
-			packQ5_K(b, &L)
+			b := y[i*ts : (i+1)*ts]
+			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, nmax)
+			if t == Q4_K {
+				packQ4_K(b, &L)
+			} else {
+				packQ5_K(b, &L)
+			}
 		}
 	case Q6_K:
 		for i := 0; i < len(x)/QK_K; i++ {
 			quantizeQ6_K(y[i*210:(i+1)*210], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
 		}
-	case Q4_0:
-		quantizeQ4_0Weighted(y, x, qw)
-	case Q4_1:
-		quantizeQ4_1Weighted(y, x, qw)
-	case Q5_0:
-		quantizeQ5_0Weighted(y, x, qw)
-	case Q5_1:
-		quantizeQ5_1Weighted(y, x, qw)
+	case Q4_0, Q5_0:
+		quantizeQ4_0Q5_0Weighted(t, y, x, qw)
+	case Q4_1, Q5_1:
+		quantizeQ4_1Q5_1Weighted(t, y, x, qw)
 	case IQ4_NL, IQ4_XS:
 		quantizeIQ4Row(t, y, x, qw, iq4Tries)
 	case Q2_K:
@@ -239,54 +236,55 @@ func eachWeightedBlock(x, qw []float32, f func(ib int, xb, weight []float32)) {
 	}
 }
 
-// quantizeQ4_0Weighted is quantize_row_q4_0_impl for one row.
-func quantizeQ4_0Weighted(y []byte, x, qw []float32) {
+// quantizeQ4_0Q5_0Weighted is quantize_row_q4_0_impl (t Q4_0, levels
+// −8..7) or quantize_row_q5_0_impl (t Q5_0, levels −16..15) for one row.
+func quantizeQ4_0Q5_0Weighted(t Type, y []byte, x, qw []float32) {
 	var L [32]int8
+	ts, nmax := t.TypeSize(), 8
+	if t == Q5_0 {
+		nmax = 16
+	}
 	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
-		b := y[18*ib : 18*ib+18]
-		putHalf(b, makeQXQuants(8, xb, L[:], weight))
-		for j := 0; j < 16; j++ {
-			b[2+j] = uint8(L[j]) | uint8(L[j+16])<<4
+		b := y[ts*ib : ts*ib+ts]
+		putHalf(b, makeQXQuants(nmax, xb, L[:], weight))
+		if t == Q4_0 {
+			packQ4(b[2:18], &L)
+		} else {
+			packQ5(b[2:6], b[6:22], &L)
 		}
 	})
 }
 
-// quantizeQ4_1Weighted is quantize_row_q4_1_impl for one row.
-func quantizeQ4_1Weighted(y []byte, x, qw []float32) {
+// quantizeQ4_1Q5_1Weighted is quantize_row_q4_1_impl (t Q4_1, levels 0..15)
+// or quantize_row_q5_1_impl (t Q5_1, levels 0..31) for one row.
+func quantizeQ4_1Q5_1Weighted(t Type, y []byte, x, qw []float32) {
 	var L, Laux [32]uint8
+	ts, nmax := t.TypeSize(), 15
+	if t == Q5_1 {
+		nmax = 31
+	}
 	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
 		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
-		d, negMin := makeQKX2Quants(15, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
-		b := y[20*ib : 20*ib+20]
+		d, negMin := makeQKX2Quants(nmax, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
+		b := y[ts*ib : ts*ib+ts]
 		putHalf(b, d)
 		putHalf(b[2:], -negMin)
-		for j := 0; j < 16; j++ {
-			b[4+j] = L[j] | L[j+16]<<4
+		if t == Q4_1 {
+			packQ4(b[4:20], &L)
+		} else {
+			packQ5(b[4:8], b[8:24], &L)
 		}
 	})
 }
 
-// quantizeQ5_0Weighted is quantize_row_q5_0_impl for one row.
-func quantizeQ5_0Weighted(y []byte, x, qw []float32) {
-	var L [32]int8
-	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
-		b := y[22*ib : 22*ib+22]
-		putHalf(b, makeQXQuants(16, xb, L[:], weight))
-		packQ5(b[2:6], b[6:22], &L)
-	})
-}
-
-// quantizeQ5_1Weighted is quantize_row_q5_1_impl for one row.
-func quantizeQ5_1Weighted(y []byte, x, qw []float32) {
-	var L, Laux [32]uint8
-	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
-		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
-		d, negMin := makeQKX2Quants(31, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
-		b := y[24*ib : 24*ib+24]
-		putHalf(b, d)
-		putHalf(b[2:], -negMin)
-		packQ5(b[4:8], b[8:24], &L)
-	})
+// packQ4 stores 32 four-bit levels (L[j] for element j, in 0..15) as
+// Q4_0/Q4_1 do: element j in the low nibble of qs[j], element 16+j in its
+// high nibble.
+func packQ4[T int8 | uint8](qs []byte, L *[32]T) {
+	_ = qs[15]
+	for j := 0; j < 16; j++ {
+		qs[j] = uint8(L[j]) | uint8(L[j+16])<<4
+	}
 }
 
 // packQ5 stores 32 five-bit levels (L[j] for element j, in 0..31) as
