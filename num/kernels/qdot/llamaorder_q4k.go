@@ -28,18 +28,13 @@ func dotQ4_KGemmOrderGo(w, a []byte, nb int) float32 {
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ4_K : i*BytesQ4_K+BytesQ4_K]
 		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
-		sc, m := scaleMinK4(wb[4:16])
-		aq := ab[4:]
+		isb, imin := q4KBlockSums(wb, ab)
 		da := q8KScale(ab)
 		dd := half(wb) * da
 		dm := half(wb[2:]) * da
 		for j := 0; j < 4; j++ {
-			s1, s2 := q4KPairSums(wb[16+32*j:16+32*j+32], aq[64*j:64*j+64])
-			isb := s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
-			imin := int32(m[2*j])*(q8KBsum(ab, 4*j)+q8KBsum(ab, 4*j+1)) +
-				int32(m[2*j+1])*(q8KBsum(ab, 4*j+2)+q8KBsum(ab, 4*j+3))
-			acc = FMA32(float32(isb), dd, acc)
-			accm = FMA32(float32(imin), dm, accm)
+			acc = FMA32(float32(isb[j]), dd, acc)
+			accm = FMA32(float32(imin[j]), dm, accm)
 		}
 	}
 	return acc - accm
