@@ -37,7 +37,18 @@ func newDataSynthCmd(a *app) *cobra.Command {
 				if err := configs.Load(configPath, &fileCfg); err != nil {
 					return usageError{err}
 				}
-				cmd.Flags().Visit(func(f *pflag.Flag) { overrideFromFlag(f.Name, &fileCfg, cfg) })
+				// Bind the same flags to the file's config and replay the ones given.
+				over := pflag.NewFlagSet("synth", pflag.ContinueOnError)
+				bindSynthFlags(over, &fileCfg)
+				var err error
+				cmd.Flags().Visit(func(f *pflag.Flag) {
+					if over.Lookup(f.Name) != nil && err == nil {
+						err = over.Set(f.Name, f.Value.String())
+					}
+				})
+				if err != nil {
+					return usageError{err}
+				}
 				cfg = fileCfg
 			}
 			if err := cfg.Validate(); err != nil {
@@ -70,6 +81,15 @@ func newDataSynthCmd(a *app) *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&out, "out", "", "output directory (created if missing)")
+	bindSynthFlags(f, &cfg)
+	f.BoolVar(&quiet, "quiet", false, "no progress output")
+	f.StringVar(&configPath, "config", "", "YAML file with synth settings (seed, scale, golden_items, excerpt_min, ...); flags override it")
+	return c
+}
+
+// bindSynthFlags binds the synth settings' flags to cfg, with cfg's values
+// as defaults.
+func bindSynthFlags(f *pflag.FlagSet, cfg *synth.Config) {
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed of the train/validation manuals and questions; the same seed gives byte-identical output (the versioned golden set does not depend on it)")
 	f.Float64Var(&cfg.Scale, "scale", cfg.Scale, "size multiplier for train/validation (1 = about 16 MB); the golden set does not scale")
 	f.IntVar(&cfg.GoldenItems, "golden", cfg.GoldenItems, "number of golden-set items (a prefix of the versioned set)")
@@ -77,30 +97,6 @@ func newDataSynthCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.ExcerptMax, "excerpt-max", cfg.ExcerptMax, "most policy paragraphs per prompt")
 	f.IntVar(&cfg.MaxChars, "max-chars", cfg.MaxChars, "upper bound on prompt+completion bytes")
 	f.Float64Var(&cfg.AbstainRate, "abstain-rate", cfg.AbstainRate, "fraction of training questions the policy does not cover")
-	f.BoolVar(&quiet, "quiet", false, "no progress output")
-	f.StringVar(&configPath, "config", "", "YAML file with synth settings (seed, scale, golden_items, excerpt_min, ...); flags override it")
-	return c
-}
-
-// overrideFromFlag copies the value of the explicitly given flag name from
-// the flag-bound config src into dst (the config read from --config).
-func overrideFromFlag(name string, dst *synth.Config, src synth.Config) {
-	switch name {
-	case "seed":
-		dst.Seed = src.Seed
-	case "scale":
-		dst.Scale = src.Scale
-	case "golden":
-		dst.GoldenItems = src.GoldenItems
-	case "excerpt-min":
-		dst.ExcerptMin = src.ExcerptMin
-	case "excerpt-max":
-		dst.ExcerptMax = src.ExcerptMax
-	case "max-chars":
-		dst.MaxChars = src.MaxChars
-	case "abstain-rate":
-		dst.AbstainRate = src.AbstainRate
-	}
 }
 
 // synthProgress reports generation progress on stderr: a bar on a

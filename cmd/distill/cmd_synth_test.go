@@ -67,15 +67,15 @@ func TestDataSynthConfigFile(t *testing.T) {
 	cfgPath := filepath.Join(dir, "synth.yaml")
 	os.WriteFile(cfgPath, []byte("seed: 11\nscale: 0.01\ngolden_items: 20\nexcerpt_max: 3\n"), 0o644)
 	out := filepath.Join(dir, "out")
-	// --golden on the command line overrides the file; the rest comes from it.
-	if err, _, stderr := runSynth(t, "--config", cfgPath, "--golden", "30", "--out", out, "--quiet"); err != nil {
+	// --golden and --abstain-rate on the command line override the file; the rest comes from it.
+	if err, _, stderr := runSynth(t, "--config", cfgPath, "--golden", "30", "--abstain-rate", "0.3", "--out", out, "--quiet"); err != nil {
 		t.Fatalf("%v %s", err, stderr)
 	}
 	m, err := synth.ReadManifest(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := m.Config; c.Seed != 11 || c.Scale != 0.01 || c.GoldenItems != 30 || c.ExcerptMax != 3 || c.ExcerptMin != 2 {
+	if c := m.Config; c.Seed != 11 || c.Scale != 0.01 || c.GoldenItems != 30 || c.AbstainRate != 0.3 || c.ExcerptMax != 3 || c.ExcerptMin != 2 {
 		t.Errorf("config %+v", c)
 	}
 	// Unknown keys are usage errors that name the file and line.

@@ -165,22 +165,16 @@ func TestWriterChecksTemperedTail(t *testing.T) {
 	}
 }
 
-// oldRow is the row layout before the optional topk_tail_tempered column.
-type oldRow struct {
-	ID           string  `parquet:"id,zstd"`
-	Split        string  `parquet:"split,dict,zstd"`
-	Source       string  `parquet:"source,dict,zstd"`
-	Teacher      string  `parquet:"teacher,dict,zstd"`
-	Prompt       string  `parquet:"prompt,zstd"`
-	Completion   string  `parquet:"completion,zstd"`
-	Tokens       []int32 `parquet:"tokens,list,zstd"`
-	PromptLen    int32   `parquet:"prompt_len,zstd"`
-	TopKTail     []byte  `parquet:"topk_tail,zstd"`
-	TopKIDsLo    []byte  `parquet:"topk_ids_lo,zstd"`
-	TopKIDsHi    []byte  `parquet:"topk_ids_hi,zstd"`
-	TopKLogprobs []byte  `parquet:"topk_logprobs,zstd"`
-	Hidden       []byte  `parquet:"hidden,zstd"`
-	Provenance   string  `parquet:"provenance,zstd"`
+// oldSchema is the row layout before the optional topk_tail_tempered
+// column: schema v1 without it.
+func oldSchema() *parquet.Schema {
+	group := parquet.Group{}
+	for _, f := range schemaV1.Fields() {
+		if f.Name() != "topk_tail_tempered" {
+			group[f.Name()] = f
+		}
+	}
+	return parquet.NewSchema("Row", group)
 }
 
 // TestShardWithoutTemperedTailColumnReads: shards written before the
@@ -198,13 +192,8 @@ func TestShardWithoutTemperedTailColumnReads(t *testing.T) {
 	for _, kv := range meta.keyValues() {
 		opts = append(opts, parquet.KeyValueMetadata(kv[0], kv[1]))
 	}
-	w := parquet.NewGenericWriter[oldRow](f, opts...)
-	var old []oldRow
-	for _, r := range rows {
-		old = append(old, oldRow{r.ID, r.Split, r.Source, r.Teacher, r.Prompt, r.Completion, r.Tokens, r.PromptLen,
-			r.TopKTail, r.TopKIDsLo, r.TopKIDsHi, r.TopKLogprobs, r.Hidden, r.Provenance})
-	}
-	if _, err := w.Write(old); err != nil {
+	w := parquet.NewGenericWriter[Row](f, append(opts, oldSchema())...)
+	if _, err := w.Write(rows); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

@@ -96,12 +96,7 @@ func (t *Local) Score(b *batch.Batch) (*batch.Batch, []float32, Stats, error) {
 	}
 	for r := 0; r < b.B; r++ {
 		row := r * b.T
-		for s, e := range documents(b, r) {
-			_, last := lossSpan(b.LossMask[row+s : row+e])
-			if last < 0 {
-				continue
-			}
-			last += s
+		for s, last := range lossDocuments(b, r) {
 			if err := t.scoreDocument(b, o, dense, row, s, last, kdT, &st); err != nil {
 				return nil, nil, st, fmt.Errorf("teacher %s: batch row %d document at %d: %w", t.m.Path(), r, s, err)
 			}
@@ -165,6 +160,20 @@ func documents(b *batch.Batch, w int) iter.Seq2[int, int] {
 					return
 				}
 				s = t
+			}
+		}
+	}
+}
+
+// lossDocuments yields, for each document of batch row w that has a loss
+// position, its start and its last loss position, both offsets within the
+// row; documents without one are skipped.
+func lossDocuments(b *batch.Batch, w int) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		row := w * b.T
+		for s, e := range documents(b, w) {
+			if _, last := lossSpan(b.LossMask[row+s : row+e]); last >= 0 && !yield(s, s+last) {
+				return
 			}
 		}
 	}

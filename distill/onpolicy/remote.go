@@ -54,12 +54,8 @@ func (r *Remote) Score(b *batch.Batch) (*batch.Batch, []float32, Stats, error) {
 	clear(o.TailMass)
 	for row := 0; row < b.B; row++ {
 		base := row * b.T
-		for s, e := range documents(b, row) {
-			_, last := lossSpan(b.LossMask[base+s : base+e])
-			if last < 0 {
-				continue
-			}
-			if err := r.scoreDocument(b, o, base+s, base+s+last, &st); err != nil {
+		for s, last := range lossDocuments(b, row) {
+			if err := r.scoreDocument(b, o, base+s, base+last, &st); err != nil {
 				return nil, nil, st, fmt.Errorf("batch row %d document at %d: %w", row, s, err)
 			}
 		}

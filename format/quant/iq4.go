@@ -77,12 +77,7 @@ func quantizeIQ4(x []float32, dh, q4, scalesH, scalesL []byte, qw []float32, L *
 				weight[j] = float32(v * v)
 			}
 		}
-		var amax, maxv float32
-		for _, v := range xb {
-			if ax := abs32(v); ax > amax {
-				amax, maxv = ax, v
-			}
-		}
+		amax, maxv := absMax(xb)
 		if amax < groupMaxEps {
 			scales[ib] = 0
 			continue

@@ -25,7 +25,7 @@ func quantizeQ2_K(y []byte, x []float32) {
 			maxMin = mins[j]
 		}
 	}
-	sc, qs := y[0:16], y[16:80]
+	sc := y[0:16]
 	if maxScale > 0 {
 		iscale := q4scale / maxScale
 		for j := range sc {
@@ -45,6 +45,15 @@ func quantizeQ2_K(y []byte, x []float32) {
 	} else {
 		putHalf(y[82:], 0)
 	}
+	finishQ2_K(y, x, &L)
+}
+
+// finishQ2_K is the tail both Q2_K quantizers share: with y's scales
+// (y[0:16]), d and dmin (y[80:84]) already stored, it requantizes every
+// element to 0..3 against the stored (rounded) scales and packs the levels
+// into qs (y[16:80]). L is scratch.
+func finishQ2_K(y []byte, x []float32, L *[QK_K]uint8) {
+	sc, qs := y[0:16], y[16:80]
 	dAll, dminAll := half(y[80:]), half(y[82:])
 	for j := 0; j < QK_K/16; j++ {
 		d := dAll * float32(sc[j]&0xf)

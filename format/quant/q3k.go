@@ -11,13 +11,7 @@ package quant
 // with up to five coordinate-descent passes; L gets the levels offset by
 // nmax, and the scale is returned.
 func makeQ3Quants(nmax int, x *[16]float32, L *[16]int8) float32 {
-	var maxv, amax float32
-	for _, v := range x {
-		if ax := abs32(v); ax > amax {
-			amax = ax
-			maxv = v
-		}
-	}
+	amax, maxv := absMax(x[:])
 	if amax < groupMaxEps {
 		*L = [16]int8{}
 		return 0

@@ -274,20 +274,33 @@ func dequantizeQ8_0(y []float32, x []byte) {
 
 // ---- Q4_0: d (f16), 16 bytes of nibbles (low: j, high: j+16) ----
 
-func quantizeQ4_0(y *[18]byte, x *[32]float32) {
-	var amax, maxv float32
+// absMax returns the largest magnitude in x and the first element that has
+// it, sign kept (NaNs are passed over), as ggml's reference quantizers
+// search: if (amax < fabsf(v)) { amax = fabsf(v); max = v; }.
+func absMax(x []float32) (amax, maxv float32) {
 	for _, v := range x {
-		if amax < abs32(v) {
-			amax = abs32(v)
-			maxv = v
+		if ax := abs32(v); ax > amax {
+			amax, maxv = ax, v
 		}
 	}
-	d := maxv / -8
-	var id float32
+	return amax, maxv
+}
+
+// putSignedScale writes the d half of a Q4_0/Q5_0 block, d = max/−nmax with
+// max the element of largest magnitude, and returns 1/d (0 when d is 0), as
+// quantize_row_q4_0_ref / q5_0_ref compute them.
+func putSignedScale(y []byte, x *[32]float32, nmax float32) (id float32) {
+	_, maxv := absMax(x[:])
+	d := maxv / -nmax
 	if d != 0 {
 		id = 1 / d
 	}
 	putHalf(y[0:], d)
+	return id
+}
+
+func quantizeQ4_0(y *[18]byte, x *[32]float32) {
+	id := putSignedScale(y[:], x, 8)
 	if finite(id) { // |x·id| ≤ 8(1+ε): x·id+8.5 is in [0, 17), convert directly
 		for j := 0; j < 16; j++ {
 			xi0 := min(15, int32(float32(x[j]*id)+8.5))
@@ -360,37 +373,18 @@ func dequantizeQ4_1(y []float32, x []byte) {
 // ---- Q5_0: d (f16), qh (4 bytes: 5th bits), 16 bytes of nibbles ----
 
 func quantizeQ5_0(y *[22]byte, x *[32]float32) {
-	var amax, maxv float32
-	for _, v := range x {
-		if amax < abs32(v) {
-			amax = abs32(v)
-			maxv = v
+	id := putSignedScale(y[:], x, 16)
+	var L [32]uint8
+	if finite(id) { // |x·id| ≤ 16(1+ε): x·id+16.5 is in [0, 33), convert directly
+		for j, v := range x {
+			L[j] = uint8(min(31, int32(float32(v*id)+16.5)))
+		}
+	} else {
+		for j, v := range x {
+			L[j] = uint8(min(31, int(truncInt8(float32(v*id)+16.5))))
 		}
 	}
-	d := maxv / -16
-	var id float32
-	if d != 0 {
-		id = 1 / d
-	}
-	putHalf(y[0:], d)
-	fast := finite(id) // |x·id| ≤ 16(1+ε): x·id+16.5 is in [0, 33), convert directly
-	var qh uint32
-	for j := 0; j < 16; j++ {
-		x0 := x[j] * id
-		x1 := x[16+j] * id
-		var xi0, xi1 uint8
-		if fast {
-			xi0 = uint8(min(31, int32(x0+16.5)))
-			xi1 = uint8(min(31, int32(x1+16.5)))
-		} else {
-			xi0 = uint8(min(31, int(truncInt8(x0+16.5))))
-			xi1 = uint8(min(31, int(truncInt8(x1+16.5))))
-		}
-		y[6+j] = xi0&0x0f | (xi1&0x0f)<<4
-		qh |= uint32(xi0&0x10) >> 4 << j
-		qh |= uint32(xi1&0x10) >> 4 << (j + 16)
-	}
-	binary.LittleEndian.PutUint32(y[2:], qh)
+	packQ5(y[2:6], y[6:22], &L)
 }
 
 func dequantizeQ5_0(y []float32, x []byte) {
@@ -411,17 +405,11 @@ func truncUint8(f float32) uint8 { return uint8(truncInt8(f)) }
 
 func quantizeQ5_1(y *[24]byte, x *[32]float32) {
 	minv, id := putScaleMin(y[:], x, 31)
-	var qh uint32
-	for j := 0; j < 16; j++ {
-		x0 := (x[j] - minv) * id
-		x1 := (x[16+j] - minv) * id
-		xi0 := truncUint8(x0 + 0.5)
-		xi1 := truncUint8(x1 + 0.5)
-		y[8+j] = xi0&0x0f | (xi1&0x0f)<<4
-		qh |= uint32(xi0&0x10) >> 4 << j
-		qh |= uint32(xi1&0x10) >> 4 << (j + 16)
+	var L [32]uint8
+	for j, v := range x {
+		L[j] = truncUint8(float32((v-minv)*id) + 0.5)
 	}
-	binary.LittleEndian.PutUint32(y[4:], qh)
+	packQ5(y[4:8], y[8:24], &L)
 }
 
 func dequantizeQ5_1(y []float32, x []byte) {
@@ -730,13 +718,7 @@ const groupMaxEps = 1e-15
 // scale. The weights are qw (an importance matrix's) or, when qw is nil, x².
 func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
 	L = L[:len(x)]
-	var maxv, amax float32
-	for _, v := range x {
-		if ax := abs32(v); ax > amax {
-			amax = ax
-			maxv = v
-		}
-	}
+	amax, maxv := absMax(x)
 	if amax < groupMaxEps {
 		clear(L)
 		return 0

@@ -60,32 +60,29 @@ func QuantizeWeighted(t Type, dst []byte, src []float32, rowLen int, qw []float3
 // quantizeRowWeighted quantizes one row x into y with importance weights qw.
 func quantizeRowWeighted(t Type, y []byte, x, qw []float32) {
 	switch t {
-	case Q4_K:
-		for i := 0; i < len(x)/QK_K; i++ {
-			var L [QK_K]uint8
-			b := y[i*144 : (i+1)*144]
-			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, 15)
-			packQ4_K(b, &L)
+	case Q4_K, Q5_K:
+		ts, nmax := t.TypeSize(), 15 // Q4_K: levels 0..15
+		if t == Q5_K {
+			nmax = 31
 		}
-	case Q5_K:
 		for i := 0; i < len(x)/QK_K; i++ {
 			var L [QK_K]uint8
-			b := y[i*176 : (i+1)*176]
-			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, 31)
-			packQ5_K(b, &L)
+			b := y[i*ts : (i+1)*ts]
+			quantizeK45Weighted(b, x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K], &L, nmax)
+			if t == Q4_K {
+				packQ4_K(b, &L)
+			} else {
+				packQ5_K(b, &L)
+			}
 		}
 	case Q6_K:
 		for i := 0; i < len(x)/QK_K; i++ {
 			quantizeQ6_K(y[i*210:(i+1)*210], x[i*QK_K:(i+1)*QK_K], qw[i*QK_K:(i+1)*QK_K])
 		}
-	case Q4_0:
-		quantizeQ4_0Weighted(y, x, qw)
-	case Q4_1:
-		quantizeQ4_1Weighted(y, x, qw)
-	case Q5_0:
-		quantizeQ5_0Weighted(y, x, qw)
-	case Q5_1:
-		quantizeQ5_1Weighted(y, x, qw)
+	case Q4_0, Q5_0:
+		quantizeQ4_0Q5_0Weighted(t, y, x, qw)
+	case Q4_1, Q5_1:
+		quantizeQ4_1Q5_1Weighted(t, y, x, qw)
 	case IQ4_NL, IQ4_XS:
 		quantizeIQ4Row(t, y, x, qw, iq4Tries)
 	case Q2_K:
@@ -180,6 +177,29 @@ func makeQPQuants(nmax int, x []float32, L []uint8, qw []float32) float32 {
 	return 0
 }
 
+// sumSquares is Σx², summed in float32 in x's order as ggml's impl
+// quantizers sum it for σ².
+func sumSquares(x []float32) (sum float32) {
+	for _, v := range x {
+		sum += float32(v * v)
+	}
+	return sum
+}
+
+// importanceWeights fills weight[i] = qw[i]·√(σ²+x[i]²), the weights ggml's
+// impl quantizers give each element of a block from the importance matrix
+// qw, and returns their sum (in weight's order).
+func importanceWeights(weight, x, qw []float32, sigma2 float32) (sum float32) {
+	weight = weight[:len(x)]
+	for i, v := range x {
+		weight[i] = qw[i] * sqrt32(sigma2+float32(v*v))
+	}
+	for _, w := range weight {
+		sum += w
+	}
+	return sum
+}
+
 // quantizeK45Weighted is the shared body of quantize_row_q4_K_impl /
 // q5_K_impl (levels 0..nmax) for one super-block: it fills y's d, dmin and
 // scales and returns the levels in L.
@@ -188,21 +208,9 @@ func quantizeK45Weighted(y []byte, x, qw []float32, L *[QK_K]uint8, nmax int) {
 	var Ls, Lm [QK_K / 32]uint8
 	var weights [32]float32
 	var sw, mins, scales [QK_K / 32]float32
-	var sumX2 float32
-	for _, v := range x[:QK_K] {
-		sumX2 += float32(v * v)
-	}
-	sigma2 := 2 * sumX2 / QK_K
+	sigma2 := 2 * sumSquares(x[:QK_K]) / QK_K
 	for j := 0; j < QK_K/32; j++ {
-		for l := 0; l < 32; l++ {
-			v := x[32*j+l]
-			weights[l] = qw[32*j+l] * sqrt32(sigma2+float32(v*v))
-		}
-		var sumw float32
-		for _, w := range weights {
-			sumw += w
-		}
-		sw[j] = sumw
+		sw[j] = importanceWeights(weights[:], x[32*j:32*j+32], qw[32*j:32*j+32], sigma2)
 		// make_qkx3_quants with weights is make_qkx2_quants (max ≤ min only when equal).
 		scales[j], mins[j] = makeQKX2Quants(nmax, x[32*j:32*j+32], weights[:], L[32*j:32*j+32], Laux[:], -0.9, 0.05, 36, false)
 	}
@@ -219,78 +227,73 @@ func quantizeK45Weighted(y []byte, x, qw []float32, L *[QK_K]uint8, nmax int) {
 // row x with the weights of ggml's row-wise impl quantizers (q4_0, q4_1,
 // q5_0, q5_1): qw·√(σ²+x²), σ² the mean of x² over the row.
 func eachWeightedBlock(x, qw []float32, f func(ib int, xb, weight []float32)) {
-	var sumX2 float32
-	for _, v := range x {
-		sumX2 += float32(v * v)
-	}
-	sigma2 := sumX2 / float32(len(x))
+	sigma2 := sumSquares(x) / float32(len(x))
 	var weight [32]float32
 	for ib := 0; ib < len(x)/32; ib++ {
-		xb, w := x[32*ib:32*ib+32], qw[32*ib:32*ib+32]
-		for j, v := range xb {
-			weight[j] = w[j] * sqrt32(sigma2+float32(v*v))
-		}
+		xb := x[32*ib : 32*ib+32]
+		importanceWeights(weight[:], xb, qw[32*ib:32*ib+32], sigma2)
 		f(ib, xb, weight[:])
 	}
 }
 
-// quantizeQ4_0Weighted is quantize_row_q4_0_impl for one row.
-func quantizeQ4_0Weighted(y []byte, x, qw []float32) {
+// quantizeQ4_0Q5_0Weighted is quantize_row_q4_0_impl (t Q4_0, levels
+// −8..7) or quantize_row_q5_0_impl (t Q5_0, levels −16..15) for one row.
+func quantizeQ4_0Q5_0Weighted(t Type, y []byte, x, qw []float32) {
 	var L [32]int8
+	ts, nmax := t.TypeSize(), 8
+	if t == Q5_0 {
+		nmax = 16
+	}
 	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
-		b := y[18*ib : 18*ib+18]
-		putHalf(b, makeQXQuants(8, xb, L[:], weight))
-		for j := 0; j < 16; j++ {
-			b[2+j] = uint8(L[j]) | uint8(L[j+16])<<4
+		b := y[ts*ib : ts*ib+ts]
+		putHalf(b, makeQXQuants(nmax, xb, L[:], weight))
+		if t == Q4_0 {
+			packQ4(b[2:18], &L)
+		} else {
+			packQ5(b[2:6], b[6:22], &L)
 		}
 	})
 }
 
-// quantizeQ4_1Weighted is quantize_row_q4_1_impl for one row.
-func quantizeQ4_1Weighted(y []byte, x, qw []float32) {
+// quantizeQ4_1Q5_1Weighted is quantize_row_q4_1_impl (t Q4_1, levels 0..15)
+// or quantize_row_q5_1_impl (t Q5_1, levels 0..31) for one row.
+func quantizeQ4_1Q5_1Weighted(t Type, y []byte, x, qw []float32) {
 	var L, Laux [32]uint8
+	ts, nmax := t.TypeSize(), 15
+	if t == Q5_1 {
+		nmax = 31
+	}
 	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
 		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
-		d, negMin := makeQKX2Quants(15, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
-		b := y[20*ib : 20*ib+20]
+		d, negMin := makeQKX2Quants(nmax, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
+		b := y[ts*ib : ts*ib+ts]
 		putHalf(b, d)
 		putHalf(b[2:], -negMin)
-		for j := 0; j < 16; j++ {
-			b[4+j] = L[j] | L[j+16]<<4
+		if t == Q4_1 {
+			packQ4(b[4:20], &L)
+		} else {
+			packQ5(b[4:8], b[8:24], &L)
 		}
 	})
 }
 
-// quantizeQ5_0Weighted is quantize_row_q5_0_impl for one row.
-func quantizeQ5_0Weighted(y []byte, x, qw []float32) {
-	var L [32]int8
-	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
-		b := y[22*ib : 22*ib+22]
-		putHalf(b, makeQXQuants(16, xb, L[:], weight))
-		packQ5(b[2:], b[6:22], func(j int) uint8 { return uint8(L[j]) })
-	})
+// packQ4 stores 32 four-bit levels (L[j] for element j, in 0..15) as
+// Q4_0/Q4_1 do: element j in the low nibble of qs[j], element 16+j in its
+// high nibble.
+func packQ4[T int8 | uint8](qs []byte, L *[32]T) {
+	_ = qs[15]
+	for j := 0; j < 16; j++ {
+		qs[j] = uint8(L[j]) | uint8(L[j+16])<<4
+	}
 }
 
-// quantizeQ5_1Weighted is quantize_row_q5_1_impl for one row.
-func quantizeQ5_1Weighted(y []byte, x, qw []float32) {
-	var L, Laux [32]uint8
-	eachWeightedBlock(x, qw, func(ib int, xb, weight []float32) {
-		// make_qkx3_quants with weights is make_qkx2_quants; it returns −min.
-		d, negMin := makeQKX2Quants(31, xb, weight, L[:], Laux[:], -0.9, 0.05, 36, false)
-		b := y[24*ib : 24*ib+24]
-		putHalf(b, d)
-		putHalf(b[2:], -negMin)
-		packQ5(b[4:], b[8:24], func(j int) uint8 { return L[j] })
-	})
-}
-
-// packQ5 stores 32 five-bit levels (level(j) for element j) as Q5_0/Q5_1
-// do: the low nibbles in qs (element j low, 16+j high), the fifth bits in
-// the little-endian u32 qh.
-func packQ5(qh, qs []byte, level func(j int) uint8) {
+// packQ5 stores 32 five-bit levels (L[j] for element j, in 0..31) as
+// Q5_0/Q5_1 do: the low nibbles in qs (element j low, 16+j high), the fifth
+// bits in the little-endian u32 qh.
+func packQ5[T int8 | uint8](qh, qs []byte, L *[32]T) {
 	var h uint32
 	for j := 0; j < 16; j++ {
-		xi0, xi1 := level(j), level(j+16)
+		xi0, xi1 := uint8(L[j]), uint8(L[j+16])
 		qs[j] = xi0&0x0f | (xi1&0x0f)<<4
 		h |= uint32(xi0&0x10) >> 4 << j
 		h |= uint32(xi1&0x10) >> 4 << (j + 16)
@@ -304,21 +307,9 @@ func quantizeQ3_KWeighted(y []byte, x, qw []float32) {
 	var scales, sw [QK_K / 16]float32
 	var Ls [QK_K / 16]int8
 	var weight [16]float32
-	var sumX2 float32
-	for _, v := range x[:QK_K] {
-		sumX2 += float32(v * v)
-	}
-	sigma2 := 2 * sumX2 / QK_K
+	sigma2 := 2 * sumSquares(x[:QK_K]) / QK_K
 	for j := 0; j < QK_K/16; j++ {
-		for l := 0; l < 16; l++ {
-			v := x[16*j+l]
-			weight[l] = qw[16*j+l] * sqrt32(sigma2+float32(v*v))
-		}
-		var sumw float32
-		for _, w := range weight {
-			sumw += w
-		}
-		sw[j] = sumw
+		sw[j] = importanceWeights(weight[:], x[16*j:16*j+16], qw[16*j:16*j+16], sigma2)
 		scales[j] = makeQXQuants(4, x[16*j:16*j+16], L[16*j:16*j+16], weight[:])
 	}
 	sc := y[96:108]
@@ -345,19 +336,9 @@ func quantizeQ2_KWeighted(y []byte, x, qw []float32) {
 	var mins, scales, sw [QK_K / 16]float32
 	var weight [16]float32
 	var Ls, Lm [QK_K / 16]uint8
-	var sumX2 float32
-	for _, v := range x[:QK_K] {
-		sumX2 += float32(v * v)
-	}
-	sigma2 := sumX2 / QK_K
+	sigma2 := sumSquares(x[:QK_K]) / QK_K
 	for j := 0; j < QK_K/16; j++ {
-		for l := 0; l < 16; l++ {
-			v := x[16*j+l]
-			weight[l] = qw[16*j+l] * sqrt32(sigma2+float32(v*v))
-		}
-		for _, w := range weight {
-			sw[j] += w
-		}
+		sw[j] = importanceWeights(weight[:], x[16*j:16*j+16], qw[16*j:16*j+16], sigma2)
 		// make_qkx3_quants with weights is make_qkx2_quants.
 		scales[j], mins[j] = makeQKX2Quants(3, x[16*j:16*j+16], weight[:], L[16*j:16*j+16], Laux[:], -0.9, 0.05, 36, false)
 	}
@@ -365,25 +346,9 @@ func quantizeQ2_KWeighted(y []byte, x, qw []float32) {
 	mm := makeQPQuants(15, mins[:], Lm[:], sw[:])
 	putHalf(y[80:], dm)
 	putHalf(y[82:], mm)
-	dm, mm = half(y[80:]), half(y[82:])
-	sc, qs := y[0:16], y[16:80]
+	sc := y[0:16]
 	for j := range sc {
 		sc[j] = Ls[j] | Lm[j]<<4
 	}
-	for j := 0; j < QK_K/16; j++ {
-		d := dm * float32(sc[j]&0xf)
-		if d == 0 {
-			continue
-		}
-		m := mm * float32(sc[j]>>4)
-		for ii := 0; ii < 16; ii++ {
-			l := nearestInt((x[16*j+ii] + m) / d)
-			L[16*j+ii] = uint8(max(0, min(3, l)))
-		}
-	}
-	for j := 0; j < QK_K; j += 128 {
-		for l := 0; l < 32; l++ {
-			qs[j/4+l] = L[j+l] | L[j+l+32]<<2 | L[j+l+64]<<4 | L[j+l+96]<<6
-		}
-	}
+	finishQ2_K(y, x, &L)
 }

@@ -29,7 +29,7 @@ func (m *Model) checkFinite() error {
 	}
 	var spans []span
 	addMatrix := func(name string, mat qdot.Matrix) {
-		bs, ts := mat.Type.BlockElems(), mat.Type.BlockBytes()
+		bs, ts := mat.Type.BlockSize(), mat.Type.TypeSize()
 		step := max(1, finiteChunkBytes/ts) * ts
 		for off := 0; off < len(mat.Data); off += step {
 			spans = append(spans, span{name, mat.Type, mat.Data[off:min(off+step, len(mat.Data))], off / ts * bs})
@@ -68,7 +68,7 @@ func (m *Model) checkFinite() error {
 	m.pool.For(len(spans), 1, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			s := spans[j]
-			if err := quant.CheckFinite(quant.Type(s.t), s.data, s.first); err != nil {
+			if err := quant.CheckFinite(s.t, s.data, s.first); err != nil {
 				spanErrs[j] = fmt.Errorf("tensor %s: %w", s.name, err)
 			}
 		}

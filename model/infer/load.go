@@ -358,7 +358,7 @@ func (m *Model) tensorBytes(name string, rows, cols int) (gguf.TensorInfo, []byt
 	if !ok {
 		return ti, nil, fmt.Errorf("missing tensor %s", name)
 	}
-	t := qdot.Type(ti.Type)
+	t := ti.Type
 	if !t.Supported() {
 		return ti, nil, fmt.Errorf("tensor %s: type %s is not supported by the runtime (supported: F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)", name, ti.Type)
 	}
@@ -386,7 +386,7 @@ func (m *Model) matrix(name string, rows, cols int) (qdot.Matrix, error) {
 	if err != nil {
 		return qdot.Matrix{}, err
 	}
-	mat, err := qdot.NewMatrix(qdot.Type(ti.Type), int(ti.Dims[1]), int(ti.Dims[0]), b)
+	mat, err := qdot.NewMatrix(ti.Type, int(ti.Dims[1]), int(ti.Dims[0]), b)
 	if err != nil {
 		return qdot.Matrix{}, fmt.Errorf("tensor %s: %w", name, err)
 	}
@@ -400,7 +400,7 @@ func (m *Model) vector(name string, n int) ([]float32, error) {
 		return nil, err
 	}
 	out := make([]float32, n)
-	if err := qdot.DequantizeRow(qdot.Type(ti.Type), out, b, n); err != nil {
+	if err := qdot.DequantizeRow(ti.Type, out, b, n); err != nil {
 		return nil, fmt.Errorf("tensor %s: %w", name, err)
 	}
 	return out, nil

@@ -123,10 +123,10 @@ func MobileLLM125M() RandomSpec {
 // tensorType picks the storage type of a weight in a random model.
 func (sp RandomSpec) tensorType(name string, layer, cols int) (qdot.Type, error) {
 	fallback := func(t qdot.Type) qdot.Type {
-		if t.BlockElems() > 1 && cols%qdot.QK != 0 {
+		if t.BlockSize() > 1 && cols%qdot.QK != 0 {
 			return qdot.F16 // not even a 32-element block fits (llama-quantize's last resort)
 		}
-		if t.BlockElems() == qdot.QKK && cols%qdot.QKK != 0 {
+		if t.BlockSize() == qdot.QKK && cols%qdot.QKK != 0 {
 			switch t {
 			case qdot.Q4_K:
 				return qdot.Q5_0
@@ -148,10 +148,10 @@ func (sp RandomSpec) tensorType(name string, layer, cols int) (qdot.Type, error)
 		return fallback(qdot.Q4_K), nil
 	}
 	qt, err := quant.ParseType(sp.Type)
-	if err != nil || !qdot.Type(qt).Supported() {
+	if err != nil || !qt.Supported() {
 		return 0, fmt.Errorf("random model: unsupported type %q", sp.Type)
 	}
-	return fallback(qdot.Type(qt)), nil
+	return fallback(qt), nil
 }
 
 func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
@@ -328,7 +328,7 @@ func WriteRandomModel(path string, sp RandomSpec) error {
 		if !t.norm {
 			dims = append(dims, uint64(t.rows))
 		}
-		if _, err := w.AddTensor(t.name, quant.Type(t.typ), dims...); err != nil {
+		if _, err := w.AddTensor(t.name, t.typ, dims...); err != nil {
 			return err
 		}
 	}
@@ -385,7 +385,7 @@ func RandomRow(rng *rand.Rand, t qdot.Type, n int, sigma float64, row []byte) {
 		}
 		return
 	}
-	bb := t.BlockBytes()
+	bb := t.TypeSize()
 	jitter := func() float64 { return 0.75 + 0.5*rng.Float64() }
 	for off := 0; off+bb <= len(row); off += bb {
 		b := row[off : off+bb]

@@ -91,12 +91,12 @@ func extremeScale(rng *rand.Rand) float32 {
 
 // weightRow is a row of nb blocks of type t in one of several styles.
 func weightRow(rng *rand.Rand, t Type, nb int, style int) []byte {
-	n := nb * t.BlockElems()
+	n := nb * t.BlockSize()
 	b := randomRow(rng, t, n, style == 1)
 	if style < 2 {
 		return b
 	}
-	bb := t.BlockBytes()
+	bb := t.TypeSize()
 	for off := 0; off < len(b); off += bb {
 		blk := b[off : off+bb]
 		if style == 3 { // every code at one extreme
@@ -122,7 +122,7 @@ func weightRow(rng *rand.Rand, t Type, nb int, style int) []byte {
 // floats (styles 0, 1) or raw blocks of extreme codes (±127 everywhere,
 // alternating, and −128 where the kernels allow it).
 func activationRow(rng *rand.Rand, t Type, nb int, style int) []byte {
-	n := nb * t.BlockElems()
+	n := nb * t.BlockSize()
 	if style < 2 {
 		qa, _ := randomActivations(rng, t, n, style == 1)
 		return qa
@@ -200,7 +200,7 @@ func compareWithAVX2(t *testing.T, ref, k *dotKernels) {
 			for wStyle := 0; wStyle < 4; wStyle++ {
 				for aStyle := 0; aStyle < 4; aStyle++ {
 					a := activationRow(rng, typ, nb, aStyle)
-					rb := nb * typ.BlockBytes()
+					rb := nb * typ.TypeSize()
 					stride := rb + rng.Intn(3)*7 // also rows with gaps between them
 					w := make([]byte, (nrows-1)*stride+rb)
 					want := make([]float32, nrows)
@@ -270,22 +270,12 @@ func TestMulBatchBitIdenticalAcrossImplementations(t *testing.T) {
 	pool := parallel.New(3)
 	for _, typ := range quantTypes {
 		for _, n := range []int{1, 3} {
-			rows, cols := 37, 2*typ.BlockElems()*3
-			if typ.BlockElems() == QK {
+			rows, cols := 37, 2*typ.BlockSize()*3
+			if typ.BlockSize() == QK {
 				cols = 17 * QK
 			}
-			var data []byte
-			for r := 0; r < rows; r++ {
-				data = append(data, randomRow(rng, typ, cols, r%3 == 0)...)
-			}
-			m, err := NewMatrix(typ, rows, cols, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			x := make([]float32, n*cols)
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-			}
+			m, _ := randomMatrixEvery(t, rng, typ, rows, cols, 3)
+			x := randomX(rng, n*cols)
 			want := make([]float32, n*rows)
 			m.mulBatch(ref, pool, want, x, n, &Workspace{})
 			for _, k := range kernelSets() {
@@ -335,7 +325,7 @@ func TestRowKernelsCheckBounds(t *testing.T) {
 	for _, k := range append(kernelSets(), extraKernelSets()...) {
 		for _, typ := range quantTypes {
 			nb := 3
-			rb := nb * typ.BlockBytes()
+			rb := nb * typ.TypeSize()
 			w := weightRow(rng, typ, nb, 0)
 			w = append(w, weightRow(rng, typ, nb, 0)...)
 			a := activationRow(rng, typ, nb, 0)
@@ -375,11 +365,11 @@ func TestDequantizeBitIdentical(t *testing.T) {
 		for _, typ := range []Type{Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, Q8_K, F16, F32} {
 			for nb := 1; nb <= 9; nb++ {
 				for style := 0; style < 4; style++ {
-					n := nb * typ.BlockElems()
+					n := nb * typ.BlockSize()
 					var src []byte
 					if typ == Q8_K {
 						src = activationRow(rng, Q4_K, nb, style)
-					} else if typ.BlockElems() == 1 {
+					} else if typ.BlockSize() == 1 {
 						src = randomRow(rng, typ, n, false)
 					} else {
 						src = weightRow(rng, typ, nb, style)

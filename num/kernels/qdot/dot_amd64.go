@@ -141,11 +141,11 @@ func dequantAVX512(t Type, dst []float32, src []byte, n int) bool {
 	default:
 		return false
 	}
-	nb := n / t.BlockElems()
+	nb := n / t.BlockSize()
 	if nb <= 0 {
 		return true
 	}
-	_, _ = dst[n-1], src[nb*t.BlockBytes()-1]
+	_, _ = dst[n-1], src[nb*t.TypeSize()-1]
 	f(&dst[0], &src[0], nb)
 	return true
 }

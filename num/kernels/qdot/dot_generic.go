@@ -162,26 +162,44 @@ func q4KMins(ab []byte, m *[8]uint8) int32 {
 	return summ
 }
 
+// q4KPairSums is the exact integer dot of a Q4_K sub-block pair's codes q
+// (32 bytes: the low nibbles are the first sub-block, the high nibbles the
+// second) with its 64 activations aq: s1 for the first sub-block against
+// aq[0:32], s2 for the second against aq[32:64].
+func q4KPairSums(q, aq []byte) (s1, s2 int32) {
+	_, _ = q[31], aq[63]
+	for l := 0; l < 32; l++ {
+		s1 += int32(q[l]&15) * int32(int8(aq[l]))
+		s2 += int32(q[l]>>4) * int32(int8(aq[32+l]))
+	}
+	return s1, s2
+}
+
+// q4KBlockSums is the exact integer part of one Q4_K·Q8_K super-block (wb,
+// ab), per pair j of 32-element sub-blocks: isb[j] = Σ sc·q·a over the pair
+// and imin[j] = m₀·bsum₀ + m₁·bsum₁ (the pair's mins times Q8_K's sums of
+// 16). Integer sums are exact in any order, so every Q4_K dot shares them.
+func q4KBlockSums(wb, ab []byte) (isb, imin [4]int32) {
+	sc, m := scaleMinK4(wb[4:16])
+	aq := ab[4:]
+	for j := 0; j < 4; j++ {
+		s1, s2 := q4KPairSums(wb[16+32*j:16+32*j+32], aq[64*j:64*j+64])
+		isb[j] = s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
+		imin[j] = int32(m[2*j])*(q8KBsum(ab, 4*j)+q8KBsum(ab, 4*j+1)) +
+			int32(m[2*j+1])*(q8KBsum(ab, 4*j+2)+q8KBsum(ab, 4*j+3))
+	}
+	return isb, imin
+}
+
 func dotQ4_KGo(w, a []byte, nb int) float32 {
 	var acc, accm float32
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ4_K : i*BytesQ4_K+BytesQ4_K]
 		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
-		sc, m := scaleMinK4(wb[4:16])
-		aq := ab[4:]
-		var sumi int32
-		for j := 0; j < 4; j++ {
-			q := wb[16+32*j:]
-			var s1, s2 int32
-			for l := 0; l < 32; l++ {
-				s1 += int32(q[l]&15) * int32(int8(aq[64*j+l]))
-				s2 += int32(q[l]>>4) * int32(int8(aq[64*j+32+l]))
-			}
-			sumi += s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
-		}
+		isb, imin := q4KBlockSums(wb, ab)
 		da := q8KScale(ab)
-		acc = fma32(float32(sumi), half(wb)*da, acc)
-		accm = fma32(float32(q4KMins(ab, &m)), half(wb[2:])*da, accm)
+		acc = fma32(float32(isb[0]+isb[1]+isb[2]+isb[3]), half(wb)*da, acc)
+		accm = fma32(float32(imin[0]+imin[1]+imin[2]+imin[3]), half(wb[2:])*da, accm)
 	}
 	return acc - accm
 }

@@ -122,24 +122,14 @@ func TestNEONMulBatchBitIdenticalToGo(t *testing.T) {
 	for _, typ := range weightTypes {
 		for _, n := range []int{1, 3} {
 			rows, cols := 37, 3*QKK
-			if typ.BlockElems() == QK {
+			if typ.BlockSize() == QK {
 				cols = 17 * QK
 			}
 			if typ == F16 || typ == F32 {
 				cols = 17*QK + 3 // a tail after the groups of four
 			}
-			var data []byte
-			for r := 0; r < rows; r++ {
-				data = append(data, randomRow(rng, typ, cols, r%3 == 0)...)
-			}
-			m, err := NewMatrix(typ, rows, cols, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			x := make([]float32, n*cols)
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-			}
+			m, _ := randomMatrixEvery(t, rng, typ, rows, cols, 3)
+			x := randomX(rng, n*cols)
 			want, got := make([]float32, n*rows), make([]float32, n*rows)
 			m.mulBatch(&genericKernels, pool, want, x, n, &Workspace{})
 			m.mulBatch(&neonKernels, pool, got, x, n, &Workspace{})

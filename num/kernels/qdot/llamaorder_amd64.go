@@ -97,40 +97,33 @@ func f32GemmOrder(w, x []float32, n int) float32 {
 	return f32GemmOrder8AVX2(&w[0], &x[0], n/8)
 }
 
+// f16Blocks returns the pointers the F16 order kernels take for the full
+// blocks of width elements: w's and x's first elements, after checking that
+// they hold full blocks (nil, nil when full is 0). The kernels' zero-padded
+// tail arrays tw, tx go as (*uint16)(unsafe.Pointer(tw)) and
+// (*float32)(unsafe.Pointer(tx)): nil when there is no tail.
+func f16Blocks(w []byte, x []float32, full, width int) (*uint16, *float32) {
+	if full <= 0 {
+		return nil, nil
+	}
+	_, _ = w[2*width*full-1], x[width*full-1]
+	return (*uint16)(unsafe.Pointer(&w[0])), &x[0]
+}
+
 func f16VecOrder32(w []byte, x []float32, full int, tw *[32]uint16, tx *[32]float32) float32 {
 	if !llamaOrderAsm {
 		return f16VecOrder32Go(w, x, full, tw, tx)
 	}
-	var wp *uint16
-	var xp *float32
-	if full > 0 {
-		_, _ = w[64*full-1], x[32*full-1]
-		wp, xp = (*uint16)(unsafe.Pointer(&w[0])), &x[0]
-	}
-	var twp *uint16
-	var txp *float32
-	if tw != nil {
-		twp, txp = &tw[0], &tx[0]
-	}
-	return f16VecOrder32AVX2(wp, xp, full, twp, txp)
+	wp, xp := f16Blocks(w, x, full, 32)
+	return f16VecOrder32AVX2(wp, xp, full, (*uint16)(unsafe.Pointer(tw)), (*float32)(unsafe.Pointer(tx)))
 }
 
 func f16GemmOrder8(w []byte, x []float32, full int, tw *[8]uint16, tx *[8]float32) float32 {
 	if !llamaOrderAsm {
 		return f16GemmOrder8Go(w, x, full, tw, tx)
 	}
-	var wp *uint16
-	var xp *float32
-	if full > 0 {
-		_, _ = w[16*full-1], x[8*full-1]
-		wp, xp = (*uint16)(unsafe.Pointer(&w[0])), &x[0]
-	}
-	var twp *uint16
-	var txp *float32
-	if tw != nil {
-		twp, txp = &tw[0], &tx[0]
-	}
-	return f16GemmOrder8AVX2(wp, xp, full, twp, txp)
+	wp, xp := f16Blocks(w, x, full, 8)
+	return f16GemmOrder8AVX2(wp, xp, full, (*uint16)(unsafe.Pointer(tw)), (*float32)(unsafe.Pointer(tx)))
 }
 
 // dotQ4_0Repack4 computes rows r..r+3 (w starts at row r; rows stride bytes
@@ -176,34 +169,14 @@ func f16VecOrder(w []byte, x []float32, full int, tw *[64]uint16, tx *[64]float3
 	if !llamaOrderAsm {
 		return f16VecOrderGo(w, x, full, tw, tx)
 	}
-	var wp *uint16
-	var xp *float32
-	if full > 0 {
-		_, _ = w[128*full-1], x[64*full-1]
-		wp, xp = (*uint16)(unsafe.Pointer(&w[0])), &x[0]
-	}
-	var twp *uint16
-	var txp *float32
-	if tw != nil {
-		twp, txp = &tw[0], &tx[0]
-	}
-	return f16VecOrderAVX2(wp, xp, full, twp, txp)
+	wp, xp := f16Blocks(w, x, full, 64)
+	return f16VecOrderAVX2(wp, xp, full, (*uint16)(unsafe.Pointer(tw)), (*float32)(unsafe.Pointer(tx)))
 }
 
 func f16GemmOrder(w []byte, x []float32, full int, tw *[16]uint16, tx *[16]float32) float32 {
 	if !llamaOrderAsm {
 		return f16GemmOrderGo(w, x, full, tw, tx)
 	}
-	var wp *uint16
-	var xp *float32
-	if full > 0 {
-		_, _ = w[32*full-1], x[16*full-1]
-		wp, xp = (*uint16)(unsafe.Pointer(&w[0])), &x[0]
-	}
-	var twp *uint16
-	var txp *float32
-	if tw != nil {
-		twp, txp = &tw[0], &tx[0]
-	}
-	return f16GemmOrderAVX2(wp, xp, full, twp, txp)
+	wp, xp := f16Blocks(w, x, full, 16)
+	return f16GemmOrderAVX2(wp, xp, full, (*uint16)(unsafe.Pointer(tw)), (*float32)(unsafe.Pointer(tx)))
 }

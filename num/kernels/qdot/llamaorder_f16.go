@@ -167,24 +167,13 @@ func (m *Matrix) F16TinyBLAS(n int) bool {
 // split over pool.
 // x: [n, Cols], dst: [n, Rows].
 func (m *Matrix) MulF16LlamaOrder(pool *parallel.Pool, dst, x []float32, n int, ws *Workspace) {
-	if m.Type != F16 {
-		panic("qdot: MulF16LlamaOrder on a " + m.Type.String() + " matrix")
-	}
+	m.mustBe(F16, "MulF16LlamaOrder")
 	if n <= 0 {
 		return
 	}
-	if pool == nil {
-		pool = parallel.Default()
-	}
-	if ws == nil {
-		ws = &Workspace{}
-	}
+	pool, ws = orDefaults(pool, ws)
 	cols := m.Cols
-	if cap(ws.xh) < n*cols {
-		ws.xh = make([]float32, n*cols)
-	}
-	xh := ws.xh[:n*cols]
-	roundToF16(xh, x[:n*cols])
+	xh := ws.roundActsToF16(x, n, cols)
 	gemm := m.F16TinyBLAS(n)
 	grain := 64
 	if n > 1 {

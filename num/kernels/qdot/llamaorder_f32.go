@@ -72,9 +72,7 @@ func f32GemmOrderGo(w, x []float32, n int) float32 {
 // rows split over pool.
 // x: [n, Cols], dst: [n, Rows].
 func (m *Matrix) MulF32LlamaOrder(pool *parallel.Pool, dst, x []float32, n int, ws *Workspace) {
-	if m.Type != F32 {
-		panic("qdot: MulF32LlamaOrder on a " + m.Type.String() + " matrix")
-	}
+	m.mustBe(F32, "MulF32LlamaOrder")
 	if n <= 0 {
 		return
 	}

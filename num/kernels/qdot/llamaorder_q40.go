@@ -33,24 +33,10 @@ func dotQ4_0RepackGo(w, a []byte, nb int) float32 {
 // of llama.cpp's repacked Q4_0 kernels, rows split over pool. W must be Q4_0.
 // x: [n, Cols], dst: [n, Rows].
 func (m *Matrix) MulQ4_0RepackOrder(pool *parallel.Pool, dst, x []float32, n int, ws *Workspace) {
-	if m.Type != Q4_0 {
-		panic("qdot: MulQ4_0RepackOrder on a " + m.Type.String() + " matrix")
-	}
+	pool, qa, arb := m.quantizedProductArgs(Q4_0, "MulQ4_0RepackOrder", pool, x, n, ws)
 	if n <= 0 {
 		return
 	}
-	if pool == nil {
-		pool = parallel.Default()
-	}
-	if ws == nil {
-		ws = &Workspace{}
-	}
-	arb := m.actRowBytes()
-	ws.q8_0 = grow(ws.q8_0, n*arb)
-	for t := 0; t < n; t++ {
-		QuantizeQ8_0(ws.q8_0[t*arb:(t+1)*arb], x[t*m.Cols:(t+1)*m.Cols])
-	}
-	qa := ws.q8_0
 	nb := m.Cols / QK
 	// groups of 4 rows share the activation loads and run four independent
 	// accumulator chains; rows past the last group of 4 one by one

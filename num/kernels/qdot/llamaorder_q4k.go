@@ -28,23 +28,13 @@ func dotQ4_KGemmOrderGo(w, a []byte, nb int) float32 {
 	for i := 0; i < nb; i++ {
 		wb := w[i*BytesQ4_K : i*BytesQ4_K+BytesQ4_K]
 		ab := a[i*BytesQ8_K : i*BytesQ8_K+BytesQ8_K]
-		sc, m := scaleMinK4(wb[4:16])
-		aq := ab[4:]
+		isb, imin := q4KBlockSums(wb, ab)
 		da := q8KScale(ab)
 		dd := half(wb) * da
 		dm := half(wb[2:]) * da
 		for j := 0; j < 4; j++ {
-			q := wb[16+32*j:]
-			var s1, s2 int32
-			for l := 0; l < 32; l++ {
-				s1 += int32(q[l]&15) * int32(int8(aq[64*j+l]))
-				s2 += int32(q[l]>>4) * int32(int8(aq[64*j+32+l]))
-			}
-			isb := s1*int32(sc[2*j]) + s2*int32(sc[2*j+1])
-			imin := int32(m[2*j])*(q8KBsum(ab, 4*j)+q8KBsum(ab, 4*j+1)) +
-				int32(m[2*j+1])*(q8KBsum(ab, 4*j+2)+q8KBsum(ab, 4*j+3))
-			acc = FMA32(float32(isb), dd, acc)
-			accm = FMA32(float32(imin), dm, accm)
+			acc = FMA32(float32(isb[j]), dd, acc)
+			accm = FMA32(float32(imin[j]), dm, accm)
 		}
 	}
 	return acc - accm
@@ -55,24 +45,10 @@ func dotQ4_KGemmOrderGo(w, a []byte, nb int) float32 {
 // split over pool. W must be Q4_K.
 // x: [n, Cols], dst: [n, Rows].
 func (m *Matrix) MulQ4KGemmOrder(pool *parallel.Pool, dst, x []float32, n int, ws *Workspace) {
-	if m.Type != Q4_K {
-		panic("qdot: MulQ4KGemmOrder on a " + m.Type.String() + " matrix")
-	}
+	pool, qa, arb := m.quantizedProductArgs(Q4_K, "MulQ4KGemmOrder", pool, x, n, ws)
 	if n <= 0 {
 		return
 	}
-	if pool == nil {
-		pool = parallel.Default()
-	}
-	if ws == nil {
-		ws = &Workspace{}
-	}
-	arb := m.actRowBytes()
-	ws.q8_K = grow(ws.q8_K, n*arb)
-	for t := 0; t < n; t++ {
-		QuantizeQ8_K(ws.q8_K[t*arb:(t+1)*arb], x[t*m.Cols:(t+1)*m.Cols])
-	}
-	qa := ws.q8_K
 	nb := m.Cols / QKK
 	pool.For(m.Rows, 16, func(lo, hi int) {
 		for r := lo; r < hi; r++ {

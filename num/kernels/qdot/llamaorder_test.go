@@ -128,7 +128,7 @@ func randomQ4(rng *rand.Rand, t Type, rows, cols int) []byte {
 	rb, _ := RowBytes(t, cols)
 	b := make([]byte, rows*rb)
 	rng.Read(b)
-	bb := t.BlockBytes()
+	bb := t.TypeSize()
 	for off := 0; off < len(b); off += bb {
 		binary.LittleEndian.PutUint16(b[off:], f16.Float16(float32(rng.NormFloat64()*0.01)))
 		if t == Q4_K {
@@ -146,6 +146,19 @@ func randomX(rng *rand.Rand, n int) []float32 {
 	return x
 }
 
+// orderProducts runs mul (one of m's Mul…Order products) on the n rows of
+// x with the kernels this CPU picks and with the portable ones, and
+// m.MulBatch for comparison, over a pool of 2. Each result: [n, Rows].
+func orderProducts(m *Matrix, x []float32, n int, mul func(*Matrix, *parallel.Pool, []float32, []float32, int, *Workspace)) (got, portable, other []float32) {
+	pool := parallel.New(2)
+	defer pool.Close()
+	got, portable, other = make([]float32, n*m.Rows), make([]float32, n*m.Rows), make([]float32, n*m.Rows)
+	mul(m, pool, got, x, n, nil)
+	withPortable(func() { mul(m, pool, portable, x, n, nil) })
+	m.MulBatch(pool, other, x, n, nil)
+	return got, portable, other
+}
+
 func TestQ4_0RepackOrder(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	const rows, cols, n = 26, 576, 3 // 26: six groups of 4 and two single rows
@@ -154,17 +167,7 @@ func TestQ4_0RepackOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := randomX(rng, n*cols)
-	pool := parallel.New(2)
-	defer pool.Close()
-	got := make([]float32, n*rows)
-	m.MulQ4_0RepackOrder(pool, got, x, n, nil)
-	var portable []float32
-	withPortable(func() {
-		portable = make([]float32, n*rows)
-		m.MulQ4_0RepackOrder(pool, portable, x, n, nil)
-	})
-	other := make([]float32, n*rows)
-	m.MulBatch(pool, other, x, n, nil)
+	got, portable, other := orderProducts(&m, x, n, (*Matrix).MulQ4_0RepackOrder)
 	qa := make([]byte, cols/QK*BytesQ8_0)
 	for tk := 0; tk < n; tk++ {
 		QuantizeQ8_0(qa, x[tk*cols:(tk+1)*cols])
@@ -200,14 +203,7 @@ func TestQ4KGemmOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := randomX(rng, n*cols)
-	pool := parallel.New(2)
-	defer pool.Close()
-	got := make([]float32, n*rows)
-	m.MulQ4KGemmOrder(pool, got, x, n, nil)
-	portable := make([]float32, n*rows)
-	withPortable(func() { m.MulQ4KGemmOrder(pool, portable, x, n, nil) })
-	other := make([]float32, n*rows)
-	m.MulBatch(pool, other, x, n, nil)
+	got, portable, other := orderProducts(&m, x, n, (*Matrix).MulQ4KGemmOrder)
 	qa := make([]byte, cols/QKK*BytesQ8_K)
 	for tk := 0; tk < n; tk++ {
 		QuantizeQ8_K(qa, x[tk*cols:(tk+1)*cols])

@@ -126,7 +126,7 @@ func TestLowBitDotsMatchGGML(t *testing.T) {
 	var cases []tc
 	for _, typ := range []Type{Q5_1, Q4_1, Q3_K, Q2_K, IQ4_NL, IQ4_XS} {
 		for i := 0; i < 40; i++ {
-			n := typ.BlockElems() * (1 + rng.Intn(8))
+			n := typ.BlockSize() * (1 + rng.Intn(8))
 			adv := i%4 == 3
 			w := randomRow(rng, typ, n, adv)
 			_, x := randomActivations(rng, typ, n, adv)

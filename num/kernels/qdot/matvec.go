@@ -106,6 +106,74 @@ type Workspace struct {
 	xh         []float32 // F16-rounded activations for F16 weights
 }
 
+// orDefaults returns pool and ws, with the shared pool for a nil pool and a
+// fresh Workspace for a nil ws.
+func orDefaults(pool *parallel.Pool, ws *Workspace) (*parallel.Pool, *Workspace) {
+	if pool == nil {
+		pool = parallel.Default()
+	}
+	if ws == nil {
+		ws = &Workspace{}
+	}
+	return pool, ws
+}
+
+// mustBe panics unless m is of type t; fn names the caller.
+func (m *Matrix) mustBe(t Type, fn string) {
+	if m.Type != t {
+		panic("qdot: " + fn + " on a " + m.Type.String() + " matrix")
+	}
+}
+
+// quantizeActs quantizes the n rows of x (cols each, x: [n, cols]) to the
+// activation type t (Q8_0, Q8_1 or Q8_K), arb bytes a row, into ws's buffer
+// for t, and returns it: [n·arb]byte.
+func (ws *Workspace) quantizeActs(t Type, x []float32, n, cols, arb int) []byte {
+	var buf *[]byte
+	var quantize func(dst []byte, x []float32)
+	switch t {
+	case Q8_0:
+		buf, quantize = &ws.q8_0, QuantizeQ8_0
+	case Q8_1:
+		buf, quantize = &ws.q8_1, quantizeQ8_1
+	case Q8_K:
+		buf, quantize = &ws.q8_K, QuantizeQ8_K
+	default:
+		panic("qdot: activations quantized to " + t.String())
+	}
+	*buf = grow(*buf, n*arb)
+	for r := 0; r < n; r++ {
+		quantize((*buf)[r*arb:(r+1)*arb], x[r*cols:(r+1)*cols])
+	}
+	return *buf
+}
+
+// roundActsToF16 rounds the first n rows of x (cols each) to F16 values, as
+// llama.cpp converts activations before an F16 product (vec_dot_type F16),
+// into ws's buffer, and returns it: [n·cols]float32.
+func (ws *Workspace) roundActsToF16(x []float32, n, cols int) []float32 {
+	if cap(ws.xh) < n*cols {
+		ws.xh = make([]float32, n*cols)
+	}
+	roundToF16(ws.xh[:n*cols], x[:n*cols])
+	return ws.xh[:n*cols]
+}
+
+// quantizedProductArgs is the start the Mul…Order products of a quantized
+// matrix share: it panics unless m is of type t (fn names the caller),
+// defaults a nil pool to the shared one, and quantizes x's n rows to m's
+// activation type in ws (a fresh Workspace when nil). qa: [n·arb]byte; nil
+// when n ≤ 0.
+func (m *Matrix) quantizedProductArgs(t Type, fn string, pool *parallel.Pool, x []float32, n int, ws *Workspace) (_ *parallel.Pool, qa []byte, arb int) {
+	m.mustBe(t, fn)
+	if n <= 0 {
+		return pool, nil, 0
+	}
+	pool, ws = orDefaults(pool, ws)
+	arb = m.actRowBytes()
+	return pool, ws.quantizeActs(VecDotType(t), x, n, m.Cols, arb), arb
+}
+
 // actRowBytes is the size of one activation row in the dot's input format.
 func (m *Matrix) actRowBytes() int {
 	switch VecDotType(m.Type) {
@@ -232,13 +300,9 @@ func mulBatchSet(k *dotKernels, pool *parallel.Pool, mats []*Matrix, dsts [][]fl
 		panic(fmt.Sprintf("qdot: %d destinations for %d matrices", len(dsts), len(mats)))
 	}
 	cols := mats[0].Cols
-	if pool == nil {
-		pool = parallel.Default()
-	}
-	if ws == nil {
-		ws = &Workspace{}
-	}
-	var haveQ8_0, haveQ8_1, haveQ8_K, haveF16 bool
+	pool, ws = orDefaults(pool, ws)
+	var qa [3][]byte // the activations quantized to Q8_0, Q8_1, Q8_K, once each
+	var xh []float32 // the activations rounded to F16, once
 	preps := make([]prepared, len(mats))
 	total := 0
 	for i, m := range mats {
@@ -250,47 +314,23 @@ func mulBatchSet(k *dotKernels, pool *parallel.Pool, mats []*Matrix, dsts [][]fl
 		}
 		arb := m.actRowBytes()
 		p := prepared{m: m, dst: dsts[i], arb: arb, x: x, row: total}
-		switch VecDotType(m.Type) {
-		case Q8_0:
-			if !haveQ8_0 {
-				ws.q8_0 = grow(ws.q8_0, n*arb)
-				for t := 0; t < n; t++ {
-					QuantizeQ8_0(ws.q8_0[t*arb:(t+1)*arb], x[t*cols:(t+1)*cols])
-				}
-				haveQ8_0 = true
+		switch vt := VecDotType(m.Type); {
+		case vt == Q8_0 || vt == Q8_1 || vt == Q8_K:
+			qi := 0 // qa's index of vt
+			if vt == Q8_1 {
+				qi = 1
+			} else if vt == Q8_K {
+				qi = 2
 			}
-			p.qa = ws.q8_0
-		case Q8_1:
-			if !haveQ8_1 {
-				ws.q8_1 = grow(ws.q8_1, n*arb)
-				for t := 0; t < n; t++ {
-					quantizeQ8_1(ws.q8_1[t*arb:(t+1)*arb], x[t*cols:(t+1)*cols])
-				}
-				haveQ8_1 = true
+			if qa[qi] == nil {
+				qa[qi] = ws.quantizeActs(vt, x, n, cols, arb)
 			}
-			p.qa = ws.q8_1
-		case Q8_K:
-			if !haveQ8_K {
-				ws.q8_K = grow(ws.q8_K, n*arb)
-				for t := 0; t < n; t++ {
-					QuantizeQ8_K(ws.q8_K[t*arb:(t+1)*arb], x[t*cols:(t+1)*cols])
-				}
-				haveQ8_K = true
+			p.qa = qa[qi]
+		case m.Type == F16:
+			if xh == nil {
+				xh = ws.roundActsToF16(x, n, cols)
 			}
-			p.qa = ws.q8_K
-		default:
-			if m.Type == F16 {
-				// llama.cpp converts activations to F16 before an F16
-				// product (vec_dot_type F16); round them the same way.
-				if !haveF16 {
-					if cap(ws.xh) < n*cols {
-						ws.xh = make([]float32, n*cols)
-					}
-					roundToF16(ws.xh[:n*cols], x[:n*cols])
-					haveF16 = true
-				}
-				p.x = ws.xh[:n*cols]
-			}
+			p.x = xh
 		}
 		preps[i] = p
 		total += m.Rows

@@ -53,7 +53,7 @@ func randomRow(rng *rand.Rand, t Type, n int, adversarial bool) []byte {
 			putHalf(b[2*i:], float32(rng.NormFloat64()))
 		}
 	default:
-		bb := t.BlockBytes()
+		bb := t.TypeSize()
 		for off := 0; off < rb; off += bb {
 			blk := b[off : off+bb]
 			fill(blk)
@@ -80,9 +80,16 @@ func randomRow(rng *rand.Rand, t Type, n int, adversarial bool) []byte {
 // its bytes.
 func randomMatrix(tb testing.TB, rng *rand.Rand, t Type, rows, cols int) (Matrix, []byte) {
 	tb.Helper()
+	return randomMatrixEvery(tb, rng, t, rows, cols, 0)
+}
+
+// randomMatrixEvery is randomMatrix with adversarial rows 0, every,
+// 2·every, … (none when every is 0).
+func randomMatrixEvery(tb testing.TB, rng *rand.Rand, t Type, rows, cols, every int) (Matrix, []byte) {
+	tb.Helper()
 	var data []byte
 	for r := 0; r < rows; r++ {
-		data = append(data, randomRow(rng, t, cols, false)...)
+		data = append(data, randomRow(rng, t, cols, every > 0 && r%every == 0)...)
 	}
 	m, err := NewMatrix(t, rows, cols, data)
 	if err != nil {
@@ -123,7 +130,7 @@ func refDot(t Type, w, qa []byte, x []float32, n int) (dot, mag float64) {
 		// activation block's F16-rounded da·Σ qa (ggml_vec_dot_q5_1_q8_1_generic);
 		// Q4_1 likewise.
 		for b := 0; b < n/QK; b++ {
-			wb, ab := w[b*t.BlockBytes():], qa[b*BytesQ8_1:]
+			wb, ab := w[b*t.TypeSize():], qa[b*BytesQ8_1:]
 			qh := binary.LittleEndian.Uint32(wb[4:])
 			for e := 0; e < QK; e++ {
 				code := float64(iq4Code(wb[4:20], e))

@@ -29,28 +29,50 @@ package qdot
 
 import "fmt"
 
-// Type is a ggml tensor type id (the numbers GGUF files store).
+// Type is a ggml tensor type id, as stored in GGUF tensor infos. This is the
+// one owner of the ids and their block geometry; format/quant re-exports it.
 type Type uint32
 
-// The ggml type ids this package understands.
+// ggml type ids (ggml/include/ggml.h). Ids 4, 5 and 31-33, 36-38 were removed
+// from ggml and are rejected as unknown.
 const (
-	F32  Type = 0
-	F16  Type = 1
-	Q4_0 Type = 2
-	Q4_1 Type = 3
-	Q5_0 Type = 6
-	Q5_1 Type = 7
-	Q8_0 Type = 8
-	Q8_1 Type = 9
-	Q2_K Type = 10
-	Q3_K Type = 11
-	Q4_K Type = 12
-	Q5_K Type = 13
-	Q6_K Type = 14
-	Q8_K Type = 15
+	F32     Type = 0
+	F16     Type = 1
+	Q4_0    Type = 2
+	Q4_1    Type = 3
+	Q5_0    Type = 6
+	Q5_1    Type = 7
+	Q8_0    Type = 8
+	Q8_1    Type = 9
+	Q2_K    Type = 10
+	Q3_K    Type = 11
+	Q4_K    Type = 12
+	Q5_K    Type = 13
+	Q6_K    Type = 14
+	Q8_K    Type = 15
+	IQ2_XXS Type = 16
+	IQ2_XS  Type = 17
+	IQ3_XXS Type = 18
+	IQ1_S   Type = 19
+	IQ4_NL  Type = 20
+	IQ3_S   Type = 21
+	IQ2_S   Type = 22
+	IQ4_XS  Type = 23
+	I8      Type = 24
+	I16     Type = 25
+	I32     Type = 26
+	I64     Type = 27
+	F64     Type = 28
+	IQ1_M   Type = 29
+	BF16    Type = 30
+	TQ1_0   Type = 34
+	TQ2_0   Type = 35
+	MXFP4   Type = 39
+	NVFP4   Type = 40
+	Q1_0    Type = 41
+	Q2_0    Type = 42
 
-	IQ4_NL Type = 20
-	IQ4_XS Type = 23
+	typeEnd = 43 // one past the largest id in typeTable
 )
 
 // Block sizes in elements.
@@ -78,46 +100,98 @@ const (
 	BytesIQ4_XS = 136
 )
 
-// String is ggml's type name.
-func (t Type) String() string {
-	switch t {
-	case F32:
-		return "F32"
-	case F16:
-		return "F16"
-	case Q4_0:
-		return "Q4_0"
-	case Q4_1:
-		return "Q4_1"
-	case IQ4_NL:
-		return "IQ4_NL"
-	case IQ4_XS:
-		return "IQ4_XS"
-	case Q5_0:
-		return "Q5_0"
-	case Q5_1:
-		return "Q5_1"
-	case Q8_1:
-		return "Q8_1"
-	case Q2_K:
-		return "Q2_K"
-	case Q3_K:
-		return "Q3_K"
-	case Q8_0:
-		return "Q8_0"
-	case Q4_K:
-		return "Q4_K"
-	case Q5_K:
-		return "Q5_K"
-	case Q6_K:
-		return "Q6_K"
-	case Q8_K:
-		return "Q8_K"
-	}
-	return fmt.Sprintf("ggml_type(%d)", uint32(t))
+type traits struct {
+	name      string // ggml's type name; "" for an unknown id
+	blockSize int    // elements per block
+	typeSize  int    // bytes per block
 }
 
-// Supported reports whether t can be a weight type here.
+// typeTable holds the block geometry of every type ggml (llama.cpp de3ff81)
+// can store in a GGUF file, so that any such file's tensor sizes can be
+// computed, including types no kernel here handles (see Supported).
+var typeTable = [typeEnd]traits{
+	F32: {"F32", 1, 4}, F16: {"F16", 1, 2}, BF16: {"BF16", 1, 2}, F64: {"F64", 1, 8},
+	I8: {"I8", 1, 1}, I16: {"I16", 1, 2}, I32: {"I32", 1, 4}, I64: {"I64", 1, 8},
+	Q4_0: {"Q4_0", QK, BytesQ4_0}, Q4_1: {"Q4_1", QK, BytesQ4_1}, Q5_0: {"Q5_0", QK, BytesQ5_0}, Q5_1: {"Q5_1", QK, BytesQ5_1},
+	Q8_0: {"Q8_0", QK, BytesQ8_0}, Q8_1: {"Q8_1", QK, BytesQ8_1},
+	Q2_K: {"Q2_K", QKK, BytesQ2_K}, Q3_K: {"Q3_K", QKK, BytesQ3_K}, Q4_K: {"Q4_K", QKK, BytesQ4_K},
+	Q5_K: {"Q5_K", QKK, BytesQ5_K}, Q6_K: {"Q6_K", QKK, BytesQ6_K}, Q8_K: {"Q8_K", QKK, BytesQ8_K},
+	IQ2_XXS: {"IQ2_XXS", 256, 66}, IQ2_XS: {"IQ2_XS", 256, 74}, IQ3_XXS: {"IQ3_XXS", 256, 98},
+	IQ1_S: {"IQ1_S", 256, 50}, IQ4_NL: {"IQ4_NL", QK, BytesIQ4_NL}, IQ3_S: {"IQ3_S", 256, 110},
+	IQ2_S: {"IQ2_S", 256, 82}, IQ4_XS: {"IQ4_XS", QKK, BytesIQ4_XS}, IQ1_M: {"IQ1_M", 256, 56},
+	TQ1_0: {"TQ1_0", 256, 54}, TQ2_0: {"TQ2_0", 256, 66},
+	MXFP4: {"MXFP4", 32, 17}, NVFP4: {"NVFP4", 64, 36}, Q1_0: {"Q1_0", 128, 18}, Q2_0: {"Q2_0", 64, 18},
+}
+
+// traits returns t's row of typeTable; the zero traits for an unknown id.
+func (t Type) traits() traits {
+	if t < typeEnd {
+		return typeTable[t]
+	}
+	return traits{}
+}
+
+// Known reports whether t is a ggml type id with known block geometry.
+func (t Type) Known() bool { return t.traits().name != "" }
+
+// String is ggml's type name (e.g. "Q4_K"), or "type(N)" for unknown ids.
+func (t Type) String() string {
+	if tr := t.traits(); tr.name != "" {
+		return tr.name
+	}
+	return fmt.Sprintf("type(%d)", uint32(t))
+}
+
+// BlockSize is the number of elements per block (1 for plain types); 0 if unknown.
+func (t Type) BlockSize() int { return t.traits().blockSize }
+
+// TypeSize is the number of bytes per block; 0 if unknown.
+func (t Type) TypeSize() int { return t.traits().typeSize }
+
+// RowSize is the byte size of a row of n elements, or an error when n is not
+// a multiple of the block size or the type is unknown.
+func (t Type) RowSize(n int) (int, error) {
+	tr := t.traits()
+	if tr.name == "" {
+		return 0, fmt.Errorf("unknown ggml type %d", uint32(t))
+	}
+	if n < 0 || n%tr.blockSize != 0 {
+		return 0, fmt.Errorf("%s: row length %d is not a multiple of the block size %d", tr.name, n, tr.blockSize)
+	}
+	return n / tr.blockSize * tr.typeSize, nil
+}
+
+// ParseType maps a ggml type name (case-insensitive, e.g. "q4_k") to its id.
+func ParseType(name string) (Type, error) {
+	for t, tr := range typeTable {
+		if tr.name != "" && equalFold(tr.name, name) {
+			return Type(t), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown ggml type name %q", name)
+}
+
+// equalFold is ASCII-only strings.EqualFold.
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'a' <= x && x <= 'z' {
+			x -= 'a' - 'A'
+		}
+		if 'a' <= y && y <= 'z' {
+			y -= 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// Supported reports whether t can be a weight type of a Matrix here.
 func (t Type) Supported() bool {
 	switch t {
 	case F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS:
@@ -126,69 +200,18 @@ func (t Type) Supported() bool {
 	return false
 }
 
-// BlockElems is the number of elements per block of t (1 for F32/F16).
-func (t Type) BlockElems() int {
-	switch t {
-	case F32, F16:
-		return 1
-	case Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, IQ4_NL:
-		return QK
-	case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_XS:
-		return QKK
-	}
-	return 0
-}
-
-// BlockBytes is the number of bytes per block of t.
-func (t Type) BlockBytes() int {
-	switch t {
-	case F32:
-		return 4
-	case F16:
-		return 2
-	case Q4_0:
-		return BytesQ4_0
-	case Q4_1:
-		return BytesQ4_1
-	case IQ4_NL:
-		return BytesIQ4_NL
-	case IQ4_XS:
-		return BytesIQ4_XS
-	case Q5_0:
-		return BytesQ5_0
-	case Q5_1:
-		return BytesQ5_1
-	case Q8_0:
-		return BytesQ8_0
-	case Q8_1:
-		return BytesQ8_1
-	case Q2_K:
-		return BytesQ2_K
-	case Q3_K:
-		return BytesQ3_K
-	case Q4_K:
-		return BytesQ4_K
-	case Q5_K:
-		return BytesQ5_K
-	case Q6_K:
-		return BytesQ6_K
-	case Q8_K:
-		return BytesQ8_K
-	}
-	return 0
-}
-
 // RowBytes is the storage size of a row of n elements, or an error when n is
-// not a whole number of blocks or t is unknown.
+// not a whole number of blocks or t is neither a weight type here (Supported)
+// nor an activation type (Q8_1, Q8_K).
 func RowBytes(t Type, n int) (int, error) {
-	be := t.BlockElems()
-	if be == 0 {
+	if !t.Supported() && t != Q8_1 && t != Q8_K {
 		return 0, fmt.Errorf("unsupported tensor type %s", t)
 	}
+	be := t.BlockSize()
 	if n < 0 || n%be != 0 {
 		return 0, fmt.Errorf("row length %d is not a multiple of the %s block size %d", n, t, be)
 	}
-	return n / be * t.BlockBytes(), nil
+	return n / be * t.TypeSize(), nil
 }
 
 // VecDotType is the activation format the dot product of weight type t uses
