@@ -15,8 +15,14 @@ func transpose8(dst *float32, dstStride int, src *float32, srcStride int, blocks
 //go:noescape
 func transpose4(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
 
-// avxTransposers need AVX only, which AVX2 and AVX-512 imply.
-var avxTransposers = &transposers{t8: transpose8, t4: transpose4}
+//go:noescape
+func copyRows16(dst, src *float32, ld int, rows int)
+
+//go:noescape
+func copyRows32(dst, src *float32, ld int, rows int)
+
+// avxPackers need AVX only, which AVX2 and AVX-512 imply.
+var avxPackers = &packers{t8: transpose8, t4: transpose4, rows16: copyRows16, rows32: copyRows32}
 
 //go:noescape
 func dotAVX2(a, b *float32, n int) float32
@@ -28,8 +34,8 @@ func axpyAVX2(alpha float32, x, y *float32, n int)
 func kernAVX2x6x16(k int, a, b, c *float32, ldc int, alpha float32, accumulate int)
 
 var (
-	avx512Kernel = &microKernel{name: "avx512 12x32", mr: 12, nr: 32, kc: 512, mc: 96, nc: 4096, fn: kernAVX512x12x32, tr: avxTransposers, dot: dotAVX2, axpy: axpyAVX2}
-	avx2Kernel   = &microKernel{name: "avx2 6x16", mr: 6, nr: 16, kc: 512, mc: 96, nc: 4096, fn: kernAVX2x6x16, tr: avxTransposers, dot: dotAVX2, axpy: axpyAVX2}
+	avx512Kernel = &microKernel{name: "avx512 12x32", mr: 12, nr: 32, kc: 512, mc: 96, nc: 4096, fn: kernAVX512x12x32, pk: avxPackers, dot: dotAVX2, axpy: axpyAVX2}
+	avx2Kernel   = &microKernel{name: "avx2 6x16", mr: 6, nr: 16, kc: 512, mc: 96, nc: 4096, fn: kernAVX2x6x16, pk: avxPackers, dot: dotAVX2, axpy: axpyAVX2}
 )
 
 // kernels lists the micro-kernels this CPU can run, fastest first.

@@ -588,6 +588,16 @@ TEXT ·transpose8(SB), NOSPLIT, $0-40
 	TESTQ CX, CX
 	JEQ transpose8_done
 transpose8_loop:
+	LEAQ (SI)(R9*8), DX
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R9*1)
+	PREFETCHT0 (DX)(R9*2)
+	PREFETCHT0 (DX)(R10*1)
+	LEAQ (DX)(R9*4), DX
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R9*1)
+	PREFETCHT0 (DX)(R9*2)
+	PREFETCHT0 (DX)(R10*1)
 	MOVQ SI, AX
 	VMOVUPS (AX), Y0
 	VMOVUPS (AX)(R9*1), Y1
@@ -654,6 +664,16 @@ TEXT ·transpose4(SB), NOSPLIT, $0-40
 	TESTQ CX, CX
 	JEQ transpose4_done
 transpose4_loop:
+	LEAQ (SI)(R9*4), DX
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R9*1)
+	PREFETCHT0 (DX)(R9*2)
+	PREFETCHT0 (DX)(R10*1)
+	LEAQ (DX)(R9*4), DX
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R9*1)
+	PREFETCHT0 (DX)(R9*2)
+	PREFETCHT0 (DX)(R10*1)
 	VMOVUPS (SI), Y0
 	VMOVUPS (SI)(R9*1), Y1
 	VMOVUPS (SI)(R9*2), Y2
@@ -681,6 +701,59 @@ transpose4_loop:
 	DECQ CX
 	JNZ transpose4_loop
 transpose4_done:
+	VZEROUPPER
+	RET
+
+// func copyRows16(dst, src *float32, ld int, rows int)
+TEXT ·copyRows16(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+24(FP), CX
+	IMUL3Q $32, R9, R10
+	TESTQ CX, CX
+	JEQ copyRows16_done
+copyRows16_loop:
+	PREFETCHT0 0(SI)(R10*1)
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ R9, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ copyRows16_loop
+copyRows16_done:
+	VZEROUPPER
+	RET
+
+// func copyRows32(dst, src *float32, ld int, rows int)
+TEXT ·copyRows32(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+24(FP), CX
+	IMUL3Q $32, R9, R10
+	TESTQ CX, CX
+	JEQ copyRows32_done
+copyRows32_loop:
+	PREFETCHT0 0(SI)(R10*1)
+	PREFETCHT0 64(SI)(R10*1)
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ R9, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ copyRows32_loop
+copyRows32_done:
 	VZEROUPPER
 	RET
 
