@@ -224,7 +224,7 @@ func avx2(mr, nv, unroll int) {
 const rowsAhead = 32
 
 // copyRows writes copyRows<w>, the AVX copy of rows × w floats (w a
-// multiple of 8) from rows of a strided source into contiguous rows,
+// multiple of 4) from rows of a strided source into contiguous rows,
 // prefetching the source row ahead rows down (op(B) of an NN product is
 // packed this way: one sliver is w columns of kc rows that are far apart,
 // so the hardware prefetcher alone leaves the copy waiting on memory):
@@ -243,14 +243,26 @@ func copyRows(w, ahead int) {
 	p("TESTQ CX, CX")
 	p("JEQ %s_done", name)
 	label(name + "_loop")
+	if w%4 != 0 {
+		panic("copyRows width is not a multiple of 4")
+	}
+	// Every 64 bytes and the row's last float: a row not aligned to a
+	// cache line straddles one more line than w*4/64.
 	for o := 0; o < w*4; o += 64 {
 		p("PREFETCHT0 %d(SI)(R10*1)", o)
 	}
+	p("PREFETCHT0 %d(SI)(R10*1)", w*4-4)
 	for v := 0; v < w/8; v++ {
 		p("VMOVUPS %d(SI), Y%d", 32*v, v)
 	}
+	if w%8 != 0 {
+		p("VMOVUPS %d(SI), X%d", 32*(w/8), w/8)
+	}
 	for v := 0; v < w/8; v++ {
 		p("VMOVUPS Y%d, %d(DI)", v, 32*v)
+	}
+	if w%8 != 0 {
+		p("VMOVUPS X%d, %d(DI)", w/8, 32*(w/8))
 	}
 	p("ADDQ R9, SI")
 	p("ADDQ $%d, DI", w*4)
@@ -487,6 +499,7 @@ func main() {
 	avx2(6, 2, 4)
 	transpose8()
 	transpose4()
+	copyRows(12, rowsAhead)
 	copyRows(16, rowsAhead)
 	copyRows(32, rowsAhead)
 	dotAXPY()

@@ -25,13 +25,16 @@ func transpose8(dst *float32, dstStride int, src *float32, srcStride int, blocks
 func transpose4(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
 
 //go:noescape
+func copyRows12(dst, src *float32, ld int, rows int)
+
+//go:noescape
 func copyRows16(dst, src *float32, ld int, rows int)
 
 //go:noescape
 func copyRows32(dst, src *float32, ld int, rows int)
 
 // avxPackers need AVX only, which AVX2 and AVX-512 imply.
-var avxPackers = &packers{t8: transpose8, t4: transpose4, rows16: copyRows16, rows32: copyRows32}
+var avxPackers = &packers{t8: transpose8, t4: transpose4, rows12: copyRows12, rows16: copyRows16, rows32: copyRows32}
 
 //go:noescape
 func dotAVX2(a, b *float32, n int) float32

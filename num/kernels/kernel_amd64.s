@@ -1275,6 +1275,31 @@ transpose4_done:
 	VZEROUPPER
 	RET
 
+// func copyRows12(dst, src *float32, ld int, rows int)
+TEXT ·copyRows12(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+24(FP), CX
+	IMUL3Q $32, R9, R10
+	TESTQ CX, CX
+	JEQ copyRows12_done
+copyRows12_loop:
+	PREFETCHT0 0(SI)(R10*1)
+	PREFETCHT0 44(SI)(R10*1)
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), X1
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS X1, 32(DI)
+	ADDQ R9, SI
+	ADDQ $48, DI
+	DECQ CX
+	JNZ copyRows12_loop
+copyRows12_done:
+	VZEROUPPER
+	RET
+
 // func copyRows16(dst, src *float32, ld int, rows int)
 TEXT ·copyRows16(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
@@ -1287,6 +1312,7 @@ TEXT ·copyRows16(SB), NOSPLIT, $0-32
 	JEQ copyRows16_done
 copyRows16_loop:
 	PREFETCHT0 0(SI)(R10*1)
+	PREFETCHT0 60(SI)(R10*1)
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	VMOVUPS Y0, 0(DI)
@@ -1312,6 +1338,7 @@ TEXT ·copyRows32(SB), NOSPLIT, $0-32
 copyRows32_loop:
 	PREFETCHT0 0(SI)(R10*1)
 	PREFETCHT0 64(SI)(R10*1)
+	PREFETCHT0 124(SI)(R10*1)
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	VMOVUPS 64(SI), Y2

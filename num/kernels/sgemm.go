@@ -31,15 +31,31 @@ type microKernel struct {
 // packers are the assembly routines of the packing: the block transposes
 // used by packTransposed, t8 writing dst[(8b+i)*dstStride+j] =
 // src[j*srcStride+8b+i] for b < blocks and i, j < 8 and t4 the same for
-// j < 4; and the row copies used by packSegments, rows16 and rows32 writing
-// dst[p*w+j] = src[p*ld+j] for p < rows, j < w (w = 16, 32). All of them
+// j < 4; and the row copies used by packSegments, rows12, rows16 and rows32
+// writing dst[p*w+j] = src[p*ld+j] for p < rows, j < w (w = 12, 16, 32): op(B)
+// slivers of an NN product, op(A) slivers of a TN one. All of them
 // prefetch the source rows they will read next: packed panels come from
 // rows of A or B far apart in memory, which the hardware prefetcher alone
 // does not fetch early enough (the copy of a 2560×960 op(B) out of cache
 // runs at 11 GB/s without, 20 GB/s with, on Zen 5).
 type packers struct {
-	t8, t4         func(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
-	rows16, rows32 func(dst, src *float32, ld, rows int)
+	t8, t4                 func(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
+	rows12, rows16, rows32 func(dst, src *float32, ld, rows int)
+}
+
+// rowCopy is pk's row copy for width w, nil if it has none.
+func (pk *packers) rowCopy(w int) func(dst, src *float32, ld, rows int) {
+	switch {
+	case pk == nil:
+		return nil
+	case w == 12:
+		return pk.rows12
+	case w == 16:
+		return pk.rows16
+	case w == 32:
+		return pk.rows32
+	}
+	return nil
 }
 
 // Engine runs GEMMs with one micro-kernel on one worker pool. It is safe for
@@ -470,19 +486,13 @@ func packABlock(dst []float32, transA bool, a []float32, lda, i0, mcur, pc, kcur
 
 // packSegments packs kcur contiguous segments of n values, src[p*ld:][:n]
 // for p < kcur, into dst rows of w values: [kcur][w], zero past n. Full
-// slivers of 32 and 16 columns of B go through pk's prefetching row copies
-// when pk has them; otherwise the tile widths of the kernels (12 and 6 rows
-// of A, 32 and 16 columns of B) are copied as arrays, inline instead of
-// memmove calls.
+// slivers (12 rows of A, 32 and 16 columns of B) go through pk's
+// prefetching row copies when pk has them; otherwise the tile widths of the
+// kernels (12 and 6 rows of A, 32 and 16 columns of B) are copied as arrays,
+// inline instead of memmove calls.
 func packSegments(dst []float32, w int, src []float32, ld, n, kcur int, pk *packers) {
-	if kcur > 0 && n == w && pk != nil {
-		rows := pk.rows32
-		if w == 16 {
-			rows = pk.rows16
-		} else if w != 32 {
-			rows = nil
-		}
-		if rows != nil {
+	if kcur > 0 && n == w {
+		if rows := pk.rowCopy(w); rows != nil {
 			_ = src[(kcur-1)*ld+n-1] // every row is in bounds
 			_ = dst[kcur*w-1]
 			rows(&dst[0], &src[0], ld, kcur)
