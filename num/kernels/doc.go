@@ -28,5 +28,18 @@
 // m rows are cut into mc-row blocks that the workers take dynamically, each
 // packing its op(A) block into kc×MR slivers and sweeping MR×NR tiles of C
 // with the micro-kernel. Edge tiles are computed into a scratch tile and
-// merged, so the micro-kernels only ever see full tiles.
+// merged, so the micro-kernels only ever see full tiles. Packing prefetches
+// the source rows it reads next (row copies 32 rows ahead, transposes 8),
+// since the rows of a sliver lie far apart in memory.
+//
+// Kernel choice per CPU (kernelOrder; TestKernelOrderPerCPU names the sets):
+// both AVX-512 kernels tile 12×32 with kc=512, mc=96, nc=4096. On AMD
+// family 26 (Zen 5) and later, "avx512 12x32 regbcast" runs first: it
+// broadcasts each A value into a register with a plain load and prefetches
+// the C tile 64 k steps before the end; there the FMA with an embedded
+// broadcast from memory sustains ~12% less (measured 203 against 232
+// GFLOP/s on cache-resident panels). Every other CPU, Zen 4 (family 25)
+// included, keeps "avx512 12x32" with the embedded broadcast and C
+// prefetched before the loop, the parameters it was tuned with. Then
+// "avx2 6x16" (AVX2+FMA), then the portable "generic 4x8".
 package kernels

@@ -45,7 +45,7 @@ func (e *Engine) PackA(pa *PackedA, m, k int, a []float32, lda int) {
 	pa.data = growF32(pa.data, pa.slivers*mk.mr*k)
 	for pc := 0; pc < k; pc += pa.kc {
 		kcur := min(pa.kc, k-pc)
-		packABlock(pa.panel(pc, kcur), false, a, lda, 0, m, pc, kcur, mk.mr, mk.tr)
+		packABlock(pa.panel(pc, kcur), false, a, lda, 0, m, pc, kcur, mk.mr, mk.pk)
 	}
 }
 
@@ -87,7 +87,7 @@ func (e *Engine) MulPackedNT(pa *PackedA, n int, b []float32, ldb int, c []float
 		for pc := 0; pc < k; pc += pa.kc {
 			kcur := min(pa.kc, k-pc)
 			bs := sc.bpack[:kcur*nr]
-			packBSliver(bs, true, b, ldb, pc, kcur, j, cols, nr, mk.tr)
+			packBSliver(bs, true, b, ldb, pc, kcur, j, cols, nr, mk.pk)
 			acc := 0
 			if pc > 0 {
 				acc = 1

@@ -338,9 +338,9 @@ func TestStridedHit(t *testing.T) {
 // assembly transpose, against its definition.
 func TestPackTransposed(t *testing.T) {
 	r := rand.New(rand.NewSource(13))
-	var trs []*transposers
+	var trs []*packers
 	for _, k := range availableKernels() {
-		trs = append(trs, k.tr)
+		trs = append(trs, k.pk)
 	}
 	for _, tr := range trs {
 		for rows := 0; rows <= 20; rows++ {
@@ -358,6 +358,48 @@ func TestPackTransposed(t *testing.T) {
 						}
 						if dst[p*width+i] != want {
 							t.Fatalf("asm=%v rows=%d depth=%d width=%d ld=%d: dst[%d][%d] = %g, want %g", tr != nil, rows, depth, width, ld, p, i, dst[p*width+i], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPackSegments checks the packing of contiguous row segments (op(B) of
+// an NN product, op(A) of a TN one), through each kernel's assembly row
+// copies and in pure Go, against its definition, on the full-sliver widths
+// the copies take (32, 16) and the others, with strided rows and a
+// destination longer than the panel (left alone past it).
+func TestPackSegments(t *testing.T) {
+	r := rand.New(rand.NewSource(17))
+	pks := []*packers{nil}
+	for _, k := range availableKernels() {
+		pks = append(pks, k.pk)
+	}
+	for _, pk := range pks {
+		for _, w := range []int{6, 12, 16, 32} {
+			for _, n := range []int{w, w - 1, 1} {
+				for _, kcur := range []int{0, 1, 2, 31, 33, 100} {
+					ld := n + r.Intn(40)
+					src := randSlice(r, max(0, (kcur-1)*ld+n))
+					dst := randSlice(r, kcur*w+7)
+					tail := append([]float32(nil), dst[kcur*w:]...)
+					packSegments(dst, w, src, ld, n, kcur, pk)
+					for p := 0; p < kcur; p++ {
+						for j := 0; j < w; j++ {
+							want := float32(0)
+							if j < n {
+								want = src[p*ld+j]
+							}
+							if dst[p*w+j] != want {
+								t.Fatalf("asm=%v w=%d n=%d kcur=%d ld=%d: dst[%d][%d] = %g, want %g", pk != nil, w, n, kcur, ld, p, j, dst[p*w+j], want)
+							}
+						}
+					}
+					for i, v := range tail {
+						if dst[kcur*w+i] != v {
+							t.Fatalf("asm=%v w=%d n=%d kcur=%d: wrote dst[%d] past the panel", pk != nil, w, n, kcur, kcur*w+i)
 						}
 					}
 				}

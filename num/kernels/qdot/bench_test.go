@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/distill-ml/distill/internal/sysmem"
+	"github.com/distill-ml/distill/num/kernels"
 	"github.com/distill-ml/distill/num/parallel"
 )
 
@@ -118,41 +119,48 @@ func makeReadBuffer() []byte {
 	return buf
 }
 
-// readOnce streams buf once over pool through the float32 dot loop (the
-// loads the F32 matvec issues): each thread reads its share as four
-// interleaved sequential streams, 4 KiB at a time — one stream per thread
-// leaves bandwidth unused here (measured: 24.6 GB/s for one stream against
-// 34.9 GB/s for four on one core), and the AVX-512 row kernels read four.
-func readOnce(pool *parallel.Pool, buf []byte, sink []float32) {
-	const chunk, streams = 1024, 4 // float32s per read, streams per thread
-	k := kernelSet
-	pool.For(len(buf)/(4*chunk), streams, func(lo, hi int) {
-		var s float32
-		q := (hi - lo) / streams
-		read := func(c int) {
-			b := buf[c*4*chunk : (c+1)*4*chunk]
-			s += k.f32(b, bytesAsFloat32(b, chunk))
-		}
-		for c := 0; c < q; c++ {
-			for st := 0; st < streams; st++ {
-				read(lo + st*q + c)
-			}
-		}
-		for c := lo + streams*q; c < hi; c++ {
-			read(c)
-		}
-		sink[lo%len(sink)] = s
-	})
+// readProbe streams a buffer once per pass through the probe
+// bench/runtime's ReadBandwidth uses: an F32 matrix-vector product
+// (kernels.Engine.Sgemv) over rows of readCols float32s split across the
+// pool's threads — decode's access pattern with almost none of its
+// arithmetic. (The float32 dot loop over four streams interleaved 4 KiB at
+// a time that this replaced read 13.2 GB/s on one Zen 5 core and 24.8 on
+// two while the matvec kernels streamed 43.8–47.8: every 4 KiB chunk was a
+// new page, where the hardware prefetcher starts over.)
+type readProbe struct {
+	e    *kernels.Engine
+	a    []float32 // a: [rows, readCols], the buffer
+	x, y []float32 // x: [readCols], y: [rows]
+}
+
+// readCols is the row length of the probe: one 16 KiB row per dot product.
+const readCols = 4096
+
+func newReadProbe(pool *parallel.Pool, buf []byte) *readProbe {
+	rows := len(buf) / 4 / readCols
+	x := make([]float32, readCols)
+	for i := range x {
+		x[i] = 1
+	}
+	return &readProbe{e: kernels.NewEngine(pool), a: bytesAsFloat32(buf, rows*readCols), x: x, y: make([]float32, rows)}
+}
+
+// bytes is how many bytes one pass reads.
+func (r *readProbe) bytes() int { return 4 * len(r.a) }
+
+// pass reads the whole buffer once.
+func (r *readProbe) pass() {
+	r.e.Sgemv(false, len(r.y), readCols, 1, r.a, readCols, r.x, 1, 0, r.y, 1)
 }
 
 // readBandwidth is the best of reps full passes over buf, in bytes/s.
 func readBandwidth(pool *parallel.Pool, buf []byte, reps int) float64 {
-	sink := make([]float32, 64)
+	r := newReadProbe(pool, buf)
 	var best float64
-	for r := 0; r < reps; r++ {
+	for range reps {
 		start := time.Now()
-		readOnce(pool, buf, sink)
-		if rate := float64(len(buf)) / time.Since(start).Seconds(); rate > best {
+		r.pass()
+		if rate := float64(r.bytes()) / time.Since(start).Seconds(); rate > best {
 			best = rate
 		}
 	}
@@ -160,19 +168,18 @@ func readBandwidth(pool *parallel.Pool, buf []byte, reps int) float64 {
 }
 
 // BenchmarkMemoryRead is the machine's read bandwidth with a pool of
-// GOMAXPROCS threads: each thread streams its share of a 256 MiB buffer
-// once per iteration, as four interleaved streams (readOnce).
+// GOMAXPROCS threads: one pass of the read probe (readProbe, bench/runtime's
+// probe) over a 256 MiB buffer per iteration.
 func BenchmarkMemoryRead(b *testing.B) {
-	buf := makeReadBuffer()
 	pool := parallel.New(0)
 	defer pool.Close()
-	sink := make([]float32, 64)
-	b.SetBytes(int64(len(buf)))
+	r := newReadProbe(pool, makeReadBuffer())
+	b.SetBytes(int64(r.bytes()))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		readOnce(pool, buf, sink)
+		r.pass()
 	}
-	b.ReportMetric(float64(len(buf))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+	b.ReportMetric(float64(r.bytes())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
 
 // BenchmarkDequantizeRow expands one 1536-element row per type and
