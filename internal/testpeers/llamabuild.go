@@ -103,7 +103,7 @@ func LlamaTool(t testing.TB, target string) string {
 		}
 	}
 	b, err := BuildLlamaCpp(LlamaBuildOptions{
-		Bundle: bundle, CacheDir: filepath.Join(DepsDir(t), "llama-native"),
+		Bundle: bundle, CacheDir: LlamaNativeCacheDir(DepsDir(t)),
 		Targets: []string{target}, Progress: os.Stderr,
 	})
 	if err != nil {
