@@ -28,6 +28,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 deps=${DISTILL_TESTDEPS:-$repo/.testdeps}
 node_dir=$deps/node
 mkdir -p "$node_dir"
+deps=$(cd "$deps" && pwd) # absolute: the llama.cpp step runs from the repository root
+node_dir=$deps/node
 
 # --- npm -------------------------------------------------------------------
 npm_pkgs=(
