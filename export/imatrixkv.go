@@ -23,9 +23,11 @@ type ImatrixSource struct {
 	Chunks int
 }
 
-// ImatrixSourceOf describes the imatrix f, read from path as the user gave it.
+// ImatrixSourceOf describes the imatrix f, read from path as the user gave
+// it. The chunk count passes through llama.cpp's int32 (a GGUF count above
+// 2^31 turns negative there and is not recorded).
 func ImatrixSourceOf(path string, f *imatrix.File) *ImatrixSource {
-	return &ImatrixSource{File: path, Datasets: f.Datasets, Entries: len(f.Entries), Chunks: f.ChunkCount}
+	return &ImatrixSource{File: path, Datasets: f.Datasets, Entries: len(f.Entries), Chunks: int(int32(f.ChunkCount))}
 }
 
 // imatrixValueMax is the length of llama_model_kv_override's val_str
