@@ -27,7 +27,8 @@ import (
 // truncated too; the entry count and the chunk count, as u32; after
 // general.quantization_version and general.file_type, which it moves to the
 // end) — from a GGUF imatrix and from a legacy .dat, with and without
-// datasets and chunks.
+// datasets and chunks, with a chunk count llama.cpp's int32 turns negative
+// and a dataset name holding a NUL.
 func TestQuantizeMatchesLlamaQuantizeCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds (first use) and runs llama.cpp's llama-quantize: not in -short")
@@ -67,6 +68,12 @@ func TestQuantizeMatchesLlamaQuantizeCLI(t *testing.T) {
 	if err := imatrix.Write(bare, &imatrix.File{Entries: entries}); err != nil {
 		t.Fatal(err)
 	}
+	// A chunk count above 2^31 (negative in llama.cpp's int32: not recorded)
+	// and a dataset with a NUL (a C string ends there).
+	odd := filepath.Join(dir, "odd.imatrix.gguf")
+	if err := imatrix.Write(odd, &imatrix.File{Entries: entries, Datasets: []string{"calib\x00hidden.txt"}, ChunkCount: 3_000_000_000, ChunkSize: 64}); err != nil {
+		t.Fatal(err)
+	}
 	legacy := filepath.Join(dir, "legacy.dat")
 	writeLegacyImatrix(t, legacy, entries, 5, "calib.txt")
 
@@ -81,6 +88,7 @@ func TestQuantizeMatchesLlamaQuantizeCLI(t *testing.T) {
 		{"q4_k_m", []string{"--pure", "--imatrix", withMeta}},
 		{"q6_k", []string{"--imatrix", bare}},
 		{"q4_0", []string{"--imatrix", legacy}},
+		{"q6_k", []string{"--imatrix", odd}},
 	}
 	for i, c := range cases {
 		name := fmt.Sprintf("%d-%s%s", i, c.typ, strings.ReplaceAll(strings.Join(c.flags, ""), "/", "_"))
