@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -122,6 +123,11 @@ type Options struct {
 	// with params.imatrix (quant.QuantizeWeighted). Tensors without an entry
 	// quantize as without it.
 	Imatrix map[string][]float32
+	// ImatrixSource, when set with a non-empty Imatrix, is the imatrix file
+	// the weights came from: Requantize records it in the quantize.imatrix.*
+	// keys as llama-quantize --imatrix does (the library call
+	// llama_model_quantize records nothing, as Requantize without it).
+	ImatrixSource *ImatrixSource
 	// Progress, when set, is called after each tensor with the bytes of tensor
 	// data written so far and the total.
 	Progress func(done, total int64, tensor string)
@@ -308,9 +314,6 @@ func (m *Model) metadata(ft quant.FileType) ([]gguf.KV, error) {
 			kvs = append(kvs, gguf.KV{Key: o.k, Value: gguf.Of(o.v)})
 		}
 	}
-	kvs = append(kvs, gguf.KV{Key: gguf.KeyFileType, Value: gguf.Of(ft.GGUFFileType())})
-	// GGML_QNT_VERSION; written for every file type, as llama.cpp's converter and llama-quantize do.
-	kvs = append(kvs, gguf.KV{Key: gguf.KeyQuantizationVersion, Value: gguf.Of(uint32(2))})
 	kvs = append(kvs,
 		gguf.KV{Key: key(gguf.HyperVocabSize), Value: u32(c.VocabSize)},
 		gguf.KV{Key: key(gguf.HyperContextLength), Value: u32(c.ContextLength)},
@@ -370,6 +373,13 @@ func (m *Model) metadata(ft quant.FileType) ([]gguf.KV, error) {
 		}
 		kvs = append(kvs, kv)
 	}
+	// Last, quantization_version (GGML_QNT_VERSION, written for every file
+	// type) before file_type: where llama-quantize puts them (it removes and
+	// re-appends both), so a file exported here as type T is byte-identical
+	// to llama-quantize's T of the F32 export.
+	kvs = append(kvs,
+		gguf.KV{Key: gguf.KeyQuantizationVersion, Value: gguf.Of(uint32(2))},
+		gguf.KV{Key: gguf.KeyFileType, Value: gguf.Of(ft.GGUFFileType())})
 	return kvs, nil
 }
 
@@ -397,7 +407,8 @@ func (m *Model) tensorData(p PlannedTensor) ([]float32, error) {
 	return out, nil
 }
 
-// Write exports m to path (atomically) as file type opt.Type.
+// Write exports m to path (atomically) as file type opt.Type: the file
+// llama-quantize makes of m's F32 export (metadata and tensors in its order).
 func Write(path string, m *Model, opt Options) error {
 	plan, notes, err := m.Plan(opt)
 	if err != nil {
@@ -418,6 +429,8 @@ func Write(path string, m *Model, opt Options) error {
 			return fmt.Errorf("export %s: %w", path, err)
 		}
 	}
+	// In llama-quantize's tensor order, as Requantize writes them.
+	slices.SortStableFunc(plan, func(a, b PlannedTensor) int { return CompareTensorNames(a.Name, b.Name) })
 	var total int64
 	for _, p := range plan {
 		ti, err := w.AddTensor(p.Name, p.Type, p.Dims...)

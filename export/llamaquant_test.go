@@ -150,8 +150,9 @@ var quantConfigs = []student.Config{
 
 // TestMatchesLlamaQuantize quantizes our F32 export with llama.cpp's own
 // llama_model_quantize for every file type, with and without --pure, and
-// compares every tensor's type and bytes, and every metadata value llama.cpp
-// writes, with our direct export and our Requantize of the same type.
+// compares every tensor's type and bytes, every metadata value llama.cpp
+// writes and then the whole files with our direct export and our Requantize
+// of the same type.
 func TestMatchesLlamaQuantize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compares with llama-quantize: not in -short")
@@ -331,5 +332,9 @@ func compareGGUF(t *testing.T, name, oursPath, theirsPath string) {
 		if !ok || v.Type() != kv.Value.Type() || v.String() != kv.Value.String() {
 			t.Errorf("%s: llama.cpp wrote %s = %s, ours %s", name, kv.Key, kv.Value, v)
 		}
+	}
+	// The same keys and tensors in the same order and layout: the same file.
+	if !t.Failed() && !sameFile(t, oursPath, theirsPath) {
+		t.Errorf("%s: every tensor and value equal llama.cpp's, the files differ (key or tensor order, layout)", name)
 	}
 }

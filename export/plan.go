@@ -1,6 +1,8 @@
 package export
 
 import (
+	"cmp"
+	"math"
 	"strconv"
 	"strings"
 
@@ -180,4 +182,42 @@ func fallback(t quant.Type, ncols uint64) quant.Type {
 		t = quant.F16
 	}
 	return t
+}
+
+// CompareTensorNames orders tensors as llama-quantize writes them (its
+// model loader's weights_map, ordered by weight_name_comparer): tensors
+// outside the blocks first, then block by block (the N of a "blk.N."
+// prefix), each group by name in byte order.
+func CompareTensorNames(a, b string) int {
+	if la, lb := blockOf(a), blockOf(b); la != lb {
+		return cmp.Compare(la, lb)
+	}
+	return strings.Compare(a, b)
+}
+
+// blockOf is what sscanf(name, "blk.%d.", &layer) leaves in layer, which
+// starts at -1: the decimal number after "blk." (optional sign, leading
+// spaces skipped), whatever follows it.
+func blockOf(name string) int64 {
+	rest, ok := strings.CutPrefix(name, "blk.")
+	if !ok {
+		return -1
+	}
+	rest = strings.TrimLeft(rest, " \t\n\v\f\r")
+	neg := false
+	if rest != "" && (rest[0] == '+' || rest[0] == '-') {
+		neg, rest = rest[0] == '-', rest[1:]
+	}
+	n, digits := int64(0), 0
+	for digits < len(rest) && rest[digits] >= '0' && rest[digits] <= '9' && n < math.MaxInt32 {
+		n = 10*n + int64(rest[digits]-'0')
+		digits++
+	}
+	if digits == 0 {
+		return -1
+	}
+	if neg {
+		n = -n
+	}
+	return n
 }

@@ -3,6 +3,7 @@ package export
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/distill-ml/distill/format/gguf"
@@ -12,7 +13,9 @@ import (
 // Requantize reads an F32/F16 GGUF at in and writes out (atomically) with the
 // tensor types file type ft implies (Mix.TensorType with opt.Pure, the
 // input's <arch>.block_count, head counts and tied-output state). Metadata is copied in order,
-// with general.file_type and general.quantization_version set for ft.
+// then general.quantization_version and general.file_type (for ft) and, with
+// opt.ImatrixSource, the quantize.imatrix.* keys are appended, as
+// llama-quantize orders them.
 // Tensors already quantized are only accepted when they keep their type
 // (re-quantizing quantized data compounds error, so it is refused).
 func Requantize(in, out string, ft quant.FileType, opt Options) error {
@@ -43,41 +46,43 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 		}
 	}
 
+	// The metadata as llama-quantize writes it: the input's keys in order,
+	// then general.quantization_version and general.file_type (gguf_set_val
+	// removes a key and appends it), then, with a recorded imatrix source,
+	// the quantize.imatrix.* keys (replacing any the input had).
+	var imKVs []gguf.KV
+	if opt.ImatrixSource != nil && len(opt.Imatrix) > 0 {
+		imKVs = opt.ImatrixSource.KVs()
+	}
+	tail := append([]gguf.KV{
+		{Key: gguf.KeyQuantizationVersion, Value: gguf.Of(uint32(2))},
+		{Key: gguf.KeyFileType, Value: gguf.Of(ft.GGUFFileType())},
+	}, imKVs...)
 	w := gguf.NewWriter()
-	_, hasQV := f.KV(gguf.KeyQuantizationVersion)
-	setFT := false
 	for _, kv := range f.KVs {
-		v := kv.Value
-		switch kv.Key {
-		case gguf.KeyFileType:
-			v, setFT = gguf.Of(ft.GGUFFileType()), true
-		case gguf.KeyQuantizationVersion:
-			v = gguf.Of(uint32(2))
+		if slices.ContainsFunc(tail, func(t gguf.KV) bool { return t.Key == kv.Key }) {
+			continue
 		}
-		if err := w.Set(kv.Key, v); err != nil {
+		if err := w.Set(kv.Key, kv.Value); err != nil {
 			return fmt.Errorf("quantize %s: %w", in, err)
 		}
-		// A newly quantized file gets quantization_version right after file_type.
-		if kv.Key == gguf.KeyFileType && !hasQV {
-			if err := w.Set(gguf.KeyQuantizationVersion, gguf.Of(uint32(2))); err != nil {
-				return err
-			}
-		}
 	}
-	if !setFT {
-		if err := w.Set(gguf.KeyFileType, gguf.Of(ft.GGUFFileType())); err != nil {
-			return err
-		}
-		if !hasQV {
-			if err := w.Set(gguf.KeyQuantizationVersion, gguf.Of(uint32(2))); err != nil {
-				return err
-			}
+	for _, kv := range tail {
+		if err := w.Set(kv.Key, kv.Value); err != nil {
+			return fmt.Errorf("quantize %s: %w", in, err)
 		}
 	}
 
+	// Tensors in llama-quantize's order; order[i] is the input tensor written i-th.
+	order := make([]int, len(f.Tensors))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return CompareTensorNames(f.Tensors[a].Name, f.Tensors[b].Name) })
 	types := make([]quant.Type, len(f.Tensors))
 	var total int64
-	for i, t := range f.Tensors {
+	for i, ti := range order {
+		t := f.Tensors[ti]
 		nt := mix.TensorType(t.Name, t.Dims)
 		if !quantizable(t.Name, t.Dims) {
 			nt = t.Type // norms and 1-D tensors are copied as they are
@@ -112,7 +117,7 @@ func Requantize(in, out string, ft quant.FileType, opt Options) error {
 	var src, dst []byte
 	var fl []float32
 	err = w.WriteFile(out, func(i int, info gguf.TensorInfo, o io.Writer) error {
-		t := f.Tensors[i]
+		t := f.Tensors[order[i]]
 		r, err := f.TensorReader(t.Name)
 		if err != nil {
 			return err

@@ -20,12 +20,16 @@
 #     and g++ build llama-perplexity (distill/gate's KLD cross-check);
 #     qemu-user-static for qemu-aarch64-static, which runs the arm64 (NEON)
 #     kernel tests on amd64 (num/kernels/qdot).
+#   - llama.cpp tools built from the source node-llama-cpp ships (llama-bench,
+#     llama-perplexity, llama-imatrix, llama-quantize), cached per commit.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 deps=${DISTILL_TESTDEPS:-$repo/.testdeps}
 node_dir=$deps/node
 mkdir -p "$node_dir"
+deps=$(cd "$deps" && pwd) # absolute: the llama.cpp step runs from the repository root
+node_dir=$deps/node
 
 # --- npm -------------------------------------------------------------------
 npm_pkgs=(
@@ -72,4 +76,15 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 /usr/bin/python3 -c 'import torch, numpy' || { echo "install-test-deps: torch not importable by /usr/bin/python3" >&2; exit 1; }
+
+# --- llama.cpp tools ----------------------------------------------------------
+# llama-bench and llama-perplexity built natively (cmake, GGML_NATIVE) and
+# llama-imatrix and llama-quantize compiled against node-llama-cpp's shared
+# libraries, all from the llama.cpp source node-llama-cpp@3.22.1 bundles, into
+# $deps/llama-native/<commit>/ and $deps/llama-shared/<commit>/ where the
+# tests look them up (internal/testpeers: LlamaTool, LlamaSharedTool). Keyed on
+# the bundle's commit (plus CPU and flags, or library version): a current
+# build is kept, a new node-llama-cpp pin builds again. The first native build
+# takes about 25 minutes on two cores.
+(cd "$repo" && go run ./internal/testpeers/llamapeers -deps "$deps")
 echo "install-test-deps: ok ($deps)" >&2

@@ -134,7 +134,10 @@ func newQuantizeCmd(a *app) *cobra.Command {
 			"writes OUT atomically. Norms and 1-D tensors are copied unchanged; metadata is copied with\n" +
 			"general.file_type updated. --pure gives every quantizable tensor the base type, as\n" +
 			"llama-quantize --pure does. --imatrix FILE (llama.cpp's GGUF imatrix or legacy .dat) weights\n" +
-			"the quantizers as llama-quantize --imatrix does (Q8_0/F16 ignore it).",
+			"the quantizers as llama-quantize --imatrix does (Q8_0/F16 ignore it) and records it as\n" +
+			"llama-quantize does: quantize.imatrix.file (FILE exactly as given, up to 127 bytes),\n" +
+			"quantize.imatrix.dataset (its first dataset), quantize.imatrix.entries_count and\n" +
+			"quantize.imatrix.chunks_count, so OUT is byte-identical to llama-quantize's.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if typ == "" {
@@ -153,6 +156,7 @@ func newQuantizeCmd(a *app) *cobra.Command {
 				if opt.Imatrix, err = im.Weights(); err != nil {
 					return fmt.Errorf("quantize: %s: %w", imatrixPath, err)
 				}
+				opt.ImatrixSource = export.ImatrixSourceOf(imatrixPath, im)
 			}
 			if err := export.Requantize(args[0], args[1], ft, opt); err != nil {
 				return err

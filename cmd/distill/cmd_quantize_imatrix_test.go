@@ -42,8 +42,11 @@ func TestQuantizeWithImatrixFile(t *testing.T) {
 	if code, _, stderr := runCLI(t, "quantize", "--type", "q4_k_m", "--imatrix", imPath, src, out); code != 0 {
 		t.Fatalf("quantize --imatrix: exit %d: %s", code, stderr)
 	}
+	// What llama-quantize records about the file: the path as given, the
+	// first dataset, the entries and the chunks.
+	source := &export.ImatrixSource{File: imPath, Datasets: []string{"prompts"}, Entries: len(want), Chunks: 2}
 	ref := filepath.Join(dir, "ref.gguf")
-	if err := export.Requantize(src, ref, quant.FileQ4_K_M, export.Options{Imatrix: want}); err != nil {
+	if err := export.Requantize(src, ref, quant.FileQ4_K_M, export.Options{Imatrix: want, ImatrixSource: source}); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := os.ReadFile(out)
@@ -63,7 +66,7 @@ func TestQuantizeWithImatrixFile(t *testing.T) {
 		if code, _, stderr := runCLI(t, "quantize", "--type", ft.String(), "--imatrix", imPath, src, got); code != 0 {
 			t.Fatalf("%s --imatrix: exit %d: %s", ft, code, stderr)
 		}
-		if err := export.Requantize(src, ref, ft, export.Options{Imatrix: want}); err != nil {
+		if err := export.Requantize(src, ref, ft, export.Options{Imatrix: want, ImatrixSource: source}); err != nil {
 			t.Fatal(err)
 		}
 		if a, _ := os.ReadFile(got); !bytes.Equal(a, mustRead(t, ref)) {

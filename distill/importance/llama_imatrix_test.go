@@ -42,7 +42,7 @@ func TestComputeMatchesLlamaImatrix(t *testing.T) {
 		t.Skip("builds and runs llama-imatrix: not in -short")
 	}
 	dir := t.TempDir()
-	bin := testpeers.LlamaSharedTool(t, "tools/imatrix/imatrix.cpp", dir, "llama-imatrix")
+	bin := testpeers.LlamaSharedTool(t, "llama-imatrix")
 	cfg := student.Config{VocabSize: 320, DModel: 256, NLayers: 2, NHeads: 4, NKVHeads: 2, FFNDim: 512,
 		ContextLength: 128, RopeBase: 10000, NormEps: 1e-5}
 	m, err := export.RandomModel(cfg, 9)

