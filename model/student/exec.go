@@ -38,9 +38,9 @@ type execStep struct {
 	node   *G.Node
 	name   string
 	rebind *tensor.Dense // output tensor the op is pointed at before each run (ops.RebindOutput), or nil
-	out  int       // slot of the result
-	in   []int     // slots of the inputs, in argument order
-	args []G.Value // argument slice reused every run
+	out    int           // slot of the result
+	in     []int         // slots of the inputs, in argument order
+	args   []G.Value     // argument slice reused every run
 
 	add    bool          // Gorgonia's "+", computed by the executor
 	sum    *tensor.Dense // "+" of tensors: result buffer
