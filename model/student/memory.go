@@ -21,7 +21,7 @@ import (
 // estimated against 13.0 GiB; docs/BENCHMARKS.md), so a config within a
 // fifth of the limit may be refused that would just have fit.
 // Recomputing activations per block (SetRecompute) the Qwen2.5-0.5B shape
-// at batch 8 × 512 is estimated at 9.5 GiB (28.7 GiB without).
+// at batch 8 × 512 is estimated at 8.9 GiB (28.7 GiB without).
 type TrainingMemory struct {
 	Weights     int64 // F32 parameters
 	Gradients   int64 // one F32 gradient per parameter (Param.Grad)
@@ -60,10 +60,11 @@ func (c Config) TrainingMemory(batch, seqLen int, accumulate, recompute bool) Tr
 	layers := float64(c.AppliedLayers())
 	act := 2*4*layers*perBlock + logits // values and their gradients, F32
 	if recompute {
-		// One block's internals, and per applied block its output [n, d]
-		// and two gradient sums [n, d]; with shared blocks the gradient of
-		// each block's first application waits in a buffer of its own.
-		act = 2*4*perBlock + 3*4*layers*n*d + logits
+		// One block's internals, per applied block its output [n, d], and
+		// the gradient sums between blocks (two [n, d] buffers, shared by
+		// liveness); with shared blocks the gradient of each block's first
+		// application waits in a buffer of its own.
+		act = 2*4*perBlock + 4*(layers+2)*n*d + logits
 		if c.ShareBlocks {
 			act += 4 * (p - c.embedParams())
 		}

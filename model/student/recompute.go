@@ -29,9 +29,13 @@ import (
 //   - Weight-gradient nodes of shared ops are pointed at their parameter's
 //     gradient before each run (ops.RebindOutput), so nothing allocates.
 //
+//   - The executor's gradient sums ("+") share buffers by liveness
+//     (shareSums), so the gradient flowing between blocks takes two buffers,
+//     not two per block.
+//
 // Memory held: one block's internals and gradients, plus per block its
-// output [N, d] and two gradient sums [N, d] (TrainingMemory models it);
-// time: one more forward of every block per step.
+// output [N, d] (TrainingMemory models it); time: one more forward of every
+// block per step.
 
 // SetRecompute turns activation recomputation per block on or off for
 // training and evaluation graphs built from now on (compiled graphs are
@@ -236,7 +240,54 @@ func (e *executor) planRecompute(p *blockPlan, grads map[*G.Node]*tensor.Dense) 
 		}
 	}
 	e.program = prog
+	e.shareSums(producer, grads)
 	return nil
+}
+
+// shareSums gives the executor's gradient sums ("+" of tensors) buffers by
+// liveness in the program: a sum's buffer is reused by a later sum of the
+// same shape once every reader of the first has run (weight gradients,
+// read after the run, keep theirs). So the two sums each block adds (its
+// input's and its middle residual's gradients) take a few buffers in all,
+// not two per block.
+func (e *executor) shareSums(producer []int, grads map[*G.Node]*tensor.Dense) {
+	lastUse := make(map[int]int) // step → last program position reading it
+	for k, i := range e.program {
+		for _, s := range e.steps[i].in {
+			if j := producer[s]; j >= 0 {
+				lastUse[j] = k
+			}
+		}
+	}
+	type held struct {
+		t    *tensor.Dense
+		free int // program position after which it may be reused
+	}
+	pool := map[string][]*held{}
+	for k, i := range e.program {
+		st := e.steps[i]
+		if _, ok := grads[st.node]; ok || !st.add || st.sum != nil || st.node.Shape().Dims() == 0 {
+			continue
+		}
+		key := fmt.Sprint(st.node.Shape())
+		end, read := lastUse[i]
+		if !read {
+			end = len(e.program) // read by nobody in the run: by the caller after it
+		}
+		var h *held
+		for _, c := range pool[key] {
+			if c.free < k {
+				h = c
+				break
+			}
+		}
+		if h == nil {
+			h = &held{t: newDense(st.node.Shape())}
+			pool[key] = append(pool[key], h)
+		}
+		h.free = end
+		st.sum = h.t
+	}
 }
 
 func newDense(s tensor.Shape) *tensor.Dense {
