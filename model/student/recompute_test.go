@@ -37,11 +37,12 @@ func heldBytes(gr *graph, weights []*weight) int64 {
 }
 
 // TestRecomputeGradientsIdentical: with activation recomputation per block
-// the loss terms and every gradient are bit-identical to the plain order's,
-// over several steps, for llama (tied head, shared blocks, the hidden-state
-// MSE through a projection at an inner layer), qwen2 (Q/K/V biases, untied)
-// and qwen3 (q/k norm, head_dim ≠ d_model/heads), on packed rows; and the
-// buffers the step keeps shrink from every block's to one block's.
+// the loss terms, every gradient and the logits are bit-identical to the
+// plain order's, over several steps, for llama (tied head, shared blocks,
+// the hidden-state MSE through a projection at an inner layer), qwen2 (Q/K/V
+// biases, untied) and qwen3 (q/k norm, head_dim ≠ d_model/heads), on packed
+// rows; and the buffers the step keeps shrink from every block's to one
+// block's.
 func TestRecomputeGradientsIdentical(t *testing.T) {
 	base := Config{VocabSize: 97, DModel: 32, NLayers: 4, NHeads: 4, NKVHeads: 2, FFNDim: 48,
 		ContextLength: 32, RopeBase: 10000, NormEps: 1e-5}
@@ -96,6 +97,11 @@ func TestRecomputeGradientsIdentical(t *testing.T) {
 						}
 					}
 				}
+				lg, err := m.Logits(make([]int32, 2*16), 2, 16)
+				if err != nil {
+					t.Fatal(err)
+				}
+				grads = append(grads, lg)
 				gr := m.graphs[graphKey{modeTrain, 3, 32}]
 				return terms, grads, heldBytes(gr, m.weights)
 			}
