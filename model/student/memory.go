@@ -17,11 +17,13 @@ import (
 // on one side: below it for short windows (the tiny preset and
 // mobilellm-125m cut to 4 layers at batch 8 × 128 tokens, vocabulary 2048:
 // about 430 and 610 MiB estimated against 511 and 710 MiB peak RSS), above
-// it for long ones (the SmolLM2-135M shape at batch 8 × 512: 14.8 GiB
+// it for long ones (the SmolLM2-135M shape at batch 8 × 512: 14.6 GiB
 // estimated against 13.0 GiB; docs/BENCHMARKS.md), so a config within a
-// fifth of the limit may be refused that would just have fit.
-// Recomputing activations per block (SetRecompute) the Qwen2.5-0.5B shape
-// at batch 8 × 512 is estimated at 8.9 GiB (28.7 GiB without).
+// fifth of the limit may be refused that would just have fit. Recomputing
+// activations per block (SetRecompute) it is below: SmolLM2-135M at batch
+// 8 × 512, 2.9 GiB estimated against 3.2 GiB (3,253 MiB) peak RSS; the
+// Qwen2.5-0.5B shape, 8.8 GiB against 9.9 GiB (10,128 MiB), where keeping
+// every block's activations is estimated at 28.7 GiB.
 type TrainingMemory struct {
 	Weights     int64 // F32 parameters
 	Gradients   int64 // one F32 gradient per parameter (Param.Grad)
