@@ -18,6 +18,10 @@
 //	go run ./bench/train                       # tiny and mobilellm-125m cut to 4 layers
 //	go run ./bench/train -steps 1000 -configs tiny -torch=false   # RSS flatness
 //	go run ./bench/train -memory -steps 1 -warmup 1 -seq 512 -configs bench/train/shapes/smollm2-135m
+//	go run ./bench/train -memory -recompute -torch=false -steps 1 -warmup 1 -seq 512 -configs bench/train/shapes/qwen2.5-0.5b
+//
+// -recompute runs the distill side with activation recomputation per block
+// (train.recompute: blocks); the PyTorch side keeps every activation.
 //
 // PyTorch is run under several thread settings (OMP/OpenBLAS pools fight on 2
 // cores) and its best is reported (-memory: only the first, the usual
