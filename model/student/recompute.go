@@ -28,14 +28,14 @@ import (
 //     are bit-identical to the plain order's (TestRecomputeGradientsIdentical).
 //   - Weight-gradient nodes of shared ops are pointed at their parameter's
 //     gradient before each run (ops.RebindOutput), so nothing allocates.
-//
 //   - The executor's gradient sums ("+") share buffers by liveness
 //     (shareSums), so the gradient flowing between blocks takes two buffers,
 //     not two per block.
 //
 // Memory held: one block's internals and gradients, plus per block its
 // output [N, d] (TrainingMemory models it); time: one more forward of every
-// block per step.
+// block per step (about 1.2× the CPU time of a SmolLM2-135M step at batch
+// 8 × 128, docs/BENCHMARKS.md), which is why it is off by default.
 
 // SetRecompute turns activation recomputation per block on or off for
 // training and evaluation graphs built from now on (compiled graphs are
