@@ -18,6 +18,10 @@
 //	go run ./bench/train                       # tiny and mobilellm-125m cut to 4 layers
 //	go run ./bench/train -steps 1000 -configs tiny -torch=false   # RSS flatness
 //	go run ./bench/train -memory -steps 1 -warmup 1 -seq 512 -configs bench/train/shapes/smollm2-135m
+//	go run ./bench/train -memory -recompute -torch=false -steps 1 -warmup 1 -seq 512 -configs bench/train/shapes/qwen2.5-0.5b
+//
+// -recompute runs the distill side with activation recomputation per block
+// (train.recompute: blocks); the PyTorch side keeps every activation.
 //
 // PyTorch is run under several thread settings (OMP/OpenBLAS pools fight on 2
 // cores) and its best is reported (-memory: only the first, the usual
@@ -77,6 +81,7 @@ type job struct {
 	TorchThreads int            `json:"torch_threads"`
 	Seed         int            `json:"seed"`
 	CPUProfile   string         `json:"cpuprofile,omitempty"`
+	Recompute    bool           `json:"recompute,omitempty"` // distill side: activation recomputation per block
 }
 
 type result struct {
@@ -104,7 +109,7 @@ type options struct {
 	configs                    string
 	vocab, batch, seq, threads int
 	steps, warmup              int
-	torch, memory              bool
+	torch, memory, recompute   bool
 	profile                    string
 }
 
@@ -132,6 +137,7 @@ func main() {
 	flag.IntVar(&o.steps, "steps", 10, "timed steps")
 	flag.IntVar(&o.warmup, "warmup", 2, "untimed steps first")
 	flag.BoolVar(&o.torch, "torch", true, "run the PyTorch side")
+	flag.BoolVar(&o.recompute, "recompute", false, "distill side: recompute each block's activations in the backward pass (train.recompute: blocks); the PyTorch side keeps them")
 	flag.BoolVar(&o.memory, "memory", false, "peak RSS of full training steps only (no speeds printed): PyTorch under one thread setting "+
 		"(torch=1 OMP=1 BLAS=threads, the speed runs' winner); use -steps 1 -warmup 1 (PyTorch allocates AdamW's moments in its first step)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write the distill side's CPU profile to this file (prefix; one per config)")
@@ -221,7 +227,7 @@ func loadShape(spec string, vocab, seq int) (shape, error) {
 func newJob(sh shape, o options) job {
 	c := sh.cfg
 	return job{Name: sh.label, Student: c, HeadDim: c.HeadDim(), QKVBias: c.QKVBias(), QKNorm: c.QKNorm(), RopeInvFreqs: c.RopeInvFreqs(),
-		Batch: o.batch, SeqLen: o.seq, Warmup: o.warmup, Steps: o.steps, Seed: 1}
+		Batch: o.batch, SeqLen: o.seq, Warmup: o.warmup, Steps: o.steps, Seed: 1, Recompute: o.recompute}
 }
 
 func runBench(o options) error {
@@ -233,8 +239,8 @@ func runBench(o options) error {
 	if o.memory {
 		mode = fmt.Sprintf("peak RSS of %d warm-up + %d steps (no speeds)", o.warmup, o.steps)
 	}
-	fmt.Printf("bench/train: B=%d T=%d vocab=%s threads=%d, %s; %s, GOMAXPROCS child=%d\nCPU: %s\n",
-		o.batch, o.seq, vocab, o.threads, mode, runtime.Version(), o.threads, cpuinfo.Describe())
+	fmt.Printf("bench/train: B=%d T=%d vocab=%s threads=%d, %s; distill recompute=%t; %s, GOMAXPROCS child=%d\nCPU: %s\n",
+		o.batch, o.seq, vocab, o.threads, mode, o.recompute, runtime.Version(), o.threads, cpuinfo.Describe())
 	if o.torch {
 		fmt.Printf("PyTorch peer environment: %s\n", blaspeer.Removed())
 	}
@@ -256,9 +262,9 @@ func runBench(o options) error {
 		s, label := sh.cfg, sh.label
 		// Refuse a shape that cannot fit before starting it: the machine is
 		// shared, and an OOM kill would take others' work with it.
-		est := s.TrainingMemory(o.batch, o.seq, false)
+		est := s.TrainingMemory(o.batch, o.seq, false, o.recompute)
 		if avail, err := sysmem.Available(); err == nil {
-			if err := s.CheckTrainingMemory(o.batch, o.seq, false, avail); err != nil {
+			if err := s.CheckTrainingMemory(o.batch, o.seq, false, o.recompute, avail); err != nil {
 				return fmt.Errorf("%s: %w", label, err)
 			}
 		}
@@ -431,6 +437,7 @@ func runWorker(js string) error {
 	if err != nil {
 		return err
 	}
+	m.SetRecompute(j.Recompute)
 	opt, err := optim.NewAdamW(optim.AdamWConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, m.Params(), nil)
 	if err != nil {
 		return err

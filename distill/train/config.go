@@ -58,6 +58,12 @@ type DataConfig struct {
 	EvalBatches     int    `yaml:"eval_batches" json:"eval_batches"`         // held-out batches per evaluation
 }
 
+// Activation recomputation (train.recompute).
+const (
+	RecomputeNone   = "none"   // keep every block's activations for the backward pass (default)
+	RecomputeBlocks = "blocks" // keep each block's input only and recompute its forward before its backward (student.Model.SetRecompute)
+)
+
 // NaN policies.
 const (
 	NaNStop = "stop" // stop the run, naming the step (default)
@@ -86,6 +92,7 @@ type LoopConfig struct {
 	MaxSkips          int     `yaml:"max_skips" json:"max_skips"`               // consecutive skipped updates before stopping
 	Seed              int64   `yaml:"seed" json:"seed"`                         // weights init, data order, RNG
 	Threads           int     `yaml:"threads" json:"threads"`                   // compute threads, 0 = all cores
+	Recompute         string  `yaml:"recompute" json:"recompute"`               // none | blocks: activation recomputation per block
 	// OnPolicy samples completions from the student for a fraction of the
 	// prompts, scored by the online teacher (see distill/onpolicy).
 	OnPolicy onpolicy.Config `yaml:"on_policy" json:"on_policy"`
@@ -188,6 +195,9 @@ func (c Config) Validate() error {
 	}
 	if p.NaNPolicy != NaNStop && p.NaNPolicy != NaNSkip {
 		errs = append(errs, fmt.Errorf("train.nan_policy must be %q or %q, got %q", NaNStop, NaNSkip, p.NaNPolicy))
+	}
+	if p.Recompute != RecomputeNone && p.Recompute != RecomputeBlocks {
+		errs = append(errs, fmt.Errorf("train.recompute must be %q or %q, got %q", RecomputeNone, RecomputeBlocks, p.Recompute))
 	}
 	errs = append(errs, c.validateOnline()...)
 	if len(errs) > 0 {

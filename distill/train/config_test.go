@@ -122,6 +122,7 @@ func TestConfigStrictAndValidated(t *testing.T) {
 		want string
 	}{
 		{"train.nan_policy=maybe", "nan_policy"},
+		{"train.recompute=all", "train.recompute"},
 		{"train.batch_size=0", "batch_size"},
 		{"train.warmup=5000", "warmup"},
 		{"train.lr=0", "lr"},

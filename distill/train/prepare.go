@@ -83,7 +83,7 @@ func Prepare(cfg Config, data Data, build ModelBuilder, log io.Writer) (Setup, e
 	}
 	s := spec.Config()
 	if avail, err := sysmem.Available(); err == nil { // no check where the system reports nothing
-		if err := s.CheckTrainingMemory(cfg.Train.BatchSize, cfg.Train.SeqLen, cfg.Train.Accumulation > 1, avail); err != nil {
+		if err := s.CheckTrainingMemory(cfg.Train.BatchSize, cfg.Train.SeqLen, cfg.Train.Accumulation > 1, cfg.Train.Recompute == RecomputeBlocks, avail); err != nil {
 			return Setup{}, err
 		}
 	}
@@ -197,5 +197,10 @@ func remoteTeacher(cfg Config, tok *tokenizer.Tokenizer, vocab int) (Teacher, er
 // BuildStudent is the ModelBuilder for model/student: it builds the student
 // Prepare checked (a hand-made Setup has no checked student and is refused).
 func BuildStudent(s Setup, seed int64) (Model, error) {
-	return student.Build(s.spec, seed)
+	m, err := student.Build(s.spec, seed)
+	if err != nil {
+		return nil, err
+	}
+	m.SetRecompute(s.Config.Train.Recompute == RecomputeBlocks)
+	return m, nil
 }

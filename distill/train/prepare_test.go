@@ -115,3 +115,26 @@ func TestPrepareRefusesStudentThatCannotFitMemory(t *testing.T) {
 		t.Fatalf("the refused student was built (%d) or its loader opened (%d)", built, d.opened)
 	}
 }
+
+// train.recompute: blocks reaches the student Prepare builds (the default
+// none does not recompute).
+func TestPrepareBuildsRecomputingStudent(t *testing.T) {
+	tokPath, hash := writeByteTokenizer(t)
+	for _, mode := range []string{RecomputeNone, RecomputeBlocks} {
+		cfg := prepConfig()
+		cfg.OutDir = t.TempDir()
+		cfg.Loss = loss.Config{Alpha: 0, Temperature: 1}
+		cfg.Train.Recompute = mode
+		s, err := Prepare(cfg, &fakeData{info: DatasetInfo{TokenizerHash: hash, VocabSize: 256}, tokPath: tokPath}, BuildStudent, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := s.Model.(*student.Model)
+		if !ok {
+			t.Fatalf("BuildStudent made a %T", s.Model)
+		}
+		if m.Recompute() != (mode == RecomputeBlocks) {
+			t.Errorf("train.recompute: %s built a student with Recompute() = %t", mode, m.Recompute())
+		}
+	}
+}

@@ -62,6 +62,7 @@ type attentionOp struct {
 	lse             []float32 // [B, H, T] row log-sum-exp of the scaled scores
 	work            [][]float32
 	out             buf
+	grad            *attentionGradOp // made by the first SymDiff
 
 	// Operands of the running forward, read by heads (bound once to
 	// headsFn so that handing it to the pool allocates nothing).
@@ -230,9 +231,11 @@ func (op *attentionOp) heads(lo, hi int) {
 func (op *attentionOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *attentionOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	g := &attentionGradOp{fwd: op}
-	g.base = base{name: "AttentionGrad", self: g}
-	dqkv, err := G.ApplyOp(g, inputs[0], grad)
+	if op.grad == nil { // one gradient op however many nodes apply op (see package doc)
+		op.grad = &attentionGradOp{fwd: op}
+		op.grad.base = base{name: "AttentionGrad", self: op.grad}
+	}
+	dqkv, err := G.ApplyOp(op.grad, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}

@@ -188,6 +188,12 @@ type backer interface {
 	backOutput(data []float32) bool
 }
 
+// tensorBacker is implemented by the weight-gradient ops whose value may be
+// pointed at a caller's tensor before each run (RebindOutput).
+type tensorBacker interface {
+	backTensor(t *tensor.Dense) bool
+}
+
 // back points b at data (when the sizes agree) so the op writes its value
 // there instead of in a buffer of its own.
 func (b *buf) back(data []float32, shape tensor.Shape) bool {
@@ -196,6 +202,25 @@ func (b *buf) back(data []float32, shape tensor.Shape) bool {
 	}
 	b.t = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
 	return true
+}
+
+// backTensor points b at t when t is a float32 tensor of exactly shape.
+func (b *buf) backTensor(t *tensor.Dense, shape tensor.Shape) bool {
+	if t == nil || t.Dtype() != tensor.Float32 || !shapeIs(t.Shape(), shape) {
+		return false
+	}
+	b.t = t
+	return true
+}
+
+// RebindOutput makes op (a weight-gradient op: LinearGradW, RMSNormGradW,
+// BiasAddGrad) write its next value into t, a float32 tensor of the op's
+// output shape, and reports whether it could. Unlike BackOutput it
+// allocates nothing, so a caller whose op serves several nodes (one per
+// block; see the package doc) rebinds it before running each node.
+func RebindOutput(op G.Op, t *tensor.Dense) bool {
+	b, ok := op.(tensorBacker)
+	return ok && b.backTensor(t)
 }
 
 // BackOutput makes node n's op write its value into data (len = n's size)

@@ -25,6 +25,13 @@
 //     the first gradient and cheap fetch ops exposing the others.
 //   - Gradients of weights used once can be written straight into the
 //     caller's buffer (BackOutput).
+//   - One op instance may be applied to several nodes (model/student's
+//     activation recomputation applies each block op of block 0 to every
+//     block): the nodes then share its buffers, its SymDiff hands all of them
+//     one shared gradient op (made on the first call), and a value is valid
+//     only until any node of the op runs again, so the caller must order the
+//     runs (recompute a block's forward before its backward) and rebind
+//     weight-gradient outputs per node (RebindOutput).
 //
 // Gorgonia's InverseSqrt is never used (its gradient is wrong in v0.9.18).
 package ops

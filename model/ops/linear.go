@@ -34,6 +34,8 @@ type linearOp struct {
 	mode   int
 	wShape tensor.Shape // [out, in] of the weight, for LinearGradW
 	out    buf
+
+	gradX, gradW *linearOp // the forward's gradient ops, made by the first SymDiff
 }
 
 func (op *linearOp) Arity() int    { return 2 }
@@ -98,15 +100,17 @@ func (op *linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 	if op.mode != linFwd {
 		return nil, fmt.Errorf("linear: second derivatives are not supported")
 	}
-	gx := &linearOp{mode: linGradX}
-	gx.base = base{name: "LinearGradX", self: gx}
-	gw := &linearOp{mode: linGradW, wShape: inputs[1].Shape().Clone()}
-	gw.base = base{name: "LinearGradW", self: gw}
-	dx, err := G.ApplyOp(gx, grad, inputs[1])
+	if op.gradX == nil { // one pair of gradient ops however many nodes apply op (see package doc)
+		op.gradX = &linearOp{mode: linGradX}
+		op.gradX.base = base{name: "LinearGradX", self: op.gradX}
+		op.gradW = &linearOp{mode: linGradW, wShape: inputs[1].Shape().Clone()}
+		op.gradW.base = base{name: "LinearGradW", self: op.gradW}
+	}
+	dx, err := G.ApplyOp(op.gradX, grad, inputs[1])
 	if err != nil {
 		return nil, err
 	}
-	dw, err := G.ApplyOp(gw, grad, inputs[0])
+	dw, err := G.ApplyOp(op.gradW, grad, inputs[0])
 	if err != nil {
 		return nil, err
 	}
@@ -118,4 +122,8 @@ func (op *linearOp) backOutput(data []float32) bool {
 		return false
 	}
 	return op.out.back(data, op.wShape)
+}
+
+func (op *linearOp) backTensor(t *tensor.Dense) bool {
+	return op.mode == linGradW && op.wShape != nil && op.out.backTensor(t, op.wShape)
 }

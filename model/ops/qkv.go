@@ -26,7 +26,8 @@ func BiasAdd(x, b *G.Node) (*G.Node, error) {
 
 type biasAddOp struct {
 	base
-	out buf
+	out  buf
+	grad *colSumOp // the bias gradient, made by the first SymDiff
 
 	x, b, y []float32 // operands of the running call, read by rows
 	c       int
@@ -70,9 +71,11 @@ func (op *biasAddOp) rows(lo, hi int) {
 
 func (op *biasAddOp) DiffWRT(int) []bool { return []bool{true, true} }
 func (op *biasAddOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	gb := &colSumOp{}
-	gb.base = base{name: "BiasAddGrad", self: gb}
-	db, err := G.ApplyOp(gb, grad)
+	if op.grad == nil { // one gradient op however many nodes apply op (see package doc)
+		op.grad = &colSumOp{}
+		op.grad.base = base{name: "BiasAddGrad", self: op.grad}
+	}
+	db, err := G.ApplyOp(op.grad, grad)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +127,10 @@ func (op *colSumOp) cols(lo, hi int) {
 			acc[i] += r[i]
 		}
 	}
+}
+
+func (op *colSumOp) backTensor(t *tensor.Dense) bool {
+	return t.Shape().Dims() == 1 && op.out.backTensor(t, t.Shape())
 }
 
 func (op *colSumOp) backOutput(data []float32) bool {

@@ -54,6 +54,8 @@ type rmsNormOp struct {
 	eps              float32
 	rstd             []float32 // [N·count] 1/rms of each normalised head of the last forward
 	out              buf
+	gradX            *rmsNormGradXOp // the gradient ops, made by the first SymDiff
+	gradW            *rmsNormGradWOp
 
 	x, w, y []float32 // operands of the running forward, read by rows
 	width   int
@@ -133,15 +135,17 @@ func rmsGradRow(dx, x, w, dy []float32, r float32) {
 func (op *rmsNormOp) DiffWRT(int) []bool { return []bool{true, true} }
 
 func (op *rmsNormOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	gx := &rmsNormGradXOp{fwd: op}
-	gx.base = base{name: op.name + "GradX", self: gx}
-	dx, err := G.ApplyOp(gx, inputs[0], inputs[1], grad)
+	if op.gradX == nil { // one pair of gradient ops however many nodes apply op (see package doc)
+		op.gradX = &rmsNormGradXOp{fwd: op}
+		op.gradX.base = base{name: op.name + "GradX", self: op.gradX}
+		op.gradW = &rmsNormGradWOp{fwd: op}
+		op.gradW.base = base{name: op.name + "GradW", self: op.gradW}
+	}
+	dx, err := G.ApplyOp(op.gradX, inputs[0], inputs[1], grad)
 	if err != nil {
 		return nil, err
 	}
-	gw := &rmsNormGradWOp{fwd: op}
-	gw.base = base{name: op.name + "GradW", self: gw}
-	dw, err := G.ApplyOp(gw, inputs[0], grad)
+	dw, err := G.ApplyOp(op.gradW, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +256,10 @@ func (op *rmsNormGradWOp) cols(lo, hi int) {
 			}
 		}
 	}
+}
+
+func (op *rmsNormGradWOp) backTensor(t *tensor.Dense) bool {
+	return op.out.backTensor(t, tensor.Shape{op.fwd.hd})
 }
 
 func (op *rmsNormGradWOp) backOutput(data []float32) bool {

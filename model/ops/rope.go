@@ -58,6 +58,7 @@ type ropeOp struct {
 	cos, sin     []float32
 	inverse      bool
 	out          buf
+	grad         *ropeOp // the inverse rotation, made by the first SymDiff
 
 	x, y   []float32 // operands of the running call, read by rows
 	w      int
@@ -117,9 +118,11 @@ func (op *ropeOp) rows(lo, hi int) {
 
 func (op *ropeOp) DiffWRT(int) []bool { return []bool{true} }
 func (op *ropeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	inv := &ropeOp{T: op.T, heads: op.heads, hd: op.hd, cos: op.cos, sin: op.sin, inverse: !op.inverse}
-	inv.base.name, inv.base.self = "RoPEGrad", inv
-	dx, err := G.ApplyOp(inv, grad)
+	if op.grad == nil { // one gradient op however many nodes apply op (see package doc)
+		op.grad = &ropeOp{T: op.T, heads: op.heads, hd: op.hd, cos: op.cos, sin: op.sin, inverse: !op.inverse}
+		op.grad.base.name, op.grad.base.self = "RoPEGrad", op.grad
+	}
+	dx, err := G.ApplyOp(op.grad, grad)
 	if err != nil {
 		return nil, err
 	}

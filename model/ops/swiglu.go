@@ -28,8 +28,9 @@ func SwiGLU(gu *G.Node) (*G.Node, error) {
 
 type swigluOp struct {
 	base
-	sig []float32 // [N·ffn] σ(g) of the last forward, for the backward
-	out buf
+	sig  []float32 // [N·ffn] σ(g) of the last forward, for the backward
+	out  buf
+	grad *swigluGradOp // made by the first SymDiff
 
 	gu, y  []float32 // operands of the running forward, read by rows
 	f      int
@@ -78,9 +79,11 @@ func (op *swigluOp) rows(lo, hi int) {
 
 func (op *swigluOp) DiffWRT(int) []bool { return []bool{true} }
 func (op *swigluOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	b := &swigluGradOp{fwd: op}
-	b.base = base{name: "SwiGLUGrad", self: b}
-	dgu, err := G.ApplyOp(b, inputs[0], grad)
+	if op.grad == nil { // one gradient op however many nodes apply op (see package doc)
+		op.grad = &swigluGradOp{fwd: op}
+		op.grad.base = base{name: "SwiGLUGrad", self: op.grad}
+	}
+	dgu, err := G.ApplyOp(op.grad, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}

@@ -68,7 +68,15 @@ func BenchmarkStepAllocs(b *testing.B) {
 // machine that can first happen after the warm-up, so steadyAllocs measures
 // again (up to twice) when a measurement sees allocations. Such growth is
 // bounded by the pool's size; an allocation in every step fails all three.
+// With activation recomputation (SetRecompute: weight-gradient outputs
+// rebound per block) too.
 func TestStepAllocatesNothing(t *testing.T) {
+	for _, recompute := range []bool{false, true} {
+		stepAllocatesNothing(t, recompute)
+	}
+}
+
+func stepAllocatesNothing(t *testing.T, recompute bool) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
@@ -79,6 +87,7 @@ func TestStepAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.SetRecompute(recompute)
 	b := randomBatch(rand.New(rand.NewSource(1)), 4, 64, cfg.VocabSize, 4, 48, []int{3})
 	batchtest.TemperTail(b, cfg.VocabSize, lc.Temperature)
 	// Packed windows, as the loader makes them: the document mask too
@@ -97,10 +106,10 @@ func TestStepAllocatesNothing(t *testing.T) {
 	step()
 	eval()
 	if got := steadyAllocs(step); got != 0 {
-		t.Errorf("ForwardBackward allocates %.1f objects per step in steady state", got)
+		t.Errorf("recompute %t: ForwardBackward allocates %.1f objects per step in steady state", recompute, got)
 	}
 	if got := steadyAllocs(eval); got != 0 {
-		t.Errorf("Evaluate allocates %.1f objects per step in steady state", got)
+		t.Errorf("recompute %t: Evaluate allocates %.1f objects per step in steady state", recompute, got)
 	}
 }
 
@@ -116,7 +125,8 @@ func steadyAllocs(fn func()) float64 {
 
 // TestArchStepsAllocateNothing: the qwen2 (bias add and its column sums) and
 // qwen3 (per-head q/k norm, head_dim ≠ d_model/n_heads) blocks and llama3
-// rope scaling keep a steady-state step allocation-free.
+// rope scaling keep a steady-state step allocation-free, recomputing
+// activations (qwen2's and qwen3's) or not.
 func TestArchStepsAllocateNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
@@ -127,12 +137,13 @@ func TestArchStepsAllocateNothing(t *testing.T) {
 	qwen2.Arch = ArchQwen2
 	qwen3.Arch, qwen3.HeadDimension = ArchQwen3, 32
 	llama3.RopeScaling = RopeScaling{Type: RopeScalingLlama3, Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalContext: 32}
-	for _, cfg := range []Config{qwen2, qwen3, llama3} {
+	for i, cfg := range []Config{qwen2, qwen3, llama3, qwen2, qwen3} {
 		lc := loss.Config{Alpha: 0.5, Temperature: 2}
 		m, err := New(cfg, lc, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.SetRecompute(i >= 3)
 		b := randomBatch(rand.New(rand.NewSource(1)), 4, 64, cfg.VocabSize, 4, 0, nil)
 		batchtest.TemperTail(b, cfg.VocabSize, lc.Temperature)
 		step := func() {
@@ -142,7 +153,7 @@ func TestArchStepsAllocateNothing(t *testing.T) {
 		}
 		step()
 		if got := steadyAllocs(step); got != 0 {
-			t.Errorf("%s: ForwardBackward allocates %.1f objects per step in steady state", cfg.ArchName(), got)
+			t.Errorf("%s (recompute %t): ForwardBackward allocates %.1f objects per step in steady state", cfg.ArchName(), m.Recompute(), got)
 		}
 	}
 }

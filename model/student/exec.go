@@ -7,6 +7,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/distill-ml/distill/model/ops"
 	"github.com/distill-ml/distill/num/parallel"
 )
 
@@ -26,17 +27,20 @@ import (
 // (element by element, the same float32 additions Gorgonia performs); any
 // other Gorgonia op falls back to its own Do.
 type executor struct {
-	steps []*execStep
-	slots []G.Value // value of each node, indexed like index
-	index map[*G.Node]int
+	steps   []*execStep
+	slots   []G.Value // value of each node, indexed like index
+	index   map[*G.Node]int
+	program []int // steps to run, in order (nil: every step once; see planRecompute)
 }
 
 type execStep struct {
-	op   G.Op
-	name string
-	out  int       // slot of the result
-	in   []int     // slots of the inputs, in argument order
-	args []G.Value // argument slice reused every run
+	op     G.Op
+	node   *G.Node
+	name   string
+	rebind *tensor.Dense // output tensor the op is pointed at before each run (ops.RebindOutput), or nil
+	out    int           // slot of the result
+	in     []int         // slots of the inputs, in argument order
+	args   []G.Value     // argument slice reused every run
 
 	add    bool          // Gorgonia's "+", computed by the executor
 	sum    *tensor.Dense // "+" of tensors: result buffer
@@ -77,7 +81,7 @@ func newExecutor(g *G.ExprGraph) (*executor, error) {
 			e.slots[i] = v
 			continue
 		}
-		st := &execStep{op: op, name: op.String(), out: i}
+		st := &execStep{op: op, node: n, name: op.String(), out: i}
 		for it := g.From(n.ID()); it.Next(); {
 			c := it.Node().(*G.Node)
 			j, ok := e.index[c]
@@ -97,24 +101,43 @@ func newExecutor(g *G.ExprGraph) (*executor, error) {
 	return e, nil
 }
 
-// run executes every node once, in order.
+// run executes every node once, in order (or the program's steps).
 func (e *executor) run() error {
-	for _, st := range e.steps {
-		for j, s := range st.in {
-			st.args[j] = e.slots[s]
+	if e.program != nil {
+		for _, i := range e.program {
+			if err := e.runStep(e.steps[i]); err != nil {
+				return err
+			}
 		}
-		var v G.Value
-		var err error
-		if st.add {
-			v, err = st.doAdd()
-		} else {
-			v, err = st.op.Do(st.args...)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", st.name, err)
-		}
-		e.slots[st.out] = v
+		return nil
 	}
+	for _, st := range e.steps {
+		if err := e.runStep(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runStep runs one node into its slot.
+func (e *executor) runStep(st *execStep) error {
+	for j, s := range st.in {
+		st.args[j] = e.slots[s]
+	}
+	if st.rebind != nil {
+		ops.RebindOutput(st.op, st.rebind) // checked by planRecompute
+	}
+	var v G.Value
+	var err error
+	if st.add {
+		v, err = st.doAdd()
+	} else {
+		v, err = st.op.Do(st.args...)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", st.name, err)
+	}
+	e.slots[st.out] = v
 	return nil
 }
 

@@ -42,6 +42,7 @@ type Model struct {
 	objective *loss.Config
 
 	ropeFreqs []float64 // [headDim/2] RoPE frequency of each pair (Config.RopeInvFreqs)
+	recompute bool      // activation recomputation per block (SetRecompute)
 }
 
 // weight is one graph input tensor. Q, K and V of a block are one weight
@@ -268,14 +269,42 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 		return nil, err
 	}
 	hiddens := []*G.Node{x}
+	var plan *blockPlan // recompute: block internals by applied layer
+	var tmpl []*G.Node  // recompute: block 0's nodes, its output last
+	if m.recompute {
+		plan = &blockPlan{layers: c.AppliedLayers(), internal: map[*G.Node]int{}, forward: map[*G.Node]bool{}}
+	}
 	for l := 0; l < c.AppliedLayers(); l++ {
 		blk := l
 		if c.ShareBlocks {
 			blk = l / 2
 		}
 		w := func(s string) *G.Node { return node[fmt.Sprintf("blk.%d.%s", blk, s)] }
-		if x, err = m.block(x, w, gr.feed, B, T); err != nil {
+		start := len(g.AllNodes())
+		var made []*G.Node
+		switch {
+		case plan == nil:
+			x, err = m.block(x, w, gr.feed, B, T)
+		case l == 0:
+			if x, err = m.block(x, w, gr.feed, B, T); err == nil {
+				tmpl = blockNodes(g, start)
+				made = tmpl
+			}
+		default:
+			if made, err = cloneBlock(tmpl, hiddens[0], x, w); err == nil {
+				x = made[len(made)-1]
+			}
+		}
+		if err != nil {
 			return nil, fmt.Errorf("applied layer %d (block %d): %w", l, blk, err)
+		}
+		if plan != nil {
+			if len(made) == 0 || made[len(made)-1] != x {
+				return nil, fmt.Errorf("applied layer %d: block output is not its last node", l)
+			}
+			for _, n := range made[:len(made)-1] {
+				plan.internal[n] = l
+			}
 		}
 		hiddens = append(hiddens, x)
 	}
@@ -324,6 +353,11 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 		}
 	}
 	gr.cost = cost
+	if plan != nil {
+		for _, n := range g.AllNodes() {
+			plan.forward[n] = true
+		}
+	}
 	if mode == modeTrain {
 		// Differentiate w.r.t. every weight the cost depends on.
 		var wrt G.Nodes
@@ -354,6 +388,18 @@ func (m *Model) build(mode, B, T int) (*graph, error) {
 		// executor's accumulating "+".
 		if n != nil && !ops.BackOutput(n, m.weights[i].grad) {
 			gr.exec.backOutput(n, m.weights[i].grad)
+		}
+	}
+	if plan != nil && mode == modeTrain { // evaluation reads each block's buffers within the block: plain order
+		targets := map[*G.Node]*tensor.Dense{}
+		for i, n := range gr.grads {
+			if n != nil {
+				w := m.weights[i]
+				targets[n] = tensor.New(tensor.WithShape(w.shape...), tensor.WithBacking(w.grad))
+			}
+		}
+		if err := gr.exec.planRecompute(plan, targets); err != nil {
+			return nil, err
 		}
 	}
 	return gr, nil

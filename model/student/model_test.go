@@ -301,10 +301,19 @@ func TestStepsAreBitReproducible(t *testing.T) {
 			t.Fatalf("step %d: terms %+v then %+v", i, t1[i], t2[i])
 		}
 	}
-	for i := range g1 {
-		for j := range g1[i] {
-			if math.Float32bits(g1[i][j]) != math.Float32bits(g2[i][j]) {
-				t.Fatalf("gradient %d[%d]: %g then %g", i, j, g1[i][j], g2[i][j])
+	requireSameBits(t, "two runs", g1, g2)
+}
+
+// requireSameBits fails unless gradient lists a and b are bit-identical.
+func requireSameBits(t *testing.T, what string, a, b [][]float32) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d and %d gradients", what, len(a), len(b))
+	}
+	for i := range a {
+		for j := range a[i] {
+			if math.Float32bits(a[i][j]) != math.Float32bits(b[i][j]) {
+				t.Fatalf("%s: gradient %d[%d]: %g then %g", what, i, j, a[i][j], b[i][j])
 			}
 		}
 	}
