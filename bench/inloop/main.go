@@ -3,7 +3,9 @@
 // signals the teacher stored at collection; online dense KD (the local GGUF
 // teacher asked for every batch, full-vocabulary distributions); and
 // on-policy KD (the student completes a fraction λ of the prompts and learns
-// from the teacher's scores of its own samples; λ 0.5 and 1).
+// from the teacher's scores of its own samples; λ 0.5 and 1, with
+// data.packing: whole spelled out as on-policy requires — what auto already
+// resolves to for datasets with teacher signals, so every mode packs alike).
 //
 // It works in the directories bench/quality leaves, one per seed (the
 // teacher GGUF, the collected datasets, the quickstart's students and their
@@ -68,8 +70,8 @@ var modes = []mode{
 	{Name: "ce", From: "student-ce"},
 	{Name: "kd", From: "student-kd"},
 	{Name: "online", From: "student-kd", Sets: []string{"teacher.local.model={teacher}"}},
-	{Name: "onpolicy-0.5", From: "student-kd", Sets: []string{"teacher.local.model={teacher}", "train.on_policy.lambda=0.5"}},
-	{Name: "onpolicy-1", From: "student-kd", Sets: []string{"teacher.local.model={teacher}", "train.on_policy.lambda=1"}},
+	{Name: "onpolicy-0.5", From: "student-kd", Sets: []string{"teacher.local.model={teacher}", "data.packing=whole", "train.on_policy.lambda=0.5"}},
+	{Name: "onpolicy-1", From: "student-kd", Sets: []string{"teacher.local.model={teacher}", "data.packing=whole", "train.on_policy.lambda=1"}},
 }
 
 const budgetMode = "kd"

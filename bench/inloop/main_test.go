@@ -43,6 +43,9 @@ func TestModeConfigsLoadInTheTrainer(t *testing.T) {
 			sets = append(sets, strings.ReplaceAll(s, "{teacher}", "/d/teacher-f32.gguf"))
 		}
 		got, err := train.Load(path, append(sets, "out_dir=/d/x")...)
+		if err == nil {
+			err = got.Validate()
+		}
 		if err != nil {
 			t.Fatalf("mode %s: %v", m.Name, err)
 		}
