@@ -80,19 +80,21 @@ func TestParseSteps(t *testing.T) {
 	}
 }
 
-func TestReadStepSecondsNamesTheLine(t *testing.T) {
+func TestReadUpdateSecondsNamesTheLine(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "metrics.jsonl")
 	os.WriteFile(p, []byte(`{"kind":"eval","step":0}
-{"kind":"train","step":1,"step_s":0.5}
-{"kind":"train","step":2,"step_s":0.25}
+{"kind":"train","step":1,"step_s":0.5,"cpu_s":0.9}
+{"kind":"train","step":2,"step_s":0.25,"cpu_s":0.4}
 `), 0o644)
-	ss, err := readStepSeconds(p)
-	if err != nil || !reflect.DeepEqual(ss, []float64{0.5, 0.25}) {
-		t.Fatalf("readStepSeconds = %v, %v", ss, err)
+	wall, cpu, err := readUpdateSeconds(p)
+	if err != nil || !reflect.DeepEqual(wall, []float64{0.5, 0.25}) || !reflect.DeepEqual(cpu, []float64{0.9, 0.4}) {
+		t.Fatalf("readUpdateSeconds = %v, %v, %v", wall, cpu, err)
 	}
-	os.WriteFile(p, []byte("{\"kind\":\"train\",\"step_s\":1}\n{\"kind\":\"train\"}\n"), 0o644)
-	if _, err := readStepSeconds(p); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Fatalf("a train record without step_s: %v, want an error naming line 2", err)
+	os.WriteFile(p, []byte(`{"kind":"train","step_s":1,"cpu_s":1}
+{"kind":"train","step_s":1}
+`), 0o644)
+	if _, _, err := readUpdateSeconds(p); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("a train record without cpu_s: %v, want an error naming line 2", err)
 	}
 }
 

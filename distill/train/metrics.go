@@ -29,6 +29,7 @@ type trainRecord struct {
 	GradNorm     float64 `json:"grad_norm"` // before clipping
 	TokensPerSec float64 `json:"tokens_per_s"`
 	StepSeconds  float64 `json:"step_s"`
+	CPUSeconds   float64 `json:"cpu_s"` // process CPU time of the update, every thread (0 where unknown)
 	// Online is present when a teacher is asked during training.
 	Online *onlineRecord `json:"online,omitempty"`
 }

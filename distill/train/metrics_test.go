@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // metricsSteps parses metrics.jsonl and returns the steps of its train rows.
@@ -113,5 +114,27 @@ func TestTornLineInTheMiddleIsAnError(t *testing.T) {
 	_, err := openMetrics(dir, 2)
 	if err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("broken middle line: %v", err)
+	}
+}
+
+// TestTrainRowsRecordCPUSeconds: every train row carries the process CPU
+// time its update took (cpu_s), read from Setup.CPUTime, so compute budgets
+// can be compared on a machine whose load changes the wall clock.
+func TestTrainRowsRecordCPUSeconds(t *testing.T) {
+	s, _ := testSetup(testConfig(t.TempDir(), 4), 1)
+	var cpu time.Duration
+	s.CPUTime = func() time.Duration { cpu += 250 * time.Millisecond; return cpu } // each read 0.25 s later
+	res, err := Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := trainRows(t, res.MetricsPath)
+	if len(rows) != 4 {
+		t.Fatalf("%d train rows, want 4", len(rows))
+	}
+	for i, r := range rows {
+		if r["cpu_s"] != 0.25 {
+			t.Fatalf("row %d: cpu_s %v, want 0.25 (one read before and one after the update)", i+1, r["cpu_s"])
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/distill/onpolicy"
+	"github.com/distill-ml/distill/internal/sysmem"
 	"github.com/distill-ml/distill/loss"
 	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/distill-ml/distill/model/student"
@@ -93,6 +94,10 @@ type Setup struct {
 	Terminal bool      // Log is a terminal: draw a progress bar instead of lines
 	Pool     *parallel.Pool
 	Now      func() time.Time // nil = time.Now
+	// CPUTime is the process's CPU time so far (every thread, user +
+	// system); nil = getrusage. Each train row of metrics.jsonl records its
+	// update's share (cpu_s).
+	CPUTime func() time.Duration
 
 	spec     student.Spec // Student checked with Config.Loss, by Prepare
 	prepared bool         // Prepare validated Config; Run validates a hand-made Setup
@@ -141,6 +146,7 @@ type trainer struct {
 	prog       *runProgress
 	ckptDir    string
 	now        func() time.Time
+	cpuTime    func() time.Duration
 	savedStep  int64 // step of the last checkpoint written by this process, -1 none
 
 	// Online teacher and on-policy mode (nil / zero without them).
@@ -170,6 +176,9 @@ func Run(ctx context.Context, s Setup) (*Result, error) {
 		return nil, errors.New("train: empty validation set")
 	}
 	t := &trainer{s: s, p: s.Config.Train, sched: s.Config.Train.schedule(), now: s.Now, savedStep: -1}
+	if t.cpuTime = s.CPUTime; t.cpuTime == nil {
+		t.cpuTime = sysmem.CPUTime
+	}
 	if t.now == nil {
 		t.now = time.Now
 	}
@@ -360,7 +369,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		if ctx.Err() != nil {
 			return t.stop(res, step, true)
 		}
-		began := t.now()
+		began, cpuBegan := t.now(), t.cpuTime()
 		terms, norm, bad, err := t.computeGradients(step)
 		if err != nil {
 			return res, err
@@ -392,10 +401,11 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		t.state.LR = lr
 		inputTokens := t.p.Accumulation * t.p.BatchSize * t.p.SeqLen
 		dt := t.now().Sub(began).Seconds()
+		cpu := (t.cpuTime() - cpuBegan).Seconds()
 		res.TrainLoss = terms.Total
 		res.TrainHistory = append(res.TrainHistory, terms.Total)
 		rec := trainRecord{Kind: "train", Step: step + 1, Loss: terms.Total, CE: terms.CE, KL: terms.KL, MSE: terms.MSE,
-			Tokens: terms.Tokens, LR: lr, GradNorm: norm, TokensPerSec: float64(inputTokens) / math.Max(dt, 1e-9), StepSeconds: dt}
+			Tokens: terms.Tokens, LR: lr, GradNorm: norm, TokensPerSec: float64(inputTokens) / math.Max(dt, 1e-9), StepSeconds: dt, CPUSeconds: cpu}
 		if t.s.Teacher != nil {
 			rec.Online = t.online.finish(dt)
 		}
