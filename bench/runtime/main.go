@@ -12,6 +12,7 @@
 //	go run ./bench/runtime                                  # everything (~10 min)
 //	go run ./bench/runtime -shapes mobilellm-125m -threads 2
 //	go run ./bench/runtime -build-only                      # just build/cache llama-bench
+//	go run ./bench/runtime -shapes mobilellm-125m -hugepages # also ours with the weights on huge pages
 //
 // For each file and thread count both sides run llama-bench's protocol: a
 // warm-up, then -reps prompts of -prompt tokens on an empty context and -reps
@@ -53,6 +54,7 @@ type config struct {
 	reps           int
 	dir            string
 	prebuilt       bool
+	hugePages      bool
 	loaded         float64
 	buildOnly      bool
 	llamaBench     string
@@ -71,6 +73,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.reps, "reps", 5, "repetitions per test; the fastest counts (llama-bench -r)")
 	fs.StringVar(&c.dir, "dir", filepath.Join(os.TempDir(), "distill-rtbench"), "directory for the random GGUF files (reused across runs)")
 	fs.BoolVar(&c.prebuilt, "prebuilt", true, "also measure node-llama-cpp's prebuilt binary (secondary column)")
+	fs.BoolVar(&c.hugePages, "hugepages", false, "also measure our runtime with the weights copied to transparent huge pages (infer.Options.HugePages) instead of mmapped (secondary column)")
 	fs.Float64Var(&c.loaded, "loaded", 0.3, "mark rows measured while other processes used more than this many cores")
 	fs.BoolVar(&c.buildOnly, "build-only", false, "build (or find cached) native llama-bench, print its path and exit")
 	fs.StringVar(&c.llamaBench, "llama-bench", "", "use this llama-bench binary instead of the cached native build")
@@ -221,7 +224,7 @@ func run(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "[%d/%d] %s %s (%.0f MiB) threads=%d:", i+1, len(jobs), j.shape, j.typ, float64(st.Size())/(1<<20), j.threads)
 		other := rtbench.StartOtherLoad()
-		ours, err := rtbench.MeasureOurs(path, j.threads, c.prompt, c.decode, c.reps)
+		ours, err := rtbench.MeasureOurs(path, j.threads, c.prompt, c.decode, c.reps, false)
 		if err != nil {
 			fmt.Fprintln(os.Stderr)
 			return err
@@ -243,6 +246,16 @@ func run(args []string) error {
 		}
 		row := rtbench.Row{Shape: j.shape, Type: j.typ, FileBytes: st.Size(), Threads: j.threads,
 			Ours: of, Native: nf, RSSRatio: ours.RSSRatio(), DecodeBytes: decodeBytes, Bandwidth: bandwidth[j.threads]}
+		if c.hugePages {
+			hp, err := rtbench.MeasureOurs(path, j.threads, c.prompt, c.decode, c.reps, true)
+			if err != nil {
+				fmt.Fprintln(os.Stderr)
+				return err
+			}
+			hf := hp.Figures()
+			row.OursHugePages = &hf
+			fmt.Fprintf(os.Stderr, ", ours on huge pages %.0f/%.1f", hf.PromptTokS, hf.DecodeTokS)
+		}
 		if c.prebuilt {
 			vocab := rtbench.Shapes()[j.shape].VocabSize
 			pre, err := rtbench.RunPrebuilt(nodeModules, path, vocab, j.threads, c.prompt, c.decode, c.reps)
@@ -274,6 +287,9 @@ func run(args []string) error {
 		fmt.Printf("- llama.cpp: llama-bench %s, built natively (%s; %s)\n", llamaCommit, strings.Join(buildInfo.CMakeFlags[:2], " "), buildInfo.Compiler)
 	} else {
 		fmt.Printf("- llama.cpp: %s, llama-bench %s\n", bin, llamaCommit)
+	}
+	if c.hugePages {
+		fmt.Printf("- huge pages: ours also measured with the weights copied into anonymous memory advised MADV_HUGEPAGE (transparent_hugepage %s)\n", rtbench.THPMode())
 	}
 	if c.prebuilt {
 		fmt.Printf("- prebuilt: node-llama-cpp %s's prebuilt CPU binary (secondary column)\n", prebuiltVersion)

@@ -11,8 +11,11 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if strings.Join(c.shapes, "|") != "tiny|mobilellm-125m" || strings.Join(c.types, "|") != "Q8_0" ||
-		len(c.threads) != 2 || c.threads[0] != 2 || c.threads[1] != 1 || c.reps != 3 || c.prompt != 128 || c.decode != 64 || !c.prebuilt {
+		len(c.threads) != 2 || c.threads[0] != 2 || c.threads[1] != 1 || c.reps != 3 || c.prompt != 128 || c.decode != 64 || !c.prebuilt || c.hugePages {
 		t.Errorf("config %+v", c)
+	}
+	if c, err := parseFlags([]string{"-hugepages"}); err != nil || !c.hugePages {
+		t.Errorf("-hugepages: config %+v, err %v", c, err)
 	}
 	for _, bad := range [][]string{
 		{"-shapes", "huge"},

@@ -49,7 +49,7 @@ func BenchmarkRuntimeVsLlamaCpp(b *testing.B) {
 						b.Fatal(err)
 					}
 					other := rtbench.StartOtherLoad()
-					ours, err := rtbench.MeasureOurs(path, threads, promptLen, decodeLen, reps)
+					ours, err := rtbench.MeasureOurs(path, threads, promptLen, decodeLen, reps, false)
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -3,6 +3,8 @@ package rtbench
 import (
 	"fmt"
 	"math"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/distill-ml/distill/format/gguf"
@@ -70,4 +72,23 @@ func BandwidthShare(tokS float64, bytesPerToken int64, bandwidth float64) float6
 		return math.NaN()
 	}
 	return tokS * float64(bytesPerToken) / bandwidth
+}
+
+// THPMode is the kernel's transparent huge page mode — the bracketed word
+// of /sys/kernel/mm/transparent_hugepage/enabled ("always", "madvise",
+// "never") — or "unknown".
+func THPMode() string {
+	data, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		return "unknown"
+	}
+	return thpMode(string(data))
+}
+
+// thpMode is the bracketed word of a transparent_hugepage/enabled line.
+func thpMode(s string) string {
+	if lo, hi := strings.IndexByte(s, '['), strings.IndexByte(s, ']'); lo >= 0 && hi > lo {
+		return s[lo+1 : hi]
+	}
+	return "unknown"
 }

@@ -24,6 +24,7 @@ type OursResult struct {
 	FileBytes int64
 	KVBytes   int64
 	Types     map[string]int // tensors per storage type
+	HugePages bool           // the weights were copied to huge pages (infer.Options.HugePages), not mmapped
 }
 
 // Figures are the best-repetition throughputs.
@@ -48,8 +49,10 @@ func (r *OursResult) RSSRatio() float64 {
 // protocol: a warm-up prompt, reps prompts of prompt tokens on an empty
 // context; a one-token warm-up, reps runs of decode single-token steps on an
 // empty context (each step's greedy token feeds the next). The fastest
-// repetition of each counts. Loading is excluded from the times.
-func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, error) {
+// repetition of each counts. Loading is excluded from the times. hugePages
+// loads with infer.Options.HugePages (the weights copied into anonymous
+// memory on transparent huge pages) instead of mapping the file.
+func MeasureOurs(path string, threads, prompt, decode, reps int, hugePages bool) (*OursResult, error) {
 	if prompt < 1 || decode < 1 || reps < 1 || threads < 1 {
 		return nil, fmt.Errorf("measure %s: prompt %d, decode %d, reps %d, threads %d must be ≥ 1", path, prompt, decode, reps, threads)
 	}
@@ -61,12 +64,12 @@ func MeasureOurs(path string, threads, prompt, decode, reps int) (*OursResult, e
 	cpu0 := sysmem.CPUTime().Seconds()
 	pool := parallel.New(threads)
 	defer pool.Close()
-	m, err := infer.Load(path, infer.Options{Pool: pool})
+	m, err := infer.Load(path, infer.Options{Pool: pool, HugePages: hugePages})
 	if err != nil {
 		return nil, fmt.Errorf("measure: %w", err)
 	}
 	defer m.Close()
-	res := &OursResult{PromptTokens: prompt, DecodeTokens: decode, FileBytes: st.Size(), Types: m.Types,
+	res := &OursResult{PromptTokens: prompt, DecodeTokens: decode, FileBytes: st.Size(), Types: m.Types, HugePages: hugePages,
 		PromptBest: time.Duration(1<<63 - 1), DecodeBest: time.Duration(1<<63 - 1)}
 	vocab := m.Hyper.VocabSize
 	tokens := make([]int32, prompt)

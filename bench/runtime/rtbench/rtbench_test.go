@@ -162,6 +162,18 @@ func TestFormatTable(t *testing.T) {
 	if s := b.String(); !strings.Contains(s, "| 0.93 | 17% / 34% of 50.0 GB/s | 400 / 42.5") || !strings.Contains(s, "| — | — / — of — | — |") {
 		t.Errorf("bandwidth column:\n%s", s)
 	}
+
+	// Our decode with the weights on huge pages, beside the mmapped one.
+	b.Reset()
+	rows[0].OursHugePages = &Figures{PromptTokS: 310, DecodeTokS: 100}
+	if err := FormatTable(&b, rows, TableOptions{LoadedCores: 0.3}); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.String(); !strings.Contains(s, "decode tok/s, weights on huge pages (share of read bandwidth) |") ||
+		!strings.Contains(s, "| 17% / 34% of 50.0 GB/s | 100 (20%) | 400 / 42.5") || !strings.Contains(s, "| — / — of — | — | — |") {
+		t.Errorf("huge-pages column:\n%s", s)
+	}
+	rows[0].OursHugePages = nil
 	rows[0].DecodeBytes, rows[0].Bandwidth = 0, 0
 
 	// No prebuilt figures and no loaded rows: neither the column nor the footnote.
@@ -182,23 +194,25 @@ func TestMeasureOurs(t *testing.T) {
 	sp := infertest.RandomSpec{VocabSize: 300, DModel: 64, NLayers: 2, NHeads: 2, NKVHeads: 1, FFNDim: 128,
 		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5, Sigma: 0.05, Seed: 3, Type: "Q8_0"}
 	path := infertest.WriteTemp(t, "m.gguf", sp)
-	res, err := MeasureOurs(path, 1, 16, 4, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := res.Figures()
-	for name, v := range map[string]float64{"prompt tok/s": f.PromptTokS, "decode tok/s": f.DecodeTokS} {
-		if !(v > 0) || math.IsInf(v, 0) {
-			t.Errorf("%s = %v", name, v)
+	for _, hugePages := range []bool{false, true} {
+		res, err := MeasureOurs(path, 1, 16, 4, 2, hugePages)
+		if err != nil {
+			t.Fatalf("hugePages %v: %v", hugePages, err)
+		}
+		f := res.Figures()
+		for name, v := range map[string]float64{"prompt tok/s": f.PromptTokS, "decode tok/s": f.DecodeTokS} {
+			if !(v > 0) || math.IsInf(v, 0) {
+				t.Errorf("hugePages %v: %s = %v", hugePages, name, v)
+			}
+		}
+		if res.FileBytes <= 0 || res.KVBytes <= 0 || res.Types["Q8_0"] == 0 || res.PromptTokens != 16 || res.DecodeTokens != 4 || res.HugePages != hugePages {
+			t.Errorf("result %+v", res)
 		}
 	}
-	if res.FileBytes <= 0 || res.KVBytes <= 0 || res.Types["Q8_0"] == 0 || res.PromptTokens != 16 || res.DecodeTokens != 4 {
-		t.Errorf("result %+v", res)
-	}
-	if _, err := MeasureOurs(path, 1, 0, 4, 2); err == nil {
+	if _, err := MeasureOurs(path, 1, 0, 4, 2, false); err == nil {
 		t.Error("prompt 0 accepted")
 	}
-	if _, err := MeasureOurs(filepath.Join(t.TempDir(), "missing.gguf"), 1, 4, 4, 1); err == nil {
+	if _, err := MeasureOurs(filepath.Join(t.TempDir(), "missing.gguf"), 1, 4, 4, 1, false); err == nil {
 		t.Error("missing file accepted")
 	}
 }
@@ -276,5 +290,20 @@ func TestDecodeBytesPerToken(t *testing.T) {
 	}
 	if s := BandwidthShare(10, 0, 1e9); !math.IsNaN(s) {
 		t.Errorf("unknown bytes gave %v", s)
+	}
+}
+
+// TestTHPMode reads the selected mode out of the kernel's
+// transparent_hugepage/enabled line.
+func TestTHPMode(t *testing.T) {
+	for in, want := range map[string]string{
+		"always [madvise] never\n": "madvise",
+		"[always] madvise never\n": "always",
+		"always madvise [never]":   "never",
+		"garbage":                  "unknown",
+	} {
+		if got := thpMode(in); got != want {
+			t.Errorf("thpMode(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

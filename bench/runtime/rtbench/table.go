@@ -22,6 +22,10 @@ type Row struct {
 	Ours        Figures
 	Native      Figures  // llama-bench, built natively
 	Prebuilt    *Figures // node-llama-cpp's prebuilt binary; nil when not measured
+	// OursHugePages is ours with the weights copied to transparent huge
+	// pages (infer.Options.HugePages) instead of mmapped; nil when not
+	// measured.
+	OursHugePages *Figures
 	// OtherCores is the mean number of cores other processes used while the
 	// row was measured (negative: unknown).
 	OtherCores float64
@@ -60,20 +64,26 @@ type TableOptions struct {
 
 // FormatTable writes rows as a Markdown table: tokens/s of ours and of the
 // native llama.cpp with their ratio, CPU seconds, the other processes' load,
-// our RSS over file + KV, and, when any row has them, the prebuilt
+// our RSS over file + KV, and, when any row has them, the decode share of
+// the read bandwidth, our decode with the weights on huge pages, and the prebuilt
 // node-llama-cpp figures with ours' ratio to them. Rows measured under load
 // are marked with † (explained below the table).
 func FormatTable(w io.Writer, rows []Row, o TableOptions) error {
-	prebuilt, bw := false, false
+	prebuilt, bw, huge := false, false, false
 	for _, r := range rows {
 		prebuilt = prebuilt || r.Prebuilt != nil
 		bw = bw || r.Bandwidth > 0
+		huge = huge || r.OursHugePages != nil
 	}
 	var b strings.Builder
 	b.WriteString("| model | type | file | threads | prompt tok/s ours / llama.cpp | prompt ratio | decode tok/s ours / llama.cpp | decode ratio | CPU s ours / llama.cpp | other load (cores) | RSS/(file+KV) |")
 	sep := "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	if bw {
 		b.WriteString(" decode share of read bandwidth ours / llama.cpp |")
+		sep += "---:|"
+	}
+	if huge {
+		b.WriteString(" decode tok/s, weights on huge pages (share of read bandwidth) |")
 		sep += "---:|"
 	}
 	if prebuilt {
@@ -104,6 +114,13 @@ func FormatTable(w io.Writer, rows []Row, o TableOptions) error {
 		if bw {
 			o, n := r.DecodeBandwidthShare()
 			fmt.Fprintf(&b, " %s / %s of %s |", percent(o), percent(n), gbs(r.Bandwidth))
+		}
+		if huge {
+			if h := r.OursHugePages; h != nil {
+				fmt.Fprintf(&b, " %s (%s) |", tokS(h.DecodeTokS), percent(BandwidthShare(h.DecodeTokS, r.DecodeBytes, r.Bandwidth)))
+			} else {
+				b.WriteString(" — |")
+			}
 		}
 		if prebuilt {
 			if p := r.Prebuilt; p != nil {

@@ -759,12 +759,24 @@ q6kdone:
 	VPXORD Z9, Z9, Z9
 
 // QUAD_SCALE: Z4 = [sA ×8 | sB ×8], Z5 = [sC ×8 | sD ×8], s = f16(row.d)·f16(a.d).
+// The four rows' f16 scales are gathered in AX with scalar loads, shifts
+// and ORs (integer ports) and moved over once, instead of three VPINSRWs
+// from memory (shuffle-port µops the block loop is short of). Measured in
+// cache on Zen 5 (one process, old and new kernels alternated, 2×30
+// paired runs): 4-row Q8_0 54→63 GB/cpu-s, 4-row Q5_0 +6% from this alone.
+// Clobbers AX and R15.
 #define QUAD_SCALE \
 	MOVWLZX (R11), AX \
-	VMOVD AX, X4 \
-	VPINSRW $1, (R12), X4, X4 \
-	VPINSRW $2, (R11)(R13*2), X4, X4 \
-	VPINSRW $3, (R12)(R13*2), X4, X4 \
+	MOVWLZX (R12), R15 \
+	SHLQ $16, R15 \
+	ORQ R15, AX \
+	MOVWLZX (R11)(R13*2), R15 \
+	SHLQ $32, R15 \
+	ORQ R15, AX \
+	MOVWLZX (R12)(R13*2), R15 \
+	SHLQ $48, R15 \
+	ORQ R15, AX \
+	VMOVQ AX, X4 \
 	VPINSRW $4, (DX), X4, X4 \
 	VCVTPH2PS X4, Y4 \
 	VPERMPS Y4, Y12, Y5 \
@@ -870,13 +882,21 @@ q50r4blk:
 	QUAD_SCALE
 	Q4_NIB2(6(R11), 6(R12), Z0)
 	Q4_NIB2(6(R11)(R13*2), 6(R12)(R13*2), Z6)
-	KMOVD 2(R11), K3
-	KMOVD 2(R12), K4
-	KUNPCKDQ K3, K4, K5
+	// The fifth bits of rows A|B (C|D) as one 64-bit mask built in a
+	// general register: one KMOVQ instead of two mask loads and a
+	// KUNPCKDQ (the kernel's other bottleneck): with QUAD_SCALE's gather,
+	// 25→30 GB/cpu-s in cache (576 and 1536 columns, Zen 5).
+	MOVL 2(R11), AX
+	MOVL 2(R12), R15
+	SHLQ $32, R15
+	ORQ R15, AX
+	KMOVQ AX, K5
 	VPADDB Z15, Z0, K5, Z0
-	KMOVD 2(R11)(R13*2), K3
-	KMOVD 2(R12)(R13*2), K4
-	KUNPCKDQ K3, K4, K6
+	MOVL 2(R11)(R13*2), AX
+	MOVL 2(R12)(R13*2), R15
+	SHLQ $32, R15
+	ORQ R15, AX
+	KMOVQ AX, K6
 	VPADDB Z15, Z6, K6, Z6
 	VBROADCASTI64X4 2(DX), Z1
 	VPXORD Z2, Z2, Z2
