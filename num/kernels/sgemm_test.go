@@ -334,14 +334,18 @@ func TestStridedHit(t *testing.T) {
 	}
 }
 
-// checkPanel fails t unless the packed panel dst holds want(p, j) at
-// dst[p*w+j] for every step p < depth and lane j < w (want gives 0 for the
-// padding lanes); the failure names the case by format and args.
-func checkPanel(t *testing.T, dst []float32, w, depth int, want func(p, j int) float32, format string, args ...any) {
+// checkPanel fails t unless the packed panel dst holds src(p, j) at
+// dst[p*w+j] for every step p < depth and lane j < n, and 0 in the padding
+// lanes n ≤ j < w; the failure names the case by format and args.
+func checkPanel(t *testing.T, dst []float32, w, depth, n int, src func(p, j int) float32, format string, args ...any) {
 	t.Helper()
 	for p := 0; p < depth; p++ {
 		for j := 0; j < w; j++ {
-			if got, want := dst[p*w+j], want(p, j); got != want {
+			want := float32(0)
+			if j < n {
+				want = src(p, j)
+			}
+			if got := dst[p*w+j]; got != want {
 				t.Fatalf("%s: dst[%d][%d] = %g, want %g", fmt.Sprintf(format, args...), p, j, got, want)
 			}
 		}
@@ -364,12 +368,7 @@ func TestPackTransposed(t *testing.T) {
 				src := randSlice(r, max(0, rows*ld))
 				dst := randSlice(r, depth*width+5)
 				packTransposed(dst, width, src, ld, rows, depth, tr)
-				checkPanel(t, dst, width, depth, func(p, i int) float32 {
-					if i < rows {
-						return src[i*ld+p]
-					}
-					return 0
-				}, "asm=%v rows=%d depth=%d width=%d ld=%d", tr != nil, rows, depth, width, ld)
+				checkPanel(t, dst, width, depth, rows, func(p, i int) float32 { return src[i*ld+p] }, "asm=%v rows=%d depth=%d width=%d ld=%d", tr != nil, rows, depth, width, ld)
 			}
 		}
 	}
@@ -395,12 +394,7 @@ func TestPackSegments(t *testing.T) {
 					dst := randSlice(r, kcur*w+7)
 					tail := append([]float32(nil), dst[kcur*w:]...)
 					packSegments(dst, w, src, ld, n, kcur, pk)
-					checkPanel(t, dst, w, kcur, func(p, j int) float32 {
-						if j < n {
-							return src[p*ld+j]
-						}
-						return 0
-					}, "asm=%v w=%d n=%d kcur=%d ld=%d", pk != nil, w, n, kcur, ld)
+					checkPanel(t, dst, w, kcur, n, func(p, j int) float32 { return src[p*ld+j] }, "asm=%v w=%d n=%d kcur=%d ld=%d", pk != nil, w, n, kcur, ld)
 					for i, v := range tail {
 						if dst[kcur*w+i] != v {
 							t.Fatalf("asm=%v w=%d n=%d kcur=%d: wrote dst[%d] past the panel", pk != nil, w, n, kcur, kcur*w+i)
