@@ -314,6 +314,16 @@ func sgdStep(t *testing.T, m *Model, b *batch.Batch, lr float32, grads [][]float
 	return train, eval, grads
 }
 
+// maxAbsDiff returns max |got[i] − want[i]| and the scale max |want[i]|,
+// over want's length, in float64.
+func maxAbsDiff(got, want []float32) (d, scale float64) {
+	for i := range want {
+		scale = math.Max(scale, math.Abs(float64(want[i])))
+		d = math.Max(d, math.Abs(float64(got[i])-float64(want[i])))
+	}
+	return d, scale
+}
+
 // requireSameBits fails unless gradient lists a and b are bit-identical.
 func requireSameBits(t *testing.T, what string, a, b [][]float32) {
 	t.Helper()
@@ -460,12 +470,8 @@ func TestPackedRowMatchesRowAlone(t *testing.T) {
 	}
 	V := cfg.VocabSize
 	near := func(got, want []float32) (float64, bool) {
-		var maxRef, maxErr float64
-		for i := range want {
-			maxRef = math.Max(maxRef, math.Abs(float64(want[i])))
-			maxErr = math.Max(maxErr, math.Abs(float64(got[i])-float64(want[i])))
-		}
-		return maxErr, maxErr <= 1e-4*maxRef+1e-6
+		d, scale := maxAbsDiff(got, want)
+		return d, d <= 1e-4*scale+1e-6
 	}
 	pl, pg := run(packed)
 	al, ag := run(alone)
