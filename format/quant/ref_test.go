@@ -3,7 +3,6 @@ package quant
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -181,39 +180,21 @@ func TestMain(m *testing.M) {
 func refBinary(t testing.TB) string {
 	t.Helper()
 	bundle := testpeers.LlamaCppBundle(t)
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatal("gcc is needed to compile ggml's reference quantizers")
-	}
 	harness.once.Do(func() {
 		harness.dir, harness.err = os.MkdirTemp("", "ggml-ref-*")
 		if harness.err != nil {
 			return
 		}
 		src := filepath.Join(harness.dir, "llama.cpp")
-		run := func(name string, args ...string) error {
-			out, err := exec.Command(name, args...).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%s %v: %v\n%s", name, args, err, out)
-			}
-			return nil
-		}
-		if harness.err = run("git", "clone", "-q", "--no-checkout", bundle, src); harness.err != nil {
-			return
-		}
-		if harness.err = run("git", "-C", src, "checkout", "-q", "HEAD", "--", "ggml/include",
+		if harness.err = testpeers.CheckoutLlamaSources(bundle, src, "ggml/include",
 			"ggml/src/ggml-quants.c", "ggml/src/ggml-quants.h", "ggml/src/ggml-common.h",
 			"ggml/src/ggml-impl.h", "ggml/src/ggml-cpu/ggml-cpu-impl.h"); harness.err != nil {
 			return
 		}
-		hc := filepath.Join(harness.dir, "harness.c")
-		if harness.err = os.WriteFile(hc, []byte(harnessC), 0o644); harness.err != nil {
-			return
-		}
-		bin := filepath.Join(harness.dir, "harness")
-		harness.err = run("gcc", "-O2", "-DNDEBUG", "-ffp-contract=off", "-std=gnu11",
-			"-I", filepath.Join(src, "ggml/include"), "-I", filepath.Join(src, "ggml/src"),
-			hc, filepath.Join(src, "ggml/src/ggml-quants.c"), "-lm", "-o", bin)
-		harness.bin = bin
+		harness.bin, harness.err = testpeers.CompileC(harness.dir, "harness", harnessC,
+			[]string{"-O2", "-DNDEBUG", "-ffp-contract=off", "-std=gnu11",
+				"-I", filepath.Join(src, "ggml/include"), "-I", filepath.Join(src, "ggml/src")},
+			[]string{filepath.Join(src, "ggml/src/ggml-quants.c"), "-lm"})
 	})
 	if harness.err != nil {
 		t.Fatalf("building ggml reference harness: %v", harness.err)
