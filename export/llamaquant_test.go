@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/distill-ml/distill/format/gguf"
@@ -71,18 +70,12 @@ int main(int argc, char ** argv) {
 }
 `
 
-var llamaQuantize struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
+// llamaQuantize is llamaQuantizeC linked against node-llama-cpp's libllama.
+var llamaQuantize testpeers.BuildOnce
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if llamaQuantize.dir != "" {
-		os.RemoveAll(llamaQuantize.dir)
-	}
+	llamaQuantize.Remove()
 	os.Exit(code)
 }
 
@@ -96,22 +89,15 @@ func llamaQuantizeBinary(t testing.TB) string {
 		t.Fatalf("want one libllama.v*.so in %s, found %v", libDir, libs)
 	}
 	lib := filepath.Base(libs[0])
-	llamaQuantize.once.Do(func() {
-		if llamaQuantize.dir, llamaQuantize.err = os.MkdirTemp("", "llama-quantize-*"); llamaQuantize.err != nil {
-			return
+	return llamaQuantize.Program(t, "the llama_model_quantize caller", func(dir string) (string, error) {
+		src := filepath.Join(dir, "llama.cpp")
+		if err := testpeers.CheckoutLlamaSources(bundle, src, "include/llama.h", "ggml/include"); err != nil {
+			return "", err
 		}
-		src := filepath.Join(llamaQuantize.dir, "llama.cpp")
-		if llamaQuantize.err = testpeers.CheckoutLlamaSources(bundle, src, "include/llama.h", "ggml/include"); llamaQuantize.err != nil {
-			return
-		}
-		llamaQuantize.bin, llamaQuantize.err = testpeers.CompileC(llamaQuantize.dir, "llama-quantize-min", llamaQuantizeC,
+		return testpeers.CompileC(dir, "llama-quantize-min", llamaQuantizeC,
 			[]string{"-O1", "-I", filepath.Join(src, "include"), "-I", filepath.Join(src, "ggml", "include")},
 			[]string{"-L" + libDir, "-l:" + lib, "-Wl,-rpath," + libDir})
 	})
-	if llamaQuantize.err != nil {
-		t.Fatalf("building the llama_model_quantize caller: %v", llamaQuantize.err)
-	}
-	return llamaQuantize.bin
 }
 
 // quantConfigs are the shapes every file type is compared on: tied and

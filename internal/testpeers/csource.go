@@ -1,11 +1,14 @@
 package testpeers
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"testing"
 )
 
 // CheckoutLlamaSources checks the given paths of the llama.cpp source tree
@@ -44,4 +47,52 @@ func runQuiet(name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, tail(string(out), 4000))
 	}
 	return nil
+}
+
+// BuildOnce is a helper program built at most once per test binary, in a
+// temporary directory that Remove deletes (call it from TestMain after
+// m.Run). The zero BuildOnce is ready to use.
+type BuildOnce struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// Program returns the program's path, building it on first use with build,
+// which gets a fresh temporary directory and returns the program's path in
+// it. A failed build fails t, and every later caller, naming what.
+func (b *BuildOnce) Program(t testing.TB, what string, build func(dir string) (string, error)) string {
+	t.Helper()
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "testpeers-build-*"); b.err != nil {
+			return
+		}
+		b.bin, b.err = build(b.dir)
+	})
+	if b.err != nil {
+		t.Fatalf("building %s: %v", what, b.err)
+	}
+	return b.bin
+}
+
+// Remove deletes the build directory, if there is one.
+func (b *BuildOnce) Remove() {
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
+}
+
+// Output runs cmd with stdin (nil: none) and returns its stdout; a failure
+// fails t with the tail of cmd's stderr, naming what.
+func Output(t testing.TB, what string, cmd *exec.Cmd, stdin []byte) []byte {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s failed: %v\nstderr:\n%s", what, err, tail(errb.String(), 4000))
+	}
+	return out.Bytes()
 }

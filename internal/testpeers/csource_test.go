@@ -1,6 +1,7 @@
 package testpeers
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -29,5 +30,30 @@ func TestCompileC(t *testing.T) {
 	_, err = CompileC(dir, "broken", "int main(void) { return undeclared; }\n", nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "undeclared") || !strings.Contains(err.Error(), "broken.c") {
 		t.Fatalf("compile error: %v; want gcc's message naming broken.c and undeclared", err)
+	}
+}
+
+// TestBuildOnce: the build runs once however often the program is asked
+// for, in a directory Remove deletes; Output feeds stdin and returns stdout.
+func TestBuildOnce(t *testing.T) {
+	var b BuildOnce
+	builds := 0
+	build := func(dir string) (string, error) {
+		builds++
+		return CompileC(dir, "cat", "#include <stdio.h>\nint main(void) { int c; while ((c = getchar()) != EOF) putchar(c); return 0; }\n", []string{"-O1"}, nil)
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		missing(t, "gcc")
+	}
+	bin := b.Program(t, "cat", build)
+	if again := b.Program(t, "cat", build); again != bin || builds != 1 {
+		t.Fatalf("second Program: %s after %s, %d builds; want the same program, 1 build", again, bin, builds)
+	}
+	if out := Output(t, "cat", exec.Command(bin), []byte("ggml\n")); string(out) != "ggml\n" {
+		t.Fatalf("Output: %q, want %q", out, "ggml\n")
+	}
+	b.Remove()
+	if _, err := os.Stat(bin); !os.IsNotExist(err) {
+		t.Fatalf("after Remove, %s: %v; want it gone", bin, err)
 	}
 }

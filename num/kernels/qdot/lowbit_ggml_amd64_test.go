@@ -128,15 +128,7 @@ func TestLowBitDotsMatchGGML(t *testing.T) {
 		in.Write(c.w)
 		binary.Write(&in, binary.LittleEndian, c.x)
 	}
-	cmd := exec.Command(bin)
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("harness: %v\n%s", err, stderr.String())
-	}
-	r := bytes.NewReader(out)
+	r := bytes.NewReader(testpeers.Output(t, "ggml dot harness", exec.Command(bin), in.Bytes()))
 	for _, c := range cases {
 		var ab uint32
 		binary.Read(r, binary.LittleEndian, &ab)
