@@ -73,11 +73,7 @@ int main(int argc, char ** argv) {
 // llamaQuantize is llamaQuantizeC linked against node-llama-cpp's libllama.
 var llamaQuantize testpeers.BuildOnce
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	llamaQuantize.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(llamaQuantize.Run(m)) }
 
 func llamaQuantizeBinary(t testing.TB) string {
 	t.Helper()

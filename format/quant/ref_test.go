@@ -162,11 +162,7 @@ int main(void) {
 // harness is ggml's reference quantizers with harnessC's driver.
 var harness testpeers.BuildOnce
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	harness.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(harness.Run(m)) }
 
 // refBinary extracts ggml's sources from the llama.cpp bundle and compiles
 // the harness, once per test binary run.

@@ -50,8 +50,8 @@ func runQuiet(name string, args ...string) error {
 }
 
 // BuildOnce is a helper program built at most once per test binary, in a
-// temporary directory that Remove deletes (call it from TestMain after
-// m.Run). The zero BuildOnce is ready to use.
+// temporary directory that Remove deletes (TestMain: os.Exit(b.Run(m))).
+// The zero BuildOnce is ready to use.
 type BuildOnce struct {
 	once     sync.Once
 	dir, bin string
@@ -73,6 +73,13 @@ func (b *BuildOnce) Program(t testing.TB, what string, build func(dir string) (s
 		t.Fatalf("building %s: %v", what, b.err)
 	}
 	return b.bin
+}
+
+// Run runs the package's tests and then removes the build directory,
+// returning the tests' exit code.
+func (b *BuildOnce) Run(m *testing.M) int {
+	defer b.Remove()
+	return m.Run()
 }
 
 // Remove deletes the build directory, if there is one.
