@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/distill-ml/distill/format/gguf"
@@ -71,20 +70,10 @@ int main(int argc, char ** argv) {
 }
 `
 
-var llamaQuantize struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
+// llamaQuantize is llamaQuantizeC linked against node-llama-cpp's libllama.
+var llamaQuantize testpeers.BuildOnce
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if llamaQuantize.dir != "" {
-		os.RemoveAll(llamaQuantize.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(llamaQuantize.Run(m)) }
 
 func llamaQuantizeBinary(t testing.TB) string {
 	t.Helper()
@@ -96,40 +85,15 @@ func llamaQuantizeBinary(t testing.TB) string {
 		t.Fatalf("want one libllama.v*.so in %s, found %v", libDir, libs)
 	}
 	lib := filepath.Base(libs[0])
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatal("gcc is needed to build the llama_model_quantize caller")
-	}
-	llamaQuantize.once.Do(func() {
-		run := func(name string, args ...string) error {
-			out, err := exec.Command(name, args...).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%s %v: %v\n%s", name, args, err, out)
-			}
-			return nil
+	return llamaQuantize.Program(t, "the llama_model_quantize caller", func(dir string) (string, error) {
+		src := filepath.Join(dir, "llama.cpp")
+		if err := testpeers.CheckoutLlamaSources(bundle, src, "include/llama.h", "ggml/include"); err != nil {
+			return "", err
 		}
-		if llamaQuantize.dir, llamaQuantize.err = os.MkdirTemp("", "llama-quantize-*"); llamaQuantize.err != nil {
-			return
-		}
-		src := filepath.Join(llamaQuantize.dir, "llama.cpp")
-		if llamaQuantize.err = run("git", "clone", "-q", "--no-checkout", bundle, src); llamaQuantize.err != nil {
-			return
-		}
-		if llamaQuantize.err = run("git", "-C", src, "checkout", "-q", "HEAD", "--", "include/llama.h", "ggml/include"); llamaQuantize.err != nil {
-			return
-		}
-		c := filepath.Join(llamaQuantize.dir, "main.c")
-		if llamaQuantize.err = os.WriteFile(c, []byte(llamaQuantizeC), 0o644); llamaQuantize.err != nil {
-			return
-		}
-		bin := filepath.Join(llamaQuantize.dir, "llama-quantize-min")
-		llamaQuantize.err = run("gcc", "-O1", "-I", filepath.Join(src, "include"), "-I", filepath.Join(src, "ggml", "include"),
-			c, "-o", bin, "-L"+libDir, "-l:"+lib, "-Wl,-rpath,"+libDir)
-		llamaQuantize.bin = bin
+		return testpeers.CompileC(dir, "llama-quantize-min", llamaQuantizeC,
+			[]string{"-O1", "-I", filepath.Join(src, "include"), "-I", filepath.Join(src, "ggml", "include")},
+			[]string{"-L" + libDir, "-l:" + lib, "-Wl,-rpath," + libDir})
 	})
-	if llamaQuantize.err != nil {
-		t.Fatalf("building the llama_model_quantize caller: %v", llamaQuantize.err)
-	}
-	return llamaQuantize.bin
 }
 
 // quantConfigs are the shapes every file type is compared on: tied and

@@ -3,14 +3,12 @@ package quant
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/distill-ml/distill/internal/testpeers"
@@ -161,64 +159,28 @@ int main(void) {
 }
 `
 
-var harness struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
+// harness is ggml's reference quantizers with harnessC's driver.
+var harness testpeers.BuildOnce
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if harness.dir != "" {
-		os.RemoveAll(harness.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(harness.Run(m)) }
 
 // refBinary extracts ggml's sources from the llama.cpp bundle and compiles
 // the harness, once per test binary run.
 func refBinary(t testing.TB) string {
 	t.Helper()
 	bundle := testpeers.LlamaCppBundle(t)
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatal("gcc is needed to compile ggml's reference quantizers")
-	}
-	harness.once.Do(func() {
-		harness.dir, harness.err = os.MkdirTemp("", "ggml-ref-*")
-		if harness.err != nil {
-			return
-		}
-		src := filepath.Join(harness.dir, "llama.cpp")
-		run := func(name string, args ...string) error {
-			out, err := exec.Command(name, args...).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%s %v: %v\n%s", name, args, err, out)
-			}
-			return nil
-		}
-		if harness.err = run("git", "clone", "-q", "--no-checkout", bundle, src); harness.err != nil {
-			return
-		}
-		if harness.err = run("git", "-C", src, "checkout", "-q", "HEAD", "--", "ggml/include",
+	return harness.Program(t, "ggml reference harness", func(dir string) (string, error) {
+		src := filepath.Join(dir, "llama.cpp")
+		if err := testpeers.CheckoutLlamaSources(bundle, src, "ggml/include",
 			"ggml/src/ggml-quants.c", "ggml/src/ggml-quants.h", "ggml/src/ggml-common.h",
-			"ggml/src/ggml-impl.h", "ggml/src/ggml-cpu/ggml-cpu-impl.h"); harness.err != nil {
-			return
+			"ggml/src/ggml-impl.h", "ggml/src/ggml-cpu/ggml-cpu-impl.h"); err != nil {
+			return "", err
 		}
-		hc := filepath.Join(harness.dir, "harness.c")
-		if harness.err = os.WriteFile(hc, []byte(harnessC), 0o644); harness.err != nil {
-			return
-		}
-		bin := filepath.Join(harness.dir, "harness")
-		harness.err = run("gcc", "-O2", "-DNDEBUG", "-ffp-contract=off", "-std=gnu11",
-			"-I", filepath.Join(src, "ggml/include"), "-I", filepath.Join(src, "ggml/src"),
-			hc, filepath.Join(src, "ggml/src/ggml-quants.c"), "-lm", "-o", bin)
-		harness.bin = bin
+		return testpeers.CompileC(dir, "harness", harnessC,
+			[]string{"-O2", "-DNDEBUG", "-ffp-contract=off", "-std=gnu11",
+				"-I", filepath.Join(src, "ggml/include"), "-I", filepath.Join(src, "ggml/src")},
+			[]string{filepath.Join(src, "ggml/src/ggml-quants.c"), "-lm"})
 	})
-	if harness.err != nil {
-		t.Fatalf("building ggml reference harness: %v", harness.err)
-	}
-	return harness.bin
 }
 
 type refCase struct {
@@ -241,15 +203,7 @@ func runRef(t *testing.T, cases []refCase) []refResult {
 		binary.Write(&in, binary.LittleEndian, [2]uint32{uint32(c.typ), uint32(len(c.x))})
 		binary.Write(&in, binary.LittleEndian, c.x)
 	}
-	cmd := exec.Command(bin)
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("reference harness: %v: %s", err, stderr.String())
-	}
-	r := bytes.NewReader(out)
+	r := bytes.NewReader(testpeers.Output(t, "reference harness", exec.Command(bin), in.Bytes()))
 	res := make([]refResult, len(cases))
 	for i, c := range cases {
 		var nb uint32

@@ -193,17 +193,14 @@ func BuildLlamaSharedTool(o LlamaSharedBuildOptions) (string, error) {
 	start := time.Now()
 	fmt.Fprintf(progress, "llama.cpp shared tool: building %s (%s) against %s\n", bin, strings.Join(sources, " "), o.LibDir)
 	run := func(name string, args ...string) error {
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("building llama.cpp's %s: %s %s: %w\n%s", o.Name, name, strings.Join(args, " "), err, tail(string(out), 4000))
+		if err := runQuiet(name, args...); err != nil {
+			return fmt.Errorf("building llama.cpp's %s: %w", o.Name, err)
 		}
 		return nil
 	}
 	src := filepath.Join(work, "src")
-	if err := run("git", "clone", "-q", "--no-checkout", o.Bundle, src); err != nil {
-		return "", err
-	}
-	if err := run("git", "-C", src, "checkout", "-q", "HEAD", "--", "include", "ggml/include", "common", "vendor", "tools"); err != nil {
-		return "", err
+	if err := CheckoutLlamaSources(o.Bundle, src, "include", "ggml/include", "common", "vendor", "tools"); err != nil {
+		return "", fmt.Errorf("building llama.cpp's %s: %w", o.Name, err)
 	}
 	wrapper := filepath.Join(work, "wrapper-main.cpp")
 	if err := os.WriteFile(wrapper, []byte(fmt.Sprintf(sharedToolMain, o.LibDir)), 0o644); err != nil {

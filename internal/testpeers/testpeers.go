@@ -14,7 +14,6 @@
 package testpeers
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,16 +81,8 @@ func RunNode(t testing.TB, pkg string, script string, stdin []byte, args ...stri
 		t.Fatal(err)
 	}
 	cmd := exec.Command("node", append([]string{path}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
 	cmd.Env = append(os.Environ(), "NODE_PATH="+nm, "NODE_LLAMA_CPP_SKIP_DOWNLOAD=true")
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("node script failed: %v\nstderr:\n%s", err, tail(errb.String(), 4000))
-	}
-	return out.Bytes()
+	return Output(t, "node script", cmd, stdin)
 }
 
 var torchOnce sync.Once
@@ -125,17 +116,9 @@ func RunPython(t testing.TB, script string, stdin []byte, args ...string) []byte
 		t.Fatal(err)
 	}
 	cmd := exec.Command(py, append([]string{path}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
 	// One BLAS thread keeps the reference deterministic and avoids fighting `go test`.
 	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1")
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("python script failed: %v\nstderr:\n%s", err, tail(errb.String(), 4000))
-	}
-	return out.Bytes()
+	return Output(t, "python script", cmd, stdin)
 }
 
 // SSHKeygen returns the path of OpenSSH's ssh-keygen (Debian's

@@ -6,8 +6,6 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/distill-ml/distill/num/parallel"
 )
 
 // Add returns a + b for two tensors of one shape (the residual connection),
@@ -46,10 +44,7 @@ func (op *addOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	t, y := op.out.get(in[0].Shape()...)
 	op.a, op.b, op.y = a, b, y
-	if op.spanFn == nil {
-		op.spanFn = op.span
-	}
-	parallel.Default().For(len(y), 1<<14, op.spanFn)
+	forChunks(&op.spanFn, op, (*addOp).span, len(y), 1<<14)
 	op.a, op.b, op.y = nil, nil, nil
 	return t, nil
 }

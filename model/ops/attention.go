@@ -134,10 +134,7 @@ func (op *attentionOp) Do(in ...G.Value) (G.Value, error) {
 		op.work = scratchSlots(op.work, slots, T*T)
 	}
 	op.x, op.o, op.scale, op.grain = x, o, scale, grain
-	if op.headsFn == nil {
-		op.headsFn = op.heads
-	}
-	parallel.Default().For(B*H, grain, op.headsFn)
+	forChunks(&op.headsFn, op, (*attentionOp).heads, B*H, grain)
 	op.x, op.o = nil, nil
 	return t, nil
 }
@@ -283,10 +280,7 @@ func (op *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
 	grain, slots := perWorker(B * KV)
 	op.work = scratchSlots(op.work, slots, 2*blk*T)
 	op.x, op.dO, op.dx, op.grain = x, dO, dx, grain
-	if op.groupsFn == nil {
-		op.groupsFn = op.groups
-	}
-	parallel.Default().For(B*KV, grain, op.groupsFn)
+	forChunks(&op.groupsFn, op, (*attentionGradOp).groups, B*KV, grain)
 	op.x, op.dO, op.dx = nil, nil, nil
 	return t, nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/distill-ml/distill/num/parallel"
 )
 
 // base carries the methods every op implements identically. Ops are stateful
@@ -30,6 +32,16 @@ func (b *base) Hashcode() uint32 {
 	h := fnv.New32a()
 	b.WriteHash(h)
 	return h.Sum32()
+}
+
+// forChunks runs method(recv, lo, hi) over [0, n) in chunks of grain on the
+// shared pool. *bound holds the call bound to recv from the first use on, so
+// a step allocates nothing (a method value would be a new closure per call).
+func forChunks[T any](bound *func(lo, hi int), recv T, method func(T, int, int), n, grain int) {
+	if *bound == nil {
+		*bound = func(lo, hi int) { method(recv, lo, hi) }
+	}
+	parallel.Default().For(n, grain, *bound)
 }
 
 // tt is the Gorgonia type of a float32 tensor of the given rank (0 = scalar).

@@ -6,8 +6,6 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/distill-ml/distill/num/parallel"
 )
 
 // Embedding gathers rows of W by the batch's token ids.
@@ -71,10 +69,7 @@ func (op *embeddingOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	t, y := op.out.get(op.n, d)
 	op.w, op.y, op.tokens, op.d = w, y, ids, d
-	if op.rowsFn == nil {
-		op.rowsFn = op.rows
-	}
-	parallel.Default().For(op.n, 64, op.rowsFn)
+	forChunks(&op.rowsFn, op, (*embeddingOp).rows, op.n, 64)
 	op.w, op.y, op.tokens = nil, nil, nil
 	return t, nil
 }
@@ -129,11 +124,8 @@ func (op *embeddingGradOp) Do(in ...G.Value) (G.Value, error) {
 	d := op.shape[1]
 	t, dw := op.out.get(op.shape...)
 	op.dy, op.dw, op.ids = dy, dw, ids
-	if op.colsFn == nil {
-		op.clearFn, op.colsFn = op.clear, op.cols
-	}
-	parallel.Default().For(len(dw), 1<<15, op.clearFn)
-	parallel.Default().For(d, 16, op.colsFn)
+	forChunks(&op.clearFn, op, (*embeddingGradOp).clear, len(dw), 1<<15)
+	forChunks(&op.colsFn, op, (*embeddingGradOp).cols, d, 16)
 	op.dy, op.dw, op.ids = nil, nil, nil
 	return t, nil
 }

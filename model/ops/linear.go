@@ -66,32 +66,38 @@ func (op *linearOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	as, bs := in[0].Shape(), in[1].Shape()
+	// Each mode is one product c[m,n] = op(a)·op(b) over depth k, whose
+	// operands must agree on k.
+	var (
+		m, n, k    int
+		ta, tb     bool
+		agree      bool
+		what, x, w string
+	)
 	switch op.mode {
-	case linFwd:
-		N, k, out := as[0], as[1], bs[0]
-		if bs[1] != k {
-			return nil, fmt.Errorf("linear: x %v, W %v", as, bs)
-		}
-		t, y := op.out.get(N, out)
-		sgemm(false, true, N, out, k, 1, a, k, b, k, 0, y, out)
-		return t, nil
-	case linGradX:
-		N, out, k := as[0], as[1], bs[1]
-		if bs[0] != out {
-			return nil, fmt.Errorf("linear grad x: dy %v, W %v", as, bs)
-		}
-		t, dx := op.out.get(N, k)
-		sgemm(false, false, N, k, out, 1, a, out, b, k, 0, dx, k)
-		return t, nil
-	default:
-		N, out, k := as[0], as[1], bs[1]
-		if bs[0] != N {
-			return nil, fmt.Errorf("linear grad W: dy %v, x %v", as, bs)
-		}
-		t, dw := op.out.get(out, k)
-		sgemm(true, false, out, k, N, 1, a, out, b, k, 0, dw, k)
-		return t, nil
+	case linFwd: // y[N,out] = x[N,in]·W[out,in]ᵀ
+		m, n, k, tb = as[0], bs[0], as[1], true
+		agree, what, x, w = bs[1] == k, "linear", "x", "W"
+	case linGradX: // dx[N,in] = dy[N,out]·W[out,in]
+		m, n, k = as[0], bs[1], as[1]
+		agree, what, x, w = bs[0] == k, "linear grad x", "dy", "W"
+	default: // dW[out,in] = dy[N,out]ᵀ·x[N,in]
+		m, n, k, ta = as[1], bs[1], as[0], true
+		agree, what, x, w = bs[0] == k, "linear grad W", "dy", "x"
 	}
+	if !agree {
+		return nil, fmt.Errorf("%s: %s %v, %s %v", what, x, as, w, bs)
+	}
+	lda, ldb := k, n
+	if ta {
+		lda = m
+	}
+	if tb {
+		ldb = k
+	}
+	t, c := op.out.get(m, n)
+	sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n)
+	return t, nil
 }
 
 func (op *linearOp) DiffWRT(int) []bool { return []bool{true, true} }

@@ -112,10 +112,7 @@ func (op *LMLoss) rowsPass(w []float32, V, d, c0, c1, off int, grad bool) {
 	nChunks := pool.Threads()
 	per := (c1 - c0 + nChunks - 1) / nChunks
 	op.L, op.c0, op.v, op.per, op.grad = L, c0, V, max(per, 1), grad
-	if op.rowsFn == nil {
-		op.rowsFn = op.lossRows
-	}
-	pool.For(c1-c0, max(per, 1), op.rowsFn)
+	forChunks(&op.rowsFn, op, (*LMLoss).lossRows, c1-c0, max(per, 1))
 	op.L = nil
 }
 
@@ -209,10 +206,7 @@ func (op *LMLoss) Do(in ...G.Value) (G.Value, error) {
 	// Gather the active hidden rows: hc [M, d].
 	op.hc = resize(op.hc, M*d)
 	op.h, op.d = h, d
-	if op.gatherFn == nil {
-		op.gatherFn = op.gather
-	}
-	parallel.Default().For(M, 64, op.gatherFn)
+	forChunks(&op.gatherFn, op, (*LMLoss).gather, M, 64)
 	op.h = nil
 	// Project and evaluate: all rows at once when they fit, else in chunks.
 	op.stored = op.train && M*V*4 <= op.budget

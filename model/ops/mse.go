@@ -6,8 +6,6 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/distill-ml/distill/num/parallel"
 )
 
 // HiddenMSE is the masked mean squared error between a (projected) student
@@ -83,10 +81,7 @@ func (op *HiddenMSE) Do(in ...G.Value) (G.Value, error) {
 	}
 	partial := op.partial[:N]
 	op.partial, op.y, op.tgt, op.mask, op.d = partial, y, tgt, mask, D
-	if op.rowsFn == nil {
-		op.rowsFn = op.rows
-	}
-	parallel.Default().For(N, 16, op.rowsFn)
+	forChunks(&op.rowsFn, op, (*HiddenMSE).rows, N, 16)
 	op.y, op.tgt, op.mask = nil, nil, nil
 	var sum, den float64
 	for p, s := range partial {
@@ -174,10 +169,7 @@ func (op *hiddenMSEGradOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	c := float32(float64(g) * float64(op.fwd.weight) * 2 / (den * float64(D)))
 	op.y, op.tgt, op.dy, op.mask, op.d, op.c = y, tgt, dy, mask, D, c
-	if op.rowsFn == nil {
-		op.rowsFn = op.rows
-	}
-	parallel.Default().For(N, 16, op.rowsFn)
+	forChunks(&op.rowsFn, op, (*hiddenMSEGradOp).rows, N, 16)
 	op.y, op.tgt, op.dy, op.mask = nil, nil, nil, nil
 	return t, nil
 }

@@ -6,8 +6,6 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/distill-ml/distill/num/parallel"
 )
 
 // BiasAdd returns x + b with b added to every row (Qwen2's Q/K/V biases).
@@ -51,10 +49,7 @@ func (op *biasAddOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	t, y := op.out.get(N, C)
 	op.x, op.b, op.y, op.c = x, b, y, C
-	if op.rowsFn == nil {
-		op.rowsFn = op.rows
-	}
-	parallel.Default().For(N, 16, op.rowsFn)
+	forChunks(&op.rowsFn, op, (*biasAddOp).rows, N, 16)
 	op.x, op.b, op.y = nil, nil, nil
 	return t, nil
 }
@@ -110,10 +105,7 @@ func (op *colSumOp) Do(in ...G.Value) (G.Value, error) {
 	N, C := in[0].Shape()[0], in[0].Shape()[1]
 	t, s := op.out.get(C)
 	op.dy, op.s, op.n, op.c = dy, s, N, C
-	if op.colsFn == nil {
-		op.colsFn = op.cols
-	}
-	parallel.Default().For(C, 32, op.colsFn)
+	forChunks(&op.colsFn, op, (*colSumOp).cols, C, 32)
 	op.dy, op.s = nil, nil
 	return t, nil
 }

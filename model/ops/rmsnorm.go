@@ -7,8 +7,6 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/distill-ml/distill/num/parallel"
 )
 
 // RMSNorm returns y = x / sqrt(mean(x²) + eps) ⊙ w, row by row.
@@ -82,10 +80,7 @@ func (op *rmsNormOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	t, y := op.out.get(N, W)
 	op.x, op.w, op.y, op.width = x, w, y, W
-	if op.rowsFn == nil {
-		op.rowsFn = op.rows
-	}
-	parallel.Default().For(N, 16, op.rowsFn)
+	forChunks(&op.rowsFn, op, (*rmsNormOp).rows, N, 16)
 	op.x, op.w, op.y = nil, nil, nil
 	return t, nil
 }
@@ -181,10 +176,7 @@ func (op *rmsNormGradXOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	t, dx := op.out.get(N, W)
 	op.x, op.w, op.dy, op.dx, op.width = x, w, dy, dx, W
-	if op.rowsFn == nil {
-		op.rowsFn = op.rows
-	}
-	parallel.Default().For(N, 16, op.rowsFn)
+	forChunks(&op.rowsFn, op, (*rmsNormGradXOp).rows, N, 16)
 	op.x, op.w, op.dy, op.dx = nil, nil, nil, nil
 	return t, nil
 }
@@ -233,10 +225,7 @@ func (op *rmsNormGradWOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	t, dw := op.out.get(op.fwd.hd)
 	op.x, op.dy, op.dw, op.n, op.width = x, dy, dw, N, W
-	if op.colsFn == nil {
-		op.colsFn = op.cols
-	}
-	parallel.Default().For(op.fwd.hd, 32, op.colsFn)
+	forChunks(&op.colsFn, op, (*rmsNormGradWOp).cols, op.fwd.hd, 32)
 	op.x, op.dy, op.dw = nil, nil, nil
 	return t, nil
 }

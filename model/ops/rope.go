@@ -7,8 +7,6 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/distill-ml/distill/num/parallel"
 )
 
 // RoPE rotates the first heads heads of each row of x by its position,
@@ -83,10 +81,7 @@ func (op *ropeOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	t, y := op.out.get(N, W)
 	op.x, op.y, op.w = x, y, W
-	if op.rowsFn == nil {
-		op.rowsFn = op.rows
-	}
-	parallel.Default().For(N, 16, op.rowsFn)
+	forChunks(&op.rowsFn, op, (*ropeOp).rows, N, 16)
 	op.x, op.y = nil, nil
 	return t, nil
 }

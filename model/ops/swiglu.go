@@ -8,7 +8,6 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/distill-ml/distill/num/fastmath"
-	"github.com/distill-ml/distill/num/parallel"
 )
 
 // SwiGLU returns y = silu(g) ⊙ u from the fused gate/up projection gu = [g | u].
@@ -56,10 +55,7 @@ func (op *swigluOp) Do(in ...G.Value) (G.Value, error) {
 	t, y := op.out.get(N, F)
 	op.sig = resize(op.sig, N*F)
 	op.gu, op.y, op.f = gu, y, F
-	if op.rowsFn == nil {
-		op.rowsFn = op.rows
-	}
-	parallel.Default().For(N, 8, op.rowsFn)
+	forChunks(&op.rowsFn, op, (*swigluOp).rows, N, 8)
 	op.gu, op.y = nil, nil
 	return t, nil
 }
@@ -119,10 +115,7 @@ func (op *swigluGradOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	t, dgu := op.out.get(N, 2*F)
 	op.gu, op.dy, op.dgu, op.f = gu, dy, dgu, F
-	if op.rowsFn == nil {
-		op.rowsFn = op.rows
-	}
-	parallel.Default().For(N, 8, op.rowsFn)
+	forChunks(&op.rowsFn, op, (*swigluGradOp).rows, N, 8)
 	op.gu, op.dy, op.dgu = nil, nil, nil
 	return t, nil
 }

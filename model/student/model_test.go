@@ -273,24 +273,12 @@ func TestStepsAreBitReproducible(t *testing.T) {
 		for step := 0; step < 3; step++ {
 			b := randomBatch(rng, 2, 9, cfg.VocabSize, 4, 0, nil)
 			batchtest.TemperTail(b, cfg.VocabSize, lc.Temperature)
-			tm, err := m.ForwardBackward(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev, _, err := m.Evaluate(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			var tm, ev loss.Terms
+			tm, ev, grads = sgdStep(t, m, b, 0.1, grads)
 			if math.Abs(ev.Total-tm.Total) > 1e-6*math.Abs(tm.Total) || ev.Tokens != tm.Tokens {
 				t.Fatalf("evaluate %+v, train %+v", ev, tm)
 			}
 			terms = append(terms, tm)
-			for _, p := range m.Params() {
-				grads = append(grads, append([]float32(nil), p.Grad...))
-				for i := range p.Data { // a crude SGD step so later steps see new weights
-					p.Data[i] -= 0.1 * p.Grad[i]
-				}
-			}
 		}
 		return terms, grads
 	}
@@ -302,6 +290,38 @@ func TestStepsAreBitReproducible(t *testing.T) {
 		}
 	}
 	requireSameBits(t, "two runs", g1, g2)
+}
+
+// sgdStep runs a training pass and an evaluation of m on b, appends a copy
+// of every gradient to grads, then moves every weight by -lr·gradient (a
+// crude SGD step, so that later steps see new weights).
+func sgdStep(t *testing.T, m *Model, b *batch.Batch, lr float32, grads [][]float32) (train, eval loss.Terms, _ [][]float32) {
+	t.Helper()
+	train, err := m.ForwardBackward(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eval, _, err = m.Evaluate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params() {
+		grads = append(grads, append([]float32(nil), p.Grad...))
+		for i := range p.Data {
+			p.Data[i] -= lr * p.Grad[i]
+		}
+	}
+	return train, eval, grads
+}
+
+// maxAbsDiff returns max |got[i] − want[i]| and the scale max |want[i]|,
+// over want's length, in float64.
+func maxAbsDiff(got, want []float32) (d, scale float64) {
+	for i := range want {
+		scale = math.Max(scale, math.Abs(float64(want[i])))
+		d = math.Max(d, math.Abs(float64(got[i])-float64(want[i])))
+	}
+	return d, scale
 }
 
 // requireSameBits fails unless gradient lists a and b are bit-identical.
@@ -450,12 +470,8 @@ func TestPackedRowMatchesRowAlone(t *testing.T) {
 	}
 	V := cfg.VocabSize
 	near := func(got, want []float32) (float64, bool) {
-		var maxRef, maxErr float64
-		for i := range want {
-			maxRef = math.Max(maxRef, math.Abs(float64(want[i])))
-			maxErr = math.Max(maxErr, math.Abs(float64(got[i])-float64(want[i])))
-		}
-		return maxErr, maxErr <= 1e-4*maxRef+1e-6
+		d, scale := maxAbsDiff(got, want)
+		return d, d <= 1e-4*scale+1e-6
 	}
 	pl, pg := run(packed)
 	al, ag := run(alone)

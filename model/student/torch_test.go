@@ -149,20 +149,12 @@ func TestAgreesWithPyTorch(t *testing.T) {
 	testpeers.RunPython(t, torchReference, nil, dirs...)
 
 	within := func(got, want []float32) (float64, bool) {
-		var maxRef, maxErr float64
-		for i := range want {
-			maxRef = math.Max(maxRef, math.Abs(float64(want[i])))
-			maxErr = math.Max(maxErr, math.Abs(float64(got[i])-float64(want[i])))
-		}
-		return maxErr, maxErr <= 1e-4*maxRef+1e-7
+		d, scale := maxAbsDiff(got, want)
+		return d, d <= 1e-4*scale+1e-7
 	}
 	rel := func(got, want []float32) float64 {
-		var maxRef, maxErr float64
-		for i := range want {
-			maxRef = math.Max(maxRef, math.Abs(float64(want[i])))
-			maxErr = math.Max(maxErr, math.Abs(float64(got[i])-float64(want[i])))
-		}
-		return maxErr / math.Max(maxRef, 1e-30)
+		d, scale := maxAbsDiff(got, want)
+		return d / math.Max(scale, 1e-30)
 	}
 	for _, p := range preps {
 		V, N := p.c.cfg.VocabSize, p.c.B*p.c.T

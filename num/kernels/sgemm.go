@@ -535,6 +535,23 @@ func packBSliver(dst []float32, transB bool, b []float32, ldb, pc, kcur, j, cols
 	packTransposed(dst, nr, b[j*ldb+pc:], ldb, cols, kcur, pk) // op(B)[p][j] = b[j*ldb+p]
 }
 
+// transposeBlocks transposes the leading whole 8-column blocks of the n
+// (8 or 4) source rows from row r into dst as packTransposed lays them out,
+// with pk's t8 or t4, and returns the first column it left to Go: 0 when pk
+// is nil or depth < 8.
+func (pk *packers) transposeBlocks(n int, dst []float32, width int, src []float32, ld, r, depth int) int {
+	if pk == nil || depth < 8 {
+		return 0
+	}
+	t := pk.t8
+	if n == 4 {
+		t = pk.t4
+	}
+	_ = src[(r+n-1)*ld+depth-1] // the n source rows are in bounds
+	t(&dst[r], width, &src[r*ld], ld, depth/8)
+	return depth &^ 7
+}
+
 // packTransposed writes dst[p*width+r] = src[r*ld+p] for r < rows, p < depth,
 // and zeroes columns rows..width-1 of every dst row: it packs rows of src
 // (rows of a non-transposed A, or of a transposed B) into depth-major slivers.
@@ -545,12 +562,7 @@ func packTransposed(dst []float32, width int, src []float32, ld, rows, depth int
 	dst = dst[:depth*width]
 	r := 0
 	for ; r+8 <= rows; r += 8 {
-		p0 := 0
-		if pk != nil && depth >= 8 {
-			_ = src[(r+7)*ld+depth-1] // the 8 source rows are in bounds
-			pk.t8(&dst[r], width, &src[r*ld], ld, depth/8)
-			p0 = depth &^ 7
-		}
+		p0 := pk.transposeBlocks(8, dst, width, src, ld, r, depth)
 		s0 := src[r*ld : r*ld+depth]
 		s1 := src[(r+1)*ld:][:len(s0)]
 		s2 := src[(r+2)*ld:][:len(s0)]
@@ -565,12 +577,7 @@ func packTransposed(dst []float32, width int, src []float32, ld, rows, depth int
 		}
 	}
 	for ; r+4 <= rows; r += 4 {
-		p0 := 0
-		if pk != nil && depth >= 8 {
-			_ = src[(r+3)*ld+depth-1] // the 4 source rows are in bounds
-			pk.t4(&dst[r], width, &src[r*ld], ld, depth/8)
-			p0 = depth &^ 7
-		}
+		p0 := pk.transposeBlocks(4, dst, width, src, ld, r, depth)
 		s0 := src[r*ld : r*ld+depth]
 		s1 := src[(r+1)*ld:][:len(s0)]
 		s2 := src[(r+2)*ld:][:len(s0)]

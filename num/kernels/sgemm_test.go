@@ -334,6 +334,24 @@ func TestStridedHit(t *testing.T) {
 	}
 }
 
+// checkPanel fails t unless the packed panel dst holds src(p, j) at
+// dst[p*w+j] for every step p < depth and lane j < n, and 0 in the padding
+// lanes n ≤ j < w; the failure names the case by format and args.
+func checkPanel(t *testing.T, dst []float32, w, depth, n int, src func(p, j int) float32, format string, args ...any) {
+	t.Helper()
+	for p := 0; p < depth; p++ {
+		for j := 0; j < w; j++ {
+			want := float32(0)
+			if j < n {
+				want = src(p, j)
+			}
+			if got := dst[p*w+j]; got != want {
+				t.Fatalf("%s: dst[%d][%d] = %g, want %g", fmt.Sprintf(format, args...), p, j, got, want)
+			}
+		}
+	}
+}
+
 // TestPackTransposed checks the packing routine, with and without the
 // assembly transpose, against its definition.
 func TestPackTransposed(t *testing.T) {
@@ -350,17 +368,7 @@ func TestPackTransposed(t *testing.T) {
 				src := randSlice(r, max(0, rows*ld))
 				dst := randSlice(r, depth*width+5)
 				packTransposed(dst, width, src, ld, rows, depth, tr)
-				for p := 0; p < depth; p++ {
-					for i := 0; i < width; i++ {
-						want := float32(0)
-						if i < rows {
-							want = src[i*ld+p]
-						}
-						if dst[p*width+i] != want {
-							t.Fatalf("asm=%v rows=%d depth=%d width=%d ld=%d: dst[%d][%d] = %g, want %g", tr != nil, rows, depth, width, ld, p, i, dst[p*width+i], want)
-						}
-					}
-				}
+				checkPanel(t, dst, width, depth, rows, func(p, i int) float32 { return src[i*ld+p] }, "asm=%v rows=%d depth=%d width=%d ld=%d", tr != nil, rows, depth, width, ld)
 			}
 		}
 	}
@@ -386,17 +394,7 @@ func TestPackSegments(t *testing.T) {
 					dst := randSlice(r, kcur*w+7)
 					tail := append([]float32(nil), dst[kcur*w:]...)
 					packSegments(dst, w, src, ld, n, kcur, pk)
-					for p := 0; p < kcur; p++ {
-						for j := 0; j < w; j++ {
-							want := float32(0)
-							if j < n {
-								want = src[p*ld+j]
-							}
-							if dst[p*w+j] != want {
-								t.Fatalf("asm=%v w=%d n=%d kcur=%d ld=%d: dst[%d][%d] = %g, want %g", pk != nil, w, n, kcur, ld, p, j, dst[p*w+j], want)
-							}
-						}
-					}
+					checkPanel(t, dst, w, kcur, n, func(p, j int) float32 { return src[p*ld+j] }, "asm=%v w=%d n=%d kcur=%d ld=%d", pk != nil, w, n, kcur, ld)
 					for i, v := range tail {
 						if dst[kcur*w+i] != v {
 							t.Fatalf("asm=%v w=%d n=%d kcur=%d: wrote dst[%d] past the panel", pk != nil, w, n, kcur, kcur*w+i)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -75,30 +74,20 @@ int main(void) {
 func buildVecDotHarness(t *testing.T) string {
 	t.Helper()
 	bundle := testpeers.LlamaCppBundle(t)
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatal("gcc is needed to build ggml's x86 dot products")
-	}
 	dir := t.TempDir()
-	run := func(name string, args ...string) {
-		t.Helper()
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-		}
-	}
 	src := filepath.Join(dir, "llama.cpp")
-	run("git", "clone", "-q", "--no-checkout", bundle, src)
-	run("git", "-C", src, "checkout", "-q", "HEAD", "--", "ggml/include", "ggml/src/ggml-quants.c", "ggml/src/ggml-quants.h",
-		"ggml/src/ggml-common.h", "ggml/src/ggml-impl.h", "ggml/src/ggml-cpu")
-	hc := filepath.Join(dir, "harness.c")
-	if err := os.WriteFile(hc, []byte(vecDotHarnessC), 0o644); err != nil {
+	if err := testpeers.CheckoutLlamaSources(bundle, src, "ggml/include", "ggml/src/ggml-quants.c", "ggml/src/ggml-quants.h",
+		"ggml/src/ggml-common.h", "ggml/src/ggml-impl.h", "ggml/src/ggml-cpu"); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "vecdot")
 	g := filepath.Join(src, "ggml")
-	run("gcc", "-O3", "-std=gnu11", "-mavx2", "-mfma", "-mf16c", "-mbmi2", "-DNDEBUG",
-		"-I", filepath.Join(g, "include"), "-I", filepath.Join(g, "src"), "-I", filepath.Join(g, "src", "ggml-cpu"),
-		hc, filepath.Join(g, "src", "ggml-cpu", "arch", "x86", "quants.c"), filepath.Join(g, "src", "ggml-quants.c"),
-		"-lm", "-o", bin)
+	bin, err := testpeers.CompileC(dir, "vecdot", vecDotHarnessC,
+		[]string{"-O3", "-std=gnu11", "-mavx2", "-mfma", "-mf16c", "-mbmi2", "-DNDEBUG",
+			"-I", filepath.Join(g, "include"), "-I", filepath.Join(g, "src"), "-I", filepath.Join(g, "src", "ggml-cpu")},
+		[]string{filepath.Join(g, "src", "ggml-cpu", "arch", "x86", "quants.c"), filepath.Join(g, "src", "ggml-quants.c"), "-lm"})
+	if err != nil {
+		t.Fatalf("building ggml's x86 dot products: %v", err)
+	}
 	return bin
 }
 
@@ -139,15 +128,7 @@ func TestLowBitDotsMatchGGML(t *testing.T) {
 		in.Write(c.w)
 		binary.Write(&in, binary.LittleEndian, c.x)
 	}
-	cmd := exec.Command(bin)
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("harness: %v\n%s", err, stderr.String())
-	}
-	r := bytes.NewReader(out)
+	r := bytes.NewReader(testpeers.Output(t, "ggml dot harness", exec.Command(bin), in.Bytes()))
 	for _, c := range cases {
 		var ab uint32
 		binary.Read(r, binary.LittleEndian, &ab)
