@@ -196,7 +196,7 @@ func PlanShapes(c student.Config, opt Options) []PlannedTensor {
 		plan = append(plan, pt)
 	}
 	add("token_embd.weight", "token_embd.weight")
-	if c.RopeScaling.Type != "" {
+	if c.ScaledRope() {
 		plan = append(plan, PlannedTensor{Name: RopeFreqsTensor, Type: quant.F32, Wanted: quant.F32, Dims: []uint64{uint64(c.HeadDim() / 2)}})
 	}
 	for l := 0; l < applied; l++ {
