@@ -9,15 +9,23 @@ import (
 )
 
 // GGUFVocab is a tokenizer as the tokenizer.ggml.* keys of a GGUF file hold
-// it for llama.cpp's "gpt2" (byte-level BPE) model.
+// it for llama.cpp's "gpt2" (byte-level BPE) model, or, read from a file, its
+// "llama" (SentencePiece) model (spm.go).
 type GGUFVocab struct {
-	Model string // tokenizer.ggml.model: "gpt2"
+	Model string // tokenizer.ggml.model: "gpt2" (or "llama")
 	Pre   string // tokenizer.ggml.pre: "llama-bpe", "qwen2" or "gpt-2"
 	// Tokens are byte-level strings for normal tokens and the verbatim
-	// content for control and user-defined tokens.
+	// content for control and user-defined tokens ("llama": text with ▁ for
+	// spaces, <0xXX> byte tokens).
 	Tokens []string
-	Types  []int32  // TypeNormal, TypeControl, TypeUserDefined (TypeUnused for holes)
+	Types  []int32  // TypeNormal, TypeControl, TypeUserDefined (TypeUnused for holes; "llama" also TypeUnknown, TypeByte)
 	Merges []string // "left right" byte-level strings, in rank order
+	// SentencePiece ("llama") only: Scores [len(Tokens)] (merge priority,
+	// higher first), the unknown token's id (-1 if none) and
+	// tokenizer.ggml.add_space_prefix (nil: absent, llama.cpp's default true).
+	Scores         []float32
+	UNK            int32
+	AddSpacePrefix *bool
 	// Special ids, -1 if none.
 	BOS, EOS, PAD int32
 	ChatTemplate  string
@@ -31,7 +39,7 @@ func ReadGGUFVocab(f *gguf.File, vocabSize int) (*GGUFVocab, error) {
 	if _, ok := f.KV(gguf.KeyTokenizerTokens); !ok {
 		return nil, nil
 	}
-	v := &GGUFVocab{BOS: -1, EOS: -1, PAD: -1}
+	v := &GGUFVocab{BOS: -1, EOS: -1, PAD: -1, UNK: -1}
 	var err error
 	str := func(key string, dst *string) {
 		if _, ok := f.KV(key); ok && err == nil {
@@ -62,13 +70,28 @@ func ReadGGUFVocab(f *gguf.File, vocabSize int) (*GGUFVocab, error) {
 			return nil, err
 		}
 	}
+	if _, ok := f.KV(gguf.KeyTokenizerScores); ok {
+		if v.Scores, err = f.Float32s(gguf.KeyTokenizerScores); err != nil {
+			return nil, err
+		}
+		if len(v.Scores) != len(v.Tokens) {
+			return nil, fmt.Errorf("%s has %d entries for %d tokens", gguf.KeyTokenizerScores, len(v.Scores), len(v.Tokens))
+		}
+	}
+	if _, ok := f.KV(gguf.KeyTokenizerAddSpacePrefix); ok {
+		b, err := f.Bool(gguf.KeyTokenizerAddSpacePrefix)
+		if err != nil {
+			return nil, err
+		}
+		v.AddSpacePrefix = &b
+	}
 	if str(gguf.KeyChatTemplate, &v.ChatTemplate); err != nil {
 		return nil, err
 	}
 	for _, s := range []struct {
 		key string
 		dst *int32
-	}{{gguf.KeyTokenizerBOS, &v.BOS}, {gguf.KeyTokenizerEOS, &v.EOS}, {gguf.KeyTokenizerPAD, &v.PAD}} {
+	}{{gguf.KeyTokenizerBOS, &v.BOS}, {gguf.KeyTokenizerEOS, &v.EOS}, {gguf.KeyTokenizerPAD, &v.PAD}, {gguf.KeyTokenizerUNK, &v.UNK}} {
 		if _, ok := f.KV(s.key); !ok {
 			continue
 		}
@@ -179,8 +202,11 @@ func FromGGUFVocab(v GGUFVocab) (*Tokenizer, error) {
 }
 
 func fromGGUF(v GGUFVocab) (*Tokenizer, error) {
+	if v.Model == ggufModelSPM {
+		return fromGGUFSPM(v)
+	}
 	if v.Model != ggufModel {
-		return nil, fmt.Errorf("tokenizer.ggml.model %q: only %q (byte-level BPE) is supported", v.Model, ggufModel)
+		return nil, fmt.Errorf("tokenizer.ggml.model %q: only %q (byte-level BPE) and %q (SentencePiece) are supported", v.Model, ggufModel, ggufModelSPM)
 	}
 	kind, err := preKindByName(v.Pre)
 	var gen *pipeline
