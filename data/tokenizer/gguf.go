@@ -110,9 +110,13 @@ func ReadGGUFVocab(f *gguf.File, vocabSize int) (*GGUFVocab, error) {
 // ggufModel is the only tokenizer.ggml.model this package writes and reads.
 const ggufModel = "gpt2"
 
-// GGUFVocab returns the vocabulary in GGUF form. A normalizer (Qwen's NFC)
+// GGUFVocab returns the vocabulary in GGUF form: "gpt2", or "llama" for a
+// SentencePiece-form text vocabulary (Llama 2's). A normalizer (Qwen's NFC)
 // has no GGUF representation and is dropped, as llama.cpp does not normalize.
 func (t *Tokenizer) GGUFVocab() GGUFVocab {
+	if prefix, ok := t.spmSpacePrefix(); ok {
+		return t.spmGGUFVocab(prefix)
+	}
 	bl := gpt2Bytes
 	v := GGUFVocab{
 		Model:        ggufModel,
@@ -178,13 +182,17 @@ func ggufPreName(normalizerJSON, preJSON []byte) string {
 }
 
 // GGUFCompatible says whether GGUFVocab represents the tokenizer in
-// llama.cpp's "gpt2" form: nil, or why not (a text vocabulary, or a
-// pipeline llama.cpp has no pre-tokenizer name for). As before, a Unicode
-// normalization alone (Qwen's NFC) is dropped: llama.cpp does not normalize.
+// llama.cpp's "gpt2" or "llama" form: nil, or why not (a text vocabulary
+// whose pipeline is not SentencePiece's escaping, or a pipeline llama.cpp has
+// no pre-tokenizer name for). As before, a Unicode normalization alone
+// (Qwen's NFC) is dropped: llama.cpp does not normalize.
 func (t *Tokenizer) GGUFCompatible() error {
+	if _, ok := t.spmSpacePrefix(); ok {
+		return nil
+	}
 	switch {
 	case t.textVocab():
-		return fmt.Errorf("tokenizer %s: a text (SentencePiece-style) vocabulary has no GGUF \"gpt2\" form", t.name)
+		return fmt.Errorf("tokenizer %s: a text vocabulary has a GGUF (\"llama\") form only with SentencePiece's escaping (normalizer Prepend ▁ + Replace \" \" → ▁, or the Replace alone; no pre-tokenizer)", t.name)
 	case t.Pre() == PreCustom:
 		return fmt.Errorf("tokenizer %s: its pre-tokenizer has no llama.cpp name (known: %s)", t.name, strings.Join(GGUFPreNames(), ", "))
 	}

@@ -137,14 +137,12 @@ func fromGGUFSPM(v GGUFVocab) (*Tokenizer, error) {
 	}
 
 	prefix := v.AddSpacePrefix == nil || *v.AddSpacePrefix
-	normalizers := []any{map[string]any{"type": "Replace", "pattern": map[string]string{"String": " "}, "content": spmMetaspace}}
 	decoders := []any{
 		map[string]any{"type": "Replace", "pattern": map[string]string{"String": spmMetaspace}, "content": " "},
 		map[string]any{"type": "ByteFallback"},
 		map[string]any{"type": "Fuse"},
 	}
 	if prefix {
-		normalizers = append([]any{map[string]any{"type": "Prepend", "prepend": spmMetaspace}}, normalizers...)
 		decoders = append(decoders, map[string]any{"type": "Strip", "content": " ", "start": 1, "stop": 0})
 	}
 	var unkToken any
@@ -157,7 +155,7 @@ func fromGGUFSPM(v GGUFVocab) (*Tokenizer, error) {
 	doc, err := json.Marshal(map[string]any{
 		"version":        "1.0",
 		"added_tokens":   added,
-		"normalizer":     map[string]any{"type": "Sequence", "normalizers": normalizers},
+		"normalizer":     spmNormalizer(prefix),
 		"pre_tokenizer":  nil,
 		"post_processor": nil,
 		"decoder":        map[string]any{"type": "Sequence", "decoders": decoders},
@@ -191,3 +189,72 @@ func fromGGUFSPM(v GGUFVocab) (*Tokenizer, error) {
 }
 
 func isFinite32(f float32) bool { return f == f && f-f == 0 }
+
+// spmNormalizer is the tokenizer.json normalizer of llama.cpp's SentencePiece
+// escaping: spaces to ▁, with a leading ▁ when prefix (add_space_prefix).
+func spmNormalizer(prefix bool) map[string]any {
+	ns := []any{map[string]any{"type": "Replace", "pattern": map[string]string{"String": " "}, "content": spmMetaspace}}
+	if prefix {
+		ns = append([]any{map[string]any{"type": "Prepend", "prepend": spmMetaspace}}, ns...)
+	}
+	return map[string]any{"type": "Sequence", "normalizers": ns}
+}
+
+// spmSpacePrefix reports whether the tokenizer is llama.cpp's SentencePiece
+// form — a text vocabulary, no pre-tokenizer, spmNormalizer — and with which
+// add_space_prefix.
+func (t *Tokenizer) spmSpacePrefix() (prefix, ok bool) {
+	if !t.textVocab() || t.preJSON != nil {
+		return false, false
+	}
+	have := canonicalJSON(t.normalizerJSON)
+	for _, p := range []bool{true, false} {
+		want, _ := json.Marshal(spmNormalizer(p))
+		if have == canonicalJSON(want) {
+			return p, true
+		}
+	}
+	return false, false
+}
+
+// spmGGUFVocab is a SentencePiece-form tokenizer as a "llama" GGUF
+// vocabulary: text tokens, byte and unknown tokens typed as llama.cpp types
+// them, and scores that make llama.cpp's highest-score-first merging follow
+// the merge ranks (the token a merge of rank r makes first scores −r; other
+// normal tokens score below every merge).
+func (t *Tokenizer) spmGGUFVocab(prefix bool) GGUFVocab {
+	n := len(t.tokens)
+	v := GGUFVocab{
+		Model: ggufModelSPM, Tokens: make([]string, n), Types: append([]int32(nil), t.types...),
+		Scores: make([]float32, n), UNK: t.unkID, AddSpacePrefix: &prefix,
+		BOS: t.special.BOS, EOS: t.special.EOS, PAD: t.special.PAD, ChatTemplate: t.special.ChatTemplate,
+	}
+	scored := make([]bool, n)
+	for r, m := range t.mergeList {
+		res := t.vocab[string(t.tokens[m[0]])+string(t.tokens[m[1]])]
+		if !scored[res] {
+			v.Scores[res], scored[res] = -float32(r), true
+		}
+	}
+	for id, b := range t.tokens {
+		v.Tokens[id] = string(b)
+		switch {
+		case t.types[id] == TypeUnused:
+			v.Tokens[id] = fmt.Sprintf("[PAD%d]", id)
+		case int32(id) == t.unkID:
+			v.Types[id] = TypeUnknown
+		case t.types[id] != TypeNormal:
+		case t.isByteToken(int32(id)):
+			v.Types[id] = TypeByte
+		case !scored[id]:
+			v.Scores[id] = -float32(len(t.mergeList) + id)
+		}
+	}
+	return v
+}
+
+// isByteToken reports whether id is a byte-fallback token (<0xXX>).
+func (t *Tokenizer) isByteToken(id int32) bool {
+	b, ok := byteFallbackValue(string(t.tokens[id]))
+	return ok && t.byteID[b] == id
+}

