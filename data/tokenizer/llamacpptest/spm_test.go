@@ -15,6 +15,7 @@ import (
 	"github.com/distill-ml/distill/format/gguf"
 	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
+	"github.com/distill-ml/distill/model/checkpoint"
 	"github.com/distill-ml/distill/model/student"
 )
 
@@ -184,6 +185,14 @@ func TestSPMGGUFMatchesLlamaCpp(t *testing.T) {
 			}
 			if sp := tok.Special(); sp.BOS != 1 || sp.EOS != 2 {
 				t.Errorf("special ids BOS %d EOS %d, want 1 and 2", sp.BOS, sp.EOS)
+			}
+			// Imported as a student (model import / init:), the model's tokenizer is this one.
+			p, err := checkpoint.ReadGGUF(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ptok, err := p.LoadTokenizer(); err != nil || ptok.Hash() != tok.Hash() {
+				t.Errorf("imported model's tokenizer: %v", err)
 			}
 			// The rebuilt tokenizer.json (what a checkpoint stores) is the same tokenizer.
 			saved, err := tok.MarshalJSON()
