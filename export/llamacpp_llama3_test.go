@@ -89,7 +89,7 @@ func writeLlamaCppLlama3(t *testing.T, p *checkpoint.Pretrained, factors []float
 // RoPE divisors: the student's logits agree with llama.cpp's on the same
 // file, one training step lowers the loss, `export --format gguf` writes
 // every tensor back bit for bit (rope_freqs included), and a Hugging Face
-// export refuses clearly, since the factors do not determine rope_scaling.
+// export writes the rope_scaling the converter made the factors from.
 func TestImportLlamaCppLlama3GGUF(t *testing.T) {
 	if testing.Short() {
 		t.Skip("makes a model with PyTorch and runs llama.cpp: not in -short")
@@ -185,10 +185,28 @@ func TestImportLlamaCppLlama3GGUF(t *testing.T) {
 		}
 	}
 
-	// A Hugging Face export cannot state rope_scaling from factors alone.
-	err = WriteHF(filepath.Join(t.TempDir(), "hf"), &HFModel{Config: c, Tensors: exportModel(p, v).Tensors, Tok: tok, Dtype: checkpoint.DtypeF32})
-	if err == nil || !strings.Contains(err.Error(), "rope_freqs") {
-		t.Errorf("Hugging Face export of factor-only RoPE scaling: %v, want a refusal naming rope_freqs", err)
+	// A Hugging Face export states the rope_scaling the factors came from
+	// (recovered, regenerated bit for bit), so transformers' equations on it
+	// give the source model's logits.
+	hfOut := filepath.Join(t.TempDir(), "hf")
+	if err := WriteHF(hfOut, &HFModel{Config: c, Tensors: exportModel(p, v).Tensors, Tok: tok, Dtype: checkpoint.DtypeF32}); err != nil {
+		t.Fatal(err)
+	}
+	back2, err := checkpoint.ReadHF(hfOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back2.Config.RopeScaling != src.Config.RopeScaling {
+		t.Errorf("Hugging Face export's rope_scaling %+v, the source's %+v", back2.Config.RopeScaling, src.Config.RopeScaling)
+	}
+	want, gotHF := hfLogits(t, hf, [][]int32{prompt}), hfLogits(t, hfOut, [][]int32{prompt})
+	var maxW, maxD float64
+	for k := range want {
+		maxW = math.Max(maxW, math.Abs(want[k]))
+		maxD = math.Max(maxD, math.Abs(want[k]-gotHF[k]))
+	}
+	if maxD > 1e-5*maxW {
+		t.Errorf("PyTorch on the Hugging Face export differs from the source by %.3g (max |logit| %.3g)", maxD, maxW)
 	}
 
 	// One training step from the imported weights lowers the loss on its batch.

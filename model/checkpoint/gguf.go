@@ -20,8 +20,8 @@ import (
 // order, the tokenizer from tokenizer.ggml.* (Pretrained.Vocab). A Llama 3
 // rope_freqs.weight is read back as distill's rope_scaling keys say; without
 // them (llama.cpp's converter, Ollama's files) the factors themselves become
-// the student's RopeFactors, exact by construction (such a student exports
-// to GGUF, not to a Hugging Face config.json).
+// the student's RopeFactors, exact by construction (a Hugging Face export
+// recovers rope_scaling from them: ropefactors.go).
 func ReadGGUF(path string) (*Pretrained, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
