@@ -3,7 +3,6 @@ package export
 import (
 	"encoding/binary"
 	"encoding/json"
-	"io"
 	"math"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/distill-ml/distill/data/batch"
 	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/gguf/gguftest"
 	"github.com/distill-ml/distill/format/quant"
 	"github.com/distill-ml/distill/internal/testpeers"
 	"github.com/distill-ml/distill/model/checkpoint"
@@ -44,42 +44,20 @@ func writeLlamaCppLlama3(t *testing.T, p *checkpoint.Pretrained, factors []float
 	if err := Write(ours, exportModel(p, v), Options{Type: quant.FileF32}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := gguf.Open(ours)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := gguf.NewWriter()
-	for _, kv := range f.KVs {
-		if strings.HasPrefix(kv.Key, "distill.") || kv.Key == gguf.KeyVersion {
-			continue
-		}
-		if err := w.Set(kv.Key, kv.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, ti := range f.Tensors {
-		if _, err := w.AddTensor(ti.Name, ti.Type, ti.Dims...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, ok := f.Tensor(RopeFreqsTensor); !ok {
-		t.Fatal("the export of a llama3-scaled model has no rope_freqs.weight")
-	}
 	path := filepath.Join(dir, "llama3-llamacpp.gguf")
-	if err := w.WriteFile(path, func(i int, ti gguf.TensorInfo, o io.Writer) error {
-		if ti.Name == RopeFreqsTensor {
-			return binary.Write(o, binary.LittleEndian, factors)
-		}
-		r, err := f.TensorReader(ti.Name)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(o, r)
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	rope := make([]byte, 0, 4*len(factors))
+	for _, v := range factors {
+		rope = binary.LittleEndian.AppendUint32(rope, math.Float32bits(v))
 	}
+	gguftest.Rewrite(t, ours, path, gguftest.Edit{
+		KV: func(kv gguf.KV) []gguf.KV {
+			if strings.HasPrefix(kv.Key, "distill.") || kv.Key == gguf.KeyVersion {
+				return nil
+			}
+			return []gguf.KV{kv}
+		},
+		Data: map[string][]byte{RopeFreqsTensor: rope},
+	})
 	return path
 }
 
