@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -230,10 +229,12 @@ func readRopeFactors(f *gguf.File, c student.Config) ([]float32, error) {
 	if err := quant.Dequantize(ti.Type, out, raw); err != nil {
 		return nil, fmt.Errorf("tensor %s: %w", ropeFreqsTensor, err)
 	}
-	for i, v := range out {
-		if !(v > 0) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("tensor %s holds %v at index %d, want a finite factor > 0", ropeFreqsTensor, v, i)
-		}
+	i := FirstNonFinite(out)
+	if i < 0 {
+		i = slices.IndexFunc(out, func(v float32) bool { return v <= 0 })
+	}
+	if i >= 0 {
+		return nil, fmt.Errorf("tensor %s holds %v at index %d, want a finite factor > 0", ropeFreqsTensor, out[i], i)
 	}
 	return out, nil
 }

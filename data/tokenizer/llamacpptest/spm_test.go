@@ -115,6 +115,26 @@ func writeSPMGGUF(t *testing.T, tokens []string, types []int32, scores []float32
 	return path
 }
 
+// ggufTokenizer is the tokenizer of the GGUF at path (ReadGGUFVocab,
+// FromGGUFVocab).
+func ggufTokenizer(t *testing.T, path string) *tokenizer.Tokenizer {
+	t.Helper()
+	gf, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gf.Close()
+	v, err := tokenizer.ReadGGUFVocab(gf, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.FromGGUFVocab(*v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // TestSPMGGUFMatchesLlamaCpp: a SentencePiece-vocabulary GGUF
 // (tokenizer.ggml.model "llama": Llama 2, TinyLlama, Mistral-style; here
 // Llama 2's real vocabulary with scores reproducing its merge order) used to
@@ -141,19 +161,7 @@ func TestSPMGGUFMatchesLlamaCpp(t *testing.T) {
 	}{{"space-prefix", nil}, {"no-space-prefix", &no}} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeSPMGGUF(t, tokens, types, scores, unk, tc.prefix)
-			gf, err := gguf.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v, err := tokenizer.ReadGGUFVocab(gf, len(tokens))
-			gf.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok, err := tokenizer.FromGGUFVocab(*v)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := ggufTokenizer(t, path)
 			if sp := tok.Special(); sp.BOS != 1 || sp.EOS != 2 {
 				t.Errorf("special ids BOS %d EOS %d, want 1 and 2", sp.BOS, sp.EOS)
 			}
@@ -212,19 +220,7 @@ func TestSPMExportMatchesLlamaCpp(t *testing.T) {
 		t.Fatal(err)
 	}
 	tokens, types, scores, unk := spmVocabFromTokenizerJSON(t, path)
-	gf, err := gguf.Open(writeSPMGGUF(t, tokens, types, scores, unk, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := tokenizer.ReadGGUFVocab(gf, len(tokens))
-	gf.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromGGUF, err := tokenizer.FromGGUFVocab(*v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromGGUF := ggufTokenizer(t, writeSPMGGUF(t, tokens, types, scores, unk, nil))
 	controlLooking := strings.NewReplacer("</s>", "", "<s>", "", "<unk>", "")
 	var texts []string
 	for _, c := range tokenizertest.ParityCorpus(3, 256<<10) {
