@@ -188,7 +188,7 @@ func fromGGUFSPM(v GGUFVocab) (*Tokenizer, error) {
 	return parse(doc, "gguf", cfg)
 }
 
-func isFinite32(f float32) bool { return f == f && f-f == 0 }
+func isFinite32(f float32) bool { return f-f == 0 } // NaN and ±Inf give NaN
 
 // spmNormalizer is the tokenizer.json normalizer of llama.cpp's SentencePiece
 // escaping: spaces to ▁, with a leading ▁ when prefix (add_space_prefix).
