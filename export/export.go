@@ -55,10 +55,17 @@ func TokenizerVocab(tok *tokenizer.Tokenizer) Vocab {
 
 // Validate checks the vocabulary against a model's vocab size.
 func (v *Vocab) Validate(vocabSize int) error {
-	if v.Model != "" && v.Model != "gpt2" {
-		return fmt.Errorf("vocab: tokenizer model %q is not supported (want gpt2)", v.Model)
+	spm := v.Model == "llama"
+	if v.Model != "" && v.Model != "gpt2" && !spm {
+		return fmt.Errorf("vocab: tokenizer model %q is not supported (want gpt2 or llama)", v.Model)
 	}
-	if v.Pre == "" {
+	if spm && len(v.Scores) != len(v.Tokens) {
+		return fmt.Errorf("vocab: %d scores for %d tokens (a llama vocabulary needs one per token)", len(v.Scores), len(v.Tokens))
+	}
+	if spm && len(v.Merges) > 0 {
+		return fmt.Errorf("vocab: a llama (SentencePiece) vocabulary has scores, not merges (%d given)", len(v.Merges))
+	}
+	if v.Pre == "" && !spm {
 		return fmt.Errorf("vocab: tokenizer.ggml.pre is empty (llama.cpp would fall back to 'default' splitting)")
 	}
 	if len(v.Tokens) != vocabSize {
@@ -196,7 +203,7 @@ func PlanShapes(c student.Config, opt Options) []PlannedTensor {
 		plan = append(plan, pt)
 	}
 	add("token_embd.weight", "token_embd.weight")
-	if c.RopeScaling.Type != "" {
+	if c.ScaledRope() {
 		plan = append(plan, PlannedTensor{Name: RopeFreqsTensor, Type: quant.F32, Wanted: quant.F32, Dims: []uint64{uint64(c.HeadDim() / 2)}})
 	}
 	for l := 0; l < applied; l++ {
@@ -345,17 +352,32 @@ func (m *Model) metadata(ft quant.FileType) ([]gguf.KV, error) {
 	if model == "" {
 		model = "gpt2"
 	}
-	kvs = append(kvs,
-		gguf.KV{Key: gguf.KeyTokenizerModel, Value: gguf.Of(model)},
-		gguf.KV{Key: gguf.KeyTokenizerPre, Value: gguf.Of(v.Pre)},
-		gguf.KV{Key: gguf.KeyTokenizerTokens, Value: gguf.ArrayOf(v.Tokens)},
-		gguf.KV{Key: gguf.KeyTokenizerTokenTypes, Value: gguf.ArrayOf(v.Types)},
-		gguf.KV{Key: gguf.KeyTokenizerMerges, Value: gguf.ArrayOf(v.Merges)},
-	)
-	for _, s := range []struct {
+	spm := model == "llama" // SentencePiece: scores instead of merges, as llama.cpp's converter writes it
+	if spm {
+		kvs = append(kvs,
+			gguf.KV{Key: gguf.KeyTokenizerModel, Value: gguf.Of(model)},
+			gguf.KV{Key: gguf.KeyTokenizerTokens, Value: gguf.ArrayOf(v.Tokens)},
+			gguf.KV{Key: gguf.KeyTokenizerScores, Value: gguf.ArrayOf(v.Scores)},
+			gguf.KV{Key: gguf.KeyTokenizerTokenTypes, Value: gguf.ArrayOf(v.Types)},
+		)
+	} else {
+		kvs = append(kvs,
+			gguf.KV{Key: gguf.KeyTokenizerModel, Value: gguf.Of(model)},
+			gguf.KV{Key: gguf.KeyTokenizerPre, Value: gguf.Of(v.Pre)},
+			gguf.KV{Key: gguf.KeyTokenizerTokens, Value: gguf.ArrayOf(v.Tokens)},
+			gguf.KV{Key: gguf.KeyTokenizerTokenTypes, Value: gguf.ArrayOf(v.Types)},
+			gguf.KV{Key: gguf.KeyTokenizerMerges, Value: gguf.ArrayOf(v.Merges)},
+		)
+	}
+	type specialID struct {
 		key string
 		id  int32
-	}{{gguf.KeyTokenizerBOS, v.BOS}, {gguf.KeyTokenizerEOS, v.EOS}, {gguf.KeyTokenizerEOT, v.EOT}, {gguf.KeyTokenizerPAD, v.PAD}} {
+	}
+	specials := []specialID{{gguf.KeyTokenizerBOS, v.BOS}, {gguf.KeyTokenizerEOS, v.EOS}, {gguf.KeyTokenizerEOT, v.EOT}, {gguf.KeyTokenizerPAD, v.PAD}}
+	if spm {
+		specials = append(specials, specialID{gguf.KeyTokenizerUNK, v.UNK})
+	}
+	for _, s := range specials {
 		if s.id >= 0 {
 			kvs = append(kvs, gguf.KV{Key: s.key, Value: gguf.Of(uint32(s.id))})
 		}
@@ -364,6 +386,9 @@ func (m *Model) metadata(ft quant.FileType) ([]gguf.KV, error) {
 		gguf.KV{Key: gguf.KeyTokenizerAddBOS, Value: gguf.Of(v.AddBOS)},
 		gguf.KV{Key: gguf.KeyTokenizerAddEOS, Value: gguf.Of(v.AddEOS)},
 	)
+	if spm && v.AddSpacePrefix != nil {
+		kvs = append(kvs, gguf.KV{Key: gguf.KeyTokenizerAddSpacePrefix, Value: gguf.Of(*v.AddSpacePrefix)})
+	}
 	if v.ChatTemplate != "" {
 		kvs = append(kvs, gguf.KV{Key: gguf.KeyChatTemplate, Value: gguf.Of(v.ChatTemplate)})
 	}

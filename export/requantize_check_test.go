@@ -2,7 +2,6 @@ package export
 
 import (
 	"encoding/binary"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/distill-ml/distill/format/gguf"
+	"github.com/distill-ml/distill/format/gguf/gguftest"
 	"github.com/distill-ml/distill/format/quant"
 )
 
@@ -17,41 +17,15 @@ import (
 // leaving out the tensor named drop ("" keeps all).
 func rewriteGGUF(t *testing.T, in, out string, set map[string]gguf.Value, drop string) {
 	t.Helper()
-	f, err := gguf.Open(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := gguf.NewWriter()
-	for _, kv := range f.KVs {
-		v := kv.Value
-		if nv, ok := set[kv.Key]; ok {
-			v = nv
-		}
-		if err := w.Set(kv.Key, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var kept []gguf.TensorInfo
-	for _, ti := range f.Tensors {
-		if ti.Name == drop {
-			continue
-		}
-		if _, err := w.AddTensor(ti.Name, ti.Type, ti.Dims...); err != nil {
-			t.Fatal(err)
-		}
-		kept = append(kept, ti)
-	}
-	if err := w.WriteFile(out, func(i int, _ gguf.TensorInfo, o io.Writer) error {
-		r, err := f.TensorReader(kept[i].Name)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(o, r)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	gguftest.Rewrite(t, in, out, gguftest.Edit{
+		KV: func(kv gguf.KV) []gguf.KV {
+			if v, ok := set[kv.Key]; ok {
+				kv.Value = v
+			}
+			return []gguf.KV{kv}
+		},
+		DropTensor: func(name string) bool { return name == drop },
+	})
 }
 
 // TestRequantizeRefusesBrokenInput: quantize used to pass NaN norm weights

@@ -7,7 +7,8 @@
 // and decodes with exact round trips for any input bytes, matches added and
 // special tokens in the input as Hugging Face does, trains new tokenizers
 // deterministically, and converts to and from the vocabulary arrays of a GGUF
-// file (llama.cpp's "gpt2" tokenizer model).
+// file (llama.cpp's "gpt2" tokenizer model, and its "llama" SentencePiece
+// model, rebuilt as char-level BPE with byte_fallback: spm.go).
 //
 // # Pipeline
 //

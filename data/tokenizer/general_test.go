@@ -288,8 +288,11 @@ func TestGGUFGeneralPreTokenizers(t *testing.T) {
 	if err := tok.GGUFCompatible(); err != nil {
 		t.Errorf("gptoss: %v", err)
 	}
-	if err := loadLenml(t, "llama2").GGUFCompatible(); err == nil || !strings.Contains(err.Error(), "text") {
-		t.Errorf("llama2 (text vocabulary): GGUFCompatible %v", err)
+	if err := loadLenml(t, "llama2").GGUFCompatible(); err != nil {
+		t.Errorf("llama2 (SentencePiece form, a \"llama\" GGUF vocabulary): GGUFCompatible %v", err)
+	}
+	if err := loadLenml(t, "gemma3").GGUFCompatible(); err == nil || !strings.Contains(err.Error(), "text vocabulary") {
+		t.Errorf("gemma3 (text vocabulary split on spaces): GGUFCompatible %v", err)
 	}
 	v := tok.GGUFVocab()
 	if v.Pre != "gpt-4o" {

@@ -9,15 +9,23 @@ import (
 )
 
 // GGUFVocab is a tokenizer as the tokenizer.ggml.* keys of a GGUF file hold
-// it for llama.cpp's "gpt2" (byte-level BPE) model.
+// it for llama.cpp's "gpt2" (byte-level BPE) model, or, read from a file, its
+// "llama" (SentencePiece) model (spm.go).
 type GGUFVocab struct {
-	Model string // tokenizer.ggml.model: "gpt2"
+	Model string // tokenizer.ggml.model: "gpt2" (or "llama")
 	Pre   string // tokenizer.ggml.pre: "llama-bpe", "qwen2" or "gpt-2"
 	// Tokens are byte-level strings for normal tokens and the verbatim
-	// content for control and user-defined tokens.
+	// content for control and user-defined tokens ("llama": text with ▁ for
+	// spaces, <0xXX> byte tokens).
 	Tokens []string
-	Types  []int32  // TypeNormal, TypeControl, TypeUserDefined (TypeUnused for holes)
+	Types  []int32  // TypeNormal, TypeControl, TypeUserDefined (TypeUnused for holes; "llama" also TypeUnknown, TypeByte)
 	Merges []string // "left right" byte-level strings, in rank order
+	// SentencePiece ("llama") only: Scores [len(Tokens)] (merge priority,
+	// higher first), the unknown token's id (-1 if none) and
+	// tokenizer.ggml.add_space_prefix (nil: absent, llama.cpp's default true).
+	Scores         []float32
+	UNK            int32
+	AddSpacePrefix *bool
 	// Special ids, -1 if none.
 	BOS, EOS, PAD int32
 	ChatTemplate  string
@@ -31,7 +39,7 @@ func ReadGGUFVocab(f *gguf.File, vocabSize int) (*GGUFVocab, error) {
 	if _, ok := f.KV(gguf.KeyTokenizerTokens); !ok {
 		return nil, nil
 	}
-	v := &GGUFVocab{BOS: -1, EOS: -1, PAD: -1}
+	v := &GGUFVocab{BOS: -1, EOS: -1, PAD: -1, UNK: -1}
 	var err error
 	str := func(key string, dst *string) {
 		if _, ok := f.KV(key); ok && err == nil {
@@ -62,13 +70,28 @@ func ReadGGUFVocab(f *gguf.File, vocabSize int) (*GGUFVocab, error) {
 			return nil, err
 		}
 	}
+	if _, ok := f.KV(gguf.KeyTokenizerScores); ok {
+		if v.Scores, err = f.Float32s(gguf.KeyTokenizerScores); err != nil {
+			return nil, err
+		}
+		if len(v.Scores) != len(v.Tokens) {
+			return nil, fmt.Errorf("%s has %d entries for %d tokens", gguf.KeyTokenizerScores, len(v.Scores), len(v.Tokens))
+		}
+	}
+	if _, ok := f.KV(gguf.KeyTokenizerAddSpacePrefix); ok {
+		b, err := f.Bool(gguf.KeyTokenizerAddSpacePrefix)
+		if err != nil {
+			return nil, err
+		}
+		v.AddSpacePrefix = &b
+	}
 	if str(gguf.KeyChatTemplate, &v.ChatTemplate); err != nil {
 		return nil, err
 	}
 	for _, s := range []struct {
 		key string
 		dst *int32
-	}{{gguf.KeyTokenizerBOS, &v.BOS}, {gguf.KeyTokenizerEOS, &v.EOS}, {gguf.KeyTokenizerPAD, &v.PAD}} {
+	}{{gguf.KeyTokenizerBOS, &v.BOS}, {gguf.KeyTokenizerEOS, &v.EOS}, {gguf.KeyTokenizerPAD, &v.PAD}, {gguf.KeyTokenizerUNK, &v.UNK}} {
 		if _, ok := f.KV(s.key); !ok {
 			continue
 		}
@@ -87,9 +110,13 @@ func ReadGGUFVocab(f *gguf.File, vocabSize int) (*GGUFVocab, error) {
 // ggufModel is the only tokenizer.ggml.model this package writes and reads.
 const ggufModel = "gpt2"
 
-// GGUFVocab returns the vocabulary in GGUF form. A normalizer (Qwen's NFC)
+// GGUFVocab returns the vocabulary in GGUF form: "gpt2", or "llama" for a
+// SentencePiece-form text vocabulary (Llama 2's). A normalizer (Qwen's NFC)
 // has no GGUF representation and is dropped, as llama.cpp does not normalize.
 func (t *Tokenizer) GGUFVocab() GGUFVocab {
+	if prefix, ok := t.spmSpacePrefix(); ok {
+		return t.spmGGUFVocab(prefix)
+	}
 	bl := gpt2Bytes
 	v := GGUFVocab{
 		Model:        ggufModel,
@@ -155,13 +182,17 @@ func ggufPreName(normalizerJSON, preJSON []byte) string {
 }
 
 // GGUFCompatible says whether GGUFVocab represents the tokenizer in
-// llama.cpp's "gpt2" form: nil, or why not (a text vocabulary, or a
-// pipeline llama.cpp has no pre-tokenizer name for). As before, a Unicode
-// normalization alone (Qwen's NFC) is dropped: llama.cpp does not normalize.
+// llama.cpp's "gpt2" or "llama" form: nil, or why not (a text vocabulary
+// whose pipeline is not SentencePiece's escaping, or a pipeline llama.cpp has
+// no pre-tokenizer name for). As before, a Unicode normalization alone
+// (Qwen's NFC) is dropped: llama.cpp does not normalize.
 func (t *Tokenizer) GGUFCompatible() error {
+	if _, ok := t.spmSpacePrefix(); ok {
+		return nil
+	}
 	switch {
 	case t.textVocab():
-		return fmt.Errorf("tokenizer %s: a text (SentencePiece-style) vocabulary has no GGUF \"gpt2\" form", t.name)
+		return fmt.Errorf("tokenizer %s: a text vocabulary has a GGUF (\"llama\") form only with SentencePiece's escaping (normalizer Prepend ▁ + Replace \" \" → ▁, or the Replace alone; no pre-tokenizer)", t.name)
 	case t.Pre() == PreCustom:
 		return fmt.Errorf("tokenizer %s: its pre-tokenizer has no llama.cpp name (known: %s)", t.name, strings.Join(GGUFPreNames(), ", "))
 	}
@@ -179,8 +210,11 @@ func FromGGUFVocab(v GGUFVocab) (*Tokenizer, error) {
 }
 
 func fromGGUF(v GGUFVocab) (*Tokenizer, error) {
+	if v.Model == ggufModelSPM {
+		return fromGGUFSPM(v)
+	}
 	if v.Model != ggufModel {
-		return nil, fmt.Errorf("tokenizer.ggml.model %q: only %q (byte-level BPE) is supported", v.Model, ggufModel)
+		return nil, fmt.Errorf("tokenizer.ggml.model %q: only %q (byte-level BPE) and %q (SentencePiece) are supported", v.Model, ggufModel, ggufModelSPM)
 	}
 	kind, err := preKindByName(v.Pre)
 	var gen *pipeline

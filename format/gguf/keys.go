@@ -51,13 +51,19 @@ const (
 	KeyTokenizerTokens     = "tokenizer.ggml.tokens"
 	KeyTokenizerTokenTypes = "tokenizer.ggml.token_type"
 	KeyTokenizerMerges     = "tokenizer.ggml.merges"
-	KeyTokenizerBOS        = "tokenizer.ggml.bos_token_id"
-	KeyTokenizerEOS        = "tokenizer.ggml.eos_token_id"
-	KeyTokenizerEOT        = "tokenizer.ggml.eot_token_id"
-	KeyTokenizerPAD        = "tokenizer.ggml.padding_token_id"
-	KeyTokenizerAddBOS     = "tokenizer.ggml.add_bos_token"
-	KeyTokenizerAddEOS     = "tokenizer.ggml.add_eos_token"
-	KeyChatTemplate        = "tokenizer.chat_template"
+	// SentencePiece ("llama") vocabularies: a score per token (merge
+	// priority, higher first), the unknown token, and whether text gets a
+	// leading space (▁).
+	KeyTokenizerScores         = "tokenizer.ggml.scores"
+	KeyTokenizerUNK            = "tokenizer.ggml.unknown_token_id"
+	KeyTokenizerAddSpacePrefix = "tokenizer.ggml.add_space_prefix"
+	KeyTokenizerBOS            = "tokenizer.ggml.bos_token_id"
+	KeyTokenizerEOS            = "tokenizer.ggml.eos_token_id"
+	KeyTokenizerEOT            = "tokenizer.ggml.eot_token_id"
+	KeyTokenizerPAD            = "tokenizer.ggml.padding_token_id"
+	KeyTokenizerAddBOS         = "tokenizer.ggml.add_bos_token"
+	KeyTokenizerAddEOS         = "tokenizer.ggml.add_eos_token"
+	KeyChatTemplate            = "tokenizer.chat_template"
 
 	// distill's provenance keys.
 	KeyDistillVersion       = "distill.version"

@@ -17,9 +17,10 @@ import (
 // dequantized to F32 (any type format/quant decodes), Q/K heads of the NEOX
 // architectures (qwen2, qwen3) permuted to the student's interleaved RoPE
 // order, the tokenizer from tokenizer.ggml.* (Pretrained.Vocab). A Llama 3
-// rope_freqs.weight is read back from distill's rope_scaling keys; without
-// them (other converters) the file is refused, since the factors alone do
-// not determine the scaling parameters.
+// rope_freqs.weight is read back as distill's rope_scaling keys say; without
+// them (llama.cpp's converter, Ollama's files) the factors themselves become
+// the student's RopeFactors, exact by construction (a Hugging Face export
+// recovers rope_scaling from them: ropefactors.go).
 func ReadGGUF(path string) (*Pretrained, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -173,9 +174,18 @@ func readGGUFConfig(f *gguf.File) (student.Config, error) {
 	}
 	c.VocabSize = int(emb.Dims[1])
 	_, c.UntieEmbed = f.Tensor("output.weight")
-	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+	if _, ok := f.Tensor(ropeFreqsTensor); ok {
 		if _, ok := f.KV(gguf.KeyDistillRopeScalingFactor); !ok {
-			return student.Config{}, errors.New("rope_freqs.weight (Llama 3 rope scaling) without distill.rope_scaling.* keys: the scaling parameters cannot be recovered from the factors; import the Hugging Face directory instead")
+			// llama.cpp's converter keeps only the factors: carry them.
+			factors, err := readRopeFactors(f, c)
+			if err != nil {
+				return student.Config{}, err
+			}
+			c.RopeFactors = student.NewRopeFactors(factors)
+			if err := c.Validate(); err != nil {
+				return student.Config{}, err
+			}
+			return c, nil
 		}
 		c.RopeScaling = student.RopeScaling{Type: student.RopeScalingLlama3,
 			Factor: getf(gguf.KeyDistillRopeScalingFactor, 0), LowFreqFactor: getf(gguf.KeyDistillRopeScalingLowFreqFactor, 0),
@@ -193,4 +203,38 @@ func readGGUFConfig(f *gguf.File) (student.Config, error) {
 		return student.Config{}, err
 	}
 	return c, nil
+}
+
+// ropeFreqsTensor is llama.cpp's tensor of per-pair RoPE frequency divisors.
+const ropeFreqsTensor = "rope_freqs.weight"
+
+// readRopeFactors reads rope_freqs.weight [headDim/2] (any type the
+// dequantizer reads) and checks every factor is finite and > 0.
+func readRopeFactors(f *gguf.File, c student.Config) ([]float32, error) {
+	ti, _ := f.Tensor(ropeFreqsTensor)
+	if c.NHeads <= 0 || c.HeadDim() <= 0 {
+		return nil, fmt.Errorf("tensor %s: the head size is unknown", ropeFreqsTensor)
+	}
+	if want := uint64(c.HeadDim() / 2); len(ti.Dims) != 1 || ti.Dims[0] != want {
+		return nil, fmt.Errorf("tensor %s has dims %v, want {%d} (head size / 2)", ropeFreqsTensor, ti.Dims, want)
+	}
+	if !quant.Quantizable(ti.Type) {
+		return nil, fmt.Errorf("tensor %s: type %s cannot be dequantized", ropeFreqsTensor, ti.Type)
+	}
+	raw, err := f.TensorData(ropeFreqsTensor)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, ti.Elements())
+	if err := quant.Dequantize(ti.Type, out, raw); err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", ropeFreqsTensor, err)
+	}
+	i := FirstNonFinite(out)
+	if i < 0 {
+		i = slices.IndexFunc(out, func(v float32) bool { return v <= 0 })
+	}
+	if i >= 0 {
+		return nil, fmt.Errorf("tensor %s holds %v at index %d, want a finite factor > 0", ropeFreqsTensor, out[i], i)
+	}
+	return out, nil
 }

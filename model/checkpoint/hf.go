@@ -360,7 +360,15 @@ func HFConfigJSON(c student.Config, dtype string, bos, eos int) ([]byte, error) 
 		}
 	}
 	m["rope_scaling"] = nil
-	if rs := c.RopeScaling; rs.Type != "" {
+	rs := c.RopeScaling
+	if c.RopeFactors != "" {
+		// A llama.cpp GGUF's factors: config.json needs the parameters.
+		var err error
+		if rs, err = llama3FromFactors(c); err != nil {
+			return nil, fmt.Errorf("the student's RoPE scaling is per-pair factors (a llama.cpp GGUF's rope_freqs.weight) without Llama 3 rope_scaling parameters, which config.json needs: %w; export it as GGUF, or import the model's Hugging Face directory instead", err)
+		}
+	}
+	if rs.Type != "" {
 		m["rope_scaling"] = map[string]any{"rope_type": rs.Type, "factor": rs.Factor, "low_freq_factor": rs.LowFreqFactor,
 			"high_freq_factor": rs.HighFreqFactor, "original_max_position_embeddings": rs.OriginalContext}
 	}

@@ -87,6 +87,9 @@ type Config struct {
 	// RopeScaling is Llama 3's frequency-dependent RoPE scaling; the zero
 	// value means none.
 	RopeScaling RopeScaling `yaml:"rope_scaling" json:"rope_scaling,omitzero"`
+	// RopeFactors are per-pair RoPE divisors given directly (a llama.cpp
+	// Llama 3 GGUF's rope_freqs.weight), instead of RopeScaling; "" means none.
+	RopeFactors RopeFactors `yaml:"rope_freq_factors" json:"rope_freq_factors,omitempty"`
 }
 
 // Architectures the student, checkpoints, runtime and export support.
@@ -138,10 +141,16 @@ func (c Config) HeadDim() int {
 
 // RopeFreqFactors is, per rotated pair i of a head, the divisor of the
 // angle pos·base^(−2i/headDim) that Llama 3 scaling applies (all 1 without
-// scaling) — llama.cpp's rope_freqs tensor [headDim/2].
+// scaling; RopeFactors when given) — llama.cpp's rope_freqs tensor [headDim/2].
 func (c Config) RopeFreqFactors() []float64 {
 	hd := c.HeadDim()
 	f := make([]float64, hd/2)
+	if given, err := c.RopeFactors.Values(); err == nil && len(given) == len(f) {
+		for i, v := range given {
+			f[i] = float64(v)
+		}
+		return f
+	}
 	rs := c.RopeScaling
 	for i := range f {
 		f[i] = 1
@@ -219,6 +228,17 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("rope_scaling.type %q is not supported (supported: %s)", rs.Type, RopeScalingLlama3))
 		case rs.Factor < 1 || rs.LowFreqFactor <= 0 || rs.HighFreqFactor <= rs.LowFreqFactor || rs.OriginalContext <= 0:
 			errs = append(errs, fmt.Errorf("rope_scaling: want factor >= 1, 0 < low_freq_factor < high_freq_factor, original_context_length > 0; got %+v", rs))
+		}
+	}
+	if c.RopeFactors != "" {
+		f, err := c.RopeFactors.Values()
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case c.RopeScaling != (RopeScaling{}):
+			errs = append(errs, errors.New("rope_scaling and rope_freq_factors are exclusive (set one)"))
+		case c.NHeads > 0 && c.HeadDimension >= 0 && len(f) != c.HeadDim()/2:
+			errs = append(errs, fmt.Errorf("rope_freq_factors has %d entries, want head size / 2 = %d", len(f), c.HeadDim()/2))
 		}
 	}
 	if c.RopeBase <= 1 {

@@ -85,56 +85,82 @@ func TestTrainedTokenizerMatchesLlamaCpp(t *testing.T) {
 			if strings.HasPrefix(pre, "real-") {
 				texts = texts[:len(texts)/2] // big vocabularies load slowly; 128 KB
 			}
-			in, _ := json.Marshal(texts)
-			cfg := student.Config{VocabSize: tok.VocabSize(), DModel: 32, NLayers: 1, NHeads: 2, NKVHeads: 1, FFNDim: 32,
-				ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
-			m, err := export.RandomModel(cfg, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.Vocab = export.TokenizerVocab(tok)
-			path := filepath.Join(t.TempDir(), "tok.gguf")
-			if err := export.Write(path, m, export.Options{Type: quant.FileF32}); err != nil {
-				t.Fatal(err)
-			}
-			out := testpeers.RunNode(t, "node-llama-cpp", llamaTokenizeScript, in, path)
-			var res struct {
-				IDs  [][]int32 `json:"ids"`
-				Logs []string  `json:"logs"`
-			}
-			if err := json.Unmarshal(out, &res); err != nil {
-				t.Fatalf("%v: %.300s", err, out)
-			}
-			for _, l := range res.Logs {
+			ids, logs := llamaCppTokenize(t, writeTokenizerGGUF(t, tok), texts)
+			for _, l := range logs {
 				if strings.Contains(l, "tokenizer") || strings.HasPrefix(l, "error") {
 					t.Errorf("llama.cpp logged %q", l)
 				}
 			}
-			if len(res.IDs) != len(texts) {
-				t.Fatalf("llama.cpp returned %d results for %d texts", len(res.IDs), len(texts))
-			}
-			bad := 0
-			for i, text := range texts {
-				ours := tok.Encode(text)
-				theirs := res.IDs[i]
-				if fmt.Sprint(ours) == fmt.Sprint(theirs) {
-					continue
-				}
-				if bad++; bad > 3 {
-					continue
-				}
-				k := 0
-				for k < len(ours) && k < len(theirs) && ours[k] == theirs[k] {
-					k++
-				}
-				at := len(tok.Decode(ours[:k]))
-				t.Errorf("text %d: first difference at token %d (byte %d): ...%q⟨HERE⟩%q...\n ours      %v\n llama.cpp %v",
-					i, k, at, text[max(0, at-40):at], text[at:min(len(text), at+40)],
-					ours[k:min(len(ours), k+8)], theirs[k:min(len(theirs), k+8)])
-			}
-			if bad > 0 {
-				t.Errorf("%d of %d texts differ from llama.cpp", bad, len(texts))
-			}
+			sameIDs(t, tok, texts, ids)
 		})
 	}
+}
+
+// llamaCppTokenize is llama.cpp's tokenization of each text with the GGUF
+// at path (special tokens parsed, no BOS), and its log lines.
+func llamaCppTokenize(t *testing.T, path string, texts []string) (ids [][]int32, logs []string) {
+	t.Helper()
+	in, _ := json.Marshal(texts)
+	out := testpeers.RunNode(t, "node-llama-cpp", llamaTokenizeScript, in, path)
+	var res struct {
+		IDs  [][]int32 `json:"ids"`
+		Logs []string  `json:"logs"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %.300s", err, out)
+	}
+	if len(res.IDs) != len(texts) {
+		t.Fatalf("llama.cpp returned %d results for %d texts", len(res.IDs), len(texts))
+	}
+	return res.IDs, res.Logs
+}
+
+// sameIDs fails t unless tok encodes every text to llama.cpp's ids,
+// showing the first three differences in context.
+func sameIDs(t *testing.T, tok *tokenizer.Tokenizer, texts []string, theirs [][]int32) {
+	t.Helper()
+	bad := 0
+	for i, text := range texts {
+		ours := tok.Encode(text)
+		if fmt.Sprint(ours) == fmt.Sprint(theirs[i]) {
+			continue
+		}
+		if bad++; bad > 3 {
+			continue
+		}
+		k := 0
+		for k < len(ours) && k < len(theirs[i]) && ours[k] == theirs[i][k] {
+			k++
+		}
+		at := len(tok.Decode(ours[:k]))
+		t.Errorf("text %d: first difference at token %d (byte %d): ...%q⟨HERE⟩%q...\n ours      %v\n llama.cpp %v",
+			i, k, at, text[max(0, at-40):at], text[at:min(len(text), at+40)],
+			ours[k:min(len(ours), k+8)], theirs[i][k:min(len(theirs[i]), k+8)])
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d texts differ from llama.cpp", bad, len(texts))
+	}
+}
+
+// tinyConfig is a one-block random model of vocab tokens, the carrier of a
+// vocabulary for llama.cpp.
+func tinyConfig(vocab int) student.Config {
+	return student.Config{VocabSize: vocab, DModel: 32, NLayers: 1, NHeads: 2, NKVHeads: 1, FFNDim: 32,
+		ContextLength: 64, RopeBase: 10000, NormEps: 1e-5}
+}
+
+// writeTokenizerGGUF exports a tiny random model with tok's GGUF
+// vocabulary (export.TokenizerVocab) and returns its path.
+func writeTokenizerGGUF(t *testing.T, tok *tokenizer.Tokenizer) string {
+	t.Helper()
+	m, err := export.RandomModel(tinyConfig(tok.VocabSize()), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Vocab = export.TokenizerVocab(tok)
+	path := filepath.Join(t.TempDir(), "tok.gguf")
+	if err := export.Write(path, m, export.Options{Type: quant.FileF32}); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

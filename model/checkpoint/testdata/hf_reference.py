@@ -13,6 +13,9 @@ Debian ships no python3-safetensors.
                                       stdout {"logits": [...], "loss": x, "grads": {name: [...]}}
                                       (grads of the mean next-token cross-entropy when targets
                                       are given)
+  ropefreqs DIR                       stdout [f0, f1, ...]: the llama3 model's rope_freqs.weight
+                                      as llama.cpp's convert_hf_to_gguf.py computes it (float32
+                                      torch arithmetic; divisors of each pair's frequency)
 """
 import json
 import math
@@ -221,6 +224,28 @@ def forward(c, w, tokens):
     return x @ head.T
 
 
+def converter_rope_freqs(c):
+    """The Llama 3 per-pair frequency divisors the way llama.cpp's converter derives them:
+    float32 frequencies and wave lengths, kept pairs 1, slow pairs the factor, the band
+    between 1 / ((1 - smooth) / factor + smooth), stored as float32."""
+    rs = c["rope_scaling"]
+    hd = head_dim(c)
+    freqs = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+    factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+    old = rs["original_max_position_embeddings"]
+    out = []
+    for freq in freqs:
+        wave = 2 * math.pi / freq
+        if wave < old / hi:
+            out.append(1)
+        elif wave > old / lo:
+            out.append(factor)
+        else:
+            smooth = (old / wave - lo) / (hi - lo)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return torch.tensor(out, dtype=torch.float32)
+
+
 def run_forward(d):
     with open(os.path.join(d, "config.json")) as f:
         c = json.load(f)
@@ -244,5 +269,8 @@ if __name__ == "__main__":
              int(sys.argv[6]) if len(sys.argv) > 6 else 1)
     elif sys.argv[1] == "forward":
         run_forward(sys.argv[2])
+    elif sys.argv[1] == "ropefreqs":
+        with open(os.path.join(sys.argv[2], "config.json")) as f:
+            json.dump(converter_rope_freqs(json.load(f)).tolist(), sys.stdout)
     else:
-        sys.exit("usage: hf_reference.py make|forward ...")
+        sys.exit("usage: hf_reference.py make|forward|ropefreqs ...")
