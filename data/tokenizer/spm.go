@@ -46,15 +46,6 @@ func fromGGUFSPM(v GGUFVocab) (*Tokenizer, error) {
 	case len(v.Scores) != n:
 		return nil, fmt.Errorf("%s has %d entries for %d tokens (a %q vocabulary needs a score per token)", gguf.KeyTokenizerScores, len(v.Scores), n, ggufModelSPM)
 	}
-	type hfAdded struct {
-		ID         int    `json:"id"`
-		Content    string `json:"content"`
-		SingleWord bool   `json:"single_word"`
-		LStrip     bool   `json:"lstrip"`
-		RStrip     bool   `json:"rstrip"`
-		Normalized bool   `json:"normalized"`
-		Special    bool   `json:"special"`
-	}
 	vocab := make(map[string]int, n)
 	var added []hfAdded
 	unk, hasBytes := "", false
@@ -81,7 +72,8 @@ func fromGGUFSPM(v GGUFVocab) (*Tokenizer, error) {
 			}
 			hasBytes = true
 		case TypeUnknown, TypeControl, TypeUserDefined:
-			added = append(added, hfAdded{ID: id, Content: tok, Special: typ != TypeUserDefined})
+			idv := int64(id)
+			added = append(added, hfAdded{ID: &idv, Content: tok, Special: typ != TypeUserDefined})
 			if typ == TypeUnknown && unk == "" {
 				unk = tok
 			}
