@@ -452,7 +452,7 @@ func report(w io.Writer, runs []seedRun) {
 		t := sr.Teacher
 		fmt.Fprintf(w, "| %d | teacher | | | %s | %d | %s | %s | | | | | |\n", sr.Seed, f(t.Exact, 2), t.Answerable, f(t.Partial, 3), f(t.Perplexity, 2))
 		for _, r := range sr.Modes {
-			vs := "| | |"
+			vs := " | | "
 			if c := r.VsKD; c != nil {
 				ppl := "n/a"
 				if c.LogPerplexityRatio != nil {
