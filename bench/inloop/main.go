@@ -48,12 +48,12 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/distill-ml/distill/bench/internal/benchrun"
 	"github.com/distill-ml/distill/distill/gate"
 	"github.com/distill-ml/distill/internal/atomicfile"
 	numstats "github.com/distill-ml/distill/num/stats"
@@ -247,7 +247,7 @@ func runSeed(bin, dir string, seed int64, calibrate int, fixed map[string]int) (
 			cdir := filepath.Join(outDir, "calibrate-"+m.Name)
 			args := append([]string{"train", "--config", cfgs[m.Name], "--overwrite", "--stop-after", strconv.Itoa(calibrate),
 				"--set", "out_dir=" + cdir, "--set", "train.steps=" + strconv.Itoa(budgetSteps)}, sets(m)...)
-			if err := distill(bin, args...); err != nil {
+			if err := benchrun.Distill(bin, args...); err != nil {
 				return sr, fmt.Errorf("calibrate %s: %w", m.Name, err)
 			}
 			_, cs, err := readUpdateSeconds(filepath.Join(cdir, "metrics.jsonl"))
@@ -277,7 +277,7 @@ func runSeed(bin, dir string, seed int64, calibrate int, fixed map[string]int) (
 		runDir := filepath.Join(outDir, m.Name)
 		args := append([]string{"train", "--config", cfgs[m.Name], "--overwrite",
 			"--set", "out_dir=" + runDir, "--set", "train.steps=" + strconv.Itoa(r.Steps)}, sets(m)...)
-		if err := distill(bin, args...); err != nil {
+		if err := benchrun.Distill(bin, args...); err != nil {
 			return sr, fmt.Errorf("train %s: %w", m.Name, err)
 		}
 		ws, cs, err := readUpdateSeconds(filepath.Join(runDir, "metrics.jsonl"))
@@ -289,7 +289,7 @@ func runSeed(bin, dir string, seed int64, calibrate int, fixed map[string]int) (
 			r.TrainCPU += cs[i]
 		}
 		art := filepath.Join(outDir, "student-"+m.Name+".gguf")
-		if err := distill(bin, "export", "--checkpoint", runDir, "--type", "f32", "--out", art, "--name", "inloop-"+m.Name); err != nil {
+		if err := benchrun.Distill(bin, "export", "--checkpoint", runDir, "--type", "f32", "--out", art, "--name", "inloop-"+m.Name); err != nil {
 			return sr, fmt.Errorf("export %s: %w", m.Name, err)
 		}
 		artifacts[m.Name] = art
@@ -305,7 +305,7 @@ func runSeed(bin, dir string, seed int64, calibrate int, fixed map[string]int) (
 		}
 	}
 	golden := pipeGate.Config.Routes["policy"].Golden
-	gateErr := distill(bin, "gate", "--config", "gate", "--baseline", artifacts[budgetMode], "--candidates", strings.Join(cands, ","),
+	gateErr := benchrun.Distill(bin, "gate", "--config", "gate", "--baseline", artifacts[budgetMode], "--candidates", strings.Join(cands, ","),
 		"--reference", artifacts["ce"], "--teacher", teacher, "--out", gdir,
 		"--set", "routes.policy.golden="+golden, "--set", "max_items="+strconv.Itoa(pipeGate.Config.MaxItems),
 		"--set", "sustained.seconds=1", "--set", "sustained.interval_seconds=1",
@@ -429,28 +429,13 @@ func median(xs []float64) float64 {
 	return numstats.Quantile(s, 0.5)
 }
 
-// distill runs the distill binary with its output on stderr.
-func distill(bin string, args ...string) error {
-	fmt.Fprintln(os.Stderr, "$ distill", strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
-}
-
-func f(x float64, prec int) string {
-	if math.IsNaN(x) {
-		return "n/a"
-	}
-	return strconv.FormatFloat(x, 'f', prec, 64)
-}
-
 // report prints the per-seed table and the across-seed summary.
 func report(w io.Writer, runs []seedRun) {
 	fmt.Fprintln(w, "| seed | mode | updates | train s (wall / CPU) | exact | answerable | partial | golden ppl | teacher top-1 | teacher KL | − KD partial [95%] | − KD exact (McNemar p) | − KD ppl |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
 	for _, sr := range runs {
 		t := sr.Teacher
-		fmt.Fprintf(w, "| %d | teacher | | | %s | %d | %s | %s | | | | | |\n", sr.Seed, f(t.Exact, 2), t.Answerable, f(t.Partial, 3), f(t.Perplexity, 2))
+		fmt.Fprintf(w, "| %d | teacher | | | %s | %d | %s | %s | | | | | |\n", sr.Seed, benchrun.Num(t.Exact, 2), t.Answerable, benchrun.Num(t.Partial, 3), benchrun.Num(t.Perplexity, 2))
 		for _, r := range sr.Modes {
 			vs := " | | "
 			if c := r.VsKD; c != nil {
@@ -461,7 +446,7 @@ func report(w io.Writer, runs []seedRun) {
 				vs = fmt.Sprintf("%s | %+.2f (p %.3g) | %s", gate.FormatInterval(c.Partial), c.TaskScore.Estimate, c.McNemar.P, ppl)
 			}
 			fmt.Fprintf(w, "| %d | %s | %d | %.0f / %.0f | %s | %d | %s | %s | %s | %s | %s |\n", sr.Seed, r.Mode, r.Steps, r.TrainSeconds, r.TrainCPU,
-				f(r.Exact, 2), r.Answerable, f(r.Partial, 3), f(r.Perplexity, 2), f(r.TeacherTop1, 3), f(r.TeacherKL, 3), vs)
+				benchrun.Num(r.Exact, 2), r.Answerable, benchrun.Num(r.Partial, 3), benchrun.Num(r.Perplexity, 2), benchrun.Num(r.TeacherTop1, 3), benchrun.Num(r.TeacherKL, 3), vs)
 		}
 	}
 	fmt.Fprintf(w, "\nAcross %d seed(s): mean ± sd [95%% t-interval of the mean]\n", len(runs))
@@ -507,7 +492,7 @@ func spread(xs []float64, prec int) string {
 	}
 	m, sd, half := numstats.MeanSpread(xs)
 	if math.IsNaN(sd) {
-		return f(m, prec)
+		return benchrun.Num(m, prec)
 	}
-	return fmt.Sprintf("%s ± %s [%s, %s]", f(m, prec), f(sd, prec), f(m-half, prec), f(m+half, prec))
+	return fmt.Sprintf("%s ± %s [%s, %s]", benchrun.Num(m, prec), benchrun.Num(sd, prec), benchrun.Num(m-half, prec), benchrun.Num(m+half, prec))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distill-ml/distill/bench/internal/benchrun"
 	"github.com/distill-ml/distill/distill/gate"
 	"github.com/distill-ml/distill/distill/train"
 	numstats "github.com/distill-ml/distill/num/stats"
@@ -120,7 +121,7 @@ func TestReportSummarisesAcrossSeeds(t *testing.T) {
 	out := b.String()
 	// Differences 0.01, 0.02, 0.03: mean 0.02, sd 0.01, t(0.975, 2)·0.01/√3 = 0.0248.
 	half := 4.302653 * 0.01 / math.Sqrt(3)
-	want := "0.020 ± 0.010 [" + f(0.02-half, 3) + ", " + f(0.02+half, 3) + "]"
+	want := "0.020 ± 0.010 [" + benchrun.Num(0.02-half, 3) + ", " + benchrun.Num(0.02+half, 3) + "]"
 	if !strings.Contains(out, "| online |") || !strings.Contains(out, want) {
 		t.Fatalf("summary lacks %q:\n%s", want, out)
 	}

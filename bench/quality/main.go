@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distill-ml/distill/bench/internal/benchrun"
 	"github.com/distill-ml/distill/distill/gate"
 	"github.com/distill-ml/distill/internal/atomicfile"
 	numstats "github.com/distill-ml/distill/num/stats"
@@ -129,7 +130,7 @@ func runSeed(bin, pipeline, profile, dir string, seed int64, sets []string) (see
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
-	runErr := run(bin, args...)
+	runErr := benchrun.Distill(bin, args...)
 	// A failed gate (the quickstart's gate stage may fail its bars and the run
 	// then exits 1) is a verdict, not a lost measurement: its gate.json holds
 	// every artifact's quality. Anything else that failed leaves no report.
@@ -178,7 +179,7 @@ func runSeed(bin, pipeline, profile, dir string, seed int64, sets []string) (see
 	tdir := filepath.Join(dir, "teacher-gate")
 	if _, err := os.Stat(filepath.Join(tdir, "gate.json")); err != nil {
 		items := strconv.Itoa(rep.Config.MaxItems)
-		if err := run(bin, "gate", "--config", "gate", "--baseline", filepath.Join(dir, "teacher-f32.gguf"), "--out", tdir,
+		if err := benchrun.Distill(bin, "gate", "--config", "gate", "--baseline", filepath.Join(dir, "teacher-f32.gguf"), "--out", tdir,
 			"--candidates", filepath.Join(dir, "artifacts", "student-f32.gguf"),
 			"--set", "routes.policy.golden="+rep.Config.Routes["policy"].Golden, "--set", "max_items="+items,
 			"--set", "sustained.seconds=1", "--set", "sustained.interval_seconds=1",
@@ -202,16 +203,6 @@ func runSeed(bin, pipeline, profile, dir string, seed int64, sets []string) (see
 	return r, nil
 }
 
-func run(bin string, args ...string) error {
-	fmt.Fprintf(os.Stderr, "$ distill %s\n", strings.Join(args, " "))
-	c := exec.Command(bin, args...)
-	c.Stdout, c.Stderr = os.Stderr, os.Stderr
-	if err := c.Run(); err != nil {
-		return fmt.Errorf("distill %s: %w", args[0], err)
-	}
-	return nil
-}
-
 func policyScore(a *gate.Artifact) (score, bool) {
 	q := a.Quality["policy"]
 	if q == nil {
@@ -232,13 +223,6 @@ func orNaN(p *float64) float64 {
 	return *p
 }
 
-func f(x float64, prec int) string {
-	if math.IsNaN(x) {
-		return "n/a"
-	}
-	return strconv.FormatFloat(x, 'f', prec, 64)
-}
-
 // report prints the per-seed table and the summary.
 func report(w io.Writer, rs []seedResult, sets []string) {
 	over := "(none)"
@@ -257,15 +241,15 @@ func report(w io.Writer, rs []seedResult, sets []string) {
 			cols[i] = append(cols[i], v)
 		}
 		fmt.Fprintf(w, "| %d | %s (%d/%d) | %s | %s (%d/%d) | %s | %s | %s (%d/%d) | %s | %s | %+.3f | %+.3f | %.0f |\n", r.Seed,
-			f(r.Teacher.Exact, 3), r.Teacher.Correct, r.Teacher.Items, f(r.Teacher.Perplexity, 3),
-			f(r.KD.Exact, 3), r.KD.Correct, r.KD.Items, f(orNaN(r.KD.Partial), 3), f(r.KD.Perplexity, 3),
-			f(r.CE.Exact, 3), r.CE.Correct, r.CE.Items, f(orNaN(r.CE.Partial), 3), f(r.CE.Perplexity, 3),
+			benchrun.Num(r.Teacher.Exact, 3), r.Teacher.Correct, r.Teacher.Items, benchrun.Num(r.Teacher.Perplexity, 3),
+			benchrun.Num(r.KD.Exact, 3), r.KD.Correct, r.KD.Items, benchrun.Num(orNaN(r.KD.Partial), 3), benchrun.Num(r.KD.Perplexity, 3),
+			benchrun.Num(r.CE.Exact, 3), r.CE.Correct, r.CE.Items, benchrun.Num(orNaN(r.CE.Partial), 3), benchrun.Num(r.CE.Perplexity, 3),
 			row[8], row[9], r.Wall)
 	}
 	fmt.Fprint(w, "| mean ± sd |")
 	for _, c := range cols[:10] {
 		m, sd, _ := numstats.MeanSpread(c)
-		fmt.Fprintf(w, " %s ± %s |", f(m, 3), f(sd, 3))
+		fmt.Fprintf(w, " %s ± %s |", benchrun.Num(m, 3), benchrun.Num(sd, 3))
 	}
 	fmt.Fprintln(w, " |")
 	fmt.Fprintln(w)
@@ -283,7 +267,7 @@ func report(w io.Writer, rs []seedResult, sets []string) {
 		} else if m+half < 0 {
 			verdict = "interval below 0"
 		}
-		fmt.Fprintf(w, "%s: mean %s, 95%% interval across seeds [%s, %s] (%s)\n", d.name, f(m, 4), f(m-half, 4), f(m+half, 4), verdict)
+		fmt.Fprintf(w, "%s: mean %s, 95%% interval across seeds [%s, %s] (%s)\n", d.name, benchrun.Num(m, 4), benchrun.Num(m-half, 4), benchrun.Num(m+half, 4), verdict)
 	}
 	pm, _, _ := numstats.MeanSpread(cols[3])
 	if math.IsNaN(pm) {
