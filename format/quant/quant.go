@@ -94,45 +94,11 @@ func quantizeBlocks(t Type, dst []byte, src []float32) {
 		for i, v := range src {
 			binary.LittleEndian.PutUint16(dst[2*i:], f16.Float16(v))
 		}
-	case Q8_0:
-		for i := 0; i < len(src)/32; i++ {
-			quantizeQ8_0((*[34]byte)(dst[i*34:]), (*[32]float32)(src[i*32:]))
-		}
-	case Q4_0:
-		for i := 0; i < len(src)/32; i++ {
-			quantizeQ4_0((*[18]byte)(dst[i*18:]), (*[32]float32)(src[i*32:]))
-		}
-	case Q4_1:
-		for i := 0; i < len(src)/32; i++ {
-			quantizeQ4_1((*[20]byte)(dst[i*20:]), (*[32]float32)(src[i*32:]))
-		}
-	case Q5_0:
-		for i := 0; i < len(src)/32; i++ {
-			quantizeQ5_0((*[22]byte)(dst[i*22:]), (*[32]float32)(src[i*32:]))
-		}
-	case Q5_1:
-		for i := 0; i < len(src)/32; i++ {
-			quantizeQ5_1((*[24]byte)(dst[i*24:]), (*[32]float32)(src[i*32:]))
-		}
-	case Q2_K:
-		for i := 0; i < len(src)/QK_K; i++ {
-			quantizeQ2_K(dst[i*84:(i+1)*84], src[i*QK_K:(i+1)*QK_K])
-		}
-	case Q3_K:
-		for i := 0; i < len(src)/QK_K; i++ {
-			quantizeQ3_K(dst[i*110:(i+1)*110], src[i*QK_K:(i+1)*QK_K])
-		}
-	case Q4_K:
-		for i := 0; i < len(src)/QK_K; i++ {
-			quantizeQ4_K(dst[i*144:(i+1)*144], src[i*QK_K:(i+1)*QK_K])
-		}
-	case Q5_K:
-		for i := 0; i < len(src)/QK_K; i++ {
-			quantizeQ5_K(dst[i*176:(i+1)*176], src[i*QK_K:(i+1)*QK_K])
-		}
-	case Q6_K:
-		for i := 0; i < len(src)/QK_K; i++ {
-			quantizeQ6_K(dst[i*210:(i+1)*210], src[i*QK_K:(i+1)*QK_K], nil)
+	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+		quantize := blockQuantizer(t)
+		bs, ts := t.BlockSize(), t.TypeSize()
+		for i := range len(src) / bs {
+			quantize(dst[i*ts:(i+1)*ts], src[i*bs:(i+1)*bs])
 		}
 	case IQ4_NL, IQ4_XS:
 		quantizeIQ4Row(t, dst, src, nil, iq4Tries)
@@ -153,56 +119,75 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 		for i := range dst {
 			dst[i] = f16.Float32(binary.LittleEndian.Uint16(src[2*i:]))
 		}
-	case Q8_0:
-		for i := 0; i < len(dst)/32; i++ {
-			dequantizeQ8_0(dst[i*32:(i+1)*32], src[i*34:(i+1)*34])
-		}
-	case Q4_0:
-		for i := 0; i < len(dst)/32; i++ {
-			dequantizeQ4_0(dst[i*32:(i+1)*32], src[i*18:(i+1)*18])
-		}
-	case Q4_1:
-		for i := 0; i < len(dst)/32; i++ {
-			dequantizeQ4_1(dst[i*32:(i+1)*32], src[i*20:(i+1)*20])
-		}
-	case IQ4_NL:
-		for i := 0; i < len(dst)/32; i++ {
-			dequantizeIQ4_NL(dst[i*32:(i+1)*32], src[i*18:(i+1)*18])
-		}
-	case IQ4_XS:
-		for i := 0; i < len(dst)/QK_K; i++ {
-			dequantizeIQ4_XS(dst[i*QK_K:(i+1)*QK_K], src[i*136:(i+1)*136])
-		}
-	case Q5_0:
-		for i := 0; i < len(dst)/32; i++ {
-			dequantizeQ5_0(dst[i*32:(i+1)*32], src[i*22:(i+1)*22])
-		}
-	case Q5_1:
-		for i := 0; i < len(dst)/32; i++ {
-			dequantizeQ5_1(dst[i*32:(i+1)*32], src[i*24:(i+1)*24])
-		}
-	case Q2_K:
-		for i := 0; i < len(dst)/QK_K; i++ {
-			dequantizeQ2_K(dst[i*QK_K:(i+1)*QK_K], src[i*84:(i+1)*84])
-		}
-	case Q3_K:
-		for i := 0; i < len(dst)/QK_K; i++ {
-			dequantizeQ3_K(dst[i*QK_K:(i+1)*QK_K], src[i*110:(i+1)*110])
-		}
-	case Q4_K:
-		for i := 0; i < len(dst)/QK_K; i++ {
-			dequantizeQ4_K(dst[i*QK_K:(i+1)*QK_K], src[i*144:(i+1)*144])
-		}
-	case Q5_K:
-		for i := 0; i < len(dst)/QK_K; i++ {
-			dequantizeQ5_K(dst[i*QK_K:(i+1)*QK_K], src[i*176:(i+1)*176])
-		}
-	case Q6_K:
-		for i := 0; i < len(dst)/QK_K; i++ {
-			dequantizeQ6_K(dst[i*QK_K:(i+1)*QK_K], src[i*210:(i+1)*210])
+	default:
+		dequantize := blockDequantizer(t)
+		bs, ts := t.BlockSize(), t.TypeSize()
+		for i := range len(dst) / bs {
+			dequantize(dst[i*bs:(i+1)*bs], src[i*ts:(i+1)*ts])
 		}
 	}
 	return nil
+}
+
+// blockQuantizer is t's reference quantizer of one block: y is the block's
+// t.TypeSize() bytes, x its t.BlockSize() values (t a ggml block type that
+// Quantizable accepts, not an IQ4 type, which quantizes a whole row).
+func blockQuantizer(t Type) func(y []byte, x []float32) {
+	switch t {
+	case Q8_0:
+		return func(y []byte, x []float32) { quantizeQ8_0((*[34]byte)(y), (*[32]float32)(x)) }
+	case Q4_0:
+		return func(y []byte, x []float32) { quantizeQ4_0((*[18]byte)(y), (*[32]float32)(x)) }
+	case Q4_1:
+		return func(y []byte, x []float32) { quantizeQ4_1((*[20]byte)(y), (*[32]float32)(x)) }
+	case Q5_0:
+		return func(y []byte, x []float32) { quantizeQ5_0((*[22]byte)(y), (*[32]float32)(x)) }
+	case Q5_1:
+		return func(y []byte, x []float32) { quantizeQ5_1((*[24]byte)(y), (*[32]float32)(x)) }
+	case Q2_K:
+		return quantizeQ2_K
+	case Q3_K:
+		return quantizeQ3_K
+	case Q4_K:
+		return quantizeQ4_K
+	case Q5_K:
+		return quantizeQ5_K
+	case Q6_K:
+		return func(y []byte, x []float32) { quantizeQ6_K(y, x, nil) }
+	}
+	panic(fmt.Sprintf("quant: no block quantizer for %s", t))
+}
+
+// blockDequantizer is t's decoder of one block into t.BlockSize() values
+// (t a block type that Quantizable accepts).
+func blockDequantizer(t Type) func(y []float32, x []byte) {
+	switch t {
+	case Q8_0:
+		return dequantizeQ8_0
+	case Q4_0:
+		return dequantizeQ4_0
+	case Q4_1:
+		return dequantizeQ4_1
+	case Q5_0:
+		return dequantizeQ5_0
+	case Q5_1:
+		return dequantizeQ5_1
+	case IQ4_NL:
+		return dequantizeIQ4_NL
+	case IQ4_XS:
+		return dequantizeIQ4_XS
+	case Q2_K:
+		return dequantizeQ2_K
+	case Q3_K:
+		return dequantizeQ3_K
+	case Q4_K:
+		return dequantizeQ4_K
+	case Q5_K:
+		return dequantizeQ5_K
+	case Q6_K:
+		return dequantizeQ6_K
+	}
+	panic(fmt.Sprintf("quant: no block dequantizer for %s", t))
 }
 
 // ---- helpers shared with ggml's reference ----

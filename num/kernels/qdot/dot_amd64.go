@@ -163,85 +163,23 @@ func hasAVX512() bool {
 // avx2Kernels: the AVX2 kernels, Q4_K rows four at a time.
 var avx2Kernels = withQ4KRows4(avx2TwoRowKernels, dotQ4_KRows4AVX2)
 
-// avx2TwoRowKernels wraps the assembly with bounds checks done in Go, so a
-// short slice panics with an index error here instead of reading out of
-// bounds.
+// avx2TwoRowKernels: the AVX2 assembly behind bounds checks done in Go.
 var avx2TwoRowKernels = dotKernels{
-	name: "avx2",
-	q8_0: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ8_0-1], a[nb*BytesQ8_0-1]
-		return dotQ8_0AVX2(&w[0], &a[0], nb)
-	},
-	q4_0: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ4_0-1], a[nb*BytesQ8_0-1]
-		return dotQ4_0AVX2(&w[0], &a[0], nb)
-	},
-	q5_0: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ5_0-1], a[nb*BytesQ8_0-1]
-		return dotQ5_0AVX2(&w[0], &a[0], nb)
-	},
-	q4_K: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ4_K-1], a[nb*BytesQ8_K-1]
-		return dotQ4_KAVX2(&w[0], &a[0], nb)
-	},
-	q5_K: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ5_K-1], a[nb*BytesQ8_K-1]
-		return dotQ5_KAVX2(&w[0], &a[0], nb)
-	},
-	q6_K: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ6_K-1], a[nb*BytesQ8_K-1]
-		return dotQ6_KAVX2(&w[0], &a[0], nb)
-	},
-	f16: dotF16AVX2Tail,
-	f32: dotF32AVX2Tail,
-	q8_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ8_0, BytesQ8_0) {
-			dotQ8_0RowsAVX2(&w[0], stride, &a[0], nb, &dst[0], len(dst))
-		}
-	},
-	q4_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ4_0, BytesQ8_0) {
-			dotQ4_0RowsAVX2(&w[0], stride, &a[0], nb, &dst[0], len(dst))
-		}
-	},
-	q5_0Rows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ5_0, BytesQ8_0) {
-			dotQ5_0RowsAVX2(&w[0], stride, &a[0], nb, &dst[0], len(dst))
-		}
-	},
-	q4_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ4_K, BytesQ8_K) {
-			dotQ4_KRowsAVX2(&w[0], stride, &a[0], nb, &dst[0], len(dst))
-		}
-	},
-	q5_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ5_K, BytesQ8_K) {
-			dotQ5_KRowsAVX2(&w[0], stride, &a[0], nb, &dst[0], len(dst))
-		}
-	},
-	q6_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ6_K, BytesQ8_K) {
-			dotQ6_KRowsAVX2(&w[0], stride, &a[0], nb, &dst[0], len(dst))
-		}
-	},
+	name:     "avx2",
+	q8_0:     asmDotChecked(dotQ8_0AVX2, BytesQ8_0, BytesQ8_0),
+	q4_0:     asmDotChecked(dotQ4_0AVX2, BytesQ4_0, BytesQ8_0),
+	q5_0:     asmDotChecked(dotQ5_0AVX2, BytesQ5_0, BytesQ8_0),
+	q4_K:     asmDotChecked(dotQ4_KAVX2, BytesQ4_K, BytesQ8_K),
+	q5_K:     asmDotChecked(dotQ5_KAVX2, BytesQ5_K, BytesQ8_K),
+	q6_K:     asmDotChecked(dotQ6_KAVX2, BytesQ6_K, BytesQ8_K),
+	f16:      dotF16AVX2Tail,
+	f32:      dotF32AVX2Tail,
+	q8_0Rows: asmRowsChecked(dotQ8_0RowsAVX2, BytesQ8_0, BytesQ8_0),
+	q4_0Rows: asmRowsChecked(dotQ4_0RowsAVX2, BytesQ4_0, BytesQ8_0),
+	q5_0Rows: asmRowsChecked(dotQ5_0RowsAVX2, BytesQ5_0, BytesQ8_0),
+	q4_KRows: asmRowsChecked(dotQ4_KRowsAVX2, BytesQ4_K, BytesQ8_K),
+	q5_KRows: asmRowsChecked(dotQ5_KRowsAVX2, BytesQ5_K, BytesQ8_K),
+	q6_KRows: asmRowsChecked(dotQ6_KRowsAVX2, BytesQ6_K, BytesQ8_K),
 }
 
 func dotF16AVX2Tail(w []byte, x []float32) float32 {
@@ -305,7 +243,7 @@ type asmRows func(w *byte, stride int, a *byte, nb int, dst *float32, nrows int)
 // rowsBy4 is a row kernel that runs rows4 on the rows in groups of four and
 // rest on the remainder (both give each row the same bits); wbb and abb are
 // the weight and activation block sizes for the bounds check.
-func rowsBy4(rows4, rest asmRows, wbb, abb int) func(w []byte, stride int, a []byte, nb int, dst []float32) {
+func rowsBy4(rows4 asmRows, rest rowsFunc, wbb, abb int) rowsFunc {
 	return func(w []byte, stride int, a []byte, nb int, dst []float32) {
 		if !rowsBounds(w, stride, a, nb, dst, wbb, abb) {
 			return
@@ -315,7 +253,28 @@ func rowsBy4(rows4, rest asmRows, wbb, abb int) func(w []byte, stride int, a []b
 			rows4(&w[0], stride, &a[0], nb, &dst[0], n4)
 		}
 		if n4 < len(dst) {
-			rest(&w[n4*stride], stride, &a[0], nb, &dst[n4], len(dst)-n4)
+			rest(w[n4*stride:], stride, a, nb, dst[n4:])
+		}
+	}
+}
+
+// asmRowsDot is the single-row dot that runs the row kernel f on one row.
+func asmRowsDot(f asmRows, wbb, abb int) func(w, a []byte, nb int) float32 {
+	return func(w, a []byte, nb int) float32 {
+		if !dotBounds(w, a, nb, wbb, abb) {
+			return 0
+		}
+		var d float32
+		f(&w[0], 0, &a[0], nb, &d, 1)
+		return d
+	}
+}
+
+// asmRowsChecked is the row kernel f with rowsBounds' check done in Go.
+func asmRowsChecked(f asmRows, wbb, abb int) rowsFunc {
+	return func(w []byte, stride int, a []byte, nb int, dst []float32) {
+		if rowsBounds(w, stride, a, nb, dst, wbb, abb) {
+			f(&w[0], stride, &a[0], nb, &dst[0], len(dst))
 		}
 	}
 }
@@ -334,19 +293,7 @@ func withQ4KRows4AVX512(k dotKernels) dotKernels {
 // groups of four and k's own Q4_K row kernel for the rest (same bits either
 // way).
 func withQ4KRows4(k dotKernels, rows4 asmRows) dotKernels {
-	rest := k.q4_KRows
-	k.q4_KRows = func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if !rowsBounds(w, stride, a, nb, dst, BytesQ4_K, BytesQ8_K) {
-			return
-		}
-		n4 := len(dst) &^ 3
-		if n4 > 0 {
-			rows4(&w[0], stride, &a[0], nb, &dst[0], n4)
-		}
-		if n4 < len(dst) {
-			rest(w[n4*stride:], stride, a, nb, dst[n4:])
-		}
-	}
+	k.q4_KRows = rowsBy4(rows4, k.q4_KRows, BytesQ4_K, BytesQ8_K)
 	return k
 }
 
@@ -379,80 +326,20 @@ var avx512AllKernels = dotKernels{
 			quantizeQ8_KAVX512(&dst[0], &x[0], nb)
 		}
 	},
-	q8_0: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ8_0-1], a[nb*BytesQ8_0-1]
-		var d float32
-		dotQ8_0RowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
-		return d
-	},
-	q4_0: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ4_0-1], a[nb*BytesQ8_0-1]
-		var d float32
-		dotQ4_0RowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
-		return d
-	},
-	q5_0: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ5_0-1], a[nb*BytesQ8_0-1]
-		var d float32
-		dotQ5_0RowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
-		return d
-	},
-	q4_K: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ4_K-1], a[nb*BytesQ8_K-1]
-		var d float32
-		dotQ4_KRowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
-		return d
-	},
-	q5_K: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ5_K-1], a[nb*BytesQ8_K-1]
-		var d float32
-		dotQ5_KRowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
-		return d
-	},
-	q6_K: func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ6_K-1], a[nb*BytesQ8_K-1]
-		var d float32
-		dotQ6_KRowsAVX512(&w[0], 0, &a[0], nb, &d, 1)
-		return d
-	},
-	q8_0Rows: rowsBy4(dotQ8_0Rows4AVX512, dotQ8_0RowsAVX512, BytesQ8_0, BytesQ8_0),
-	q4_0Rows: rowsBy4(dotQ4_0Rows4AVX512, dotQ4_0RowsAVX512, BytesQ4_0, BytesQ8_0),
-	q5_0Rows: rowsBy4(dotQ5_0Rows4AVX512, dotQ5_0RowsAVX512, BytesQ5_0, BytesQ8_0),
-	q4_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ4_K, BytesQ8_K) {
-			dotQ4_KRowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
-		}
-	},
-	q5_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ5_K, BytesQ8_K) {
-			dotQ5_KRowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
-		}
-	},
-	q6_KRows: func(w []byte, stride int, a []byte, nb int, dst []float32) {
-		if rowsBounds(w, stride, a, nb, dst, BytesQ6_K, BytesQ8_K) {
-			dotQ6_KRowsAVX512(&w[0], stride, &a[0], nb, &dst[0], len(dst))
-		}
-	},
-	f16: dotF16AVX2Tail,
-	f32: dotF32AVX2Tail,
+	q8_0:     asmRowsDot(dotQ8_0RowsAVX512, BytesQ8_0, BytesQ8_0),
+	q4_0:     asmRowsDot(dotQ4_0RowsAVX512, BytesQ4_0, BytesQ8_0),
+	q5_0:     asmRowsDot(dotQ5_0RowsAVX512, BytesQ5_0, BytesQ8_0),
+	q4_K:     asmRowsDot(dotQ4_KRowsAVX512, BytesQ4_K, BytesQ8_K),
+	q5_K:     asmRowsDot(dotQ5_KRowsAVX512, BytesQ5_K, BytesQ8_K),
+	q6_K:     asmRowsDot(dotQ6_KRowsAVX512, BytesQ6_K, BytesQ8_K),
+	q8_0Rows: rowsBy4(dotQ8_0Rows4AVX512, asmRowsChecked(dotQ8_0RowsAVX512, BytesQ8_0, BytesQ8_0), BytesQ8_0, BytesQ8_0),
+	q4_0Rows: rowsBy4(dotQ4_0Rows4AVX512, asmRowsChecked(dotQ4_0RowsAVX512, BytesQ4_0, BytesQ8_0), BytesQ4_0, BytesQ8_0),
+	q5_0Rows: rowsBy4(dotQ5_0Rows4AVX512, asmRowsChecked(dotQ5_0RowsAVX512, BytesQ5_0, BytesQ8_0), BytesQ5_0, BytesQ8_0),
+	q4_KRows: asmRowsChecked(dotQ4_KRowsAVX512, BytesQ4_K, BytesQ8_K),
+	q5_KRows: asmRowsChecked(dotQ5_KRowsAVX512, BytesQ5_K, BytesQ8_K),
+	q6_KRows: asmRowsChecked(dotQ6_KRowsAVX512, BytesQ6_K, BytesQ8_K),
+	f16:      dotF16AVX2Tail,
+	f32:      dotF32AVX2Tail,
 }
 
 // platformKernelSets lists the assembly implementations this CPU supports,

@@ -55,25 +55,17 @@ func withNEON(k dotKernels) dotKernels {
 		_ = w[2*n-1]
 		return dotF16NEON((*uint16)(unsafe.Pointer(&w[0])), &x[0], n)
 	}
-	k.q8_0 = func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
-			return 0
-		}
-		_, _ = w[nb*BytesQ8_0-1], a[nb*BytesQ8_0-1]
-		return dotQ8_0NEON(&w[0], &a[0], nb)
-	}
+	k.q8_0 = asmDotChecked(dotQ8_0NEON, BytesQ8_0, BytesQ8_0)
 	k.q4_K = func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
+		if !dotBounds(w, a, nb, BytesQ4_K, BytesQ8_K) {
 			return 0
 		}
-		_, _ = w[nb*BytesQ4_K-1], a[nb*BytesQ8_K-1]
 		return dotQ4_KNEON(w, a, nb)
 	}
 	k.q6_K = func(w, a []byte, nb int) float32 {
-		if nb <= 0 {
+		if !dotBounds(w, a, nb, BytesQ6_K, BytesQ8_K) {
 			return 0
 		}
-		_, _ = w[nb*BytesQ6_K-1], a[nb*BytesQ8_K-1]
 		return dotQ6_KNEON(w, a, nb)
 	}
 	k.q8_0Rows, k.q4_KRows, k.q6_KRows = nil, nil, nil // the single-row kernels per row

@@ -41,6 +41,31 @@ type dotKernels struct {
 // activation blocks a (nb blocks per row).
 type rowsFunc func(w []byte, stride int, a []byte, nb int, dst []float32)
 
+// asmDot is the signature of the assembly single-row dots over nb ≥ 1 blocks.
+type asmDot func(w, a *byte, nb int) float32
+
+// asmDotChecked is f with the bounds check done in Go, so a short slice
+// panics with an index error here instead of f reading out of bounds; wbb
+// and abb are the weight and activation block sizes.
+func asmDotChecked(f asmDot, wbb, abb int) func(w, a []byte, nb int) float32 {
+	return func(w, a []byte, nb int) float32 {
+		if !dotBounds(w, a, nb, wbb, abb) {
+			return 0
+		}
+		return f(&w[0], &a[0], nb)
+	}
+}
+
+// dotBounds checks that w holds nb weight blocks of wbb bytes and a nb
+// activation blocks of abb bytes; false means nb ≤ 0 (the dot is 0).
+func dotBounds(w, a []byte, nb, wbb, abb int) bool {
+	if nb <= 0 {
+		return false
+	}
+	_, _ = w[nb*wbb-1], a[nb*abb-1]
+	return true
+}
+
 var genericKernels = dotKernels{
 	name: "go",
 	q8_0: dotQ8_0Go,
