@@ -104,13 +104,20 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h := fnv.New32a()
 		h.Write([]byte(prompt))
 		fault = p.FirstAttempt[h.Sum32()%uint32(len(p.FirstAttempt))]
-		if fault == FaultTimeout && (p.Deadlines == nil || !p.Deadlines.Expire(prompt)) {
-			fault = NoFault // no deadline of this request to end
-		}
 		if fault != NoFault {
+			// Recorded before a timeout ends the client's deadline: once
+			// the client sees its request end, Faults already says why.
 			p.mu.Lock()
 			p.faults[prompt] = fault
 			p.mu.Unlock()
+		}
+		if fault == FaultTimeout && (p.Deadlines == nil || !p.Deadlines.Expire(prompt)) {
+			// No deadline of this request to end: forwarded unharmed, and
+			// unrecorded before the client can see its answer.
+			p.mu.Lock()
+			delete(p.faults, prompt)
+			p.mu.Unlock()
+			fault = NoFault
 		}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
