@@ -144,24 +144,22 @@ func dotQ4_0Repack4(w []byte, stride int, a []byte, nb int, out *[4]float32) {
 }
 
 func dotQ4_KGemmOrder(w, a []byte, nb int) float32 {
-	if nb <= 0 {
+	if !dotBounds(w, a, nb, BytesQ4_K, BytesQ8_K) {
 		return 0
 	}
 	if !llamaOrderAsm {
 		return dotQ4_KGemmOrderGo(w, a, nb)
 	}
-	_, _ = w[nb*BytesQ4_K-1], a[nb*BytesQ8_K-1]
 	return dotQ4_KGemmOrderAVX2(&w[0], &a[0], nb)
 }
 
 func dotQ4_0Repack(w, a []byte, nb int) float32 {
-	if nb <= 0 {
+	if !dotBounds(w, a, nb, BytesQ4_0, BytesQ8_0) {
 		return 0
 	}
 	if !llamaOrderAsm {
 		return dotQ4_0RepackGo(w, a, nb)
 	}
-	_, _ = w[nb*BytesQ4_0-1], a[nb*BytesQ8_0-1]
 	return dotQ4_0RepackAVX2(&w[0], &a[0], nb)
 }
 
